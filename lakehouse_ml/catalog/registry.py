@@ -1,0 +1,76 @@
+"""The metastore: one JSON document per table holding what Delta itself cannot (owner, tags).
+
+Documents live beside the tables (`<root>/<catalog>/_catalog/<schema>/<table>.json`) and are
+written whole with an atomic rename, so a reader never sees half a document.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+from pyarrow import fs as pafs
+
+from lakehouse_ml.catalog.names import TableName
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """What a table is, who owns it and how it is classified (Unity Catalog's securable)."""
+
+    owner: str
+    comment: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    column_tags: dict[str, list[str]] = field(default_factory=dict)
+    column_comments: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RegisteredTable:
+    name: str
+    location: str
+    created_at: str
+    info: TableInfo
+
+
+class Registry:
+    def __init__(self, root: str) -> None:
+        self._fs, self._root = pafs.FileSystem.from_uri(root)
+
+    def _path(self, name: TableName) -> str:
+        return f"{self._root}/{name.catalog}/_catalog/{name.schema}/{name.name}.json"
+
+    def put(self, name: TableName, location: str, info: TableInfo) -> RegisteredTable:
+        previous = self.get(name)
+        created = previous.created_at if previous else datetime.now(UTC).isoformat()
+        entry = RegisteredTable(str(name), location, created, info)
+        path = self._path(name)
+        self._fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        staging = f"{path}.tmp"
+        with self._fs.open_output_stream(staging) as out:
+            out.write(json.dumps(asdict(entry), indent=2, sort_keys=True).encode())
+        self._fs.move(staging, path)
+        return entry
+
+    def get(self, name: TableName) -> RegisteredTable | None:
+        path = self._path(name)
+        if self._fs.get_file_info(path).type == pafs.FileType.NotFound:
+            return None
+        with self._fs.open_input_stream(path) as stream:
+            raw = json.loads(stream.read())
+        return RegisteredTable(
+            raw["name"], raw["location"], raw["created_at"], TableInfo(**raw["info"])
+        )
+
+    def list(self, catalog: str) -> list[RegisteredTable]:
+        base = f"{self._root}/{catalog}/_catalog"
+        selector = pafs.FileSelector(base, recursive=True, allow_not_found=True)
+        entries = []
+        for item in self._fs.get_file_info(selector):
+            if item.type == pafs.FileType.File and item.path.endswith(".json"):
+                schema, table = item.path[len(base) + 1 : -len(".json")].split("/")
+                entry = self.get(TableName(catalog, schema, table))
+                if entry is not None:
+                    entries.append(entry)
+        return sorted(entries, key=lambda e: e.name)

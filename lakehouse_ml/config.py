@@ -1,0 +1,41 @@
+"""Where the lakehouse lives, read once from the environment.
+
+Every entry point (CLI, Dagster resources, tests) builds its paths from here so that
+`LAKEHOUSE_ROOT`, `LAKEHOUSE_ENV` and `MLFLOW_TRACKING_URI` mean the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_ROOT = "data/lakehouse"
+DEFAULT_LANDING = "data/landing"
+DEFAULT_ENV = "dev"
+
+
+def _absolute(location: str) -> str:
+    """Local paths become absolute (delta-rs and Dagster subprocesses may change cwd)."""
+    if "://" in location:
+        return location
+    return str(Path(location).expanduser().resolve())
+
+
+@dataclass(frozen=True)
+class Settings:
+    root: str
+    landing: str
+    env: str
+    mlflow_tracking_uri: str
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        root = _absolute(os.environ.get("LAKEHOUSE_ROOT", DEFAULT_ROOT))
+        default_mlflow = f"sqlite:///{Path(root).parent / 'mlflow' / 'mlflow.db'}"
+        return cls(
+            root=root,
+            landing=_absolute(os.environ.get("LAKEHOUSE_LANDING", DEFAULT_LANDING)),
+            env=os.environ.get("LAKEHOUSE_ENV", DEFAULT_ENV),
+            mlflow_tracking_uri=os.environ.get("MLFLOW_TRACKING_URI", default_mlflow),
+        )

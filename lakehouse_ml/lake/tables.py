@@ -1,0 +1,124 @@
+"""The only module that talks to delta-rs: every table operation the project performs.
+
+Writes are single Delta commits, so a crash at any point leaves the previous version readable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import TableNotFoundError
+
+from lakehouse_ml.lake.schema import conform
+
+Version = int | datetime | None
+
+
+@dataclass
+class Lake:
+    """Delta operations on table locations (local paths or object-store URIs)."""
+
+    storage_options: dict[str, str] | None = field(default=None)
+
+    def exists(self, uri: str) -> bool:
+        return DeltaTable.is_deltatable(uri, storage_options=self.storage_options)
+
+    def table(self, uri: str, version: Version = None) -> DeltaTable:
+        try:
+            dt = DeltaTable(uri, storage_options=self.storage_options)
+        except TableNotFoundError as error:
+            raise FileNotFoundError(f"no Delta table at {uri}") from error
+        if version is not None:
+            dt.load_as_version(version)
+        return dt
+
+    def create(
+        self, uri: str, schema: pl.Schema, *, name: str, description: str | None = None,
+        column_comments: dict[str, str] | None = None,
+    ) -> int:
+        """Create an empty table whose schema is the contract for every later write."""
+        comments = column_comments or {}
+        arrow = pl.DataFrame(schema=schema).to_arrow()
+        fields = [
+            f.with_metadata({"comment": comments[f.name]}) if f.name in comments else f
+            for f in arrow.schema
+        ]
+        write_deltalake(
+            uri, arrow.cast(pa.schema(fields)), mode="error", name=name,
+            description=description, storage_options=self.storage_options,
+        )
+        return 0
+
+    def schema(self, uri: str) -> pl.Schema:
+        return pl.scan_delta(self.table(uri)).collect_schema()
+
+    def scan(self, uri: str, version: Version = None) -> pl.LazyFrame:
+        return pl.scan_delta(self.table(uri, version))
+
+    def read(
+        self, uri: str, version: Version = None, columns: Sequence[str] | None = None
+    ) -> pl.DataFrame:
+        frame = self.scan(uri, version)
+        return (frame.select(columns) if columns else frame).collect()
+
+    def version(self, uri: str) -> int:
+        return self.table(uri).version()
+
+    def history(self, uri: str, limit: int | None = None) -> list[dict[str, Any]]:
+        return self.table(uri).history(limit)
+
+    def _conformed(self, uri: str, label: str, df: pl.DataFrame, evolve: bool) -> pa.Table:
+        return conform(label, df, self.schema(uri), evolve=evolve).to_arrow()
+
+    def append(self, uri: str, df: pl.DataFrame, *, label: str, evolve: bool = False) -> int:
+        write_deltalake(
+            uri, self._conformed(uri, label, df, evolve), mode="append",
+            schema_mode="merge" if evolve else None, storage_options=self.storage_options,
+        )
+        return self.version(uri)
+
+    def overwrite(
+        self, uri: str, df: pl.DataFrame, *, label: str, predicate: str | None = None,
+        evolve: bool = False,
+    ) -> int:
+        """Replace the whole table, or only the rows matching `predicate` (replaceWhere)."""
+        write_deltalake(
+            uri, self._conformed(uri, label, df, evolve), mode="overwrite", predicate=predicate,
+            schema_mode="merge" if evolve else None, storage_options=self.storage_options,
+        )
+        return self.version(uri)
+
+    def merge(
+        self, uri: str, df: pl.DataFrame, *, label: str, keys: Sequence[str],
+        update_when: str | None = None, evolve: bool = False,
+    ) -> dict[str, Any]:
+        """Upsert on `keys`; an existing row is replaced only where `update_when` holds.
+
+        `update_when` is a SQL predicate over aliases `s` (incoming) and `t` (table).
+        """
+        on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+        merger = self.table(uri).merge(
+            self._conformed(uri, label, df, evolve), predicate=on, source_alias="s",
+            target_alias="t", merge_schema=evolve,
+        )
+        metrics = merger.when_matched_update_all(predicate=update_when)
+        return metrics.when_not_matched_insert_all().execute()
+
+    def delete(self, uri: str, predicate: str) -> dict[str, Any]:
+        return self.table(uri).delete(predicate)
+
+    def optimize(self, uri: str, zorder_by: Sequence[str] = ()) -> dict[str, Any]:
+        dt = self.table(uri)
+        return dt.optimize.z_order(list(zorder_by)) if zorder_by else dt.optimize.compact()
+
+    def vacuum(self, uri: str, retention_hours: int) -> list[str]:
+        """Delete files no longer referenced by versions within the retention window."""
+        return self.table(uri).vacuum(
+            retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False
+        )
