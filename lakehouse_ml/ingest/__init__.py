@@ -1,0 +1,1 @@
+"""Landing files to bronze, incrementally and exactly once."""

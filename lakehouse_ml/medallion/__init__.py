@@ -1,0 +1,1 @@
+"""Medallion engine: declarations and the bronze → silver → gold transformations."""

@@ -1,0 +1,55 @@
+"""Conservation: every landed line is in silver, in a quarantine or rejects table, or was a
+duplicate collapsed into a silver row of the same key — counted from the tables themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.medallion.spec import Source
+
+COUNTS = ("landed", "parse_rejected", "quarantined", "in_silver", "collapsed", "lost")
+
+
+def _count(frame: pl.LazyFrame, name: str) -> pl.LazyFrame:
+    return frame.group_by("_batch_id").agg(pl.len().alias(name))
+
+
+def reconcile(catalog: Catalog, source: Source, batches: Sequence[str]) -> pl.DataFrame:
+    """One row per batch with the counts in `COUNTS` and `balanced`."""
+    keys = list(source.primary_key)
+
+    def scan(table: str, columns: list[str]) -> pl.LazyFrame:
+        return catalog.scan(table).filter(pl.col("_batch_id").is_in(batches)).select(columns)
+
+    landed = (
+        catalog.scan(source.manifest_table).filter(pl.col("batch_id").is_in(batches))
+        .group_by(pl.col("batch_id").alias("_batch_id")).agg(pl.col("lines").sum().alias("landed"))
+    )
+    bronze = scan(source.bronze_table, ["_batch_id", "_record_id", *keys])
+    quarantine = scan(source.quarantine_table, ["_record_id"])
+    silver_all = catalog.scan(source.silver_table).select(["_record_id", *keys])
+    passed = bronze.join(quarantine, on="_record_id", how="anti")
+    absent = passed.join(silver_all.select("_record_id"), on="_record_id", how="anti")
+    collapsed = absent.join(silver_all.select(keys).unique(), on=keys, how="semi")
+    lost = absent.join(silver_all.select(keys).unique(), on=keys, how="anti", nulls_equal=True)
+    parts = [
+        _count(scan(source.rejects_table, ["_batch_id"]), "parse_rejected"),
+        _count(bronze.join(quarantine, on="_record_id", how="semi"), "quarantined"),
+        _count(scan(source.silver_table, ["_batch_id"]), "in_silver"),
+        _count(collapsed, "collapsed"),
+        _count(lost, "lost"),
+    ]
+    table = landed
+    for part in parts:
+        table = table.join(part, on="_batch_id", how="full", coalesce=True)
+    accounted = pl.sum_horizontal(COUNTS[1:5])
+    return (
+        table.with_columns(pl.col(COUNTS).fill_null(0))
+        .with_columns(balanced=(pl.col("landed") == accounted) & (pl.col("lost") == 0))
+        .rename({"_batch_id": "batch_id"})
+        .sort("batch_id")
+        .collect()
+    )

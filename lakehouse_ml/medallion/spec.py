@@ -1,0 +1,123 @@
+"""Declarations a domain writes to get bronze, silver and gold tables; the engine reads only these.
+
+A `Source` is one landed feed (→ `bronze.<name>`, `silver.<entity>`); its pandera contract is the
+single statement of the entity's columns, types, rules, descriptions and column tags.
+An `Aggregate` is one gold table computed from silver entities.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+import pandera.polars as pa
+import polars as pl
+
+BronzeFormat = Literal["jsonl", "csv"]
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    format: BronzeFormat
+    contract: type[pa.DataFrameModel]
+    primary_key: tuple[str, ...]
+    description: str
+    event_time: str
+    """Column that places a record on a calendar day (drives which gold days it affects)."""
+    sequence_by: str | None = None
+    """Column that orders versions of a key: the greatest wins; ties go to the later landing."""
+    entity: str | None = None
+    owner: str = "team:data-eng"
+    max_reject_fraction: float = 0.2
+    """Above this share of quarantined rows in a run, the blocking contract check fails."""
+
+    @property
+    def silver_name(self) -> str:
+        return self.entity or self.name
+
+    @property
+    def bronze_table(self) -> str:
+        return f"bronze.{self.name}"
+
+    @property
+    def manifest_table(self) -> str:
+        return f"bronze.{self.name}_manifest"
+
+    @property
+    def rejects_table(self) -> str:
+        return f"bronze.{self.name}_rejects"
+
+    @property
+    def silver_table(self) -> str:
+        return f"silver.{self.silver_name}"
+
+    @property
+    def quarantine_table(self) -> str:
+        return f"silver.{self.silver_name}_quarantine"
+
+    @property
+    def schema(self) -> pl.Schema:
+        """Typed silver columns, in contract order."""
+        columns = self.contract.to_schema().columns
+        return pl.Schema({name: column.dtype.type for name, column in columns.items()})
+
+    def column_docs(self) -> tuple[dict[str, str], dict[str, list[str]]]:
+        """Column comments and column tags as declared on the contract's fields."""
+        comments, tags = {}, {}
+        for name, column in self.contract.to_schema().columns.items():
+            if column.description:
+                comments[name] = column.description
+            if column.metadata and column.metadata.get("tags"):
+                tags[name] = list(column.metadata["tags"])
+        return comments, tags
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """A Great Expectations expectation by its snake_case name, e.g.
+    `Expectation("expect_column_values_to_not_be_null", column="customer_id")`."""
+
+    kind: str
+    kwargs: Mapping[str, Any]
+
+    def __init__(self, kind: str, **kwargs: Any) -> None:
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "kwargs", kwargs)
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    name: str
+    description: str
+    inputs: tuple[str, ...]
+    """Source names whose silver tables feed this aggregate."""
+    build: Callable[[Mapping[str, pl.LazyFrame]], pl.LazyFrame]
+    """Computes the aggregate over the full silver inputs; the engine keeps the days it needs."""
+    day_column: str
+    primary_key: tuple[str, ...]
+    expectations: tuple[Expectation, ...] = ()
+    owner: str = "team:data-eng"
+    column_lineage: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    """Output column → ((source name, silver column), ...), shown in Dagster's lineage view."""
+
+    @property
+    def table(self) -> str:
+        return f"gold.{self.name}"
+
+
+@dataclass(frozen=True)
+class Domain:
+    name: str
+    description: str
+    start_date: date
+    sources: tuple[Source, ...]
+    aggregates: tuple[Aggregate, ...] = ()
+
+    def source(self, name: str) -> Source:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        raise KeyError(f"domain {self.name!r} has no source {name!r}")

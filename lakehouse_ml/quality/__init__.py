@@ -1,0 +1,1 @@
+"""Data contracts (pandera) and expectation suites (Great Expectations)."""
