@@ -9,6 +9,7 @@ import polars as pl
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.medallion.spec import Source
+from lakehouse_ml.quality.contracts import typed_column
 
 COUNTS = ("landed", "parse_rejected", "quarantined", "in_silver", "collapsed", "lost")
 
@@ -28,7 +29,9 @@ def reconcile(catalog: Catalog, source: Source, batches: Sequence[str]) -> pl.Da
         catalog.scan(source.manifest_table).filter(pl.col("batch_id").is_in(batches))
         .group_by(pl.col("batch_id").alias("_batch_id")).agg(pl.col("lines").sum().alias("landed"))
     )
-    bronze = scan(source.bronze_table, ["_batch_id", "_record_id", *keys])
+    bronze = scan(source.bronze_table, ["_batch_id", "_record_id", *keys]).with_columns(
+        typed_column(k, source.schema[k]).alias(k) for k in keys
+    )
     quarantine = scan(source.quarantine_table, ["_record_id"])
     silver_all = catalog.scan(source.silver_table).select(["_record_id", *keys])
     passed = bronze.join(quarantine, on="_record_id", how="anti")

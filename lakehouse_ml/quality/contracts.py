@@ -17,7 +17,8 @@ _TRUE = ("true", "1", "yes", "t")
 _FALSE = ("false", "0", "no", "f")
 
 
-def _typed(column: str, dtype: pl.DataType) -> pl.Expr:
+def typed_column(column: str, dtype: pl.DataType) -> pl.Expr:
+    """Text → `dtype`, null where the text cannot be read (the contract reports those)."""
     text = pl.col(column).str.strip_chars()
     if isinstance(dtype, pl.Datetime):
         return text.str.to_datetime(
@@ -77,7 +78,7 @@ def apply_contract(
 ) -> ContractResult:
     """Split raw text rows into typed valid rows and quarantined rows with reasons."""
     raw = raw.with_row_index(_ROW)
-    typed = raw.with_columns(_typed(c, d).alias(c) for c, d in schema.items())
+    typed = raw.with_columns(typed_column(c, d).alias(c) for c, d in schema.items())
     casts = _cast_reasons(raw, schema, typed)
     rules = _rule_reasons(contract, typed.select(schema.names()))
     # a value that could not be typed is reported once, not again as a null

@@ -1,0 +1,45 @@
+# Two commands on a fresh machine: `make run` (pipeline end to end) and `make test`.
+# Each installs what it needs into .venv first, pinned by constraints.txt.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+UI_HOST ?= 127.0.0.1
+UI_PORT ?= 3000
+
+export DAGSTER_HOME := $(CURDIR)/data/dagster
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := 1
+
+.PHONY: install run test ui bench lint clean
+
+install: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	touch $(STAMP)
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+run: install
+	$(BIN)/lakehouse-ml generate --if-empty
+	$(BIN)/lakehouse-ml run
+
+test: install
+	$(BIN)/python -m pytest -q
+
+ui: install
+	$(BIN)/dagster dev -w workspace.yaml -h $(UI_HOST) -p $(UI_PORT)
+
+bench: install
+	$(BIN)/python -m bench
+
+lint: install
+	$(BIN)/ruff check lakehouse_ml tests bench
+
+clean:
+	rm -rf data/lakehouse data/landing data/dagster data/mlflow

@@ -1,0 +1,125 @@
+"""The command-line entry point; each command is a thin call into the engine."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import polars as pl
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.config import Settings
+
+app = typer.Typer(
+    help="lakehouse_ml: an ML lakehouse on Delta, Dagster and MLflow.",
+    no_args_is_help=True, add_completion=False,
+)
+console = Console()
+
+
+def _landing_has_data(landing: Path) -> bool:
+    return landing.is_dir() and any(p.is_dir() for p in landing.iterdir())
+
+
+@app.command()
+def generate(
+    customers: Annotated[int, typer.Option(help="Number of customers.")] = 2000,
+    days: Annotated[int, typer.Option(help="Days of history (ending yesterday, UTC).")] = 120,
+    start: Annotated[str | None, typer.Option(help="First day (YYYY-MM-DD).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same files.")] = 7,
+    dirty_fraction: Annotated[float, typer.Option(help="Share of bad records mixed in.")] = 0.0,
+    drift_from: Annotated[str | None, typer.Option(help="Shift behaviour from this day.")] = None,
+    next_day: Annotated[bool, typer.Option(help="Drop one more day after the last.")] = False,
+    if_empty: Annotated[bool, typer.Option(help="Do nothing if the landing zone has data.")]
+    = False,
+) -> None:
+    """Write the churn demo's daily drops under the landing zone."""
+    from lakehouse_ml.domains.churn.generator import generate as run_generator
+    from lakehouse_ml.domains.churn.generator import generate_next_day
+
+    landing = Path(Settings.from_env().landing)
+    if if_empty and _landing_has_data(landing):
+        console.print(f"landing zone {landing} already has data; not generating")
+        return
+    if next_day:
+        report = generate_next_day(landing)
+    else:
+        report = run_generator(
+            landing, customers=customers, days=days,
+            start=date.fromisoformat(start) if start else None, seed=seed,
+            dirty_fraction=dirty_fraction,
+            drift_from=date.fromisoformat(drift_from) if drift_from else None,
+        )
+    console.print(
+        f"wrote {len(report.files)} files for {report.first_day} .. {report.last_day} "
+        f"under {landing}: {dict(report.records)}"
+    )
+
+
+@app.command()
+def run(
+    start: Annotated[str | None, typer.Option(help="First partition (default: first landed day).")]
+    = None,
+    end: Annotated[str | None, typer.Option(help="Last partition (default: last landed day).")]
+    = None,
+) -> None:
+    """Materialize the whole asset graph over the landed days, in one Dagster run."""
+    from lakehouse_ml.cli.pipeline import materialize_range, summary
+
+    result = materialize_range(start, end)
+    summary(console, result)
+    if not result.success:
+        raise typer.Exit(1)
+
+
+@app.command()
+def tables(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Every table of the current catalog: name, location, Delta version, rows."""
+    catalog = Catalog.from_settings()
+    rows = [
+        {"name": t.name, "path": t.location, "version": catalog.version(t.name),
+         "rows": catalog.scan(t.name).select(pl.len()).collect().item(), "owner": t.info.owner}
+        for t in catalog.tables()
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("table", "version", "rows", "owner", "path")
+    for row in rows:
+        table.add_row(row["name"], str(row["version"]), str(row["rows"]), row["owner"],
+                      row["path"])
+    console.print(table)
+
+
+@app.command()
+def history(name: str, limit: Annotated[int, typer.Option(help="Most recent N.")] = 20) -> None:
+    """A table's Delta history: version, time, operation, metrics."""
+    table = Table("version", "timestamp", "operation", "parameters", "metrics")
+    for entry in Catalog.from_settings().history(name, limit):
+        table.add_row(
+            str(entry.get("version")), str(entry.get("timestamp")), str(entry.get("operation")),
+            json.dumps(entry.get("operationParameters", {})),
+            json.dumps(entry.get("operationMetrics", {})),
+        )
+    console.print(table)
+
+
+@app.command()
+def read(
+    name: str,
+    version: Annotated[int | None, typer.Option(help="Delta version (time travel).")] = None,
+    timestamp: Annotated[str | None, typer.Option(help="As of an ISO-8601 time.")] = None,
+    limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
+) -> None:
+    """Print a table's rows, at its latest or an earlier version."""
+    from datetime import datetime
+
+    as_of = datetime.fromisoformat(timestamp) if timestamp else version
+    frame = Catalog.from_settings().scan(name, as_of).head(limit).collect()
+    with pl.Config(tbl_rows=limit, tbl_cols=-1, tbl_width_chars=200):
+        console.print(str(frame))

@@ -1,0 +1,69 @@
+"""Run the daily_refresh job over a range of days as one Dagster run, and summarise it."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import polars as pl
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+from rich.console import Console
+from rich.table import Table
+
+from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.config import Settings
+from lakehouse_ml.ingest.landing import landed_batches
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
+def landed_range(landing: str, sources: list[str]) -> tuple[str, str]:
+    days = sorted({d for s in sources for d in landed_batches(landing, s)})
+    if not days:
+        raise SystemExit(f"no landed files under {landing}: run `lakehouse-ml generate` first")
+    return days[0], days[-1]
+
+
+def _instance() -> dg.DagsterInstance:
+    """The persistent instance when DAGSTER_HOME is set (runs then show in the UI)."""
+    return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else (
+        dg.DagsterInstance.ephemeral()
+    )
+
+
+def materialize_range(start: str | None, end: str | None) -> dg.ExecuteInProcessResult:
+    from lakehouse_ml.definitions import defs
+    from lakehouse_ml.domains.churn import DOMAIN
+
+    settings = Settings.from_env()
+    first, last = landed_range(settings.landing, [s.name for s in DOMAIN.sources])
+    yesterday = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+    start, end = start or first, min(end or last, yesterday)
+    job = defs().resolve_job_def("daily_refresh")
+    return job.execute_in_process(
+        instance=_instance(), run_config=QUIET,
+        tags={ASSET_PARTITION_RANGE_START_TAG: start, ASSET_PARTITION_RANGE_END_TAG: end},
+        raise_on_error=False,
+    )
+
+
+def summary(console: Console, result: dg.ExecuteInProcessResult) -> None:
+    catalog = Catalog.from_settings()
+    tables = Table("table", "rows", "delta version", title="Tables")
+    for entry in catalog.tables():
+        rows = catalog.scan(entry.name).select(pl.len()).collect().item()
+        tables.add_row(entry.name, f"{rows:,}", str(catalog.version(entry.name)))
+    console.print(tables)
+    checks = Table("asset", "check", "result", title="Asset checks")
+    for evaluation in result.get_asset_check_evaluations():
+        outcome = "[green]passed" if evaluation.passed else (
+            "[yellow]warn" if evaluation.severity == dg.AssetCheckSeverity.WARN else "[red]failed"
+        )
+        checks.add_row(evaluation.asset_key.to_user_string(), evaluation.check_name, outcome)
+    console.print(checks)
+    state = "[green]succeeded" if result.success else "[red]failed"
+    console.print(f"run {result.run_id} {state}")

@@ -1,0 +1,1 @@
+"""Dagster glue: assets, checks, jobs and schedules built from the domains' declarations."""

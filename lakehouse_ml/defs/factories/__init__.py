@@ -1,0 +1,1 @@
+"""Factories that turn declarations into Dagster definitions."""

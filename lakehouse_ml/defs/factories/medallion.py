@@ -1,0 +1,170 @@
+"""Bronze, silver and gold assets (with their checks) for every source and aggregate of a domain.
+
+Each asset body is a call into the engine plus the metadata Dagster shows; all the logic lives
+in `ingest/`, `quality/` and `medallion/`.
+"""
+
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import dagster as dg
+import polars as pl
+
+from lakehouse_ml.defs.factories.metadata import asset_key, lineage, markdown, table_metadata
+from lakehouse_ml.defs.resources import LakehouseResource
+from lakehouse_ml.ingest.bronze import ingest
+from lakehouse_ml.medallion.gold import build_aggregate
+from lakehouse_ml.medallion.reconcile import reconcile
+from lakehouse_ml.medallion.silver import refine
+from lakehouse_ml.medallion.spec import Aggregate, Domain, Source
+from lakehouse_ml.quality.expectations import run_suite
+
+SINGLE_RUN = dg.BackfillPolicy.single_run()
+GOLD_FRESHNESS = dg.FreshnessPolicy.time_window(
+    fail_window=timedelta(hours=30), warn_window=timedelta(hours=26)
+)
+"""Gold must be refreshed daily (the 02:00 schedule) — warn after 26 h, fail after 30 h."""
+
+
+def daily_partitions(domain: Domain) -> dg.DailyPartitionsDefinition:
+    return dg.DailyPartitionsDefinition(start_date=domain.start_date.isoformat(), timezone="UTC")
+
+
+def _check(name: str, key: dg.AssetKey, description: str, blocking: bool) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(name, asset=key, description=description, blocking=blocking)
+
+
+def bronze_asset(source: Source, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    key = asset_key(source.bronze_table)
+
+    @dg.asset(
+        key=key, group_name="bronze", kinds={"delta", "polars"}, owners=[source.owner],
+        description=f"Raw `{source.name}` records from `landing/{source.name}/<day>/`, each "
+        "file ingested once (manifest: path, size, checksum, batch).",
+        partitions_def=partitions, backfill_policy=SINGLE_RUN,
+        check_specs=[_check("parse_rejects", key, "Lines that could not be parsed are kept "
+                            f"in {source.rejects_table} with the reason.", blocking=False)],
+    )
+    def _bronze(
+        context: dg.AssetExecutionContext, lakehouse: LakehouseResource
+    ) -> Iterator[dg.MaterializeResult]:
+        catalog = lakehouse.catalog()
+        report = ingest(catalog, source, lakehouse.landing, context.partition_keys)
+        yield dg.MaterializeResult(
+            metadata=table_metadata(
+                catalog, source.bronze_table, files_ingested=report.files,
+                files_already_ingested=report.skipped_files, lines=report.lines,
+                records=report.records, parse_rejected=report.rejected,
+            ),
+            check_results=[dg.AssetCheckResult(
+                check_name="parse_rejects", passed=report.rejected == 0,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"rejected": report.rejected, "table": source.rejects_table,
+                          "sample": markdown(report.rejects_sample.select("_record_id", "reason"))},
+            )],
+        )
+
+    return _bronze
+
+
+def silver_asset(source: Source, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    key = asset_key(source.silver_table)
+    bronze = asset_key(source.bronze_table)
+    column_lineage = lineage({c: [(source.bronze_table, c)] for c in source.schema})
+
+    @dg.asset(
+        key=key, deps=[bronze], group_name="silver", kinds={"delta", "polars", "pandera"},
+        owners=[source.owner], description=f"{source.description} Typed by the pandera "
+        f"contract `{source.contract.__name__}`; refused rows in {source.quarantine_table}.",
+        partitions_def=partitions, backfill_policy=SINGLE_RUN,
+        check_specs=[
+            _check("contract", key, "Share of rows refused by the contract stays under "
+                   f"{source.max_reject_fraction:.0%}.", blocking=True),
+            _check("conservation", key, "landed = parse rejects + quarantined + silver + "
+                   "collapsed duplicates, per batch; nothing lost.", blocking=True),
+        ],
+    )
+    def _silver(
+        context: dg.AssetExecutionContext, lakehouse: LakehouseResource
+    ) -> Iterator[dg.MaterializeResult]:
+        catalog = lakehouse.catalog()
+        report = refine(catalog, source, context.partition_keys)
+        balance = reconcile(catalog, source, context.partition_keys)
+        fraction = report.quarantined / report.read if report.read else 0.0
+        unbalanced = balance.filter(~pl.col("balanced"))
+        yield dg.MaterializeResult(
+            metadata=table_metadata(
+                catalog, source.silver_table, column_lineage=column_lineage,
+                rows_read=report.read, quarantined=report.quarantined,
+                duplicates_collapsed=report.collapsed_in_run, inserted=report.inserted,
+                updated=report.updated,
+            ),
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name="contract", passed=fraction <= source.max_reject_fraction,
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    metadata={"quarantined": report.quarantined, "rows_read": report.read,
+                              "reject_fraction": fraction, "table": source.quarantine_table,
+                              "sample": markdown(report.quarantine_sample.select(
+                                  "_record_id", pl.col("_reasons").list.join("; ")))},
+                ),
+                dg.AssetCheckResult(
+                    check_name="conservation", passed=unbalanced.is_empty(),
+                    metadata={"batches": balance.height,
+                              "unbalanced_batches": unbalanced.height,
+                              **{k: int(balance[k].sum()) for k in balance.columns[1:-1]},
+                              "by_batch": markdown(unbalanced if unbalanced.height else balance)},
+                ),
+            ],
+        )
+
+    return _silver
+
+
+def gold_asset(
+    domain: Domain, aggregate: Aggregate, partitions: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
+    key = asset_key(aggregate.table)
+    column_lineage = lineage({
+        column: [(domain.source(s).silver_table, c) for s, c in deps]
+        for column, deps in aggregate.column_lineage.items()
+    })
+
+    @dg.asset(
+        key=key, deps=[asset_key(domain.source(s).silver_table) for s in aggregate.inputs],
+        group_name="gold", kinds={"delta", "polars", "great_expectations"},
+        owners=[aggregate.owner], description=aggregate.description,
+        partitions_def=partitions, backfill_policy=SINGLE_RUN, freshness_policy=GOLD_FRESHNESS,
+        check_specs=[_check("expectations", key, "Great Expectations suite on the days "
+                            "written: " + ", ".join(e.kind for e in aggregate.expectations),
+                            blocking=True)],
+    )
+    def _gold(
+        context: dg.AssetExecutionContext, lakehouse: LakehouseResource
+    ) -> Iterator[dg.MaterializeResult]:
+        catalog = lakehouse.catalog()
+        report = build_aggregate(catalog, domain, aggregate, context.partition_keys)
+        suite = run_suite(aggregate.name, report.frame, aggregate.expectations)
+        yield dg.MaterializeResult(
+            metadata=table_metadata(
+                catalog, aggregate.table, column_lineage=column_lineage,
+                days_recomputed=len(report.days), rows_written=report.rows_written,
+            ),
+            check_results=[dg.AssetCheckResult(
+                check_name="expectations", passed=suite.success or not report.days,
+                metadata={"evaluated": len(suite.results), "failed": len(suite.failed),
+                          "results": suite.results},
+            )],
+        )
+
+    return _gold
+
+
+def medallion_assets(domain: Domain) -> list[dg.AssetsDefinition]:
+    partitions = daily_partitions(domain)
+    return [
+        *(bronze_asset(s, partitions) for s in domain.sources),
+        *(silver_asset(s, partitions) for s in domain.sources),
+        *(gold_asset(domain, a, partitions) for a in domain.aggregates),
+    ]

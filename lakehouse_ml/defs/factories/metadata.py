@@ -1,0 +1,64 @@
+"""Materialization metadata shared by every table asset: what Dagster's UI shows per table."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+from lakehouse_ml.catalog import Catalog
+
+PREVIEW_ROWS = 5
+
+
+def asset_key(table: str) -> dg.AssetKey:
+    """`silver.orders` → asset key `silver/orders` (asset keys mirror table names)."""
+    return dg.AssetKey(table.split("."))
+
+
+def markdown(frame: pl.DataFrame) -> dg.MetadataValue:
+    with pl.Config(tbl_formatting="MARKDOWN", tbl_hide_column_data_types=True,
+                   tbl_hide_dataframe_shape=True, tbl_rows=PREVIEW_ROWS, fmt_str_lengths=60,
+                   tbl_cols=-1):
+        return dg.MetadataValue.md(str(frame.head(PREVIEW_ROWS)))
+
+
+def column_schema(catalog: Catalog, table: str) -> dg.TableSchema:
+    entry = catalog.describe(table)
+    comments, tags = entry.info.column_comments, entry.info.column_tags
+    return dg.TableSchema(columns=[
+        dg.TableColumn(
+            name, str(dtype), description=comments.get(name),
+            tags=dict.fromkeys(tags.get(name, []), ""),
+        )
+        for name, dtype in catalog.schema(table).items()
+    ])
+
+
+def lineage(deps: Mapping[str, Sequence[tuple[str, str]]]) -> dg.TableColumnLineage:
+    """Output column → [(upstream table, column)] as Dagster column lineage."""
+    return dg.TableColumnLineage(deps_by_column={
+        column: [dg.TableColumnDep(asset_key=asset_key(t), column_name=c) for t, c in sources]
+        for column, sources in deps.items()
+    })
+
+
+def table_metadata(
+    catalog: Catalog, table: str, *, column_lineage: dg.TableColumnLineage | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    frame = catalog.scan(table)
+    metadata: dict[str, Any] = {
+        "dagster/table_name": str(catalog.name(table)),
+        "dagster/row_count": frame.select(pl.len()).collect().item(),
+        "dagster/column_schema": column_schema(catalog, table),
+        "dagster/uri": catalog.location(table),
+        "delta_version": catalog.version(table),
+        "preview": markdown(frame.head(PREVIEW_ROWS).collect()),
+        **extra,
+    }
+    if column_lineage is not None:
+        metadata["dagster/column_lineage"] = column_lineage
+    return metadata

@@ -1,0 +1,44 @@
+"""Table upkeep: compact small files, z-order by key, vacuum unreferenced files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.medallion.spec import Domain
+
+
+@dataclass(frozen=True)
+class MaintenanceReport:
+    table: str
+    zorder_by: tuple[str, ...]
+    files_removed: int
+    files_added: int
+    vacuumed: int
+
+
+def zorder_columns(domain: Domain) -> dict[str, tuple[str, ...]]:
+    """Silver and gold tables are clustered by their key; bronze tables are only compacted."""
+    plan: dict[str, tuple[str, ...]] = {}
+    for source in domain.sources:
+        for table in (source.bronze_table, source.rejects_table, source.manifest_table,
+                      source.quarantine_table):
+            plan[table] = ()
+        plan[source.silver_table] = source.primary_key
+    for aggregate in domain.aggregates:
+        plan[aggregate.table] = aggregate.primary_key
+    return plan
+
+
+def maintain(catalog: Catalog, domain: Domain, retention_hours: int) -> list[MaintenanceReport]:
+    reports = []
+    for table, columns in zorder_columns(domain).items():
+        if not catalog.exists(table):
+            continue
+        metrics = catalog.optimize(table, columns)
+        vacuumed = catalog.vacuum(table, retention_hours)
+        reports.append(MaintenanceReport(
+            table, columns, metrics.get("numFilesRemoved", 0), metrics.get("numFilesAdded", 0),
+            len(vacuumed),
+        ))
+    return reports
