@@ -32,7 +32,9 @@ class Source:
     entity: str | None = None
     owner: str = "team:data-eng"
     max_reject_fraction: float = 0.2
-    """Above this share of quarantined rows in a run, the blocking contract check fails."""
+    """Above this share of quarantined rows in a run, the blocking contract check fails..."""
+    min_rows_to_block: int = 100
+    """...if the run read at least this many rows; on fewer, a share is noise: it only warns."""
 
     @property
     def silver_name(self) -> str:
@@ -95,7 +97,8 @@ class Aggregate:
     inputs: tuple[str, ...]
     """Source names whose silver tables feed this aggregate."""
     build: Callable[[Mapping[str, pl.LazyFrame]], pl.LazyFrame]
-    """Computes the aggregate over the full silver inputs; the engine keeps the days it needs."""
+    """Computes the aggregate over the full silver inputs; the engine keeps the days it needs.
+    Must not depend on row order (round float sums), or backfills and increments may differ."""
     day_column: str
     primary_key: tuple[str, ...]
     expectations: tuple[Expectation, ...] = ()

@@ -80,7 +80,8 @@ def silver_asset(source: Source, partitions: dg.PartitionsDefinition) -> dg.Asse
         partitions_def=partitions, backfill_policy=SINGLE_RUN,
         check_specs=[
             _check("contract", key, "Share of rows refused by the contract stays under "
-                   f"{source.max_reject_fraction:.0%}.", blocking=True),
+                   f"{source.max_reject_fraction:.0%} (blocks from {source.min_rows_to_block} "
+                   "rows read).", blocking=True),
             _check("conservation", key, "landed = parse rejects + quarantined + silver + "
                    "collapsed duplicates, per batch; nothing lost.", blocking=True),
         ],
@@ -103,7 +104,8 @@ def silver_asset(source: Source, partitions: dg.PartitionsDefinition) -> dg.Asse
             check_results=[
                 dg.AssetCheckResult(
                     check_name="contract", passed=fraction <= source.max_reject_fraction,
-                    severity=dg.AssetCheckSeverity.ERROR,
+                    severity=dg.AssetCheckSeverity.ERROR
+                    if report.read >= source.min_rows_to_block else dg.AssetCheckSeverity.WARN,
                     metadata={"quarantined": report.quarantined, "rows_read": report.read,
                               "reject_fraction": fraction, "table": source.quarantine_table,
                               "sample": markdown(report.quarantine_sample.select(

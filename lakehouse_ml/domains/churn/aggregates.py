@@ -1,4 +1,8 @@
-"""Gold business aggregates of the churn use case."""
+"""Gold business aggregates of the churn use case.
+
+Money is rounded to cents after summing: float sums depend on row order, and silver's row order
+differs between a backfill and day-by-day runs; rounding makes both give the same table.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ def daily_activity(silver: Mapping[str, pl.LazyFrame]) -> pl.LazyFrame:
             (kind == "page_view").sum().cast(pl.Int64).alias("page_views"),
             (kind == "login").sum().cast(pl.Int64).alias("logins"),
             (kind == "purchase").sum().cast(pl.Int64).alias("purchases"),
-            pl.col("revenue").fill_null(0.0).sum().alias("revenue"),
+            pl.col("revenue").fill_null(0.0).sum().round(2).alias("revenue"),
             pl.col("product_id").drop_nulls().n_unique().cast(pl.Int64).alias("distinct_products"),
             pl.len().cast(pl.Int64).alias("events"),
         )
@@ -35,7 +39,7 @@ def daily_revenue(silver: Mapping[str, pl.LazyFrame]) -> pl.LazyFrame:
         .group_by("revenue_date")
         .agg(
             pl.len().cast(pl.Int64).alias("orders"),
-            pl.col("amount").sum().alias("revenue"),
+            pl.col("amount").sum().round(2).alias("revenue"),
             pl.col("customer_id").n_unique().cast(pl.Int64).alias("customers"),
         )
     )

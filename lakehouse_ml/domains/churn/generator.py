@@ -37,13 +37,15 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+from rich.progress import Progress
 
 __all__ = [
     "COLUMNS",
@@ -246,6 +248,8 @@ _SCHEMAS: dict[str, dict[str, pl.DataType]] = {
 class GenerationReport:
     """What a run landed, so downstream layers can reconcile every line they read.
 
+    ``files`` lists the data files written (not ``_generator.json``), in day then source order.
+
     ``records[source]`` counts every data line written (CSV headers excluded), dirty ones
     included. ``dirty_by_source[source][kind]`` counts lines for the line kinds (mutually
     exclusive) and files for ``out_of_order``/``extra_column``. Lines that are valid records:
@@ -270,6 +274,15 @@ class GenerationReport:
         d = self.dirty_by_source[source]
         bad = d["malformed"] + d["wrong_type"] + d["null_key"] + d["duplicate"]
         return self.records[source] - bad
+
+
+@dataclass
+class _Corrupt:
+    """Rows of one day and source that are written as broken lines."""
+
+    malformed: pl.DataFrame | None = None
+    wrong_type: list[pl.DataFrame | None] = field(default_factory=list)  # per target column
+    null_key: pl.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -380,34 +393,16 @@ def generate_next_day(landing_dir: Path, progress: bool = True) -> GenerationRep
         for d in replay:
             world.step(d, write=d == new_day)
             advance()
-    new_params = _Params(
-        params.start,
-        params.days + 1,
-        params.customers,
-        params.seed,
-        params.dirty_fraction,
-        params.drift_from,
-    )
-    params_path.write_text(new_params.to_json())
+    params_path.write_text(replace(params, days=params.days + 1).to_json())
     return world.report(new_day, new_day)
 
 
-class _progress:
-    """A rich progress bar that can be switched off, yielding an ``advance`` callable."""
-
-    def __init__(self, enabled: bool, total: int, description: str) -> None:
-        self.enabled, self.total, self.description = enabled, total, description
-
-    def __enter__(self) -> Callable[[], None]:
-        from rich.progress import Progress
-
-        self._bar = Progress(disable=not self.enabled, transient=False)
-        self._bar.__enter__()
-        task = self._bar.add_task(self.description, total=self.total)
-        return lambda: self._bar.advance(task)
-
-    def __exit__(self, *exc: object) -> None:
-        self._bar.__exit__(*exc)
+@contextmanager
+def _progress(enabled: bool, total: int, description: str) -> Iterator[Callable[[], None]]:
+    """A rich progress bar over days that can be switched off (tests, non-TTY jobs)."""
+    with Progress(disable=not enabled) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda: bar.advance(task)
 
 
 def _cum(p: tuple[float, ...]) -> np.ndarray:
@@ -779,18 +774,18 @@ class _World:
     # ----------------------------------------------------------------- dirt
     def _make_dirty(
         self, source: str, day: int, clean: pl.DataFrame
-    ) -> tuple[pl.DataFrame, int, dict[str, pl.DataFrame]]:
+    ) -> tuple[pl.DataFrame, int, _Corrupt]:
         """Split a day's clean rows into kept and corrupted rows; late and next-day duplicate
         copies are scheduled as arrivals of later days.
 
         Returns (kept rows incl. same-file duplicate copies, number of those copies, corrupted
-        rows by kind). Only this day's rows and random stream are used, which keeps every day
+        rows). Only this day's rows and random stream are used, which keeps every day
         reproducible on its own.
         """
         f = self.p.dirty_fraction
         n = clean.height
         if f == 0.0 or n == 0:
-            return clean, 0, {}
+            return clean, 0, _Corrupt()
         rng = self._rng("dirty", day, SOURCES.index(source))
         dirty = rng.random(n) < f
         kind = _pick(rng, tuple(p for _, p in _DIRTY_SPLIT), n)
@@ -798,30 +793,36 @@ class _World:
         target = rng.integers(0, len(_WRONG_TYPE_TARGETS[source]), n)
         names = [k for k, _ in _DIRTY_SPLIT]
         code = np.where(dirty, kind, -1)
-        tagged = clean.with_columns(
-            pl.Series("_kind", code), pl.Series("_lag", lag), pl.Series("_target", target)
-        )
 
-        def rows(k: str) -> pl.DataFrame:
-            return tagged.filter(pl.col("_kind") == names.index(k))
+        def rows(mask: np.ndarray) -> pl.DataFrame | None:
+            idx = np.flatnonzero(mask)
+            return clean[idx] if len(idx) else None
 
-        drop = ("_kind", "_lag", "_target")
-        gone = [names.index(k) for k in ("malformed", "wrong_type", "null_key", "late")]
-        kept = tagged.filter(~pl.col("_kind").is_in(gone))
-        dup_same = rows("dup_same")
-        kept = pl.concat([kept, dup_same], how="vertical").drop(drop)
-        dup_next = rows("dup_next").drop(drop)
-        if dup_next.height:
+        def of(k: str) -> np.ndarray:
+            return code == names.index(k)
+
+        if not dirty.any():
+            return clean, 0, _Corrupt()
+        kept = rows((code == -1) | of("dup_same") | of("dup_next"))
+        dup_same = rows(of("dup_same"))
+        parts = [p for p in (kept, dup_same) if p is not None]
+        kept = pl.concat(parts, how="vertical") if parts else clean.clear()
+        dup_next = rows(of("dup_next"))
+        if dup_next is not None:
             self._arrivals[day + 1][source].append(("duplicate", dup_next))
-        late = rows("late")
         for k in range(1, LATE_MAX_LAG + 1):
-            part = late.filter(pl.col("_lag") == k).drop(drop)
-            if part.height:
-                self._arrivals[day + k][source].append(("late", part))
-        corrupt = {
-            k: rows(k).drop("_kind", "_lag") for k in ("malformed", "wrong_type", "null_key")
-        }
-        return kept, dup_same.height, corrupt
+            late = rows(of("late") & (lag == k))
+            if late is not None:
+                self._arrivals[day + k][source].append(("late", late))
+        corrupt = _Corrupt(
+            malformed=rows(of("malformed")),
+            wrong_type=[
+                rows(of("wrong_type") & (target == i))
+                for i in range(len(_WRONG_TYPE_TARGETS[source]))
+            ],
+            null_key=rows(of("null_key")),
+        )
+        return kept, 0 if dup_same is None else dup_same.height, corrupt
 
     def _extra_column(self, source: str) -> pl.Expr:
         cid = pl.col("customer_id")
@@ -834,33 +835,29 @@ class _World:
         )
 
     def _dirty_lines(
-        self, source: str, corrupt: dict[str, pl.DataFrame], extra: pl.Expr | None
+        self, source: str, corrupt: _Corrupt, extra: pl.Expr | None
     ) -> tuple[str, dict[str, int]]:
+        """Raw text of the corrupted lines, derived from real rows so each breaks one way."""
         fmt = FORMATS[source]
         chunks: list[str] = []
         counts = dict.fromkeys(("malformed", "wrong_type", "null_key"), 0)
         cols = list(COLUMNS[source])
 
-        def prepared(kind: str) -> pl.DataFrame:
-            df = corrupt.get(kind)
-            if df is None:
-                return _empty(source).select(cols).with_columns(pl.lit(0).alias("_target"))
-            df = df.select([*cols, "_target"])
+        def prepared(df: pl.DataFrame) -> pl.DataFrame:
+            df = df.select(cols)
             return df.with_columns(extra) if extra is not None else df
 
         def as_lines(df: pl.DataFrame) -> str:
-            out = df.drop("_target")
-            return out.write_ndjson() if fmt == "json" else out.write_csv(include_header=False)
+            return df.write_ndjson() if fmt == "json" else df.write_csv(include_header=False)
 
-        bad = prepared("malformed")
-        if bad.height:
-            body = bad.drop("_target")
-            if fmt == "json":
-                line = body.select(pl.struct(pl.all()).struct.json_encode().alias("l")).select(
+        if corrupt.malformed is not None:
+            bad = prepared(corrupt.malformed)
+            if fmt == "json":  # cut in half: never valid JSON
+                line = bad.select(pl.struct(pl.all()).struct.json_encode().alias("l")).select(
                     pl.col("l").str.slice(0, pl.col("l").str.len_chars() // 2)
                 )
             else:  # too few fields
-                line = body.select(
+                line = bad.select(
                     pl.concat_str(
                         [pl.col(x).cast(pl.String) for x in cols[:3]], separator=","
                     ).alias("l")
@@ -868,21 +865,21 @@ class _World:
             chunks.append(line.write_csv(include_header=False, quote_style="never"))
             counts["malformed"] = bad.height
 
-        wrong = prepared("wrong_type")
-        for i, (col, value) in enumerate(_WRONG_TYPE_TARGETS[source]):
-            part = wrong.filter(pl.col("_target") == i)
-            if not part.height:
+        for part, (col, value) in zip(
+            corrupt.wrong_type, _WRONG_TYPE_TARGETS[source], strict=False
+        ):
+            if part is None:
                 continue
             if value == _BAD_INT:
                 expr = _BAD_INT + pl.col(col).cast(pl.String)
             else:
                 expr = pl.lit(value, dtype=pl.String)
-            chunks.append(as_lines(part.with_columns(expr.alias(col))))
+            chunks.append(as_lines(prepared(part).with_columns(expr.alias(col))))
             counts["wrong_type"] += part.height
 
-        nulls = prepared("null_key")
-        if nulls.height:
+        if corrupt.null_key is not None:
             key = _KEYS[source]
+            nulls = prepared(corrupt.null_key)
             chunks.append(
                 as_lines(nulls.with_columns(pl.lit(None, dtype=nulls.schema[key]).alias(key)))
             )
@@ -897,7 +894,7 @@ class _World:
         kept: pl.DataFrame,
         same_dups: int,
         arrivals: list[tuple[str, pl.DataFrame]],
-        corrupt: dict[str, pl.DataFrame],
+        corrupt: _Corrupt,
     ) -> None:
         counts = self.dirty[source]
         counts["duplicate"] += same_dups
