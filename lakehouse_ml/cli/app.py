@@ -44,7 +44,7 @@ def generate(
 
     landing = Path(Settings.from_env().landing)
     if if_empty and _landing_has_data(landing):
-        console.print(f"landing zone {landing} already has data; not generating")
+        typer.echo(f"landing zone {landing} already has data; not generating")
         return
     if next_day:
         report = generate_next_day(landing)
@@ -55,7 +55,7 @@ def generate(
             dirty_fraction=dirty_fraction,
             drift_from=date.fromisoformat(drift_from) if drift_from else None,
         )
-    console.print(
+    typer.echo(
         f"wrote {len(report.files)} files for {report.first_day} .. {report.last_day} "
         f"under {landing}: {dict(report.records)}"
     )

@@ -10,10 +10,20 @@ class SchemaMismatchError(ValueError):
 
 
 _SAFE_WIDENINGS: dict[type[pl.DataType], tuple[type[pl.DataType], ...]] = {
-    pl.Int64: (pl.Int8, pl.Int16, pl.Int32, pl.UInt8, pl.UInt16, pl.UInt32),
+    pl.Int64: (pl.Int8, pl.Int16, pl.Int32, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64),
     pl.Int32: (pl.Int8, pl.Int16, pl.UInt8, pl.UInt16),
     pl.Float64: (pl.Float32, pl.Int8, pl.Int16, pl.Int32, pl.UInt8, pl.UInt16, pl.UInt32),
 }
+
+
+_SIGNED = {pl.UInt8: pl.Int16, pl.UInt16: pl.Int32, pl.UInt32: pl.Int64, pl.UInt64: pl.Int64}
+
+
+def storable(schema: pl.Schema) -> pl.Schema:
+    """Delta has no unsigned integers: store each as the signed type that holds all its values
+    (a polars `len()` is UInt32), so later writes of the same frames conform losslessly."""
+    return pl.Schema({name: _SIGNED[type(d)]() if type(d) in _SIGNED else d
+                      for name, d in schema.items()})
 
 
 def _castable(source: pl.DataType, target: pl.DataType) -> bool:

@@ -15,7 +15,7 @@ import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
-from lakehouse_ml.lake.schema import conform
+from lakehouse_ml.lake.schema import conform, storable
 
 Version = int | datetime | None
 
@@ -44,7 +44,7 @@ class Lake:
     ) -> int:
         """Create an empty table whose schema is the contract for every later write."""
         comments = column_comments or {}
-        arrow = pl.DataFrame(schema=schema).to_arrow()
+        arrow = pl.DataFrame(schema=storable(schema)).to_arrow()
         fields = [
             f.with_metadata({"comment": comments[f.name]}) if f.name in comments else f
             for f in arrow.schema
