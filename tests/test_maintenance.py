@@ -1,0 +1,39 @@
+"""Weekly maintenance: compaction and z-order keep contents, vacuum removes old files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.config import Settings
+from lakehouse_ml.definitions import defs
+from lakehouse_ml.domains.churn.generator import GenerationReport
+from tests.conftest import day_keys, materialize
+
+
+def _parquet_files(catalog: Catalog, table: str) -> set[Path]:
+    return set(Path(catalog.location(table)).glob("*.parquet"))
+
+
+def test_weekly_maintenance_compacts_zorders_and_vacuums(
+    settings: Settings, catalog: Catalog, landing: GenerationReport
+) -> None:
+    for day in day_keys()[:4]:
+        materialize(settings, [day])
+    before = catalog.read("silver.events").sort("event_id")
+    files_before = _parquet_files(catalog, "silver.events")
+    assert len(files_before) > 1
+
+    job = defs().resolve_job_def("weekly_maintenance")
+    result = job.execute_in_process(run_config={"ops": {"maintain_tables": {"config": {
+        "retention_hours": 0}}}})
+
+    assert result.success
+    assert catalog.read("silver.events").sort("event_id").equals(before)
+    files_after = _parquet_files(catalog, "silver.events")
+    assert len(files_after) == 1 and not files_after & files_before
+    assert "OPTIMIZE" in [h["operation"] for h in catalog.history("silver.events", 5)]
+    # z-ordered by its single key, the compacted file is laid out in key order
+    assert pl.read_parquet(files_after.pop())["event_id"].is_sorted()
