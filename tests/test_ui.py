@@ -94,3 +94,13 @@ def test_webserver_shows_assets_checks_jobs_and_schedules(webserver: str) -> Non
     schedules = {s["name"]: s["cronSchedule"] for s in repository["schedules"]}
     assert schedules["daily_refresh_schedule"] == "0 2 * * *"
     assert schedules["weekly_maintenance_schedule"] == "0 3 * * 0"
+
+
+def test_dagster_definitions_validate_passes() -> None:
+    validate = subprocess.run(
+        [Path(sys.executable).parent / "dagster", "definitions", "validate",
+         "-w", "workspace.yaml"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert validate.returncode == 0, validate.stderr[-2000:]
+    assert "All code locations passed validation" in validate.stderr + validate.stdout
