@@ -7,7 +7,7 @@ An `Aggregate` is one gold table computed from silver entities.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
@@ -112,12 +112,49 @@ class Aggregate:
 
 
 @dataclass(frozen=True)
+class Feature:
+    name: str
+    description: str
+    derived_from: tuple[tuple[str, str], ...]
+    """(table, column) pairs the feature is computed from: its column lineage."""
+
+
+SnapshotBuilder = Callable[[Mapping[str, pl.LazyFrame], Sequence[date]], pl.LazyFrame]
+
+
+@dataclass(frozen=True)
+class FeatureTableSpec:
+    """A time-series feature table: one snapshot per entity and day.
+
+    The snapshot stamped `D 00:00 UTC` is computed only from data of days before D, so a label
+    observed at time t may use every snapshot stamped <= t.
+    """
+
+    name: str
+    description: str
+    entity_keys: tuple[str, ...]
+    timestamp_key: str
+    inputs: tuple[str, ...]
+    """Tables (`schema.table`) the builder reads."""
+    build: SnapshotBuilder
+    """(inputs, snapshot days) -> keys, timestamp and features for exactly those days."""
+    features: tuple[Feature, ...]
+    owner: str = "team:ml"
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def table(self) -> str:
+        return f"gold.{self.name}"
+
+
+@dataclass(frozen=True)
 class Domain:
     name: str
     description: str
     start_date: date
     sources: tuple[Source, ...]
     aggregates: tuple[Aggregate, ...] = ()
+    feature_tables: tuple[FeatureTableSpec, ...] = ()
 
     def source(self, name: str) -> Source:
         for source in self.sources:
