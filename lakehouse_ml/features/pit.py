@@ -2,20 +2,25 @@
 
 A row with key k and time t gets the feature row with key k and the greatest timestamp <= t,
 and, under a lookback window w, only if t - timestamp <= w. Only the narrow key/time columns are
-sorted and joined; the join yields a row index into the feature rows, and features are gathered
-by it at the end, so wide feature tables are never sorted or hashed.
+sorted and joined (`join_asof` by key): the join yields an index into the feature rows, and the
+features are gathered by it at the end, so wide feature tables are never sorted or hashed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import TypeVar
 
 import polars as pl
 
 from lakehouse_ml.features.errors import FeatureStoreError, KeyTypeError
 from lakehouse_ml.features.lookup import FeatureLookup
 from lakehouse_ml.features.table import FeatureTable
-from lakehouse_ml.features.timestamps import require_aware
+from lakehouse_ml.features.timestamps import finer, require_aware, utc
+
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
 _ROW = "__lakehouse_row"
 _MATCH = "__lakehouse_match"
@@ -24,7 +29,7 @@ _TIME = "__lakehouse_time"
 
 @dataclass(frozen=True)
 class ResolvedLookup:
-    """A lookup checked against its table: the columns it joins on and the features it returns."""
+    """A lookup checked against its table: the features it returns, under which names."""
 
     lookup: FeatureLookup
     table: FeatureTable
@@ -34,13 +39,9 @@ class ResolvedLookup:
     def outputs(self) -> list[str]:
         return [self.lookup.output_name(f) for f in self.features]
 
-    @property
-    def point_in_time(self) -> bool:
-        return self.lookup.timestamp_lookup_key is not None
-
 
 def resolve(lookup: FeatureLookup, table: FeatureTable, rows: pl.Schema) -> ResolvedLookup:
-    """Check a lookup against its table and the rows' schema, before any data is read."""
+    """Check a lookup against its table and the rows' schema before any data is read."""
     where = f"lookup on {table.name}"
     if len(lookup.lookup_keys) != len(table.entity_keys):
         raise FeatureStoreError(
@@ -51,24 +52,111 @@ def resolve(lookup: FeatureLookup, table: FeatureTable, rows: pl.Schema) -> Reso
     unknown = [f for f in features if f not in table.feature_names]
     if unknown:
         raise FeatureStoreError(f"{where}: feature(s) {unknown} not in {table.feature_names}")
-    stored = {f.name: f.dtype for f in table.features}
     missing = [c for c in lookup.lookup_keys if c not in rows]
     if missing:
         raise FeatureStoreError(f"{where}: lookup key column(s) {missing} not in the rows")
     for column, key in zip(lookup.lookup_keys, table.entity_keys, strict=True):
-        if rows[column] != table.key_dtypes[key]:
+        if rows[column] != table.schema[key]:
             raise KeyTypeError(
                 f"{where}: lookup key column {column!r} is {rows[column]} but the table's key "
-                f"{key!r} is {table.key_dtypes[key]}; cast {column!r} first"
+                f"{key!r} is {table.schema[key]}; cast {column!r} to {table.schema[key]}"
             )
-    if lookup.timestamp_lookup_key is not None or lookup.lookback_window is not None:
+    if lookup.timestamp_lookup_key is not None:
         if table.timeseries_column is None:
             raise FeatureStoreError(
-                f"{where}: the table has no timeseries column, so timestamp_lookup_key and "
-                "lookback_window do not apply"
+                f"{where}: timestamp_lookup_key given, but the table has no timeseries column"
             )
-        if lookup.timestamp_lookup_key is None:
-            raise FeatureStoreError(f"{where}: lookback_window needs a timestamp_lookup_key")
         require_aware(rows, lookup.timestamp_lookup_key, f"{where}, rows")
-    del stored
+    elif lookup.lookback_window is not None:
+        raise FeatureStoreError(f"{where}: lookback_window needs a timestamp_lookup_key")
     return ResolvedLookup(lookup, table, features)
+
+
+def join_features(
+    rows: pl.DataFrame, resolved: ResolvedLookup, source: pl.LazyFrame
+) -> pl.DataFrame:
+    """The lookup's output columns for `rows`: one row per row, in the same order."""
+    lookup, table = resolved.lookup, resolved.table
+    keys, ts = table.entity_keys, table.timeseries_column
+    probe = rows.select(
+        pl.col(c).alias(k) for c, k in zip(lookup.lookup_keys, keys, strict=True)
+    ).with_row_index(_ROW)
+    columns = [*keys, *([ts] if ts else []), *resolved.features]
+    if lookup.timestamp_lookup_key is not None and ts is not None:
+        unit = finer(rows.schema[lookup.timestamp_lookup_key], table.schema[ts])
+        time = rows.select(utc(lookup.timestamp_lookup_key, unit)).to_series()
+        probe = probe.with_columns(time.alias(_TIME))
+        window = lookup.lookback_window
+        bounds = [*_key_bounds(probe, keys), *_time_bounds(probe, ts, window)]
+        found = source.select(columns).filter(*bounds).collect()
+        index = _asof_index(probe, found, keys, ts, unit, window)
+    else:
+        found = source.select(columns).filter(*_key_bounds(probe, keys)).collect()
+        candidates = found.select(*keys, *([ts] if ts else [])).with_row_index(_MATCH)
+        if ts is not None:
+            candidates = latest(candidates, keys, ts)
+        index = probe.join(candidates, on=keys, how="left", maintain_order="left")[_MATCH]
+    features = found.select(pl.col(resolved.features).gather(index))
+    defaults = lookup.default_values or {}
+    return features.select(
+        pl.col(f).fill_null(defaults[f]).alias(lookup.output_name(f)) if f in defaults
+        else pl.col(f).alias(lookup.output_name(f))
+        for f in resolved.features
+    )
+
+
+def latest(frame: Frame, keys: Sequence[str], ts: str) -> Frame:
+    """The row with the greatest timestamp for each key (eager or lazy)."""
+    return frame.filter(pl.col(ts) == pl.col(ts).max().over(keys))
+
+
+def _asof_index(
+    probe: pl.DataFrame, found: pl.DataFrame, keys: list[str], ts: str, unit: str,
+    window: timedelta | None,
+) -> pl.Series:
+    order = [*keys, ts]
+    stored = found.select(*keys, utc(ts, unit)).with_row_index(_MATCH)
+    if not is_sorted(stored, order):
+        stored = stored.sort(order)
+    matched = probe.sort([*keys, _TIME]).join_asof(
+        stored, left_on=_TIME, right_on=ts, by=keys, strategy="backward",
+        check_sortedness=False,
+    )
+    if window is not None:
+        within = pl.col(_TIME) - pl.col(ts) <= window
+        matched = matched.with_columns(pl.when(within).then(pl.col(_MATCH)).alias(_MATCH))
+    return matched.sort(_ROW)[_MATCH]
+
+
+def is_sorted(frame: pl.DataFrame, columns: Sequence[str]) -> bool:
+    """Whether rows are in ascending lexicographic order of `columns` (one pass, no sort)."""
+    ascending = pl.lit(True)
+    for column in reversed(columns):
+        previous = pl.col(column).shift(1)
+        ascending = (pl.col(column) > previous) | ((pl.col(column) == previous) & ascending)
+    return bool(frame.select(ascending.fill_null(True).all()).item())
+
+
+def _orderable(dtype: pl.DataType) -> bool:
+    return dtype.is_numeric() or dtype.is_temporal() or dtype == pl.String
+
+
+def _key_bounds(probe: pl.DataFrame, keys: list[str]) -> list[pl.Expr]:
+    """Key ranges of the rows: lets the Delta scan skip files and row groups of other keys."""
+    bounds = []
+    for key in keys:
+        low, high = probe[key].min(), probe[key].max()
+        if _orderable(probe.schema[key]) and low is not None:
+            bounds.append(pl.col(key).is_between(pl.lit(low), pl.lit(high)))
+    return bounds
+
+
+def _time_bounds(probe: pl.DataFrame, ts: str, window: timedelta | None) -> list[pl.Expr]:
+    """No row after the latest request time (or before the earliest minus the window) matches."""
+    first, last = probe[_TIME].min(), probe[_TIME].max()
+    if last is None:
+        return []
+    bounds = [pl.col(ts) <= last]
+    if window is not None:
+        bounds.append(pl.col(ts) >= first - window)
+    return bounds

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from lakehouse_ml.catalog import RegisteredTable, TableInfo
+from lakehouse_ml.catalog import Catalog, RegisteredTable, TableInfo
 from lakehouse_ml.features.errors import FeatureStoreError
 
 _PREFIX = "feature_store."
@@ -95,3 +95,10 @@ def feature_table(entry: RegisteredTable, schema: pl.Schema, version: int) -> Fe
         version=version,
         schema=schema,
     )
+
+
+def load_table(catalog: Catalog, name: str, version: int | None = None) -> FeatureTable:
+    """The feature table `name` at `version` (default: the latest)."""
+    version = catalog.version(name) if version is None else version
+    schema = catalog.scan(name, version).collect_schema()
+    return feature_table(catalog.describe(name), schema, version)

@@ -18,7 +18,7 @@ class MaintenanceReport:
 
 
 def zorder_columns(domain: Domain) -> dict[str, tuple[str, ...]]:
-    """Silver and gold tables are clustered by their key; bronze tables are only compacted."""
+    """Silver, gold and feature tables are clustered by their key; bronze is only compacted."""
     plan: dict[str, tuple[str, ...]] = {}
     for source in domain.sources:
         for table in (source.bronze_table, source.rejects_table, source.manifest_table,
@@ -27,6 +27,8 @@ def zorder_columns(domain: Domain) -> dict[str, tuple[str, ...]]:
         plan[source.silver_table] = source.primary_key
     for aggregate in domain.aggregates:
         plan[aggregate.table] = aggregate.primary_key
+    for features in domain.feature_tables:
+        plan[features.table] = (*features.entity_keys, features.timestamp_key)
     return plan
 
 

@@ -7,7 +7,7 @@ from lakehouse_ml.defs.resources import LakehouseResource
 from lakehouse_ml.medallion.maintenance import maintain
 from lakehouse_ml.medallion.spec import Domain
 
-MEDALLION = dg.AssetSelection.groups("bronze", "silver", "gold")
+DAILY = dg.AssetSelection.groups("bronze", "silver", "gold", "features")
 
 
 class MaintenanceConfig(dg.Config):
@@ -17,8 +17,9 @@ class MaintenanceConfig(dg.Config):
 
 def daily_refresh(domain: Domain, partitions: dg.PartitionsDefinition) -> dg.Definitions:
     job = dg.define_asset_job(
-        "daily_refresh", selection=MEDALLION, partitions_def=partitions,
-        description=f"Landing → bronze → silver → gold for the {domain.name} domain, one day.",
+        "daily_refresh", selection=DAILY, partitions_def=partitions,
+        description=f"Landing → bronze → silver → gold → feature snapshots (and the online "
+        f"store) for the {domain.name} domain, one day.",
     )
     schedule = dg.build_schedule_from_partitioned_job(
         job, hour_of_day=2, minute_of_hour=0, name="daily_refresh_schedule",

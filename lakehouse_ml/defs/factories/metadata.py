@@ -18,11 +18,11 @@ def asset_key(table: str) -> dg.AssetKey:
     return dg.AssetKey(table.split("."))
 
 
-def markdown(frame: pl.DataFrame) -> dg.MetadataValue:
+def markdown(frame: pl.DataFrame, rows: int = PREVIEW_ROWS) -> dg.MetadataValue:
     with pl.Config(tbl_formatting="MARKDOWN", tbl_hide_column_data_types=True,
-                   tbl_hide_dataframe_shape=True, tbl_rows=PREVIEW_ROWS, fmt_str_lengths=60,
+                   tbl_hide_dataframe_shape=True, tbl_rows=rows, fmt_str_lengths=60,
                    tbl_cols=-1):
-        return dg.MetadataValue.md(str(frame.head(PREVIEW_ROWS)))
+        return dg.MetadataValue.md(str(frame.head(rows)))
 
 
 def column_schema(catalog: Catalog, table: str) -> dg.TableSchema:

@@ -6,6 +6,7 @@ import os
 from datetime import date
 
 from lakehouse_ml.domains.churn.aggregates import AGGREGATES
+from lakehouse_ml.domains.churn.features import FEATURE_TABLES
 from lakehouse_ml.domains.churn.sources import SOURCES
 from lakehouse_ml.medallion.spec import Domain
 
@@ -15,4 +16,5 @@ DOMAIN = Domain(
     start_date=date.fromisoformat(os.environ.get("LAKEHOUSE_START_DATE", "2026-01-01")),
     sources=SOURCES,
     aggregates=AGGREGATES,
+    feature_tables=FEATURE_TABLES,
 )

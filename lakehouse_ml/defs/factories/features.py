@@ -1,0 +1,61 @@
+"""Feature-table assets (group `features`): daily snapshots upserted and published online."""
+
+import dagster as dg
+import polars as pl
+
+from lakehouse_ml.defs.factories.medallion import SINGLE_RUN
+from lakehouse_ml.defs.factories.metadata import asset_key, lineage, markdown, table_metadata
+from lakehouse_ml.defs.resources import LakehouseResource
+from lakehouse_ml.features import FeatureEngineeringClient
+from lakehouse_ml.features.snapshots import refresh_feature_table
+from lakehouse_ml.medallion.spec import Domain, FeatureTableSpec
+
+
+def feature_statistics(frame: pl.DataFrame, spec: FeatureTableSpec) -> dg.MetadataValue:
+    """Per-feature null share, mean, min and max of the snapshots written (markdown table)."""
+    rows = []
+    for feature in spec.features:
+        column = frame[feature.name]
+        numeric = column.dtype.is_numeric()
+        rows.append({
+            "feature": feature.name, "dtype": str(column.dtype),
+            "null_fraction": round(column.null_count() / max(frame.height, 1), 4),
+            "mean": round(column.mean(), 4) if numeric and column.len() else None,
+            "min": str(column.min()) if column.len() else None,
+            "max": str(column.max()) if column.len() else None,
+        })
+    return markdown(pl.DataFrame(rows), rows=len(rows))
+
+
+def feature_asset(
+    spec: FeatureTableSpec, partitions: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
+    column_lineage = lineage({f.name: f.derived_from for f in spec.features})
+
+    @dg.asset(
+        key=asset_key(spec.table), deps=[asset_key(t) for t in spec.inputs],
+        group_name="features", kinds={"delta", "polars"}, owners=[spec.owner],
+        description=f"{spec.description} Feature table keyed by {', '.join(spec.entity_keys)} "
+        f"and {spec.timestamp_key}; the snapshot at D 00:00 UTC sees only days before D. "
+        "Published to the online store after each write.",
+        partitions_def=partitions, backfill_policy=SINGLE_RUN, tags=dict(spec.tags),
+    )
+    def _features(
+        context: dg.AssetExecutionContext, lakehouse: LakehouseResource
+    ) -> dg.MaterializeResult:
+        client = FeatureEngineeringClient(lakehouse.catalog())
+        report = refresh_feature_table(client, spec, context.partition_keys)
+        return dg.MaterializeResult(metadata=table_metadata(
+            client.catalog, spec.table, column_lineage=column_lineage,
+            snapshots_written=report.rows_written, snapshot_days=len(report.days),
+            online_keys_written=report.published.written,
+            feature_statistics=feature_statistics(report.frame, spec),
+        ))
+
+    return _features
+
+
+def feature_assets(
+    domain: Domain, partitions: dg.PartitionsDefinition
+) -> list[dg.AssetsDefinition]:
+    return [feature_asset(spec, partitions) for spec in domain.feature_tables]

@@ -1,0 +1,184 @@
+"""`FeatureEngineeringClient`: the Databricks Feature Engineering API over this lakehouse.
+
+Feature tables are Delta tables written and read through the Catalog; their keys live in the
+catalog metadata. Accepts polars or pandas frames, returns polars.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import polars as pl
+
+from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.features.errors import FeatureStoreError
+from lakehouse_ml.features.frames import as_polars
+from lakehouse_ml.features.functions import FeatureFunction, apply_functions
+from lakehouse_ml.features.lookup import FeatureLookup
+from lakehouse_ml.features.online import (
+    OnlineReader,
+    OnlineStore,
+    PublishReport,
+    RedisStore,
+    default_store,
+    publish,
+)
+from lakehouse_ml.features.pit import join_features, latest, resolve
+from lakehouse_ml.features.table import FeatureTable, load_table, table_info
+from lakehouse_ml.features.timestamps import STORED, require_aware
+from lakehouse_ml.features.training_set import Step, TrainingSet, build
+from lakehouse_ml.features.writes import prepare_rows
+
+DEFAULT_OWNER = "team:ml"
+
+
+class FeatureEngineeringClient:
+    def __init__(
+        self, catalog: Catalog | None = None, online_store: OnlineStore | str | None = None
+    ) -> None:
+        """`online_store` is a store, a Redis URL, or None (REDIS_URL if set, else SQLite)."""
+        self.catalog = catalog or Catalog.from_settings()
+        if isinstance(online_store, str):
+            online_store = RedisStore(online_store)
+        self.online_store = online_store or default_store(self.catalog.root, self.catalog.env)
+        self._online = OnlineReader(self.online_store)
+        self._served: dict[tuple[str, int], FeatureTable] = {}
+
+    # offline
+    def create_table(
+        self, name: str, primary_keys: str | Sequence[str], df: Any = None,
+        timeseries_column: str | None = None, schema: Mapping[str, pl.DataType] | None = None,
+        description: str | None = None, tags: Mapping[str, str] | None = None, *,
+        feature_descriptions: Mapping[str, str] | None = None, owner: str = DEFAULT_OWNER,
+    ) -> FeatureTable:
+        """Create (or re-declare, with the same keys) a feature table, then write `df` if given.
+
+        The timeseries column counts as a primary key, whether or not it is listed in
+        `primary_keys`.
+        """
+        keys = [primary_keys] if isinstance(primary_keys, str) else list(primary_keys)
+        if timeseries_column is not None and timeseries_column not in keys:
+            keys.append(timeseries_column)
+        rows = None if df is None else as_polars(df, "df")
+        if schema is None and rows is None:
+            raise FeatureStoreError(f"create_table {name}: give df or schema")
+        columns = dict(schema if schema is not None else rows.schema)
+        missing = [k for k in keys if k not in columns]
+        if missing:
+            raise FeatureStoreError(f"create_table {name}: primary key(s) {missing} not in schema")
+        if timeseries_column is not None:
+            require_aware(pl.Schema(columns), timeseries_column, f"feature table {name}")
+            columns[timeseries_column] = STORED
+        if self.catalog.exists(name):
+            self._refuse_redeclaration(self.get_table(name), keys, timeseries_column)
+        self.catalog.create_table(name, pl.Schema(columns), table_info(
+            owner=owner, primary_keys=keys, timeseries_column=timeseries_column,
+            description=description, tags=tags, feature_descriptions=feature_descriptions,
+        ))
+        if rows is not None:
+            self.write_table(name, rows)
+        return self.get_table(name)
+
+    @staticmethod
+    def _refuse_redeclaration(table: FeatureTable, keys: list[str], ts: str | None) -> None:
+        if table.primary_keys != keys or table.timeseries_column != ts:
+            raise FeatureStoreError(
+                f"feature table {table.name} already exists with primary keys "
+                f"{table.primary_keys} and timeseries column {table.timeseries_column!r}"
+            )
+
+    def write_table(
+        self, name: str, df: Any, mode: Literal["merge", "overwrite"] = "merge"
+    ) -> int:
+        """Upsert rows on the primary keys (or replace the table); new columns are added.
+
+        Returns the new Delta version.
+        """
+        table = self.get_table(name)
+        rows = prepare_rows(
+            as_polars(df, "df"), table.primary_keys, table.timeseries_column, table.name
+        )
+        missing = [f for f in table.feature_names if f not in rows.columns]
+        if missing:
+            raise FeatureStoreError(f"write to {table.name}: feature column(s) {missing} missing")
+        if mode == "overwrite":
+            return self.catalog.overwrite(table.name, rows, evolve=True)
+        if mode != "merge":
+            raise FeatureStoreError(f"write mode {mode!r}: use 'merge' or 'overwrite'")
+        if table.version == 0:  # only the empty creation commit: nothing to merge with
+            return self.catalog.append(table.name, rows, evolve=True)
+        self.catalog.merge(table.name, rows, keys=table.primary_keys, evolve=True)
+        return self.catalog.version(table.name)
+
+    def read_table(
+        self, name: str, as_of_version: int | None = None,
+        as_of_timestamp: datetime | None = None,
+    ) -> pl.DataFrame:
+        if as_of_version is not None and as_of_timestamp is not None:
+            raise FeatureStoreError("give as_of_version or as_of_timestamp, not both")
+        version = as_of_version if as_of_version is not None else as_of_timestamp
+        return self.catalog.read(name, version)
+
+    def get_table(self, name: str) -> FeatureTable:
+        return load_table(self.catalog, name)
+
+    def create_training_set(
+        self, df: Any, feature_lookups: Sequence[Step], label: str | None,
+        exclude_columns: Sequence[str] | None = None, versions: Mapping[str, int] | None = None,
+    ) -> TrainingSet:
+        """Pin each table's current version (or the given `versions`) and check the lookups."""
+        rows = as_polars(df, "df")
+        return build(self.catalog, rows, feature_lookups, label, exclude_columns or (), versions)
+
+    # online
+    def publish_table(self, name: str) -> PublishReport:
+        """Write the latest row per key to the online store (only keys that changed)."""
+        table = self.get_table(name)
+        keys, ts = table.entity_keys, table.timeseries_column
+
+        def latest_at(version: int) -> pl.DataFrame:
+            scan = self.catalog.scan(table.name, version)
+            return (latest(scan, keys, ts) if ts else scan).collect()
+
+        return publish(self.online_store, table.name, keys, table.version, latest_at)
+
+    def get_online_features(self, name: str, keys: Any) -> pl.DataFrame:
+        """Published rows for `keys` (frame, list of values/tuples/dicts), in order.
+
+        Unknown keys get nulls.
+        """
+        return self._online.rows(str(self.catalog.name(name)), keys)
+
+    def lookup_online(self, df: Any, feature_lookups: Sequence[Step]) -> pl.DataFrame:
+        """Serving: `df` with its features from the online store, computed as in training.
+
+        A lookup whose timestamp column is missing from a request is evaluated at now.
+        """
+        rows = as_polars(df, "df")
+        out = rows
+        for step in feature_lookups:
+            if isinstance(step, FeatureLookup):
+                out = out.hstack(self._lookup_online(rows, step))
+        functions = [s for s in feature_lookups if isinstance(s, FeatureFunction)]
+        return apply_functions(out, functions)
+
+    def _lookup_online(self, rows: pl.DataFrame, lookup: FeatureLookup) -> pl.DataFrame:
+        name = str(self.catalog.name(lookup.table_name))
+        time = lookup.timestamp_lookup_key
+        if time is not None and time not in rows.columns:
+            rows = rows.with_columns(pl.lit(datetime.now(UTC), dtype=STORED).alias(time))
+        published = self.online_store.snapshot(name)
+        if published is None:
+            raise FeatureStoreError(f"feature table {name} is not published online")
+        table = self._served.get((name, published.version))
+        if table is None:
+            table = self._served[(name, published.version)] = load_table(
+                self.catalog, name, published.version
+            )
+        request = rows.select(
+            pl.col(c).alias(k) for c, k in zip(lookup.lookup_keys, table.entity_keys, strict=True)
+        )
+        found = self.get_online_features(name, request.unique(maintain_order=True))
+        return join_features(rows, resolve(lookup, table, rows.schema), found.lazy())

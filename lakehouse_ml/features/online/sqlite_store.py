@@ -1,0 +1,97 @@
+"""Embedded online store: one SQLite file per feature table, no server to run.
+
+Each file holds `rows(key, row)` (encoded key -> encoded row) and a one-row `meta` with the
+published snapshot. A publish is one transaction and a lookup reads in one transaction, so a
+reader sees the old or the new snapshot, never a mix.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from lakehouse_ml.features.online.codec import Snapshot, snapshot_from_text
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS rows (key TEXT PRIMARY KEY, row TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (id INTEGER PRIMARY KEY CHECK (id = 0), snapshot TEXT NOT NULL);
+"""
+_BATCH = 500
+"""Keys per `IN (...)` query, below SQLite's limit on bound parameters."""
+
+
+class SQLiteStore:
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        self._connections: dict[str, sqlite3.Connection] = {}
+        self._lock = threading.RLock()
+        """One connection per table is shared by threads; transactions on it are serialized."""
+
+    def path(self, table: str) -> Path:
+        return self.directory / f"{table}.sqlite"
+
+    def _connection(self, table: str) -> sqlite3.Connection:
+        connection = self._connections.get(table)
+        if connection is None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(
+                self.path(table), check_same_thread=False, isolation_level=None
+            )
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.executescript(_SCHEMA)
+            self._connections[table] = connection
+        return connection
+
+    def _snapshot(self, connection: sqlite3.Connection) -> Snapshot | None:
+        found = connection.execute("SELECT snapshot FROM meta").fetchone()
+        return snapshot_from_text(found[0]) if found else None
+
+    def snapshot(self, table: str) -> Snapshot | None:
+        with self._lock:
+            return self._snapshot(self._connection(table))
+
+    def write(
+        self, table: str, snapshot: Snapshot, keys: Sequence[str], rows: Sequence[str],
+        deleted: Sequence[str], *, replace: bool,
+    ) -> None:
+        with self._lock:
+            connection = self._connection(table)
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                if replace:
+                    connection.execute("DELETE FROM rows")
+                connection.executemany("DELETE FROM rows WHERE key = ?", ((k,) for k in deleted))
+                connection.executemany(
+                    "INSERT OR REPLACE INTO rows VALUES (?, ?)", zip(keys, rows, strict=True)
+                )
+                connection.execute(
+                    "INSERT OR REPLACE INTO meta VALUES (0, ?)", (snapshot.to_text(),)
+                )
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+
+    def read(self, table: str, keys: Sequence[str]) -> tuple[Snapshot | None, list[str | None]]:
+        found: dict[str, str] = {}
+        with self._lock:
+            connection = self._connection(table)
+            connection.execute("BEGIN")
+            try:
+                snapshot = self._snapshot(connection)
+                for start in range(0, len(keys), _BATCH):
+                    batch = keys[start : start + _BATCH]
+                    marks = ",".join("?" * len(batch))
+                    query = f"SELECT key, row FROM rows WHERE key IN ({marks})"
+                    found.update(connection.execute(query, batch))
+            finally:
+                connection.execute("COMMIT")
+        return snapshot, [found.get(k) for k in keys]
+
+    def close(self) -> None:
+        with self._lock:
+            for connection in self._connections.values():
+                connection.close()
+            self._connections.clear()

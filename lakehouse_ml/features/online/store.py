@@ -1,0 +1,42 @@
+"""The online store contract and the choice of backend (SQLite by default, Redis if configured)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Protocol
+
+from lakehouse_ml.features.online.codec import Snapshot
+from lakehouse_ml.features.online.redis_store import RedisStore
+from lakehouse_ml.features.online.sqlite_store import SQLiteStore
+
+
+class OnlineStore(Protocol):
+    """Encoded key -> encoded row per table, plus the snapshot it was published from."""
+
+    def snapshot(self, table: str) -> Snapshot | None: ...
+
+    def write(
+        self, table: str, snapshot: Snapshot, keys: Sequence[str], rows: Sequence[str],
+        deleted: Sequence[str], *, replace: bool,
+    ) -> None:
+        """Upsert `rows` under `keys`, drop `deleted` (or everything else if `replace`)."""
+
+    def read(
+        self, table: str, keys: Sequence[str]
+    ) -> tuple[Snapshot | None, list[str | None]]: ...
+
+    def close(self) -> None: ...
+
+
+def default_store(root: str, env: str, redis_url: str | None = None) -> OnlineStore:
+    """Redis when a URL is given or `REDIS_URL` is set, else SQLite files under the root."""
+    url = redis_url or os.environ.get("REDIS_URL")
+    if url:
+        return RedisStore(url)
+    if "://" in root:
+        raise ValueError(
+            f"lakehouse root {root} is remote: the SQLite online store needs a local root; "
+            "set REDIS_URL or pass an online_store"
+        )
+    return SQLiteStore(f"{root}/{env}/_online")

@@ -1,0 +1,47 @@
+"""Materialize declared feature tables: build the snapshots of some days and upsert them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import polars as pl
+
+from lakehouse_ml.features.client import FeatureEngineeringClient
+from lakehouse_ml.features.online import PublishReport
+from lakehouse_ml.medallion.spec import FeatureTableSpec
+
+
+@dataclass(frozen=True)
+class SnapshotReport:
+    days: list[date]
+    rows_written: int
+    version: int
+    published: PublishReport
+    frame: pl.DataFrame
+    """The snapshot rows written, for statistics."""
+
+
+def snapshot_days(partition_days: Sequence[str]) -> list[date]:
+    """Landing day P completes the data of P, so it yields the snapshot stamped P + 1 00:00."""
+    return [date.fromisoformat(p) + timedelta(days=1) for p in partition_days]
+
+
+def refresh_feature_table(
+    client: FeatureEngineeringClient, spec: FeatureTableSpec, partition_days: Sequence[str]
+) -> SnapshotReport:
+    """Compute the snapshots of `partition_days`, upsert them, then republish the online store."""
+    days = snapshot_days(partition_days)
+    inputs = {name: client.catalog.scan(name) for name in spec.inputs}
+    frame = spec.build(inputs, days).collect(engine="streaming")
+    if not client.catalog.exists(spec.table):
+        client.create_table(
+            spec.table, [*spec.entity_keys], schema=frame.schema,
+            timeseries_column=spec.timestamp_key, description=spec.description,
+            tags=dict(spec.tags), owner=spec.owner,
+            feature_descriptions={f.name: f.description for f in spec.features},
+        )
+    version = client.write_table(spec.table, frame) if frame.height else client.get_table(
+        spec.table).version
+    return SnapshotReport(days, frame.height, version, client.publish_table(spec.table), frame)
