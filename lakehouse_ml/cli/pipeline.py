@@ -19,6 +19,7 @@ from lakehouse_ml.config import Settings
 from lakehouse_ml.ingest.landing import landed_batches
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+DOWNSTREAM_JOBS = ("build_training_set",)
 
 
 def landed_range(landing: str, sources: list[str]) -> tuple[str, str]:
@@ -35,7 +36,11 @@ def _instance() -> dg.DagsterInstance:
     )
 
 
-def materialize_range(start: str | None, end: str | None) -> dg.ExecuteInProcessResult:
+def materialize_range(start: str | None, end: str | None) -> list[dg.ExecuteInProcessResult]:
+    """`daily_refresh` over the landed days as one run, then the downstream unpartitioned jobs.
+
+    Stops at the first failed run.
+    """
     from lakehouse_ml.definitions import defs
     from lakehouse_ml.domains.churn import DOMAIN
 
@@ -43,15 +48,20 @@ def materialize_range(start: str | None, end: str | None) -> dg.ExecuteInProcess
     first, last = landed_range(settings.landing, [s.name for s in DOMAIN.sources])
     yesterday = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
     start, end = start or first, min(end or last, yesterday)
-    job = defs().resolve_job_def("daily_refresh")
-    return job.execute_in_process(
-        instance=_instance(), run_config=QUIET,
+    definitions, instance = defs(), _instance()
+    results = [definitions.resolve_job_def("daily_refresh").execute_in_process(
+        instance=instance, run_config=QUIET, raise_on_error=False,
         tags={ASSET_PARTITION_RANGE_START_TAG: start, ASSET_PARTITION_RANGE_END_TAG: end},
-        raise_on_error=False,
-    )
+    )]
+    for job in DOWNSTREAM_JOBS:
+        if not results[-1].success:
+            break
+        results.append(definitions.resolve_job_def(job).execute_in_process(
+            instance=instance, run_config=QUIET, raise_on_error=False))
+    return results
 
 
-def summary(console: Console, result: dg.ExecuteInProcessResult) -> None:
+def summary(console: Console, results: list[dg.ExecuteInProcessResult]) -> None:
     catalog = Catalog.from_settings()
     tables = Table("table", "rows", "delta version", title="Tables")
     for entry in catalog.tables():
@@ -59,11 +69,13 @@ def summary(console: Console, result: dg.ExecuteInProcessResult) -> None:
         tables.add_row(entry.name, f"{rows:,}", str(catalog.version(entry.name)))
     console.print(tables)
     checks = Table("asset", "check", "result", title="Asset checks")
-    for evaluation in result.get_asset_check_evaluations():
+    evaluations = [e for r in results for e in r.get_asset_check_evaluations()]
+    for evaluation in evaluations:
         outcome = "[green]passed" if evaluation.passed else (
             "[yellow]warn" if evaluation.severity == dg.AssetCheckSeverity.WARN else "[red]failed"
         )
         checks.add_row(evaluation.asset_key.to_user_string(), evaluation.check_name, outcome)
     console.print(checks)
-    state = "[green]succeeded" if result.success else "[red]failed"
-    console.print(f"run {result.run_id} {state}")
+    for result in results:
+        state = "[green]succeeded" if result.success else "[red]failed"
+        console.print(f"run {result.run_id} ({result.job_def.name}) {state}")

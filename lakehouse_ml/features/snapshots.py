@@ -12,6 +12,10 @@ from lakehouse_ml.features.client import FeatureEngineeringClient
 from lakehouse_ml.features.online import PublishReport
 from lakehouse_ml.medallion.spec import FeatureTableSpec
 
+AS_OF = "snapshot_at"
+"""Every feature table also carries its timestamp as a feature, so a training set can show
+(and a check can prove) which snapshot each row received."""
+
 
 @dataclass(frozen=True)
 class SnapshotReport:
@@ -34,13 +38,17 @@ def refresh_feature_table(
     """Compute the snapshots of `partition_days`, upsert them, then republish the online store."""
     days = snapshot_days(partition_days)
     inputs = {name: client.catalog.scan(name) for name in spec.inputs}
-    frame = spec.build(inputs, days).collect(engine="streaming")
+    frame = spec.build(inputs, days).with_columns(pl.col(spec.timestamp_key).alias(AS_OF))
+    frame = frame.collect(engine="streaming")
     if not client.catalog.exists(spec.table):
         client.create_table(
             spec.table, [*spec.entity_keys], schema=frame.schema,
             timeseries_column=spec.timestamp_key, description=spec.description,
             tags=dict(spec.tags), owner=spec.owner,
-            feature_descriptions={f.name: f.description for f in spec.features},
+            feature_descriptions={
+                AS_OF: "when the snapshot was taken",
+                **{f.name: f.description for f in spec.features},
+            },
         )
     version = client.write_table(spec.table, frame) if frame.height else client.get_table(
         spec.table).version

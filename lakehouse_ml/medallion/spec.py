@@ -148,6 +148,23 @@ class FeatureTableSpec:
 
 
 @dataclass(frozen=True)
+class TrainingSetSpec:
+    """Label rows joined point-in-time with feature tables: `FeatureLookup`s and
+    `FeatureFunction`s from `lakehouse_ml.features`, declared once for training and serving."""
+
+    name: str
+    """Table the training set is written to (`schema.table`)."""
+    description: str
+    labels: str
+    """Table holding the label rows (keys, label time, label)."""
+    label: str
+    time_column: str
+    feature_lookups: tuple[Any, ...]
+    exclude_columns: tuple[str, ...] = ()
+    owner: str = "team:ml"
+
+
+@dataclass(frozen=True)
 class Domain:
     name: str
     description: str
@@ -155,6 +172,7 @@ class Domain:
     sources: tuple[Source, ...]
     aggregates: tuple[Aggregate, ...] = ()
     feature_tables: tuple[FeatureTableSpec, ...] = ()
+    training_set: TrainingSetSpec | None = None
 
     def source(self, name: str) -> Source:
         for source in self.sources:

@@ -8,6 +8,7 @@ from datetime import date
 from lakehouse_ml.domains.churn.aggregates import AGGREGATES
 from lakehouse_ml.domains.churn.features import FEATURE_TABLES
 from lakehouse_ml.domains.churn.sources import SOURCES
+from lakehouse_ml.domains.churn.training import TRAINING_SET
 from lakehouse_ml.medallion.spec import Domain
 
 DOMAIN = Domain(
@@ -17,4 +18,5 @@ DOMAIN = Domain(
     sources=SOURCES,
     aggregates=AGGREGATES,
     feature_tables=FEATURE_TABLES,
+    training_set=TRAINING_SET,
 )
