@@ -16,7 +16,8 @@ from dagster._core.storage.tags import (
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.config import Settings
-from lakehouse_ml.defs.factories.medallion import medallion_assets
+from lakehouse_ml.defs.factories.features import feature_assets
+from lakehouse_ml.defs.factories.medallion import daily_partitions, medallion_assets
 from lakehouse_ml.defs.resources import LakehouseResource
 from lakehouse_ml.domains.churn import DOMAIN
 from lakehouse_ml.domains.churn.generator import GenerationReport, generate
@@ -67,7 +68,7 @@ def materialize(
     """Dagster's own `materialize` over `days` as one run (a single-run backfill range)."""
     tags = {ASSET_PARTITION_RANGE_START_TAG: days[0], ASSET_PARTITION_RANGE_END_TAG: days[-1]}
     return dg.materialize(
-        medallion_assets(domain),
+        [*medallion_assets(domain), *feature_assets(domain, daily_partitions(domain))],
         resources={"lakehouse": LakehouseResource.from_settings(settings)},
         instance=instance, tags=tags, raise_on_error=raise_on_error,
     )

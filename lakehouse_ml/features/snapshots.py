@@ -27,16 +27,27 @@ class SnapshotReport:
     """The snapshot rows written, for statistics."""
 
 
-def snapshot_days(partition_days: Sequence[str]) -> list[date]:
-    """Landing day P completes the data of P, so it yields the snapshot stamped P + 1 00:00."""
-    return [date.fromisoformat(p) + timedelta(days=1) for p in partition_days]
+def snapshot_days(
+    spec: FeatureTableSpec, partition_days: Sequence[str], earliest_touched: date | None
+) -> list[date]:
+    """Landing day P completes the data of P, so it yields the snapshot stamped P + 1 00:00;
+    late records for an earlier day X also change the snapshots after X, which are redone
+    (as far back as the table's `max_lateness_days`)."""
+    first, last = (date.fromisoformat(p) + timedelta(days=1) for p in
+                   (min(partition_days), max(partition_days)))
+    if earliest_touched is not None:
+        first = min(first, max(earliest_touched + timedelta(days=1),
+                               first - timedelta(days=spec.max_lateness_days)))
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
 def refresh_feature_table(
-    client: FeatureEngineeringClient, spec: FeatureTableSpec, partition_days: Sequence[str]
+    client: FeatureEngineeringClient, spec: FeatureTableSpec, partition_days: Sequence[str],
+    earliest_touched: date | None = None,
 ) -> SnapshotReport:
-    """Compute the snapshots of `partition_days`, upsert them, then republish the online store."""
-    days = snapshot_days(partition_days)
+    """Compute the snapshots of `partition_days` (and those late data changed), upsert them,
+    then republish the online store."""
+    days = snapshot_days(spec, partition_days, earliest_touched)
     inputs = {name: client.catalog.scan(name) for name in spec.inputs}
     frame = spec.build(inputs, days).with_columns(pl.col(spec.timestamp_key).alias(AS_OF))
     frame = frame.collect(engine="streaming")

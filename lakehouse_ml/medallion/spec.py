@@ -141,6 +141,9 @@ class FeatureTableSpec:
     features: tuple[Feature, ...]
     owner: str = "team:ml"
     tags: Mapping[str, str] = field(default_factory=dict)
+    max_lateness_days: int = 7
+    """Records landing up to this many days late still correct the snapshots they affect
+    (older snapshots are recomputed); beyond it, an increment may differ from a backfill."""
 
     @property
     def table(self) -> str:

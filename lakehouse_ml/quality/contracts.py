@@ -42,6 +42,7 @@ class ContractResult:
     """Rows that failed, with the raw text columns and `_reasons` (list of broken rules)."""
 
 
+# pl.format panics on some string-view columns read from Delta (polars 2.1); concat_str works.
 def _cast_reasons(raw: pl.DataFrame, schema: pl.Schema, typed: pl.DataFrame) -> pl.DataFrame:
     frames = []
     for column, dtype in schema.items():
@@ -51,8 +52,8 @@ def _cast_reasons(raw: pl.DataFrame, schema: pl.Schema, typed: pl.DataFrame) -> 
                 raw.filter(failed).select(
                     pl.col(_ROW),
                     pl.lit(column).alias("column"),
-                    pl.format("{}: cannot read {} as {}", pl.lit(column), pl.col(column),
-                              pl.lit(str(dtype))).alias("reason"),
+                    pl.concat_str(pl.lit(f"{column}: cannot read "), pl.col(column),
+                                  pl.lit(f" as {dtype}")).alias("reason"),
                 )
             )
     empty = pl.DataFrame(schema={_ROW: pl.UInt32, "column": pl.String, "reason": pl.String})
@@ -67,8 +68,9 @@ def _rule_reasons(contract: type[pa.DataFrameModel], typed: pl.DataFrame) -> pl.
         return cases.select(
             pl.col("index").cast(pl.UInt32).alias(_ROW),
             pl.col("column").cast(pl.String),
-            pl.format("{}: {} (got {})", pl.col("column"), pl.col("check"),
-                      pl.col("failure_case").cast(pl.String).fill_null("null")).alias("reason"),
+            pl.concat_str(pl.col("column"), pl.lit(": "), pl.col("check"), pl.lit(" (got "),
+                          pl.col("failure_case").cast(pl.String).fill_null("null"), pl.lit(")"))
+            .alias("reason"),
         )
     return pl.DataFrame(schema={_ROW: pl.UInt32, "column": pl.String, "reason": pl.String})
 

@@ -8,6 +8,7 @@ from lakehouse_ml.defs.factories.metadata import asset_key, lineage, markdown, t
 from lakehouse_ml.defs.resources import LakehouseResource
 from lakehouse_ml.features import FeatureEngineeringClient
 from lakehouse_ml.features.snapshots import refresh_feature_table
+from lakehouse_ml.medallion.changes import earliest_touched_day
 from lakehouse_ml.medallion.spec import Domain, FeatureTableSpec
 
 
@@ -28,7 +29,7 @@ def feature_statistics(frame: pl.DataFrame, spec: FeatureTableSpec) -> dg.Metada
 
 
 def feature_asset(
-    spec: FeatureTableSpec, partitions: dg.PartitionsDefinition
+    domain: Domain, spec: FeatureTableSpec, partitions: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
     column_lineage = lineage({f.name: f.derived_from for f in spec.features})
 
@@ -44,7 +45,8 @@ def feature_asset(
         context: dg.AssetExecutionContext, lakehouse: LakehouseResource
     ) -> dg.MaterializeResult:
         client = FeatureEngineeringClient(lakehouse.catalog())
-        report = refresh_feature_table(client, spec, context.partition_keys)
+        touched = earliest_touched_day(client.catalog, domain, context.partition_keys)
+        report = refresh_feature_table(client, spec, context.partition_keys, touched)
         return dg.MaterializeResult(metadata=table_metadata(
             client.catalog, spec.table, column_lineage=column_lineage,
             snapshots_written=report.rows_written, snapshot_days=len(report.days),
@@ -58,4 +60,4 @@ def feature_asset(
 def feature_assets(
     domain: Domain, partitions: dg.PartitionsDefinition
 ) -> list[dg.AssetsDefinition]:
-    return [feature_asset(spec, partitions) for spec in domain.feature_tables]
+    return [feature_asset(domain, spec, partitions) for spec in domain.feature_tables]
