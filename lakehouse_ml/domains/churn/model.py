@@ -1,0 +1,24 @@
+"""The churn classifier: gradient boosting on the point-in-time training set."""
+
+from __future__ import annotations
+
+from lakehouse_ml.domains.churn.training import AS_OF_COLUMNS, LABEL_TIME, TRAINING_SET
+from lakehouse_ml.ml.spec import ModelSpec
+
+MODEL = ModelSpec(
+    name="churn_clf",
+    schema="churn",
+    description="Probability that a customer churns within 30 days, from their activity, "
+    "recency, support tickets and profile as of the scoring time.",
+    training_set=TRAINING_SET,
+    training_set_ref="lakehouse_ml.domains.churn.training:TRAINING_SET",
+    not_features=("customer_id", LABEL_TIME, *AS_OF_COLUMNS),
+    categorical=("plan_tier", "country"),
+    params={"learning_rate": 0.08, "max_iter": 200, "max_leaf_nodes": 31,
+            "l2_regularization": 1.0, "random_state": 0},
+    holdout_fraction=0.25,
+    slices=("plan_tier", "country"),
+    min_roc_auc=0.7,
+    champion_margin=0.0,
+    max_slice_gap=0.25,
+)

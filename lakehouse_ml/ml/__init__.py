@@ -1,0 +1,1 @@
+"""Model lifecycle on MLflow: train, evaluate, validate, register, deploy, score."""

@@ -1,0 +1,112 @@
+"""Train a candidate and record everything about it in MLflow, then register it.
+
+One run holds params, metrics (overall and per slice), plots, the model card, the training
+data as a dataset input naming its Delta table and version, and tags tying it to the code and
+the data; the registered version carries a description, the pinned versions and the lookups.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import polars as pl
+from mlflow import MlflowClient
+from mlflow.data.delta_dataset_source import DeltaDatasetSource
+from mlflow.models import infer_signature
+
+from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.features import FeatureEngineeringClient
+from lakehouse_ml.features.training_table import pinned_versions
+from lakehouse_ml.ml.evaluate import Evaluation, evaluate, plots
+from lakehouse_ml.ml.model_card import model_card
+from lakehouse_ml.ml.packaging import SPEC_KEY, describe_steps, feature_spec
+from lakehouse_ml.ml.spec import ModelSpec
+from lakehouse_ml.ml.train import TrainedModel, inputs, train
+
+REQUIREMENTS = ("scikit-learn", "pandas", "numpy", "cloudpickle")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    model: str
+    version: int
+    run_id: str
+    trained: TrainedModel
+    evaluation: Evaluation
+    data_versions: dict[str, int]
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=5, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in REQUIREMENTS]
+
+
+def _log_data(catalog: Catalog, spec: ModelSpec, frame: pl.DataFrame, version: int) -> None:
+    table = spec.training_set.name
+    source = DeltaDatasetSource(path=catalog.location(table), delta_table_version=version)
+    dataset = mlflow.data.from_polars(frame, source=source, name=str(catalog.name(table)),
+                                      targets=spec.training_set.label)
+    mlflow.log_input(dataset, context="training")
+
+
+def train_candidate(catalog: Catalog, client: MlflowClient, spec: ModelSpec) -> Candidate:
+    name = spec.registered_name(catalog.env)
+    table = spec.training_set.name
+    frame, version = catalog.read(table), catalog.version(table)
+    versions = {**pinned_versions(FeatureEngineeringClient(catalog), spec.training_set),
+                str(catalog.name(table)): version}
+    trained = train(spec, frame)
+    label = spec.training_set.label
+    evaluation = evaluate(trained.pipeline, trained.features, trained.holdout, label,
+                          spec.slices, spec.min_slice_rows)
+    mlflow.set_experiment(f"/{catalog.env}/{spec.schema}/{spec.name}")
+    with mlflow.start_run(run_name=f"{spec.name}-train") as run:
+        mlflow.log_params({**spec.params, "holdout_fraction": spec.holdout_fraction,
+                           "features": len(trained.features), "train_rows": trained.train.height,
+                           "holdout_rows": trained.holdout.height})
+        mlflow.log_metrics(evaluation.metrics)
+        mlflow.log_metrics({f"roc_auc.{r['slice']}.{r['value']}": r["roc_auc"]
+                            for r in evaluation.slices.iter_rows(named=True)})
+        mlflow.set_tags({"git_commit": git_commit(), "feature_set": spec.training_set_ref,
+                         "data_versions": json.dumps(versions, sort_keys=True),
+                         "training_set": str(catalog.name(table))})
+        _log_data(catalog, spec, frame, version)
+        with tempfile.TemporaryDirectory() as folder:
+            plots(trained.pipeline, trained.features, trained.holdout, label,
+                  evaluation.probabilities, Path(folder))
+            mlflow.log_artifacts(folder, "plots")
+        mlflow.log_text(model_card(spec, name, trained, evaluation, versions), "model_card.md")
+        example = inputs(trained.holdout.head(100), trained.features)
+        logged = mlflow.sklearn.log_model(
+            trained.pipeline, name="model", registered_model_name=name,
+            signature=infer_signature(example, trained.pipeline.predict_proba(example)),
+            input_example=example.head(3), pip_requirements=_requirements(),
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+            metadata={SPEC_KEY: feature_spec(spec.training_set_ref, spec.training_set,
+                                             trained.features)},
+        )
+    model_version = int(logged.registered_model_version)
+    client.update_model_version(
+        name, str(model_version),
+        description=f"{spec.description} Holdout ROC AUC {evaluation.metrics['roc_auc']:.3f} "
+        f"on {trained.holdout.height} rows; trained from {json.dumps(versions, sort_keys=True)}.",
+    )
+    for key, value in {"data_versions": json.dumps(versions, sort_keys=True),
+                       "feature_lookups": json.dumps(describe_steps(spec.training_set)),
+                       "feature_set": spec.training_set_ref, "git_commit": git_commit()}.items():
+        client.set_model_version_tag(name, str(model_version), key, value)
+    return Candidate(name, model_version, run.info.run_id, trained, evaluation, versions)

@@ -1,0 +1,60 @@
+"""Fit the declared scikit-learn pipeline on the earlier label times; keep the later ones out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import polars as pl
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+from lakehouse_ml.ml.spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    pipeline: Pipeline
+    features: list[str]
+    train: pl.DataFrame
+    holdout: pl.DataFrame
+
+
+def time_split(frame: pl.DataFrame, time_column: str, holdout_fraction: float
+               ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Train on earlier label times, validate on the latest `holdout_fraction` of them."""
+    times = frame[time_column].unique().sort()
+    if times.len() < 2:
+        raise ValueError(f"time split needs at least two distinct {time_column} values, "
+                         f"got {times.len()}")
+    held = min(times.len() - 1, max(1, round(times.len() * holdout_fraction)))
+    cutoff = times[-held]
+    return frame.filter(pl.col(time_column) < cutoff), frame.filter(pl.col(time_column) >= cutoff)
+
+
+def inputs(frame: pl.DataFrame, features: list[str]) -> pd.DataFrame:
+    """The model's input frame (pandas, as scikit-learn and MLflow signatures expect)."""
+    return frame.select(features).to_pandas()
+
+
+def build_pipeline(spec: ModelSpec, features: list[str]) -> Pipeline:
+    categorical = [c for c in spec.categorical if c in features]
+    encode = ColumnTransformer(
+        [("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+          categorical)],
+        remainder="passthrough", verbose_feature_names_out=False,
+    )
+    return Pipeline([("encode", encode),
+                     ("classifier", HistGradientBoostingClassifier(**spec.params))])
+
+
+def train(spec: ModelSpec, frame: pl.DataFrame) -> TrainedModel:
+    labelled = frame.filter(pl.col(spec.training_set.label).is_not_null())
+    train_rows, holdout = time_split(labelled, spec.training_set.time_column,
+                                     spec.holdout_fraction)
+    features = spec.feature_columns(frame.columns)
+    model = build_pipeline(spec, features)
+    model.fit(inputs(train_rows, features), train_rows[spec.training_set.label].to_numpy())
+    return TrainedModel(model, features, train_rows, holdout)
