@@ -19,7 +19,7 @@ from lakehouse_ml.config import Settings
 from lakehouse_ml.ingest.landing import landed_batches
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-DOWNSTREAM_JOBS = ("build_training_set",)
+DOWNSTREAM_JOBS = ("train_validate_deploy", "batch_score")
 
 
 def landed_range(landing: str, sources: list[str]) -> tuple[str, str]:
@@ -69,8 +69,9 @@ def summary(console: Console, results: list[dg.ExecuteInProcessResult]) -> None:
         tables.add_row(entry.name, f"{rows:,}", str(catalog.version(entry.name)))
     console.print(tables)
     checks = Table("asset", "check", "result", title="Asset checks")
-    evaluations = [e for r in results for e in r.get_asset_check_evaluations()]
-    for evaluation in evaluations:
+    latest = {(e.asset_key, e.check_name): e for r in results
+              for e in r.get_asset_check_evaluations()}
+    for evaluation in latest.values():
         outcome = "[green]passed" if evaluation.passed else (
             "[yellow]warn" if evaluation.severity == dg.AssetCheckSeverity.WARN else "[red]failed"
         )

@@ -1,11 +1,13 @@
-"""The one resource every asset uses: where the lakehouse and the landing zone are."""
+"""Resources: where the lakehouse and landing zone are, and where MLflow keeps models."""
 
 from __future__ import annotations
 
 import dagster as dg
+from mlflow import MlflowClient
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.config import Settings
+from lakehouse_ml.ml.registry import use_tracking
 
 
 class LakehouseResource(dg.ConfigurableResource):
@@ -24,6 +26,20 @@ class LakehouseResource(dg.ConfigurableResource):
         return Catalog(self.root, self.env)
 
 
+class MlflowResource(dg.ConfigurableResource):
+    """The MLflow tracking server and model registry (`MLFLOW_TRACKING_URI`)."""
+
+    tracking_uri: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> MlflowResource:
+        return cls(tracking_uri=(settings or Settings.from_env()).mlflow_tracking_uri)
+
+    def client(self) -> MlflowClient:
+        return use_tracking(self.tracking_uri)
+
+
 @dg.definitions
 def resources() -> dg.Definitions:
-    return dg.Definitions(resources={"lakehouse": LakehouseResource.from_settings()})
+    return dg.Definitions(resources={"lakehouse": LakehouseResource.from_settings(),
+                                     "mlflow": MlflowResource.from_settings()})

@@ -2,8 +2,9 @@
 
 A row with key k and time t gets the feature row with key k and the greatest timestamp <= t,
 and, under a lookback window w, only if t - timestamp <= w. Only the narrow key/time columns are
-sorted and joined (`join_asof` by key): the join yields an index into the feature rows, and the
-features are gathered by it at the end, so wide feature tables are never sorted or hashed.
+sorted and joined (`join_asof` by key, or on the folded (key, time) for one integer key): the
+join yields an index into the feature rows, and the features are gathered by it at the end, so
+wide feature tables are never sorted or hashed.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 _ROW = "__lakehouse_row"
 _MATCH = "__lakehouse_match"
 _TIME = "__lakehouse_time"
+_FOLD = "__lakehouse_fold"
 
 
 @dataclass(frozen=True)
@@ -89,14 +91,17 @@ def join_features(
         window = lookup.lookback_window
         bounds = [*_key_bounds(probe, keys), *_time_bounds(probe, ts, window)]
         found = source.select(columns).filter(*bounds).collect()
-        index = _asof_index(probe, found, keys, ts, unit, window)
+        matches = _asof_matches(probe, found, keys, ts, unit, window)
     else:
         found = source.select(columns).filter(*_key_bounds(probe, keys)).collect()
         candidates = found.select(*keys, *([ts] if ts else [])).with_row_index(_MATCH)
         if ts is not None:
             candidates = latest(candidates, keys, ts)
-        index = probe.join(candidates, on=keys, how="left", maintain_order="left")[_MATCH]
-    features = found.select(pl.col(resolved.features).gather(index))
+        matches = probe.join(candidates, on=keys, how="left", maintain_order="left")
+    features = (
+        found.select(pl.col(resolved.features).gather(matches[_MATCH]))
+        .with_columns(matches[_ROW]).sort(_ROW).drop(_ROW)
+    )
     defaults = lookup.default_values or {}
     return features.select(
         pl.col(f).fill_null(defaults[f]).alias(lookup.output_name(f)) if f in defaults
@@ -110,22 +115,52 @@ def latest(frame: Frame, keys: Sequence[str], ts: str) -> Frame:
     return frame.filter(pl.col(ts) == pl.col(ts).max().over(keys))
 
 
-def _asof_index(
+def _asof_matches(
     probe: pl.DataFrame, found: pl.DataFrame, keys: list[str], ts: str, unit: str,
     window: timedelta | None,
-) -> pl.Series:
-    order = [*keys, ts]
-    stored = found.select(*keys, utc(ts, unit)).with_row_index(_MATCH)
-    if not is_sorted(stored, order):
-        stored = stored.sort(order)
-    matched = probe.sort([*keys, _TIME]).join_asof(
-        stored, left_on=_TIME, right_on=ts, by=keys, strategy="backward",
-        check_sortedness=False,
-    )
+) -> pl.DataFrame:
+    """(_ROW, _MATCH) pairs in join order, which follows the table's order when it is sorted,
+    so that gathering features by _MATCH reads memory sequentially."""
+    stored = found.select(*keys, utc(ts, unit))
+    if len(keys) == 1 and probe.schema[keys[0]].is_integer():
+        matched = _asof_folded(probe, stored, keys[0], ts)
+    else:
+        matched = _asof_by_key(probe, stored, keys, ts)
+    hit = stored.select(pl.all().gather(matched[_MATCH]))
+    valid = pl.all_horizontal(hit[k] == matched[k] for k in keys)
     if window is not None:
-        within = pl.col(_TIME) - pl.col(ts) <= window
-        matched = matched.with_columns(pl.when(within).then(pl.col(_MATCH)).alias(_MATCH))
-    return matched.sort(_ROW)[_MATCH]
+        valid = valid & (matched[_TIME] - hit[ts] <= window)
+    return matched.select(_ROW, pl.when(valid).then(pl.col(_MATCH)).alias(_MATCH))
+
+
+def _asof_by_key(
+    probe: pl.DataFrame, stored: pl.DataFrame, keys: list[str], ts: str
+) -> pl.DataFrame:
+    order = [*keys, ts]
+    right = stored.with_row_index(_MATCH)
+    if not is_sorted(right, order):
+        right = right.sort(order)
+    return probe.sort([*keys, _TIME]).join_asof(
+        right.select(*keys, ts, _MATCH), left_on=_TIME, right_on=ts, by=keys,
+        strategy="backward", check_sortedness=False,
+    )
+
+
+def _fold(key: str, time: str) -> pl.Expr:
+    """(integer key, time) as one Int128 ordered like the pair: the key in the high 64 bits."""
+    offset = pl.col(time).to_physical().cast(pl.Int128) + 2**63
+    return pl.col(key).cast(pl.Int128) * 2**64 + offset
+
+
+def _asof_folded(probe: pl.DataFrame, stored: pl.DataFrame, key: str, ts: str) -> pl.DataFrame:
+    """The same join for one integer key, several times faster: an as-of join on the folded
+    (key, time) needs no grouping by key. It may land on a smaller key's row, which the
+    caller's key check rejects."""
+    right = stored.select(_fold(key, ts).alias(_FOLD)).with_row_index(_MATCH)
+    if not right[_FOLD].is_sorted():
+        right = right.sort(_FOLD)
+    left = probe.with_columns(_fold(key, _TIME).alias(_FOLD)).sort(_FOLD)
+    return left.join_asof(right, on=_FOLD, strategy="backward", check_sortedness=False)
 
 
 def is_sorted(frame: pl.DataFrame, columns: Sequence[str]) -> bool:

@@ -85,10 +85,10 @@ def plots(
     import matplotlib.pyplot as plt
 
     y = holdout[label].cast(pl.Int8).to_numpy()
-    sample = holdout.sample(min(holdout.height, 2000), seed=0)
+    sample = holdout.sample(min(holdout.height, 1000), seed=0)
     importance = permutation_importance(
         model, inputs(sample, features), sample[label].cast(pl.Int8).to_numpy(),
-        scoring="roc_auc", n_repeats=3, random_state=0,
+        scoring="roc_auc", n_repeats=2, random_state=0,
     )
     order = np.argsort(importance.importances_mean)[-20:]
     figures = {}

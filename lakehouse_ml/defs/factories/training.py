@@ -41,11 +41,3 @@ def training_set_asset(spec: TrainingSetSpec) -> dg.AssetsDefinition:
         )
 
     return _training_set
-
-
-def training_job(spec: TrainingSetSpec) -> dg.Definitions:
-    job = dg.define_asset_job(
-        "build_training_set", selection=dg.AssetSelection.assets(asset_key(spec.name)),
-        description="Rebuild the training set from the current feature and label versions.",
-    )
-    return dg.Definitions(jobs=[job])
