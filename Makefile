@@ -6,12 +6,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 UI_HOST ?= 127.0.0.1
 UI_PORT ?= 3000
+MLFLOW_PORT ?= 5000
 
 export DAGSTER_HOME := $(CURDIR)/data/dagster
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 
-.PHONY: install run test ui bench lint clean
+.PHONY: install run test ui mlflow-ui bench lint clean
 
 install: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 
@@ -34,6 +35,10 @@ test: install
 
 ui: install
 	$(BIN)/dagster dev -w workspace.yaml -h $(UI_HOST) -p $(UI_PORT)
+
+mlflow-ui: install
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/data/mlflow/mlflow.db \
+		--host 127.0.0.1 --port $(MLFLOW_PORT)
 
 bench: install
 	$(BIN)/python -m bench

@@ -78,6 +78,28 @@ def run(
 
 
 @app.command()
+def rollback(
+    reason: Annotated[str, typer.Option(help="Why; recorded with the alias change.")],
+    model: Annotated[str, typer.Option(help="Model name in the domain.")] = "churn_clf",
+) -> None:
+    """Make the previous champion the champion again (recorded in <schema>.alias_changes)."""
+    import getpass
+
+    from lakehouse_ml.domains.churn.model import MODEL
+    from lakehouse_ml.ml.deploy import rollback as roll_back
+    from lakehouse_ml.ml.registry import use_tracking
+
+    if model != MODEL.name:
+        raise typer.BadParameter(f"unknown model {model!r}; known: {MODEL.name}")
+    settings = Settings.from_env()
+    catalog = Catalog.from_settings(settings)
+    name = MODEL.registered_name(settings.env)
+    version = roll_back(catalog, use_tracking(settings.mlflow_tracking_uri), MODEL.schema, name,
+                        actor=f"cli:{getpass.getuser()}", reason=reason)
+    typer.echo(f"{name}: champion is version {version} again")
+
+
+@app.command()
 def tables(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Every table of the current catalog: name, location, Delta version, rows."""
     catalog = Catalog.from_settings()

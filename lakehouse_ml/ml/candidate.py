@@ -25,6 +25,7 @@ from lakehouse_ml.features.training_table import pinned_versions
 from lakehouse_ml.ml.evaluate import Evaluation, evaluate, plots
 from lakehouse_ml.ml.model_card import model_card
 from lakehouse_ml.ml.packaging import SPEC_KEY, describe_steps, feature_spec
+from lakehouse_ml.ml.registry import use_experiment
 from lakehouse_ml.ml.spec import ModelSpec
 from lakehouse_ml.ml.train import TrainedModel, inputs, train
 
@@ -73,7 +74,7 @@ def train_candidate(catalog: Catalog, client: MlflowClient, spec: ModelSpec) -> 
     label = spec.training_set.label
     evaluation = evaluate(trained.pipeline, trained.features, trained.holdout, label,
                           spec.slices, spec.min_slice_rows)
-    mlflow.set_experiment(f"/{catalog.env}/{spec.schema}/{spec.name}")
+    use_experiment(client, f"/{catalog.env}/{spec.schema}/{spec.name}")
     with mlflow.start_run(run_name=f"{spec.name}-train") as run:
         mlflow.log_params({**spec.params, "holdout_fraction": spec.holdout_fraction,
                            "features": len(trained.features), "train_rows": trained.train.height,
