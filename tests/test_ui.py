@@ -83,14 +83,18 @@ def test_webserver_shows_assets_checks_jobs_and_schedules(webserver: str) -> Non
     assets = {"/".join(n["assetKey"]["path"]): n for n in data["assetNodes"]}
     expected = {f"{layer}/{s.name}" for s in DOMAIN.sources for layer in ("bronze", "silver")}
     expected |= {f"gold/{a.name}" for a in DOMAIN.aggregates}
+    expected |= {f"gold/{t.name}" for t in DOMAIN.feature_tables}
+    expected |= {"churn/training_set", "churn/churn_clf", "churn/predictions"}
     assert expected <= assets.keys()
     checks = {name: {c["name"] for c in node["assetChecksOrError"]["checks"]}
               for name, node in assets.items()}
     assert checks["silver/orders"] == {"contract", "conservation"}
     assert checks["gold/daily_activity"] == {"expectations"}
     assert checks["bronze/events"] == {"parse_rejects"}
+    assert checks["churn/training_set"] == {"no_label_leakage"}
     repository = data["repositoriesOrError"]["nodes"][0]
-    assert {"daily_refresh", "weekly_maintenance"} <= {j["name"] for j in repository["jobs"]}
+    assert {"daily_refresh", "weekly_maintenance", "train_validate_deploy", "batch_score"} <= {
+        j["name"] for j in repository["jobs"]}
     schedules = {s["name"]: s["cronSchedule"] for s in repository["schedules"]}
     assert schedules["daily_refresh_schedule"] == "0 2 * * *"
     assert schedules["weekly_maintenance_schedule"] == "0 3 * * 0"
