@@ -12,7 +12,7 @@ export DAGSTER_HOME := $(CURDIR)/data/dagster
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 
-.PHONY: install run test ui mlflow-ui bench lint clean
+.PHONY: install run test redis-server ui mlflow-ui bench lint clean
 
 install: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 
@@ -30,8 +30,14 @@ run: install
 	$(BIN)/lakehouse-ml generate --if-empty
 	$(BIN)/lakehouse-ml run
 
-test: install
-	$(BIN)/python -m pytest -q
+# The online-store tests start their own redis-server on loopback; install it if missing
+# (Debian/Ubuntu; elsewhere install redis-server yourself). Its absence fails the tests.
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+
+test: install redis-server
+	REDIS_REQUIRED=1 $(BIN)/python -m pytest -q
 
 ui: install
 	$(BIN)/dagster dev -w workspace.yaml -h $(UI_HOST) -p $(UI_PORT)
