@@ -78,5 +78,14 @@ def summary(console: Console, results: list[dg.ExecuteInProcessResult]) -> None:
         checks.add_row(evaluation.asset_key.to_user_string(), evaluation.check_name, outcome)
     console.print(checks)
     for result in results:
+        for event in result.all_node_events:
+            if event.is_step_materialization and event.step_key.endswith("deploy_model"):
+                meta = event.step_materialization_data.materialization.metadata
+                console.print(
+                    f"model {meta['registered_model'].value} version {meta['version'].value}: "
+                    f"{meta['alias'].value} (validation {meta['validation'].value}, holdout "
+                    f"ROC AUC {meta['roc_auc'].value:.3f}); MLflow UI: make mlflow-ui"
+                )
+    for result in results:
         state = "[green]succeeded" if result.success else "[red]failed"
         console.print(f"run {result.run_id} ({result.job_def.name}) {state}")
