@@ -108,11 +108,12 @@ class Catalog:
 
     def merge(
         self, text: str | TableName, df: pl.DataFrame, *, keys: Sequence[str],
-        update_when: str | None = None, evolve: bool = False,
+        update_when: str | None = None, evolve: bool = False, target_filter: str | None = None,
     ) -> dict[str, Any]:
         name, uri = self._existing(text)
         return self.lake.merge(
-            uri, df, label=str(name), keys=keys, update_when=update_when, evolve=evolve
+            uri, df, label=str(name), keys=keys, update_when=update_when, evolve=evolve,
+            target_filter=target_filter,
         )
 
     def delete(self, text: str | TableName, predicate: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.cli.serving import serve, tokens
 from lakehouse_ml.config import Settings
 
 app = typer.Typer(
@@ -145,3 +146,7 @@ def read(
     frame = Catalog.from_settings().scan(name, as_of).head(limit).collect()
     with pl.Config(tbl_rows=limit, tbl_cols=-1, tbl_width_chars=200):
         console.print(str(frame))
+
+
+app.command()(serve)
+app.add_typer(tokens, name="token")

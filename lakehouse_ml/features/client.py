@@ -25,10 +25,10 @@ from lakehouse_ml.features.online import (
     default_store,
     publish,
 )
-from lakehouse_ml.features.pit import join_features, latest, resolve
+from lakehouse_ml.features.pit import ResolvedLookup, join_features, latest, resolve
 from lakehouse_ml.features.table import FeatureTable, load_table, table_info
 from lakehouse_ml.features.timestamps import STORED, require_aware
-from lakehouse_ml.features.training_set import Step, TrainingSet, build
+from lakehouse_ml.features.training_set import Step, TrainingSet, build, output_columns
 from lakehouse_ml.features.writes import prepare_rows
 
 DEFAULT_OWNER = "team:ml"
@@ -45,6 +45,10 @@ class FeatureEngineeringClient:
         self.online_store = online_store or default_store(self.catalog.root, self.catalog.env)
         self._online = OnlineReader(self.online_store)
         self._served: dict[tuple[str, int], FeatureTable] = {}
+
+    def close(self) -> None:
+        """Release the online store's connections."""
+        self.online_store.close()
 
     # offline
     def create_table(
@@ -157,28 +161,36 @@ class FeatureEngineeringClient:
         A lookup whose timestamp column is missing from a request is evaluated at now.
         """
         rows = as_polars(df, "df")
-        out = rows
-        for step in feature_lookups:
-            if isinstance(step, FeatureLookup):
-                out = out.hstack(self._lookup_online(rows, step))
+        now = pl.lit(datetime.now(UTC), dtype=STORED)
+        times = {
+            s.timestamp_lookup_key for s in feature_lookups
+            if isinstance(s, FeatureLookup) and s.timestamp_lookup_key is not None
+        }
+        timed = rows.with_columns(now.alias(t) for t in times if t not in rows.columns)
+        lookups = [
+            resolve(s, self._published_table(s.table_name), timed.schema)
+            for s in feature_lookups if isinstance(s, FeatureLookup)
+        ]
+        output_columns(rows, lookups, feature_lookups)
+        out = rows.hstack([
+            column for lookup in lookups for column in self._join_online(timed, lookup)
+        ])
         functions = [s for s in feature_lookups if isinstance(s, FeatureFunction)]
         return apply_functions(out, functions)
 
-    def _lookup_online(self, rows: pl.DataFrame, lookup: FeatureLookup) -> pl.DataFrame:
-        name = str(self.catalog.name(lookup.table_name))
-        time = lookup.timestamp_lookup_key
-        if time is not None and time not in rows.columns:
-            rows = rows.with_columns(pl.lit(datetime.now(UTC), dtype=STORED).alias(time))
+    def _published_table(self, name: str) -> FeatureTable:
+        """The feature table at the version its online snapshot was published from."""
+        name = str(self.catalog.name(name))
         published = self.online_store.snapshot(name)
         if published is None:
             raise FeatureStoreError(f"feature table {name} is not published online")
-        table = self._served.get((name, published.version))
-        if table is None:
-            table = self._served[(name, published.version)] = load_table(
-                self.catalog, name, published.version
-            )
-        request = rows.select(
-            pl.col(c).alias(k) for c, k in zip(lookup.lookup_keys, table.entity_keys, strict=True)
-        )
-        found = self.get_online_features(name, request.unique(maintain_order=True))
-        return join_features(rows, resolve(lookup, table, rows.schema), found.lazy())
+        key = (name, published.version)
+        if key not in self._served:
+            self._served[key] = load_table(self.catalog, name, published.version)
+        return self._served[key]
+
+    def _join_online(self, rows: pl.DataFrame, lookup: ResolvedLookup) -> pl.DataFrame:
+        keys = zip(lookup.lookup.lookup_keys, lookup.table.entity_keys, strict=True)
+        request = rows.select(pl.col(c).alias(k) for c, k in keys).unique(maintain_order=True)
+        found = self.get_online_features(lookup.table.name, request)
+        return join_features(rows, lookup, found.lazy())

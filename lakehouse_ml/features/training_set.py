@@ -61,7 +61,7 @@ def build(
             if name not in pinned:
                 pinned[name] = catalog.version(name)
             resolved.append(resolve(step, load_table(catalog, name, pinned[name]), df.schema))
-    columns = _output_columns(df, resolved, feature_lookups)
+    columns = output_columns(df, resolved, feature_lookups)
     unknown = [c for c in exclude_columns if c not in columns]
     if unknown:
         raise FeatureStoreError(f"exclude_columns {unknown} are not in the training set")
@@ -72,7 +72,7 @@ def build(
     )
 
 
-def _output_columns(
+def output_columns(
     df: pl.DataFrame, resolved: list[ResolvedLookup], steps: Sequence[Step]
 ) -> list[str]:
     """All columns of the training set; two outputs with one name are refused."""

@@ -95,7 +95,30 @@ def _rejects(rows: list[tuple[int, str, str]]) -> pl.DataFrame:
     )
 
 
+def _line_count(data: bytes) -> int:
+    return data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
+
+
+def _parse_clean_jsonl(data: bytes, columns: Sequence[str]) -> ParsedFile | None:
+    """The whole file in one polars read; None if any line is blank, broken or not an object
+    (then every line is read on its own to say which)."""
+    lines = _line_count(data)
+    if b"\n\n" in data or data.startswith(b"\n"):
+        return None
+    try:
+        frame = pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)
+    except Exception:  # noqa: BLE001 - any failure means: find the bad lines one by one
+        return None
+    if frame.height != lines or any(isinstance(d, pl.List) for d in frame.dtypes):
+        return None
+    numbers = pl.int_range(1, lines + 1, eager=True, dtype=pl.Int64)
+    return ParsedFile(_shape(frame, columns, numbers), _rejects([]), lines)
+
+
 def _parse_jsonl(data: bytes, columns: Sequence[str]) -> ParsedFile:
+    clean = _parse_clean_jsonl(data, columns)
+    if clean is not None:
+        return clean
     text_lines = data.decode("utf-8", errors="replace").split("\n")
     if text_lines and text_lines[-1] == "":
         text_lines.pop()

@@ -14,6 +14,10 @@ def in_list(column: str, values: Iterable[object]) -> str:
     return f"{column} IN ({', '.join(items)})" if items else "FALSE"
 
 
+def between(column: str, low: object, high: object) -> str:
+    return f"{column} >= {quoted(low)} AND {column} <= {quoted(high)}"
+
+
 def later_or_same(columns: Sequence[str]) -> str:
     """The incoming row `s` sorts at or after the stored row `t` on `columns` (lexicographic)."""
     terms = []

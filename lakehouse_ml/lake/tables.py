@@ -96,13 +96,15 @@ class Lake:
 
     def merge(
         self, uri: str, df: pl.DataFrame, *, label: str, keys: Sequence[str],
-        update_when: str | None = None, evolve: bool = False,
+        update_when: str | None = None, evolve: bool = False, target_filter: str | None = None,
     ) -> dict[str, Any]:
         """Upsert on `keys`; an existing row is replaced only where `update_when` holds.
 
-        `update_when` is a SQL predicate over aliases `s` (incoming) and `t` (table).
+        `update_when` is a SQL predicate over aliases `s` (incoming) and `t` (table);
+        `target_filter` (over `t`, with literals) must hold for every row a key can match, and
+        lets delta-rs skip the files where it cannot.
         """
-        on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+        on = " AND ".join([*(f"t.{k} = s.{k}" for k in keys), *filter(None, [target_filter])])
         merger = self.table(uri).merge(
             self._conformed(uri, label, df, evolve), predicate=on, source_alias="s",
             target_alias="t", merge_schema=evolve,

@@ -18,6 +18,16 @@ def _count(frame: pl.LazyFrame, name: str) -> pl.LazyFrame:
     return frame.group_by("_batch_id").agg(pl.len().alias(name))
 
 
+def bronze_times(catalog: Catalog, source: Source, batches: Sequence[str]) -> tuple:
+    """Earliest and latest readable event time among the batches' landed records."""
+    event_time = source.event_time
+    typed = typed_column(event_time, source.schema[event_time])
+    return (
+        catalog.scan(source.bronze_table).filter(pl.col("_batch_id").is_in(batches))
+        .select(typed.min().alias("low"), typed.max().alias("high")).collect().row(0)
+    )
+
+
 def reconcile(catalog: Catalog, source: Source, batches: Sequence[str]) -> pl.DataFrame:
     """One row per batch with the counts in `COUNTS` and `balanced`."""
     keys = list(source.primary_key)
@@ -33,7 +43,12 @@ def reconcile(catalog: Catalog, source: Source, batches: Sequence[str]) -> pl.Da
         typed_column(k, source.schema[k]).alias(k) for k in keys
     )
     quarantine = scan(source.quarantine_table, ["_record_id"])
-    silver_all = catalog.scan(source.silver_table).select(["_record_id", *keys])
+    silver_all = catalog.scan(source.silver_table)
+    if source.event_time_immutable:  # a key's silver row has the event time of its batch rows
+        event_time = source.event_time
+        span = bronze_times(catalog, source, batches)
+        silver_all = silver_all.filter(pl.col(event_time).is_between(*span))
+    silver_all = silver_all.select(["_record_id", *keys])
     passed = bronze.join(quarantine, on="_record_id", how="anti")
     absent = passed.join(silver_all.select("_record_id"), on="_record_id", how="anti")
     collapsed = absent.join(silver_all.select(keys).unique(), on=keys, how="semi")

@@ -15,7 +15,7 @@ import polars as pl
 from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.ingest.bronze import LINEAGE, bronze_schema
 from lakehouse_ml.ingest.landing import RESCUED
-from lakehouse_ml.lake.predicates import in_list, later_or_same
+from lakehouse_ml.lake.predicates import between, in_list, later_or_same
 from lakehouse_ml.medallion.spec import Source
 from lakehouse_ml.quality.contracts import REASONS, apply_contract
 
@@ -63,6 +63,14 @@ class SilverReport:
     quarantine_sample: pl.DataFrame
 
 
+def _time_range(source: Source, rows: pl.DataFrame) -> str | None:
+    """Where a key of `rows` can already be in silver, when event times never change."""
+    if not source.event_time_immutable:
+        return None
+    times = rows[source.event_time]
+    return between(f"t.{source.event_time}", times.min().isoformat(), times.max().isoformat())
+
+
 def _steps(catalog: Catalog, source: Source, batches: Sequence[str]) -> list[list[str]]:
     """Group batches so that each step refines at most ROWS_PER_STEP bronze rows."""
     counts = dict(
@@ -97,7 +105,8 @@ def refine(catalog: Catalog, source: Source, batches: Sequence[str]) -> SilverRe
         winners = result.valid.sort(order).unique(subset=keys, keep="last", maintain_order=True)
         if winners.height:
             merged = catalog.merge(
-                source.silver_table, winners, keys=keys, update_when=later_or_same(order)
+                source.silver_table, winners, keys=keys, update_when=later_or_same(order),
+                target_filter=_time_range(source, winners),
             )
             totals["inserted"] += merged["num_target_rows_inserted"]
             totals["updated"] += merged["num_target_rows_updated"]

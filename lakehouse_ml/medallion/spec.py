@@ -29,6 +29,9 @@ class Source:
     """Column that places a record on a calendar day (drives which gold days it affects)."""
     sequence_by: str | None = None
     """Column that orders versions of a key: the greatest wins; ties go to the later landing."""
+    event_time_immutable: bool = False
+    """True when a key's event_time never changes (facts: an event's time, an order's
+    placement): MERGE and reconciliation then read only silver files of the batch's time range."""
     entity: str | None = None
     owner: str = "team:data-eng"
     max_reject_fraction: float = 0.2

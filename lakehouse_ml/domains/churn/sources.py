@@ -19,22 +19,23 @@ SOURCES = (
     ),
     Source(
         name="orders", format="jsonl", contract=OrderContract, primary_key=("order_id",),
-        sequence_by="updated_at", event_time="order_ts",
+        sequence_by="updated_at", event_time="order_ts", event_time_immutable=True,
         description="Orders, latest status per order.",
     ),
     Source(
         name="events", format="jsonl", contract=EventContract, primary_key=("event_id",),
-        event_time="event_ts", description="Product usage events (sessions, views, logins, "
-        "purchases), one row per event.",
+        event_time="event_ts", event_time_immutable=True,
+        description="Product usage events (sessions, views, logins, purchases), one per event.",
     ),
     Source(
         name="tickets", format="csv", contract=TicketContract, primary_key=("ticket_id",),
-        sequence_by="updated_at", event_time="created_at",
+        sequence_by="updated_at", event_time="created_at", event_time_immutable=True,
         description="Support tickets, latest status per ticket.",
     ),
     Source(
         name="churn_labels", format="jsonl", contract=ChurnLabelContract,
         primary_key=("customer_id", "label_timestamp"), event_time="label_timestamp",
+        event_time_immutable=True,
         owner="team:ml", description="Churn outcomes: did the customer churn within 30 days "
         "of label_timestamp.",
     ),

@@ -1,0 +1,86 @@
+"""`lakehouse-ml serve` and `lakehouse-ml token create|revoke`: the serving endpoint's commands."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from lakehouse_ml.catalog import Catalog
+
+if TYPE_CHECKING:
+    from lakehouse_ml.ml.spec import ModelSpec
+
+
+def endpoints() -> dict[str, ModelSpec]:
+    """Endpoint name → the model it serves (imported here, not at CLI start: it is slow)."""
+    from lakehouse_ml.domains.churn.model import MODEL
+
+    return {"churn_clf": MODEL}
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
+    challenger_share: Annotated[float, typer.Option(
+        help="Share of keys scored by the challenger, when there is one.")] = 0.1,
+    poll_seconds: Annotated[float, typer.Option(
+        help="How often aliases and tokens are re-read.")] = 5.0,
+    log_flush_rows: Annotated[int, typer.Option(
+        help="Write the inference log every N requests...")] = 1000,
+    log_flush_seconds: Annotated[float, typer.Option(help="...or every T seconds.")] = 5.0,
+) -> None:
+    """Serve the champion (and challenger) models over HTTP: POST
+    /serving-endpoints/<name>/invocations with a bearer token; GET /health."""
+    from lakehouse_ml.config import Settings
+    from lakehouse_ml.serving import ServingConfig
+    from lakehouse_ml.serving.deployment import NoChampion
+    from lakehouse_ml.serving.server import uvicorn_server
+
+    config = ServingConfig(
+        Settings.from_env(), endpoints(), challenger_share=challenger_share,
+        poll_seconds=poll_seconds, log_flush_rows=log_flush_rows,
+        log_flush_seconds=log_flush_seconds,
+    )
+    try:
+        server = uvicorn_server(config, host, port)
+    except NoChampion as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"serving {sorted(config.endpoints)} on http://{host}:{port}", err=True)
+    server.run()
+
+
+tokens = typer.Typer(help="Bearer tokens for the serving endpoints.", no_args_is_help=True)
+
+
+@contextmanager
+def _refused_is_an_exit() -> Iterator[None]:
+    from lakehouse_ml.serving import TokenError
+
+    try:
+        yield
+    except TokenError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
+
+
+@tokens.command()
+def create(name: Annotated[str, typer.Option(help="Who or what the token is for.")]) -> None:
+    """Create a token and print it (only this once: it is stored hashed)."""
+    from lakehouse_ml.serving import TokenStore
+
+    with _refused_is_an_exit():
+        typer.echo(TokenStore(Catalog.from_settings()).create(name))
+
+
+@tokens.command()
+def revoke(name: Annotated[str, typer.Option(help="The token's name.")]) -> None:
+    """Revoke a token: requests with it get 401 once servers re-read tokens."""
+    from lakehouse_ml.serving import TokenStore
+
+    with _refused_is_an_exit():
+        TokenStore(Catalog.from_settings()).revoke(name)
+    typer.echo(f"revoked the token named {name!r}")

@@ -1,0 +1,31 @@
+"""How a serving process is set up: where the lakehouse is, what it serves, and its knobs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from lakehouse_ml.config import Settings
+from lakehouse_ml.ml.spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    settings: Settings
+    endpoints: Mapping[str, ModelSpec]
+    """Endpoint name → the model it serves (its champion, and challenger if there is one)."""
+    challenger_share: float = 0.1
+    """Share of keys the challenger scores when the model has one."""
+    poll_seconds: float = 5.0
+    """How often aliases and tokens are re-read: an alias move or a revocation takes effect
+    within this time."""
+    log_flush_rows: int = 1000
+    log_flush_seconds: float = 5.0
+    max_batch_rows: int = 1024
+    """Most rows scored in one dynamic batch."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.challenger_share <= 1.0:
+            raise ValueError(f"challenger_share {self.challenger_share} is not in [0, 1]")
+        if not self.endpoints:
+            raise ValueError("no endpoints to serve")

@@ -1,0 +1,86 @@
+"""Request bodies in the MLflow / Databricks serving formats, turned into columns.
+
+Accepted (one format key per body, plus an optional ignored `params` object):
+`dataframe_records` (list of row objects), `dataframe_split` ({columns, data}),
+`instances` (list of row objects) and `inputs` (list of row objects, or one object of
+equal-length columns). A row object may leave a column out: it is then null for that row.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+FORMATS = ("dataframe_records", "dataframe_split", "instances", "inputs")
+IGNORED = ("params",)
+
+Columns = dict[str, list[Any]]
+"""Column name → values, all columns the same length, in request row order."""
+
+
+class PayloadError(ValueError):
+    """The request body is malformed; the message names the problem (answered with 400)."""
+
+
+def parse(body: bytes) -> Columns:
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise PayloadError(f"body is not valid JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise PayloadError(f"body must be a JSON object with one of {list(FORMATS)}")
+    found = [k for k in document if k in FORMATS]
+    unknown = [k for k in document if k not in FORMATS and k not in IGNORED]
+    if unknown or len(found) != 1:
+        raise PayloadError(
+            f"unknown payload format: expected exactly one of {list(FORMATS)}, got keys "
+            f"{list(document)}"
+        )
+    (kind,) = found
+    value = document[kind]
+    if kind == "dataframe_split":
+        return _split(value)
+    if kind == "inputs" and isinstance(value, dict):
+        return _columnar(value)
+    return _records(value, kind)
+
+
+def _records(rows: Any, kind: str) -> Columns:
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise PayloadError(f"{kind} must be a list of objects (one per row)")
+    if not rows:
+        raise PayloadError(f"{kind}: no rows to score")
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    return {name: [row.get(name) for row in rows] for name in names}
+
+
+def _split(value: Any) -> Columns:
+    if not isinstance(value, dict) or "columns" not in value or "data" not in value:
+        raise PayloadError("dataframe_split must be an object with 'columns' and 'data'")
+    names, data = value["columns"], value["data"]
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise PayloadError("dataframe_split.columns must be a list of column names")
+    if len(set(names)) != len(names):
+        raise PayloadError(f"dataframe_split.columns has duplicates: {names}")
+    if not isinstance(data, list) or not all(isinstance(r, list) for r in data):
+        raise PayloadError("dataframe_split.data must be a list of rows (lists)")
+    if not data:
+        raise PayloadError("dataframe_split: no rows to score")
+    for index, row in enumerate(data):
+        if len(row) != len(names):
+            raise PayloadError(
+                f"dataframe_split.data row {index} has {len(row)} values for "
+                f"{len(names)} columns"
+            )
+    return {name: [row[i] for row in data] for i, name in enumerate(names)}
+
+
+def _columnar(value: dict[str, Any]) -> Columns:
+    if not all(isinstance(v, list) for v in value.values()):
+        raise PayloadError("inputs as an object must map each column to a list of values")
+    lengths = {name: len(v) for name, v in value.items()}
+    if len(set(lengths.values())) > 1:
+        raise PayloadError(f"inputs columns differ in length: {lengths}")
+    if not any(lengths.values()):
+        raise PayloadError("inputs: no rows to score")
+    return dict(value)

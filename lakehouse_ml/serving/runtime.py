@@ -1,0 +1,83 @@
+"""What a running server holds: deployments, tokens, inference logs and the scoring thread.
+
+Built at startup (models loaded, tables created) and closed at shutdown, when the inference
+logs write what they still buffer.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+
+from threadpoolctl import threadpool_limits
+
+from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.features import FeatureEngineeringClient
+from lakehouse_ml.ml.registry import use_tracking
+from lakehouse_ml.serving.batcher import Batcher
+from lakehouse_ml.serving.config import ServingConfig
+from lakehouse_ml.serving.deployment import Deployments
+from lakehouse_ml.serving.inference_log import InferenceLog, table_name
+from lakehouse_ml.serving.poller import Poller
+from lakehouse_ml.serving.request import Request
+from lakehouse_ml.serving.scorer import Scored, score_each
+from lakehouse_ml.serving.tokens import TokenStore, TokenVerifier
+
+
+def _one_math_thread() -> None:
+    """Scoring thread: a few rows per call gain nothing from OpenMP threads, and on a busy
+    machine their spin-waits cost more than the prediction itself (measured 100x)."""
+    threadpool_limits(limits=1)
+
+
+class Runtime:
+    def __init__(self, config: ServingConfig) -> None:
+        settings = config.settings
+        catalog = Catalog(settings.root, settings.env)
+        self.features = FeatureEngineeringClient(catalog)
+        self.deployments = Deployments(
+            self.features, use_tracking(settings.mlflow_tracking_uri), config.endpoints,
+            config.challenger_share,
+        )
+        self.deployments.refresh()
+        self.tokens = TokenVerifier(TokenStore(catalog))
+        by_table = {
+            table_name(spec.schema): InferenceLog(
+                catalog, table_name(spec.schema), spec.owner, config.log_flush_rows,
+                config.log_flush_seconds,
+            )
+            for spec in config.endpoints.values()
+        }
+        self.logs = {e: by_table[table_name(s.schema)] for e, s in config.endpoints.items()}
+        self._executor = ThreadPoolExecutor(1, "scoring", initializer=_one_math_thread)
+        self._max_batch_rows = config.max_batch_rows
+        self._batchers: dict[str, Batcher[Request, Scored]] = {}
+        self._poller = Poller(config.poll_seconds,
+                              [self.deployments.refresh, self.tokens.refresh])
+
+    def _score(self, endpoint: str, requests: list[Request]) -> list[Scored | Exception]:
+        deployment = self.deployments.get(endpoint)
+        assert deployment is not None  # endpoints are checked before requests are queued
+        return score_each(self.features, deployment, requests)
+
+    def start(self) -> None:
+        """Start scoring and polling (call from the event loop)."""
+        for endpoint in self.deployments.endpoints:
+            batcher = Batcher(partial(self._score, endpoint), self._executor,
+                              lambda r: r.frame.height, self._max_batch_rows)
+            batcher.start()
+            self._batchers[endpoint] = batcher
+        self._poller.start()
+
+    async def submit(self, endpoint: str, request: Request) -> Scored:
+        return await self._batchers[endpoint].submit(request)
+
+    async def stop(self) -> None:
+        """After the last request: stop polling and scoring, write the buffered log rows."""
+        self._poller.stop()
+        for batcher in self._batchers.values():
+            await batcher.stop()
+        self._executor.shutdown()
+        for log in set(self.logs.values()):
+            log.close()
+        self.features.online_store.close()

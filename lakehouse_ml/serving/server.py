@@ -1,0 +1,33 @@
+"""Run the endpoint under uvicorn: one worker, uvloop and httptools, no access log.
+
+One worker because a worker holds its own models and dynamic batches; SIGINT/SIGTERM stop it
+gracefully (in-flight requests finish, then the lifespan shutdown writes the buffered log).
+"""
+
+from __future__ import annotations
+
+import os
+
+import uvicorn
+
+from lakehouse_ml.serving.app import create_app
+from lakehouse_ml.serving.config import ServingConfig
+from lakehouse_ml.serving.runtime import Runtime
+
+
+def quiet_mlflow() -> None:
+    """No telemetry, no artifact progress bars on a server's stderr."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def uvicorn_server(config: ServingConfig, host: str, port: int) -> uvicorn.Server:
+    """Loads the models (raises `NoChampion` if an endpoint has nothing to serve)."""
+    quiet_mlflow()
+    app = create_app(Runtime(config))
+    return uvicorn.Server(uvicorn.Config(app, host=host, port=port, workers=1,
+                                         access_log=False, log_level="warning"))
+
+
+def serve(config: ServingConfig, host: str = "127.0.0.1", port: int = 8080) -> None:
+    uvicorn_server(config, host, port).run()

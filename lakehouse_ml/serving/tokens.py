@@ -1,0 +1,106 @@
+"""Bearer tokens for the serving endpoints, kept hashed in the Delta table `serving.tokens`.
+
+A token reads `lhm_<id>_<secret>`: the id finds its row, the secret is checked against
+`sha256(salt + secret)`. The secret is 256 random bits, so a fast salted hash is enough (slow
+password hashes such as scrypt defend guessable secrets and would cost milliseconds per
+request). The token itself is shown once, at creation, and never stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import polars as pl
+
+from lakehouse_ml.catalog import Catalog, TableInfo
+
+TABLE = "serving.tokens"
+PREFIX = "lhm"
+_UTC = pl.Datetime("us", "UTC")
+SCHEMA = pl.Schema({
+    "token_id": pl.String, "name": pl.String, "salt": pl.String, "digest": pl.String,
+    "created_at": _UTC, "revoked_at": _UTC,
+})
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@:-]{0,63}")
+
+
+class TokenError(ValueError):
+    """A token command that cannot be done (bad name, name taken, nothing to revoke)."""
+
+
+def _digest(salt: str, secret: str) -> str:
+    return hashlib.sha256(bytes.fromhex(salt) + secret.encode()).hexdigest()
+
+
+class TokenStore:
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        catalog.create_table(TABLE, SCHEMA, TableInfo(
+            owner="team:ml", tags={"layer": "serving"},
+            comment="Bearer tokens of the serving endpoints: name, salted sha256 digest, "
+            "creation and revocation times. Tokens themselves are never stored.",
+        ))
+
+    def active(self) -> pl.DataFrame:
+        return self.catalog.read(TABLE).filter(pl.col("revoked_at").is_null())
+
+    def create(self, name: str) -> str:
+        """A new token for `name`, returned once; a name holds one active token at a time."""
+        if not _NAME.fullmatch(name):
+            raise TokenError(f"token name {name!r}: use 1-64 letters, digits and _.@:- "
+                             "(starting with a letter or digit)")
+        if self.active().filter(pl.col("name") == name).height:
+            raise TokenError(f"an active token named {name!r} exists: revoke it first")
+        token_id, salt = secrets.token_hex(8), secrets.token_hex(16)
+        secret = secrets.token_urlsafe(32)
+        row = (token_id, name, salt, _digest(salt, secret), datetime.now(UTC), None)
+        self.catalog.append(TABLE, pl.DataFrame([row], schema=SCHEMA, orient="row"))
+        return f"{PREFIX}_{token_id}_{secret}"
+
+    def revoke(self, name: str) -> int:
+        """Revoke the active token(s) of `name`; returns how many."""
+        rows = self.active().filter(pl.col("name") == name)
+        if not rows.height:
+            raise TokenError(f"no active token named {name!r}")
+        revoked = rows.with_columns(pl.lit(datetime.now(UTC), dtype=_UTC).alias("revoked_at"))
+        self.catalog.merge(TABLE, revoked, keys=["token_id"])
+        return rows.height
+
+
+@dataclass(frozen=True)
+class _Entry:
+    name: str
+    salt: str
+    digest: str
+
+
+class TokenVerifier:
+    """The active tokens in memory: checking a token is one dict lookup and one sha256.
+
+    `refresh` (run by the server's poller) picks up new and revoked tokens.
+    """
+
+    def __init__(self, store: TokenStore) -> None:
+        self.store = store
+        self._active: dict[str, _Entry] = {}
+        self.refresh()
+
+    def refresh(self) -> None:
+        self._active = {
+            r["token_id"]: _Entry(r["name"], r["salt"], r["digest"])
+            for r in self.store.active().iter_rows(named=True)
+        }
+
+    def verify(self, token: str) -> str | None:
+        """The token's name if it is valid and not revoked, else None."""
+        prefix, _, rest = token.partition("_")
+        token_id, _, secret = rest.partition("_")
+        entry = self._active.get(token_id) if prefix == PREFIX else None
+        if entry is None or not hmac.compare_digest(_digest(entry.salt, secret), entry.digest):
+            return None
+        return entry.name
