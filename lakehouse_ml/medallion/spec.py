@@ -103,6 +103,7 @@ class Aggregate:
     """Computes the aggregate over the full silver inputs; the engine keeps the days it needs.
     Must not depend on row order (round float sums), or backfills and increments may differ."""
     day_column: str
+    """The calendar day of the inputs' event time: a gold day reads only that day's rows."""
     primary_key: tuple[str, ...]
     expectations: tuple[Expectation, ...] = ()
     owner: str = "team:data-eng"
