@@ -35,7 +35,7 @@ def serve(
     """Serve the champion (and challenger) models over HTTP: POST
     /serving-endpoints/<name>/invocations with a bearer token; GET /health."""
     from lakehouse_ml.config import Settings
-    from lakehouse_ml.serving import ServingConfig
+    from lakehouse_ml.serving.config import ServingConfig
     from lakehouse_ml.serving.deployment import NoChampion
     from lakehouse_ml.serving.server import uvicorn_server
 
@@ -58,7 +58,7 @@ tokens = typer.Typer(help="Bearer tokens for the serving endpoints.", no_args_is
 
 @contextmanager
 def _refused_is_an_exit() -> Iterator[None]:
-    from lakehouse_ml.serving import TokenError
+    from lakehouse_ml.serving.tokens import TokenError
 
     try:
         yield
@@ -70,7 +70,7 @@ def _refused_is_an_exit() -> Iterator[None]:
 @tokens.command()
 def create(name: Annotated[str, typer.Option(help="Who or what the token is for.")]) -> None:
     """Create a token and print it (only this once: it is stored hashed)."""
-    from lakehouse_ml.serving import TokenStore
+    from lakehouse_ml.serving.tokens import TokenStore
 
     with _refused_is_an_exit():
         typer.echo(TokenStore(Catalog.from_settings()).create(name))
@@ -79,7 +79,7 @@ def create(name: Annotated[str, typer.Option(help="Who or what the token is for.
 @tokens.command()
 def revoke(name: Annotated[str, typer.Option(help="The token's name.")]) -> None:
     """Revoke a token: requests with it get 401 once servers re-read tokens."""
-    from lakehouse_ml.serving import TokenStore
+    from lakehouse_ml.serving.tokens import TokenStore
 
     with _refused_is_an_exit():
         TokenStore(Catalog.from_settings()).revoke(name)

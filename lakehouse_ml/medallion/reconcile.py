@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.medallion.silver import steps
 from lakehouse_ml.medallion.spec import Source
 from lakehouse_ml.quality.contracts import typed_column
 
@@ -29,7 +30,15 @@ def bronze_times(catalog: Catalog, source: Source, batches: Sequence[str]) -> tu
 
 
 def reconcile(catalog: Catalog, source: Source, batches: Sequence[str]) -> pl.DataFrame:
-    """One row per batch with the counts in `COUNTS` and `balanced`."""
+    """One row per batch with the counts in `COUNTS` and `balanced`.
+
+    Batches are counted in the same groups silver refines them in, to bound memory.
+    """
+    parts = [_reconcile(catalog, source, step) for step in steps(catalog, source, batches)]
+    return pl.concat(parts).sort("batch_id") if parts else _reconcile(catalog, source, [])
+
+
+def _reconcile(catalog: Catalog, source: Source, batches: Sequence[str]) -> pl.DataFrame:
     keys = list(source.primary_key)
 
     def scan(table: str, columns: list[str]) -> pl.LazyFrame:

@@ -71,7 +71,7 @@ def _time_range(source: Source, rows: pl.DataFrame) -> str | None:
     return between(f"t.{source.event_time}", times.min().isoformat(), times.max().isoformat())
 
 
-def _steps(catalog: Catalog, source: Source, batches: Sequence[str]) -> list[list[str]]:
+def steps(catalog: Catalog, source: Source, batches: Sequence[str]) -> list[list[str]]:
     """Group batches so that each step refines at most ROWS_PER_STEP bronze rows."""
     counts = dict(
         catalog.scan(source.manifest_table)
@@ -96,7 +96,7 @@ def refine(catalog: Catalog, source: Source, batches: Sequence[str]) -> SilverRe
     keys, order = list(source.primary_key), ordering(source)
     totals = dict.fromkeys(("read", "valid", "quarantined", "collapsed", "inserted", "updated"), 0)
     samples = [pl.DataFrame(schema=quarantine_schema(source))]
-    for step in _steps(catalog, source, batches):
+    for step in steps(catalog, source, batches):
         raw = catalog.scan(source.bronze_table).filter(pl.col("_batch_id").is_in(step)).collect()
         result = apply_contract(raw, source.schema, source.contract)
         catalog.overwrite(
