@@ -41,7 +41,7 @@ def _identity(transformer: object) -> bool:
     )
 
 
-def _one_hot(encoder: OneHotEncoder) -> Callable[[pl.DataFrame], np.ndarray] | None:
+def _one_hot(encoder: OneHotEncoder) -> Block | None:
     """A plain OneHotEncoder (unknown values ignored, nothing dropped or grouped) as dict
     lookups: its own `transform` spends a millisecond validating a one-row frame."""
     if (encoder.drop is not None or encoder.handle_unknown != "ignore" or encoder.sparse_output
@@ -51,7 +51,7 @@ def _one_hot(encoder: OneHotEncoder) -> Callable[[pl.DataFrame], np.ndarray] | N
     positions = [
         {None if isinstance(v, float) and np.isnan(v) else v: offset + i
          for i, v in enumerate(categories)}
-        for offset, categories in zip(offsets, encoder.categories_, strict=False)
+        for offset, categories in zip(offsets[:-1], encoder.categories_, strict=True)
     ]
 
     def transform(frame: pl.DataFrame) -> np.ndarray:

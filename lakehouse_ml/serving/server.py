@@ -27,7 +27,3 @@ def uvicorn_server(config: ServingConfig, host: str, port: int) -> uvicorn.Serve
     app = create_app(Runtime(config))
     return uvicorn.Server(uvicorn.Config(app, host=host, port=port, workers=1,
                                          access_log=False, log_level="warning"))
-
-
-def serve(config: ServingConfig, host: str = "127.0.0.1", port: int = 8080) -> None:
-    uvicorn_server(config, host, port).run()

@@ -1,0 +1,176 @@
+"""Serving benchmark: `lakehouse-ml serve` against `mlflow models serve --env-manager local`.
+
+    python -m bench.serving.run [--seconds 10] [--rates 50 200 500] [--workdir DIR]
+
+Same champion model, same machine, loopback, one worker each, one server at a time. Every
+request carries one row. Cases:
+- `lakehouse keys`: `{"dataframe_records": [{"customer_id": k}]}`, features looked up online;
+- `lakehouse rows`: the full feature row, as the baseline gets it;
+- `mlflow rows`: the full feature row to `mlflow models serve` (which answers class labels:
+  its pyfunc calls `predict`, the same trees as `predict_proba`).
+Per case: p50/p99 latency at each fixed rate (open loop; latency counted from when a request
+was due) and the maximum throughput (closed loop, 32 connections). Writes RESULTS.md beside
+this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from bench.serving.hot_path import hot_path
+from bench.serving.lakehouse import prepare, token
+from bench.serving.load import Run, Target, fixed_rate, saturate
+from bench.serving.servers import free_port, lakehouse_serve, mlflow_serve
+from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.config import Settings
+from lakehouse_ml.domains.churn.model import MODEL
+from lakehouse_ml.features import FeatureEngineeringClient
+
+HERE = Path(__file__).resolve().parent
+KEYS = 500
+WARMUP_SECONDS = 3
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    server: Callable[[int], AbstractContextManager[str]]
+    bodies: list[bytes]
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Result:
+    case: str
+    at_rate: dict[int, Run]
+    saturated: Run
+
+
+def _bodies(settings: Settings) -> tuple[list[bytes], list[bytes], int]:
+    """Key-only and full-row bodies for the same customers (full rows without nulls, which
+    MLflow's schema enforcement refuses in columns its signature marks required), and one of
+    the customers."""
+    catalog = Catalog(settings.root, settings.env)
+    keys = catalog.read("silver.customers", columns=["customer_id"])
+    time_column = MODEL.training_set.time_column
+    rows = keys.with_columns(pl.lit(datetime.now(UTC), dtype=pl.Datetime("us", "UTC"))
+                             .alias(time_column))
+    looked_up = FeatureEngineeringClient(catalog).lookup_online(
+        rows, list(MODEL.training_set.feature_lookups))
+    features = MODEL.feature_columns(looked_up.columns)
+    complete = looked_up.drop_nulls(features)
+    chosen = complete.sample(min(KEYS, complete.height), seed=1)
+    keyed = [json.dumps({"dataframe_records": [{"customer_id": k}]}).encode()
+             for k in chosen["customer_id"]]
+    full = [json.dumps({"dataframe_split": {"columns": features, "data": [list(r)]}}).encode()
+            for r in chosen.select(features).iter_rows()]
+    return keyed, full, chosen["customer_id"][0]
+
+
+async def _measure(target: Target, bodies: list[bytes], rates: list[int], seconds: float
+                   ) -> tuple[dict[int, Run], Run]:
+    await saturate(target, bodies, WARMUP_SECONDS, concurrency=4)
+    at_rate = {}
+    for rate in rates:
+        at_rate[rate] = await fixed_rate(target, random.Random(rate).sample(bodies, len(bodies)),
+                                         rate, seconds)
+    return at_rate, await saturate(target, bodies, seconds)
+
+
+def run_case(case: Case, rates: list[int], seconds: float) -> Result:
+    port = free_port()
+    with case.server(port) as path:
+        target = Target("127.0.0.1", port, path, case.headers)
+        at_rate, saturated = asyncio.run(_measure(target, case.bodies, rates, seconds))
+    print(f"{case.name}: " + ", ".join(
+        f"{r}/s p50 {v.percentile(50):.1f} p99 {v.percentile(99):.1f} ms"
+        for r, v in at_rate.items()) + f"; max {saturated.throughput:.0f}/s", file=sys.stderr)
+    return Result(case.name, at_rate, saturated)
+
+
+def _load() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def report(results: list[Result], rates: list[int], seconds: float, loads: tuple[str, str],
+           steps: dict[str, float]) -> str:
+    header = ["case", *(f"{r}/s p50 / p99 ms" for r in rates), "max req/s", "failed"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for result in results:
+        cells = [f"{run.percentile(50):.1f} / {run.percentile(99):.1f}"
+                 + ("" if run.throughput >= 0.95 * rate else f" (got {run.throughput:.0f}/s)")
+                 for rate, run in result.at_rate.items()]
+        failed = sum(r.failed for r in [*result.at_rate.values(), result.saturated])
+        lines.append(f"| {result.case} | " + " | ".join(cells)
+                     + f" | {result.saturated.throughput:.0f} | {failed} |")
+    by_name = {r.case: r.saturated.throughput for r in results}
+    ratio = by_name["lakehouse keys"] / by_name["mlflow rows"]
+    cpu = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    return "\n".join([
+        "# Serving benchmark", "",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with "
+        f"`python -m bench.serving.run --seconds {seconds:g} --rates "
+        f"{' '.join(map(str, rates))}`; {cpu} cores shared by both servers, the load generator "
+        f"and other work (load average before: {loads[0]}, after: {loads[1]}).", "",
+        *lines, "",
+        f"Maximum throughput with online lookup is {ratio:.1f}x `mlflow models serve` given "
+        "full feature rows.", "",
+        "One row per request; latency from when the request was due (open loop, so a server "
+        f"that falls behind is charged for the wait), {seconds:g} s per rate; max req/s from "
+        "32 connections sending back to back. `(got N/s)`: the server could not keep up with "
+        "that rate.", "",
+        "## Where a one-row request's time goes", "",
+        "CPU time per call, measured in-process (`bench/serving/hot_path.py`):", "",
+        "| step | CPU ms |", "|---|---|",
+        *(f"| {step} | {ms:.2f} |" for step, ms in steps.items()), "",
+    ])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--rates", type=int, nargs="+", default=[50, 200, 500])
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/lakehouse-serving-bench"))
+    parser.add_argument("--customers", type=int, default=1000)
+    parser.add_argument("--days", type=int, default=100)
+    parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    args = parser.parse_args(argv)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    settings = prepare(args.workdir, args.customers, args.days)
+    keyed, full, customer = _bodies(settings)
+    headers = {"Authorization": f"Bearer {token(settings, 'bench')}"}
+    champion = f"models:/{MODEL.registered_name(settings.env)}@champion"
+
+    def ours(port: int) -> AbstractContextManager[str]:
+        return lakehouse_serve(settings, port)
+
+    cases = [
+        Case("lakehouse keys", ours, keyed, headers),
+        Case("lakehouse rows", ours, full, headers),
+        Case("mlflow rows", lambda port: mlflow_serve(settings, champion, port), full, {}),
+    ]
+    before = _load()
+    started = time.monotonic()
+    results = [run_case(case, args.rates, args.seconds) for case in cases]
+    after = _load()
+    steps = hot_path(settings, customer)
+    args.out.write_text(report(results, args.rates, args.seconds, (before, after), steps))
+    print(f"wrote {args.out} in {time.monotonic() - started:.0f} s", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

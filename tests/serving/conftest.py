@@ -1,0 +1,107 @@
+"""Fixtures: one lakehouse with a champion and a challenger for the whole folder, a token,
+and real uvicorn servers on free loopback ports, each stopped (and waited for) at the end."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import polars as pl
+import pytest
+
+from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.config import Settings
+from lakehouse_ml.domains.churn.model import MODEL
+from lakehouse_ml.serving.config import ServingConfig
+from lakehouse_ml.serving.server import uvicorn_server
+from lakehouse_ml.serving.tokens import TokenStore
+from tests.serving.lakehouse import build_lakehouse
+
+ENDPOINT = "churn_clf"
+INVOCATIONS = f"/serving-endpoints/{ENDPOINT}/invocations"
+STARTUP_SECONDS = 60
+
+
+@pytest.fixture(scope="package")
+def lakehouse(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Built once for the folder (~1 min); tests that move aliases work on a registry copy."""
+    return build_lakehouse(tmp_path_factory.mktemp("serving"))
+
+
+@pytest.fixture(scope="package")
+def lakehouse_catalog(lakehouse: Settings) -> Catalog:
+    return Catalog(lakehouse.root, lakehouse.env)
+
+
+@pytest.fixture(scope="package")
+def token(lakehouse_catalog: Catalog) -> str:
+    return TokenStore(lakehouse_catalog).create("tests")
+
+
+@pytest.fixture(scope="package")
+def customers(lakehouse_catalog: Catalog) -> list[int]:
+    frame = lakehouse_catalog.read("silver.customers", columns=["customer_id"])
+    return frame["customer_id"].sort().to_list()
+
+
+def config(settings: Settings, **knobs: float) -> ServingConfig:
+    """Fast polling and flushing, so tests see alias moves, revocations and log rows quickly."""
+    defaults = {"challenger_share": 0.3, "poll_seconds": 0.2, "log_flush_seconds": 0.2}
+    return ServingConfig(settings, {ENDPOINT: MODEL}, **{**defaults, **knobs})
+
+
+@contextmanager
+def running(serving: ServingConfig) -> Iterator[httpx.Client]:
+    """A uvicorn server in a thread on a free port; a client for it; a clean stop."""
+    server = uvicorn_server(serving, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        assert not thread.is_alive(), "server did not stop"
+
+
+@pytest.fixture(scope="package")
+def server(lakehouse: Settings, token: str) -> Iterator[httpx.Client]:
+    """The shared server (started once `token` exists): champion 1, challenger 2 on 30% of
+    keys. Tests must not move its aliases (see `registry_copy`)."""
+    with running(config(lakehouse)) as client:
+        yield client
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def registry_copy(lakehouse: Settings, tmp_path: Path) -> Settings:
+    """The lakehouse with a private copy of the MLflow database (same artifacts)."""
+    source = Path(lakehouse.mlflow_tracking_uri.removeprefix("sqlite:///"))
+    copy = tmp_path / "mlflow.db"
+    shutil.copy(source, copy)
+    return dataclasses.replace(lakehouse, mlflow_tracking_uri=f"sqlite:///{copy}")
+
+
+def logged(catalog: Catalog, request_ids: list[str], timeout: float = 10) -> pl.DataFrame:
+    """The inference-log rows of these requests, once all are flushed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = catalog.read("churn.inference_log").filter(pl.col("request_id").is_in(request_ids))
+        if rows.height == len(request_ids) or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.1)
