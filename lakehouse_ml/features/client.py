@@ -25,7 +25,7 @@ from lakehouse_ml.features.online import (
     default_store,
     publish,
 )
-from lakehouse_ml.features.pit import ResolvedLookup, join_features, latest, resolve
+from lakehouse_ml.features.pit import ResolvedLookup, join_latest, latest, resolve
 from lakehouse_ml.features.table import FeatureTable, load_table, table_info
 from lakehouse_ml.features.timestamps import STORED, require_aware
 from lakehouse_ml.features.training_set import Step, TrainingSet, build, output_columns
@@ -193,4 +193,4 @@ class FeatureEngineeringClient:
         keys = zip(lookup.lookup.lookup_keys, lookup.table.entity_keys, strict=True)
         request = rows.select(pl.col(c).alias(k) for c, k in keys).unique(maintain_order=True)
         found = self.get_online_features(lookup.table.name, request)
-        return join_features(rows, lookup, found.lazy())
+        return join_latest(rows, lookup, found)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
@@ -93,6 +95,7 @@ def test_overwrite_replaces_the_table(fe, spend):
 def test_read_table_time_travel_by_version_and_timestamp(fe, spend):
     first = fe.read_table(spend)
     created = fe.catalog.history(spend, 1)[0]["timestamp"]
+    time.sleep(0.05)  # commit times have millisecond resolution: keep the versions apart
     fe.write_table(spend, spend_rows([9], [0], [9.0]))
     assert fe.read_table(spend).height == 4
     assert_frame_equal(fe.read_table(spend, as_of_version=1), first)
