@@ -102,41 +102,44 @@ def join_features(
         found.select(pl.col(resolved.features).gather(matches[_MATCH]))
         .with_columns(matches[_ROW]).sort(_ROW).drop(_ROW)
     )
-    return _outputs(features, resolved)
+    return features.select(_output_exprs(resolved))
 
 
-def _outputs(features: pl.DataFrame, resolved: ResolvedLookup) -> pl.DataFrame:
-    """Defaults filled in, columns renamed as the lookup says."""
+def _output_exprs(resolved: ResolvedLookup, valid: pl.Expr | None = None) -> list[pl.Expr]:
+    """Each feature (null where the match is not `valid`), defaults filled in, renamed."""
     lookup = resolved.lookup
     defaults = lookup.default_values or {}
-    return features.select(
-        pl.col(f).fill_null(defaults[f]).alias(lookup.output_name(f)) if f in defaults
-        else pl.col(f).alias(lookup.output_name(f))
-        for f in resolved.features
-    )
+    exprs = []
+    for feature in resolved.features:
+        value = pl.col(feature) if valid is None else pl.when(valid).then(pl.col(feature))
+        if feature in defaults:
+            value = value.fill_null(defaults[feature])
+        exprs.append(value.alias(lookup.output_name(feature)))
+    return exprs
 
 
 def join_latest(rows: pl.DataFrame, resolved: ResolvedLookup, latest_rows: pl.DataFrame
                 ) -> pl.DataFrame:
     """`join_features` when the source holds one (the latest) row per key, as the online
-    store does: one keyed join, then the same time rules (nothing after the request time,
-    nothing older than the lookback window)."""
+    store does: one keyed join and the same time rules (nothing after the request time,
+    nothing older than the lookback window), in a single query for request-sized frames."""
     lookup, table = resolved.lookup, resolved.table
     keys, ts = table.entity_keys, table.timeseries_column
-    probe = rows.select(
-        pl.col(c).alias(k) for c, k in zip(lookup.lookup_keys, keys, strict=True)
-    )
-    matched = probe.join(latest_rows, on=keys, how="left", maintain_order="left")
+    probe = [pl.col(c).alias(k) for c, k in zip(lookup.lookup_keys, keys, strict=True)]
+    valid = None
     if lookup.timestamp_lookup_key is not None and ts is not None:
         unit = finer(rows.schema[lookup.timestamp_lookup_key], table.schema[ts])
-        time = rows.select(utc(lookup.timestamp_lookup_key, unit)).to_series()
-        stamp = matched.select(utc(ts, unit)).to_series()
-        valid = stamp <= time
+        probe.append(utc(lookup.timestamp_lookup_key, unit).alias(_TIME))
+        stamp = utc(ts, unit)
+        valid = stamp <= pl.col(_TIME)
         if lookup.lookback_window is not None:
-            valid = valid & (time - stamp <= lookup.lookback_window)
-        matched = matched.select(
-            pl.when(valid).then(pl.col(f)).alias(f) for f in resolved.features)
-    return _outputs(matched, resolved)
+            valid = valid & (pl.col(_TIME) - stamp <= lookup.lookback_window)
+    return (
+        rows.lazy().select(probe)
+        .join(latest_rows.lazy(), on=keys, how="left", maintain_order="left")
+        .select(_output_exprs(resolved, valid))
+        .collect()
+    )
 
 
 def latest(frame: Frame, keys: Sequence[str], ts: str) -> Frame:
