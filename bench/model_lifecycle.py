@@ -27,6 +27,7 @@ from bench.common import OUT, Measured, Stopwatch, emit, fmt_bytes, run_phase, s
 
 DEFAULT = (2000, 120)
 """`lakehouse-ml generate` defaults: what `make run` builds."""
+QUICK = (300, 100)
 
 
 def _env(work: Path) -> dict[str, str]:

@@ -1,0 +1,241 @@
+"""Incremental cost: a full backfill of N days vs. refreshing the one day that lands after it.
+
+1. Generate `customers` x `days` of churn landing data once (cached under bench/out/), then the
+   next day with `generate_next_day` (also cached: the generator makes that day identical to
+   what `generate(days + 1)` writes).
+2. Backfill, in a fresh process on an empty lakehouse: landing → bronze → silver → gold for all
+   sources and all aggregates over the first `days` days.
+3. Refresh, in another fresh process on that lakehouse: the same for the new day only;
+   `--repeats` times (default 3), each on a fresh copy of the backfilled lakehouse, the median
+   counts (the 2 cores are shared, single runs vary).
+
+Targets: refresh time <= 5% of the backfill's, backfill peak RSS < 4 GiB.
+
+`--engine engine` (default) calls the functions the Dagster assets call, in the job's order,
+including the work of their checks (silver `reconcile`, gold Great Expectations suite), so the
+figures are what a daily run pays minus Dagster's own bookkeeping. `--engine dagster` runs the
+real `daily_refresh` job over the range in one run (as `materialize_range` does, on an
+ephemeral instance, without the ML jobs it chains after it); note that job now also refreshes
+the feature tables and the training set (group `features`), which the engine mode does not.
+`--profile` runs each phase under cProfile (stats under bench/out/incremental/).
+
+    python -m bench.incremental [--quick] [--customers N] [--days D] [--engine engine|dagster]
+                                [--repeats R] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    GIB,
+    OUT,
+    Measured,
+    RssSampler,
+    Stopwatch,
+    day_keys,
+    emit,
+    ensure_landing,
+    fmt_bytes,
+    landing_dir,
+    run_phase,
+    save,
+)
+
+MAX_RATIO = 0.05
+MAX_BACKFILL_RSS = 4 * GIB
+REFRESH_REPEATS = 3
+"""The refresh is run this many times, each on a copy of the backfilled lakehouse; the median
+counts (the machine is shared: single runs vary)."""
+
+
+@dataclass(frozen=True)
+class Size:
+    customers: int
+    days: int
+
+
+DEFAULT = Size(customers=50_000, days=180)
+QUICK = Size(customers=1_000, days=14)
+
+
+def _engine_pipeline(landing: Path, root: Path, batches: list[str], watch: Stopwatch) -> None:
+    """landing → bronze → silver → gold as the daily_refresh job's assets do it."""
+    from lakehouse_ml.catalog import Catalog
+    from lakehouse_ml.domains.churn import DOMAIN
+    from lakehouse_ml.ingest.bronze import ingest
+    from lakehouse_ml.medallion.gold import build_aggregate
+    from lakehouse_ml.medallion.reconcile import reconcile
+    from lakehouse_ml.medallion.silver import refine
+    from lakehouse_ml.quality.expectations import run_suite
+
+    catalog = Catalog(str(root), "bench")
+    for source in DOMAIN.sources:
+        with watch.lap(f"bronze {source.name}"):
+            ingest(catalog, source, str(landing), batches)
+    for source in DOMAIN.sources:
+        with watch.lap(f"silver {source.name}"):
+            refine(catalog, source, batches)
+        with watch.lap(f"silver check {source.name} (reconcile)"):
+            reconcile(catalog, source, batches)
+    for aggregate in DOMAIN.aggregates:
+        with watch.lap(f"gold {aggregate.name}"):
+            report = build_aggregate(catalog, DOMAIN, aggregate, batches)
+        with watch.lap(f"gold check {aggregate.name} (expectations)"):
+            run_suite(aggregate.name, report.frame, aggregate.expectations)
+
+
+def _dagster_pipeline(landing: Path, root: Path, batches: list[str], watch: Stopwatch) -> None:
+    os.environ.update(LAKEHOUSE_ROOT=str(root), LAKEHOUSE_LANDING=str(landing),
+                      LAKEHOUSE_ENV="bench")
+    import dagster as dg
+    from dagster._core.storage.tags import (
+        ASSET_PARTITION_RANGE_END_TAG,
+        ASSET_PARTITION_RANGE_START_TAG,
+    )
+
+    from lakehouse_ml.cli.pipeline import QUIET
+    from lakehouse_ml.definitions import defs
+
+    # only daily_refresh (materialize_range also runs the ML jobs); ephemeral instance
+    instance = dg.DagsterInstance.ephemeral()
+    with watch.lap("daily_refresh job"), RssSampler() as rss:
+        result = defs().resolve_job_def("daily_refresh").execute_in_process(
+            instance=instance, run_config=QUIET, raise_on_error=False,
+            tags={ASSET_PARTITION_RANGE_START_TAG: batches[0],
+                  ASSET_PARTITION_RANGE_END_TAG: batches[-1]},
+        )
+    started: dict[str, float] = {}
+    for entry in instance.all_logs(result.run_id):  # per-step time and memory, from the events
+        event = entry.dagster_event
+        if event is None or event.step_key is None:
+            continue
+        if event.event_type_value == "STEP_START":
+            started[event.step_key] = entry.timestamp
+        elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
+            step = f"  step {event.step_key}"
+            watch.laps[step] = entry.timestamp - started[event.step_key]
+            watch.peaks[step] = rss.peak_between(started[event.step_key], entry.timestamp)
+    if not result.success:
+        raise SystemExit("daily_refresh run failed")
+
+
+def _phase(engine: str, landing: Path, root: Path, first: int, days: int) -> None:
+    watch = Stopwatch()
+    batches = day_keys(days, first)
+    pipeline = _dagster_pipeline if engine == "dagster" else _engine_pipeline
+    pipeline(landing, root, batches, watch)
+    emit(watch.result(batches=[batches[0], batches[-1]]))
+
+
+def _phase_figures(m: Measured) -> dict[str, Any]:
+    return {"work_s": round(m.work_s, 2), "wall_s": round(m.wall_s, 2),
+            "peak_rss_bytes": m.peak_rss,
+            "laps_s": {k: round(v, 2) for k, v in m.result["laps"].items()},
+            "lap_peak_rss_bytes": m.result.get("lap_peak_rss", {})}
+
+
+def run(
+    size: Size, engine: str = "engine", profile: bool = False, repeats: int = REFRESH_REPEATS
+) -> dict[str, Any]:
+    print(f"== incremental: {size.customers:,} customers x {size.days} days + 1, "
+          f"engine={engine}", flush=True)
+    landing = landing_dir("incremental", size.customers, size.days)
+    ensure_landing(landing, size.customers, size.days, extra_day=True)
+    work = OUT / "incremental"
+    root = work / f"lake-{size.customers}c-{size.days}d-{engine}"
+    snapshot = root.with_name(root.name + "-backfilled")
+    for path in (root, snapshot):
+        shutil.rmtree(path, ignore_errors=True)
+
+    def phase(name: str, first: int, days: int) -> Measured:
+        prof = work / f"{name}-{size.customers}c-{size.days}d-{engine}.prof"
+        wrap = [sys.executable, "-m", "cProfile", "-o", str(prof)] if profile else []
+        args = ["phase", engine, str(landing), str(root), str(first), str(days)]
+        m = run_phase("bench.incremental", args, wrap=wrap)
+        print(f"  {name} {m.work_s:.1f} s, peak {fmt_bytes(m.peak_rss)}", flush=True)
+        return m
+
+    backfill = phase("backfill", 0, size.days)
+    refreshes = []
+    if repeats > 1:
+        shutil.copytree(root, snapshot)
+    for i in range(repeats):
+        if i:  # every refresh starts from the same backfilled lakehouse
+            shutil.rmtree(root)
+            shutil.copytree(snapshot, root)
+        refreshes.append(phase("refresh", size.days, 1))
+    shutil.rmtree(snapshot, ignore_errors=True)
+    refresh = sorted(refreshes, key=lambda m: m.work_s)[len(refreshes) // 2]  # the median
+    ratio = refresh.work_s / backfill.work_s
+    result = {
+        "customers": size.customers, "days": size.days, "engine": engine,
+        "landing_bytes": sum(f.stat().st_size for f in landing.rglob("part-*")),
+        "lakehouse_bytes": sum(f.stat().st_size for f in root.rglob("*") if f.is_file()),
+        "backfill": _phase_figures(backfill),
+        "refresh": _phase_figures(refresh),
+        "refresh_runs_work_s": [round(m.work_s, 2) for m in refreshes],
+        "ratio": round(ratio, 4),
+        "ratio_wall": round(refresh.wall_s / backfill.wall_s, 4),
+        "ratio_ok": ratio <= MAX_RATIO,
+        "backfill_rss_ok": backfill.peak_rss < MAX_BACKFILL_RSS,
+        "targets_apply": size.customers >= DEFAULT.customers and size.days >= DEFAULT.days,
+    }
+    print(f"  figures: {save(f'incremental-{size.customers}c-{size.days}d-{engine}', result)}")
+    return result
+
+
+def summary(result: dict[str, Any]) -> list[str]:
+    b, r = result["backfill"], result["refresh"]
+    verdict = {True: "ok", False: "FAILS TARGET"}
+    if not result.get("targets_apply", True):  # fixed costs dominate a smoke-size run
+        verdict = {True: "ok", False: "not met; targets apply at the default size"}
+    lines = [
+        f"incremental ({result['customers']:,} customers x {result['days']} days, "
+        f"engine={result['engine']}, {fmt_bytes(result['landing_bytes'])} landed):",
+        f"  full backfill   {b['work_s']:9.1f} s   peak {fmt_bytes(b['peak_rss_bytes'])} "
+        f"(target < 4 GiB: {verdict[result['backfill_rss_ok']]})",
+        f"  one-day refresh {r['work_s']:9.1f} s   peak {fmt_bytes(r['peak_rss_bytes'])} "
+        f"(median of runs {result['refresh_runs_work_s']} s)",
+        f"  refresh/backfill {result['ratio']:.2%} (target <= 5%: {verdict[result['ratio_ok']]}); "
+        f"with interpreter start-up {result['ratio_wall']:.2%}",
+    ]
+    for phase in ("backfill", "refresh"):
+        laps, peaks = result[phase]["laps_s"], result[phase]["lap_peak_rss_bytes"]
+        slowest = sorted(laps, key=lambda k: -laps[k])[:4]
+        lines.append(f"  slowest in {phase}: " + ", ".join(f"{k} {laps[k]:.1f} s" for k in slowest))
+        largest = sorted(peaks, key=lambda k: -peaks[k])[:3]
+        if largest:
+            lines.append(f"  largest peak RSS in {phase}: "
+                         + ", ".join(f"{k} {fmt_bytes(peaks[k])}" for k in largest))
+    return lines
+
+
+def main(argv: list[str]) -> None:
+    if argv and argv[0] == "phase":
+        engine, landing, root, first, days = argv[1:6]
+        _phase(engine, Path(landing), Path(root), int(first), int(days))
+        return
+    parser = argparse.ArgumentParser(prog="python -m bench.incremental", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small smoke size")
+    parser.add_argument("--customers", type=int)
+    parser.add_argument("--days", type=int)
+    parser.add_argument("--engine", choices=("engine", "dagster"), default="engine")
+    parser.add_argument("--profile", action="store_true", help="cProfile each phase")
+    parser.add_argument("--repeats", type=int, default=REFRESH_REPEATS,
+                        help="refresh runs (median reported)")
+    args = parser.parse_args(argv)
+    base = QUICK if args.quick else DEFAULT
+    size = Size(args.customers or base.customers, args.days or base.days)
+    print("\n".join(summary(run(size, args.engine, args.profile, args.repeats))))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
