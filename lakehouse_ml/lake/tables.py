@@ -105,9 +105,11 @@ class Lake:
         lets delta-rs skip the files where it cannot.
         """
         on = " AND ".join([*(f"t.{k} = s.{k}" for k in keys), *filter(None, [target_filter])])
+        # the source is already in memory: streamed execution only makes delta-rs scan the
+        # whole target without pruning (delta-rs issues 3636, 3278), minutes and GiBs later
         merger = self.table(uri).merge(
             self._conformed(uri, label, df, evolve), predicate=on, source_alias="s",
-            target_alias="t", merge_schema=evolve,
+            target_alias="t", merge_schema=evolve, streamed_exec=False,
         )
         metrics = merger.when_matched_update_all(predicate=update_when)
         return metrics.when_not_matched_insert_all().execute()

@@ -8,7 +8,7 @@ same day computed inside a backfill.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
 
@@ -70,10 +70,12 @@ def _distinct_products(events: pl.LazyFrame, first: date, last: date, days: int)
     Each sighting counts from its day until the next sighting of the same product or `days`
     later, whichever is first: +1/-1 at those days, then a running sum.
     """
+    start = datetime.combine(first, time(), tzinfo=UTC)
+    end = datetime.combine(last, time(), tzinfo=UTC) + DAY
     seen = (
-        events.filter(pl.col("product_id").is_not_null())
+        events.filter(pl.col("event_ts") >= start, pl.col("event_ts") < end,  # skips files
+                      pl.col("product_id").is_not_null())
         .select(KEY, "product_id", pl.col("event_ts").dt.date().alias("day"))
-        .filter(pl.col("day").is_between(first, last))
         .unique()
         .with_columns(
             pl.col("day").shift(-1).over(KEY, "product_id", order_by="day").alias("next")
