@@ -26,7 +26,6 @@ from lakehouse_ml.ml.candidate import train_candidate
 from lakehouse_ml.ml.deploy import deploy, record_gates
 from lakehouse_ml.ml.gates import run_gates
 from lakehouse_ml.ml.registry import CHALLENGER, CHAMPION, PREVIOUS, alias_version, use_tracking
-from lakehouse_ml.ml.scoring import score_batch
 from tests.conftest import day_keys, materialize
 
 START, DAYS = date(2026, 2, 1), 100
@@ -146,6 +145,5 @@ def test_registry_model_predicts_like_batch_scoring(lakehouse: Settings) -> None
         alias_version(use_tracking(lakehouse.mlflow_tracking_uri), NAME, CHAMPION)]
     sample = predictions.head(20)
     rows = sample.select("customer_id", pl.col("as_of").alias("label_timestamp"))
-    again = score_batch(FeatureEngineeringClient(catalog),
-                        f"models:/{NAME}@{CHAMPION}", rows)
+    again = FeatureEngineeringClient(catalog).score_batch(f"models:/{NAME}@{CHAMPION}", rows)
     assert np.allclose(again["probability"].to_numpy(), sample["probability"].to_numpy())

@@ -155,6 +155,13 @@ class FeatureEngineeringClient:
         """
         return self._online.rows(str(self.catalog.name(name)), keys)
 
+    def score_batch(self, model_uri: str, df: Any) -> pl.DataFrame:
+        """Score rows of keys (and the time column) with a model logged with its features,
+        which are looked up exactly as in training; adds `probability` and `prediction`."""
+        from lakehouse_ml.ml.scoring import score_batch  # ml builds on features, not back
+
+        return score_batch(self, model_uri, as_polars(df, "df"))
+
     def lookup_online(self, df: Any, feature_lookups: Sequence[Step]) -> pl.DataFrame:
         """Serving: `df` with its features from the online store, computed as in training.
 
