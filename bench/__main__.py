@@ -60,8 +60,8 @@ def main(argv: list[str]) -> int:
                 result = incremental.run(incremental.QUICK if args.quick else incremental.DEFAULT)
                 summaries += incremental.summary(result)
             elif name == "model_lifecycle":
-                result = model_lifecycle.run(*(model_lifecycle.QUICK if args.quick
-                                               else model_lifecycle.DEFAULT))
+                result = model_lifecycle.run(model_lifecycle.QUICK if args.quick
+                                             else model_lifecycle.DEFAULT)
                 summaries += model_lifecycle.summary(result)
             else:
                 result = _scripted(name, args.quick)

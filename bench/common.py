@@ -35,6 +35,14 @@ MARKER = "BENCH_RESULT "
 GIB = 1024**3
 
 
+@dataclass(frozen=True)
+class Size:
+    """A generated data set's size."""
+
+    customers: int
+    days: int
+
+
 class PhaseFailed(RuntimeError):
     """A child phase exited non-zero or printed no result."""
 

@@ -29,7 +29,6 @@ import argparse
 import os
 import shutil
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from bench.common import (
     OUT,
     Measured,
     RssSampler,
+    Size,
     Stopwatch,
     day_keys,
     emit,
@@ -53,12 +53,6 @@ MAX_BACKFILL_RSS = 4 * GIB
 REFRESH_REPEATS = 3
 """The refresh is run this many times, each on a copy of the backfilled lakehouse; the median
 counts (the machine is shared: single runs vary)."""
-
-
-@dataclass(frozen=True)
-class Size:
-    customers: int
-    days: int
 
 
 DEFAULT = Size(customers=50_000, days=180)

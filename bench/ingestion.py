@@ -16,13 +16,13 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.common import (
     OUT,
     Measured,
+    Size,
     Stopwatch,
     emit,
     ensure_landing,
@@ -32,13 +32,6 @@ from bench.common import (
     run_phase,
     save,
 )
-
-
-@dataclass(frozen=True)
-class Size:
-    customers: int
-    days: int
-
 
 DEFAULT = Size(customers=20_000, days=30)
 QUICK = Size(customers=1_000, days=7)

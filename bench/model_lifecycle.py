@@ -23,11 +23,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.common import OUT, Measured, Stopwatch, emit, fmt_bytes, run_phase, save
+from bench.common import OUT, Measured, Size, Stopwatch, emit, fmt_bytes, run_phase, save
 
-DEFAULT = (2000, 120)
+DEFAULT = Size(customers=2000, days=120)
 """`lakehouse-ml generate` defaults: what `make run` builds."""
-QUICK = (300, 100)
+QUICK = Size(customers=300, days=100)
 
 
 def _env(work: Path) -> dict[str, str]:
@@ -135,7 +135,8 @@ PHASES = {"prepare": _prepare, "ours-train": _ours_train, "peer-train": _peer_tr
           "ours-score": _ours_score, "peer-score": _peer_score}
 
 
-def run(customers: int, days: int) -> dict[str, Any]:
+def run(size: Size) -> dict[str, Any]:
+    customers, days = size.customers, size.days
     work = OUT / "model" / f"{customers}c-{days}d"
     shutil.rmtree(work, ignore_errors=True)
     env = _env(work)
@@ -154,7 +155,7 @@ def run(customers: int, days: int) -> dict[str, Any]:
 
 
 def summary(result: dict[str, Any]) -> list[str]:
-    lines = ["model lifecycle (make run size):"]
+    lines = ["model lifecycle:"]
     for name in ("ours-train", "peer-train", "ours-score", "peer-score"):
         r = result[name]
         lines.append(f"  {name:<11} {r['work_s']:7.2f} s  rows {r['rows']:>7,}  "
@@ -171,10 +172,10 @@ def main(argv: list[str]) -> None:
         PHASES[name](*map(int, rest))
         return
     parser = argparse.ArgumentParser(prog="python -m bench.model_lifecycle")
-    parser.add_argument("--customers", type=int, default=DEFAULT[0])
-    parser.add_argument("--days", type=int, default=DEFAULT[1])
+    parser.add_argument("--customers", type=int, default=DEFAULT.customers)
+    parser.add_argument("--days", type=int, default=DEFAULT.days)
     args = parser.parse_args(argv)
-    print("\n".join(summary(run(args.customers, args.days))))
+    print("\n".join(summary(run(Size(args.customers, args.days)))))
 
 
 if __name__ == "__main__":
