@@ -25,7 +25,7 @@ from lakehouse_ml.features.online import (
     default_store,
     publish,
 )
-from lakehouse_ml.features.pit import ResolvedLookup, join_latest, latest, resolve
+from lakehouse_ml.features.pit import ResolvedLookup, latest, latest_join, resolve
 from lakehouse_ml.features.table import FeatureTable, load_table, table_info
 from lakehouse_ml.features.timestamps import STORED, require_aware
 from lakehouse_ml.features.training_set import Step, TrainingSet, build, output_columns
@@ -179,9 +179,9 @@ class FeatureEngineeringClient:
             for s in feature_lookups if isinstance(s, FeatureLookup)
         ]
         output_columns(rows, lookups, feature_lookups)
-        out = rows.hstack([
-            column for lookup in lookups for column in self._join_online(timed, lookup)
-        ])
+        plans = [self._join_online(timed, lookup) for lookup in lookups]
+        out = rows.hstack(pl.concat(plans, how="horizontal").collect().get_columns()
+                          if plans else [])
         functions = [s for s in feature_lookups if isinstance(s, FeatureFunction)]
         return apply_functions(out, functions)
 
@@ -196,8 +196,10 @@ class FeatureEngineeringClient:
             self._served[key] = load_table(self.catalog, name, published.version)
         return self._served[key]
 
-    def _join_online(self, rows: pl.DataFrame, lookup: ResolvedLookup) -> pl.DataFrame:
+    def _join_online(self, rows: pl.DataFrame, lookup: ResolvedLookup) -> pl.LazyFrame:
         keys = zip(lookup.lookup.lookup_keys, lookup.table.entity_keys, strict=True)
-        request = rows.select(pl.col(c).alias(k) for c, k in keys).unique(maintain_order=True)
+        request = rows.select(pl.col(c).alias(k) for c, k in keys)
+        if request.height > 1:
+            request = request.unique(maintain_order=True)
         found = self.get_online_features(lookup.table.name, request)
-        return join_latest(rows, lookup, found)
+        return latest_join(rows, lookup, found)

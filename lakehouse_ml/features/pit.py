@@ -118,11 +118,12 @@ def _output_exprs(resolved: ResolvedLookup, valid: pl.Expr | None = None) -> lis
     return exprs
 
 
-def join_latest(rows: pl.DataFrame, resolved: ResolvedLookup, latest_rows: pl.DataFrame
-                ) -> pl.DataFrame:
+def latest_join(rows: pl.DataFrame, resolved: ResolvedLookup, latest_rows: pl.DataFrame
+                ) -> pl.LazyFrame:
     """`join_features` when the source holds one (the latest) row per key, as the online
     store does: one keyed join and the same time rules (nothing after the request time,
-    nothing older than the lookback window), in a single query for request-sized frames."""
+    nothing older than the lookback window). Lazy, so that a request's lookups run as one
+    query."""
     lookup, table = resolved.lookup, resolved.table
     keys, ts = table.entity_keys, table.timeseries_column
     probe = [pl.col(c).alias(k) for c, k in zip(lookup.lookup_keys, keys, strict=True)]
@@ -138,7 +139,6 @@ def join_latest(rows: pl.DataFrame, resolved: ResolvedLookup, latest_rows: pl.Da
         rows.lazy().select(probe)
         .join(latest_rows.lazy(), on=keys, how="left", maintain_order="left")
         .select(_output_exprs(resolved, valid))
-        .collect()
     )
 
 
