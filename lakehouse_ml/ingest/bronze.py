@@ -99,7 +99,7 @@ def _ingest_chunk(
         records.append(_with_lineage(parsed.records, file, now))
         rejects.append(_with_lineage(parsed.rejects, file, now))
         manifest.append({
-            "path": file.relative, "size": file.size, "checksum": file.checksum,
+            "path": file.relative, "size": file.size, "checksum": parsed.checksum,
             "batch_id": file.batch_id, "lines": parsed.lines, "records": parsed.records.height,
             "rejected": parsed.rejects.height, "ingested_at": now,
         })

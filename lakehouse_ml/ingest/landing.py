@@ -28,7 +28,6 @@ class LandedFile:
     """Path below the landing root: the file's identity in the manifest and in `_source_file`."""
     batch_id: str
     size: int
-    checksum: str
 
 
 @dataclass(frozen=True)
@@ -38,10 +37,17 @@ class ParsedFile:
     rejects: pl.DataFrame
     """`_line`, `raw`, `reason` for every line that could not be read."""
     lines: int
+    checksum: str
+    """sha256 of the bytes parsed."""
+
+
+Parsed = tuple[pl.DataFrame, pl.DataFrame, int]
+"""What a format's parser returns: records, rejects, lines."""
 
 
 def landed_files(landing: str, source: str, batches: Iterable[str]) -> list[LandedFile]:
-    """Files dropped under `<landing>/<source>/<batch>/`, in a stable order."""
+    """Files dropped under `<landing>/<source>/<batch>/`, in a stable order (not read: a file
+    is read once, when it is ingested)."""
     root = Path(landing)
     found = []
     for batch in sorted(batches):
@@ -49,13 +55,8 @@ def landed_files(landing: str, source: str, batches: Iterable[str]) -> list[Land
         if not folder.is_dir():
             continue
         for path in sorted(p for p in folder.iterdir() if p.is_file()):
-            data = path.read_bytes()
-            found.append(
-                LandedFile(
-                    path, path.relative_to(root).as_posix(), batch, len(data),
-                    hashlib.sha256(data).hexdigest(),
-                )
-            )
+            found.append(LandedFile(path, path.relative_to(root).as_posix(), batch,
+                                    path.stat().st_size))
     return found
 
 
@@ -99,7 +100,7 @@ def _line_count(data: bytes) -> int:
     return data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
 
 
-def _parse_clean_jsonl(data: bytes, columns: Sequence[str]) -> ParsedFile | None:
+def _parse_clean_jsonl(data: bytes, columns: Sequence[str]) -> Parsed | None:
     """The whole file in one polars read; None if any line is blank, broken or not an object
     (then every line is read on its own to say which)."""
     lines = _line_count(data)
@@ -112,10 +113,10 @@ def _parse_clean_jsonl(data: bytes, columns: Sequence[str]) -> ParsedFile | None
     if frame.height != lines or any(isinstance(d, pl.List) for d in frame.dtypes):
         return None
     numbers = pl.int_range(1, lines + 1, eager=True, dtype=pl.Int64)
-    return ParsedFile(_shape(frame, columns, numbers), _rejects([]), lines)
+    return _shape(frame, columns, numbers), _rejects([]), lines
 
 
-def _parse_jsonl(data: bytes, columns: Sequence[str]) -> ParsedFile:
+def _parse_jsonl(data: bytes, columns: Sequence[str]) -> Parsed:
     clean = _parse_clean_jsonl(data, columns)
     if clean is not None:
         return clean
@@ -141,17 +142,15 @@ def _parse_jsonl(data: bytes, columns: Sequence[str]) -> ParsedFile:
         if good
         else pl.DataFrame()
     )
-    return ParsedFile(
-        _shape(frame, columns, pl.Series(numbers, dtype=pl.Int64)), _rejects(bad), len(text_lines)
-    )
+    numbered = pl.Series(numbers, dtype=pl.Int64)
+    return _shape(frame, columns, numbered), _rejects(bad), len(text_lines)
 
 
-def _parse_csv(data: bytes, columns: Sequence[str]) -> ParsedFile:
+def _parse_csv(data: bytes, columns: Sequence[str]) -> Parsed:
     reader = csv.reader(io.StringIO(data.decode("utf-8", errors="replace"), newline=""))
     rows = list(reader)
     if not rows:
-        return ParsedFile(_shape(pl.DataFrame(), columns, pl.Series([], dtype=pl.Int64)),
-                          _rejects([]), 0)
+        return _shape(pl.DataFrame(), columns, pl.Series([], dtype=pl.Int64)), _rejects([]), 0
     header, body = rows[0], rows[1:]
     good, numbers, bad = [], [], []
     for number, row in enumerate(body, start=2):
@@ -162,16 +161,13 @@ def _parse_csv(data: bytes, columns: Sequence[str]) -> ParsedFile:
         good.append([value if value != "" else None for value in row])
         numbers.append(number)
     frame = pl.DataFrame(good, schema={h: pl.String for h in header}, orient="row")
-    return ParsedFile(
-        _shape(frame, columns, pl.Series(numbers, dtype=pl.Int64)), _rejects(bad), len(body)
-    )
+    return _shape(frame, columns, pl.Series(numbers, dtype=pl.Int64)), _rejects(bad), len(body)
 
 
 def parse_file(path: Path, fmt: BronzeFormat, columns: Sequence[str]) -> ParsedFile:
     """Read one landed file; never raises on bad content, only on an unknown format."""
+    parsers = {"jsonl": _parse_jsonl, "csv": _parse_csv}
+    if fmt not in parsers:
+        raise ValueError(f"{path}: unknown landing format {fmt!r} (expected 'jsonl' or 'csv')")
     data = path.read_bytes()
-    if fmt == "jsonl":
-        return _parse_jsonl(data, columns)
-    if fmt == "csv":
-        return _parse_csv(data, columns)
-    raise ValueError(f"{path}: unknown landing format {fmt!r} (expected 'jsonl' or 'csv')")
+    return ParsedFile(*parsers[fmt](data, columns), checksum=hashlib.sha256(data).hexdigest())
