@@ -74,6 +74,9 @@ def train_candidate(catalog: Catalog, client: MlflowClient, spec: ModelSpec) -> 
     label = spec.training_set.label
     evaluation = evaluate(trained.pipeline, trained.features, trained.holdout, label,
                           spec.slices, spec.min_slice_rows)
+    # tags of both the run and the registered version: which code, features and data
+    provenance = {"git_commit": git_commit(), "feature_set": spec.training_set_ref,
+                  "data_versions": json.dumps(versions, sort_keys=True)}
     use_experiment(client, f"/{catalog.env}/{spec.schema}/{spec.name}")
     with mlflow.start_run(run_name=f"{spec.name}-train") as run:
         mlflow.log_params({**spec.params, "holdout_fraction": spec.holdout_fraction,
@@ -82,9 +85,7 @@ def train_candidate(catalog: Catalog, client: MlflowClient, spec: ModelSpec) -> 
         mlflow.log_metrics(evaluation.metrics)
         mlflow.log_metrics({f"roc_auc.{r['slice']}.{r['value']}": r["roc_auc"]
                             for r in evaluation.slices.iter_rows(named=True)})
-        mlflow.set_tags({"git_commit": git_commit(), "feature_set": spec.training_set_ref,
-                         "data_versions": json.dumps(versions, sort_keys=True),
-                         "training_set": str(catalog.name(table))})
+        mlflow.set_tags({**provenance, "training_set": str(catalog.name(table))})
         _log_data(catalog, spec, frame, version)
         with tempfile.TemporaryDirectory() as folder:
             plots(trained.pipeline, trained.features, trained.holdout, label,
@@ -104,10 +105,9 @@ def train_candidate(catalog: Catalog, client: MlflowClient, spec: ModelSpec) -> 
     client.update_model_version(
         name, str(model_version),
         description=f"{spec.description} Holdout ROC AUC {evaluation.metrics['roc_auc']:.3f} "
-        f"on {trained.holdout.height} rows; trained from {json.dumps(versions, sort_keys=True)}.",
+        f"on {trained.holdout.height} rows; trained from {provenance['data_versions']}.",
     )
-    for key, value in {"data_versions": json.dumps(versions, sort_keys=True),
-                       "feature_lookups": json.dumps(describe_steps(spec.training_set)),
-                       "feature_set": spec.training_set_ref, "git_commit": git_commit()}.items():
+    lookups = json.dumps(describe_steps(spec.training_set))
+    for key, value in {**provenance, "feature_lookups": lookups}.items():
         client.set_model_version_tag(name, str(model_version), key, value)
     return Candidate(name, model_version, run.info.run_id, trained, evaluation, versions)
