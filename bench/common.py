@@ -43,6 +43,21 @@ class Size:
     days: int
 
 
+def size_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
+    """A benchmark's command line: `--quick`, or `--customers N` / `--days D` overrides."""
+    parser = argparse.ArgumentParser(prog=prog, description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small smoke size")
+    parser.add_argument("--customers", type=int)
+    parser.add_argument("--days", type=int)
+    return parser
+
+
+def chosen_size(args: argparse.Namespace, default: Size, quick: Size) -> Size:
+    base = quick if args.quick else default
+    return Size(args.customers or base.customers, args.days or base.days)
+
+
 class PhaseFailed(RuntimeError):
     """A child phase exited non-zero or printed no result."""
 

@@ -25,7 +25,6 @@ the feature tables and the training set (group `features`), which the engine mod
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sys
@@ -39,6 +38,7 @@ from bench.common import (
     RssSampler,
     Size,
     Stopwatch,
+    chosen_size,
     day_keys,
     emit,
     ensure_landing,
@@ -46,6 +46,7 @@ from bench.common import (
     landing_dir,
     run_phase,
     save,
+    size_parser,
 )
 
 MAX_RATIO = 0.05
@@ -216,18 +217,13 @@ def main(argv: list[str]) -> None:
         engine, landing, root, first, days = argv[1:6]
         _phase(engine, Path(landing), Path(root), int(first), int(days))
         return
-    parser = argparse.ArgumentParser(prog="python -m bench.incremental", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="small smoke size")
-    parser.add_argument("--customers", type=int)
-    parser.add_argument("--days", type=int)
+    parser = size_parser("python -m bench.incremental", __doc__)
     parser.add_argument("--engine", choices=("engine", "dagster"), default="engine")
     parser.add_argument("--profile", action="store_true", help="cProfile each phase")
     parser.add_argument("--repeats", type=int, default=REFRESH_REPEATS,
                         help="refresh runs (median reported)")
     args = parser.parse_args(argv)
-    base = QUICK if args.quick else DEFAULT
-    size = Size(args.customers or base.customers, args.days or base.days)
+    size = chosen_size(args, DEFAULT, QUICK)
     print("\n".join(summary(run(size, args.engine, args.profile, args.repeats))))
 
 

@@ -13,7 +13,6 @@ Both sides read the same generated (clean) landing files, each in its own fresh 
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ from bench.common import (
     Measured,
     Size,
     Stopwatch,
+    chosen_size,
     emit,
     ensure_landing,
     fmt_bytes,
@@ -31,6 +31,7 @@ from bench.common import (
     landing_dir,
     run_phase,
     save,
+    size_parser,
 )
 
 DEFAULT = Size(customers=20_000, days=30)
@@ -131,15 +132,8 @@ def main(argv: list[str]) -> None:
     if argv and argv[0] in ("ours", "peer"):
         (_ours if argv[0] == "ours" else _peer)(Path(argv[1]), Path(argv[2]))
         return
-    parser = argparse.ArgumentParser(prog="python -m bench.ingestion", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="small smoke size")
-    parser.add_argument("--customers", type=int)
-    parser.add_argument("--days", type=int)
-    args = parser.parse_args(argv)
-    base = QUICK if args.quick else DEFAULT
-    print("\n".join(summary(run(Size(args.customers or base.customers,
-                                      args.days or base.days)))))
+    args = size_parser("python -m bench.ingestion", __doc__).parse_args(argv)
+    print("\n".join(summary(run(chosen_size(args, DEFAULT, QUICK)))))
 
 
 if __name__ == "__main__":

@@ -11,19 +11,29 @@ each phase in its own fresh process:
   from the Delta feature tables, then the registered model.
 * peer, score — `predict_proba` on the already-joined training-set rows of the same size.
 
-    python -m bench.model_lifecycle [--customers N] [--days D]
+    python -m bench.model_lifecycle [--quick] [--customers N] [--days D]
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
-from bench.common import OUT, Measured, Size, Stopwatch, emit, fmt_bytes, run_phase, save
+from bench.common import (
+    OUT,
+    Measured,
+    Size,
+    Stopwatch,
+    chosen_size,
+    emit,
+    fmt_bytes,
+    run_phase,
+    save,
+    size_parser,
+)
 
 DEFAULT = Size(customers=2000, days=120)
 """`lakehouse-ml generate` defaults: what `make run` builds."""
@@ -171,11 +181,8 @@ def main(argv: list[str]) -> None:
         name, *rest = argv[1:]
         PHASES[name](*map(int, rest))
         return
-    parser = argparse.ArgumentParser(prog="python -m bench.model_lifecycle")
-    parser.add_argument("--customers", type=int, default=DEFAULT.customers)
-    parser.add_argument("--days", type=int, default=DEFAULT.days)
-    args = parser.parse_args(argv)
-    print("\n".join(summary(run(Size(args.customers, args.days)))))
+    args = size_parser("python -m bench.model_lifecycle", __doc__).parse_args(argv)
+    print("\n".join(summary(run(chosen_size(args, DEFAULT, QUICK)))))
 
 
 if __name__ == "__main__":
