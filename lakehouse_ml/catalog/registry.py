@@ -43,6 +43,8 @@ class Registry:
 
     def put(self, name: TableName, location: str, info: TableInfo) -> RegisteredTable:
         previous = self.get(name)
+        if previous is not None and (previous.location, previous.info) == (location, info):
+            return previous  # every run re-declares its tables: unchanged means no write
         created = previous.created_at if previous else datetime.now(UTC).isoformat()
         entry = RegisteredTable(str(name), location, created, info)
         path = self._path(name)
