@@ -18,6 +18,7 @@ from lakehouse_ml.features.frames import as_polars
 from lakehouse_ml.features.functions import FeatureFunction, apply_functions
 from lakehouse_ml.features.lookup import FeatureLookup
 from lakehouse_ml.features.online import (
+    KeyBatch,
     OnlineReader,
     OnlineStore,
     PublishReport,
@@ -25,7 +26,7 @@ from lakehouse_ml.features.online import (
     default_store,
     publish,
 )
-from lakehouse_ml.features.pit import ResolvedLookup, latest, latest_join, resolve
+from lakehouse_ml.features.pit import LatestJoin, latest, resolve
 from lakehouse_ml.features.table import FeatureTable, load_table, table_info
 from lakehouse_ml.features.timestamps import STORED, require_aware
 from lakehouse_ml.features.training_set import Step, TrainingSet, build, output_columns
@@ -45,6 +46,7 @@ class FeatureEngineeringClient:
         self.online_store = online_store or default_store(self.catalog.root, self.catalog.env)
         self._online = OnlineReader(self.online_store)
         self._served: dict[tuple[str, int], FeatureTable] = {}
+        self._joins: dict[tuple[object, ...], tuple[FeatureLookup, LatestJoin]] = {}
 
     def close(self) -> None:
         """Release the online store's connections."""
@@ -168,38 +170,53 @@ class FeatureEngineeringClient:
         A lookup whose timestamp column is missing from a request is evaluated at now.
         """
         rows = as_polars(df, "df")
-        now = pl.lit(datetime.now(UTC), dtype=STORED)
         times = {
             s.timestamp_lookup_key for s in feature_lookups
             if isinstance(s, FeatureLookup) and s.timestamp_lookup_key is not None
-        }
-        timed = rows.with_columns(now.alias(t) for t in times if t not in rows.columns)
-        lookups = [
-            resolve(s, self._published_table(s.table_name), timed.schema)
-            for s in feature_lookups if isinstance(s, FeatureLookup)
-        ]
-        output_columns(rows, lookups, feature_lookups)
-        plans = [self._join_online(timed, lookup) for lookup in lookups]
-        out = rows.hstack(pl.concat(plans, how="horizontal").collect().get_columns()
-                          if plans else [])
+        } - set(rows.columns)
+        now = pl.lit(datetime.now(UTC), dtype=STORED)
+        timed = rows.with_columns(now.alias(t) for t in times) if times else rows
+        batches: dict[tuple[tuple[str, str], ...], KeyBatch] = {}
+        read = [self._read_online(s, timed, batches) for s in feature_lookups
+                if isinstance(s, FeatureLookup)]
+        output_columns(rows, [join.resolved for join, _ in read], feature_lookups)
+        found = [column for join, latest in read for column in join(timed, latest)]
         functions = [s for s in feature_lookups if isinstance(s, FeatureFunction)]
-        return apply_functions(out, functions)
+        return apply_functions(rows.hstack(found), functions)
 
-    def _published_table(self, name: str) -> FeatureTable:
-        """The feature table at the version its online snapshot was published from."""
-        name = str(self.catalog.name(name))
-        published = self.online_store.snapshot(name)
-        if published is None:
-            raise FeatureStoreError(f"feature table {name} is not published online")
-        key = (name, published.version)
-        if key not in self._served:
-            self._served[key] = load_table(self.catalog, name, published.version)
-        return self._served[key]
+    def _read_online(
+        self, step: FeatureLookup, rows: pl.DataFrame,
+        batches: dict[tuple[tuple[str, str], ...], KeyBatch],
+    ) -> tuple[LatestJoin, pl.DataFrame]:
+        """How to join the lookup's features as of the table version its online rows were
+        published from, and those rows, one per request row. Tables keyed alike share one
+        `KeyBatch`."""
+        name = str(self.catalog.name(step.table_name))
+        snapshot = self._online.snapshot(name)
+        while True:
+            join = self._latest_join(step, name, snapshot.version, rows.schema)
+            mapping = tuple(zip(step.lookup_keys, join.resolved.table.entity_keys, strict=True))
+            if mapping not in batches:
+                batches[mapping] = KeyBatch(rows.select(pl.col(c).alias(k) for c, k in mapping))
+            read, rows_found = self._online.read(name, batches[mapping])
+            if read.version == snapshot.version:
+                return join, read.decode(rows_found)
+            snapshot = read  # published again since: check the lookup against that version
 
-    def _join_online(self, rows: pl.DataFrame, lookup: ResolvedLookup) -> pl.LazyFrame:
-        keys = zip(lookup.lookup.lookup_keys, lookup.table.entity_keys, strict=True)
-        request = rows.select(pl.col(c).alias(k) for c, k in keys)
-        if request.height > 1:
-            request = request.unique(maintain_order=True)
-        found = self.get_online_features(lookup.table.name, request)
-        return latest_join(rows, lookup, found)
+    def _latest_join(
+        self, step: FeatureLookup, name: str, version: int, rows: pl.Schema
+    ) -> LatestJoin:
+        """The lookup checked against the rows and the table version, compiled once per
+        (lookup, version, time type): the cache holds `step` itself, so its id stays unique."""
+        resolved = resolve(step, self._table_at(name, version), rows)
+        time = step.timestamp_lookup_key
+        key = (id(step), name, version, rows[time] if time is not None else None)
+        cached = self._joins.get(key)
+        if cached is None or cached[0] is not step:
+            cached = self._joins[key] = (step, LatestJoin.of(resolved, rows))
+        return cached[1]
+
+    def _table_at(self, name: str, version: int) -> FeatureTable:
+        if (name, version) not in self._served:
+            self._served[name, version] = load_table(self.catalog, name, version)
+        return self._served[name, version]

@@ -118,28 +118,36 @@ def _output_exprs(resolved: ResolvedLookup, valid: pl.Expr | None = None) -> lis
     return exprs
 
 
-def latest_join(rows: pl.DataFrame, resolved: ResolvedLookup, latest_rows: pl.DataFrame
-                ) -> pl.LazyFrame:
-    """`join_features` when the source holds one (the latest) row per key, as the online
-    store does: one keyed join and the same time rules (nothing after the request time,
-    nothing older than the lookback window). Lazy, so that a request's lookups run as one
-    query."""
-    lookup, table = resolved.lookup, resolved.table
-    keys, ts = table.entity_keys, table.timeseries_column
-    probe = [pl.col(c).alias(k) for c, k in zip(lookup.lookup_keys, keys, strict=True)]
-    valid = None
-    if lookup.timestamp_lookup_key is not None and ts is not None:
-        unit = finer(rows.schema[lookup.timestamp_lookup_key], table.schema[ts])
-        probe.append(utc(lookup.timestamp_lookup_key, unit).alias(_TIME))
-        stamp = utc(ts, unit)
-        valid = stamp <= pl.col(_TIME)
+@dataclass(frozen=True)
+class LatestJoin:
+    """`join_features` when the source holds the latest row of each row's key, row by row, as
+    online lookups read it: the same time rules (nothing after the request time, nothing older
+    than the lookback window) without a join. Its expressions are built once per lookup and
+    table version, not per request: building them costs more than evaluating them on a row."""
+
+    resolved: ResolvedLookup
+    time: str | None
+    """The rows' time column, if the lookup is point in time."""
+    outputs: list[pl.Expr]
+
+    @classmethod
+    def of(cls, resolved: ResolvedLookup, rows: pl.Schema) -> LatestJoin:
+        lookup, table = resolved.lookup, resolved.table
+        time, ts = lookup.timestamp_lookup_key, table.timeseries_column
+        if time is None or ts is None:
+            return cls(resolved, None, _output_exprs(resolved))
+        unit = finer(rows[time], table.schema[ts])
+        stamp, now = utc(ts, unit), utc(_TIME, unit)
+        valid = stamp <= now
         if lookup.lookback_window is not None:
-            valid = valid & (pl.col(_TIME) - stamp <= lookup.lookback_window)
-    return (
-        rows.lazy().select(probe)
-        .join(latest_rows.lazy(), on=keys, how="left", maintain_order="left")
-        .select(_output_exprs(resolved, valid))
-    )
+            valid = valid & (now - stamp <= lookup.lookback_window)
+        return cls(resolved, time, _output_exprs(resolved, valid))
+
+    def __call__(self, rows: pl.DataFrame, latest: pl.DataFrame) -> pl.DataFrame:
+        """The lookup's output columns; `latest` holds the feature row of each of `rows`."""
+        if self.time is not None:
+            latest = latest.with_columns(rows.get_column(self.time).alias(_TIME))
+        return latest.select(self.outputs)
 
 
 def latest(frame: Frame, keys: Sequence[str], ts: str) -> Frame:

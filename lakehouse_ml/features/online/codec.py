@@ -51,16 +51,6 @@ def encode(frame: pl.DataFrame, columns: list[str]) -> pl.Series:
     return frame.select(pl.struct(physical).struct.json_encode()).to_series()
 
 
-def decode(values: list[str | None], schema: pl.Schema) -> pl.DataFrame:
-    """Rows encoded by `encode` back to `schema`; a missing value becomes a row of nulls."""
-    physical = pl.Struct({c: _physical_dtype(c, d) for c, d in schema.items()})
-    encoded = pl.Series(values, dtype=pl.String)
-    return (
-        encoded.str.json_decode(physical).struct.unnest()
-        .select(_to_logical(c, d) for c, d in schema.items())
-    )
-
-
 @dataclass(frozen=True)
 class Snapshot:
     """What an online store holds for one table: its Delta version, keys and row schema."""
@@ -81,6 +71,23 @@ class Snapshot:
     @cached_property
     def value_schema(self) -> pl.Schema:
         return pl.Schema({c: self.schema[c] for c in self.values})
+
+    @cached_property
+    def _physical_values(self) -> pl.Struct:
+        return pl.Struct({c: _physical_dtype(c, d) for c, d in self.value_schema.items()})
+
+    @cached_property
+    def _logical_values(self) -> list[pl.Expr]:
+        return [_to_logical(c, d) for c, d in self.value_schema.items()]
+
+    def decode(self, values: list[str | None]) -> pl.DataFrame:
+        """Value columns of rows encoded by `encode`; a missing value becomes a row of nulls.
+        Its expressions are built once per snapshot: lookups call this on every request."""
+        encoded = pl.Series(values, dtype=pl.String)
+        return (
+            encoded.str.json_decode(self._physical_values).struct.unnest()
+            .select(self._logical_values)
+        )
 
     def to_text(self) -> str:
         ipc = io.BytesIO()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import polars as pl
 
 from lakehouse_ml.features.errors import FeatureStoreError
 from lakehouse_ml.features.frames import as_polars, require_columns
-from lakehouse_ml.features.online.codec import Snapshot, decode, encode
+from lakehouse_ml.features.online.codec import Snapshot, encode
 from lakehouse_ml.features.online.store import OnlineStore
 
 
@@ -26,7 +28,30 @@ def request_frame(keys: Any, snapshot: Snapshot) -> pl.DataFrame:
         return pl.DataFrame(rows, schema=schema, orient="row")
     frame = as_polars(keys, "keys")
     require_columns(frame, snapshot.keys, "online lookup keys")
+    if frame.schema == schema:
+        return frame
     return frame.select(pl.col(c).cast(d) for c, d in schema.items())
+
+
+@dataclass(frozen=True)
+class KeyBatch:
+    """Request keys, named and typed like a table's keys, encoded once for every table that
+    shares those keys (the tables of one entity usually do)."""
+
+    frame: pl.DataFrame
+
+    @cached_property
+    def encoded(self) -> list[str]:
+        return encode(self.frame, self.frame.columns).to_list() if self.frame.height else []
+
+    @cached_property
+    def distinct(self) -> list[str]:
+        return list(dict.fromkeys(self.encoded))
+
+    def in_order(self, found: list[str | None]) -> list[str | None]:
+        """Values read for `distinct`, one per request row."""
+        by_key = dict(zip(self.distinct, found, strict=True))
+        return [by_key[k] for k in self.encoded]
 
 
 class OnlineReader:
@@ -36,20 +61,34 @@ class OnlineReader:
         self.store = store
         self._known: dict[str, Snapshot] = {}
 
-    def rows(self, table: str, keys: Any) -> pl.DataFrame:
+    def snapshot(self, table: str) -> Snapshot:
+        """The snapshot last seen (the store is asked only the first time)."""
         snapshot = self._known.get(table)
         if snapshot is None:
-            snapshot = self._known[table] = self._published(table)
-        while True:
-            request = request_frame(keys, snapshot)
-            current, values = self.store.read(table, encode(request, snapshot.keys).to_list())
-            if current == snapshot:
-                return request.hstack(decode(values, snapshot.value_schema))
-            snapshot = self._published(table) if current is None else current
+            snapshot = self.store.snapshot(table)
+            if snapshot is None:
+                raise FeatureStoreError(f"feature table {table} is not published online")
             self._known[table] = snapshot
-
-    def _published(self, table: str) -> Snapshot:
-        snapshot = self.store.snapshot(table)
-        if snapshot is None:
-            raise FeatureStoreError(f"feature table {table} is not published online")
         return snapshot
+
+    def read(self, table: str, keys: KeyBatch) -> tuple[Snapshot, list[str | None]]:
+        """The published row of each key row (encoded, None for an unknown key), in order, and
+        the snapshot they were read from (the store's current one, maybe newer than
+        `snapshot` said)."""
+        snapshot = self.snapshot(table)
+        while True:
+            if keys.frame.schema != snapshot.key_schema:
+                keys = KeyBatch(request_frame(keys.frame, snapshot))
+            current, values = self.store.read(table, keys.distinct)
+            if current is None:
+                del self._known[table]
+                raise FeatureStoreError(f"feature table {table} is not published online")
+            self._known[table] = current
+            if current.key_schema == snapshot.key_schema:
+                return current, keys.in_order(values)
+            snapshot = current  # keys changed type or name: encode them again
+
+    def rows(self, table: str, keys: Any) -> pl.DataFrame:
+        batch = KeyBatch(request_frame(keys, self.snapshot(table)))
+        snapshot, values = self.read(table, batch)
+        return request_frame(batch.frame, snapshot).hstack(snapshot.decode(values))
