@@ -27,6 +27,7 @@ from lakehouse_ml.features.online import (
     publish,
 )
 from lakehouse_ml.features.pit import LatestJoin, latest, resolve
+from lakehouse_ml.features.row_lookup import RowLookup
 from lakehouse_ml.features.table import FeatureTable, load_table, table_info
 from lakehouse_ml.features.timestamps import STORED, require_aware
 from lakehouse_ml.features.training_set import Step, TrainingSet, build, output_columns
@@ -183,6 +184,14 @@ class FeatureEngineeringClient:
         found = [column for join, latest in read for column in join(timed, latest)]
         functions = [s for s in feature_lookups if isinstance(s, FeatureFunction)]
         return apply_functions(rows.hstack(found), functions)
+
+    def row_lookup(
+        self, feature_lookups: Sequence[Step], keys: pl.Schema, needed: Sequence[str]
+    ) -> RowLookup:
+        """`lookup_online` for serving a few rows at a time: plain columns, only `needed`.
+        Raises `RowLookupUnsupported` if a needed column's type needs `lookup_online`."""
+        return RowLookup(self._online, self._table_at, lambda n: str(self.catalog.name(n)),
+                         feature_lookups, keys, needed)
 
     def _read_online(
         self, step: FeatureLookup, rows: pl.DataFrame,

@@ -51,6 +51,10 @@ def encode(frame: pl.DataFrame, columns: list[str]) -> pl.Series:
     return frame.select(pl.struct(physical).struct.json_encode()).to_series()
 
 
+def types_of(schema: pl.Schema) -> tuple[tuple[str, str], ...]:
+    return tuple((name, str(dtype)) for name, dtype in schema.items())
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """What an online store holds for one table: its Delta version, keys and row schema."""
@@ -67,6 +71,11 @@ class Snapshot:
     @cached_property
     def key_schema(self) -> pl.Schema:
         return pl.Schema({c: self.schema[c] for c in self.keys})
+
+    @cached_property
+    def key_types(self) -> tuple[tuple[str, str], ...]:
+        """The key schema in a form that compares fast (lookups compare it per request)."""
+        return types_of(self.key_schema)
 
     @cached_property
     def value_schema(self) -> pl.Schema:

@@ -10,7 +10,7 @@ import polars as pl
 
 from lakehouse_ml.features.errors import FeatureStoreError
 from lakehouse_ml.features.frames import as_polars, require_columns
-from lakehouse_ml.features.online.codec import Snapshot, encode
+from lakehouse_ml.features.online.codec import Snapshot, encode, types_of
 from lakehouse_ml.features.online.store import OnlineStore
 
 
@@ -39,6 +39,10 @@ class KeyBatch:
     shares those keys (the tables of one entity usually do)."""
 
     frame: pl.DataFrame
+
+    @cached_property
+    def types(self) -> tuple[tuple[str, str], ...]:
+        return types_of(self.frame.schema)
 
     @cached_property
     def encoded(self) -> list[str]:
@@ -77,14 +81,14 @@ class OnlineReader:
         `snapshot` said)."""
         snapshot = self.snapshot(table)
         while True:
-            if keys.frame.schema != snapshot.key_schema:
+            if keys.types != snapshot.key_types:
                 keys = KeyBatch(request_frame(keys.frame, snapshot))
             current, values = self.store.read(table, keys.distinct)
             if current is None:
                 del self._known[table]
                 raise FeatureStoreError(f"feature table {table} is not published online")
             self._known[table] = current
-            if current.key_schema == snapshot.key_schema:
+            if current.key_types == snapshot.key_types:
                 return current, keys.in_order(values)
             snapshot = current  # keys changed type or name: encode them again
 

@@ -1,0 +1,104 @@
+"""Row-by-row online lookups (serving's path) give what `lookup_online` gives, value for value."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+
+import polars as pl
+import pytest
+
+from lakehouse_ml.features import FeatureEngineeringClient, FeatureFunction, FeatureLookup
+from lakehouse_ml.features.row_lookup import RowLookupUnsupported
+from lakehouse_ml.features.timestamps import STORED
+
+from .timeline import at
+
+KEYS = 40
+SPECIALS = [None, float("nan"), float("inf"), -0.0, 0.1 + 0.2]
+
+
+def _snapshots(seed: int) -> pl.DataFrame:
+    """Several snapshots per key over 20 days, with every awkward float and nulls of each type."""
+    rng = random.Random(seed)
+    rows = [(k, at(days=rng.uniform(0, 20))) for k in range(KEYS) for _ in range(3)]
+    n = len(rows)
+    return pl.DataFrame({
+        "cid": [k for k, _ in rows], "ts": [t for _, t in rows],
+        "score": [rng.choice([*SPECIALS, rng.uniform(-5, 5)]) for _ in range(n)],
+        "small": pl.Series([rng.choice([None, rng.uniform(0, 1)]) for _ in range(n)],
+                           dtype=pl.Float32),
+        "visits": [rng.choice([None, rng.randint(-3, 10**12)]) for _ in range(n)],
+        "active": [rng.choice([None, True, False]) for _ in range(n)],
+        "tier": [rng.choice([None, "gold", "free", "é"]) for _ in range(n)],
+        "born": [date(2000, 1, 1)] * n,
+    }).with_columns(pl.col("ts").cast(STORED))
+
+
+def _same(a: list, b: list) -> bool:
+    """Equal as values and types: NaN equals NaN, -0.0 differs from 0.0, 1 from 1.0."""
+    return [repr(v) for v in a] == [repr(v) for v in b]
+
+
+@pytest.fixture
+def published(fe: FeatureEngineeringClient) -> FeatureEngineeringClient:
+    fe.create_table("gold.activity", "cid", timeseries_column="ts", df=_snapshots(1))
+    fe.create_table("gold.plan", ["cid", "shop"], df=pl.DataFrame({
+        "cid": [1, 2, 3], "shop": ["a", "a", "b"], "fee": [10, None, 30]}))
+    for table in ("gold.activity", "gold.plan"):
+        fe.publish_table(table)
+    return fe
+
+
+STEPS = [
+    FeatureLookup("gold.activity", "customer", "served_at", lookback_window=timedelta(days=4),
+                  rename_outputs={"score": "recent_score"},
+                  default_values={"visits": 0.5, "tier": "none"}),
+    FeatureLookup("gold.activity", "customer", "served_at", feature_names=["score", "active"],
+                  rename_outputs={"active": "active_now"}),
+    FeatureLookup("gold.plan", ["customer", "shop"], feature_names=["fee"],
+                  default_values={"fee": -1}),
+    FeatureFunction("per_visit", (pl.col("score") / pl.col("visits")).fill_nan(None)),
+    FeatureFunction("fee_per_visit", pl.col("f") * pl.col("v"),
+                    input_bindings={"f": "fee", "v": "per_visit"}),
+]
+KEY_TYPES = pl.Schema({"customer": pl.Int64, "shop": pl.String})
+NEEDED = ["recent_score", "small", "visits", "active", "tier", "score", "active_now", "fee",
+          "fee_per_visit"]
+
+
+def test_row_lookup_equals_lookup_online(published: FeatureEngineeringClient) -> None:
+    rows = published.row_lookup(STEPS, KEY_TYPES, NEEDED)
+    rng = random.Random(2)
+    keys = {"customer": [rng.randint(0, KEYS + 5) for _ in range(60)],
+            "shop": [rng.choice(["a", "b"]) for _ in range(60)]}
+    matched = {}
+    for days in (-1, 5, 12, 21, 30):  # before any snapshot, inside and past the window
+        served_at = at(days=days)
+        got = rows(keys, served_at)
+        frame = pl.DataFrame(keys, schema=KEY_TYPES).with_columns(
+            pl.lit(served_at, dtype=STORED).alias("served_at"))
+        expected = published.lookup_online(frame, STEPS).select(NEEDED).to_dict(as_series=False)
+        assert list(got) == NEEDED
+        for column in NEEDED:
+            assert _same(got[column], expected[column]), (days, column)
+        matched[days] = sum(v is not None for v in got["recent_score"])
+    assert matched[-1] == matched[30] == 0 and min(matched[d] for d in (5, 12, 21)) > 0, matched
+
+
+def test_a_new_publish_is_read_at_its_version(published: FeatureEngineeringClient) -> None:
+    rows = published.row_lookup(STEPS[:1], KEY_TYPES, ["recent_score"])
+    later = at(days=25)
+    keys = {"customer": [3, 4]}
+    assert rows(keys, later)["recent_score"] == [None, None]  # every snapshot is too old
+    published.write_table("gold.activity", _snapshots(1).filter(pl.col("cid") == 3).head(1)
+                          .with_columns(ts=pl.lit(at(days=24), dtype=STORED), score=pl.lit(7.0)))
+    published.publish_table("gold.activity")
+    assert rows(keys, later)["recent_score"] == [7.0, None]
+
+
+def test_a_needed_column_rows_cannot_carry_is_refused(published: FeatureEngineeringClient
+                                                      ) -> None:
+    published.row_lookup(STEPS[:1], KEY_TYPES, ["tier"])  # the date column is not needed
+    with pytest.raises(RowLookupUnsupported, match="born"):
+        published.row_lookup(STEPS[:1], KEY_TYPES, ["born"])
