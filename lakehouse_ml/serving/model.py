@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import polars as pl
 from mlflow.models import Model
 
 from lakehouse_ml.features import FeatureEngineeringClient, FeatureLookup
+from lakehouse_ml.features.row_lookup import RowLookupUnsupported
+from lakehouse_ml.features.timestamps import STORED
 from lakehouse_ml.medallion.spec import TrainingSetSpec
 from lakehouse_ml.ml.packaging import PackagedModel, load_packaged
 from lakehouse_ml.ml.registry import model_uri
-from lakehouse_ml.serving.predictor import Predict, compile_predictor
+from lakehouse_ml.serving.predictor import Columns, Predict, compile_predictor
+
+log = logging.getLogger(__name__)
+
+Lookup = Callable[[Columns, datetime], Columns]
 
 SIGNATURE_TYPES = {
     "long": pl.Int64, "integer": pl.Int32, "double": pl.Float64, "float": pl.Float32,
@@ -26,7 +35,10 @@ class ServedModel:
     packaged: PackagedModel
     predict: Predict
     fast: bool
-    """Whether `predict` is the fast path (else the pipeline as batch scoring calls it)."""
+    """Whether the fast paths serve it: `predict` compiled, features looked up row by row
+    (else the pipeline and frames, as batch scoring computes them)."""
+    lookup: Lookup
+    """Key columns and the serving time → the model's features (as columns)."""
     keys: pl.Schema
     """Request columns the feature lookups match on, typed like the feature tables' keys."""
     features: pl.Schema
@@ -36,13 +48,14 @@ class ServedModel:
     def training_set(self) -> TrainingSetSpec:
         return self.packaged.training_set
 
-    @property
-    def time_columns(self) -> list[str]:
-        """Request time columns of the point-in-time lookups (set to the serving time)."""
-        return list(dict.fromkeys(
-            s.timestamp_lookup_key for s in self.training_set.feature_lookups
-            if isinstance(s, FeatureLookup) and s.timestamp_lookup_key is not None
-        ))
+
+
+def _time_columns(spec: TrainingSetSpec) -> list[str]:
+    """Request time columns of the point-in-time lookups (set to the serving time)."""
+    return list(dict.fromkeys(
+        s.timestamp_lookup_key for s in spec.feature_lookups
+        if isinstance(s, FeatureLookup) and s.timestamp_lookup_key is not None
+    ))
 
 
 def _key_schema(client: FeatureEngineeringClient, spec: TrainingSetSpec) -> pl.Schema:
@@ -64,14 +77,37 @@ def _feature_schema(model: Model, features: list[str]) -> pl.Schema:
     return pl.Schema({f: SIGNATURE_TYPES[declared[f]] for f in features})
 
 
+def _frame_lookup(client: FeatureEngineeringClient, spec: TrainingSetSpec, keys: pl.Schema,
+                  needed: list[str]) -> Lookup:
+    """`lookup_online` on a frame: for lookups `RowLookup` cannot serve."""
+    steps = list(spec.feature_lookups)
+
+    def lookup(columns: Columns, at: datetime) -> Columns:
+        rows = pl.DataFrame({k: columns[k] for k in keys}, schema=keys)
+        found = client.lookup_online(rows.with_columns(
+            pl.lit(at, dtype=STORED).alias(t) for t in _time_columns(spec)), steps)
+        return found.select(needed).to_dict(as_series=False)
+
+    return lookup
+
+
+def _lookup(client: FeatureEngineeringClient, spec: TrainingSetSpec, keys: pl.Schema,
+            needed: list[str]) -> tuple[Lookup, bool]:
+    try:
+        return client.row_lookup(list(spec.feature_lookups), keys, needed), True
+    except RowLookupUnsupported as reason:
+        log.info("%s: features looked up on frames: %s", spec.name, reason)
+        return _frame_lookup(client, spec, keys, needed), False
+
+
 def load_model(client: FeatureEngineeringClient, name: str, version: int) -> ServedModel:
     uri = model_uri(name, version)
     packaged = load_packaged(uri)
     logged = Model.load(uri)
-    predict, fast = compile_predictor(packaged.pipeline, packaged.features,
+    keys = _key_schema(client, packaged.training_set)
+    features = _feature_schema(logged, packaged.features)
+    predict, fast = compile_predictor(packaged.pipeline, features,
                                       logged.load_input_example(uri))
-    return ServedModel(
-        name=name, version=version, packaged=packaged, predict=predict, fast=fast,
-        keys=_key_schema(client, packaged.training_set),
-        features=_feature_schema(logged, packaged.features),
-    )
+    lookup, by_row = _lookup(client, packaged.training_set, keys, list(features))
+    return ServedModel(name=name, version=version, packaged=packaged, predict=predict,
+                       fast=fast and by_row, lookup=lookup, keys=keys, features=features)

@@ -1,18 +1,20 @@
 """Probabilities from a fitted pipeline, fast on the few rows a request carries.
 
-`pipeline.predict_proba` on a pandas frame of one row spends most of its time converting every
-column to pandas and in the ColumnTransformer's bookkeeping, not in the model. For the shape
-`ml/train.py` builds (a dense ColumnTransformer, then a classifier) the fast path takes the
-passthrough columns from polars as float64 (what the transformer's stacking yields anyway),
-one-hot encodes by dict lookup, hands any other fitted transformer only its own columns (as
-pandas, the type it was fitted on), and calls the classifier on the stacked array. It is used
-only if it reproduces the pipeline's own output bit for bit on the model's logged input
-example plus an all-null row; otherwise the pipeline is called as in batch scoring.
+`pipeline.predict_proba` on a one-row pandas frame spends most of its time converting columns
+and in the ColumnTransformer's and the model's per-call bookkeeping, not in the model. For the
+shape `ml/train.py` builds (a dense ColumnTransformer, then a classifier) the fast path works on
+the request's plain columns: passthrough columns become float64 (what the transformer's stacking
+yields anyway), one-hot encoding is a dict lookup, any other fitted transformer gets only its
+own columns (as pandas, the type it was fitted on), and a gradient-boosted classifier is walked
+by `trees`. It is used only if it reproduces the pipeline's own output bit for bit on the
+model's logged input example plus an all-null row; otherwise the pipeline is called on the
+frame batch scoring would build.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,17 +24,23 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
 from lakehouse_ml.ml.train import inputs
+from lakehouse_ml.serving.trees import tree_probabilities
 
-Predict = Callable[[pl.DataFrame], np.ndarray]
-"""Frame holding the model's features → probability of the positive class, per row."""
+Columns = dict[str, list[Any]]
+"""Column name → values, one per row (what requests and row lookups carry)."""
 
-Block = Callable[[pl.DataFrame], np.ndarray]
-"""One part of the ColumnTransformer: the batch frame → its dense output columns."""
+Predict = Callable[[Columns], np.ndarray]
+"""The model's features as columns → probability of the positive class, per row."""
+
+Block = Callable[[Columns], np.ndarray]
+"""One part of the ColumnTransformer: the batch's columns → its dense output columns."""
 
 
-def pipeline_predictor(pipeline: Pipeline, features: Sequence[str]) -> Predict:
-    """The reference: exactly what batch scoring computes."""
-    return lambda frame: pipeline.predict_proba(inputs(frame, list(features)))[:, 1]
+def pipeline_predictor(pipeline: Pipeline, features: pl.Schema) -> Predict:
+    """The reference: exactly what batch scoring computes, on a frame of the model's types."""
+    names = list(features)
+    return lambda columns: pipeline.predict_proba(
+        inputs(pl.DataFrame({f: columns[f] for f in names}, schema=features), names))[:, 1]
 
 
 def _identity(transformer: object) -> bool:
@@ -41,7 +49,7 @@ def _identity(transformer: object) -> bool:
     )
 
 
-def _one_hot(encoder: OneHotEncoder) -> Block | None:
+def _one_hot(encoder: OneHotEncoder, names: list[str]) -> Block | None:
     """A plain OneHotEncoder (unknown values ignored, nothing dropped or grouped) as dict
     lookups: its own `transform` spends a millisecond validating a one-row frame."""
     if (encoder.drop is not None or encoder.handle_unknown != "ignore" or encoder.sparse_output
@@ -54,10 +62,11 @@ def _one_hot(encoder: OneHotEncoder) -> Block | None:
         for offset, categories in zip(offsets[:-1], encoder.categories_, strict=True)
     ]
 
-    def transform(frame: pl.DataFrame) -> np.ndarray:
-        out = np.zeros((frame.height, offsets[-1]), dtype=encoder.dtype)
-        for column, position in zip(frame.iter_columns(), positions, strict=True):
-            for row, value in enumerate(column.to_list()):
+    def transform(columns: Columns) -> np.ndarray:
+        rows = len(columns[names[0]])
+        out = np.zeros((rows, offsets[-1]), dtype=encoder.dtype)
+        for name, position in zip(names, positions, strict=True):
+            for row, value in enumerate(columns[name]):
                 index = position.get(value)
                 if index is not None:
                     out[row, index] = 1
@@ -66,16 +75,18 @@ def _one_hot(encoder: OneHotEncoder) -> Block | None:
     return transform
 
 
-def _block(transformer: object, names: list[str]) -> Block:
+def _block(transformer: object, names: list[str], features: pl.Schema) -> Block:
     if _identity(transformer):
-        return lambda frame: frame.select(names).cast(pl.Float64).to_numpy()
-    one_hot = _one_hot(transformer) if isinstance(transformer, OneHotEncoder) else None
+        return lambda columns: np.array([columns[n] for n in names], dtype=np.float64).T
+    one_hot = _one_hot(transformer, names) if isinstance(transformer, OneHotEncoder) else None
     if one_hot is not None:
-        return lambda frame: one_hot(frame.select(names))
-    return lambda frame: transformer.transform(frame.select(names).to_pandas())
+        return one_hot
+    schema = pl.Schema({n: features[n] for n in names})
+    return lambda columns: transformer.transform(
+        pl.DataFrame({n: columns[n] for n in names}, schema=schema).to_pandas())
 
 
-def _blocks(encode: ColumnTransformer) -> list[Block] | None:
+def _blocks(encode: ColumnTransformer, features: pl.Schema) -> list[Block] | None:
     """The transformer's parts by column name, or None if it is not a shape handled here."""
     if getattr(encode, "sparse_output_", True):
         return None
@@ -84,35 +95,37 @@ def _blocks(encode: ColumnTransformer) -> list[Block] | None:
         if transformer == "drop":
             continue
         names = [c for c in columns if isinstance(c, str)]
-        if len(names) != len(columns):
+        if len(names) != len(columns) or not names:
             return None
-        blocks.append(_block(transformer, names))
+        blocks.append(_block(transformer, names, features))
     return blocks
 
 
-def fast_predictor(pipeline: Pipeline) -> Predict | None:
+def fast_predictor(pipeline: Pipeline, features: pl.Schema) -> Predict | None:
     if len(pipeline.steps) != 2 or not isinstance(pipeline.steps[0][1], ColumnTransformer):
         return None
     encode, classifier = pipeline.steps[0][1], pipeline.steps[1][1]
-    blocks = _blocks(encode)
+    blocks = _blocks(encode, features)
     if blocks is None or not hasattr(classifier, "predict_proba"):
         return None
-    return lambda frame: classifier.predict_proba(np.hstack([b(frame) for b in blocks]))[:, 1]
+    probabilities = tree_probabilities(classifier) or (
+        lambda encoded: classifier.predict_proba(encoded)[:, 1])
+    return lambda columns: probabilities(np.hstack([b(columns) for b in blocks]))
 
 
 def compile_predictor(
-    pipeline: Pipeline, features: Sequence[str], example: pd.DataFrame | None
+    pipeline: Pipeline, features: pl.Schema, example: pd.DataFrame | None
 ) -> tuple[Predict, bool]:
     """The fastest predictor that equals the pipeline on `example` (plus an all-null row);
     returns it and whether it is the fast path."""
     reference = pipeline_predictor(pipeline, features)
-    fast = fast_predictor(pipeline)
+    fast = fast_predictor(pipeline, features)
     if fast is None or example is None or example.empty:
         return reference, False
-    rows = pl.from_pandas(example[list(features)])
-    rows = pl.concat([rows, rows.clear(1)])
+    rows = pl.from_pandas(example[list(features)]).cast(dict(features))
+    columns = pl.concat([rows, rows.clear(1)]).to_dict(as_series=False)
     try:
-        same = np.array_equal(fast(rows), reference(rows))
+        same = np.array_equal(fast(columns), reference(columns))
     except (ValueError, TypeError, pl.exceptions.PolarsError):
         same = False
     return (fast, True) if same else (reference, False)

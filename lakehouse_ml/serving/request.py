@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import polars as pl
@@ -22,16 +23,35 @@ from lakehouse_ml.serving.payload import Columns, PayloadError
 
 @dataclass(frozen=True)
 class Request:
-    frame: pl.DataFrame
+    columns: Columns
+    """The request's columns that a model reads, values checked against their types."""
+    rows: int
     lookup: bool
     """True: keys only, features come from the online store."""
 
 
+def _integer(dtype: pl.DataType) -> Callable[[Any], bool]:
+    low, high = pl.select(dtype.min().alias("low"), dtype.max().alias("high")).row(0)
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
+
+
+def _number(value: Any) -> bool:
+    if isinstance(value, float):
+        return True
+    if not isinstance(value, int) or isinstance(value, bool):
+        return False
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
+
+
 def _accepts(dtype: pl.DataType) -> tuple[str, Callable[[Any], bool]]:
     if dtype.is_integer():
-        return "integer", lambda v: isinstance(v, int) and not isinstance(v, bool)
+        return "integer", _integer(dtype)
     if dtype.is_float():
-        return "number", lambda v: isinstance(v, int | float) and not isinstance(v, bool)
+        return "number", _number
     if dtype == pl.String:
         return "string", lambda v: isinstance(v, str)
     if dtype == pl.Boolean:
@@ -39,8 +59,8 @@ def _accepts(dtype: pl.DataType) -> tuple[str, Callable[[Any], bool]]:
     raise ValueError(f"no JSON type for {dtype}")
 
 
-def _check(name: str, values: list[Any], dtype: pl.DataType, nullable: bool) -> None:
-    kind, accepts = _accepts(dtype)
+def _check(name: str, values: list[Any], kind: str, accepts: Callable[[Any], bool],
+           nullable: bool) -> None:
     for row, value in enumerate(values):
         if value is None:
             if not nullable:
@@ -59,8 +79,11 @@ class RequestSchema:
     """Every input of every served model: a full row must satisfy each of them."""
 
     def __post_init__(self) -> None:
-        for dtype in [*self.keys.values(), *self.features.values()]:
-            _accepts(dtype)  # refuse a model whose inputs JSON cannot carry, at load time
+        self._checks  # noqa: B018 (a model whose inputs JSON cannot carry fails at load time)
+
+    @cached_property
+    def _checks(self) -> dict[str, tuple[str, Callable[[Any], bool]]]:
+        return {c: _accepts(d) for c, d in {**self.keys, **self.features}.items()}
 
     def parse(self, columns: Columns) -> Request:
         names = set(columns)
@@ -75,15 +98,7 @@ class RequestSchema:
         if problems:
             raise PayloadError("; ".join(problems) + f": send the key column(s) {list(self.keys)}"
                                " (features are looked up as of now) or every model feature")
-        if full:
-            schema = {c: d for c, d in {**self.keys, **self.features}.items() if c in names}
-            return Request(self._frame(columns, schema), lookup=False)
-        return Request(self._frame(columns, dict(self.keys)), lookup=True)
-
-    def _frame(self, columns: Columns, schema: dict[str, pl.DataType]) -> pl.DataFrame:
-        for name, dtype in schema.items():
-            _check(name, columns[name], dtype, nullable=name not in self.keys)
-        try:
-            return pl.DataFrame({c: columns[c] for c in schema}, schema=schema)
-        except (TypeError, OverflowError, pl.exceptions.PolarsError) as error:
-            raise PayloadError(f"values do not fit the column types {schema}: {error}") from None
+        read = [c for c in self._checks if c in names] if full else list(self.keys)
+        for name in read:
+            _check(name, columns[name], *self._checks[name], nullable=name not in self.keys)
+        return Request({n: columns[n] for n in read}, len(columns[read[0]]), lookup=not full)

@@ -58,13 +58,13 @@ class Runtime:
     def _score(self, endpoint: str, requests: list[Request]) -> list[Scored | Exception]:
         deployment = self.deployments.get(endpoint)
         assert deployment is not None  # endpoints are checked before requests are queued
-        return score_each(self.features, deployment, requests)
+        return score_each(deployment, requests)
 
     def start(self) -> None:
         """Start scoring and polling (call from the event loop)."""
         for endpoint in self.deployments.endpoints:
             batcher = Batcher(partial(self._score, endpoint), self._executor,
-                              lambda r: r.frame.height, self._max_batch_rows)
+                              lambda r: r.rows, self._max_batch_rows)
             batcher.start()
             self._batchers[endpoint] = batcher
         self._poller.start()

@@ -1,10 +1,10 @@
 """Score a batch of requests against one deployment: route, look up, predict, split back.
 
-Rows of all requests are scored together (one online lookup per training set and one predict
-per model), which is what makes a busy endpoint fast; the answers go back to each request in
-its row order. Key-only rows get their features from `lookup_online` with the serving time in
-the lookups' time columns, so the features equal the point-in-time join batch scoring does at
-that time.
+Rows of all requests are scored together (one online lookup and one predict per model), which
+is what makes a busy endpoint fast; the answers go back to each request in its row order.
+Key-only rows get their features from the model's lookup as of the serving time, so the
+features equal the point-in-time join batch scoring does at that time. Rows travel as plain
+columns: on the few rows of a request, building frames would cost more than the model.
 """
 
 from __future__ import annotations
@@ -14,12 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
-import polars as pl
 
-from lakehouse_ml.features import FeatureEngineeringClient
-from lakehouse_ml.features.timestamps import STORED
 from lakehouse_ml.serving.deployment import Deployment
-from lakehouse_ml.serving.model import ServedModel
+from lakehouse_ml.serving.predictor import Columns
 from lakehouse_ml.serving.request import Request
 from lakehouse_ml.serving.routing import to_challenger
 
@@ -33,63 +30,60 @@ class Scored:
     """The time features were looked up as of (None for full feature rows)."""
 
 
-def _stack(frames: list[pl.DataFrame]) -> pl.DataFrame:
-    """One frame; an integer feature may come as a number in full rows, hence relaxed."""
-    return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical_relaxed")
-
-
 @dataclass(frozen=True)
 class _Part:
     """The rows of one kind (key-only or full) of all requests, and their batch positions."""
 
-    frame: pl.DataFrame
+    columns: Columns
     positions: np.ndarray
 
     @classmethod
     def of(cls, requests: Sequence[Request], starts: Sequence[int], lookup: bool,
-           columns: list[str]) -> _Part:
+           names: Sequence[str]) -> _Part:
         chosen = [(r, s) for r, s in zip(requests, starts, strict=True) if r.lookup == lookup]
         if not chosen:
-            return cls(pl.DataFrame(), np.empty(0, dtype=np.int64))
-        return cls(_stack([r.frame.select(columns) for r, _ in chosen]),
-                   np.concatenate([np.arange(s, s + r.frame.height) for r, s in chosen]))
+            return cls({}, np.empty(0, dtype=np.int64))
+        columns = {n: [v for r, _ in chosen for v in r.columns[n]] for n in names}
+        return cls(columns, np.concatenate([np.arange(s, s + r.rows) for r, s in chosen]))
 
-    def rows(self, served: np.ndarray) -> tuple[pl.DataFrame, np.ndarray]:
-        """The rows `served` (a mask over the whole batch) selects: frame and positions."""
+    def rows(self, served: np.ndarray) -> _Part:
+        """The rows `served` (a mask over the whole batch) selects."""
         mine = served[self.positions]
         if mine.all():
-            return self.frame, self.positions
-        return self.frame.filter(pl.Series(mine)), self.positions[mine]
+            return self
+        return _Part({n: [v for v, m in zip(c, mine, strict=True) if m]
+                      for n, c in self.columns.items()}, self.positions[mine])
 
 
 def _routes(deployment: Deployment, requests: Sequence[Request]) -> np.ndarray:
     keys = list(deployment.request.keys)
     flags: list[bool] = []
     for request in requests:
-        carried = all(k in request.frame.columns for k in keys)
-        flags += to_challenger(request.frame.select(keys).rows() if carried else None,
-                               request.frame.height, deployment.challenger_share)
+        carried = all(k in request.columns for k in keys)
+        rows = list(zip(*(request.columns[k] for k in keys), strict=True)) if carried else None
+        flags += to_challenger(rows, request.rows, deployment.challenger_share)
     return np.array(flags, dtype=bool)
 
 
-def score(
-    client: FeatureEngineeringClient, deployment: Deployment, requests: Sequence[Request]
-) -> list[Scored]:
+def score(deployment: Deployment, requests: Sequence[Request]) -> list[Scored]:
     now = datetime.now(UTC)
-    starts = np.cumsum([0, *(r.frame.height for r in requests)]).tolist()
+    starts = np.cumsum([0, *(r.rows for r in requests)]).tolist()
     challenger = _routes(deployment, requests)
     keyed = _Part.of(requests, starts[:-1], True, list(deployment.request.keys))
     full = _Part.of(requests, starts[:-1], False, list(deployment.request.features))
     probabilities = np.empty(starts[-1])
     versions = np.empty(starts[-1], dtype=np.int64)
-    looked_up: dict[int, _Part] = {}
     for model, served in ((deployment.champion, ~challenger), (deployment.challenger, challenger)):
         if model is None or not served.any():
             continue
-        parts = [_features(client, model, keyed, now, looked_up).rows(served), full.rows(served)]
-        frame = _stack([f.select(list(model.features)) for f, p in parts if p.size])
-        positions = np.concatenate([p for _, p in parts])
-        probabilities[positions] = model.predict(frame)
+        keys, rows = keyed.rows(served), full.rows(served)
+        parts = [p for p in (keys, rows) if p.positions.size]
+        if keys.positions.size:
+            parts[0] = _Part(model.lookup(keys.columns, now), keys.positions)
+        columns = parts[0].columns if len(parts) == 1 else {
+            f: [v for p in parts for v in p.columns[f]] for f in model.features}
+        positions = np.concatenate([p.positions for p in parts])
+        probabilities[positions] = model.predict(columns)
         versions[positions] = model.version
     return [
         Scored(probabilities[a:b].tolist(), versions[a:b].tolist(), now if r.lookup else None)
@@ -97,37 +91,18 @@ def score(
     ]
 
 
-def score_each(
-    client: FeatureEngineeringClient, deployment: Deployment, requests: Sequence[Request]
-) -> list[Scored | Exception]:
+def score_each(deployment: Deployment, requests: Sequence[Request]) -> list[Scored | Exception]:
     """`score`, but a request that fails fails alone: on an error the batch is rescored one
     request at a time."""
     try:
-        return list(score(client, deployment, requests))
+        return list(score(deployment, requests))
     except Exception as error:
         if len(requests) == 1:
             return [error]
     results: list[Scored | Exception] = []
     for request in requests:
         try:
-            results.extend(score(client, deployment, [request]))
+            results.extend(score(deployment, [request]))
         except Exception as error:
             results.append(error)
     return results
-
-
-def _features(
-    client: FeatureEngineeringClient, model: ServedModel, keyed: _Part, now: datetime,
-    looked_up: dict[int, _Part],
-) -> _Part:
-    """All key-only rows with the features of `model`'s training set, looked up once per
-    training set (champion and challenger usually share one)."""
-    if not keyed.positions.size:
-        return keyed
-    spec = model.training_set
-    if id(spec) not in looked_up:
-        timed = keyed.frame.with_columns(
-            pl.lit(now, dtype=STORED).alias(t) for t in model.time_columns)
-        features = client.lookup_online(timed, list(spec.feature_lookups))
-        looked_up[id(spec)] = _Part(features, keyed.positions)
-    return looked_up[id(spec)]
