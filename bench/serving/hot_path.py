@@ -16,7 +16,7 @@ from threadpoolctl import threadpool_limits
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.config import Settings
 from lakehouse_ml.domains.churn.model import MODEL
-from lakehouse_ml.features import FeatureEngineeringClient
+from lakehouse_ml.features import FeatureEngineeringClient, FeatureLookup
 from lakehouse_ml.features.timestamps import STORED
 from lakehouse_ml.ml.registry import CHAMPION, alias_version, use_tracking
 from lakehouse_ml.serving.model import load_model
@@ -40,15 +40,20 @@ def hot_path(settings: Settings, customer_id: int, repeats: int = 200) -> dict[s
     model = load_model(features, name, version)
     body = f'{{"dataframe_records": [{{"customer_id": {customer_id}}}]}}'.encode()
     schema = RequestSchema(model.keys, model.features)
-    rows = pl.DataFrame({"customer_id": [customer_id]}).with_columns(
-        pl.lit(datetime.now(UTC), dtype=STORED).alias(t) for t in model.time_columns)
+    keys, now = {"customer_id": [customer_id]}, datetime.now(UTC)
+    time_columns = {s.timestamp_lookup_key for s in model.training_set.feature_lookups
+                    if isinstance(s, FeatureLookup)} - {None}
+    rows = pl.DataFrame(keys).with_columns(pl.lit(now, dtype=STORED).alias(t)
+                                           for t in time_columns)
     steps = list(model.training_set.feature_lookups)
-    looked_up = features.lookup_online(rows, steps)
-    reference = pipeline_predictor(model.packaged.pipeline, model.packaged.features)
+    looked_up = model.lookup(keys, now)
+    reference = pipeline_predictor(model.packaged.pipeline, model.features)
     with threadpool_limits(limits=1):  # as in the server's scoring thread
         return {
             "parse and check the payload": cpu_ms(lambda: schema.parse(parse(body)), repeats),
-            "online lookup (`lookup_online`, 4 tables + 1 function)":
+            "online lookup, row by row (serving)": cpu_ms(lambda: model.lookup(keys, now),
+                                                          repeats),
+            "online lookup on frames (`lookup_online`, 4 tables + 1 function)":
                 cpu_ms(lambda: features.lookup_online(rows, steps), repeats),
             "predict: pipeline on pandas, as batch scoring": cpu_ms(
                 lambda: reference(looked_up), repeats),

@@ -1,0 +1,80 @@
+"""Serving's fast predict path gives the pipeline's probabilities bit for bit, or is not used."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import polars as pl
+from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
+from sklearn.pipeline import Pipeline
+
+from lakehouse_ml.domains.churn.model import MODEL
+from lakehouse_ml.ml.train import build_pipeline, inputs
+from lakehouse_ml.serving.predictor import compile_predictor
+from lakehouse_ml.serving.trees import tree_probabilities
+
+FEATURES = pl.Schema({"plan": pl.String, "visits": pl.Int64, "spend": pl.Float64,
+                      "active": pl.Boolean})
+
+
+def _rows(n: int, seed: int) -> pl.DataFrame:
+    """Random rows with nulls in every column and NaN in the float column."""
+    rng = np.random.default_rng(seed)
+    spend = rng.normal(50, 30, n)
+    spend[rng.random(n) < 0.05] = np.nan
+    frame = pl.DataFrame({
+        "plan": rng.choice(["free", "pro", "team"], n), "visits": rng.integers(0, 40, n),
+        "spend": spend, "active": rng.random(n) < 0.5,
+    }, schema=FEATURES)
+    return frame.with_columns(
+        pl.when(pl.int_range(n) % 17 == k).then(None).otherwise(pl.col(c)).alias(c)
+        for k, c in enumerate(FEATURES))
+
+
+def _fit(classifier: HistGradientBoostingClassifier | None = None) -> Pipeline:
+    train = _rows(3000, 1)
+    label = ((train["visits"] > 20) ^ (train["plan"] == "pro")).fill_null(False).to_numpy()
+    spec = dataclasses.replace(MODEL, categorical=("plan",), params={"max_iter": 60})
+    pipeline = build_pipeline(spec, list(FEATURES))
+    if classifier is not None:
+        pipeline.steps[-1] = ("classifier", classifier)
+    return pipeline.fit(inputs(train, list(FEATURES)), label)
+
+
+def test_trees_walked_by_treelite_sum_as_scikit_learn_does() -> None:
+    pipeline = _fit()
+    encoded = pipeline.steps[0][1].transform(inputs(_rows(5000, 2), list(FEATURES)))
+    probabilities = tree_probabilities(pipeline.steps[-1][1])
+    assert probabilities is not None
+    expected = pipeline.steps[-1][1].predict_proba(encoded)[:, 1]
+    assert np.array_equal(probabilities(encoded), expected)  # bit for bit, NaN rows included
+
+
+def test_fast_path_equals_the_pipeline_on_columns_with_nulls_and_unknown_values() -> None:
+    pipeline = _fit()
+    example = inputs(_rows(5, 3), list(FEATURES))
+    predict, fast = compile_predictor(pipeline, FEATURES, example)
+    assert fast
+    rows = _rows(2000, 4).with_columns(
+        pl.when(pl.int_range(2000) % 50 == 0).then(pl.lit("new tier")).otherwise("plan")
+        .alias("plan"))
+    expected = pipeline.predict_proba(inputs(rows, list(FEATURES)))[:, 1]
+    assert np.array_equal(predict(rows.to_dict(as_series=False)), expected)
+
+
+class Drifting(HistGradientBoostingClassifier):
+    """A model whose trees are not all it computes: the fast path cannot reproduce it."""
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return super().predict_proba(X) + 1e-12
+
+
+def test_a_model_the_fast_path_cannot_reproduce_is_served_by_the_pipeline() -> None:
+    assert tree_probabilities(GradientBoostingClassifier()) is None  # not a histogram model
+    pipeline = _fit(Drifting(max_iter=30))
+    predict, fast = compile_predictor(pipeline, FEATURES, inputs(_rows(5, 3), list(FEATURES)))
+    assert not fast
+    rows = _rows(50, 5)
+    assert np.array_equal(predict(rows.to_dict(as_series=False)),
+                          pipeline.predict_proba(inputs(rows, list(FEATURES)))[:, 1])
