@@ -42,6 +42,7 @@ from lakehouse_ml.features import FeatureEngineeringClient
 
 HERE = Path(__file__).resolve().parent
 KEYS = 500
+GOAL_RATE, GOAL_P50_MS = 200, 5.0
 WARMUP_SECONDS = 3
 
 
@@ -117,8 +118,15 @@ def report(results: list[Result], rates: list[int], seconds: float, loads: tuple
         failed = sum(r.failed for r in [*result.at_rate.values(), result.saturated])
         lines.append(f"| {result.case} | " + " | ".join(cells)
                      + f" | {result.saturated.throughput:.0f} | {failed} |")
-    by_name = {r.case: r.saturated.throughput for r in results}
-    ratio = by_name["lakehouse keys"] / by_name["mlflow rows"]
+    by_name = {r.case: r for r in results}
+    ours, mlflow = by_name["lakehouse keys"], by_name["mlflow rows"]
+    ratio = ours.saturated.throughput / mlflow.saturated.throughput
+    goals = [f"- maximum throughput with online lookup ≥ 3x MLflow's: {ratio:.1f}x, "
+             + ("met" if ratio >= 3 else "NOT met")]
+    if GOAL_RATE in rates:
+        p50 = ours.at_rate[GOAL_RATE].percentile(50)
+        goals.append(f"- p50 < {GOAL_P50_MS:g} ms at {GOAL_RATE} requests/s including the online "
+                     f"lookup: {p50:.1f} ms, " + ("met" if p50 < GOAL_P50_MS else "NOT met"))
     cpu = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
     return "\n".join([
         "# Serving benchmark", "",
@@ -127,8 +135,7 @@ def report(results: list[Result], rates: list[int], seconds: float, loads: tuple
         f"{' '.join(map(str, rates))}`; {cpu} cores shared by both servers, the load generator "
         f"and other work (load average before: {loads[0]}, after: {loads[1]}).", "",
         *lines, "",
-        f"Maximum throughput with online lookup is {ratio:.1f}x `mlflow models serve` given "
-        "full feature rows.", "",
+        "Goals (issue 4):", "", *goals, "",
         "One row per request; latency from when the request was due (open loop, so a server "
         f"that falls behind is charged for the wait), {seconds:g} s per rate; max req/s from "
         "32 connections sending back to back. `(got N/s)`: the server could not keep up with "
