@@ -6,6 +6,7 @@ logs write what they still buffer.
 
 from __future__ import annotations
 
+import gc
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
@@ -61,7 +62,14 @@ class Runtime:
         return score_each(deployment, requests)
 
     def start(self) -> None:
-        """Start scoring and polling (call from the event loop)."""
+        """Start scoring and polling (call from the event loop).
+
+        Everything loaded so far (libraries, models: ~400k objects) is moved out of the
+        garbage collector's sight first: a full collection over it stalls every request for
+        ~200 ms (p99 at 500 requests/s fell from 100 ms to 7 ms). The price: reference cycles
+        among those objects, e.g. in a model replaced later, are never reclaimed."""
+        gc.collect()
+        gc.freeze()
         for endpoint in self.deployments.endpoints:
             batcher = Batcher(partial(self._score, endpoint), self._executor,
                               lambda r: r.rows, self._max_batch_rows)
