@@ -73,26 +73,29 @@ class Lake:
     def history(self, uri: str, limit: int | None = None) -> list[dict[str, Any]]:
         return self.table(uri).history(limit)
 
-    def _conformed(self, uri: str, label: str, df: pl.DataFrame, evolve: bool) -> pa.Table:
-        return conform(label, df, self.schema(uri), evolve=evolve).to_arrow()
+    @staticmethod
+    def _conformed(dt: DeltaTable, label: str, df: pl.DataFrame, evolve: bool) -> pa.Table:
+        return conform(label, df, pl.scan_delta(dt).collect_schema(), evolve=evolve).to_arrow()
+
+    def _write(self, uri: str, df: pl.DataFrame, *, label: str, evolve: bool,
+               **options: Any) -> int:
+        """One write on one opened table: opening reads the log, which costs more than a
+        small write (the table handle follows the commit, so its version is the new one)."""
+        dt = self.table(uri)
+        write_deltalake(dt, self._conformed(dt, label, df, evolve),
+                        schema_mode="merge" if evolve else None, **options)
+        return dt.version()
 
     def append(self, uri: str, df: pl.DataFrame, *, label: str, evolve: bool = False) -> int:
-        write_deltalake(
-            uri, self._conformed(uri, label, df, evolve), mode="append",
-            schema_mode="merge" if evolve else None, storage_options=self.storage_options,
-        )
-        return self.version(uri)
+        return self._write(uri, df, label=label, evolve=evolve, mode="append")
 
     def overwrite(
         self, uri: str, df: pl.DataFrame, *, label: str, predicate: str | None = None,
         evolve: bool = False,
     ) -> int:
         """Replace the whole table, or only the rows matching `predicate` (replaceWhere)."""
-        write_deltalake(
-            uri, self._conformed(uri, label, df, evolve), mode="overwrite", predicate=predicate,
-            schema_mode="merge" if evolve else None, storage_options=self.storage_options,
-        )
-        return self.version(uri)
+        return self._write(uri, df, label=label, evolve=evolve, mode="overwrite",
+                           predicate=predicate)
 
     def merge(
         self, uri: str, df: pl.DataFrame, *, label: str, keys: Sequence[str],
@@ -107,8 +110,9 @@ class Lake:
         on = " AND ".join([*(f"t.{k} = s.{k}" for k in keys), *filter(None, [target_filter])])
         # the source is already in memory: streamed execution only makes delta-rs scan the
         # whole target without pruning (delta-rs issues 3636, 3278), minutes and GiBs later
-        merger = self.table(uri).merge(
-            self._conformed(uri, label, df, evolve), predicate=on, source_alias="s",
+        dt = self.table(uri)
+        merger = dt.merge(
+            self._conformed(dt, label, df, evolve), predicate=on, source_alias="s",
             target_alias="t", merge_schema=evolve, streamed_exec=False,
         )
         metrics = merger.when_matched_update_all(predicate=update_when)
