@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
@@ -84,6 +85,10 @@ def _bodies(settings: Settings) -> tuple[list[bytes], list[bytes], int]:
 
 async def _measure(target: Target, bodies: list[bytes], rates: list[int], seconds: float
                    ) -> tuple[dict[int, Run], Run]:
+    # this process holds the whole lakehouse_ml import graph: a full garbage collection over
+    # it pauses the load generator ~200 ms mid-run, which would be charged to the server
+    gc.collect()
+    gc.freeze()
     await saturate(target, bodies, WARMUP_SECONDS, concurrency=4)
     at_rate = {}
     for rate in rates:

@@ -6,7 +6,7 @@ access control and auditing can be enforced at this one point.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import polars as pl
@@ -98,6 +98,11 @@ class Catalog:
     def append(self, text: str | TableName, df: pl.DataFrame, *, evolve: bool = False) -> int:
         name, uri = self._existing(text)
         return self.lake.append(uri, df, label=str(name), evolve=evolve)
+
+    def appender(self, text: str | TableName) -> Callable[[pl.DataFrame], int]:
+        """`append` for a frequent writer (see `Lake.appender`)."""
+        name, uri = self._existing(text)
+        return self.lake.appender(uri, label=str(name))
 
     def overwrite(
         self, text: str | TableName, df: pl.DataFrame, *, predicate: str | None = None,

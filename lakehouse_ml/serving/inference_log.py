@@ -42,13 +42,14 @@ class InferenceLog:
     def __init__(
         self, catalog: Catalog, table: str, owner: str, flush_rows: int, flush_seconds: float
     ) -> None:
-        self.catalog, self.table = catalog, table
+        self.table = table
         self.flush_rows, self.flush_seconds = flush_rows, flush_seconds
         catalog.create_table(table, SCHEMA, TableInfo(
             owner=owner, tags={"layer": "ml"},
             comment="Every request to the serving endpoints of this schema: caller, status, "
             "latency, the model version per scored row, and the request and response bodies.",
         ))
+        self._append = catalog.appender(table)
         self._rows: list[dict[str, Any]] = []
         self._wake = threading.Condition()
         self._closing = False
@@ -80,7 +81,7 @@ class InferenceLog:
         if not rows:
             return True
         try:
-            self.catalog.append(self.table, pl.DataFrame(rows, schema=SCHEMA))
+            self._append(pl.DataFrame(rows, schema=SCHEMA))
         except Exception:
             with self._wake:
                 self._rows[:0] = rows
