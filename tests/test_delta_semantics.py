@@ -124,3 +124,15 @@ def test_writer_killed_mid_merge_leaves_previous_version_and_rerun_converges(
                    check=True, timeout=300)
     table = catalog.read("silver.big")
     assert table.height == rows and table["note"].unique().to_list() == ["new"]
+
+
+def test_an_appender_keeps_up_with_other_writers_and_enforces_the_schema(orders: Catalog
+                                                                        ) -> None:
+    append = orders.appender("silver.orders")
+    row = pl.DataFrame({"id": [3], "amount": [3.0], "note": ["c"]})
+    assert append(row) == 2
+    orders.append("silver.orders", row.with_columns(id=pl.lit(4)))  # another writer: v3
+    assert append(row.with_columns(id=pl.lit(5))) == 4 == orders.version("silver.orders")
+    assert orders.read("silver.orders")["id"].sort().to_list() == [1, 2, 3, 4, 5]
+    with pytest.raises(SchemaMismatchError, match=r"dev\.silver\.orders.*'amount'"):
+        append(pl.DataFrame({"id": [6], "amount": ["lots"]}))
