@@ -77,7 +77,7 @@ def _feature_schema(model: Model, features: list[str]) -> pl.Schema:
     return pl.Schema({f: SIGNATURE_TYPES[declared[f]] for f in features})
 
 
-def _frame_lookup(client: FeatureEngineeringClient, spec: TrainingSetSpec, keys: pl.Schema,
+def frame_lookup(client: FeatureEngineeringClient, spec: TrainingSetSpec, keys: pl.Schema,
                   needed: list[str]) -> Lookup:
     """`lookup_online` on a frame: for lookups `RowLookup` cannot serve."""
     steps = list(spec.feature_lookups)
@@ -97,7 +97,7 @@ def _lookup(client: FeatureEngineeringClient, spec: TrainingSetSpec, keys: pl.Sc
         return client.row_lookup(list(spec.feature_lookups), keys, needed), True
     except RowLookupUnsupported as reason:
         log.info("%s: features looked up on frames: %s", spec.name, reason)
-        return _frame_lookup(client, spec, keys, needed), False
+        return frame_lookup(client, spec, keys, needed), False
 
 
 def load_model(client: FeatureEngineeringClient, name: str, version: int) -> ServedModel:
