@@ -64,15 +64,20 @@ def _snapshots(frame: pl.LazyFrame, days: Sequence[date]) -> pl.LazyFrame:
     return stamped.filter(pl.col("day").is_in([d - DAY for d in days])).drop("day")
 
 
-def _distinct_products(events: pl.LazyFrame, first: date, last: date, days: int) -> pl.LazyFrame:
-    """Per customer and day: products seen in the `days` days ending that day.
+def _count(mark: str) -> pl.Expr:
+    return (pl.col("mark") == mark).cast(pl.Int32).sum()
 
-    Each sighting counts from its day until the next sighting of the same product or `days`
-    later, whichever is first: +1/-1 at those days, then a running sum.
+
+def _distinct_products(events: pl.LazyFrame, first: date, last: date) -> pl.LazyFrame:
+    """Per customer and day: the change in the number of distinct products seen in each window
+    ending that day (`dp<w>`; their running sums are the counts).
+
+    Each sighting counts from its day until the next sighting of the same product or `w` days
+    later, whichever is first: +1/-1 at those days. One scan of the events serves every window.
     """
     start = datetime.combine(first, time(), tzinfo=UTC)
     end = datetime.combine(last, time(), tzinfo=UTC) + DAY
-    seen = (
+    marks = (
         events.filter(pl.col("event_ts") >= start, pl.col("event_ts") < end,  # skips files
                       pl.col("product_id").is_not_null())
         .select(KEY, "product_id", pl.col("event_ts").dt.date().alias("day"))
@@ -80,15 +85,13 @@ def _distinct_products(events: pl.LazyFrame, first: date, last: date, days: int)
         .with_columns(
             pl.col("day").shift(-1).over(KEY, "product_id", order_by="day").alias("next")
         )
-        .with_columns(
-            pl.min_horizontal(pl.col("next"), pl.col("day") + days * DAY).alias("end")
-        )
+        .select(KEY, pl.col("day").alias("seen"), *(
+            pl.min_horizontal(pl.col("next"), pl.col("day") + w * DAY).alias(f"gone{w}")
+            for w in WINDOWS))
+        .unpivot(index=KEY, variable_name="mark", value_name="day")
     )
-    deltas = pl.concat([
-        seen.select(KEY, "day", pl.lit(1).alias("delta")),
-        seen.select(KEY, pl.col("end").alias("day"), pl.lit(-1).alias("delta")),
-    ])
-    return deltas.group_by(KEY, "day").agg(pl.col("delta").sum().alias(f"dp{days}"))
+    return marks.group_by(KEY, "day").agg(
+        (_count("seen") - _count(f"gone{w}")).alias(f"dp{w}") for w in WINDOWS)
 
 
 def engagement(inputs: Mapping[str, pl.LazyFrame], days: Sequence[date]) -> pl.LazyFrame:
@@ -98,10 +101,11 @@ def engagement(inputs: Mapping[str, pl.LazyFrame], days: Sequence[date]) -> pl.L
         .filter(pl.col("day").is_between(first, last))
         .select(KEY, "day", *METRICS)
     )
-    grid = _grid(inputs[CUSTOMERS], first, last).join(activity, on=[KEY, "day"], how="left")
-    for w in WINDOWS:
-        grid = grid.join(_distinct_products(inputs[EVENTS], first, last, w), on=[KEY, "day"],
-                         how="left")
+    grid = (
+        _grid(inputs[CUSTOMERS], first, last)
+        .join(activity, on=[KEY, "day"], how="left")
+        .join(_distinct_products(inputs[EVENTS], first, last), on=[KEY, "day"], how="left")
+    )
     grid = _running(grid, [*METRICS, *(f"dp{w}" for w in WINDOWS)])
     windows = [
         _window(m, w).alias(f"{m}_{w}d") for m in METRICS for w in WINDOWS
