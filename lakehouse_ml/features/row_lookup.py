@@ -10,7 +10,7 @@ test_row_lookup.py` holds it equal to `lookup_online`.
 
 Values come back as `lookup_online(...).to_dict(as_series=False)` would give them. Only
 columns of types a row carries as plain Python values (integers, floats, booleans, strings)
-can be needed; `RowLookup.supports` says whether a set of lookups qualifies.
+can be needed: for any other, building a `RowLookup` raises `RowLookupUnsupported`.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from lakehouse_ml.features.timestamps import STORED
 from lakehouse_ml.features.training_set import output_columns
 
 Columns = dict[str, list[Any]]
-"""Column name → values, one per row."""
+"""Column name → values, one per row (what serving passes around instead of frames)."""
 
 Step = FeatureLookup | FeatureFunction
 Convert = Callable[[Any], Any]
@@ -89,7 +89,6 @@ class _Field:
 class _TableRows:
     """One lookup compiled against one published version of its table."""
 
-    resolved: ResolvedLookup
     mapping: tuple[tuple[str, str], ...]
     """(request column, table key) pairs."""
     fields: list[_Field]
@@ -122,7 +121,7 @@ class _TableRows:
         timed = lookup.timestamp_lookup_key is not None and ts is not None
         window = lookup.lookback_window
         return cls(
-            resolved, tuple(zip(lookup.lookup_keys, table.entity_keys, strict=True)), fields,
+            tuple(zip(lookup.lookup_keys, table.entity_keys, strict=True)), fields,
             (ts, _NS[table.schema[ts].time_unit]) if timed else None,
             None if window is None or not timed else window // timedelta(microseconds=1) * 1_000,
         )

@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from lakehouse_ml.features.row_lookup import Columns
+
 FORMATS = ("dataframe_records", "dataframe_split", "instances", "inputs")
 IGNORED = ("params",)
 
-Columns = dict[str, list[Any]]
-"""Column name → values, all columns the same length, in request row order."""
 
 
 class PayloadError(ValueError):

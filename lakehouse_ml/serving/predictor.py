@@ -14,7 +14,6 @@ frame batch scoring would build.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,11 +22,9 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
+from lakehouse_ml.features.row_lookup import Columns
 from lakehouse_ml.ml.train import inputs
 from lakehouse_ml.serving.trees import tree_probabilities
-
-Columns = dict[str, list[Any]]
-"""Column name → values, one per row (what requests and row lookups carry)."""
 
 Predict = Callable[[Columns], np.ndarray]
 """The model's features as columns → probability of the positive class, per row."""
