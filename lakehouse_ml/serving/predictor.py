@@ -72,9 +72,23 @@ def _one_hot(encoder: OneHotEncoder, names: list[str]) -> Block | None:
     return transform
 
 
+def numbers_block(names: list[str], features: pl.Schema) -> Block:
+    """Columns as float64, each first held in its own type's precision (a Float32 input is
+    rounded to float32, as the frame batch scoring builds holds it)."""
+    narrow = [i for i, n in enumerate(names) if features[n] == pl.Float32]
+
+    def block(columns: Columns) -> np.ndarray:
+        out = np.array([columns[n] for n in names], dtype=np.float64)
+        if narrow:
+            out[narrow] = out[narrow].astype(np.float32)
+        return out.T
+
+    return block
+
+
 def _block(transformer: object, names: list[str], features: pl.Schema) -> Block:
     if _identity(transformer):
-        return lambda columns: np.array([columns[n] for n in names], dtype=np.float64).T
+        return numbers_block(names, features)
     one_hot = _one_hot(transformer, names) if isinstance(transformer, OneHotEncoder) else None
     if one_hot is not None:
         return one_hot

@@ -11,11 +11,11 @@ from sklearn.pipeline import Pipeline
 
 from lakehouse_ml.domains.churn.model import MODEL
 from lakehouse_ml.ml.train import build_pipeline, inputs
-from lakehouse_ml.serving.predictor import compile_predictor
+from lakehouse_ml.serving.predictor import compile_predictor, numbers_block
 from lakehouse_ml.serving.trees import tree_probabilities
 
 FEATURES = pl.Schema({"plan": pl.String, "visits": pl.Int64, "spend": pl.Float64,
-                      "active": pl.Boolean})
+                      "active": pl.Boolean, "ratio": pl.Float32})
 
 
 def _rows(n: int, seed: int) -> pl.DataFrame:
@@ -25,7 +25,7 @@ def _rows(n: int, seed: int) -> pl.DataFrame:
     spend[rng.random(n) < 0.05] = np.nan
     frame = pl.DataFrame({
         "plan": rng.choice(["free", "pro", "team"], n), "visits": rng.integers(0, 40, n),
-        "spend": spend, "active": rng.random(n) < 0.5,
+        "spend": spend, "active": rng.random(n) < 0.5, "ratio": rng.random(n),
     }, schema=FEATURES)
     return frame.with_columns(
         pl.when(pl.int_range(n) % 17 == k).then(None).otherwise(pl.col(c)).alias(c)
@@ -61,6 +61,15 @@ def test_fast_path_equals_the_pipeline_on_columns_with_nulls_and_unknown_values(
         .alias("plan"))
     expected = pipeline.predict_proba(inputs(rows, list(FEATURES)))[:, 1]
     assert np.array_equal(predict(rows.to_dict(as_series=False)), expected)
+
+
+def test_a_float32_input_sent_as_a_double_is_held_in_float32_as_batch_scoring_holds_it(
+) -> None:
+    encode = numbers_block(["spend", "ratio"], FEATURES)
+    sent = {"spend": [0.1, None], "ratio": [0.1, None]}
+    held = pl.DataFrame(sent, schema={"spend": pl.Float64, "ratio": pl.Float32})
+    assert np.array_equal(encode(sent), held.to_numpy().astype(np.float64), equal_nan=True)
+    assert encode(sent)[0, 1] != 0.1
 
 
 class Drifting(HistGradientBoostingClassifier):
