@@ -144,7 +144,9 @@ def report(results: list[Result], rates: list[int], seconds: float, loads: tuple
         "One row per request; latency from when the request was due (open loop, so a server "
         f"that falls behind is charged for the wait), {seconds:g} s per rate; max req/s from "
         "32 connections sending back to back. `(got N/s)`: the server could not keep up with "
-        "that rate.", "",
+        "that rate. The generator's asyncio timer wakes up to 1 ms after a request is due "
+        "(epoll waits in whole milliseconds) and that delay is counted too, for both servers; "
+        "at low rates, when both processes sleep between requests, it weighs most.", "",
         "## Where a one-row request's time goes", "",
         "CPU time per call, measured in-process (`bench/serving/hot_path.py`):", "",
         "| step | CPU ms |", "|---|---|",
