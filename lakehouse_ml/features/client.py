@@ -201,16 +201,16 @@ class FeatureEngineeringClient:
         published from, and those rows, one per request row. Tables keyed alike share one
         `KeyBatch`."""
         name = str(self.catalog.name(step.table_name))
-        snapshot = self._online.snapshot(name)
-        while True:
-            join = self._latest_join(step, name, snapshot.version, rows.schema)
+
+        def keys(join: LatestJoin) -> KeyBatch:
             mapping = tuple(zip(step.lookup_keys, join.resolved.table.entity_keys, strict=True))
             if mapping not in batches:
                 batches[mapping] = KeyBatch(rows.select(pl.col(c).alias(k) for c, k in mapping))
-            read, rows_found = self._online.read(name, batches[mapping])
-            if read.version == snapshot.version:
-                return join, read.decode(rows_found)
-            snapshot = read  # published again since: check the lookup against that version
+            return batches[mapping]
+
+        join, snapshot, found = self._online.read_versioned(
+            name, lambda version: self._latest_join(step, name, version, rows.schema), keys)
+        return join, snapshot.decode(found)
 
     def _latest_join(
         self, step: FeatureLookup, name: str, version: int, rows: pl.Schema

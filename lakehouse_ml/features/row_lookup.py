@@ -20,6 +20,7 @@ import struct
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import polars as pl
@@ -200,18 +201,17 @@ class RowLookup:
         dtypes: dict[str, pl.DataType] = dict(self._schema)
         batches: dict[tuple[tuple[str, str], ...], KeyBatch] = {}
         now = _nanoseconds(at)
+
+        def batch(rows: _TableRows) -> KeyBatch:
+            if rows.mapping not in batches:
+                batches[rows.mapping] = KeyBatch(pl.DataFrame(
+                    {k: keys[c] for c, k in rows.mapping},
+                    schema={k: self._keys[c] for c, k in rows.mapping}))
+            return batches[rows.mapping]
+
         for name, step in self._lookups:
-            version = self._reader.snapshot(name).version
-            while True:
-                rows = self._table_rows(name, step, version)
-                if rows.mapping not in batches:
-                    frame = pl.DataFrame({k: keys[c] for c, k in rows.mapping},
-                                         schema={k: self._keys[c] for c, k in rows.mapping})
-                    batches[rows.mapping] = KeyBatch(frame)
-                read, found = self._reader.read(name, batches[rows.mapping])
-                if read.version == version:
-                    break
-                version = read.version  # published again since: compile for that version
+            rows, _, found = self._reader.read_versioned(
+                name, partial(self._table_rows, name, step), batch)
             rows.add(out, found, now)
             dtypes |= {f.output: f.dtype for f in rows.fields}
         if self._functions:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 
@@ -12,6 +13,8 @@ from lakehouse_ml.features.errors import FeatureStoreError
 from lakehouse_ml.features.frames import as_polars, require_columns
 from lakehouse_ml.features.online.codec import Snapshot, encode, types_of
 from lakehouse_ml.features.online.store import OnlineStore
+
+Prepared = TypeVar("Prepared")
 
 
 def request_frame(keys: Any, snapshot: Snapshot) -> pl.DataFrame:
@@ -91,6 +94,21 @@ class OnlineReader:
             if current.key_types == snapshot.key_types:
                 return current, keys.in_order(values)
             snapshot = current  # keys changed type or name: encode them again
+
+    def read_versioned(
+        self, table: str, prepare: Callable[[int], Prepared], keys: Callable[[Prepared], KeyBatch]
+    ) -> tuple[Prepared, Snapshot, list[str | None]]:
+        """`read` for callers that derive something from the table version first (a lookup
+        checked against that version's schema): `prepare(version)` for the version last seen,
+        then the rows of `keys(prepared)`; if the table was published again meanwhile, it is
+        prepared again for the version the rows were read at."""
+        version = self.snapshot(table).version
+        while True:
+            prepared = prepare(version)
+            snapshot, found = self.read(table, keys(prepared))
+            if snapshot.version == version:
+                return prepared, snapshot, found
+            version = snapshot.version
 
     def rows(self, table: str, keys: Any) -> pl.DataFrame:
         batch = KeyBatch(request_frame(keys, self.snapshot(table)))
