@@ -77,7 +77,7 @@ def _feature_schema(model: Model, features: list[str]) -> pl.Schema:
     return pl.Schema({f: SIGNATURE_TYPES[declared[f]] for f in features})
 
 
-def frame_lookup(client: FeatureEngineeringClient, spec: TrainingSetSpec, keys: pl.Schema,
+def _frame_lookup(client: FeatureEngineeringClient, spec: TrainingSetSpec, keys: pl.Schema,
                   needed: list[str]) -> Lookup:
     """`lookup_online` on a frame: for lookups `RowLookup` cannot serve."""
     steps = list(spec.feature_lookups)
@@ -91,13 +91,14 @@ def frame_lookup(client: FeatureEngineeringClient, spec: TrainingSetSpec, keys: 
     return lookup
 
 
-def _lookup(client: FeatureEngineeringClient, spec: TrainingSetSpec, keys: pl.Schema,
-            needed: list[str]) -> tuple[Lookup, bool]:
+def serving_lookup(client: FeatureEngineeringClient, spec: TrainingSetSpec, keys: pl.Schema,
+                   needed: list[str]) -> tuple[Lookup, bool]:
+    """Row by row where the needed columns allow it, else on frames; and whether by row."""
     try:
         return client.row_lookup(list(spec.feature_lookups), keys, needed), True
     except RowLookupUnsupported as reason:
         log.info("%s: features looked up on frames: %s", spec.name, reason)
-        return frame_lookup(client, spec, keys, needed), False
+        return _frame_lookup(client, spec, keys, needed), False
 
 
 def load_model(client: FeatureEngineeringClient, name: str, version: int) -> ServedModel:
@@ -108,6 +109,6 @@ def load_model(client: FeatureEngineeringClient, name: str, version: int) -> Ser
     features = _feature_schema(logged, packaged.features)
     predict, fast = compile_predictor(packaged.pipeline, features,
                                       logged.load_input_example(uri))
-    lookup, by_row = _lookup(client, packaged.training_set, keys, list(features))
+    lookup, by_row = serving_lookup(client, packaged.training_set, keys, list(features))
     return ServedModel(name=name, version=version, packaged=packaged, predict=predict,
                        fast=fast and by_row, lookup=lookup, keys=keys, features=features)

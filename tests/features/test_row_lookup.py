@@ -12,7 +12,7 @@ import pytest
 from lakehouse_ml.features import FeatureEngineeringClient, FeatureFunction, FeatureLookup
 from lakehouse_ml.features.row_lookup import RowLookupUnsupported
 from lakehouse_ml.features.timestamps import STORED
-from lakehouse_ml.serving.model import frame_lookup
+from lakehouse_ml.serving.model import serving_lookup
 
 from .timeline import at
 
@@ -109,9 +109,11 @@ def test_a_needed_column_rows_cannot_carry_is_refused(published: FeatureEngineer
 def test_serving_falls_back_to_frames_with_the_same_values(published: FeatureEngineeringClient
                                                            ) -> None:
     spec = SimpleNamespace(name="test.training_set", feature_lookups=STEPS)
-    on_frames = frame_lookup(published, spec, KEY_TYPES, NEEDED)
-    by_row = published.row_lookup(STEPS, KEY_TYPES, NEEDED)
+    by_row, row_wise = serving_lookup(published, spec, KEY_TYPES, NEEDED)
+    on_frames, frame_wise = serving_lookup(published, spec, KEY_TYPES, [*NEEDED, "born"])
+    assert row_wise and not frame_wise  # a date column needs frames
     keys = {"customer": [1, 3, 7, KEYS + 1], "shop": ["a", "b", "a", "a"]}
     for served_at in (at(days=6), at(days=15)):
         framed, rows = on_frames(keys, served_at), by_row(keys, served_at)
         assert all(_same(framed[c], rows[c]) for c in NEEDED)
+        assert len(framed["born"]) == len(keys["customer"])
