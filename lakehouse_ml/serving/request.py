@@ -66,9 +66,11 @@ def _check(name: str, values: list[Any], kind: str, accepts: Callable[[Any], boo
             if not nullable:
                 raise PayloadError(f"key column {name!r} is null in row {row}")
         elif not accepts(value):
+            what = type(value).__name__
+            if kind in ("integer", "number") and what == "int":
+                what += ", out of the column's range"
             raise PayloadError(
-                f"column {name!r} takes {kind} values, got {value!r} "
-                f"({type(value).__name__}) in row {row}"
+                f"column {name!r} takes {kind} values, got {value!r} ({what}) in row {row}"
             )
 
 

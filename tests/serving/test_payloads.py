@@ -75,6 +75,8 @@ def test_full_feature_rows_score_like_their_keys(
      "missing key column(s) ['customer_id']"),
     (json.dumps({"dataframe_records": [{"customer_id": "7"}]}).encode(),
      "column 'customer_id' takes integer values, got '7'"),
+    (json.dumps({"inputs": {"customer_id": [2**63]}}).encode(),
+     f"column 'customer_id' takes integer values, got {2**63} (int, out of the column's range)"),
     (json.dumps({"inputs": {"customer_id": [1, None]}}).encode(),
      "key column 'customer_id' is null in row 1"),
     (json.dumps({"dataframe_split": {"columns": ["customer_id"], "data": [[1, 2]]}}).encode(),
