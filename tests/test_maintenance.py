@@ -6,7 +6,7 @@ from pathlib import Path
 
 import polars as pl
 
-from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.config import Settings
 from lakehouse_ml.definitions import defs
 from lakehouse_ml.domains.churn.generator import GenerationReport
@@ -22,6 +22,9 @@ def test_weekly_maintenance_compacts_zorders_and_vacuums(
 ) -> None:
     for day in day_keys()[:4]:
         materialize(settings, [day])
+    catalog.create_table("serving.notes", pl.Schema({"n": pl.Int64}), TableInfo(owner="t"))
+    for n in range(3):  # like an inference log: one small file per flush
+        catalog.append("serving.notes", pl.DataFrame({"n": [n]}))
     before = catalog.read("silver.events").sort("event_id")
     files_before = _parquet_files(catalog, "silver.events")
     assert len(files_before) > 1
@@ -35,5 +38,7 @@ def test_weekly_maintenance_compacts_zorders_and_vacuums(
     files_after = _parquet_files(catalog, "silver.events")
     assert len(files_after) == 1 and not files_after & files_before
     assert "OPTIMIZE" in [h["operation"] for h in catalog.history("silver.events", 5)]
+    assert len(_parquet_files(catalog, "serving.notes")) == 1  # not the domain's, compacted too
+    assert catalog.read("serving.notes")["n"].sort().to_list() == [0, 1, 2]
     # z-ordered by its single key, the compacted file is laid out in key order
     assert pl.read_parquet(files_after.pop())["event_id"].is_sorted()

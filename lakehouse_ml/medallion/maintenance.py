@@ -33,10 +33,13 @@ def zorder_columns(domain: Domain) -> dict[str, tuple[str, ...]]:
 
 
 def maintain(catalog: Catalog, domain: Domain, retention_hours: int) -> list[MaintenanceReport]:
+    """Every table of the catalog, not only the domain's: the ML tables written by jobs and
+    servers (an inference log gains a small file per flush) need compaction as much."""
+    plan = {str(catalog.name(table)): columns for table, columns in zorder_columns(domain).items()
+            if catalog.exists(table)}
+    plan |= {t.name: () for t in catalog.tables() if t.name not in plan}
     reports = []
-    for table, columns in zorder_columns(domain).items():
-        if not catalog.exists(table):
-            continue
+    for table, columns in plan.items():
         metrics = catalog.optimize(table, columns)
         vacuumed = catalog.vacuum(table, retention_hours)
         reports.append(MaintenanceReport(

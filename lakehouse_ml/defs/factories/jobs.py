@@ -29,7 +29,8 @@ def daily_refresh(domain: Domain, partitions: dg.PartitionsDefinition) -> dg.Def
 
 
 def weekly_maintenance(domain: Domain) -> dg.Definitions:
-    @dg.op(description="OPTIMIZE (z-order by key), then VACUUM every table of the domain.")
+    @dg.op(description="OPTIMIZE every table of the catalog (z-ordered by key where the "
+           "domain declares one), then VACUUM it.")
     def maintain_tables(
         context: dg.OpExecutionContext, config: MaintenanceConfig, lakehouse: LakehouseResource
     ) -> None:
