@@ -26,7 +26,7 @@ from lakehouse_ml.features.online import (
     default_store,
     publish,
 )
-from lakehouse_ml.features.pit import LatestJoin, latest, resolve
+from lakehouse_ml.features.pit import LatestJoin, latest_of_table, resolve
 from lakehouse_ml.features.row_lookup import RowLookup
 from lakehouse_ml.features.table import FeatureTable, load_table, table_info
 from lakehouse_ml.features.timestamps import STORED, require_aware
@@ -147,7 +147,7 @@ class FeatureEngineeringClient:
 
         def latest_at(version: int) -> pl.DataFrame:
             scan = self.catalog.scan(table.name, version)
-            return (latest(scan, keys, ts) if ts else scan).collect()
+            return latest_of_table(scan, keys, ts) if ts else scan.collect()
 
         return publish(self.online_store, table.name, keys, table.version, latest_at)
 
