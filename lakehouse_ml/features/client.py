@@ -32,6 +32,7 @@ from lakehouse_ml.features.table import FeatureTable, load_table, table_info
 from lakehouse_ml.features.timestamps import STORED, require_aware
 from lakehouse_ml.features.training_set import Step, TrainingSet, build, output_columns
 from lakehouse_ml.features.writes import prepare_rows
+from lakehouse_ml.lake.predicates import between
 
 DEFAULT_OWNER = "team:ml"
 
@@ -116,7 +117,13 @@ class FeatureEngineeringClient:
             raise FeatureStoreError(f"write mode {mode!r}: use 'merge' or 'overwrite'")
         if table.version == 0:  # only the empty creation commit: nothing to merge with
             return self.catalog.append(table.name, rows, evolve=True)
-        self.catalog.merge(table.name, rows, keys=table.primary_keys, evolve=True)
+        ts = table.timeseries_column
+        # a row can only match stored rows of its own time (a primary key): delta-rs then
+        # skips the files outside the written time range instead of reading the whole table
+        span = None if ts is None else between(f"t.{ts}", rows[ts].min().isoformat(),
+                                                rows[ts].max().isoformat())
+        self.catalog.merge(table.name, rows, keys=table.primary_keys, evolve=True,
+                           target_filter=span)
         return self.catalog.version(table.name)
 
     def read_table(
