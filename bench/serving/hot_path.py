@@ -16,7 +16,8 @@ from threadpoolctl import threadpool_limits
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.config import Settings
 from lakehouse_ml.domains.churn.model import MODEL
-from lakehouse_ml.features import FeatureEngineeringClient, FeatureLookup
+from lakehouse_ml.features import FeatureEngineeringClient
+from lakehouse_ml.features.lookup import time_columns
 from lakehouse_ml.features.timestamps import STORED
 from lakehouse_ml.ml.registry import CHAMPION, alias_version, use_tracking
 from lakehouse_ml.serving.model import load_model
@@ -41,11 +42,9 @@ def hot_path(settings: Settings, customer_id: int, repeats: int = 200) -> dict[s
     body = f'{{"dataframe_records": [{{"customer_id": {customer_id}}}]}}'.encode()
     schema = RequestSchema(model.keys, model.features)
     keys, now = {"customer_id": [customer_id]}, datetime.now(UTC)
-    time_columns = {s.timestamp_lookup_key for s in model.training_set.feature_lookups
-                    if isinstance(s, FeatureLookup)} - {None}
-    rows = pl.DataFrame(keys).with_columns(pl.lit(now, dtype=STORED).alias(t)
-                                           for t in time_columns)
     steps = list(model.training_set.feature_lookups)
+    rows = pl.DataFrame(keys).with_columns(pl.lit(now, dtype=STORED).alias(t)
+                                           for t in time_columns(steps))
     looked_up = model.lookup(keys, now)
     reference = pipeline_predictor(model.packaged.pipeline, model.features)
     with threadpool_limits(limits=1):  # as in the server's scoring thread

@@ -16,7 +16,7 @@ from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.features.errors import FeatureStoreError
 from lakehouse_ml.features.frames import as_polars
 from lakehouse_ml.features.functions import FeatureFunction, apply_functions
-from lakehouse_ml.features.lookup import FeatureLookup
+from lakehouse_ml.features.lookup import FeatureLookup, time_columns
 from lakehouse_ml.features.online import (
     KeyBatch,
     OnlineReader,
@@ -178,10 +178,7 @@ class FeatureEngineeringClient:
         A lookup whose timestamp column is missing from a request is evaluated at now.
         """
         rows = as_polars(df, "df")
-        times = {
-            s.timestamp_lookup_key for s in feature_lookups
-            if isinstance(s, FeatureLookup) and s.timestamp_lookup_key is not None
-        } - set(rows.columns)
+        times = [t for t in time_columns(feature_lookups) if t not in rows.columns]
         now = pl.lit(datetime.now(UTC), dtype=STORED)
         timed = rows.with_columns(now.alias(t) for t in times) if times else rows
         batches: dict[tuple[tuple[str, str], ...], KeyBatch] = {}

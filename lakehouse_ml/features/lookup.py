@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -36,3 +36,11 @@ class FeatureLookup:
 
     def output_name(self, feature: str) -> str:
         return (self.rename_outputs or {}).get(feature, feature)
+
+
+def time_columns(steps: Iterable[object]) -> list[str]:
+    """The row time columns the point-in-time lookups among `steps` read, each once."""
+    return list(dict.fromkeys(
+        s.timestamp_lookup_key for s in steps
+        if isinstance(s, FeatureLookup) and s.timestamp_lookup_key is not None
+    ))

@@ -26,7 +26,7 @@ from typing import Any
 import polars as pl
 
 from lakehouse_ml.features.functions import FeatureFunction
-from lakehouse_ml.features.lookup import FeatureLookup
+from lakehouse_ml.features.lookup import FeatureLookup, time_columns
 from lakehouse_ml.features.online import KeyBatch, OnlineReader
 from lakehouse_ml.features.pit import ResolvedLookup, resolve
 from lakehouse_ml.features.table import FeatureTable
@@ -72,8 +72,8 @@ def _widened(convert: Convert, stored: pl.DataType, widened: pl.DataType) -> Con
     return lambda value: pl.Series([convert(value)], dtype=stored).cast(widened)[0]
 
 
-def _nanoseconds(at: datetime) -> int:
-    return (at - _EPOCH) // timedelta(microseconds=1) * 1_000
+def _nanoseconds(span: timedelta) -> int:
+    return span // timedelta(microseconds=1) * 1_000
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ class _TableRows:
         return cls(
             tuple(zip(lookup.lookup_keys, table.entity_keys, strict=True)), fields,
             (ts, _NS[table.schema[ts].time_unit]) if timed else None,
-            None if window is None or not timed else window // timedelta(microseconds=1) * 1_000,
+            None if window is None or not timed else _nanoseconds(window),
         )
 
     def _valid(self, row: dict[str, Any], at: int) -> bool:
@@ -170,8 +170,7 @@ class RowLookup:
         self._reader, self._table_at, self._keys = reader, table_at, keys
         self._lookups = [(qualify(s.table_name), s) for s in steps
                          if isinstance(s, FeatureLookup)]
-        times = {s.timestamp_lookup_key for _, s in self._lookups} - {None}
-        self._schema = pl.Schema({**keys, **dict.fromkeys(times, STORED)})
+        self._schema = pl.Schema({**keys, **dict.fromkeys(time_columns(steps), STORED)})
         resolved = [self._resolve(name, step, reader.snapshot(name).version)
                     for name, step in self._lookups]
         output_columns(pl.DataFrame(schema=self._schema), resolved, steps)
@@ -200,7 +199,7 @@ class RowLookup:
         out: Columns = dict(keys)
         dtypes: dict[str, pl.DataType] = dict(self._schema)
         batches: dict[tuple[tuple[str, str], ...], KeyBatch] = {}
-        now = _nanoseconds(at)
+        now = _nanoseconds(at - _EPOCH)
 
         def batch(rows: _TableRows) -> KeyBatch:
             if rows.mapping not in batches:

@@ -11,6 +11,7 @@ import polars as pl
 from mlflow.models import Model
 
 from lakehouse_ml.features import FeatureEngineeringClient, FeatureLookup
+from lakehouse_ml.features.lookup import time_columns
 from lakehouse_ml.features.row_lookup import RowLookupUnsupported
 from lakehouse_ml.features.timestamps import STORED
 from lakehouse_ml.medallion.spec import TrainingSetSpec
@@ -49,15 +50,6 @@ class ServedModel:
         return self.packaged.training_set
 
 
-
-def _time_columns(spec: TrainingSetSpec) -> list[str]:
-    """Request time columns of the point-in-time lookups (set to the serving time)."""
-    return list(dict.fromkeys(
-        s.timestamp_lookup_key for s in spec.feature_lookups
-        if isinstance(s, FeatureLookup) and s.timestamp_lookup_key is not None
-    ))
-
-
 def _key_schema(client: FeatureEngineeringClient, spec: TrainingSetSpec) -> pl.Schema:
     keys: dict[str, pl.DataType] = {}
     for step in spec.feature_lookups:
@@ -81,11 +73,12 @@ def _frame_lookup(client: FeatureEngineeringClient, spec: TrainingSetSpec, keys:
                   needed: list[str]) -> Lookup:
     """`lookup_online` on a frame: for lookups `RowLookup` cannot serve."""
     steps = list(spec.feature_lookups)
+    times = time_columns(steps)
 
     def lookup(columns: Columns, at: datetime) -> Columns:
         rows = pl.DataFrame({k: columns[k] for k in keys}, schema=keys)
         found = client.lookup_online(rows.with_columns(
-            pl.lit(at, dtype=STORED).alias(t) for t in _time_columns(spec)), steps)
+            pl.lit(at, dtype=STORED).alias(t) for t in times), steps)
         return found.select(needed).to_dict(as_series=False)
 
     return lookup

@@ -17,7 +17,6 @@ FORMATS = ("dataframe_records", "dataframe_split", "instances", "inputs")
 IGNORED = ("params",)
 
 
-
 class PayloadError(ValueError):
     """The request body is malformed; the message names the problem (answered with 400)."""
 
