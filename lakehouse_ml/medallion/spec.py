@@ -38,6 +38,9 @@ class Source:
     """Above this share of quarantined rows in a run, the blocking contract check fails..."""
     min_rows_to_block: int = 100
     """...if the run read at least this many rows; on fewer, a share is noise: it only warns."""
+    ignore: tuple[str, ...] = ()
+    """Glob patterns (on the file name) of landed files that are not data, e.g. `("*.crc",)`;
+    names starting with `_` or `.` and ending in `.tmp` are always ignored (in-progress files)."""
 
     @property
     def silver_name(self) -> str:
