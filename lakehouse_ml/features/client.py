@@ -120,8 +120,8 @@ class FeatureEngineeringClient:
         ts = table.timeseries_column
         # a row can only match stored rows of its own time (a primary key): delta-rs then
         # skips the files outside the written time range instead of reading the whole table
-        span = None if ts is None else between(f"t.{ts}", rows[ts].min().isoformat(),
-                                                rows[ts].max().isoformat())
+        span = None if ts is None else between(ts, rows[ts].min().isoformat(),
+                                                rows[ts].max().isoformat(), alias="t")
         self.catalog.merge(table.name, rows, keys=table.primary_keys, evolve=True,
                            target_filter=span)
         return self.catalog.version(table.name)

@@ -15,6 +15,7 @@ import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
+from lakehouse_ml.lake.predicates import same_keys
 from lakehouse_ml.lake.schema import conform, storable
 
 Version = int | datetime | None
@@ -121,7 +122,7 @@ class Lake:
         `target_filter` (over `t`, with literals) must hold for every row a key can match, and
         lets delta-rs skip the files where it cannot.
         """
-        on = " AND ".join([*(f"t.{k} = s.{k}" for k in keys), *filter(None, [target_filter])])
+        on = " AND ".join(filter(None, [same_keys(keys), target_filter]))
         # the source is already in memory: streamed execution only makes delta-rs scan the
         # whole target without pruning (delta-rs issues 3636, 3278), minutes and GiBs later
         dt = self.table(uri)

@@ -68,7 +68,7 @@ def _time_range(source: Source, rows: pl.DataFrame) -> str | None:
     if not source.event_time_immutable:
         return None
     times = rows[source.event_time]
-    return between(f"t.{source.event_time}", times.min().isoformat(), times.max().isoformat())
+    return between(source.event_time, times.min().isoformat(), times.max().isoformat(), alias="t")
 
 
 def steps(catalog: Catalog, source: Source, batches: Sequence[str]) -> list[list[str]]:
