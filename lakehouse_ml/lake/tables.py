@@ -45,7 +45,7 @@ class Lake:
     ) -> int:
         """Create an empty table whose schema is the contract for every later write."""
         comments = column_comments or {}
-        arrow = pl.DataFrame(schema=storable(schema)).to_arrow()
+        arrow = pl.DataFrame(schema=storable(name, schema)).to_arrow()
         fields = [
             f.with_metadata({"comment": comments[f.name]}) if f.name in comments else f
             for f in arrow.schema
