@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, Literal
 
 import pandera.polars as pa
@@ -32,6 +32,9 @@ class Source:
     event_time_immutable: bool = False
     """True when a key's event_time never changes (facts: an event's time, an order's
     placement): MERGE and reconciliation then read only silver files of the batch's time range."""
+    max_event_time_ahead: timedelta | None = timedelta(days=1)
+    """An event time more than this after the record's ingestion time (`_ingested_at`) is
+    quarantined (clock skew, placeholder dates like 9999-12-31); None: no bound."""
     entity: str | None = None
     owner: str = "team:data-eng"
     max_reject_fraction: float = 0.2
