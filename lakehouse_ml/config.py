@@ -2,6 +2,8 @@
 
 Every entry point (CLI, Dagster resources, tests) builds its paths from here so that
 `LAKEHOUSE_ROOT`, `LAKEHOUSE_ENV` and `MLFLOW_TRACKING_URI` mean the same thing everywhere.
+`LAKEHOUSE_ENV` is the catalog name and a directory under the root: one name part (lowercase
+letters, digits, '_'), else `InvalidTableName`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ class Settings:
     landing: str
     env: str
     mlflow_tracking_uri: str
+
+    def __post_init__(self) -> None:
+        from lakehouse_ml.catalog.names import validate_environment  # catalog imports config
+
+        validate_environment(self.env)
 
     @classmethod
     def from_env(cls) -> Settings:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.config import Settings
@@ -31,7 +32,7 @@ def test_weekly_maintenance_compacts_zorders_and_vacuums(
 
     job = defs().resolve_job_def("weekly_maintenance")
     result = job.execute_in_process(run_config={"ops": {"maintain_tables": {"config": {
-        "retention_hours": 0}}}})
+        "retention_hours": 0, "enforce_retention_duration": False}}}})
 
     assert result.success
     assert catalog.read("silver.events").sort("event_id").equals(before)
@@ -42,3 +43,34 @@ def test_weekly_maintenance_compacts_zorders_and_vacuums(
     assert catalog.read("serving.notes")["n"].sort().to_list() == [0, 1, 2]
     # z-ordered by its single key, the compacted file is laid out in key order
     assert pl.read_parquet(files_after.pop())["event_id"].is_sorted()
+
+
+def test_retention_below_seven_days_is_refused_unless_forced(
+    settings: Settings, catalog: Catalog
+) -> None:
+    catalog.create_table("serving.notes", pl.Schema({"n": pl.Int64}), TableInfo(owner="t"))
+    for n in range(3):
+        catalog.append("serving.notes", pl.DataFrame({"n": [n]}))
+    catalog.overwrite("serving.notes", pl.DataFrame({"n": [9]}))
+    files = _parquet_files(catalog, "serving.notes")
+    job = defs().resolve_job_def("weekly_maintenance")
+
+    refused = job.execute_in_process(raise_on_error=False, run_config={"ops": {
+        "maintain_tables": {"config": {"retention_hours": 0}}}})
+
+    assert not refused.success
+    (failure,) = [e for e in refused.all_events if e.is_step_failure]
+    message = failure.step_failure_data.error.to_string()
+    assert "retention_hours=0" in message and "168" in message
+    assert "enforce_retention_duration" in message
+    assert _parquet_files(catalog, "serving.notes") == files  # nothing compacted or deleted
+    assert "OPTIMIZE" not in [h["operation"] for h in catalog.history("serving.notes", 10)]
+    with pytest.raises(Exception, match="168 hours"):  # the engine refuses it too, as Delta
+        catalog.vacuum("serving.notes", 0)
+
+    forced = job.execute_in_process(run_config={"ops": {"maintain_tables": {"config": {
+        "retention_hours": 0, "enforce_retention_duration": False}}}})
+
+    assert forced.success
+    assert len(_parquet_files(catalog, "serving.notes")) == 1
+    assert catalog.read("serving.notes")["n"].to_list() == [9]

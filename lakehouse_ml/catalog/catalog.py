@@ -11,7 +11,7 @@ from typing import Any
 
 import polars as pl
 
-from lakehouse_ml.catalog.names import TableName
+from lakehouse_ml.catalog.names import TableName, validate_environment
 from lakehouse_ml.catalog.registry import RegisteredTable, Registry, TableInfo
 from lakehouse_ml.config import Settings
 from lakehouse_ml.lake import Lake, Version
@@ -26,7 +26,7 @@ class Catalog:
         self, root: str, env: str, storage_options: dict[str, str] | None = None
     ) -> None:
         self.root = root.rstrip("/")
-        self.env = env
+        self.env = validate_environment(env, source="catalog (environment)")
         self.lake = Lake(storage_options)
         self.registry = Registry(self.root)
 
@@ -127,5 +127,7 @@ class Catalog:
     def optimize(self, text: str | TableName, zorder_by: Sequence[str] = ()) -> dict[str, Any]:
         return self.lake.optimize(self._existing(text)[1], zorder_by)
 
-    def vacuum(self, text: str | TableName, retention_hours: int) -> list[str]:
-        return self.lake.vacuum(self._existing(text)[1], retention_hours)
+    def vacuum(self, text: str | TableName, retention_hours: int, *,
+               enforce_retention_duration: bool = True) -> list[str]:
+        return self.lake.vacuum(self._existing(text)[1], retention_hours,
+                                enforce_retention_duration=enforce_retention_duration)

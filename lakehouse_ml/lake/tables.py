@@ -140,8 +140,12 @@ class Lake:
         dt = self.table(uri)
         return dt.optimize.z_order(list(zorder_by)) if zorder_by else dt.optimize.compact()
 
-    def vacuum(self, uri: str, retention_hours: int) -> list[str]:
-        """Delete files no longer referenced by versions within the retention window."""
+    def vacuum(self, uri: str, retention_hours: int, *, enforce_retention_duration: bool = True
+               ) -> list[str]:
+        """Delete files no longer referenced by versions within the retention window. As in
+        Delta, a window shorter than the table's `delta.deletedFileRetentionDuration` (7 days
+        by default) is refused unless `enforce_retention_duration=False`."""
         return self.table(uri).vacuum(
-            retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False
+            retention_hours=retention_hours, dry_run=False,
+            enforce_retention_duration=enforce_retention_duration,
         )

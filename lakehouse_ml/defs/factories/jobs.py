@@ -4,15 +4,18 @@
 import dagster as dg
 
 from lakehouse_ml.defs.resources import LakehouseResource
-from lakehouse_ml.medallion.maintenance import maintain
+from lakehouse_ml.medallion.maintenance import MIN_RETENTION_HOURS, maintain
 from lakehouse_ml.medallion.spec import Domain
 
 DAILY = dg.AssetSelection.groups("bronze", "silver", "gold", "features")
 
 
 class MaintenanceConfig(dg.Config):
-    retention_hours: int = 168
-    """Files unreferenced for longer than this are deleted (time travel stops there)."""
+    retention_hours: int = MIN_RETENTION_HOURS
+    """Files unreferenced for longer than this are deleted (time travel stops there); below
+    168 the run fails unless `enforce_retention_duration` is false."""
+    enforce_retention_duration: bool = True
+    """As in Delta: refuse a retention shorter than 7 days (concurrent readers need the files)."""
 
 
 def daily_refresh(domain: Domain, partitions: dg.PartitionsDefinition) -> dg.Definitions:
@@ -34,7 +37,8 @@ def weekly_maintenance(domain: Domain) -> dg.Definitions:
     def maintain_tables(
         context: dg.OpExecutionContext, config: MaintenanceConfig, lakehouse: LakehouseResource
     ) -> None:
-        for report in maintain(lakehouse.catalog(), domain, config.retention_hours):
+        for report in maintain(lakehouse.catalog(), domain, config.retention_hours,
+                               enforce_retention_duration=config.enforce_retention_duration):
             context.log.info(str(report))
 
     @dg.job(description="Weekly compaction, z-ordering and vacuum of the Delta tables.")
