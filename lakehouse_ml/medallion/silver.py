@@ -17,7 +17,7 @@ from lakehouse_ml.ingest.bronze import LINEAGE, bronze_schema
 from lakehouse_ml.ingest.landing import RESCUED
 from lakehouse_ml.lake.predicates import between, in_list, later_or_same
 from lakehouse_ml.medallion.spec import Source
-from lakehouse_ml.quality.contracts import REASONS, apply_contract
+from lakehouse_ml.quality.contracts import REASONS, RowRule, apply_contract, not_after
 
 ROWS_PER_STEP = 2_000_000
 """Bronze rows refined per MERGE, to bound memory on long backfills."""
@@ -71,6 +71,14 @@ def _time_range(source: Source, rows: pl.DataFrame) -> str | None:
     return between(source.event_time, times.min().isoformat(), times.max().isoformat(), alias="t")
 
 
+def _rules(source: Source) -> list[RowRule]:
+    """Rules beyond the contract: an event time at most `max_event_time_ahead` after the
+    record's ingestion time."""
+    if source.max_event_time_ahead is None:
+        return []
+    return [not_after(source.event_time, "_ingested_at", source.max_event_time_ahead)]
+
+
 def steps(catalog: Catalog, source: Source, batches: Sequence[str]) -> list[list[str]]:
     """Group batches so that each step refines at most ROWS_PER_STEP bronze rows."""
     counts = dict(
@@ -98,7 +106,7 @@ def refine(catalog: Catalog, source: Source, batches: Sequence[str]) -> SilverRe
     samples = [pl.DataFrame(schema=quarantine_schema(source))]
     for step in steps(catalog, source, batches):
         raw = catalog.scan(source.bronze_table).filter(pl.col("_batch_id").is_in(step)).collect()
-        result = apply_contract(raw, source.schema, source.contract)
+        result = apply_contract(raw, source.schema, source.contract, _rules(source))
         catalog.overwrite(
             source.quarantine_table, result.rejected, predicate=in_list("_batch_id", step)
         )

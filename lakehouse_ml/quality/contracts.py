@@ -6,12 +6,18 @@ is ever dropped here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pandera.polars as pa
 import polars as pl
 
 REASONS = "_reasons"
+ALLOW_NON_FINITE = "allow_non_finite"
+"""Column metadata key: `pa.Field(metadata={"allow_non_finite": True})` lets a float column
+hold NaN and ±inf; every other float column refuses them (NaN is not a number, so no range
+rule can hold for it, and pandera would count it as null)."""
 _ROW = "__row"
 _TRUE = ("true", "1", "yes", "t")
 _FALSE = ("false", "0", "no", "f")
@@ -32,6 +38,57 @@ def typed_column(column: str, dtype: pl.DataType) -> pl.Expr:
     if dtype == pl.String:
         return pl.col(column)
     return text.cast(dtype, strict=False)
+
+
+@dataclass(frozen=True)
+class RowRule:
+    """A rule on typed rows beyond the pandera contract, e.g. one comparing two columns.
+
+    Both expressions are over the typed rows (contract columns plus pass-through columns):
+    `broken` is true where the row breaks the rule (null counts as kept), `reason` says why.
+    """
+
+    column: str
+    broken: pl.Expr
+    reason: pl.Expr
+
+
+def finite(column: str) -> RowRule:
+    """`column` (a float) holds a finite number or null: NaN, inf and -inf break it."""
+    value = pl.col(column)
+    return RowRule(column, value.is_finite().not_(), pl.concat_str(
+        pl.lit(f"{column}: not a finite number (got "), value.cast(pl.String), pl.lit(")")))
+
+
+def not_after(column: str, reference: str, slack: timedelta) -> RowRule:
+    """`column` is at most `slack` after `reference` (both datetimes), e.g. an event time
+    at most a day after its ingestion time; 9999-12-31 breaks it."""
+    value, limit = pl.col(column), pl.col(reference) + slack
+    return RowRule(column, value > limit, pl.concat_str(
+        pl.lit(f"{column}: more than {slack} after {reference} (got "),
+        value.dt.to_string("%+"), pl.lit(", limit "), limit.dt.to_string("%+"), pl.lit(")")))
+
+
+def finite_rules(contract: type[pa.DataFrameModel]) -> list[RowRule]:
+    """`finite` for every float column of `contract` that does not declare
+    `ALLOW_NON_FINITE` in its metadata."""
+    return [
+        finite(name) for name, column in contract.to_schema().columns.items()
+        if column.dtype.type.is_float() and not (column.metadata or {}).get(ALLOW_NON_FINITE)
+    ]
+
+
+def _row_rule_reasons(typed: pl.DataFrame, rules: Sequence[RowRule]) -> pl.DataFrame:
+    frames = [
+        typed.filter(rule.broken.fill_null(False)).select(
+            pl.col(_ROW), pl.lit(rule.column).alias("column"), rule.reason.alias("reason"))
+        for rule in rules
+    ]
+    return pl.concat([_no_reasons(), *frames])
+
+
+def _no_reasons() -> pl.DataFrame:
+    return pl.DataFrame(schema={_ROW: pl.UInt32, "column": pl.String, "reason": pl.String})
 
 
 @dataclass(frozen=True)
@@ -56,8 +113,7 @@ def _cast_reasons(raw: pl.DataFrame, schema: pl.Schema, typed: pl.DataFrame) -> 
                                   pl.lit(f" as {dtype}")).alias("reason"),
                 )
             )
-    empty = pl.DataFrame(schema={_ROW: pl.UInt32, "column": pl.String, "reason": pl.String})
-    return pl.concat([empty, *frames])
+    return pl.concat([_no_reasons(), *frames])
 
 
 def _rule_reasons(contract: type[pa.DataFrameModel], typed: pl.DataFrame) -> pl.DataFrame:
@@ -72,21 +128,27 @@ def _rule_reasons(contract: type[pa.DataFrameModel], typed: pl.DataFrame) -> pl.
                           pl.col("failure_case").cast(pl.String).fill_null("null"), pl.lit(")"))
             .alias("reason"),
         )
-    return pl.DataFrame(schema={_ROW: pl.UInt32, "column": pl.String, "reason": pl.String})
+    return _no_reasons()
 
 
 def apply_contract(
-    raw: pl.DataFrame, schema: pl.Schema, contract: type[pa.DataFrameModel]
+    raw: pl.DataFrame, schema: pl.Schema, contract: type[pa.DataFrameModel],
+    rules: Sequence[RowRule] = (),
 ) -> ContractResult:
-    """Split raw text rows into typed valid rows and quarantined rows with reasons."""
+    """Split raw text rows into typed valid rows and quarantined rows with reasons.
+
+    A row is valid when its text reads as `schema`, it passes `contract`, its floats are
+    finite (see `ALLOW_NON_FINITE`) and it keeps every one of `rules`.
+    """
     raw = raw.with_row_index(_ROW)
     typed = raw.with_columns(typed_column(c, d).alias(c) for c, d in schema.items())
-    casts = _cast_reasons(raw, schema, typed)
-    rules = _rule_reasons(contract, typed.select(schema.names()))
-    # a value that could not be typed is reported once, not again as a null
-    rules = rules.join(casts.select(_ROW, "column"), on=[_ROW, "column"], how="anti")
+    own = pl.concat([_cast_reasons(raw, schema, typed),
+                     _row_rule_reasons(typed, [*finite_rules(contract), *rules])])
+    checked = _rule_reasons(contract, typed.select(schema.names()))
+    # a value that could not be typed, or is not a number, is reported once (not as a null)
+    checked = checked.join(own.select(_ROW, "column"), on=[_ROW, "column"], how="anti")
     reasons = (
-        pl.concat([casts, rules])
+        pl.concat([own, checked])
         .group_by(_ROW)
         .agg(pl.col("reason").unique(maintain_order=True).sort().alias(REASONS))
     )

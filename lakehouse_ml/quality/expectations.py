@@ -28,6 +28,16 @@ def _class_name(kind: str) -> str:
     return "".join(part.capitalize() for part in kind.split("_"))
 
 
+def _pandas(df: pl.DataFrame) -> Any:
+    """`df` for GX. Float columns keep NaN apart from null (pyarrow-backed), so NaN fails
+    every range expectation instead of being skipped as missing (null still is skipped)."""
+    frame = df.to_pandas()
+    for column in df.columns:
+        if df[column].dtype.is_float():
+            frame[column] = df[column].to_pandas(use_pyarrow_extension_array=True)
+    return frame
+
+
 def run_suite(name: str, df: pl.DataFrame, expectations: Sequence[Expectation]) -> SuiteResult:
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -38,7 +48,7 @@ def run_suite(name: str, df: pl.DataFrame, expectations: Sequence[Expectation]) 
         context.data_sources.add_pandas(name)
         .add_dataframe_asset(name=name)
         .add_batch_definition_whole_dataframe(name)
-        .get_batch(batch_parameters={"dataframe": df.to_pandas()})
+        .get_batch(batch_parameters={"dataframe": _pandas(df)})
     )
     suite = gx.ExpectationSuite(name=name)
     for expectation in expectations:
