@@ -18,6 +18,7 @@ from lakehouse_ml.features.frames import as_polars
 from lakehouse_ml.features.functions import FeatureFunction, apply_functions
 from lakehouse_ml.features.lookup import FeatureLookup, time_columns
 from lakehouse_ml.features.online import (
+    MAX_FUTURE_ROWS,
     KeyBatch,
     OnlineReader,
     OnlineStore,
@@ -25,8 +26,9 @@ from lakehouse_ml.features.online import (
     RedisStore,
     default_store,
     publish,
+    rows_to_publish,
 )
-from lakehouse_ml.features.pit import LatestJoin, latest_of_table, resolve
+from lakehouse_ml.features.pit import LatestJoin, resolve
 from lakehouse_ml.features.row_lookup import RowLookup
 from lakehouse_ml.features.table import FeatureTable, load_table, table_info
 from lakehouse_ml.features.timestamps import STORED, require_aware
@@ -147,23 +149,29 @@ class FeatureEngineeringClient:
         return build(self.catalog, rows, feature_lookups, label, exclude_columns or (), versions)
 
     # online
-    def publish_table(self, name: str) -> PublishReport:
-        """Write the latest row per key to the online store (only keys that changed)."""
+    def publish_table(self, name: str, max_future_rows: int = MAX_FUTURE_ROWS) -> PublishReport:
+        """Write what online lookups at or after now need: per key, its latest row stamped at
+        or before now and every row stamped after it (only keys that changed). Raises
+        `FeatureStoreError`, writing nothing, if a key has more than `max_future_rows` rows
+        stamped after now."""
         table = self.get_table(name)
         keys, ts = table.entity_keys, table.timeseries_column
 
-        def latest_at(version: int) -> pl.DataFrame:
-            scan = self.catalog.scan(table.name, version)
-            return latest_of_table(scan, keys, ts) if ts else scan.collect()
+        def rows_at(version: int, at: datetime) -> pl.DataFrame:
+            return rows_to_publish(self.catalog.scan(table.name, version), keys, ts, at)
 
-        return publish(self.online_store, table.name, keys, table.version, latest_at)
+        return publish(self.online_store, table.name, keys, ts, table.version, rows_at,
+                       max_future_rows=max_future_rows)
 
     def get_online_features(self, name: str, keys: Any) -> pl.DataFrame:
-        """Published rows for `keys` (frame, list of values/tuples/dicts), in order.
+        """Published rows for `keys` (frame, list of values/tuples/dicts), in order: each key's
+        row as of now (its latest stamped at or before now). Unknown keys get nulls.
 
-        Unknown keys get nulls.
+        Keys follow the offline rules (`features.keys`): a key of another type than the
+        table's (`1.7`, `True` or `"1"` for an integer key, a Float64 column for an Int64 key)
+        raises `KeyTypeError` naming the column.
         """
-        return self._online.rows(str(self.catalog.name(name)), keys)
+        return self._online.rows(str(self.catalog.name(name)), keys, datetime.now(UTC))
 
     def score_batch(self, model_uri: str, df: Any) -> pl.DataFrame:
         """Score rows of keys (and the time column) with a model logged with its features,
@@ -214,7 +222,8 @@ class FeatureEngineeringClient:
 
         join, snapshot, found = self._online.read_versioned(
             name, lambda version: self._latest_join(step, name, version, rows.schema), keys)
-        return join, snapshot.decode(found)
+        time = step.timestamp_lookup_key
+        return join, snapshot.decode(found, None if time is None else rows[time])
 
     def _latest_join(
         self, step: FeatureLookup, name: str, version: int, rows: pl.Schema

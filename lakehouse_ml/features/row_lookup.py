@@ -3,10 +3,10 @@
 `FeatureEngineeringClient.lookup_online` works on polars frames: right for many rows, but on a
 handful polars spends 5-20 µs per column and operation, milliseconds for a model with a
 hundred features. `RowLookup` reads the same online rows (one store read per table) and applies
-the same rules in plain Python to only the columns a model needs: a key's published row, null
-if it is stamped after the request time or is older than the lookback window, then the
-defaults; feature functions run on a frame of just their inputs. `tests/features/
-test_row_lookup.py` holds it equal to `lookup_online`.
+the same rules in plain Python to only the columns a model needs: of a key's published rows the
+latest stamped at or before the request time, null if there is none or it is older than the
+lookback window, then the defaults; feature functions run on a frame of just their inputs.
+`tests/features/test_row_lookup.py` holds it equal to `lookup_online`.
 
 Values come back as `lookup_online(...).to_dict(as_series=False)` would give them. Only
 columns of types a row carries as plain Python values (integers, floats, booleans, strings)
@@ -26,6 +26,7 @@ from typing import Any
 import polars as pl
 
 from lakehouse_ml.features.functions import FeatureFunction
+from lakehouse_ml.features.keys import key_frame
 from lakehouse_ml.features.lookup import FeatureLookup, time_columns
 from lakehouse_ml.features.online import KeyBatch, OnlineReader
 from lakehouse_ml.features.pit import ResolvedLookup, resolve
@@ -127,17 +128,23 @@ class _TableRows:
             None if window is None or not timed else _nanoseconds(window),
         )
 
-    def _valid(self, row: dict[str, Any], at: int) -> bool:
+    def _row(self, text: str | None, at: int) -> dict[str, Any] | None:
+        """Of a key's stored rows (oldest first), the one the lookup at `at` matches."""
+        if text is None:
+            return None
+        rows = json.loads(text)
         if self.stamp is None:
-            return True
+            return rows[-1] if rows else None
         column, unit = self.stamp
-        stamp = row[column] * unit
-        return stamp <= at and (self.window is None or at - stamp <= self.window)
+        for row in reversed(rows):
+            stamp = row[column] * unit
+            if stamp <= at:
+                return row if self.window is None or at - stamp <= self.window else None
+        return None
 
     def add(self, out: Columns, found: list[str | None], at: int) -> None:
         """Append the lookup's wanted columns for rows whose stored rows are `found`."""
-        rows = [json.loads(text) if text is not None else None for text in found]
-        rows = [row if row is not None and self._valid(row, at) else None for row in rows]
+        rows = [self._row(text, at) for text in found]
         for field in self.fields:
             values = out[field.output] = []
             for row in rows:
@@ -203,9 +210,9 @@ class RowLookup:
 
         def batch(rows: _TableRows) -> KeyBatch:
             if rows.mapping not in batches:
-                batches[rows.mapping] = KeyBatch(pl.DataFrame(
-                    {k: keys[c] for c, k in rows.mapping},
-                    schema={k: self._keys[c] for c, k in rows.mapping}))
+                typed = pl.Schema({c: self._keys[c] for c, _ in rows.mapping})
+                frame = key_frame(keys, typed, "online lookup")
+                batches[rows.mapping] = KeyBatch(frame.rename(dict(rows.mapping)))
             return batches[rows.mapping]
 
         for name, step in self._lookups:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
@@ -14,6 +14,7 @@ from lakehouse_ml.features import (
     FeatureFunction,
     FeatureLookup,
     FeatureStoreError,
+    KeyTypeError,
 )
 from lakehouse_ml.features.online import RedisStore, SQLiteStore
 
@@ -158,3 +159,50 @@ def test_serving_without_request_time_uses_now(online):
     assert served.columns == ["cid", "tier"]
     latest = latest_offline(online, "gold.scores").filter(pl.col("cid") == 3)["tier"].item()
     assert served["tier"].to_list() == [latest, None]
+
+
+
+@pytest.fixture
+def keyed(online) -> FeatureEngineeringClient:
+    """Tables keyed by Int64, Float64 and String, published."""
+    for name, keys in (("gold.k", [1, 2]), ("gold.f", [1.0, 2.0]), ("gold.s", ["1", "2"])):
+        online.create_table(name, "cid", df=pl.DataFrame({"cid": keys, "x": [10.0, 20.0]}))
+        online.publish_table(name)
+    return online
+
+
+@pytest.mark.parametrize("keys", [
+    [1.7], [True], ["1"], [2**63], [{"cid": 1.0}], [2.0],
+    pl.DataFrame({"cid": [2.9]}), pl.DataFrame({"cid": pl.Series([1], dtype=pl.Int32)}),
+], ids=repr)
+def test_an_integer_key_of_another_type_is_refused_naming_the_column(keyed, keys):
+    """No coercion online, as offline: 1.7, True, "1" or 2.9 never find customer 1 or 2."""
+    with pytest.raises(KeyTypeError, match="'cid'"):
+        keyed.get_online_features("gold.k", keys)
+    assert keyed.get_online_features("gold.k", [2, None, 1])["x"].to_list() == [20.0, None, 10.0]
+
+
+def test_float_and_string_keys_take_values_of_their_own_type(keyed):
+    assert keyed.get_online_features("gold.f", [2, 1.0])["x"].to_list() == [20.0, 10.0]
+    for wrong in ([True], ["2"], [2**53 + 1]):  # the last has no exact float
+        with pytest.raises(KeyTypeError, match="'cid'"):
+            keyed.get_online_features("gold.f", wrong)
+    assert keyed.get_online_features("gold.s", ["2"])["x"].to_list() == [20.0]
+    with pytest.raises(KeyTypeError, match="'cid'"):
+        keyed.get_online_features("gold.s", [1])
+    with pytest.raises(FeatureStoreError, match="2 value"):
+        keyed.get_online_features("gold.k", [(1, 2)])
+
+
+def test_lookups_and_row_lookups_refuse_wrong_key_types_as_training_does(keyed):
+    lookup = [FeatureLookup("gold.k", "customer")]
+    floats = pl.DataFrame({"customer": [2.9]})
+    for build in (lambda: keyed.create_training_set(floats, lookup, label=None),
+                  lambda: keyed.lookup_online(floats, lookup)):
+        with pytest.raises(KeyTypeError, match="'customer'"):
+            build()
+    rows = keyed.row_lookup(lookup, pl.Schema({"customer": pl.Int64}), ["x"])
+    assert rows({"customer": [2]}, datetime.now(UTC)) == {"x": [20.0]}
+    for wrong in (1.7, True, "1"):
+        with pytest.raises(KeyTypeError, match="'customer'"):
+            rows({"customer": [wrong]}, datetime.now(UTC))

@@ -1,18 +1,28 @@
-"""Publishing: bring an online store to the latest row per key of a feature table version.
+"""Publishing: bring an online store to what lookups at or after the publication time need.
 
-Only keys whose latest row changed since the version the store holds are written (and keys
-that disappeared are deleted); a store with no usable snapshot is rewritten whole.
+For a table with a timeseries column that is, per key, its latest row stamped at or before the
+publication time plus every row stamped after it (at most `max_future_rows`): a lookup at any
+time from the publication on then finds the row the training-set join finds. Without a
+timeseries column it is the key's one row. Only keys whose rows changed since the snapshot the
+store holds are written (and keys that disappeared are deleted); a store with no usable
+snapshot is rewritten whole.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import polars as pl
 
-from lakehouse_ml.features.online.codec import Snapshot, encode
+from lakehouse_ml.features.errors import FeatureStoreError
+from lakehouse_ml.features.online.codec import Snapshot, encode_grouped
 from lakehouse_ml.features.online.store import OnlineStore
+from lakehouse_ml.features.pit import latest_of_table
+
+MAX_FUTURE_ROWS = 100
+"""Rows stamped after the publication time kept per key, by default."""
 
 
 @dataclass(frozen=True)
@@ -20,34 +30,64 @@ class PublishReport:
     table: str
     version: int
     written: int
+    """Keys whose rows were written."""
     deleted: int
     replaced: bool
     """True when the store was rewritten whole rather than updated key by key."""
+    published_at: datetime
+    """Online lookups at or after this time equal the training-set join (of the held
+    snapshot's publication time if nothing was written)."""
+
+
+def rows_to_publish(scan: pl.LazyFrame, keys: list[str], ts: str | None, at: datetime
+                    ) -> pl.DataFrame:
+    """The rows a publication at `at` keeps: per key the latest row stamped at or before `at`
+    and every row stamped after it (all rows of a table without a timeseries column)."""
+    if ts is None:
+        return scan.collect()
+    past = latest_of_table(scan.filter(pl.col(ts) <= at), keys, ts)
+    return pl.concat([past, scan.filter(pl.col(ts) > at).collect()])
+
+
+def _check_future(rows: pl.DataFrame, table: str, keys: list[str], ts: str, at: datetime,
+                  limit: int) -> None:
+    counts = rows.filter(pl.col(ts) > at).group_by(keys).len().sort("len", descending=True)
+    if counts.height and counts["len"][0] > limit:
+        raise FeatureStoreError(
+            f"publish {table}: key {counts.row(0)[:-1]} has {counts['len'][0]} rows stamped "
+            f"after the publication time {at.isoformat()} (at most {limit} are kept online); "
+            "raise max_future_rows or publish once fewer lie ahead"
+        )
 
 
 def publish(
-    store: OnlineStore, table: str, keys: list[str], version: int,
-    latest_at: Callable[[int], pl.DataFrame],
+    store: OnlineStore, table: str, keys: list[str], ts: str | None, version: int,
+    rows_at: Callable[[int, datetime], pl.DataFrame], *, max_future_rows: int = MAX_FUTURE_ROWS,
 ) -> PublishReport:
-    """`latest_at(v)` is the latest row per key of the table at Delta version `v`."""
-    now = latest_at(version)
-    snapshot = Snapshot(version, keys, now.schema)
+    """`rows_at(v, t)` is `rows_to_publish` of the table at Delta version `v` for time `t`.
+
+    Raises `FeatureStoreError`, before writing anything, if a key has more than
+    `max_future_rows` rows stamped after now.
+    """
+    now = datetime.now(UTC)
     held = store.snapshot(table)
+    current = rows_at(version, now)
+    if ts is not None:
+        _check_future(current, table, keys, ts, now, max_future_rows)
+    snapshot = Snapshot(version, keys, current.schema, ts, now)
     incremental = (
-        held is not None and held.version <= version and held.keys == keys
-        and held.schema == snapshot.schema
+        held is not None and held.published_at is not None and held.version <= version
+        and held.keys == keys and held.schema == snapshot.schema and held.timeseries == ts
     )
-    if incremental and held.version == version:
-        return PublishReport(table, version, 0, 0, replaced=False)
+    if incremental and held.version == version:  # its rows hold for every time after `now`
+        return PublishReport(table, version, 0, 0, False, held.published_at)
+    rows = encode_grouped(current, keys, ts)
     if incremental:
-        before = latest_at(held.version)
-        changed = now.join(before, on=now.columns, how="anti", nulls_equal=True)
-        deleted = before.join(now, on=keys, how="anti", nulls_equal=True)
+        before = encode_grouped(rows_at(held.version, held.published_at), keys, ts)
+        changed = rows.join(before, on=["key", "value"], how="anti")
+        deleted = before.join(rows, on="key", how="anti")["key"]
     else:
-        changed, deleted = now, now.clear()
-    store.write(
-        table, snapshot, encode(changed, keys).to_list(),
-        encode(changed, snapshot.values).to_list(), encode(deleted, keys).to_list(),
-        replace=not incremental,
-    )
-    return PublishReport(table, version, changed.height, deleted.height, not incremental)
+        changed, deleted = rows, pl.Series(dtype=pl.String)
+    store.write(table, snapshot, changed["key"].to_list(), changed["value"].to_list(),
+                deleted.to_list(), replace=not incremental)
+    return PublishReport(table, version, changed.height, deleted.len(), not incremental, now)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from typing import Any, TypeVar
 
@@ -11,29 +12,40 @@ import polars as pl
 
 from lakehouse_ml.features.errors import FeatureStoreError
 from lakehouse_ml.features.frames import as_polars, require_columns
+from lakehouse_ml.features.keys import key_frame, require_key_dtype
 from lakehouse_ml.features.online.codec import Snapshot, encode, types_of
 from lakehouse_ml.features.online.store import OnlineStore
 
 Prepared = TypeVar("Prepared")
 
 
-def request_frame(keys: Any, snapshot: Snapshot) -> pl.DataFrame:
-    """Keys as a frame typed like the table's keys.
+def request_frame(keys: Any, snapshot: Snapshot, table: str) -> pl.DataFrame:
+    """Keys as a frame typed like the table's keys, by the rules of `features.keys`.
 
-    Accepts a polars/pandas frame with the key columns, a list of dicts, or a list of values
-    (tuples for composite keys).
+    Accepts a polars/pandas frame whose key columns have the keys' dtypes, a list of dicts,
+    or a list of values (tuples for composite keys). Raises `KeyTypeError` for a key of
+    another type, `FeatureStoreError` for a missing key or a tuple of the wrong length.
     """
-    schema = snapshot.key_schema
+    schema, where = snapshot.key_schema, f"online lookup on {table}"
     if isinstance(keys, list | tuple):
         if keys and isinstance(keys[0], dict):
-            return pl.DataFrame(keys, schema=schema)
+            absent = [c for c in schema if any(c not in row for row in keys)]
+            if absent:
+                raise FeatureStoreError(f"{where}: key(s) {absent} missing from a key row")
+            return key_frame({c: [row[c] for row in keys] for c in schema}, schema, where)
         rows = [k if isinstance(k, tuple) else (k,) for k in keys]
-        return pl.DataFrame(rows, schema=schema, orient="row")
+        wrong = next((r for r in rows if len(r) != len(schema)), None)
+        if wrong is not None:
+            raise FeatureStoreError(
+                f"{where}: key {wrong!r} has {len(wrong)} value(s) for the keys {snapshot.keys}"
+            )
+        columns = {c: [r[i] for r in rows] for i, c in enumerate(schema)}
+        return key_frame(columns, schema, where)
     frame = as_polars(keys, "keys")
     require_columns(frame, snapshot.keys, "online lookup keys")
-    if frame.schema == schema:
-        return frame
-    return frame.select(pl.col(c).cast(d) for c, d in schema.items())
+    for column, dtype in schema.items():
+        require_key_dtype(where, column, frame.schema[column], column, dtype)
+    return frame.select(schema.names())
 
 
 @dataclass(frozen=True)
@@ -85,7 +97,7 @@ class OnlineReader:
         snapshot = self.snapshot(table)
         while True:
             if keys.types != snapshot.key_types:
-                keys = KeyBatch(request_frame(keys.frame, snapshot))
+                keys = KeyBatch(request_frame(keys.frame, snapshot, table))
             current, values = self.store.read(table, keys.distinct)
             if current is None:
                 del self._known[table]
@@ -110,7 +122,9 @@ class OnlineReader:
                 return prepared, snapshot, found
             version = snapshot.version
 
-    def rows(self, table: str, keys: Any) -> pl.DataFrame:
-        batch = KeyBatch(request_frame(keys, self.snapshot(table)))
+    def rows(self, table: str, keys: Any, at: datetime) -> pl.DataFrame:
+        """Each key's row as of `at`, after the keys, in order (nulls for none)."""
+        batch = KeyBatch(request_frame(keys, self.snapshot(table), table))
         snapshot, values = self.read(table, batch)
-        return request_frame(batch.frame, snapshot).hstack(snapshot.decode(values))
+        found = snapshot.decode(values, at)
+        return request_frame(batch.frame, snapshot, table).hstack(found)
