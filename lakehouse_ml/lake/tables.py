@@ -122,7 +122,7 @@ class Lake:
         `target_filter` (over `t`, with literals) must hold for every row a key can match, and
         lets delta-rs skip the files where it cannot.
         """
-        on = " AND ".join(filter(None, [same_keys(keys), target_filter]))
+        on = same_keys(keys) + (f" AND ({target_filter})" if target_filter else "")
         # the source is already in memory: streamed execution only makes delta-rs scan the
         # whole target without pruning (delta-rs issues 3636, 3278), minutes and GiBs later
         dt = self.table(uri)

@@ -15,6 +15,7 @@ import polars as pl
 
 from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.lake.predicates import in_list
+from lakehouse_ml.medallion.moves import vacated_days
 from lakehouse_ml.medallion.spec import Aggregate, Domain, Source
 
 
@@ -30,6 +31,7 @@ class GoldReport:
 def affected_days(
     catalog: Catalog, domain: Domain, aggregate: Aggregate, batches: Sequence[str]
 ) -> list[date]:
+    """Days of the inputs' silver rows written by `batches`, and days their keys left."""
     days: set[date] = set()
     for name in aggregate.inputs:
         source = domain.source(name)
@@ -41,6 +43,7 @@ def affected_days(
             .to_series()
         )
         days.update(d for d in found.to_list() if d is not None)
+        days.update(vacated_days(catalog, source, batches))
     return sorted(days)
 
 

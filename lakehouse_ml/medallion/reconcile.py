@@ -59,9 +59,13 @@ def _reconcile(catalog: Catalog, source: Source, batches: Sequence[str]) -> pl.D
         silver_all = silver_all.filter(pl.col(event_time).is_between(*span))
     silver_all = silver_all.select(["_record_id", *keys])
     passed = bronze.join(quarantine, on="_record_id", how="anti")
-    absent = passed.join(silver_all.select("_record_id"), on="_record_id", how="anti")
-    collapsed = absent.join(silver_all.select(keys).unique(), on=keys, how="semi")
-    lost = absent.join(silver_all.select(keys).unique(), on=keys, how="anti", nulls_equal=True)
+    absent = passed.join(silver_all.select("_record_id"), on="_record_id", how="anti").collect()
+    # a collapsed record's key may be held at another event time (a corrected version moved
+    # it), so its key is looked up in all of silver; only the absent keys are read
+    held = (catalog.scan(source.silver_table)
+            .filter(*(pl.col(k).is_in(absent[k].implode()) for k in keys)).select(keys).unique())
+    collapsed = absent.lazy().join(held, on=keys, how="semi")
+    lost = absent.lazy().join(held, on=keys, how="anti", nulls_equal=True)
     parts = [
         _count(scan(source.rejects_table, ["_batch_id"]), "parse_rejected"),
         _count(bronze.join(quarantine, on="_record_id", how="semi"), "quarantined"),

@@ -15,7 +15,8 @@ import polars as pl
 from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.ingest.bronze import LINEAGE, bronze_schema
 from lakehouse_ml.ingest.landing import RESCUED
-from lakehouse_ml.lake.predicates import between, in_list, later_or_same
+from lakehouse_ml.lake.predicates import in_list, later_or_same
+from lakehouse_ml.medallion.moves import merge_range, record_moves, stored_elsewhere
 from lakehouse_ml.medallion.spec import Source
 from lakehouse_ml.quality.contracts import REASONS, RowRule, apply_contract, not_after
 
@@ -63,12 +64,14 @@ class SilverReport:
     quarantine_sample: pl.DataFrame
 
 
-def _time_range(source: Source, rows: pl.DataFrame) -> str | None:
-    """Where a key of `rows` can already be in silver, when event times never change."""
+def _target_filter(catalog: Catalog, source: Source, rows: pl.DataFrame) -> str | None:
+    """Where a key of `rows` can already be in silver: anywhere, unless event times are
+    declared immutable; then in `rows`' time range, or at a time a corrected version moves."""
     if not source.event_time_immutable:
         return None
-    times = rows[source.event_time]
-    return between(source.event_time, times.min().isoformat(), times.max().isoformat(), alias="t")
+    elsewhere = stored_elsewhere(catalog, source, rows)
+    record_moves(catalog, source, rows, elsewhere)
+    return merge_range(source, rows, elsewhere)
 
 
 def _rules(source: Source) -> list[RowRule]:
@@ -114,7 +117,7 @@ def refine(catalog: Catalog, source: Source, batches: Sequence[str]) -> SilverRe
         if winners.height:
             merged = catalog.merge(
                 source.silver_table, winners, keys=keys, update_when=later_or_same(order),
-                target_filter=_time_range(source, winners),
+                target_filter=_target_filter(catalog, source, winners),
             )
             totals["inserted"] += merged["num_target_rows_inserted"]
             totals["updated"] += merged["num_target_rows_updated"]
@@ -128,4 +131,21 @@ def refine(catalog: Catalog, source: Source, batches: Sequence[str]) -> SilverRe
         collapsed_in_run=totals["collapsed"], inserted=totals["inserted"],
         updated=totals["updated"], silver_version=catalog.version(source.silver_table),
         quarantine_sample=pl.concat(samples).head(5),
+    )
+
+
+def duplicate_keys(catalog: Catalog, source: Source, batches: Sequence[str]) -> pl.DataFrame:
+    """Primary keys silver holds more than once, as (keys..., `rows`), sorted by key.
+
+    Only keys that `batches` wrote can have become duplicates there: silver is read for those
+    keys (their key columns only), not whole.
+    """
+    keys = list(source.primary_key)
+    silver = catalog.scan(source.silver_table)
+    written = silver.filter(pl.col("_batch_id").is_in(batches)).select(keys).unique().collect()
+    return (
+        silver.filter(*(pl.col(k).is_in(written[k].implode()) for k in keys)).select(keys)
+        .join(written.lazy(), on=keys, how="semi", nulls_equal=True)
+        .group_by(keys).agg(pl.len().alias("rows"))
+        .filter(pl.col("rows") > 1).sort(keys).collect()
     )

@@ -16,7 +16,7 @@ from lakehouse_ml.defs.resources import LakehouseResource
 from lakehouse_ml.ingest.bronze import ingest
 from lakehouse_ml.medallion.gold import build_aggregate
 from lakehouse_ml.medallion.reconcile import reconcile
-from lakehouse_ml.medallion.silver import refine
+from lakehouse_ml.medallion.silver import duplicate_keys, refine
 from lakehouse_ml.medallion.spec import Aggregate, Domain, Source
 from lakehouse_ml.quality.expectations import run_suite
 
@@ -68,6 +68,18 @@ def bronze_asset(source: Source, partitions: dg.PartitionsDefinition) -> dg.Asse
     return _bronze
 
 
+def _unique_keys(source: Source, duplicates: pl.DataFrame) -> dg.AssetCheckResult:
+    keys = list(source.primary_key)
+    named = "; ".join(", ".join(f"{k}={row[k]!r}" for k in keys) + f" ({row['rows']} rows)"
+                      for row in duplicates.head(10).iter_rows(named=True))
+    return dg.AssetCheckResult(
+        check_name="unique_keys", passed=duplicates.is_empty(),
+        description=f"{source.silver_table} holds {duplicates.height} key(s) more than once: "
+        f"{named}" if duplicates.height else None,
+        metadata={"duplicate_keys": duplicates.height, "sample": markdown(duplicates)},
+    )
+
+
 def silver_asset(source: Source, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     key = asset_key(source.silver_table)
     bronze = asset_key(source.bronze_table)
@@ -84,6 +96,8 @@ def silver_asset(source: Source, partitions: dg.PartitionsDefinition) -> dg.Asse
                    "rows read).", blocking=True),
             _check("conservation", key, "landed = parse rejects + quarantined + silver + "
                    "collapsed duplicates, per batch; nothing lost.", blocking=True),
+            _check("unique_keys", key, "One silver row per primary key "
+                   f"{list(source.primary_key)}; names the keys held twice.", blocking=True),
         ],
     )
     def _silver(
@@ -92,6 +106,7 @@ def silver_asset(source: Source, partitions: dg.PartitionsDefinition) -> dg.Asse
         catalog = lakehouse.catalog()
         report = refine(catalog, source, context.partition_keys)
         balance = reconcile(catalog, source, context.partition_keys)
+        duplicates = duplicate_keys(catalog, source, context.partition_keys)
         fraction = report.quarantined / report.read if report.read else 0.0
         unbalanced = balance.filter(~pl.col("balanced"))
         yield dg.MaterializeResult(
@@ -118,6 +133,7 @@ def silver_asset(source: Source, partitions: dg.PartitionsDefinition) -> dg.Asse
                               **{k: int(balance[k].sum()) for k in balance.columns[1:-1]},
                               "by_batch": markdown(unbalanced if unbalanced.height else balance)},
                 ),
+                _unique_keys(source, duplicates),
             ],
         )
 

@@ -1,0 +1,85 @@
+"""Keys whose event time a new version changed, for sources declared `event_time_immutable`.
+
+Such a source's MERGE reads only silver files of the batch's time range. A key re-sent with a
+corrected event time has its stored row outside that range: `stored_elsewhere` finds those rows
+(reading only key and time columns, which file statistics on the key mostly skip), the MERGE
+then also reads their times, so the key keeps one row; `silver.<entity>_moves` records the time
+each key left, so gold recomputes the day it left as well as the day it arrived.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+import polars as pl
+
+from lakehouse_ml.catalog import Catalog, TableInfo
+from lakehouse_ml.lake.predicates import between, in_list
+from lakehouse_ml.medallion.spec import Source
+
+MOVED_FROM = "moved_from"
+
+
+def moves_table(source: Source) -> str:
+    return f"{source.silver_table}_moves"
+
+
+def moves_schema(source: Source) -> pl.Schema:
+    schema = source.schema
+    return pl.Schema({**{k: schema[k] for k in source.primary_key},
+                      MOVED_FROM: schema[source.event_time], "_batch_id": pl.String})
+
+
+def stored_elsewhere(catalog: Catalog, source: Source, rows: pl.DataFrame) -> pl.DataFrame:
+    """Silver rows of the keys of `rows` whose event time is outside `rows`' time range, as
+    (keys..., event time); none on a normal day."""
+    keys, event_time = list(source.primary_key), source.event_time
+    times = rows[event_time]
+    return (
+        catalog.scan(source.silver_table)
+        .filter(*(pl.col(k).is_in(rows[k].unique().implode()) for k in keys),
+                ~pl.col(event_time).is_between(times.min(), times.max()))
+        .select([*keys, event_time])
+        .join(rows.lazy().select(keys), on=keys, how="semi")
+        .collect()
+    )
+
+
+def merge_range(source: Source, rows: pl.DataFrame, elsewhere: pl.DataFrame) -> str:
+    """MERGE target filter over `t`: the time range of `rows`, plus the times `elsewhere`."""
+    times = rows[source.event_time]
+    span = between(source.event_time, times.min().isoformat(), times.max().isoformat(),
+                   alias="t")
+    if elsewhere.is_empty():
+        return span
+    moved = [t.isoformat() for t in elsewhere[source.event_time].unique()]
+    return f"({span} OR {in_list(source.event_time, moved, alias='t')})"
+
+
+def record_moves(
+    catalog: Catalog, source: Source, rows: pl.DataFrame, elsewhere: pl.DataFrame
+) -> None:
+    """Append (key, time it leaves, batch of the new version) for each key in `elsewhere`.
+    Append only: a re-run finds nothing left to move, and must not erase what gold needs."""
+    if elsewhere.is_empty():
+        return
+    keys = list(source.primary_key)
+    catalog.create_table(moves_table(source), moves_schema(source), TableInfo(
+        owner=source.owner, tags={"layer": "silver"},
+        comment=f"{source.silver_name} keys whose event time a later version changed: the "
+        "time each left and the batch that moved it."))
+    moves = elsewhere.rename({source.event_time: MOVED_FROM}).join(
+        rows.select([*keys, "_batch_id"]), on=keys, how="inner")
+    catalog.append(moves_table(source), moves.select(moves_schema(source).names()))
+
+
+def vacated_days(catalog: Catalog, source: Source, batches: Sequence[str]) -> set[date]:
+    """Days that keys moved by `batches` left (their rows are no longer on those days)."""
+    if not catalog.exists(moves_table(source)):
+        return set()
+    found = (
+        catalog.scan(moves_table(source)).filter(pl.col("_batch_id").is_in(batches))
+        .select(pl.col(MOVED_FROM).dt.date().unique()).collect().to_series()
+    )
+    return {d for d in found.to_list() if d is not None}
