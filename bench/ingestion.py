@@ -42,7 +42,7 @@ def _ours(landing: Path, root: Path) -> None:
     from lakehouse_ml.catalog import Catalog
     from lakehouse_ml.domains.churn import DOMAIN
     from lakehouse_ml.ingest.bronze import ingest
-    from lakehouse_ml.ingest.landing import landed_batches
+    from lakehouse_ml.ingest.layout import landed_batches
     from lakehouse_ml.medallion.silver import refine
 
     watch = Stopwatch()

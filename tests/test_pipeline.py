@@ -9,7 +9,7 @@ from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.config import Settings
 from lakehouse_ml.domains.churn import DOMAIN
 from lakehouse_ml.domains.churn.generator import GenerationReport
-from lakehouse_ml.ingest.landing import landed_files
+from lakehouse_ml.ingest.layout import survey
 from lakehouse_ml.medallion.reconcile import reconcile
 from tests.conftest import day_keys, materialize
 
@@ -70,7 +70,7 @@ def test_rerun_ingests_each_file_once_and_changes_nothing(
 
     manifest = catalog.read("bronze.events_manifest")
     assert manifest["path"].is_unique().all()
-    assert manifest.height == len(landed_files(settings.landing, "events", day_keys()))
+    assert manifest.height == len(survey(settings.landing, "events", day_keys()).files)
     assert catalog.read("bronze.events").height == bronze_rows
     assert_same_tables(first, snapshot(catalog))
 

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.config import Settings
-from lakehouse_ml.ingest.landing import landed_batches
+from lakehouse_ml.ingest.layout import landed_batches
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 DOWNSTREAM_JOBS = ("train_validate_deploy", "batch_score")

@@ -1,20 +1,30 @@
-"""Landing → bronze, exactly once per file.
+"""Landing → bronze, exactly once per file and content.
 
-New files are found by the manifest. Their rows replace any rows of the same files in bronze
-(replaceWhere), and the manifest is written last: a crash before it only means the next run
-writes the same rows again in place of the old ones, never twice.
+A file is known by its path and its content's sha256. New files and files whose content changed
+since they were ingested (re-landed) are read; their rows replace every earlier row of the same
+file in bronze and rejects (replaceWhere), silver rows that came from a re-landed file's earlier
+content are deleted (refining the day puts the new content's rows in their place), and the file's
+manifest row is replaced last, with its new and previous checksums. A crash before that commit
+only means the next run writes the same rows again in place of the old ones, never twice.
+
+Two runs ingesting the same files at once: every write replaces rows by path, so Delta refuses
+the second of two commits that touch the same files; the refused run re-reads the manifest and
+retries only what is still to do. A manifest that holds a path twice is repaired first.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import polars as pl
+from deltalake.exceptions import CommitFailedError, DeltaError
 
 from lakehouse_ml.catalog import Catalog, TableInfo
-from lakehouse_ml.ingest.landing import RESCUED, LandedFile, landed_files, parse_file
+from lakehouse_ml.ingest.landing import RESCUED, landed_records, parse
+from lakehouse_ml.ingest.layout import LandedFile, Stray, read_landed, survey
 from lakehouse_ml.lake.predicates import in_list
 from lakehouse_ml.medallion.spec import Source
 
@@ -24,9 +34,15 @@ LINEAGE = {
     "_batch_id": pl.String, "_ingested_at": _UTC,
 }
 MANIFEST = pl.Schema({
-    "path": pl.String, "size": pl.Int64, "checksum": pl.String, "batch_id": pl.String,
-    "lines": pl.Int64, "records": pl.Int64, "rejected": pl.Int64, "ingested_at": _UTC,
+    "path": pl.String, "size": pl.Int64, "checksum": pl.String, "previous_checksum": pl.String,
+    "batch_id": pl.String, "lines": pl.Int64, "records": pl.Int64, "rejected": pl.Int64,
+    "ingested_at": _UTC,
 })
+"""One row per landed file, for its last ingested content: `lines` is counted from the bytes
+(not by the parser), `previous_checksum` is the content it replaced (null the first time)."""
+CHUNK_BYTES = 256 * 1024 * 1024
+COMMIT_ATTEMPTS = 5
+"""A chunk refused by a concurrent commit is retried (files done meanwhile are left out)."""
 
 
 def bronze_schema(source: Source) -> pl.Schema:
@@ -37,34 +53,66 @@ def rejects_schema() -> pl.Schema:
     return pl.Schema({"raw": pl.String, "reason": pl.String, **LINEAGE})
 
 
+def _create(catalog: Catalog, table: str, schema: pl.Schema, info: TableInfo) -> None:
+    try:
+        catalog.create_table(table, schema, info)
+    except DeltaError:  # a concurrent run created it between the check and the create
+        if not catalog.exists(table):
+            raise
+        catalog.create_table(table, schema, info)
+
+
 def ensure_bronze_tables(catalog: Catalog, source: Source) -> None:
     comments, tags = source.column_docs()
-    catalog.create_table(
-        source.bronze_table, bronze_schema(source),
+    _create(
+        catalog, source.bronze_table, bronze_schema(source),
         TableInfo(owner=source.owner, comment=f"Raw {source.name} records as landed (text).",
                   tags={"layer": "bronze"}, column_tags=tags, column_comments=comments),
     )
-    catalog.create_table(
-        source.rejects_table, rejects_schema(),
+    _create(
+        catalog, source.rejects_table, rejects_schema(),
         TableInfo(owner=source.owner, comment=f"Landed {source.name} lines that could not be "
                   "parsed, with the reason.", tags={"layer": "bronze"}),
     )
-    catalog.create_table(
-        source.manifest_table, MANIFEST,
-        TableInfo(owner=source.owner, comment=f"Every {source.name} file ingested: "
-                  "path, size, checksum, batch.", tags={"layer": "bronze"}),
+    _create(
+        catalog, source.manifest_table, MANIFEST,
+        TableInfo(owner=source.owner, comment=f"Every {source.name} file ingested: path, size, "
+                  "checksum (and the one it replaced), batch, landed lines.",
+                  tags={"layer": "bronze"}),
     )
+    if "previous_checksum" not in catalog.schema(source.manifest_table):  # older manifests
+        catalog.append(source.manifest_table, pl.DataFrame(schema=MANIFEST), evolve=True)
 
 
 @dataclass(frozen=True)
 class IngestReport:
     files: int
+    """Files read: new ones and re-landed ones."""
+    relanded: int
+    """Files read again because their content changed."""
     lines: int
     records: int
     rejected: int
     skipped_files: int
+    """Files already ingested with the same content."""
+    ignored_files: int
+    """Markers and in-progress files (`_*`, `.*`, `*.tmp`, the source's `ignore`)."""
+    refused: list[Stray]
+    """Paths in the day folders read that are not ingested, with the reason."""
     bronze_version: int
     rejects_sample: pl.DataFrame
+
+
+def latest_manifest(catalog: Catalog, source: Source) -> pl.DataFrame:
+    """The manifest, one row per path (its last ingestion), repairing the table if it holds a
+    path twice (two runs of an older version appended the same file)."""
+    manifest = catalog.read(source.manifest_table)
+    latest = manifest.sort("ingested_at").unique("path", keep="last", maintain_order=True)
+    if latest.height < manifest.height:
+        twice = manifest.filter(pl.col("path").is_duplicated())["path"].unique().to_list()
+        catalog.overwrite(source.manifest_table, latest.filter(pl.col("path").is_in(twice)),
+                          predicate=in_list("path", twice))
+    return latest
 
 
 def _with_lineage(frame: pl.DataFrame, file: LandedFile, now: datetime) -> pl.DataFrame:
@@ -88,49 +136,107 @@ def _chunks(files: Sequence[LandedFile], max_bytes: int) -> list[list[LandedFile
     return [c for c in chunks if c]
 
 
-def _ingest_chunk(
-    catalog: Catalog, source: Source, files: Sequence[LandedFile], now: datetime
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Write one group of files as one bronze commit; return (manifest rows, rejects)."""
-    columns = list(source.schema)
-    records, rejects, manifest = [], [], []
+def _checksum(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _to_ingest(
+    files: Sequence[LandedFile], manifest: pl.DataFrame
+) -> tuple[list[LandedFile], list[Stray]]:
+    """Files that are new or whose content differs from their manifest row."""
+    known = {path: (size, checksum) for path, size, checksum in
+             manifest.select("path", "size", "checksum").iter_rows()}
+    todo, unreadable = [], []
     for file in files:
-        parsed = parse_file(file.path, source.format, columns)
+        if file.relative not in known:
+            todo.append(file)
+            continue
+        size, checksum = known[file.relative]
+        if file.size != size:
+            todo.append(file)
+            continue
+        data = read_landed(file)
+        if isinstance(data, Stray):
+            unreadable.append(data)
+        elif _checksum(data) != checksum:
+            todo.append(file)
+    return todo, unreadable
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    entries: pl.DataFrame
+    rejects: pl.DataFrame
+    unreadable: list[Stray]
+
+
+def _ingest_chunk(
+    catalog: Catalog, source: Source, files: Sequence[LandedFile], previous: dict[str, str],
+    now: datetime,
+) -> _Chunk:
+    """Write one group of files as one bronze commit (plus rejects, silver clean-up, manifest)."""
+    columns = list(source.schema)
+    records, rejects, manifest, unreadable = [], [], [], []
+    for file in files:
+        data = read_landed(file)
+        if isinstance(data, Stray):
+            unreadable.append(data)
+            continue
+        parsed = parse(data, source.format, columns)
         records.append(_with_lineage(parsed.records, file, now))
         rejects.append(_with_lineage(parsed.rejects, file, now))
         manifest.append({
-            "path": file.relative, "size": file.size, "checksum": parsed.checksum,
-            "batch_id": file.batch_id, "lines": parsed.lines, "records": parsed.records.height,
-            "rejected": parsed.rejects.height, "ingested_at": now,
+            "path": file.relative, "size": len(data), "checksum": _checksum(data),
+            "previous_checksum": previous.get(file.relative), "batch_id": file.batch_id,
+            "lines": landed_records(data) - parsed.header_lines,
+            "records": parsed.records.height, "rejected": parsed.rejects.height,
+            "ingested_at": now,
         })
-    where = in_list("_source_file", [f.relative for f in files])
-    catalog.overwrite(source.bronze_table, pl.concat(records), predicate=where)
-    catalog.overwrite(source.rejects_table, pl.concat(rejects), predicate=where)
     entries = pl.DataFrame(manifest, schema=MANIFEST)
-    catalog.append(source.manifest_table, entries)
-    return entries, pl.concat(rejects)
-
-
-CHUNK_BYTES = 256 * 1024 * 1024
+    if not manifest:
+        return _Chunk(entries, pl.DataFrame(schema=rejects_schema()), unreadable)
+    paths = entries["path"].to_list()
+    written = in_list("_source_file", paths)
+    catalog.overwrite(source.bronze_table, pl.concat(records), predicate=written)
+    catalog.overwrite(source.rejects_table, pl.concat(rejects), predicate=written)
+    relanded = entries.filter(pl.col("previous_checksum").is_not_null())["path"].to_list()
+    if relanded and catalog.exists(source.silver_table):
+        catalog.delete(source.silver_table, in_list("_source_file", relanded))
+    catalog.overwrite(source.manifest_table, entries, predicate=in_list("path", paths))
+    return _Chunk(entries, pl.concat(rejects).select(rejects_schema().names()), unreadable)
 
 
 def ingest(catalog: Catalog, source: Source, landing: str, batches: Sequence[str]) -> IngestReport:
-    """Ingest every not-yet-ingested file of `batches` (landing folder dates) into bronze."""
+    """Ingest every new or changed file of `batches` (landing folder dates) into bronze.
+
+    Never raises on what a landed file holds: bad lines go to the rejects table, paths that
+    are not data (links, files outside the layout) are in `refused`.
+    """
     ensure_bronze_tables(catalog, source)
-    seen = set(catalog.read(source.manifest_table, columns=["path"])["path"].to_list())
-    candidates = landed_files(landing, source.name, batches)
-    files = [f for f in candidates if f.relative not in seen]
+    found = survey(landing, source.name, batches, source.ignore)
+    manifest = latest_manifest(catalog, source)
+    files, unreadable = _to_ingest(found.files, manifest)
+    previous = dict(manifest.select("path", "checksum").iter_rows())
     now = datetime.now(UTC)
-    manifests = [pl.DataFrame(schema=MANIFEST)]
-    rejects = [pl.DataFrame(schema=rejects_schema())]
+    done = [_Chunk(pl.DataFrame(schema=MANIFEST), pl.DataFrame(schema=rejects_schema()), [])]
     for chunk in _chunks(files, CHUNK_BYTES):
-        entries, rejected = _ingest_chunk(catalog, source, chunk, now)
-        manifests.append(entries)
-        rejects.append(rejected.select(rejects_schema().names()))
-    manifest, all_rejects = pl.concat(manifests), pl.concat(rejects)
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            try:
+                done.append(_ingest_chunk(catalog, source, chunk, previous, now))
+                break
+            except CommitFailedError:
+                if attempt == COMMIT_ATTEMPTS:
+                    raise
+                manifest = latest_manifest(catalog, source)
+                chunk, _ = _to_ingest(chunk, manifest)
+                previous = dict(manifest.select("path", "checksum").iter_rows())
+    entries = pl.concat([c.entries for c in done])
+    rejects = pl.concat([c.rejects for c in done])
     return IngestReport(
-        files=len(files), lines=int(manifest["lines"].sum()),
-        records=int(manifest["records"].sum()), rejected=all_rejects.height,
-        skipped_files=len(candidates) - len(files),
-        bronze_version=catalog.version(source.bronze_table), rejects_sample=all_rejects.head(5),
+        files=entries.height, relanded=entries["previous_checksum"].is_not_null().sum(),
+        lines=int(entries["lines"].sum()), records=int(entries["records"].sum()),
+        rejected=rejects.height, skipped_files=len(found.files) - len(files),
+        ignored_files=found.ignored,
+        refused=[*found.strays, *unreadable, *(s for c in done for s in c.unreadable)],
+        bronze_version=catalog.version(source.bronze_table), rejects_sample=rejects.head(5),
     )

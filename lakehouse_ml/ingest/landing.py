@@ -1,33 +1,39 @@
-"""Reading landed files into raw string records, one row per line, bad lines set aside.
+"""Reading landed bytes into raw string records, one row per line, bad lines set aside.
 
 Every value is kept as text in bronze (the contract types it in silver), so a wrong type never
-stops ingestion; columns a source did not declare are kept as JSON in `_rescued_data`.
+stops ingestion: a nested value (array or object) of a declared column is kept as its JSON text;
+fields a source did not declare are kept as a JSON object in `_rescued_data`, on the lines that
+have them. A UTF-8 byte-order mark is dropped and `\\r\\n` or a lone `\\r` ends a line like `\\n`.
+
+Whatever the bytes hold, parsing never raises: a line that is not valid UTF-8, not a JSON
+object, nested too deeply, longer than `MAX_LINE_BYTES`, or (CSV) of the wrong field count is a
+reject with its reason; a CSV whose header is unreadable, repeats a name or lacks a declared
+column has every line rejected (the header says what the values mean, so none can be trusted).
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
-from collections.abc import Iterable, Sequence
+import re
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from lakehouse_ml.medallion.spec import BronzeFormat
 
 RESCUED = "_rescued_data"
-
-
-@dataclass(frozen=True)
-class LandedFile:
-    path: Path
-    relative: str
-    """Path below the landing root: the file's identity in the manifest and in `_source_file`."""
-    batch_id: str
-    size: int
+BOM = b"\xef\xbb\xbf"
+MAX_LINE_BYTES = 1024 * 1024
+"""Longer lines are rejected; their `raw` keeps the first `_RAW_PREVIEW` characters."""
+_RAW_PREVIEW = 1024
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+"""A JSON surrogate escape: polars would replace an unpaired one, so such files are read line
+by line."""
 
 
 @dataclass(frozen=True)
@@ -36,58 +42,62 @@ class ParsedFile:
     """Declared columns (strings), `_rescued_data` and `_line`."""
     rejects: pl.DataFrame
     """`_line`, `raw`, `reason` for every line that could not be read."""
-    lines: int
-    checksum: str
-    """sha256 of the bytes parsed."""
+    header_lines: int
+    """Lines that were a header accepted as such (CSV: 1), not records."""
 
 
-Parsed = tuple[pl.DataFrame, pl.DataFrame, int]
-"""What a format's parser returns: records, rejects, lines."""
+class _Rejected(Exception):
+    """A line that cannot be a record, with the reason."""
 
 
-def landed_files(landing: str, source: str, batches: Iterable[str]) -> list[LandedFile]:
-    """Files dropped under `<landing>/<source>/<batch>/`, in a stable order (not read: a file
-    is read once, when it is ingested)."""
-    root = Path(landing)
-    found = []
-    for batch in sorted(batches):
-        folder = root / source / batch
-        if not folder.is_dir():
-            continue
-        for path in sorted(p for p in folder.iterdir() if p.is_file()):
-            found.append(LandedFile(path, path.relative_to(root).as_posix(), batch,
-                                    path.stat().st_size))
-    return found
+def landed_records(data: bytes) -> int:
+    """Records in a landed file counted from its bytes alone, independently of any parser:
+    its lines (ended by `\\n`, `\\r\\n` or `\\r`; a last line without an end counts), a leading
+    byte-order mark not counting as one. A CSV's accepted header is subtracted by the caller."""
+    data = data.removeprefix(BOM)
+    ends = data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+    return ends + (0 if not data or data.endswith((b"\n", b"\r")) else 1)
 
 
-def landed_batches(landing: str, source: str) -> list[str]:
-    folder = Path(landing) / source
-    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+def _normalised(data: bytes) -> bytes:
+    data = data.removeprefix(BOM)
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n") if b"\r" in data else data
 
 
-def _as_text(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.with_columns(
-        pl.col(c).struct.json_encode() if isinstance(d, pl.Struct) else pl.col(c).cast(pl.String)
-        for c, d in frame.schema.items()
-    )
+def _split(body: bytes) -> list[bytes]:
+    lines = body.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    return lines
 
 
-def _shape(frame: pl.DataFrame, columns: Sequence[str], lines: pl.Series) -> pl.DataFrame:
-    """Declared columns in order (missing ones null); undeclared ones packed into JSON."""
-    frame = _as_text(frame)
-    extra = [c for c in frame.columns if c not in columns]
-    rescued = (
-        pl.when(pl.any_horizontal(pl.col(extra).is_not_null()))
-        .then(pl.struct(extra).struct.json_encode())
-        .otherwise(None)
-        if extra
-        else pl.lit(None, dtype=pl.String)
-    )
-    return frame.select(
-        *[pl.col(c) if c in frame.columns else pl.lit(None, pl.String).alias(c) for c in columns],
-        rescued.alias(RESCUED),
-        lines.alias("_line"),
-    )
+def _raw(line: bytes) -> str:
+    """A line as text for the rejects table: bytes that are not UTF-8 shown as `\\xNN`."""
+    return line[:_RAW_PREVIEW * 4].decode("utf-8", errors="backslashreplace")[:_RAW_PREVIEW]
+
+
+def _decoded(line: bytes) -> str:
+    if len(line) > MAX_LINE_BYTES:
+        raise _Rejected(f"line of {len(line):,} bytes: longer than the {MAX_LINE_BYTES:,}-byte "
+                        f"limit (raw holds its first {_RAW_PREVIEW:,} characters)")
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise _Rejected(f"not valid UTF-8: byte 0x{line[error.start]:02x} at offset "
+                        f"{error.start} (raw shows such bytes as \\xNN)") from None
+
+
+def _checked(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _Rejected("unpaired surrogate escape (\\ud800-\\udfff) in a string") from None
+    return text
+
+
+def _empty_records(columns: Sequence[str]) -> pl.DataFrame:
+    return pl.DataFrame(schema={**dict.fromkeys(columns, pl.String), RESCUED: pl.String,
+                                "_line": pl.Int64})
 
 
 def _rejects(rows: list[tuple[int, str, str]]) -> pl.DataFrame:
@@ -96,78 +106,170 @@ def _rejects(rows: list[tuple[int, str, str]]) -> pl.DataFrame:
     )
 
 
-def _line_count(data: bytes) -> int:
-    return data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
+def _records(
+    rows: list[dict[str, str | None]], columns: Sequence[str], numbers: list[int]
+) -> pl.DataFrame:
+    schema = {**dict.fromkeys(columns, pl.String), RESCUED: pl.String}
+    frame = pl.DataFrame(rows, schema=schema)
+    return frame.with_columns(pl.Series("_line", numbers, dtype=pl.Int64))
 
 
-def _parse_clean_jsonl(data: bytes, columns: Sequence[str]) -> Parsed | None:
-    """The whole file in one polars read; None if any line is blank, broken or not an object
-    (then every line is read on its own to say which)."""
-    lines = _line_count(data)
-    if b"\n\n" in data or data.startswith(b"\n"):
+def _rescued(extra: Sequence[str]) -> pl.Expr:
+    """The undeclared fields a line has (non-null), as one JSON object; null if none."""
+    if not extra:
+        return pl.lit(None, dtype=pl.String)
+    pieces = [  # '{"c":v}' without its braces, for the lines where c is set
+        pl.when(pl.col(c).is_not_null()).then(pl.struct(c).struct.json_encode().str.slice(1))
+        .str.strip_suffix("}")
+        for c in extra
+    ]
+    joined = pl.concat_str(pieces, separator=",", ignore_nulls=True)
+    return pl.when(pl.any_horizontal(pl.col(extra).is_not_null())).then(
+        pl.concat_str(pl.lit("{"), joined, pl.lit("}"))
+    )
+
+
+def _shape(frame: pl.DataFrame, columns: Sequence[str], lines: pl.Series) -> pl.DataFrame:
+    """Declared columns in order (missing ones null), undeclared ones in `_rescued_data`."""
+    extra = [c for c in frame.columns if c not in columns]
+    return frame.select(
+        *[pl.col(c).cast(pl.String) if c in frame.columns else pl.lit(None, pl.String).alias(c)
+          for c in columns],
+        _rescued(extra).alias(RESCUED),
+        lines.alias("_line"),
+    )
+
+
+# ------------------------------------------------------------------------------------- JSON lines
+def _longest_line(body: bytes) -> int:
+    ends = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == ord("\n"))
+    return int(np.diff(ends, prepend=-1, append=len(body)).max()) - 1
+
+
+def _clean_jsonl(body: bytes, columns: Sequence[str]) -> pl.DataFrame | None:
+    """The whole file in one polars read when every line is a flat JSON object (one `{`, no
+    `[`) of valid UTF-8 under the size limit; None otherwise (then each line is read on its
+    own)."""
+    lines = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
+    if body.count(b"{") != lines or b"[" in body:  # nested values (polars takes minutes on
+        return None  # deep ones) or objects in strings: read line by line
+    if b"\n\n" in body or body.startswith(b"\n") or _SURROGATE.search(body):
+        return None
+    if len(body) > MAX_LINE_BYTES and _longest_line(body) > MAX_LINE_BYTES:
         return None
     try:
-        frame = pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)
+        body.decode("utf-8")
+        frame = pl.read_ndjson(io.BytesIO(body), infer_schema_length=None)
     except Exception:  # noqa: BLE001 - any failure means: find the bad lines one by one
         return None
-    if frame.height != lines or any(isinstance(d, pl.List) for d in frame.dtypes):
+    nested = any(isinstance(d, pl.List | pl.Struct | pl.Array | pl.Object) for d in frame.dtypes)
+    if frame.height != lines or nested:
         return None
-    numbers = pl.int_range(1, lines + 1, eager=True, dtype=pl.Int64)
-    return _shape(frame, columns, numbers), _rejects([]), lines
+    return _shape(frame, columns, pl.int_range(1, lines + 1, eager=True, dtype=pl.Int64))
 
 
-def _parse_jsonl(data: bytes, columns: Sequence[str]) -> Parsed:
-    clean = _parse_clean_jsonl(data, columns)
+def _json_text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return _checked(value)
+    return _checked(json.dumps(value, ensure_ascii=False))
+
+
+def _jsonl_record(line: bytes, columns: Sequence[str]) -> dict[str, str | None]:
+    try:
+        value = json.loads(_decoded(line))
+    except RecursionError:
+        raise _Rejected("JSON nested too deeply to read") from None
+    except ValueError as error:
+        raise _Rejected(f"malformed JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise _Rejected(f"not a JSON object: {type(value).__name__}")
+    extra = {k: v for k, v in value.items() if k not in columns and v is not None}
+    try:
+        row = {c: _json_text(value.get(c)) for c in columns}
+        row[RESCUED] = _json_text(extra) if extra else None
+    except RecursionError:
+        raise _Rejected("JSON nested too deeply to read") from None
+    return row
+
+
+def _parse_jsonl(data: bytes, columns: Sequence[str]) -> ParsedFile:
+    body = _normalised(data)
+    clean = _clean_jsonl(body, columns) if body else None
     if clean is not None:
-        return clean
-    text_lines = data.decode("utf-8", errors="replace").split("\n")
-    if text_lines and text_lines[-1] == "":
-        text_lines.pop()
-    good: list[str] = []
-    numbers: list[int] = []
-    bad: list[tuple[int, str, str]] = []
-    for number, line in enumerate(text_lines, start=1):
-        try:
-            value = json.loads(line)
-        except ValueError as error:
-            bad.append((number, line, f"malformed JSON: {error}"))
-            continue
-        if not isinstance(value, dict):
-            bad.append((number, line, f"not a JSON object: {type(value).__name__}"))
-            continue
-        good.append(line)
-        numbers.append(number)
-    frame = (
-        pl.read_ndjson(io.StringIO("\n".join(good)), infer_schema_length=None)
-        if good
-        else pl.DataFrame()
-    )
-    numbered = pl.Series(numbers, dtype=pl.Int64)
-    return _shape(frame, columns, numbered), _rejects(bad), len(text_lines)
-
-
-def _parse_csv(data: bytes, columns: Sequence[str]) -> Parsed:
-    reader = csv.reader(io.StringIO(data.decode("utf-8", errors="replace"), newline=""))
-    rows = list(reader)
-    if not rows:
-        return _shape(pl.DataFrame(), columns, pl.Series([], dtype=pl.Int64)), _rejects([]), 0
-    header, body = rows[0], rows[1:]
+        return ParsedFile(clean, _rejects([]), 0)
     good, numbers, bad = [], [], []
-    for number, row in enumerate(body, start=2):
-        if len(row) != len(header):
-            raw = ",".join(row)
-            bad.append((number, raw, f"expected {len(header)} fields, got {len(row)}"))
-            continue
-        good.append([value if value != "" else None for value in row])
-        numbers.append(number)
-    frame = pl.DataFrame(good, schema={h: pl.String for h in header}, orient="row")
-    return _shape(frame, columns, pl.Series(numbers, dtype=pl.Int64)), _rejects(bad), len(body)
+    for number, line in enumerate(_split(body), start=1):
+        try:
+            good.append(_jsonl_record(line, columns))
+            numbers.append(number)
+        except _Rejected as reason:
+            bad.append((number, _raw(line), str(reason)))
+    return ParsedFile(_records(good, columns, numbers), _rejects(bad), 0)
 
 
-def parse_file(path: Path, fmt: BronzeFormat, columns: Sequence[str]) -> ParsedFile:
-    """Read one landed file; never raises on bad content, only on an unknown format."""
+# -------------------------------------------------------------------------------------------- CSV
+def _csv_row(text: str) -> list[str] | _Rejected:
+    """One line's fields; a line is never continued by the next (an unclosed quote is an
+    error), so one bad line cannot swallow the lines after it."""
+    if '"' not in text:
+        return text.split(",") if text else []
+    try:
+        return next(csv.reader((text,), strict=True), [])
+    except csv.Error as error:
+        return _Rejected(f"malformed CSV: {error}")
+
+
+def _header_problem(header: list[str] | _Rejected, columns: Sequence[str]) -> str | None:
+    if isinstance(header, _Rejected):
+        return str(header)
+    repeated = sorted(h for h, n in Counter(header).items() if n > 1)
+    if repeated:
+        return f"the header repeats {', '.join(map(repr, repeated))}"
+    if "" in header:
+        return "the header has an empty column name"
+    missing = [c for c in columns if c not in header]
+    if missing:
+        return (f"the header lacks the declared column(s) {', '.join(missing)} (got "
+                f"{','.join(header)[:200]!r}: a file without its header?)")
+    return None
+
+
+def _parse_csv(data: bytes, columns: Sequence[str]) -> ParsedFile:
+    lines = _split(_normalised(data))
+    rows: list[list[str] | _Rejected] = []
+    for line in lines:
+        try:
+            rows.append(_csv_row(_decoded(line)))
+        except _Rejected as reason:
+            rows.append(reason)
+    problem = _header_problem(rows[0], columns) if rows else None
+    if problem is not None:
+        reason = f"file rejected: {problem}"
+        everything = [(n, _raw(line), reason) for n, line in enumerate(lines, start=1)]
+        return ParsedFile(_empty_records(columns), _rejects(everything), 0)
+    if not rows:
+        return ParsedFile(_empty_records(columns), _rejects([]), 0)
+    header, good, numbers, bad = rows[0], [], [], []
+    for number, row in enumerate(rows[1:], start=2):
+        if isinstance(row, _Rejected):
+            bad.append((number, _raw(lines[number - 1]), str(row)))
+        elif len(row) != len(header):
+            bad.append((number, _raw(lines[number - 1]),
+                        f"expected {len(header)} fields, got {len(row)}"))
+        else:
+            good.append([value if value != "" else None for value in row])
+            numbers.append(number)
+    frame = pl.DataFrame(good, schema=dict.fromkeys(header, pl.String), orient="row")
+    return ParsedFile(_shape(frame, columns, pl.Series(numbers, dtype=pl.Int64)),
+                      _rejects(bad), 1)
+
+
+def parse(data: bytes, fmt: BronzeFormat, columns: Sequence[str]) -> ParsedFile:
+    """Read one landed file's bytes; never raises on their content (only on an unknown
+    format, a declaration error)."""
     parsers = {"jsonl": _parse_jsonl, "csv": _parse_csv}
     if fmt not in parsers:
-        raise ValueError(f"{path}: unknown landing format {fmt!r} (expected 'jsonl' or 'csv')")
-    data = path.read_bytes()
-    return ParsedFile(*parsers[fmt](data, columns), checksum=hashlib.sha256(data).hexdigest())
+        raise ValueError(f"unknown landing format {fmt!r} (expected 'jsonl' or 'csv')")
+    return parsers[fmt](data, columns)

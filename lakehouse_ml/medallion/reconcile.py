@@ -44,8 +44,9 @@ def _reconcile(catalog: Catalog, source: Source, batches: Sequence[str]) -> pl.D
     def scan(table: str, columns: list[str]) -> pl.LazyFrame:
         return catalog.scan(table).filter(pl.col("_batch_id").is_in(batches)).select(columns)
 
-    landed = (
+    landed = (  # counted from the files' bytes at ingestion, the last content of each path
         catalog.scan(source.manifest_table).filter(pl.col("batch_id").is_in(batches))
+        .sort("ingested_at").unique("path", keep="last")
         .group_by(pl.col("batch_id").alias("_batch_id")).agg(pl.col("lines").sum().alias("landed"))
     )
     bronze = scan(source.bronze_table, ["_batch_id", "_record_id", *keys]).with_columns(

@@ -5,7 +5,7 @@ in `ingest/`, `quality/` and `medallion/`.
 """
 
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 
 import dagster as dg
@@ -14,6 +14,7 @@ import polars as pl
 from lakehouse_ml.defs.factories.metadata import asset_key, lineage, markdown, table_metadata
 from lakehouse_ml.defs.resources import LakehouseResource
 from lakehouse_ml.ingest.bronze import ingest
+from lakehouse_ml.ingest.layout import Stray, outside_layout
 from lakehouse_ml.medallion.gold import build_aggregate
 from lakehouse_ml.medallion.reconcile import reconcile
 from lakehouse_ml.medallion.silver import duplicate_keys, refine
@@ -35,26 +36,45 @@ def _check(name: str, key: dg.AssetKey, description: str, blocking: bool) -> dg.
     return dg.AssetCheckSpec(name, asset=key, description=description, blocking=blocking)
 
 
-def bronze_asset(source: Source, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+def _strays(strays: Sequence[Stray]) -> dg.AssetCheckResult:
+    table = pl.DataFrame([(s.relative, s.reason) for s in strays], schema=["path", "reason"],
+                         orient="row")
+    return dg.AssetCheckResult(
+        check_name="landing_layout", passed=not strays, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"not_ingested": len(strays), "paths": markdown(table, rows=50)},
+    )
+
+
+def bronze_asset(
+    source: Source, partitions: dg.PartitionsDefinition, domain_sources: Sequence[str]
+) -> dg.AssetsDefinition:
     key = asset_key(source.bronze_table)
 
     @dg.asset(
         key=key, group_name="bronze", kinds={"delta", "polars"}, owners=[source.owner],
         description=f"Raw `{source.name}` records from `landing/{source.name}/<day>/`, each "
-        "file ingested once (manifest: path, size, checksum, batch).",
-        partitions_def=partitions, backfill_policy=SINGLE_RUN,
-        check_specs=[_check("parse_rejects", key, "Lines that could not be parsed are kept "
-                            f"in {source.rejects_table} with the reason.", blocking=False)],
+        "file ingested once per content (manifest: path, size, checksums, batch).",
+        partitions_def=partitions, backfill_policy=SINGLE_RUN, pool=f"ingest_{source.name}",
+        check_specs=[
+            _check("parse_rejects", key, "Lines that could not be parsed are kept in "
+                   f"{source.rejects_table} with the reason.", blocking=False),
+            _check("landing_layout", key, "Every path under the landing root is ingested or "
+                   "listed here with the reason (outside the layout, a link, unreadable).",
+                   blocking=False),
+        ],
     )
     def _bronze(
         context: dg.AssetExecutionContext, lakehouse: LakehouseResource
     ) -> Iterator[dg.MaterializeResult]:
         catalog = lakehouse.catalog()
         report = ingest(catalog, source, lakehouse.landing, context.partition_keys)
+        strays = [*report.refused, *outside_layout(lakehouse.landing, source.name,
+                                                   domain_sources, source.ignore)]
         yield dg.MaterializeResult(
             metadata=table_metadata(
                 catalog, source.bronze_table, files_ingested=report.files,
-                files_already_ingested=report.skipped_files, lines=report.lines,
+                files_relanded=report.relanded, files_already_ingested=report.skipped_files,
+                files_ignored=report.ignored_files, lines=report.lines,
                 records=report.records, parse_rejected=report.rejected,
             ),
             check_results=[dg.AssetCheckResult(
@@ -62,7 +82,7 @@ def bronze_asset(source: Source, partitions: dg.PartitionsDefinition) -> dg.Asse
                 severity=dg.AssetCheckSeverity.WARN,
                 metadata={"rejected": report.rejected, "table": source.rejects_table,
                           "sample": markdown(report.rejects_sample.select("_record_id", "reason"))},
-            )],
+            ), _strays(strays)],
         )
 
     return _bronze
@@ -182,7 +202,7 @@ def gold_asset(
 def medallion_assets(domain: Domain) -> list[dg.AssetsDefinition]:
     partitions = daily_partitions(domain)
     return [
-        *(bronze_asset(s, partitions) for s in domain.sources),
+        *(bronze_asset(s, partitions, [x.name for x in domain.sources]) for s in domain.sources),
         *(silver_asset(s, partitions) for s in domain.sources),
         *(gold_asset(domain, a, partitions) for a in domain.aggregates),
     ]
