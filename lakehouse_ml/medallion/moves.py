@@ -38,12 +38,19 @@ def stored_elsewhere(catalog: Catalog, source: Source, rows: pl.DataFrame) -> pl
     times = rows[event_time]
     return (
         catalog.scan(source.silver_table)
-        .filter(*(pl.col(k).is_in(rows[k].unique().implode()) for k in keys),
-                ~pl.col(event_time).is_between(times.min(), times.max()))
+        .filter(*among(rows, keys), ~pl.col(event_time).is_between(times.min(), times.max()))
         .select([*keys, event_time])
         .join(rows.lazy().select(keys), on=keys, how="semi")
         .collect()
     )
+
+
+def among(rows: pl.DataFrame, keys: Sequence[str]) -> list[pl.Expr]:
+    """Filters that hold for the `keys` of `rows` (a superset); their ranges let file
+    statistics skip files."""
+    return [expr for k in keys for expr in (
+        pl.col(k).is_between(pl.lit(rows[k].min()), pl.lit(rows[k].max())),
+        pl.col(k).is_in(rows[k].implode()))]
 
 
 def merge_range(source: Source, rows: pl.DataFrame, elsewhere: pl.DataFrame) -> str:

@@ -16,7 +16,7 @@ from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.ingest.bronze import LINEAGE, bronze_schema
 from lakehouse_ml.ingest.landing import RESCUED
 from lakehouse_ml.lake.predicates import in_list, later_or_same
-from lakehouse_ml.medallion.moves import merge_range, record_moves, stored_elsewhere
+from lakehouse_ml.medallion.moves import among, merge_range, record_moves, stored_elsewhere
 from lakehouse_ml.medallion.spec import Source
 from lakehouse_ml.quality.contracts import REASONS, RowRule, apply_contract, not_after
 
@@ -144,7 +144,7 @@ def duplicate_keys(catalog: Catalog, source: Source, batches: Sequence[str]) -> 
     silver = catalog.scan(source.silver_table)
     written = silver.filter(pl.col("_batch_id").is_in(batches)).select(keys).unique().collect()
     return (
-        silver.filter(*(pl.col(k).is_in(written[k].implode()) for k in keys)).select(keys)
+        silver.filter(*among(written, keys)).select(keys)
         .join(written.lazy(), on=keys, how="semi", nulls_equal=True)
         .group_by(keys).agg(pl.len().alias("rows"))
         .filter(pl.col("rows") > 1).sort(keys).collect()
