@@ -47,8 +47,9 @@ def _float(value: Any) -> bool:
 
 
 @lru_cache(maxsize=64)
-def _accepts(dtype: pl.DataType) -> Accepts:
-    """Whether a non-null Python value is a key of `dtype` (cached: serving calls it per row)."""
+def accepts(dtype: pl.DataType) -> Accepts:
+    """Whether a non-null Python value is a key of `dtype` (cached: serving calls it per
+    request). Serving checks request keys with it too, so both refuse the same values."""
     if dtype.is_integer():
         return _integer(dtype)
     if dtype.is_float():
@@ -65,16 +66,21 @@ def _accepts(dtype: pl.DataType) -> Accepts:
     return lambda v: pl.Series([v]).dtype == dtype
 
 
+def _shown(value: Any, limit: int = 64) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def key_frame(columns: Mapping[str, Sequence[Any]], schema: pl.Schema, where: str
               ) -> pl.DataFrame:
     """Key values (column → values) as a frame typed `schema`; a value not of its key's type
     is a `KeyTypeError` naming the column and row. Nulls are kept (they match no row)."""
     for column, dtype in schema.items():
-        accepts = _accepts(dtype)
+        accepts_value = accepts(dtype)
         for row, value in enumerate(columns[column]):
-            if value is not None and not accepts(value):
+            if value is not None and not accepts_value(value):
                 raise KeyTypeError(
-                    f"{where}: key column {column!r} is {dtype}; got {value!r} "
+                    f"{where}: key column {column!r} is {dtype}; got {_shown(value)} "
                     f"({type(value).__name__}) in row {row}"
                 )
     return pl.DataFrame({c: columns[c] for c in schema}, schema=schema)

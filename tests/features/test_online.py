@@ -17,6 +17,7 @@ from lakehouse_ml.features import (
     KeyTypeError,
 )
 from lakehouse_ml.features.online import RedisStore, SQLiteStore
+from lakehouse_ml.features.online.codec import Snapshot
 
 from .timeline import at, utc_frame
 
@@ -206,3 +207,14 @@ def test_lookups_and_row_lookups_refuse_wrong_key_types_as_training_does(keyed):
     for wrong in (1.7, True, "1"):
         with pytest.raises(KeyTypeError, match="'customer'"):
             rows({"customer": [wrong]}, datetime.now(UTC))
+
+
+def test_a_store_published_in_the_one_row_layout_must_be_published_again(fe):
+    fe.create_table("gold.k", "cid", df=pl.DataFrame({"cid": [1], "x": [10.0]}))
+    old = Snapshot(1, ["cid"], pl.Schema({"cid": pl.Int64, "x": pl.Float64}))
+    fe.online_store.write("dev.gold.k", old, ['{"cid":1}'], ['{"x":4621819117588971520}'], [],
+                          replace=True)
+    with pytest.raises(FeatureStoreError, match="publish it again"):
+        fe.get_online_features("gold.k", [1])
+    assert fe.publish_table("gold.k").replaced
+    assert fe.get_online_features("gold.k", [1])["x"].to_list() == [10.0]

@@ -102,6 +102,11 @@ class OnlineReader:
             if current is None:
                 del self._known[table]
                 raise FeatureStoreError(f"feature table {table} is not published online")
+            if current.published_at is None:
+                raise FeatureStoreError(
+                    f"feature table {table} was published online by an older lakehouse_ml "
+                    "that kept one row per key; publish it again"
+                )
             self._known[table] = current
             if current.key_types == snapshot.key_types:
                 return current, keys.in_order(values)
