@@ -88,7 +88,7 @@ def test_webserver_shows_assets_checks_jobs_and_schedules(webserver: str) -> Non
     assert expected <= assets.keys()
     checks = {name: {c["name"] for c in node["assetChecksOrError"]["checks"]}
               for name, node in assets.items()}
-    assert checks["silver/orders"] == {"contract", "conservation"}
+    assert checks["silver/orders"] == {"contract", "conservation", "unique_keys"}
     assert checks["gold/daily_activity"] == {"expectations"}
     assert checks["bronze/events"] == {"parse_rejects"}
     assert checks["churn/training_set"] == {"no_label_leakage"}
