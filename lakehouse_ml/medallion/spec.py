@@ -30,8 +30,10 @@ class Source:
     sequence_by: str | None = None
     """Column that orders versions of a key: the greatest wins; ties go to the later landing."""
     event_time_immutable: bool = False
-    """True when a key's event_time never changes (facts: an event's time, an order's
-    placement): MERGE and reconciliation then read only silver files of the batch's time range."""
+    """True when a key's event_time rarely changes (facts: an event's time, an order's
+    placement): MERGE and reconciliation then read only silver files of the batch's time range,
+    plus the times at which the batch's keys are already held (a version with a corrected
+    time still replaces its key's row; see `lakehouse_ml.medallion.moves`)."""
     max_event_time_ahead: timedelta | None = timedelta(days=1)
     """An event time more than this after the record's ingestion time (`_ingested_at`) is
     quarantined (clock skew, placeholder dates like 9999-12-31); None: no bound."""
