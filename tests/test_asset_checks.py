@@ -1,9 +1,11 @@
 """Every asset check the definitions declare fails on bad data and passes on good data, run by
 Dagster's own `materialize` on a tiny domain landed by hand (issue 8, item 3).
 
-Checks: bronze `parse_rejects`, silver `contract` and `conservation`, gold `expectations`
-(defs/factories/medallion.py) and the training set's `no_label_leakage`
-(defs/factories/training.py). The churn domain's checks passing on the generated data is
+Checks: bronze `landing_layout` and `parse_rejects`, silver `contract`, `conservation` and
+`unique_keys`, gold `expectations` (defs/factories/medallion.py) and the training set's
+`no_label_leakage` (defs/factories/training.py). `unique_keys` failing on a key held twice is
+`tests/test_silver_keys.py::test_unique_keys_check_blocks_and_names_the_repeated_keys`; the
+churn domain's checks passing on the generated data is
 `tests/test_pipeline.py::test_whole_graph_materializes_with_checks_passing`.
 """
 
@@ -45,11 +47,21 @@ GOOD = [reading("r1", celsius=10.0), reading("r2", celsius=20.0), reading("r3", 
 def test_every_check_passes_on_good_data(settings: Settings) -> None:
     land(settings.landing, DAY1, GOOD)
     evaluations = checks(settings)
-    assert {"parse_rejects", "contract", "conservation", "expectations"} <= set(evaluations)
+    assert set(evaluations) == {"landing_layout", "parse_rejects", "contract", "conservation",
+                                "unique_keys", "expectations"}
     assert all(e.passed for e in evaluations.values()), evaluations
 
 
-# bronze: parse_rejects (warns)
+# bronze: landing_layout and parse_rejects (warn)
+
+def test_landing_layout_warns_about_a_landed_file_that_is_not_read(settings: Settings) -> None:
+    land(settings.landing, DAY1, GOOD)
+    land(settings.landing, f"{DAY1}/nested", [reading("r9")])
+    evaluation = checks(settings)["landing_layout"]
+    assert not evaluation.passed
+    assert evaluation.severity == dg.AssetCheckSeverity.WARN
+    assert meta(evaluation, "not_ingested") == 1
+
 
 def test_parse_rejects_fails_with_a_warning_on_an_unreadable_line(settings: Settings) -> None:
     path = land(settings.landing, DAY1, GOOD)
