@@ -120,7 +120,10 @@ class Lake:
 
         `update_when` is a SQL predicate over aliases `s` (incoming) and `t` (table);
         `target_filter` (over `t`, with literals) must hold for every row a key can match, and
-        lets delta-rs skip the files where it cannot.
+        lets delta-rs skip the files where it cannot. The MERGE condition is
+        `t."k" = s."k" AND ... AND (target_filter)`: key names are quoted identifiers (see
+        `lakehouse_ml.lake.predicates`), and the filter is parenthesized, so an `OR` in it
+        cannot match a stored row to every incoming row.
         """
         on = same_keys(keys) + (f" AND ({target_filter})" if target_filter else "")
         # the source is already in memory: streamed execution only makes delta-rs scan the
