@@ -58,3 +58,16 @@ def test_feature_table_second_write_upserts(settings: object, key: str) -> None:
                                                  "v": [9.0, 3.0]}))
     assert sorted(fe.read_table("gold.awkward").rows()) == [
         (1, _day(1), 9.0), (2, _day(1), 2.0), (3, _day(2), 3.0)]
+
+
+def test_an_or_in_the_target_filter_only_widens_the_files_read(tmp_path: Path) -> None:
+    lake, uri = Lake(), str(tmp_path / "t")
+    lake.create(uri, pl.Schema({"k": pl.Int64, "ts": pl.Datetime("us", "UTC"), "v": pl.Float64}),
+                name="t")
+    lake.append(uri, pl.DataFrame({"k": [1, 2], "ts": [_day(1)] * 2, "v": [1.0, 2.0]}), label="t")
+    widened = (between("ts", _day(3).isoformat(), _day(3).isoformat(), alias="t") + " OR "
+               + in_list("ts", [_day(1).isoformat()], alias="t"))
+    lake.merge(uri, pl.DataFrame({"k": [1, 3], "ts": [_day(3)] * 2, "v": [9.0, 3.0]}),
+               label="t", keys=["k"], target_filter=widened)
+    assert sorted(lake.read(uri).rows()) == [(1, _day(3), 9.0), (2, _day(1), 2.0),
+                                             (3, _day(3), 3.0)]
