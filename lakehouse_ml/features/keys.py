@@ -71,10 +71,11 @@ def _shown(value: Any, limit: int = 64) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
-def key_frame(columns: Mapping[str, Sequence[Any]], schema: pl.Schema, where: str
-              ) -> pl.DataFrame:
-    """Key values (column → values) as a frame typed `schema`; a value not of its key's type
-    is a `KeyTypeError` naming the column and row. Nulls are kept (they match no row)."""
+def key_frame(columns: Mapping[str, Sequence[Any]], schema: pl.Schema, where: str,
+              names: Mapping[str, str] | None = None) -> pl.DataFrame:
+    """Key values (column → values) as a frame typed `schema`, its columns renamed by `names`;
+    a value not of its key's type is a `KeyTypeError` naming the column and row. Nulls are
+    kept (they match no row)."""
     for column, dtype in schema.items():
         accepts_value = accepts(dtype)
         for row, value in enumerate(columns[column]):
@@ -83,4 +84,6 @@ def key_frame(columns: Mapping[str, Sequence[Any]], schema: pl.Schema, where: st
                     f"{where}: key column {column!r} is {dtype}; got {_shown(value)} "
                     f"({type(value).__name__}) in row {row}"
                 )
-    return pl.DataFrame({c: columns[c] for c in schema}, schema=schema)
+    names = names or {}
+    return pl.DataFrame({names.get(c, c): columns[c] for c in schema},
+                        schema={names.get(c, c): d for c, d in schema.items()})

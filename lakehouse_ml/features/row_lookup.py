@@ -211,8 +211,8 @@ class RowLookup:
         def batch(rows: _TableRows) -> KeyBatch:
             if rows.mapping not in batches:
                 typed = pl.Schema({c: self._keys[c] for c, _ in rows.mapping})
-                frame = key_frame(keys, typed, "online lookup")
-                batches[rows.mapping] = KeyBatch(frame.rename(dict(rows.mapping)))
+                batches[rows.mapping] = KeyBatch(
+                    key_frame(keys, typed, "online lookup", dict(rows.mapping)))
             return batches[rows.mapping]
 
         for name, step in self._lookups:
