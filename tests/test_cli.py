@@ -40,8 +40,8 @@ def test_tables_history_and_read(
 
 def test_bad_table_name_is_a_clear_error(settings: Settings) -> None:
     result = runner.invoke(app, ["read", "silver/../../etc"])
-    assert result.exit_code != 0
-    assert "invalid" in str(result.exception)
+    assert result.exit_code == 2
+    assert "invalid table name 'silver/../../etc'" in result.stderr
 
 
 def test_generate_next_day_drops_one_more_day(settings: Settings) -> None:

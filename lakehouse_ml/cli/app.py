@@ -13,14 +13,23 @@ from rich.console import Console
 from rich.table import Table
 
 from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.cli.errors import OneLineErrors
 from lakehouse_ml.cli.serving import serve, tokens
 from lakehouse_ml.config import Settings
 
 app = typer.Typer(
-    help="lakehouse_ml: an ML lakehouse on Delta, Dagster and MLflow.",
+    cls=OneLineErrors, help="lakehouse_ml: an ML lakehouse on Delta, Dagster and MLflow.",
     no_args_is_help=True, add_completion=False,
 )
 console = Console()
+
+
+@app.callback()
+def main(debug: Annotated[bool, typer.Option(
+    "--debug", envvar="LAKEHOUSE_DEBUG",
+    help="Show the traceback of an error (else one line: exit 2 usage, 1 failure).")] = False,
+) -> None:
+    """lakehouse_ml: an ML lakehouse on Delta, Dagster and MLflow."""
 
 
 def _landing_has_data(landing: Path) -> bool:
@@ -120,7 +129,8 @@ def tables(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
 
 
 @app.command()
-def history(name: str, limit: Annotated[int, typer.Option(help="Most recent N.")] = 20) -> None:
+def history(name: str, limit: Annotated[int, typer.Option(help="Most recent N.", min=1)] = 20
+            ) -> None:
     """A table's Delta history: version, time, operation, metrics."""
     table = Table("version", "timestamp", "operation", "parameters", "metrics")
     for entry in Catalog.from_settings().history(name, limit):
@@ -135,15 +145,20 @@ def history(name: str, limit: Annotated[int, typer.Option(help="Most recent N.")
 @app.command()
 def read(
     name: str,
-    version: Annotated[int | None, typer.Option(help="Delta version (time travel).")] = None,
+    version: Annotated[int | None, typer.Option(help="Delta version (time travel).", min=0)]
+    = None,
     timestamp: Annotated[str | None, typer.Option(help="As of an ISO-8601 time.")] = None,
-    limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
+    limit: Annotated[int, typer.Option(help="Rows to show.", min=0)] = 20,
 ) -> None:
     """Print a table's rows, at its latest or an earlier version."""
     from datetime import datetime
 
+    catalog = Catalog.from_settings()
+    if version is not None and version > (latest := catalog.version(name)):
+        raise LookupError(f"table {catalog.name(name)} has no version {version} "
+                          f"(latest is {latest})")
     as_of = datetime.fromisoformat(timestamp) if timestamp else version
-    frame = Catalog.from_settings().scan(name, as_of).head(limit).collect()
+    frame = catalog.scan(name, as_of).head(limit).collect()
     with pl.Config(tbl_rows=limit, tbl_cols=-1, tbl_width_chars=200):
         console.print(str(frame))
 
