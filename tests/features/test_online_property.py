@@ -53,20 +53,25 @@ def client(root: str, kind: str, request: pytest.FixtureRequest) -> FeatureEngin
     first=feature_rows, second=feature_rows,
     window=st.sampled_from([None, 0, 30, 60, 120, 300]),  # minutes
     offsets=st.lists(st.integers(0, 16), min_size=1, max_size=4, unique=True),
+    time_type=st.sampled_from([STORED, pl.Datetime("ns", "Asia/Kolkata"),
+                               pl.Datetime("ms", "America/St_Johns")]),
 )
 def test_online_lookups_equal_the_training_set_join_after_publication(
-    kind, request, first, second, window, offsets
+    kind, request, first, second, window, offsets, time_type
 ):
     """Rows lie on whole hours around the anchor (an instant just before the first publish),
     lookups at the publication time and on half hours after it, so that rows stamped exactly
     at the lookup time and windows ending exactly on a row are both met. A second write (new
-    rows and new values at old times) is published incrementally."""
+    rows and new values at old times) is published incrementally. `get_online_features`
+    (as of now, no window) equals the join at the publication time: no row lies between."""
     anchor = datetime.now(UTC).replace(microsecond=0)
     lookback = None if window is None else timedelta(minutes=window)
     steps = [
         FeatureLookup("gold.f", "k", "t", lookback_window=lookback),
         FeatureLookup("gold.f", "k", feature_names=["v"], rename_outputs={"v": "newest"}),
+        FeatureLookup("gold.f", "k", "t", feature_names=["v"], rename_outputs={"v": "now"}),
     ]
+    outputs = ["v", "newest", "now"]
     with tempfile.TemporaryDirectory() as root:
         fe = client(root, kind, request)
         try:
@@ -77,18 +82,22 @@ def test_online_lookups_equal_the_training_set_join_after_publication(
                 fe.write_table("gold.f", table(second, anchor))
                 published = fe.publish_table("gold.f").published_at
             assert published - anchor < timedelta(minutes=30)
-            serve = fe.row_lookup(steps, pl.Schema({"k": pl.Int64}), ["v", "newest"])
+            serve = fe.row_lookup(steps, pl.Schema({"k": pl.Int64}), outputs)
             times = [published, *(anchor + k * HOUR / 2 for k in offsets if k)]
             for at in times:
                 rows = pl.DataFrame({"k": KEYS, "t": [at] * len(KEYS)},
-                                    schema={"k": pl.Int64, "t": STORED})
+                                    schema={"k": pl.Int64, "t": STORED}).with_columns(
+                    pl.col("t").cast(time_type))
                 trained = fe.create_training_set(rows, steps, label=None).load_df()
                 online = fe.lookup_online(rows, steps)
                 by_row = serve({"k": KEYS}, at)
-                for column in ("v", "newest"):
+                for column in outputs:
                     expected = trained[column].to_list()
                     assert online[column].to_list() == expected, (at, column)
                     assert by_row[column] == expected, (at, column)
+                if at == published:
+                    now = fe.get_online_features("gold.f", KEYS)["v"].to_list()
+                    assert now == trained["now"].to_list()
         finally:
             fe.close()
 

@@ -12,7 +12,8 @@ from lakehouse_ml.features.online.sqlite_store import SQLiteStore
 
 
 class OnlineStore(Protocol):
-    """Encoded key -> encoded row per table, plus the snapshot it was published from."""
+    """Encoded key -> the key's encoded rows per table, plus the snapshot they were published
+    from. A reader sees one publication whole, never parts of two."""
 
     def snapshot(self, table: str) -> Snapshot | None: ...
 
@@ -20,7 +21,8 @@ class OnlineStore(Protocol):
         self, table: str, snapshot: Snapshot, keys: Sequence[str], rows: Sequence[str],
         deleted: Sequence[str], *, replace: bool,
     ) -> None:
-        """Upsert `rows` under `keys`, drop `deleted` (or everything else if `replace`)."""
+        """Upsert `rows` under `keys`, drop `deleted` (or everything else if `replace`), as
+        one publication: readers see all of it or none."""
 
     def read(
         self, table: str, keys: Sequence[str]
