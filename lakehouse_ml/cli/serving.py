@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.serving.limits import Limits, UnknownKeys
+
+DEFAULT = Limits()
 
 if TYPE_CHECKING:
     from lakehouse_ml.ml.spec import ModelSpec
@@ -31,6 +34,26 @@ def serve(
     log_flush_rows: Annotated[int, typer.Option(
         help="Write the inference log every N requests...")] = 1000,
     log_flush_seconds: Annotated[float, typer.Option(help="...or every T seconds.")] = 5.0,
+    log_body_bytes: Annotated[int, typer.Option(
+        help="Log bodies longer than this as a prefix plus their sha256.")] = 16 * 1024,
+    log_buffer_bytes: Annotated[int, typer.Option(
+        help="Most log bytes buffered while the table cannot be written; "
+        "more is shed and counted on /health.")] = 64 * 1024 * 1024,
+    unknown_keys: Annotated[UnknownKeys, typer.Option(
+        help="Key-only rows a feature lookup found no row for: 'score' them (flagged in "
+        "unmatched_lookups) or 'refuse' the request (422).")] = UnknownKeys.SCORE,
+    max_body_bytes: Annotated[int, typer.Option(help="Largest request body (413).")
+                              ] = DEFAULT.max_body_bytes,
+    max_rows: Annotated[int, typer.Option(help="Most rows per request (400).")
+                        ] = DEFAULT.max_rows,
+    max_header_bytes: Annotated[int, typer.Option(
+        help="Largest request line plus headers (431).")] = DEFAULT.max_header_bytes,
+    header_seconds: Annotated[float, typer.Option(
+        help="Time to send the request line and headers (408).")] = DEFAULT.header_seconds,
+    body_seconds: Annotated[float, typer.Option(help="Time to send the body (408).")
+                            ] = DEFAULT.body_seconds,
+    max_connections: Annotated[int, typer.Option(
+        help="Open connections beyond which new ones get 503.")] = DEFAULT.max_connections,
 ) -> None:
     """Serve the champion (and challenger) models over HTTP: POST
     /serving-endpoints/<name>/invocations with a bearer token; GET /health."""
@@ -39,11 +62,19 @@ def serve(
     from lakehouse_ml.serving.deployment import NoChampion
     from lakehouse_ml.serving.server import uvicorn_server
 
-    config = ServingConfig(
-        Settings.from_env(), endpoints(), challenger_share=challenger_share,
-        poll_seconds=poll_seconds, log_flush_rows=log_flush_rows,
-        log_flush_seconds=log_flush_seconds,
-    )
+    try:
+        config = ServingConfig(
+            Settings.from_env(), endpoints(), challenger_share=challenger_share,
+            poll_seconds=poll_seconds, log_flush_rows=log_flush_rows,
+            log_flush_seconds=log_flush_seconds, log_body_bytes=log_body_bytes,
+            log_buffer_bytes=log_buffer_bytes, unknown_keys=unknown_keys,
+            limits=Limits(max_body_bytes=max_body_bytes, max_rows=max_rows,
+                          max_header_bytes=max_header_bytes, header_seconds=header_seconds,
+                          body_seconds=body_seconds, max_connections=max_connections),
+        )
+    except ValueError as error:
+        typer.echo(f"serve: {error}", err=True)
+        raise typer.Exit(2) from None
     try:
         server = uvicorn_server(config, host, port)
     except NoChampion as error:

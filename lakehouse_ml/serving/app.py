@@ -1,33 +1,58 @@
 """The HTTP API: Databricks-style invocations per endpoint, and a health check.
 
 `POST /serving-endpoints/<name>/invocations` with `Authorization: Bearer <token>` answers
-`{"predictions": [probability per row], "model_versions": [version per row]}`; errors answer
-`{"error_code", "message"}` with 400 (malformed payload), 401 (no valid token), 404 (unknown
-endpoint) or 500. `GET /health` needs no token and reports the versions each endpoint serves.
+`{"predictions": [probability per row], "model_versions": [version per row],
+"unmatched_lookups": [feature tables that had no row for the key, per row]}`; errors answer
+`{"error_code", "message"}` with 400 (malformed payload, too many rows), 401 (no valid token,
+or tokens cannot be checked), 404 (unknown endpoint), 408 (body too slow), 413 (body too
+large), 422 (unknown keys, when refused) or 500 (a generic message; the details go to the
+server log under the request id). `GET /health` needs no token and reports the versions each
+endpoint serves, the inference logs' buffers and whether tokens can be checked.
 Bodies are read and written as raw JSON: the payload formats are parsed by `payload`, not by
-pydantic, which keeps validation messages specific and the hot path short.
+pydantic, which keeps validation messages specific and the hot path short; bodies above
+`parse_inline_bytes` are parsed on a thread of their own, off the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from starlette.requests import ClientDisconnect
 
-from lakehouse_ml.serving.payload import PayloadError, parse
+from lakehouse_ml.serving import payload
+from lakehouse_ml.serving.config import Limits, UnknownKeys
+from lakehouse_ml.serving.deployment import Deployment
+from lakehouse_ml.serving.payload import PayloadError
+from lakehouse_ml.serving.redact import Redactor
+from lakehouse_ml.serving.request import Request as Rows
 from lakehouse_ml.serving.runtime import Runtime
+from lakehouse_ml.serving.scorer import Scored
 
 log = logging.getLogger(__name__)
 
 _ERROR_CODES = {400: "BAD_REQUEST", 401: "UNAUTHENTICATED", 404: "ENDPOINT_NOT_FOUND",
+                408: "REQUEST_TIMEOUT", 413: "REQUEST_TOO_LARGE", 422: "UNKNOWN_KEYS",
                 500: "INTERNAL_ERROR"}
+_NAMED_ROWS = 10
+"""Unknown keys named in a 422 message, at most."""
+
+
+class Refused(Exception):
+    """A request answered with an error before it is scored."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
 
 
 def _json(status: int, document: object, **headers: str) -> Response:
@@ -43,9 +68,63 @@ def _bearer(request: Request) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
+async def read_body(request: Request, limits: Limits) -> bytes:
+    """The whole body, or `Refused`: 413 above `max_body_bytes` (on Content-Length, before
+    reading, or once that much arrived), 408 if it takes longer than `body_seconds`."""
+    declared = request.headers.get("content-length", "")
+    too_large = f"body exceeds the limit of {limits.max_body_bytes} bytes"
+    if declared.isdigit() and int(declared) > limits.max_body_bytes:
+        raise Refused(413, f"{too_large} (Content-Length {declared})")
+    chunks, size = [], 0
+    try:
+        async with asyncio.timeout(limits.body_seconds):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limits.max_body_bytes:
+                    raise Refused(413, too_large)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise Refused(408, f"body not received within {limits.body_seconds:g} s") from None
+    except ClientDisconnect:
+        raise Refused(400, "the client closed the connection before sending the body") from None
+    return b"".join(chunks)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    rows: Rows | None
+    problem: PayloadError | None
+    stored: str
+    """What the inference log keeps of the body."""
+
+
+def parse(deployment: Deployment, redactor: Redactor, body: bytes, max_rows: int) -> Parsed:
+    try:
+        document = payload.load(body)
+    except PayloadError as problem:
+        return Parsed(None, problem, redactor.unparsed(body))
+    stored = redactor.document(document, body)
+    try:
+        return Parsed(deployment.request.parse(payload.columns(document, max_rows)), None,
+                      stored)
+    except PayloadError as problem:
+        return Parsed(None, problem, stored)
+
+
+def unknown_keys(rows: Rows, scored: Scored) -> str:
+    """The 422 message: which keys no feature row was found for, and where."""
+    missing = scored.unmatched_rows
+    named = [", ".join(f"{k}={rows.columns[k][row]!r}" for k in rows.columns)
+             + f" (row {row}): no row in {', '.join(scored.unmatched[row])}"
+             for row in missing[:_NAMED_ROWS]]
+    more = f"; and {len(missing) - _NAMED_ROWS} more rows" if len(missing) > _NAMED_ROWS else ""
+    return "unknown keys: " + "; ".join(named) + more
+
+
 def create_app(runtime: Runtime) -> FastAPI:
     """The API over a runtime built beforehand (models loaded, so a server that cannot serve
     fails before it listens); the lifespan starts it and, at shutdown, stops it."""
+    limits = runtime.config.limits
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -62,41 +141,70 @@ def create_app(runtime: Runtime) -> FastAPI:
     async def health() -> Response:
         endpoints = {e: runtime.deployments.get(e).describe()
                      for e in runtime.deployments.endpoints}
-        return _json(200, {"status": "ok", "endpoints": endpoints})
+        logs = [log.describe() for log in set(runtime.logs.values())]
+        tokens = runtime.tokens.unavailable
+        degraded = tokens is not None or any(log["shed_rows"] for log in logs)
+        return _json(200, {"status": "degraded" if degraded else "ok", "endpoints": endpoints,
+                           "tokens": tokens or "ok", "inference_logs": logs})
 
     @app.post("/serving-endpoints/{endpoint}/invocations")
     async def invocations(endpoint: str, request: Request) -> Response:
         started, requested_at = time.perf_counter(), datetime.now(UTC)
-        caller = runtime.tokens.verify(_bearer(request))
+        request_id = uuid.uuid4().hex
+        scored, rows, stored = None, None, None
+
+        def answer(status: int, document: object, caller: str | None, **headers: str
+                   ) -> Response:
+            text = json.dumps(document)
+            inference_log = runtime.logs.get(endpoint) or next(iter(runtime.logs.values()))
+            inference_log.record(
+                request_id=request_id, endpoint=endpoint, requested_at=requested_at,
+                status_code=status, latency_ms=(time.perf_counter() - started) * 1000,
+                caller=caller, rows=len(scored.versions) if scored else 0,
+                as_of=scored.as_of if scored else None,
+                model_versions=scored.versions if scored else None, request=stored,
+                response=runtime.redactor.cap(text, text.encode()),
+                unmatched_rows=scored.unmatched_rows if scored else None,
+            )
+            return Response(text, status, {"x-request-id": request_id, **headers},
+                            media_type="application/json")
+
+        token = _bearer(request)
+        caller = runtime.tokens.verify(token)
         if caller is None:
-            return _json(401, _error(401, "a valid bearer token is required"),
-                         **{"www-authenticate": "Bearer"})
+            why = runtime.tokens.unavailable
+            log.info("401 on %s from %s: %s", endpoint, request.client,
+                     why or ("no bearer token" if not token else "unknown or revoked token"))
+            message = ("tokens cannot be checked right now: retry later" if why
+                       else "a valid bearer token is required")
+            return answer(401, _error(401, message), None, **{"www-authenticate": "Bearer"})
         deployment = runtime.deployments.get(endpoint)
         if deployment is None:
             return _json(404, _error(404, f"no serving endpoint {endpoint!r}; endpoints: "
                                           f"{runtime.deployments.endpoints}"))
-        body = await request.body()
-        scored = None
         try:
-            scored = await runtime.submit(endpoint, deployment.request.parse(parse(body)))
-            status = 200
-            answer = {"predictions": scored.probabilities, "model_versions": scored.versions}
-        except PayloadError as problem:
-            status, answer = 400, _error(400, str(problem))
-        except Exception as failure:
-            log.exception("endpoint %s failed", endpoint)
-            status, answer = 500, _error(500, f"{type(failure).__name__}: {failure}")
-        response = json.dumps(answer)
-        request_id = uuid.uuid4().hex
-        runtime.logs[endpoint].record(
-            request_id=request_id, endpoint=endpoint, requested_at=requested_at,
-            status_code=status, latency_ms=(time.perf_counter() - started) * 1000,
-            caller=caller, rows=len(scored.versions) if scored else 0,
-            as_of=scored.as_of if scored else None,
-            model_versions=scored.versions if scored else None,
-            request=body.decode("utf-8", "replace"), response=response,
-        )
-        return Response(response, status, {"x-request-id": request_id},
-                        media_type="application/json")
+            body = await read_body(request, limits)
+            work = (runtime.redactor, body, limits.max_rows)
+            parsed = (parse(deployment, *work) if len(body) <= limits.parse_inline_bytes else
+                      await asyncio.get_running_loop().run_in_executor(
+                          runtime.parser, parse, deployment, *work))
+            stored = parsed.stored
+            if parsed.problem is not None:
+                raise Refused(400, str(parsed.problem))
+            rows = parsed.rows
+            scored = await runtime.submit(endpoint, rows)
+        except Refused as refused:
+            close = {"connection": "close"} if refused.status in (408, 413) else {}
+            return answer(refused.status, _error(refused.status, refused.message), caller,
+                          **close)
+        except Exception:
+            log.exception("endpoint %s failed on request %s", endpoint, request_id)
+            return answer(500, _error(500, f"internal error (request id {request_id}): the "
+                                           "server log has the details"), caller)
+        if scored.unmatched_rows and runtime.config.unknown_keys == UnknownKeys.REFUSE:
+            return answer(422, _error(422, unknown_keys(rows, scored)), caller)
+        return answer(200, {"predictions": scored.probabilities,
+                            "model_versions": scored.versions,
+                            "unmatched_lookups": scored.unmatched}, caller)
 
     return app

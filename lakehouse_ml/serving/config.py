@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 from lakehouse_ml.config import Settings
 from lakehouse_ml.ml.spec import ModelSpec
+from lakehouse_ml.serving.limits import Limits, UnknownKeys
+
+__all__ = ["Limits", "ServingConfig", "UnknownKeys"]
 
 
 @dataclass(frozen=True)
@@ -21,11 +24,20 @@ class ServingConfig:
     within this time."""
     log_flush_rows: int = 1000
     log_flush_seconds: float = 5.0
+    log_body_bytes: int = 16 * 1024
+    """Request and response bodies longer than this are logged as a prefix plus a sha256."""
+    log_buffer_bytes: int = 64 * 1024 * 1024
+    """Most log bytes held in memory while the table cannot be written; rows beyond are shed
+    (and counted on /health)."""
     max_batch_rows: int = 1024
     """Most rows scored in one dynamic batch."""
+    unknown_keys: UnknownKeys = UnknownKeys.SCORE
+    limits: Limits = Limits()
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.challenger_share <= 1.0:
             raise ValueError(f"challenger_share {self.challenger_share} is not in [0, 1]")
         if not self.endpoints:
             raise ValueError("no endpoints to serve")
+        if self.log_body_bytes < 64 or self.log_buffer_bytes < self.log_body_bytes:
+            raise ValueError("log_body_bytes must be at least 64 and at most log_buffer_bytes")

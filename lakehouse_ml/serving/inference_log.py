@@ -1,14 +1,21 @@
-"""`<schema>.inference_log`: one row per scored request, request and response included.
+"""`<schema>.inference_log`: one row per request that reached an endpoint, refusals included.
 
-One row per request (not per predicted row), as Databricks inference tables do: the request and
-response bodies are kept verbatim, `rows` counts the rows scored and `model_versions` says which
-version scored each of them, so N requests leave exactly N rows and per-row analysis unnests
-the lists. Requests refused before reaching an endpoint (401, 404) are not logged: their bodies
-come from unknown callers.
+One row per request (not per predicted row), as Databricks inference tables do: `rows` counts
+the rows scored, `model_versions` says which version scored each of them and `unmatched_rows`
+which of them had a feature lookup that found no row, so N requests leave exactly N rows and
+per-row analysis unnests the lists. 401s are recorded too (caller null, body not read: it
+comes from an unknown caller); so are 4xx refusals, with what was kept of their body.
+
+Bodies are stored as `redact.Redactor` keeps them: secrets dropped, `pii`-tagged columns
+hashed, above a size cap a prefix plus the sha256 of the whole.
 
 Writes are buffered: `record` appends to memory, a background thread appends to Delta every
 `flush_rows` rows or `flush_seconds`, and `close` (at server shutdown) writes what is left. A
-failed write keeps its rows for the next attempt. Only a killed process loses the unflushed rows.
+failed write keeps its rows for the next attempt, up to `buffer_bytes` of buffered bodies:
+beyond that new rows are shed and counted (`shed`, reported on /health), so a table that
+cannot be written never exhausts the worker's memory. A killed process (SIGKILL) loses what is
+buffered: at most `flush_rows` rows or `flush_seconds` of requests while writes succeed, at
+most `buffer_bytes` while they fail.
 """
 
 from __future__ import annotations
@@ -30,8 +37,10 @@ SCHEMA = pl.Schema({
     "request_id": pl.String, "endpoint": pl.String, "requested_at": _UTC,
     "status_code": pl.Int32, "latency_ms": pl.Float64, "caller": pl.String, "rows": pl.Int64,
     "as_of": _UTC, "model_versions": pl.List(pl.Int64), "request": pl.String,
-    "response": pl.String,
+    "response": pl.String, "unmatched_rows": pl.List(pl.Int64),
 })
+_ROW_BYTES = 256
+"""What a row costs beyond its bodies, counted against the buffer."""
 
 
 def table_name(schema: str) -> str:
@@ -40,17 +49,28 @@ def table_name(schema: str) -> str:
 
 class InferenceLog:
     def __init__(
-        self, catalog: Catalog, table: str, owner: str, flush_rows: int, flush_seconds: float
+        self, catalog: Catalog, table: str, owner: str, flush_rows: int, flush_seconds: float,
+        buffer_bytes: int,
     ) -> None:
         self.table = table
         self.flush_rows, self.flush_seconds = flush_rows, flush_seconds
+        self.buffer_bytes = buffer_bytes
         catalog.create_table(table, SCHEMA, TableInfo(
             owner=owner, tags={"layer": "ml"},
             comment="Every request to the serving endpoints of this schema: caller, status, "
-            "latency, the model version per scored row, and the request and response bodies.",
+            "latency, the model version per scored row, the rows no feature row was found "
+            "for, and the request and response bodies (secrets dropped, PII hashed, capped).",
         ))
+        if set(SCHEMA) - set(catalog.schema(table)):  # a table from before a column was added
+            catalog.append(table, pl.DataFrame(schema=SCHEMA), evolve=True)
         self._append = catalog.appender(table)
         self._rows: list[dict[str, Any]] = []
+        self._bytes = 0
+        """Bytes of the rows buffered or being written."""
+        self._writing = 0
+        """Rows being written."""
+        self.shed = 0
+        """Rows dropped because the buffer was full (the table could not be written)."""
         self._wake = threading.Condition()
         self._closing = False
         self._thread = threading.Thread(target=self._run, name=f"log:{table}", daemon=True)
@@ -58,26 +78,39 @@ class InferenceLog:
 
     def record(
         self, *, request_id: str, endpoint: str, requested_at: datetime, status_code: int,
-        latency_ms: float, caller: str, rows: int, as_of: datetime | None,
-        model_versions: list[int] | None, request: str, response: str,
+        latency_ms: float, caller: str | None, rows: int, as_of: datetime | None,
+        model_versions: list[int] | None, request: str | None, response: str,
+        unmatched_rows: list[int] | None,
     ) -> None:
+        """Buffer one row (`request` and `response` as they are to be stored); shed it if the
+        buffer holds `buffer_bytes` already."""
         row = {"request_id": request_id, "endpoint": endpoint, "requested_at": requested_at,
                "status_code": status_code, "latency_ms": latency_ms, "caller": caller,
                "rows": rows, "as_of": as_of, "model_versions": model_versions,
-               "request": request, "response": response}
+               "request": request, "response": response, "unmatched_rows": unmatched_rows}
+        size = _size(row)
         with self._wake:
+            if self._bytes + size > self.buffer_bytes:
+                if not self.shed:
+                    log.error("%s: buffer full (%d bytes): shedding rows until it is written",
+                              self.table, self._bytes)
+                self.shed += 1
+                return
             self._rows.append(row)
+            self._bytes += size
             if len(self._rows) >= self.flush_rows:
                 self._wake.notify()
 
-    def _take(self) -> list[dict[str, Any]]:
+    def describe(self) -> dict[str, object]:
         with self._wake:
-            rows, self._rows = self._rows, []
-        return rows
+            return {"table": self.table, "buffered_rows": len(self._rows) + self._writing,
+                    "buffered_bytes": self._bytes, "shed_rows": self.shed}
 
     def flush(self) -> bool:
-        """Append the buffered rows; on failure they go back to the buffer (returns False)."""
-        rows = self._take()
+        """Append the buffered rows; on failure they go back to the buffer (returns False).
+        Rows being written still count against the buffer until they are written."""
+        with self._wake:
+            rows, self._rows, self._writing = self._rows, [], len(self._rows)
         if not rows:
             return True
         try:
@@ -85,8 +118,12 @@ class InferenceLog:
         except Exception:
             with self._wake:
                 self._rows[:0] = rows
+                self._writing = 0
             log.exception("could not write %d rows to %s; will retry", len(rows), self.table)
             return False
+        with self._wake:
+            self._bytes -= sum(_size(r) for r in rows)
+            self._writing = 0
         return True
 
     def _due(self, after_failure: bool) -> bool:
@@ -109,3 +146,8 @@ class InferenceLog:
             self._wake.notify()
         self._thread.join()
         self.flush()
+
+
+def _size(row: dict[str, Any]) -> int:
+    return _ROW_BYTES + len(row["request"] or "") + len(row["response"]) + 8 * (
+        len(row["model_versions"] or ()) + len(row["unmatched_rows"] or ()))

@@ -4,6 +4,8 @@ Accepted (one format key per body, plus an optional ignored `params` object):
 `dataframe_records` (list of row objects), `dataframe_split` ({columns, data}),
 `instances` (list of row objects) and `inputs` (list of row objects, or one object of
 equal-length columns). A row object may leave a column out: it is then null for that row.
+Whatever the body holds, `parse` either returns columns or raises `PayloadError` (nesting too
+deep for the parser, integers of more digits than Python converts, more rows than allowed).
 """
 
 from __future__ import annotations
@@ -21,11 +23,35 @@ class PayloadError(ValueError):
     """The request body is malformed; the message names the problem (answered with 400)."""
 
 
-def parse(body: bytes) -> Columns:
+def rows_of(columns: Columns) -> int:
+    return len(next(iter(columns.values()))) if columns else 0
+
+
+def parse(body: bytes, max_rows: int = 10_000) -> Columns:
+    """The body's columns (name → one value per row); at most `max_rows` rows."""
+    return columns(load(body), max_rows)
+
+
+def load(body: bytes) -> Any:
+    """The body as a JSON document."""
     try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        return json.loads(body)
+    except RecursionError:
+        raise PayloadError("body is nested too deeply") from None
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, too many digits
         raise PayloadError(f"body is not valid JSON: {error}") from None
+
+
+def columns(document: Any, max_rows: int) -> Columns:
+    """A loaded body's columns; at most `max_rows` rows."""
+    found = _columns(document)
+    if rows_of(found) > max_rows:
+        raise PayloadError(f"{rows_of(found)} rows exceed the limit of {max_rows} rows per "
+                           "request: split them into several requests")
+    return found
+
+
+def _columns(document: Any) -> Columns:
     if not isinstance(document, dict):
         raise PayloadError(f"body must be a JSON object with one of {list(FORMATS)}")
     found = [k for k in document if k in FORMATS]

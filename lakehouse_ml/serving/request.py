@@ -12,7 +12,8 @@ columns, values of the wrong JSON type.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
@@ -28,6 +29,18 @@ class Request:
     rows: int
     lookup: bool
     """True: keys only, features come from the online store."""
+    at: datetime | None = None
+    """When features are looked up as of: None for the time its batch is scored; set for the
+    chunks of one request, so that all its rows are looked up as of the same time."""
+
+    def chunks(self, rows: int, at: datetime) -> list[Request]:
+        """The request cut in parts of at most `rows` rows, each looked up as of `at`."""
+        if self.rows <= rows:
+            return [self]
+        return [replace(self, columns={n: v[start:start + rows]
+                                       for n, v in self.columns.items()},
+                        rows=min(rows, self.rows - start), at=at)
+                for start in range(0, self.rows, rows)]
 
 
 def _integer(dtype: pl.DataType) -> Callable[[Any], bool]:
@@ -59,6 +72,13 @@ def _accepts(dtype: pl.DataType) -> tuple[str, Callable[[Any], bool]]:
     raise ValueError(f"no JSON type for {dtype}")
 
 
+def _shown(value: Any, limit: int = 64) -> str:
+    """The value's repr, cut to `limit` characters (a 4,000-digit integer or a megabyte
+    string is named, not echoed)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def _check(name: str, values: list[Any], kind: str, accepts: Callable[[Any], bool],
            nullable: bool) -> None:
     for row, value in enumerate(values):
@@ -70,7 +90,7 @@ def _check(name: str, values: list[Any], kind: str, accepts: Callable[[Any], boo
             if kind in ("integer", "number") and what == "int":
                 what += ", out of the column's range"
             raise PayloadError(
-                f"column {name!r} takes {kind} values, got {value!r} ({what}) in row {row}"
+                f"column {name!r} takes {kind} values, got {_shown(value)} ({what}) in row {row}"
             )
 
 

@@ -7,7 +7,9 @@ logs write what they still buffer.
 from __future__ import annotations
 
 import gc
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from functools import partial
 
 from threadpoolctl import threadpool_limits
@@ -19,10 +21,15 @@ from lakehouse_ml.serving.batcher import Batcher
 from lakehouse_ml.serving.config import ServingConfig
 from lakehouse_ml.serving.deployment import Deployments
 from lakehouse_ml.serving.inference_log import InferenceLog, table_name
+from lakehouse_ml.serving.matches import Matches
+from lakehouse_ml.serving.model import ServedModel
 from lakehouse_ml.serving.poller import Poller
+from lakehouse_ml.serving.redact import Redactor
 from lakehouse_ml.serving.request import Request
 from lakehouse_ml.serving.scorer import Scored, score_each
 from lakehouse_ml.serving.tokens import TokenStore, TokenVerifier
+
+PII = "pii"
 
 
 def _one_math_thread() -> None:
@@ -40,26 +47,54 @@ class Runtime:
             self.features, use_tracking(settings.mlflow_tracking_uri), config.endpoints,
             config.challenger_share,
         )
-        self.deployments.refresh()
-        self.tokens = TokenVerifier(TokenStore(catalog))
+        self._matches: dict[tuple[str, int], Matches] = {}
+        self._matches_lock = threading.Lock()
+        self._refresh_models()
+        self.config = config
+        self.tokens = TokenVerifier(TokenStore(catalog),
+                                    max_age_seconds=3 * config.poll_seconds + 30)
         by_table = {
             table_name(spec.schema): InferenceLog(
                 catalog, table_name(spec.schema), spec.owner, config.log_flush_rows,
-                config.log_flush_seconds,
+                config.log_flush_seconds, config.log_buffer_bytes,
             )
             for spec in config.endpoints.values()
         }
         self.logs = {e: by_table[table_name(s.schema)] for e, s in config.endpoints.items()}
+        self.redactor = Redactor(
+            {c for t in catalog.tables() for c, tags in t.info.column_tags.items()
+             if PII in tags}, config.log_body_bytes)
         self._executor = ThreadPoolExecutor(1, "scoring", initializer=_one_math_thread)
-        self._max_batch_rows = config.max_batch_rows
+        self.parser = ThreadPoolExecutor(1, "parsing")
+        """Parses large bodies, off the event loop and off the scoring thread."""
         self._batchers: dict[str, Batcher[Request, Scored]] = {}
-        self._poller = Poller(config.poll_seconds,
-                              [self.deployments.refresh, self.tokens.refresh])
+        self._poller = Poller(config.poll_seconds, [self._refresh_models, self.tokens.refresh])
+
+    def _refresh_models(self) -> None:
+        """Pick up alias moves; prepare the served models' `Matches` before requests need
+        them (and forget those of models no longer served)."""
+        self.deployments.refresh()
+        served = [m for e in self.deployments.endpoints
+                  for m in self.deployments.get(e).models]  # type: ignore[union-attr]
+        for model in served:
+            self.matches(model)
+        with self._matches_lock:
+            keep = {(m.name, m.version) for m in served}
+            self._matches = {k: v for k, v in self._matches.items() if k in keep}
+
+    def matches(self, model: ServedModel) -> Matches:
+        with self._matches_lock:
+            found = self._matches.get((model.name, model.version))
+        if found is None:
+            found = Matches(self.features, model.training_set, model.keys)
+            with self._matches_lock:
+                self._matches[(model.name, model.version)] = found
+        return found
 
     def _score(self, endpoint: str, requests: list[Request]) -> list[Scored | Exception]:
         deployment = self.deployments.get(endpoint)
         assert deployment is not None  # endpoints are checked before requests are queued
-        return score_each(deployment, requests)
+        return score_each(deployment, requests, self.matches)
 
     def start(self) -> None:
         """Start scoring and polling (call from the event loop).
@@ -72,13 +107,16 @@ class Runtime:
         gc.freeze()
         for endpoint in self.deployments.endpoints:
             batcher = Batcher(partial(self._score, endpoint), self._executor,
-                              lambda r: r.rows, self._max_batch_rows)
+                              lambda r: r.rows, self.config.max_batch_rows)
             batcher.start()
             self._batchers[endpoint] = batcher
         self._poller.start()
 
     async def submit(self, endpoint: str, request: Request) -> Scored:
-        return await self._batchers[endpoint].submit(request)
+        """Score a request; one above `limits.chunk_rows` rows in chunks that take turns with
+        other requests, all looked up as of now."""
+        chunks = request.chunks(self.config.limits.chunk_rows, datetime.now(UTC))
+        return Scored.concat(await self._batchers[endpoint].submit(chunks))
 
     async def stop(self) -> None:
         """After the last request: stop polling and scoring, write the buffered log rows."""
@@ -86,6 +124,7 @@ class Runtime:
         for batcher in self._batchers.values():
             await batcher.stop()
         self._executor.shutdown()
+        self.parser.shutdown()
         for log in set(self.logs.values()):
             log.close()
         self.features.online_store.close()

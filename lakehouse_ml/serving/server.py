@@ -1,4 +1,5 @@
-"""Run the endpoint under uvicorn: one worker, uvloop and httptools, no access log.
+"""Run the endpoint under uvicorn: one worker, uvloop and httptools (with the header and
+connection limits of `protocol`), no access log.
 
 One worker because a worker holds its own models and dynamic batches; SIGINT/SIGTERM stop it
 gracefully (in-flight requests finish, then the lifespan shutdown writes the buffered log).
@@ -12,6 +13,7 @@ import uvicorn
 
 from lakehouse_ml.serving.app import create_app
 from lakehouse_ml.serving.config import ServingConfig
+from lakehouse_ml.serving.protocol import limited_protocol
 from lakehouse_ml.serving.runtime import Runtime
 
 
@@ -25,5 +27,6 @@ def uvicorn_server(config: ServingConfig, host: str, port: int) -> uvicorn.Serve
     """Loads the models (raises `NoChampion` if an endpoint has nothing to serve)."""
     quiet_mlflow()
     app = create_app(Runtime(config))
-    return uvicorn.Server(uvicorn.Config(app, host=host, port=port, workers=1,
-                                         access_log=False, log_level="warning"))
+    return uvicorn.Server(uvicorn.Config(
+        app, host=host, port=port, workers=1, access_log=False, log_level="warning",
+        http=limited_protocol(config.limits)))

@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import math
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import polars as pl
 
 from lakehouse_ml.catalog import Catalog, TableInfo
+
+log = logging.getLogger(__name__)
 
 TABLE = "serving.tokens"
 PREFIX = "lhm"
@@ -82,25 +87,52 @@ class _Entry:
 class TokenVerifier:
     """The active tokens in memory: checking a token is one dict lookup and one sha256.
 
-    `refresh` (run by the server's poller) picks up new and revoked tokens.
+    `refresh` (run by the server's poller) picks up new and revoked tokens. It fails closed:
+    while the token table cannot be read, or was last read more than `max_age_seconds` ago
+    (a hung read), every token is refused, since one of them may have been revoked meanwhile;
+    `unavailable` then says why, and the first failure is logged.
     """
 
-    def __init__(self, store: TokenStore) -> None:
-        self.store = store
+    def __init__(self, store: TokenStore, max_age_seconds: float = 60.0) -> None:
+        self.store, self.max_age_seconds = store, max_age_seconds
         self._active: dict[str, _Entry] = {}
+        self._read_at = -math.inf
+        self._failure: str | None = None
         self.refresh()
 
     def refresh(self) -> None:
-        self._active = {
-            r["token_id"]: _Entry(r["name"], r["salt"], r["digest"])
-            for r in self.store.active().iter_rows(named=True)
-        }
+        try:
+            active = {
+                r["token_id"]: _Entry(r["name"], r["salt"], r["digest"])
+                for r in self.store.active().iter_rows(named=True)
+            }
+        except Exception as error:
+            self._active = {}
+            if self._failure is None:
+                log.error("token table %s could not be read (%s: %s): refusing every token "
+                          "until it can", TABLE, type(error).__name__, error)
+            self._failure = f"token table {TABLE} could not be read"
+            return
+        if self._failure is not None:
+            log.warning("token table %s readable again: %d active tokens", TABLE, len(active))
+        self._active, self._failure, self._read_at = active, None, time.monotonic()
+
+    @property
+    def unavailable(self) -> str | None:
+        """Why every token is refused now, or None while tokens can be checked."""
+        if self._failure is not None:
+            return self._failure
+        age = time.monotonic() - self._read_at
+        if age > self.max_age_seconds:
+            return f"token table {TABLE} last read {age:.0f} s ago"
+        return None
 
     def verify(self, token: str) -> str | None:
-        """The token's name if it is valid and not revoked, else None."""
+        """The token's name if it is valid and not revoked, else None (always None while
+        `unavailable`)."""
         prefix, _, rest = token.partition("_")
         token_id, _, secret = rest.partition("_")
         entry = self._active.get(token_id) if prefix == PREFIX else None
         if entry is None or not hmac.compare_digest(_digest(entry.salt, secret), entry.digest):
             return None
-        return entry.name
+        return None if self.unavailable else entry.name

@@ -1,10 +1,16 @@
 """Fixtures: one lakehouse with a champion and a challenger for the whole folder, a token,
-and real uvicorn servers on free loopback ports, each stopped (and waited for) at the end."""
+and real uvicorn servers on free loopback ports (in this process, or `lakehouse-ml serve` as
+a process of its own), each stopped (and waited for) at the end."""
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +32,7 @@ from tests.serving.lakehouse import build_lakehouse
 ENDPOINT = "churn_clf"
 INVOCATIONS = f"/serving-endpoints/{ENDPOINT}/invocations"
 STARTUP_SECONDS = 60
+SERVE = str(Path(sys.executable).parent / "lakehouse-ml")
 
 
 @pytest.fixture(scope="package")
@@ -50,7 +57,7 @@ def customers(lakehouse_catalog: Catalog) -> list[int]:
     return frame["customer_id"].sort().to_list()
 
 
-def config(settings: Settings, **knobs: float) -> ServingConfig:
+def config(settings: Settings, **knobs: object) -> ServingConfig:
     """Fast polling and flushing, so tests see alias moves, revocations and log rows quickly."""
     defaults = {"challenger_share": 0.3, "poll_seconds": 0.2, "log_flush_seconds": 0.2}
     return ServingConfig(settings, {ENDPOINT: MODEL}, **{**defaults, **knobs})
@@ -95,6 +102,57 @@ def registry_copy(lakehouse: Settings, tmp_path: Path) -> Settings:
     copy = tmp_path / "mlflow.db"
     shutil.copy(source, copy)
     return dataclasses.replace(lakehouse, mlflow_tracking_uri=f"sqlite:///{copy}")
+
+
+@pytest.fixture
+def lakehouse_copy(lakehouse: Settings, tmp_path: Path) -> Settings:
+    """The lakehouse with a private copy of its tables and online store (same registry), for
+    tests that break a table."""
+    root = tmp_path / "lakehouse"
+    shutil.copytree(lakehouse.root, root)
+    return dataclasses.replace(lakehouse, root=str(root))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_env(settings: Settings) -> dict[str, str]:
+    return {**os.environ, "LAKEHOUSE_ROOT": settings.root, "LAKEHOUSE_ENV": settings.env,
+            "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri}
+
+
+def wait_healthy(url: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while True:
+        assert process.poll() is None, process.stderr.read().decode()
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "lakehouse-ml serve did not start"
+        time.sleep(0.2)
+
+
+@contextmanager
+def serve_process(settings: Settings, *flags: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`lakehouse-ml serve <flags>` on a free port: its URL and process, SIGTERM at the end
+    (its stderr goes to a file, so a chatty server never blocks on a full pipe)."""
+    port = free_port()
+    with open(Path(settings.root).parent / f"serve-{port}.log", "w+b") as stderr:
+        process = subprocess.Popen([SERVE, "serve", "--port", str(port), *flags],
+                                   env=serve_env(settings), stdout=subprocess.DEVNULL,
+                                   stderr=stderr)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_healthy(url, process)
+            yield url, process
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
 
 
 def logged(catalog: Catalog, request_ids: list[str], timeout: float = 10) -> pl.DataFrame:

@@ -25,7 +25,7 @@ def _cli(settings: Settings, monkeypatch: pytest.MonkeyPatch, *args: str) -> str
     return result.output.strip()
 
 
-def _status_within(server: httpx.Client, token: str, status: int, seconds: float = 5) -> int:
+def status_within(server: httpx.Client, token: str, status: int, seconds: float = 5) -> int:
     """Tokens are re-read every poll: wait for the expected answer, at most `seconds`."""
     deadline = time.monotonic() + seconds
     while True:
@@ -50,7 +50,7 @@ def test_cli_token_works_until_revoked_and_is_stored_hashed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     created = _cli(lakehouse, monkeypatch, "create", "--name", "ci-bot")
-    assert _status_within(server, created, 200) == 200
+    assert status_within(server, created, 200) == 200
 
     stored = lakehouse_catalog.read(TABLE).filter(name="ci-bot")
     assert stored.height == 1
@@ -59,7 +59,7 @@ def test_cli_token_works_until_revoked_and_is_stored_hashed(
     assert refused.exit_code == 1 and "revoke it first" in refused.output
 
     _cli(lakehouse, monkeypatch, "revoke", "--name", "ci-bot")
-    assert _status_within(server, created, 401) == 401
+    assert status_within(server, created, 401) == 401
 
 
 def test_health_needs_no_token_and_names_the_served_versions(server: httpx.Client) -> None:

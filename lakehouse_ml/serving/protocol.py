@@ -1,0 +1,99 @@
+"""uvicorn's httptools protocol with the limits it lacks: header read time and size, and
+connections.
+
+uvicorn closes a kept-alive connection that stays idle, but waits forever for a client that
+connects and never finishes its headers (a slow client holds a connection and its memory
+indefinitely), and httptools does not bound the header size. Here a connection that has not
+sent its request line and headers `header_seconds` after connecting (or after the first byte
+of its next request) gets 408, headers above `max_header_bytes` get 431, and a connection
+beyond `max_connections` gets 503; each answer closes the connection. The body's read time
+and size are the app's to check (`app.py`), where the endpoint is known.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from lakehouse_ml.serving.config import Limits
+
+log = logging.getLogger(__name__)
+
+_CODES = {408: "REQUEST_TIMEOUT", 431: "REQUEST_HEADER_FIELDS_TOO_LARGE",
+          503: "TEMPORARILY_UNAVAILABLE"}
+
+
+def _answer(status: int, message: str) -> bytes:
+    body = json.dumps({"error_code": _CODES[status], "message": message}).encode()
+    return STATUS_LINE[status] + (
+        f"content-type: application/json\r\ncontent-length: {len(body)}\r\n"
+        "connection: close\r\n\r\n").encode() + body
+
+
+class LimitedProtocol(HttpToolsProtocol):
+    """Set `limits` on a subclass (`limited_protocol`): uvicorn builds protocols itself."""
+
+    limits: Limits
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._header_bytes = 0
+        self._header_timer: asyncio.TimerHandle | None = None
+        if len(self.connections) > self.limits.max_connections:
+            self._refuse(503, f"more than {self.limits.max_connections} open connections; "
+                              "retry later")
+            return
+        self._arm()
+
+    def _arm(self) -> None:
+        if self._header_timer is None:
+            self._header_timer = self.loop.call_later(self.limits.header_seconds,
+                                                      self._headers_too_slow)
+
+    def _disarm(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _refuse(self, status: int, message: str) -> None:
+        """Answer `status` unless a response is being written, then close."""
+        self._disarm()
+        if self.transport.is_closing():
+            return
+        log.warning("%s from %s: %s", status, self.client, message)
+        if self.cycle is None or self.cycle.response_complete:
+            self.transport.write(_answer(status, message))
+        self.transport.close()
+
+    def _headers_too_slow(self) -> None:
+        self._header_timer = None
+        self._refuse(408, f"request line and headers not received within "
+                          f"{self.limits.header_seconds:g} s")
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._header_timer is not None:  # headers still incomplete
+            self._header_bytes += len(data)
+            if self._header_bytes > self.limits.max_header_bytes:
+                self._refuse(431, f"request line and headers exceed "
+                                  f"{self.limits.max_header_bytes} bytes")
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._header_bytes = 0
+        self._arm()
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+
+def limited_protocol(limits: Limits) -> type[LimitedProtocol]:
+    return type("LimitedHttpToolsProtocol", (LimitedProtocol,), {"limits": limits})

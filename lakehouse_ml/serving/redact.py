@@ -1,0 +1,107 @@
+"""What the inference log keeps of a body: secrets dropped, PII hashed, size capped.
+
+- a field whose name looks like a secret (`password`, `token`, `secret`, `api_key`,
+  `authorization`, ...) keeps its name, never its value (`"[redacted]"`);
+- a field named like a column the catalog tags `pii` keeps `"sha256:<hex>"` of its value (each
+  element of a list), so equal values can still be counted and joined, not read;
+- in `dataframe_split` the same holds by column position;
+- a text above `max_bytes` is cut to a prefix and ends with its length and the sha256 of the
+  whole original body;
+- a body that is not JSON (so nothing in it can be told apart) keeps only its length and
+  sha256.
+
+Only as much of a document is walked as the prefix needs: every value visited adds at least
+one character to the text, so the walk stops after `max_bytes` values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Collection
+from typing import Any
+
+REDACTED = "[redacted]"
+SECRET = re.compile(
+    r"passw(or)?d|passphrase|secret|token|api[-_]?key|authori[sz]ation|credential|"
+    r"private[-_]?key|access[-_]?key|cookie|^auth$|^pwd$", re.IGNORECASE)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def pii_hash(value: Any) -> Any:
+    if isinstance(value, list):
+        return [pii_hash(v) for v in value]
+    text = json.dumps(value, sort_keys=True) if not isinstance(value, str) else value
+    return f"sha256:{_sha256(text.encode('utf-8', 'surrogatepass'))}"
+
+
+class Redactor:
+    def __init__(self, pii: Collection[str], max_bytes: int) -> None:
+        self.pii = frozenset(c.lower() for c in pii)
+        self.max_bytes = max_bytes
+
+    def _masked(self, name: str, value: Any) -> Any | None:
+        """The value to store under `name`, or None to walk it as usual."""
+        if SECRET.search(name):
+            return REDACTED
+        if name.lower() in self.pii:
+            return pii_hash(value)
+        return None
+
+    def _walk(self, value: Any, budget: list[int]) -> Any:
+        budget[0] -= 1
+        if isinstance(value, dict):
+            return self._object(value, budget)
+        if isinstance(value, list):
+            out = []
+            for item in value:
+                if budget[0] <= 0:
+                    break
+                out.append(self._walk(item, budget))
+            return out
+        return value
+
+    def _object(self, value: dict[str, Any], budget: list[int]) -> dict[str, Any]:
+        names = value.get("columns")
+        positional = (isinstance(names, list) and all(isinstance(n, str) for n in names)
+                      and isinstance(value.get("data"), list))
+        out: dict[str, Any] = {}
+        for name, item in value.items():
+            if budget[0] <= 0:
+                break
+            masked = self._masked(name, item)
+            if masked is not None:
+                out[name] = masked
+            elif positional and name == "data":
+                out[name] = self._walk(self._by_position(names, item[:budget[0]]), budget)
+            else:
+                out[name] = self._walk(item, budget)
+        return out
+
+    def _by_position(self, names: list[str], rows: list[Any]) -> list[Any]:
+        masks = {i: n for i, n in enumerate(names) if self._masked(n, None) is not None}
+        if not masks:
+            return rows
+        return [[self._masked(masks[i], v) if i in masks else v for i, v in enumerate(row)]
+                if isinstance(row, list) else row for row in rows]
+
+    def cap(self, text: str, original: bytes) -> str:
+        """`text` if short enough, else its prefix, the original's length and sha256."""
+        if len(text) <= self.max_bytes:
+            return text
+        return (f"{text[:self.max_bytes]}... [truncated: {len(original)} bytes, "
+                f"sha256 {_sha256(original)}]")
+
+    def document(self, document: Any, body: bytes) -> str:
+        """What to store of a body that parsed as JSON."""
+        text = json.dumps(self._walk(document, [self.max_bytes]))
+        return self.cap(text, body)
+
+    @staticmethod
+    def unparsed(body: bytes) -> str:
+        """What to store of a body that is not JSON."""
+        return f"[not JSON: {len(body)} bytes, sha256 {_sha256(body)}]"
