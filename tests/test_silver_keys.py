@@ -17,6 +17,7 @@ from lakehouse_ml.defs.factories.medallion import daily_partitions, silver_asset
 from lakehouse_ml.defs.resources import LakehouseResource
 from lakehouse_ml.domains.churn import DOMAIN
 from lakehouse_ml.ingest.bronze import ingest
+from lakehouse_ml.medallion.changes import earliest_touched_day
 from lakehouse_ml.medallion.gold import build_aggregate
 from lakehouse_ml.medallion.reconcile import reconcile
 from lakehouse_ml.medallion.silver import refine
@@ -68,6 +69,17 @@ def test_event_resent_with_a_corrected_time_keeps_one_row(
     gold = catalog.read("gold.daily_activity").sort("activity_date", "customer_id")
     assert gold.select("customer_id", "activity_date", "events").rows() == [
         (2, date(2026, 3, 1), 1), (1, date(2026, 3, 2), 2)]
+
+
+def test_feature_snapshots_redo_from_the_day_a_key_left(
+    settings: Settings, catalog: Catalog
+) -> None:
+    _land(settings, DAYS[0], _event(1, 1, "2026-03-01T10:00:00Z"))
+    _land(settings, DAYS[1], _event(1, 1, "2026-03-05T08:00:00Z"))
+    for day in DAYS:
+        _refresh(catalog, settings, day)
+    # e-1 left 2026-03-01: the snapshots after that day no longer see it
+    assert earliest_touched_day(catalog, DOMAIN, DAYS[1:]) == date(2026, 3, 1)
 
 
 def test_an_older_version_with_another_time_does_not_add_a_row(

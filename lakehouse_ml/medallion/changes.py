@@ -8,6 +8,7 @@ from datetime import date
 import polars as pl
 
 from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.medallion.moves import vacated_days
 from lakehouse_ml.medallion.spec import Domain
 from lakehouse_ml.quality.contracts import typed_column
 
@@ -17,6 +18,7 @@ def earliest_touched_day(catalog: Catalog, domain: Domain, batches: Sequence[str
 
     Read from bronze, so versions that silver superseded still count: a snapshot built from
     record histories (e.g. a profile as of a day) changes when an old version arrives late.
+    Days that keys moved by a corrected event time left count too (`medallion.moves`).
     """
     days = []
     for source in domain.sources:
@@ -32,4 +34,5 @@ def earliest_touched_day(catalog: Catalog, domain: Domain, batches: Sequence[str
         )
         if found is not None:
             days.append(found)
+        days.extend(vacated_days(catalog, source, batches))
     return min(days) if days else None
