@@ -65,6 +65,8 @@ def test_event_resent_with_a_corrected_time_keeps_one_row(
                                                  (DAYS[1], 2, 2, 0, 0, True)]
     alone = reconcile(catalog, EVENTS, DAYS[:1])  # the day e-1 left, checked on its own
     assert alone.select("collapsed", "lost", "balanced").rows() == [(1, 0, True)]
+    moves = catalog.read("silver.events_moves")
+    assert moves.rows() == [("e-1", datetime(2026, 3, 1, 10, tzinfo=UTC), DAYS[1])]
     # gold recomputed the day e-1 left: customer 1 has no activity left on 2026-03-01
     gold = catalog.read("gold.daily_activity").sort("activity_date", "customer_id")
     assert gold.select("customer_id", "activity_date", "events").rows() == [

@@ -72,8 +72,10 @@ def record_moves(
     if elsewhere.is_empty():
         return
     keys = list(source.primary_key)
+    _, tags = source.column_docs()
     catalog.create_table(moves_table(source), moves_schema(source), TableInfo(
         owner=source.owner, tags={"layer": "silver"},
+        column_tags={k: tags[k] for k in keys if k in tags},
         comment=f"{source.silver_name} keys whose event time a later version changed: the "
         "time each left and the batch that moved it."))
     moves = elsewhere.rename({source.event_time: MOVED_FROM}).join(
