@@ -78,7 +78,7 @@ def test_first_model_becomes_champion_with_everything_logged(lakehouse: Settings
                    "calibration_error", "roc_auc.plan_tier.basic", "gate.beats_champion"):
         assert metric in run.data.metrics, metric
     assert run.data.metrics["roc_auc"] > MODEL.min_roc_auc
-    assert run.data.tags["git_commit"] and run.data.tags["feature_set"] == MODEL.training_set_ref
+    assert run.data.tags["git_commit"] and run.data.tags["feature_set"] == MODEL.training_set.name
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert artifacts == {f"plots/{n}.png" for n in ("feature_importance", "roc_curve",
                                                     "pr_curve", "confusion_matrix")}

@@ -17,19 +17,18 @@ import mlflow
 import polars as pl
 from mlflow import MlflowClient
 from mlflow.data.delta_dataset_source import DeltaDatasetSource
-from mlflow.models import infer_signature
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.features import FeatureEngineeringClient
 from lakehouse_ml.features.training_table import pinned_versions
 from lakehouse_ml.ml.evaluate import Evaluation, evaluate, plots
 from lakehouse_ml.ml.model_card import model_card
-from lakehouse_ml.ml.packaging import SPEC_KEY, describe_steps, feature_spec
+from lakehouse_ml.ml.packaging import describe_steps, log_packaged
 from lakehouse_ml.ml.registry import use_experiment
 from lakehouse_ml.ml.spec import ModelSpec
 from lakehouse_ml.ml.train import TrainedModel, inputs, train
 
-REQUIREMENTS = ("scikit-learn", "pandas", "numpy", "cloudpickle")
+REQUIREMENTS = ("scikit-learn", "pandas", "numpy", "skops")
 
 
 @dataclass(frozen=True)
@@ -75,7 +74,7 @@ def train_candidate(catalog: Catalog, client: MlflowClient, spec: ModelSpec) -> 
     evaluation = evaluate(trained.pipeline, trained.features, trained.holdout, label,
                           spec.slices, spec.min_slice_rows)
     # tags of both the run and the registered version: which code, features and data
-    provenance = {"git_commit": git_commit(), "feature_set": spec.training_set_ref,
+    provenance = {"git_commit": git_commit(), "feature_set": spec.training_set.name,
                   "data_versions": json.dumps(versions, sort_keys=True)}
     use_experiment(client, f"/{catalog.env}/{spec.schema}/{spec.name}")
     with mlflow.start_run(run_name=f"{spec.name}-train") as run:
@@ -93,15 +92,8 @@ def train_candidate(catalog: Catalog, client: MlflowClient, spec: ModelSpec) -> 
             mlflow.log_artifacts(folder, "plots")
         mlflow.log_text(model_card(spec, name, trained, evaluation, versions), "model_card.md")
         example = inputs(trained.holdout.head(100), trained.features)
-        logged = mlflow.sklearn.log_model(
-            trained.pipeline, name="model", registered_model_name=name,
-            signature=infer_signature(example, trained.pipeline.predict_proba(example)),
-            input_example=example.head(3), pip_requirements=_requirements(),
-            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
-            metadata={SPEC_KEY: feature_spec(spec.training_set_ref, spec.training_set,
-                                             trained.features)},
-        )
-    model_version = int(logged.registered_model_version)
+        model_version = log_packaged(client, trained.pipeline, name, spec.training_set,
+                                     trained.features, example, _requirements())
     client.update_model_version(
         name, str(model_version),
         description=f"{spec.description} Holdout ROC AUC {evaluation.metrics['roc_auc']:.3f} "

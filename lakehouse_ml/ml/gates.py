@@ -9,6 +9,7 @@ import mlflow
 import numpy as np
 from mlflow import MlflowClient
 
+from lakehouse_ml.ml.artifacts import ModelArtifactError
 from lakehouse_ml.ml.candidate import Candidate
 from lakehouse_ml.ml.evaluate import scores
 from lakehouse_ml.ml.packaging import load_packaged
@@ -34,13 +35,19 @@ def min_roc_auc(spec: ModelSpec, candidate: Candidate) -> Gate:
 
 
 def beats_champion(client: MlflowClient, spec: ModelSpec, candidate: Candidate) -> Gate:
-    """Both models score the candidate's holdout; the champion uses its own features."""
+    """Both models score the candidate's holdout; the champion uses its own features. A
+    champion whose artifacts are refused (see `ml.artifacts`) is recorded and not compared:
+    no server would load it, so the candidate replaces nothing that works."""
     champion = alias_version(client, candidate.model, CHAMPION)
     auc = candidate.evaluation.metrics["roc_auc"]
     if champion is None:
         return Gate("beats_champion", True, {"champion": None, "roc_auc": auc})
     holdout = candidate.trained.holdout
-    packaged = load_packaged(model_uri(candidate.model, champion))
+    try:
+        packaged = load_packaged(model_uri(candidate.model, champion))
+    except ModelArtifactError as refused:  # it cannot be served either: nothing to beat
+        return Gate("beats_champion", True, {"champion": champion, "refused": str(refused),
+                                             "roc_auc": auc})
     missing = [f for f in packaged.features if f not in holdout.columns]
     if missing:
         return Gate("beats_champion", False, {"champion": champion, "missing": missing})
@@ -62,9 +69,13 @@ def slice_gap(spec: ModelSpec, candidate: Candidate) -> Gate:
 
 
 def reload_matches(candidate: Candidate) -> Gate:
-    """The registered artifact predicts what the trained object predicted."""
+    """The registered artifact, loaded as serving and scoring load it (sha256 verified, trusted
+    types only), predicts what the trained object predicted."""
     sample = candidate.trained.holdout.head(500)
-    reloaded = mlflow.sklearn.load_model(model_uri(candidate.model, candidate.version))
+    try:
+        reloaded = load_packaged(model_uri(candidate.model, candidate.version)).pipeline
+    except ModelArtifactError as refused:
+        return Gate("reload_matches", False, {"refused": str(refused)})
     features = inputs(sample, candidate.trained.features)
     expected = candidate.trained.pipeline.predict_proba(features)
     difference = float(np.abs(reloaded.predict_proba(features) - expected).max())

@@ -1,21 +1,32 @@
 """How a model travels with its features: the pipeline plus a `feature_spec` in its metadata.
 
-The spec names the declared training set (lookups and feature functions) by import path, so
-batch scoring and serving rebuild exactly the features the model was trained on from keys
-alone; the lookups are also written out in full, and checked at load time.
+The spec names the declared training set (lookups and feature functions) by its table name,
+which is looked up among the project's declared domains, never imported from the artifact;
+the lookups are also written out in full, and checked at load time, so batch scoring and
+serving rebuild exactly the features the model was trained on from keys alone.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.models import Model, infer_signature
 from sklearn.pipeline import Pipeline
 
 from lakehouse_ml.features import FeatureFunction, FeatureLookup
 from lakehouse_ml.medallion.spec import TrainingSetSpec
+from lakehouse_ml.ml.artifacts import (
+    TRUSTED_TYPES,
+    ModelArtifactError,
+    load_pipeline,
+    record_digests,
+    resolve,
+    verified_copy,
+)
 
 SPEC_KEY = "feature_spec"
 
@@ -34,9 +45,21 @@ def describe_steps(spec: TrainingSetSpec) -> list[dict[str, Any]]:
     return steps
 
 
-def feature_spec(training_set_ref: str, spec: TrainingSetSpec, features: list[str]) -> dict:
-    return {"training_set_ref": training_set_ref, "features": features, "label": spec.label,
+def feature_spec(spec: TrainingSetSpec, features: list[str]) -> dict:
+    return {"training_set": spec.name, "features": features, "label": spec.label,
             "time_column": spec.time_column, "steps": describe_steps(spec)}
+
+
+def declared_training_set(name: object, label: str) -> TrainingSetSpec:
+    """The training set a domain declares under table name `name`; ModelArtifactError if no
+    declared domain has it (an artifact never names code to import)."""
+    from lakehouse_ml.domains import declared_domains  # the declarations, loaded on demand
+
+    for domain in declared_domains():
+        if domain.training_set is not None and domain.training_set.name == name:
+            return domain.training_set
+    raise ModelArtifactError(f"{label}: training set {name!r} is not declared by any domain "
+                             "of this project")
 
 
 @dataclass(frozen=True)
@@ -45,21 +68,53 @@ class PackagedModel:
     features: list[str]
     training_set: TrainingSetSpec
     uri: str
-
-
-def _resolve(reference: str) -> TrainingSetSpec:
-    module, _, attribute = reference.partition(":")
-    return getattr(importlib.import_module(module), attribute)
+    version: int
+    logged: Model
+    """The version's MLmodel (signature, metadata), read from the verified files."""
+    input_example: pd.DataFrame | None
 
 
 def load_packaged(uri: str) -> PackagedModel:
-    """The pipeline and its training-set declaration; refuses a declaration that changed."""
-    spec_doc = mlflow.models.get_model_info(uri).metadata[SPEC_KEY]
-    training_set = _resolve(spec_doc["training_set_ref"])
-    if describe_steps(training_set) != spec_doc["steps"]:
-        raise ValueError(
-            f"{uri}: the feature lookups of {spec_doc['training_set_ref']} changed since this "
-            "model was trained; retrain it (or restore the declaration) before scoring"
-        )
-    pipeline = mlflow.sklearn.load_model(uri)
-    return PackagedModel(pipeline, spec_doc["features"], training_set, uri)
+    """The pipeline and its training-set declaration, from files checked against the sha256
+    recorded at registration, with the fixed trusted-type list. `uri` is
+    `models:/<name>/<version>` or `models:/<name>@<alias>`.
+
+    Raises ModelArtifactError (naming the version, and the file where one is at fault) for
+    changed files, an untrusted type, a pickle, or an undeclared training set; ValueError
+    when the declared lookups changed since training."""
+    client = MlflowClient()
+    name, version = resolve(client, uri)
+    label = f"{name} version {version}"
+    with verified_copy(client, name, version) as folder:
+        logged = Model.load(str(folder))
+        spec_doc = (logged.metadata or {}).get(SPEC_KEY)
+        if not isinstance(spec_doc, dict):
+            raise ModelArtifactError(f"{label}: MLmodel has no {SPEC_KEY} metadata")
+        training_set = declared_training_set(spec_doc.get("training_set"), label)
+        if describe_steps(training_set) != spec_doc.get("steps"):
+            raise ValueError(
+                f"{label}: the feature lookups of {training_set.name} changed since this "
+                "model was trained; retrain it (or restore the declaration) before scoring"
+            )
+        pipeline = load_pipeline(folder, logged, label)
+        example = logged.load_input_example(str(folder))
+    return PackagedModel(pipeline, list(spec_doc["features"]), training_set, uri, version,
+                         logged, example)
+
+
+def log_packaged(client: MlflowClient, pipeline: Pipeline, registered_name: str,
+                 training_set: TrainingSetSpec, features: list[str], example: pd.DataFrame,
+                 pip_requirements: list[str]) -> int:
+    """Log `pipeline` with skops in the active run, register it under `registered_name` and
+    record the sha256 of its stored files; returns the new version."""
+    logged = mlflow.sklearn.log_model(
+        pipeline, name="model", registered_model_name=registered_name,
+        signature=infer_signature(example, pipeline.predict_proba(example)),
+        input_example=example.head(3), pip_requirements=pip_requirements,
+        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
+        skops_trusted_types=list(TRUSTED_TYPES),
+        metadata={SPEC_KEY: feature_spec(training_set, features)},
+    )
+    version = int(logged.registered_model_version)
+    record_digests(client, registered_name, version)
+    return version

@@ -19,6 +19,7 @@ def _local_folder(uri: str) -> Path | None:
 def use_tracking(uri: str) -> MlflowClient:
     """Point MLflow (tracking and registry) at `uri`; sqlite folders are created on demand."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # verified copies
     folder = _local_folder(uri)
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)

@@ -16,9 +16,8 @@ class ModelSpec:
     schema: str
     description: str
     training_set: TrainingSetSpec
-    training_set_ref: str
-    """Import path `module:attribute` of `training_set`: how scoring and serving find the
-    lookups and feature functions the model was trained with."""
+    """A training set a domain declares: scoring and serving find it by its name among the
+    declared domains (`lakehouse_ml.domains`), never by a name stored in the artifact."""
     not_features: tuple[str, ...]
     """Training-set columns that are keys, times or audit columns, never model inputs."""
     categorical: tuple[str, ...] = ()

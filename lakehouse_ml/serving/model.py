@@ -95,13 +95,12 @@ def serving_lookup(client: FeatureEngineeringClient, spec: TrainingSetSpec, keys
 
 
 def load_model(client: FeatureEngineeringClient, name: str, version: int) -> ServedModel:
-    uri = model_uri(name, version)
-    packaged = load_packaged(uri)
-    logged = Model.load(uri)
+    """Load a registered version for serving. Raises ModelArtifactError when its files differ
+    from those registered or hold untrusted types (see `ml.artifacts`)."""
+    packaged = load_packaged(model_uri(name, version))
     keys = _key_schema(client, packaged.training_set)
-    features = _feature_schema(logged, packaged.features)
-    predict, fast = compile_predictor(packaged.pipeline, features,
-                                      logged.load_input_example(uri))
+    features = _feature_schema(packaged.logged, packaged.features)
+    predict, fast = compile_predictor(packaged.pipeline, features, packaged.input_example)
     lookup, by_row = serving_lookup(client, packaged.training_set, keys, list(features))
     return ServedModel(name=name, version=version, packaged=packaged, predict=predict,
                        fast=fast and by_row, lookup=lookup, keys=keys, features=features)

@@ -11,7 +11,6 @@ MODEL = ModelSpec(
     description="Probability that a customer churns within 30 days, from their activity, "
     "recency, support tickets and profile as of the scoring time.",
     training_set=TRAINING_SET,
-    training_set_ref="lakehouse_ml.domains.churn.training:TRAINING_SET",
     not_features=("customer_id", LABEL_TIME, *AS_OF_COLUMNS),
     categorical=("plan_tier", "country"),
     params={"learning_rate": 0.08, "max_iter": 200, "max_leaf_nodes": 31,
