@@ -50,9 +50,9 @@ bench: install
 	$(BIN)/python -m bench
 
 # Mutation testing of the modules that decide correctness (about an hour; not part of `make test`):
-# counts and survivors go to bench/MUTATION.md. MODULES="lakehouse_ml/ml/gates.py ..." for some.
+# counts and survivors go to bench/MUTATION.md. GROUPS="ml tokens" runs only those.
 mutation: install
-	$(BIN)/python -m bench.mutation $(MODULES)
+	$(BIN)/python -m bench.mutation $(GROUPS)
 
 lint: install
 	$(BIN)/ruff check lakehouse_ml tests bench

@@ -1,14 +1,13 @@
-"""`make mutation`: mutmut over the modules that decide correctness, one module at a time.
+"""`make mutation`: mutmut over the modules that decide correctness, a group at a time.
 
-    python -m bench.mutation [MODULE ...]   # default: every module in TESTS
+    python -m bench.mutation [GROUP ...]    # default: every group in GROUPS
     python -m bench.mutation --report       # only rewrite bench/MUTATION.md from stored results
 
-Each module is mutated against its own fast test files (TESTS; the slow Dagster and served-model
-tests are left out), and mutmut further runs, per mutated function, only the tests that reached
-it in its stats run. Results are kept in mutants/report/ (one JSON per module, so modules can be
-run separately) and summarised between the markers of bench/MUTATION.md; the explanations of the
-survivors are kept by hand below the markers. Settings shared by every module are in
-pyproject.toml's [tool.mutmut]. Needs `fork` (Linux, macOS).
+Each group of modules is mutated against its own fast tests (GROUPS), and mutmut further runs,
+per mutated function, only the tests that reached it in its stats run. Results are kept in
+mutants/report/ (one JSON per group, so groups can be run separately) and summarised between the
+markers of bench/MUTATION.md; the explanations of the survivors are kept by hand below them.
+Settings shared by every group are in pyproject.toml's [tool.mutmut]. Needs `fork` (POSIX).
 """
 
 from __future__ import annotations
@@ -30,33 +29,42 @@ BEGIN, END = "<!-- mutation:begin -->", "<!-- mutation:end -->"
 CHILDREN = 2
 """Mutants tested at once (the machine this was sized for has 2 cores)."""
 
-_MEDALLION = ["tests/test_silver_contracts.py", "tests/test_boundaries_medallion.py",
-              "tests/test_mutants_medallion.py"]
 _LAKE = ["tests/test_lake_evolution.py", "tests/test_delta_semantics.py",
-         "tests/test_boundaries_medallion.py"]
-_ML = ["tests/test_boundaries_ml*.py", "tests/test_mutants_ml.py"]
-TESTS: dict[str, list[str]] = {
-    "lakehouse_ml/features/pit.py": [
-        "tests/features/test_point_in_time.py", "tests/features/test_boundaries_pit.py"],
-    "lakehouse_ml/features/row_lookup.py": [
-        "tests/features/test_row_lookup.py", "tests/features/test_boundaries_pit.py"],
-    "lakehouse_ml/features/training_table.py": [
-        "tests/features/test_training_set.py", "tests/**/test_boundaries_training*.py"],
-    "lakehouse_ml/medallion/silver.py": _MEDALLION,
-    "lakehouse_ml/medallion/reconcile.py": _MEDALLION,
-    "lakehouse_ml/medallion/gold.py": _MEDALLION,
-    "lakehouse_ml/ingest/landing.py": ["tests/test_ingest_landing.py",
-                                       "tests/test_boundaries_medallion.py"],
-    "lakehouse_ml/lake/schema.py": _LAKE,
-    "lakehouse_ml/lake/tables.py": [*_LAKE, "tests/test_lake_predicates.py"],
-    "lakehouse_ml/ml/gates.py": _ML,
-    "lakehouse_ml/ml/deploy.py": _ML,
-    "lakehouse_ml/ml/train.py": _ML,
-    "lakehouse_ml/serving/tokens.py": ["tests/serving/test_mutants_tokens.py"],
-    "lakehouse_ml/serving/payload.py": ["tests/serving/test_mutants_payload.py"],
-    "lakehouse_ml/defs/factories/medallion.py": ["tests/**/test_boundaries_*checks*.py"],
+         "tests/test_lake_predicates.py", "tests/test_boundaries_medallion.py"]
+_CHECKS = "tests/test_asset_checks.py::"
+_SERVING = "tests/serving/test_boundaries_serving.py::"  # its tests that need no served model
+GROUPS: dict[str, tuple[list[str], list[str]]] = {
+    "point-in-time": (
+        ["lakehouse_ml/features/pit.py", "lakehouse_ml/features/row_lookup.py"],
+        ["tests/features/test_point_in_time.py", "tests/features/test_row_lookup.py",
+         "tests/features/test_boundaries_pit.py"]),
+    "training-table": (
+        ["lakehouse_ml/features/training_table.py"],
+        ["tests/features/test_training_set.py",
+         f"{_CHECKS}test_no_label_leakage_passes_when_snapshots_are_at_or_before_the_label_time",
+         f"{_CHECKS}test_no_label_leakage_fails_on_a_snapshot_later_than_its_label",
+         f"{_CHECKS}test_leakage_counts_only_snapshot_columns_later_than_the_label_time"]),
+    "medallion": (
+        ["lakehouse_ml/medallion/silver.py", "lakehouse_ml/medallion/reconcile.py",
+         "lakehouse_ml/medallion/gold.py"],
+        ["tests/test_silver_contracts.py", "tests/test_boundaries_medallion.py",
+         "tests/test_mutants_medallion.py"]),
+    "landing": (["lakehouse_ml/ingest/landing.py"],
+                ["tests/test_ingest_landing.py", "tests/test_boundaries_medallion.py"]),
+    "lake": (["lakehouse_ml/lake/schema.py", "lakehouse_ml/lake/tables.py"], _LAKE),
+    "ml": (["lakehouse_ml/ml/gates.py", "lakehouse_ml/ml/deploy.py", "lakehouse_ml/ml/train.py"],
+           ["tests/test_boundaries_ml.py", "tests/test_mutants_ml.py"]),
+    "tokens": (["lakehouse_ml/serving/tokens.py"],
+               ["tests/serving/test_mutants_tokens.py",
+                f"{_SERVING}test_a_token_without_its_prefix_is_refused"]),
+    "payload": (["lakehouse_ml/serving/payload.py"],
+                ["tests/serving/test_mutants_payload.py",
+                 f"{_SERVING}test_records_columns_are_those_of_every_row_missing_ones_null"]),
+    "asset-checks": (["lakehouse_ml/defs/factories/medallion.py"], ["tests/test_asset_checks.py"]),
 }
-"""Module → glob patterns of the fast test files that exercise it."""
+"""Group → (modules mutated together, the fast tests that exercise them: files, glob patterns
+or pytest node ids). Tests that build a served model or run a whole Dagster pipeline are left
+out: each surviving mutant runs every test that reached its function."""
 
 STATUS = {1: "killed", 3: "killed", 0: "survived", 33: "no tests", 5: "no tests", 34: "skipped",
           36: "timeout", 24: "timeout", -24: "timeout", 152: "timeout", 255: "timeout"}
@@ -82,15 +90,32 @@ def _line(module: str, function: str, removed: str) -> int | None:
     return None
 
 
-def _mutate(module: str, tests: list[str]) -> None:
-    """In a child process: run mutmut on `module` against `tests`, store the results."""
+def _survivors(module: str, codes: dict[str, int | None]) -> list[dict[str, object]]:
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+
+    found = []
+    for name, code in sorted(codes.items()):
+        if STATUS.get(code) != "survived":
+            continue
+        diff = get_diff_for_mutant(name, path=Path(module)).splitlines()
+        removed = next((d[1:] for d in diff if d.startswith("-") and not d.startswith("---")), "")
+        added = [d[1:].strip() for d in diff if d.startswith("+") and not d.startswith("+++")]
+        function = _function_of(name)
+        found.append({"mutant": name, "function": function,
+                      "line": _line(module, function, removed),
+                      "removed": removed.strip(), "added": " / ".join(added)})
+    return found
+
+
+def _mutate(group: str, tests: list[str]) -> None:
+    """In a child process: run mutmut on the group's modules against `tests`, store results."""
     from mutmut import __main__ as mutmut_main
     from mutmut.configuration import config
     from mutmut.mutation.data import SourceFileMutationData
-    from mutmut.mutation.diff_apply import get_diff_for_mutant
 
+    modules = GROUPS[group][0]
     settings = config()
-    settings.only_mutate = [module]
+    settings.only_mutate = modules
     settings.pytest_add_cli_args_test_selection = tests
     started = time.monotonic()
     try:
@@ -98,41 +123,33 @@ def _mutate(module: str, tests: list[str]) -> None:
     except SystemExit as stop:  # mutmut exits on a failing clean run or an unusable selection
         if stop.code:
             raise
-    seconds = time.monotonic() - started
-    data = SourceFileMutationData(path=Path(module))
-    data.load()
-    counts = dict.fromkeys(COUNTED, 0)
-    survivors = []
-    for name, code in sorted(data.exit_code_by_key.items()):
-        status = STATUS.get(code, "other")
-        counts[status if status in counts else "other"] += 1
-        if status != "survived":
-            continue
-        diff = get_diff_for_mutant(name, path=Path(module)).splitlines()
-        removed = next((d[1:] for d in diff if d.startswith("-") and not d.startswith("---")), "")
-        added = [d[1:].strip() for d in diff if d.startswith("+") and not d.startswith("+++")]
-        function = _function_of(name)
-        survivors.append({"mutant": name, "function": function,
-                          "line": _line(module, function, removed),
-                          "removed": removed.strip(), "added": " / ".join(added)})
+    result = {"group": group, "tests": tests, "seconds": round(time.monotonic() - started),
+              "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "modules": {}}
+    for module in modules:
+        data = SourceFileMutationData(path=Path(module))
+        data.load()
+        counts = dict.fromkeys(COUNTED, 0)
+        for code in data.exit_code_by_key.values():
+            counts[STATUS.get(code, "other") if STATUS.get(code) in counts else "other"] += 1
+        result["modules"][module] = {"counts": counts,
+                                     "survivors": _survivors(module, data.exit_code_by_key)}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / (module.replace("/", ".") + ".json")).write_text(json.dumps({
-        "module": module, "tests": tests, "seconds": round(seconds),
-        "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "counts": counts,
-        "survivors": survivors,
-    }, indent=1))
+    (RESULTS / f"{group}.json").write_text(json.dumps(result, indent=1))
 
 
-def run(module: str) -> None:
-    """Mutate `module` afresh in a child process (mutmut keeps its settings per process)."""
-    tests = sorted({str(path) for pattern in TESTS[module] for path in Path().glob(pattern)})
+def run(group: str) -> None:
+    """Mutate the group's modules afresh in a child process (mutmut's settings are global)."""
+    modules, patterns = GROUPS[group]
+    tests = sorted({str(path) for pattern in patterns if "::" not in pattern
+                    for path in Path().glob(pattern)})
+    tests += [t for t in patterns if "::" in t and Path(t.partition("::")[0]).exists()]
     if not tests:
-        raise SystemExit(f"{module}: no test file matches {TESTS[module]}")
-    for stale in (Path("mutants") / module, Path("mutants") / (module + ".meta")):
-        stale.unlink(missing_ok=True)  # regenerate: a plain copy left by another module's run
-    print(f"== {module} against {' '.join(tests)}", flush=True)
-    child = [sys.executable, "-m", "bench.mutation", "--child", module, *tests]
-    subprocess.run(child, check=True)
+        raise SystemExit(f"{group}: no test matches {patterns}")
+    for module in modules:  # regenerate: a plain copy may be left there by another group's run
+        for stale in (Path("mutants") / module, Path("mutants") / (module + ".meta")):
+            stale.unlink(missing_ok=True)
+    print(f"== {group}: {' '.join(modules)} against {' '.join(tests)}", flush=True)
+    subprocess.run([sys.executable, "-m", "bench.mutation", "--child", group, *tests], check=True)
 
 
 def _cell(text: str) -> str:
@@ -146,43 +163,43 @@ def report(command: str) -> None:
     head, _, rest = text.partition(BEGIN)
     _, _, tail = rest.partition(END)
     total = dict.fromkeys(COUNTED, 0)
-    lines = [f"Command: `{command}`; {CHILDREN} mutants at a time.", "",
-             "| module | tests | " + " | ".join(COUNTED) + " | seconds | finished |",
+    lines = [f"Last run: `{command}`, {CHILDREN} mutants at a time; seconds are per group.", "",
+             "| group | module | " + " | ".join(COUNTED) + " | seconds | finished |",
              "|---|---|" + "---|" * len(COUNTED) + "---|---|"]
+    survivors = ["", "Survivors (each is killed by a named test, or explained, below):", "",
+                 "| module | line | function | original | mutant |", "|---|---|---|---|---|"]
     for r in results:
-        tests = ", ".join(Path(t).name for t in r["tests"])
-        lines.append(f"| {r['module']} | {tests} | "
-                     + " | ".join(str(r["counts"][c]) for c in COUNTED)
-                     + f" | {r['seconds']} | {r['finished']} |")
-        for c in COUNTED:
-            total[c] += r["counts"][c]
+        for module, m in r["modules"].items():
+            lines.append(f"| {r['group']} | {module} | "
+                         + " | ".join(str(m["counts"][c]) for c in COUNTED)
+                         + f" | {r['seconds']} | {r['finished']} |")
+            total = {c: total[c] + m["counts"][c] for c in COUNTED}
+            survivors += [f"| {module} | {s['line'] or '?'} | {s['function']} | "
+                          f"{_cell(s['removed'])} | {_cell(s['added'])} |"
+                          for s in m["survivors"]]
     lines.append("| **total** | | " + " | ".join(str(total[c]) for c in COUNTED)
                  + f" | {sum(r['seconds'] for r in results)} | |")
-    lines += ["", "Survivors (each is explained, or killed by a named test, below):", "",
-              "| module | line | function | original | mutant |", "|---|---|---|---|---|"]
-    for r in results:
-        for s in r["survivors"]:
-            lines.append(f"| {r['module']} | {s['line'] or '?'} | {s['function']} | "
-                         f"{_cell(s['removed'])} | {_cell(s['added'])} |")
+    lines += [*survivors, "", "Tests per group:", ""]
+    lines += [f"- {r['group']}: " + ", ".join(f"`{t}`" for t in r["tests"]) for r in results]
     REPORT.write_text(f"{head}{BEGIN}\n" + "\n".join(lines) + f"\n{END}{tail}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("modules", nargs="*", help="modules to mutate (default: all in TESTS)")
+    parser.add_argument("groups", nargs="*", help=f"groups to run (default: all of {list(GROUPS)})")
     parser.add_argument("--report", action="store_true", help="only rewrite bench/MUTATION.md")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.chdir(REPO)
     if args.child:
-        return _mutate(args.modules[0], args.modules[1:])
-    unknown = [m for m in args.modules if m not in TESTS]
+        return _mutate(args.groups[0], args.groups[1:])
+    unknown = [g for g in args.groups if g not in GROUPS]
     if unknown:
-        raise SystemExit(f"not a mutated module: {unknown}; choose from {list(TESTS)}")
+        raise SystemExit(f"unknown group(s) {unknown}: choose from {list(GROUPS)}")
     if not args.report:
-        for module in args.modules or TESTS:
-            run(module)
-    report(" ".join(["python -m bench.mutation", *args.modules]))
+        for group in args.groups or GROUPS:
+            run(group)
+    report(" ".join(["python -m bench.mutation", *args.groups]))
 
 
 if __name__ == "__main__":
