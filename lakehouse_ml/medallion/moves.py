@@ -2,7 +2,7 @@
 
 Such a source's MERGE reads only silver files of the batch's time range. A key re-sent with a
 corrected event time has its stored row outside that range: `stored_elsewhere` finds those rows
-(reading only key and time columns, which file statistics on the key mostly skip), the MERGE
+(reading only key and time columns, where file statistics on the key can skip files), the MERGE
 then also reads their times, so the key keeps one row; `silver.<entity>_moves` records the time
 each key left, so gold recomputes the day it left as well as the day it arrived.
 """

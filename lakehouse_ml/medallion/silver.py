@@ -66,7 +66,8 @@ class SilverReport:
 
 def _target_filter(catalog: Catalog, source: Source, rows: pl.DataFrame) -> str | None:
     """Where a key of `rows` can already be in silver: anywhere, unless event times are
-    declared immutable; then in `rows`' time range, or at a time a corrected version moves."""
+    declared immutable; then in `rows`' time range, or at a time a corrected version moves
+    (such keys are recorded in `silver.<entity>_moves` first, see `medallion.moves`)."""
     if not source.event_time_immutable:
         return None
     elsewhere = stored_elsewhere(catalog, source, rows)
