@@ -198,3 +198,17 @@ def test_a_lossless_widening_is_accepted_value_for_value(
     stored = numbers.read("silver.numbers")
     assert stored.schema == NUMERIC
     assert stored[column].to_list() == [value]
+
+
+def test_a_key_that_includes_the_immutable_event_time_refines_twice(
+    settings: Settings, catalog: Catalog
+) -> None:
+    """Like churn labels: the event time is part of the primary key (moves cannot happen)."""
+    labels = replace(READINGS, primary_key=("reading_id", "measured_at"), sequence_by=None,
+                     event_time_immutable=True)
+    land(settings.landing, DAY1, [reading("r1", celsius=1.0), reading("r2")])
+    land(settings.landing, DAY2, [reading("r1", celsius=3.0)])
+    for day in (DAY1, DAY2):
+        ingest(catalog, labels, settings.landing, [day])
+        refine(catalog, labels, [day])
+    assert silver_rows(catalog) == {"r1": (1, 3.0), "r2": (1, 20.0)}

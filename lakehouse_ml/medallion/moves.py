@@ -39,7 +39,7 @@ def stored_elsewhere(catalog: Catalog, source: Source, rows: pl.DataFrame) -> pl
     return (
         catalog.scan(source.silver_table)
         .filter(*among(rows, keys), ~pl.col(event_time).is_between(times.min(), times.max()))
-        .select([*keys, event_time])
+        .select(list(dict.fromkeys([*keys, event_time])))  # the time may be a key
         .join(rows.lazy().select(keys), on=keys, how="semi")
         .collect()
     )
