@@ -1,0 +1,111 @@
+"""Serving tokens (serving/tokens.py) on a real Delta token table, asserted value for value;
+these kill the mutants `make mutation` found surviving there (bench/MUTATION.md)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.serving.tokens import TABLE, TokenError, TokenStore, TokenVerifier
+
+
+def test_a_token_is_prefix_id_and_a_256_bit_secret_stored_only_as_its_salted_digest(
+    catalog: Catalog,
+) -> None:
+    token = TokenStore(catalog).create("app")
+    prefix, token_id, secret = token.split("_", 2)
+    row = TokenStore(catalog).active().row(0, named=True)
+    assert prefix == "lhm" and row["token_id"] == token_id and row["name"] == "app"
+    assert len(bytes.fromhex(token_id)) == 8 and len(bytes.fromhex(row["salt"])) == 16
+    assert len(base64.urlsafe_b64decode(secret + "=")) == 32
+    assert row["digest"] == hashlib.sha256(bytes.fromhex(row["salt"]) + secret.encode()).hexdigest()
+    assert secret not in str(catalog.read(TABLE).rows())
+    assert row["created_at"] is not None and row["revoked_at"] is None
+
+
+@pytest.mark.parametrize("name", ["a", "A9", "svc_1.b@c:d-e", "x" * 64])
+def test_names_of_1_to_64_allowed_characters_are_accepted(catalog: Catalog, name: str) -> None:
+    TokenStore(catalog).create(name)
+    assert TokenStore(catalog).active()["name"].to_list() == [name]
+
+
+@pytest.mark.parametrize("name", ["", "_a", "-a", "x" * 65, "a b", "a/b", "a\n"])
+def test_other_names_are_refused(catalog: Catalog, name: str) -> None:
+    with pytest.raises(TokenError):
+        TokenStore(catalog).create(name)
+
+
+def test_a_name_holds_one_active_token_until_it_is_revoked(catalog: Catalog) -> None:
+    store = TokenStore(catalog)
+    first = store.create("app")
+    other = store.create("other")
+    with pytest.raises(TokenError):
+        store.create("app")
+    assert store.revoke("app") == 1
+    with pytest.raises(TokenError):
+        store.revoke("app")
+    second = store.create("app")
+    verifier = TokenVerifier(store)
+    assert (verifier.verify(first), verifier.verify(second), verifier.verify(other)) == (
+        None, "app", "other")
+    revoked = catalog.read(TABLE).filter(catalog.read(TABLE)["revoked_at"].is_not_null())
+    assert revoked["name"].to_list() == ["app"]
+
+
+def test_a_token_is_refused_with_another_id_or_secret_and_after_revocation(
+    catalog: Catalog,
+) -> None:
+    store = TokenStore(catalog)
+    token, other = store.create("app"), store.create("other")
+    prefix, token_id, secret = token.split("_", 2)
+    other_id = other.split("_", 2)[1]
+    verifier = TokenVerifier(store)
+    assert verifier.verify(token) == "app"
+    for wrong in (f"{prefix}_{other_id}_{secret}", f"{prefix}_{token_id}_{secret[:-1]}",
+                  f"{prefix}_{token_id}_{secret}x", f"{prefix}_{token_id}_", f"{prefix}_{token_id}",
+                  "", "lhm", "lhm__"):
+        assert verifier.verify(wrong) is None, wrong
+    store.revoke("app")
+    assert verifier.verify(token) == "app", "the verifier holds what it last read"
+    verifier.refresh()
+    assert verifier.verify(token) is None
+    assert verifier.verify(other) == "other"
+
+
+def test_every_token_is_refused_while_the_table_cannot_be_read_and_accepted_again_after(
+    catalog: Catalog,
+) -> None:
+    store = TokenStore(catalog)
+    token = store.create("app")
+    verifier = TokenVerifier(store)
+    assert (verifier.verify(token), verifier.unavailable) == ("app", None)
+    commits = sorted(Path(catalog.location(TABLE), "_delta_log").glob("*.json"))
+    originals = [c.read_bytes() for c in commits]
+    for commit in commits:
+        commit.write_bytes(b"\x00 corrupted")
+    try:
+        verifier.refresh()
+        assert verifier.verify(token) is None
+        assert verifier.unavailable == f"token table {TABLE} could not be read"
+        verifier.refresh()  # a second failure keeps it closed
+        assert verifier.verify(token) is None
+    finally:
+        for commit, original in zip(commits, originals, strict=True):
+            commit.write_bytes(original)
+    verifier.refresh()
+    assert (verifier.verify(token), verifier.unavailable) == ("app", None)
+
+
+def test_tokens_read_longer_ago_than_max_age_are_refused(catalog: Catalog) -> None:
+    store = TokenStore(catalog)
+    token = store.create("app")
+    assert TokenVerifier(store, max_age_seconds=60.0).verify(token) == "app"
+    stale = TokenVerifier(store, max_age_seconds=0.0)
+    assert stale.verify(token) is None
+    assert stale.unavailable is not None
+    assert stale.unavailable.startswith(f"token table {TABLE} last read ")
+    assert stale.unavailable.endswith(" s ago")
