@@ -78,7 +78,7 @@ def record_moves(
         column_tags={k: tags[k] for k in keys if k in tags},
         comment=f"{source.silver_name} keys whose event time a later version changed: the "
         "time each left and the batch that moved it."))
-    moves = elsewhere.rename({source.event_time: MOVED_FROM}).join(
+    moves = elsewhere.with_columns(pl.col(source.event_time).alias(MOVED_FROM)).join(
         rows.select([*keys, "_batch_id"]), on=keys, how="inner")
     catalog.append(moves_table(source), moves.select(moves_schema(source).names()))
 
