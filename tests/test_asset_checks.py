@@ -84,13 +84,14 @@ def test_contract_passes_at_exactly_the_maximum_reject_fraction(settings: Settin
 
 
 def test_contract_with_too_many_rejects_fails_and_blocks_gold(settings: Settings) -> None:
-    land(settings.landing, DAY1, [*GOOD[:3], reading("b1", celsius="hot"),
-                                  reading("b2", celsius=999.0)])  # 2 of 5 = 0.4
+    land(settings.landing, DAY1, [*GOOD[:2], reading("b1", celsius="hot"),
+                                  reading("b2", celsius=999.0)])  # 2 of 4 = 0.5
     result = materialize(settings, [DAY1], domain=SENSORS, raise_on_error=False)
     evaluation = {e.check_name: e for e in result.get_asset_check_evaluations()}["contract"]
     assert not evaluation.passed
     assert evaluation.severity == dg.AssetCheckSeverity.ERROR
-    assert (meta(evaluation, "quarantined"), meta(evaluation, "rows_read")) == (2, 5)
+    assert (meta(evaluation, "quarantined"), meta(evaluation, "rows_read")) == (
+        2, READINGS.min_rows_to_block)  # blocks from exactly min_rows_to_block rows read
     assert not result.success
     assert not result.asset_materializations_for_node("gold__hottest")
 
