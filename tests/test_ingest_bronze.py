@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from datetime import date
 from pathlib import Path
 
 import polars as pl
@@ -16,6 +17,7 @@ from lakehouse_ml.config import Settings
 from lakehouse_ml.domains.churn import DOMAIN
 from lakehouse_ml.ingest.bronze import ingest
 from lakehouse_ml.ingest.landing import ParsedFile
+from lakehouse_ml.medallion.moves import vacated_days
 from lakehouse_ml.medallion.reconcile import reconcile
 from lakehouse_ml.medallion.silver import refine
 from lakehouse_ml.medallion.spec import Source
@@ -46,7 +48,7 @@ def balance(catalog: Catalog, source: Source = EVENTS) -> dict:
 def test_a_relanded_file_with_new_content_replaces_its_rows(
     settings: Settings, catalog: Catalog
 ) -> None:
-    first = jl(ev(1), ev(2))
+    first = jl(ev(1), ev(2, event_ts="2026-02-27T10:00:00Z"))
     land(settings, f"events/{DAY}/a.json", first)
     refresh(catalog, settings)
     second = jl(ev(1, event_type="purchase", revenue=5.0), ev(3), ev(4), ev(5))
@@ -56,6 +58,7 @@ def test_a_relanded_file_with_new_content_replaces_its_rows(
     silver = catalog.read("silver.events").sort("event_id")
     assert silver["event_id"].to_list() == ["e-1", "e-3", "e-4", "e-5"]  # e-2 withdrawn
     assert silver.row(0, named=True)["event_type"] == "purchase"
+    assert vacated_days(catalog, EVENTS, [DAY]) == {date(2026, 2, 27), date(2026, 3, 1)}
     assert catalog.read("bronze.events").height == 4
     manifest = catalog.read("bronze.events_manifest")
     assert manifest.select("path", "checksum", "previous_checksum", "lines").rows() == [

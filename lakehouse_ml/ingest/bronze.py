@@ -3,7 +3,8 @@
 A file is known by its path and its content's sha256. New files and files whose content changed
 since they were ingested (re-landed) are read; their rows replace every earlier row of the same
 file in bronze and rejects (replaceWhere), silver rows that came from a re-landed file's earlier
-content are deleted (refining the day puts the new content's rows in their place), and the file's
+content are deleted (refining the day puts the new content's rows in their place; the days they
+were on are recorded in `silver.<entity>_moves`, so gold redoes them), and the file's
 manifest row is replaced last, with its new and previous checksums. A crash before that commit
 only means the next run writes the same rows again in place of the old ones, never twice.
 
@@ -26,6 +27,7 @@ from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.ingest.landing import RESCUED, landed_records, parse
 from lakehouse_ml.ingest.layout import LandedFile, Stray, read_landed, survey
 from lakehouse_ml.lake.predicates import in_list
+from lakehouse_ml.medallion.moves import record_moves
 from lakehouse_ml.medallion.spec import Source
 
 _UTC = pl.Datetime("us", "UTC")
@@ -170,6 +172,16 @@ class _Chunk:
     unreadable: list[Stray]
 
 
+def _withdraw(catalog: Catalog, source: Source, paths: Sequence[str]) -> None:
+    """Delete the silver rows of re-landed files' earlier content (refining their day puts the
+    new content in place), recording the days they were on as vacated so gold redoes them."""
+    columns = list(dict.fromkeys([*source.primary_key, source.event_time]))
+    old = (catalog.scan(source.silver_table).filter(pl.col("_source_file").is_in(paths))
+           .select(*columns, "_batch_id").collect())
+    record_moves(catalog, source, old, old.select(columns))
+    catalog.delete(source.silver_table, in_list("_source_file", paths))
+
+
 def _ingest_chunk(
     catalog: Catalog, source: Source, files: Sequence[LandedFile], previous: dict[str, str],
     now: datetime,
@@ -201,7 +213,7 @@ def _ingest_chunk(
     catalog.overwrite(source.rejects_table, pl.concat(rejects), predicate=written)
     relanded = entries.filter(pl.col("previous_checksum").is_not_null())["path"].to_list()
     if relanded and catalog.exists(source.silver_table):
-        catalog.delete(source.silver_table, in_list("_source_file", relanded))
+        _withdraw(catalog, source, relanded)
     catalog.overwrite(source.manifest_table, entries, predicate=in_list("path", paths))
     return _Chunk(entries, pl.concat(rejects).select(rejects_schema().names()), unreadable)
 
