@@ -139,12 +139,14 @@ def survey(
 
 
 def outside_layout(
-    landing: str, source: str, domain_sources: Sequence[str], ignore: Sequence[str] = ()
+    landing: str, source: str, domain_sources: Sequence[str], ignore: Sequence[str] = (),
+    first_day: str = "0000-00-00",
 ) -> list[Stray]:
-    """Paths no day folder holds that `source` answers for: those under `<source>/` that are
-    not day folders, and those at the landing root beside the domain's source folders whose
-    name is the source's in another case (`Events/`); the first of `domain_sources` also
-    answers for every other unknown path at the root."""
+    """Paths no day folder that is run holds, that `source` answers for: those under
+    `<source>/` that are not day folders or are days before `first_day` (the first partition),
+    and those at the landing root beside the domain's source folders whose name is the source's
+    in another case (`Events/`); the first of `domain_sources` also answers for every other
+    unknown path at the root."""
     root = Path(landing).resolve()
     if not root.is_dir():
         return []
@@ -155,6 +157,9 @@ def outside_layout(
             if not (is_day(child.name) and _real_dir(child)):
                 strays.extend(_walk(child, root, f"not a day folder of {source}/ "
                                     "(expected YYYY-MM-DD)", ignore))
+            elif child.name < first_day:
+                strays.extend(_walk(child, root, f"a day before the first partition "
+                                    f"{first_day}: never run", ignore))
     elif folder.exists() or folder.is_symlink():
         strays.extend(_walk(folder, root, "the source's folder is not a real folder", ignore))
     for child in sorted(root.iterdir()):

@@ -49,6 +49,7 @@ def bronze_asset(
     source: Source, partitions: dg.PartitionsDefinition, domain_sources: Sequence[str]
 ) -> dg.AssetsDefinition:
     key = asset_key(source.bronze_table)
+    first_day = partitions.get_first_partition_key() or ""
 
     @dg.asset(
         key=key, group_name="bronze", kinds={"delta", "polars"}, owners=[source.owner],
@@ -68,8 +69,8 @@ def bronze_asset(
     ) -> Iterator[dg.MaterializeResult]:
         catalog = lakehouse.catalog()
         report = ingest(catalog, source, lakehouse.landing, context.partition_keys)
-        strays = [*report.refused, *outside_layout(lakehouse.landing, source.name,
-                                                   domain_sources, source.ignore)]
+        strays = [*report.refused, *outside_layout(
+            lakehouse.landing, source.name, domain_sources, source.ignore, first_day)]
         yield dg.MaterializeResult(
             metadata=table_metadata(
                 catalog, source.bronze_table, files_ingested=report.files,
