@@ -45,7 +45,7 @@ class Run:
         return float(np.percentile(self.latencies_ms, q))
 
 
-def _request(target: Target, body: bytes) -> bytes:
+def request_bytes(target: Target, body: bytes) -> bytes:
     head = [f"POST {target.path} HTTP/1.1", f"Host: {target.host}:{target.port}",
             "Content-Type: application/json", f"Content-Length: {len(body)}",
             *(f"{k}: {v}" for k, v in target.headers.items())]
@@ -86,7 +86,7 @@ async def _pool(target: Target, size: int) -> asyncio.Queue[Connection]:
 async def fixed_rate(target: Target, bodies: Sequence[bytes], rate: float, seconds: float,
                      connections: int = 64) -> Run:
     pool = await _pool(target, connections)
-    requests = [_request(target, b) for b in bodies]
+    requests = [request_bytes(target, b) for b in bodies]
     latencies: list[float] = []
     failed = 0
 
@@ -117,7 +117,7 @@ async def fixed_rate(target: Target, bodies: Sequence[bytes], rate: float, secon
 
 async def saturate(target: Target, bodies: Sequence[bytes], seconds: float,
                    concurrency: int = 32) -> Run:
-    requests = itertools.cycle([_request(target, b) for b in bodies])
+    requests = itertools.cycle([request_bytes(target, b) for b in bodies])
     latencies: list[float] = []
     failed = sent = 0
     deadline = time.perf_counter() + seconds

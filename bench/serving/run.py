@@ -9,8 +9,10 @@ request carries one row. Cases:
 - `mlflow rows`: the full feature row to `mlflow models serve` (which answers class labels:
   its pyfunc calls `predict`, the same trees as `predict_proba`).
 Per case: p50/p99 latency at each fixed rate (open loop; latency counted from when a request
-was due) and the maximum throughput (closed loop, 32 connections). Writes RESULTS.md beside
-this file.
+was due) and the maximum throughput (closed loop, 32 connections). Then, on `lakehouse-ml
+serve` with its default limits: 1-row requests at 200/s while another client sends 10,000-row
+requests, and the worker's peak memory under a maximum-size request and under a 100 MB body
+(refused). Writes RESULTS.md beside this file.
 """
 
 from __future__ import annotations
@@ -35,16 +37,21 @@ import polars as pl
 from bench.serving.hot_path import hot_path
 from bench.serving.lakehouse import prepare, token
 from bench.serving.load import Run, Target, fixed_rate, saturate
-from bench.serving.servers import free_port, lakehouse_serve, mlflow_serve
+from bench.serving.mixed import MIB, Mixed, mixed, one_request, peak_memory
+from bench.serving.servers import free_port, lakehouse_process, lakehouse_serve, mlflow_serve
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.config import Settings
 from lakehouse_ml.domains.churn.model import MODEL
 from lakehouse_ml.features import FeatureEngineeringClient
+from lakehouse_ml.serving.limits import Limits
 
 HERE = Path(__file__).resolve().parent
 KEYS = 500
 GOAL_RATE, GOAL_P50_MS = 200, 5.0
 WARMUP_SECONDS = 3
+LIMITS = Limits()
+LARGE_ROWS = LIMITS.max_rows
+ATTACK_BYTES = 100 * MIB
 
 
 @dataclass(frozen=True)
@@ -62,10 +69,21 @@ class Result:
     saturated: Run
 
 
-def _bodies(settings: Settings) -> tuple[list[bytes], list[bytes], int]:
+@dataclass(frozen=True)
+class Bodies:
+    keyed: list[bytes]
+    full: list[bytes]
+    customer: int
+    large: bytes
+    """`LARGE_ROWS` key-only rows."""
+    largest: bytes
+    """`LARGE_ROWS` full feature rows: the largest request the default limits accept."""
+
+
+def _bodies(settings: Settings) -> Bodies:
     """Key-only and full-row bodies for the same customers (full rows without nulls, which
-    MLflow's schema enforcement refuses in columns its signature marks required), and one of
-    the customers."""
+    MLflow's schema enforcement refuses in columns its signature marks required), one of
+    the customers, and the large bodies."""
     catalog = Catalog(settings.root, settings.env)
     keys = catalog.read("silver.customers", columns=["customer_id"])
     time_column = MODEL.training_set.time_column
@@ -80,7 +98,15 @@ def _bodies(settings: Settings) -> tuple[list[bytes], list[bytes], int]:
              for k in chosen["customer_id"]]
     full = [json.dumps({"dataframe_split": {"columns": features, "data": [list(r)]}}).encode()
             for r in chosen.select(features).iter_rows()]
-    return keyed, full, chosen["customer_id"][0]
+    rows = complete.select(features).rows()
+    large = json.dumps({"inputs": {"customer_id": (keys["customer_id"].to_list() * LARGE_ROWS)
+                                   [:LARGE_ROWS]}}).encode()
+    largest = json.dumps({"dataframe_split": {"columns": features, "data": (
+        rows * LARGE_ROWS)[:LARGE_ROWS]}}).encode()
+    if len(largest) > LIMITS.max_body_bytes:
+        raise RuntimeError(f"{LARGE_ROWS} full rows take {len(largest)} bytes, above the "
+                           f"default limit of {LIMITS.max_body_bytes}")
+    return Bodies(keyed, full, chosen["customer_id"][0], large, largest)
 
 
 async def _measure(target: Target, bodies: list[bytes], rates: list[int], seconds: float
@@ -108,12 +134,65 @@ def run_case(case: Case, rates: list[int], seconds: float) -> Result:
     return Result(case.name, at_rate, saturated)
 
 
+@dataclass(frozen=True)
+class Abuse:
+    mixed: Mixed
+    idle_mib: float
+    largest_mib: float
+    attack_mib: float
+    statuses: tuple[int, int]
+    """Answers to the largest request and to the 100 MB body."""
+
+
+async def _abuse(target: Target, pid: int, bodies: Bodies, seconds: float) -> Abuse:
+    gc.collect()
+    gc.freeze()
+    await saturate(target, bodies.keyed, WARMUP_SECONDS, concurrency=4)
+    together = await mixed(target, bodies.keyed, bodies.large, GOAL_RATE, seconds)
+    with peak_memory(pid) as largest:
+        largest_status = await one_request(target, bodies.largest)
+    with peak_memory(pid) as attack:
+        attack_status = await one_request(target, b" " * ATTACK_BYTES)
+    return Abuse(together, largest["before"] / MIB, largest["peak"] / MIB,
+                 attack["peak"] / MIB, (largest_status, attack_status))
+
+
+def run_abuse(settings: Settings, bodies: Bodies, headers: dict[str, str], seconds: float
+              ) -> Abuse:
+    port = free_port()
+    with lakehouse_process(settings, port) as (path, pid):
+        return asyncio.run(_abuse(Target("127.0.0.1", port, path, headers), pid, bodies,
+                                  seconds))
+
+
+def abuse_report(abuse: Abuse, bodies: Bodies, seconds: float) -> list[str]:
+    small, large = abuse.mixed.small, abuse.mixed.large
+    return [
+        "## Large and small requests together", "",
+        f"`lakehouse-ml serve` with its default limits ({LIMITS.max_rows} rows, "
+        f"{LIMITS.max_body_bytes // MIB} MiB per request, chunks of {LIMITS.chunk_rows} rows). "
+        f"1-row key requests at {GOAL_RATE}/s for {seconds:g} s while another client sends "
+        f"{LARGE_ROWS}-row key requests ({len(bodies.large) / MIB:.2f} MB) back to back:", "",
+        "| requests | answered | p50 ms | p99 ms | failed |", "|---|---|---|---|---|",
+        f"| 1 row at {GOAL_RATE}/s | {small.sent} | {small.percentile(50):.1f} | "
+        f"{small.percentile(99):.1f} | {small.failed} |",
+        f"| {LARGE_ROWS} rows, back to back | {large.sent} | {large.percentile(50):.0f} | "
+        f"{large.percentile(99):.0f} | {large.failed} |", "",
+        "Worker memory (resident, sampled every 2 ms): "
+        f"{abuse.idle_mib:.0f} MiB before; peak {abuse.largest_mib:.0f} MiB while answering "
+        f"the largest request the limits accept ({LARGE_ROWS} full feature rows, "
+        f"{len(bodies.largest) / MIB:.1f} MB, answered {abuse.statuses[0]}); peak "
+        f"{abuse.attack_mib:.0f} MiB while a {ATTACK_BYTES // MIB} MB body was refused "
+        f"(answered {abuse.statuses[1]}).", "",
+    ]
+
+
 def _load() -> str:
     return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def report(results: list[Result], rates: list[int], seconds: float, loads: tuple[str, str],
-           steps: dict[str, float]) -> str:
+           steps: dict[str, float], abuse: list[str]) -> str:
     header = ["case", *(f"{r}/s p50 / p99 ms" for r in rates), "max req/s", "failed"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for result in results:
@@ -151,6 +230,7 @@ def report(results: list[Result], rates: list[int], seconds: float, loads: tuple
         "CPU time per call, measured in-process (`bench/serving/hot_path.py`):", "",
         "| step | CPU ms |", "|---|---|",
         *(f"| {step} | {ms:.2f} |" for step, ms in steps.items()), "",
+        *abuse,
     ])
 
 
@@ -165,7 +245,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
     settings = prepare(args.workdir, args.customers, args.days)
-    keyed, full, customer = _bodies(settings)
+    bodies = _bodies(settings)
     headers = {"Authorization": f"Bearer {token(settings, 'bench')}"}
     champion = f"models:/{MODEL.registered_name(settings.env)}@champion"
 
@@ -173,16 +253,19 @@ def main(argv: list[str] | None = None) -> None:
         return lakehouse_serve(settings, port)
 
     cases = [
-        Case("lakehouse keys", ours, keyed, headers),
-        Case("lakehouse rows", ours, full, headers),
-        Case("mlflow rows", lambda port: mlflow_serve(settings, champion, port), full, {}),
+        Case("lakehouse keys", ours, bodies.keyed, headers),
+        Case("lakehouse rows", ours, bodies.full, headers),
+        Case("mlflow rows", lambda port: mlflow_serve(settings, champion, port), bodies.full,
+             {}),
     ]
     before = _load()
     started = time.monotonic()
     results = [run_case(case, args.rates, args.seconds) for case in cases]
+    abuse = run_abuse(settings, bodies, headers, args.seconds)
     after = _load()
-    steps = hot_path(settings, customer)
-    args.out.write_text(report(results, args.rates, args.seconds, (before, after), steps))
+    steps = hot_path(settings, bodies.customer)
+    args.out.write_text(report(results, args.rates, args.seconds, (before, after), steps,
+                               abuse_report(abuse, bodies, args.seconds)))
     print(f"wrote {args.out} in {time.monotonic() - started:.0f} s", file=sys.stderr)
 
 

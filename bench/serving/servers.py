@@ -39,7 +39,8 @@ def environment(settings: Settings) -> dict[str, str]:
 
 
 @contextmanager
-def _running(command: list[str], settings: Settings, health: str) -> Iterator[None]:
+def _running(command: list[str], settings: Settings, health: str) -> Iterator[int]:
+    """Runs the server until the block ends; yields its process id."""
     process = subprocess.Popen(command, env=environment(settings), stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, start_new_session=True)
     try:
@@ -55,7 +56,7 @@ def _running(command: list[str], settings: Settings, health: str) -> Iterator[No
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{command[:3]} did not answer {health}")
             time.sleep(0.3)
-        yield
+        yield process.pid
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)  # its own session: the server and workers
@@ -63,10 +64,17 @@ def _running(command: list[str], settings: Settings, health: str) -> Iterator[No
 
 
 @contextmanager
-def lakehouse_serve(settings: Settings, port: int) -> Iterator[str]:
+def lakehouse_process(settings: Settings, port: int) -> Iterator[tuple[str, int]]:
+    """`lakehouse-ml serve` with its default limits: the invocations path and its pid."""
     command = [str(BIN / "lakehouse-ml"), "serve", "--port", str(port)]
-    with _running(command, settings, f"http://127.0.0.1:{port}/health"):
-        yield "/serving-endpoints/churn_clf/invocations"
+    with _running(command, settings, f"http://127.0.0.1:{port}/health") as pid:
+        yield "/serving-endpoints/churn_clf/invocations", pid
+
+
+@contextmanager
+def lakehouse_serve(settings: Settings, port: int) -> Iterator[str]:
+    with lakehouse_process(settings, port) as (path, _):
+        yield path
 
 
 @contextmanager
