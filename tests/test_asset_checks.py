@@ -193,5 +193,5 @@ def test_leakage_counts_only_snapshot_columns_later_than_the_label_time(
         AS_OF: [T0 + timedelta(days=9)] * 3,  # nor the bare name a lookup did not rename
         f"h_{AS_OF}": [None, T0, None],
     })
-    report = leakage(frame, SET)
+    report = leakage(frame, SET, [])
     assert report.rows() == [(f"f_{AS_OF}", later, 3, 3), (f"h_{AS_OF}", 0, 1, 3)]

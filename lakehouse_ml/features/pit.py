@@ -71,10 +71,28 @@ def resolve(lookup: FeatureLookup, table: FeatureTable, rows: pl.Schema) -> Reso
     return ResolvedLookup(lookup, table, features)
 
 
+@dataclass(frozen=True)
+class Joined:
+    """A lookup's join: its output columns and, per row, the feature row it matched."""
+
+    features: pl.DataFrame
+    """The lookup's output columns, one row per row, in the rows' order."""
+    matched: pl.Series
+    """Boolean, per row: whether a feature row was found (defaults do not count)."""
+    matched_at: pl.Series | None
+    """Per row, the timeseries value (UTC) of the matched feature row, null where none; None
+    when the table has no timeseries column."""
+
+
 def join_features(
     rows: pl.DataFrame, resolved: ResolvedLookup, source: pl.LazyFrame
 ) -> pl.DataFrame:
     """The lookup's output columns for `rows`: one row per row, in the same order."""
+    return join_matched(rows, resolved, source).features
+
+
+def join_matched(rows: pl.DataFrame, resolved: ResolvedLookup, source: pl.LazyFrame) -> Joined:
+    """`join_features`, with which feature row (and timestamp) each row matched."""
     lookup, table = resolved.lookup, resolved.table
     keys, ts = table.entity_keys, table.timeseries_column
     probe = rows.select(
@@ -95,11 +113,14 @@ def join_features(
         if ts is not None:
             candidates = latest(candidates, keys, ts)
         matches = probe.join(candidates, on=keys, how="left", maintain_order="left")
-    features = (
-        found.select(pl.col(resolved.features).gather(matches[_MATCH]))
-        .with_columns(matches[_ROW]).sort(_ROW).drop(_ROW)
+    gathered = [*resolved.features, *([ts] if ts else [])]
+    joined = (
+        found.select(pl.col(gathered).gather(matches[_MATCH]))
+        .with_columns(matches[_ROW], matches[_MATCH].is_not_null().alias(_MATCH))
+        .sort(_ROW)
     )
-    return features.select(_output_exprs(resolved))
+    matched_at = joined.select(pl.col(ts).dt.convert_time_zone("UTC")).to_series() if ts else None
+    return Joined(joined.select(_output_exprs(resolved)), joined[_MATCH], matched_at)
 
 
 def _output_exprs(resolved: ResolvedLookup, valid: pl.Expr | None = None) -> list[pl.Expr]:

@@ -16,10 +16,41 @@ from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.features.errors import FeatureCollisionError, FeatureStoreError
 from lakehouse_ml.features.functions import FeatureFunction, apply_functions
 from lakehouse_ml.features.lookup import FeatureLookup
-from lakehouse_ml.features.pit import ResolvedLookup, join_features, resolve
+from lakehouse_ml.features.pit import ResolvedLookup, join_matched, resolve
 from lakehouse_ml.features.table import load_table
 
 Step = FeatureLookup | FeatureFunction
+
+
+@dataclass(frozen=True)
+class LookupMatch:
+    """What one lookup found for each row of a training set (rows in `df` order)."""
+
+    name: str
+    """`lookup <n> on <full table name>`, n counting lookups from 1."""
+    matched: pl.Series
+    """Boolean: a feature row was found (a default value filled in does not count)."""
+    matched_at: pl.Series | None
+    """UTC timestamp of the matched feature row (null where none); None if the table has no
+    timeseries column."""
+
+
+@dataclass(frozen=True)
+class MissingFeatures:
+    """Rows that found no feature row: in every lookup at once, and per lookup."""
+
+    rows: int
+    in_every_lookup: int
+    by_lookup: dict[str, int]
+
+    @classmethod
+    def of(cls, rows: int, matches: Sequence[LookupMatch]) -> MissingFeatures:
+        by_lookup = {m.name: int((~m.matched).sum()) for m in matches}
+        if not matches:
+            return cls(rows, rows, by_lookup)
+        none = pl.DataFrame([m.matched.alias(m.name) for m in matches]).select(
+            ~pl.any_horizontal(pl.all())).to_series()
+        return cls(rows, int(none.sum()), by_lookup)
 
 
 @dataclass(frozen=True)
@@ -39,11 +70,23 @@ class TrainingSet:
 
     def load_df(self) -> pl.DataFrame:
         """The rows of `df` in order, with every looked-up and computed feature."""
-        frame = self.df
-        for lookup in self.resolved:
+        return self.load_with_matches()[0]
+
+    def load_with_matches(self) -> tuple[pl.DataFrame, list[LookupMatch]]:
+        """`load_df`, plus what each lookup matched per row (for leakage and missing-feature
+        checks; the frame's columns are those of `load_df`)."""
+        frame, matches = self.df, []
+        for number, lookup in enumerate(self.resolved, start=1):
             source = self.catalog.scan(lookup.table.name, lookup.table.version)
-            frame = frame.hstack(join_features(self.df, lookup, source))
-        return apply_functions(frame, self.functions).drop(self.exclude_columns)
+            joined = join_matched(self.df, lookup, source)
+            frame = frame.hstack(joined.features)
+            matches.append(LookupMatch(f"lookup {number} on {lookup.table.name}",
+                                       joined.matched, joined.matched_at))
+        return apply_functions(frame, self.functions).drop(self.exclude_columns), matches
+
+    def missing_features(self) -> MissingFeatures:
+        """How many rows found no feature row in any lookup, and per lookup."""
+        return MissingFeatures.of(self.df.height, self.load_with_matches()[1])
 
 
 def build(

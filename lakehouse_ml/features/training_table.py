@@ -14,7 +14,7 @@ import polars as pl
 from lakehouse_ml.catalog import TableInfo
 from lakehouse_ml.features.client import FeatureEngineeringClient
 from lakehouse_ml.features.snapshots import AS_OF
-from lakehouse_ml.features.training_set import TrainingSet
+from lakehouse_ml.features.training_set import LookupMatch, MissingFeatures, TrainingSet
 from lakehouse_ml.medallion.spec import TrainingSetSpec
 
 PINNED = "pinned_version:"
@@ -27,6 +27,12 @@ class BuiltTrainingSet:
     versions: dict[str, int]
     """Every table read → its Delta version (labels included)."""
     table_version: int
+    matches: list[LookupMatch]
+    """What each lookup matched, per row of `frame`."""
+
+    @property
+    def missing(self) -> MissingFeatures:
+        return MissingFeatures.of(self.frame.height, self.matches)
 
 
 def _labels(client: FeatureEngineeringClient, spec: TrainingSetSpec, version: int) -> pl.DataFrame:
@@ -40,6 +46,14 @@ def build_training_set(
     versions: Mapping[str, int] | None = None,
 ) -> tuple[TrainingSet, dict[str, int], pl.DataFrame]:
     """The training set at the given versions (default: current ones), in label-time order."""
+    training_set, used = _resolve(client, spec, versions)
+    return training_set, used, training_set.load_df()
+
+
+def _resolve(
+    client: FeatureEngineeringClient, spec: TrainingSetSpec, versions: Mapping[str, int] | None
+) -> tuple[TrainingSet, dict[str, int]]:
+    """The training set (not loaded) and every table it reads → its Delta version."""
     labels_name = str(client.catalog.name(spec.labels))
     pinned = dict(versions or {})
     label_version = pinned.pop(labels_name, None)
@@ -49,17 +63,17 @@ def build_training_set(
         _labels(client, spec, label_version), list(spec.feature_lookups), spec.label,
         exclude_columns=spec.exclude_columns, versions=pinned or None,
     )
-    used = {labels_name: label_version, **training_set.table_versions}
-    return training_set, used, training_set.load_df()
+    return training_set, {labels_name: label_version, **training_set.table_versions}
 
 
 def write_training_set(client: FeatureEngineeringClient, spec: TrainingSetSpec) -> BuiltTrainingSet:
-    training_set, versions, frame = build_training_set(client, spec)
+    training_set, versions = _resolve(client, spec, None)
+    frame, matches = training_set.load_with_matches()
     tags = {f"{PINNED}{name}": str(v) for name, v in versions.items()}
     info = TableInfo(owner=spec.owner, comment=spec.description, tags=tags)
     client.catalog.create_table(spec.name, frame.schema, info)
     version = client.catalog.overwrite(spec.name, frame, evolve=True)
-    return BuiltTrainingSet(training_set, frame, versions, version)
+    return BuiltTrainingSet(training_set, frame, versions, version, matches)
 
 
 def pinned_versions(client: FeatureEngineeringClient, spec: TrainingSetSpec) -> dict[str, int]:
@@ -72,15 +86,41 @@ def rebuild_training_set(client: FeatureEngineeringClient, spec: TrainingSetSpec
     return build_training_set(client, spec, pinned_versions(client, spec))[2]
 
 
-def leakage(frame: pl.DataFrame, spec: TrainingSetSpec) -> pl.DataFrame:
-    """Per looked-up table: rows whose snapshot is later than the label time (must be 0)."""
-    columns = [c for c in frame.columns if c.endswith(f"_{AS_OF}")]
-    label_time = pl.col(spec.time_column)
+def leakage(frame: pl.DataFrame, spec: TrainingSetSpec, matches: list[LookupMatch]) -> pl.DataFrame:
+    """Per source of feature time, rows whose feature time is later than the label time (must be
+    0): the timestamp of the feature row each lookup matched (`lookup <n> on <table>`), and each
+    `*_snapshot_at` column a lookup returned. Columns: source, later_than_label, matched, rows;
+    `later_than_label` and `matched` are null for a lookup whose table has no timeseries column
+    (nothing to compare)."""
+    label_time = frame.get_column(spec.time_column).dt.convert_time_zone("UTC")
+    sources = [(m.name, m.matched_at) for m in matches]
+    sources += [(c, frame[c].dt.convert_time_zone("UTC"))
+                for c in frame.columns if c.endswith(f"_{AS_OF}")]
     return pl.DataFrame({
-        "snapshot_column": columns,
-        "later_than_label": [int(frame.select((pl.col(c) > label_time).sum()).item())
-                             for c in columns],
-        "matched": [int(frame[c].is_not_null().sum()) for c in columns],
-        "rows": [frame.height] * len(columns),
-    }, schema={"snapshot_column": pl.String, "later_than_label": pl.Int64,
+        "source": [name for name, _ in sources],
+        "later_than_label": [None if t is None else int((t > label_time).sum())
+                             for _, t in sources],
+        "matched": [None if t is None else int(t.is_not_null().sum()) for _, t in sources],
+        "rows": [frame.height] * len(sources),
+    }, schema={"source": pl.String, "later_than_label": pl.Int64,
                "matched": pl.Int64, "rows": pl.Int64})
+
+
+def leakage_verdict(report: pl.DataFrame) -> str | None:
+    """Why the leakage check fails (None if it passes): a feature time later than its label, or
+    nothing to compare (no rows, a lookup on a table without timeseries column, no match)."""
+    later = report.filter(pl.col("later_than_label") > 0)
+    if later.height:
+        return "feature rows later than their label time: " + ", ".join(
+            f"{s} ({n} rows)" for s, n in later.select("source", "later_than_label").rows())
+    if report.is_empty():
+        return "no lookup returns a feature time: there is nothing to check"
+    if report["rows"][0] == 0:
+        return "the training set has no rows: there is no feature time to check"
+    blind = report.filter(pl.col("matched").is_null())["source"].to_list()
+    if blind:
+        return (f"{', '.join(blind)}: the table has no timeseries column, so the time of its "
+                "feature rows cannot be checked against the label time")
+    if report["matched"].sum() == 0:
+        return "no row matched any feature row: there is no feature time to check"
+    return None

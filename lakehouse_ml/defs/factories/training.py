@@ -5,7 +5,7 @@ import dagster as dg
 from lakehouse_ml.defs.factories.metadata import asset_key, markdown, table_metadata
 from lakehouse_ml.defs.resources import LakehouseResource
 from lakehouse_ml.features import FeatureEngineeringClient, FeatureLookup
-from lakehouse_ml.features.training_table import leakage, write_training_set
+from lakehouse_ml.features.training_table import leakage, leakage_verdict, write_training_set
 from lakehouse_ml.medallion.spec import TrainingSetSpec
 
 
@@ -19,24 +19,29 @@ def training_set_asset(spec: TrainingSetSpec) -> dg.AssetsDefinition:
         description=spec.description + " Pins the Delta version of every table it reads.",
         check_specs=[dg.AssetCheckSpec(
             "no_label_leakage", asset=key, blocking=True,
-            description="No joined feature snapshot is later than its label timestamp.",
+            description="No matched feature row (nor returned snapshot) is later than its "
+                        "label time; fails when there is nothing to compare.",
         )],
     )
     def _training_set(lakehouse: LakehouseResource) -> dg.MaterializeResult:
         client = FeatureEngineeringClient(lakehouse.catalog())
         built = write_training_set(client, spec)
-        report = leakage(built.frame, spec)
+        report = leakage(built.frame, spec, built.matches)
+        failure = leakage_verdict(report)
         positives = int(built.frame[spec.label].sum())
+        missing = built.missing
         return dg.MaterializeResult(
             metadata=table_metadata(
                 client.catalog, spec.name, pinned_versions=built.versions,
                 label_rows=built.frame.height, positive_labels=positives,
+                rows_without_features=missing.in_every_lookup,
+                rows_without_features_by_lookup=missing.by_lookup,
             ),
             check_results=[dg.AssetCheckResult(
-                check_name="no_label_leakage",
-                passed=bool(report["later_than_label"].sum() == 0),
+                check_name="no_label_leakage", passed=failure is None,
+                description=failure,
                 metadata={"later_than_label": int(report["later_than_label"].sum()),
-                          "by_table": markdown(report, rows=report.height)},
+                          "by_source": markdown(report, rows=report.height)},
             )],
         )
 
