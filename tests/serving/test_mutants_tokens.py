@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.serving.tokens import TABLE, TokenError, TokenStore, TokenVerifier
+
+LOGGER = "lakehouse_ml.serving.tokens"
 
 
 def test_a_token_is_prefix_id_and_a_256_bit_secret_stored_only_as_its_salted_digest(
@@ -76,36 +83,85 @@ def test_a_token_is_refused_with_another_id_or_secret_and_after_revocation(
     assert verifier.verify(other) == "other"
 
 
-def test_every_token_is_refused_while_the_table_cannot_be_read_and_accepted_again_after(
-    catalog: Catalog,
-) -> None:
-    store = TokenStore(catalog)
-    token = store.create("app")
-    verifier = TokenVerifier(store)
-    assert (verifier.verify(token), verifier.unavailable) == ("app", None)
+@contextmanager
+def unreadable(catalog: Catalog) -> Iterator[None]:
+    """The token table's log corrupted for real (no reader can parse it), restored after."""
     commits = sorted(Path(catalog.location(TABLE), "_delta_log").glob("*.json"))
     originals = [c.read_bytes() for c in commits]
     for commit in commits:
         commit.write_bytes(b"\x00 corrupted")
     try:
-        verifier.refresh()
-        assert verifier.verify(token) is None
-        assert verifier.unavailable == f"token table {TABLE} could not be read"
-        verifier.refresh()  # a second failure keeps it closed
-        assert verifier.verify(token) is None
+        yield
     finally:
         for commit, original in zip(commits, originals, strict=True):
             commit.write_bytes(original)
-    verifier.refresh()
-    assert (verifier.verify(token), verifier.unavailable) == ("app", None)
+
+
+def test_every_token_is_refused_while_the_table_cannot_be_read_and_accepted_again_after(
+    catalog: Catalog, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = TokenStore(catalog)
+    token = store.create("app")
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        verifier = TokenVerifier(store)
+        verifier.refresh()
+        assert (verifier.verify(token), verifier.unavailable) == ("app", None)
+        assert caplog.records == [], "a readable table logs nothing"
+        with unreadable(catalog):
+            verifier.refresh()
+            assert verifier.verify(token) is None
+            assert verifier.unavailable == f"token table {TABLE} could not be read"
+            verifier.refresh()  # a second failure keeps it closed, and is not logged again
+            assert verifier.verify(token) is None
+        assert [r.levelname for r in caplog.records] == ["ERROR"]
+        verifier.refresh()
+        assert (verifier.verify(token), verifier.unavailable) == ("app", None)
+        assert [r.levelname for r in caplog.records] == ["ERROR", "WARNING"]
+        assert "readable again: 1 active tokens" in caplog.records[1].getMessage()
+
+
+def test_a_verifier_started_on_an_unreadable_table_logs_the_failure_once(
+    catalog: Catalog, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = TokenStore(catalog)
+    token = store.create("app")
+    with unreadable(catalog), caplog.at_level(logging.WARNING, logger=LOGGER):
+        verifier = TokenVerifier(store)
+        assert verifier.verify(token) is None
+    assert [r.levelname for r in caplog.records] == ["ERROR"]
+
+
+def test_creation_and_revocation_times_are_utc_instants_whatever_the_local_time_zone(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = TokenStore(catalog)
+    monkeypatch.setenv("TZ", "Asia/Tokyo")  # 9 hours ahead of UTC
+    time.tzset()
+    try:
+        before = datetime.now(UTC)
+        store.create("app")
+        store.revoke("app")
+        after = datetime.now(UTC)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    row = catalog.read(TABLE).row(0, named=True)
+    assert before <= row["created_at"] <= row["revoked_at"] <= after
 
 
 def test_tokens_read_longer_ago_than_max_age_are_refused(catalog: Catalog) -> None:
     store = TokenStore(catalog)
     token = store.create("app")
+    assert TokenVerifier(store).max_age_seconds == 60.0, "the documented default"
     assert TokenVerifier(store, max_age_seconds=60.0).verify(token) == "app"
     stale = TokenVerifier(store, max_age_seconds=0.0)
     assert stale.verify(token) is None
     assert stale.unavailable is not None
     assert stale.unavailable.startswith(f"token table {TABLE} last read ")
     assert stale.unavailable.endswith(" s ago")
+
+
+def test_the_token_table_is_registered_as_the_ml_team_s_serving_table(catalog: Catalog) -> None:
+    TokenStore(catalog)
+    info = catalog.describe(TABLE).info
+    assert (info.owner, info.tags) == ("team:ml", {"layer": "serving"})
