@@ -78,7 +78,7 @@ def train_candidate(catalog: Catalog, client: MlflowClient, spec: ModelSpec) -> 
                   "data_versions": json.dumps(versions, sort_keys=True)}
     use_experiment(client, f"/{catalog.env}/{spec.schema}/{spec.name}")
     with mlflow.start_run(run_name=f"{spec.name}-train") as run:
-        mlflow.log_params({**spec.params, "holdout_fraction": spec.holdout_fraction,
+        mlflow.log_params({**spec.params, "holdout": str(spec.holdout),
                            "features": len(trained.features), "train_rows": trained.train.height,
                            "holdout_rows": trained.holdout.height})
         mlflow.log_metrics(evaluation.metrics)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import polars as pl
@@ -22,16 +24,35 @@ class TrainedModel:
     holdout: pl.DataFrame
 
 
-def time_split(frame: pl.DataFrame, time_column: str, holdout_fraction: float
+def time_split(frame: pl.DataFrame, time_column: str, holdout: float | datetime
                ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Train on earlier label times, validate on the latest `holdout_fraction` of them."""
+    """(train, holdout) rows: train strictly before the cutoff, holdout at or after it.
+
+    `holdout` is the cutoff instant (time-zone aware), or the share of the latest distinct label
+    times to hold out. Raises `ValueError` when either side would be empty.
+    """
     times = frame[time_column].unique().sort()
-    if times.len() < 2:
-        raise ValueError(f"time split needs at least two distinct {time_column} values, "
-                         f"got {times.len()}")
-    held = min(times.len() - 1, max(1, round(times.len() * holdout_fraction)))
-    cutoff = times[-held]
-    return frame.filter(pl.col(time_column) < cutoff), frame.filter(pl.col(time_column) >= cutoff)
+    if isinstance(holdout, datetime):
+        where = f"holdout_start {holdout.isoformat()}"
+        zone = getattr(frame.schema[time_column], "time_zone", None)
+        if zone is None:
+            raise ValueError(f"{where}: {time_column} ({frame.schema[time_column]}) is not a "
+                             "time-zone aware datetime")
+        cutoff = holdout.astimezone(ZoneInfo(zone))
+    else:
+        if times.len() < 2:
+            raise ValueError(f"time split needs at least two distinct {time_column} values, "
+                             f"got {times.len()}")
+        held = min(times.len() - 1, max(1, round(times.len() * holdout)))
+        cutoff, where = times[-held], f"holdout_fraction {holdout}"
+    train_rows = frame.filter(pl.col(time_column) < cutoff)
+    holdout_rows = frame.filter(pl.col(time_column) >= cutoff)
+    span = (f"{time_column} spans {times.min()} to {times.max()}" if times.len()
+            else "there are no labelled rows")
+    for side, rows in (("training", train_rows), ("holdout", holdout_rows)):
+        if rows.is_empty():
+            raise ValueError(f"{where} leaves no {side} rows ({span})")
+    return train_rows, holdout_rows
 
 
 def inputs(frame: pl.DataFrame, features: list[str]) -> pd.DataFrame:
@@ -52,8 +73,7 @@ def build_pipeline(spec: ModelSpec, features: list[str]) -> Pipeline:
 
 def train(spec: ModelSpec, frame: pl.DataFrame) -> TrainedModel:
     labelled = frame.filter(pl.col(spec.training_set.label).is_not_null())
-    train_rows, holdout = time_split(labelled, spec.training_set.time_column,
-                                     spec.holdout_fraction)
+    train_rows, holdout = time_split(labelled, spec.training_set.time_column, spec.holdout)
     features = spec.feature_columns(frame.columns)
     model = build_pipeline(spec, features)
     model.fit(inputs(train_rows, features), train_rows[spec.training_set.label].to_numpy())
