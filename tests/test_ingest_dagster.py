@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from lakehouse_ml.cli.pipeline import landed_range
+from lakehouse_ml.cli.pipeline import landed_range, release_dead_runs
 from lakehouse_ml.config import Settings
 from lakehouse_ml.defs.factories.medallion import medallion_assets
 from lakehouse_ml.defs.resources import LakehouseResource
@@ -98,3 +100,33 @@ def test_two_runs_never_ingest_a_source_at_once(
             spans.append((steps["STEP_START"], steps["STEP_SUCCESS"]))
     (_, first_end), (second_start, _) = sorted(spans)
     assert len(spans) == 2 and first_end <= second_start
+
+
+def test_a_killed_run_does_not_hold_its_pool_slot_for_ever(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run SIGKILLed inside its bronze step keeps its `ingest_events` slot; `lakehouse-ml
+    run` releases the slots of runs whose process is gone, so the next run is not blocked."""
+    for part in range(40):
+        land(settings, f"events/{DAY}/part-{part:02d}.json",
+             jl(*[ev(10_000 * part + i, tags=[i]) for i in range(500)]))
+    home = tmp_path / "dagster"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    child = "from tests.test_ingest_dagster import materialize_events_in_this_process as run; run()"
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    with dg.DagsterInstance.get() as instance:
+        killed = subprocess.Popen([sys.executable, "-c", child], cwd=ROOT, env=env)
+        deadline = time.monotonic() + 240
+        while not instance.event_log_storage.get_concurrency_run_ids():
+            assert time.monotonic() < deadline and killed.poll() is None
+            time.sleep(0.2)
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+        [stuck] = instance.event_log_storage.get_concurrency_run_ids()
+        assert release_dead_runs(instance) == [stuck]
+        assert instance.get_run_by_id(stuck).status == dg.DagsterRunStatus.FAILURE
+    again = subprocess.run([sys.executable, "-c", child], cwd=ROOT, env=env, timeout=300,
+                           capture_output=True)
+    assert again.returncode == 0

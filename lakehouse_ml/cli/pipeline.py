@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import polars as pl
+from dagster._core.storage.runs import SqliteRunStorage
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -36,6 +37,39 @@ def _instance() -> dg.DagsterInstance:
     )
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def release_dead_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Runs of a local (SQLite) instance that a killed process left STARTED hold their pool
+    slots (e.g. `ingest_<source>`) for ever, so every later run would wait: mark each failed
+    and free its slots. Returns their run ids. Runs whose process is alive are left alone."""
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits or not isinstance(
+        instance.run_storage, SqliteRunStorage
+    ):
+        return []
+    released = []
+    for run_id in sorted(storage.get_concurrency_run_ids()):
+        run = instance.get_run_by_id(run_id)
+        if run is None or run.status != dg.DagsterRunStatus.STARTED:
+            continue
+        pids = {e.dagster_event.pid for e in instance.all_logs(run_id)
+                if e.dagster_event and e.dagster_event.pid}
+        if pids and not any(_alive(pid) for pid in pids):
+            instance.report_run_failed(run, "its process was killed; its pool slots are freed")
+            storage.free_concurrency_slots_for_run(run_id)
+            released.append(run_id)
+    return released
+
+
 def materialize_range(start: str | None, end: str | None) -> list[dg.ExecuteInProcessResult]:
     """`daily_refresh` over the landed days as one run, then the downstream unpartitioned jobs.
 
@@ -49,6 +83,7 @@ def materialize_range(start: str | None, end: str | None) -> list[dg.ExecuteInPr
     yesterday = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
     start, end = start or first, min(end or last, yesterday)
     definitions, instance = defs(), _instance()
+    release_dead_runs(instance)
     results = [definitions.resolve_job_def("daily_refresh").execute_in_process(
         instance=instance, run_config=QUIET, raise_on_error=False,
         tags={ASSET_PARTITION_RANGE_START_TAG: start, ASSET_PARTITION_RANGE_END_TAG: end},
