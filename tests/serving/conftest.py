@@ -31,7 +31,8 @@ from tests.serving.lakehouse import build_lakehouse
 
 ENDPOINT = "churn_clf"
 INVOCATIONS = f"/serving-endpoints/{ENDPOINT}/invocations"
-STARTUP_SECONDS = 60
+STARTUP_SECONDS = 180
+"""A server process imports, loads and verifies its models first: minutes on a busy machine."""
 SERVE = str(Path(sys.executable).parent / "lakehouse-ml")
 
 

@@ -147,10 +147,13 @@ def test_a_small_request_is_answered_while_a_large_one_is_scored(
     small = {"dataframe_records": [{"customer_id": customers[0]}]}
     done = threading.Event()
     answers: list[httpx.Response] = []
+    took: list[float] = []
 
     def send_large() -> None:
+        began = time.perf_counter()
         answers.append(httpx.post(served.url + INVOCATIONS, json=large, headers=served.headers,
                                   timeout=120))
+        took.append(time.perf_counter() - began)
         done.set()
 
     sender = threading.Thread(target=send_large)
@@ -167,7 +170,9 @@ def test_a_small_request_is_answered_while_a_large_one_is_scored(
     sender.join()
     assert answers[0].status_code == 200 and len(answers[0].json()["predictions"]) == MAX_ROWS
     assert len(latencies) >= 3, f"only {len(latencies)} small requests answered meanwhile"
-    assert sorted(latencies)[len(latencies) // 2] < 0.25, latencies
+    # a small request waits for about one chunk, not for the large request (machine load
+    # slows both alike, so the bound is relative)
+    assert sorted(latencies)[len(latencies) // 2] < took[0] / 10, (took, latencies)
 
 
 def test_slow_headers_slow_body_and_large_headers_are_refused(served: Served) -> None:
