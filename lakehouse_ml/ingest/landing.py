@@ -55,7 +55,9 @@ def landed_records(data: bytes) -> int:
     its lines (ended by `\\n`, `\\r\\n` or `\\r`; a last line without an end counts), a leading
     byte-order mark not counting as one. A CSV's accepted header is subtracted by the caller."""
     data = data.removeprefix(BOM)
-    ends = data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+    ends = data.count(b"\n")
+    if b"\r" in data:
+        ends += data.count(b"\r") - data.count(b"\r\n")
     return ends + (0 if not data or data.endswith((b"\n", b"\r")) else 1)
 
 
@@ -157,8 +159,7 @@ def _clean_jsonl(body: bytes, columns: Sequence[str]) -> pl.DataFrame | None:
         return None
     if len(body) > MAX_LINE_BYTES and _longest_line(body) > MAX_LINE_BYTES:
         return None
-    try:
-        body.decode("utf-8")
+    try:  # polars refuses bytes that are not UTF-8
         frame = pl.read_ndjson(io.BytesIO(body), infer_schema_length=None)
     except Exception:  # noqa: BLE001 - any failure means: find the bad lines one by one
         return None
