@@ -60,25 +60,27 @@ def test_a_row_with_features_the_first_row_lacks_is_refused_naming_them(
 
 
 def test_a_key_only_row_beside_full_rows_is_scored_with_null_features(
-    server: httpx.Client, token: str, lakehouse_catalog: Catalog
+    server: httpx.Client, token: str, lakehouse_catalog: Catalog, customers: list[int]
 ) -> None:
-    """Columns are the union of the rows': beside a row carrying every feature, a key-only row
-    has those features null, and is scored as such, not looked up."""
-    rows = pl.DataFrame({"customer_id": [5], TRAINING_SET.time_column: [datetime.now(UTC)]},
+    """Columns are the union of the rows': beside a row carrying every feature, key-only rows
+    have those features null, and are scored as such, not looked up."""
+    rows = pl.DataFrame({"customer_id": customers[:1],
+                         TRAINING_SET.time_column: [datetime.now(UTC)]},
                         schema_overrides={TRAINING_SET.time_column: pl.Datetime("us", "UTC")})
     looked_up = FeatureEngineeringClient(lakehouse_catalog).lookup_online(
         rows, list(TRAINING_SET.feature_lookups))
     features = MODEL.feature_columns(looked_up.columns)
     full = looked_up.select("customer_id", *features).to_dicts()[0]
-    nulls = {"customer_id": 8, **dict.fromkeys(features)}
+    keys = customers[1:21]
 
-    mixed = server.post(INVOCATIONS, json={"dataframe_records": [full, {"customer_id": 8}]},
-                        headers=auth(token))
-    explicit = server.post(INVOCATIONS, json={"dataframe_records": [full, nulls]},
-                           headers=auth(token))
-    keyed = server.post(INVOCATIONS, json={"dataframe_records": [{"customer_id": 8}]},
-                        headers=auth(token))
+    def scores(rows: list[dict]) -> list[float]:
+        response = server.post(INVOCATIONS, json={"dataframe_records": rows},
+                               headers=auth(token))
+        assert response.status_code == 200, response.text
+        return response.json()["predictions"]
 
-    assert mixed.status_code == explicit.status_code == keyed.status_code == 200, mixed.text
-    assert mixed.json()["predictions"] == explicit.json()["predictions"]
-    assert mixed.json()["predictions"][1] != keyed.json()["predictions"][0]
+    mixed = scores([full, *({"customer_id": k} for k in keys)])
+    nulls = scores([full, *({"customer_id": k, **dict.fromkeys(features)} for k in keys)])
+    looked_up_alone = scores([{"customer_id": k} for k in keys])
+    assert mixed == nulls
+    assert mixed[1:] != looked_up_alone
