@@ -100,3 +100,11 @@ def test_a_line_of_exactly_max_line_bytes_is_read_one_byte_more_is_rejected(
     assert parsed.records["a"].str.len_chars().to_list() == (
         [5] if extra else [5, MAX_LINE_BYTES - len(frame)])
     assert parsed.rejects["_line"].to_list() == ([2] if extra else [])
+
+
+def test_a_field_first_seen_after_the_first_hundred_lines_is_read() -> None:
+    rows = [f'{{"a": "{i}"}}' for i in range(150)] + ['{"a": "last", "b": "late", "z": 1}']
+    records = parse(("\n".join(rows) + "\n").encode(), "jsonl", COLUMNS).records
+    assert records.row(150, named=True) == {"a": "last", "b": "late", RESCUED: '{"z":1}',
+                                            "_line": 151}
+    assert records["b"].null_count() == 150
