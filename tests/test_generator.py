@@ -293,7 +293,7 @@ def test_layout_and_columns(clean: tuple[Path, GenerationReport]) -> None:
     # daily sources have a file every day; labels every 14 days once the outcome is known
     assert len(data_files(root, "events")) == 60
     label_days = [folder_day(p) for p in data_files(root, "churn_labels")]
-    assert label_days == [START + timedelta(days=30 + 14 * k) for k in range(3)]
+    assert label_days == [START + timedelta(days=30 + 14 * k) for k in range(1, 3)]  # not day 0
     params = json.loads((root / PARAMS_FILE).read_text())
     assert params["days"] == 60 and params["customers"] == 200 and params["start"] == "2026-01-01"
 

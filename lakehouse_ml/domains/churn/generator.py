@@ -23,8 +23,9 @@ How the world works (all vectorised with numpy, one loop iteration per day):
 * Each session is ``session_start``, sometimes ``login``, 1-8 ``page_view`` and sometimes a
   ``purchase``; each purchase is also an order. Orders are later re-emitted as ``shipped`` or
   ``cancelled``, tickets as ``closed``; some customers later change plan (a new customers row).
-* Churn labels are observed every 14 days from the first day, for every customer active at that
-  midnight: ``churned`` = the customer churns within the next 30 days. A label is only known 30
+* Churn labels are observed every 14 days from the first day, the first day itself excepted
+  (no feature snapshot precedes it), for every customer active at that midnight: ``churned`` =
+  the customer churns within the next 30 days. A label is only known 30
   days later, so it lands in the folder of ``label_timestamp + 30 days``.
 
 Every day is a pure function of the parameters and the day index (random streams are keyed by
@@ -122,6 +123,9 @@ EXTRA_COLUMNS: dict[str, str] = {"customers": "referral_code", "events": "app_ve
 
 LABEL_INTERVAL_DAYS = 14
 LABEL_HORIZON_DAYS = 30
+FIRST_LABEL_DAY = 1
+"""Labels are observed from this day on: the first feature snapshot is stamped day 1 00:00 (it
+sees day 0), so a label observed at day 0 would find no feature row."""
 
 COUNTRIES = ("US", "GB", "DE", "FR", "IN", "BR")
 COUNTRY_MIX = (0.35, 0.15, 0.15, 0.10, 0.15, 0.10)
@@ -757,7 +761,7 @@ class _World:
 
     def _labels(self, day: int) -> pl.DataFrame:
         obs = day - LABEL_HORIZON_DAYS
-        if obs < 0 or obs % LABEL_INTERVAL_DAYS:
+        if obs < FIRST_LABEL_DAY or obs % LABEL_INTERVAL_DAYS:
             return _empty("churn_labels")
         c = self.c
         sel = np.flatnonzero((c["signup_off"] < obs) & (c["churn_off"] > obs))

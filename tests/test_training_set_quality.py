@@ -1,0 +1,68 @@
+"""Training-set quality (issue 11, item 8): how many rows found no feature row, in every lookup
+at once and per lookup, in the `TrainingSet` API and the training-set asset's metadata; the
+churn domain's first label cohort has features."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.config import Settings
+from lakehouse_ml.defs.factories.training import training_set_asset
+from lakehouse_ml.defs.resources import LakehouseResource
+from lakehouse_ml.domains.churn.generator import generate
+from lakehouse_ml.domains.churn.training import TRAINING_SET
+from lakehouse_ml.features import FeatureEngineeringClient, FeatureLookup
+from tests.conftest import day_keys, materialize
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def test_missing_features_counts_rows_per_lookup_and_in_every_lookup(catalog: Catalog) -> None:
+    fe = FeatureEngineeringClient(catalog)
+    ts = pl.Datetime("us", "UTC")
+    fe.create_table("gold.a", "cid", timeseries_column="ts", df=pl.DataFrame(
+        {"cid": [1, 2], "ts": [T0, T0 + timedelta(days=2)], "a": [1.0, 2.0]},
+        schema_overrides={"ts": ts}))
+    fe.create_table("gold.b", "cid", df=pl.DataFrame({"cid": [1, 3], "b": [5, 6]}))
+    rows = pl.DataFrame({"cid": [1, 2, 3, 4], "t": [T0 + timedelta(days=1)] * 4},
+                        schema_overrides={"t": ts})
+    lookups = [FeatureLookup("gold.a", "cid", "t", default_values={"a": 0.0}),
+               FeatureLookup("gold.b", "cid")]
+    training_set = fe.create_training_set(rows, lookups, label=None)
+
+    missing = training_set.missing_features()
+
+    # cid 2's only row is after its time (the default fills `a`, yet no row was found); cid 4
+    # is in neither table; cid 3 only in gold.b: 2 and 4 found no row in any lookup
+    assert missing.by_lookup == {"lookup 1 on dev.gold.a": 3, "lookup 2 on dev.gold.b": 2}
+    assert missing.in_every_lookup == 2 and missing.rows == 4
+    assert training_set.load_df()["a"].to_list() == [1.0, 0.0, 0.0, 0.0]
+
+
+START, DAYS = date(2026, 2, 1), 45  # labels land 30 days after they are observed
+
+
+@pytest.fixture
+def churn(tmp_path: Path) -> Settings:
+    settings = Settings(str(tmp_path / "lakehouse"), str(tmp_path / "landing"), "dev", "")
+    generate(Path(settings.landing), customers=60, days=DAYS, start=START, seed=5,
+             progress=False)
+    materialize(settings, day_keys(START, DAYS))
+    return settings
+
+
+def test_every_churn_label_finds_a_feature_row(churn: Settings) -> None:
+    result = dg.materialize([training_set_asset(TRAINING_SET)],
+                            resources={"lakehouse": LakehouseResource.from_settings(churn)})
+    (materialization,) = result.asset_materializations_for_node("churn__training_set")
+    metadata = {k: v.value for k, v in materialization.metadata.items()}
+    assert metadata["label_rows"] > 0
+    assert metadata["rows_without_features"] == 0
+    assert set(metadata["rows_without_features_by_lookup"].values()) == {0}
+    assert len(metadata["rows_without_features_by_lookup"]) == 4
