@@ -8,7 +8,10 @@ UI_HOST ?= 127.0.0.1
 UI_PORT ?= 3000
 MLFLOW_PORT ?= 5000
 
-export DAGSTER_HOME := $(CURDIR)/data/dagster
+# Both may come from the environment; the defaults are the ones lakehouse-ml itself uses.
+DAGSTER_HOME ?= $(CURDIR)/data/dagster
+export DAGSTER_HOME
+MLFLOW_TRACKING_URI ?= sqlite:///$(abspath $(or $(LAKEHOUSE_ROOT),data/lakehouse)/..)/mlflow/mlflow.db
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 
@@ -43,7 +46,7 @@ ui: install
 	$(BIN)/dagster dev -w workspace.yaml -h $(UI_HOST) -p $(UI_PORT)
 
 mlflow-ui: install
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/data/mlflow/mlflow.db \
+	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) \
 		--host 127.0.0.1 --port $(MLFLOW_PORT)
 
 bench: install
