@@ -67,8 +67,10 @@ or pytest node ids). Tests that build a served model or run a whole Dagster pipe
 out: each surviving mutant runs every test that reached its function."""
 
 STATUS = {1: "killed", 3: "killed", 0: "survived", 33: "no tests", 5: "no tests", 34: "skipped",
-          36: "timeout", 24: "timeout", -24: "timeout", 152: "timeout", 255: "timeout"}
-COUNTED = ("killed", "survived", "timeout", "no tests", "other")
+          36: "timeout", 24: "timeout", -24: "timeout", 152: "timeout", 255: "timeout",
+          None: "not run"}
+COUNTED = ("killed", "survived", "timeout", "no tests", "not run", "other")
+"""Verdicts counted; "not run" are the mutants left when a run is interrupted (Ctrl-C)."""
 
 
 def _function_of(mutant: str) -> str:
@@ -130,7 +132,7 @@ def _mutate(group: str, tests: list[str]) -> None:
         data.load()
         counts = dict.fromkeys(COUNTED, 0)
         for code in data.exit_code_by_key.values():
-            counts[STATUS.get(code, "other") if STATUS.get(code) in counts else "other"] += 1
+            counts[STATUS.get(code, "other")] += 1
         result["modules"][module] = {"counts": counts,
                                      "survivors": _survivors(module, data.exit_code_by_key)}
     RESULTS.mkdir(parents=True, exist_ok=True)
