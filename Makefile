@@ -52,7 +52,7 @@ mlflow-ui: install
 bench: install
 	$(BIN)/python -m bench
 
-# Mutation testing of the modules that decide correctness (about an hour; not part of `make test`):
+# Mutation testing of the modules that decide correctness (slow; not part of `make test`):
 # counts and survivors go to bench/MUTATION.md. GROUPS="ml tokens" runs only those.
 mutation: install
 	$(BIN)/python -m bench.mutation $(GROUPS)
