@@ -90,7 +90,7 @@ def test_webserver_shows_assets_checks_jobs_and_schedules(webserver: str) -> Non
               for name, node in assets.items()}
     assert checks["silver/orders"] == {"contract", "conservation", "unique_keys"}
     assert checks["gold/daily_activity"] == {"expectations"}
-    assert checks["bronze/events"] == {"parse_rejects"}
+    assert checks["bronze/events"] == {"parse_rejects", "landing_layout"}
     assert checks["churn/training_set"] == {"no_label_leakage"}
     repository = data["repositoriesOrError"]["nodes"][0]
     assert {"daily_refresh", "weekly_maintenance", "train_validate_deploy", "batch_score"} <= {
