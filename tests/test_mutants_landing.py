@@ -6,10 +6,11 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from lakehouse_ml.ingest.landing import MAX_LINE_BYTES, RESCUED, parse
+from lakehouse_ml.ingest.landing import MAX_LINE_BYTES, NESTED, RESCUED, parse
 
 COLUMNS = ["a", "b"]
-RECORDS = pl.Schema({"a": pl.String, "b": pl.String, RESCUED: pl.String, "_line": pl.Int64})
+RECORDS = pl.Schema({"a": pl.String, "b": pl.String, RESCUED: pl.String, NESTED: pl.String,
+                      "_line": pl.Int64})
 REJECTS = pl.Schema({"_line": pl.Int64, "raw": pl.String, "reason": pl.String})
 
 
@@ -106,5 +107,5 @@ def test_a_field_first_seen_after_the_first_hundred_lines_is_read() -> None:
     rows = [f'{{"a": "{i}"}}' for i in range(150)] + ['{"a": "last", "b": "late", "z": 1}']
     records = parse(("\n".join(rows) + "\n").encode(), "jsonl", COLUMNS).records
     assert records.row(150, named=True) == {"a": "last", "b": "late", RESCUED: '{"z":1}',
-                                            "_line": 151}
+                                            NESTED: None, "_line": 151}
     assert records["b"].null_count() == 150

@@ -24,7 +24,7 @@ import polars as pl
 from deltalake.exceptions import CommitFailedError, DeltaError
 
 from lakehouse_ml.catalog import Catalog, TableInfo
-from lakehouse_ml.ingest.landing import RESCUED, landed_records, parse
+from lakehouse_ml.ingest.landing import NESTED, RESCUED, landed_records, parse
 from lakehouse_ml.ingest.layout import LandedFile, Stray, read_landed, survey
 from lakehouse_ml.lake.predicates import in_list
 from lakehouse_ml.medallion.moves import record_moves
@@ -48,7 +48,8 @@ COMMIT_ATTEMPTS = 5
 
 
 def bronze_schema(source: Source) -> pl.Schema:
-    return pl.Schema({**dict.fromkeys(source.schema, pl.String), RESCUED: pl.String, **LINEAGE})
+    return pl.Schema({**dict.fromkeys(source.schema, pl.String), RESCUED: pl.String,
+                      NESTED: pl.String, **LINEAGE})
 
 
 def rejects_schema() -> pl.Schema:
@@ -62,6 +63,13 @@ def _create(catalog: Catalog, table: str, schema: pl.Schema, info: TableInfo) ->
         if not catalog.exists(table):
             raise
         catalog.create_table(table, schema, info)
+
+
+def add_missing_columns(catalog: Catalog, table: str, schema: pl.Schema) -> None:
+    """Add the columns of `schema` that `table` (made by an older version) lacks, typed as in
+    `schema` (null in existing rows)."""
+    if any(c not in catalog.schema(table) for c in schema):
+        catalog.append(table, pl.DataFrame(schema=schema), evolve=True)
 
 
 def ensure_bronze_tables(catalog: Catalog, source: Source) -> None:
@@ -82,8 +90,8 @@ def ensure_bronze_tables(catalog: Catalog, source: Source) -> None:
                   "checksum (and the one it replaced), batch, landed lines.",
                   tags={"layer": "bronze"}),
     )
-    if "previous_checksum" not in catalog.schema(source.manifest_table):  # older manifests
-        catalog.append(source.manifest_table, pl.DataFrame(schema=MANIFEST), evolve=True)
+    add_missing_columns(catalog, source.bronze_table, bronze_schema(source))
+    add_missing_columns(catalog, source.manifest_table, MANIFEST)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
 """Reading landed bytes into raw string records, one row per line, bad lines set aside.
 
 Every value is kept as text in bronze (the contract types it in silver), so a wrong type never
-stops ingestion: a nested value (array or object) of a declared column is kept as its JSON text;
-fields a source did not declare are kept as a JSON object in `_rescued_data`, on the lines that
-have them. A UTF-8 byte-order mark is dropped and `\\r\\n` or a lone `\\r` ends a line like `\\n`.
+stops ingestion: a nested value (array or object) of a declared column is kept as its JSON text
+and the line's `_nested_columns` names it (a JSON list, null when none), so the contract can
+refuse it while a string that merely looks like JSON is kept; fields a source did not declare
+are kept as a JSON object in `_rescued_data`, on the lines that have them. A UTF-8 byte-order
+mark is dropped and `\\r\\n` or a lone `\\r` ends a line like `\\n`.
 
 Whatever the bytes hold, parsing never raises: a line that is not valid UTF-8, not a JSON
 object, nested too deeply, longer than `MAX_LINE_BYTES`, or (CSV) of the wrong field count is a
@@ -27,6 +29,9 @@ import polars as pl
 from lakehouse_ml.medallion.spec import BronzeFormat
 
 RESCUED = "_rescued_data"
+NESTED = "_nested_columns"
+"""Per line, the declared columns whose value was an array or object, as a JSON list of names
+(null when none)."""
 BOM = b"\xef\xbb\xbf"
 MAX_LINE_BYTES = 1024 * 1024
 """Longer lines are rejected; their `raw` keeps the first `_RAW_PREVIEW` characters."""
@@ -39,7 +44,7 @@ by line."""
 @dataclass(frozen=True)
 class ParsedFile:
     records: pl.DataFrame
-    """Declared columns (strings), `_rescued_data` and `_line`."""
+    """Declared columns (strings), `_rescued_data`, `_nested_columns` and `_line`."""
     rejects: pl.DataFrame
     """`_line`, `raw`, `reason` for every line that could not be read."""
     header_lines: int
@@ -99,7 +104,7 @@ def _checked(text: str) -> str:
 
 def _empty_records(columns: Sequence[str]) -> pl.DataFrame:
     return pl.DataFrame(schema={**dict.fromkeys(columns, pl.String), RESCUED: pl.String,
-                                "_line": pl.Int64})
+                                NESTED: pl.String, "_line": pl.Int64})
 
 
 def _rejects(rows: list[tuple[int, str, str]]) -> pl.DataFrame:
@@ -111,7 +116,7 @@ def _rejects(rows: list[tuple[int, str, str]]) -> pl.DataFrame:
 def _records(
     rows: list[dict[str, str | None]], columns: Sequence[str], numbers: list[int]
 ) -> pl.DataFrame:
-    schema = {**dict.fromkeys(columns, pl.String), RESCUED: pl.String}
+    schema = {**dict.fromkeys(columns, pl.String), RESCUED: pl.String, NESTED: pl.String}
     frame = pl.DataFrame(rows, schema=schema)
     return frame.with_columns(pl.Series("_line", numbers, dtype=pl.Int64))
 
@@ -132,12 +137,14 @@ def _rescued(extra: Sequence[str]) -> pl.Expr:
 
 
 def _shape(frame: pl.DataFrame, columns: Sequence[str], lines: pl.Series) -> pl.DataFrame:
-    """Declared columns in order (missing ones null), undeclared ones in `_rescued_data`."""
+    """Declared columns in order (missing ones null), undeclared ones in `_rescued_data`; no
+    value of `frame` is nested (callers read nested lines one by one)."""
     extra = [c for c in frame.columns if c not in columns]
     return frame.select(
         *[pl.col(c).cast(pl.String) if c in frame.columns else pl.lit(None, pl.String).alias(c)
           for c in columns],
         _rescued(extra).alias(RESCUED),
+        pl.lit(None, pl.String).alias(NESTED),
         lines.alias("_line"),
     )
 
@@ -192,6 +199,8 @@ def _jsonl_record(line: bytes, columns: Sequence[str]) -> dict[str, str | None]:
         row[RESCUED] = _json_text(extra) if extra else None
     except RecursionError:
         raise _Rejected("JSON nested too deeply to read") from None
+    nested = [c for c in columns if isinstance(value.get(c), list | dict)]
+    row[NESTED] = json.dumps(nested, ensure_ascii=False) if nested else None
     return row
 
 

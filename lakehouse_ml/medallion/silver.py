@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from lakehouse_ml.catalog import Catalog, TableInfo
-from lakehouse_ml.ingest.bronze import LINEAGE, bronze_schema
-from lakehouse_ml.ingest.landing import RESCUED
+from lakehouse_ml.ingest.bronze import LINEAGE, add_missing_columns, bronze_schema
+from lakehouse_ml.ingest.landing import NESTED, RESCUED
 from lakehouse_ml.lake.predicates import in_list, later_or_same
 from lakehouse_ml.medallion.moves import among, merge_range, record_moves, stored_elsewhere
 from lakehouse_ml.medallion.spec import Source
@@ -45,6 +45,7 @@ def ensure_silver_tables(catalog: Catalog, source: Source) -> None:
                   "as landed, with the rules they broke.", tags={"layer": "silver"},
                   column_tags=tags),
     )
+    add_missing_columns(catalog, source.quarantine_table, quarantine_schema(source))
 
 
 def ordering(source: Source) -> list[str]:
@@ -110,7 +111,8 @@ def refine(catalog: Catalog, source: Source, batches: Sequence[str]) -> SilverRe
     samples = [pl.DataFrame(schema=quarantine_schema(source))]
     for step in steps(catalog, source, batches):
         raw = catalog.scan(source.bronze_table).filter(pl.col("_batch_id").is_in(step)).collect()
-        result = apply_contract(raw, source.schema, source.contract, _rules(source))
+        result = apply_contract(raw, source.schema, source.contract, _rules(source),
+                                nested=NESTED)
         catalog.overwrite(
             source.quarantine_table, result.rejected, predicate=in_list("_batch_id", step)
         )
@@ -126,7 +128,7 @@ def refine(catalog: Catalog, source: Source, batches: Sequence[str]) -> SilverRe
         totals["valid"] += result.valid.height
         totals["quarantined"] += result.rejected.height
         totals["collapsed"] += result.valid.height - winners.height
-        samples.append(result.rejected.head(5))
+        samples.append(result.rejected.head(5).select(samples[0].columns))
     return SilverReport(
         read=totals["read"], valid=totals["valid"], quarantined=totals["quarantined"],
         collapsed_in_run=totals["collapsed"], inserted=totals["inserted"],

@@ -19,6 +19,8 @@ ALLOW_NON_FINITE = "allow_non_finite"
 hold NaN and ±inf; every other float column refuses them (NaN is not a number, so no range
 rule can hold for it, and pandera would count it as null)."""
 _ROW = "__row"
+NESTED_PREVIEW = 64
+"""Characters of a nested value's JSON text quoted in its reason."""
 _TRUE = ("true", "1", "yes", "t")
 _FALSE = ("false", "0", "no", "f")
 
@@ -116,6 +118,23 @@ def _cast_reasons(raw: pl.DataFrame, schema: pl.Schema, typed: pl.DataFrame) -> 
     return pl.concat([_no_reasons(), *frames])
 
 
+def _nested_reasons(raw: pl.DataFrame, schema: pl.Schema, nested: str) -> pl.DataFrame:
+    """A reason for every (row, column) whose value was an array or object when landed:
+    `nested` holds each row's JSON list of such column names (null when none)."""
+    rows = raw.filter(pl.col(nested).is_not_null())
+    names = pl.col(nested).str.json_decode(pl.List(pl.String))
+    frames = [
+        rows.filter(names.list.contains(column)).select(
+            pl.col(_ROW),
+            pl.lit(column).alias("column"),
+            pl.concat_str(pl.lit(f"{column}: a nested value (array or object), got "),
+                          pl.col(column).str.slice(0, NESTED_PREVIEW)).alias("reason"),
+        )
+        for column in schema
+    ]
+    return pl.concat([_no_reasons(), *frames])
+
+
 def _rule_reasons(contract: type[pa.DataFrameModel], typed: pl.DataFrame) -> pl.DataFrame:
     try:
         contract.validate(typed, lazy=True)
@@ -133,17 +152,26 @@ def _rule_reasons(contract: type[pa.DataFrameModel], typed: pl.DataFrame) -> pl.
 
 def apply_contract(
     raw: pl.DataFrame, schema: pl.Schema, contract: type[pa.DataFrameModel],
-    rules: Sequence[RowRule] = (),
+    rules: Sequence[RowRule] = (), nested: str | None = None,
 ) -> ContractResult:
     """Split raw text rows into typed valid rows and quarantined rows with reasons.
 
     A row is valid when its text reads as `schema`, it passes `contract`, its floats are
-    finite (see `ALLOW_NON_FINITE`) and it keeps every one of `rules`.
+    finite (see `ALLOW_NON_FINITE`), it keeps every one of `rules` and, if `nested` names a
+    column of `raw` (a JSON list of the columns whose landed value was an array or object,
+    null when none), none of its values was nested: such a value is refused with the reason
+    `<column>: a nested value (array or object), got <its JSON text, first 64 characters>`
+    (and no other reason for that column). `nested` is not among the valid rows' columns.
     """
     raw = raw.with_row_index(_ROW)
     typed = raw.with_columns(typed_column(c, d).alias(c) for c, d in schema.items())
-    own = pl.concat([_cast_reasons(raw, schema, typed),
-                     _row_rule_reasons(typed, [*finite_rules(contract), *rules])])
+    refused = _nested_reasons(raw, schema, nested) if nested else _no_reasons()
+    own = pl.concat([
+        refused,
+        pl.concat([_cast_reasons(raw, schema, typed),
+                   _row_rule_reasons(typed, [*finite_rules(contract), *rules])])
+        .join(refused.select(_ROW, "column"), on=[_ROW, "column"], how="anti"),
+    ])
     checked = _rule_reasons(contract, typed.select(schema.names()))
     # a value that could not be typed, or is not a number, is reported once (not as a null)
     checked = checked.join(own.select(_ROW, "column"), on=[_ROW, "column"], how="anti")
@@ -155,6 +183,7 @@ def apply_contract(
     flagged = raw.join(reasons, on=_ROW, how="left")
     bad = pl.col(REASONS).is_not_null()
     return ContractResult(
-        valid=typed.filter(~pl.col(_ROW).is_in(reasons[_ROW].implode())).drop(_ROW),
+        valid=typed.filter(~pl.col(_ROW).is_in(reasons[_ROW].implode()))
+        .drop(_ROW, *([nested] if nested else [])),
         rejected=flagged.filter(bad).sort(_ROW).drop(_ROW),
     )
