@@ -6,7 +6,8 @@ Two kinds of rows are accepted:
 - full feature rows: every model input (key columns may come along; they then route the row
   to champion or challenger like a key-only row, and without them the champion serves it).
 Anything else is refused with the problem named: missing or unexpected columns, nulls in key
-columns, values of the wrong JSON type.
+columns, values of the wrong JSON type, key values the feature store would refuse (the rule
+of `lakehouse_ml.features.keys.accepts`: e.g. an integer a Float64 key cannot hold exactly).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 import polars as pl
 
+from lakehouse_ml.features import keys as key_rules
 from lakehouse_ml.serving.payload import Columns, PayloadError
 
 
@@ -87,7 +89,9 @@ def _check(name: str, values: list[Any], kind: str, accepts: Callable[[Any], boo
                 raise PayloadError(f"key column {name!r} is null in row {row}")
         elif not accepts(value):
             what = type(value).__name__
-            if kind in ("integer", "number") and what == "int":
+            if kind == "number" and what == "int" and _number(value):  # a float key's rule
+                what += ", not held exactly by the column's floats"
+            elif kind in ("integer", "number") and what == "int":
                 what += ", out of the column's range"
             raise PayloadError(
                 f"column {name!r} takes {kind} values, got {_shown(value)} ({what}) in row {row}"
@@ -105,7 +109,12 @@ class RequestSchema:
 
     @cached_property
     def _checks(self) -> dict[str, tuple[str, Callable[[Any], bool]]]:
-        return {c: _accepts(d) for c, d in {**self.keys, **self.features}.items()}
+        checks = {c: _accepts(d) for c, d in {**self.keys, **self.features}.items()}
+        for column, dtype in self.keys.items():  # a key must also be one the store accepts
+            kind, valid = checks[column]
+            key = key_rules.accepts(dtype)
+            checks[column] = kind, lambda v, valid=valid, key=key: valid(v) and key(v)
+        return checks
 
     def parse(self, columns: Columns) -> Request:
         names = set(columns)
