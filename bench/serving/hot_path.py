@@ -20,7 +20,6 @@ from lakehouse_ml.features import FeatureEngineeringClient
 from lakehouse_ml.features.lookup import time_columns
 from lakehouse_ml.features.timestamps import STORED
 from lakehouse_ml.ml.registry import CHAMPION, alias_version, use_tracking
-from lakehouse_ml.serving.matches import Matches
 from lakehouse_ml.serving.model import load_model
 from lakehouse_ml.serving.payload import parse
 from lakehouse_ml.serving.predictor import pipeline_predictor
@@ -46,16 +45,13 @@ def hot_path(settings: Settings, customer_id: int, repeats: int = 200) -> dict[s
     steps = list(model.training_set.feature_lookups)
     rows = pl.DataFrame(keys).with_columns(pl.lit(now, dtype=STORED).alias(t)
                                            for t in time_columns(steps))
-    looked_up = model.lookup(keys, now)
-    matches = Matches(features, model.training_set, model.keys)
+    looked_up = model.lookup(keys, now)[0]
     reference = pipeline_predictor(model.packaged.pipeline, model.features)
     with threadpool_limits(limits=1):  # as in the server's scoring thread
         return {
             "parse and check the payload": cpu_ms(lambda: schema.parse(parse(body)), repeats),
-            "online lookup, row by row (serving)": cpu_ms(lambda: model.lookup(keys, now),
-                                                          repeats),
-            "which lookups found a row (`unmatched_lookups`), row by row": cpu_ms(
-                lambda: matches(keys, now), repeats),
+            "online lookup with `unmatched_lookups`, row by row (serving)": cpu_ms(
+                lambda: model.lookup(keys, now), repeats),
             "online lookup on frames (`lookup_online`, 4 tables + 1 function)":
                 cpu_ms(lambda: features.lookup_online(rows, steps), repeats),
             "predict: pipeline on pandas, as batch scoring": cpu_ms(

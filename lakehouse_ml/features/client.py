@@ -180,10 +180,13 @@ class FeatureEngineeringClient:
 
         return score_batch(self, model_uri, as_polars(df, "df"))
 
-    def lookup_online(self, df: Any, feature_lookups: Sequence[Step]) -> pl.DataFrame:
+    def lookup_online(self, df: Any, feature_lookups: Sequence[Step],
+                      matched: list[tuple[str, pl.Series]] | None = None) -> pl.DataFrame:
         """Serving: `df` with its features from the online store, computed as in training.
 
-        A lookup whose timestamp column is missing from a request is evaluated at now.
+        A lookup whose timestamp column is missing from a request is evaluated at now. If
+        `matched` is given, it gets, per feature lookup (in order), its table name as the
+        lookup gives it and whether each row found a feature row (a Boolean Series).
         """
         rows = as_polars(df, "df")
         times = [t for t in time_columns(feature_lookups) if t not in rows.columns]
@@ -192,8 +195,12 @@ class FeatureEngineeringClient:
         batches: dict[tuple[tuple[str, str], ...], KeyBatch] = {}
         read = [self._read_online(s, timed, batches) for s in feature_lookups
                 if isinstance(s, FeatureLookup)]
-        output_columns(rows, [join.resolved for join, _ in read], feature_lookups)
-        found = [column for join, latest in read for column in join(timed, latest)]
+        output_columns(rows, [join.resolved for join, _, _ in read], feature_lookups)
+        found = [column for join, latest, _ in read for column in join(timed, latest)]
+        if matched is not None:
+            matched.extend((join.resolved.lookup.table_name,
+                            join.matched(timed, latest, published))
+                           for join, latest, published in read)
         functions = [s for s in feature_lookups if isinstance(s, FeatureFunction)]
         return apply_functions(rows.hstack(found), functions)
 
@@ -208,10 +215,10 @@ class FeatureEngineeringClient:
     def _read_online(
         self, step: FeatureLookup, rows: pl.DataFrame,
         batches: dict[tuple[tuple[str, str], ...], KeyBatch],
-    ) -> tuple[LatestJoin, pl.DataFrame]:
+    ) -> tuple[LatestJoin, pl.DataFrame, list[bool]]:
         """How to join the lookup's features as of the table version its online rows were
-        published from, and those rows, one per request row. Tables keyed alike share one
-        `KeyBatch`."""
+        published from, those rows (one per request row) and whether any was published for
+        each row's key. Tables keyed alike share one `KeyBatch`."""
         name = str(self.catalog.name(step.table_name))
 
         def keys(join: LatestJoin) -> KeyBatch:
@@ -223,7 +230,8 @@ class FeatureEngineeringClient:
         join, snapshot, found = self._online.read_versioned(
             name, lambda version: self._latest_join(step, name, version, rows.schema), keys)
         time = step.timestamp_lookup_key
-        return join, snapshot.decode(found, None if time is None else rows[time])
+        return (join, snapshot.decode(found, None if time is None else rows[time]),
+                [text is not None for text in found])
 
     def _latest_join(
         self, step: FeatureLookup, name: str, version: int, rows: pl.Schema

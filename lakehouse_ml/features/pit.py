@@ -147,25 +147,39 @@ class LatestJoin:
     time: str | None
     """The rows' time column, if the lookup is point in time."""
     outputs: list[pl.Expr]
+    valid: pl.Expr | None
+    """Whether a row's feature row is in its time rules, if the lookup is point in time."""
 
     @classmethod
     def of(cls, resolved: ResolvedLookup, rows: pl.Schema) -> LatestJoin:
         lookup, table = resolved.lookup, resolved.table
         time, ts = lookup.timestamp_lookup_key, table.timeseries_column
         if time is None or ts is None:
-            return cls(resolved, None, _output_exprs(resolved))
+            return cls(resolved, None, _output_exprs(resolved), None)
         unit = finer(rows[time], table.schema[ts])
         stamp, now = utc(ts, unit), utc(_TIME, unit)
         valid = stamp <= now
         if lookup.lookback_window is not None:
             valid = valid & (now - stamp <= lookup.lookback_window)
-        return cls(resolved, time, _output_exprs(resolved, valid))
+        return cls(resolved, time, _output_exprs(resolved, valid), valid.fill_null(False))
+
+    def _timed(self, rows: pl.DataFrame, latest: pl.DataFrame) -> pl.DataFrame:
+        if self.time is None:
+            return latest
+        return latest.with_columns(rows.get_column(self.time).alias(_TIME))
 
     def __call__(self, rows: pl.DataFrame, latest: pl.DataFrame) -> pl.DataFrame:
         """The lookup's output columns; `latest` holds the feature row of each of `rows`."""
-        if self.time is not None:
-            latest = latest.with_columns(rows.get_column(self.time).alias(_TIME))
-        return latest.select(self.outputs)
+        return self._timed(rows, latest).select(self.outputs)
+
+    def matched(self, rows: pl.DataFrame, latest: pl.DataFrame, published: list[bool]
+                ) -> pl.Series:
+        """Per row of `rows`, whether it matched a feature row: one was `published` for its
+        key and, if the lookup is point in time, its row in `latest` is stamped at or before
+        the row's time, within the lookback window (Boolean, one per row)."""
+        if self.valid is None:
+            return pl.Series(published, dtype=pl.Boolean)
+        return self._timed(rows, latest).select(self.valid).to_series()
 
 
 def latest(frame: Frame, keys: Sequence[str], ts: str) -> Frame:

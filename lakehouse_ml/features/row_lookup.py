@@ -37,6 +37,9 @@ from lakehouse_ml.features.training_set import output_columns
 Columns = dict[str, list[Any]]
 """Column name → values, one per row (what serving passes around instead of frames)."""
 
+Unmatched = list[list[str]]
+"""Per row, the feature tables whose lookup found no row for its key (empty if all did)."""
+
 Step = FeatureLookup | FeatureFunction
 Convert = Callable[[Any], Any]
 """A stored (physical) JSON value → the value polars' `to_list` gives for the column."""
@@ -142,8 +145,9 @@ class _TableRows:
                 return row if self.window is None or at - stamp <= self.window else None
         return None
 
-    def add(self, out: Columns, found: list[str | None], at: int) -> None:
-        """Append the lookup's wanted columns for rows whose stored rows are `found`."""
+    def add(self, out: Columns, found: list[str | None], at: int) -> list[bool]:
+        """Set the lookup's wanted columns for rows whose stored rows are `found`; per row,
+        whether the lookup matched a feature row (else its values are the defaults)."""
         rows = [self._row(text, at) for text in found]
         for field in self.fields:
             values = out[field.output] = []
@@ -152,6 +156,7 @@ class _TableRows:
                 if value is not None:
                     value = field.convert(value)
                 values.append(field.default if value is None else value)
+        return [row is not None for row in rows]
 
 
 def _inputs(function: FeatureFunction, known: Collection[str]) -> list[str] | None:
@@ -203,7 +208,16 @@ class RowLookup:
 
     def __call__(self, keys: Columns, at: datetime) -> Columns:
         """The needed columns for rows with key columns `keys`, as of `at`."""
+        return self.with_unmatched(keys, at)[0]
+
+    def with_unmatched(self, keys: Columns, at: datetime) -> tuple[Columns, Unmatched]:
+        """The needed columns for rows with key columns `keys`, as of `at`, and per row the
+        tables (as the lookups name them) whose lookup found no feature row for its key:
+        none published, or none stamped at or before `at` within the lookback window. From
+        the same single read of each table."""
         out: Columns = dict(keys)
+        height = len(next(iter(keys.values())))
+        unmatched: Unmatched = [[] for _ in range(height)]
         dtypes: dict[str, pl.DataType] = dict(self._schema)
         batches: dict[tuple[tuple[str, str], ...], KeyBatch] = {}
         now = _nanoseconds(at - _EPOCH)
@@ -218,10 +232,11 @@ class RowLookup:
         for name, step in self._lookups:
             rows, _, found = self._reader.read_versioned(
                 name, partial(self._table_rows, name, step), batch)
-            rows.add(out, found, now)
+            for missing, matched in zip(unmatched, rows.add(out, found, now), strict=True):
+                if not matched:
+                    missing.append(step.table_name)
             dtypes |= {f.output: f.dtype for f in rows.fields}
         if self._functions:
-            height = len(next(iter(keys.values())))
             out |= {t: [at] * height for t in self._schema if t not in self._keys}
             for function in self._functions:
                 inputs = _inputs(function, dtypes) or [c for c in out if c in dtypes]
@@ -229,7 +244,7 @@ class RowLookup:
                                      schema={c: dtypes[c] for c in inputs})
                 values = function.compute(frame)
                 out[function.output], dtypes[function.output] = values.to_list(), values.dtype
-        return {c: out[c] for c in self._needed}
+        return {c: out[c] for c in self._needed}, unmatched
 
 
 def _required(

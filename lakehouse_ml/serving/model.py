@@ -12,7 +12,7 @@ from mlflow.models import Model
 
 from lakehouse_ml.features import FeatureEngineeringClient, FeatureLookup
 from lakehouse_ml.features.lookup import time_columns
-from lakehouse_ml.features.row_lookup import RowLookupUnsupported
+from lakehouse_ml.features.row_lookup import RowLookupUnsupported, Unmatched
 from lakehouse_ml.features.timestamps import STORED
 from lakehouse_ml.medallion.spec import TrainingSetSpec
 from lakehouse_ml.ml.packaging import PackagedModel, load_packaged
@@ -21,7 +21,9 @@ from lakehouse_ml.serving.predictor import Columns, Predict, compile_predictor
 
 log = logging.getLogger(__name__)
 
-Lookup = Callable[[Columns, datetime], Columns]
+Lookup = Callable[[Columns, datetime], tuple[Columns, Unmatched]]
+"""Key columns and the serving time → the model's features (as columns) and, per row, the
+feature tables whose lookup found no row for its key."""
 
 SIGNATURE_TYPES = {
     "long": pl.Int64, "integer": pl.Int32, "double": pl.Float64, "float": pl.Float32,
@@ -39,7 +41,6 @@ class ServedModel:
     """Whether the fast paths serve it: `predict` compiled, features looked up row by row
     (else the pipeline and frames, as batch scoring computes them)."""
     lookup: Lookup
-    """Key columns and the serving time → the model's features (as columns)."""
     keys: pl.Schema
     """Request columns the feature lookups match on, typed like the feature tables' keys."""
     features: pl.Schema
@@ -75,11 +76,16 @@ def _frame_lookup(client: FeatureEngineeringClient, spec: TrainingSetSpec, keys:
     steps = list(spec.feature_lookups)
     times = time_columns(steps)
 
-    def lookup(columns: Columns, at: datetime) -> Columns:
+    def lookup(columns: Columns, at: datetime) -> tuple[Columns, Unmatched]:
         rows = pl.DataFrame({k: columns[k] for k in keys}, schema=keys)
+        matched: list[tuple[str, pl.Series]] = []
         found = client.lookup_online(rows.with_columns(
-            pl.lit(at, dtype=STORED).alias(t) for t in times), steps)
-        return found.select(needed).to_dict(as_series=False)
+            pl.lit(at, dtype=STORED).alias(t) for t in times), steps, matched)
+        unmatched: Unmatched = [[] for _ in range(rows.height)]
+        for table, flags in matched:
+            for row in (~flags).arg_true().to_list():
+                unmatched[row].append(table)
+        return found.select(needed).to_dict(as_series=False), unmatched
 
     return lookup
 
@@ -88,7 +94,7 @@ def serving_lookup(client: FeatureEngineeringClient, spec: TrainingSetSpec, keys
                    needed: list[str]) -> tuple[Lookup, bool]:
     """Row by row where the needed columns allow it, else on frames; and whether by row."""
     try:
-        return client.row_lookup(list(spec.feature_lookups), keys, needed), True
+        return client.row_lookup(list(spec.feature_lookups), keys, needed).with_unmatched, True
     except RowLookupUnsupported as reason:
         log.info("%s: features looked up on frames: %s", spec.name, reason)
         return _frame_lookup(client, spec, keys, needed), False

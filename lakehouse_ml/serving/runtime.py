@@ -7,7 +7,6 @@ logs write what they still buffer.
 from __future__ import annotations
 
 import gc
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
@@ -21,8 +20,6 @@ from lakehouse_ml.serving.batcher import Batcher
 from lakehouse_ml.serving.config import ServingConfig
 from lakehouse_ml.serving.deployment import Deployments
 from lakehouse_ml.serving.inference_log import InferenceLog, table_name
-from lakehouse_ml.serving.matches import Matches
-from lakehouse_ml.serving.model import ServedModel
 from lakehouse_ml.serving.poller import Poller
 from lakehouse_ml.serving.redact import Redactor
 from lakehouse_ml.serving.request import Request
@@ -47,9 +44,7 @@ class Runtime:
             self.features, use_tracking(settings.mlflow_tracking_uri), config.endpoints,
             config.challenger_share,
         )
-        self._matches: dict[tuple[str, int], Matches] = {}
-        self._matches_lock = threading.Lock()
-        self._refresh_models()
+        self.deployments.refresh()
         self.config = config
         self.tokens = TokenVerifier(TokenStore(catalog),
                                     max_age_seconds=3 * config.poll_seconds + 30)
@@ -68,33 +63,12 @@ class Runtime:
         self.parser = ThreadPoolExecutor(1, "parsing")
         """Parses large bodies, off the event loop and off the scoring thread."""
         self._batchers: dict[str, Batcher[Request, Scored]] = {}
-        self._poller = Poller(config.poll_seconds, [self._refresh_models, self.tokens.refresh])
-
-    def _refresh_models(self) -> None:
-        """Pick up alias moves; prepare the served models' `Matches` before requests need
-        them (and forget those of models no longer served)."""
-        self.deployments.refresh()
-        served = [m for e in self.deployments.endpoints
-                  for m in self.deployments.get(e).models]  # type: ignore[union-attr]
-        for model in served:
-            self.matches(model)
-        with self._matches_lock:
-            keep = {(m.name, m.version) for m in served}
-            self._matches = {k: v for k, v in self._matches.items() if k in keep}
-
-    def matches(self, model: ServedModel) -> Matches:
-        with self._matches_lock:
-            found = self._matches.get((model.name, model.version))
-        if found is None:
-            found = Matches(self.features, model.training_set, model.keys)
-            with self._matches_lock:
-                self._matches[(model.name, model.version)] = found
-        return found
+        self._poller = Poller(config.poll_seconds, [self.deployments.refresh, self.tokens.refresh])
 
     def _score(self, endpoint: str, requests: list[Request]) -> list[Scored | Exception]:
         deployment = self.deployments.get(endpoint)
         assert deployment is not None  # endpoints are checked before requests are queued
-        return score_each(deployment, requests, self.matches)
+        return score_each(deployment, requests)
 
     def start(self) -> None:
         """Start scoring and polling (call from the event loop).

@@ -5,20 +5,18 @@ is what makes a busy endpoint fast; the answers go back to each request in its r
 Key-only rows get their features from the model's lookup as of the serving time, so the
 features equal the point-in-time join batch scoring does at that time. Rows travel as plain
 columns: on the few rows of a request, building frames would cost more than the model. Each
-key-only row also says which feature lookups found no row for its key (`Matches`).
+key-only row also says which feature lookups found no row for its key (from the same read).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
 
 from lakehouse_ml.serving.deployment import Deployment
-from lakehouse_ml.serving.matches import Matches
-from lakehouse_ml.serving.model import ServedModel
 from lakehouse_ml.serving.predictor import Columns
 from lakehouse_ml.serving.request import Request
 from lakehouse_ml.serving.routing import to_challenger
@@ -84,11 +82,7 @@ def _routes(deployment: Deployment, requests: Sequence[Request]) -> np.ndarray:
     return np.array(flags, dtype=bool)
 
 
-MatchesOf = Callable[[ServedModel], Matches]
-
-
-def score(deployment: Deployment, requests: Sequence[Request], matches: MatchesOf
-          ) -> list[Scored]:
+def score(deployment: Deployment, requests: Sequence[Request]) -> list[Scored]:
     """Requests without a lookup time are looked up as of now; the chunks of a split request
     as of the time it came in (so a batch may have a few lookup times)."""
     now = datetime.now(UTC)
@@ -96,16 +90,16 @@ def score(deployment: Deployment, requests: Sequence[Request], matches: MatchesO
     for index, request in enumerate(requests):
         times.setdefault(request.at or now, []).append(index)
     if len(times) == 1:
-        return _score(deployment, requests, next(iter(times)), matches)
+        return _score(deployment, requests, next(iter(times)))
     scored: dict[int, Scored] = {}
     for at, indexes in times.items():
         group = [requests[i] for i in indexes]
-        scored |= zip(indexes, _score(deployment, group, at, matches), strict=True)
+        scored |= zip(indexes, _score(deployment, group, at), strict=True)
     return [scored[i] for i in range(len(requests))]
 
 
-def _score(deployment: Deployment, requests: Sequence[Request], now: datetime,
-           matches: MatchesOf) -> list[Scored]:
+def _score(deployment: Deployment, requests: Sequence[Request], now: datetime
+           ) -> list[Scored]:
     starts = np.cumsum([0, *(r.rows for r in requests)]).tolist()
     challenger = _routes(deployment, requests)
     keyed = _Part.of(requests, starts[:-1], True, list(deployment.request.keys))
@@ -119,9 +113,9 @@ def _score(deployment: Deployment, requests: Sequence[Request], now: datetime,
         keys, rows = keyed.rows(served), full.rows(served)
         parts = [p for p in (keys, rows) if p.positions.size]
         if keys.positions.size:
-            parts[0] = _Part(model.lookup(keys.columns, now), keys.positions)
-            for position, tables in zip(keys.positions.tolist(),
-                                        matches(model)(keys.columns, now), strict=True):
+            features, missing = model.lookup(keys.columns, now)
+            parts[0] = _Part(features, keys.positions)
+            for position, tables in zip(keys.positions.tolist(), missing, strict=True):
                 unmatched[position] = tables
         columns = parts[0].columns if len(parts) == 1 else {
             f: [v for p in parts for v in p.columns[f]] for f in model.features}
@@ -135,19 +129,19 @@ def _score(deployment: Deployment, requests: Sequence[Request], now: datetime,
     ]
 
 
-def score_each(deployment: Deployment, requests: Sequence[Request], matches: MatchesOf
+def score_each(deployment: Deployment, requests: Sequence[Request]
                ) -> list[Scored | Exception]:
     """`score`, but a request that fails fails alone: on an error the batch is rescored one
     request at a time."""
     try:
-        return list(score(deployment, requests, matches))
+        return list(score(deployment, requests))
     except Exception as error:
         if len(requests) == 1:
             return [error]
     results: list[Scored | Exception] = []
     for request in requests:
         try:
-            results.extend(score(deployment, [request], matches))
+            results.extend(score(deployment, [request]))
         except Exception as error:
             results.append(error)
     return results

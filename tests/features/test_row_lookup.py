@@ -114,6 +114,39 @@ def test_serving_falls_back_to_frames_with_the_same_values(published: FeatureEng
     assert row_wise and not frame_wise  # a date column needs frames
     keys = {"customer": [1, 3, 7, KEYS + 1], "shop": ["a", "b", "a", "a"]}
     for served_at in (at(days=6), at(days=15)):
-        framed, rows = on_frames(keys, served_at), by_row(keys, served_at)
+        (framed, framed_missing), (rows, rows_missing) = (on_frames(keys, served_at),
+                                                          by_row(keys, served_at))
         assert all(_same(framed[c], rows[c]) for c in NEEDED)
         assert len(framed["born"]) == len(keys["customer"])
+        assert framed_missing == rows_missing
+
+
+def test_unmatched_lookups_are_the_same_row_by_row_and_on_frames(
+        fe: FeatureEngineeringClient) -> None:
+    """One read tells values and which lookups found no row: a known key, a key whose only
+    row is older than the lookback window, one whose only row is after the serving time, an
+    unknown key; a matched row whose feature is null still counts as found."""
+    fe.create_table("gold.visits", "cid", timeseries_column="ts", df=pl.DataFrame({
+        "cid": [1, 2, 3], "ts": [at(days=10), at(days=1), at(days=12)], "n": [5, 6, 7],
+        "born": [date(2000, 1, 1)] * 3}).with_columns(pl.col("ts").cast(STORED)))
+    fe.create_table("gold.plan", ["cid", "shop"], df=pl.DataFrame({
+        "cid": [1, 2], "shop": ["a", "a"], "fee": [10, None]}))
+    for table in ("gold.visits", "gold.plan"):
+        fe.publish_table(table)
+    steps = [FeatureLookup("gold.visits", "customer", "served_at",
+                           lookback_window=timedelta(days=4), default_values={"n": 0}),
+             FeatureLookup("gold.plan", ["customer", "shop"], feature_names=["fee"])]
+    spec = SimpleNamespace(name="test.training_set", feature_lookups=steps)
+    by_row, row_wise = serving_lookup(fe, spec, KEY_TYPES, ["n", "fee"])
+    on_frames, frame_wise = serving_lookup(fe, spec, KEY_TYPES, ["n", "fee", "born"])
+    assert row_wise and not frame_wise
+    keys = {"customer": [1, 2, 3, 99], "shop": ["a"] * 4}
+    values, unmatched = by_row(keys, at(days=11))
+    assert values == {"n": [5, 0, 0, 0], "fee": [10, None, None, None]}
+    assert unmatched == [[], ["gold.visits"], ["gold.visits", "gold.plan"],
+                         ["gold.visits", "gold.plan"]]
+    assert on_frames(keys, at(days=11))[1] == unmatched
+    assert by_row(keys, at(days=13)) == ({"n": [5, 0, 7, 0], "fee": [10, None, None, None]},
+                                         [[], ["gold.visits"], ["gold.plan"],
+                                          ["gold.visits", "gold.plan"]])
+    assert on_frames(keys, at(days=13))[1] == by_row(keys, at(days=13))[1]
