@@ -34,6 +34,9 @@ MISTAKES = [  # arguments, exit code, words the one line must hold
     (["generate", "--next-day"], 1, ["_generator.json not found"]),
     (["rollback", "--reason", "x", "--model", "nope"], 2, ["unknown model 'nope'"]),
     (["no-such-command"], 2, ["No such command", "no-such-command"]),
+    (["run", "--start", "2026-11-29", "--end", "2026-11-01"], 2,
+     ["--start 2026-11-29 is after --end 2026-11-01"]),
+    (["run", "--start", "2026-13-01"], 2, ["--start '2026-13-01' is not a day"]),
 ]
 
 

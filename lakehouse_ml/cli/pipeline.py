@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import polars as pl
@@ -70,11 +70,25 @@ def release_dead_runs(instance: dg.DagsterInstance) -> list[str]:
     return released
 
 
+def day_option(option: str, value: str | None) -> str | None:
+    """`value` as an ISO day (`YYYY-MM-DD`), None kept; ValueError naming `option` otherwise."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise ValueError(f"{option} {value!r} is not a day (YYYY-MM-DD)") from None
+
+
 def materialize_range(start: str | None, end: str | None) -> list[dg.ExecuteInProcessResult]:
     """`daily_refresh` over the landed days as one run, then the downstream unpartitioned jobs.
 
-    Stops at the first failed run.
+    Stops at the first failed run. ValueError (a usage error) for a day that is not
+    `YYYY-MM-DD` or a `start` after `end`, before anything runs.
     """
+    start, end = day_option("--start", start), day_option("--end", end)
+    if start and end and start > end:
+        raise ValueError(f"--start {start} is after --end {end}")
     from lakehouse_ml.definitions import defs
     from lakehouse_ml.domains.churn import DOMAIN
 
