@@ -1,9 +1,10 @@
 """Keys whose event time a new version changed, for sources declared `event_time_immutable`.
 
 Such a source's MERGE reads only silver files of the batch's time range. A key re-sent with a
-corrected event time has its stored row outside that range: `stored_elsewhere` finds those rows
-(reading only key and time columns, where file statistics on the key can skip files), the MERGE
-then also reads their times, so the key keeps one row; `silver.<entity>_moves` records the time
+corrected event time may have its stored row outside that range: `stored_elsewhere` finds every
+key whose stored time differs from the new version's, inside the range or outside it (reading
+only key and time columns, where file statistics on the key can skip files), the MERGE then also
+reads their times, so the key keeps one row; `silver.<entity>_moves` records the time
 each key left, so gold recomputes the day it left as well as the day it arrived.
 """
 
@@ -19,6 +20,7 @@ from lakehouse_ml.lake.predicates import between, in_list
 from lakehouse_ml.medallion.spec import Source
 
 MOVED_FROM = "moved_from"
+_NEW = "__new_"
 
 
 def moves_table(source: Source) -> str:
@@ -32,15 +34,20 @@ def moves_schema(source: Source) -> pl.Schema:
 
 
 def stored_elsewhere(catalog: Catalog, source: Source, rows: pl.DataFrame) -> pl.DataFrame:
-    """Silver rows of the keys of `rows` whose event time is outside `rows`' time range, as
-    (keys..., event time); none on a normal day."""
+    """Silver rows of the keys of `rows` whose stored event time differs from the one `rows`
+    carry, as (keys..., stored event time): the keys a new version moves, whether their stored
+    time is inside `rows`' time range or not; none on a normal day. Reads only key and time
+    columns, of files whose key statistics can hold a key of `rows`."""
     keys, event_time = list(source.primary_key), source.event_time
-    times = rows[event_time]
+    columns = list(dict.fromkeys([*keys, event_time]))  # the time may be a key
+    new_time = f"{_NEW}{event_time}"
     return (
         catalog.scan(source.silver_table)
-        .filter(*among(rows, keys), ~pl.col(event_time).is_between(times.min(), times.max()))
-        .select(list(dict.fromkeys([*keys, event_time])))  # the time may be a key
-        .join(rows.lazy().select(keys), on=keys, how="semi")
+        .filter(*among(rows, keys))
+        .select(columns)
+        .join(rows.lazy().select(*keys, pl.col(event_time).alias(new_time)), on=keys, how="inner")
+        .filter(pl.col(event_time).ne_missing(pl.col(new_time)))
+        .select(columns)
         .collect()
     )
 
@@ -54,13 +61,18 @@ def among(rows: pl.DataFrame, keys: Sequence[str]) -> list[pl.Expr]:
 
 
 def merge_range(source: Source, rows: pl.DataFrame, elsewhere: pl.DataFrame) -> str:
-    """MERGE target filter over `t`: the time range of `rows`, plus the times `elsewhere`."""
+    """MERGE target filter over `t`: the time range of `rows`, plus the times of `elsewhere`
+    outside it."""
     times = rows[source.event_time]
     span = between(source.event_time, times.min().isoformat(), times.max().isoformat(),
                    alias="t")
     if elsewhere.is_empty():
         return span
-    moved = [t.isoformat() for t in elsewhere[source.event_time].unique()]
+    moved_times = elsewhere[source.event_time].unique()
+    outside = moved_times.filter(~moved_times.is_between(times.min(), times.max()))
+    if outside.is_empty():
+        return span
+    moved = [t.isoformat() for t in outside]
     return f"({span} OR {in_list(source.event_time, moved, alias='t')})"
 
 
