@@ -118,3 +118,31 @@ def test_the_bound_is_declared_per_source(settings: Settings, catalog: Catalog) 
                                           [_event(1, event_ts=soon), _event(2)])
     assert silver["event_id"].to_list() == ["e-2"]
     assert quarantine["_line"].to_list() == [1]
+
+
+def test_event_times_before_the_lower_bound_are_quarantined(
+    settings: Settings, catalog: Catalog
+) -> None:
+    rows = [_event(1, event_ts="0001-01-01T00:00:00Z"), _event(2, event_ts="1969-12-31T23:59:59Z"),
+            _event(3, event_ts="1970-01-01T00:00:00Z"), _event(4)]
+    silver, quarantine = _land_and_refine(settings, catalog, DOMAIN.source("events"), rows)
+    assert silver["event_id"].to_list() == ["e-3", "e-4"]  # the default bound is the epoch
+    assert quarantine.rows() == [
+        (1, "event_ts: before 1970-01-01T00:00:00+00:00 (got 0001-01-01T00:00:00+00:00)"),
+        (2, "event_ts: before 1970-01-01T00:00:00+00:00 (got 1969-12-31T23:59:59+00:00)")]
+
+
+def test_the_lower_bound_is_declared_per_source(settings: Settings, catalog: Catalog) -> None:
+    events = DOMAIN.source("events")
+    strict = replace(events, min_event_time=datetime(2026, 3, 1, 10, 30))  # naive: UTC
+    silver, quarantine = _land_and_refine(settings, catalog, strict, [
+        _event(1), _event(2, event_ts="2026-03-01T11:00:00+01:00"),
+        _event(3, event_ts="2026-03-01T10:30:00Z")])
+    assert silver["event_id"].to_list() == ["e-3"]
+    assert quarantine["_line"].to_list() == [1, 2]
+    assert quarantine["_reasons"][1].startswith(
+        "event_ts: before 2026-03-01T10:30:00+00:00 (got 2026-03-01T10:00:00+00:00")
+    unbounded = replace(events, min_event_time=None)
+    silver, _ = _land_and_refine(settings, catalog, unbounded,
+                                 [_event(1, event_ts="0001-01-01T00:00:00Z")])
+    assert silver["event_id"].to_list() == ["e-1"]

@@ -18,7 +18,13 @@ from lakehouse_ml.ingest.landing import NESTED, RESCUED
 from lakehouse_ml.lake.predicates import in_list, later_or_same
 from lakehouse_ml.medallion.moves import among, merge_range, record_moves, stored_elsewhere
 from lakehouse_ml.medallion.spec import Source
-from lakehouse_ml.quality.contracts import REASONS, RowRule, apply_contract, not_after
+from lakehouse_ml.quality.contracts import (
+    REASONS,
+    RowRule,
+    apply_contract,
+    not_after,
+    not_before,
+)
 
 ROWS_PER_STEP = 2_000_000
 """Bronze rows refined per MERGE, to bound memory on long backfills."""
@@ -77,11 +83,14 @@ def _target_filter(catalog: Catalog, source: Source, rows: pl.DataFrame) -> str 
 
 
 def _rules(source: Source) -> list[RowRule]:
-    """Rules beyond the contract: an event time at most `max_event_time_ahead` after the
-    record's ingestion time."""
-    if source.max_event_time_ahead is None:
-        return []
-    return [not_after(source.event_time, "_ingested_at", source.max_event_time_ahead)]
+    """Rules beyond the contract: an event time not before `min_event_time` and at most
+    `max_event_time_ahead` after the record's ingestion time."""
+    rules: list[RowRule] = []
+    if source.min_event_time is not None:
+        rules.append(not_before(source.event_time, source.min_event_time))
+    if source.max_event_time_ahead is not None:
+        rules.append(not_after(source.event_time, "_ingested_at", source.max_event_time_ahead))
+    return rules
 
 
 def steps(catalog: Catalog, source: Source, batches: Sequence[str]) -> list[list[str]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 import pandera.polars as pa
@@ -37,6 +37,10 @@ class Source:
     max_event_time_ahead: timedelta | None = timedelta(days=1)
     """An event time more than this after the record's ingestion time (`_ingested_at`) is
     quarantined (clock skew, placeholder dates like 9999-12-31); None: no bound."""
+    min_event_time: datetime | None = datetime(1970, 1, 1, tzinfo=UTC)
+    """An event time before this instant (naive: UTC) is quarantined (placeholder dates like
+    0001-01-01); default the Unix epoch, before any event a source here records; None: no
+    bound."""
     entity: str | None = None
     owner: str = "team:data-eng"
     max_reject_fraction: float = 0.2

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pandera.polars as pa
 import polars as pl
@@ -69,6 +69,17 @@ def not_after(column: str, reference: str, slack: timedelta) -> RowRule:
     return RowRule(column, value > limit, pl.concat_str(
         pl.lit(f"{column}: more than {slack} after {reference} (got "),
         value.dt.to_string("%+"), pl.lit(", limit "), limit.dt.to_string("%+"), pl.lit(")")))
+
+
+def not_before(column: str, bound: datetime) -> RowRule:
+    """`column` (a datetime, any time zone) is at or after `bound` (naive: read as UTC), e.g.
+    an event time not before 1970-01-01; a placeholder 0001-01-01 breaks it."""
+    bound = bound if bound.tzinfo else bound.replace(tzinfo=UTC)
+    value = pl.col(column)
+    micros = (bound - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    return RowRule(column, value.dt.epoch("us") < micros, pl.concat_str(
+        pl.lit(f"{column}: before {bound.isoformat()} (got "), value.dt.to_string("%+"),
+        pl.lit(")")))
 
 
 def finite_rules(contract: type[pa.DataFrameModel]) -> list[RowRule]:
