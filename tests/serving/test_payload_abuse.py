@@ -1,0 +1,46 @@
+"""Bodies built to make parsing or redaction expensive or fail (issue 10): each is refused or
+stored safely, quickly, without a 500."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from lakehouse_ml.serving.payload import MAX_COLUMNS, PayloadError, parse
+
+
+def body(document: object) -> bytes:
+    return json.dumps(document).encode()
+
+
+def test_rows_with_distinct_names_are_refused_at_the_column_limit_in_linear_time() -> None:
+    records = [{"customer_id": 1, f"k{i}": 0} for i in range(12_000)]
+    wide = body({"dataframe_records": records[:9_999]})
+    started = time.perf_counter()
+    with pytest.raises(PayloadError, match=f"limit of {MAX_COLUMNS} columns"):
+        parse(wide)
+    with pytest.raises(PayloadError, match="12000 rows exceed the limit of 10000"):
+        parse(body({"dataframe_records": records}))
+    assert time.perf_counter() - started < 2.0
+
+
+@pytest.mark.parametrize("kind", ["dataframe_split", "inputs"])
+def test_more_column_names_than_the_limit_are_refused_in_every_format(kind: str) -> None:
+    names = [f"k{i}" for i in range(MAX_COLUMNS + 1)]
+    document = ({"columns": names, "data": [[0] * len(names)]} if kind == "dataframe_split"
+                else {n: [0] for n in names})
+    with pytest.raises(PayloadError, match=f"limit of {MAX_COLUMNS} columns"):
+        parse(body({kind: document}))
+    fits = names[:MAX_COLUMNS]
+    document = ({"columns": fits, "data": [[0] * len(fits)]} if kind == "dataframe_split"
+                else {n: [0] for n in fits})
+    assert list(parse(body({kind: document}))) == fits
+
+
+def test_a_legitimate_body_with_rows_leaving_columns_out_is_unchanged() -> None:
+    rows = [{"customer_id": i, "a": i} if i % 2 else {"customer_id": i} for i in range(10_000)]
+    columns = parse(body({"dataframe_records": rows}))
+    assert columns["customer_id"] == list(range(10_000))
+    assert columns["a"] == [i if i % 2 else None for i in range(10_000)]
