@@ -8,7 +8,9 @@
 - a text above `max_bytes` is cut to a prefix and ends with its length and the sha256 of the
   whole original body;
 - a body that is not JSON (so nothing in it can be told apart) keeps only its length and
-  sha256.
+  sha256;
+- a value nested deeper than `MAX_DEPTH` objects/lists is replaced by `"[nested too deeply]"`
+  (the walk never recurses further, whatever depth the parser accepted).
 
 Only as much of a document is walked as the prefix needs: every value visited adds at least
 one character to the text, so the walk stops after `max_bytes` values.
@@ -23,6 +25,8 @@ from collections.abc import Collection
 from typing import Any
 
 REDACTED = "[redacted]"
+MAX_DEPTH = 64
+TOO_DEEP = "[nested too deeply]"
 SECRET = re.compile(
     r"passw(or)?d|passphrase|secret|token|api[-_]?key|authori[sz]ation|credential|"
     r"private[-_]?key|access[-_]?key|cookie|^auth$|^pwd$", re.IGNORECASE)
@@ -52,20 +56,22 @@ class Redactor:
             return pii_hash(value)
         return None
 
-    def _walk(self, value: Any, budget: list[int]) -> Any:
+    def _walk(self, value: Any, budget: list[int], depth: int = 0) -> Any:
         budget[0] -= 1
+        if isinstance(value, dict | list) and depth >= MAX_DEPTH:
+            return TOO_DEEP
         if isinstance(value, dict):
-            return self._object(value, budget)
+            return self._object(value, budget, depth + 1)
         if isinstance(value, list):
             out = []
             for item in value:
                 if budget[0] <= 0:
                     break
-                out.append(self._walk(item, budget))
+                out.append(self._walk(item, budget, depth + 1))
             return out
         return value
 
-    def _object(self, value: dict[str, Any], budget: list[int]) -> dict[str, Any]:
+    def _object(self, value: dict[str, Any], budget: list[int], depth: int) -> dict[str, Any]:
         names = value.get("columns")
         positional = (isinstance(names, list) and all(isinstance(n, str) for n in names)
                       and isinstance(value.get("data"), list))
@@ -77,9 +83,10 @@ class Redactor:
             if masked is not None:
                 out[name] = masked
             elif positional and name == "data":
-                out[name] = self._walk(self._by_position(names, item[:budget[0]]), budget)
+                out[name] = self._walk(self._by_position(names, item[:budget[0]]), budget,
+                                       depth)
             else:
-                out[name] = self._walk(item, budget)
+                out[name] = self._walk(item, budget, depth)
         return out
 
     def _by_position(self, names: list[str], rows: list[Any]) -> list[Any]:

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from lakehouse_ml.serving.payload import MAX_COLUMNS, PayloadError, parse
+from lakehouse_ml.serving.payload import MAX_COLUMNS, PayloadError, load, parse
+from lakehouse_ml.serving.redact import MAX_DEPTH, TOO_DEEP, Redactor
 
 
 def body(document: object) -> bytes:
@@ -44,3 +45,32 @@ def test_a_legitimate_body_with_rows_leaving_columns_out_is_unchanged() -> None:
     columns = parse(body({"dataframe_records": rows}))
     assert columns["customer_id"] == list(range(10_000))
     assert columns["a"] == [i if i % 2 else None for i in range(10_000)]
+
+
+def deepest_parsed() -> int:
+    """The deepest nesting of objects `payload.load` accepts (bounded by the parser's
+    recursion)."""
+    low, high = 1, 100_000
+    while low < high:
+        middle = (low + high + 1) // 2
+        try:
+            load(b'{"a":' * middle + b"1" + b"}" * middle)
+        except PayloadError:
+            high = middle - 1
+        else:
+            low = middle
+    return low
+
+
+@pytest.mark.parametrize("depth", [500, 800, None])
+def test_deeply_nested_params_are_cut_with_a_marker_never_raising(depth: int | None) -> None:
+    depth = depth or deepest_parsed()
+    raw = (b'{"instances": [{"customer_id": 1}], "params": ' + b'{"a":' * depth
+           + b'"deep"' + b"}" * depth + b"}")
+    stored = json.loads(Redactor({"email"}, 1_000_000).document(load(raw), raw))
+    assert stored["instances"] == [{"customer_id": 1}]
+    level, cut = stored["params"], 1
+    while isinstance(level, dict):
+        level, cut = level["a"], cut + 1
+    assert level == TOO_DEEP
+    assert cut <= MAX_DEPTH < depth
