@@ -5,9 +5,15 @@ uvicorn closes a kept-alive connection that stays idle, but waits forever for a 
 connects and never finishes its headers (a slow client holds a connection and its memory
 indefinitely), and httptools does not bound the header size. Here a connection that has not
 sent its request line and headers `header_seconds` after connecting (or after the first byte
-of its next request) gets 408, headers above `max_header_bytes` get 431, and a connection
-beyond `max_connections` gets 503; each answer closes the connection. The body's read time
-and size are the app's to check (`app.py`), where the endpoint is known.
+of its next request) gets 408, headers above `max_header_bytes` get 431 (counted as they
+arrive and, once parsed, as request line plus headers), and a connection beyond
+`max_connections` gets 503; each answer closes the connection.
+
+A body has `body_seconds` from the end of the headers, whether or not the app reads it
+(answers such as 401 or /health do not): then 408 and the connection is closed. A response
+sent while the request's body is still unread carries `connection: close` and closes the
+connection, so an unread body never holds it. The body's size is the app's to check
+(`app.py`), where the endpoint is known.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import asyncio
 import json
 import logging
 
+from uvicorn._types import ASGISendEvent
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from lakehouse_ml.serving.config import Limits
@@ -42,6 +49,7 @@ class LimitedProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         self._header_bytes = 0
         self._header_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
         if len(self.connections) > self.limits.max_connections:
             self._refuse(503, f"more than {self.limits.max_connections} open connections; "
                               "retry later")
@@ -58,13 +66,25 @@ class LimitedProtocol(HttpToolsProtocol):
             self._header_timer.cancel()
             self._header_timer = None
 
+    def _disarm_body(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
     def _refuse(self, status: int, message: str) -> None:
-        """Answer `status` unless a response is being written, then close."""
+        """Answer `status` unless a response is being written, then close; the request whose
+        response has not started (if any) sees a disconnect."""
         self._disarm()
+        self._disarm_body()
         if self.transport.is_closing():
             return
         log.warning("%s from %s: %s", status, self.client, message)
-        if self.cycle is None or self.cycle.response_complete:
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete:
+            self.transport.write(_answer(status, message))
+        elif not cycle.response_started and not self.pipeline:
+            cycle.disconnected = True  # the app's receive and send see a closed connection
+            cycle.message_event.set()
             self.transport.write(_answer(status, message))
         self.transport.close()
 
@@ -73,25 +93,63 @@ class LimitedProtocol(HttpToolsProtocol):
         self._refuse(408, f"request line and headers not received within "
                           f"{self.limits.header_seconds:g} s")
 
+    def _body_too_slow(self) -> None:
+        self._body_timer = None
+        self._refuse(408, f"body not received within {self.limits.body_seconds:g} s")
+
+    def _headers_too_large(self) -> None:
+        self._refuse(431, f"request line and headers exceed "
+                          f"{self.limits.max_header_bytes} bytes")
+
     def data_received(self, data: bytes) -> None:
+        if self.transport.is_closing():
+            return
         super().data_received(data)
         if self._header_timer is not None:  # headers still incomplete
             self._header_bytes += len(data)
             if self._header_bytes > self.limits.max_header_bytes:
-                self._refuse(431, f"request line and headers exceed "
-                                  f"{self.limits.max_header_bytes} bytes")
+                self._headers_too_large()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._header_bytes = 0
+        self._disarm_body()
         self._arm()
 
     def on_headers_complete(self) -> None:
         self._disarm()
+        if self.transport.is_closing():  # refused earlier in the same read
+            return
+        # as sent in one read, the parser completes the headers before `data_received` counts
+        size = (len(self.parser.get_method()) + len(self.url) + len(" HTTP/1.1\r\n\r\n") + 1
+                + sum(len(name) + len(value) + len(": \r\n") for name, value in self.headers))
+        if size > self.limits.max_header_bytes:
+            self._headers_too_large()
+            return
         super().on_headers_complete()
+        cycle = self.cycle
+        self._body_timer = self.loop.call_later(self.limits.body_seconds, self._body_too_slow)
+        send = cycle.send
+
+        async def send_closing_if_body_unread(message: ASGISendEvent) -> None:
+            if message["type"] == "http.response.start" and cycle.more_body:
+                cycle.keep_alive = False  # the rest of the body is not waited for
+            await send(message)
+
+        cycle.send = send_closing_if_body_unread  # type: ignore[method-assign]
+
+    def on_body(self, body: bytes) -> None:
+        if not self.transport.is_closing():
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        self._disarm_body()
+        if not self.transport.is_closing():
+            super().on_message_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._disarm_body()
         super().connection_lost(exc)
 
 
