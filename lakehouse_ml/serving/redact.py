@@ -1,10 +1,17 @@
 """What the inference log keeps of a body: secrets dropped, PII hashed, size capped.
 
-- a field whose name looks like a secret (`password`, `token`, `secret`, `api_key`,
-  `authorization`, ...) keeps its name, never its value (`"[redacted]"`);
-- a field named like a column the catalog tags `pii` keeps `"sha256:<hex>"` of its value (each
-  element of a list), so equal values can still be counted and joined, not read;
+Names are compared lower-cased with spaces, `-` and `_` removed (`E-Mail `, `user_email`
+and `email` alike):
+- a field whose name contains a secret's (`password`, `token`, `secret`, `apikey`,
+  `authorization`, `bearer`, `jwt`, `session`, `creditcard`, ..., or is the word `ssn`, `pwd`,
+  `auth`) keeps its name, never its value (`"[redacted]"`);
+- a field whose name contains that of a column the catalog tags `pii` keeps
+  `"sha256:<hex>"` of its value (each element of a list), so equal values can still be counted
+  and joined, not read;
 - in `dataframe_split` the same holds by column position;
+- a body that cannot be redacted with certainty (an object with `columns` and `data` where
+  the columns are not all names or a row is not a list of one value per column) keeps only its
+  length and sha256, like a body that is not JSON;
 - a text above `max_bytes` is cut to a prefix and ends with its length and the sha256 of the
   whole original body;
 - a body that is not JSON (so nothing in it can be told apart) keeps only its length and
@@ -28,8 +35,20 @@ REDACTED = "[redacted]"
 MAX_DEPTH = 64
 TOO_DEEP = "[nested too deeply]"
 SECRET = re.compile(
-    r"passw(or)?d|passphrase|secret|token|api[-_]?key|authori[sz]ation|credential|"
-    r"private[-_]?key|access[-_]?key|cookie|^auth$|^pwd$", re.IGNORECASE)
+    r"passw(or)?d|passphrase|secret|token|apikey|authori[sz]ation|credential|privatekey|"
+    r"accesskey|cookie|bearer|jwt|session|creditcard|cardnumber|socialsecurity")
+SECRET_WORDS = frozenset({"auth", "pwd", "ssn", "cvv", "pin"})
+"""Secrets whose short names are matched only as a whole word of a name (`user_ssn`, not
+`classname`)."""
+_SEPARATORS = re.compile(r"[\s_-]+")
+
+
+class _Uncertain(Exception):
+    """The document cannot be redacted with certainty: only its length and hash are kept."""
+
+
+def _key(name: str) -> str:
+    return _SEPARATORS.sub("", name.lower())
 
 
 def _sha256(data: bytes) -> str:
@@ -45,14 +64,15 @@ def pii_hash(value: Any) -> Any:
 
 class Redactor:
     def __init__(self, pii: Collection[str], max_bytes: int) -> None:
-        self.pii = frozenset(c.lower() for c in pii)
+        self.pii = frozenset(_key(c) for c in pii) - {""}
         self.max_bytes = max_bytes
 
     def _masked(self, name: str, value: Any) -> Any | None:
         """The value to store under `name`, or None to walk it as usual."""
-        if SECRET.search(name):
+        key = _key(name)
+        if SECRET.search(key) or SECRET_WORDS.intersection(_SEPARATORS.split(name.lower())):
             return REDACTED
-        if name.lower() in self.pii:
+        if any(p in key for p in self.pii):
             return pii_hash(value)
         return None
 
@@ -73,8 +93,12 @@ class Redactor:
 
     def _object(self, value: dict[str, Any], budget: list[int], depth: int) -> dict[str, Any]:
         names = value.get("columns")
-        positional = (isinstance(names, list) and all(isinstance(n, str) for n in names)
-                      and isinstance(value.get("data"), list))
+        positional = "columns" in value and "data" in value
+        if positional and not (
+                isinstance(names, list) and all(isinstance(n, str) for n in names)
+                and isinstance(value["data"], list)
+                and all(isinstance(r, list) and len(r) == len(names) for r in value["data"])):
+            raise _Uncertain
         out: dict[str, Any] = {}
         for name, item in value.items():
             if budget[0] <= 0:
@@ -94,7 +118,7 @@ class Redactor:
         if not masks:
             return rows
         return [[self._masked(masks[i], v) if i in masks else v for i, v in enumerate(row)]
-                if isinstance(row, list) else row for row in rows]
+                for row in rows]
 
     def cap(self, text: str, original: bytes) -> str:
         """`text` if short enough, else its prefix, the original's length and sha256."""
@@ -105,10 +129,13 @@ class Redactor:
 
     def document(self, document: Any, body: bytes) -> str:
         """What to store of a body that parsed as JSON."""
-        text = json.dumps(self._walk(document, [self.max_bytes]))
+        try:
+            text = json.dumps(self._walk(document, [self.max_bytes]))
+        except _Uncertain:
+            return self.unparsed(body, "not redactable")
         return self.cap(text, body)
 
     @staticmethod
-    def unparsed(body: bytes) -> str:
-        """What to store of a body that is not JSON."""
-        return f"[not JSON: {len(body)} bytes, sha256 {_sha256(body)}]"
+    def unparsed(body: bytes, why: str = "not JSON") -> str:
+        """What to store of a body that is not JSON (or not redactable, as `why` says)."""
+        return f"[{why}: {len(body)} bytes, sha256 {_sha256(body)}]"

@@ -3,6 +3,7 @@ stored safely, quickly, without a 500."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 
@@ -74,3 +75,44 @@ def test_deeply_nested_params_are_cut_with_a_marker_never_raising(depth: int | N
         level, cut = level["a"], cut + 1
     assert level == TOO_DEEP
     assert cut <= MAX_DEPTH < depth
+
+
+def stored(document: object, pii: frozenset[str] = frozenset({"email"})) -> str:
+    raw = body(document)
+    return Redactor(pii, 1_000_000).document(load(raw), raw)
+
+
+@pytest.mark.parametrize("split", [
+    {"columns": ["customer_id", "email", "password", 1],
+     "data": [[12, "leak1@example.com", "leakpw1", 0]]},  # a column that is not a name
+    {"columns": "customer_id,email,password", "data": [[12, "leak1@example.com", "leakpw1"]]},
+    {"columns": ["customer_id", "email", "password"],
+     "data": [[12, "leak1@example.com", "leakpw1", "leak2@example.com"]]},  # longer row
+    {"columns": ["email", "password"], "data": ["leak1@example.com", "leakpw1"]},  # not rows
+])
+def test_a_split_that_cannot_be_redacted_by_position_keeps_only_length_and_hash(
+        split: dict[str, object]) -> None:
+    raw = body({"dataframe_split": split})
+    kept = stored({"dataframe_split": split})
+    assert kept == f"[not redactable: {len(raw)} bytes, sha256 {hashlib.sha256(raw).hexdigest()}]"
+    assert "leak" not in kept
+
+
+@pytest.mark.parametrize("name", [
+    "e-mail", "EMAIL ", "user_email", "E Mail", "Password", " pass-word", "Bearer", "jwt_token",
+    "session", "sessionId", "SSN", "user ssn", "credit card", "credit-card-number", "API-Key"])
+def test_secret_and_pii_names_match_whatever_their_case_spaces_and_separators(
+        name: str) -> None:
+    expected = (f"sha256:{hashlib.sha256(b'leak-value').hexdigest()}" if "mail" in name.lower()
+                else "[redacted]")
+    kept = json.loads(stored({"instances": [{"customer_id": 1, name: "leak-value"}]}))
+    assert kept["instances"] == [{"customer_id": 1, name: expected}]
+    split = json.loads(stored({"dataframe_split": {"columns": ["customer_id", name],
+                                                    "data": [[1, "leak-value"]]}}))
+    assert split["dataframe_split"]["data"] == [[1, expected]]
+
+
+@pytest.mark.parametrize("name", ["customer_id", "classname", "amount", "days_since_signup"])
+def test_names_that_only_contain_a_short_secret_word_are_kept(name: str) -> None:
+    kept = json.loads(stored({"instances": [{name: 7}]}))
+    assert kept["instances"] == [{name: 7}]
