@@ -4,6 +4,7 @@ for a failure; a traceback only with `--debug` (through typer's runner and the r
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,12 @@ MISTAKES = [  # arguments, exit code, words the one line must hold
     (["run", "--start", "2026-11-29", "--end", "2026-11-01"], 2,
      ["--start 2026-11-29 is after --end 2026-11-01"]),
     (["run", "--start", "2026-13-01"], 2, ["--start '2026-13-01' is not a day"]),
+    (["serve", "--port", "99999"], 2, ["--port", "99999", "1<=x<=65535"]),
+    (["serve", "--port", "-1"], 2, ["--port", "-1", "1<=x<=65535"]),
+    (["serve", "--port", "0"], 2, ["--port", "0", "1<=x<=65535"]),
+    (["serve", "--host", "192.0.2.1", "--port", "8080"], 1,  # an address not on this machine
+     ["cannot listen on 192.0.2.1:8080", "assign requested address"]),
+    (["serve", "--host", "no-such-host.invalid"], 1, ["cannot listen on no-such-host.invalid"]),
 ]
 
 
@@ -60,6 +67,16 @@ def test_a_mistaken_call_prints_one_line_and_its_exit_code(
     assert len(lines) == 1, result.stderr
     assert all(word in lines[0] for word in words), lines[0]
     assert "Traceback" not in result.output
+
+
+def test_serve_on_a_port_in_use_is_one_line_before_loading_models(orders: Settings) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = runner.invoke(app, ["serve", "--port", str(port)], prog_name="lakehouse-ml")
+
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines() == [
+        f"serve: cannot listen on 127.0.0.1:{port}: Address already in use"]
 
 
 def test_an_invalid_environment_is_one_line(orders: Settings, monkeypatch) -> None:

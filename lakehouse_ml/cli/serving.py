@@ -26,7 +26,7 @@ def endpoints() -> dict[str, ModelSpec]:
 
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8080,
     challenger_share: Annotated[float, typer.Option(
         help="Share of keys scored by the challenger, when there is one.")] = 0.1,
     poll_seconds: Annotated[float, typer.Option(
@@ -60,7 +60,7 @@ def serve(
     from lakehouse_ml.config import Settings
     from lakehouse_ml.serving.config import ServingConfig
     from lakehouse_ml.serving.deployment import NoChampion
-    from lakehouse_ml.serving.server import uvicorn_server
+    from lakehouse_ml.serving.server import listening_socket, uvicorn_server
 
     try:
         config = ServingConfig(
@@ -76,12 +76,18 @@ def serve(
         typer.echo(f"serve: {error}", err=True)
         raise typer.Exit(2) from None
     try:
-        server = uvicorn_server(config, host, port)
-    except NoChampion as error:
-        typer.echo(str(error), err=True)
+        listener = listening_socket(host, port)
+    except OSError as error:
+        typer.echo(f"serve: cannot listen on {host}:{port}: {error.strerror or error}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"serving {sorted(config.endpoints)} on http://{host}:{port}", err=True)
-    server.run()
+    with listener:
+        try:
+            server = uvicorn_server(config, host, port)
+        except NoChampion as error:
+            typer.echo(str(error), err=True)
+            raise typer.Exit(1) from None
+        typer.echo(f"serving {sorted(config.endpoints)} on http://{host}:{port}", err=True)
+        server.run(sockets=[listener])
 
 
 tokens = typer.Typer(help="Bearer tokens for the serving endpoints.", no_args_is_help=True)

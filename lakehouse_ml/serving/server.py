@@ -8,6 +8,7 @@ gracefully (in-flight requests finish, then the lifespan shutdown writes the buf
 from __future__ import annotations
 
 import os
+import socket
 
 import uvicorn
 
@@ -30,3 +31,19 @@ def uvicorn_server(config: ServingConfig, host: str, port: int) -> uvicorn.Serve
     return uvicorn.Server(uvicorn.Config(
         app, host=host, port=port, workers=1, access_log=False, log_level="warning",
         http=limited_protocol(config.limits)))
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to `host`:`port` and listening, for `uvicorn.Server.run(sockets=)`:
+    bound before the models load, so that a port in use or an address this machine does not
+    have fails at once. Raises `OSError` (`socket.gaierror` for a host that does not resolve)."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn's own bind
+        sock.bind(address)
+        sock.listen()
+    except OSError:
+        sock.close()
+        raise
+    return sock
