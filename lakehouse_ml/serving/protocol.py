@@ -126,8 +126,11 @@ class LimitedProtocol(HttpToolsProtocol):
         if size > self.limits.max_header_bytes:
             self._headers_too_large()
             return
+        before = self.cycle
         super().on_headers_complete()
         cycle = self.cycle
+        if cycle is None or cycle is before:  # an upgrade: no request cycle
+            return
         self._body_timer = self.loop.call_later(self.limits.body_seconds, self._body_too_slow)
         send = cycle.send
 

@@ -23,7 +23,11 @@ INVOCATIONS = "/serving-endpoints/churn_clf/invocations"
 
 
 async def tiny_app(scope: dict, receive, send) -> None:  # noqa: ANN001
-    """/echo reads the whole body; /health answers 200 and POSTs elsewhere 401, unread."""
+    """/echo reads the whole body; /health answers 200 and POSTs elsewhere 401, unread; a
+    websocket is refused (403)."""
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close"})
+        return
     status, body = (401, b'{"error_code":"UNAUTHENTICATED"}')
     if scope["path"] == "/echo":
         size, more = 0, True
@@ -141,3 +145,14 @@ def test_headers_sent_in_one_write_are_held_to_the_limit(
         answer = sock.recv(65536)
 
     assert answer.startswith(b"HTTP/1.1 " + status), answer[:200]
+
+
+def test_an_upgrade_request_reaches_the_app(port: int) -> None:
+    """The limits' bookkeeping does not break a request that asks for a protocol upgrade."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                     b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     b"Sec-WebSocket-Version: 13\r\n\r\n")
+        answer = sock.recv(65536)
+
+    assert answer.startswith(b"HTTP/1.1 403"), answer[:200]
