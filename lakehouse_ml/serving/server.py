@@ -14,6 +14,7 @@ import uvicorn
 
 from lakehouse_ml.serving.app import create_app
 from lakehouse_ml.serving.config import ServingConfig
+from lakehouse_ml.serving.limits import Limits
 from lakehouse_ml.serving.protocol import limited_protocol
 from lakehouse_ml.serving.runtime import Runtime
 
@@ -27,10 +28,15 @@ def quiet_mlflow() -> None:
 def uvicorn_server(config: ServingConfig, host: str, port: int) -> uvicorn.Server:
     """Loads the models (raises `NoChampion` if an endpoint has nothing to serve)."""
     quiet_mlflow()
-    app = create_app(Runtime(config))
-    return uvicorn.Server(uvicorn.Config(
-        app, host=host, port=port, workers=1, access_log=False, log_level="warning",
-        http=limited_protocol(config.limits)))
+    return uvicorn.Server(uvicorn_config(create_app(Runtime(config)), config.limits, host, port))
+
+
+def uvicorn_config(app: object, limits: Limits, host: str, port: int) -> uvicorn.Config:
+    """One worker over HTTP/1.1 held to `limits`; websockets off (`ws="none"`), so an
+    `Upgrade: websocket` request is answered as plain HTTP and no connection leaves the limits'
+    protocol."""
+    return uvicorn.Config(app, host=host, port=port, workers=1, access_log=False,
+                          log_level="warning", http=limited_protocol(limits), ws="none")
 
 
 def listening_socket(host: str, port: int) -> socket.socket:

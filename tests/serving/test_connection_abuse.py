@@ -13,7 +13,7 @@ import pytest
 import uvicorn
 
 from lakehouse_ml.serving.limits import Limits
-from lakehouse_ml.serving.protocol import limited_protocol
+from lakehouse_ml.serving.server import uvicorn_config
 
 BODY_SECONDS = 2.0
 MAX_HEADER_BYTES = 4096
@@ -46,9 +46,9 @@ async def tiny_app(scope: dict, receive, send) -> None:  # noqa: ANN001
 
 @pytest.fixture(scope="module")
 def port() -> Iterator[int]:
-    server = uvicorn.Server(uvicorn.Config(
-        tiny_app, host="127.0.0.1", port=0, lifespan="off", log_level="error",
-        http=limited_protocol(LIMITS)))
+    config = uvicorn_config(tiny_app, LIMITS, "127.0.0.1", 0)
+    config.lifespan = "off"
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -147,12 +147,14 @@ def test_headers_sent_in_one_write_are_held_to_the_limit(
     assert answer.startswith(b"HTTP/1.1 " + status), answer[:200]
 
 
-def test_an_upgrade_request_reaches_the_app(port: int) -> None:
-    """The limits' bookkeeping does not break a request that asks for a protocol upgrade."""
+def test_an_upgrade_request_is_answered_as_plain_http(port: int) -> None:
+    """Websockets are off: a request asking for an upgrade reaches the app as plain HTTP under
+    the limits (an upgraded connection would leave the limits' protocol)."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
         sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
                      b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                      b"Sec-WebSocket-Version: 13\r\n\r\n")
         answer = sock.recv(65536)
 
-    assert answer.startswith(b"HTTP/1.1 403"), answer[:200]
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+    assert b'{"status":"ok"}' in answer
