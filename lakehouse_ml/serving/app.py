@@ -44,6 +44,9 @@ _ERROR_CODES = {400: "BAD_REQUEST", 401: "UNAUTHENTICATED", 404: "ENDPOINT_NOT_F
                 408: "REQUEST_TIMEOUT", 413: "REQUEST_TOO_LARGE", 422: "UNKNOWN_KEYS",
                 500: "INTERNAL_ERROR"}
 _NAMED_ROWS = 10
+MAX_ENDPOINT_CHARS = 255
+"""An endpoint name (a model name) is at most 255 characters, as Unity Catalog names are; a
+longer path segment is logged and echoed cut to this length plus `…`."""
 """Unknown keys named in a 422 message, at most."""
 
 
@@ -150,6 +153,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     @app.post("/serving-endpoints/{endpoint}/invocations")
     async def invocations(endpoint: str, request: Request) -> Response:
         started, requested_at = time.perf_counter(), datetime.now(UTC)
+        if len(endpoint) > MAX_ENDPOINT_CHARS:  # not a name: never stored or echoed whole
+            endpoint = endpoint[:MAX_ENDPOINT_CHARS] + "…"
         request_id = uuid.uuid4().hex
         scored, rows, stored = None, None, None
 

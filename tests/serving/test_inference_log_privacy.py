@@ -86,6 +86,19 @@ def test_every_401_is_recorded_without_its_token(
     assert "guessedsecretvalue" not in json.dumps(rows.rows(), default=str)
 
 
+def test_a_huge_endpoint_name_is_logged_and_echoed_cut(
+    server: httpx.Client, token: str, lakehouse_catalog: Catalog
+) -> None:
+    path = "/serving-endpoints/" + "e" * 60_000 + "/invocations"
+    anyone = server.post(path, json={"inputs": {"customer_id": [1]}})
+    caller = server.post(path, json={"inputs": {"customer_id": [1]}}, headers=auth(token))
+
+    assert (anyone.status_code, caller.status_code) == (401, 404)
+    assert len(caller.content) < 2_000, "the 404 names the endpoint cut"
+    rows = logged(lakehouse_catalog, [anyone.headers["x-request-id"]])
+    assert rows["endpoint"].to_list() == ["e" * 255 + "…"]
+
+
 def _break(table: Path) -> Path:
     """Make a Delta table unwritable: its log directory replaced by a file."""
     log = table / "_delta_log"
