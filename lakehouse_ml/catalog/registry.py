@@ -1,12 +1,14 @@
 """The metastore: one JSON document per table holding what Delta itself cannot (owner, tags).
 
 Documents live beside the tables (`<root>/<catalog>/_catalog/<schema>/<table>.json`) and are
-written whole with an atomic rename, so a reader never sees half a document.
+written whole to a staging file of their own and renamed into place, so a reader never sees
+half a document and concurrent writers never collide (the last rename wins).
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
@@ -49,7 +51,8 @@ class Registry:
         entry = RegisteredTable(str(name), location, created, info)
         path = self._path(name)
         self._fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-        staging = f"{path}.tmp"
+        staging = f"{path}.{uuid.uuid4().hex}.tmp"  # one per writer: concurrent puts never
+        # rename each other's staging file away
         with self._fs.open_output_stream(staging) as out:
             out.write(json.dumps(asdict(entry), indent=2, sort_keys=True).encode())
         self._fs.move(staging, path)
