@@ -73,11 +73,11 @@ def materialize_events_in_this_process() -> None:
     assert result.success
 
 
-def test_two_runs_never_ingest_a_source_at_once(
-    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Two real processes run at once on an instance configured with the shipped dagster.yaml:
-    the bronze steps of the same source run one after the other."""
+@pytest.fixture
+def shipped_home(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                 ) -> dict[str, str]:
+    """40 landed event files and a Dagster home holding the shipped dagster.yaml (also set as
+    DAGSTER_HOME here); the environment for child processes."""
     for part in range(40):
         land(settings, f"events/{DAY}/part-{part:02d}.json",
              jl(*[ev(10_000 * part + i, tags=[i]) for i in range(500)]))
@@ -85,9 +85,15 @@ def test_two_runs_never_ingest_a_source_at_once(
     home.mkdir()
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return {**os.environ, "DAGSTER_HOME": str(home)}
+
+
+def test_two_runs_never_ingest_a_source_at_once(shipped_home: dict[str, str]) -> None:
+    """Two real processes run at once on an instance configured with the shipped dagster.yaml:
+    the bronze steps of the same source run one after the other."""
     with dg.DagsterInstance.get():  # storage created once, not raced by the two runs
         pass
-    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    env = shipped_home
     child = "from tests.test_ingest_dagster import materialize_events_in_this_process as run; run()"
     runs = [subprocess.Popen([sys.executable, "-c", child], cwd=ROOT, env=env) for _ in range(2)]
     assert [run.wait(timeout=300) for run in runs] == [0, 0]
@@ -103,19 +109,12 @@ def test_two_runs_never_ingest_a_source_at_once(
 
 
 def test_a_killed_run_does_not_hold_its_pool_slot_for_ever(
-    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    shipped_home: dict[str, str],
 ) -> None:
     """A run SIGKILLed inside its bronze step keeps its `ingest_events` slot; `lakehouse-ml
     run` releases the slots of runs whose process is gone, so the next run is not blocked."""
-    for part in range(40):
-        land(settings, f"events/{DAY}/part-{part:02d}.json",
-             jl(*[ev(10_000 * part + i, tags=[i]) for i in range(500)]))
-    home = tmp_path / "dagster"
-    home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
     child = "from tests.test_ingest_dagster import materialize_events_in_this_process as run; run()"
-    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    env = shipped_home
     with dg.DagsterInstance.get() as instance:
         killed = subprocess.Popen([sys.executable, "-c", child], cwd=ROOT, env=env)
         deadline = time.monotonic() + 240
