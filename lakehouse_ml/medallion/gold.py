@@ -2,19 +2,22 @@
 
 Late records land in a later batch but belong to an earlier day; recomputing every affected day
 from all its silver rows is what keeps incremental refreshes equal to a full backfill. A gold
-day is computed from the silver rows whose event time falls on that day.
+day is a calendar day in the aggregate's `time_zone` (default UTC), computed from the silver
+rows whose event time falls on that local day: a batch of one UTC day may touch two local days,
+and a local day may take rows from two batches.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 
 import polars as pl
 
 from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.lake.predicates import in_list
+from lakehouse_ml.medallion.days import day_of, span
 from lakehouse_ml.medallion.moves import vacated_days
 from lakehouse_ml.medallion.spec import Aggregate, Domain, Source
 
@@ -31,24 +34,29 @@ class GoldReport:
 def affected_days(
     catalog: Catalog, domain: Domain, aggregate: Aggregate, batches: Sequence[str]
 ) -> list[date]:
-    """Days of the inputs' silver rows written by `batches`, and days their keys left."""
+    """Days, in the aggregate's time zone, of the inputs' silver rows written by `batches`, and
+    days their keys left."""
+    zone = aggregate.time_zone
     days: set[date] = set()
     for name in aggregate.inputs:
         source = domain.source(name)
         found = (
             catalog.scan(source.silver_table)
             .filter(pl.col("_batch_id").is_in(batches))
-            .select(pl.col(source.event_time).dt.date().unique())
+            .select(day_of(source.event_time, zone).unique())
             .collect()
             .to_series()
         )
         days.update(d for d in found.to_list() if d is not None)
-        days.update(vacated_days(catalog, source, batches))
+        days.update(vacated_days(catalog, source, batches, zone))
     return sorted(days)
 
 
-def _rows_of_days(catalog: Catalog, source: Source, days: Sequence[date]) -> pl.LazyFrame:
-    """Silver rows whose event time falls on `days`: the only rows a day's aggregate reads.
+def _rows_of_days(
+    catalog: Catalog, source: Source, days: Sequence[date], time_zone: str
+) -> pl.LazyFrame:
+    """Silver rows whose event time falls on `days` in `time_zone`: the only rows a day's
+    aggregate reads, each day whole.
 
     The time range lets the Delta scan skip files; the exact day test keeps only those days.
     """
@@ -56,16 +64,17 @@ def _rows_of_days(catalog: Catalog, source: Source, days: Sequence[date]) -> pl.
     if not days:
         return rows.head(0)
     event_time = pl.col(source.event_time)
-    start = datetime.combine(min(days), time(), tzinfo=UTC)
-    end = datetime.combine(max(days), time(), tzinfo=UTC) + timedelta(days=1)
-    return rows.filter(event_time >= start, event_time < end, event_time.dt.date().is_in(days))
+    start, end = span(days, time_zone)
+    return rows.filter(event_time >= start, event_time < end,
+                       day_of(source.event_time, time_zone).is_in(days))
 
 
 def build_aggregate(
     catalog: Catalog, domain: Domain, aggregate: Aggregate, batches: Sequence[str]
 ) -> GoldReport:
     days = affected_days(catalog, domain, aggregate, batches)
-    inputs = {name: _rows_of_days(catalog, domain.source(name), days) for name in aggregate.inputs}
+    inputs = {name: _rows_of_days(catalog, domain.source(name), days, aggregate.time_zone)
+              for name in aggregate.inputs}
     frame = (
         aggregate.build(inputs)
         .filter(pl.col(aggregate.day_column).is_in(days))

@@ -17,6 +17,7 @@ import polars as pl
 
 from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.lake.predicates import between, in_list
+from lakehouse_ml.medallion.days import day_of
 from lakehouse_ml.medallion.spec import Source
 
 MOVED_FROM = "moved_from"
@@ -95,12 +96,15 @@ def record_moves(
     catalog.append(moves_table(source), moves.select(moves_schema(source).names()))
 
 
-def vacated_days(catalog: Catalog, source: Source, batches: Sequence[str]) -> set[date]:
-    """Days that keys moved by `batches` left (their rows are no longer on those days)."""
+def vacated_days(
+    catalog: Catalog, source: Source, batches: Sequence[str], time_zone: str = "UTC"
+) -> set[date]:
+    """Days, in `time_zone`, that keys moved by `batches` left (their rows are no longer on
+    those days)."""
     if not catalog.exists(moves_table(source)):
         return set()
     found = (
         catalog.scan(moves_table(source)).filter(pl.col("_batch_id").is_in(batches))
-        .select(pl.col(MOVED_FROM).dt.date().unique()).collect().to_series()
+        .select(day_of(MOVED_FROM, time_zone).unique()).collect().to_series()
     )
     return {d for d in found.to_list() if d is not None}

@@ -15,6 +15,8 @@ from typing import Any, Literal
 import pandera.polars as pa
 import polars as pl
 
+from lakehouse_ml.medallion.days import validate_time_zone
+
 BronzeFormat = Literal["jsonl", "csv"]
 
 
@@ -115,12 +117,21 @@ class Aggregate:
     """Computes the aggregate over the full silver inputs; the engine keeps the days it needs.
     Must not depend on row order (round float sums), or backfills and increments may differ."""
     day_column: str
-    """The calendar day of the inputs' event time: a gold day reads only that day's rows."""
+    """The calendar day, in `time_zone`, of the inputs' event time: a gold day reads only the
+    rows of that local day."""
     primary_key: tuple[str, ...]
     expectations: tuple[Expectation, ...] = ()
     owner: str = "team:data-eng"
     column_lineage: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     """Output column → ((source name, silver column), ...), shown in Dagster's lineage view."""
+    time_zone: str = "UTC"
+    """IANA time zone of the days in `day_column`, e.g. "America/New_York": day D holds the
+    events in [D 00:00, D+1 00:00) local time (23 or 25 hours on a DST change), and `build`
+    must compute it so: `pl.col(t).dt.convert_time_zone(time_zone).dt.date()`. A name Python
+    or polars does not know raises ValueError when the aggregate is declared."""
+
+    def __post_init__(self) -> None:
+        validate_time_zone(self.time_zone, f"aggregate {self.name!r}")
 
     @property
     def table(self) -> str:
