@@ -104,7 +104,7 @@ class FeatureEngineeringClient:
     ) -> int:
         """Upsert rows on the primary keys (or replace the table); new columns are added.
 
-        Returns the new Delta version.
+        Returns the new Delta version (the current one when a merge has no rows to write).
         """
         table = self.get_table(name)
         rows = prepare_rows(
@@ -117,6 +117,8 @@ class FeatureEngineeringClient:
             return self.catalog.overwrite(table.name, rows, evolve=True)
         if mode != "merge":
             raise FeatureStoreError(f"write mode {mode!r}: use 'merge' or 'overwrite'")
+        if rows.is_empty():  # nothing to upsert (e.g. the snapshots of an empty range)
+            return table.version
         if table.version == 0:  # only the empty creation commit: nothing to merge with
             return self.catalog.append(table.name, rows, evolve=True)
         ts = table.timeseries_column

@@ -32,7 +32,10 @@ def snapshot_days(
 ) -> list[date]:
     """Landing day P completes the data of P, so it yields the snapshot stamped P + 1 00:00;
     late records for an earlier day X also change the snapshots after X, which are redone
-    (as far back as the table's `max_lateness_days`)."""
+    (as far back as the table's `max_lateness_days`). No partition days (an empty range):
+    no snapshot days."""
+    if not partition_days:
+        return []
     first, last = (date.fromisoformat(p) + timedelta(days=1) for p in
                    (min(partition_days), max(partition_days)))
     if earliest_touched is not None:
@@ -46,7 +49,11 @@ def refresh_feature_table(
     earliest_touched: date | None = None,
 ) -> SnapshotReport:
     """Compute the snapshots of `partition_days` (and those late data changed), upsert them,
-    then republish the online store."""
+    then republish the online store.
+
+    `spec.build` is called with the snapshot days, possibly none (an empty partition range):
+    it must then return its columns without rows, which creates the table if it is missing and
+    writes nothing."""
     days = snapshot_days(spec, partition_days, earliest_touched)
     inputs = {name: client.catalog.scan(name) for name in spec.inputs}
     frame = spec.build(inputs, days).with_columns(pl.col(spec.timestamp_key).alias(AS_OF))
@@ -61,6 +68,5 @@ def refresh_feature_table(
                 **{f.name: f.description for f in spec.features},
             },
         )
-    version = client.write_table(spec.table, frame) if frame.height else client.get_table(
-        spec.table).version
+    version = client.write_table(spec.table, frame)
     return SnapshotReport(days, frame.height, version, client.publish_table(spec.table), frame)

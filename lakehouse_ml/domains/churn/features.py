@@ -26,7 +26,12 @@ CUSTOMER_VERSIONS = "bronze.customers"
 
 
 def _span(days: Sequence[date]) -> tuple[date, date]:
-    """Grid days needed for these snapshots: the 90 days before the first, to the last's eve."""
+    """Grid days needed for these snapshots: the 90 days before the first, to the last's eve.
+
+    No days (an empty partition range) give an empty span (first after last): no grid rows, so
+    every builder returns its columns without rows."""
+    if not days:
+        return date.min + DAY, date.min
     return min(days) - HORIZON * DAY, max(days) - DAY
 
 
