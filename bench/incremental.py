@@ -14,7 +14,7 @@ Targets: refresh time <= 5% of the backfill's, backfill peak RSS < 4 GiB.
 `--engine engine` (default) calls the functions the Dagster assets call, in the job's order,
 including the work of their checks (silver `reconcile`, gold Great Expectations suite), so the
 figures are what a daily run pays minus Dagster's own bookkeeping. `--engine dagster` runs the
-real `daily_refresh` job over the range in one run (as `materialize_range` does, on an
+real `churn_daily_refresh` job over the range in one run (as `materialize_range` does, on an
 ephemeral instance, without the ML jobs it chains after it); note that job now also refreshes
 the feature tables and the training set (group `features`), which the engine mode does not.
 `--profile` runs each phase under cProfile (stats under bench/out/incremental/).
@@ -97,11 +97,12 @@ def _dagster_pipeline(landing: Path, root: Path, batches: list[str], watch: Stop
 
     from lakehouse_ml.cli.pipeline import QUIET
     from lakehouse_ml.definitions import defs
+    from lakehouse_ml.defs.factories.names import daily_refresh
 
-    # only daily_refresh (materialize_range also runs the ML jobs); ephemeral instance
+    # only churn_daily_refresh (materialize_range also runs the ML jobs); ephemeral instance
     instance = dg.DagsterInstance.ephemeral()
     with watch.lap("daily_refresh job"), RssSampler() as rss:
-        result = defs().resolve_job_def("daily_refresh").execute_in_process(
+        result = defs().resolve_job_def(daily_refresh("churn")).execute_in_process(
             instance=instance, run_config=QUIET, raise_on_error=False,
             tags={ASSET_PARTITION_RANGE_START_TAG: batches[0],
                   ASSET_PARTITION_RANGE_END_TAG: batches[-1]},
@@ -118,7 +119,7 @@ def _dagster_pipeline(landing: Path, root: Path, batches: list[str], watch: Stop
             watch.laps[step] = entry.timestamp - started[event.step_key]
             watch.peaks[step] = rss.peak_between(started[event.step_key], entry.timestamp)
     if not result.success:
-        raise SystemExit("daily_refresh run failed")
+        raise SystemExit(f"{daily_refresh('churn')} run failed")
 
 
 def _phase(engine: str, landing: Path, root: Path, first: int, days: int) -> None:

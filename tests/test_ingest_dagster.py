@@ -14,9 +14,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from lakehouse_ml.cli.pipeline import landed_range, release_dead_runs
+from lakehouse_ml.cli.pipeline import release_dead_runs
 from lakehouse_ml.config import Settings
-from lakehouse_ml.defs.factories.medallion import medallion_assets
+from lakehouse_ml.defs.factories.medallion import landed_days, medallion_assets
 from lakehouse_ml.defs.resources import LakehouseResource
 from lakehouse_ml.domains.churn import DOMAIN
 from tests.test_ingest_bronze import DAY, land
@@ -64,7 +64,7 @@ def test_every_path_outside_the_layout_is_reported_by_a_warning(settings: Settin
 def test_runs_date_range_ignores_folders_that_are_not_days(settings: Settings) -> None:
     for folder in ("0-old", "zz-old", "2026-3-1", "2026-02-30", "2026-03-02", "2026-03-05"):
         land(settings, f"events/{folder}/a.json", jl(ev(1)))
-    assert landed_range(settings.landing, ["events", "customers"]) == ("2026-03-02", "2026-03-05")
+    assert landed_days(settings.landing, DOMAIN) == ["2026-03-02", "2026-03-05"]
 
 
 def materialize_events_in_this_process() -> None:

@@ -30,19 +30,24 @@ def test_weekly_maintenance_compacts_zorders_and_vacuums(
     files_before = _parquet_files(catalog, "silver.events")
     assert len(files_before) > 1
 
-    job = defs().resolve_job_def("weekly_maintenance")
-    result = job.execute_in_process(run_config={"ops": {"maintain_tables": {"config": {
-        "retention_hours": 0, "enforce_retention_duration": False}}}})
+    definitions = defs()
+    forced = {"retention_hours": 0, "enforce_retention_duration": False}
+    result = definitions.resolve_job_def("churn_weekly_maintenance").execute_in_process(
+        run_config={"ops": {"churn_weekly_maintenance_tables": {"config": forced}}})
 
     assert result.success
     assert catalog.read("silver.events").sort("event_id").equals(before)
     files_after = _parquet_files(catalog, "silver.events")
     assert len(files_after) == 1 and not files_after & files_before
     assert "OPTIMIZE" in [h["operation"] for h in catalog.history("silver.events", 5)]
-    assert len(_parquet_files(catalog, "serving.notes")) == 1  # not the domain's, compacted too
-    assert catalog.read("serving.notes")["n"].sort().to_list() == [0, 1, 2]
     # z-ordered by its single key, the compacted file is laid out in key order
     assert pl.read_parquet(files_after.pop())["event_id"].is_sorted()
+    assert len(_parquet_files(catalog, "serving.notes")) > 1  # not the domain's: left alone
+    catalog_wide = definitions.resolve_job_def("catalog_maintenance").execute_in_process(
+        run_config={"ops": {"catalog_maintenance_tables": {"config": forced}}})
+    assert catalog_wide.success
+    assert len(_parquet_files(catalog, "serving.notes")) == 1  # ...until the catalog-wide job
+    assert catalog.read("serving.notes")["n"].sort().to_list() == [0, 1, 2]
 
 
 def test_retention_below_seven_days_is_refused_unless_forced(
@@ -53,10 +58,10 @@ def test_retention_below_seven_days_is_refused_unless_forced(
         catalog.append("serving.notes", pl.DataFrame({"n": [n]}))
     catalog.overwrite("serving.notes", pl.DataFrame({"n": [9]}))
     files = _parquet_files(catalog, "serving.notes")
-    job = defs().resolve_job_def("weekly_maintenance")
+    job = defs().resolve_job_def("catalog_maintenance")
 
     refused = job.execute_in_process(raise_on_error=False, run_config={"ops": {
-        "maintain_tables": {"config": {"retention_hours": 0}}}})
+        "catalog_maintenance_tables": {"config": {"retention_hours": 0}}}})
 
     assert not refused.success
     (failure,) = [e for e in refused.all_events if e.is_step_failure]
@@ -68,8 +73,8 @@ def test_retention_below_seven_days_is_refused_unless_forced(
     with pytest.raises(Exception, match="168 hours"):  # the engine refuses it too, as Delta
         catalog.vacuum("serving.notes", 0)
 
-    forced = job.execute_in_process(run_config={"ops": {"maintain_tables": {"config": {
-        "retention_hours": 0, "enforce_retention_duration": False}}}})
+    forced = job.execute_in_process(run_config={"ops": {"catalog_maintenance_tables": {
+        "config": {"retention_hours": 0, "enforce_retention_duration": False}}}})
 
     assert forced.success
     assert len(_parquet_files(catalog, "serving.notes")) == 1

@@ -93,11 +93,13 @@ def test_webserver_shows_assets_checks_jobs_and_schedules(webserver: str) -> Non
     assert checks["bronze/events"] == {"parse_rejects", "landing_layout"}
     assert checks["churn/training_set"] == {"no_label_leakage"}
     repository = data["repositoriesOrError"]["nodes"][0]
-    assert {"daily_refresh", "weekly_maintenance", "train_validate_deploy", "batch_score"} <= {
+    assert {"churn_daily_refresh", "churn_weekly_maintenance", "catalog_maintenance",
+            "churn_clf_train_validate_deploy", "churn_clf_batch_score"} <= {
         j["name"] for j in repository["jobs"]}
     schedules = {s["name"]: s["cronSchedule"] for s in repository["schedules"]}
-    assert schedules["daily_refresh_schedule"] == "0 2 * * *"
-    assert schedules["weekly_maintenance_schedule"] == "0 3 * * 0"
+    assert schedules["churn_daily_refresh_schedule"] == "0 2 * * *"
+    assert schedules["churn_weekly_maintenance_schedule"] == "0 3 * * 0"
+    assert schedules["catalog_maintenance_schedule"] == "0 5 * * 0"
 
 
 def test_dagster_definitions_validate_passes() -> None:

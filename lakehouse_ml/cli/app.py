@@ -73,18 +73,34 @@ def generate(
 
 @app.command()
 def run(
+    ctx: typer.Context,
+    domain: Annotated[str | None, typer.Option(
+        help="Only this domain (default: every domain with landed files).")] = None,
     start: Annotated[str | None, typer.Option(help="First partition (default: first landed day).")]
     = None,
     end: Annotated[str | None, typer.Option(help="Last partition (default: last landed day).")]
     = None,
 ) -> None:
-    """Materialize the whole asset graph: the landed days in one run, then the training set."""
-    from lakehouse_ml.cli.pipeline import materialize_range, summary
+    """Per domain: its landed days in one <domain>_daily_refresh run, then each model's
+    <model>_train_validate_deploy and <model>_batch_score."""
+    from lakehouse_ml.cli.pipeline import failed_steps, materialize_range, summary
 
-    results = materialize_range(start, end)
+    results = materialize_range(start, end, domain, say=typer.echo,
+                                verbose=bool(ctx.find_root().params.get("debug")))
     summary(console, results)
-    if not all(r.success for r in results):
+    failed = [line for r in results if not r.success for line in failed_steps(r)]
+    for line in failed:
+        typer.echo(line, err=True)
+    if failed:
         raise typer.Exit(1)
+
+
+@app.command()
+def domains() -> None:
+    """The declared domains: sources, landed days, models and their jobs."""
+    from lakehouse_ml.cli.pipeline import describe_domains
+
+    console.print(describe_domains(Settings.from_env().landing))
 
 
 @app.command()

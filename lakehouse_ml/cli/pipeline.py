@@ -1,9 +1,12 @@
-"""Run the daily_refresh job over a range of days as one Dagster run, and summarise it."""
+"""`lakehouse-ml run`: each domain's daily refresh over its landed days as one Dagster run,
+then its models' jobs; and the summary printed after it."""
 
 from __future__ import annotations
 
 import os
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
 
 import dagster as dg
 import polars as pl
@@ -16,18 +19,74 @@ from rich.console import Console
 from rich.table import Table
 
 from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.cli.domains import resolve_domain
+from lakehouse_ml.cli.errors import one_line
 from lakehouse_ml.config import Settings
-from lakehouse_ml.ingest.layout import landed_batches
+from lakehouse_ml.defs.factories import names
+from lakehouse_ml.defs.factories.medallion import landed_days
+from lakehouse_ml.domains import declarations
+from lakehouse_ml.medallion.spec import Domain
+from lakehouse_ml.ml.spec import ModelSpec
 
-QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-DOWNSTREAM_JOBS = ("train_validate_deploy", "batch_score")
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+"""Dagster's own console log (every event, failures with their traceback) only with --debug;
+otherwise `run` prints one line per job and per failed step."""
+VERBOSE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+Say = Callable[[str], None]
 
 
-def landed_range(landing: str, sources: list[str]) -> tuple[str, str]:
-    days = sorted({d for s in sources for d in landed_batches(landing, s)})
+@dataclass(frozen=True)
+class DomainRange:
+    """The days one domain's `<domain>_daily_refresh` runs over, as one run."""
+
+    domain: Domain
+    models: tuple[ModelSpec, ...]
+    start: str
+    end: str
+
+
+def _domain_range(domain: Domain, models: tuple[ModelSpec, ...], landing: str,
+                  start: str | None, end: str | None, say: Say) -> DomainRange | None:
+    """The landed days of `domain` inside [start, end] (None: all of them), saying so when a
+    bound moves to the first or last landed day; None when none of its days is inside."""
+    days = landed_days(landing, domain)
     if not days:
-        raise SystemExit(f"no landed files under {landing}: run `lakehouse-ml generate` first")
-    return days[0], days[-1]
+        return None
+    first, last = days[0], days[-1]
+    low, high = start or first, end or last
+    if not any(low <= day <= high for day in days):
+        say(f"{domain.name}: nothing landed between {low} and {high} (landed: {first} .. "
+            f"{last}); not run")
+        return None
+    if low < first:
+        say(f"{domain.name}: nothing landed before {first}; starting there, not at {low}")
+    if high > last:
+        say(f"{domain.name}: nothing landed after {last}; ending there, not at {high}")
+    return DomainRange(domain, models, max(low, first), min(high, last))
+
+
+def plan(domain: str | None, start: str | None, end: str | None, landing: str, say: Say
+         ) -> list[DomainRange]:
+    """What `run` runs: the named domain, or every declared domain with landed files, each
+    over its landed days inside [start, end]. ValueError (usage) for a malformed day, a
+    reversed range or an unknown domain; LookupError when nothing landed in the range."""
+    start, end = day_option("--start", start), day_option("--end", end)
+    if start and end and start > end:
+        raise ValueError(f"--start {start} is after --end {end}")
+    declared = declarations()
+    chosen = [resolve_domain(domain).name] if domain is not None else list(declared)
+    ranges = [r for name in chosen if (r := _domain_range(
+        *declared[name], landing, start, end, say)) is not None]
+    if not ranges:
+        sources = "; ".join(f"{name}: {', '.join(s.name for s in declared[name][0].sources)}"
+                            for name in chosen)
+        span = f" between {start or 'the first'} and {end or 'the last day'}" if (
+            start or end) else ""
+        raise LookupError(f"no landed files{span} under {landing} for "
+                          f"{'domain ' + domain if domain else 'any declared domain'} "
+                          f"({sources}): drop files under <landing>/<source>/<YYYY-MM-DD>/ or "
+                          "run `lakehouse-ml generate`")
+    return ranges
 
 
 def _instance() -> dg.DagsterInstance:
@@ -80,34 +139,71 @@ def day_option(option: str, value: str | None) -> str | None:
         raise ValueError(f"{option} {value!r} is not a day (YYYY-MM-DD)") from None
 
 
-def materialize_range(start: str | None, end: str | None) -> list[dg.ExecuteInProcessResult]:
-    """`daily_refresh` over the landed days as one run, then the downstream unpartitioned jobs.
+def failed_steps(result: dg.ExecuteInProcessResult) -> list[str]:
+    """One line per failed step of a run: job, step key and the error's message (the
+    innermost cause, without its traceback); the run's own failure when no step failed."""
+    lines = []
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data is not None:
+            error = event.step_failure_data.error
+            while error is not None and error.cause is not None and (
+                    error.cls_name or "").startswith("DagsterExecution"):
+                error = error.cause
+            message = one_line(error.message) if error is not None else "failed"
+            lines.append(f"{result.job_def.name}: step {event.step_key} failed: {message}")
+    return lines or [f"{result.job_def.name}: run {result.run_id} failed"]
 
-    Stops at the first failed run. ValueError (a usage error) for a day that is not
-    `YYYY-MM-DD` or a `start` after `end`, before anything runs.
-    """
-    start, end = day_option("--start", start), day_option("--end", end)
-    if start and end and start > end:
-        raise ValueError(f"--start {start} is after --end {end}")
-    from lakehouse_ml.definitions import defs
-    from lakehouse_ml.domains.churn import DOMAIN
 
+def materialize_range(
+    start: str | None, end: str | None, domain: str | None = None, *, say: Say = print,
+    verbose: bool = False,
+) -> list[dg.ExecuteInProcessResult]:
+    """Per domain of `plan`: `<domain>_daily_refresh` over its days as one run, then each of
+    its models' `<model>_train_validate_deploy` and `<model>_batch_score` (when declared).
+
+    A domain stops at its first failed run; the other domains still run. ValueError (a usage
+    error) or LookupError before anything runs, see `plan`."""
     settings = Settings.from_env()
-    first, last = landed_range(settings.landing, [s.name for s in DOMAIN.sources])
-    yesterday = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
-    start, end = start or first, min(end or last, yesterday)
+    ranges = plan(domain, start, end, settings.landing, say)
+    from lakehouse_ml.definitions import defs
+
     definitions, instance = defs(), _instance()
     release_dead_runs(instance)
-    results = [definitions.resolve_job_def("daily_refresh").execute_in_process(
-        instance=instance, run_config=QUIET, raise_on_error=False,
-        tags={ASSET_PARTITION_RANGE_START_TAG: start, ASSET_PARTITION_RANGE_END_TAG: end},
-    )]
-    for job in DOWNSTREAM_JOBS:
-        if not results[-1].success:
-            break
-        results.append(definitions.resolve_job_def(job).execute_in_process(
-            instance=instance, run_config=QUIET, raise_on_error=False))
+    config = VERBOSE if verbose else QUIET
+    results = []
+    for planned in ranges:
+        name = planned.domain.name
+        say(f"{name}: {names.daily_refresh(name)} over {planned.start} .. {planned.end}")
+        results.append(definitions.resolve_job_def(names.daily_refresh(name)).execute_in_process(
+            instance=instance, run_config=config, raise_on_error=False,
+            tags={ASSET_PARTITION_RANGE_START_TAG: planned.start,
+                  ASSET_PARTITION_RANGE_END_TAG: planned.end},
+        ))
+        downstream = [job for model in planned.models for job in (
+            names.train_validate_deploy(model.name),
+            *([names.batch_score(model.name)] if model.batch_scoring else []))]
+        for job in downstream:
+            if not results[-1].success:
+                break
+            say(f"{name}: {job}")
+            results.append(definitions.resolve_job_def(job).execute_in_process(
+                instance=instance, run_config=config, raise_on_error=False))
     return results
+
+
+def describe_domains(landing: str) -> Table:
+    """One row per declared domain: its sources, landed days, models and job names."""
+    table = Table("domain", "sources", "landed days", "models", "jobs", title="Domains")
+    for name, (domain, models) in declarations().items():
+        days = landed_days(landing, domain)
+        landed = f"{days[0]} .. {days[-1]} ({len(days)})" if days else "none"
+        jobs = [names.daily_refresh(name), names.weekly_maintenance(name),
+                *(job for m in models for job in (
+                    names.train_validate_deploy(m.name),
+                    *([names.batch_score(m.name)] if m.batch_scoring else [])))]
+        table.add_row(name, ", ".join(s.name for s in domain.sources), landed,
+                      ", ".join(m.name for m in models) or "-", ", ".join(jobs))
+    return table
 
 
 def summary(console: Console, results: list[dg.ExecuteInProcessResult]) -> None:

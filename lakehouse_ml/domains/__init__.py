@@ -1,21 +1,84 @@
 """The project's declared domains: one package per use case under `lakehouse_ml/domains/`,
-each exposing its `DOMAIN` declaration."""
+each exposing its `DOMAIN` declaration and, when it has models, `MODELS` (a tuple of
+`ModelSpec`). Dagster's definitions (`defs/domains.py`), the CLI and model loading all find
+domains and models here, so a new package is the only thing a new domain needs."""
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
+from types import ModuleType
 
 from lakehouse_ml.medallion.spec import Domain
+from lakehouse_ml.ml.spec import ModelSpec
+
+NAME = re.compile(r"[a-z][a-z0-9_]*")
+"""Domain and model names prefix Dagster job, schedule and op names: lowercase, digits, `_`."""
+
+
+class DomainError(ValueError):
+    """A domain package that cannot be imported, or declares something malformed or twice."""
+
+
+def _packages() -> list[tuple[str, ModuleType]]:
+    packages = []
+    for package in sorted(pkgutil.iter_modules(__path__), key=lambda p: p.name):
+        if not package.ispkg:
+            continue
+        where = f"lakehouse_ml/domains/{package.name}"
+        try:
+            module = importlib.import_module(f"{__name__}.{package.name}")
+        except Exception as error:
+            raise DomainError(f"{where}: cannot be imported: {type(error).__name__}: "
+                              f"{error}") from error
+        packages.append((where, module))
+    return packages
+
+
+def _declared(where: str, module: ModuleType) -> tuple[Domain, tuple[ModelSpec, ...]] | None:
+    domain = getattr(module, "DOMAIN", None)
+    if domain is None:
+        return None
+    if not isinstance(domain, Domain):
+        raise DomainError(f"{where}: DOMAIN is a {type(domain).__name__}, not a Domain")
+    models = tuple(getattr(module, "MODELS", ()))
+    for model in models:
+        if not isinstance(model, ModelSpec):
+            raise DomainError(f"{where}: MODELS holds a {type(model).__name__}, not a ModelSpec")
+    for kind, name in (("domain", domain.name), *(("model", m.name) for m in models)):
+        if not NAME.fullmatch(name):
+            raise DomainError(f"{where}: {kind} name {name!r} must be lowercase letters, digits "
+                              "and '_', starting with a letter (it prefixes job names)")
+    return domain, models
+
+
+def declarations() -> dict[str, tuple[Domain, tuple[ModelSpec, ...]]]:
+    """Domain name → (its `Domain`, its models), in package-name order.
+
+    DomainError naming the package for one that cannot be imported, a malformed name, or a
+    domain or model name declared twice."""
+    found: dict[str, tuple[Domain, tuple[ModelSpec, ...]]] = {}
+    owner: dict[str, str] = {}
+    for where, module in _packages():
+        declared = _declared(where, module)
+        if declared is None:
+            continue
+        domain, models = declared
+        for key in (f"domain {domain.name!r}", *(f"model {m.name!r}" for m in models)):
+            if key in owner:
+                raise DomainError(f"{where}: {key} is already declared in {owner[key]}")
+            owner[key] = where
+        found[domain.name] = declared
+    return found
 
 
 def declared_domains() -> list[Domain]:
     """The `DOMAIN` of every package in this folder (imported by the folder's own names)."""
-    domains = []
-    for package in pkgutil.iter_modules(__path__):
-        if package.ispkg:
-            declared = getattr(importlib.import_module(f"{__name__}.{package.name}"), "DOMAIN",
-                               None)
-            if isinstance(declared, Domain):
-                domains.append(declared)
-    return domains
+    return [domain for domain, _ in declarations().values()]
+
+
+def declared_models(domain: str | None = None) -> list[ModelSpec]:
+    """The models of every declared domain, or only of the domain named `domain`."""
+    return [model for name, (_, models) in declarations().items()
+            if domain is None or name == domain for model in models]

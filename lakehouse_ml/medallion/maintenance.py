@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.medallion.moves import moves_table
 from lakehouse_ml.medallion.spec import Domain
 
 MIN_RETENTION_HOURS = 168
@@ -26,18 +28,42 @@ class MaintenanceReport:
 
 
 def zorder_columns(domain: Domain) -> dict[str, tuple[str, ...]]:
-    """Silver, gold and feature tables are clustered by their key; bronze is only compacted."""
+    """Silver, gold and feature tables are clustered by their key; bronze, quarantine and
+    moves tables are only compacted."""
     plan: dict[str, tuple[str, ...]] = {}
     for source in domain.sources:
         for table in (source.bronze_table, source.rejects_table, source.manifest_table,
-                      source.quarantine_table):
+                      source.quarantine_table, moves_table(source)):
             plan[table] = ()
         plan[source.silver_table] = source.primary_key
     for aggregate in domain.aggregates:
         plan[aggregate.table] = aggregate.primary_key
     for features in domain.feature_tables:
         plan[features.table] = (*features.entity_keys, features.timestamp_key)
+    if domain.training_set is not None:
+        plan[domain.training_set.name] = ()
     return plan
+
+
+def domain_plan(catalog: Catalog, domain: Domain, schemas: Iterable[str] = ()
+                ) -> dict[str, tuple[str, ...]]:
+    """The domain's own tables (full names → z-order columns): those it declares, plus every
+    table of `schemas` (its models' schemas: gates, alias changes, scores, inference logs)."""
+    plan = {str(catalog.name(table)): columns for table, columns in zorder_columns(domain).items()
+            if catalog.exists(table)}
+    owned = set(schemas)
+    plan |= {t.name: () for t in catalog.tables()
+             if t.name.split(".")[1] in owned and t.name not in plan}
+    return plan
+
+
+def catalog_plan(catalog: Catalog, domains: Iterable[Domain]) -> dict[str, tuple[str, ...]]:
+    """Every table of the catalog, z-ordered by key where a domain declares one: the tables no
+    domain owns (serving tokens, shared logs) need compaction as much."""
+    plan: dict[str, tuple[str, ...]] = {}
+    for domain in domains:
+        plan |= domain_plan(catalog, domain)
+    return plan | {t.name: () for t in catalog.tables() if t.name not in plan}
 
 
 def check_retention(retention_hours: int, enforce_retention_duration: bool) -> None:
@@ -53,18 +79,15 @@ def check_retention(retention_hours: int, enforce_retention_duration: bool) -> N
         )
 
 
-def maintain(catalog: Catalog, domain: Domain, retention_hours: int, *,
+def maintain(catalog: Catalog, plan: Mapping[str, tuple[str, ...]], retention_hours: int, *,
              enforce_retention_duration: bool = True) -> list[MaintenanceReport]:
-    """Every table of the catalog, not only the domain's: the ML tables written by jobs and
-    servers (an inference log gains a small file per flush) need compaction as much.
+    """OPTIMIZE each table of `plan` (full name → z-order columns; none: compaction only), then
+    VACUUM it; see `domain_plan` and `catalog_plan`.
 
     `retention_hours`: files unreferenced for longer are vacuumed; below MIN_RETENTION_HOURS it
     raises RetentionTooShort before touching any table, unless forced with
     `enforce_retention_duration=False`."""
     check_retention(retention_hours, enforce_retention_duration)
-    plan = {str(catalog.name(table)): columns for table, columns in zorder_columns(domain).items()
-            if catalog.exists(table)}
-    plan |= {t.name: () for t in catalog.tables() if t.name not in plan}
     reports = []
     for table, columns in plan.items():
         metrics = catalog.optimize(table, columns)

@@ -2,12 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import polars as pl
+
 from lakehouse_ml.medallion.spec import TrainingSetSpec
+
+EligibleKeys = Callable[[pl.LazyFrame, Mapping[str, pl.LazyFrame]], pl.LazyFrame]
+"""(keys, tables) -> the keys to score: `keys` holds the key column, `tables` every table the
+declaration `reads`, by its `schema.table` name."""
+
+
+@dataclass(frozen=True)
+class BatchScoring:
+    """What a model's batch scoring scores: the distinct values of `key` in `keys_table`
+    (narrowed by `eligible`), each as of the latest snapshot every point-in-time lookup of the
+    training set can serve (the feature tables' own timeseries columns), written to
+    `<schema>.predictions`."""
+
+    keys_table: str
+    """Table (`schema.table`) whose distinct `key` values are the candidates to score."""
+    key: str
+    """The key column: named as in `keys_table` and as the training set's lookup key."""
+    eligible: EligibleKeys | None = None
+    """Keeps the keys worth scoring (e.g. customers not already churned); None: every key."""
+    reads: tuple[str, ...] = ()
+    """Tables `eligible` reads besides the keys (shown as the scores' upstream assets)."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +60,8 @@ class ModelSpec:
     """Largest allowed difference between the best and worst slice ROC AUC."""
     min_slice_rows: int = 100
     owner: str = "team:ml"
+    batch_scoring: BatchScoring | None = None
+    """Declared: a `<schema>.predictions` asset and a `<name>_batch_score` job; None: none."""
 
     def __post_init__(self) -> None:
         where = f"model {self.name!r}"
@@ -55,6 +80,11 @@ class ModelSpec:
         if self.holdout_start is not None:
             return self.holdout_start
         return 0.25 if self.holdout_fraction is None else self.holdout_fraction
+
+    @property
+    def predictions_table(self) -> str:
+        """Where batch scores go (one scored model per schema)."""
+        return f"{self.schema}.predictions"
 
     def registered_name(self, env: str) -> str:
         return f"{env}.{self.schema}.{self.name}"

@@ -6,7 +6,7 @@ in `ingest/`, `quality/` and `medallion/`.
 
 
 from collections.abc import Iterator, Sequence
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import polars as pl
@@ -14,7 +14,7 @@ import polars as pl
 from lakehouse_ml.defs.factories.metadata import asset_key, lineage, markdown, table_metadata
 from lakehouse_ml.defs.resources import LakehouseResource
 from lakehouse_ml.ingest.bronze import ingest
-from lakehouse_ml.ingest.layout import Stray, outside_layout
+from lakehouse_ml.ingest.layout import Stray, landed_batches, outside_layout
 from lakehouse_ml.medallion.gold import build_aggregate
 from lakehouse_ml.medallion.reconcile import reconcile
 from lakehouse_ml.medallion.silver import duplicate_keys, refine
@@ -28,8 +28,21 @@ GOLD_FRESHNESS = dg.FreshnessPolicy.time_window(
 """Gold must be refreshed daily (the 02:00 schedule) — warn after 26 h, fail after 30 h."""
 
 
-def daily_partitions(domain: Domain) -> dg.DailyPartitionsDefinition:
-    return dg.DailyPartitionsDefinition(start_date=domain.start_date.isoformat(), timezone="UTC")
+def landed_days(landing: str, domain: Domain) -> list[str]:
+    """The day folders (`YYYY-MM-DD`) landed for any source of `domain`, sorted."""
+    return sorted({day for s in domain.sources for day in landed_batches(landing, s.name)})
+
+
+def daily_partitions(domain: Domain, landing: str | None = None) -> dg.DailyPartitionsDefinition:
+    """UTC days from the domain's first landed day under `landing` (its declared `start_date`
+    while nothing has landed, or when `landing` is None) through today, or through the last
+    landed day when that is later: a day's files can be ingested the day they land."""
+    days = landed_days(landing, domain) if landing else []
+    ahead = (date.fromisoformat(days[-1]) - datetime.now(UTC).date()).days if days else 0
+    return dg.DailyPartitionsDefinition(
+        start_date=days[0] if days else domain.start_date.isoformat(), timezone="UTC",
+        end_offset=max(1, ahead + 1),
+    )
 
 
 def _check(name: str, key: dg.AssetKey, description: str, blocking: bool) -> dg.AssetCheckSpec:
@@ -200,10 +213,19 @@ def gold_asset(
     return _gold
 
 
-def medallion_assets(domain: Domain) -> list[dg.AssetsDefinition]:
-    partitions = daily_partitions(domain)
+def medallion_assets(
+    domain: Domain, partitions: dg.PartitionsDefinition | None = None,
+    landing_folders: Sequence[str] = (),
+) -> list[dg.AssetsDefinition]:
+    """Bronze and silver assets per source, gold per aggregate, all on `partitions` (default
+    `daily_partitions(domain)`). `landing_folders`: the source folders of every domain of the
+    code location, in one order all domains share (the `landing_layout` check reports none of
+    them as strays, and only the first source answers for unknown paths at the landing root);
+    default: this domain's sources."""
+    partitions = partitions or daily_partitions(domain)
+    folders = list(landing_folders) or [s.name for s in domain.sources]
     return [
-        *(bronze_asset(s, partitions, [x.name for x in domain.sources]) for s in domain.sources),
+        *(bronze_asset(s, partitions, folders) for s in domain.sources),
         *(silver_asset(s, partitions) for s in domain.sources),
         *(gold_asset(domain, a, partitions) for a in domain.aggregates),
     ]

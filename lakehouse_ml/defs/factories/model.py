@@ -1,14 +1,13 @@
 """The registered model as a graph-backed asset (train → validate → deploy), batch scoring,
-and the jobs that run them."""
-
-from datetime import datetime
+and the jobs that run them; every op and job name starts with the model's name."""
 
 import dagster as dg
-import polars as pl
 
+from lakehouse_ml.defs.factories import names
 from lakehouse_ml.defs.factories.metadata import asset_key, markdown, table_metadata
 from lakehouse_ml.defs.resources import LakehouseResource, MlflowResource
 from lakehouse_ml.features import FeatureEngineeringClient
+from lakehouse_ml.ml.batch import scoring_keys, scoring_time
 from lakehouse_ml.ml.candidate import Candidate, train_candidate
 from lakehouse_ml.ml.deploy import deploy, record_gates
 from lakehouse_ml.ml.gates import run_gates
@@ -18,12 +17,14 @@ from lakehouse_ml.ml.spec import ModelSpec
 
 
 def model_asset(spec: ModelSpec) -> dg.AssetsDefinition:
-    @dg.op(ins={"training_set": dg.In(dg.Nothing)}, tags={"kind": "sklearn"},
+    @dg.op(name=f"{spec.name}_train_model", ins={"training_set": dg.In(dg.Nothing)},
+           tags={"kind": "sklearn"},
            description="Fit the pipeline on earlier label times; log run, card and model.")
     def train_model(lakehouse: LakehouseResource, mlflow: MlflowResource) -> Candidate:
         return train_candidate(lakehouse.catalog(), mlflow.client(), spec)
 
-    @dg.op(description="Run the validation gates; record them in MLflow and Delta.")
+    @dg.op(name=f"{spec.name}_validate_model",
+           description="Run the validation gates; record them in MLflow and Delta.")
     def validate_model(
         context: dg.OpExecutionContext, candidate: Candidate, lakehouse: LakehouseResource,
         mlflow: MlflowResource,
@@ -37,7 +38,8 @@ def model_asset(spec: ModelSpec) -> dg.AssetsDefinition:
                               candidate.version, candidate.run_id, gates)
         return candidate, passed
 
-    @dg.op(description="champion if validated (old one → previous_champion), else challenger.")
+    @dg.op(name=f"{spec.name}_deploy_model",
+           description="champion if validated (old one → previous_champion), else challenger.")
     def deploy_model(
         context: dg.OpExecutionContext, validated: tuple[Candidate, bool],
         lakehouse: LakehouseResource, mlflow: MlflowResource,
@@ -68,15 +70,21 @@ def model_asset(spec: ModelSpec) -> dg.AssetsDefinition:
     return registered_model
 
 
-def predictions_asset(spec: ModelSpec, keys_table: str, key: str, snapshot_table: str
-                      ) -> dg.AssetsDefinition:
-    table = f"{spec.schema}.predictions"
+def predictions_asset(spec: ModelSpec) -> dg.AssetsDefinition:
+    """`<schema>.predictions`: the keys `spec.batch_scoring` declares, scored by the champion as
+    of the latest snapshot its lookups can serve. ValueError if the model declares none."""
+    scoring = spec.batch_scoring
+    if scoring is None:
+        raise ValueError(f"model {spec.name!r} declares no batch_scoring")
+    table = spec.predictions_table
+    keys = " and ".join(f"`{t}`" for t in (scoring.keys_table, *scoring.reads))
 
     @dg.asset(
-        key=asset_key(table), deps=[asset_key(f"{spec.schema}.{spec.name}")], group_name="ml",
-        kinds={"delta", "mlflow"}, owners=[spec.owner],
-        description=f"Every customer scored by the champion of {spec.name} as of the latest "
-        "feature snapshot (features looked up as in training).",
+        key=asset_key(table), group_name="ml", kinds={"delta", "mlflow"}, owners=[spec.owner],
+        deps=[asset_key(f"{spec.schema}.{spec.name}"),
+              *(asset_key(t) for t in dict.fromkeys((scoring.keys_table, *scoring.reads)))],
+        description=f"Every eligible `{scoring.key}` (from {keys}) scored by the champion of "
+        f"{spec.name} as of the latest feature snapshot (features looked up as in training).",
     )
     def predictions(lakehouse: LakehouseResource, mlflow: MlflowResource
                     ) -> dg.MaterializeResult:
@@ -84,12 +92,12 @@ def predictions_asset(spec: ModelSpec, keys_table: str, key: str, snapshot_table
         name = spec.registered_name(catalog.env)
         version = alias_version(mlflow.client(), name, CHAMPION)
         if version is None:
-            raise dg.Failure(f"{name} has no champion yet: run train_validate_deploy first")
-        as_of: datetime = catalog.scan(snapshot_table).select(
-            pl.col("feature_ts").max()).collect().item()
-        keys = catalog.read(keys_table, columns=[key]).unique().sort(key)
+            raise dg.Failure(f"{name} has no champion yet: run "
+                             f"{names.train_validate_deploy(spec.name)} first")
+        as_of = scoring_time(catalog, spec)
         scored = score_latest(FeatureEngineeringClient(catalog), model_uri(name, version),
-                              version, keys, spec.training_set.time_column, as_of, table)
+                              version, scoring_keys(catalog, scoring),
+                              spec.training_set.time_column, as_of, table)
         return dg.MaterializeResult(metadata=table_metadata(
             catalog, table, model_version=version, as_of=as_of.isoformat(),
             scored=scored.height, predicted_positive=int(scored["prediction"].sum()),
@@ -98,14 +106,23 @@ def predictions_asset(spec: ModelSpec, keys_table: str, key: str, snapshot_table
     return predictions
 
 
-def model_jobs(spec: ModelSpec) -> dg.Definitions:
-    model, scores = asset_key(f"{spec.schema}.{spec.name}"), asset_key(f"{spec.schema}.predictions")
-    return dg.Definitions(jobs=[
-        dg.define_asset_job(
-            "train_validate_deploy",
-            selection=dg.AssetSelection.assets(asset_key(spec.training_set.name), model),
-            description="Training set → train → validation gates → champion/challenger.",
-        ),
-        dg.define_asset_job("batch_score", selection=dg.AssetSelection.assets(scores),
-                            description="Score every customer with the champion."),
-    ])
+def model_definitions(spec: ModelSpec) -> dg.Definitions:
+    """The model asset, its scores when declared, `<model>_train_validate_deploy` and
+    `<model>_batch_score`."""
+    model = asset_key(f"{spec.schema}.{spec.name}")
+    assets = [model_asset(spec)]
+    jobs = [dg.define_asset_job(
+        names.train_validate_deploy(spec.name),
+        selection=dg.AssetSelection.assets(asset_key(spec.training_set.name), model),
+        description=f"Training set → train → validation gates → champion/challenger for "
+        f"{spec.name}.", tags={names.MODEL_TAG: spec.name},
+    )]
+    if spec.batch_scoring is not None:
+        assets.append(predictions_asset(spec))
+        jobs.append(dg.define_asset_job(
+            names.batch_score(spec.name),
+            selection=dg.AssetSelection.assets(asset_key(spec.predictions_table)),
+            description=f"Score the eligible keys with the champion of {spec.name}.",
+            tags={names.MODEL_TAG: spec.name},
+        ))
+    return dg.Definitions(assets=assets, jobs=jobs)

@@ -1,4 +1,5 @@
-"""The churn use case: sources, contracts, aggregates and the demo data generator."""
+"""The churn use case: sources, contracts, aggregates, the classifier and the demo data
+generator."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import date
 
 from lakehouse_ml.domains.churn.aggregates import AGGREGATES
 from lakehouse_ml.domains.churn.features import FEATURE_TABLES
+from lakehouse_ml.domains.churn.model import MODEL
 from lakehouse_ml.domains.churn.sources import SOURCES
 from lakehouse_ml.domains.churn.training import TRAINING_SET
 from lakehouse_ml.medallion.spec import Domain
@@ -20,3 +22,5 @@ DOMAIN = Domain(
     feature_tables=FEATURE_TABLES,
     training_set=TRAINING_SET,
 )
+
+MODELS = (MODEL,)

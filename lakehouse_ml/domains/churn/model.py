@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+import polars as pl
+
 from lakehouse_ml.domains.churn.training import AS_OF_COLUMNS, LABEL_TIME, TRAINING_SET
-from lakehouse_ml.ml.spec import ModelSpec
+from lakehouse_ml.ml.spec import BatchScoring, ModelSpec
+
+LABELS = "silver.churn_labels"
+
+
+def not_churned(customers: pl.LazyFrame, tables: Mapping[str, pl.LazyFrame]) -> pl.LazyFrame:
+    """Customers with no positive churn label: a label lands once its 30-day window has
+    passed, so a landed `churned` label means the customer has already gone."""
+    churned = tables[LABELS].filter(pl.col("churned")).select("customer_id")
+    return customers.join(churned, on="customer_id", how="anti")
+
 
 MODEL = ModelSpec(
     name="churn_clf",
@@ -20,4 +34,6 @@ MODEL = ModelSpec(
     min_roc_auc=0.7,
     champion_margin=0.0,
     max_slice_gap=0.25,
+    batch_scoring=BatchScoring(keys_table="silver.customers", key="customer_id",
+                               eligible=not_churned, reads=(LABELS,)),
 )

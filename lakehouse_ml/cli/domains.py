@@ -1,0 +1,61 @@
+"""Which domain or model a command acts on: `--domain` / `--model`, or the only one declared.
+
+Every command that takes `--domain` or `--model` resolves it here, so the choices and the
+errors are the same everywhere. An unknown name, or no name while several are declared, is a
+ValueError (a usage error: exit 2) whose one line lists the choices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from lakehouse_ml.medallion.spec import Domain
+    from lakehouse_ml.ml.spec import ModelSpec
+
+T = TypeVar("T", "Domain", "ModelSpec")
+
+
+def _choose(kind: str, option: str, name: str | None, declared: Sequence[T]) -> T:
+    names = [item.name for item in declared]
+    if not declared:
+        raise LookupError(f"no {kind} is declared (a package under lakehouse_ml/domains/ "
+                          f"declares one)")
+    if name is None:
+        if len(declared) == 1:
+            return declared[0]
+        raise ValueError(f"{len(declared)} {kind}s are declared ({', '.join(names)}): "
+                         f"choose one with {option}")
+    for item in declared:
+        if item.name == name:
+            return item
+    raise ValueError(f"unknown {kind} {name!r}; declared: {', '.join(names)}")
+
+
+def resolve_domain(name: str | None) -> Domain:
+    """The declared domain called `name`, or the only one when `name` is None.
+
+    ValueError naming the declared domains when `name` is unknown, or None while several are
+    declared; LookupError when none is."""
+    from lakehouse_ml.domains import declared_domains
+
+    return _choose("domain", "--domain", name, declared_domains())
+
+
+def resolve_model(name: str | None, domain: str | None = None) -> ModelSpec:
+    """The declared model called `name` (among `domain`'s models when a domain is given), or
+    the only one when `name` is None.
+
+    ValueError naming the choices when `name` is unknown, or None while several are declared
+    (or `domain` is unknown); LookupError when there is no model to choose from."""
+    from lakehouse_ml.domains import declared_models
+
+    if domain is not None:
+        domain = resolve_domain(domain).name
+    models = declared_models(domain)
+    kind = "model" if domain is None else f"model of domain {domain!r}"
+    if not models:
+        raise LookupError(f"no {kind} is declared (a domain package declares its models "
+                          "in MODELS)")
+    return _choose(kind, "--model", name, models)

@@ -1,0 +1,45 @@
+"""Everything one domain produces in Dagster, from its declaration and its models'."""
+
+from collections.abc import Sequence
+
+import dagster as dg
+
+from lakehouse_ml.defs.factories.features import feature_assets
+from lakehouse_ml.defs.factories.jobs import daily_refresh, weekly_maintenance
+from lakehouse_ml.defs.factories.medallion import daily_partitions, medallion_assets
+from lakehouse_ml.defs.factories.model import model_definitions
+from lakehouse_ml.defs.factories.training import training_set_asset
+from lakehouse_ml.medallion.spec import Domain
+from lakehouse_ml.ml.spec import ModelSpec
+
+
+def domain_definitions(
+    domain: Domain, models: Sequence[ModelSpec] = (), *, landing: str | None = None,
+    landing_folders: Sequence[str] = (),
+) -> dg.Definitions:
+    """The domain's medallion and feature assets (daily partitions from its first day landed
+    under `landing`, see `daily_partitions`), its training set, each model's asset, scores and
+    jobs, `<domain>_daily_refresh` and `<domain>_weekly_maintenance` with their schedules.
+
+    Every name is prefixed by the domain's or model's name and every job selects only this
+    domain's assets, so domains coexist in one code location. `landing_folders`: every source
+    folder of the location (see `medallion_assets`). ValueError naming the model when one
+    trains on a training set the domain does not declare."""
+    declared = domain.training_set.name if domain.training_set else None
+    for model in models:
+        if model.training_set.name != declared:
+            raise ValueError(f"model {model.name!r} trains on {model.training_set.name}, which "
+                             f"domain {domain.name!r} does not declare (its training set: "
+                             f"{declared})")
+    partitions = daily_partitions(domain, landing)
+    daily = [*medallion_assets(domain, partitions, landing_folders),
+             *feature_assets(domain, partitions)]
+    training = [training_set_asset(domain.training_set)] if domain.training_set else []
+    schemas = {m.schema for m in models} | {t.name.split(".")[0] for t in
+                                            ([domain.training_set] if declared else [])}
+    return dg.Definitions.merge(
+        dg.Definitions(assets=[*daily, *training]),
+        daily_refresh(domain, partitions, [key for a in daily for key in a.keys]),
+        weekly_maintenance(domain, sorted(schemas)),
+        *(model_definitions(model) for model in models),
+    )

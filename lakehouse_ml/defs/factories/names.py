@@ -1,0 +1,30 @@
+"""Names of the jobs and schedules a domain or model produces (the CLI finds them here too).
+
+Every name starts with its domain's or model's name, so any number of domains coexist in one
+code location; runs carry the domain or model as a tag, so the UI's run list filters by it.
+"""
+
+DOMAIN_TAG = "lakehouse_ml/domain"
+MODEL_TAG = "lakehouse_ml/model"
+CATALOG_MAINTENANCE = "catalog_maintenance"
+"""OPTIMIZE and VACUUM every table of the catalog, whoever owns it."""
+
+
+def daily_refresh(domain: str) -> str:
+    return f"{domain}_daily_refresh"
+
+
+def weekly_maintenance(domain: str) -> str:
+    return f"{domain}_weekly_maintenance"
+
+
+def train_validate_deploy(model: str) -> str:
+    return f"{model}_train_validate_deploy"
+
+
+def batch_score(model: str) -> str:
+    return f"{model}_batch_score"
+
+
+def schedule(job: str) -> str:
+    return f"{job}_schedule"
