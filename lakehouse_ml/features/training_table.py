@@ -69,11 +69,22 @@ def _resolve(
 def write_training_set(client: FeatureEngineeringClient, spec: TrainingSetSpec) -> BuiltTrainingSet:
     training_set, versions = _resolve(client, spec, None)
     frame, matches = training_set.load_with_matches()
-    tags = {f"{PINNED}{name}": str(v) for name, v in versions.items()}
-    info = TableInfo(owner=spec.owner, comment=spec.description, tags=tags)
-    client.catalog.create_table(spec.name, frame.schema, info)
-    version = client.catalog.overwrite(spec.name, frame, evolve=True)
+    if _unchanged(client, spec, versions, frame):
+        version = client.catalog.version(spec.name)
+    else:
+        tags = {f"{PINNED}{name}": str(v) for name, v in versions.items()}
+        info = TableInfo(owner=spec.owner, comment=spec.description, tags=tags)
+        client.catalog.create_table(spec.name, frame.schema, info)
+        version = client.catalog.overwrite(spec.name, frame, evolve=True)
     return BuiltTrainingSet(training_set, frame, versions, version, matches)
+
+
+def _unchanged(client: FeatureEngineeringClient, spec: TrainingSetSpec,
+               versions: Mapping[str, int], frame: pl.DataFrame) -> bool:
+    """The stored training set was built from `versions` and holds `frame`: writing it again
+    would only add a Delta version (and make its models look trained on other data)."""
+    return (client.catalog.exists(spec.name) and pinned_versions(client, spec) == versions
+            and client.catalog.read(spec.name).equals(frame))
 
 
 def pinned_versions(client: FeatureEngineeringClient, spec: TrainingSetSpec) -> dict[str, int]:

@@ -25,6 +25,7 @@ from lakehouse_ml.ml.evaluate import Evaluation, evaluate, plots
 from lakehouse_ml.ml.model_card import model_card
 from lakehouse_ml.ml.packaging import describe_steps, log_packaged
 from lakehouse_ml.ml.registry import use_experiment
+from lakehouse_ml.ml.retraining import DATA_VERSIONS, AlreadyTrained, already_trained
 from lakehouse_ml.ml.spec import ModelSpec
 from lakehouse_ml.ml.train import TrainedModel, inputs, train
 
@@ -63,19 +64,41 @@ def _log_data(catalog: Catalog, spec: ModelSpec, frame: pl.DataFrame, version: i
     mlflow.log_input(dataset, context="training")
 
 
+def data_versions(catalog: Catalog, spec: ModelSpec) -> dict[str, int]:
+    """What a model of `spec` trains from: the training set's current Delta version and the
+    versions of the feature and label tables it was built from, by full table name."""
+    table = spec.training_set.name
+    return {**pinned_versions(FeatureEngineeringClient(catalog), spec.training_set),
+            str(catalog.name(table)): catalog.version(table)}
+
+
+def train_if_new(
+    catalog: Catalog, client: MlflowClient, spec: ModelSpec, *, force: bool = False,
+) -> Candidate | AlreadyTrained:
+    """A new candidate, unless a validated version (or the champion) was trained from the
+    current data versions: then that version, saying why nothing was trained. `force` trains
+    anyway."""
+    if not force:
+        found = already_trained(client, spec.registered_name(catalog.env),
+                                data_versions(catalog, spec))
+        if found is not None:
+            return found
+    return train_candidate(catalog, client, spec)
+
+
 def train_candidate(catalog: Catalog, client: MlflowClient, spec: ModelSpec) -> Candidate:
     name = spec.registered_name(catalog.env)
     table = spec.training_set.name
-    frame, version = catalog.read(table), catalog.version(table)
-    versions = {**pinned_versions(FeatureEngineeringClient(catalog), spec.training_set),
-                str(catalog.name(table)): version}
+    versions = data_versions(catalog, spec)
+    version = versions[str(catalog.name(table))]
+    frame = catalog.read(table, version)
     trained = train(spec, frame)
     label = spec.training_set.label
     evaluation = evaluate(trained.pipeline, trained.features, trained.holdout, label,
                           spec.slices, spec.min_slice_rows)
     # tags of both the run and the registered version: which code, features and data
     provenance = {"git_commit": git_commit(), "feature_set": spec.training_set.name,
-                  "data_versions": json.dumps(versions, sort_keys=True)}
+                  DATA_VERSIONS: json.dumps(versions, sort_keys=True)}
     use_experiment(client, f"/{catalog.env}/{spec.schema}/{spec.name}")
     with mlflow.start_run(run_name=f"{spec.name}-train") as run:
         mlflow.log_params({**spec.params, "holdout": str(spec.holdout),
@@ -97,7 +120,7 @@ def train_candidate(catalog: Catalog, client: MlflowClient, spec: ModelSpec) -> 
     client.update_model_version(
         name, str(model_version),
         description=f"{spec.description} Holdout ROC AUC {evaluation.metrics['roc_auc']:.3f} "
-        f"on {trained.holdout.height} rows; trained from {provenance['data_versions']}.",
+        f"on {trained.holdout.height} rows; trained from {provenance[DATA_VERSIONS]}.",
     )
     lookups = json.dumps(describe_steps(spec.training_set))
     for key, value in {**provenance, "feature_lookups": lookups}.items():

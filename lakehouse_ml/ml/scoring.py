@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 
 import polars as pl
 
-from lakehouse_ml.catalog import TableInfo
+from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.features.client import FeatureEngineeringClient
+from lakehouse_ml.lake.predicates import between
 from lakehouse_ml.ml.packaging import PackagedModel, load_packaged
 from lakehouse_ml.ml.train import inputs
 
@@ -36,20 +37,38 @@ def score_batch(client: FeatureEngineeringClient, model_uri: str, df: pl.DataFra
 UTC_TIME = pl.Datetime("us", "UTC")
 
 
+def _scoring_day(column: str, as_of: datetime) -> str:
+    """Predicate text: `column` falls on `as_of`'s UTC day (both ends of the day included)."""
+    start = datetime.combine(as_of.astimezone(UTC).date(), time(), tzinfo=UTC)
+    end = start + timedelta(days=1) - timedelta(microseconds=1)
+    return between(column, start.isoformat(), end.isoformat())
+
+
 def score_latest(
     client: FeatureEngineeringClient, model_uri: str, version: int, keys: pl.DataFrame,
     time_column: str, as_of: datetime, table: str,
 ) -> pl.DataFrame:
-    """Score every key as of `as_of` and upsert into `table` (same key, time and version
-    replace the earlier score, so a re-run leaves the same table)."""
+    """Score every key as of `as_of` (time-zone aware) and write the scores to `table` for
+    `as_of`'s UTC day: they replace that day's rows (whatever model version wrote them), and
+    other days' rows stay, so re-scoring a day never leaves two copies. Returns the rows
+    written: the key columns, `as_of`, `probability`, `prediction`, `model_version`,
+    `scored_at` (UTC)."""
     rows = keys.with_columns(pl.lit(as_of, dtype=UTC_TIME).alias(time_column))
     scored = score_batch(client, model_uri, rows).select(
         *keys.columns, pl.col(time_column).alias("as_of"), "probability", "prediction",
         pl.lit(version, dtype=pl.Int64).alias("model_version"),
         pl.lit(datetime.now(UTC), dtype=UTC_TIME).alias("scored_at"),
     )
-    client.catalog.create_table(table, scored.schema, TableInfo(
-        owner="team:ml", comment="Batch scores: probability and label per key, the time "
-        "they were scored as of, and the model version.", tags={"layer": "ml"}))
-    client.catalog.merge(table, scored, keys=[*keys.columns, "as_of", "model_version"])
+    write_scores(client.catalog, table, scored, as_of)
     return scored
+
+
+def write_scores(catalog: Catalog, table: str, scored: pl.DataFrame, as_of: datetime) -> int:
+    """Replace `table`'s scores of `as_of`'s UTC day by `scored` (whose `as_of` values all fall
+    on that day), creating the table if needed; other days' rows stay. Returns the new Delta
+    version."""
+    catalog.create_table(table, scored.schema, TableInfo(
+        owner="team:ml", comment="Batch scores, one scoring per UTC day of `as_of`: "
+        "probability and label per key, the time they were scored as of, and the model "
+        "version.", tags={"layer": "ml"}))
+    return catalog.overwrite(table, scored, predicate=_scoring_day("as_of", as_of))

@@ -9,6 +9,7 @@ from lakehouse_ml.defs.resources import LakehouseResource
 from lakehouse_ml.features import FeatureEngineeringClient
 from lakehouse_ml.features.snapshots import refresh_feature_table
 from lakehouse_ml.medallion.changes import earliest_touched_day
+from lakehouse_ml.medallion.progress import mark_processed, pending
 from lakehouse_ml.medallion.spec import Domain, FeatureTableSpec
 
 
@@ -45,11 +46,14 @@ def feature_asset(
         context: dg.AssetExecutionContext, lakehouse: LakehouseResource
     ) -> dg.MaterializeResult:
         client = FeatureEngineeringClient(lakehouse.catalog())
-        touched = earliest_touched_day(client.catalog, domain, context.partition_keys)
-        report = refresh_feature_table(client, spec, context.partition_keys, touched)
+        todo = pending(client.catalog, domain, spec.table, spec.inputs, context.partition_keys)
+        touched = earliest_touched_day(client.catalog, domain, todo.batches)
+        report = refresh_feature_table(client, spec, todo.batches, touched)
+        mark_processed(client.catalog, todo)
         return dg.MaterializeResult(metadata=table_metadata(
             client.catalog, spec.table, column_lineage=column_lineage,
             snapshots_written=report.rows_written, snapshot_days=len(report.days),
+            batches_unchanged=len(set(context.partition_keys)) - len(todo.batches),
             online_keys_written=report.published.written,
             feature_statistics=feature_statistics(report.frame, spec),
         ))

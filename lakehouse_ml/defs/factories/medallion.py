@@ -16,6 +16,7 @@ from lakehouse_ml.defs.resources import LakehouseResource
 from lakehouse_ml.ingest.bronze import ingest
 from lakehouse_ml.ingest.layout import Stray, landed_batches, outside_layout
 from lakehouse_ml.medallion.gold import build_aggregate
+from lakehouse_ml.medallion.progress import mark_processed, pending, pending_refinement
 from lakehouse_ml.medallion.reconcile import reconcile
 from lakehouse_ml.medallion.silver import duplicate_keys, refine
 from lakehouse_ml.medallion.spec import Aggregate, Domain, Source
@@ -47,6 +48,13 @@ def daily_partitions(domain: Domain, landing: str | None = None) -> dg.DailyPart
 
 def _check(name: str, key: dg.AssetKey, description: str, blocking: bool) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(name, asset=key, description=description, blocking=blocking)
+
+
+def _nothing_blocks(result: dg.MaterializeResult) -> bool:
+    """No check of `result` failed with severity ERROR: its batches count as processed (one
+    that did is processed again by the next run, which fails the same way)."""
+    return all(c.passed or c.severity == dg.AssetCheckSeverity.WARN
+               for c in result.check_results or ())
 
 
 def _strays(strays: Sequence[Stray]) -> dg.AssetCheckResult:
@@ -138,17 +146,19 @@ def silver_asset(source: Source, partitions: dg.PartitionsDefinition) -> dg.Asse
         context: dg.AssetExecutionContext, lakehouse: LakehouseResource
     ) -> Iterator[dg.MaterializeResult]:
         catalog = lakehouse.catalog()
-        report = refine(catalog, source, context.partition_keys)
+        todo = pending_refinement(catalog, source, context.partition_keys)
+        report = refine(catalog, source, todo.batches)
         balance = reconcile(catalog, source, context.partition_keys)
         duplicates = duplicate_keys(catalog, source, context.partition_keys)
         fraction = report.quarantined / report.read if report.read else 0.0
         unbalanced = balance.filter(~pl.col("balanced"))
-        yield dg.MaterializeResult(
+        result = dg.MaterializeResult(
             metadata=table_metadata(
                 catalog, source.silver_table, column_lineage=column_lineage,
                 rows_read=report.read, quarantined=report.quarantined,
                 duplicates_collapsed=report.collapsed_in_run, inserted=report.inserted,
                 updated=report.updated,
+                batches_unchanged=len(set(context.partition_keys)) - len(todo.batches),
             ),
             check_results=[
                 dg.AssetCheckResult(
@@ -170,6 +180,9 @@ def silver_asset(source: Source, partitions: dg.PartitionsDefinition) -> dg.Asse
                 _unique_keys(source, duplicates),
             ],
         )
+        if _nothing_blocks(result):
+            mark_processed(catalog, todo)
+        yield result
 
     return _silver
 
@@ -196,12 +209,16 @@ def gold_asset(
         context: dg.AssetExecutionContext, lakehouse: LakehouseResource
     ) -> Iterator[dg.MaterializeResult]:
         catalog = lakehouse.catalog()
-        report = build_aggregate(catalog, domain, aggregate, context.partition_keys)
+        todo = pending(catalog, domain, aggregate.table,
+                       [domain.source(s).silver_table for s in aggregate.inputs],
+                       context.partition_keys)
+        report = build_aggregate(catalog, domain, aggregate, todo.batches)
         suite = run_suite(aggregate.name, report.frame, aggregate.expectations)
-        yield dg.MaterializeResult(
+        result = dg.MaterializeResult(
             metadata=table_metadata(
                 catalog, aggregate.table, column_lineage=column_lineage,
                 days_recomputed=len(report.days), rows_written=report.rows_written,
+                batches_unchanged=len(set(context.partition_keys)) - len(todo.batches),
             ),
             check_results=[dg.AssetCheckResult(
                 check_name="expectations", passed=suite.success or not report.days,
@@ -209,6 +226,9 @@ def gold_asset(
                           "results": suite.results},
             )],
         )
+        if _nothing_blocks(result):
+            mark_processed(catalog, todo)
+        yield result
 
     return _gold
 

@@ -1,0 +1,147 @@
+"""Which landed batches each table has already processed, so a re-run with nothing new writes
+nothing.
+
+A batch (a landing day of one source) is marked by the time its latest content was ingested
+(the manifest's `ingested_at`, the latest of its files). A table downstream of bronze records,
+in `pipeline.progress`, the marks it caught up to; it has work only for batches whose mark in
+every input it reads is later than its own, and only once every input covering that source has
+processed the batch. Bronze inputs take their marks from the manifest; silver, gold and feature
+tables from their own rows in `pipeline.progress`. An input the domain does not declare cannot
+be tracked, so a table reading one processes every batch it is asked to (it fails closed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import polars as pl
+
+from lakehouse_ml.catalog import Catalog, TableInfo
+from lakehouse_ml.medallion.spec import Domain, Source
+
+TABLE = "pipeline.progress"
+_UTC = pl.Datetime("us", "UTC")
+MARKS = pl.Schema({"source": pl.String, "batch_id": pl.String, "ingested_at": _UTC})
+PROGRESS = pl.Schema({"table": pl.String, **MARKS, "processed_at": _UTC})
+
+
+@dataclass(frozen=True)
+class Pending:
+    """What `table` has to process: `batches`, catching up to `marks` once they are done."""
+
+    table: str
+    batches: list[str]
+    marks: pl.DataFrame
+    """source, batch_id, ingested_at: the inputs' marks of `batches` (empty if untracked)."""
+
+
+def _sources(domain: Domain, table: str) -> set[str] | None:
+    """The sources whose batches flow into `table`; None when the domain does not declare it."""
+    for source in domain.sources:
+        if table in (source.bronze_table, source.silver_table):
+            return {source.name}
+    for aggregate in domain.aggregates:
+        if table == aggregate.table:
+            return set(aggregate.inputs)
+    for spec in domain.feature_tables:
+        if table == spec.table:
+            covered = [_sources(domain, name) for name in spec.inputs]
+            return None if None in covered else set().union(*covered)
+    return None
+
+
+def _landed_marks(catalog: Catalog, source: Source, batches: Sequence[str]) -> pl.LazyFrame:
+    """Marks of `source`'s bronze table: per batch, when its latest content was ingested (a
+    re-landed file's new content is ingested later than anything before it)."""
+    if not catalog.exists(source.manifest_table):
+        return pl.LazyFrame(schema=MARKS)
+    return (catalog.scan(source.manifest_table)
+            .filter(pl.col("batch_id").is_in(batches))
+            .group_by("batch_id").agg(pl.col("ingested_at").max())
+            .select(pl.lit(source.name).alias("source"), "batch_id", "ingested_at"))
+
+
+def _landed(catalog: Catalog, domain: Domain, table: str, batches: Sequence[str]
+            ) -> pl.LazyFrame | None:
+    for source in domain.sources:
+        if table == source.bronze_table:
+            return _landed_marks(catalog, source, batches)
+    return None
+
+
+def _processed(catalog: Catalog, table: str, batches: Sequence[str]) -> pl.LazyFrame:
+    """Marks `table` recorded: per source and batch, the latest it caught up to."""
+    if not catalog.exists(TABLE):
+        return pl.LazyFrame(schema=MARKS)
+    return (catalog.scan(TABLE)
+            .filter(pl.col("table") == table, pl.col("batch_id").is_in(batches))
+            .group_by("source", "batch_id").agg(pl.col("ingested_at").max()))
+
+
+def _upstream(catalog: Catalog, domain: Domain, inputs: Sequence[str], batches: Sequence[str]
+              ) -> pl.DataFrame | None:
+    """Per source and batch, the earliest mark among the inputs that cover the source, kept only
+    where each of them has one; None if an input is untracked."""
+    parts, covering = [], {}
+    for name in (catalog.name(i).short for i in inputs):
+        sources = _sources(domain, name)
+        if sources is None:
+            return None
+        for source in sources:
+            covering[source] = covering.get(source, 0) + 1
+        marks = _landed(catalog, domain, name, batches)
+        if marks is None:
+            marks = _processed(catalog, str(catalog.name(name)), batches)
+        parts.append(marks.filter(pl.col("source").is_in(sources)).select(MARKS.names()))
+    if not parts:
+        return None
+    counts = pl.DataFrame({"source": list(covering), "inputs": list(covering.values())},
+                          schema={"source": pl.String, "inputs": pl.UInt32})
+    return (pl.concat(parts).group_by("source", "batch_id")
+            .agg(pl.col("ingested_at").min(), pl.len().alias("found"))
+            .collect()
+            .join(counts, on="source")
+            .filter(pl.col("found") == pl.col("inputs"))
+            .select(MARKS.names()).sort("source", "batch_id"))
+
+
+def _pending(catalog: Catalog, table: str, upstream: pl.DataFrame | None,
+             batches: Sequence[str]) -> Pending:
+    name = str(catalog.name(table))
+    if upstream is None:
+        return Pending(name, sorted(set(batches)), pl.DataFrame(schema=MARKS))
+    done = _processed(catalog, name, batches).collect().rename({"ingested_at": "done"})
+    todo = (upstream.join(done, on=["source", "batch_id"], how="left")
+            .filter(pl.col("done").is_null() | (pl.col("done") < pl.col("ingested_at"))))
+    todo_batches = sorted(set(todo["batch_id"]))
+    return Pending(name, todo_batches, upstream.filter(pl.col("batch_id").is_in(todo_batches)))
+
+
+def pending_refinement(catalog: Catalog, source: Source, batches: Sequence[str]) -> Pending:
+    """The batches among `batches` (landing days) of `source` whose latest content silver has
+    not refined yet."""
+    landed = _landed_marks(catalog, source, batches).select(MARKS.names()).collect()
+    return _pending(catalog, source.silver_table, landed, batches)
+
+
+def pending(catalog: Catalog, domain: Domain, table: str, inputs: Sequence[str],
+            batches: Sequence[str]) -> Pending:
+    """The batches among `batches` (landing days) that `table`, reading the tables `inputs`
+    (`schema.table` names), has not processed since their inputs did. An input the domain
+    does not declare makes every batch pending."""
+    return _pending(catalog, table, _upstream(catalog, domain, inputs, batches), batches)
+
+
+def mark_processed(catalog: Catalog, done: Pending) -> None:
+    """Record that `done.table` caught up to `done.marks` (nothing is written when empty)."""
+    if done.marks.is_empty():
+        return
+    catalog.create_table(TABLE, PROGRESS, TableInfo(
+        owner="team:data-eng", comment="Landed batches each table has processed, up to the "
+        "ingestion time of their latest content (a re-run with nothing new writes nothing).",
+        tags={"layer": "pipeline"}))
+    rows = done.marks.select(pl.lit(done.table).alias("table"), *MARKS.names(),
+                             pl.lit(datetime.now(UTC), dtype=_UTC).alias("processed_at"))
+    catalog.append(TABLE, rows)

@@ -1,0 +1,67 @@
+"""Whether training has anything new to learn from.
+
+A registered version records the Delta versions it was trained from (its `data_versions` tag:
+the training set's and those of the feature and label tables it was built from). Training again
+from exactly the same versions would register a copy of a model the registry already judged, so
+it is skipped unless forced.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from mlflow import MlflowClient
+
+from lakehouse_ml.ml.registry import CHAMPION, alias_version
+
+DATA_VERSIONS = "data_versions"
+VALIDATION_STATUS = "validation_status"
+
+
+@dataclass(frozen=True)
+class AlreadyTrained:
+    """Version `version` of `model` was trained from `data_versions`, the current ones."""
+
+    model: str
+    version: int
+    state: str
+    """`champion`, `validation passed` or `validation failed`."""
+    data_versions: dict[str, int]
+
+    @property
+    def message(self) -> str:
+        pinned = ", ".join(f"{t}@{v}" for t, v in sorted(self.data_versions.items()))
+        return (f"{self.model}: not retrained, version {self.version} ({self.state}) was "
+                f"trained from the same data versions ({pinned}); force retraining with "
+                "`lakehouse-ml run --force` or the train op's config `force: true`")
+
+
+def already_trained(client: MlflowClient, model: str, data_versions: dict[str, int]
+                    ) -> AlreadyTrained | None:
+    """The version of `model` trained from exactly `data_versions` (table name → Delta
+    version) whose validation completed: the champion if it is one, else the newest. None when
+    there is none (a version whose validation never finished does not count: training again is
+    the only way to get one validated)."""
+    champion = alias_version(client, model, CHAMPION)
+    matches = []
+    for found in client.search_model_versions(f"name = '{model}'"):
+        tags = found.tags or {}
+        if _parsed(tags.get(DATA_VERSIONS)) != data_versions:
+            continue
+        version = int(found.version)
+        if version == champion:
+            return AlreadyTrained(model, version, CHAMPION, data_versions)
+        if tags.get(VALIDATION_STATUS) in ("passed", "failed"):
+            matches.append((version, f"validation {tags[VALIDATION_STATUS]}"))
+    if not matches:
+        return None
+    version, state = max(matches)
+    return AlreadyTrained(model, version, state, data_versions)
+
+
+def _parsed(tag: str | None) -> dict[str, int] | None:
+    try:
+        return json.loads(tag) if tag else None
+    except ValueError:
+        return None

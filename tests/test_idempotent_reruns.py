@@ -1,0 +1,155 @@
+"""Re-runs with nothing new add nothing (issue 11 item 7): no model version when the data
+versions are the champion's, one scoring per day in the predictions, and no silver or gold
+table version when no file arrived."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+from mlflow import MlflowClient
+
+from lakehouse_ml.catalog import Catalog, TableInfo
+from lakehouse_ml.config import Settings
+from lakehouse_ml.domains.churn import DOMAIN
+from lakehouse_ml.domains.churn.generator import GenerationReport
+from lakehouse_ml.medallion.progress import TABLE as PROGRESS
+from lakehouse_ml.ml.candidate import Candidate, train_if_new
+from lakehouse_ml.ml.deploy import deploy, record_gates
+from lakehouse_ml.ml.gates import run_gates
+from lakehouse_ml.ml.registry import CHAMPION, alias_version, use_tracking
+from lakehouse_ml.ml.retraining import AlreadyTrained
+from lakehouse_ml.ml.scoring import write_scores
+from tests.conftest import day_keys, materialize
+from tests.test_boundaries_ml import SPEC, labelled
+
+NAME = SPEC.registered_name("dev")
+
+
+def model_store(base: Path) -> tuple[Catalog, MlflowClient]:
+    """A training-set table holding `labelled()` and an empty MLflow store."""
+    catalog = Catalog(str(base / "lakehouse"), "dev")
+    frame = labelled()
+    catalog.create_table(SPEC.training_set.name, frame.schema, TableInfo(owner="t"))
+    catalog.append(SPEC.training_set.name, frame)
+    return catalog, use_tracking(f"sqlite:///{base / 'mlflow' / 'mlflow.db'}")
+
+
+def through_gates(catalog: Catalog, client: MlflowClient, candidate: Candidate) -> str:
+    passed = record_gates(catalog, client, SPEC.schema, NAME, candidate.version,
+                          candidate.run_id, run_gates(client, SPEC, candidate))
+    return deploy(catalog, client, SPEC.schema, NAME, candidate.version, passed, actor="test")
+
+
+def versions(client: MlflowClient) -> list[int]:
+    return sorted(int(v.version) for v in client.search_model_versions(f"name = '{NAME}'"))
+
+
+def test_training_on_the_champions_data_versions_registers_nothing_unless_forced(
+    tmp_path: Path,
+) -> None:
+    catalog, client = model_store(tmp_path)
+    first = train_if_new(catalog, client, SPEC)
+    assert isinstance(first, Candidate)
+    assert through_gates(catalog, client, first) == CHAMPION
+
+    again = train_if_new(catalog, client, SPEC)
+
+    assert isinstance(again, AlreadyTrained)
+    assert (again.version, again.state) == (first.version, CHAMPION)
+    assert again.data_versions == first.data_versions
+    assert "not retrained" in again.message and "--force" in again.message
+    assert versions(client) == [first.version]
+
+    forced = train_if_new(catalog, client, SPEC, force=True)
+    assert isinstance(forced, Candidate) and versions(client) == [1, 2]
+    assert alias_version(client, NAME, CHAMPION) == first.version
+
+
+def test_new_data_version_trains_and_a_judged_non_champion_is_not_trained_again(
+    tmp_path: Path,
+) -> None:
+    catalog, client = model_store(tmp_path)
+    through_gates(catalog, client, train_if_new(catalog, client, SPEC))
+    catalog.append(SPEC.training_set.name, labelled(rows=40, seed=9))  # a new Delta version
+
+    second = train_if_new(catalog, client, SPEC)
+    assert isinstance(second, Candidate) and second.version == 2
+    # judged (gates recorded) but not made champion, e.g. failed or rolled back afterwards
+    record_gates(catalog, client, SPEC.schema, NAME, 2, second.run_id,
+                 run_gates(client, SPEC, second))
+    third = train_if_new(catalog, client, SPEC)
+
+    assert isinstance(third, AlreadyTrained) and third.version == 2
+    assert third.state.startswith("validation ")
+    assert versions(client) == [1, 2]
+
+
+def test_a_version_whose_validation_never_finished_is_trained_again(tmp_path: Path) -> None:
+    catalog, client = model_store(tmp_path)
+    train_if_new(catalog, client, SPEC)  # registered, never validated (the run crashed)
+
+    again = train_if_new(catalog, client, SPEC)
+
+    assert isinstance(again, Candidate) and versions(client) == [1, 2]
+
+
+def scores(as_of: datetime, version: int, keys: range) -> pl.DataFrame:
+    return pl.DataFrame({
+        "customer_id": list(keys), "as_of": [as_of] * len(keys),
+        "probability": [0.25] * len(keys), "prediction": [False] * len(keys),
+        "model_version": [version] * len(keys), "scored_at": [as_of] * len(keys),
+    }, schema_overrides={"as_of": pl.Datetime("us", "UTC"),
+                         "scored_at": pl.Datetime("us", "UTC"), "model_version": pl.Int64})
+
+
+def test_rescoring_a_day_replaces_its_rows_and_a_new_day_adds(catalog: Catalog) -> None:
+    day = datetime(2026, 5, 1, tzinfo=UTC)
+    write_scores(catalog, "churn.predictions", scores(day, 1, range(5)), day)
+    write_scores(catalog, "churn.predictions", scores(day + timedelta(hours=23, minutes=59),
+                                                      2, range(4)),
+                 day + timedelta(hours=23, minutes=59))
+
+    once = catalog.read("churn.predictions")
+    assert once.height == 4 and once["model_version"].unique().to_list() == [2]
+
+    nxt = day + timedelta(days=1)
+    write_scores(catalog, "churn.predictions", scores(nxt, 2, range(5)), nxt)
+    write_scores(catalog, "churn.predictions", scores(nxt, 2, range(5)), nxt)
+
+    both = catalog.read("churn.predictions")
+    assert both.height == 4 + 5
+    assert both.group_by(pl.col("as_of").dt.date()).len().sort("as_of")["len"].to_list() == [4, 5]
+
+
+def table_versions(catalog: Catalog) -> dict[str, int]:
+    return {t.name: catalog.version(t.name) for t in catalog.tables()
+            if ".silver." in t.name or ".gold." in t.name}
+
+
+def test_rerun_without_new_files_writes_no_silver_or_gold_version(
+    settings: Settings, catalog: Catalog, landing: GenerationReport,
+) -> None:
+    days = day_keys()
+    last = Path(settings.landing) / "events" / days[-1]
+    held = Path(settings.landing).parent / "held"
+    shutil.move(last, held)  # the last day's events have not landed yet
+    materialize(settings, days)
+    before = table_versions(catalog)
+    assert any(".gold." in name for name in before) and len(before) > 2 * len(DOMAIN.sources)
+
+    materialize(settings, days)
+
+    assert table_versions(catalog) == before
+    shutil.move(held, last)  # now they land: only what reads events is redone
+
+    materialize(settings, days)
+
+    after = table_versions(catalog)
+    changed = {name for name in before if after[name] != before[name]}
+    assert "dev.silver.events" in changed and "dev.gold.daily_activity" in changed
+    assert "dev.silver.customers" not in changed
+    assert catalog.read(PROGRESS).filter(
+        pl.col("table") == "dev.silver.events", pl.col("batch_id") == days[-1]).height == 1
