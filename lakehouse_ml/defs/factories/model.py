@@ -1,6 +1,8 @@
 """The registered model as a graph-backed asset (train → validate → deploy), batch scoring,
 and the jobs that run them; every op and job name starts with the model's name."""
 
+from collections.abc import Iterator
+
 import dagster as dg
 
 from lakehouse_ml.defs.factories import names
@@ -8,7 +10,7 @@ from lakehouse_ml.defs.factories.metadata import asset_key, markdown, table_meta
 from lakehouse_ml.defs.resources import LakehouseResource, MlflowResource
 from lakehouse_ml.features import FeatureEngineeringClient
 from lakehouse_ml.ml.batch import scoring_keys, scoring_time
-from lakehouse_ml.ml.candidate import Candidate, train_candidate
+from lakehouse_ml.ml.candidate import Candidate, train_if_new
 from lakehouse_ml.ml.deploy import deploy, record_gates
 from lakehouse_ml.ml.gates import run_gates
 from lakehouse_ml.ml.registry import CHAMPION, alias_version, model_uri
@@ -16,12 +18,29 @@ from lakehouse_ml.ml.scoring import score_latest
 from lakehouse_ml.ml.spec import ModelSpec
 
 
+class TrainConfig(dg.Config):
+    force: bool = False
+    """Train even when a version was already trained from the current data versions."""
+
+
 def model_asset(spec: ModelSpec) -> dg.AssetsDefinition:
     @dg.op(name=f"{spec.name}_train_model", ins={"training_set": dg.In(dg.Nothing)},
-           tags={"kind": "sklearn"},
-           description="Fit the pipeline on earlier label times; log run, card and model.")
-    def train_model(lakehouse: LakehouseResource, mlflow: MlflowResource) -> Candidate:
-        return train_candidate(lakehouse.catalog(), mlflow.client(), spec)
+           out=dg.Out(Candidate, is_required=False), tags={"kind": "sklearn"},
+           description="Fit the pipeline on earlier label times; log run, card and model. "
+           "Nothing (validation and deployment skipped) when the data versions are those of "
+           "the champion or of a validated version, unless config `force` is true.")
+    def train_model(
+        context: dg.OpExecutionContext, config: TrainConfig, lakehouse: LakehouseResource,
+        mlflow: MlflowResource,
+    ) -> Iterator[dg.Output | dg.AssetObservation]:
+        outcome = train_if_new(lakehouse.catalog(), mlflow.client(), spec, force=config.force)
+        if isinstance(outcome, Candidate):
+            yield dg.Output(outcome)
+            return
+        context.log.info(outcome.message)
+        yield dg.AssetObservation(asset_key=asset_key(f"{spec.schema}.{spec.name}"), metadata={
+            "not_retrained": outcome.message, "version": outcome.version,
+            "data_versions": outcome.data_versions})
 
     @dg.op(name=f"{spec.name}_validate_model",
            description="Run the validation gates; record them in MLflow and Delta.")
