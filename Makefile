@@ -39,8 +39,11 @@ redis-server:
 	@command -v redis-server >/dev/null 2>&1 || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 
+# One pytest-xdist worker per core; tests that share a module- or package-scoped fixture run
+# on one worker (groups set in tests/conftest.py), so each such fixture is built once.
+TEST_WORKERS ?= auto
 test: install redis-server
-	REDIS_REQUIRED=1 $(BIN)/python -m pytest -q
+	REDIS_REQUIRED=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 ui: install
 	$(BIN)/dagster dev -w workspace.yaml -h $(UI_HOST) -p $(UI_PORT)
