@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -10,7 +11,7 @@ from typer.testing import CliRunner
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.cli import app
 from lakehouse_ml.config import Settings
-from lakehouse_ml.domains.churn.generator import GenerationReport
+from lakehouse_ml.domains.churn.generator import MIN_TRAINABLE_DAYS, GenerationReport
 from tests.conftest import day_keys, materialize
 
 runner = CliRunner()
@@ -45,12 +46,12 @@ def test_bad_table_name_is_a_clear_error(settings: Settings) -> None:
 
 
 def test_generate_next_day_drops_one_more_day(settings: Settings) -> None:
-    first = runner.invoke(app, ["generate", "--customers", "50", "--days", "5",
-                                "--start", "2026-03-01"])
+    first = runner.invoke(app, ["generate", "--customers", "50", "--days",
+                                str(MIN_TRAINABLE_DAYS), "--start", "2026-03-01"])
     assert first.exit_code == 0, first.output
     nxt = runner.invoke(app, ["generate", "--next-day"])
     assert nxt.exit_code == 0, nxt.output
     assert sorted(p.name for p in (Path(settings.landing) / "events").iterdir())[-1] == (
-        "2026-03-06")
+        date(2026, 3, 1) + timedelta(days=MIN_TRAINABLE_DAYS)).isoformat()
     again = runner.invoke(app, ["generate", "--if-empty"])
     assert "already has data" in again.output

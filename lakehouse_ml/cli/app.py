@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import polars as pl
 import typer
+from click.core import ParameterSource
 from rich.console import Console
 from rich.table import Table
 
@@ -36,35 +37,52 @@ def _landing_has_data(landing: Path) -> bool:
     return landing.is_dir() and any(p.is_dir() for p in landing.iterdir())
 
 
+DAY = ["%Y-%m-%d"]
+
+
 @app.command()
 def generate(
+    ctx: typer.Context,
     customers: Annotated[int, typer.Option(help="Number of customers.")] = 2000,
-    days: Annotated[int, typer.Option(help="Days of history (ending yesterday, UTC).")] = 120,
-    start: Annotated[str | None, typer.Option(help="First day (YYYY-MM-DD).")] = None,
+    days: Annotated[int, typer.Option(
+        help="Days of history, ending yesterday (UTC); enough to train on.")] = 120,
+    start: Annotated[datetime | None, typer.Option(formats=DAY, help="First day.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same files.")] = 7,
-    dirty_fraction: Annotated[float, typer.Option(help="Share of bad records mixed in.")] = 0.0,
-    drift_from: Annotated[str | None, typer.Option(help="Shift behaviour from this day.")] = None,
-    next_day: Annotated[bool, typer.Option(help="Drop one more day after the last.")] = False,
+    dirty_fraction: Annotated[float, typer.Option(
+        help="Share of bad records mixed in, 0 to 1.")] = 0.0,
+    drift_from: Annotated[datetime | None, typer.Option(
+        formats=DAY, help="Shift behaviour from this generated day.")] = None,
+    next_day: Annotated[bool, typer.Option(
+        help="Drop the day after the last landed one (no other option).")] = False,
     if_empty: Annotated[bool, typer.Option(help="Do nothing if the landing zone has data.")]
     = False,
 ) -> None:
     """Write the churn demo's daily drops under the landing zone."""
-    from lakehouse_ml.domains.churn.generator import generate as run_generator
-    from lakehouse_ml.domains.churn.generator import generate_next_day
+    from lakehouse_ml.domains.churn import generator
 
     landing = Path(Settings.from_env().landing)
-    if if_empty and _landing_has_data(landing):
-        typer.echo(f"landing zone {landing} already has data; not generating")
-        return
-    if next_day:
-        report = generate_next_day(landing)
-    else:
-        report = run_generator(
-            landing, customers=customers, days=days,
-            start=date.fromisoformat(start) if start else None, seed=seed,
-            dirty_fraction=dirty_fraction,
-            drift_from=date.fromisoformat(drift_from) if drift_from else None,
-        )
+    given = [name for name in ("customers", "days", "start", "seed", "dirty_fraction",
+                               "drift_from")
+             if ctx.get_parameter_source(name) != ParameterSource.DEFAULT]
+    try:
+        if next_day and given:
+            raise generator.OptionError(given[0], "cannot be combined with --next-day (it "
+                                        "continues the landed demo with its own options)")
+        if if_empty and _landing_has_data(landing):
+            typer.echo(f"landing zone {landing} already has data; not generating")
+            return
+        if next_day:
+            report = generator.generate_next_day(landing)
+        else:
+            generator.require_trainable(days)
+            report = generator.generate(
+                landing, customers=customers, days=days, start=start and start.date(),
+                seed=seed, dirty_fraction=dirty_fraction,
+                drift_from=drift_from and drift_from.date(),
+            )
+    except generator.OptionError as error:
+        option = f"'--{error.option.replace('_', '-')}'"
+        raise typer.BadParameter(error.reason, param_hint=option) from error
     typer.echo(
         f"wrote {len(report.files)} files for {report.first_day} .. {report.last_day} "
         f"under {landing}: {dict(report.records)}"

@@ -48,6 +48,8 @@ import numpy as np
 import polars as pl
 from rich.progress import Progress
 
+from lakehouse_ml.ingest.layout import landed_batches
+
 __all__ = [
     "COLUMNS",
     "DIRTY_KINDS",
@@ -57,10 +59,14 @@ __all__ = [
     "LABEL_HORIZON_DAYS",
     "LABEL_INTERVAL_DAYS",
     "LINE_KINDS",
+    "MIN_LABEL_TIMES",
+    "MIN_TRAINABLE_DAYS",
     "PARAMS_FILE",
     "SOURCES",
+    "OptionError",
     "generate",
     "generate_next_day",
+    "require_trainable",
 ]
 
 PARAMS_FILE = "_generator.json"
@@ -126,6 +132,27 @@ LABEL_HORIZON_DAYS = 30
 FIRST_LABEL_DAY = 1
 """Labels are observed from this day on: the first feature snapshot is stamped day 1 00:00 (it
 sees day 0), so a label observed at day 0 would find no feature row."""
+MIN_LABEL_TIMES = 2
+"""Training fits on the earlier label times and validates on the later ones
+(`lakehouse_ml.ml.train.time_split`), so a trainable demo holds labels of two times at least."""
+
+
+def _observed(day: int) -> bool:
+    """Whether churn labels are observed at midnight of day index `day`."""
+    return day >= FIRST_LABEL_DAY and day % LABEL_INTERVAL_DAYS == 0
+
+
+def _min_trainable_days() -> int:
+    """The fewest days whose landing holds labels of `MIN_LABEL_TIMES` times: a label observed
+    on day index d lands on day d + LABEL_HORIZON_DAYS, the window's last day is days - 1."""
+    # any MIN_LABEL_TIMES intervals from FIRST_LABEL_DAY hold MIN_LABEL_TIMES observation days
+    span = range(FIRST_LABEL_DAY, FIRST_LABEL_DAY + MIN_LABEL_TIMES * LABEL_INTERVAL_DAYS)
+    observed = [d for d in span if _observed(d)][:MIN_LABEL_TIMES]
+    return observed[-1] + LABEL_HORIZON_DAYS + 1
+
+
+MIN_TRAINABLE_DAYS = _min_trainable_days()
+"""The shortest window the churn model can be trained on (59 days with the constants above)."""
 
 COUNTRIES = ("US", "GB", "DE", "FR", "IN", "BR")
 COUNTRY_MIX = (0.35, 0.15, 0.15, 0.10, 0.15, 0.10)
@@ -248,6 +275,41 @@ _SCHEMAS: dict[str, dict[str, pl.DataType]] = {
 }
 
 
+class OptionError(ValueError):
+    """An option of `generate` that cannot work; `option` is the parameter's name, `reason`
+    says why (the message is both)."""
+
+    def __init__(self, option: str, reason: str) -> None:
+        super().__init__(f"{option} {reason}")
+        self.option, self.reason = option, reason
+
+
+def require_trainable(days: int) -> None:
+    """Raise OptionError for `days` unless a window that long can train the churn model."""
+    if days < MIN_TRAINABLE_DAYS:
+        raise OptionError("days", (
+            f"{days} is too short to train on: the model needs churn labels of "
+            f"{MIN_LABEL_TIMES} times, and those of the last are known only on day "
+            f"{MIN_TRAINABLE_DAYS} (labels are observed every {LABEL_INTERVAL_DAYS} days and "
+            f"known {LABEL_HORIZON_DAYS} days later); use at least {MIN_TRAINABLE_DAYS} days"))
+
+
+def _check_options(
+    customers: int, days: int, start: date, dirty_fraction: float, drift_from: date | None
+) -> None:
+    """OptionError naming the first option of `generate` that cannot work."""
+    if customers < 1:
+        raise OptionError("customers", f"must be at least 1 (got {customers})")
+    if days < 1:
+        raise OptionError("days", f"must be at least 1 (got {days})")
+    if not 0.0 <= dirty_fraction <= 1.0:  # NaN included
+        raise OptionError("dirty_fraction", f"must be between 0 and 1 (got {dirty_fraction})")
+    last = start + timedelta(days=days - 1)
+    if drift_from is not None and not start <= drift_from <= last:
+        raise OptionError("drift_from", f"{drift_from} is outside the generated days "
+                                        f"{start} .. {last}")
+
+
 @dataclass(frozen=True)
 class GenerationReport:
     """What a run landed, so downstream layers can reconcile every line they read.
@@ -354,15 +416,15 @@ def generate(
     come mostly from IN and BR instead of mostly US.
 
     Files of the window are overwritten; other files in ``landing_dir`` are left alone.
+
+    Raises OptionError (a ValueError naming the parameter) before writing anything for
+    ``customers`` or ``days`` below 1, ``dirty_fraction`` outside [0, 1], or ``drift_from``
+    outside the generated days. Fewer than ``MIN_TRAINABLE_DAYS`` days are allowed here (e.g.
+    for ingestion tests) but hold too few labels to train on: see `require_trainable`.
     """
-    if customers < 1:
-        raise ValueError("customers must be >= 1")
-    if days < 1:
-        raise ValueError("days must be >= 1")
-    if not 0.0 <= dirty_fraction < 1.0:
-        raise ValueError("dirty_fraction must be in [0, 1)")
     if start is None:
         start = datetime.now(UTC).date() - timedelta(days=days)
+    _check_options(customers, days, start, dirty_fraction, drift_from)
     params = _Params(start, days, customers, seed, float(dirty_fraction), drift_from)
     landing_dir = Path(landing_dir)
     landing_dir.mkdir(parents=True, exist_ok=True)
@@ -376,21 +438,37 @@ def generate(
 
 
 def generate_next_day(landing_dir: Path, progress: bool = True) -> GenerationReport:
-    """Append the day after the last generated one, as ``generate(days + 1)`` would write it.
+    """Append the day after the last generated one, as ``generate(days + 1)`` would write it,
+    for every source of the demo: the day after the last landed demo day, whatever today is.
 
     Lets a scheduled job simulate a live feed one day at a time. The few preceding days whose
     updates, late and duplicated rows spill into the new day are recomputed in memory (not
     rewritten); then ``_generator.json`` is updated to the new day count.
+
+    Raises FileNotFoundError when ``landing_dir`` holds no demo data yet (no
+    ``_generator.json`` or no ``<source>/<YYYY-MM-DD>/`` folder of a demo source), and
+    FileExistsError when demo files are already landed on or after the new day (written by
+    another ``generate`` call): a landed day is never overwritten.
     """
     landing_dir = Path(landing_dir)
     params_path = landing_dir / PARAMS_FILE
-    if not params_path.is_file():
+    landed = [date.fromisoformat(day) for source in SOURCES
+              for day in landed_batches(str(landing_dir), source)]
+    if not params_path.is_file() or not landed:
         raise FileNotFoundError(
-            f"{params_path} not found: run generate() into {landing_dir} first, "
-            "generate_next_day() continues an existing landing zone"
+            f"landing zone {landing_dir} has no demo data yet (no {PARAMS_FILE} or no "
+            f"<source>/<YYYY-MM-DD>/ folder of {', '.join(SOURCES)}): generate the demo first, "
+            "the next day continues it"
         )
     params = _Params.from_json(params_path.read_text())
     new_day = params.days
+    day = params.start + timedelta(days=new_day)
+    if max(landed) >= day:
+        raise FileExistsError(
+            f"landing zone {landing_dir} already holds demo files of {max(landed)}, on or after "
+            f"the next day {day} of its {PARAMS_FILE} (another generate call wrote them): "
+            "regenerate the landing zone"
+        )
     world = _World(params, landing_dir)
     replay = range(max(0, new_day - LOOKBACK_DAYS), new_day + 1)
     with _progress(progress, len(replay), "generating next churn day") as advance:
@@ -761,7 +839,7 @@ class _World:
 
     def _labels(self, day: int) -> pl.DataFrame:
         obs = day - LABEL_HORIZON_DAYS
-        if obs < FIRST_LABEL_DAY or obs % LABEL_INTERVAL_DAYS:
+        if not _observed(obs):
             return _empty("churn_labels")
         c = self.c
         sel = np.flatnonzero((c["signup_off"] < obs) & (c["churn_off"] > obs))
