@@ -16,7 +16,10 @@ from pandera.engines import polars_engine as pe
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.config import Settings
+from lakehouse_ml.ingest.bronze import ingest
 from lakehouse_ml.medallion.days import day_of, span
+from lakehouse_ml.medallion.gold import build_aggregate
+from lakehouse_ml.medallion.silver import refine
 from lakehouse_ml.medallion.spec import Aggregate, Domain, Expectation, Source
 from tests.conftest import materialize
 
@@ -72,6 +75,12 @@ LOCAL_DAYS = [  # (origin, New York day, trips)
 ]
 
 
+def land(landing: Path, source: str, day: str, rows: list[dict[str, str]]) -> None:
+    folder = landing / source / day
+    folder.mkdir(parents=True)
+    (folder / "part-0.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
 def lakehouse(tmp_path: Path, name: str, landing: Path) -> Settings:
     return Settings(root=str(tmp_path / name), landing=str(landing), env="dev",
                     mlflow_tracking_uri=f"sqlite:///{tmp_path / name}.db")
@@ -84,11 +93,8 @@ def gold(settings: Settings) -> pl.DataFrame:
 def test_local_days_are_equal_day_by_day_and_in_one_backfill(tmp_path: Path) -> None:
     landing = tmp_path / "landing"
     for day, trips in LANDED.items():
-        folder = landing / "trips" / day
-        folder.mkdir(parents=True)
-        (folder / "part-0.jsonl").write_text("".join(
-            json.dumps({"trip_id": t, "origin": o, "departed_at": at}) + "\n"
-            for t, o, at in trips))
+        land(landing, "trips", day, [{"trip_id": t, "origin": o, "departed_at": at}
+                                     for t, o, at in trips])
     daily, backfill = (lakehouse(tmp_path, name, landing) for name in ("daily", "backfill"))
 
     for day in LANDED:
@@ -113,7 +119,7 @@ def local_days(zone: str, year: int) -> pl.DataFrame:
     grid = pl.datetime_range(datetime(year - 1, 12, 30, tzinfo=UTC),
                              datetime(year + 1, 1, 2, tzinfo=UTC), "15m", eager=True,
                              time_zone="UTC").alias("at")
-    return (grid.to_frame().group_by(day_of("at", zone).alias("day"))
+    return (grid.to_frame().group_by(day_of("at", grid.dtype, zone).alias("day"))
             .agg(pl.col("at").min().alias("first"), pl.col("at").max().alias("last"))
             .filter(pl.col("day").dt.year() == year).sort("day"))
 
@@ -132,3 +138,33 @@ def test_a_local_day_spans_23_to_25_hours_and_its_span_covers_it() -> None:
         for day, first, last in local_days(zone, year).iter_rows():
             start, end = span([day], zone)
             assert start <= first and last < end <= last + timedelta(hours=1, minutes=15), day
+
+
+class TicketContract(pa.DataFrameModel):
+    ticket_id: str = pa.Field()
+    travel_date: date = pa.Field()
+
+
+def tickets_per_day(silver: Mapping[str, pl.LazyFrame]) -> pl.LazyFrame:
+    return silver["tickets"].group_by("travel_date").agg(pl.len().cast(pl.Int64).alias("tickets"))
+
+
+def test_an_event_date_is_its_own_day_in_any_time_zone(tmp_path: Path) -> None:
+    tickets = Source(name="tickets", format="jsonl", contract=TicketContract,
+                     primary_key=("ticket_id",), event_time="travel_date", description="Tickets.")
+    per_day = Aggregate(name="tickets_per_day", description="Tickets per travel date.",
+                        inputs=("tickets",), build=tickets_per_day, day_column="travel_date",
+                        primary_key=("travel_date",), time_zone=ZONE)
+    domain = Domain(name="fares", description="Fares.", start_date=date(2026, 3, 1),
+                    sources=(tickets,), aggregates=(per_day,))
+    land(tmp_path / "landing", "tickets", "2026-03-08", [
+        {"ticket_id": "k1", "travel_date": "2026-03-08"},
+        {"ticket_id": "k2", "travel_date": "2026-03-08"},
+        {"ticket_id": "k3", "travel_date": "2026-03-09"}])
+    catalog = Catalog(str(tmp_path / "lakehouse"), "dev")
+    ingest(catalog, tickets, str(tmp_path / "landing"), ["2026-03-08"])
+    refine(catalog, tickets, ["2026-03-08"])
+    report = build_aggregate(catalog, domain, per_day, ["2026-03-08"])
+    assert report.days == [date(2026, 3, 8), date(2026, 3, 9)]
+    assert catalog.read(per_day.table).sort("travel_date").rows() == [
+        (date(2026, 3, 8), 2), (date(2026, 3, 9), 1)]

@@ -1,7 +1,8 @@
 """Calendar days in a time zone: the day an event time falls on, and the instants days span.
 
 Day D in zone Z holds the instants in [D 00:00, D+1 00:00) local time in Z: 24 hours, or 23 or
-25 on a daylight-saving change. Event times are time-zone-aware datetimes (stored in UTC).
+25 on a daylight-saving change. Event times are time-zone-aware datetimes (stored in UTC) or
+dates.
 """
 
 from __future__ import annotations
@@ -26,9 +27,23 @@ def validate_time_zone(name: str, owner: str) -> None:
                          "'UTC' or 'America/New_York'") from error
 
 
-def day_of(column: str, time_zone: str) -> pl.Expr:
-    """The date in `time_zone` of each instant of the time-zone-aware datetime `column`."""
+def day_of(column: str, dtype: pl.DataType, time_zone: str) -> pl.Expr:
+    """The day in `time_zone` of each value of `column` of type `dtype`: a time-zone-aware
+    datetime's local date; a date is its own day in every zone."""
+    if dtype == pl.Date:
+        return pl.col(column)
     return pl.col(column).dt.convert_time_zone(time_zone).dt.date()
+
+
+def on_days(column: str, dtype: pl.DataType, days: Sequence[date], time_zone: str) -> list[pl.Expr]:
+    """Filters that keep the values of `column` falling on `days` in `time_zone`: a range that
+    lets a Delta scan skip files, then the exact day test. `days` must not be empty."""
+    if dtype == pl.Date:
+        start, end = min(days), max(days) + timedelta(days=1)
+    else:
+        start, end = span(days, time_zone)
+    value = pl.col(column)
+    return [value >= start, value < end, day_of(column, dtype, time_zone).is_in(days)]
 
 
 def span(days: Sequence[date], time_zone: str) -> tuple[datetime, datetime]:

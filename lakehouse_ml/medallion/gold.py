@@ -17,7 +17,7 @@ import polars as pl
 
 from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.lake.predicates import in_list
-from lakehouse_ml.medallion.days import day_of, span
+from lakehouse_ml.medallion.days import day_of, on_days
 from lakehouse_ml.medallion.moves import vacated_days
 from lakehouse_ml.medallion.spec import Aggregate, Domain, Source
 
@@ -43,7 +43,7 @@ def affected_days(
         found = (
             catalog.scan(source.silver_table)
             .filter(pl.col("_batch_id").is_in(batches))
-            .select(day_of(source.event_time, zone).unique())
+            .select(day_of(source.event_time, source.schema[source.event_time], zone).unique())
             .collect()
             .to_series()
         )
@@ -56,17 +56,12 @@ def _rows_of_days(
     catalog: Catalog, source: Source, days: Sequence[date], time_zone: str
 ) -> pl.LazyFrame:
     """Silver rows whose event time falls on `days` in `time_zone`: the only rows a day's
-    aggregate reads, each day whole.
-
-    The time range lets the Delta scan skip files; the exact day test keeps only those days.
-    """
+    aggregate reads, each day whole."""
     rows = catalog.scan(source.silver_table)
     if not days:
         return rows.head(0)
-    event_time = pl.col(source.event_time)
-    start, end = span(days, time_zone)
-    return rows.filter(event_time >= start, event_time < end,
-                       day_of(source.event_time, time_zone).is_in(days))
+    event_time = source.event_time
+    return rows.filter(*on_days(event_time, source.schema[event_time], days, time_zone))
 
 
 def build_aggregate(

@@ -105,6 +105,7 @@ def vacated_days(
         return set()
     found = (
         catalog.scan(moves_table(source)).filter(pl.col("_batch_id").is_in(batches))
-        .select(day_of(MOVED_FROM, time_zone).unique()).collect().to_series()
+        .select(day_of(MOVED_FROM, source.schema[source.event_time], time_zone).unique())
+        .collect().to_series()
     )
     return {d for d in found.to_list() if d is not None}
