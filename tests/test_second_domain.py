@@ -1,81 +1,95 @@
-"""A domain declared only here materializes with the unchanged engine and factories."""
+"""A second domain with its own model, declared beside churn, runs through the real code
+location (`lakehouse_ml.definitions`, loaded from the defs folder): each domain's jobs by name,
+its own partitions, its own assets, and the model trained, deployed and scored."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import pandera.polars as pa
+import dagster as dg
 import polars as pl
-from pandera.engines import polars_engine as pe
+import pytest
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.config import Settings
-from lakehouse_ml.medallion.spec import Aggregate, Domain, Expectation, Source
-from tests.conftest import materialize
+from lakehouse_ml.definitions import defs
+from lakehouse_ml.domains.churn.generator import generate
+from lakehouse_ml.ml.registry import CHAMPION, alias_version, use_tracking
+from tests.user_domains import declare_user_domains
+
+CHURN_START, FLEET_START = date(2026, 3, 1), date(2026, 2, 1)
+FLEET_DAYS = [FLEET_START + timedelta(days=i) for i in range(4)]
 
 
-class ReadingContract(pa.DataFrameModel):
-    reading_id: str = pa.Field()
-    device_id: str = pa.Field(description="Sensor.", metadata={"tags": ["device"]})
-    measured_at: pe.DateTime = pa.Field(dtype_kwargs={"time_zone": "UTC"})
-    celsius: float = pa.Field(ge=-50, le=150)
+def _range(first: str, last: str) -> dict[str, str]:
+    return {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
 
 
-def device_days(silver: Mapping[str, pl.LazyFrame]) -> pl.LazyFrame:
-    return (
-        silver["readings"]
-        .group_by("device_id", pl.col("measured_at").dt.date().alias("day"))
-        .agg(pl.col("celsius").max().alias("max_celsius"), pl.len().alias("readings"))
-    )
+def _layout(result: dg.ExecuteInProcessResult) -> list[dg.AssetCheckEvaluation]:
+    return [e for e in result.get_asset_check_evaluations() if e.check_name == "landing_layout"]
 
 
-IOT = Domain(
-    name="iot", description="Sensors.", start_date=date(2026, 1, 1),
-    sources=(Source(name="readings", format="jsonl", contract=ReadingContract,
-                    primary_key=("reading_id",), event_time="measured_at",
-                    description="Sensor readings."),),
-    aggregates=(Aggregate(
-        name="device_days", description="Hottest reading per device and day.",
-        inputs=("readings",), build=device_days, day_column="day",
-        primary_key=("device_id", "day"),
-        expectations=(Expectation("expect_column_values_to_be_between", column="max_celsius",
-                                  min_value=-50, max_value=150),),
-    ),),
-)
+def test_two_domains_with_models_run_side_by_side_in_one_code_location(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, instance: dg.DagsterInstance
+) -> None:
+    fleet = declare_user_domains(monkeypatch)
+    generate(Path(settings.landing), customers=30, days=3, start=CHURN_START, seed=3,
+             progress=False)
+    for day in FLEET_DAYS:
+        fleet.land_day(settings.landing, day, labels=day != FLEET_START)
 
+    definitions = defs()  # the defs folder, as `dagster dev` and the webserver load it
 
-def land(landing: Path, day: str, rows: list[dict]) -> None:
-    folder = landing / "readings" / day
-    folder.mkdir(parents=True)
-    (folder / "part-0.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    churn_job = definitions.resolve_job_def("churn_daily_refresh")
+    fleet_job = definitions.resolve_job_def("fleet_daily_refresh")
+    # partitions start where each domain's data starts: different starts coexist
+    assert churn_job.partitions_def.get_first_partition_key() == CHURN_START.isoformat()
+    assert fleet_job.partitions_def.get_first_partition_key() == FLEET_START.isoformat()
+    fleet_keys = {k.to_user_string() for k in fleet_job.asset_layer.executable_asset_keys}
+    assert fleet_keys == {"bronze/pings", "bronze/breakdowns", "silver/pings",
+                          "silver/breakdowns", "gold/vehicle_days", "gold/vehicle_heat"}
+    # op names are the model's: both models' graphs live in one location
+    ops = {n.name for job in ("churn_clf_train_validate_deploy",
+                              "breakdown_clf_train_validate_deploy")
+           for n in definitions.resolve_job_def(job).all_node_defs}
+    assert {"churn_clf_train_model", "breakdown_clf_train_model"} <= ops
+    repository = definitions.get_repository_def()
+    assert {"fleet_daily_refresh_schedule", "fleet_weekly_maintenance_schedule",
+            "sensors_daily_refresh_schedule", "churn_daily_refresh_schedule"} <= {
+        s.name for s in repository.schedule_defs}
 
+    churn = churn_job.execute_in_process(instance=instance, tags=_range("2026-03-01",
+                                                                        "2026-03-03"))
+    refreshed = fleet_job.execute_in_process(instance=instance, tags=_range(
+        FLEET_DAYS[0].isoformat(), FLEET_DAYS[-1].isoformat()))
 
-def test_second_domain_runs_through_the_same_engine(settings: Settings) -> None:
-    landing = Path(settings.landing)
-    land(landing, "2026-02-01", [
-        {"reading_id": "r1", "device_id": "d1", "measured_at": "2026-02-01T01:00:00Z",
-         "celsius": 20.5},
-        {"reading_id": "r2", "device_id": "d1", "measured_at": "2026-02-01T02:00:00+01:00",
-         "celsius": 22.0},
-        {"reading_id": "r3", "device_id": "d2", "measured_at": "2026-02-01T03:00:00Z",
-         "celsius": 999},
-    ])
-    land(landing, "2026-02-02", [
-        {"reading_id": "r4", "device_id": "d2", "measured_at": "2026-02-02T03:00:00Z",
-         "celsius": 30.0},
-    ])
-
-    result = materialize(settings, ["2026-02-01", "2026-02-02"], domain=IOT)
-
-    assert result.success
+    assert churn.success and refreshed.success
+    # neither domain's landing_layout check reports the other domain's folders as strays
+    assert all(e.passed for e in _layout(churn) + _layout(refreshed))
     catalog = Catalog(settings.root, settings.env)
-    gold = catalog.read("gold.device_days").sort("device_id", "day")
-    assert gold.select("device_id", "max_celsius", "readings").rows() == [
-        ("d1", 22.0, 2), ("d2", 30.0, 1)]
-    quarantined = catalog.read("silver.readings_quarantine")
-    assert quarantined["reading_id"].to_list() == ["r3"]
-    assert "celsius" in quarantined["_reasons"].list.first()[0]
-    assert catalog.describe("silver.readings").info.column_tags == {"device_id": ["device"]}
+    gold = catalog.read("gold.vehicle_days").sort("vehicle_id", "day")
+    assert gold.height == 8 * len(FLEET_DAYS)
+    assert gold.filter(pl.col("vehicle_id") == "v1")["max_temp"].to_list() == [111.0] * 4
+    assert catalog.read("gold.daily_activity").height > 0
+
+    trained = definitions.resolve_job_def("breakdown_clf_train_validate_deploy"
+                                          ).execute_in_process(instance=instance)
+    scored = definitions.resolve_job_def("breakdown_clf_batch_score"
+                                         ).execute_in_process(instance=instance)
+
+    assert trained.success and scored.success
+    client = use_tracking(settings.mlflow_tracking_uri)
+    assert alias_version(client, "dev.fleet.breakdown_clf", CHAMPION) == 1
+    assert alias_version(client, "dev.churn.churn_clf", CHAMPION) is None
+    predictions = catalog.read("fleet.predictions").sort("vehicle_id")
+    # only vehicles that have not broken down are eligible; as of the newest heat snapshot,
+    # read from the feature table's own time column (heat_ts, not churn's feature_ts)
+    assert predictions["vehicle_id"].to_list() == list(fleet.COLD)
+    newest = datetime.combine(FLEET_DAYS[-1] + timedelta(days=1), datetime.min.time(), UTC)
+    assert predictions["as_of"].unique().to_list() == [newest]
+    assert (predictions["probability"] < 0.5).all()
