@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from pandera.engines import polars_engine as pe
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.config import Settings
 from lakehouse_ml.ingest.bronze import ingest
+from lakehouse_ml.medallion.changes import earliest_touched_day
 from lakehouse_ml.medallion.days import day_of, span
 from lakehouse_ml.medallion.gold import build_aggregate
 from lakehouse_ml.medallion.silver import refine
@@ -168,3 +170,18 @@ def test_an_event_date_is_its_own_day_in_any_time_zone(tmp_path: Path) -> None:
     assert report.days == [date(2026, 3, 8), date(2026, 3, 9)]
     assert catalog.read(per_day.table).sort("travel_date").rows() == [
         (date(2026, 3, 8), 2), (date(2026, 3, 9), 1)]
+
+
+def test_feature_snapshots_redo_from_the_earliest_local_day_touched(tmp_path: Path) -> None:
+    landing, catalog = tmp_path / "landing", Catalog(str(tmp_path / "lakehouse"), "dev")
+    source, utc_only = TRIPS.sources[0], replace(TRIPS, aggregates=())
+    for day, trip, at in (("2026-03-08", "t4", "2026-03-08T04:59:00Z"),   # 03-07 23:59 EST
+                          ("2026-03-10", "t10", "2026-03-10T03:30:00Z"),  # 03-09 23:30 EDT
+                          ("2026-03-11", "t4", "2026-03-11T12:00:00Z")):  # t4 leaves 03-07
+        land(landing, "trips", day, [{"trip_id": trip, "origin": "A", "departed_at": at}])
+        ingest(catalog, source, str(landing), [day])
+        refine(catalog, source, [day])
+    assert earliest_touched_day(catalog, TRIPS, ["2026-03-10"]) == date(2026, 3, 9)
+    assert earliest_touched_day(catalog, utc_only, ["2026-03-10"]) == date(2026, 3, 10)
+    assert earliest_touched_day(catalog, TRIPS, ["2026-03-11"]) == date(2026, 3, 7)
+    assert earliest_touched_day(catalog, utc_only, ["2026-03-11"]) == date(2026, 3, 8)
