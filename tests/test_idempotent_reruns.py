@@ -8,11 +8,14 @@ import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import dagster as dg
 import polars as pl
 from mlflow import MlflowClient
 
 from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.config import Settings
+from lakehouse_ml.defs.factories.model import model_asset
+from lakehouse_ml.defs.resources import LakehouseResource, MlflowResource
 from lakehouse_ml.domains.churn import DOMAIN
 from lakehouse_ml.domains.churn.generator import GenerationReport
 from lakehouse_ml.medallion.progress import TABLE as PROGRESS
@@ -29,12 +32,18 @@ NAME = SPEC.registered_name("dev")
 
 
 def model_store(base: Path) -> tuple[Catalog, MlflowClient]:
-    """A training-set table holding `labelled()` and an empty MLflow store."""
-    catalog = Catalog(str(base / "lakehouse"), "dev")
+    """A training-set table holding `labelled()` and an empty MLflow store under `base`."""
+    settings = store_settings(base)
+    catalog = Catalog(settings.root, "dev")
     frame = labelled()
     catalog.create_table(SPEC.training_set.name, frame.schema, TableInfo(owner="t"))
     catalog.append(SPEC.training_set.name, frame)
-    return catalog, use_tracking(f"sqlite:///{base / 'mlflow' / 'mlflow.db'}")
+    return catalog, use_tracking(settings.mlflow_tracking_uri)
+
+
+def store_settings(base: Path) -> Settings:
+    return Settings(str(base / "lakehouse"), str(base / "landing"), "dev",
+                    f"sqlite:///{base / 'mlflow' / 'mlflow.db'}")
 
 
 def through_gates(catalog: Catalog, client: MlflowClient, candidate: Candidate) -> str:
@@ -47,25 +56,39 @@ def versions(client: MlflowClient) -> list[int]:
     return sorted(int(v.version) for v in client.search_model_versions(f"name = '{NAME}'"))
 
 
+def train_through_dagster(base: Path, instance: dg.DagsterInstance, *, force: bool = False
+                          ) -> dg.ExecuteInProcessResult:
+    """The model asset (train → validate → deploy) as the train job runs it."""
+    settings = store_settings(base)
+    resources = {"lakehouse": LakehouseResource.from_settings(settings),
+                 "mlflow": MlflowResource.from_settings(settings)}
+    config = {"ops": {"churn__churn_clf": {"ops": {
+        f"{SPEC.name}_train_model": {"config": {"force": force}}}}}}
+    return dg.materialize([model_asset(SPEC)], resources=resources, run_config=config,
+                          instance=instance)
+
+
 def test_training_on_the_champions_data_versions_registers_nothing_unless_forced(
-    tmp_path: Path,
+    tmp_path: Path, instance: dg.DagsterInstance,
 ) -> None:
-    catalog, client = model_store(tmp_path)
-    first = train_if_new(catalog, client, SPEC)
-    assert isinstance(first, Candidate)
-    assert through_gates(catalog, client, first) == CHAMPION
+    client = model_store(tmp_path)[1]
+    assert train_through_dagster(tmp_path, instance).success
+    assert versions(client) == [1] and alias_version(client, NAME, CHAMPION) == 1
 
-    again = train_if_new(catalog, client, SPEC)
+    again = train_through_dagster(tmp_path, instance)
 
-    assert isinstance(again, AlreadyTrained)
-    assert (again.version, again.state) == (first.version, CHAMPION)
-    assert again.data_versions == first.data_versions
-    assert "not retrained" in again.message and "--force" in again.message
-    assert versions(client) == [first.version]
+    assert again.success and versions(client) == [1]
+    assert not again.asset_materializations_for_node("churn__churn_clf")
+    (observed,) = again.get_asset_observation_events()
+    message = observed.asset_observation_data.asset_observation.metadata["not_retrained"].text
+    assert "version 1 (champion)" in message and "--force" in message
+    logged = [e.user_message for e in instance.all_logs(again.run_id)]
+    assert message in logged
 
-    forced = train_if_new(catalog, client, SPEC, force=True)
-    assert isinstance(forced, Candidate) and versions(client) == [1, 2]
-    assert alias_version(client, NAME, CHAMPION) == first.version
+    forced = train_through_dagster(tmp_path, instance, force=True)
+
+    assert forced.success and versions(client) == [1, 2]
+    assert forced.asset_materializations_for_node("churn__churn_clf")
 
 
 def test_new_data_version_trains_and_a_judged_non_champion_is_not_trained_again(
