@@ -118,7 +118,8 @@ def domains() -> None:
     """The declared domains: sources, landed days, models and their jobs."""
     from lakehouse_ml.cli.pipeline import describe_domains
 
-    console.print(describe_domains(Settings.from_env().landing))
+    for line in describe_domains(Settings.from_env().landing):
+        typer.echo(line)
 
 
 @app.command()

@@ -17,20 +17,18 @@ if TYPE_CHECKING:
 T = TypeVar("T", "Domain", "ModelSpec")
 
 
-def _choose(kind: str, option: str, name: str | None, declared: Sequence[T]) -> T:
+def _choose(kind: str, option: str, name: str | None, declared: Sequence[T], where: str = ""
+            ) -> T:
     names = [item.name for item in declared]
-    if not declared:
-        raise LookupError(f"no {kind} is declared (a package under lakehouse_ml/domains/ "
-                          f"declares one)")
     if name is None:
         if len(declared) == 1:
             return declared[0]
-        raise ValueError(f"{len(declared)} {kind}s are declared ({', '.join(names)}): "
+        raise ValueError(f"{len(declared)} {kind}s are declared{where} ({', '.join(names)}): "
                          f"choose one with {option}")
     for item in declared:
         if item.name == name:
             return item
-    raise ValueError(f"unknown {kind} {name!r}; declared: {', '.join(names)}")
+    raise ValueError(f"unknown {kind} {name!r}{where}; declared: {', '.join(names)}")
 
 
 def resolve_domain(name: str | None) -> Domain:
@@ -40,7 +38,11 @@ def resolve_domain(name: str | None) -> Domain:
     declared; LookupError when none is."""
     from lakehouse_ml.domains import declared_domains
 
-    return _choose("domain", "--domain", name, declared_domains())
+    domains = declared_domains()
+    if not domains:
+        raise LookupError("no domain is declared (a package under lakehouse_ml/domains/ "
+                          "declares one)")
+    return _choose("domain", "--domain", name, domains)
 
 
 def resolve_model(name: str | None, domain: str | None = None) -> ModelSpec:
@@ -54,8 +56,8 @@ def resolve_model(name: str | None, domain: str | None = None) -> ModelSpec:
     if domain is not None:
         domain = resolve_domain(domain).name
     models = declared_models(domain)
-    kind = "model" if domain is None else f"model of domain {domain!r}"
+    where = "" if domain is None else f" in domain {domain!r}"
     if not models:
-        raise LookupError(f"no {kind} is declared (a domain package declares its models "
-                          "in MODELS)")
-    return _choose(kind, "--model", name, models)
+        raise LookupError(f"no model is declared{where} (a domain package declares its "
+                          "models in MODELS)")
+    return _choose("model", "--model", name, models, where)

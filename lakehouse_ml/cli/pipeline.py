@@ -191,19 +191,21 @@ def materialize_range(
     return results
 
 
-def describe_domains(landing: str) -> Table:
-    """One row per declared domain: its sources, landed days, models and job names."""
-    table = Table("domain", "sources", "landed days", "models", "jobs", title="Domains")
+def describe_domains(landing: str) -> list[str]:
+    """Per declared domain, lines: its description, sources, landed days, models and jobs."""
+    lines = []
     for name, (domain, models) in declarations().items():
         days = landed_days(landing, domain)
-        landed = f"{days[0]} .. {days[-1]} ({len(days)})" if days else "none"
         jobs = [names.daily_refresh(name), names.weekly_maintenance(name),
                 *(job for m in models for job in (
                     names.train_validate_deploy(m.name),
                     *([names.batch_score(m.name)] if m.batch_scoring else [])))]
-        table.add_row(name, ", ".join(s.name for s in domain.sources), landed,
-                      ", ".join(m.name for m in models) or "-", ", ".join(jobs))
-    return table
+        lines += [f"{name}: {domain.description}",
+                  f"  sources: {', '.join(s.name for s in domain.sources)}",
+                  f"  landed:  {f'{days[0]} .. {days[-1]} ({len(days)} days)' if days else 'none'}",
+                  f"  models:  {', '.join(m.name for m in models) or 'none'}",
+                  f"  jobs:    {', '.join(jobs)}"]
+    return lines
 
 
 def summary(console: Console, results: list[dg.ExecuteInProcessResult]) -> None:

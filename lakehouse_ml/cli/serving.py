@@ -17,14 +17,28 @@ if TYPE_CHECKING:
     from lakehouse_ml.ml.spec import ModelSpec
 
 
-def endpoints() -> dict[str, ModelSpec]:
-    """Endpoint name → the model it serves (imported here, not at CLI start: it is slow)."""
-    from lakehouse_ml.domains.churn.model import MODEL
+def endpoints(domain: str | None = None, model: str | None = None) -> dict[str, ModelSpec]:
+    """Endpoint name (the model's name) → the model it serves: `model` alone (looked up among
+    `domain`'s models when a domain is given), else every model of `domain`, else every
+    declared model. ValueError naming the choices for an unknown name, LookupError when there
+    is no model to serve (declarations are imported here, not at CLI start: it is slow)."""
+    from lakehouse_ml.cli.domains import resolve_domain, resolve_model
+    from lakehouse_ml.domains import declared_models
 
-    return {"churn_clf": MODEL}
+    if model is not None:
+        spec = resolve_model(model, domain)
+        return {spec.name: spec}
+    models = declared_models(resolve_domain(domain).name if domain is not None else None)
+    if not models:
+        raise LookupError(f"no model to serve: {'domain ' + domain if domain else 'no domain'} "
+                          "declares one (MODELS)")
+    return {spec.name: spec for spec in models}
 
 
 def serve(
+    domain: Annotated[str | None, typer.Option(
+        help="Serve this domain's models (default: every declared model).")] = None,
+    model: Annotated[str | None, typer.Option(help="Serve only this model.")] = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8080,
     challenger_share: Annotated[float, typer.Option(
@@ -64,7 +78,7 @@ def serve(
 
     try:
         config = ServingConfig(
-            Settings.from_env(), endpoints(), challenger_share=challenger_share,
+            Settings.from_env(), endpoints(domain, model), challenger_share=challenger_share,
             poll_seconds=poll_seconds, log_flush_rows=log_flush_rows,
             log_flush_seconds=log_flush_seconds, log_body_bytes=log_body_bytes,
             log_buffer_bytes=log_buffer_bytes, unknown_keys=unknown_keys,

@@ -1,0 +1,155 @@
+"""`lakehouse-ml` with several domains: `--domain`/`--model` choices and their errors,
+`domains`, `run` on a landing zone holding only a user's domain, the daily cycle up to today,
+and a failed step reported in one line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from typer.testing import CliRunner
+
+from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.cli import app
+from lakehouse_ml.cli.domains import resolve_domain, resolve_model
+from lakehouse_ml.config import Settings
+from tests.boundary_domain import land, reading
+from tests.user_domains import declare_user_domains
+
+runner = CliRunner()
+TODAY = datetime.now(UTC).date()
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A Dagster home of its own, so that `run`'s runs can be looked at afterwards."""
+    folder = tmp_path / "dagster_home"
+    folder.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(folder))
+    yield folder
+
+
+def _sensor_day(settings: Settings, day: str, celsius: float = 20.0) -> None:
+    land(settings.landing, day, [reading(f"r-{day}", celsius=celsius, at=f"{day}T01:00:00Z")])
+
+
+def test_only_declared_domain_or_model_is_the_default(settings: Settings) -> None:
+    assert resolve_domain(None).name == "churn"
+    assert resolve_model(None).name == "churn_clf"
+    assert resolve_model(None, "churn").name == "churn_clf"
+
+
+def test_several_domains_need_a_choice_and_unknown_names_list_the_choices(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    declare_user_domains(monkeypatch)
+
+    with pytest.raises(ValueError, match=r"3 domains are declared \(churn, fleet, sensors\): "
+                                         "choose one with --domain"):
+        resolve_domain(None)
+    with pytest.raises(ValueError, match=r"2 models are declared \(churn_clf, breakdown_clf\)"):
+        resolve_model(None)
+    assert resolve_model(None, "fleet").name == "breakdown_clf"
+    with pytest.raises(ValueError, match="unknown model 'churn_clf' in domain 'fleet'; "
+                                         "declared: breakdown_clf"):
+        resolve_model("churn_clf", "fleet")
+
+    unknown = runner.invoke(app, ["run", "--domain", "nope"])
+    assert unknown.exit_code == 2
+    assert unknown.stderr.strip().endswith(" run: unknown domain 'nope'; declared: churn, "
+                                           "fleet, sensors")
+    no_model = runner.invoke(app, ["serve", "--domain", "sensors"])
+    assert no_model.exit_code == 1
+    assert "no model to serve: domain sensors declares one" in no_model.stderr
+    bad_model = runner.invoke(app, ["serve", "--model", "nope"])
+    assert bad_model.exit_code == 2
+    assert "unknown model 'nope'; declared: churn_clf, breakdown_clf" in bad_model.stderr
+    assert len(bad_model.stderr.strip().splitlines()) == 1
+
+
+def test_domains_lists_every_domain_its_landed_days_models_and_jobs(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    declare_user_domains(monkeypatch)
+    _sensor_day(settings, "2026-02-01")
+    _sensor_day(settings, "2026-02-03")
+
+    listed = runner.invoke(app, ["domains"])
+
+    assert listed.exit_code == 0, listed.output
+    blocks = {block.split(":")[0]: block for block in
+              listed.output.replace("\n  ", " | ").splitlines()}
+    assert blocks.keys() == {"churn", "fleet", "sensors"}
+    assert "landed:  2026-02-01 .. 2026-02-03 (2 days)" in blocks["sensors"]
+    assert "landed:  none" in blocks["churn"] and "churn_clf_batch_score" in blocks["churn"]
+    assert "models:  breakdown_clf" in blocks["fleet"]
+    assert "breakdown_clf_train_validate_deploy" in blocks["fleet"]
+
+
+def test_run_with_only_a_user_domains_files_runs_that_domain(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    declare_user_domains(monkeypatch)
+    for day in ("2026-02-01", "2026-02-02"):
+        _sensor_day(settings, day)
+
+    result = runner.invoke(app, ["run", "--start", "2020-01-01"])
+
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "sensors: nothing landed before 2026-02-01; starting there, not at 2020-01-01" in (
+        result.output)
+    assert "sensors: sensors_daily_refresh over 2026-02-01 .. 2026-02-02" in result.output
+    assert "churn" not in result.output.split("Tables")[0]  # nothing landed for churn
+    catalog = Catalog(settings.root, settings.env)
+    assert catalog.read("gold.hottest").height == 2
+    assert not catalog.exists("bronze.events")
+
+
+def test_daily_cycle_run_ingests_a_day_landed_today(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, home: Path
+) -> None:
+    declare_user_domains(monkeypatch)
+    days = [(TODAY - timedelta(days=n)).isoformat() for n in (2, 1)]
+    for day in days:
+        _sensor_day(settings, day)
+    first = runner.invoke(app, ["run"])
+    assert first.exit_code == 0, first.output + first.stderr
+    _sensor_day(settings, TODAY.isoformat())  # the next day, landed today
+
+    again = runner.invoke(app, ["run"])
+
+    assert again.exit_code == 0, again.output + again.stderr
+    assert f"over {days[0]} .. {TODAY.isoformat()}" in again.output  # not clamped to yesterday
+    catalog = Catalog(settings.root, settings.env)
+    manifest = catalog.read("bronze.readings_manifest")
+    assert sorted(manifest["path"]) == [f"readings/{d}/part-0.jsonl"
+                                        for d in (*days, TODAY.isoformat())]
+    assert catalog.read("gold.hottest")["day"].max() == TODAY
+    instance = dg.DagsterInstance.get()
+    bronze = dg.AssetKey(["bronze", "readings"])
+    assert TODAY.isoformat() in instance.get_materialized_partitions(bronze)
+    (run,) = [r for r in instance.get_runs() if r.job_name == "sensors_daily_refresh"][:1]
+    event = instance.get_latest_materialization_event(bronze)
+    assert event is not None and event.run_id == run.run_id
+    assert event.asset_materialization.metadata["files_ingested"].value == 1
+
+
+def test_a_failed_step_is_one_line_and_exit_1(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    declare_user_domains(monkeypatch)
+    _sensor_day(settings, "2026-02-01", celsius=120.0)  # the gold suite allows 100 at most
+
+    result = runner.invoke(app, ["run", "--domain", "sensors"])
+
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines and all(line.startswith("sensors_daily_refresh: step ") for line in lines)
+    assert any("gold__hottest" in line and "expectations" in line for line in lines), lines
+    assert "Traceback" not in result.output + result.stderr
+    assert "Stack Trace" not in result.output + result.stderr
+    json.dumps(lines)  # plain text
