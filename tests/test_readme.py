@@ -16,12 +16,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import polars as pl
 import pytest
 from markdown_it import MarkdownIt
+from typer.testing import CliRunner
 
+from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.cli import app
 from lakehouse_ml.config import Settings
+from lakehouse_ml.ml.registry import CHAMPION, alias_version, use_tracking
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+WALKTHROUGH = "Add your own domain"
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,8 @@ class Block:
     source: str
     path: str | None
     """The project file the block is, when its info string names one."""
+    section: str = ""
+    """The heading the block stands under."""
 
     @property
     def module(self) -> str:
@@ -40,12 +48,14 @@ class Block:
 
 def python_blocks(markdown: str) -> list[Block]:
     """The fenced ```python blocks of `markdown`, in order."""
-    blocks = []
-    for token in MarkdownIt("commonmark").parse(markdown):
+    blocks, section, tokens = [], "", MarkdownIt("commonmark").parse(markdown)
+    for at, token in enumerate(tokens):
         words = token.info.split()
-        if token.type == "fence" and words[:1] == ["python"] and token.map:
+        if token.type == "heading_open":
+            section = tokens[at + 1].content
+        elif token.type == "fence" and words[:1] == ["python"] and token.map:
             blocks.append(Block(token.map[0] + 2, token.content,
-                                words[1] if len(words) > 1 else None))
+                                words[1] if len(words) > 1 else None, section))
     return blocks
 
 
@@ -94,10 +104,10 @@ def readme_project(settings: Settings, tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_python_blocks_are_collected_with_their_lines_and_files() -> None:
-    markdown = ("# t\n\n```bash\nmake run\n```\n\n```python\nx = 1\n```\n\n"
+    markdown = ("# T\n\n```bash\nmake run\n```\n\n```python\nx = 1\n```\n\n"
                 "```python pkg/mod.py\ny = 2\n```\n\n```\nplain\n```\n")
-    assert python_blocks(markdown) == [Block(8, "x = 1\n", None),
-                                       Block(12, "y = 2\n", "pkg/mod.py")]
+    assert python_blocks(markdown) == [Block(8, "x = 1\n", None, "T"),
+                                       Block(12, "y = 2\n", "pkg/mod.py", "T")]
     assert Block(1, "", "lakehouse_ml/domains/iot/__init__.py").module == "lakehouse_ml.domains.iot"
     assert len(BLOCKS) >= 2, "the README's ```python blocks were not found"
 
@@ -117,3 +127,36 @@ def test_readme_block_runs(block: Block, readme_project: Path) -> None:
         assert Path(module.__file__ or "").resolve() == (readme_project / block.path).resolve()
     else:
         run_block(block)
+
+
+def test_the_iot_walkthrough_lands_runs_trains_and_scores(readme_project: Path) -> None:
+    """The walkthrough's own blocks: its package, its landing script, then `lakehouse-ml run
+    --domain iot` through the real code location (churn beside it)."""
+    steps = [block for block in BLOCKS if block.section == WALKTHROUGH and not block.path]
+    assert steps, f"no landing block under '{WALKTHROUGH}'"
+    for block in steps:
+        run_block(block)
+    settings = Settings.from_env()
+
+    result = CliRunner().invoke(app, ["run", "--domain", "iot"])
+
+    assert result.exit_code == 0, result.output
+    catalog = Catalog(settings.root, settings.env)
+    landing = Path(settings.landing)
+    readings = pl.concat(pl.read_ndjson(f) for f in sorted(landing.glob("readings/*/*.jsonl")))
+    expected = (readings.group_by("device_id", pl.col("measured_at").str.slice(0, 10)
+                                  .str.to_date().alias("day"))
+                .agg(pl.col("celsius").max().alias("max_celsius")).sort("device_id", "day"))
+    gold = catalog.read("gold.device_days").sort("device_id", "day")
+    assert gold.select(expected.columns).equals(expected)
+    inspections = sum(len(f.read_text().splitlines()) - 1  # one header line per file
+                      for f in landing.glob("inspections/*/*.csv"))
+    training = catalog.read("iot.training_set")
+    assert training.height == inspections > 0
+    assert training["max_celsius_7d"].null_count() == 0, "every inspection finds a snapshot"
+    name = f"{settings.env}.iot.fault_clf"
+    assert alias_version(use_tracking(settings.mlflow_tracking_uri), name, CHAMPION) == 1
+    scores = catalog.read("iot.predictions").sort("device_id")
+    assert scores["device_id"].to_list() == sorted(readings["device_id"].unique())
+    batch = dict(scores.select("device_id", "probability").iter_rows())
+    assert batch["s0"] > batch["s1"], "the hot sensor s0 is the likelier fault"
