@@ -6,6 +6,9 @@ file: it is written under a temporary project tree and imported by its module na
 package the user would create. Every other block runs on its own, with the lakehouse, landing
 zone, MLflow store and Dagster home in a temporary directory (also the working directory).
 Shell blocks (```bash) are not run.
+
+Blocks are found with markdown-it-py (CommonMark, pinned); pytest-markdown-docs, which would do
+the collecting, requires markdown-it-py < 4 and the pinned set has 4.3 (rich needs it).
 """
 
 from __future__ import annotations
