@@ -7,8 +7,8 @@ package the user would create. Every other block runs on its own, with the lakeh
 zone, MLflow store and Dagster home in a temporary directory (also the working directory).
 Shell blocks (```bash) are not run.
 
-Blocks are found with markdown-it-py (CommonMark, pinned); pytest-markdown-docs, which would do
-the collecting, requires markdown-it-py < 4 and the pinned set has 4.3 (rich needs it).
+Blocks are found with markdown-it-py (CommonMark, pinned 4.3.0); pytest-markdown-docs requires
+markdown-it-py < 4, and would still not write a block that is a project file to its path.
 """
 
 from __future__ import annotations
