@@ -1,13 +1,17 @@
 """The HTTP API: Databricks-style invocations per endpoint, and a health check.
 
-`POST /serving-endpoints/<name>/invocations` with `Authorization: Bearer <token>` answers
-`{"predictions": [probability per row], "model_versions": [version per row],
-"unmatched_lookups": [feature tables that had no row for the key, per row]}`; errors answer
-`{"error_code", "message"}` with 400 (malformed payload, too many rows), 401 (no valid token,
-or tokens cannot be checked), 404 (unknown endpoint), 408 (body too slow), 413 (body too
-large), 422 (unknown keys, when refused) or 500 (a generic message; the details go to the
-server log under the request id). `GET /health` needs no token and reports the versions each
-endpoint serves, the inference logs' buffers and whether tokens can be checked.
+`POST /serving-endpoints/<name>/invocations` with `Authorization: Bearer <token>` and
+`Content-Type: application/json` answers `{"predictions": [probability per row],
+"model_versions": [version per row], "unmatched_lookups": [feature tables that had no row for
+the key, per row]}`. Every error, the framework's own included, answers
+`{"error_code", "message"}` (Databricks' error shape): 400 (malformed payload, a key repeated
+in one JSON object, a non-finite feature, too many rows), 401 (no valid token, or tokens
+cannot be checked), 404 (unknown endpoint or path; a trailing slash is not redirected), 405
+(method), 408 (body too slow), 413 (body too large), 415 (Content-Type missing or not JSON in
+UTF-8, as MLflow's scoring server), 422 (unknown keys, when refused) or 500 (a generic
+message; the details go to the server log under the request id). `GET /health` needs no
+token and reports the versions each endpoint serves, the inference logs' buffers and whether
+tokens can be checked.
 Bodies are read and written as raw JSON: the payload formats are parsed by `payload`, not by
 pydantic, which keeps validation messages specific and the hot path short; bodies above
 `parse_inline_bytes` are parsed on a thread of their own, off the event loop.
@@ -24,15 +28,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from lakehouse_ml.serving import payload
 from lakehouse_ml.serving.config import Limits, UnknownKeys
 from lakehouse_ml.serving.deployment import Deployment
-from lakehouse_ml.serving.payload import PayloadError
+from lakehouse_ml.serving.payload import PayloadError, shown
+from lakehouse_ml.serving.protocol import REFUSED
 from lakehouse_ml.serving.redact import Redactor
 from lakehouse_ml.serving.request import Request as Rows
 from lakehouse_ml.serving.runtime import Runtime
@@ -41,13 +48,15 @@ from lakehouse_ml.serving.scorer import Scored
 log = logging.getLogger(__name__)
 
 _ERROR_CODES = {400: "BAD_REQUEST", 401: "UNAUTHENTICATED", 404: "ENDPOINT_NOT_FOUND",
-                408: "REQUEST_TIMEOUT", 413: "REQUEST_TOO_LARGE", 422: "UNKNOWN_KEYS",
-                500: "INTERNAL_ERROR"}
+                405: "METHOD_NOT_ALLOWED", 408: "REQUEST_TIMEOUT", 413: "REQUEST_TOO_LARGE",
+                415: "UNSUPPORTED_MEDIA_TYPE", 422: "UNKNOWN_KEYS", 500: "INTERNAL_ERROR"}
+"""Error codes by status; any other status answers its HTTP name (e.g. `NOT_ACCEPTABLE`)."""
 _NAMED_ROWS = 10
+"""Unknown keys named in a 422 message, at most."""
 MAX_ENDPOINT_CHARS = 255
 """An endpoint name (a model name) is at most 255 characters, as Unity Catalog names are; a
 longer path segment is logged and echoed cut to this length plus `…`."""
-"""Unknown keys named in a 422 message, at most."""
+JSON = "application/json"
 
 
 class Refused(Exception):
@@ -63,7 +72,29 @@ def _json(status: int, document: object, **headers: str) -> Response:
 
 
 def _error(status: int, message: str) -> dict[str, str]:
-    return {"error_code": _ERROR_CODES[status], "message": message}
+    return {"error_code": _ERROR_CODES.get(status) or HTTPStatus(status).name,
+            "message": message}
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_ENDPOINT_CHARS else text[:MAX_ENDPOINT_CHARS] + "…"
+
+
+def unsupported_media_type(content_type: str | None) -> str | None:
+    """Why a body with this Content-Type header is refused (415), or None for JSON in UTF-8
+    (`application/json`, optionally `; charset=utf-8`; any case)."""
+    if not content_type:
+        return f"Content-Type is missing: send the body as {JSON}"
+    media, *parameters = content_type.split(";")
+    if media.strip().lower() != JSON:
+        return f"Content-Type {shown(content_type)} is not supported: send the body as {JSON}"
+    for parameter in parameters:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() != "charset" or value.strip(' "').lower() not in ("utf-8",
+                                                                                  "utf8"):
+            return (f"Content-Type parameter {shown(parameter.strip())} is not supported: "
+                    f"send the body as {JSON} in UTF-8 (charset=utf-8)")
+    return None
 
 
 def _bearer(request: Request) -> str:
@@ -89,6 +120,8 @@ async def read_body(request: Request, limits: Limits) -> bytes:
     except TimeoutError:
         raise Refused(408, f"body not received within {limits.body_seconds:g} s") from None
     except ClientDisconnect:
+        if REFUSED in request.scope:  # the protocol answered (408) and closed the connection
+            raise Refused(*request.scope[REFUSED]) from None
         raise Refused(400, "the client closed the connection before sending the body") from None
     return b"".join(chunks)
 
@@ -138,7 +171,18 @@ def create_app(runtime: Runtime) -> FastAPI:
             await runtime.stop()
 
     app = FastAPI(title="lakehouse_ml serving", lifespan=lifespan, docs_url=None,
-                  redoc_url=None, openapi_url=None)
+                  redoc_url=None, openapi_url=None, redirect_slashes=False)
+
+    @app.exception_handler(HTTPException)
+    async def framework_error(request: Request, error: HTTPException) -> Response:
+        """The router's own answers (unknown path, wrong method) in the project's shape."""
+        where = f"{request.method} {_cut(request.url.path)}"
+        message = {404: f"no API found for {where!r}",
+                   405: f"method not allowed: {where!r} takes "
+                        f"{(error.headers or {}).get('Allow', 'other methods')}",
+                   }.get(error.status_code, str(error.detail))
+        return _json(error.status_code, _error(error.status_code, message),
+                     **(error.headers or {}))
 
     @app.get("/health")
     async def health() -> Response:
@@ -153,8 +197,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     @app.post("/serving-endpoints/{endpoint}/invocations")
     async def invocations(endpoint: str, request: Request) -> Response:
         started, requested_at = time.perf_counter(), datetime.now(UTC)
-        if len(endpoint) > MAX_ENDPOINT_CHARS:  # not a name: never stored or echoed whole
-            endpoint = endpoint[:MAX_ENDPOINT_CHARS] + "…"
+        endpoint = _cut(endpoint)  # not a name if longer: never stored or echoed whole
         request_id = uuid.uuid4().hex
         scored, rows, stored = None, None, None
 
@@ -188,6 +231,9 @@ def create_app(runtime: Runtime) -> FastAPI:
             return _json(404, _error(404, f"no serving endpoint {endpoint!r}; endpoints: "
                                           f"{runtime.deployments.endpoints}"))
         try:
+            media_type = unsupported_media_type(request.headers.get("content-type"))
+            if media_type is not None:
+                raise Refused(415, media_type)
             body = await read_body(request, limits)
             work = (runtime.redactor, body, limits.max_rows)
             parsed = (parse(deployment, *work) if len(body) <= limits.parse_inline_bytes else

@@ -44,7 +44,9 @@ class Deployment:
         models = [champion, *([challenger] if challenger else [])]
         keys = {c: d for m in models for c, d in m.keys.items()}
         features = {c: d for m in models for c, d in m.features.items()}
-        request = RequestSchema(pl.Schema(keys), pl.Schema(features))
+        non_finite = frozenset(f for f in features  # allowed by every model that reads it
+                               if all(f in m.non_finite for m in models if f in m.features))
+        request = RequestSchema(pl.Schema(keys), pl.Schema(features), non_finite)
         return cls(endpoint, champion, challenger, share if challenger else 0.0, request)
 
     @property

@@ -17,6 +17,7 @@ from lakehouse_ml.features.timestamps import STORED
 from lakehouse_ml.medallion.spec import TrainingSetSpec
 from lakehouse_ml.ml.packaging import PackagedModel, load_packaged
 from lakehouse_ml.ml.registry import model_uri
+from lakehouse_ml.quality.contracts import ALLOW_NON_FINITE
 from lakehouse_ml.serving.predictor import Columns, Predict, compile_predictor
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,8 @@ class ServedModel:
     """Request columns the feature lookups match on, typed like the feature tables' keys."""
     features: pl.Schema
     """The model's inputs, typed as its MLflow signature declares them."""
+    non_finite: frozenset[str] = frozenset()
+    """Inputs a full row may give as NaN or ±Infinity (see `non_finite_inputs`)."""
 
     @property
     def training_set(self) -> TrainingSetSpec:
@@ -59,6 +62,19 @@ def _key_schema(client: FeatureEngineeringClient, spec: TrainingSetSpec) -> pl.S
             for column, key in zip(step.lookup_keys, table.entity_keys, strict=True):
                 keys.setdefault(column, table.schema[key])
     return pl.Schema(keys)
+
+
+def non_finite_inputs(client: FeatureEngineeringClient, spec: TrainingSetSpec,
+                      features: pl.Schema) -> frozenset[str]:
+    """The model's float inputs that may be NaN or ±Infinity: those looked up from a feature
+    table column the catalog tags `allow_non_finite` (the name silver contracts use in a
+    field's metadata). Every other input of a full row must be finite."""
+    allowed: set[str] = set()
+    for step in spec.feature_lookups:
+        if isinstance(step, FeatureLookup):
+            tags = client.catalog.describe(step.table_name).info.column_tags
+            allowed |= {step.output_name(c) for c, t in tags.items() if ALLOW_NON_FINITE in t}
+    return frozenset(f for f in allowed & set(features) if features[f].is_float())
 
 
 def _feature_schema(model: Model, features: list[str]) -> pl.Schema:
@@ -109,4 +125,5 @@ def load_model(client: FeatureEngineeringClient, name: str, version: int) -> Ser
     predict, fast = compile_predictor(packaged.pipeline, features, packaged.input_example)
     lookup, by_row = serving_lookup(client, packaged.training_set, keys, list(features))
     return ServedModel(name=name, version=version, packaged=packaged, predict=predict,
-                       fast=fast and by_row, lookup=lookup, keys=keys, features=features)
+                       fast=fast and by_row, lookup=lookup, keys=keys, features=features,
+                       non_finite=non_finite_inputs(client, packaged.training_set, features))

@@ -5,9 +5,9 @@ Accepted (one format key per body, plus an optional ignored `params` object):
 `instances` (list of row objects) and `inputs` (list of row objects, or one object of
 equal-length columns). A row object may leave a column out: it is then null for that row.
 Whatever the body holds, `parse` either returns columns or raises `PayloadError` (nesting too
-deep for the parser, integers of more digits than Python converts, more rows than allowed,
-more distinct column names than `MAX_COLUMNS`). Both limits are checked before any column is
-built, so the work done is linear in the body's size.
+deep for the parser, integers of more digits than Python converts, a key repeated in one
+object, more rows than allowed, more distinct column names than `MAX_COLUMNS`). Both limits
+are checked before any column is built, so the work done is linear in the body's size.
 """
 
 from __future__ import annotations
@@ -36,12 +36,33 @@ def parse(body: bytes, max_rows: int = 10_000) -> Columns:
     return columns(load(body), max_rows)
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object's pairs as a dict; a key given twice is refused, not silently overwritten."""
+    document = dict(pairs)
+    if len(document) < len(pairs):
+        seen: set[str] = set()
+        repeated = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise PayloadError(f"body repeats the key {shown(repeated)} in one JSON object: give "
+                           "each key once")
+    return document
+
+
+def shown(value: Any, limit: int = 64) -> str:
+    """The value's repr, cut to `limit` characters (a 4,000-digit integer or a megabyte
+    string is named, not echoed)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def load(body: bytes) -> Any:
-    """The body as a JSON document."""
+    """The body as a JSON document (NaN and ±Infinity literals are read as floats; a key
+    repeated within one object is a `PayloadError` naming it)."""
     try:
-        return json.loads(body)
+        return json.loads(body, object_pairs_hook=_unique_keys)
     except RecursionError:
         raise PayloadError("body is nested too deeply") from None
+    except PayloadError:
+        raise
     except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, too many digits
         raise PayloadError(f"body is not valid JSON: {error}") from None
 

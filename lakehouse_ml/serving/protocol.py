@@ -9,11 +9,15 @@ of its next request) gets 408, headers above `max_header_bytes` get 431 (counted
 arrive and, once parsed, as request line plus headers), and a connection beyond
 `max_connections` gets 503; each answer closes the connection.
 
-A body has `body_seconds` from the end of the headers, whether or not the app reads it
-(answers such as 401 or /health do not): then 408 and the connection is closed. A response
-sent while the request's body is still unread carries `connection: close` and closes the
-connection, so an unread body never holds it. The body's size is the app's to check
-(`app.py`), where the endpoint is known.
+A body has `body_seconds` from the moment its request is taken up (the end of its headers, or,
+for a request pipelined behind others, the moment the one before it is answered: until then the
+server does not read it), whether or not the app reads it (answers such as 401 or /health do
+not): then 408 and the connection is closed; the request's scope gets `REFUSED` (status,
+message), so the app records what the client was answered. Likewise a pipelined request's
+headers are timed only from the moment its turn comes. A response sent while the request's
+body is still unread carries `connection: close` and closes the connection, so an unread body
+never holds it. The body's size is the app's to check (`app.py`), where the endpoint is known.
+A request the HTTP parser cannot read gets 400 in the same JSON shape as every other answer.
 """
 
 from __future__ import annotations
@@ -22,15 +26,21 @@ import asyncio
 import json
 import logging
 
-from uvicorn._types import ASGISendEvent
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn._types import ASGI3Application, ASGISendEvent
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 
 from lakehouse_ml.serving.config import Limits
 
 log = logging.getLogger(__name__)
 
-_CODES = {408: "REQUEST_TIMEOUT", 431: "REQUEST_HEADER_FIELDS_TOO_LARGE",
+_CODES = {400: "BAD_REQUEST", 408: "REQUEST_TIMEOUT", 431: "REQUEST_HEADER_FIELDS_TOO_LARGE",
           503: "TEMPORARILY_UNAVAILABLE"}
+REFUSED = "lakehouse_ml.refused"
+"""Scope key: (status, message) of the answer the protocol sent in the app's place."""
 
 
 def _answer(status: int, message: str) -> bytes:
@@ -48,6 +58,7 @@ class LimitedProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._header_bytes = 0
+        self._in_headers = False
         self._header_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
         if len(self.connections) > self.limits.max_connections:
@@ -57,7 +68,8 @@ class LimitedProtocol(HttpToolsProtocol):
         self._arm()
 
     def _arm(self) -> None:
-        if self._header_timer is None:
+        """Time the headers, unless a request waits for its turn (the server is not reading)."""
+        if self._header_timer is None and not self.pipeline:
             self._header_timer = self.loop.call_later(self.limits.header_seconds,
                                                       self._headers_too_slow)
 
@@ -83,10 +95,15 @@ class LimitedProtocol(HttpToolsProtocol):
         if cycle is None or cycle.response_complete:
             self.transport.write(_answer(status, message))
         elif not cycle.response_started and not self.pipeline:
+            cycle.scope[REFUSED] = status, message  # type: ignore[literal-required]
             cycle.disconnected = True  # the app's receive and send see a closed connection
             cycle.message_event.set()
             self.transport.write(_answer(status, message))
         self.transport.close()
+
+    def send_400_response(self, msg: str) -> None:
+        """A request the parser cannot read: 400 in the project's JSON shape, then close."""
+        self._refuse(400, f"not a valid HTTP/1.1 request: {msg}")
 
     def _headers_too_slow(self) -> None:
         self._header_timer = None
@@ -105,18 +122,20 @@ class LimitedProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         super().data_received(data)
-        if self._header_timer is not None:  # headers still incomplete
+        if self._in_headers:  # headers still incomplete
             self._header_bytes += len(data)
             if self._header_bytes > self.limits.max_header_bytes:
                 self._headers_too_large()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._in_headers = True
         self._header_bytes = 0
         self._disarm_body()
         self._arm()
 
     def on_headers_complete(self) -> None:
+        self._in_headers = False
         self._disarm()
         if self.transport.is_closing():  # refused earlier in the same read
             return
@@ -131,7 +150,6 @@ class LimitedProtocol(HttpToolsProtocol):
         cycle = self.cycle
         if cycle is None or cycle is before:  # an upgrade: no request cycle
             return
-        self._body_timer = self.loop.call_later(self.limits.body_seconds, self._body_too_slow)
         send = cycle.send
 
         async def send_closing_if_body_unread(message: ASGISendEvent) -> None:
@@ -140,6 +158,21 @@ class LimitedProtocol(HttpToolsProtocol):
             await send(message)
 
         cycle.send = send_closing_if_body_unread  # type: ignore[method-assign]
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
+        """A request is taken up (at once, or when the one before it is answered): its body,
+        if still to come, is timed from now."""
+        super()._start_asgi_task(cycle, app)
+        self._disarm_body()
+        if cycle.more_body and not self.transport.is_closing():
+            self._body_timer = self.loop.call_later(self.limits.body_seconds,
+                                                    self._body_too_slow)
+
+    def on_response_complete(self) -> None:
+        """The next request's turn: headers that arrived meanwhile are timed from now."""
+        super().on_response_complete()
+        if self._in_headers and not self.transport.is_closing():
+            self._arm()
 
     def on_body(self, body: bytes) -> None:
         if not self.transport.is_closing():

@@ -7,7 +7,9 @@ Two kinds of rows are accepted:
   to champion or challenger like a key-only row, and without them the champion serves it).
 Anything else is refused with the problem named: missing or unexpected columns, nulls in key
 columns, values of the wrong JSON type, key values the feature store would refuse (the rule
-of `lakehouse_ml.features.keys.accepts`: e.g. an integer a Float64 key cannot hold exactly).
+of `lakehouse_ml.features.keys.accepts`: e.g. an integer a Float64 key cannot hold exactly),
+NaN or ±Infinity in a feature of a full row (unless every served model allows them there:
+`RequestSchema.non_finite`), each naming its row and column.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cached_property
+from math import isfinite
 from typing import Any
 
 import polars as pl
 
 from lakehouse_ml.features import keys as key_rules
-from lakehouse_ml.serving.payload import Columns, PayloadError
+from lakehouse_ml.serving.payload import Columns, PayloadError, shown
 
 
 @dataclass(frozen=True)
@@ -62,23 +65,20 @@ def _number(value: Any) -> bool:
     return True
 
 
-def _accepts(dtype: pl.DataType) -> tuple[str, Callable[[Any], bool]]:
+def _finite(value: Any) -> bool:
+    return _number(value) and isfinite(value)
+
+
+def _accepts(dtype: pl.DataType, finite: bool = False) -> tuple[str, Callable[[Any], bool]]:
     if dtype.is_integer():
         return "integer", _integer(dtype)
     if dtype.is_float():
-        return "number", _number
+        return ("finite number", _finite) if finite else ("number", _number)
     if dtype == pl.String:
         return "string", lambda v: isinstance(v, str)
     if dtype == pl.Boolean:
         return "boolean", lambda v: isinstance(v, bool)
     raise ValueError(f"no JSON type for {dtype}")
-
-
-def _shown(value: Any, limit: int = 64) -> str:
-    """The value's repr, cut to `limit` characters (a 4,000-digit integer or a megabyte
-    string is named, not echoed)."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _check(name: str, values: list[Any], kind: str, accepts: Callable[[Any], bool],
@@ -91,10 +91,12 @@ def _check(name: str, values: list[Any], kind: str, accepts: Callable[[Any], boo
             what = type(value).__name__
             if kind == "number" and what == "int" and _number(value):  # a float key's rule
                 what += ", not held exactly by the column's floats"
-            elif kind in ("integer", "number") and what == "int":
+            elif kind == "finite number" and isinstance(value, float):
+                what += ", not finite: send null for a missing value"
+            elif kind in ("integer", "number", "finite number") and what == "int":
                 what += ", out of the column's range"
             raise PayloadError(
-                f"column {name!r} takes {kind} values, got {_shown(value)} ({what}) in row {row}"
+                f"column {name!r} takes {kind} values, got {shown(value)} ({what}) in row {row}"
             )
 
 
@@ -103,13 +105,18 @@ class RequestSchema:
     keys: pl.Schema
     features: pl.Schema
     """Every input of every served model: a full row must satisfy each of them."""
+    non_finite: frozenset[str] = frozenset()
+    """Float features a full row may give as NaN or ±Infinity (every served model allows
+    them); any other float feature must be finite."""
 
     def __post_init__(self) -> None:
         self._checks  # noqa: B018 (a model whose inputs JSON cannot carry fails at load time)
 
     @cached_property
     def _checks(self) -> dict[str, tuple[str, Callable[[Any], bool]]]:
-        checks = {c: _accepts(d) for c, d in {**self.keys, **self.features}.items()}
+        checks = {c: _accepts(d, finite=c not in self.non_finite)
+                  for c, d in self.features.items()}
+        checks |= {c: _accepts(d) for c, d in self.keys.items()}
         for column, dtype in self.keys.items():  # a key must also be one the store accepts
             kind, valid = checks[column]
             key = key_rules.accepts(dtype)

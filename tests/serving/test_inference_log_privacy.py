@@ -26,7 +26,8 @@ def _sha256(text: str | bytes) -> str:
 
 def _stored(server: httpx.Client, token: str, catalog: Catalog, body: bytes
             ) -> tuple[int, dict]:
-    response = server.post(INVOCATIONS, content=body, headers=auth(token))
+    response = server.post(INVOCATIONS, content=body,
+                           headers={**auth(token), "Content-Type": "application/json"})
     (row,) = logged(catalog, [response.headers["x-request-id"]]).iter_rows(named=True)
     return response.status_code, row
 

@@ -92,7 +92,8 @@ def test_full_feature_rows_score_like_their_keys(
 def test_malformed_payload_is_a_400_naming_the_problem(
     server: httpx.Client, token: str, body: bytes, problem: str
 ) -> None:
-    response = server.post(INVOCATIONS, content=body, headers=auth(token))
+    response = server.post(INVOCATIONS, content=body,
+                           headers={**auth(token), "Content-Type": "application/json"})
     assert response.status_code == 400
     assert response.json()["error_code"] == "BAD_REQUEST"
     assert problem in response.json()["message"]
