@@ -26,8 +26,12 @@ from typer.testing import CliRunner
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.cli import app
+from lakehouse_ml.cli.serving import endpoints
 from lakehouse_ml.config import Settings
 from lakehouse_ml.ml.registry import CHAMPION, alias_version, use_tracking
+from lakehouse_ml.serving.config import ServingConfig
+from lakehouse_ml.serving.tokens import TokenStore
+from tests.serving.conftest import running
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 WALKTHROUGH = "Add your own domain"
@@ -132,9 +136,10 @@ def test_readme_block_runs(block: Block, readme_project: Path) -> None:
         run_block(block)
 
 
-def test_the_iot_walkthrough_lands_runs_trains_and_scores(readme_project: Path) -> None:
+def test_the_iot_walkthrough_lands_runs_trains_scores_and_serves(readme_project: Path) -> None:
     """The walkthrough's own blocks: its package, its landing script, then `lakehouse-ml run
-    --domain iot` through the real code location (churn beside it)."""
+    --domain iot` through the real code location (churn beside it), and the endpoints of
+    `lakehouse-ml serve --domain iot` answering key-only rows as batch scoring did."""
     steps = [block for block in BLOCKS if block.section == WALKTHROUGH and not block.path]
     assert steps, f"no landing block under '{WALKTHROUGH}'"
     for block in steps:
@@ -163,3 +168,12 @@ def test_the_iot_walkthrough_lands_runs_trains_and_scores(readme_project: Path) 
     assert scores["device_id"].to_list() == sorted(readings["device_id"].unique())
     batch = dict(scores.select("device_id", "probability").iter_rows())
     assert batch["s0"] > batch["s1"], "the hot sensor s0 is the likelier fault"
+
+    token = TokenStore(catalog).create("readme")
+    body = {"dataframe_records": [{"device_id": "s0"}, {"device_id": "s1"}]}
+    with running(ServingConfig(settings, endpoints(domain="iot"))) as client:
+        answer = client.post("/serving-endpoints/fault_clf/invocations", json=body,
+                             headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["unmatched_lookups"] == [[], []]
+    assert answer.json()["predictions"] == pytest.approx([batch["s0"], batch["s1"]], abs=1e-9)
