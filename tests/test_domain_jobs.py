@@ -1,0 +1,56 @@
+"""A domain's partitions and schedules: from its first landed day through today (or a later
+landed day), and the 02:00 schedule asking for yesterday's partition."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import dagster as dg
+
+from lakehouse_ml.config import Settings
+from lakehouse_ml.defs.factories.domain import domain_definitions
+from lakehouse_ml.defs.factories.medallion import daily_partitions
+from lakehouse_ml.defs.resources import LakehouseResource
+from tests.boundary_domain import SENSORS, land, reading
+
+TODAY = datetime.now(UTC).date()
+
+
+def test_partitions_start_at_the_first_landed_day_and_reach_today_or_a_later_landed_day(
+    settings: Settings,
+) -> None:
+    assert daily_partitions(SENSORS, settings.landing).get_first_partition_key() == (
+        SENSORS.start_date.isoformat())  # nothing landed yet: the declared start
+    land(settings.landing, "2026-05-03", [reading("a")])
+    partitions = daily_partitions(SENSORS, settings.landing)
+    keys = partitions.get_partition_keys()
+    assert keys[0] == "2026-05-03" and keys[-1] == TODAY.isoformat()
+
+    later = (TODAY + timedelta(days=2)).isoformat()
+    land(settings.landing, later, [reading("b")])
+    assert daily_partitions(SENSORS, settings.landing).get_partition_keys()[-1] == later
+
+
+def test_daily_schedule_refreshes_yesterdays_partition(settings: Settings) -> None:
+    land(settings.landing, "2026-05-03", [reading("a")])
+    definitions = dg.Definitions.merge(
+        domain_definitions(SENSORS, landing=settings.landing),
+        dg.Definitions(resources={"lakehouse": LakehouseResource.from_settings(settings)}))
+    schedule = definitions.resolve_schedule_def("sensors_daily_refresh_schedule")
+    assert schedule.cron_schedule == "0 2 * * *"
+
+    repository = definitions.get_repository_def()
+    with dg.instance_for_test() as instance:
+        at = datetime(2026, 5, 10, 2, tzinfo=UTC)
+        (request,) = schedule.evaluate_tick(dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=at, repository_def=repository)
+        ).run_requests or []
+        before = schedule.evaluate_tick(dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=datetime(2026, 5, 3, 2, tzinfo=UTC),
+            repository_def=repository))
+
+    assert request.partition_key == "2026-05-09" and request.job_name in (
+        None, "sensors_daily_refresh")
+    assert not before.run_requests and "before the first partition" in (
+        before.skip_message or "")
+    assert date.fromisoformat(request.partition_key) < at.date()
