@@ -76,7 +76,7 @@ def test_serve_on_a_port_in_use_is_one_line_before_loading_models(orders: Settin
 
     assert result.exit_code == 1, result.output
     assert result.stderr.splitlines() == [
-        f"serve: cannot listen on 127.0.0.1:{port}: Address already in use"]
+        f"lakehouse-ml serve: cannot listen on 127.0.0.1:{port}: Address already in use"]
 
 
 def test_an_invalid_environment_is_one_line(orders: Settings, monkeypatch) -> None:

@@ -182,18 +182,32 @@ def read(
     name: str,
     version: Annotated[int | None, typer.Option(help="Delta version (time travel).", min=0)]
     = None,
-    timestamp: Annotated[str | None, typer.Option(help="As of an ISO-8601 time.")] = None,
+    timestamp: Annotated[str | None, typer.Option(
+        help="As of an ISO-8601 time: the latest version committed at or before it, as Delta's "
+        "TIMESTAMP AS OF; a time without offset is UTC. Not with --version.")] = None,
     limit: Annotated[int, typer.Option(help="Rows to show.", min=0)] = 20,
 ) -> None:
-    """Print a table's rows, at its latest or an earlier version."""
-    from datetime import datetime
+    """Print a table's rows, at its latest or an earlier version (a time before the table's
+    first commit is an error naming that commit's time, as in Delta)."""
+    from datetime import UTC, datetime
 
+    if version is not None and timestamp is not None:
+        raise typer.BadParameter("give --version or --timestamp, not both",
+                                 param_hint="'--timestamp'")
+    at = datetime.fromisoformat(timestamp) if timestamp else None
     catalog = Catalog.from_settings()
     if version is not None and version > (latest := catalog.version(name)):
         raise LookupError(f"table {catalog.name(name)} has no version {version} "
                           f"(latest is {latest})")
-    as_of = datetime.fromisoformat(timestamp) if timestamp else version
-    frame = catalog.scan(name, as_of).head(limit).collect()
+    if at is not None:
+        at = at if at.tzinfo else at.replace(tzinfo=UTC)
+        first = min(catalog.history(name), key=lambda entry: entry["version"])
+        created = datetime.fromtimestamp(first["timestamp"] / 1000, UTC)
+        if at < created:
+            raise LookupError(f"table {catalog.name(name)} did not exist at {at.isoformat()}: "
+                              f"its first commit (version {first['version']}) is at "
+                              f"{created.isoformat()}")
+    frame = catalog.scan(name, version if at is None else at).head(limit).collect()
     with pl.Config(tbl_rows=limit, tbl_cols=-1, tbl_width_chars=200):
         console.print(str(frame))
 

@@ -1,14 +1,14 @@
-"""`lakehouse-ml serve` and `lakehouse-ml token create|revoke`: the serving endpoint's commands."""
+"""`lakehouse-ml serve` and `lakehouse-ml token create|revoke`: the serving endpoint's
+commands."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.cli.errors import OneLineErrors
 from lakehouse_ml.serving.limits import Limits, UnknownKeys
 
 DEFAULT = Limits()
@@ -33,6 +33,10 @@ def endpoints(domain: str | None = None, model: str | None = None) -> dict[str, 
         raise LookupError(f"no model to serve: {'domain ' + domain if domain else 'no domain'} "
                           "declares one (MODELS)")
     return {spec.name: spec for spec in models}
+
+
+class CannotListen(RuntimeError):
+    """The serving port cannot be bound (in use, an address not on this machine)."""
 
 
 def serve(
@@ -73,65 +77,53 @@ def serve(
     /serving-endpoints/<name>/invocations with a bearer token; GET /health."""
     from lakehouse_ml.config import Settings
     from lakehouse_ml.serving.config import ServingConfig
-    from lakehouse_ml.serving.deployment import NoChampion
     from lakehouse_ml.serving.server import listening_socket, uvicorn_server
 
-    try:
-        config = ServingConfig(
-            Settings.from_env(), endpoints(domain, model), challenger_share=challenger_share,
-            poll_seconds=poll_seconds, log_flush_rows=log_flush_rows,
-            log_flush_seconds=log_flush_seconds, log_body_bytes=log_body_bytes,
-            log_buffer_bytes=log_buffer_bytes, unknown_keys=unknown_keys,
-            limits=Limits(max_body_bytes=max_body_bytes, max_rows=max_rows,
-                          max_header_bytes=max_header_bytes, header_seconds=header_seconds,
-                          body_seconds=body_seconds, max_connections=max_connections),
-        )
-    except ValueError as error:
-        typer.echo(f"serve: {error}", err=True)
-        raise typer.Exit(2) from None
+    config = ServingConfig(  # a ValueError (a bad knob) is a usage error
+        Settings.from_env(), endpoints(domain, model), challenger_share=challenger_share,
+        poll_seconds=poll_seconds, log_flush_rows=log_flush_rows,
+        log_flush_seconds=log_flush_seconds, log_body_bytes=log_body_bytes,
+        log_buffer_bytes=log_buffer_bytes, unknown_keys=unknown_keys,
+        limits=Limits(max_body_bytes=max_body_bytes, max_rows=max_rows,
+                      max_header_bytes=max_header_bytes, header_seconds=header_seconds,
+                      body_seconds=body_seconds, max_connections=max_connections),
+    )
     try:
         listener = listening_socket(host, port)
     except OSError as error:
-        typer.echo(f"serve: cannot listen on {host}:{port}: {error.strerror or error}", err=True)
-        raise typer.Exit(1) from None
+        raise CannotListen(f"cannot listen on {host}:{port}: {error.strerror or error}"
+                           ) from error
     with listener:
-        try:
-            server = uvicorn_server(config, host, port)
-        except NoChampion as error:
-            typer.echo(str(error), err=True)
-            raise typer.Exit(1) from None
+        server = uvicorn_server(config, host, port)  # NoChampion, TrackingUnavailable: exit 1
         typer.echo(f"serving {sorted(config.endpoints)} on http://{host}:{port}", err=True)
         server.run(sockets=[listener])
 
 
-tokens = typer.Typer(help="Bearer tokens for the serving endpoints.", no_args_is_help=True)
-
-
-@contextmanager
-def _refused_is_an_exit() -> Iterator[None]:
-    from lakehouse_ml.serving.tokens import TokenError
-
-    try:
-        yield
-    except TokenError as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(1) from None
+tokens = typer.Typer(cls=OneLineErrors, no_args_is_help=True,
+                     help="Bearer tokens for the serving endpoints.")
+"""Its errors are one line as every command's (`<command>: <problem>`, exit 1, or 2 for a
+usage error such as a bad token name)."""
 
 
 @tokens.command()
-def create(name: Annotated[str, typer.Option(help="Who or what the token is for.")]) -> None:
+def create(name: Annotated[list[str], typer.Option(
+        help="Who or what the token is for (once: one token per call).")]) -> None:
     """Create a token and print it (only this once: it is stored hashed)."""
     from lakehouse_ml.serving.tokens import TokenStore
 
-    with _refused_is_an_exit():
-        typer.echo(TokenStore(Catalog.from_settings()).create(name))
+    if len(name) > 1:
+        raise typer.BadParameter(f"given {len(name)} times ({name}): create one token per call",
+                                 param_hint="'--name'")
+    typer.echo(TokenStore(Catalog.from_settings()).create(name[0]))
 
 
 @tokens.command()
-def revoke(name: Annotated[str, typer.Option(help="The token's name.")]) -> None:
-    """Revoke a token: requests with it get 401 once servers re-read tokens."""
+def revoke(name: Annotated[list[str], typer.Option(
+        help="The token's name; repeat to revoke several at once.")]) -> None:
+    """Revoke tokens: requests with them get 401 once servers re-read tokens. Every name must
+    have an active token, else none is revoked."""
     from lakehouse_ml.serving.tokens import TokenStore
 
-    with _refused_is_an_exit():
-        TokenStore(Catalog.from_settings()).revoke(name)
-    typer.echo(f"revoked the token named {name!r}")
+    TokenStore(Catalog.from_settings()).revoke(*name)
+    for each in dict.fromkeys(name):
+        typer.echo(f"revoked the token named {each!r}")

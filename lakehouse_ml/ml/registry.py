@@ -10,6 +10,17 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous_champion"
+HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "10", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+                 "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
+"""MLflow's HTTP settings unless the environment sets them: a tracking server that does not
+answer fails a call within about 35 s (10 s per attempt, 3 attempts), one that refuses
+connections within seconds, instead of MLflow's minutes (120 s, 7 retries, backoff 2)."""
+_MISSING = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
+"""Error codes of a registered model or alias that does not exist."""
+
+
+class TrackingUnavailable(RuntimeError):
+    """The MLflow tracking server cannot be reached; the message names its URI."""
 
 
 def _local_folder(uri: str) -> Path | None:
@@ -17,7 +28,10 @@ def _local_folder(uri: str) -> Path | None:
 
 
 def use_tracking(uri: str) -> MlflowClient:
-    """Point MLflow (tracking and registry) at `uri`; sqlite folders are created on demand."""
+    """Point MLflow (tracking and registry) at `uri`; sqlite folders are created on demand,
+    HTTP calls are bounded by `HTTP_DEFAULTS`."""
+    for variable, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(variable, value)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # verified copies
     folder = _local_folder(uri)
@@ -42,11 +56,31 @@ def use_experiment(client: MlflowClient, name: str) -> str:
     return experiment_id
 
 
+def unreachable(uri: str, error: MlflowException) -> TrackingUnavailable | None:
+    """`error` as `TrackingUnavailable` naming `uri` if the server could not be reached (no
+    connection, or no answer in time), else None."""
+    cause = error.__cause__ or error.__context__
+    if not isinstance(cause, OSError):  # requests' errors are OSErrors
+        return None
+    reason = getattr(cause.args[0], "reason", cause) if cause.args else cause
+    return TrackingUnavailable(
+        f"MLflow tracking server {uri} (MLFLOW_TRACKING_URI) cannot be reached: "
+        f"{str(reason).rsplit(': ', 1)[-1]}")
+
+
 def alias_version(client: MlflowClient, model: str, alias: str) -> int | None:
+    """The version `alias` points to, None if the model or alias does not exist. Raises
+    `TrackingUnavailable` when the tracking server cannot be reached, and any other MLflow
+    error as it is (never taken for a missing alias)."""
     try:
         return int(client.get_model_version_by_alias(model, alias).version)
-    except MlflowException:
-        return None
+    except MlflowException as error:
+        if error.error_code in _MISSING:
+            return None
+        unavailable = unreachable(client.tracking_uri, error)
+        if unavailable is None:
+            raise
+        raise unavailable from error
 
 
 def model_uri(model: str, version: int) -> str:

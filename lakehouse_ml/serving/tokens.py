@@ -34,8 +34,12 @@ SCHEMA = pl.Schema({
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@:-]{0,63}")
 
 
-class TokenError(ValueError):
-    """A token command that cannot be done (bad name, name taken, nothing to revoke)."""
+class TokenError(Exception):
+    """A token command that cannot be done (name taken, nothing to revoke)."""
+
+
+class TokenNameError(TokenError, ValueError):
+    """A token name outside the naming rule (a usage error)."""
 
 
 def _digest(salt: str, secret: str) -> str:
@@ -57,7 +61,7 @@ class TokenStore:
     def create(self, name: str) -> str:
         """A new token for `name`, returned once; a name holds one active token at a time."""
         if not _NAME.fullmatch(name):
-            raise TokenError(f"token name {name!r}: use 1-64 letters, digits and _.@:- "
+            raise TokenNameError(f"token name {name!r}: use 1-64 letters, digits and _.@:- "
                              "(starting with a letter or digit)")
         if self.active().filter(pl.col("name") == name).height:
             raise TokenError(f"an active token named {name!r} exists: revoke it first")
@@ -67,11 +71,17 @@ class TokenStore:
         self.catalog.append(TABLE, pl.DataFrame([row], schema=SCHEMA, orient="row"))
         return f"{PREFIX}_{token_id}_{secret}"
 
-    def revoke(self, name: str) -> int:
-        """Revoke the active token(s) of `name`; returns how many."""
-        rows = self.active().filter(pl.col("name") == name)
-        if not rows.height:
-            raise TokenError(f"no active token named {name!r}")
+    def revoke(self, *names: str) -> int:
+        """Revoke the active token(s) of every name in one commit; returns how many. Raises
+        `TokenError` naming the names without an active token, and then revokes none."""
+        if not names:
+            raise TokenNameError("no token name given")
+        rows = self.active().filter(pl.col("name").is_in(list(names)))
+        found = set(rows["name"])
+        missing = [n for n in dict.fromkeys(names) if n not in found]
+        if missing:
+            raise TokenError(f"no active token named {', '.join(map(repr, missing))}: "
+                             "nothing revoked")
         revoked = rows.with_columns(pl.lit(datetime.now(UTC), dtype=_UTC).alias("revoked_at"))
         self.catalog.merge(TABLE, revoked, keys=["token_id"])
         return rows.height
