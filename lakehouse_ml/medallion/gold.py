@@ -67,6 +67,8 @@ def _rows_of_days(
 def build_aggregate(
     catalog: Catalog, domain: Domain, aggregate: Aggregate, batches: Sequence[str]
 ) -> GoldReport:
+    """Recompute the days (in the aggregate's time zone) that `batches` touched, each from all
+    its silver rows, and replace exactly those days in `gold.<name>` (created on first use)."""
     days = affected_days(catalog, domain, aggregate, batches)
     inputs = {name: _rows_of_days(catalog, domain.source(name), days, aggregate.time_zone)
               for name in aggregate.inputs}
