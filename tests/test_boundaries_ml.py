@@ -149,6 +149,8 @@ def test_every_alias_move_is_one_row_of_alias_changes(
     client.create_registered_model(model)
     for _ in range(3):  # versions 1-3 of another model, all of the same artifact
         client.create_model_version(model, first.source, run_id=first.run_id)
+    for version in ("1", "2"):  # as the gates tag them: rollback restores only these
+        client.set_model_version_tag(model, version, "validation_status", "passed")
 
     assert deploy(catalog, client, "churn", model, 1, True, actor="t") == CHAMPION
     assert deploy(catalog, client, "churn", model, 2, True, actor="t") == CHAMPION

@@ -125,22 +125,26 @@ def domains() -> None:
 @app.command()
 def rollback(
     reason: Annotated[str, typer.Option(help="Why; recorded with the alias change.")],
-    model: Annotated[str, typer.Option(help="Model name in the domain.")] = "churn_clf",
+    model: Annotated[str | None, typer.Option(
+        help="Model name (default: the only model declared).")] = None,
+    to_version: Annotated[int | None, typer.Option(
+        help="Version to make champion (default: the champion before the current one, from "
+        "<schema>.alias_changes, skipping versions already rolled back).", min=1)] = None,
 ) -> None:
-    """Make the previous champion the champion again (recorded in <schema>.alias_changes)."""
+    """Make an earlier champion the champion again (recorded in <schema>.alias_changes); a
+    version that does not exist or has not passed validation is refused."""
     import getpass
 
-    from lakehouse_ml.domains.churn.model import MODEL
+    from lakehouse_ml.cli.domains import resolve_model
     from lakehouse_ml.ml.deploy import rollback as roll_back
     from lakehouse_ml.ml.registry import use_tracking
 
-    if model != MODEL.name:
-        raise typer.BadParameter(f"unknown model {model!r}; known: {MODEL.name}")
+    spec = resolve_model(model)
     settings = Settings.from_env()
     catalog = Catalog.from_settings(settings)
-    name = MODEL.registered_name(settings.env)
-    version = roll_back(catalog, use_tracking(settings.mlflow_tracking_uri), MODEL.schema, name,
-                        actor=f"cli:{getpass.getuser()}", reason=reason)
+    name = spec.registered_name(settings.env)
+    version = roll_back(catalog, use_tracking(settings.mlflow_tracking_uri), spec.schema, name,
+                        actor=f"cli:{getpass.getuser()}", reason=reason, to_version=to_version)
     typer.echo(f"{name}: champion is version {version} again")
 
 

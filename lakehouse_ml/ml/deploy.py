@@ -1,22 +1,33 @@
 """Alias moves: promote a validated version, park a failed one as challenger, roll back.
 
-Every move is recorded (who, when, why) in `<schema>.alias_changes`.
+Every move is recorded (who, when, why) in `<schema>.alias_changes`, and that history is what
+a rollback goes back through.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import polars as pl
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.ml.gates import Gate
 from lakehouse_ml.ml.records import record_alias_change, record_validation
 from lakehouse_ml.ml.registry import CHALLENGER, CHAMPION, PREVIOUS, alias_version
+from lakehouse_ml.ml.retraining import VALIDATION_STATUS
+
+ROLLBACK = "rollback: "
+"""How the reason of a champion move made by `rollback` starts in `alias_changes`."""
 
 
 class NothingToRollBack(RuntimeError):
-    """No previous champion is recorded for this model."""
+    """No earlier champion of this model can be restored."""
+
+
+class RollbackRefused(RuntimeError):
+    """The version asked for cannot become champion: missing, not validated, or champion."""
 
 
 def _move(
@@ -38,7 +49,7 @@ def record_gates(
         client.log_metric(run_id, f"gate.{gate.name}", 1.0 if gate.passed else 0.0)
         client.set_model_version_tag(model, str(version), f"validation.{gate.name}",
                                      gate.row()[2])
-    client.set_model_version_tag(model, str(version), "validation_status",
+    client.set_model_version_tag(model, str(version), VALIDATION_STATUS,
                                  "passed" if passed else "failed")
     record_validation(catalog, schema, model, version, run_id, [g.row() for g in gates])
     return passed
@@ -66,13 +77,65 @@ def deploy(
 
 def rollback(
     catalog: Catalog, client: MlflowClient, schema: str, model: str, actor: str, reason: str,
+    to_version: int | None = None,
 ) -> int:
-    """Make the previous champion champion again; the demoted one becomes previous_champion."""
-    previous = alias_version(client, model, PREVIOUS)
-    if previous is None:
-        raise NothingToRollBack(f"{model} has no {PREVIOUS} alias: nothing to roll back to")
+    """Make `to_version`, by default the champion before the current one, champion again;
+    the demoted one becomes previous_champion. Returns the new champion's version.
+
+    "Before" is read from the alias history (`<schema>.alias_changes`), never from the
+    previous_champion alias: a version once rolled back is skipped, so rolling back twice goes
+    further back instead of re-promoting the version just rolled back; so is a version that is
+    no longer registered or has not passed validation. Raises `NothingToRollBack` when no such
+    version is left, `RollbackRefused` when `to_version` does not exist, has not passed
+    validation or is the champion already."""
     current = alias_version(client, model, CHAMPION)
-    _move(catalog, client, schema, model, CHAMPION, previous, actor, f"rollback: {reason}")
+    if to_version is None:
+        target = next((v for v in _earlier_champions(catalog, schema, model, current)
+                       if _refusal(client, model, v) is None), None)
+        if target is None:
+            raise NothingToRollBack(f"{model}: no earlier champion to roll back to (versions "
+                                    "rolled back or not validated are skipped)")
+    else:
+        refusal = ("it is the champion already" if to_version == current
+                   else _refusal(client, model, to_version))
+        if refusal is not None:
+            raise RollbackRefused(f"{model}: cannot roll back to version {to_version}: {refusal}")
+        target = to_version
+    _move(catalog, client, schema, model, CHAMPION, target, actor, f"{ROLLBACK}{reason}")
     if current is not None:
         _move(catalog, client, schema, model, PREVIOUS, current, actor, f"rolled back: {reason}")
-    return previous
+    return target
+
+
+def _earlier_champions(catalog: Catalog, schema: str, model: str, current: int | None
+                       ) -> list[int]:
+    """Versions that were champion and were never rolled back, latest first, without
+    `current`: each champion move puts its version on top, a rollback also drops the version
+    it demoted."""
+    table = f"{schema}.alias_changes"
+    if not catalog.exists(table):
+        return []
+    moves = (catalog.read(table)
+             .filter(pl.col("model") == model, pl.col("alias") == CHAMPION)
+             .sort("changed_at", maintain_order=True))
+    order: list[int] = []
+    for before, after, why in moves.select("from_version", "to_version", "reason").rows():
+        dropped = {after, before if why.startswith(ROLLBACK) else None}
+        order = [v for v in order if v not in dropped]
+        if after is not None:
+            order.append(after)
+    return [v for v in reversed(order) if v != current]
+
+
+def _refusal(client: MlflowClient, model: str, version: int) -> str | None:
+    """Why `version` may not become champion (None if it may)."""
+    try:
+        found = client.get_model_version(model, str(version))
+    except MlflowException as error:
+        if error.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        return "no such version is registered"
+    status = (found.tags or {}).get(VALIDATION_STATUS)
+    if status != "passed":
+        return f"it has not passed validation ({VALIDATION_STATUS}: {status or 'none'})"
+    return None
