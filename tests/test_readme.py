@@ -95,6 +95,7 @@ def readme_project(settings: Settings, tmp_path: Path, monkeypatch: pytest.Monke
     setting pointing into it, and it the working directory."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}")
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    monkeypatch.delenv("REDIS_URL", raising=False)  # online store: SQLite under the root
     (tmp_path / "dagster").mkdir()
     monkeypatch.chdir(tmp_path)
     files = [block for block in BLOCKS if block.path]
