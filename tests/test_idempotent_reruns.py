@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 
 from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.config import Settings
-from lakehouse_ml.defs.factories.model import model_asset
+from lakehouse_ml.defs.factories.model import model_asset, train_run_config
 from lakehouse_ml.defs.resources import LakehouseResource, MlflowResource
 from lakehouse_ml.domains.churn import DOMAIN
 from lakehouse_ml.domains.churn.generator import GenerationReport
@@ -62,8 +62,7 @@ def train_through_dagster(base: Path, instance: dg.DagsterInstance, *, force: bo
     settings = store_settings(base)
     resources = {"lakehouse": LakehouseResource.from_settings(settings),
                  "mlflow": MlflowResource.from_settings(settings)}
-    config = {"ops": {"churn__churn_clf": {"ops": {
-        f"{SPEC.name}_train_model": {"config": {"force": force}}}}}}
+    config = train_run_config(SPEC, force=force)  # what `lakehouse-ml run --force` passes
     return dg.materialize([model_asset(SPEC)], resources=resources, run_config=config,
                           instance=instance)
 

@@ -98,13 +98,16 @@ def run(
     = None,
     end: Annotated[str | None, typer.Option(help="Last partition (default: last landed day).")]
     = None,
+    force: Annotated[bool, typer.Option(
+        help="Retrain even when the data versions are those of the champion (or of another "
+        "validated version): by default such a model is not trained again.")] = False,
 ) -> None:
     """Per domain: its landed days in one <domain>_daily_refresh run, then each model's
     <model>_train_validate_deploy and <model>_batch_score."""
     from lakehouse_ml.cli.pipeline import failed_steps, materialize_range, summary
 
     results = materialize_range(start, end, domain, say=typer.echo,
-                                verbose=bool(ctx.find_root().params.get("debug")))
+                                verbose=bool(ctx.find_root().params.get("debug")), force=force)
     summary(console, results)
     failed = [line for r in results if not r.success for line in failed_steps(r)]
     for line in failed:

@@ -15,6 +15,7 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
 )
+from dagster_shared.error import SerializableErrorInfo
 from rich.console import Console
 from rich.table import Table
 
@@ -24,6 +25,7 @@ from lakehouse_ml.cli.errors import one_line
 from lakehouse_ml.config import Settings
 from lakehouse_ml.defs.factories import names
 from lakehouse_ml.defs.factories.medallion import landed_days
+from lakehouse_ml.defs.factories.model import train_run_config
 from lakehouse_ml.domains import declarations
 from lakehouse_ml.medallion.spec import Domain
 from lakehouse_ml.ml.spec import ModelSpec
@@ -139,6 +141,15 @@ def day_option(option: str, value: str | None) -> str | None:
         raise ValueError(f"{option} {value!r} is not a day (YYYY-MM-DD)") from None
 
 
+def _error_message(error: SerializableErrorInfo) -> str:
+    """`Class: message` on one line, the class without its module (a `dg.Failure`: only its
+    description)."""
+    head, _, rest = error.message.partition(": ")
+    if rest and head.rsplit(".", 1)[-1] == error.cls_name:
+        return one_line(rest if error.cls_name == "Failure" else f"{error.cls_name}: {rest}")
+    return one_line(error.message)
+
+
 def failed_steps(result: dg.ExecuteInProcessResult) -> list[str]:
     """One line per failed step of a run: job, step key and the error's message (the
     innermost cause, without its traceback); the run's own failure when no step failed."""
@@ -149,17 +160,18 @@ def failed_steps(result: dg.ExecuteInProcessResult) -> list[str]:
             while error is not None and error.cause is not None and (
                     error.cls_name or "").startswith("DagsterExecution"):
                 error = error.cause
-            message = one_line(error.message) if error is not None else "failed"
+            message = _error_message(error) if error is not None else "failed"
             lines.append(f"{result.job_def.name}: step {event.step_key} failed: {message}")
     return lines or [f"{result.job_def.name}: run {result.run_id} failed"]
 
 
 def materialize_range(
     start: str | None, end: str | None, domain: str | None = None, *, say: Say = print,
-    verbose: bool = False,
+    verbose: bool = False, force: bool = False,
 ) -> list[dg.ExecuteInProcessResult]:
     """Per domain of `plan`: `<domain>_daily_refresh` over its days as one run, then each of
-    its models' `<model>_train_validate_deploy` and `<model>_batch_score` (when declared).
+    its models' `<model>_train_validate_deploy` (training only when the data versions changed,
+    unless `force`) and `<model>_batch_score` (when declared).
 
     A domain stops at its first failed run; the other domains still run. ValueError (a usage
     error) or LookupError before anything runs, see `plan`."""
@@ -179,15 +191,16 @@ def materialize_range(
             tags={ASSET_PARTITION_RANGE_START_TAG: planned.start,
                   ASSET_PARTITION_RANGE_END_TAG: planned.end},
         ))
-        downstream = [job for model in planned.models for job in (
-            names.train_validate_deploy(model.name),
-            *([names.batch_score(model.name)] if model.batch_scoring else []))]
-        for job in downstream:
+        downstream = [(job, run_config) for model in planned.models for job, run_config in (
+            (names.train_validate_deploy(model.name),
+             {**config, **train_run_config(model, force=force)}),
+            *([(names.batch_score(model.name), config)] if model.batch_scoring else []))]
+        for job, run_config in downstream:
             if not results[-1].success:
                 break
             say(f"{name}: {job}")
             results.append(definitions.resolve_job_def(job).execute_in_process(
-                instance=instance, run_config=config, raise_on_error=False))
+                instance=instance, run_config=run_config, raise_on_error=False))
     return results
 
 

@@ -23,6 +23,12 @@ class TrainConfig(dg.Config):
     """Train even when a version was already trained from the current data versions."""
 
 
+def train_run_config(spec: ModelSpec, *, force: bool) -> dict:
+    """Run config of `<model>_train_validate_deploy` setting the train op's `force`."""
+    graph = asset_key(f"{spec.schema}.{spec.name}").to_python_identifier()
+    return {"ops": {graph: {"ops": {f"{spec.name}_train_model": {"config": {"force": force}}}}}}
+
+
 def model_asset(spec: ModelSpec) -> dg.AssetsDefinition:
     @dg.op(name=f"{spec.name}_train_model", ins={"training_set": dg.In(dg.Nothing)},
            out=dg.Out(Candidate, is_required=False), tags={"kind": "sklearn"},
