@@ -35,6 +35,7 @@ from tests.serving.conftest import running
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 WALKTHROUGH = "Add your own domain"
+PYTHON = {"python", "python3", "py"}
 
 
 @dataclass(frozen=True)
@@ -54,13 +55,13 @@ class Block:
 
 
 def python_blocks(markdown: str) -> list[Block]:
-    """The fenced ```python blocks of `markdown`, in order."""
+    """The fenced ```python (or py, python3) blocks of `markdown`, in order."""
     blocks, section, tokens = [], "", MarkdownIt("commonmark").parse(markdown)
     for at, token in enumerate(tokens):
         words = token.info.split()
         if token.type == "heading_open":
             section = tokens[at + 1].content
-        elif token.type == "fence" and words[:1] == ["python"] and token.map:
+        elif token.type == "fence" and words and words[0] in PYTHON and token.map:
             blocks.append(Block(token.map[0] + 2, token.content,
                                 words[1] if len(words) > 1 else None, section))
     return blocks
@@ -113,9 +114,10 @@ def readme_project(settings: Settings, tmp_path: Path, monkeypatch: pytest.Monke
 
 def test_python_blocks_are_collected_with_their_lines_and_files() -> None:
     markdown = ("# T\n\n```bash\nmake run\n```\n\n```python\nx = 1\n```\n\n"
-                "```python pkg/mod.py\ny = 2\n```\n\n```\nplain\n```\n")
+                "```python pkg/mod.py\ny = 2\n```\n\n```\nplain\n```\n\n```py\nz = 3\n```\n")
     assert python_blocks(markdown) == [Block(8, "x = 1\n", None, "T"),
-                                       Block(12, "y = 2\n", "pkg/mod.py", "T")]
+                                       Block(12, "y = 2\n", "pkg/mod.py", "T"),
+                                       Block(20, "z = 3\n", None, "T")]
     assert Block(1, "", "lakehouse_ml/domains/iot/__init__.py").module == "lakehouse_ml.domains.iot"
     assert len(BLOCKS) >= 2, "the README's ```python blocks were not found"
 
