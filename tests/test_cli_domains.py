@@ -149,7 +149,8 @@ def test_a_failed_step_is_one_line_and_exit_1(
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
     assert lines and all(line.startswith("sensors_daily_refresh: step ") for line in lines)
-    assert any("gold__hottest" in line and "expectations" in line for line in lines), lines
+    assert ("sensors_daily_refresh: step gold__hottest failed: DagsterAssetCheckFailedError: 1 "
+            "blocking asset check failed with ERROR severity: gold/hottest: expectations") in lines
     assert "Traceback" not in result.output + result.stderr
     assert "Stack Trace" not in result.output + result.stderr
     json.dumps(lines)  # plain text
