@@ -13,6 +13,7 @@ import dagster as dg
 import pytest
 from typer.testing import CliRunner
 
+import lakehouse_ml.domains
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.cli import app
 from lakehouse_ml.cli.domains import resolve_domain, resolve_model
@@ -154,3 +155,30 @@ def test_a_failed_step_is_one_line_and_exit_1(
     assert "Traceback" not in result.output + result.stderr
     assert "Stack Trace" not in result.output + result.stderr
     json.dumps(lines)  # plain text
+
+
+def test_a_broken_or_clashing_domain_package_is_one_line_naming_its_folder(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    user = tmp_path / "user_domains"
+    (user / "broken").mkdir(parents=True)
+    (user / "broken" / "__init__.py").write_text("import not_a_module_anywhere\n")
+    monkeypatch.setattr(lakehouse_ml.domains, "__path__",
+                        [*lakehouse_ml.domains.__path__, str(user)])
+
+    broken = runner.invoke(app, ["domains"])
+
+    assert broken.exit_code == 1
+    (line,) = broken.stderr.strip().splitlines()
+    assert line.endswith(f" domains: {user / 'broken'}: cannot be imported: "
+                         "ModuleNotFoundError: No module named 'not_a_module_anywhere'")
+    (user / "broken" / "__init__.py").write_text("")  # repaired: declares nothing
+    (user / "second").mkdir()
+    (user / "second" / "__init__.py").write_text(
+        "from lakehouse_ml.domains.churn import DOMAIN\n")  # a second `churn`
+
+    clash = runner.invoke(app, ["run"])
+
+    assert clash.exit_code == 1
+    assert f"{user / 'second'}: domain 'churn' is already declared in " in clash.stderr
+    assert clash.stderr.strip().endswith("lakehouse_ml/domains/churn")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
+from pathlib import Path
 from types import ModuleType
 
 from lakehouse_ml.medallion.spec import Domain
@@ -17,7 +18,7 @@ NAME = re.compile(r"[a-z][a-z0-9_]*")
 """Domain and model names prefix Dagster job, schedule and op names: lowercase, digits, `_`."""
 
 
-class DomainError(ValueError):
+class DomainError(RuntimeError):
     """A domain package that cannot be imported, or declares something malformed or twice."""
 
 
@@ -26,7 +27,7 @@ def _packages() -> list[tuple[str, ModuleType]]:
     for package in sorted(pkgutil.iter_modules(__path__), key=lambda p: p.name):
         if not package.ispkg:
             continue
-        where = f"lakehouse_ml/domains/{package.name}"
+        where = str(Path(getattr(package.module_finder, "path", "")) / package.name)
         try:
             module = importlib.import_module(f"{__name__}.{package.name}")
         except Exception as error:

@@ -9,6 +9,7 @@ from lakehouse_ml.defs.factories.jobs import daily_refresh, weekly_maintenance
 from lakehouse_ml.defs.factories.medallion import daily_partitions, medallion_assets
 from lakehouse_ml.defs.factories.model import model_definitions
 from lakehouse_ml.defs.factories.training import training_set_asset
+from lakehouse_ml.domains import DomainError
 from lakehouse_ml.medallion.spec import Domain
 from lakehouse_ml.ml.spec import ModelSpec
 
@@ -23,12 +24,12 @@ def domain_definitions(
 
     Every name is prefixed by the domain's or model's name and every job selects only this
     domain's assets, so domains coexist in one code location. `landing_folders`: every source
-    folder of the location (see `medallion_assets`). ValueError naming the model when one
+    folder of the location (see `medallion_assets`). DomainError naming the model when one
     trains on a training set the domain does not declare."""
     declared = domain.training_set.name if domain.training_set else None
     for model in models:
         if model.training_set.name != declared:
-            raise ValueError(f"model {model.name!r} trains on {model.training_set.name}, which "
+            raise DomainError(f"model {model.name!r} trains on {model.training_set.name}, which "
                              f"domain {domain.name!r} does not declare (its training set: "
                              f"{declared})")
     partitions = daily_partitions(domain, landing)
