@@ -77,14 +77,14 @@ def run_block(block: Block) -> None:
 
 
 def _extend_package(monkeypatch: pytest.MonkeyPatch, root: Path, block: Block) -> None:
-    """Make `block.module` importable from `root`: its nearest existing parent package also
-    searches the matching folder under `root`."""
+    """Make `block.module` importable from `root`: its nearest existing parent package searches
+    the matching folder under `root` first (so the README's file wins over a same-named one)."""
     parts = block.module.split(".")
     for depth in range(len(parts) - 1, 0, -1):
         parent = importlib.import_module(".".join(parts[:depth]))
         if hasattr(parent, "__path__"):
             folder = str(root.joinpath(*parts[:depth]))
-            monkeypatch.setattr(parent, "__path__", [*parent.__path__, folder])
+            monkeypatch.setattr(parent, "__path__", [folder, *parent.__path__])
             return
     raise AssertionError(f"README.md:{block.line}: {block.path} is not inside a package")
 
