@@ -150,3 +150,8 @@ def test_next_day_never_overwrites_a_landed_day(settings: Settings) -> None:
     line = one_line_error(invoke("--next-day"), 1)
     assert "already holds demo files of 2026-03-14" in line and "2026-03-05" in line
     assert {p: p.read_bytes() for p in landing.rglob("*") if p.is_file()} == before
+
+
+def test_the_readme_states_the_minimum_days() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert f"`--days` below {MIN_TRAINABLE_DAYS} (labels are" in readme
