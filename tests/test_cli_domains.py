@@ -182,3 +182,23 @@ def test_a_broken_or_clashing_domain_package_is_one_line_naming_its_folder(
     assert clash.exit_code == 1
     assert f"{user / 'second'}: domain 'churn' is already declared in " in clash.stderr
     assert clash.stderr.strip().endswith("lakehouse_ml/domains/churn")
+
+
+def test_run_with_nothing_landed_names_every_domain_and_its_sources(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    declare_user_domains(monkeypatch)
+    _sensor_day(settings, "2026-02-01")
+
+    nothing = runner.invoke(app, ["run", "--domain", "fleet"])
+    outside = runner.invoke(app, ["run", "--start", "2026-03-01"])
+
+    assert nothing.exit_code == 1
+    (line,) = nothing.stderr.strip().splitlines()
+    assert f"no landed files under {settings.landing} for domain fleet (fleet: pings, " in line
+    assert outside.exit_code == 1
+    assert ("sensors: nothing landed from 2026-03-01 on (landed: 2026-02-01 .. 2026-02-01); "
+            "not run") in outside.output
+    assert "no landed files from 2026-03-01 on under " in outside.stderr
+    assert "churn: customers, orders, events, tickets, churn_labels; fleet: pings, " in (
+        outside.stderr)

@@ -47,6 +47,11 @@ class DomainRange:
     end: str
 
 
+def _span(start: str | None, end: str | None) -> str:
+    return (f"between {start} and {end}" if start and end else f"from {start} on" if start
+            else f"up to {end}")
+
+
 def _domain_range(domain: Domain, models: tuple[ModelSpec, ...], landing: str,
                   start: str | None, end: str | None, say: Say) -> DomainRange | None:
     """The landed days of `domain` inside [start, end] (None: all of them), saying so when a
@@ -57,8 +62,8 @@ def _domain_range(domain: Domain, models: tuple[ModelSpec, ...], landing: str,
     first, last = days[0], days[-1]
     low, high = start or first, end or last
     if not any(low <= day <= high for day in days):
-        say(f"{domain.name}: nothing landed between {low} and {high} (landed: {first} .. "
-            f"{last}); not run")
+        say(f"{domain.name}: nothing landed {_span(start, end)} (landed: {first} .. {last}); "
+            "not run")
         return None
     if low < first:
         say(f"{domain.name}: nothing landed before {first}; starting there, not at {low}")
@@ -82,8 +87,7 @@ def plan(domain: str | None, start: str | None, end: str | None, landing: str, s
     if not ranges:
         sources = "; ".join(f"{name}: {', '.join(s.name for s in declared[name][0].sources)}"
                             for name in chosen)
-        span = f" between {start or 'the first'} and {end or 'the last day'}" if (
-            start or end) else ""
+        span = f" {_span(start, end)}" if start or end else ""
         raise LookupError(f"no landed files{span} under {landing} for "
                           f"{'domain ' + domain if domain else 'any declared domain'} "
                           f"({sources}): drop files under <landing>/<source>/<YYYY-MM-DD>/ or "
