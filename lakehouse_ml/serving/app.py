@@ -68,7 +68,7 @@ class Refused(Exception):
 
 
 def _json(status: int, document: object, **headers: str) -> Response:
-    return Response(json.dumps(document), status, headers, media_type="application/json")
+    return Response(json.dumps(document), status, headers, media_type=JSON)
 
 
 def _error(status: int, message: str) -> dict[str, str]:
@@ -215,7 +215,7 @@ def create_app(runtime: Runtime) -> FastAPI:
                 unmatched_rows=scored.unmatched_rows if scored else None,
             )
             return Response(text, status, {"x-request-id": request_id, **headers},
-                            media_type="application/json")
+                            media_type=JSON)
 
         token = _bearer(request)
         caller = runtime.tokens.verify(token)
