@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 import polars as pl
 
 from lakehouse_ml.catalog import Catalog, TableInfo
+from lakehouse_ml.ingest.bronze import _create as create_once
 from lakehouse_ml.medallion.spec import Domain, Source
 
 TABLE = "pipeline.progress"
@@ -138,7 +139,7 @@ def mark_processed(catalog: Catalog, done: Pending) -> None:
     """Record that `done.table` caught up to `done.marks` (nothing is written when empty)."""
     if done.marks.is_empty():
         return
-    catalog.create_table(TABLE, PROGRESS, TableInfo(
+    create_once(catalog, TABLE, PROGRESS, TableInfo(  # steps of one run may race to create it
         owner="team:data-eng", comment="Landed batches each table has processed, up to the "
         "ingestion time of their latest content (a re-run with nothing new writes nothing).",
         tags={"layer": "pipeline"}))
