@@ -25,6 +25,7 @@ from lakehouse_ml.ml.gates import run_gates
 from lakehouse_ml.ml.registry import CHAMPION, alias_version, use_tracking
 from lakehouse_ml.ml.retraining import AlreadyTrained
 from lakehouse_ml.ml.scoring import write_scores
+from tests.boundary_domain import DAY1, SENSORS, land, reading
 from tests.conftest import day_keys, materialize
 from tests.test_boundaries_ml import SPEC, labelled
 
@@ -175,3 +176,17 @@ def test_rerun_without_new_files_writes_no_silver_or_gold_version(
     assert "dev.silver.customers" not in changed
     assert catalog.read(PROGRESS).filter(
         pl.col("table") == "dev.silver.events", pl.col("batch_id") == days[-1]).height == 1
+
+
+def test_a_batch_whose_blocking_check_failed_is_refined_again_not_skipped(
+    settings: Settings,
+) -> None:
+    land(settings.landing, DAY1, [reading("g1"), reading("g2"), reading("b1", celsius="hot"),
+                                  reading("b2", celsius=999.0)])  # 2 of 4 refused: blocks
+    for _ in range(2):  # the re-run has no new file, yet the failed batch is not done
+
+        result = materialize(settings, [DAY1], domain=SENSORS, raise_on_error=False)
+
+        contract = {e.check_name: e for e in result.get_asset_check_evaluations()}["contract"]
+        assert not contract.passed and contract.metadata["rows_read"].value == 4
+        assert not result.asset_materializations_for_node("gold__hottest")
