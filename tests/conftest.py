@@ -36,6 +36,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     one (the package's folder, else its module), so `--dist loadgroup` sends that group to a
     single worker and the fixture is built once; other tests go to whichever worker is free."""
     for item in items:
+        if not isinstance(item, pytest.Function):  # other kinds of items take no fixtures
+            continue
         groups: dict[str, str] = {}
         for definitions in item._fixtureinfo.name2fixturedefs.values():
             scope = definitions[-1].scope
