@@ -3,15 +3,19 @@ landed day), and the 02:00 schedule asking for yesterday's partition."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
+import pytest
 
 from lakehouse_ml.config import Settings
 from lakehouse_ml.defs.factories.domain import domain_definitions
 from lakehouse_ml.defs.factories.medallion import daily_partitions
 from lakehouse_ml.defs.resources import LakehouseResource
+from lakehouse_ml.domains import DomainError
 from tests.boundary_domain import SENSORS, land, reading
+from tests.user_domains import declare_user_domains
 
 TODAY = datetime.now(UTC).date()
 
@@ -54,3 +58,22 @@ def test_daily_schedule_refreshes_yesterdays_partition(settings: Settings) -> No
     assert not before.run_requests and "before the first partition" in (
         before.skip_message or "")
     assert date.fromisoformat(request.partition_key) < at.date()
+
+
+def test_batch_scoring_is_optional_and_a_model_needs_its_domains_training_set(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fleet = declare_user_domains(monkeypatch)
+    (model,) = fleet.MODELS
+
+    unscored = domain_definitions(fleet.DOMAIN, [replace(model, batch_scoring=None)])
+    scored = domain_definitions(fleet.DOMAIN, [model])
+
+    jobs = {job.name for job in unscored.jobs or ()}
+    assert "breakdown_clf_train_validate_deploy" in jobs
+    assert "breakdown_clf_batch_score" not in jobs
+    assert "breakdown_clf_batch_score" in {job.name for job in scored.jobs or ()}
+    with pytest.raises(DomainError, match="model 'breakdown_clf' trains on "
+                                          "fleet.training_set, which domain 'sensors' does "
+                                          "not declare"):
+        domain_definitions(SENSORS, [model])
