@@ -10,9 +10,12 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
+import pytest
 from mlflow import MlflowClient
+from typer.testing import CliRunner
 
 from lakehouse_ml.catalog import Catalog, TableInfo
+from lakehouse_ml.cli import app
 from lakehouse_ml.config import Settings
 from lakehouse_ml.defs.factories.model import model_asset, train_run_config
 from lakehouse_ml.defs.resources import LakehouseResource, MlflowResource
@@ -28,6 +31,8 @@ from lakehouse_ml.ml.scoring import write_scores
 from tests.boundary_domain import DAY1, SENSORS, land, reading
 from tests.conftest import day_keys, materialize
 from tests.test_boundaries_ml import SPEC, labelled
+from tests.test_second_domain import FLEET_DAYS
+from tests.user_domains import declare_user_domains
 
 NAME = SPEC.registered_name("dev")
 
@@ -190,3 +195,28 @@ def test_a_batch_whose_blocking_check_failed_is_refined_again_not_skipped(
         contract = {e.check_name: e for e in result.get_asset_check_evaluations()}["contract"]
         assert not contract.passed and contract.metadata["rows_read"].value == 4
         assert not result.asset_materializations_for_node("gold__hottest")
+
+
+def test_lakehouse_ml_run_twice_adds_no_model_version_scores_or_table_version(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fleet = declare_user_domains(monkeypatch)  # a small domain with a model and batch scores
+    for day in FLEET_DAYS:
+        fleet.land_day(settings.landing, day, labels=day != FLEET_DAYS[0])
+    first = CliRunner().invoke(app, ["run", "--domain", "fleet"])
+    assert first.exit_code == 0, first.output
+    catalog, client = Catalog(settings.root, "dev"), use_tracking(settings.mlflow_tracking_uri)
+    model = "dev.fleet.breakdown_clf"
+    before = {t.name: catalog.version(t.name) for t in catalog.tables()}
+    scores = catalog.read("fleet.predictions").drop("scored_at").sort("vehicle_id")
+    assert len(client.search_model_versions(f"name = '{model}'")) == 1 and scores.height
+
+    again = CliRunner().invoke(app, ["run", "--domain", "fleet"])
+
+    assert again.exit_code == 0, again.output
+    assert len(client.search_model_versions(f"name = '{model}'")) == 1
+    after = {t.name: catalog.version(t.name) for t in catalog.tables()}
+    rescored = "dev.fleet.predictions"  # its day's rows replaced by the same rows
+    assert {n: v for n, v in after.items() if n != rescored} == {
+        n: v for n, v in before.items() if n != rescored}
+    assert catalog.read("fleet.predictions").drop("scored_at").sort("vehicle_id").equals(scores)
