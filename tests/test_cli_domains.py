@@ -202,3 +202,17 @@ def test_run_with_nothing_landed_names_every_domain_and_its_sources(
     assert "no landed files from 2026-03-01 on under " in outside.stderr
     assert "churn: customers, orders, events, tickets, churn_labels; fleet: pings, " in (
         outside.stderr)
+
+
+def test_serve_endpoints_are_every_declared_model_or_the_chosen_ones(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lakehouse_ml.cli.serving import endpoints
+
+    assert list(endpoints()) == ["churn_clf"]
+    declare_user_domains(monkeypatch)
+
+    assert list(endpoints()) == ["churn_clf", "breakdown_clf"]
+    assert list(endpoints("fleet")) == ["breakdown_clf"]
+    assert list(endpoints(None, "churn_clf")) == ["churn_clf"]
+    assert endpoints("fleet", "breakdown_clf")["breakdown_clf"].schema == "fleet"
