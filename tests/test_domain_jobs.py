@@ -7,13 +7,16 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
+import polars as pl
 import pytest
 
+from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.config import Settings
 from lakehouse_ml.defs.factories.domain import domain_definitions
 from lakehouse_ml.defs.factories.medallion import daily_partitions
 from lakehouse_ml.defs.resources import LakehouseResource
 from lakehouse_ml.domains import DomainError
+from lakehouse_ml.medallion.maintenance import catalog_plan, domain_plan
 from tests.boundary_domain import SENSORS, land, reading
 from tests.user_domains import declare_user_domains
 
@@ -77,3 +80,15 @@ def test_batch_scoring_is_optional_and_a_model_needs_its_domains_training_set(
                                           "fleet.training_set, which domain 'sensors' does "
                                           "not declare"):
         domain_definitions(SENSORS, [model])
+
+
+def test_a_domains_maintenance_covers_its_tables_and_its_models_schemas_only(
+    catalog: Catalog,
+) -> None:
+    for table in ("silver.readings", "sensors.scores", "serving.notes"):
+        catalog.create_table(table, pl.Schema({"reading_id": pl.String}), TableInfo(owner="t"))
+
+    plan = domain_plan(catalog, SENSORS, ["sensors"])
+
+    assert plan == {"dev.silver.readings": ("reading_id",), "dev.sensors.scores": ()}
+    assert catalog_plan(catalog, [SENSORS]) == {**plan, "dev.serving.notes": ()}
