@@ -41,7 +41,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     "point-in-time": (
         ["lakehouse_ml/features/pit.py", "lakehouse_ml/features/row_lookup.py"],
         ["tests/features/test_point_in_time.py", "tests/features/test_row_lookup.py",
-         "tests/features/test_boundaries_pit.py"]),
+         "tests/features/test_boundaries_pit.py", "tests/features/test_mutants_pit.py"]),
     "training-table": (
         ["lakehouse_ml/features/training_table.py"],
         ["tests/features/test_training_set.py",
