@@ -214,6 +214,7 @@ def test_lakehouse_ml_run_twice_adds_no_model_version_scores_or_table_version(
     again = CliRunner().invoke(app, ["run", "--domain", "fleet"])
 
     assert again.exit_code == 0, again.output
+    assert f"{model}: not retrained, version 1 (champion)" in again.stdout
     assert len(client.search_model_versions(f"name = '{model}'")) == 1
     after = {t.name: catalog.version(t.name) for t in catalog.tables()}
     rescored = "dev.fleet.predictions"  # its day's rows replaced by the same rows

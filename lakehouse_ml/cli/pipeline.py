@@ -250,6 +250,10 @@ def summary(console: Console, results: list[dg.ExecuteInProcessResult]) -> None:
                     f"{meta['alias'].value} (validation {meta['validation'].value}, holdout "
                     f"ROC AUC {meta['roc_auc'].value:.3f}); MLflow UI: make mlflow-ui"
                 )
+            elif event.event_type == dg.DagsterEventType.ASSET_OBSERVATION:
+                meta = event.asset_observation_data.asset_observation.metadata
+                if "not_retrained" in meta:
+                    console.print(meta["not_retrained"].text, markup=False, soft_wrap=True)
     for result in results:
         state = "[green]succeeded" if result.success else "[red]failed"
         console.print(f"run {result.run_id} ({result.job_def.name}) {state}")
