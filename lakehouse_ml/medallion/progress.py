@@ -7,7 +7,8 @@ in `pipeline.progress`, the marks it caught up to; it has work only for batches 
 every input it reads is later than its own, and only once every input covering that source has
 processed the batch. Bronze inputs take their marks from the manifest; silver, gold and feature
 tables from their own rows in `pipeline.progress`. An input the domain does not declare cannot
-be tracked, so a table reading one processes every batch it is asked to (it fails closed).
+be tracked, so a table reading one processes every batch it is asked to (it fails closed), and
+so does a table that does not exist (e.g. dropped by hand), whatever it recorded.
 """
 
 from __future__ import annotations
@@ -111,8 +112,9 @@ def _upstream(catalog: Catalog, domain: Domain, inputs: Sequence[str], batches: 
 def _pending(catalog: Catalog, table: str, upstream: pl.DataFrame | None,
              batches: Sequence[str]) -> Pending:
     name = str(catalog.name(table))
-    if upstream is None:
-        return Pending(name, sorted(set(batches)), pl.DataFrame(schema=MARKS))
+    if upstream is None or not catalog.exists(name):  # untracked input, or a table to rebuild
+        marks = pl.DataFrame(schema=MARKS) if upstream is None else upstream
+        return Pending(name, sorted(set(batches)), marks)
     done = _processed(catalog, name, batches).collect().rename({"ingested_at": "done"})
     todo = (upstream.join(done, on=["source", "batch_id"], how="left")
             .filter(pl.col("done").is_null() | (pl.col("done") < pl.col("ingested_at"))))
