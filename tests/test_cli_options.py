@@ -98,10 +98,28 @@ def test_token_revoke_takes_several_names_and_revokes_all_or_none(catalog: Catal
     assert set(store.active()["name"]) == {"c"}
 
 
+@pytest.mark.parametrize(("args", "option"), [
+    (["read", "silver.orders", "--limit", "1", "--limit", "2"], "--limit"),
+    (["read", "silver.orders", "--version=0", "--version", "1"], "--version"),
+    (["tables", "--json", "--json"], "--json"),
+    (["rollback", "--reason", "a", "--reason", "b"], "--reason"),
+    (["serve", "--port", "8080", "--port", "8081"], "--port"),
+])
+def test_an_option_that_takes_one_value_given_twice_is_a_usage_error(
+    settings: Settings, args: list[str], option: str
+) -> None:
+    """click would keep the last value silently; a value that looks like an option is a
+    value (`--reason --reason` is one reason)."""
+    line = _one_line(_cli(*args), 2)
+
+    assert line == (f"lakehouse-ml {args[0]}: option {option} is given more than once: give "
+                    "it once (see --help)")
+
+
 @pytest.mark.parametrize(("args", "code", "line"), [
-    (["create", "--name", "x", "--name", "y"], 2,
-     "lakehouse-ml token create: Invalid value for '--name': given 2 times (['x', 'y']): create "
-     "one token per call (see --help)"),
+    (["create", "--name", "x", "--name=y"], 2,
+     "lakehouse-ml token create: option --name is given more than once: give it once (see "
+     "--help)"),
     (["create", "--name", "a b"], 2,
      "lakehouse-ml token create: token name 'a b': use 1-64 letters, digits and _.@:- (starting "
      "with a letter or digit)"),

@@ -33,9 +33,44 @@ class CommandError(click.ClickException):
         self.exit_code = exit_code
 
 
+def repeated_option(command: click.Command, args: Sequence[str]) -> str | None:
+    """The first option `args` give `command` twice though it takes one value (click would
+    keep the last silently), else None."""
+    options = {name: param for param in command.params if isinstance(param, click.Option)
+               for name in (*param.opts, *param.secondary_opts)}
+    seen: set[str | None] = set()
+    tokens = iter(args)
+    for token in tokens:
+        if token == "--":
+            break
+        name = token.split("=", 1)[0]
+        option = options.get(name)
+        if option is None:
+            continue
+        if not option.is_flag and "=" not in token:
+            next(tokens, None)  # its value, whatever it looks like
+        if option.multiple or option.count:
+            continue
+        if option.name in seen:
+            return name
+        seen.add(option.name)
+    return None
+
+
 class OneLineErrors(TyperGroup):
-    """The root command group: maps every error of a command to CommandError (unless
-    `--debug`), and prints any click error as `<command>: <message>` on one line."""
+    """A command group (the root, and groups under it): maps every error of a command to
+    CommandError (unless `--debug`), refuses an option given twice that takes one value (a
+    usage error), and prints any click error as `<command>: <message>` on one line."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]
+                        ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        twice = (None if command is None or isinstance(command, click.Group)
+                 else repeated_option(command, rest))
+        if twice is not None:
+            raise CommandError(f"{ctx.command_path} {name}: option {twice} is given more than "
+                               "once: give it once (see --help)", USAGE)
+        return name, command, rest
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

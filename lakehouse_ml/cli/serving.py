@@ -106,15 +106,11 @@ usage error such as a bad token name)."""
 
 
 @tokens.command()
-def create(name: Annotated[list[str], typer.Option(
-        help="Who or what the token is for (once: one token per call).")]) -> None:
+def create(name: Annotated[str, typer.Option(help="Who or what the token is for.")]) -> None:
     """Create a token and print it (only this once: it is stored hashed)."""
     from lakehouse_ml.serving.tokens import TokenStore
 
-    if len(name) > 1:
-        raise typer.BadParameter(f"given {len(name)} times ({name}): create one token per call",
-                                 param_hint="'--name'")
-    typer.echo(TokenStore(Catalog.from_settings()).create(name[0]))
+    typer.echo(TokenStore(Catalog.from_settings()).create(name))
 
 
 @tokens.command()
