@@ -3,7 +3,11 @@ tells the correct code from the mutant."""
 
 from __future__ import annotations
 
+import polars as pl
+import pytest
+
 from lakehouse_ml.features import FeatureEngineeringClient, FeatureLookup
+from lakehouse_ml.features.pit import is_sorted
 
 from .timeline import at, utc_frame
 
@@ -23,3 +27,33 @@ def test_the_as_of_join_by_key_sorts_a_table_stored_out_of_order(
     lookup = FeatureLookup("gold.stock", "store", "t")
     out = fe.create_training_set(rows, [lookup], label=None).load_df()
     assert out["units"].to_list() == [5, 1, 2, 2]
+
+
+@pytest.mark.parametrize(("rows", "expected"), [
+    ([(1, 1), (1, 2), (2, 0)], True),  # a tie on the first column, broken by the second
+    ([(1, 1), (1, 1), (2, 0)], True),  # equal rows are in order
+    ([(1, 2), (1, 1)], False),  # the second column descends within a tie of the first
+    ([(2, 0), (1, 5)], False),  # the first column descends, the second ascends
+    ([(1, 0), (3, 0), (2, 0)], False),  # out of order only against the row just before
+    ([(1, 0)], True),
+])
+def test_is_sorted_is_ascending_lexicographic_order(
+    rows: list[tuple[int, int]], expected: bool
+) -> None:
+    """Kills every mutant of `is_sorted` that survived (its start value, `>`/`==`/`|`/`&`,
+    `shift(1)`, `fill_null(True)`): a False answer for sorted rows only costs a sort, but a True
+    one for unsorted rows gives the as-of join unsorted input."""
+    frame = pl.DataFrame(rows, schema=["k", "t"], orient="row")
+    assert is_sorted(frame, ["k", "t"]) is expected
+
+
+def test_row_lookup_reads_negative_float32_features(fe: FeatureEngineeringClient) -> None:
+    """Float32 features travel as their signed 32-bit pattern: a negative value (sign bit set)
+    is a negative int. Kills `struct.pack("<i")` → `"<I"` in `_float32`, which refuses it."""
+    values = pl.Series([-1.5, -0.0, 2.25], dtype=pl.Float32)
+    fe.create_table("gold.temp", "cid", df=pl.DataFrame({"cid": [1, 2, 3], "delta": values}))
+    fe.publish_table("gold.temp")
+    lookup = fe.row_lookup([FeatureLookup("gold.temp", "cid")], pl.Schema({"cid": pl.Int64}),
+                           ["delta"])
+    got = lookup({"cid": [1, 2, 3]}, at(0))["delta"]
+    assert [repr(value) for value in got] == ["-1.5", "-0.0", "2.25"]
