@@ -43,7 +43,7 @@ DAY = ["%Y-%m-%d"]
 @app.command()
 def generate(
     ctx: typer.Context,
-    customers: Annotated[int, typer.Option(help="Number of customers.")] = 2000,
+    customers: Annotated[int, typer.Option(help="Number of customers.", max=1_000_000)] = 2000,
     days: Annotated[int, typer.Option(
         help="Days of history, ending yesterday (UTC); enough to train on.")] = 120,
     start: Annotated[datetime | None, typer.Option(formats=DAY, help="First day.")] = None,

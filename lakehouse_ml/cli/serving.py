@@ -9,7 +9,7 @@ import typer
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.cli.errors import OneLineErrors
-from lakehouse_ml.serving.limits import Limits, UnknownKeys
+from lakehouse_ml.serving.limits import InvalidSetting, Limits, UnknownKeys
 
 DEFAULT = Limits()
 
@@ -79,15 +79,19 @@ def serve(
     from lakehouse_ml.serving.config import ServingConfig
     from lakehouse_ml.serving.server import listening_socket, uvicorn_server
 
-    config = ServingConfig(  # a ValueError (a bad knob) is a usage error
-        Settings.from_env(), endpoints(domain, model), challenger_share=challenger_share,
-        poll_seconds=poll_seconds, log_flush_rows=log_flush_rows,
-        log_flush_seconds=log_flush_seconds, log_body_bytes=log_body_bytes,
-        log_buffer_bytes=log_buffer_bytes, unknown_keys=unknown_keys,
-        limits=Limits(max_body_bytes=max_body_bytes, max_rows=max_rows,
-                      max_header_bytes=max_header_bytes, header_seconds=header_seconds,
-                      body_seconds=body_seconds, max_connections=max_connections),
-    )
+    try:  # a bad setting is a usage error naming its flags
+        config = ServingConfig(
+            Settings.from_env(), endpoints(domain, model), challenger_share=challenger_share,
+            poll_seconds=poll_seconds, log_flush_rows=log_flush_rows,
+            log_flush_seconds=log_flush_seconds, log_body_bytes=log_body_bytes,
+            log_buffer_bytes=log_buffer_bytes, unknown_keys=unknown_keys,
+            limits=Limits(max_body_bytes=max_body_bytes, max_rows=max_rows,
+                          max_header_bytes=max_header_bytes, header_seconds=header_seconds,
+                          body_seconds=body_seconds, max_connections=max_connections),
+        )
+    except InvalidSetting as error:
+        flags = " and ".join(f"'--{name.replace('_', '-')}'" for name in error.names)
+        raise typer.BadParameter(error.problem, param_hint=flags) from None
     try:
         listener = listening_socket(host, port)
     except OSError as error:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from lakehouse_ml.config import Settings
 from lakehouse_ml.ml.spec import ModelSpec
-from lakehouse_ml.serving.limits import Limits, UnknownKeys
+from lakehouse_ml.serving.limits import InvalidSetting, Limits, UnknownKeys, positive
 
 __all__ = ["Limits", "ServingConfig", "UnknownKeys"]
 
@@ -36,8 +36,12 @@ class ServingConfig:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.challenger_share <= 1.0:
-            raise ValueError(f"challenger_share {self.challenger_share} is not in [0, 1]")
+            raise InvalidSetting(("challenger_share",),
+                                 f"{self.challenger_share} is not in [0, 1]")
+        positive(self, "poll_seconds", "log_flush_rows", "log_flush_seconds")
         if not self.endpoints:
             raise ValueError("no endpoints to serve")
         if self.log_body_bytes < 64 or self.log_buffer_bytes < self.log_body_bytes:
-            raise ValueError("log_body_bytes must be at least 64 and at most log_buffer_bytes")
+            raise InvalidSetting(("log_body_bytes", "log_buffer_bytes"),
+                                 f"the first must be at least 64 and at most the second, got "
+                                 f"{self.log_body_bytes} and {self.log_buffer_bytes}")

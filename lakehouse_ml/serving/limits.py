@@ -10,6 +10,15 @@ from dataclasses import dataclass, fields
 from enum import StrEnum
 
 
+class InvalidSetting(ValueError):
+    """A setting out of its range: `names` are the settings (fields) at fault, so that a
+    caller can name them as the user typed them (the CLI: `--max-rows`)."""
+
+    def __init__(self, names: tuple[str, ...], problem: str) -> None:
+        super().__init__(f"{' and '.join(names)}: {problem}")
+        self.names, self.problem = names, problem
+
+
 class UnknownKeys(StrEnum):
     """What to do with a key-only row for which a feature lookup found no row."""
 
@@ -48,6 +57,11 @@ class Limits:
 
     def __post_init__(self) -> None:
         for field in fields(self):
-            if not getattr(self, field.name) > 0:
-                raise ValueError(f"limit {field.name} must be positive, got "
-                                 f"{getattr(self, field.name)}")
+            positive(self, field.name)
+
+
+def positive(settings: object, *names: str) -> None:
+    """InvalidSetting for the first of these settings that is not above 0 (NaN included)."""
+    for name in names:
+        if not getattr(settings, name) > 0:
+            raise InvalidSetting((name,), f"must be positive, got {getattr(settings, name)}")
