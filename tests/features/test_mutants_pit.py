@@ -12,18 +12,20 @@ from lakehouse_ml.features.pit import is_sorted
 from .timeline import at, utc_frame
 
 
-def test_the_as_of_join_by_key_sorts_a_table_stored_out_of_order(
-    fe: FeatureEngineeringClient,
+@pytest.mark.parametrize(("a", "b"), [("a", "b"), (1, 2)], ids=["string_key", "integer_key"])
+def test_the_as_of_join_sorts_a_table_stored_out_of_order(
+    fe: FeatureEngineeringClient, a: str | int, b: str | int
 ) -> None:
-    """A string key takes the grouped as-of join; a second write stores store "a"'s day-5 row
-    after store "b"'s, so the stored rows are not in (key, time) order and must be sorted.
-    Kills `if not is_sorted(...)` → `if is_sorted(...)` and the sort dropped in `_asof_by_key`."""
+    """A second write stores key a's day-5 row after key b's, so the stored rows are not in
+    (key, time) order and must be sorted before the as-of join: grouped by key for a string key
+    (`_asof_by_key`), on the folded (key, time) for an integer one (`_asof_folded`). Kills the
+    sortedness test inverted and the sort dropped in either."""
     fe.create_table("gold.stock", "store", timeseries_column="ts",
-                    df=utc_frame({"store": ["a", "b"], "ts": [at(0), at(0)], "units": [1, 2]}))
-    fe.write_table("gold.stock", utc_frame({"store": ["a"], "ts": [at(5)], "units": [5]}))
+                    df=utc_frame({"store": [a, b], "ts": [at(0), at(0)], "units": [1, 2]}))
+    fe.write_table("gold.stock", utc_frame({"store": [a], "ts": [at(5)], "units": [5]}))
     stored = fe.read_table("gold.stock").select("store", "ts").rows()
     assert stored != sorted(stored)  # the premise: the table is read out of (key, time) order
-    rows = utc_frame({"store": ["a", "a", "b", "b"], "t": [at(6), at(1), at(6), at(1)]})
+    rows = utc_frame({"store": [a, a, b, b], "t": [at(6), at(1), at(6), at(1)]})
     lookup = FeatureLookup("gold.stock", "store", "t")
     out = fe.create_training_set(rows, [lookup], label=None).load_df()
     assert out["units"].to_list() == [5, 1, 2, 2]
