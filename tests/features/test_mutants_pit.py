@@ -6,7 +6,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from lakehouse_ml.features import FeatureEngineeringClient, FeatureLookup
+from lakehouse_ml.features import FeatureEngineeringClient, FeatureFunction, FeatureLookup
 from lakehouse_ml.features.pit import is_sorted
 
 from .timeline import at, utc_frame
@@ -59,3 +59,18 @@ def test_row_lookup_reads_negative_float32_features(fe: FeatureEngineeringClient
                            ["delta"])
     got = lookup({"cid": [1, 2, 3]}, at(0))["delta"]
     assert [repr(value) for value in got] == ["-1.5", "-0.0", "2.25"]
+
+
+def test_a_function_over_columns_chosen_by_type_gets_every_column(
+    fe: FeatureEngineeringClient,
+) -> None:
+    """A function whose expression names no column (a dtype selector) may read any column, so
+    the row lookup fetches all of them. Kills `names and all(...)` → `names or all(...)` in
+    `_inputs`, which takes it for a function that reads nothing."""
+    fe.create_table("gold.fees", "cid", df=pl.DataFrame(
+        {"cid": [1, 2], "base": [1.5, 3.0], "extra": [0.25, 1.0]}))
+    fe.publish_table("gold.fees")
+    steps = [FeatureLookup("gold.fees", "cid"),
+             FeatureFunction("total", pl.sum_horizontal(pl.col(pl.Float64)))]
+    lookup = fe.row_lookup(steps, pl.Schema({"cid": pl.Int64}), ["total"])
+    assert lookup({"cid": [1, 2]}, at(0))["total"] == [1.75, 4.0]
