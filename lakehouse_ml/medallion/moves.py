@@ -1,16 +1,22 @@
-"""Keys whose event time a new version changed, for sources declared `event_time_immutable`.
+"""Keys whose event time a new version changed: every one for sources declared
+`event_time_immutable`, those whose day changes for sources a gold aggregate reads.
 
-Such a source's MERGE reads only silver files of the batch's time range. A key re-sent with a
+An immutable source's MERGE reads only silver files of the batch's time range. A key re-sent with a
 corrected event time may have its stored row outside that range: `stored_elsewhere` finds every
 key whose stored time differs from the new version's, inside the range or outside it (reading
 only key and time columns, where file statistics on the key can skip files), the MERGE then also
 reads their times, so the key keeps one row; `silver.<entity>_moves` records the time
 each key left, so gold recomputes the day it left as well as the day it arrived.
+
+A source whose event time changes (e.g. `updated_at`) moves keys on most updates: it records a
+move only when the key's day changes in UTC or in the time zone of an aggregate reading it
+(`day_zones`), and only if an aggregate reads it, so the moves table and the days feature
+snapshots redo stay those that a gold day needs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date
 
 import polars as pl
@@ -18,7 +24,7 @@ import polars as pl
 from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.lake.predicates import between, in_list
 from lakehouse_ml.medallion.days import day_of
-from lakehouse_ml.medallion.spec import Source
+from lakehouse_ml.medallion.spec import Domain, Source
 
 MOVED_FROM = "moved_from"
 _NEW = "__new_"
@@ -32,6 +38,27 @@ def moves_schema(source: Source) -> pl.Schema:
     schema = source.schema
     return pl.Schema({**{k: schema[k] for k in source.primary_key},
                       MOVED_FROM: schema[source.event_time], "_batch_id": pl.String})
+
+
+def day_zones(domain: Domain, source: Source) -> set[str]:
+    """UTC and the time zones of `domain`'s aggregates reading `source`; none if none reads it."""
+    zones = {a.time_zone for a in domain.aggregates if source.name in a.inputs}
+    return zones | {"UTC"} if zones else set()
+
+
+def day_changed(
+    source: Source, rows: pl.DataFrame, elsewhere: pl.DataFrame, zones: Collection[str]
+) -> pl.DataFrame:
+    """The keys of `elsewhere` (from `stored_elsewhere`) whose day in one of `zones` differs
+    between their stored event time and the one in `rows`."""
+    keys, event_time = list(source.primary_key), source.event_time
+    new_time, dtype = f"{_NEW}{event_time}", source.schema[event_time]
+    moved = [day_of(event_time, dtype, z).ne_missing(day_of(new_time, dtype, z)) for z in zones]
+    return (
+        elsewhere.join(rows.select(*keys, pl.col(event_time).alias(new_time)), on=keys)
+        .filter(pl.any_horizontal(moved) if moved else pl.lit(False))
+        .select(elsewhere.columns)
+    )
 
 
 def stored_elsewhere(catalog: Catalog, source: Source, rows: pl.DataFrame) -> pl.DataFrame:

@@ -7,7 +7,7 @@ is why day-by-day refreshes and one backfill produce the same table.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -16,7 +16,13 @@ from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.ingest.bronze import LINEAGE, add_missing_columns, bronze_schema
 from lakehouse_ml.ingest.landing import NESTED, RESCUED
 from lakehouse_ml.lake.predicates import in_list, later_or_same
-from lakehouse_ml.medallion.moves import among, merge_range, record_moves, stored_elsewhere
+from lakehouse_ml.medallion.moves import (
+    among,
+    day_changed,
+    merge_range,
+    record_moves,
+    stored_elsewhere,
+)
 from lakehouse_ml.medallion.spec import Source
 from lakehouse_ml.quality.contracts import (
     REASONS,
@@ -71,15 +77,21 @@ class SilverReport:
     quarantine_sample: pl.DataFrame
 
 
-def _target_filter(catalog: Catalog, source: Source, rows: pl.DataFrame) -> str | None:
+def _target_filter(
+    catalog: Catalog, source: Source, rows: pl.DataFrame, zones: Collection[str]
+) -> str | None:
     """Where a key of `rows` can already be in silver: anywhere, unless event times are
-    declared immutable; then in `rows`' time range, or at a time a corrected version moves
-    (such keys are recorded in `silver.<entity>_moves` first, see `medallion.moves`)."""
-    if not source.event_time_immutable:
-        return None
-    elsewhere = stored_elsewhere(catalog, source, rows)
-    record_moves(catalog, source, rows, elsewhere)
-    return merge_range(source, rows, elsewhere)
+    declared immutable; then in `rows`' time range, or at a time a corrected version moves.
+    Moved keys are recorded in `silver.<entity>_moves` first: all of them for an immutable
+    source, those whose day in one of `zones` changes otherwise (see `medallion.moves`)."""
+    if source.event_time_immutable:
+        elsewhere = stored_elsewhere(catalog, source, rows)
+        record_moves(catalog, source, rows, elsewhere)
+        return merge_range(source, rows, elsewhere)
+    if zones:
+        elsewhere = stored_elsewhere(catalog, source, rows)
+        record_moves(catalog, source, rows, day_changed(source, rows, elsewhere, zones))
+    return None
 
 
 def _rules(source: Source) -> list[RowRule]:
@@ -112,8 +124,12 @@ def steps(catalog: Catalog, source: Source, batches: Sequence[str]) -> list[list
     return [s for s in steps if s]
 
 
-def refine(catalog: Catalog, source: Source, batches: Sequence[str]) -> SilverReport:
-    """Refine the bronze rows of `batches` into silver and the quarantine."""
+def refine(
+    catalog: Catalog, source: Source, batches: Sequence[str], zones: Collection[str] = ()
+) -> SilverReport:
+    """Refine the bronze rows of `batches` into silver and the quarantine. `zones`: where a
+    key's changed day is a move to record for a source whose event times change (its
+    `medallion.moves.day_zones`; none: no gold aggregate reads it)."""
     ensure_silver_tables(catalog, source)
     keys, order = list(source.primary_key), ordering(source)
     totals = dict.fromkeys(("read", "valid", "quarantined", "collapsed", "inserted", "updated"), 0)
@@ -129,7 +145,7 @@ def refine(catalog: Catalog, source: Source, batches: Sequence[str]) -> SilverRe
         if winners.height:
             merged = catalog.merge(
                 source.silver_table, winners, keys=keys, update_when=later_or_same(order),
-                target_filter=_target_filter(catalog, source, winners),
+                target_filter=_target_filter(catalog, source, winners, zones),
             )
             totals["inserted"] += merged["num_target_rows_inserted"]
             totals["updated"] += merged["num_target_rows_updated"]

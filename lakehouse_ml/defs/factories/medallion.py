@@ -5,7 +5,7 @@ in `ingest/`, `quality/` and `medallion/`.
 """
 
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
@@ -16,6 +16,7 @@ from lakehouse_ml.defs.resources import LakehouseResource
 from lakehouse_ml.ingest.bronze import ingest
 from lakehouse_ml.ingest.layout import Stray, landed_batches, outside_layout
 from lakehouse_ml.medallion.gold import build_aggregate
+from lakehouse_ml.medallion.moves import day_zones
 from lakehouse_ml.medallion.progress import mark_processed, pending, pending_refinement
 from lakehouse_ml.medallion.reconcile import reconcile
 from lakehouse_ml.medallion.silver import duplicate_keys, refine
@@ -122,7 +123,10 @@ def _unique_keys(source: Source, duplicates: pl.DataFrame) -> dg.AssetCheckResul
     )
 
 
-def silver_asset(source: Source, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+def silver_asset(
+    source: Source, partitions: dg.PartitionsDefinition, zones: Collection[str] = ()
+) -> dg.AssetsDefinition:
+    """`zones`: where a moved key's changed day is recorded (`medallion.moves.day_zones`)."""
     key = asset_key(source.silver_table)
     bronze = asset_key(source.bronze_table)
     column_lineage = lineage({c: [(source.bronze_table, c)] for c in source.schema})
@@ -147,7 +151,7 @@ def silver_asset(source: Source, partitions: dg.PartitionsDefinition) -> dg.Asse
     ) -> Iterator[dg.MaterializeResult]:
         catalog = lakehouse.catalog()
         todo = pending_refinement(catalog, source, context.partition_keys)
-        report = refine(catalog, source, todo.batches)
+        report = refine(catalog, source, todo.batches, zones)
         balance = reconcile(catalog, source, context.partition_keys)
         duplicates = duplicate_keys(catalog, source, context.partition_keys)
         fraction = report.quarantined / report.read if report.read else 0.0
@@ -246,6 +250,6 @@ def medallion_assets(
     folders = list(landing_folders) or [s.name for s in domain.sources]
     return [
         *(bronze_asset(s, partitions, folders) for s in domain.sources),
-        *(silver_asset(s, partitions) for s in domain.sources),
+        *(silver_asset(s, partitions, day_zones(domain, s)) for s in domain.sources),
         *(gold_asset(domain, a, partitions) for a in domain.aggregates),
     ]
