@@ -5,7 +5,9 @@ and a failed step reported in one line."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,8 +20,10 @@ from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.cli import app
 from lakehouse_ml.cli.domains import resolve_domain, resolve_model
 from lakehouse_ml.config import Settings
+from lakehouse_ml.defs.domains import domains
+from lakehouse_ml.domains import DomainError, declarations
 from tests.boundary_domain import land, reading
-from tests.user_domains import declare_user_domains
+from tests.user_domains import PACKAGES, declare_user_domains
 
 runner = CliRunner()
 TODAY = datetime.now(UTC).date()
@@ -182,6 +186,39 @@ def test_a_broken_or_clashing_domain_package_is_one_line_naming_its_folder(
     assert clash.exit_code == 1
     assert f"{user / 'second'}: domain 'churn' is already declared in " in clash.stderr
     assert clash.stderr.strip().endswith("lakehouse_ml/domains/churn")
+
+
+def test_a_table_or_model_schema_two_domains_write_is_refused_naming_both_packages(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fleet = declare_user_domains(monkeypatch)
+    (model,), declared = fleet.MODELS, fleet.DOMAIN
+    churn = str(Path(lakehouse_ml.domains.__path__[0]) / "churn")
+    where = str(PACKAGES / "fleet")
+    clashes = {
+        "source 'events' (bronze.events)": replace(fleet.DOMAIN, sources=(
+            *fleet.DOMAIN.sources, replace(fleet.DOMAIN.sources[0], name="events"))),
+        "aggregate 'customer_profile' (gold.customer_profile)": replace(
+            fleet.DOMAIN, aggregates=(replace(fleet.DOMAIN.aggregates[0],
+                                              name="customer_profile"),)),
+        "training set 'churn.training_set' (churn.training_set)": replace(
+            fleet.DOMAIN, training_set=replace(model.training_set, name="churn.training_set")),
+    }
+    for clash, domain in clashes.items():
+        monkeypatch.setattr(fleet, "DOMAIN", domain)
+        listed = runner.invoke(app, ["domains"])
+        assert listed.exit_code == 1, clash
+        assert listed.stderr.strip().endswith(
+            f" domains: {where}: {clash} is already declared by domain 'churn' ({churn})")
+    monkeypatch.setattr(fleet, "DOMAIN", declared)
+    monkeypatch.setattr(fleet, "MODELS", (replace(model, schema="churn"),))
+
+    with pytest.raises(DomainError, match=re.escape(
+            f"{where}: model 'breakdown_clf' (churn.predictions) is already declared by "
+            f"domain 'churn' ({churn})")):
+        domains()
+    monkeypatch.setattr(fleet, "MODELS", (model,))
+    assert list(declarations()) == ["churn", "fleet", "sensors"]
 
 
 def test_run_with_nothing_landed_names_every_domain_and_its_sources(

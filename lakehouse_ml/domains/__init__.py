@@ -54,13 +54,35 @@ def _declared(where: str, module: ModuleType) -> tuple[Domain, tuple[ModelSpec, 
     return domain, models
 
 
+def _claims(domain: Domain, models: tuple[ModelSpec, ...]) -> dict[str, str]:
+    """Every table (asset) and model schema the domain's assets write → what declares it."""
+    claims: dict[str, str] = {}
+    for source in domain.sources:
+        for table in (source.bronze_table, source.manifest_table, source.rejects_table,
+                      source.silver_table, source.quarantine_table):
+            claims.setdefault(table, f"source {source.name!r}")
+    for kind, name, table in (
+        *(("aggregate", a.name, a.table) for a in domain.aggregates),
+        *(("feature table", f.name, f.table) for f in domain.feature_tables),
+        *(("training set", t.name, t.name) for t in (domain.training_set,) if t),
+    ):
+        claims.setdefault(table, f"{kind} {name!r}")
+    for model in models:  # its schema also holds its domain's predictions and inference log
+        what = f"model {model.name!r}"
+        claims.setdefault(f"{model.schema}.{model.name}", what)
+        claims.setdefault(model.predictions_table, what)
+        claims.setdefault(f"schema {model.schema}", what)
+    return claims
+
+
 def declarations() -> dict[str, tuple[Domain, tuple[ModelSpec, ...]]]:
     """Domain name → (its `Domain`, its models), in package-name order.
 
-    DomainError naming the package for one that cannot be imported, a malformed name, or a
-    domain or model name declared twice."""
+    DomainError naming the package for one that cannot be imported, a malformed name, a
+    domain or model name declared twice, or a table or model schema two domains write."""
     found: dict[str, tuple[Domain, tuple[ModelSpec, ...]]] = {}
     owner: dict[str, str] = {}
+    claimed: dict[str, tuple[str, str]] = {}
     for where, module in _packages():
         declared = _declared(where, module)
         if declared is None:
@@ -70,6 +92,12 @@ def declarations() -> dict[str, tuple[Domain, tuple[ModelSpec, ...]]]:
             if key in owner:
                 raise DomainError(f"{where}: {key} is already declared in {owner[key]}")
             owner[key] = where
+        for name, what in _claims(domain, models).items():
+            if name in claimed:
+                other, other_where = claimed[name]
+                raise DomainError(f"{where}: {what} ({name}) is already declared by domain "
+                                  f"{other!r} ({other_where})")
+            claimed[name] = (domain.name, where)
         found[domain.name] = declared
     return found
 
