@@ -17,6 +17,7 @@ import ast
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -136,25 +137,34 @@ def _fastest_tests_first() -> None:
 
 
 def _mutate(group: str, tests: list[str]) -> None:
-    """In a child process: run mutmut on the group's modules against `tests`, store results."""
+    """In a child process: run mutmut on the group's modules against `tests`, store results.
+    SIGINT or SIGTERM to this process stops the run and stores what was tested (a shell that
+    starts it in the background sets SIGINT to ignored, so it is restored here)."""
     from mutmut import __main__ as mutmut_main
     from mutmut.configuration import config
-    from mutmut.mutation.data import SourceFileMutationData
 
-    modules = GROUPS[group][0]
     settings = config()
-    settings.only_mutate = modules
+    settings.only_mutate = GROUPS[group][0]
     settings.pytest_add_cli_args_test_selection = tests
     _fastest_tests_first()
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, signal.default_int_handler)
     started = time.monotonic()
     try:
         mutmut_main._run([], max_children=CHILDREN)
     except SystemExit as stop:  # mutmut exits on a failing clean run or an unusable selection
         if stop.code:
             raise
-    result = {"group": group, "tests": tests, "seconds": round(time.monotonic() - started),
+    store(group, tests, round(time.monotonic() - started))
+
+
+def store(group: str, tests: list[str], seconds: int) -> None:
+    """Write the verdicts mutmut left in mutants/ for the group's modules to its report JSON."""
+    from mutmut.mutation.data import SourceFileMutationData
+
+    result = {"group": group, "tests": tests, "seconds": seconds,
               "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "modules": {}}
-    for module in modules:
+    for module in GROUPS[group][0]:
         data = SourceFileMutationData(path=Path(module))
         data.load()
         counts = dict.fromkeys(COUNTED, 0)
