@@ -5,6 +5,8 @@ table version when no file arrived."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -35,6 +37,7 @@ from tests.test_second_domain import FLEET_DAYS
 from tests.user_domains import declare_user_domains
 
 NAME = SPEC.registered_name("dev")
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def model_store(base: Path) -> tuple[Catalog, MlflowClient]:
@@ -122,6 +125,40 @@ def test_a_version_whose_validation_never_finished_is_trained_again(tmp_path: Pa
     again = train_if_new(catalog, client, SPEC)
 
     assert isinstance(again, Candidate) and versions(client) == [1, 2]
+
+
+def train_in_this_process(base: str) -> None:
+    """Child process body: the train job's model asset on the instance at $DAGSTER_HOME."""
+    assert train_through_dagster(Path(base), dg.DagsterInstance.get()).success
+
+
+def test_two_train_runs_at_once_register_one_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two processes train the same model from the same data at once, on an instance with the
+    shipped dagster.yaml: the train steps take turns in pool `train_churn_clf`, and the second
+    sees the first's version (validated, or being validated by a live run): one version."""
+    client = model_store(tmp_path)[1]
+    home = tmp_path / "dagster"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with dg.DagsterInstance.get():  # storage created once, not raced by the two runs
+        pass
+    child = ("from tests.test_idempotent_reruns import train_in_this_process as run; "
+             f"run({str(tmp_path)!r})")
+    runs = [subprocess.Popen([sys.executable, "-c", child], cwd=ROOT) for _ in range(2)]
+
+    assert [run.wait(timeout=600) for run in runs] == [0, 0]
+    assert versions(client) == [1]
+    with dg.DagsterInstance.get() as instance:
+        trains = sorted(
+            [e.timestamp for e in instance.all_logs(record.dagster_run.run_id)
+             if e.dagster_event and e.step_key and e.step_key.endswith("churn_clf_train_model")
+             and e.dagster_event.event_type_value in ("STEP_START", "STEP_SUCCESS")]
+            for record in instance.get_run_records())
+    (_, first_end), (second_start, _) = trains
+    assert first_end <= second_start
 
 
 def scores(as_of: datetime, version: int, keys: range) -> pl.DataFrame:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,12 @@ from lakehouse_ml.ml.evaluate import Evaluation, evaluate, plots
 from lakehouse_ml.ml.model_card import model_card
 from lakehouse_ml.ml.packaging import describe_steps, log_packaged
 from lakehouse_ml.ml.registry import use_experiment
-from lakehouse_ml.ml.retraining import DATA_VERSIONS, AlreadyTrained, already_trained
+from lakehouse_ml.ml.retraining import (
+    DATA_VERSIONS,
+    REGISTERED_BY,
+    AlreadyTrained,
+    already_trained,
+)
 from lakehouse_ml.ml.spec import ModelSpec
 from lakehouse_ml.ml.train import TrainedModel, inputs, train
 
@@ -74,19 +80,22 @@ def data_versions(catalog: Catalog, spec: ModelSpec) -> dict[str, int]:
 
 def train_if_new(
     catalog: Catalog, client: MlflowClient, spec: ModelSpec, *, force: bool = False,
+    run_id: str | None = None, alive: Callable[[str], bool] = lambda run: False,
 ) -> Candidate | AlreadyTrained:
     """A new candidate, unless a validated version (or the champion) was trained from the
-    current data versions: then that version, saying why nothing was trained. `force` trains
-    anyway."""
+    current data versions, or one that the `alive` run registering it is validating: then that
+    version, saying why nothing was trained. `force` trains anyway. `run_id`: the run
+    training (the new version's `registered_by`)."""
     if not force:
         found = already_trained(client, spec.registered_name(catalog.env),
-                                data_versions(catalog, spec))
+                                data_versions(catalog, spec), alive)
         if found is not None:
             return found
-    return train_candidate(catalog, client, spec)
+    return train_candidate(catalog, client, spec, run_id)
 
 
-def train_candidate(catalog: Catalog, client: MlflowClient, spec: ModelSpec) -> Candidate:
+def train_candidate(catalog: Catalog, client: MlflowClient, spec: ModelSpec,
+                    run_id: str | None = None) -> Candidate:
     name = spec.registered_name(catalog.env)
     table = spec.training_set.name
     versions = data_versions(catalog, spec)
@@ -123,6 +132,7 @@ def train_candidate(catalog: Catalog, client: MlflowClient, spec: ModelSpec) -> 
         f"on {trained.holdout.height} rows; trained from {provenance[DATA_VERSIONS]}.",
     )
     lookups = json.dumps(describe_steps(spec.training_set))
-    for key, value in {**provenance, "feature_lookups": lookups}.items():
+    registered_by = {REGISTERED_BY: run_id} if run_id else {}
+    for key, value in {**provenance, "feature_lookups": lookups, **registered_by}.items():
         client.set_model_version_tag(name, str(model_version), key, value)
     return Candidate(name, model_version, run.info.run_id, trained, evaluation, versions)

@@ -3,12 +3,15 @@
 A registered version records the Delta versions it was trained from (its `data_versions` tag:
 the training set's and those of the feature and label tables it was built from). Training again
 from exactly the same versions would register a copy of a model the registry already judged, so
-it is skipped unless forced.
+it is skipped unless forced. So is a version registered from them whose validation has not
+finished while the run that registered it (its `registered_by` tag) is still alive: that run is
+validating it (a run that died leaves it unjudged, and training again is the way to get one).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mlflow import MlflowClient
@@ -17,6 +20,8 @@ from lakehouse_ml.ml.registry import CHAMPION, alias_version
 
 DATA_VERSIONS = "data_versions"
 VALIDATION_STATUS = "validation_status"
+REGISTERED_BY = "registered_by"
+"""Tag of a version: the id of the (Dagster) run that trained and registered it."""
 
 
 @dataclass(frozen=True)
@@ -26,7 +31,7 @@ class AlreadyTrained:
     model: str
     version: int
     state: str
-    """`champion`, `validation passed` or `validation failed`."""
+    """`champion`, `validation passed`, `validation failed` or `validation in progress ...`."""
     data_versions: dict[str, int]
 
     @property
@@ -37,12 +42,13 @@ class AlreadyTrained:
                 "`lakehouse-ml run --force` or the train op's config `force: true`")
 
 
-def already_trained(client: MlflowClient, model: str, data_versions: dict[str, int]
-                    ) -> AlreadyTrained | None:
+def already_trained(client: MlflowClient, model: str, data_versions: dict[str, int],
+                    alive: Callable[[str], bool] = lambda run: False) -> AlreadyTrained | None:
     """The version of `model` trained from exactly `data_versions` (table name → Delta
-    version) whose validation completed: the champion if it is one, else the newest. None when
-    there is none (a version whose validation never finished does not count: training again is
-    the only way to get one validated)."""
+    version) whose validation completed or is in progress (its `registered_by` run is
+    `alive`): the champion if it is one, else the newest. None when there is none (a version
+    whose validation never finished does not count: training again is the only way to get one
+    validated)."""
     champion = alias_version(client, model, CHAMPION)
     matches = []
     for found in client.search_model_versions(f"name = '{model}'"):
@@ -54,6 +60,8 @@ def already_trained(client: MlflowClient, model: str, data_versions: dict[str, i
             return AlreadyTrained(model, version, CHAMPION, data_versions)
         if tags.get(VALIDATION_STATUS) in ("passed", "failed"):
             matches.append((version, f"validation {tags[VALIDATION_STATUS]}"))
+        elif REGISTERED_BY in tags and alive(tags[REGISTERED_BY]):
+            matches.append((version, f"validation in progress in run {tags[REGISTERED_BY]}"))
     if not matches:
         return None
     version, state = max(matches)

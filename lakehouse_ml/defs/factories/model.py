@@ -32,14 +32,21 @@ def train_run_config(spec: ModelSpec, *, force: bool) -> dict:
 def model_asset(spec: ModelSpec) -> dg.AssetsDefinition:
     @dg.op(name=f"{spec.name}_train_model", ins={"training_set": dg.In(dg.Nothing)},
            out=dg.Out(Candidate, is_required=False), tags={"kind": "sklearn"},
+           pool=f"train_{spec.name}",
            description="Fit the pipeline on earlier label times; log run, card and model. "
            "Nothing (validation and deployment skipped) when the data versions are those of "
-           "the champion or of a validated version, unless config `force` is true.")
+           "the champion, of a validated version or of one a live run is validating, unless "
+           "config `force` is true. In pool `train_<model>`: one run trains it at a time.")
     def train_model(
         context: dg.OpExecutionContext, config: TrainConfig, lakehouse: LakehouseResource,
         mlflow: MlflowResource,
     ) -> Iterator[dg.Output | dg.AssetObservation]:
-        outcome = train_if_new(lakehouse.catalog(), mlflow.client(), spec, force=config.force)
+        def alive(run_id: str) -> bool:
+            run = context.instance.get_run_by_id(run_id)
+            return run is not None and not run.is_finished
+
+        outcome = train_if_new(lakehouse.catalog(), mlflow.client(), spec, force=config.force,
+                               run_id=context.run_id, alive=alive)
         if isinstance(outcome, Candidate):
             yield dg.Output(outcome)
             return
