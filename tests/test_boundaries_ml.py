@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -14,11 +15,12 @@ from mlflow import MlflowClient
 
 from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.domains.churn.model import MODEL
+from lakehouse_ml.features.snapshots import AS_OF
 from lakehouse_ml.ml.candidate import Candidate, train_candidate
 from lakehouse_ml.ml.deploy import deploy, rollback
 from lakehouse_ml.ml.gates import beats_champion, min_roc_auc, slice_gap
 from lakehouse_ml.ml.registry import CHALLENGER, CHAMPION, PREVIOUS, alias_version, use_tracking
-from lakehouse_ml.ml.train import time_split
+from lakehouse_ml.ml.train import model_inputs, time_split, train
 
 SPEC = replace(MODEL, params={"max_iter": 15, "random_state": 0}, min_slice_rows=20)
 LABEL, TIME = SPEC.training_set.label, SPEC.training_set.time_column
@@ -75,6 +77,24 @@ def test_trained_model_never_trains_on_a_holdout_instant(candidate: Candidate) -
     holdout_times = set(candidate.trained.holdout[TIME].to_list())
     assert train_times and holdout_times and not train_times & holdout_times
     assert max(train_times) < min(holdout_times)
+
+
+# ml/train.py: only numbers, booleans and declared categories are fed to the model
+
+def test_engine_time_columns_are_never_features_and_other_non_numbers_are_refused() -> None:
+    bare = replace(SPEC, not_features=("customer_id",))  # lists neither time column
+    snapshot_at = SPEC.training_set.feature_lookups[0].output_name(AS_OF)  # as renamed
+    frame = labelled(rows=40).with_columns(pl.col(TIME).alias(snapshot_at))
+
+    assert model_inputs(bare, frame.schema) == ["tenure_days", "plan_tier", "country"]
+    signup = frame.with_columns(pl.col(TIME).dt.date().alias("signup_day"))
+    with pytest.raises(ValueError, match=re.escape(
+            "model 'churn_clf': column 'signup_day' of churn.training_set is Date, not a "
+            "number: list it in not_features (or in categorical, if it is a category)")):
+        model_inputs(bare, signup.schema)
+    with pytest.raises(ValueError, match="column 'plan_tier' of churn.training_set is String"):
+        model_inputs(replace(bare, categorical=("country",)), frame.schema)
+    assert train(bare, frame).features == ["tenure_days", "plan_tier", "country"]
 
 
 # ml/gates.py: each gate at its exact threshold

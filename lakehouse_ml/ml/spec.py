@@ -9,6 +9,8 @@ from typing import Any
 
 import polars as pl
 
+from lakehouse_ml.features.lookup import FeatureLookup
+from lakehouse_ml.features.snapshots import AS_OF
 from lakehouse_ml.medallion.spec import TrainingSetSpec
 
 EligibleKeys = Callable[[pl.LazyFrame, Mapping[str, pl.LazyFrame]], pl.LazyFrame]
@@ -89,6 +91,13 @@ class ModelSpec:
     def registered_name(self, env: str) -> str:
         return f"{env}.{self.schema}.{self.name}"
 
+    @property
+    def engine_columns(self) -> set[str]:
+        """Columns of the training set that are never features, listed or not: its label time
+        and the `snapshot_at` (as renamed) the engine adds to every feature table."""
+        lookups = [s for s in self.training_set.feature_lookups if isinstance(s, FeatureLookup)]
+        return {self.training_set.time_column, *(s.output_name(AS_OF) for s in lookups)}
+
     def feature_columns(self, columns: list[str]) -> list[str]:
-        excluded = {*self.not_features, self.training_set.label}
+        excluded = {*self.not_features, self.training_set.label, *self.engine_columns}
         return [c for c in columns if c not in excluded]

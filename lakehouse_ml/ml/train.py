@@ -71,10 +71,23 @@ def build_pipeline(spec: ModelSpec, features: list[str]) -> Pipeline:
                      ("classifier", HistGradientBoostingClassifier(**spec.params))])
 
 
+def model_inputs(spec: ModelSpec, schema: pl.Schema) -> list[str]:
+    """The training set's feature columns: numbers and booleans, or declared `categorical`.
+    ValueError naming the first other column (a time, a string, ...): never fed silently."""
+    features = spec.feature_columns(list(schema))
+    for column in features:
+        dtype = schema[column]
+        if column not in spec.categorical and not (dtype.is_numeric() or dtype == pl.Boolean):
+            raise ValueError(f"model {spec.name!r}: column {column!r} of "
+                             f"{spec.training_set.name} is {dtype}, not a number: list it in "
+                             "not_features (or in categorical, if it is a category)")
+    return features
+
+
 def train(spec: ModelSpec, frame: pl.DataFrame) -> TrainedModel:
     labelled = frame.filter(pl.col(spec.training_set.label).is_not_null())
     train_rows, holdout = time_split(labelled, spec.training_set.time_column, spec.holdout)
-    features = spec.feature_columns(frame.columns)
+    features = model_inputs(spec, frame.schema)
     model = build_pipeline(spec, features)
     model.fit(inputs(train_rows, features), train_rows[spec.training_set.label].to_numpy())
     return TrainedModel(model, features, train_rows, holdout)
