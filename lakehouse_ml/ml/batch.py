@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import polars as pl
 
@@ -30,11 +30,13 @@ def scoring_keys(catalog: Catalog, scoring: BatchScoring) -> pl.DataFrame:
     return frame.unique().sort(scoring.key)
 
 
-def scoring_time(catalog: Catalog, spec: ModelSpec) -> datetime:
+def scoring_time(catalog: Catalog, spec: ModelSpec, now: datetime | None = None) -> datetime:
     """The latest time every point-in-time lookup of `spec`'s training set can serve: the
     earliest of its feature tables' latest snapshots, each read from the table's declared
-    timeseries column. ValueError naming the model when no lookup is point in time, or the
-    table when one holds no snapshot yet."""
+    timeseries column, and never later than `now` (default: the current time): a snapshot
+    stamped after now (tomorrow 00:00, from a day not over) is not served yet, so scores are
+    as of now, with the features as they are now. ValueError naming the model when no lookup
+    is point in time, or the table when one holds no snapshot yet."""
     tables = sorted({step.table_name for step in spec.training_set.feature_lookups
                      if isinstance(step, FeatureLookup) and step.timestamp_lookup_key})
     latest = []
@@ -50,4 +52,4 @@ def scoring_time(catalog: Catalog, spec: ModelSpec) -> datetime:
     if not latest:
         raise ValueError(f"batch scoring of {spec.name}: its training set has no point-in-time "
                          "lookup on a feature table with a timeseries column")
-    return min(latest)
+    return min(*latest, now or datetime.now(UTC))
