@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from lakehouse_ml.serving.payload import PayloadError, parse, rows_of
+from lakehouse_ml.serving.payload import PayloadError, listed, parse, rows_of, shown
 
 
 def body(document: object) -> bytes:
@@ -91,3 +91,18 @@ def test_a_refused_records_body_names_its_format(kind: str) -> None:
         parse(body({kind: [[1]]}))
     with pytest.raises(PayloadError, match=f"^{kind}: no rows to score"):
         parse(body({kind: []}))
+
+
+def test_a_value_is_shown_whole_up_to_64_characters_then_cut_and_counted() -> None:
+    """Kills the mutants of `shown` (default 64 → 65, `<=` → `<`, the test forced either way,
+    `repr(None)`)."""
+    assert shown("x" * 62) == repr("x" * 62)  # 64 characters with its quotes: whole
+    assert shown("x" * 63) == repr("x" * 63)[:64] + "... (65 characters)"
+    assert shown(7) == "7"
+
+
+def test_a_list_shows_ten_items_then_how_many_more() -> None:
+    """Kills the mutants of `listed` (its brackets and separator, `>` → `>=`, `-` → `+`)."""
+    assert listed(range(10)) == "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]"
+    assert listed(range(12)) == "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, ... and 2 more]"
+    assert listed(["a"], show=str.upper) == "[A]"
