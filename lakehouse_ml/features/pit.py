@@ -84,15 +84,9 @@ class Joined:
     when the table has no timeseries column."""
 
 
-def join_features(
-    rows: pl.DataFrame, resolved: ResolvedLookup, source: pl.LazyFrame
-) -> pl.DataFrame:
-    """The lookup's output columns for `rows`: one row per row, in the same order."""
-    return join_matched(rows, resolved, source).features
-
-
 def join_matched(rows: pl.DataFrame, resolved: ResolvedLookup, source: pl.LazyFrame) -> Joined:
-    """`join_features`, with which feature row (and timestamp) each row matched."""
+    """The lookup's output columns for `rows` (one row per row, in the same order), with which
+    feature row (and timestamp) each row matched."""
     lookup, table = resolved.lookup, resolved.table
     keys, ts = table.entity_keys, table.timeseries_column
     probe = rows.select(
@@ -138,7 +132,7 @@ def _output_exprs(resolved: ResolvedLookup, valid: pl.Expr | None = None) -> lis
 
 @dataclass(frozen=True)
 class LatestJoin:
-    """`join_features` when the source holds the latest row of each row's key, row by row, as
+    """`join_matched` when the source holds the latest row of each row's key, row by row, as
     online lookups read it: the same time rules (nothing after the request time, nothing older
     than the lookback window) without a join. Its expressions are built once per lookup and
     table version, not per request: building them costs more than evaluating them on a row."""
