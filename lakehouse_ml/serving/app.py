@@ -136,7 +136,7 @@ class Parsed:
 
 def parse(deployment: Deployment, redactor: Redactor, body: bytes, max_rows: int) -> Parsed:
     try:
-        document = payload.load(body)
+        document = payload.load(body, payload.max_values(max_rows, deployment.request.width))
     except PayloadError as problem:
         return Parsed(None, problem, redactor.unparsed(body))
     stored = redactor.document(document, body)

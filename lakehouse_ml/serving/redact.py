@@ -1,7 +1,8 @@
 """What the inference log keeps of a body: secrets dropped, PII hashed, size capped.
 
-Names are compared lower-cased with spaces, `-` and `_` removed (`E-Mail `, `user_email`
-and `email` alike):
+Names are compared normalised (NFKC, format characters such as zero-width spaces dropped,
+case-folded) with spaces, `-` and `_` removed (`E-Mail `, `user_email`, `ｅｍａｉｌ` and `email`
+alike):
 - a field whose name contains a secret's (`password`, `token`, `secret`, `apikey`,
   `authorization`, `bearer`, `jwt`, `session`, `creditcard`, ..., or is the word `ssn`, `pwd`,
   `auth`) keeps its name, never its value (`"[redacted]"`);
@@ -9,6 +10,14 @@ and `email` alike):
   `"sha256:<hex>"` of its value (each element of a list), so equal values can still be counted
   and joined, not read;
 - in `dataframe_split` the same holds by column position;
+- a list `[name, value]` whose name is such a field's is a field (`"params": [["password",
+  "x"]]`);
+- every string (value or name) has the project's bearer tokens (`lhm_<id>_<secret>`),
+  `Bearer`/`Basic` credentials and `<secret name>: <value>` / `=<value>` replaced by
+  `"[redacted]"`, wherever it appears;
+- only the format's rows are kept: every other top-level value (`params`, which the models
+  ignore, an unknown key) and every part of a split frame but `columns` and `data` (its
+  `index`) is `"[redacted]"`, since nothing names what it holds;
 - a body that cannot be redacted with certainty (an object with `columns` and `data` where
   the columns are not all names or a row is not a list of one value per column) keeps only its
   length and sha256, like a body that is not JSON;
@@ -28,8 +37,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 from collections.abc import Collection
 from typing import Any
+
+from lakehouse_ml.serving.payload import FORMATS
 
 REDACTED = "[redacted]"
 MAX_DEPTH = 64
@@ -41,14 +53,31 @@ SECRET_WORDS = frozenset({"auth", "pwd", "ssn", "cvv", "pin"})
 """Secrets whose short names are matched only as a whole word of a name (`user_ssn`, not
 `classname`)."""
 _SEPARATORS = re.compile(r"[\s_-]+")
+CREDENTIAL = re.compile(
+    r"lhm_[0-9a-f]{16}_\S*|\b(?:bearer|basic)\s+\S+|"
+    r"(?:passw(?:or)?d|secret|token|api[\s_-]?key|authori[sz]ation|credential|cookie)"
+    r"\s*[:=]\s*(?:(?:bearer|basic)\s+)?\S+", re.IGNORECASE)
+"""Credentials inside any string: a project token, an `Authorization`-style `Bearer`/`Basic`
+credential, a secret's name followed by `:` or `=` and its value."""
+_MARGIN = 256
+"""A string is scanned up to `max_bytes` plus this many characters (only a prefix of the body
+is stored), so a credential that starts in the stored part is seen whole."""
 
 
 class _Uncertain(Exception):
     """The document cannot be redacted with certainty: only its length and hash are kept."""
 
 
+def _normal(name: str) -> str:
+    """NFKC, format characters (zero-width spaces, joiners, marks) dropped, case-folded."""
+    if not name.isascii():
+        name = "".join(c for c in unicodedata.normalize("NFKC", name)
+                       if unicodedata.category(c) != "Cf")
+    return name.casefold()
+
+
 def _key(name: str) -> str:
-    return _SEPARATORS.sub("", name.lower())
+    return _SEPARATORS.sub("", _normal(name))
 
 
 def _sha256(data: bytes) -> str:
@@ -70,7 +99,7 @@ class Redactor:
     def _masked(self, name: str, value: Any) -> Any | None:
         """The value to store under `name`, or None to walk it as usual."""
         key = _key(name)
-        if SECRET.search(key) or SECRET_WORDS.intersection(_SEPARATORS.split(name.lower())):
+        if SECRET.search(key) or SECRET_WORDS.intersection(_SEPARATORS.split(_normal(name))):
             return REDACTED
         if any(p in key for p in self.pii):
             return pii_hash(value)
@@ -83,13 +112,22 @@ class Redactor:
         if isinstance(value, dict):
             return self._object(value, budget, depth + 1)
         if isinstance(value, list):
+            if len(value) == 2 and isinstance(value[0], str):  # a [name, value] pair
+                masked = self._masked(value[0], value[1])
+                if masked is not None:
+                    budget[0] -= 2
+                    return [self._scrub(value[0]), masked]
             out = []
             for item in value:
                 if budget[0] <= 0:
                     break
                 out.append(self._walk(item, budget, depth + 1))
             return out
-        return value
+        return self._scrub(value) if isinstance(value, str) else value
+
+    def _scrub(self, text: str) -> str:
+        """`text` (as much of it as can be stored) with every credential in it redacted."""
+        return CREDENTIAL.sub(REDACTED, text[:self.max_bytes + _MARGIN])
 
     def _object(self, value: dict[str, Any], budget: list[int], depth: int) -> dict[str, Any]:
         names = value.get("columns")
@@ -104,13 +142,19 @@ class Redactor:
             if budget[0] <= 0:
                 break
             masked = self._masked(name, item)
+            stored = self._scrub(name)
             if masked is not None:
-                out[name] = masked
+                out[stored] = masked
+            elif positional and name == "columns":
+                out[stored] = [self._scrub(n) for n in names]  # names, not [name, value] pairs
+                budget[0] -= len(names)
             elif positional and name == "data":
-                out[name] = self._walk(self._by_position(names, item[:budget[0]]), budget,
-                                       depth)
+                out[stored] = self._walk(self._by_position(names, item[:budget[0]]), budget,
+                                         depth)
+            elif positional:  # `index` and the like: nothing names what they hold
+                out[stored] = REDACTED
             else:
-                out[name] = self._walk(item, budget, depth)
+                out[stored] = self._walk(item, budget, depth)
         return out
 
     def _by_position(self, names: list[str], rows: list[Any]) -> list[Any]:
@@ -129,6 +173,8 @@ class Redactor:
 
     def document(self, document: Any, body: bytes) -> str:
         """What to store of a body that parsed as JSON."""
+        if isinstance(document, dict):  # only the format's rows: nothing names the rest
+            document = {k: v if k in FORMATS else REDACTED for k, v in document.items()}
         try:
             text = json.dumps(self._walk(document, [self.max_bytes]))
         except _Uncertain:

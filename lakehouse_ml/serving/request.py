@@ -24,7 +24,7 @@ from typing import Any
 import polars as pl
 
 from lakehouse_ml.features import keys as key_rules
-from lakehouse_ml.serving.payload import Columns, PayloadError, shown
+from lakehouse_ml.serving.payload import Columns, PayloadError, listed, shown
 
 
 @dataclass(frozen=True)
@@ -123,11 +123,16 @@ class RequestSchema:
             checks[column] = kind, lambda v, valid=valid, key=key: valid(v) and key(v)
         return checks
 
+    @cached_property
+    def width(self) -> int:
+        """Columns a row may carry: the keys and every feature."""
+        return len(set(self.keys) | set(self.features))
+
     def parse(self, columns: Columns) -> Request:
         names = set(columns)
         full = set(self.features) <= names
         unexpected = sorted(names - set(self.keys) - set(self.features))
-        problems = [f"unexpected column(s) {unexpected}"] if unexpected else []
+        problems = [f"unexpected column(s) {listed(unexpected)}"] if unexpected else []
         if not full and names & (set(self.features) - set(self.keys)):
             missing = [f for f in self.features if f not in names]
             problems.append(f"rows carry some features but not all (missing {missing})")
