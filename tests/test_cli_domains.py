@@ -26,6 +26,7 @@ from tests.boundary_domain import land, reading
 from tests.user_domains import PACKAGES, declare_user_domains
 
 runner = CliRunner()
+ROOT = Path(__file__).resolve().parent.parent
 TODAY = datetime.now(UTC).date()
 
 
@@ -123,11 +124,16 @@ def test_daily_cycle_run_ingests_a_day_landed_today(
         _sensor_day(settings, day)
     first = runner.invoke(app, ["run"])
     assert first.exit_code == 0, first.output + first.stderr
+    # a DAGSTER_HOME without dagster.yaml gets the project's, so its pools are active
+    assert f"{home / 'dagster.yaml'}: none there; copied the project's dagster.yaml" in (
+        first.output)
+    assert (home / "dagster.yaml").read_text() == (ROOT / "dagster.yaml").read_text()
     _sensor_day(settings, TODAY.isoformat())  # the next day, landed today
 
     again = runner.invoke(app, ["run"])
 
     assert again.exit_code == 0, again.output + again.stderr
+    assert "copied the project's dagster.yaml" not in again.output
     assert f"over {days[0]} .. {TODAY.isoformat()}" in again.output  # not clamped to yesterday
     catalog = Catalog(settings.root, settings.env)
     manifest = catalog.read("bronze.readings_manifest")
@@ -135,6 +141,7 @@ def test_daily_cycle_run_ingests_a_day_landed_today(
                                         for d in (*days, TODAY.isoformat())]
     assert catalog.read("gold.hottest")["day"].max() == TODAY
     instance = dg.DagsterInstance.get()
+    assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
     bronze = dg.AssetKey(["bronze", "readings"])
     assert TODAY.isoformat() in instance.get_materialized_partitions(bronze)
     (run,) = [r for r in instance.get_runs() if r.job_name == "sensors_daily_refresh"][:1]

@@ -4,9 +4,11 @@ then its models' jobs; and the summary printed after it."""
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -35,6 +37,8 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 otherwise `run` prints one line per job and per failed step."""
 VERBOSE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 Say = Callable[[str], None]
+SHIPPED_SETTINGS = Path(__file__).resolve().parents[2] / "dagster.yaml"
+"""The project's Dagster instance settings (concurrency pools), beside the Makefile."""
 
 
 @dataclass(frozen=True)
@@ -95,11 +99,19 @@ def plan(domain: str | None, start: str | None, end: str | None, landing: str, s
     return ranges
 
 
-def _instance() -> dg.DagsterInstance:
-    """The persistent instance when DAGSTER_HOME is set (runs then show in the UI)."""
-    return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else (
-        dg.DagsterInstance.ephemeral()
-    )
+def _instance(say: Say) -> dg.DagsterInstance:
+    """The persistent instance when DAGSTER_HOME is set (runs then show in the UI), with the
+    project's `dagster.yaml` (its pools) copied there, saying so, when that home has none."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        return dg.DagsterInstance.ephemeral()
+    settings = Path(home) / "dagster.yaml"
+    if not settings.exists() and SHIPPED_SETTINGS.exists():
+        settings.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(SHIPPED_SETTINGS, settings)
+        say(f"{settings}: none there; copied the project's dagster.yaml (one step at a time "
+            "per pool: ingest_<source>, train_<model>)")
+    return dg.DagsterInstance.get()
 
 
 def _alive(pid: int) -> bool:
@@ -183,7 +195,7 @@ def materialize_range(
     ranges = plan(domain, start, end, settings.landing, say)
     from lakehouse_ml.definitions import defs
 
-    definitions, instance = defs(), _instance()
+    definitions, instance = defs(), _instance(say)
     release_dead_runs(instance)
     config = VERBOSE if verbose else QUIET
     results = []
