@@ -101,6 +101,12 @@ class LimitedProtocol(HttpToolsProtocol):
             self.transport.write(_answer(status, message))
         self.transport.close()
 
+    def _unsupported_upgrade_warning(self) -> None:
+        """An `Upgrade` request (h2c, websocket) is served as plain HTTP/1.1: websockets are
+        off on purpose (`ws="none"`), so uvicorn's warnings (an unsupported upgrade, advice to
+        install a WebSocket library) are wrong here, and a client could fill the log with
+        them."""
+
     def send_400_response(self, msg: str) -> None:
         """A request the parser cannot read: 400 in the project's JSON shape, then close."""
         self._refuse(400, f"not a valid HTTP/1.1 request: {msg}")
