@@ -150,7 +150,7 @@ def parse(deployment: Deployment, redactor: Redactor, body: bytes, max_rows: int
 def unknown_keys(rows: Rows, scored: Scored) -> str:
     """The 422 message: which keys no feature row was found for, and where."""
     missing = scored.unmatched_rows
-    named = [", ".join(f"{k}={rows.columns[k][row]!r}" for k in rows.columns)
+    named = [", ".join(f"{k}={shown(rows.columns[k][row])}" for k in rows.columns)
              + f" (row {row}): no row in {', '.join(scored.unmatched[row])}"
              for row in missing[:_NAMED_ROWS]]
     more = f"; and {len(missing) - _NAMED_ROWS} more rows" if len(missing) > _NAMED_ROWS else ""
