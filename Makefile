@@ -39,14 +39,14 @@ redis-server:
 	@command -v redis-server >/dev/null 2>&1 || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 
-# One pytest-xdist worker per core; tests that share a module- or package-scoped fixture run
-# on one worker (groups set in tests/conftest.py), so each such fixture is built once. One
+# One pytest-xdist worker per core; a file's tests run on one worker (`--dist loadfile`), so its
+# module fixtures are built once and its tests keep their order. One
 # OpenMP thread per worker: with more threads than cores, scikit-learn's spin-waiting threads
 # cost far more than the work (tests/serving/test_fast_paths.py: 93 s of calls, 2.3 s with one).
 TEST_WORKERS ?= auto
 test: install redis-server
 	REDIS_REQUIRED=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) \
-		--dist loadgroup
+		--dist loadfile
 
 ui: install
 	$(BIN)/dagster dev -w workspace.yaml -h $(UI_HOST) -p $(UI_PORT)

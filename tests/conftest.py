@@ -1,5 +1,6 @@
-"""Shared fixtures: a throw-away lakehouse (root + landing) and generated demo data; and the
-grouping that lets pytest-xdist (`--dist loadgroup`) build each shared fixture once."""
+"""Shared fixtures: a throw-away lakehouse (root + landing) and generated demo data. `make test`
+runs the files on every core with `--dist loadfile`: a file's tests share one worker (and its
+module fixtures, in order)."""
 
 from __future__ import annotations
 
@@ -26,28 +27,6 @@ from lakehouse_ml.medallion.spec import Domain
 
 START = date(2026, 3, 1)
 DAYS = 14
-SHARED_SCOPES = ("module", "package")
-"""Fixtures of these scopes are built once per worker: their tests must run on one worker."""
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the node ids
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Each test that uses a module- or package-scoped fixture joins the group of the widest
-    one (the package's folder, else its module), so `--dist loadgroup` sends that group to a
-    single worker and the fixture is built once; other tests go to whichever worker is free."""
-    for item in items:
-        if not isinstance(item, pytest.Function):  # other kinds of items take no fixtures
-            continue
-        groups: dict[str, str] = {}
-        for definitions in item._fixtureinfo.name2fixturedefs.values():
-            scope = definitions[-1].scope
-            if scope in SHARED_SCOPES:
-                groups[scope] = (definitions[-1].baseid if scope == "package"
-                                 else item.nodeid.split("::", 1)[0])
-        if groups:
-            item.add_marker(pytest.mark.xdist_group(groups.get("package") or groups["module"]))
-
-
 def day_keys(start: date = START, days: int = DAYS) -> list[str]:
     return [(start + timedelta(days=i)).isoformat() for i in range(days)]
 

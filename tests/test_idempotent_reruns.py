@@ -143,8 +143,9 @@ def test_two_train_runs_at_once_register_one_version(
     home.mkdir()
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    with dg.DagsterInstance.get():  # storage created once, not raced by the two runs
-        pass
+    with dg.DagsterInstance.get() as instance:  # storage and the pool's slot created once:
+        # two processes creating a pool at once can each allocate a slot (an open fault)
+        instance.event_log_storage.initialize_concurrency_limit_to_default("train_churn_clf")
     child = ("from tests.test_idempotent_reruns import train_in_this_process as run; "
              f"run({str(tmp_path)!r})")
     runs = [subprocess.Popen([sys.executable, "-c", child], cwd=ROOT) for _ in range(2)]
