@@ -7,7 +7,8 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 import uvicorn
@@ -44,9 +45,10 @@ async def tiny_app(scope: dict, receive, send) -> None:  # noqa: ANN001
     await send({"type": "http.response.body", "body": body})
 
 
-@pytest.fixture(scope="module")
-def port() -> Iterator[int]:
-    config = uvicorn_config(tiny_app, LIMITS, "127.0.0.1", 0)
+@contextmanager
+def threaded_server(app: Callable[..., Awaitable[None]], limits: Limits) -> Iterator[int]:
+    """`app` behind the project's uvicorn settings on 127.0.0.1, in a thread: its port."""
+    config = uvicorn_config(app, limits, "127.0.0.1", 0)
     config.lifespan = "off"
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
@@ -60,6 +62,12 @@ def port() -> Iterator[int]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def port() -> Iterator[int]:
+    with threaded_server(tiny_app, LIMITS) as bound:
+        yield bound
 
 
 def trickle(port: int, head: bytes, seconds: float) -> tuple[bytes, float]:

@@ -6,22 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import polars as pl
 import pytest
-import uvicorn
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.config import Settings
 from lakehouse_ml.serving.limits import Limits
-from lakehouse_ml.serving.server import uvicorn_config
 from lakehouse_ml.serving.tokens import TokenStore
 from tests.serving.conftest import INVOCATIONS, config, running
-from tests.serving.test_connection_abuse import tiny_app
+from tests.serving.test_connection_abuse import threaded_server, tiny_app
 
 SECONDS = 1.0
 LIMITS = Limits(body_seconds=SECONDS, header_seconds=SECONDS, max_connections=16)
@@ -44,20 +41,8 @@ async def app(scope: dict, receive, send) -> None:  # noqa: ANN001
 
 @pytest.fixture(scope="module")
 def port() -> Iterator[int]:
-    server_config = uvicorn_config(app, LIMITS, "127.0.0.1", 0)
-    server_config.lifespan = "off"
-    server = uvicorn.Server(server_config)
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    try:
-        yield server.servers[0].sockets[0].getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with threaded_server(app, LIMITS) as bound:
+        yield bound
 
 
 def _exchange(port: int, *writes: bytes) -> bytes:
