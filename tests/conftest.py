@@ -31,6 +31,14 @@ def day_keys(start: date = START, days: int = DAYS) -> list[str]:
     return [(start + timedelta(days=i)).isoformat() for i in range(days)]
 
 
+@pytest.fixture(autouse=True)
+def own_mlflow_tracking_uri(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`mlflow.set_tracking_uri` also writes MLFLOW_TRACKING_URI into the environment, where it
+    would outlive its test and point a later test of the same worker at that test's store:
+    each test starts without it (and monkeypatch removes what the test leaves)."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """A lakehouse under tmp_path, also exported to the environment (CLI, client defaults)."""

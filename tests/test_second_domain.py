@@ -37,6 +37,9 @@ def _layout(result: dg.ExecuteInProcessResult) -> list[dg.AssetCheckEvaluation]:
 def test_two_domains_with_models_run_side_by_side_in_one_code_location(
     settings: Settings, monkeypatch: pytest.MonkeyPatch, instance: dg.DagsterInstance
 ) -> None:
+    # an MLflow store of this test's own, whatever the worker's environment holds
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{Path(settings.root).parent}/mlflow.db")
+    settings = Settings.from_env()
     fleet = declare_user_domains(monkeypatch)
     generate(Path(settings.landing), customers=30, days=3, start=CHURN_START, seed=3,
              progress=False)
