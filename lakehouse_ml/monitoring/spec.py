@@ -1,0 +1,143 @@
+"""Monitor declarations, as a domain writes them (`MONITORS` in its package).
+
+The vocabulary is Databricks Lakehouse Monitoring's: a monitor watches one table with a profile
+type (`snapshot`, `time_series`, `inference_log`), a granularity, slicing expressions and a
+baseline, and writes `monitoring.<schema>_<table>_profile_metrics` and
+`..._drift_metrics`. Databricks names the metric tables `<table>_...` inside the output schema;
+the source schema is prefixed here because two domains may each have, e.g., `predictions`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Literal
+
+ProfileType = Literal["snapshot", "time_series", "inference_log"]
+OUTPUT_SCHEMA = "monitoring"
+
+
+@dataclass(frozen=True)
+class DriftThreshold:
+    """When a drift metric flags a column: `WARN` at `warn`, `ERROR` at `error`.
+
+    `metric` names a drift-metrics column, or a struct field as `ks_test.pvalue`. For p-values
+    a smaller value is worse (flagged when value <= threshold); for distances a larger one
+    (flagged when value >= threshold)."""
+
+    metric: str
+    warn: float
+    error: float
+
+    @property
+    def lower_is_worse(self) -> bool:
+        return self.metric.endswith("pvalue")
+
+
+NUMERIC_THRESHOLD = DriftThreshold("js_distance", warn=0.1, error=0.2)
+"""Default for numeric columns: Jensen-Shannon distance (base 2, in [0, 1]) of the binned
+distributions; Evidently's default threshold for JS is 0.1."""
+CATEGORICAL_THRESHOLD = DriftThreshold("js_distance", warn=0.1, error=0.2)
+"""Default for categorical and boolean columns: JS distance of the category frequencies."""
+
+
+@dataclass(frozen=True)
+class ChampionTrainingSet:
+    """Baseline: the training set of `model`'s champion at the Delta versions it pinned."""
+
+    model: str
+
+
+@dataclass(frozen=True)
+class BaselineTable:
+    """Baseline: a table (`schema.table`), at a Delta version or its latest."""
+
+    table: str
+    version: int | None = None
+
+
+Baseline = ChampionTrainingSet | BaselineTable
+
+
+@dataclass(frozen=True)
+class LabelJoin:
+    """Labels that arrive later in another table: a scored row's label is the row of `table`
+    with the same `keys` whose `time_column` lies within `tolerance` of the scored row's
+    timestamp (nearest first)."""
+
+    table: str
+    keys: tuple[str, ...]
+    time_column: str
+    label: str
+    tolerance: timedelta = timedelta(0)
+
+
+@dataclass(frozen=True)
+class InferenceLog:
+    """What an `inference_log` monitor reads from each row (binary classification)."""
+
+    model_id_col: str
+    prediction_col: str
+    probability_col: str | None = None
+    label_col: str | None = None
+    """The label in the monitored table itself; or give `labels`."""
+    labels: LabelJoin | None = None
+    threshold: float = 0.5
+    """The serving threshold: precision, recall and F1 are computed at it."""
+    model: str | None = None
+    """The model (its `ModelSpec.name`) that wrote the rows: its champion's holdout calibrates
+    the label-free quality estimate."""
+
+
+@dataclass(frozen=True)
+class Monitor:
+    """One monitored table. Columns profiled: `columns`, or every column except the timestamp,
+    the inference-log id columns and `exclude`."""
+
+    table: str
+    """`schema.table` of the monitored table."""
+    profile_type: ProfileType
+    timestamp_col: str | None = None
+    """Required for `time_series` and `inference_log`: the column that places a row in a window."""
+    granularity: timedelta = timedelta(days=1)
+    slicing_exprs: tuple[str, ...] = ()
+    """Column names or SQL boolean/scalar expressions; each distinct value is a slice."""
+    columns: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
+    """Numeric columns to treat as categories (strings and booleans always are)."""
+    baseline: Baseline | None = None
+    """None: only CONSECUTIVE drift (each window against the one before)."""
+    inference_log: InferenceLog | None = None
+    thresholds: Mapping[str, DriftThreshold] = field(default_factory=dict)
+    """Column name → threshold; columns not named get the defaults above."""
+    freshness: timedelta | None = None
+    """The monitored table must have a row (by `timestamp_col`) or a commit this recent."""
+
+    def __post_init__(self) -> None:
+        where = f"monitor of {self.table}"
+        if self.profile_type in ("time_series", "inference_log") and not self.timestamp_col:
+            raise ValueError(f"{where}: a {self.profile_type} monitor needs timestamp_col")
+        if (self.profile_type == "inference_log") != (self.inference_log is not None):
+            raise ValueError(f"{where}: inference_log is given exactly for profile_type "
+                             "'inference_log'")
+        if self.granularity <= timedelta(0):
+            raise ValueError(f"{where}: granularity must be positive, got {self.granularity}")
+
+    @property
+    def metric_table_prefix(self) -> str:
+        schema, name = self.table.split(".")
+        return f"{OUTPUT_SCHEMA}.{schema}_{name}"
+
+    @property
+    def profile_metrics_table(self) -> str:
+        return f"{self.metric_table_prefix}_profile_metrics"
+
+    @property
+    def drift_metrics_table(self) -> str:
+        return f"{self.metric_table_prefix}_drift_metrics"
+
+    def threshold(self, column: str, categorical: bool) -> DriftThreshold:
+        default = CATEGORICAL_THRESHOLD if categorical else NUMERIC_THRESHOLD
+        return self.thresholds.get(column, default)
