@@ -141,3 +141,17 @@ class Monitor:
     def threshold(self, column: str, categorical: bool) -> DriftThreshold:
         default = CATEGORICAL_THRESHOLD if categorical else NUMERIC_THRESHOLD
         return self.thresholds.get(column, default)
+
+
+@dataclass(frozen=True)
+class RetrainingPolicy:
+    """When `model`'s drift sensor launches its train-validate-deploy job: at least
+    `min_columns` of the model's input columns drift at `on_drift_level` or worse against the
+    baseline in the latest window, or the latest window's ROC AUC (realized, else estimated)
+    falls below `min_roc_auc`. One launch per drift episode, at most one per `cooldown`."""
+
+    model: str
+    on_drift_level: Literal["WARN", "ERROR"] | None = "ERROR"
+    min_columns: int = 1
+    min_roc_auc: float | None = None
+    cooldown: timedelta = timedelta(hours=24)
