@@ -8,6 +8,15 @@ DOMAIN_TAG = "lakehouse_ml/domain"
 MODEL_TAG = "lakehouse_ml/model"
 CATALOG_MAINTENANCE = "catalog_maintenance"
 """OPTIMIZE and VACUUM every table of the catalog, whoever owns it."""
+FAILED_RUNS_SENSOR = "failed_runs_sensor"
+"""Records every failed run of the code location in `monitoring.failed_runs`."""
+TRIGGER_TAG = "lakehouse_ml/trigger"
+"""On a run a sensor launched: the sensor's name."""
+EPISODE_TAG = "lakehouse_ml/trigger_episode"
+"""On a run a drift sensor launched: its drift episode (also the run key)."""
+REASON_TAG = "lakehouse_ml/trigger_reason"
+EVIDENCE_TAG = "lakehouse_ml/trigger_evidence"
+"""JSON: the drift and quality metrics behind the launch."""
 
 
 def daily_refresh(domain: str) -> str:
@@ -28,3 +37,7 @@ def batch_score(model: str) -> str:
 
 def schedule(job: str) -> str:
     return f"{job}_schedule"
+
+
+def drift_sensor(model: str) -> str:
+    return f"{model}_drift_sensor"
