@@ -1,0 +1,79 @@
+"""Drift levels: which columns and slices of a drift-metrics table cross their monitor's
+thresholds (`WARN`, `ERROR`), for asset checks, reports and the retraining sensor."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from lakehouse_ml.monitoring.schema import BASELINE, DRIFT_METRICS, TABLE_LEVEL, WINDOW
+from lakehouse_ml.monitoring.spec import DriftThreshold, Monitor
+
+WARN, ERROR = "WARN", "ERROR"
+LEVELS = pl.Schema({
+    "window": WINDOW, "slice_key": pl.String, "slice_value": pl.String,
+    "column_name": pl.String, "metric": pl.String, "value": pl.Float64,
+    "threshold": pl.Float64, "level": pl.String,
+})
+"""One row per flagged (window, slice, column): `threshold` is the one crossed (the ERROR one
+for ERROR rows)."""
+_CATEGORICAL_TYPES = ("str", "bool", "cat", "enum", "utf8")
+
+
+def categorical(monitor: Monitor, column: str, data_type: str | None) -> bool:
+    """True when `column` is treated as categories: declared so, or of a string, boolean,
+    categorical or enum `data_type` (a polars dtype name, any case)."""
+    kind = (data_type or "").lower()
+    return column in monitor.categorical or kind.startswith(_CATEGORICAL_TYPES)
+
+
+def metric_value(metric: str) -> pl.Expr:
+    """The drift-metrics expression of a `DriftThreshold.metric` (`js_distance`,
+    `ks_test.pvalue`, ...); ValueError naming it when no such column or struct field exists."""
+    column, _, field = metric.partition(".")
+    dtype = DRIFT_METRICS.get(column)
+    if dtype is None or (field and not (isinstance(dtype, pl.Struct)
+                                        and field in {f.name for f in dtype.fields})) or (
+            not field and not dtype.is_numeric()):
+        raise ValueError(f"drift threshold metric {metric!r} is not a numeric drift-metrics "
+                         "column or struct field (e.g. js_distance, ks_test.pvalue)")
+    expr = pl.col(column).struct.field(field) if field else pl.col(column)
+    return expr.cast(pl.Float64)
+
+
+def _flag(rows: pl.DataFrame, threshold: DriftThreshold) -> pl.DataFrame:
+    value = metric_value(threshold.metric)
+    crossed = (lambda bound: value <= bound) if threshold.lower_is_worse else (
+        lambda bound: value >= bound)
+    level = (pl.when(crossed(threshold.error)).then(pl.lit(ERROR))
+             .when(crossed(threshold.warn)).then(pl.lit(WARN)))
+    return rows.select(
+        "window", "slice_key", "slice_value", "column_name",
+        pl.lit(threshold.metric).alias("metric"), value.alias("value"),
+        pl.when(level == ERROR).then(pl.lit(threshold.error))
+        .otherwise(pl.lit(threshold.warn)).cast(pl.Float64).alias("threshold"),
+        level.alias("level"),
+    ).filter(pl.col("level").is_not_null())
+
+
+def drift_levels(drift: pl.DataFrame, monitor: Monitor, *,
+                 drift_type: str = BASELINE) -> pl.DataFrame:
+    """Rows of `drift` (DRIFT_METRICS columns) of `drift_type` flagged WARN or ERROR by the
+    monitor's thresholds (`Monitor.threshold`; per column, categorical as `categorical` says):
+    LEVELS columns, sorted by window start, slice and column. A p-value is flagged at or below
+    its threshold, a distance at or above; a NULL metric (does not apply, too few rows) is
+    never flagged; `:table` rows are not columns and are skipped. ValueError naming a
+    threshold whose metric is not a drift-metrics column."""
+    rows = drift.filter((pl.col("drift_type") == drift_type)
+                        & (pl.col("column_name") != TABLE_LEVEL))
+    key = pl.concat_str("column_name", pl.col("data_type").fill_null(""), separator="\0")
+    rows = rows.with_columns(key.alias("_kind"))
+    by_threshold: dict[DriftThreshold, list[str]] = {}
+    for kind, column, data_type in rows.select("_kind", "column_name", "data_type").unique(
+            maintain_order=True).iter_rows():
+        threshold = monitor.threshold(column, categorical(monitor, column, data_type))
+        by_threshold.setdefault(threshold, []).append(kind)
+    flagged = [_flag(rows.filter(pl.col("_kind").is_in(kinds)), threshold)
+               for threshold, kinds in by_threshold.items()]
+    return pl.concat([LEVELS.to_frame(), *flagged], how="vertical_relaxed").sort(
+        pl.col("window").struct.field("start"), "slice_key", "slice_value", "column_name",
+        nulls_last=False)
