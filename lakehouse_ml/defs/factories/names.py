@@ -35,6 +35,10 @@ def batch_score(model: str) -> str:
     return f"{model}_batch_score"
 
 
+def monitoring_refresh(domain: str) -> str:
+    return f"{domain}_monitoring_refresh"
+
+
 def schedule(job: str) -> str:
     return f"{job}_schedule"
 
