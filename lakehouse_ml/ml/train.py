@@ -84,9 +84,19 @@ def model_inputs(spec: ModelSpec, schema: pl.Schema) -> list[str]:
     return features
 
 
-def train(spec: ModelSpec, frame: pl.DataFrame) -> TrainedModel:
+def labelled_split(spec: ModelSpec, frame: pl.DataFrame,
+                   holdout: float | datetime | None = None
+                   ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(train, holdout) of `frame`'s labelled rows, by `time_split` at `holdout` (default: the
+    spec's): the split training uses, and the one a monitor recomputes a champion's holdout
+    with."""
     labelled = frame.filter(pl.col(spec.training_set.label).is_not_null())
-    train_rows, holdout = time_split(labelled, spec.training_set.time_column, spec.holdout)
+    return time_split(labelled, spec.training_set.time_column,
+                      spec.holdout if holdout is None else holdout)
+
+
+def train(spec: ModelSpec, frame: pl.DataFrame) -> TrainedModel:
+    train_rows, holdout = labelled_split(spec, frame)
     features = model_inputs(spec, frame.schema)
     model = build_pipeline(spec, features)
     model.fit(inputs(train_rows, features), train_rows[spec.training_set.label].to_numpy())
