@@ -1,0 +1,157 @@
+"""Model quality before labels: confidence-based performance estimation (CBPE), as published by
+NannyML, for the ROC AUC of a binary classifier.
+
+Calibration: an isotonic regression (scikit-learn's `IsotonicRegression`, increasing, clipped
+to [0, 1] and to the fitted score range) maps the model's probability s to c(s) ≈ P(y = 1 | s),
+fitted on the champion's holdout (probability, label) — data the model was not trained on.
+
+Estimate on a window of n scored rows (no labels): sort the rows by s, descending; at each
+distinct score t the expected confusion counts are
+
+    E[TP(t)] = Σ_{i: s_i ≥ t} c_i          E[FP(t)] = Σ_{i: s_i ≥ t} (1 − c_i)
+    E[P]     = Σ_i c_i                      E[N]     = Σ_i (1 − c_i)
+
+so TPR(t) = E[TP(t)] / E[P] and FPR(t) = E[FP(t)] / E[N]; the estimated ROC AUC is the
+trapezoidal area under the curve (FPR(t), TPR(t)) from (0, 0) to (1, 1). Equivalently: the
+ROC AUC of the window's scores where each row counts as a positive of weight c_i and a negative
+of weight 1 − c_i. Rows with equal scores form one threshold (as in scikit-learn's
+`roc_curve`), so ties count one half.
+
+Source: NannyML, "How it works: Performance estimation — Confidence-based Performance
+Estimation (CBPE)" (docs/how_it_works/performance_estimation.rst) and `estimate_roc_auc` in
+nannyml/performance_estimation/confidence_based/metrics.py (cumulative sums of the calibrated
+probabilities over the rows sorted by the uncalibrated ones). Assumptions, as NannyML states
+them: the calibrated probabilities stay right in the window, i.e. P(y | x) does not change
+(covariate shift only, no concept drift) and the model's score carries what it needs of x;
+under concept drift the estimate does not move and only the realized metric shows it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+
+import numpy as np
+import polars as pl
+from mlflow import MlflowClient
+from sklearn.isotonic import IsotonicRegression
+from sklearn.metrics import auc, roc_auc_score
+
+from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.ml.packaging import load_packaged
+from lakehouse_ml.ml.registry import CHAMPION, alias_version, model_uri
+from lakehouse_ml.ml.retraining import DATA_VERSIONS
+from lakehouse_ml.ml.spec import ModelSpec
+from lakehouse_ml.ml.train import inputs, labelled_split
+
+log = logging.getLogger(__name__)
+
+
+class CBPE:
+    """An isotonic calibration of one model's probabilities, fitted on its holdout; estimates
+    the ROC AUC of windows without labels (see the module's docstring for the formula)."""
+
+    def __init__(self, calibrator: IsotonicRegression, holdout_roc_auc: float,
+                 holdout_rows: int) -> None:
+        self.calibrator = calibrator
+        self.holdout_roc_auc = holdout_roc_auc
+        """The realized ROC AUC on the holdout the calibration was fitted on."""
+        self.holdout_rows = holdout_rows
+
+    @classmethod
+    def fit(cls, probability: np.ndarray, label: np.ndarray) -> CBPE:
+        """Fit on a holdout: `probability` (floats, shape (n,)) and `label` (0/1 or booleans,
+        shape (n,)). Rows with a non-finite probability are left out. ValueError when the
+        shapes differ or the rest does not hold both classes (no calibration can be learnt)."""
+        p = np.asarray(probability, dtype=float)
+        y = np.asarray(label).astype(int)
+        if p.shape != y.shape or p.ndim != 1:
+            raise ValueError(f"CBPE.fit: probability {p.shape} and label {y.shape} must be "
+                             "two arrays of the same length")
+        finite = np.isfinite(p)
+        p, y = p[finite], y[finite]
+        if len(np.unique(y)) < 2:
+            raise ValueError(f"CBPE.fit: the holdout ({p.size} rows with a probability) must "
+                             "hold both classes to calibrate on")
+        calibrator = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True,
+                                        out_of_bounds="clip").fit(p, y)
+        return cls(calibrator, float(roc_auc_score(y, p)), int(p.size))
+
+    def calibrated(self, probability: np.ndarray) -> np.ndarray:
+        """c(s): the calibrated probabilities, same shape."""
+        return self.calibrator.predict(np.asarray(probability, dtype=float))
+
+    def estimate_roc_auc(self, probability: np.ndarray) -> float | None:
+        """The estimated ROC AUC of a window from the model's probabilities alone (shape (n,);
+        non-finite values left out). None when nothing is left, or when the calibrated
+        probabilities expect no positive or no negative (all c_i = 0, or all 1)."""
+        s = np.asarray(probability, dtype=float)
+        s = s[np.isfinite(s)]
+        if s.size == 0:
+            return None
+        order = np.argsort(-s, kind="stable")
+        s = s[order]
+        c = self.calibrated(s)
+        expected_positives, expected_negatives = c.sum(), (1.0 - c).sum()
+        if expected_positives <= 0.0 or expected_negatives <= 0.0:
+            return None
+        last_of_each_score = np.r_[np.flatnonzero(np.diff(s)), s.size - 1]
+        tp = np.r_[0.0, np.cumsum(c)[last_of_each_score]]
+        fp = np.r_[0.0, np.cumsum(1.0 - c)[last_of_each_score]]
+        return float(auc(fp / expected_negatives, tp / expected_positives))
+
+
+def _declared(model: str) -> ModelSpec:
+    from lakehouse_ml.domains import declared_models  # the declarations, loaded on demand
+
+    models = {spec.name: spec for spec in declared_models()}
+    if model not in models:
+        raise ValueError(f"model {model!r} is not declared by any domain (declared: "
+                         f"{', '.join(sorted(models)) or 'none'})")
+    return models[model]
+
+
+def _holdout(logged: str) -> float | datetime:
+    """The `holdout` param a training run logged (`str(spec.holdout)`): a share or an instant."""
+    try:
+        return float(logged)
+    except ValueError:
+        return datetime.fromisoformat(logged)
+
+
+def champion_estimator(catalog: Catalog, model: str, *,
+                       client: MlflowClient | None = None) -> CBPE | None:
+    """The CBPE of `model`'s (its `ModelSpec.name`) champion, or None when it has no champion.
+
+    The holdout probabilities are not stored at training, so they are recomputed exactly as
+    training made them: the training set at the Delta version the champion's `data_versions`
+    tag pins, its labelled rows split by time at the `holdout` its training run logged
+    (`labelled_split`), scored by the packaged (sha256-verified) champion. None, with a
+    warning naming the version, when that holdout holds a single class. Raises ValueError for
+    an undeclared model, `TrackingUnavailable` when MLflow cannot be reached, and what
+    `load_packaged` raises for a changed or untrusted artifact. `client`: default, MLflow's
+    current tracking URI."""
+    spec = _declared(model)
+    client = client or MlflowClient()
+    name = spec.registered_name(catalog.env)
+    version = alias_version(client, name, CHAMPION)
+    if version is None:
+        return None
+    found = client.get_model_version(name, str(version))
+    table = str(catalog.name(spec.training_set.name))
+    pinned = json.loads((found.tags or {}).get(DATA_VERSIONS) or "{}")
+    if table not in pinned:
+        raise ValueError(f"{name} version {version}: its {DATA_VERSIONS} tag does not pin "
+                         f"{table}, so its holdout cannot be rebuilt")
+    params = client.get_run(found.run_id).data.params
+    _, holdout = labelled_split(spec, catalog.read(table, pinned[table]),
+                                _holdout(params.get("holdout", str(spec.holdout))))
+    packaged = load_packaged(model_uri(name, version))
+    probability = packaged.pipeline.predict_proba(inputs(holdout, packaged.features))[:, 1]
+    label = holdout[spec.training_set.label].cast(pl.Int8).to_numpy()
+    try:
+        return CBPE.fit(probability, label)
+    except ValueError as error:
+        log.warning("%s version %s: no label-free estimate: %s", name, version, error)
+        return None
