@@ -18,14 +18,17 @@ from tests.test_boundaries_ml import lifecycle  # noqa: F401 (a fixture: one tra
 
 
 def registered(client: MlflowClient, candidate: Candidate, model: str,
-               statuses: list[str]) -> None:
+               statuses: list[str], catalog: Catalog, champions: tuple[int, ...]) -> None:
     """Versions 1.. of `model` (one per status, all of the candidate's artifact), each tagged
-    with its validation status as the gates tag it."""
+    with its validation status as the gates tag it; then each of `champions` deployed as
+    champion in turn (in `catalog`'s environment)."""
     first = client.get_model_version(candidate.model, str(candidate.version))
     client.create_registered_model(model)
     for status in statuses:
         version = client.create_model_version(model, first.source, run_id=first.run_id).version
         client.set_model_version_tag(model, version, VALIDATION_STATUS, status)
+    for version in champions:
+        deploy(catalog, client, "churn", model, version, True, actor="t")
 
 
 def test_rolling_back_twice_goes_further_back_never_to_the_version_rolled_back(
@@ -33,9 +36,7 @@ def test_rolling_back_twice_goes_further_back_never_to_the_version_rolled_back(
 ) -> None:
     client, catalog, candidate = lifecycle
     model = "dev.churn.twice"
-    registered(client, candidate, model, ["passed"] * 4)
-    for version in (1, 2, 3):
-        deploy(catalog, client, "churn", model, version, True, actor="t")
+    registered(client, candidate, model, ["passed"] * 4, catalog, (1, 2, 3))
 
     assert rollback(catalog, client, "churn", model, actor="t", reason="one") == 2
     assert rollback(catalog, client, "churn", model, actor="t", reason="two") == 1
@@ -53,9 +54,7 @@ def test_rollback_skips_an_earlier_champion_that_is_no_longer_validated(
 ) -> None:
     client, catalog, candidate = lifecycle
     model = "dev.churn.skips"
-    registered(client, candidate, model, ["passed"] * 3)
-    for version in (1, 2, 3):
-        deploy(catalog, client, "churn", model, version, True, actor="t")
+    registered(client, candidate, model, ["passed"] * 3, catalog, (1, 2, 3))
     client.set_model_version_tag(model, "2", VALIDATION_STATUS, "failed")  # re-judged
 
     assert rollback(catalog, client, "churn", model, actor="t", reason="bad") == 1
@@ -66,10 +65,9 @@ def test_cli_rollback_to_version_refuses_missing_and_failed_versions_in_one_line
 ) -> None:
     client, catalog, candidate = lifecycle
     model = "staging.churn.churn_clf"  # the CLI's model in its own catalog (environment)
-    registered(client, candidate, model, ["passed", "failed", "passed", "passed"])
     staging = Catalog(catalog.root, "staging")
-    for version in (1, 3, 4):
-        deploy(staging, client, "churn", model, version, True, actor="t")
+    registered(client, candidate, model, ["passed", "failed", "passed", "passed"], staging,
+               (1, 3, 4))
     env = {"LAKEHOUSE_ROOT": catalog.root, "LAKEHOUSE_ENV": "staging",
            "MLFLOW_TRACKING_URI": client.tracking_uri}
 

@@ -56,7 +56,9 @@ def rejects_schema() -> pl.Schema:
     return pl.Schema({"raw": pl.String, "reason": pl.String, **LINEAGE})
 
 
-def _create(catalog: Catalog, table: str, schema: pl.Schema, info: TableInfo) -> None:
+def create_once(catalog: Catalog, table: str, schema: pl.Schema, info: TableInfo) -> None:
+    """`catalog.create_table`, safe against another process creating the table at the same
+    time (its create wins; this one then records the metadata)."""
     try:
         catalog.create_table(table, schema, info)
     except DeltaError:  # a concurrent run created it between the check and the create
@@ -74,17 +76,17 @@ def add_missing_columns(catalog: Catalog, table: str, schema: pl.Schema) -> None
 
 def ensure_bronze_tables(catalog: Catalog, source: Source) -> None:
     comments, tags = source.column_docs()
-    _create(
+    create_once(
         catalog, source.bronze_table, bronze_schema(source),
         TableInfo(owner=source.owner, comment=f"Raw {source.name} records as landed (text).",
                   tags={"layer": "bronze"}, column_tags=tags, column_comments=comments),
     )
-    _create(
+    create_once(
         catalog, source.rejects_table, rejects_schema(),
         TableInfo(owner=source.owner, comment=f"Landed {source.name} lines that could not be "
                   "parsed, with the reason.", tags={"layer": "bronze"}),
     )
-    _create(
+    create_once(
         catalog, source.manifest_table, MANIFEST,
         TableInfo(owner=source.owner, comment=f"Every {source.name} file ingested: path, size, "
                   "checksum (and the one it replaced), batch, landed lines.",

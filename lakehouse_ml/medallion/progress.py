@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 import polars as pl
 
 from lakehouse_ml.catalog import Catalog, TableInfo
-from lakehouse_ml.ingest.bronze import _create as create_once
+from lakehouse_ml.ingest.bronze import create_once
 from lakehouse_ml.medallion.spec import Domain, Source
 
 TABLE = "pipeline.progress"
