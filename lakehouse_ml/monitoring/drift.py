@@ -1,0 +1,258 @@
+"""Drift metrics of one window against its comparison data (the previous window or the
+baseline): the DRIFT_METRICS columns from `column_name` on, one row per column.
+
+Definitions (`cur` is the window, `ref` the comparison data; a metric is NULL when it does not
+apply to the column's kind or when either side has no value to compare):
+
+- `count_delta`: count(cur) - count(ref), the numbers of non-NULL values (SQL `count(col)`);
+  on the `:table` row the numbers of rows.
+- `avg_delta`: mean(cur) - mean(ref) of the finite values, in the column's units (numeric
+  columns only).
+- `percent_null_delta`: percentage points, 100 * missing(cur) / rows(cur) - the same of ref,
+  where a value is missing when it is NULL or NaN (the profile's percent_null + percent_nan).
+
+The distribution metrics below ignore NULL and NaN (they show in `percent_null_delta`) and,
+for numeric columns, also +-inf.
+
+Numeric columns (any numeric dtype the caller does not declare categorical):
+- `ks_test`: two-sample Kolmogorov-Smirnov, two-sided: `statistic` = max |F_cur - F_ref| of
+  the empirical CDFs; `pvalue` as `scipy.stats.ks_2samp(method="auto")` gives it: the exact
+  distribution when both sides have at most 10,000 values (cheap there), else Smirnov's
+  asymptotic one (`scipy.stats.kstwo.sf(D, round(n*m/(n+m)))`), because the exact one costs
+  O(n*m) and is useless at a million rows. For large sides the statistic is computed here from
+  the two sorted samples (one merge; the same counts and divisions as scipy's, so the same
+  value) because `ks_2samp` sorts again and searches every point.
+- `wasserstein_distance`: first Wasserstein (earth mover's) distance, integral of
+  |F_cur - F_ref|, in the column's units, as `scipy.stats.wasserstein_distance` (computed from
+  the same merge, term for term as scipy sums it).
+- Bins for `js_distance` and `population_stability_index`: when the two sides together hold
+  at most `BINS` (10) distinct values, one bin per distinct value; otherwise the deciles of
+  ref (numpy's default linear quantiles at 0.1 ... 0.9, repeated edges merged) cut the line
+  into at most 10 right-closed bins (-inf, e1], (e1, e2], ..., (e9, +inf). Reference deciles
+  give every bin a tenth of ref, so one outlier cannot squeeze the data into one bin, and
+  values of cur beyond ref's range land in the end bins.
+- `tv_distance`, `l_infinity_distance`, `chi_squared_test`: NULL (Databricks computes them for
+  categorical columns only).
+
+Categorical columns (strings, booleans, categoricals, and numeric columns declared so): the
+frequencies of each value (as text) over the union of both sides' values; NULL is not a
+category (it shows in `percent_null_delta`), a value present on one side only has frequency 0
+on the other.
+- `chi_squared_test`: Pearson's test of homogeneity on the 2 x k table of counts
+  (`scipy.stats.chi2_contingency(correction=False)`: sum (O - E)^2 / E with E from the table's
+  margins, k - 1 degrees of freedom; statistic 0 and p-value 1 when k = 1). Unlike a
+  goodness-of-fit test against ref's frequencies, it treats both sides as samples and stays
+  finite for a value ref never had.
+- `tv_distance`: 1/2 sum |p_cur - p_ref|; `l_infinity_distance`: max |p_cur - p_ref|.
+- `ks_test`, `wasserstein_distance`: NULL.
+
+Both kinds, over the bins or categories with frequencies p_cur, p_ref:
+- `js_distance`: Jensen-Shannon distance, base 2 (in [0, 1]), of the unsmoothed frequencies
+  (`scipy.spatial.distance.jensenshannon`; an empty bin needs no smoothing since the mixture
+  is positive wherever either side is).
+- `population_stability_index`: sum (p_cur - p_ref) * ln(p_cur / p_ref), natural log, each
+  frequency floored at `PSI_EPSILON` (1e-4) so an empty bin counts as 0.01 % (no
+  renormalisation).
+
+Evidently's `DataDriftPreset` decisions (reference over 1,000 rows) from these rows:
+- numeric column with more than 5 distinct values: normed Wasserstein =
+  wasserstein_distance / max(std_ref, 0.001), drift when >= 0.1; std_ref is the reference's
+  population standard deviation (ddof 0): from the profile's sample `stddev` (ddof 1) over n
+  values, stddev * sqrt((n - 1) / n).
+- categorical column, or numeric with at most 5 distinct values (one bin per value here):
+  Evidently's Jensen-Shannon distance uses scipy's default base e, so
+  js_e = js_distance * sqrt(ln 2); drift when js_e >= 0.1.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+from scipy.spatial.distance import jensenshannon
+from scipy.stats import chi2_contingency, ks_2samp, kstwo, kstwobign
+
+from lakehouse_ml.monitoring.schema import DRIFT_METRICS, TABLE_LEVEL
+
+BINS = 10
+"""Number of numeric bins (reference deciles), and the most distinct values binned by value."""
+PSI_EPSILON = 1e-4
+"""The floor of each bin's frequency in the population stability index."""
+EXACT_KS_MAX_N = 10_000
+"""Up to this many values on both sides the KS p-value is exact (scipy's `auto`)."""
+_METRICS = DRIFT_METRICS.names()[DRIFT_METRICS.names().index("data_type"):]
+SCHEMA = pl.Schema({"column_name": pl.String, **{m: DRIFT_METRICS[m] for m in _METRICS}})
+"""The columns of `drift_rows`' result."""
+
+
+@dataclass(frozen=True)
+class _Side:
+    rows: int
+    count: int
+    missing: int
+    values: Any  # finite float64 values (numeric) or a value -> count frame (categorical)
+
+    @property
+    def percent_missing(self) -> float | None:
+        return 100.0 * self.missing / self.rows if self.rows else None
+
+
+def drift_rows(current: pl.DataFrame, reference: pl.DataFrame,
+               columns: Mapping[str, bool]) -> pl.DataFrame:
+    """Drift of `current` against `reference`: a `:table` row (count_delta: the difference in
+    rows; every other metric NULL) and one row per column of `columns` (name -> True when
+    categorical), SCHEMA columns (`column_name`, `data_type`, `count_delta`, ...,
+    `l_infinity_distance`), definitions in the module docstring. `data_type` is the polars
+    dtype name (current's, else reference's). A column that is not numeric is treated as
+    categorical whatever `columns` says; a column absent from one side counts as no value
+    there (its metrics NULL). Never raises for the data's content: empty, all-NULL, NaN or
+    constant columns give NULL or zero metrics."""
+    table = {"column_name": TABLE_LEVEL, "count_delta": float(current.height - reference.height)}
+    kinds = {name: _is_categorical(name, flag, current, reference)
+             for name, flag in columns.items()}
+    numeric = [name for name, cat in kinds.items() if not cat]
+    with ThreadPoolExecutor(max_workers=max(1, min(len(numeric), os.cpu_count() or 1))) as pool:
+        rows = dict(zip(numeric, pool.map(
+            lambda name: _numeric_row(_numeric_side(current, name),
+                                      _numeric_side(reference, name)), numeric), strict=True))
+    categorical = [name for name, cat in kinds.items() if cat]
+    rows |= dict(zip(categorical, map(_categorical_row, _categorical_sides(current, categorical),
+                                      _categorical_sides(reference, categorical)), strict=True))
+    out = [table]
+    for name in columns:
+        frame = current if name in current.columns else reference
+        dtype = str(frame.schema[name]) if name in frame.columns else None
+        out.append({"column_name": name, "data_type": dtype, **rows[name]})
+    return pl.DataFrame(out, schema=SCHEMA, orient="row")
+
+
+def _is_categorical(name: str, flag: bool, *frames: pl.DataFrame) -> bool:
+    return flag or any(name in f.columns and not f.schema[name].is_numeric() for f in frames)
+
+
+def _numeric_side(frame: pl.DataFrame, name: str) -> _Side:
+    if name not in frame.columns:
+        return _Side(frame.height, 0, 0, np.empty(0))
+    series = frame.get_column(name)
+    values = series.cast(pl.Float64).to_numpy()
+    finite = np.isfinite(values)
+    missing = int(np.count_nonzero(np.isnan(values)))
+    return _Side(frame.height, frame.height - series.null_count(), missing,
+                 values if finite.all() else values[finite])
+
+
+def _common(cur: _Side, ref: _Side) -> dict[str, Any]:
+    pct_cur, pct_ref = cur.percent_missing, ref.percent_missing
+    return {"count_delta": float(cur.count - ref.count),
+            "percent_null_delta": None if pct_cur is None or pct_ref is None
+            else pct_cur - pct_ref}
+
+
+def _numeric_row(cur: _Side, ref: _Side) -> dict[str, Any]:
+    row = _common(cur, ref)
+    a, b = cur.values, ref.values
+    if not (a.size and b.size):
+        return row
+    a, b = np.sort(a), np.sort(b)
+    n_a, n_b = a.size, b.size
+    both = np.concatenate([a, b])
+    order = np.argsort(both, kind="stable")  # merges the two sorted runs
+    merged = both[order]
+    # (F_cur - F_ref) * n_a * n_b after each merged value: integers, exact in float64
+    gap = np.cumsum(np.where(order < n_a, float(n_b), float(-n_a)))
+    run_end = np.append(merged[1:] != merged[:-1], True)
+    at_values = gap if run_end.all() else gap[run_end]  # the CDFs at each distinct value
+    statistic = float(max(at_values.max(), -at_values.min())) / (n_a * n_b)
+    ks = _ks_test(a, b, statistic)
+    deltas = np.diff(merged)
+    wasserstein = float(np.dot(np.abs(gap[:-1], out=gap[:-1]), deltas)) / (n_a * n_b)
+    if at_values.size <= BINS:
+        counts_a = np.diff(np.searchsorted(a, merged[run_end], side="right"), prepend=0)
+        counts_b = np.diff(np.searchsorted(b, merged[run_end], side="right"), prepend=0)
+    else:
+        edges = _deciles(b)
+        counts_a = np.diff(np.searchsorted(a, edges, side="right"), prepend=0, append=n_a)
+        counts_b = np.diff(np.searchsorted(b, edges, side="right"), prepend=0, append=n_b)
+    p, q = counts_a / n_a, counts_b / n_b
+    return row | {
+        "avg_delta": float(np.mean(a) - np.mean(b)), "ks_test": ks,
+        "wasserstein_distance": wasserstein,
+        "js_distance": _js(p, q), "population_stability_index": _psi(p, q),
+    }
+
+
+def _ks_test(a: np.ndarray, b: np.ndarray, statistic: float) -> dict[str, float]:
+    """KS statistic and p-value: scipy's `auto` (exact) when both sides are small, else
+    asymptotic: Smirnov's finite-n distribution `kstwo` at en = n*m/(n+m) as scipy's `asymp`
+    while en <= EXACT_KS_MAX_N, Kolmogorov's limit `kstwobign` of sqrt(en)*D beyond (kstwo
+    takes up to a second there in the tails, and differs from the limit by O(1/sqrt(en)))."""
+    if max(a.size, b.size) <= EXACT_KS_MAX_N:
+        result = ks_2samp(a, b, method="auto")
+        return {"statistic": float(result.statistic), "pvalue": float(result.pvalue)}
+    en = a.size * b.size / (a.size + b.size)
+    pvalue = (kstwo.sf(statistic, np.round(en)) if en <= EXACT_KS_MAX_N
+              else kstwobign.sf(math.sqrt(en) * statistic))
+    return {"statistic": statistic, "pvalue": float(np.clip(pvalue, 0.0, 1.0))}
+
+
+def _deciles(ordered: np.ndarray) -> np.ndarray:
+    """The distinct deciles 0.1 ... 0.9 of sorted values, linearly interpolated between
+    order statistics (numpy's default quantile method)."""
+    h = (ordered.size - 1) * np.arange(1, BINS) / BINS
+    low = np.floor(h).astype(np.int64)
+    high = np.minimum(low + 1, ordered.size - 1)
+    return np.unique(ordered[low] + (h - low) * (ordered[high] - ordered[low]))
+
+
+def _categorical_sides(frame: pl.DataFrame, names: list[str]) -> list[_Side]:
+    present = [n for n in names if n in frame.columns]
+
+    def value(name: str) -> pl.Expr:
+        col = pl.col(name)
+        return col.fill_nan(None) if frame.schema[name].is_float() else col
+
+    stats = frame.select(*(pl.struct(nulls=value(n).null_count(),
+                                     raw_nulls=pl.col(n).null_count()).alias(n)
+                           for n in present)).row(0, named=True) if present else {}
+    counts = pl.collect_all([
+        frame.lazy().select(value(n).cast(pl.String).alias("value")).drop_nulls()
+        .group_by("value").len("count") for n in present])
+    by_name = dict(zip(present, counts, strict=True))
+    empty = pl.DataFrame(schema={"value": pl.String, "count": pl.UInt32})
+    return [_Side(frame.height, frame.height - stats[n]["raw_nulls"], stats[n]["nulls"],
+                  by_name[n]) if n in by_name else _Side(frame.height, 0, 0, empty)
+            for n in names]
+
+
+def _categorical_row(cur: _Side, ref: _Side) -> dict[str, Any]:
+    row = _common(cur, ref)
+    if not (cur.values.height and ref.values.height):
+        return row
+    table = cur.values.join(ref.values, on="value", how="full", coalesce=True,
+                            suffix="_ref").fill_null(0)
+    counts = table.select("count", "count_ref").to_numpy().T.astype(np.float64)
+    p, q = counts[0] / counts[0].sum(), counts[1] / counts[1].sum()
+    chi2 = chi2_contingency(counts, correction=False)
+    return row | {
+        "chi_squared_test": {"statistic": float(chi2.statistic), "pvalue": float(chi2.pvalue)},
+        "js_distance": _js(p, q), "population_stability_index": _psi(p, q),
+        "tv_distance": float(0.5 * np.abs(p - q).sum()),
+        "l_infinity_distance": float(np.abs(p - q).max()),
+    }
+
+
+def _js(p: np.ndarray, q: np.ndarray) -> float:
+    with np.errstate(invalid="ignore"):
+        value = float(jensenshannon(p, q, base=2))
+    return 0.0 if math.isnan(value) else value  # sqrt of a rounding error below 0
+
+
+def _psi(p: np.ndarray, q: np.ndarray) -> float:
+    p, q = np.maximum(p, PSI_EPSILON), np.maximum(q, PSI_EPSILON)
+    return float(np.sum((p - q) * np.log(p / q)))
