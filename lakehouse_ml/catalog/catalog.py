@@ -91,6 +91,18 @@ class Catalog:
     def history(self, text: str | TableName, limit: int | None = None) -> list[dict[str, Any]]:
         return self.lake.history(self._existing(text)[1], limit)
 
+    def changes(
+        self, text: str | TableName, since: int, columns: Sequence[str]
+    ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+        """`columns` of the rows the commits after version `since` added and removed (rows
+        of rewritten files count as both), and the latest version. Reads only those files:
+        the cost follows the change, not the table's history."""
+        uri = self._existing(text)[1]
+        added, removed, latest = self.lake.changed_files(uri, since)
+        empty = pl.DataFrame(schema={c: self.lake.schema(uri)[c] for c in columns})
+        return (self.lake.read_files(added, columns) if added else empty,
+                self.lake.read_files(removed, columns) if removed else empty, latest)
+
     def schema(self, text: str | TableName) -> pl.Schema:
         return self.lake.schema(self._existing(text)[1])
 

@@ -74,6 +74,19 @@ class Lake:
     def history(self, uri: str, limit: int | None = None) -> list[dict[str, Any]]:
         return self.table(uri).history(limit)
 
+    def changed_files(self, uri: str, since: int) -> tuple[list[str], list[str], int]:
+        """(data files of the latest version not in version `since`, files of `since` no
+        longer in the latest, the latest version): what the commits after `since` added and
+        removed, from the two versions' file lists (no data is read)."""
+        latest = self.table(uri)
+        now, before = set(latest.file_uris()), set(self.table(uri, since).file_uris())
+        return sorted(now - before), sorted(before - now), latest.version()
+
+    def read_files(self, files: Sequence[str], columns: Sequence[str]) -> pl.DataFrame:
+        """`columns` of the rows in these data files of a table (see `changed_files`)."""
+        return pl.read_parquet(list(files), columns=list(columns),
+                               storage_options=self.storage_options)
+
     @staticmethod
     def _conformed(dt: DeltaTable, label: str, df: pl.DataFrame, evolve: bool) -> pa.Table:
         return conform(label, df, pl.scan_delta(dt).collect_schema(), evolve=evolve).to_arrow()
