@@ -78,10 +78,11 @@ class Measured:
 
 def run_phase(
     module: str, args: Sequence[str], env: Mapping[str, str] | None = None,
-    wrap: Sequence[str] = (),
+    wrap: Sequence[str] = (), python: str | Path = sys.executable,
 ) -> Measured:
-    """Run `python -m module args` (optionally under `wrap`, e.g. a profiler) and measure it."""
-    command = [*wrap, sys.executable, "-m", module, *args]
+    """Run `python -m module args` (optionally under `wrap`, e.g. a profiler; `python`: another
+    interpreter, e.g. a peer's own venv) and measure it."""
+    command = [*wrap, str(python), "-m", module, *args]
     child_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     with tempfile.TemporaryFile(mode="w+") as out:
         started = time.perf_counter()
