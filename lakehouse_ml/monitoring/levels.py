@@ -3,9 +3,19 @@ thresholds (`WARN`, `ERROR`), for asset checks, reports and the retraining senso
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 import polars as pl
 
-from lakehouse_ml.monitoring.schema import BASELINE, DRIFT_METRICS, TABLE_LEVEL, WINDOW
+from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.monitoring.schema import (
+    BASELINE,
+    CONSECUTIVE,
+    DRIFT_METRICS,
+    TABLE_LEVEL,
+    WINDOW,
+)
 from lakehouse_ml.monitoring.spec import DriftThreshold, Monitor
 
 WARN, ERROR = "WARN", "ERROR"
@@ -77,3 +87,46 @@ def drift_levels(drift: pl.DataFrame, monitor: Monitor, *,
     return pl.concat([LEVELS.to_frame(), *flagged], how="vertical_relaxed").sort(
         pl.col("window").struct.field("start"), "slice_key", "slice_value", "column_name",
         nulls_last=False)
+
+
+@dataclass(frozen=True)
+class WindowDrift:
+    """The drift of a monitor's latest window, as its checks and report see it."""
+
+    drift_type: str
+    """BASELINE when the monitor declares a baseline, else CONSECUTIVE."""
+    window: tuple[datetime, datetime] | None
+    drift: pl.DataFrame
+    """That window's rows of `drift_type` (DRIFT_METRICS), `:table` included."""
+    levels: pl.DataFrame
+    """`drift_levels` of them."""
+    nothing_to_compare: str | None
+    """Why no column could be compared (no drift table, no row of `drift_type`, only
+    `:table` rows), else None."""
+
+
+def latest_drift(catalog: Catalog, monitor: Monitor) -> WindowDrift:
+    """The latest window (by start) of the monitor's drift-metrics table that has rows of its
+    drift type, with their levels; `nothing_to_compare` says why when there is none."""
+    drift_type = BASELINE if monitor.baseline is not None else CONSECUTIVE
+    empty = DRIFT_METRICS.to_frame()
+    table = monitor.drift_metrics_table
+    if not catalog.exists(table):
+        return WindowDrift(drift_type, None, empty, drift_levels(empty, monitor),
+                           f"{table} does not exist yet: the monitor of {monitor.table} has "
+                           "not been refreshed")
+    rows = catalog.scan(table).filter(pl.col("drift_type") == drift_type)
+    start = rows.select(pl.col("window").struct.field("start").max()).collect().item()
+    if start is None:
+        why = ("the baseline could not be read or no window was compared with it"
+               if drift_type == BASELINE else "no window has a previous window to compare")
+        return WindowDrift(drift_type, None, empty, drift_levels(empty, monitor),
+                           f"{table} has no {drift_type} drift rows: {why}")
+    drift = rows.filter(pl.col("window").struct.field("start") == start).collect()
+    window = (start, drift["window"].struct.field("end").max())
+    compared = drift.filter(pl.col("column_name") != TABLE_LEVEL).height
+    problem = None if compared else (
+        f"{table}: the window starting {start.isoformat()} has no column's {drift_type} "
+        "drift (only its table-level row)")
+    return WindowDrift(drift_type, window, drift, drift_levels(drift, monitor,
+                                                               drift_type=drift_type), problem)

@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 from matplotlib.figure import Figure
 
+from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.ml.registry import use_experiment, use_tracking
 from lakehouse_ml.monitoring.levels import ERROR, categorical
 from lakehouse_ml.monitoring.schema import TABLE_LEVEL
@@ -35,6 +36,7 @@ MAX_CATEGORIES = 15
 EXPERIMENT = "monitoring"
 ARTIFACT_PATH = "drift_reports"
 HIDDEN = "(pii: not shown)"
+PII = "pii"
 METRICS = ("js_distance", "population_stability_index", "wasserstein_distance",
            "ks_test.pvalue", "chi_squared_test.pvalue", "tv_distance", "l_infinity_distance",
            "avg_delta", "percent_null_delta")
@@ -47,6 +49,14 @@ class Report:
     """Columns plotted, in the report's order."""
     not_plotted: tuple[str, ...]
     """Drifting columns left out: pii, missing from a side, or beyond MAX_PLOTS."""
+
+
+def pii_columns(catalog: Catalog, table: str) -> set[str]:
+    """Columns of `table` the catalog tags `pii` (none when the table does not exist)."""
+    if not catalog.exists(table):
+        return set()
+    tags = catalog.describe(table).info.column_tags
+    return {column for column, names in tags.items() if PII in names}
 
 
 def report_path(root: str, env: str, monitor: Monitor, window_start: datetime) -> Path:
