@@ -14,8 +14,8 @@ distinct score t the expected confusion counts are
 so TPR(t) = E[TP(t)] / E[P] and FPR(t) = E[FP(t)] / E[N]; the estimated ROC AUC is the
 trapezoidal area under the curve (FPR(t), TPR(t)) from (0, 0) to (1, 1). Equivalently: the
 ROC AUC of the window's scores where each row counts as a positive of weight c_i and a negative
-of weight 1 − c_i. Rows with equal scores form one threshold (as in scikit-learn's
-`roc_curve`), so ties count one half.
+of weight 1 − c_i (ties count one half). Taking every row as a threshold, as NannyML does,
+gives the same area: rows with equal scores have equal c, so their points lie on one segment.
 
 Source: NannyML, "How it works: Performance estimation — Confidence-based Performance
 Estimation (CBPE)" (docs/how_it_works/performance_estimation.rst) and `estimate_roc_auc` in
@@ -96,9 +96,7 @@ class CBPE:
         expected_positives, expected_negatives = c.sum(), (1.0 - c).sum()
         if expected_positives <= 0.0 or expected_negatives <= 0.0:
             return None
-        last_of_each_score = np.r_[np.flatnonzero(np.diff(s)), s.size - 1]
-        tp = np.r_[0.0, np.cumsum(c)[last_of_each_score]]
-        fp = np.r_[0.0, np.cumsum(1.0 - c)[last_of_each_score]]
+        tp, fp = np.r_[0.0, np.cumsum(c)], np.r_[0.0, np.cumsum(1.0 - c)]
         return float(auc(fp / expected_negatives, tp / expected_positives))
 
 
