@@ -5,15 +5,24 @@ estimator rebuilt from a model registered in a real MLflow store."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import polars as pl
 import pytest
+from mlflow import MlflowClient
 from scipy.special import expit
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from lakehouse_ml.monitoring.cbpe import CBPE
+from lakehouse_ml.catalog import Catalog, TableInfo
+from lakehouse_ml.domains.churn.model import MODEL
+from lakehouse_ml.domains.churn.training import LABEL_TIME
+from lakehouse_ml.ml.candidate import Candidate, train_candidate
+from lakehouse_ml.ml.registry import CHAMPION, use_tracking
+from lakehouse_ml.monitoring.cbpe import CBPE, champion_estimator
 
 TOLERANCE = 0.03
 """|estimated − realized ROC AUC| in every window: 10,000 rows per window, a 10,000-row holdout,
@@ -22,6 +31,7 @@ most 0.020 (mean 0.008) under covariate shift, 0.023 (mean 0.011) under the segm
 of it is the realized AUC's own sampling error."""
 ROWS, HOLDOUT, TRAIN = 10_000, 10_000, 20_000
 SEEDS = (0, 1, 2)
+TRAINING_SET = MODEL.training_set.name
 Sampler = Callable[..., tuple[np.ndarray, np.ndarray]]
 
 
@@ -155,3 +165,66 @@ def test_fit_needs_both_classes_and_matching_lengths() -> None:
         CBPE.fit(np.array([0.1, 0.9]), np.array([0, 1, 1]))
     fitted = CBPE.fit(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1]))
     assert fitted.holdout_roc_auc == pytest.approx(0.75) and fitted.holdout_rows == 4
+
+
+# the champion's estimator, rebuilt from a model registered in a real MLflow store
+
+def churn_frame(rows: int, days: int, seed: int) -> pl.DataFrame:
+    """A learnable frame with the churn training set's label, label time and slice columns."""
+    rng = np.random.default_rng(seed)
+    tenure = rng.uniform(0, 100, rows)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    return pl.DataFrame({
+        "customer_id": np.arange(rows), LABEL_TIME: [start + timedelta(days=int(d))
+                                                     for d in np.arange(rows) % days],
+        "tenure_days": tenure, "plan_tier": rng.choice(["basic", "pro"], rows),
+        "country": rng.choice(["FR", "DE"], rows),
+        "churned": rng.uniform(0, 100, rows) + rng.normal(0, 25, rows) > tenure,
+    }).with_columns(pl.col(LABEL_TIME).cast(pl.Datetime("us", "UTC")))
+
+
+@pytest.fixture(scope="module")
+def registered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Catalog, MlflowClient,
+                                                                  Candidate]:
+    """Version 1 of dev.churn.churn_clf trained by the engine on a 600-row training set with a
+    holdout share of 0.5 (the declared model holds out 0.25), not yet champion."""
+    base = tmp_path_factory.mktemp("cbpe")
+    catalog = Catalog(str(base / "lakehouse"), "dev")
+    frame = churn_frame(600, 8, seed=3)
+    catalog.create_table(TRAINING_SET, frame.schema, TableInfo(owner="t"))
+    catalog.append(TRAINING_SET, frame)
+    client = use_tracking(f"sqlite:///{base / 'mlflow' / 'mlflow.db'}")
+    spec = replace(MODEL, params={"max_iter": 15, "random_state": 0}, holdout_fraction=0.5)
+    return catalog, client, train_candidate(catalog, client, spec)
+
+
+def test_champion_estimator_rebuilds_the_champions_holdout(
+    registered: tuple[Catalog, MlflowClient, Candidate],
+) -> None:
+    catalog, client, candidate = registered
+    assert champion_estimator(catalog, MODEL.name, client=client) is None  # no champion yet
+    client.set_registered_model_alias(candidate.model, CHAMPION, str(candidate.version))
+    # new labels land after training: the champion's holdout stays at its pinned version
+    catalog.append(TRAINING_SET, churn_frame(300, 2, seed=9).with_columns(
+        pl.col(LABEL_TIME).dt.offset_by("30d")))
+
+    estimator = champion_estimator(catalog, MODEL.name)
+
+    assert estimator is not None
+    holdout = candidate.trained.holdout
+    assert estimator.holdout_rows == holdout.height == 300  # the logged share 0.5, not 0.25
+    assert estimator.holdout_roc_auc == pytest.approx(candidate.evaluation.metrics["roc_auc"])
+    probabilities = candidate.evaluation.probabilities
+    expected = CBPE.fit(probabilities, holdout["churned"].cast(pl.Int8).to_numpy())
+    grid = np.linspace(0, 1, 101)
+    assert np.allclose(estimator.calibrated(grid), expected.calibrated(grid))
+    assert estimator.estimate_roc_auc(probabilities) == pytest.approx(
+        expected.estimate_roc_auc(probabilities))
+
+
+def test_champion_estimator_of_an_undeclared_model_is_a_clear_error(
+    registered: tuple[Catalog, MlflowClient, Candidate],
+) -> None:
+    with pytest.raises(ValueError, match="model 'nope' is not declared by any domain "
+                                         r"\(declared: .*churn_clf"):
+        champion_estimator(registered[0], "nope", client=registered[1])
