@@ -1,0 +1,386 @@
+"""Refresh a monitor: compute the windows the monitored table's changes touched and replace
+them in `monitoring.<schema>_<table>_profile_metrics` and `..._drift_metrics`.
+
+Incremental: the profile table remembers the monitored table's version each row was computed
+from (`logging_table_commit_version`); the next refresh reads only the data files the commits
+since that version added or removed (their timestamps name the touched windows, late rows
+included), recomputes those windows, and the CONSECUTIVE drift of the window after each (it
+compares with a touched window). The rows read are the touched windows and their neighbours:
+the cost follows the change, not the history. For an inference log whose labels arrive in
+another table, the label rows added or removed since the label version the last refresh read
+touch the windows of the scored rows they can label (their time ± the join's tolerance).
+A first refresh, `full=True`, or a version whose files are gone (vacuumed) recomputes every
+window.
+
+Drift rows (see `monitoring.drift.drift_rows`): CONSECUTIVE, each window against the window
+just before it (start − granularity) of the same slice, when that window has rows; BASELINE,
+each window against the baseline's rows of the same slice (whole baseline for the whole-table
+rows; a slicing expression the baseline cannot evaluate gives no BASELINE rows for it);
+`window_cmp` of BASELINE rows is NULL. A snapshot monitor writes BASELINE rows only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+from mlflow import MlflowClient
+
+from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.monitoring import metric_tables as tables
+from lakehouse_ml.monitoring.baseline import BaselineFrame, baseline_frame
+from lakehouse_ml.monitoring.cbpe import champion_estimator
+from lakehouse_ml.monitoring.drift import drift_rows
+from lakehouse_ml.monitoring.profile import GROUP, Kind, profile, profiled_columns
+from lakehouse_ml.monitoring.quality import fairness_columns, quality_columns, with_labels
+from lakehouse_ml.monitoring.schema import (
+    BASELINE,
+    CONSECUTIVE,
+    DRIFT_METRICS,
+    PROFILE_METRICS,
+    QUALITY,
+    TABLE_LEVEL,
+    UTC_TIME,
+)
+from lakehouse_ml.monitoring.spec import Monitor
+from lakehouse_ml.monitoring.windows import (
+    END,
+    SLICE_KEY,
+    SLICE_VALUE,
+    START,
+    MonitorError,
+    assign_windows,
+    granularity_label,
+    sliced,
+    utc_time,
+    window_start,
+    window_struct,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    monitor: Monitor
+    windows: list[tuple[datetime, datetime]]
+    """The windows whose profile rows were (re)computed, in time order."""
+    profile_rows: int
+    drift_rows: int
+    table_version: int
+    """The monitored table's version read (-1 when the table does not exist)."""
+    skipped_columns: dict[str, str] = field(default_factory=dict)
+    """Columns not profiled → why (unsupported type, not in the table)."""
+    notes: tuple[str, ...] = ()
+    """What else the refresh has to say: an empty table, no baseline yet, a full recompute
+    and why."""
+    full: bool = False
+    """Every window was recomputed."""
+
+
+@dataclass(frozen=True)
+class _Touched:
+    starts: set[datetime]
+    full: bool
+    notes: tuple[str, ...] = ()
+
+
+def _times(frame: pl.DataFrame, column: str, monitor: Monitor) -> pl.Series:
+    where = f"monitor of {monitor.table}"
+    return frame.select(window_start(utc_time(column, frame.schema[column], where),
+                                     monitor.granularity)).to_series().drop_nulls()
+
+
+def _all_starts(catalog: Catalog, monitor: Monitor, version: int) -> set[datetime]:
+    column = str(monitor.timestamp_col)
+    schema = catalog.scan(monitor.table, version).collect_schema()
+    starts = (catalog.scan(monitor.table, version)
+              .select(window_start(utc_time(column, schema[column], f"monitor of {monitor.table}"),
+                                   monitor.granularity).alias(START))
+              .drop_nulls().unique().collect())
+    return set(starts[START].to_list())
+
+
+def _changed_starts(catalog: Catalog, table: str, since: int, column: str,
+                    monitor: Monitor) -> tuple[set[datetime], int]:
+    added, removed, version = catalog.changes(table, since, [column])
+    return {*_times(added, column, monitor), *_times(removed, column, monitor)}, version
+
+
+def _label_starts(catalog: Catalog, monitor: Monitor) -> tuple[set[datetime], int | None]:
+    """Windows the label rows changed since the last refresh can label, and the label
+    table's current version (None without a label table)."""
+    spec = monitor.inference_log
+    join = spec.labels if spec else None
+    if join is None or not catalog.exists(join.table):
+        return set(), None
+    current = catalog.version(join.table)
+    since = tables.labels_version(catalog, monitor)
+    if since == current:
+        return set(), current
+    if since is None:  # never read: every label counts as new
+        changed = catalog.read(join.table, current, [join.time_column])
+    else:
+        added, removed, current = catalog.changes(join.table, since, [join.time_column])
+        changed = pl.concat([added, removed])
+    times = changed.select(
+        utc_time(join.time_column, changed.schema[join.time_column], f"labels {join.table}")
+        .alias("t")).drop_nulls()
+    step = monitor.granularity
+    first = times.select(window_start(pl.col("t") - join.tolerance, step)).to_series()
+    last = times.select(window_start(pl.col("t") + join.tolerance, step)).to_series()
+    starts: set[datetime] = set()
+    for low, high in zip(first.to_list(), last.to_list(), strict=True):
+        while low <= high:
+            starts.add(low)
+            low += step
+    return starts, current
+
+
+def _touched(catalog: Catalog, monitor: Monitor, version: int, full: bool,
+             label_starts: set[datetime]) -> _Touched:
+    previous = tables.last_version(catalog, monitor)
+    if full or previous is None:
+        why = "full refresh asked" if full else "first refresh"
+        return _Touched(_all_starts(catalog, monitor, version), True, (f"{why}: every window",))
+    if previous == version:
+        return _Touched(set(label_starts), False)
+    try:
+        starts, _ = _changed_starts(catalog, monitor.table, previous, str(monitor.timestamp_col),
+                                    monitor)
+    except (OSError, ValueError, pl.exceptions.PolarsError) as error:
+        note = (f"the changes since version {previous} cannot be read ({type(error).__name__}:"
+                f" {error}): every window recomputed")
+        return _Touched(_all_starts(catalog, monitor, version), True, (note,))
+    return _Touched(starts | label_starts, False)
+
+
+def _rows_of(catalog: Catalog, monitor: Monitor, version: int, starts: set[datetime]
+             ) -> pl.LazyFrame:
+    """The monitored table's rows in the windows starting at `starts`, as a lazy scan whose
+    time range lets Delta skip files outside it."""
+    column = str(monitor.timestamp_col)
+    scan = catalog.scan(monitor.table, version)
+    dtype = scan.collect_schema()[column]
+    time = utc_time(column, dtype, f"monitor of {monitor.table}")
+    low, high = min(starts), max(starts) + monitor.granularity
+    start = window_start(time, monitor.granularity)
+    return scan.filter(time >= low, time < high, start.is_in(sorted(starts)))
+
+
+def _commit_time(catalog: Catalog, table: str, version: int) -> datetime:
+    for entry in catalog.history(table):
+        if entry.get("version") == version:
+            return datetime.fromtimestamp(entry["timestamp"] / 1000, tz=UTC)
+    raise MonitorError(f"{table}: no commit information for version {version}")
+
+
+def _group_keys(frame: pl.DataFrame) -> Iterable[tuple[tuple, pl.DataFrame]]:
+    yield from frame.partition_by(GROUP, as_dict=True, maintain_order=True).items()
+
+
+def _quality(catalog: Catalog, monitor: Monitor, frame: pl.DataFrame, estimator
+             ) -> pl.DataFrame:
+    """QUALITY columns per (window, slice) of rows carrying `label`; fairness columns for
+    slices of boolean expressions."""
+    spec = monitor.inference_log
+    assert spec is not None
+    boolean = {expression for expression in monitor.slicing_exprs
+               if frame.select(pl.col(SLICE_VALUE).filter(pl.col(SLICE_KEY) == expression)
+                               .drop_nulls().is_in(["true", "false"]).all()).item()}
+    rows = []
+    by_window = {key: part for key, part in frame.filter(pl.col(SLICE_KEY).is_null())
+                 .partition_by(START, as_dict=True).items()}
+    for key, part in _group_keys(frame):
+        values: dict = dict(zip(GROUP, key, strict=True))
+        values |= quality_columns(part, spec, estimator)
+        if key[2] in boolean and key[3] is not None:
+            whole = by_window[(key[0],)]
+            member = whole.select(_slice_member(key[2], key[3])).to_series()
+            values |= fairness_columns(whole, member, spec)
+        rows.append(values)
+    schema = {**{c: frame.schema[c] for c in GROUP}, **QUALITY}
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def _slice_member(expression: str, value: str) -> pl.Expr:
+    return pl.sql_expr(expression).cast(pl.String) == value
+
+
+def _finish_profile(rows: pl.DataFrame, quality: pl.DataFrame | None, monitor: Monitor,
+                    version: int) -> pl.DataFrame:
+    if quality is not None:
+        table = (rows.filter(pl.col("column_name") == TABLE_LEVEL).drop(QUALITY)
+                 .join(quality, on=GROUP, how="left", nulls_equal=True))
+        rows = pl.concat([table.select(rows.columns),
+                          rows.filter(pl.col("column_name") != TABLE_LEVEL)])
+    return rows.select(
+        window_struct(pl.col(START), pl.col(END)).alias("window"),
+        pl.lit(granularity_label(monitor.granularity)).alias("granularity"),
+        pl.lit(None, pl.String).alias("model_id"),
+        SLICE_KEY, SLICE_VALUE, "column_name",
+        *(c for c in rows.columns if c not in (*GROUP, "column_name")
+          and c != "logging_table_commit_version"),
+        pl.lit(version, pl.Int64).alias("logging_table_commit_version"),
+    ).select(PROFILE_METRICS.names()).sort("window", SLICE_KEY, SLICE_VALUE, "column_name",
+                                           nulls_last=False)
+
+
+def _drift(current: Mapping[tuple, pl.DataFrame], starts: set[datetime], monitor: Monitor,
+           categorical: Mapping[str, bool], baseline: Mapping[tuple, pl.DataFrame],
+           consecutive: bool) -> pl.DataFrame:
+    """Drift rows of the windows in `starts`: `current` maps GROUP keys to their rows."""
+    step = monitor.granularity
+    parts = []
+    for key, rows in current.items():
+        start, end, slice_key, slice_value = key
+        if start not in starts:
+            continue
+        compare = []
+        previous = current.get((start - step, start, slice_key, slice_value))
+        if consecutive and previous is not None:
+            compare.append((CONSECUTIVE, previous, (start - step, start)))
+        reference = baseline.get((slice_key, slice_value))
+        if reference is not None:
+            compare.append((BASELINE, reference, None))
+        for drift_type, other, window_cmp in compare:
+            parts.append(drift_rows(rows, other, categorical).with_columns(
+                pl.lit(start, UTC_TIME).alias(START), pl.lit(end, UTC_TIME).alias(END),
+                pl.lit(slice_key, pl.String).alias(SLICE_KEY),
+                pl.lit(slice_value, pl.String).alias(SLICE_VALUE),
+                pl.lit(drift_type).alias("drift_type"),
+                pl.lit(window_cmp[0] if window_cmp else None, UTC_TIME).alias("_cmp_start"),
+                pl.lit(window_cmp[1] if window_cmp else None, UTC_TIME).alias("_cmp_end"),
+            ))
+    if not parts:
+        return pl.DataFrame(schema=DRIFT_METRICS)
+    rows = pl.concat(parts, how="diagonal_relaxed")
+    window_cmp = pl.when(pl.col("_cmp_start").is_not_null()).then(
+        window_struct(pl.col("_cmp_start"), pl.col("_cmp_end")))
+    return rows.with_columns(
+        window_struct(pl.col(START), pl.col(END)).alias("window"),
+        window_cmp.alias("window_cmp"),
+        pl.lit(granularity_label(step)).alias("granularity"),
+        pl.lit(None, pl.String).alias("model_id"),
+    ).select(*(pl.col(c).cast(t) for c, t in DRIFT_METRICS.items())).sort(
+        "window", "drift_type", SLICE_KEY, SLICE_VALUE, "column_name", nulls_last=False)
+
+
+def _baseline_slices(monitor: Monitor, base: BaselineFrame | None,
+                     notes: list[str]) -> dict[tuple, pl.DataFrame]:
+    if base is None:
+        return {}
+    out: dict[tuple, pl.DataFrame] = {}
+    for slice_key, frame in sliced(base.frame.lazy(), monitor):
+        try:
+            rows = frame.collect()
+        except pl.exceptions.PolarsError as error:
+            notes.append(f"baseline {base.table}@{base.version} has no slice {slice_key!r} "
+                         f"({type(error).__name__}): no BASELINE drift for it")
+            continue
+        for (value,), part in rows.partition_by(SLICE_VALUE, as_dict=True).items():
+            out[(slice_key, value)] = part
+    return out
+
+
+def _baseline(catalog: Catalog, monitor: Monitor, client: MlflowClient | None,
+              notes: list[str]) -> BaselineFrame | None:
+    if monitor.baseline is None:
+        return None
+    found = baseline_frame(catalog, monitor.baseline, client=client)
+    if found is None:
+        notes.append(f"no baseline yet ({monitor.baseline}): CONSECUTIVE drift only")
+    return found
+
+
+def _estimator(catalog: Catalog, monitor: Monitor, client: MlflowClient | None, notes: list[str]):
+    model = monitor.inference_log.model if monitor.inference_log else None
+    if model is None:
+        return None
+    estimator = champion_estimator(catalog, model, client=client)
+    if estimator is None:
+        notes.append(f"no label-free estimate: model {model!r} has no usable champion")
+    return estimator
+
+
+def refresh(catalog: Catalog, monitor: Monitor, *, now: datetime | None = None,
+            full: bool = False, client: MlflowClient | None = None) -> RefreshResult:
+    """Compute the windows the monitored table's changes since the last refresh touch (all
+    when `full` or the first time), replace them in both metric tables; idempotent.
+
+    `now`: a snapshot monitor's window (start = end = `now`); default the commit time of the
+    table version read, so refreshing an unchanged table replaces the same window. Ignored by
+    time-series and inference-log monitors, whose windows come from their timestamps.
+    `client`: the MLflow client for the baseline and the label-free estimate (default:
+    MLflow's current tracking URI).
+
+    Never fails for the data's content: unsupported columns are skipped (`skipped_columns`),
+    an empty or missing table gives zero windows (`notes` says so). MonitorError for a
+    monitor its table cannot satisfy (missing or mistyped timestamp, bad slicing expression),
+    ValueError for unusable label columns (`with_labels`)."""
+    if not catalog.exists(monitor.table):
+        return RefreshResult(monitor, [], 0, 0, -1,
+                             notes=(f"{monitor.table} does not exist yet: zero windows",))
+    version = catalog.version(monitor.table)
+    schema = catalog.scan(monitor.table, version).collect_schema()
+    kinds, categorical, skipped = profiled_columns(schema, monitor)
+    tables.ensure_tables(catalog, monitor)
+    notes: list[str] = []
+    label_starts, label_version = _label_starts(catalog, monitor)
+    if monitor.profile_type == "snapshot":
+        changed = full or tables.last_version(catalog, monitor) != version
+        moment = now or _commit_time(catalog, monitor.table, version)
+        touched = _Touched({moment} if changed else set(), full)
+        rows = (assign_windows(catalog.scan(monitor.table, version), monitor, schema, moment)
+                if changed else None)
+    else:
+        touched = _touched(catalog, monitor, version, full, label_starts)
+        neighbours = {s + d for s in touched.starts
+                      for d in (-monitor.granularity, timedelta(0), monitor.granularity)}
+        rows = (assign_windows(_rows_of(catalog, monitor, version, neighbours), monitor, schema)
+                if touched.starts else None)
+    notes.extend(touched.notes)
+    result = _compute(catalog, monitor, rows, touched, kinds, categorical, version, client,
+                      notes)
+    if label_version is not None:
+        tables.record_labels_version(catalog, monitor, label_version)
+    return RefreshResult(monitor, result[0], result[1], result[2], version, skipped,
+                         tuple(notes), touched.full)
+
+
+def _compute(catalog: Catalog, monitor: Monitor, rows: pl.LazyFrame | None, touched: _Touched,
+             kinds: Mapping[str, Kind], categorical: Mapping[str, bool], version: int,
+             client: MlflowClient | None, notes: list[str]
+             ) -> tuple[list[tuple[datetime, datetime]], int, int]:
+    stale = tables.window_starts(catalog, monitor) if touched.full else set()
+    if rows is None:
+        notes.append(f"{monitor.table} has no rows: zero windows" if touched.full
+                     else "no window touched since the last refresh")
+        for table in (monitor.profile_metrics_table, monitor.drift_metrics_table):
+            tables.replace_windows(catalog, table, pl.DataFrame(), stale)
+        return [], 0, 0
+    frame = rows.collect()
+    spec = monitor.inference_log
+    if spec is not None:
+        frame = with_labels(catalog, frame, spec, str(monitor.timestamp_col))
+    slices = pl.concat([part.collect() for _, part in sliced(frame.lazy(), monitor)],
+                       how="vertical_relaxed")
+    starts = touched.starts
+    present = slices.filter(pl.col(START).is_in(sorted(starts)))
+    profile_rows = profile(present.lazy(), kinds, categorical)
+    quality = (_quality(catalog, monitor, present, _estimator(catalog, monitor, client, notes))
+               if spec is not None and not present.is_empty() else None)
+    profiled = _finish_profile(profile_rows, quality, monitor, version)
+    drift_starts = starts if monitor.profile_type == "snapshot" else (
+        starts | {s + monitor.granularity for s in starts})
+    current = dict(_group_keys(slices.drop("label", strict=False)))
+    base = _baseline_slices(monitor, _baseline(catalog, monitor, client, notes), notes)
+    drifted = _drift(current, drift_starts, monitor, categorical, base,
+                     consecutive=monitor.profile_type != "snapshot")
+    tables.replace_windows(catalog, monitor.profile_metrics_table, profiled, starts | stale)
+    tables.replace_windows(catalog, monitor.drift_metrics_table, drifted, drift_starts | stale)
+    span = timedelta(0) if monitor.profile_type == "snapshot" else monitor.granularity
+    return [(s, s + span) for s in sorted(starts)], profiled.height, drifted.height
