@@ -1,10 +1,12 @@
 """Run every benchmark at its documented default size (`--quick`: small smoke sizes).
 
-    python -m bench [--quick] [--only ingestion|incremental|model_lifecycle|training_set|serving]
+    python -m bench [--quick] [--only NAME ...]   (NAME: ingestion, incremental, model_lifecycle,
+                                                  training_set, serving, monitoring)
 
-Prints a summary and writes all figures to bench/out/results[-quick].json. The training-set
-and serving benchmarks have their own runners (`python -m bench.<name>.run`, run with their
-defaults; under --quick only if they accept --quick) and write their own RESULTS.md.
+Prints a summary and writes all figures to bench/out/results[-quick].json. The training-set,
+serving and monitoring benchmarks have their own runners (`python -m bench.<name>.run`, run
+with their defaults; under --quick only if they accept --quick); training-set and serving
+write their own RESULTS.md, monitoring its figures to bench/out/monitoring[-quick].json.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from typing import Any
 from bench import incremental, ingestion, model_lifecycle
 from bench.common import REPO, PhaseFailed, save
 
-SCRIPTED = ("training_set", "serving")
-"""Benchmarks with their own runner, `python -m bench.<name>.run`, and their own RESULTS.md."""
+SCRIPTED = ("training_set", "serving", "monitoring")
+"""Benchmarks with their own runner, `python -m bench.<name>.run`."""
 BENCHMARKS = ("ingestion", "incremental", "model_lifecycle", *SCRIPTED)
 
 
