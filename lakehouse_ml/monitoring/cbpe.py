@@ -34,6 +34,7 @@ from datetime import datetime
 
 import numpy as np
 import polars as pl
+from deltalake.exceptions import DeltaError
 from mlflow import MlflowClient
 from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import auc, roc_auc_score
@@ -126,10 +127,11 @@ def champion_estimator(catalog: Catalog, model: str, *,
     training made them: the training set at the Delta version the champion's `data_versions`
     tag pins, its labelled rows split by time at the `holdout` its training run logged
     (`labelled_split`), scored by the packaged (sha256-verified) champion. None, with a
-    warning naming the version, when that holdout holds a single class. Raises ValueError for
-    an undeclared model, `TrackingUnavailable` when MLflow cannot be reached, and what
-    `load_packaged` raises for a changed or untrusted artifact. `client`: default, MLflow's
-    current tracking URI."""
+    warning naming the version, when that holdout holds a single class or that table version
+    can no longer be read (VACUUM removed its files, or its log entry expired). Raises
+    ValueError for an undeclared model, `TrackingUnavailable` when MLflow cannot be reached,
+    and what `load_packaged` raises for a changed or untrusted artifact. `client`: default,
+    MLflow's current tracking URI."""
     spec = _declared(model)
     client = client or MlflowClient()
     name = spec.registered_name(catalog.env)
@@ -142,9 +144,14 @@ def champion_estimator(catalog: Catalog, model: str, *,
     if table not in pinned:
         raise ValueError(f"{name} version {version}: its {DATA_VERSIONS} tag does not pin "
                          f"{table}, so its holdout cannot be rebuilt")
-    params = client.get_run(found.run_id).data.params
-    _, holdout = labelled_split(spec, catalog.read(table, pinned[table]),
-                                _holdout(params.get("holdout", str(spec.holdout))))
+    params = client.get_run(found.run_id).data.params if found.run_id else {}
+    try:
+        frame = catalog.read(table, pinned[table])
+    except (OSError, DeltaError) as error:  # its files vacuumed, or its log entry expired
+        log.warning("%s version %s: no label-free estimate: its training set %s at version "
+                    "%s cannot be read: %s", name, version, table, pinned[table], error)
+        return None
+    _, holdout = labelled_split(spec, frame, _holdout(params.get("holdout", str(spec.holdout))))
     packaged = load_packaged(model_uri(name, version))
     probability = packaged.pipeline.predict_proba(inputs(holdout, packaged.features))[:, 1]
     label = holdout[spec.training_set.label].cast(pl.Int8).to_numpy()

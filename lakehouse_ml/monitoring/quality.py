@@ -69,6 +69,10 @@ def _labels(catalog: Catalog, join: LabelJoin, frame: pl.DataFrame, start: objec
         raise ValueError(f"labels table {join.table} has no column {', '.join(missing)} "
                          f"(columns: {', '.join(schema)})")
     where = f"labels table {join.table}"
+    for key in join.keys:
+        theirs, ours = schema[key], frame.schema[key]
+        if theirs != ours and not (theirs.is_numeric() and ours.is_numeric()):
+            raise ValueError(f"{where} column {key!r} is {theirs}, the scored rows' {ours}")
     time = _as_utc(pl.col(join.time_column), schema[join.time_column],
                    f"{where} column {join.time_column!r}")
     label = _as_label(pl.col(join.label), schema[join.label], f"{where} column {join.label!r}")
@@ -110,10 +114,10 @@ def with_labels(catalog: Catalog, frame: pl.DataFrame, spec: InferenceLog,
     From `spec.label_col` of `frame` itself, or joined from `spec.labels`: per row, the label
     table's row with the same keys whose time is nearest `timestamp_col`, within the
     tolerance, both directions, the earlier at equal distance; a row with a NULL key or time,
-    or no label within the tolerance, gets NULL. Labels may be booleans or 0/1 numbers (other
-    values are NULL); two rows of the label table at the same keys and time that disagree give
-    NULL. All NULL when the spec declares neither. ValueError naming the table and column for
-    a missing column or a label, key or time of the wrong type."""
+    or no label within the tolerance (or no label table yet), gets NULL. Labels may be booleans
+    or 0/1 numbers (other values are NULL); two rows of the label table at the same keys and
+    time that disagree give NULL. All NULL when the spec declares neither. ValueError naming
+    the table and column for a missing column or a label, key or time of the wrong type."""
     base = frame.drop(LABEL, strict=False)
     if spec.label_col is not None:
         where = f"label column {spec.label_col!r}"
@@ -130,7 +134,7 @@ def with_labels(catalog: Catalog, frame: pl.DataFrame, spec: InferenceLog,
                    f"timestamp column {timestamp_col!r}")
     scored = (base.with_row_index(_ROW).select(_ROW, *keys, time.alias("time"))
               .drop_nulls().sort("time"))
-    if scored.is_empty():
+    if scored.is_empty() or not catalog.exists(join.table):  # no label has landed yet
         return base.with_columns(pl.lit(None, pl.Boolean).alias(LABEL))
     labels = _labels(catalog, join, base, scored["time"].min(), scored["time"].max())
     matched = _nearest(scored, labels, keys, join.tolerance)

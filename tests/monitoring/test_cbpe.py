@@ -228,3 +228,17 @@ def test_champion_estimator_of_an_undeclared_model_is_a_clear_error(
     with pytest.raises(ValueError, match="model 'nope' is not declared by any domain "
                                          r"\(declared: .*churn_clf"):
         champion_estimator(registered[0], "nope", client=registered[1])
+
+
+def test_champion_estimator_is_none_once_its_training_set_version_is_vacuumed(
+    registered: tuple[Catalog, MlflowClient, Candidate], caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Runs last: it rewrites the module's training set."""
+    catalog, client, candidate = registered
+    client.set_registered_model_alias(candidate.model, CHAMPION, str(candidate.version))
+    catalog.overwrite(TRAINING_SET, churn_frame(50, 4, seed=1))
+    catalog.vacuum(TRAINING_SET, 0, enforce_retention_duration=False)
+
+    assert champion_estimator(catalog, MODEL.name, client=client) is None
+    assert (f"{candidate.model} version {candidate.version}: no label-free estimate: its "
+            f"training set dev.{TRAINING_SET} at version 1 cannot be read") in caplog.text

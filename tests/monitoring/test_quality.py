@@ -94,6 +94,20 @@ def test_label_join_without_tolerance_takes_exact_times_only(catalog: Catalog) -
     assert joined["label"].to_list() == [True, None]
 
 
+def test_no_label_table_yet_means_no_label_yet(catalog: Catalog) -> None:
+    scored = predictions([(1, day(0)), (2, day(1))])
+    joined = with_labels(catalog, scored, JOINED, "as_of")
+    assert joined.drop("label").equals(scored) and joined["label"].to_list() == [None, None]
+
+
+def test_label_join_refuses_keys_of_another_type(catalog: Catalog) -> None:
+    labels_table(catalog, [(1, day(0), True)])
+    scored = predictions([(1, day(0))]).with_columns(pl.col("customer_id").cast(pl.String))
+    with pytest.raises(ValueError, match="labels table silver.churn_labels column "
+                                         "'customer_id' is Int64, the scored rows' String"):
+        with_labels(catalog, scored, JOINED, "as_of")
+
+
 def test_label_join_names_a_missing_column(catalog: Catalog) -> None:
     labels_table(catalog, [(1, day(0), True)])
     wrong = InferenceLog(model_id_col="m", prediction_col="prediction",
