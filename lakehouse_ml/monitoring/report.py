@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import tempfile
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,12 +20,16 @@ import mlflow
 import numpy as np
 import polars as pl
 from matplotlib.figure import Figure
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
 from lakehouse_ml.catalog import Catalog
-from lakehouse_ml.ml.registry import use_experiment, use_tracking
-from lakehouse_ml.monitoring.levels import ERROR, categorical
-from lakehouse_ml.monitoring.schema import TABLE_LEVEL
+from lakehouse_ml.ml.registry import TrackingUnavailable, use_experiment, use_tracking
+from lakehouse_ml.monitoring.baseline import baseline_frame
+from lakehouse_ml.monitoring.levels import ERROR, WindowDrift, categorical
+from lakehouse_ml.monitoring.schema import BASELINE, TABLE_LEVEL
 from lakehouse_ml.monitoring.spec import Monitor
+from lakehouse_ml.monitoring.windows import MonitorError, utc_time
 
 MAX_PLOTS = 12
 """Drifting columns plotted per report (ERROR first, then the largest value); others listed."""
@@ -212,3 +217,78 @@ def log_report(tracking_uri: str, report: Report, monitor: Monitor, env: str,
             "plotted_columns": len(report.plotted)})
         mlflow.log_artifact(str(report.path), ARTIFACT_PATH)
     return run.info.run_id
+
+
+@dataclass(frozen=True)
+class Published:
+    """A refresh's report: where it was written and the MLflow run holding it."""
+
+    report: Report | None
+    run_id: str | None
+    problems: tuple[str, ...]
+    """Why no report, no plot data or no MLflow run (the refresh itself succeeded)."""
+
+
+def _window_rows(catalog: Catalog, monitor: Monitor, window: tuple[datetime, datetime],
+                 version: int, columns: list[str]) -> pl.DataFrame:
+    """The monitored table's `columns` in `window` at `version` (a snapshot: every row)."""
+    scan = catalog.scan(monitor.table, version)
+    schema = scan.collect_schema()
+    present = [c for c in columns if c in schema]
+    if monitor.profile_type == "snapshot" or monitor.timestamp_col is None:
+        return scan.select(present).collect()
+    time = utc_time(monitor.timestamp_col, schema[monitor.timestamp_col],
+                    f"monitor of {monitor.table}")
+    return scan.filter(time >= window[0], time < window[1]).select(present).collect()
+
+
+def compared_frames(catalog: Catalog, monitor: Monitor, found: WindowDrift, version: int,
+                    client: MlflowClient | None, pii: Collection[str]
+                    ) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
+    """(current, reference) rows of the window's flagged non-pii columns: the reference is the
+    baseline for BASELINE drift, the previous window for CONSECUTIVE. MonitorError when the
+    baseline cannot be read; (rows, None) while there is no baseline yet."""
+    assert found.window is not None
+    columns = [c for c in dict.fromkeys(found.levels["column_name"]) if c not in pii]
+    current = _window_rows(catalog, monitor, found.window, version, columns)
+    if found.drift_type == BASELINE:
+        base = baseline_frame(catalog, monitor.baseline, client=client) if (
+            monitor.baseline is not None) else None
+        return current, None if base is None else base.frame.select(
+            [c for c in columns if c in base.frame.columns])
+    cmp = found.drift["window_cmp"].drop_nulls()
+    if cmp.is_empty():
+        return current, None
+    previous = (cmp.struct.field("start")[0], cmp.struct.field("end")[0])
+    return current, _window_rows(catalog, monitor, previous, version, columns)
+
+
+def publish_report(catalog: Catalog, monitor: Monitor, found: WindowDrift, *, version: int,
+                   tracking_uri: str, client: MlflowClient | None = None) -> Published:
+    """Write the report of `found`'s window under the (local) lakehouse root and log it to
+    MLflow (`log_report`). Never raises for what the data or MLflow hold: a baseline that
+    cannot be read gives a report without plots, an unreachable tracking server a report
+    without a run, an object-store root a run without a local file; `problems` says so."""
+    if found.window is None:
+        return Published(None, None, (found.nothing_to_compare or "no drift window",))
+    problems: list[str] = []
+    pii = pii_columns(catalog, monitor.table)
+    try:
+        current, reference = compared_frames(catalog, monitor, found, version, client, pii)
+    except (MonitorError, MlflowException, OSError) as error:
+        problems.append(f"no plots: {error}")
+        current = reference = None
+    try:
+        path = report_path(catalog.root, catalog.env, monitor, found.window[0])
+    except ValueError as error:
+        problems.append(str(error))
+        path = Path(tempfile.mkdtemp()) / f"{found.window[0].strftime('%Y-%m-%dT%H%M%SZ')}.html"
+    report = write_report(path, monitor, found.window, found.drift, found.levels,
+                          current=current, baseline=reference, pii=pii, table_version=version)
+    try:
+        run_id = log_report(tracking_uri, report, monitor, catalog.env, found.window,
+                            found.levels)
+    except (MlflowException, TrackingUnavailable, OSError) as error:
+        problems.append(f"not logged to MLflow ({tracking_uri}): {error}")
+        run_id = None
+    return Published(report, run_id, tuple(problems))
