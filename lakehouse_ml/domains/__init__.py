@@ -1,7 +1,9 @@
 """The project's declared domains: one package per use case under `lakehouse_ml/domains/`,
 each exposing its `DOMAIN` declaration and, when it has models, `MODELS` (a tuple of
-`ModelSpec`). Dagster's definitions (`defs/domains.py`), the CLI and model loading all find
-domains and models here, so a new package is the only thing a new domain needs."""
+`ModelSpec`), and optionally `MONITORS` (`Monitor`s of its tables) and `RETRAINING`
+(`RetrainingPolicy`s of its models). Dagster's definitions (`defs/domains.py`), the CLI and
+model loading all find domains and models here, so a new package is the only thing a new
+domain needs."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from types import ModuleType
 
 from lakehouse_ml.medallion.spec import Domain
 from lakehouse_ml.ml.spec import ModelSpec
+from lakehouse_ml.monitoring.spec import Monitor, RetrainingPolicy
 
 NAME = re.compile(r"[a-z][a-z0-9_]*")
 """Domain and model names prefix Dagster job, schedule and op names: lowercase, digits, `_`."""
@@ -111,3 +114,64 @@ def declared_models(domain: str | None = None) -> list[ModelSpec]:
     """The models of every declared domain, or only of the domain named `domain`."""
     return [model for name, (_, models) in declarations().items()
             if domain is None or name == domain for model in models]
+
+
+def _monitoring(where: str, module: ModuleType, domain: Domain, models: tuple[ModelSpec, ...]
+                ) -> tuple[tuple[Monitor, ...], tuple[RetrainingPolicy, ...]]:
+    """The package's MONITORS and RETRAINING, checked: each monitor watches a table the domain
+    declares (or a table of one of its models' schemas, e.g. `<schema>.inference_log`), each
+    policy names one of its models, and no two monitors write the same metric tables."""
+    monitors = tuple(getattr(module, "MONITORS", ()))
+    policies = tuple(getattr(module, "RETRAINING", ()))
+    tables = set(_claims(domain, models))
+    schemas = {model.schema for model in models}
+    for monitor in monitors:
+        if not isinstance(monitor, Monitor):
+            raise DomainError(f"{where}: MONITORS holds a {type(monitor).__name__}, not a "
+                              "Monitor")
+        if monitor.table not in tables and monitor.table.split(".")[0] not in schemas:
+            raise DomainError(f"{where}: monitor of {monitor.table}: domain {domain.name!r} "
+                              "declares no such table")
+    for policy in policies:
+        if not isinstance(policy, RetrainingPolicy):
+            raise DomainError(f"{where}: RETRAINING holds a {type(policy).__name__}, not a "
+                              "RetrainingPolicy")
+        if policy.model not in {model.name for model in models}:
+            raise DomainError(f"{where}: RETRAINING names model {policy.model!r}, which "
+                              f"domain {domain.name!r} does not declare")
+    return monitors, policies
+
+
+def monitoring_declarations() -> dict[str, tuple[tuple[Monitor, ...],
+                                                 tuple[RetrainingPolicy, ...]]]:
+    """Domain name → (its monitors, its retraining policies), in package-name order.
+    DomainError naming the package for a malformed declaration (see `_monitoring`) or a
+    metric table another monitor, in this domain or another, already writes."""
+    declared = declarations()
+    found = {}
+    writers: dict[str, str] = {}
+    for where, module in _packages():
+        domain = getattr(module, "DOMAIN", None)
+        if domain is None:
+            continue
+        monitors, policies = _monitoring(where, module, *declared[domain.name])
+        for monitor in monitors:
+            for table in (monitor.profile_metrics_table, monitor.drift_metrics_table):
+                if table in writers:
+                    raise DomainError(f"{where}: monitor of {monitor.table} writes {table}, "
+                                      f"which {writers[table]} already writes")
+                writers[table] = f"the monitor of {monitor.table} ({where})"
+        found[domain.name] = (monitors, policies)
+    return found
+
+
+def declared_monitors(domain: str | None = None) -> list[Monitor]:
+    """The monitors of every declared domain, or only of the domain named `domain`."""
+    return [monitor for name, (monitors, _) in monitoring_declarations().items()
+            if domain is None or name == domain for monitor in monitors]
+
+
+def declared_retraining(domain: str | None = None) -> list[RetrainingPolicy]:
+    """The retraining policies of every declared domain, or only of the domain `domain`."""
+    return [policy for name, (_, policies) in monitoring_declarations().items()
+            if domain is None or name == domain for policy in policies]

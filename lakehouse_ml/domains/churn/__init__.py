@@ -1,5 +1,5 @@
-"""The churn use case: sources, contracts, aggregates, the classifier and the demo data
-generator."""
+"""The churn use case: sources, contracts, aggregates, the classifier, its monitors and
+retraining policy, and the demo data generator."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from datetime import date
 from lakehouse_ml.domains.churn.aggregates import AGGREGATES
 from lakehouse_ml.domains.churn.features import FEATURE_TABLES
 from lakehouse_ml.domains.churn.model import MODEL
+from lakehouse_ml.domains.churn.monitors import MONITORS, RETRAINING
 from lakehouse_ml.domains.churn.sources import SOURCES
 from lakehouse_ml.domains.churn.training import TRAINING_SET
 from lakehouse_ml.medallion.spec import Domain
@@ -24,3 +25,5 @@ DOMAIN = Domain(
 )
 
 MODELS = (MODEL,)
+
+__all__ = ["DOMAIN", "MODELS", "MONITORS", "RETRAINING"]
