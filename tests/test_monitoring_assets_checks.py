@@ -1,6 +1,6 @@
 """The monitors' asset checks, run by Dagster's own `materialize` over real Delta tables: drift
-(ERROR fails, WARN warns, both naming columns and slices; nothing to compare fails, saying why)
-and freshness (a stale or missing table fails)."""
+(ERROR fails, WARN warns, both naming columns and slices; nothing to compare fails with WARN
+severity, saying why) and freshness (a stale or missing table fails)."""
 
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ def test_nothing_to_compare_fails_saying_why(settings: Settings, catalog: Catalo
             pl.col("column_name") == ":table")
         drift_table(catalog, frame)
     check = run_checks(settings)["drift"]
-    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
     assert check.description.startswith("Nothing to compare: ") and why in check.description
 
 

@@ -46,11 +46,12 @@ def drift_summary(found: WindowDrift, pii: set[str]) -> pl.DataFrame:
 
 def drift_check_result(found: WindowDrift, monitor: Monitor, pii: set[str]
                        ) -> dg.AssetCheckResult:
-    """Failed (ERROR) when nothing could be compared, saying why; failed with ERROR or WARN
-    severity naming the flagged columns and slices; passed when none is flagged."""
+    """Failed with ERROR or WARN severity naming the flagged columns and slices; passed when
+    none is flagged. Nothing compared (no drift table or row, no baseline yet) never passes:
+    failed with WARN severity saying why (no evidence of drift, but none of its absence)."""
     if found.nothing_to_compare is not None or found.window is None:
         return dg.AssetCheckResult(
-            passed=False, severity=dg.AssetCheckSeverity.ERROR,
+            passed=False, severity=dg.AssetCheckSeverity.WARN,
             description=f"Nothing to compare: {found.nothing_to_compare}",
             metadata={"drift_type": found.drift_type})
     levels = found.levels
@@ -83,7 +84,8 @@ def drift_check(monitor: Monitor) -> dg.AssetChecksDefinition:
         asset=asset_key(monitor.drift_metrics_table), name=DRIFT_CHECK,
         description=f"Drift of {monitor.table} in the latest window against its baseline (or "
         "the previous window without one): ERROR severity for ERROR-level drift, WARN for "
-        "WARN-level, naming the columns and slices; fails when nothing could be compared.")
+        "WARN-level, naming the columns and slices; fails (WARN) when nothing could be "
+        "compared, saying why.")
     def _drift(lakehouse: LakehouseResource) -> dg.AssetCheckResult:
         catalog = lakehouse.catalog()
         return drift_check_result(latest_drift(catalog, monitor), monitor,
