@@ -5,15 +5,18 @@ Writes are single Delta commits, so a crash at any point leaves the previous ver
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote
 
 import polars as pl
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
+from pyarrow import fs as pafs
 
 from lakehouse_ml.lake.predicates import same_keys
 from lakehouse_ml.lake.schema import conform, storable
@@ -75,12 +78,23 @@ class Lake:
         return self.table(uri).history(limit)
 
     def changed_files(self, uri: str, since: int) -> tuple[list[str], list[str], int]:
-        """(data files of the latest version not in version `since`, files of `since` no
-        longer in the latest, the latest version): what the commits after `since` added and
-        removed, from the two versions' file lists (no data is read)."""
-        latest = self.table(uri)
-        now, before = set(latest.file_uris()), set(self.table(uri, since).file_uris())
-        return sorted(now - before), sorted(before - now), latest.version()
+        """(data files the commits after version `since` added, data files they removed, the
+        latest version), from the commits' add and remove actions whose `dataChange` is true:
+        files an OPTIMIZE rewrote hold the same rows and do not count, and a file both added
+        and removed after `since` cancels out. A removed file may since have been vacuumed
+        (reading it then fails). Reads the commit files only, not the data."""
+        latest = self.table(uri).version()
+        fs, root = pafs.FileSystem.from_uri(uri)
+        added: set[str] = set()
+        removed: set[str] = set()
+        for version in range(since + 1, latest + 1):
+            with fs.open_input_stream(f"{root}/_delta_log/{version:020d}.json") as stream:
+                lines = stream.read().decode().splitlines()
+            for action in map(json.loads, filter(None, lines)):
+                for kind, files in (("add", added), ("remove", removed)):
+                    if kind in action and action[kind].get("dataChange", True):
+                        files.add(f"{uri.rstrip('/')}/{unquote(action[kind]['path'])}")
+        return sorted(added - removed), sorted(removed - added), latest
 
     def read_files(self, files: Sequence[str], columns: Sequence[str]) -> pl.DataFrame:
         """`columns` of the rows in these data files of a table (see `changed_files`)."""

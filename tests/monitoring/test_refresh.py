@@ -222,3 +222,22 @@ def test_labels_arriving_later_recompute_the_windows_they_label(tmp_path: Path) 
     vip = table.filter(pl.col("slice_value") == "true").row(0, named=True)
     assert vip["statistical_parity"] is not None  # a boolean slice gets the fairness metrics
     assert refresh(catalog, monitor).windows == []
+
+
+def test_compaction_touches_no_window_and_vacuumed_changes_recompute_all(
+        tmp_path: Path) -> None:
+    catalog = lakehouse(tmp_path)
+    for day in range(3):
+        catalog.append("gold.activity", day_rows(day))
+    refresh(catalog, MONITOR)
+    before = tables(catalog)
+    catalog.optimize("gold.activity")  # rewrites every file: same rows, dataChange false
+    compacted = refresh(catalog, MONITOR)
+    assert compacted.windows == [] and not compacted.full
+    catalog.overwrite("gold.activity", catalog.read("gold.activity"))  # same rows, new files
+    catalog.vacuum("gold.activity", 0, enforce_retention_duration=False)
+    recomputed = refresh(catalog, MONITOR)
+    assert recomputed.full and len(recomputed.windows) == 3
+    assert any("cannot be read" in note for note in recomputed.notes)
+    after = tables(catalog)
+    assert before[0].equals(after[0]) and before[1].equals(after[1])
