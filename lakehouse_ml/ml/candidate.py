@@ -23,6 +23,7 @@ from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.features import FeatureEngineeringClient
 from lakehouse_ml.features.training_table import pinned_versions
 from lakehouse_ml.ml.evaluate import Evaluation, evaluate, plots
+from lakehouse_ml.ml.holdout import log_holdout_predictions
 from lakehouse_ml.ml.model_card import model_card
 from lakehouse_ml.ml.packaging import describe_steps, log_packaged
 from lakehouse_ml.ml.registry import use_experiment
@@ -122,6 +123,7 @@ def train_candidate(catalog: Catalog, client: MlflowClient, spec: ModelSpec,
             plots(trained.pipeline, trained.features, trained.holdout, label,
                   evaluation.probabilities, Path(folder))
             mlflow.log_artifacts(folder, "plots")
+        log_holdout_predictions(evaluation.probabilities, trained.holdout[label])
         mlflow.log_text(model_card(spec, name, trained, evaluation, versions), "model_card.md")
         example = inputs(trained.holdout.head(100), trained.features)
         model_version = log_packaged(client, trained.pipeline, name, spec.training_set,

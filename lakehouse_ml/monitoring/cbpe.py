@@ -36,10 +36,12 @@ import numpy as np
 import polars as pl
 from deltalake.exceptions import DeltaError
 from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
 from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import auc, roc_auc_score
 
 from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.ml.holdout import load_holdout_predictions
 from lakehouse_ml.ml.packaging import load_packaged
 from lakehouse_ml.ml.registry import CHAMPION, alias_version, model_uri
 from lakehouse_ml.ml.retraining import DATA_VERSIONS
@@ -123,15 +125,17 @@ def champion_estimator(catalog: Catalog, model: str, *,
                        client: MlflowClient | None = None) -> CBPE | None:
     """The CBPE of `model`'s (its `ModelSpec.name`) champion, or None when it has no champion.
 
-    The holdout probabilities are not stored at training, so they are recomputed exactly as
-    training made them: the training set at the Delta version the champion's `data_versions`
-    tag pins, its labelled rows split by time at the `holdout` its training run logged
-    (`labelled_split`), scored by the packaged (sha256-verified) champion. None, with a
-    warning naming the version, when that holdout holds a single class or that table version
-    can no longer be read (VACUUM removed its files, or its log entry expired). Raises
-    ValueError for an undeclared model, `TrackingUnavailable` when MLflow cannot be reached,
-    and what `load_packaged` raises for a changed or untrusted artifact. `client`: default,
-    MLflow's current tracking URI."""
+    Fitted on the holdout predictions its training run logged (`ml.holdout`); for a version
+    trained before they were logged, on its holdout recomputed exactly as training made it:
+    the training set at the Delta version the champion's `data_versions` tag pins, its
+    labelled rows split by time at the `holdout` its training run logged (`labelled_split`),
+    scored by the packaged (sha256-verified) champion. None, with a warning naming the
+    version and why, when the holdout holds a single class, the logged predictions are
+    malformed, or, recomputing, that table version can no longer be read (VACUUM removed its
+    files, or its log entry expired) or the declared lookups changed since. Raises ValueError
+    for an undeclared model, `TrackingUnavailable` when MLflow cannot be reached, and
+    `ModelArtifactError` for a changed or untrusted artifact. `client`: default, MLflow's
+    current tracking URI."""
     spec = _declared(model)
     client = client or MlflowClient()
     name = spec.registered_name(catalog.env)
@@ -139,24 +143,30 @@ def champion_estimator(catalog: Catalog, model: str, *,
     if version is None:
         return None
     found = client.get_model_version(name, str(version))
+    logged = load_holdout_predictions(client, found.run_id) if found.run_id else None
+    try:
+        holdout = logged or _recomputed_holdout(catalog, client, spec, found)
+        return CBPE.fit(*holdout)  # a single-class holdout: ValueError
+    except ValueError as error:
+        log.warning("%s version %s: no label-free estimate: %s", name, version, error)
+        return None
+
+
+def _recomputed_holdout(catalog: Catalog, client: MlflowClient, spec: ModelSpec,
+                        found: ModelVersion) -> tuple[np.ndarray, np.ndarray]:
+    """(probability, label) of the registered version `found` on its holdout, recomputed."""
     table = str(catalog.name(spec.training_set.name))
     pinned = json.loads((found.tags or {}).get(DATA_VERSIONS) or "{}")
     if table not in pinned:
-        raise ValueError(f"{name} version {version}: its {DATA_VERSIONS} tag does not pin "
-                         f"{table}, so its holdout cannot be rebuilt")
+        raise ValueError(f"its {DATA_VERSIONS} tag does not pin {table}, so its holdout "
+                         "cannot be rebuilt")
     params = client.get_run(found.run_id).data.params if found.run_id else {}
     try:
         frame = catalog.read(table, pinned[table])
     except (OSError, DeltaError) as error:  # its files vacuumed, or its log entry expired
-        log.warning("%s version %s: no label-free estimate: its training set %s at version "
-                    "%s cannot be read: %s", name, version, table, pinned[table], error)
-        return None
+        raise ValueError(f"its training set {table} at version {pinned[table]} cannot be "
+                         f"read: {error}") from error
     _, holdout = labelled_split(spec, frame, _holdout(params.get("holdout", str(spec.holdout))))
-    packaged = load_packaged(model_uri(name, version))
+    packaged = load_packaged(model_uri(found.name, int(found.version)))
     probability = packaged.pipeline.predict_proba(inputs(holdout, packaged.features))[:, 1]
-    label = holdout[spec.training_set.label].cast(pl.Int8).to_numpy()
-    try:
-        return CBPE.fit(probability, label)
-    except ValueError as error:
-        log.warning("%s version %s: no label-free estimate: %s", name, version, error)
-        return None
+    return probability, holdout[spec.training_set.label].cast(pl.Int8).to_numpy()

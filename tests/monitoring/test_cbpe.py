@@ -4,9 +4,12 @@ estimator rebuilt from a model registered in a real MLflow store."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 import polars as pl
@@ -21,6 +24,7 @@ from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.domains.churn.model import MODEL
 from lakehouse_ml.domains.churn.training import LABEL_TIME
 from lakehouse_ml.ml.candidate import Candidate, train_candidate
+from lakehouse_ml.ml.holdout import HOLDOUT_PREDICTIONS, load_holdout_predictions
 from lakehouse_ml.ml.registry import CHAMPION, use_tracking
 from lakehouse_ml.monitoring.cbpe import CBPE, champion_estimator
 
@@ -198,28 +202,58 @@ def registered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Catalog, Mlflo
     return catalog, client, train_candidate(catalog, client, spec)
 
 
-def test_champion_estimator_rebuilds_the_champions_holdout(
+def expected_estimator(candidate: Candidate) -> CBPE:
+    """What the champion's estimator must be: fitted on the candidate's own holdout."""
+    return CBPE.fit(candidate.evaluation.probabilities,
+                    candidate.trained.holdout["churned"].cast(pl.Int8).to_numpy())
+
+
+def assert_same(estimator: CBPE | None, candidate: Candidate) -> None:
+    expected = expected_estimator(candidate)
+    assert estimator is not None
+    assert estimator.holdout_rows == candidate.trained.holdout.height == 300  # share 0.5
+    assert estimator.holdout_roc_auc == pytest.approx(candidate.evaluation.metrics["roc_auc"])
+    grid = np.linspace(0, 1, 101)
+    assert np.allclose(estimator.calibrated(grid), expected.calibrated(grid))
+
+
+@contextmanager
+def predictions_not_logged(client: MlflowClient, candidate: Candidate) -> Iterator[None]:
+    """As for a version trained before holdout predictions were logged: the run's artifact
+    file moved aside (the store is a local folder), then put back."""
+    folder = Path(urlparse(client.get_run(candidate.run_id).info.artifact_uri).path)
+    logged = folder / HOLDOUT_PREDICTIONS
+    aside = logged.with_suffix(".aside")
+    logged.rename(aside)
+    try:
+        yield
+    finally:
+        aside.rename(logged)
+
+
+def test_champion_estimator_fits_the_holdout_predictions_the_run_logged(
     registered: tuple[Catalog, MlflowClient, Candidate],
 ) -> None:
     catalog, client, candidate = registered
     assert champion_estimator(catalog, MODEL.name, client=client) is None  # no champion yet
     client.set_registered_model_alias(candidate.model, CHAMPION, str(candidate.version))
+    logged = load_holdout_predictions(client, candidate.run_id)
+    assert logged is not None
+    assert np.array_equal(logged[0], candidate.evaluation.probabilities)
+
+    assert_same(champion_estimator(catalog, MODEL.name), candidate)
+
+
+def test_champion_estimator_rebuilds_the_holdout_of_a_run_that_logged_none(
+    registered: tuple[Catalog, MlflowClient, Candidate],
+) -> None:
+    catalog, client, candidate = registered
     # new labels land after training: the champion's holdout stays at its pinned version
     catalog.append(TRAINING_SET, churn_frame(300, 2, seed=9).with_columns(
         pl.col(LABEL_TIME).dt.offset_by("30d")))
-
-    estimator = champion_estimator(catalog, MODEL.name)
-
-    assert estimator is not None
-    holdout = candidate.trained.holdout
-    assert estimator.holdout_rows == holdout.height == 300  # the logged share 0.5, not 0.25
-    assert estimator.holdout_roc_auc == pytest.approx(candidate.evaluation.metrics["roc_auc"])
-    probabilities = candidate.evaluation.probabilities
-    expected = CBPE.fit(probabilities, holdout["churned"].cast(pl.Int8).to_numpy())
-    grid = np.linspace(0, 1, 101)
-    assert np.allclose(estimator.calibrated(grid), expected.calibrated(grid))
-    assert estimator.estimate_roc_auc(probabilities) == pytest.approx(
-        expected.estimate_roc_auc(probabilities))
+    with predictions_not_logged(client, candidate):
+        assert load_holdout_predictions(client, candidate.run_id) is None
+        assert_same(champion_estimator(catalog, MODEL.name, client=client), candidate)
 
 
 def test_champion_estimator_of_an_undeclared_model_is_a_clear_error(
@@ -230,15 +264,16 @@ def test_champion_estimator_of_an_undeclared_model_is_a_clear_error(
         champion_estimator(registered[0], "nope", client=registered[1])
 
 
-def test_champion_estimator_is_none_once_its_training_set_version_is_vacuumed(
+def test_a_vacuumed_training_set_leaves_the_logged_holdout_and_nothing_else(
     registered: tuple[Catalog, MlflowClient, Candidate], caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Runs last: it rewrites the module's training set."""
     catalog, client, candidate = registered
-    client.set_registered_model_alias(candidate.model, CHAMPION, str(candidate.version))
     catalog.overwrite(TRAINING_SET, churn_frame(50, 4, seed=1))
     catalog.vacuum(TRAINING_SET, 0, enforce_retention_duration=False)
 
-    assert champion_estimator(catalog, MODEL.name, client=client) is None
+    assert_same(champion_estimator(catalog, MODEL.name, client=client), candidate)
+    with predictions_not_logged(client, candidate):
+        assert champion_estimator(catalog, MODEL.name, client=client) is None
     assert (f"{candidate.model} version {candidate.version}: no label-free estimate: its "
             f"training set dev.{TRAINING_SET} at version 1 cannot be read") in caplog.text
