@@ -75,3 +75,39 @@ def test_agreement_names_a_differing_decision(data: Path) -> None:
     assert (rows[1]["ours_value"], rows[1]["evidently_value"]) == (0.09, 0.11)
     missing = agreement(planted, {}, theirs)
     assert not any(r["agree"] for r in missing)  # a column one side did not decide differs
+
+
+def _evidently_js(ref: pl.Series, cur: pl.Series) -> float:
+    """Evidently 0.7.23's `_jensenshannon` for categories: `get_binned_data(...,
+    feel_zeroes=False)` (each side's frequencies over both sides' non-NULL values, unsmoothed),
+    then scipy's JS distance in its default base e."""
+    counts = (pl.concat([ref.drop_nulls().value_counts().with_columns(side=pl.lit("ref")),
+                         cur.drop_nulls().value_counts().with_columns(side=pl.lit("cur"))])
+              .pivot("side", index=ref.name, values="count").fill_null(0))
+    return float(jensenshannon(counts["ref"].to_numpy() / ref.drop_nulls().len(),
+                               counts["cur"].to_numpy() / cur.drop_nulls().len()))
+
+
+def test_ours_configured_as_evidently_gives_evidentlys_values(data: Path) -> None:
+    from bench.monitoring.ours import WASSERSTEIN, evidently_decisions, profile_frame
+    from lakehouse_ml.monitoring.drift import drift_rows
+
+    reference = pl.read_parquet(data / "reference.parquet")
+    current = pl.read_parquet(data / "current.parquet").with_columns(
+        cat_3=pl.when(pl.int_range(pl.len()) < 50).then(pl.lit("only_in_current"))
+        .otherwise(pl.col("cat_3")))  # a category the reference lacks
+    categorical = {c.name: c.categorical for c in columns(data)}
+    kinds = {name: "string" if cat else "numeric" for name, cat in categorical.items()}
+    decided = evidently_decisions(
+        drift_rows(current, reference, categorical), profile_frame(reference, kinds, categorical),
+        profile_frame(current, kinds, categorical), categorical)
+    for name, is_categorical in categorical.items():
+        ref, cur = reference[name], current[name]
+        if is_categorical:
+            expected = _evidently_js(ref, cur)
+        else:
+            a = ref.drop_nulls().to_numpy()
+            expected = wasserstein_distance(a, cur.drop_nulls().to_numpy()) / max(np.std(a), 1e-3)
+            assert decided[name]["method"] == WASSERSTEIN
+        assert decided[name]["value"] == pytest.approx(expected, rel=1e-3), name
+        assert decided[name]["drift"] == (expected >= 0.1), name
