@@ -6,13 +6,13 @@ another table (`LabelJoin`): a scored row takes the label of the same keys whose
 nearest its timestamp, within the tolerance; a row whose label has not arrived keeps a NULL
 label, never dropped.
 
-For churn (`churn.predictions`: customer_id, as_of, probability, prediction, model_version;
-`silver.churn_labels`: customer_id, label_timestamp, churned = the customer churned within 30
-days after label_timestamp, observed every 14 days): a prediction as of T answers the
-question a label observed at T answers, so it is judged by the customer's label whose
-label_timestamp is nearest T, both directions, within half the label cadence (7 days: the
-nearest observation, the two 30-day horizons overlapping by at least 23 days); at equal
-distance the earlier label. Scores taken exactly at an observation time are judged exactly.
+Choosing the tolerance: 0 judges a score only by a label observed at exactly its time (the
+pairing a training set makes of a label and the features as of its time): exact, but only
+for scores stamped at observation times. Half the label cadence labels every score by the
+nearest observation, but when labels exist only for keys still at risk at their time (active
+customers, say), a label observed after the score misses the keys that left in between (the
+earliest positives) and one observed before counts keys already gone (the easiest): a biased
+mix. A domain's monitor declaration states its choice and why.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@
   score is labelled only by the label of the same customer at exactly its `as_of`
   (tolerance 0): labels are observed every 14 days, so realized quality exists for those
   days, and the label-free estimate covers the others. Labels land 30 days after their time.
+  The nearest label within 7 days would label every day's scores, but biased: a label is
+  observed only for customers active at its time, so a later one misses those who churned in
+  between (the earliest positives) and an earlier one counts customers already gone.
 - `churn.inference_log`: the serving endpoint's requests (latency, status, rows per call).
 """
 
