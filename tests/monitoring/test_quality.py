@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 
 from lakehouse_ml.catalog import Catalog, TableInfo
+from lakehouse_ml.domains.churn.monitors import PREDICTIONS
 from lakehouse_ml.monitoring.cbpe import CBPE
 from lakehouse_ml.monitoring.quality import fairness_columns, quality_columns, with_labels
 from lakehouse_ml.monitoring.schema import QUALITY
@@ -92,6 +93,17 @@ def test_label_join_without_tolerance_takes_exact_times_only(catalog: Catalog) -
                                           "label_timestamp", "churned"))
     joined = with_labels(catalog, predictions([(1, day(0)), (2, day(0))]), exact, "as_of")
     assert joined["label"].to_list() == [True, None]
+
+
+def test_churn_scores_are_judged_by_the_label_observed_at_their_as_of(catalog: Catalog) -> None:
+    """The declared churn join (tolerance 0): a score as of an observation midnight gets that
+    label; the day after's score gets none (the estimate covers it); nothing is dropped."""
+    spec = PREDICTIONS.inference_log
+    assert spec is not None and spec.labels is not None
+    labels_table(catalog, [(1, day(0), True), (2, day(0), False), (1, day(14), False)])
+    scored = predictions([(1, day(0)), (2, day(0)), (1, day(1)), (2, day(13)), (3, day(0))])
+    joined = with_labels(catalog, scored, spec, PREDICTIONS.timestamp_col)
+    assert joined["label"].to_list() == [True, False, None, None, None]
 
 
 def test_no_label_table_yet_means_no_label_yet(catalog: Catalog) -> None:
