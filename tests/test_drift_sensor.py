@@ -17,10 +17,12 @@ import pytest
 
 from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.config import Settings
+from lakehouse_ml.definitions import defs
 from lakehouse_ml.defs.factories import names
 from lakehouse_ml.defs.factories.domain import domain_definitions
 from lakehouse_ml.defs.factories.sensors import drift_sensor
 from lakehouse_ml.defs.resources import LakehouseResource, MlflowResource
+from lakehouse_ml.domains import declared_monitors
 from lakehouse_ml.domains.churn import DOMAIN, MODELS
 from lakehouse_ml.domains.churn.model import MODEL
 from lakehouse_ml.monitoring.schema import DRIFT_METRICS, PROFILE_METRICS, TABLE_LEVEL
@@ -115,8 +117,9 @@ class Sensor:
     """A drift sensor evaluated as the daemon does, launching the runs it requests."""
 
     def __init__(self, settings: Settings, instance: dg.DagsterInstance, job: dg.JobDefinition,
-                 policy: RetrainingPolicy = POLICY, monitors: tuple[Monitor, ...] = MONITORS):
-        self.definition = drift_sensor(MODEL, policy, monitors)
+                 policy: RetrainingPolicy = POLICY, monitors: tuple[Monitor, ...] = MONITORS,
+                 definition: dg.SensorDefinition | None = None):
+        self.definition = definition or drift_sensor(MODEL, policy, monitors)
         self.settings, self.instance, self.job = settings, instance, job
 
     def tick(self) -> dg.RunRequest | str:
@@ -163,6 +166,35 @@ def test_error_drift_on_a_model_input_launches_retraining_with_reason_and_eviden
     assert column["slices"] == [f"plan_tier={MASKED}"]  # the table is not registered: masked
     assert evidence["episode_start"] == "2026-03-02T00:00:00Z"
     assert evidence["roc_auc"] is None
+
+
+def test_the_code_locations_drift_sensor_retrains_churn_clf_on_two_drifting_inputs(
+    settings: Settings, catalog: Catalog, instance: dg.DagsterInstance,
+    job: dg.JobDefinition
+) -> None:
+    definition = defs().resolve_sensor_def(names.drift_sensor(MODEL.name))
+    assert definition.default_status == dg.DefaultSensorStatus.RUNNING
+    assert definition.job_name == JOB
+    # the run it launches promotes a champion only through the validation gates
+    assert {f"{MODEL.name}_validate_model", f"{MODEL.name}_deploy_model"} <= {
+        node.name for node in job.all_node_defs}
+    monitors = {m.table: m for m in declared_monitors("churn")}
+    engagement, recency = monitors[ENGAGEMENT], monitors["gold.customer_recency"]
+    sensor = Sensor(settings, instance, job, definition=definition)
+    drift_window(catalog, engagement, 0, {**QUIET, "sessions_30d": 0.4})
+    drift_window(catalog, recency, 0, {"days_since_last_login": 0.12})
+    assert sensor.tick().startswith(  # churn's policy: ERROR drift of two inputs
+        "no breach, window 2026-03-01T00:00:00Z: 1 input column(s) at ERROR drift (needs 2)")
+    drift_window(catalog, engagement, 1, {**QUIET, "sessions_30d": 0.4})
+    drift_window(catalog, recency, 1, {"days_since_last_login": 0.45})
+
+    request = _launched(sensor.tick())
+
+    assert request.run_key == _key(1)
+    drifting = json.loads(request.tags[names.EVIDENCE_TAG])["drifting"]
+    assert {(d["table"], d["column"]) for d in drifting} == {
+        (ENGAGEMENT, "sessions_30d"), ("gold.customer_recency", "days_since_last_login")}
+    assert sensor.tick().startswith(f"episode {_key(1)} already launched")
 
 
 @pytest.mark.parametrize(("policy", "js", "slices"), [
