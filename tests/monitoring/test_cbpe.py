@@ -27,6 +27,9 @@ from lakehouse_ml.ml.candidate import Candidate, train_candidate
 from lakehouse_ml.ml.holdout import HOLDOUT_PREDICTIONS, load_holdout_predictions
 from lakehouse_ml.ml.registry import CHAMPION, use_tracking
 from lakehouse_ml.monitoring.cbpe import CBPE, champion_estimator
+from lakehouse_ml.monitoring.refresh import refresh
+from lakehouse_ml.monitoring.schema import TABLE_LEVEL
+from lakehouse_ml.monitoring.spec import InferenceLog, LabelJoin, Monitor
 
 TOLERANCE = 0.03
 """|estimated − realized ROC AUC| in every window: 10,000 rows per window, a 10,000-row holdout,
@@ -262,6 +265,41 @@ def test_champion_estimator_of_an_undeclared_model_is_a_clear_error(
     with pytest.raises(ValueError, match="model 'nope' is not declared by any domain "
                                          r"\(declared: .*churn_clf"):
         champion_estimator(registered[0], "nope", client=registered[1])
+
+
+def test_refresh_writes_the_estimate_beside_the_realized_metric(
+    registered: tuple[Catalog, MlflowClient, Candidate],
+) -> None:
+    """An inference-log monitor of the model: each window's `:table` row carries the champion's
+    label-free estimate of that window's scores before any label exists."""
+    catalog, client, _ = registered
+    rng = np.random.default_rng(2)
+    day0 = datetime(2026, 3, 1, tzinfo=UTC)
+    scored = pl.DataFrame({
+        "customer_id": np.arange(200), "as_of": [day0] * 100 + [day0 + timedelta(days=1)] * 100,
+        "probability": np.r_[rng.beta(2, 5, 100), rng.beta(2, 2, 100)], "model_version": 1,
+    }).with_columns(pl.col("as_of").cast(pl.Datetime("us", "UTC")),
+                    prediction=pl.col("probability") >= 0.5)
+    catalog.create_table("churn.predictions", scored.schema, TableInfo(owner="t"))
+    catalog.append("churn.predictions", scored)
+    monitor = Monitor("churn.predictions", "inference_log", timestamp_col="as_of",
+                      inference_log=InferenceLog(
+                          "model_version", "prediction", "probability", model=MODEL.name,
+                          labels=LabelJoin("silver.churn_labels", ("customer_id",),
+                                           "label_timestamp", "churned")))
+
+    refresh(catalog, monitor, client=client)
+
+    rows = (catalog.read(monitor.profile_metrics_table)
+            .filter(pl.col("column_name") == TABLE_LEVEL, pl.col("slice_key").is_null())
+            .sort("window"))
+    estimator = champion_estimator(catalog, MODEL.name, client=client)
+    assert estimator is not None
+    expected = [estimator.estimate_roc_auc(part["probability"].to_numpy())
+                for part in scored.partition_by("as_of", maintain_order=True)]
+    assert rows["estimated_roc_auc"].to_list() == pytest.approx(expected)
+    assert expected[0] != pytest.approx(expected[1])  # per window, not one number
+    assert rows["label_count"].to_list() == [0, 0] and rows["roc_auc"].null_count() == 2
 
 
 def test_a_vacuumed_training_set_leaves_the_logged_holdout_and_nothing_else(
