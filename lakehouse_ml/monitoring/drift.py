@@ -46,7 +46,10 @@ on the other.
 - `tv_distance`: 1/2 sum |p_cur - p_ref|; `l_infinity_distance`: max |p_cur - p_ref|.
 - `ks_test`, `wasserstein_distance`: NULL.
 
-Both kinds, over the bins or categories with frequencies p_cur, p_ref:
+Temporal, nested and binary columns: `count_delta` and `percent_null_delta` only (a date
+moves every window: its categories would always drift).
+
+Numeric and categorical columns, over the bins or categories with frequencies p_cur, p_ref:
 - `js_distance`: Jensen-Shannon distance, base 2 (in [0, 1]), of the unsmoothed frequencies
   (`scipy.spatial.distance.jensenshannon`; an empty bin needs no smoothing since the mixture
   is positive wherever either side is).
@@ -109,21 +112,23 @@ def drift_rows(current: pl.DataFrame, reference: pl.DataFrame,
     rows; every other metric NULL) and one row per column of `columns` (name -> True when
     categorical), SCHEMA columns (`column_name`, `data_type`, `count_delta`, ...,
     `l_infinity_distance`), definitions in the module docstring. `data_type` is the polars
-    dtype name (current's, else reference's). A column that is not numeric is treated as
-    categorical whatever `columns` says; a column absent from one side counts as no value
-    there (its metrics NULL). Never raises for the data's content: empty, all-NULL, NaN or
-    constant columns give NULL or zero metrics."""
+    dtype name (current's, else reference's). A string, boolean, categorical or enum column
+    is categorical whatever `columns` says; temporal, nested and binary columns get
+    `count_delta` and `percent_null_delta` only (as the profile gives them counts only); a
+    column absent from one side counts as no value there (its metrics NULL). Never raises for
+    the data's content: empty, all-NULL, NaN or constant columns give NULL or zero metrics."""
     table = {"column_name": TABLE_LEVEL, "count_delta": float(current.height - reference.height)}
-    kinds = {name: _is_categorical(name, flag, current, reference)
-             for name, flag in columns.items()}
-    numeric = [name for name, cat in kinds.items() if not cat]
+    kinds = {name: _kind(name, flag, current, reference) for name, flag in columns.items()}
+    numeric = [name for name, kind in kinds.items() if kind == "numeric"]
     with ThreadPoolExecutor(max_workers=max(1, min(len(numeric), os.cpu_count() or 1))) as pool:
         rows = dict(zip(numeric, pool.map(
             lambda name: _numeric_row(_numeric_side(current, name),
                                       _numeric_side(reference, name)), numeric), strict=True))
-    categorical = [name for name, cat in kinds.items() if cat]
+    categorical = [name for name, kind in kinds.items() if kind == "categorical"]
     rows |= dict(zip(categorical, map(_categorical_row, _categorical_sides(current, categorical),
                                       _categorical_sides(reference, categorical)), strict=True))
+    rows |= {name: _common(_counts_side(current, name), _counts_side(reference, name))
+             for name, kind in kinds.items() if kind == "counts"}
     out = [table]
     for name in columns:
         frame = current if name in current.columns else reference
@@ -132,8 +137,25 @@ def drift_rows(current: pl.DataFrame, reference: pl.DataFrame,
     return pl.DataFrame(out, schema=SCHEMA, orient="row")
 
 
-def _is_categorical(name: str, flag: bool, *frames: pl.DataFrame) -> bool:
-    return flag or any(name in f.columns and not f.schema[name].is_numeric() for f in frames)
+def _kind(name: str, flag: bool, *frames: pl.DataFrame) -> str:
+    """`categorical` when declared so or of a category dtype on either side (unless a side's
+    dtype cannot be cast to text), `numeric` when numeric on every side that has it,
+    else `counts` (temporal, nested, binary: counts and NULLs only). A side whose column is
+    absent or of dtype Null (all NULL, untyped) has no say."""
+    dtypes = [f.schema[name] for f in frames if name in f.columns and f.schema[name] != pl.Null]
+    if any(d.is_nested() or d in (pl.Binary, pl.Object) for d in dtypes):
+        return "counts"
+    if flag or any(d in (pl.String, pl.Boolean) or isinstance(d, pl.Categorical | pl.Enum)
+                   for d in dtypes):
+        return "categorical"
+    return "numeric" if all(d.is_numeric() for d in dtypes) else "counts"
+
+
+def _counts_side(frame: pl.DataFrame, name: str) -> _Side:
+    if name not in frame.columns:
+        return _Side(frame.height, 0, 0, None)
+    nulls = frame.get_column(name).null_count()
+    return _Side(frame.height, frame.height - nulls, nulls, None)
 
 
 def _numeric_side(frame: pl.DataFrame, name: str) -> _Side:

@@ -267,6 +267,25 @@ def test_empty_all_null_and_absent_columns_give_null_metrics():
     assert all(x[m] is None for m in distributions)
 
 
+def test_temporal_nested_and_untyped_columns_get_counts_only():
+    from datetime import date
+    current = pl.DataFrame({"d": [date(2026, 3, 2), None], "l": [[1], [2, 3]],
+                            "n": [None, None], "s": [None, None]})
+    reference = pl.DataFrame({"d": [date(2026, 3, 1)] * 4, "l": [[1]] * 4,
+                              "n": [1.0, 2.0, 3.0, None], "s": ["a", "b", "b", None]})
+    out = drift_rows(current, reference, {"d": False, "l": True, "n": False, "s": True})
+    d, lists, n, s = out.filter(pl.col("column_name") != TABLE_LEVEL).to_dicts()
+    assert (d["data_type"], d["count_delta"], d["percent_null_delta"]) == ("Date", -3.0, 50.0)
+    assert (lists["count_delta"], lists["percent_null_delta"]) == (-2.0, 0.0)
+    for found in (d, lists):
+        assert all(v is None for k, v in found.items()
+                   if k not in ("column_name", "data_type", "count_delta", "percent_null_delta"))
+    assert (n["data_type"], n["count_delta"], n["percent_null_delta"]) == ("Null", -3.0, 75.0)
+    assert n["js_distance"] is None and n["ks_test"] is None
+    assert (s["count_delta"], s["percent_null_delta"]) == (-3.0, 75.0)
+    assert s["chi_squared_test"] is None
+
+
 def test_constant_columns():
     same = row({"x": [3.0] * 50}, {"x": [3.0] * 80})
     assert same["ks_test"] == {"statistic": 0.0, "pvalue": 1.0}
