@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,12 +74,19 @@ def agreement(planted: list[Column], ours: dict[str, dict[str, Any]],
     return rows
 
 
+def _compute_peak(side: str, m: Measured) -> int:
+    """The process's peak RSS during the compute laps (data already loaded, imports done)."""
+    peaks = m.result.get("lap_peak_rss", {})
+    return max((peaks[lap] for lap in COMPUTE_LAPS[side] if lap in peaks), default=0)
+
+
 def _side_figures(side: str, runs: list[Measured]) -> dict[str, Any]:
     return {
         "compute_s": statistics.median(_compute_s(side, m) for m in runs),
         "work_s": statistics.median(m.work_s for m in runs),
         "wall_s": statistics.median(m.wall_s for m in runs),
         "peak_rss": statistics.median(m.peak_rss for m in runs),
+        "compute_peak_rss": statistics.median(_compute_peak(side, m) for m in runs),
         "laps_s": {lap: statistics.median(m.result["laps"][lap] for m in runs)
                    for lap in runs[0].result["laps"]},
         "runs": [{"compute_s": _compute_s(side, m), "wall_s": m.wall_s, "peak_rss": m.peak_rss,
@@ -88,15 +96,23 @@ def _side_figures(side: str, runs: list[Measured]) -> dict[str, Any]:
 
 
 def markdown(result: dict[str, Any]) -> list[str]:
-    """The figures as Markdown: the timing table, then the per-column agreement."""
+    """The figures as Markdown: the timing table, then the per-column agreement (`result` as
+    `run` returns it, or as saved in bench/out/monitoring*.json)."""
     sides = [s for s in SIDES if s in result["sides"]]
-    lines = ["| side | compute (median) | read | wall incl. start-up | peak RSS | runs (compute) |",
-             "|---|---:|---:|---:|---:|---|"]
+    lines = ["| side | compute (median) | runs (compute) | read | wall incl. start-up | peak RSS "
+             "(whole child / compute laps) | data in memory |",
+             "|---|---:|---|---:|---:|---:|---:|"]
     for side in sides:
         f = result["sides"][side]
         runs = ", ".join(f"{r['compute_s']:.1f}" for r in f["runs"])
-        lines.append(f"| {side} | {f['compute_s']:.2f} s | {f['laps_s'].get('read', 0):.2f} s | "
-                     f"{f['wall_s']:.1f} s | {fmt_bytes(f['peak_rss'])} | {runs} s |")
+        lines.append(f"| {side} | {f['compute_s']:.2f} s | {runs} s | "
+                     f"{f['laps_s'].get('read', 0):.2f} s | {f['wall_s']:.1f} s | "
+                     f"{fmt_bytes(f['peak_rss'])} / {_bytes(f.get('compute_peak_rss'))} | "
+                     f"{fmt_bytes(f['in_memory_bytes'])} |")
+    for side in sides:
+        laps = result["sides"][side]["laps_s"]
+        lines.append(f"\n{side} laps (medians): "
+                     + ", ".join(f"{lap} {seconds:.2f} s" for lap, seconds in laps.items()))
     if "ratio" in result:
         lines.append(f"\nEvidently / ours (compute): ×{result['ratio']:.1f}")
     rows = result.get("agreement", [])
@@ -119,10 +135,23 @@ def markdown(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _bytes(n: float | None) -> str:
+    return "n/a" if not n else fmt_bytes(n)
+
+
 def _value(row: dict[str, Any], side: str) -> str:
     value, drift = row[f"{side}_value"], row[f"{side}_drift"]
     shown = "n/a" if value is None else f"{value:.4f}"
     return f"{shown} {'drift' if drift else 'no drift' if drift is not None else '?'}"
+
+
+def _code_version() -> dict[str, Any]:
+    """The commit measured, and the engine files that differed from it in the working tree."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True,
+                              text=True).stdout.strip()
+    return {"commit": git("rev-parse", "--short", "HEAD"),
+            "modified": git("status", "--porcelain", "--", "lakehouse_ml/monitoring").splitlines()}
 
 
 def run(rows: int, repeats: int, only: list[str]) -> dict[str, Any]:
@@ -141,6 +170,7 @@ def run(rows: int, repeats: int, only: list[str]) -> dict[str, Any]:
     result: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"), "rows": rows,
         "repeats": repeats, "cpus": os.cpu_count(), "data": str(directory.relative_to(REPO)),
+        **_code_version(),
         "sides": {side: _side_figures(side, runs) for side, runs in measured.items()},
     }
     if len(only) == len(SIDES):
