@@ -108,7 +108,7 @@ def test_monitoring_job_and_schedule(settings: Settings, catalog: Catalog,
                                 dg.Definitions(resources=resources(settings, tmp_path)))
     job = defs.resolve_job_def("demo_monitoring_refresh")
     schedule = defs.resolve_schedule_def("demo_monitoring_refresh_schedule")
-    assert schedule.cron_schedule == "0 4 * * *" and schedule.job_name == job.name
+    assert schedule.cron_schedule == "0 6 * * *" and schedule.job_name == job.name
     result = job.execute_in_process()
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert checks["drift"].passed, checks["drift"].description

@@ -28,7 +28,7 @@ from lakehouse_ml.config import Settings
 from lakehouse_ml.defs.factories import names
 from lakehouse_ml.defs.factories.medallion import landed_days
 from lakehouse_ml.defs.factories.model import train_run_config
-from lakehouse_ml.domains import declarations
+from lakehouse_ml.domains import declarations, declared_monitors
 from lakehouse_ml.medallion.spec import Domain
 from lakehouse_ml.ml.spec import ModelSpec
 
@@ -187,7 +187,8 @@ def materialize_range(
 ) -> list[dg.ExecuteInProcessResult]:
     """Per domain of `plan`: `<domain>_daily_refresh` over its days as one run, then each of
     its models' `<model>_train_validate_deploy` (training only when the data versions changed,
-    unless `force`) and `<model>_batch_score` (when declared).
+    unless `force`) and `<model>_batch_score` (when declared), then
+    `<domain>_monitoring_refresh` (when it declares monitors).
 
     A domain stops at its first failed run; the other domains still run. ValueError (a usage
     error) or LookupError before anything runs, see `plan`."""
@@ -211,6 +212,8 @@ def materialize_range(
             (names.train_validate_deploy(model.name),
              {**config, **train_run_config(model, force=force)}),
             *([(names.batch_score(model.name), config)] if model.batch_scoring else []))]
+        if declared_monitors(name):
+            downstream.append((names.monitoring_refresh(name), config))
         for job, run_config in downstream:
             if not results[-1].success:
                 break
@@ -228,7 +231,8 @@ def describe_domains(landing: str) -> list[str]:
         jobs = [names.daily_refresh(name), names.weekly_maintenance(name),
                 *(job for m in models for job in (
                     names.train_validate_deploy(m.name),
-                    *([names.batch_score(m.name)] if m.batch_scoring else [])))]
+                    *([names.batch_score(m.name)] if m.batch_scoring else []))),
+                *([names.monitoring_refresh(name)] if declared_monitors(name) else [])]
         lines += [f"{name}: {domain.description}",
                   f"  sources: {', '.join(s.name for s in domain.sources)}",
                   f"  landed:  {f'{days[0]} .. {days[-1]} ({len(days)} days)' if days else 'none'}",

@@ -8,6 +8,7 @@ from lakehouse_ml.defs.factories.features import feature_assets
 from lakehouse_ml.defs.factories.jobs import daily_refresh, weekly_maintenance
 from lakehouse_ml.defs.factories.medallion import daily_partitions, medallion_assets
 from lakehouse_ml.defs.factories.model import model_definitions
+from lakehouse_ml.defs.factories.monitoring import monitoring_definitions
 from lakehouse_ml.defs.factories.sensors import model_automation
 from lakehouse_ml.defs.factories.training import training_set_asset
 from lakehouse_ml.domains import DomainError
@@ -25,7 +26,8 @@ def domain_definitions(
     under `landing`, see `daily_partitions`), its training set, each model's asset, scores and
     jobs, `<domain>_daily_refresh` and `<domain>_weekly_maintenance` with their schedules;
     each scoring model's `<model>_batch_score_schedule` and, with a policy in `retraining`, its
-    `<model>_drift_sensor` over the domain's `monitors`.
+    `<model>_drift_sensor` over the domain's `monitors`; the monitors' assets and checks and
+    `<domain>_monitoring_refresh` with its schedule (see `monitoring_definitions`).
 
     Every name is prefixed by the domain's or model's name and every job selects only this
     domain's assets, so domains coexist in one code location. `landing_folders`: every source
@@ -50,4 +52,5 @@ def domain_definitions(
         weekly_maintenance(domain, sorted(schemas)),
         *(model_definitions(model) for model in models),
         *(model_automation(model, policies.get(model.name), monitors) for model in models),
+        monitoring_definitions(domain.name, monitors),
     )

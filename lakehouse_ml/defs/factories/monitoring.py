@@ -26,10 +26,10 @@ from lakehouse_ml.monitoring.refresh import refresh
 from lakehouse_ml.monitoring.report import MAX_PLOTS, pii_columns, publish_report
 from lakehouse_ml.monitoring.spec import Monitor
 
-DAILY = "0 4 * * *"
-"""04:00 UTC: two hours after `<domain>_daily_refresh` (02:00), which writes the feature
-tables the monitors read. A late daily refresh is harmless: refreshes are incremental and
-idempotent, so the next one picks up what this one did not see."""
+DAILY = "0 6 * * *"
+"""06:00 UTC: after `<domain>_daily_refresh` (02:00; the feature tables) and the models'
+`<model>_batch_score` (04:00; the predictions). A late run upstream is harmless: refreshes are
+incremental and idempotent, so the next one picks up what this one did not see."""
 
 
 def _op_name(monitor: Monitor) -> str:
@@ -124,6 +124,6 @@ def monitoring_definitions(domain: str, monitors: Sequence[Monitor]) -> dg.Defin
         "tables, drift reports), then check drift levels and freshness.")
     schedule = dg.ScheduleDefinition(
         name=names.schedule(job.name), job=job, cron_schedule=DAILY, execution_timezone="UTC",
-        description="04:00 UTC, after the daily refresh.")
+        description="06:00 UTC, after the daily refresh and batch scoring.")
     return dg.Definitions(assets=assets, asset_checks=checks, jobs=[job], schedules=[schedule])
 
