@@ -93,9 +93,7 @@ class CBPE:
         s = s[np.isfinite(s)]
         if s.size == 0:
             return None
-        order = np.argsort(-s, kind="stable")
-        s = s[order]
-        c = self.calibrated(s)
+        c = self.calibrated(np.sort(s)[::-1])  # by score, descending
         expected_positives, expected_negatives = c.sum(), (1.0 - c).sum()
         if expected_positives <= 0.0 or expected_negatives <= 0.0:
             return None
