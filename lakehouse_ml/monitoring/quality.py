@@ -219,7 +219,10 @@ def fairness_columns(frame: pl.DataFrame, member: pl.Series,
       prediction (it needs no label).
 
     A metric is NULL when its rate is undefined in either group (a zero denominator). Predicted
-    positive as in `quality_columns`."""
+    positive as in `quality_columns`. Source: Databricks, "Monitor fairness and bias for
+    classification models" (the slice's True rows are the protected group; definitions after
+    Verma and Rubin, "Fairness Definitions Explained", 2018); Databricks stores a map per
+    class (one-vs-all), a binary classifier here its positive class as one number."""
     if member.len() != frame.height:
         raise ValueError(f"fairness_columns: member has {member.len()} values for "
                          f"{frame.height} rows")
