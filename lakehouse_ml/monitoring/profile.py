@@ -39,7 +39,9 @@ distinct count from the sorted values.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import numpy as np
@@ -212,12 +214,16 @@ def profile(frame: pl.LazyFrame, kinds: Mapping[str, Kind],
     grouped = frame.group_by(GROUP).agg(aggregations).collect()
     table = grouped.select(*GROUP, pl.lit(TABLE_LEVEL).alias("column_name"),
                            pl.col("_rows").alias("count"))
+    numeric = [column for column, kind in kinds.items() if kind == "numeric"]
+    with ThreadPoolExecutor(max_workers=max(1, min(len(numeric), os.cpu_count() or 1))) as pool:
+        statistics = dict(zip(numeric, pool.map(
+            lambda column: _number_statistics(grouped[_name(column, "values")]), numeric),
+            strict=True))  # numpy sorts without the GIL: one column per core
     parts = [table]
     for column, kind in kinds.items():
         source = grouped
         if kind == "numeric":
-            source = pl.concat([grouped, _number_statistics(grouped[_name(column, "values")])],
-                               how="horizontal")
+            source = pl.concat([grouped, statistics[column]], how="horizontal")
         parts.append(source.select(*GROUP, *_metrics(column, kind, categorical.get(column, False),
                                                      schema[column])))
     present = set().union(*(part.columns for part in parts))
