@@ -176,18 +176,16 @@ def _drift_timeline(catalog: Catalog, policy: RetrainingPolicy, model: ModelSpec
     if policy.on_drift_level == ERROR:
         levels = levels.filter(pl.col("level") == ERROR)
     pii = _pii_columns(catalog, monitor.table)
-    whole = levels.filter(pl.col("slice_key").is_null())
-    sliced = levels.filter(pl.col("slice_key").is_not_null())
-    for row in whole.iter_rows(named=True):
-        slices = sliced.filter(
-            (pl.col("column_name") == row["column_name"])
-            & (pl.col("window").struct.field("start") == row["window"]["start"]))
-        timeline[row["window"]["start"]].append(Drifting(
+    slices: dict[tuple[str, datetime], list[str]] = {}
+    for row in levels.filter(pl.col("slice_key").is_not_null()).iter_rows(named=True):
+        slices.setdefault((row["column_name"], row["window"]["start"]), []).append(
+            _slice(row["slice_key"], row["slice_value"], pii))
+    for row in levels.filter(pl.col("slice_key").is_null()).iter_rows(named=True):
+        start = row["window"]["start"]
+        timeline[start].append(Drifting(
             table=monitor.table, column=row["column_name"], metric=row["metric"],
             value=row["value"], threshold=row["threshold"], level=row["level"],
-            window=_window(row),
-            slices=tuple(_slice(s["slice_key"], s["slice_value"], pii)
-                         for s in slices.iter_rows(named=True)),
+            window=_window(row), slices=tuple(slices.get((row["column_name"], start), ())),
         ))
     return timeline
 
@@ -212,9 +210,9 @@ def _quality_timeline(catalog: Catalog, monitor: Monitor) -> dict[datetime, Qual
             for row in rows.iter_rows(named=True)}
 
 
-def _as_of(timeline: dict[datetime, Any], start: datetime) -> Any:
-    """The value of `timeline`'s latest window starting at or before `start`, or None."""
-    starts = sorted(timeline)
+def _as_of(timeline: dict[datetime, Any], starts: list[datetime], start: datetime) -> Any:
+    """The value of `timeline` (its keys sorted: `starts`) at its latest window starting at
+    or before `start`, or None."""
     at = bisect.bisect_right(starts, start)
     return timeline[starts[at - 1]] if at else None
 
@@ -229,10 +227,14 @@ def states(catalog: Catalog, policy: RetrainingPolicy, model: ModelSpec,
                if (t := _quality_timeline(catalog, m)) is not None]
     if not drift and not quality:
         return None
+    drift_starts = [sorted(t) for t in drift]
+    quality_starts = [sorted(t) for t in quality]
     result = []
     for start in sorted({s for t in (*drift, *quality) for s in t}):
-        drifting = tuple(d for t in drift for d in _as_of(t, start) or ())
-        measured = [q for t in quality if (q := _as_of(t, start)) is not None]
+        drifting = tuple(d for t, starts in zip(drift, drift_starts, strict=True)
+                         for d in _as_of(t, starts, start) or ())
+        measured = [q for t, starts in zip(quality, quality_starts, strict=True)
+                    if (q := _as_of(t, starts, start)) is not None]
         worst = min(measured, key=lambda q: q.value) if measured else None
         result.append(State(
             start, drifting, worst,
