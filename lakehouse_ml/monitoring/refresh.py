@@ -351,6 +351,16 @@ def refresh(catalog: Catalog, monitor: Monitor, *, now: datetime | None = None,
                          tuple(notes), touched.full)
 
 
+def _slices(frame: pl.DataFrame, monitor: Monitor) -> Iterable[pl.DataFrame]:
+    for expression, part in sliced(frame.lazy(), monitor):
+        try:
+            yield part.collect()
+        except pl.exceptions.PolarsError as error:
+            raise MonitorError(f"monitor of {monitor.table}: slicing expression "
+                               f"{expression!r} cannot be evaluated on its rows: "
+                               f"{type(error).__name__}: {error}") from error
+
+
 def _compute(catalog: Catalog, monitor: Monitor, rows: pl.LazyFrame | None, touched: _Touched,
              kinds: Mapping[str, Kind], categorical: Mapping[str, bool], version: int,
              client: MlflowClient | None, notes: list[str]
@@ -366,8 +376,7 @@ def _compute(catalog: Catalog, monitor: Monitor, rows: pl.LazyFrame | None, touc
     spec = monitor.inference_log
     if spec is not None:
         frame = with_labels(catalog, frame, spec, str(monitor.timestamp_col))
-    slices = pl.concat([part.collect() for _, part in sliced(frame.lazy(), monitor)],
-                       how="vertical_relaxed")
+    slices = pl.concat(list(_slices(frame, monitor)), how="vertical_relaxed")
     starts = touched.starts
     present = slices.filter(pl.col(START).is_in(sorted(starts)))
     profile_rows = profile(present.lazy(), kinds, categorical)

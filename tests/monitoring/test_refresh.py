@@ -9,11 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pytest
 
 from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.monitoring.refresh import refresh
 from lakehouse_ml.monitoring.schema import BASELINE, CONSECUTIVE, TABLE_LEVEL
 from lakehouse_ml.monitoring.spec import BaselineTable, InferenceLog, LabelJoin, Monitor
+from lakehouse_ml.monitoring.windows import MonitorError
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -241,3 +243,13 @@ def test_compaction_touches_no_window_and_vacuumed_changes_recompute_all(
     assert any("cannot be read" in note for note in recomputed.notes)
     after = tables(catalog)
     assert before[0].equals(after[0]) and before[1].equals(after[1])
+
+
+def test_a_slicing_expression_the_rows_cannot_evaluate_is_named(tmp_path: Path) -> None:
+    catalog = lakehouse(tmp_path)
+    catalog.append("gold.activity", day_rows(0))
+    monitor = Monitor("gold.activity", "time_series", timestamp_col="ts",
+                      slicing_exprs=("tier", "nope > 1"))
+    with pytest.raises(MonitorError, match=r"gold.activity: slicing expression 'nope > 1' "
+                                           r"cannot be evaluated on its rows: "):
+        refresh(catalog, monitor)
