@@ -16,15 +16,20 @@ for numeric columns, also +-inf.
 
 Numeric columns (any numeric dtype the caller does not declare categorical):
 - `ks_test`: two-sample Kolmogorov-Smirnov, two-sided: `statistic` = max |F_cur - F_ref| of
-  the empirical CDFs; `pvalue` as `scipy.stats.ks_2samp(method="auto")` gives it: the exact
-  distribution when both sides have at most 10,000 values (cheap there), else Smirnov's
-  asymptotic one (`scipy.stats.kstwo.sf(D, round(n*m/(n+m)))`), because the exact one costs
-  O(n*m) and is useless at a million rows. For large sides the statistic is computed here from
-  the two sorted samples (one merge; the same counts and divisions as scipy's, so the same
-  value) because `ks_2samp` sorts again and searches every point.
+  the empirical CDFs (right-continuous, evaluated at every observed value). `pvalue`: while
+  both sides have at most 10,000 values, `scipy.stats.ks_2samp(method="auto")`, i.e. the
+  exact distribution (a few milliseconds there). Beyond, the exact one costs O(n*m) and the
+  asymptotic one is accurate: with en = n*m/(n+m), Smirnov's finite-n distribution
+  `scipy.stats.kstwo.sf(D, round(en))` (scipy's `asymp`) while en <= 10,000, and Kolmogorov's
+  limit `scipy.stats.kstwobign.sf(sqrt(en) * D)` above (kstwo takes up to a second per call
+  there in the tails; the two differ by O(1/sqrt(en)), under 1e-3). For large sides the
+  statistic is computed here from the two sorted samples merged once (integer CDF counts,
+  equal to scipy's up to rounding), since `ks_2samp` sorts again and binary-searches every
+  point: about 5x the time at a million rows.
 - `wasserstein_distance`: first Wasserstein (earth mover's) distance, integral of
-  |F_cur - F_ref|, in the column's units, as `scipy.stats.wasserstein_distance` (computed from
-  the same merge, term for term as scipy sums it).
+  |F_cur - F_ref| dx, in the column's units, as `scipy.stats.wasserstein_distance` (computed
+  from the same merge: the sum over consecutive merged values of the CDF gap times their
+  distance, as scipy sums it).
 - Bins for `js_distance` and `population_stability_index`: when the two sides together hold
   at most `BINS` (10) distinct values, one bin per distinct value; otherwise the deciles of
   ref (numpy's default linear quantiles at 0.1 ... 0.9, repeated edges merged) cut the line
@@ -56,6 +61,12 @@ Numeric and categorical columns, over the bins or categories with frequencies p_
 - `population_stability_index`: sum (p_cur - p_ref) * ln(p_cur / p_ref), natural log, each
   frequency floored at `PSI_EPSILON` (1e-4) so an empty bin counts as 0.01 % (no
   renormalisation).
+
+Noise floor: two samples of one distribution still differ. Over k bins or categories,
+js_distance is about sqrt((k - 1) / (8 ln 2) * (1/n_cur + 1/n_ref)): against a large
+reference, for 10 bins, 0.18 at 50 rows, 0.13 at 100, 0.09 at 200, 0.04 at 1,000 (measured
+means; the 95th percentile is about 1.4x). A JS threshold of 0.1 therefore flags undrifted
+numeric columns in windows of a few hundred rows or fewer.
 
 Evidently's `DataDriftPreset` decisions (reference over 1,000 rows) from these rows:
 - numeric column with more than 5 distinct values: normed Wasserstein =
