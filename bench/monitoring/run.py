@@ -154,10 +154,34 @@ def _code_version() -> dict[str, Any]:
             "modified": git("status", "--porcelain", "--", "lakehouse_ml/monitoring").splitlines()}
 
 
-def run(rows: int, repeats: int, only: list[str]) -> dict[str, Any]:
+def summary(rows: int, directory: Path, measured: dict[str, list[Measured]]
+            ) -> dict[str, Any]:
+    """The figures of the runs so far (medians of each side's runs; ratio and per-column
+    agreement once both sides have run)."""
+    done = {side: runs for side, runs in measured.items() if runs}
+    result: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"), "rows": rows,
+        "repeats": {side: len(runs) for side, runs in done.items()}, "cpus": os.cpu_count(),
+        "data": str(directory.relative_to(REPO)), **_code_version(),
+        "sides": {side: _side_figures(side, runs) for side, runs in done.items()},
+    }
+    if len(done) == len(SIDES):
+        result["ratio"] = (result["sides"]["evidently"]["compute_s"]
+                           / result["sides"]["ours"]["compute_s"])
+        decided = {side: [m.result["columns"] for m in runs] for side, runs in done.items()}
+        result["deterministic"] = all(all(d == runs[0] for d in runs)
+                                      for runs in decided.values())
+        result["agreement"] = agreement(columns(directory), decided["ours"][0],
+                                        decided["evidently"][0])
+    return result
+
+
+def run(rows: int, repeats: int, only: list[str], name: str) -> dict[str, Any]:
+    """Run the sides alternately, saving the figures so far to bench/out/<name>.json after
+    each run (a run stopped early keeps them)."""
     directory = ensure_data(rows)
-    planted = columns(directory)
     measured: dict[str, list[Measured]] = {side: [] for side in only}
+    result: dict[str, Any] = {}
     for repeat in range(repeats):
         for side in only:
             load = _load()
@@ -167,19 +191,8 @@ def run(rows: int, repeats: int, only: list[str]) -> dict[str, Any]:
             measured[side].append(m)
             print(f"   compute {_compute_s(side, m):.2f} s, wall {m.wall_s:.1f} s, "
                   f"peak {fmt_bytes(m.peak_rss)}", flush=True)
-    result: dict[str, Any] = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"), "rows": rows,
-        "repeats": repeats, "cpus": os.cpu_count(), "data": str(directory.relative_to(REPO)),
-        **_code_version(),
-        "sides": {side: _side_figures(side, runs) for side, runs in measured.items()},
-    }
-    if len(only) == len(SIDES):
-        result["ratio"] = (result["sides"]["evidently"]["compute_s"]
-                           / result["sides"]["ours"]["compute_s"])
-        decided = {side: [m.result["columns"] for m in measured[side]] for side in only}
-        result["deterministic"] = all(all(d == runs[0] for d in runs)
-                                      for runs in decided.values())
-        result["agreement"] = agreement(planted, decided["ours"][0], decided["evidently"][0])
+            result = summary(rows, directory, measured)
+            save(name, result)
     return result
 
 
@@ -193,12 +206,13 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     rows = args.rows or (QUICK_ROWS if args.quick else DEFAULT_ROWS)
     repeats = args.repeats or (1 if args.quick else 3)
+    name = f"monitoring{'-quick' if args.quick else ''}"
     try:
-        result = run(rows, repeats, args.only)
+        result = run(rows, repeats, args.only, name)
     except PhaseFailed as error:
         print(f"monitoring benchmark failed: {error}", file=sys.stderr)
         return 1
-    path = save(f"monitoring{'-quick' if args.quick else ''}", result)
+    path = save(name, result)
     print("\n".join(markdown(result)))
     print(f"(figures in {path.relative_to(REPO)})")
     disagreements = [r["column"] for r in result.get("agreement", []) if not r["agree"]]
