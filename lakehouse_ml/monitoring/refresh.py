@@ -172,9 +172,12 @@ def _rows_of(catalog: Catalog, monitor: Monitor, version: int, starts: set[datet
 
 
 def _commit_time(catalog: Catalog, table: str, version: int) -> datetime:
-    for entry in catalog.history(table):
-        if entry.get("version") == version:
-            return datetime.fromtimestamp(entry["timestamp"] / 1000, tz=UTC)
+    """When `version` was committed: the newest entries first (the version just read is
+    the latest unless a writer committed since)."""
+    for limit in (1, None):
+        for entry in catalog.history(table, limit):
+            if entry.get("version") == version:
+                return datetime.fromtimestamp(entry["timestamp"] / 1000, tz=UTC)
     raise MonitorError(f"{table}: no commit information for version {version}")
 
 
