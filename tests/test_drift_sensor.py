@@ -44,7 +44,7 @@ MONITORS = (
     Monitor(ENGAGEMENT, "time_series", timestamp_col="feature_ts", baseline=BASE),
     Monitor(PROFILE, "time_series", timestamp_col="feature_ts", baseline=BASE),
     Monitor(ACTIVITY, "time_series", timestamp_col="activity_date", baseline=BASE),
-    Monitor("churn.inference_log", "inference_log", timestamp_col="requested_at",
+    Monitor(MODEL.predictions_table, "inference_log", timestamp_col="as_of",
             inference_log=InferenceLog(model_id_col="model_version", prediction_col="prediction",
                                        probability_col="probability", model=MODEL.name)),
 )
@@ -89,9 +89,9 @@ def drift_window(catalog: Catalog, monitor: Monitor, day: int, js: Mapping[str, 
 
 
 def quality_window(catalog: Catalog, day: int, roc_auc: float | None,
-                   estimated: float | None) -> None:
-    _table(catalog, INFERENCE.profile_metrics_table, PROFILE_METRICS)
-    catalog.append(INFERENCE.profile_metrics_table, _rows(PROFILE_METRICS, day, [
+                   estimated: float | None, monitor: Monitor = INFERENCE) -> None:
+    _table(catalog, monitor.profile_metrics_table, PROFILE_METRICS)
+    catalog.append(monitor.profile_metrics_table, _rows(PROFILE_METRICS, day, [
         {"column_name": TABLE_LEVEL, "roc_auc": roc_auc, "estimated_roc_auc": estimated,
          "count": 100},
         {"column_name": TABLE_LEVEL, "slice_key": "plan_tier", "slice_value": "basic",
@@ -195,6 +195,24 @@ def test_the_code_locations_drift_sensor_retrains_churn_clf_on_two_drifting_inpu
     assert {(d["table"], d["column"]) for d in drifting} == {
         (ENGAGEMENT, "sessions_30d"), ("gold.customer_recency", "days_since_last_login")}
     assert sensor.tick().startswith(f"episode {_key(1)} already launched")
+
+
+def test_the_code_locations_drift_sensor_retrains_churn_clf_below_its_roc_auc_gate(
+    settings: Settings, catalog: Catalog, instance: dg.DagsterInstance,
+    job: dg.JobDefinition
+) -> None:
+    definition = defs().resolve_sensor_def(names.drift_sensor(MODEL.name))
+    (predictions,) = [m for m in declared_monitors("churn")
+                      if m.table == MODEL.predictions_table]
+    sensor = Sensor(settings, instance, job, definition=definition)
+    quality_window(catalog, 0, roc_auc=None, estimated=0.72, monitor=predictions)
+    assert sensor.tick().startswith("no breach")
+    quality_window(catalog, 1, roc_auc=None, estimated=0.66, monitor=predictions)
+
+    request = _launched(sensor.tick())
+
+    assert request.run_key == _key(1)
+    assert "estimated_roc_auc 0.660 (bound 0.7)" in request.tags[names.REASON_TAG]
 
 
 @pytest.mark.parametrize(("policy", "js", "slices"), [
@@ -361,6 +379,6 @@ def test_no_metric_tables_yet(
 ) -> None:
     outcome = Sensor(settings, instance, job).tick()
     assert outcome == (f"{MODEL.name}: no metric tables yet for the monitors of {ENGAGEMENT}, "
-                       f"{PROFILE}, churn.inference_log")
+                       f"{PROFILE}, {MODEL.predictions_table}")
     unwatched = Sensor(settings, instance, job, monitors=(MONITORS[2],)).tick()
     assert "no monitor watches its input feature tables or its inference log" in unwatched
