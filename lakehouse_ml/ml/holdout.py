@@ -34,8 +34,8 @@ def log_holdout_predictions(probability: np.ndarray, label: pl.Series) -> None:
 def load_holdout_predictions(client: MlflowClient, run_id: str
                              ) -> tuple[np.ndarray, np.ndarray] | None:
     """(probability, label as 0/1) the run logged, or None when it logged none (runs from
-    before they were logged). ValueError naming the run for an artifact over `MAX_BYTES` or
-    without the two columns."""
+    before they were logged). ValueError naming the run for an artifact over `MAX_BYTES`, not
+    Parquet, or without the two columns."""
     with tempfile.TemporaryDirectory() as folder:
         try:
             path = Path(client.download_artifacts(run_id, HOLDOUT_PREDICTIONS, folder))
@@ -44,7 +44,10 @@ def load_holdout_predictions(client: MlflowClient, run_id: str
         where = f"run {run_id} artifact {HOLDOUT_PREDICTIONS}"
         if path.stat().st_size > MAX_BYTES:
             raise ValueError(f"{where} is {path.stat().st_size} bytes, over {MAX_BYTES}")
-        frame = pl.read_parquet(path)
+        try:
+            frame = pl.read_parquet(path)
+        except pl.exceptions.PolarsError as error:
+            raise ValueError(f"{where} is not a readable Parquet file: {error}") from error
     if frame.columns != ["probability", "label"]:
         raise ValueError(f"{where} has columns {frame.columns}, expected probability, label")
     return (frame["probability"].cast(pl.Float64).to_numpy(),

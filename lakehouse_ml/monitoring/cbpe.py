@@ -141,8 +141,8 @@ def champion_estimator(catalog: Catalog, model: str, *,
     if version is None:
         return None
     found = client.get_model_version(name, str(version))
-    logged = load_holdout_predictions(client, found.run_id) if found.run_id else None
     try:
+        logged = load_holdout_predictions(client, found.run_id) if found.run_id else None
         holdout = logged or _recomputed_holdout(catalog, client, spec, found)
         return CBPE.fit(*holdout)  # a single-class holdout: ValueError
     except ValueError as error:

@@ -259,6 +259,27 @@ def test_champion_estimator_rebuilds_the_holdout_of_a_run_that_logged_none(
         assert_same(champion_estimator(catalog, MODEL.name, client=client), candidate)
 
 
+def test_malformed_logged_predictions_give_no_estimate_and_say_why(
+    registered: tuple[Catalog, MlflowClient, Candidate], caplog: pytest.LogCaptureFixture,
+) -> None:
+    catalog, client, candidate = registered
+    folder = Path(urlparse(client.get_run(candidate.run_id).info.artifact_uri).path)
+    logged = folder / HOLDOUT_PREDICTIONS
+    original = logged.read_bytes()
+    try:
+        for content, why in ((b"not parquet", "is not a readable Parquet file"),
+                             (None, "has columns ['p'], expected probability, label")):
+            if content is None:
+                pl.DataFrame({"p": [0.1]}).write_parquet(logged)
+            else:
+                logged.write_bytes(content)
+            assert champion_estimator(catalog, MODEL.name, client=client) is None
+            assert (f"{candidate.model} version {candidate.version}: no label-free estimate: "
+                    f"run {candidate.run_id} artifact {HOLDOUT_PREDICTIONS} {why}") in caplog.text
+    finally:
+        logged.write_bytes(original)
+
+
 def test_champion_estimator_of_an_undeclared_model_is_a_clear_error(
     registered: tuple[Catalog, MlflowClient, Candidate],
 ) -> None:
