@@ -17,6 +17,9 @@ just before it (start − granularity) of the same slice, when that window has r
 each window against the baseline's rows of the same slice (whole baseline for the whole-table
 rows; a slicing expression the baseline cannot evaluate gives no BASELINE rows for it);
 `window_cmp` of BASELINE rows is NULL. A snapshot monitor writes BASELINE rows only.
+
+`model_id` is NULL on every row: an inference log's rows of all model versions are profiled
+together (each day of batch scores holds one version; `model_version` is not profiled).
 """
 
 from __future__ import annotations
