@@ -198,12 +198,16 @@ def _numeric_row(cur: _Side, ref: _Side) -> dict[str, Any]:
     order = np.argsort(both, kind="stable")  # merges the two sorted runs
     merged = both[order]
     # (F_cur - F_ref) * n_a * n_b after each merged value: integers, exact in float64
-    gap = np.cumsum(np.where(order < n_a, float(n_b), float(-n_a)))
-    run_end = np.append(merged[1:] != merged[:-1], True)
+    gap = np.where(order < n_a, float(n_b), float(-n_a))
+    del order
+    np.cumsum(gap, out=gap)
+    run_end = np.empty(merged.size, dtype=bool)
+    np.not_equal(merged[1:], merged[:-1], out=run_end[:-1])
+    run_end[-1] = True
     at_values = gap if run_end.all() else gap[run_end]  # the CDFs at each distinct value
     statistic = float(max(at_values.max(), -at_values.min())) / (n_a * n_b)
     ks = _ks_test(a, b, statistic)
-    deltas = np.diff(merged)
+    deltas = np.subtract(merged[1:], merged[:-1], out=both[:-1])  # reuses both's memory
     wasserstein = float(np.dot(np.abs(gap[:-1], out=gap[:-1]), deltas)) / (n_a * n_b)
     if at_values.size <= BINS:
         counts_a = np.diff(np.searchsorted(a, merged[run_end], side="right"), prepend=0)
