@@ -14,7 +14,7 @@ from lakehouse_ml.config import Settings
 from lakehouse_ml.definitions import defs
 from lakehouse_ml.defs.factories import names
 from lakehouse_ml.defs.resources import LakehouseResource
-from lakehouse_ml.monitoring.failed_runs import FAILED_RUNS, MAX_ERROR, MAX_TAGS, TABLE
+from lakehouse_ml.monitoring.failed_runs import FAILED_RUNS, MAX_ERROR, MAX_TAGS, TABLE, tags_json
 
 
 @dg.op
@@ -89,3 +89,16 @@ def test_the_failed_runs_sensor_is_defined_once_and_running_by_default(
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     assert isinstance(sensor, dg.RunStatusSensorDefinition)
     assert [s.name for s in definitions.sensors].count(names.FAILED_RUNS_SENSOR) == 1
+
+
+def test_any_number_of_tags_is_stored_in_bounded_text() -> None:
+    tags = {f"k{i:06d}": "v" * 300 for i in range(100_000)}
+
+    stored = json.loads(tags_json(tags))
+
+    assert len(tags_json(tags)) <= MAX_TAGS
+    kept = [k for k in stored if k != "...more"]
+    assert kept == sorted(tags)[:len(kept)] and kept  # in key order, from the first
+    assert int(stored["...more"]) == len(tags) - len(kept)
+    assert all(len(stored[k]) < 300 for k in kept)  # each value cut
+    assert json.loads(tags_json({"a": "1"})) == {"a": "1"}

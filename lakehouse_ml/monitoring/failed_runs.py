@@ -41,16 +41,21 @@ def _clean(text: str, limit: int) -> str:
 
 def tags_json(tags: Mapping[str, str]) -> str:
     """`tags` as a JSON object of at most MAX_TAGS characters: keys and values cut to MAX_TAG
-    characters and cleared of credentials, tags dropped from the end (counted under
-    `...more`) until it fits."""
-    kept = {_clean(str(k), MAX_TAG): _clean(str(v), MAX_TAG) for k, v in sorted(tags.items())}
-    items = list(kept.items())
-    text = json.dumps(kept, separators=(",", ":"))
-    while len(text) > MAX_TAGS:
-        items.pop()
-        text = json.dumps({**dict(items), "...more": str(len(kept) - len(items))},
-                          separators=(",", ":"))
-    return text
+    characters and cleared of credentials, in key order until the next would not fit (how
+    many were left out under `...more`)."""
+    items = sorted(tags.items())
+    kept: dict[str, str] = {}
+    for count, (key, value) in enumerate(items):
+        trial = {**kept, _clean(str(key), MAX_TAG): _clean(str(value), MAX_TAG)}
+        left = len(items) - count - 1
+        if len(_json({**trial, **({"...more": str(left)} if left else {})})) > MAX_TAGS:
+            return _json({**kept, "...more": str(left + 1)})
+        kept = trial
+    return _json(kept)
+
+
+def _json(value: dict[str, str]) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 def record_failed_run(catalog: Catalog, run_id: str, job_name: str, failed_at: datetime,
