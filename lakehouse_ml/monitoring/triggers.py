@@ -101,17 +101,22 @@ class Decision:
         return self.outcome == "launch"
 
     def evidence_json(self) -> str:
-        """`evidence` as compact JSON of at most MAX_EVIDENCE characters: drifting columns
-        are dropped from the end (counted in `more_columns`) until it fits."""
-        evidence = dict(self.evidence)
-        columns = list(evidence.get("drifting", ()))
-        text = json.dumps(evidence, separators=(",", ":"))
-        while len(text) > MAX_EVIDENCE and columns:
-            columns.pop()
-            evidence["drifting"] = columns
-            evidence["more_columns"] = len(self.evidence["drifting"]) - len(columns)
-            text = json.dumps(evidence, separators=(",", ":"))
+        """`evidence` as compact JSON of at most MAX_EVIDENCE characters: the drifting
+        columns in order while they fit (how many were left out: `more_columns`)."""
+        columns = list(self.evidence.get("drifting", ()))
+        text = _json({**self.evidence, "drifting": []})
+        for count in range(len(columns) + 1):
+            left = len(columns) - count
+            trial = _json({**self.evidence, "drifting": columns[:count],
+                           **({"more_columns": left} if left else {})})
+            if len(trial) > MAX_EVIDENCE:
+                break
+            text = trial
         return text
+
+
+def _json(value: dict[str, Any]) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _cut(text: str, limit: int = MAX_NAME) -> str:
