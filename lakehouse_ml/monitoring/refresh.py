@@ -124,7 +124,7 @@ def _label_starts(catalog: Catalog, monitor: Monitor) -> tuple[set[datetime], in
     since = tables.labels_version(catalog, monitor)
     if since == current:
         return set(), current
-    if since is None:  # never read: every label counts as new
+    if since is None or since > current:  # never read (or recreated): every label is new
         changed = catalog.read(join.table, current, [join.time_column])
     else:
         added, removed, current = catalog.changes(join.table, since, [join.time_column])
@@ -146,8 +146,10 @@ def _label_starts(catalog: Catalog, monitor: Monitor) -> tuple[set[datetime], in
 def _touched(catalog: Catalog, monitor: Monitor, version: int, full: bool,
              label_starts: set[datetime]) -> _Touched:
     previous = tables.last_version(catalog, monitor)
-    if full or previous is None:
-        why = "full refresh asked" if full else "first refresh"
+    if full or previous is None or previous > version:
+        why = ("full refresh asked" if full else "first refresh" if previous is None
+               else f"the table is at version {version}, before the {previous} last read "
+               "(recreated)")
         return _Touched(_all_starts(catalog, monitor, version), True, (f"{why}: every window",))
     if previous == version:
         return _Touched(set(label_starts), False)

@@ -4,6 +4,7 @@ baselines by slice, and data that must not crash a refresh."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -253,3 +254,16 @@ def test_a_slicing_expression_the_rows_cannot_evaluate_is_named(tmp_path: Path) 
     with pytest.raises(MonitorError, match=r"gold.activity: slicing expression 'nope > 1' "
                                            r"cannot be evaluated on its rows: "):
         refresh(catalog, monitor)
+
+
+def test_a_recreated_table_is_refreshed_whole(tmp_path: Path) -> None:
+    catalog = lakehouse(tmp_path)
+    for day in range(3):
+        catalog.append("gold.activity", day_rows(day))
+    refresh(catalog, MONITOR)
+    shutil.rmtree(catalog.location("gold.activity"))
+    new_table(catalog, "gold.activity", day_rows(0).schema)
+    catalog.append("gold.activity", day_rows(5))  # version 1, before the 3 read last
+    result = refresh(catalog, MONITOR)
+    assert result.full and any("(recreated)" in note for note in result.notes)
+    assert starts(tables(catalog)[0]) == [T0 + 5 * DAY]
