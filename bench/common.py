@@ -161,11 +161,14 @@ class RssSampler:
 
 
 class Stopwatch:
-    """Child side: named laps, in order, plus the total; on Linux also each lap's peak RSS
-    (the counter is reset at the start of every lap, so a lap's peak is its own)."""
+    """Child side: named laps, in order, plus the total; each lap's CPU time (user + system,
+    all threads: more than the wall time when threads run in parallel, load-independent); on
+    Linux also each lap's peak RSS (the counter is reset at the start of every lap, so a lap's
+    peak is its own)."""
 
     def __init__(self) -> None:
         self.laps: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
         self.peaks: dict[str, int] = {}
         self._peak = 0
         self._started = time.perf_counter()
@@ -174,11 +177,12 @@ class Stopwatch:
     def lap(self, name: str) -> Iterator[None]:
         self._peak = max(self._peak, _peak_rss())  # resetting would lose the phase's peak
         per_lap = _reset_peak_rss()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
             self.laps[name] = self.laps.get(name, 0.0) + time.perf_counter() - started
+            self.cpu[name] = self.cpu.get(name, 0.0) + time.process_time() - cpu
             if per_lap:
                 self.peaks[name] = max(self.peaks.get(name, 0), _peak_rss())
 
@@ -187,8 +191,10 @@ class Stopwatch:
         return time.perf_counter() - self._started
 
     def result(self, **extra: Any) -> dict[str, Any]:
-        """What a phase emits: work time, laps, per-lap and whole-phase peak RSS."""
-        return {"work_s": self.total, "laps": self.laps, "lap_peak_rss": self.peaks,
+        """What a phase emits: work time, laps, per-lap CPU time, per-lap and whole-phase
+        peak RSS."""
+        return {"work_s": self.total, "laps": self.laps, "lap_cpu_s": self.cpu,
+                "lap_peak_rss": self.peaks,
                 "peak_rss": max(self._peak, _peak_rss()), **extra}
 
 
