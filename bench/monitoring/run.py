@@ -74,6 +74,12 @@ def agreement(planted: list[Column], ours: dict[str, dict[str, Any]],
     return rows
 
 
+def _compute_cpu(side: str, m: Measured) -> float | None:
+    """CPU seconds (all threads) of the compute laps; None for a child that did not count."""
+    cpu = m.result.get("lap_cpu_s")
+    return None if cpu is None else sum(cpu.get(lap, 0.0) for lap in COMPUTE_LAPS[side])
+
+
 def _compute_peak(side: str, m: Measured) -> int:
     """The process's peak RSS during the compute laps (data already loaded, imports done)."""
     peaks = m.result.get("lap_peak_rss", {})
@@ -87,9 +93,12 @@ def _side_figures(side: str, runs: list[Measured]) -> dict[str, Any]:
         "wall_s": statistics.median(m.wall_s for m in runs),
         "peak_rss": statistics.median(m.peak_rss for m in runs),
         "compute_peak_rss": statistics.median(_compute_peak(side, m) for m in runs),
+        "compute_cpu_s": statistics.median(cpus) if (cpus := [
+            c for m in runs if (c := _compute_cpu(side, m)) is not None]) else None,
         "laps_s": {lap: statistics.median(m.result["laps"][lap] for m in runs)
                    for lap in runs[0].result["laps"]},
-        "runs": [{"compute_s": _compute_s(side, m), "wall_s": m.wall_s, "peak_rss": m.peak_rss,
+        "runs": [{"compute_s": _compute_s(side, m), "compute_cpu_s": _compute_cpu(side, m),
+                  "wall_s": m.wall_s, "peak_rss": m.peak_rss,
                   "load_before": m.result["load_before"]} for m in runs],
         "in_memory_bytes": runs[0].result["in_memory_bytes"],
     }
@@ -99,13 +108,15 @@ def markdown(result: dict[str, Any]) -> list[str]:
     """The figures as Markdown: the timing table, then the per-column agreement (`result` as
     `run` returns it, or as saved in bench/out/monitoring*.json)."""
     sides = [s for s in SIDES if s in result["sides"]]
-    lines = ["| side | compute (median) | runs (compute) | read | wall incl. start-up | peak RSS "
-             "(whole child / compute laps) | data in memory |",
-             "|---|---:|---|---:|---:|---:|---:|"]
+    lines = ["| side | compute (median) | runs (compute) | compute CPU | read | wall incl. "
+             "start-up | peak RSS (whole child / compute laps) | data in memory |",
+             "|---|---:|---|---:|---:|---:|---:|---:|"]
     for side in sides:
         f = result["sides"][side]
         runs = ", ".join(f"{r['compute_s']:.1f}" for r in f["runs"])
+        cpu = f.get("compute_cpu_s")
         lines.append(f"| {side} | {f['compute_s']:.2f} s | {runs} s | "
+                     f"{'n/a' if cpu is None else f'{cpu:.1f} s'} | "
                      f"{f['laps_s'].get('read', 0):.2f} s | {f['wall_s']:.1f} s | "
                      f"{fmt_bytes(f['peak_rss'])} / {_bytes(f.get('compute_peak_rss'))} | "
                      f"{fmt_bytes(f['in_memory_bytes'])} |")
