@@ -126,8 +126,9 @@ def drift_rows(current: pl.DataFrame, reference: pl.DataFrame,
     dtype name (current's, else reference's). A string, boolean, categorical or enum column
     is categorical whatever `columns` says; temporal, nested and binary columns get
     `count_delta` and `percent_null_delta` only (as the profile gives them counts only); a
-    column absent from one side counts as no value there (its metrics NULL). Never raises for
-    the data's content: empty, all-NULL, NaN or constant columns give NULL or zero metrics."""
+    column absent from one side has no value there (count 0, every other metric NULL,
+    percent_null_delta too). Never raises for the data's content: empty, all-NULL, NaN or
+    constant columns give NULL or zero metrics."""
     table = {"column_name": TABLE_LEVEL, "count_delta": float(current.height - reference.height)}
     kinds = {name: _kind(name, flag, current, reference) for name, flag in columns.items()}
     numeric = [name for name, kind in kinds.items() if kind == "numeric"]
@@ -164,14 +165,14 @@ def _kind(name: str, flag: bool, *frames: pl.DataFrame) -> str:
 
 def _counts_side(frame: pl.DataFrame, name: str) -> _Side:
     if name not in frame.columns:
-        return _Side(frame.height, 0, 0, None)
+        return _Side(0, 0, 0, None)
     nulls = frame.get_column(name).null_count()
     return _Side(frame.height, frame.height - nulls, nulls, None)
 
 
 def _numeric_side(frame: pl.DataFrame, name: str) -> _Side:
     if name not in frame.columns:
-        return _Side(frame.height, 0, 0, np.empty(0))
+        return _Side(0, 0, 0, np.empty(0))
     series = frame.get_column(name)
     values = series.cast(pl.Float64).to_numpy()
     finite = np.isfinite(values)
@@ -263,7 +264,7 @@ def _categorical_sides(frame: pl.DataFrame, names: list[str]) -> list[_Side]:
     by_name = dict(zip(present, counts, strict=True))
     empty = pl.DataFrame(schema={"value": pl.String, "count": pl.UInt32})
     return [_Side(frame.height, frame.height - stats[n]["raw_nulls"], stats[n]["nulls"],
-                  by_name[n]) if n in by_name else _Side(frame.height, 0, 0, empty)
+                  by_name[n]) if n in by_name else _Side(0, 0, 0, empty)
             for n in names]
 
 

@@ -264,7 +264,11 @@ def test_empty_all_null_and_absent_columns_give_null_metrics():
                         {"x": False, "s": True})
     x = absent.filter(pl.col("column_name") == "x").row(0, named=True)
     assert x["data_type"] == "Float64" and x["count_delta"] == -3.0
-    assert all(x[m] is None for m in distributions)
+    assert all(x[m] is None for m in (*distributions, "percent_null_delta"))
+    added = drift_rows(pl.DataFrame({"s": ["a", None]}), pl.DataFrame({"x": [1.0]}),
+                       {"s": True}).row(1, named=True)  # a column the reference lacks
+    assert (added["data_type"], added["count_delta"]) == ("String", 1.0)
+    assert added["percent_null_delta"] is None and added["js_distance"] is None
 
 
 def test_temporal_nested_and_untyped_columns_get_counts_only():
