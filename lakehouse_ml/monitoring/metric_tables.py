@@ -52,6 +52,16 @@ def window_starts(catalog: Catalog, monitor: Monitor) -> set[datetime]:
     return starts
 
 
+def previous_snapshot(catalog: Catalog, monitor: Monitor, before: datetime
+                      ) -> tuple[datetime, int] | None:
+    """The latest window of the profile table starting before `before`, with the monitored
+    table's version its rows were computed from (None when there is none)."""
+    found = (catalog.scan(monitor.profile_metrics_table)
+             .select(pl.col("window").struct.field("start"), "logging_table_commit_version")
+             .filter(pl.col("start") < before).sort("start").tail(1).collect())
+    return (found["start"][0], found["logging_table_commit_version"][0]) if found.height else None
+
+
 def labels_version(catalog: Catalog, monitor: Monitor) -> int | None:
     tags = catalog.describe(monitor.profile_metrics_table).info.tags
     return int(tags[LABELS_VERSION]) if LABELS_VERSION in tags else None

@@ -16,7 +16,8 @@ Drift rows (see `monitoring.drift.drift_rows`): CONSECUTIVE, each window against
 just before it (start − granularity) of the same slice, when that window has rows; BASELINE,
 each window against the baseline's rows of the same slice (whole baseline for the whole-table
 rows; a slicing expression the baseline cannot evaluate gives no BASELINE rows for it);
-`window_cmp` of BASELINE rows is NULL. A snapshot monitor writes BASELINE rows only.
+`window_cmp` of BASELINE rows is NULL. A snapshot's CONSECUTIVE drift compares it with the
+snapshot profiled before it (the table at the version that one read).
 
 `model_id` is NULL on every row: an inference log's rows of all model versions are profiled
 together (each day of batch scores holds one version; `model_version` is not profiled).
@@ -64,6 +65,9 @@ from lakehouse_ml.monitoring.windows import (
 )
 
 log = logging.getLogger(__name__)
+
+
+Window = tuple[datetime, datetime]
 
 
 @dataclass(frozen=True)
@@ -237,20 +241,23 @@ def _finish_profile(rows: pl.DataFrame, quality: pl.DataFrame | None, monitor: M
                                            nulls_last=False)
 
 
-def _drift(current: Mapping[tuple, pl.DataFrame], starts: set[datetime], monitor: Monitor,
-           categorical: Mapping[str, bool], baseline: Mapping[tuple, pl.DataFrame],
-           consecutive: bool) -> pl.DataFrame:
-    """Drift rows of the windows in `starts`: `current` maps GROUP keys to their rows."""
+def _drift(current: Mapping[tuple, pl.DataFrame], previous_of: Mapping[datetime, Window],
+           monitor: Monitor, categorical: Mapping[str, bool],
+           baseline: Mapping[tuple, pl.DataFrame]) -> pl.DataFrame:
+    """Drift rows of the windows starting at the keys of `previous_of` (each mapped to the
+    window its CONSECUTIVE drift compares with, None for none): `current` maps GROUP keys to
+    their rows."""
     step = monitor.granularity
     parts = []
     for key, rows in current.items():
         start, end, slice_key, slice_value = key
-        if start not in starts:
+        if start not in previous_of:
             continue
         compare = []
-        previous = current.get((start - step, start, slice_key, slice_value))
-        if consecutive and previous is not None:
-            compare.append((CONSECUTIVE, previous, (start - step, start)))
+        window_before = previous_of[start]
+        previous = current.get((*window_before, slice_key, slice_value)) if window_before else None
+        if previous is not None:
+            compare.append((CONSECUTIVE, previous, window_before))
         reference = baseline.get((slice_key, slice_value))
         if reference is not None:
             compare.append((BASELINE, reference, None))
@@ -338,12 +345,25 @@ def refresh(catalog: Catalog, monitor: Monitor, *, now: datetime | None = None,
     tables.ensure_tables(catalog, monitor)
     notes: list[str] = []
     label_starts, label_version = _label_starts(catalog, monitor)
+    previous_of: dict[datetime, Window | None] | None = None
     if monitor.profile_type == "snapshot":
         changed = full or tables.last_version(catalog, monitor) != version
         moment = now or _commit_time(catalog, monitor.table, version)
         touched = _Touched({moment} if changed else set(), full)
         rows = (assign_windows(catalog.scan(monitor.table, version), monitor, schema, moment)
                 if changed else None)
+        before = tables.previous_snapshot(catalog, monitor, moment) if changed else None
+        previous_of = {moment: (before[0], before[0]) if before else None}
+        if rows is not None and before is not None:
+            try:
+                earlier = catalog.read(monitor.table, before[1])
+            except Exception as error:  # a version vacuumed or its log cleaned up
+                notes.append(f"the snapshot of version {before[1]} cannot be read "
+                             f"({type(error).__name__}): no CONSECUTIVE drift")
+                previous_of = {moment: None}
+            else:
+                rows = pl.concat([rows, assign_windows(earlier.lazy(), monitor, earlier.schema,
+                                                       before[0])], how="diagonal_relaxed")
     else:
         touched = _touched(catalog, monitor, version, full, label_starts)
         neighbours = {s + d for s in touched.starts
@@ -352,7 +372,7 @@ def refresh(catalog: Catalog, monitor: Monitor, *, now: datetime | None = None,
                 if touched.starts else None)
     notes.extend(touched.notes)
     result = _compute(catalog, monitor, rows, touched, kinds, categorical, version, client,
-                      notes)
+                      notes, previous_of)
     if label_version is not None:
         tables.record_labels_version(catalog, monitor, label_version)
     return RefreshResult(monitor, result[0], result[1], result[2], version, skipped,
@@ -371,9 +391,15 @@ def _slices(frame: pl.DataFrame, monitor: Monitor) -> Iterable[pl.DataFrame]:
 
 def _compute(catalog: Catalog, monitor: Monitor, rows: pl.LazyFrame | None, touched: _Touched,
              kinds: Mapping[str, Kind], categorical: Mapping[str, bool], version: int,
-             client: MlflowClient | None, notes: list[str]
-             ) -> tuple[list[tuple[datetime, datetime]], int, int]:
-    stale = tables.window_starts(catalog, monitor) if touched.full else set()
+             client: MlflowClient | None, notes: list[str],
+             previous_of: Mapping[datetime, Window | None] | None
+             ) -> tuple[list[Window], int, int]:
+    """Profile and drift rows of the touched windows, written; `previous_of`: a snapshot's
+    comparison window (time series compare with the window before)."""
+    # a full refresh of a time series also drops windows whose rows are all gone; a
+    # snapshot's earlier windows are history, kept
+    stale = (tables.window_starts(catalog, monitor)
+             if touched.full and previous_of is None else set())
     if rows is None:
         notes.append(f"{monitor.table} has no rows: zero windows" if touched.full
                      else "no window touched since the last refresh")
@@ -391,13 +417,14 @@ def _compute(catalog: Catalog, monitor: Monitor, rows: pl.LazyFrame | None, touc
     quality = (_quality(catalog, monitor, present, _estimator(catalog, monitor, client, notes))
                if spec is not None and not present.is_empty() else None)
     profiled = _finish_profile(profile_rows, quality, monitor, version)
-    drift_starts = starts if monitor.profile_type == "snapshot" else (
-        starts | {s + monitor.granularity for s in starts})
+    step = monitor.granularity
+    if previous_of is None:
+        previous_of = {s: (s - step, s) for s in starts | {s + step for s in starts}}
     current = dict(_group_keys(slices.drop("label", strict=False)))
     base = _baseline_slices(monitor, _baseline(catalog, monitor, client, notes), notes)
-    drifted = _drift(current, drift_starts, monitor, categorical, base,
-                     consecutive=monitor.profile_type != "snapshot")
+    drifted = _drift(current, previous_of, monitor, categorical, base)
     tables.replace_windows(catalog, monitor.profile_metrics_table, profiled, starts | stale)
-    tables.replace_windows(catalog, monitor.drift_metrics_table, drifted, drift_starts | stale)
+    tables.replace_windows(catalog, monitor.drift_metrics_table, drifted,
+                           set(previous_of) | stale)
     span = timedelta(0) if monitor.profile_type == "snapshot" else monitor.granularity
     return [(s, s + span) for s in sorted(starts)], profiled.height, drifted.height

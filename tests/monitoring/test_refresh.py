@@ -164,10 +164,17 @@ def test_a_snapshot_is_one_window_per_table_version(tmp_path: Path) -> None:
     assert refresh(catalog, monitor, full=True).windows == first.windows
     catalog.append("gold.activity", day_rows(1))
     second = refresh(catalog, monitor)
-    assert second.windows[0][0] > start
+    later = second.windows[0][0]
+    assert later > start
+    assert refresh(catalog, monitor, full=True).windows == second.windows  # keeps the first
     profile, drift = tables(catalog, monitor)
-    assert starts(profile) == [start, second.windows[0][0]]
-    assert set(drift["drift_type"]) == {BASELINE}
+    assert starts(profile) == [start, later]
+    consecutive = drift.filter(pl.col("drift_type") == CONSECUTIVE)
+    assert starts(consecutive) == [later]  # against the snapshot before it
+    assert all(cmp == {"start": start, "end": start}
+               for cmp in consecutive["window_cmp"].to_list())
+    assert consecutive.filter(pl.col("column_name") == TABLE_LEVEL,
+                              pl.col("slice_key").is_null())["count_delta"].item() == 30
     counts = profile.filter(pl.col("column_name") == TABLE_LEVEL,
                             pl.col("slice_key").is_null()).sort("window")["count"].to_list()
     assert counts == [30, 60]
@@ -175,7 +182,8 @@ def test_a_snapshot_is_one_window_per_table_version(tmp_path: Path) -> None:
     reference = catalog.read("gold.reference")
     current = catalog.read("gold.activity")
     for tier in ("basic", "pro"):
-        delta = drift.filter(pl.col("window").struct.field("start") == second.windows[0][0],
+        delta = drift.filter(pl.col("window").struct.field("start") == later,
+                             pl.col("drift_type") == BASELINE,
                              pl.col("slice_value") == tier,
                              pl.col("column_name") == TABLE_LEVEL)["count_delta"].item()
         assert delta == ((current["tier"] == tier).sum() - (reference["tier"] == tier).sum())
