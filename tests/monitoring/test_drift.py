@@ -9,6 +9,8 @@ import math
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
@@ -301,3 +303,24 @@ def test_constant_columns():
     one = row({"x": ["a"] * 5}, {"x": ["a"] * 9}, categorical=True)
     assert one["chi_squared_test"] == {"statistic": 0.0, "pvalue": 1.0}
     assert one["js_distance"] == 0.0 and one["tv_distance"] == 0.0
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_cur=st.integers(1, 25_000), n_ref=st.integers(1, 25_000),
+       decimals=st.integers(0, 3), shift=st.floats(-2, 2))
+def test_numeric_metrics_agree_with_scipy_and_are_symmetric(seed, n_cur, n_ref, decimals, shift):
+    rng = np.random.default_rng(seed)
+    a = rng.normal(shift, 1, n_cur).round(decimals)  # few decimals: many ties
+    b = rng.normal(0, 1, n_ref).round(decimals)
+    found = row({"x": a}, {"x": b})
+    swapped = row({"x": b}, {"x": a})
+    ks = stats.ks_2samp(a, b)
+    assert found["ks_test"]["statistic"] == pytest.approx(ks.statistic, rel=1e-12, abs=1e-15)
+    assert 0.0 <= found["ks_test"]["pvalue"] <= 1.0
+    assert found["wasserstein_distance"] == pytest.approx(stats.wasserstein_distance(a, b),
+                                                          rel=1e-9, abs=1e-12)
+    assert 0.0 <= found["js_distance"] <= 1.0 and found["population_stability_index"] >= 0.0
+    for metric in ("wasserstein_distance", "avg_delta", "count_delta"):
+        assert abs(swapped[metric]) == pytest.approx(abs(found[metric]), rel=1e-9, abs=1e-12)
+    assert swapped["ks_test"]["statistic"] == pytest.approx(found["ks_test"]["statistic"],
+                                                            rel=1e-12, abs=1e-15)
