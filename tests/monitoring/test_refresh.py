@@ -275,3 +275,26 @@ def test_a_recreated_table_is_refreshed_whole(tmp_path: Path) -> None:
     result = refresh(catalog, MONITOR)
     assert result.full and any("(recreated)" in note for note in result.notes)
     assert starts(tables(catalog)[0]) == [T0 + 5 * DAY]
+
+
+def test_a_label_touches_the_windows_within_its_tolerance(tmp_path: Path) -> None:
+    catalog = Catalog(str(tmp_path), "dev")
+    scored = pl.DataFrame({"customer_id": [1] * 5, "as_of": [T0 + d * DAY for d in range(5)],
+                           "probability": [0.2, 0.4, 0.6, 0.8, 0.9],
+                           "model_version": [1] * 5}).with_columns(
+        prediction=pl.col("probability") >= 0.5)
+    new_table(catalog, "churn.predictions", scored.schema)
+    catalog.append("churn.predictions", scored)
+    label = pl.DataFrame({"customer_id": [1], "label_timestamp": [T0 + 2 * DAY],
+                          "churned": [True]})
+    new_table(catalog, "silver.churn_labels", label.schema)
+    monitor = Monitor("churn.predictions", "inference_log", timestamp_col="as_of",
+                      inference_log=InferenceLog(
+                          "model_version", "prediction", "probability",
+                          labels=LabelJoin("silver.churn_labels", ("customer_id",),
+                                           "label_timestamp", "churned", tolerance=DAY)))
+    assert len(refresh(catalog, monitor).windows) == 5
+    catalog.append("silver.churn_labels", label)
+    touched = refresh(catalog, monitor)
+    # the scores one day either side of the label may take it: their windows are redone
+    assert [w[0] for w in touched.windows] == [T0 + d * DAY for d in (1, 2, 3)]
