@@ -25,7 +25,6 @@ together (each day of batch scores holds one version; `model_version` is not pro
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,7 +35,7 @@ from mlflow import MlflowClient
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.monitoring import metric_tables as tables
 from lakehouse_ml.monitoring.baseline import BaselineFrame, baseline_frame
-from lakehouse_ml.monitoring.cbpe import champion_estimator
+from lakehouse_ml.monitoring.cbpe import CBPE, champion_estimator
 from lakehouse_ml.monitoring.drift import drift_rows
 from lakehouse_ml.monitoring.profile import GROUP, Kind, profile, profiled_columns
 from lakehouse_ml.monitoring.quality import fairness_columns, quality_columns, with_labels
@@ -63,9 +62,6 @@ from lakehouse_ml.monitoring.windows import (
     window_start,
     window_struct,
 )
-
-log = logging.getLogger(__name__)
-
 
 Window = tuple[datetime, datetime]
 
@@ -111,10 +107,11 @@ def _all_starts(catalog: Catalog, monitor: Monitor, version: int) -> set[datetim
     return set(starts[START].to_list())
 
 
-def _changed_starts(catalog: Catalog, table: str, since: int, column: str,
-                    monitor: Monitor) -> tuple[set[datetime], int]:
-    added, removed, version = catalog.changes(table, since, [column])
-    return {*_times(added, column, monitor), *_times(removed, column, monitor)}, version
+def _changed_starts(catalog: Catalog, monitor: Monitor, since: int) -> set[datetime]:
+    """Windows of the rows the commits after `since` added or removed."""
+    column = str(monitor.timestamp_col)
+    added, removed, _ = catalog.changes(monitor.table, since, [column])
+    return {*_times(added, column, monitor), *_times(removed, column, monitor)}
 
 
 def _label_starts(catalog: Catalog, monitor: Monitor) -> tuple[set[datetime], int | None]:
@@ -158,8 +155,7 @@ def _touched(catalog: Catalog, monitor: Monitor, version: int, full: bool,
     if previous == version:
         return _Touched(set(label_starts), False)
     try:
-        starts, _ = _changed_starts(catalog, monitor.table, previous, str(monitor.timestamp_col),
-                                    monitor)
+        starts = _changed_starts(catalog, monitor, previous)
     except (OSError, ValueError, pl.exceptions.PolarsError) as error:
         note = (f"the changes since version {previous} cannot be read ({type(error).__name__}:"
                 f" {error}): every window recomputed")
@@ -194,8 +190,7 @@ def _group_keys(frame: pl.DataFrame) -> Iterable[tuple[tuple, pl.DataFrame]]:
     yield from frame.partition_by(GROUP, as_dict=True, maintain_order=True).items()
 
 
-def _quality(catalog: Catalog, monitor: Monitor, frame: pl.DataFrame, estimator
-             ) -> pl.DataFrame:
+def _quality(monitor: Monitor, frame: pl.DataFrame, estimator: CBPE | None) -> pl.DataFrame:
     """QUALITY columns per (window, slice) of rows carrying `label`; fairness columns for
     slices of boolean expressions."""
     spec = monitor.inference_log
@@ -311,7 +306,8 @@ def _baseline(catalog: Catalog, monitor: Monitor, client: MlflowClient | None,
     return found
 
 
-def _estimator(catalog: Catalog, monitor: Monitor, client: MlflowClient | None, notes: list[str]):
+def _estimator(catalog: Catalog, monitor: Monitor, client: MlflowClient | None,
+               notes: list[str]) -> CBPE | None:
     model = monitor.inference_log.model if monitor.inference_log else None
     if model is None:
         return None
@@ -414,7 +410,7 @@ def _compute(catalog: Catalog, monitor: Monitor, rows: pl.LazyFrame | None, touc
     starts = touched.starts
     present = slices.filter(pl.col(START).is_in(sorted(starts)))
     profile_rows = profile(present.lazy(), kinds, categorical)
-    quality = (_quality(catalog, monitor, present, _estimator(catalog, monitor, client, notes))
+    quality = (_quality(monitor, present, _estimator(catalog, monitor, client, notes))
                if spec is not None and not present.is_empty() else None)
     profiled = _finish_profile(profile_rows, quality, monitor, version)
     step = monitor.granularity
