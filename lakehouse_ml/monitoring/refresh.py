@@ -26,7 +26,7 @@ together (each day of batch scores holds one version; `model_version` is not pro
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
@@ -405,6 +405,10 @@ def _compute(catalog: Catalog, monitor: Monitor, rows: pl.LazyFrame | None, touc
     frame = rows.collect()
     spec = monitor.inference_log
     if spec is not None:
+        if spec.labels is not None and not catalog.exists(spec.labels.table):
+            notes.append(f"labels table {spec.labels.table} does not exist yet: no realized "
+                         "quality")
+            spec = replace(spec, labels=None)
         frame = with_labels(catalog, frame, spec, str(monitor.timestamp_col))
     slices = pl.concat(list(_slices(frame, monitor)), how="vertical_relaxed")
     starts = touched.starts

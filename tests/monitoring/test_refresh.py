@@ -287,13 +287,16 @@ def test_a_label_touches_the_windows_within_its_tolerance(tmp_path: Path) -> Non
     catalog.append("churn.predictions", scored)
     label = pl.DataFrame({"customer_id": [1], "label_timestamp": [T0 + 2 * DAY],
                           "churned": [True]})
-    new_table(catalog, "silver.churn_labels", label.schema)
     monitor = Monitor("churn.predictions", "inference_log", timestamp_col="as_of",
                       inference_log=InferenceLog(
                           "model_version", "prediction", "probability",
                           labels=LabelJoin("silver.churn_labels", ("customer_id",),
                                            "label_timestamp", "churned", tolerance=DAY)))
-    assert len(refresh(catalog, monitor).windows) == 5
+    unlabelled = refresh(catalog, monitor)  # before the label table exists
+    assert len(unlabelled.windows) == 5
+    assert "labels table silver.churn_labels does not exist yet: no realized quality" in (
+        unlabelled.notes)
+    new_table(catalog, "silver.churn_labels", label.schema)
     catalog.append("silver.churn_labels", label)
     touched = refresh(catalog, monitor)
     # the scores one day either side of the label may take it: their windows are redone
