@@ -94,8 +94,9 @@ class Catalog:
     def changes(
         self, text: str | TableName, since: int, columns: Sequence[str]
     ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
-        """`columns` of the rows the commits after version `since` added and removed (rows
-        of rewritten files count as both), and the latest version. Reads only those files:
+        """`columns` of the rows the commits after version `since` added and removed (the
+        rows of a file an update or delete rewrote count as both; a compaction's, as
+        neither: see `Lake.changed_files`), and the latest version. Reads only those files:
         the cost follows the change, not the table's history."""
         uri = self._existing(text)[1]
         added, removed, latest = self.lake.changed_files(uri, since)
