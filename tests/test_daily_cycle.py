@@ -39,7 +39,10 @@ def cli_env(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 def cli(*args: str) -> str:
     result = runner.invoke(app, list(args), prog_name="lakehouse-ml")
     assert result.exit_code == 0, result.output
-    assert "failed" not in result.output, result.output
+    # the monitors' drift checks judge the data, not the run (tests/test_monitoring_assets*):
+    # on this demo the feature tables already differ from the training set (ERROR drift)
+    shown = [line for line in result.output.splitlines() if "monitoring/" not in line]
+    assert "failed" not in "\n".join(shown), result.output
     return result.stdout
 
 
@@ -59,6 +62,9 @@ def test_next_day_then_run_without_arguments_ingests_exactly_the_new_day(
     cli("generate", "--customers", CUSTOMERS, "--days", str(MIN_TRAINABLE_DAYS),
         "--start", START.isoformat())
     cli("run")
+    # run refreshes the monitors last: the metric tables are filled
+    assert catalog.read("monitoring.gold_customer_engagement_profile_metrics").height
+    assert catalog.read("monitoring.churn_predictions_profile_metrics").height
     event_days = catalog.read("silver.events")["event_ts"].dt.date()
     assert (event_days.min(), event_days.max()) == (START, LAST)
     before = manifests(catalog)
