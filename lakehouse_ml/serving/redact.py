@@ -157,6 +157,13 @@ class Redactor:
                 out[stored] = self._walk(item, budget, depth)
         return out
 
+    def field(self, name: str, value: str) -> tuple[str, str]:
+        """(name, value) as stored for one named string: the value `"[redacted]"` under a
+        secret's name, `"sha256:<hex>"` under a `pii` column's, else with every credential
+        in it redacted; the name scrubbed alike. Neither is capped (see `cap`)."""
+        masked = self._masked(name, value)
+        return self._scrub(name), masked if masked is not None else self._scrub(value)
+
     def _by_position(self, names: list[str], rows: list[Any]) -> list[Any]:
         masks = {i: n for i, n in enumerate(names) if self._masked(n, None) is not None}
         if not masks:

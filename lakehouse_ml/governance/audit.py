@@ -1,0 +1,262 @@
+"""`governance.audit_log`: one hash-chained record per governed action, allowed or denied.
+
+`record` only appends a tuple to memory (about a microsecond); a background thread writes
+the buffer as one Delta commit every `flush_rows` records or `flush_seconds`, and at exit
+(`atexit`) or on `flush()` what is left. Params are redacted when written, never stored as
+given: a secret's name keeps `[redacted]`, credentials inside values are scrubbed (see
+`lakehouse_ml.serving.redact`), and every name and value is capped at `MAX_VALUE` characters
+(a longer one keeps a prefix, its length and sha256).
+
+One chain across every writer of the lakehouse (CLI processes, the pipeline, serving): a
+flush takes an exclusive `fcntl` lock on `<root>/<env>/_governance/audit.lock`, reads the
+chain head checkpoint (`audit_head.json`: last sequence, hash and the table version it was
+written at), numbers and hashes its records after it, appends them in one commit and moves
+the checkpoint. If the table's version is not the checkpoint's (a crash between commit and
+checkpoint), the head is first read from the table itself. A writer whose commit lands at a
+version other than the one it expected knows another writer bypassed the lock and says so in
+the log. On an object store (no `fcntl`) the lock does not exist: a single writing process
+per lakehouse is assumed, and a fork caused by two is detected by `verify`, not prevented.
+
+A write that fails keeps its records for the next attempt; past `max_buffered` records, new
+ones are dropped and counted, and the next successful write first appends an
+`auditRecordsDropped` record with that count, so a loss is itself on the record.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fcntl
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from pyarrow import fs as pafs
+
+from lakehouse_ml.catalog import Catalog, TableInfo
+from lakehouse_ml.governance.audit_chain import HEAD_FILE, LOCK_FILE, SCHEMA, TABLE, Head, chain
+from lakehouse_ml.serving.redact import Redactor
+
+log = logging.getLogger(__name__)
+
+MAX_VALUE = 1024
+"""Characters kept of a param's name or value."""
+OWNER = "lakehouse-governance"
+
+
+class AuditLog:
+    def __init__(self, catalog: Catalog, *, flush_rows: int = 1000, flush_seconds: float = 1.0,
+                 max_buffered: int = 100_000) -> None:
+        self.catalog = catalog
+        self.flush_rows, self.flush_seconds = flush_rows, flush_seconds
+        self.max_buffered = max_buffered
+        self.dropped = 0
+        """Records dropped because the buffer was full and not yet recorded as dropped."""
+        self._redactor = Redactor((), MAX_VALUE)
+        self._pending: list[tuple[Any, ...]] = []
+        self._writing = 0
+        self._wake = threading.Condition()
+        self._write_lock = threading.Lock()
+        self._closing = False
+        self._append: Any = None
+        base = f"{catalog.root}/{catalog.env}"
+        self._fs, path = pafs.FileSystem.from_uri(base)
+        self._head_path = f"{path}/{HEAD_FILE}"
+        self._lock_path = (f"{path}/{LOCK_FILE}"
+                           if isinstance(self._fs, pafs.LocalFileSystem) else None)
+        self._thread = threading.Thread(target=self._run, name="audit-log", daemon=True)
+        self._thread.start()
+        atexit.register(self.close)
+
+    def record(self, *, user: str, service: str, action: str,
+               params: Mapping[str, str] | None = None, status_code: int = 200,
+               error: str | None = None, source: str = "cli",
+               run_id: str | None = None) -> str:
+        """Buffer one record; returns its `request_id` (32 hex digits). Never raises for a
+        full buffer or an unwritable table: the record is then counted in `dropped`."""
+        request_id = uuid.uuid4().hex
+        row = (time.time_ns() // 1000, user, service, action, request_id,
+               dict(params) if params else None, status_code, error, source, run_id)
+        with self._wake:
+            if len(self._pending) + self._writing >= self.max_buffered:
+                if not self.dropped:
+                    log.error("audit log: buffer full (%d records): dropping and counting",
+                              self.max_buffered)
+                self.dropped += 1
+                return request_id
+            self._pending.append(row)
+            if len(self._pending) >= self.flush_rows:
+                self._wake.notify()
+        return request_id
+
+    def flush(self) -> None:
+        """Write every buffered record now; raises what the write raised (the records stay
+        buffered for the next attempt)."""
+        with self._write_lock:
+            with self._wake:
+                rows, self._pending = self._pending, []
+                self._writing = len(rows)
+                dropped = self.dropped
+            records = [self._row(r) for r in rows]
+            if dropped:
+                records.insert(0, self._dropped_record(dropped))
+            if not records:
+                return
+            try:
+                self._commit(records)
+            except BaseException:
+                with self._wake:
+                    self._pending[:0] = rows
+                    self._writing = 0
+                raise
+            with self._wake:
+                self._writing = 0
+                self.dropped -= dropped
+
+    def close(self) -> None:
+        """Stop the flusher and write what is left (a failure is logged with its count)."""
+        with self._wake:
+            if self._closing:
+                return
+            self._closing = True
+            self._wake.notify()
+        self._thread.join()
+        try:
+            self.flush()
+        except Exception:
+            log.exception("audit log: %d records could not be written at exit",
+                          len(self._pending) + self.dropped)
+
+    def _run(self) -> None:
+        failed = False
+        while True:
+            with self._wake:
+                self._wake.wait_for(partial(self._due, failed), timeout=self.flush_seconds)
+                if self._closing:
+                    return
+            try:
+                self.flush()
+                failed = False
+            except Exception:
+                log.exception("audit log: could not write; will retry")
+                failed = True
+
+    def _due(self, after_failure: bool) -> bool:
+        return self._closing or (not after_failure and len(self._pending) >= self.flush_rows)
+
+    def _params(self, params: dict[str, str] | None) -> list[dict[str, str]]:
+        out = []
+        for key, value in (params or {}).items():
+            name, stored = self._redactor.field(str(key), str(value))
+            out.append({"key": self._cap(name), "value": self._cap(stored)})
+        return out
+
+    def _cap(self, text: str) -> str:
+        return self._redactor.cap(text, text.encode("utf-8", "surrogatepass"))
+
+    def _row(self, row: tuple[Any, ...]) -> dict[str, Any]:
+        micros, user, service, action, request_id, params, status, error, source, run_id = row
+        at = datetime.fromtimestamp(micros / 1e6, UTC).replace(microsecond=micros % 1_000_000)
+        return {
+            "event_time": at, "event_date": at.date(), "workspace_id": self.catalog.env,
+            "user_identity": {"email": user}, "service_name": service, "action_name": action,
+            "request_id": request_id, "request_params": self._params(params),
+            "response": {"status_code": status,
+                         "error_message": None if error is None else self._cap(error),
+                         "result": None},
+            "source": source, "run_id": run_id,
+        }
+
+    def _dropped_record(self, count: int) -> dict[str, Any]:
+        row = (time.time_ns() // 1000, OWNER, "governance", "auditRecordsDropped",
+               uuid.uuid4().hex, {"count": str(count)}, 500,
+               f"{count} audit records were dropped: the buffer was full", "audit", None)
+        return self._row(row)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        if self._lock_path is None:
+            yield
+            return
+        Path(self._lock_path).parent.mkdir(parents=True, exist_ok=True)
+        with open(self._lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _commit(self, records: list[dict[str, Any]]) -> None:
+        with self._locked():
+            if self._append is None:
+                self.catalog.create_table(TABLE, SCHEMA, TableInfo(
+                    owner=OWNER, tags={"layer": "governance"},
+                    comment="Every governed action, allowed or denied, hash-chained across "
+                    "all writers (after system.access.audit); verify with "
+                    "`lakehouse-ml audit verify`."))
+                self._append = self.catalog.appender(TABLE)
+            version = self.catalog.version(TABLE)
+            head, at = self._head()
+            if at != version:
+                head = self._table_head()
+            head = chain(records, head)
+            written = self._append(pl.DataFrame(records, schema=SCHEMA))
+            if written != version + 1:
+                log.error("audit log: commit landed at version %d, expected %d: another "
+                          "writer bypassed %s (the chain may fork; run `audit verify`)",
+                          written, version + 1, self._lock_path)
+            self._write_head(head, written)
+
+    def _head(self) -> tuple[Head, int]:
+        """The checkpoint and the table version it was written at (`-1` if none)."""
+        try:
+            with self._fs.open_input_stream(self._head_path) as stream:
+                doc = json.loads(stream.read())
+        except FileNotFoundError:
+            return Head(), -1
+        return Head(doc["sequence"], doc["hash"]), doc["version"]
+
+    def _table_head(self) -> Head:
+        last = (self.catalog.scan(TABLE).select("sequence", "hash")
+                .sort("sequence").tail(1).collect())
+        return Head(*last.row(0)) if last.height else Head()
+
+    def _write_head(self, head: Head, version: int) -> None:
+        self._fs.create_dir(self._head_path.rsplit("/", 1)[0], recursive=True)
+        staging = f"{self._head_path}.{uuid.uuid4().hex}.tmp"
+        with self._fs.open_output_stream(staging) as out:
+            out.write(json.dumps({"sequence": head.sequence, "hash": head.hash,
+                                  "version": version}).encode())
+        self._fs.move(staging, self._head_path)
+
+
+def read_head(catalog: Catalog) -> Head | None:
+    """The chain head checkpoint of the lakehouse, or None if no record was ever written."""
+    fs, path = pafs.FileSystem.from_uri(f"{catalog.root}/{catalog.env}")
+    try:
+        with fs.open_input_stream(f"{path}/{HEAD_FILE}") as stream:
+            doc = json.loads(stream.read())
+    except FileNotFoundError:
+        return None
+    return Head(doc["sequence"], doc["hash"])
+
+
+_LOGS: dict[tuple[str, str], AuditLog] = {}
+_LOGS_LOCK = threading.Lock()
+
+
+def audit_log(root: str, env: str) -> AuditLog:
+    """The audit writer of the lakehouse at `root`, environment `env` (one per process)."""
+    key = (root.rstrip("/"), env)
+    with _LOGS_LOCK:
+        if key not in _LOGS or _LOGS[key]._closing:
+            _LOGS[key] = AuditLog(Catalog(*key))
+        return _LOGS[key]
