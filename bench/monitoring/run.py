@@ -80,6 +80,10 @@ def _compute_cpu(side: str, m: Measured) -> float | None:
     return None if cpu is None else sum(cpu.get(lap, 0.0) for lap in COMPUTE_LAPS[side])
 
 
+def _drifted(decided: dict[str, dict[str, Any]]) -> dict[str, bool | None]:
+    return {name: column["drift"] for name, column in decided.items()}
+
+
 def _compute_peak(side: str, m: Measured) -> int:
     """The process's peak RSS during the compute laps (data already loaded, imports done)."""
     peaks = m.result.get("lap_peak_rss", {})
@@ -99,6 +103,7 @@ def _side_figures(side: str, runs: list[Measured]) -> dict[str, Any]:
                    for lap in runs[0].result["laps"]},
         "runs": [{"compute_s": _compute_s(side, m), "compute_cpu_s": _compute_cpu(side, m),
                   "wall_s": m.wall_s, "peak_rss": m.peak_rss,
+                  "drifted": sorted(c for c, d in _drifted(m.result["columns"]).items() if d),
                   "load_before": m.result["load_before"]} for m in runs],
         "in_memory_bytes": runs[0].result["in_memory_bytes"],
     }
@@ -180,8 +185,8 @@ def summary(rows: int, directory: Path, measured: dict[str, list[Measured]]
         result["ratio"] = (result["sides"]["evidently"]["compute_s"]
                            / result["sides"]["ours"]["compute_s"])
         decided = {side: [m.result["columns"] for m in runs] for side, runs in done.items()}
-        result["deterministic"] = all(all(d == runs[0] for d in runs)
-                                      for runs in decided.values())
+        result["same_decisions_every_run"] = all(
+            all(_drifted(d) == _drifted(runs[0]) for d in runs) for runs in decided.values())
         result["agreement"] = agreement(columns(directory), decided["ours"][0],
                                         decided["evidently"][0])
     return result
