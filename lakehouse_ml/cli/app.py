@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.cli.audit import audit
 from lakehouse_ml.cli.errors import OneLineErrors
 from lakehouse_ml.cli.serving import serve, tokens
 from lakehouse_ml.config import Settings
@@ -221,3 +222,4 @@ def read(
 
 app.command()(serve)
 app.add_typer(tokens, name="token")
+app.add_typer(audit, name="audit")

@@ -1,11 +1,12 @@
 """`governance.audit_log`: one hash-chained record per governed action, allowed or denied.
 
-`record` only appends a tuple to memory (about a microsecond); a background thread writes
-the buffer as one Delta commit every `flush_rows` records or `flush_seconds`, and at exit
-(`atexit`) or on `flush()` what is left. Params are redacted when written, never stored as
-given: a secret's name keeps `[redacted]`, credentials inside values are scrubbed (see
-`lakehouse_ml.serving.redact`), and every name and value is capped at `MAX_VALUE` characters
-(a longer one keeps a prefix, its length and sha256).
+`record` only appends a tuple to memory (a few microseconds); a background thread writes
+the buffer as one Delta commit every `flush_rows` records or `flush_seconds`, `flush()` writes
+it now, and at exit what is left is written (from threading's exit hook, which runs before the
+interpreter stops the thread pools polars reads with). Params are redacted when written, never
+stored as given: a secret's name keeps `[redacted]`, credentials inside values are scrubbed
+(see `lakehouse_ml.serving.redact`), and every name, value and error message is capped at
+`MAX_VALUE` characters (a longer one keeps a prefix, its length and sha256).
 
 One chain across every writer of the lakehouse (CLI processes, the pipeline, serving): a
 flush takes an exclusive `fcntl` lock on `<root>/<env>/_governance/audit.lock`, reads the
@@ -24,7 +25,6 @@ ones are dropped and counted, and the next successful write first appends an
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import fcntl
 import json
@@ -74,7 +74,9 @@ class AuditLog:
                            if isinstance(self._fs, pafs.LocalFileSystem) else None)
         self._thread = threading.Thread(target=self._run, name="audit-log", daemon=True)
         self._thread.start()
-        atexit.register(self.close)
+        # at exit, before concurrent.futures shuts its pools down (polars scans use them):
+        # threading's exit hooks run last-registered first, ahead of `atexit`'s
+        threading._register_atexit(self.close)  # type: ignore[attr-defined]
 
     def record(self, *, user: str, service: str, action: str,
                params: Mapping[str, str] | None = None, status_code: int = 200,
@@ -205,8 +207,8 @@ class AuditLog:
                 self._append = self.catalog.appender(TABLE)
             version = self.catalog.version(TABLE)
             head, at = self._head()
-            if at != version:
-                head = self._table_head()
+            if at != version:  # no checkpoint yet, a crash before it moved, a rogue writer
+                head = self._table_head() if version else Head()
             head = chain(records, head)
             written = self._append(pl.DataFrame(records, schema=SCHEMA))
             if written != version + 1:
