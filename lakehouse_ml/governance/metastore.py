@@ -1,0 +1,327 @@
+"""The governance Python API: one `Metastore` per lakehouse root and environment.
+
+Every change is one transaction on the durable state (store.py) made by an acting principal
+(`as_principal`, default `current_principal()`), allowed by the rules of privileges.py, and
+recorded in the audit log (service `unityCatalog`, Databricks' action names), denials too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from lakehouse_ml.catalog.names import TableName
+from lakehouse_ml.catalog.registry import RegisteredTable, Registry
+from lakehouse_ml.governance import principals as p
+from lakehouse_ml.governance import privileges as pv
+from lakehouse_ml.governance import securables as s
+from lakehouse_ml.governance.store import State, Store
+
+T = TypeVar("T")
+SERVICE = "unityCatalog"
+CREATE_PRIVILEGE = {s.CATALOG: pv.CREATE_CATALOG, s.SCHEMA: pv.CREATE_SCHEMA,
+                    s.TABLE: pv.CREATE_TABLE, s.MODEL: pv.CREATE_MODEL,
+                    s.FUNCTION: pv.CREATE_FUNCTION}
+CREATE_ACTION = {s.CATALOG: "createCatalog", s.SCHEMA: "createSchema", s.TABLE: "createTable",
+                 s.MODEL: "createRegisteredModel", s.FUNCTION: "createFunction"}
+UPDATE_ACTION = {s.METASTORE: "updateMetastore", s.CATALOG: "updateCatalog",
+                 s.SCHEMA: "updateSchema", s.TABLE: "updateTables",
+                 s.MODEL: "updateRegisteredModel", s.FUNCTION: "updateFunction"}
+
+
+def audit(root: str, env: str, user: str, action: str, params: Mapping[str, str],
+          error: Exception | None = None) -> None:
+    """One `unityCatalog` record in the lakehouse's audit log (403 for a denial, 400 for
+    another refusal)."""
+    from lakehouse_ml.governance.audit import audit_log
+
+    status = 200 if error is None else 403 if isinstance(error, pv.PermissionDenied) else 400
+    audit_log(root, env).record(user=user, service=SERVICE, action=action, params=params,
+                                status_code=status, error=None if error is None else str(error))
+
+
+class Metastore:
+    """Securables, principals and grants of the lakehouse at `root`; names without a catalog
+    are in `env`. Errors: ValueError (malformed input), UnknownPrincipal, UnknownSecurable,
+    MembershipCycle, PermissionDenied, each naming what it is about."""
+
+    def __init__(self, root: str, env: str) -> None:
+        self.root, self.env = root.rstrip("/"), env
+        self.store = Store(self.root, p.local_user())
+        self.registry = Registry(self.root)
+
+    # reading
+    def namespace(self, state: State | None = None) -> s.Namespace:
+        cache: dict[str, list[RegisteredTable]] = {}
+
+        def registered() -> list[RegisteredTable]:
+            if "all" not in cache:
+                cache["all"] = [t for c in self._catalog_dirs() for t in self.registry.list(c)]
+            return cache["all"]
+
+        def table(name: str) -> RegisteredTable | None:
+            return self.registry.get(TableName(*name.split(".")))
+
+        return s.Namespace(self.store.read() if state is None else state, table, registered)
+
+    def _catalog_dirs(self) -> list[str]:
+        from pathlib import Path
+
+        base = Path(self.root.removeprefix("file://"))
+        return sorted(d.name for d in base.glob("*/_catalog") if d.is_dir()
+                      for d in [d.parent]) if base.is_dir() else []
+
+    def securable(self, kind: str, name: str) -> s.Securable:
+        return self.namespace().get(kind, s.parse_name(kind, name, self.env))
+
+    def resolve(self, name: str) -> s.Securable:
+        """A securable by name alone (`metastore`, `dev`, `dev.silver`, `dev.silver.t`; a
+        three-part name is looked up as table, model, then function)."""
+        ns = self.namespace()
+        if name == s.METASTORE_NAME:
+            return ns.get(s.METASTORE, name)
+        depth = len(name.split("."))
+        kinds = {1: [s.CATALOG], 2: [s.SCHEMA], 3: [s.TABLE, s.MODEL, s.FUNCTION]}.get(depth)
+        if kinds is None:
+            raise ValueError(f"invalid securable name {name!r}: catalog[.schema[.object]]")
+        for kind in kinds:
+            found = ns.find(kind, s.parse_name(kind, name, self.env))
+            if found is not None:
+                return found
+        raise s.UnknownSecurable(f"no {' or '.join(k.lower() for k in kinds)} named {name}")
+
+    def children(self, name: str | None = None) -> list[s.Securable]:
+        """What `name` contains (default: the catalogs of the metastore)."""
+        parent = self.resolve(name or s.METASTORE_NAME)
+        return self.namespace().children(parent.type, parent.name)
+
+    def effective_privileges(self, principal: str, kind: str, name: str) -> list[pv.Source]:
+        ns = self.namespace()
+        p.principal_type(ns.state, principal)
+        return pv.effective_privileges(ns, principal, ns.get(kind, s.parse_name(
+            kind, name, self.env)))
+
+    def check(self, principal: str, privilege: str, kind: str, name: str) -> None:
+        """Raise PermissionDenied (naming principal, privilege, securable) unless allowed;
+        the denial is audited. An undeclared principal holds nothing."""
+        ns = self.namespace()
+        target = ns.get(kind, s.parse_name(kind, name, self.env))
+        privilege = pv.canonical(privilege, kind)
+        try:
+            p.principal_type(ns.state, principal)
+            pv.check(ns, principal, privilege, target)
+        except p.UnknownPrincipal as error:
+            denied = pv.PermissionDenied(principal, privilege, target.key, str(error))
+            self._denied(principal, "checkPermission", target, denied)
+            raise denied from error
+        except pv.PermissionDenied as denied:
+            self._denied(principal, "checkPermission", target, denied)
+            raise
+
+    def show_grants(self, kind: str, name: str, principal: str | None = None
+                    ) -> list[dict[str, str]]:
+        """Grants on the securable and on its containers (inherited), as Databricks' SHOW
+        GRANTS rows: principal, action_type, object_type, object_key; only `principal`'s
+        (direct) grants if given."""
+        ns = self.namespace()
+        target = ns.get(kind, s.parse_name(kind, name, self.env))
+        if principal is not None:
+            p.principal_type(ns.state, principal)
+        chain = {s.key(k, n) for k, n in s.parents(target.type, target.name)}
+        rows = [{"principal": g["principal"], "action_type": g["privilege"],
+                 "object_type": g["securable"].split(" ", 1)[0],
+                 "object_key": g["securable"].split(" ", 1)[1]}
+                for g in ns.state["grants"] if g["securable"] in chain
+                and (principal is None or g["principal"] == principal)]
+        return sorted(rows, key=lambda r: (r["object_type"], r["object_key"], r["principal"],
+                                           r["action_type"]))
+
+    # changes
+    def _change(self, actor: str | None, action: str, target: tuple[str, str] | None,
+                params: Mapping[str, str], change: Callable[[State, s.Namespace, str], T],
+                manage: bool = True) -> T:
+        """Run `change(state, namespace, actor)` as one transaction after checking `actor`
+        may manage `target`; audit the outcome (denials and refusals too)."""
+        who = p.current_principal(actor)
+
+        def apply(state: State) -> T:
+            ns = self.namespace(state)
+            if manage and target is not None:
+                securable = ns.get(*target)
+                if not pv.may_manage(ns, who, securable):
+                    raise pv.PermissionDenied(who, pv.MANAGE, securable.key,
+                                              "only its owner, a container's owner, a MANAGE "
+                                              "holder or a metastore admin may change it")
+            elif manage and not p.is_admin(state, p.identities(state, who)):
+                raise pv.PermissionDenied(who, "metastore admin", "METASTORE metastore")
+            return change(state, ns, who)
+
+        try:
+            result = self.store.update(apply)
+        except (ValueError, LookupError, PermissionError) as error:
+            audit(self.root, self.env, who, action, params, error)
+            raise
+        audit(self.root, self.env, who, action, params)
+        return result
+
+    def _denied(self, who: str, action: str, target: s.Securable, error: Exception) -> None:
+        audit(self.root, self.env, who, action, {"securable": target.key}, error)
+
+    def add_principal(self, name: str, kind: str = p.USER, *, as_principal: str | None = None
+                      ) -> None:
+        """Declare a user, group or service principal (metastore admins only)."""
+        self._change(as_principal, "createPrincipal", None, {"principal": name, "type": kind},
+                     lambda state, ns, who: p.add_principal(state, name, kind))
+
+    def add_member(self, group: str, member: str, *, as_principal: str | None = None) -> None:
+        """Put `member` in `group`; a cycle is refused (metastore admins only)."""
+        self._change(as_principal, "updateGroupMembers", None,
+                     {"group": group, "member": member},
+                     lambda state, ns, who: p.add_member(state, group, member))
+
+    def remove_member(self, group: str, member: str, *, as_principal: str | None = None
+                      ) -> None:
+        self._change(as_principal, "updateGroupMembers", None,
+                     {"group": group, "removed": member},
+                     lambda state, ns, who: p.remove_member(state, group, member))
+
+    def create(self, kind: str, name: str, *, owner: str | None = None, comment: str = "",
+               table_kind: str = "", if_not_exists: bool = True,
+               as_principal: str | None = None, **extra: Any) -> s.Securable:
+        """Declare a catalog, schema, table (`table_kind` 'FEATURE TABLE' for a feature
+        table), registered model or function; needs the CREATE privilege on its container
+        (USE on the containers above). The creator owns it unless `owner` is given."""
+        full = s.parse_name(kind, name, self.env)
+        container = s.parents(kind, full)[1]
+
+        def change(state: State, ns: s.Namespace, who: str) -> s.Securable:
+            found = ns.find(kind, full)
+            if found is not None:
+                if if_not_exists:
+                    return found
+                raise ValueError(f"{kind.lower()} {full} already exists")
+            parent = ns.get(*container)
+            pv.check(ns, who, CREATE_PRIVILEGE[kind], parent)
+            if owner is not None:
+                p.principal_type(state, owner)
+            entry = s.stored(state, kind, full)
+            entry.update(owner=owner or who, comment=comment, **extra)
+            if table_kind:
+                entry["kind"] = table_kind
+            return s.Namespace(state, ns.table, ns.registered).get(kind, full)
+
+        return self._change(as_principal, CREATE_ACTION[kind], None,
+                            {"securable": s.key(kind, full)}, change, manage=False)
+
+    def grant(self, privileges: Sequence[str], kind: str, name: str, principal: str, *,
+              as_principal: str | None = None) -> None:
+        self._permissions(privileges, kind, name, principal, as_principal, add=True)
+
+    def revoke(self, privileges: Sequence[str], kind: str, name: str, principal: str, *,
+               as_principal: str | None = None) -> None:
+        """Takes effect at once: the next check reads the new state."""
+        self._permissions(privileges, kind, name, principal, as_principal, add=False)
+
+    def _permissions(self, privileges: Sequence[str], kind: str, name: str, principal: str,
+                     actor: str | None, *, add: bool) -> None:
+        full = s.parse_name(kind, name, self.env)
+        named = sorted({pv.canonical(given, kind) for given in privileges})
+        def change(state: State, ns: s.Namespace, who: str) -> None:
+            p.principal_type(state, principal)
+            grants = state["grants"]
+            on = s.key(kind, full)
+            if add:
+                grants.extend(g for g in ({"securable": on, "principal": principal,
+                                           "privilege": n} for n in named) if g not in grants)
+            else:  # REVOKE ALL PRIVILEGES takes back every grant but MANAGE, as it gave
+                gone = set(named) | (set(pv.APPLICABLE[kind]) - {pv.MANAGE}
+                                     if pv.ALL_PRIVILEGES in named else set())
+                grants[:] = [g for g in grants if not (
+                    g["securable"] == on and g["principal"] == principal
+                    and g["privilege"] in gone)]
+            grants.sort(key=lambda g: (g["securable"], g["principal"], g["privilege"]))
+
+        key = "add" if add else "remove"
+        self._change(actor, "updatePermissions", (kind, full),
+                     {"securable": s.key(kind, full), "principal": principal,
+                      key: ",".join(named)}, change)
+
+    def set_owner(self, kind: str, name: str, owner: str, *, as_principal: str | None = None
+                  ) -> None:
+        full = s.parse_name(kind, name, self.env)
+
+        def change(state: State, ns: s.Namespace, who: str) -> None:
+            p.principal_type(state, owner)
+            if kind == s.METASTORE:
+                raise ValueError("the metastore's owner is its admins: add a metastore admin")
+            s.stored(state, kind, full)["owner"] = owner
+
+        self._change(as_principal, UPDATE_ACTION[kind], (kind, full),
+                     {"securable": s.key(kind, full), "owner": owner}, change)
+
+    def set_tags(self, kind: str, name: str, tags: Mapping[str, str], *,
+                 column: str | None = None, unset: bool = False,
+                 as_principal: str | None = None) -> None:
+        """Set (or with `unset`, remove the keys of) tags on a securable or on one column of
+        a table; needs APPLY TAG (with USE on the containers) or the right to manage it."""
+        full = s.parse_name(kind, name, self.env)
+        where = f"{kind.lower()} {full}" + (f" column {column}" if column else "")
+        s.validate_tags(dict(tags), where)
+
+        def change(state: State, ns: s.Namespace, who: str) -> None:
+            target = ns.get(kind, full)
+            if not pv.may_manage(ns, who, target):
+                pv.check(ns, who, pv.APPLY_TAG, target)
+            entry = s.stored(state, kind, full)
+            if column is None:
+                current = dict(target.tags)
+                entry["tags"] = {k: v for k, v in current.items() if k not in tags} if unset \
+                    else {**current, **tags}
+                return
+            if kind != s.TABLE:
+                raise ValueError(f"column tags are only on tables, not on {where}")
+            columns = {c: dict(t) for c, t in target.column_tags.items()}
+            now = columns.get(column, {})
+            columns[column] = {k: v for k, v in now.items() if k not in tags} if unset \
+                else {**now, **tags}
+            entry["column_tags"] = {c: t for c, t in columns.items() if t}
+
+        self._change(as_principal, UPDATE_ACTION[kind], (kind, full),
+                     {"securable": s.key(kind, full), "column": column or "",
+                      "unset" if unset else "set": ",".join(f"{k}={v}" for k, v in
+                                                            tags.items())},
+                     change, manage=False)
+
+    def set_row_filter(self, table: str, function: str | None, columns: Sequence[str] = (),
+                       *, as_principal: str | None = None) -> None:
+        """Store (or with `function` None, drop) a table's row filter: the function is called
+        with `columns`; evaluation is not wired yet. Needs to manage the table and EXECUTE on
+        the function."""
+        self._policy_function(table, function, None, columns, as_principal)
+
+    def set_column_mask(self, table: str, column: str, function: str | None,
+                        using: Sequence[str] = (), *, as_principal: str | None = None) -> None:
+        """Store (or drop) the mask of `column`: `function(column, *using)`."""
+        self._policy_function(table, function, column, using, as_principal)
+
+    def _policy_function(self, table: str, function: str | None, column: str | None,
+                         columns: Sequence[str], actor: str | None) -> None:
+        full = s.parse_name(s.TABLE, table, self.env)
+        fn = None if function is None else s.parse_name(s.FUNCTION, function, self.env)
+
+        def change(state: State, ns: s.Namespace, who: str) -> None:
+            if fn is not None:
+                pv.check(ns, who, pv.EXECUTE, ns.get(s.FUNCTION, fn))
+            entry = s.stored(state, s.TABLE, full)
+            spec = None if fn is None else {"function": fn, "columns": list(columns)}
+            if column is None:
+                entry["row_filter"] = spec
+                return
+            masks = dict(ns.get(s.TABLE, full).column_masks)
+            masks.pop(column, None)
+            entry["column_masks"] = masks if spec is None else {**masks, column: spec}
+
+        self._change(actor, "updateTables", (s.TABLE, full),
+                     {"securable": s.key(s.TABLE, full), "function": fn or "",
+                      "column": column or "", "what": "row filter" if column is None
+                      else "column mask"}, change)

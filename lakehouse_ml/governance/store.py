@@ -1,0 +1,83 @@
+"""Durable governance state: principals, securables, grants, as versioned JSON snapshots.
+
+Stored beside the table documents (`<root>/_metastore/<version>.json`, zero-padded), each
+version the whole state. A change reads the latest version N, applies itself and creates
+N+1 with an exclusive create (`os.link`, which fails if the file exists): of two concurrent
+writers one wins, the other re-reads and re-applies its change, so no update is lost. A
+reader never sees half a document (the version file is complete before it is linked). Local
+roots only (`file://` or a path); an object store needs conditional puts (not yet).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+State = dict[str, Any]
+T = TypeVar("T")
+_WIDTH = 12
+MAX_STATE_BYTES = 64 * 1024 * 1024
+RETRIES = 50
+
+
+class ConcurrentUpdate(RuntimeError):
+    """The state changed under a writer more than RETRIES times in a row."""
+
+
+def empty_state(admin: str) -> State:
+    return {"admins": [admin], "principals": {}, "securables": {}, "grants": []}
+
+
+class Store:
+    """Versioned snapshots under `<root>/_metastore/`; `read()` is the latest state."""
+
+    def __init__(self, root: str, default_admin: str) -> None:
+        local = root.removeprefix("file://")
+        if "://" in local:
+            raise ValueError(f"governance state needs a local lakehouse root, got {root!r}")
+        self.dir = Path(local) / "_metastore"
+        self.default_admin = default_admin
+
+    def _latest(self) -> int:
+        if not self.dir.is_dir():
+            return 0
+        versions = [int(p.stem) for p in self.dir.glob("*.json") if p.stem.isdigit()]
+        return max(versions, default=0)
+
+    def read(self) -> State:
+        version = self._latest()
+        if version == 0:
+            return empty_state(self.default_admin)
+        path = self.dir / f"{version:0{_WIDTH}d}.json"
+        if path.stat().st_size > MAX_STATE_BYTES:
+            raise ValueError(f"governance state {path} is larger than {MAX_STATE_BYTES} bytes")
+        return json.loads(path.read_text())
+
+    def update(self, change: Callable[[State], T]) -> T:
+        """Apply `change` (which mutates the state it gets and returns a result) to the
+        latest state and commit it as the next version; retried on a concurrent commit.
+        A change that raises commits nothing."""
+        for _ in range(RETRIES):
+            version = self._latest()
+            state = self.read()
+            before = copy.deepcopy(state)
+            result = change(state)
+            if state == before:
+                return result
+            self.dir.mkdir(parents=True, exist_ok=True)
+            staging = self.dir / f".{uuid.uuid4().hex}.tmp"
+            staging.write_text(json.dumps(state, indent=1, sort_keys=True))
+            try:
+                os.link(staging, self.dir / f"{version + 1:0{_WIDTH}d}.json")
+            except FileExistsError:
+                continue
+            finally:
+                staging.unlink()
+            return result
+        raise ConcurrentUpdate(f"governance state under {self.dir} kept changing; "
+                               f"gave up after {RETRIES} attempts")
