@@ -38,6 +38,8 @@ MAX_PLOT_ROWS = 200_000
 MAX_BINS = 30
 MAX_CATEGORIES = 15
 """Most frequent categories (over both sides) drawn; the rest are one `(other)` bar."""
+MAX_TABLE_ROWS = 2_000
+"""Rows of each HTML table (slices can be many); the rest are counted."""
 EXPERIMENT = "monitoring"
 ARTIFACT_PATH = "drift_reports"
 HIDDEN = "(pii: not shown)"
@@ -146,10 +148,14 @@ def _metrics_table(drift: pl.DataFrame, levels: pl.DataFrame, pii: Collection[st
 
 
 def _html_table(frame: pl.DataFrame) -> str:
+    """At most MAX_TABLE_ROWS rows, then a line counting the rest."""
     head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
     body = "".join("<tr>" + "".join(f"<td>{html.escape('' if v is None else str(v))}</td>"
-                                    for v in row) + "</tr>" for row in frame.iter_rows())
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+                                    for v in row) + "</tr>"
+                   for row in frame.head(MAX_TABLE_ROWS).iter_rows())
+    more = (f"<p>... and {frame.height - MAX_TABLE_ROWS} more rows.</p>"
+            if frame.height > MAX_TABLE_ROWS else "")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}"
 
 
 def write_report(path: Path, monitor: Monitor, window: tuple[datetime, datetime],

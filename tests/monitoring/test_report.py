@@ -113,3 +113,13 @@ def test_report_is_logged_to_the_monitoring_experiment(tmp_path: Path) -> None:
 def test_object_store_root_has_no_local_report_path() -> None:
     with pytest.raises(ValueError, match="s3://bucket/lake"):
         report_path("s3://bucket/lake", "dev", MONITOR, DAY)
+
+
+def test_tables_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(report_module, "MAX_TABLE_ROWS", 2)
+    frame = drift()
+    page = write_report(tmp_path / "r.html", MONITOR, WINDOW, frame,
+                        drift_levels(frame, MONITOR), current=None, baseline=None,
+                        pii={"email"}).path.read_text()
+    assert "... and 3 more rows." in page  # 5 columns and slices, 2 shown
+    assert "... and 2 more rows." in page  # 4 flagged pairs, 2 shown

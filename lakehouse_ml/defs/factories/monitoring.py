@@ -16,6 +16,7 @@ from lakehouse_ml.defs.factories.metadata import asset_key, markdown, table_meta
 from lakehouse_ml.defs.factories.monitoring_checks import (
     DRIFT_CHECK,
     FRESHNESS_CHECK,
+    MAX_SHOWN,
     drift_summary,
     monitor_checks,
     strictest_freshness,
@@ -93,7 +94,8 @@ def monitor_asset(monitor: Monitor) -> dg.AssetsDefinition:
             drift_type=found.drift_type,
             error_pairs=int((found.levels["level"] == ERROR).sum()),
             warn_pairs=int((found.levels["level"] != ERROR).sum()),
-            drifting=markdown(summary, rows=summary.height) if summary.height else "none",
+            drifting=(markdown(summary, rows=min(summary.height, MAX_SHOWN)) if summary.height
+                      else "none"),
             **report))
 
     return _monitor

@@ -18,7 +18,9 @@ from lakehouse_ml.monitoring.spec import Monitor
 DRIFT_CHECK = "drift"
 FRESHNESS_CHECK = "freshness"
 MAX_NAMED = 20
-"""(column, slice) pairs named in a check's description; all are in its metadata table."""
+"""(column, slice) pairs named in a check's description."""
+MAX_SHOWN = 200
+"""Rows of the Markdown table of flagged pairs in metadata (ERROR first)."""
 
 
 def _pair(row: dict, pii: set[str]) -> str:
@@ -65,7 +67,7 @@ def drift_check_result(found: WindowDrift, monitor: Monitor, pii: set[str]
         "error_pairs": int((levels["level"] == ERROR).sum()),
         "warn_pairs": int((levels["level"] != ERROR).sum()),
         "drifting_columns": ", ".join(dict.fromkeys(summary["column_name"])) or "none",
-        "drifting": markdown(summary, rows=summary.height),
+        "drifting": markdown(summary, rows=min(summary.height, MAX_SHOWN)),
     }
     if worst is None:
         return dg.AssetCheckResult(passed=True, metadata=metadata, description=(
