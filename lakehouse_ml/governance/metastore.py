@@ -186,16 +186,23 @@ class Metastore:
                      lambda state, ns, who: p.remove_member(state, group, member))
 
     def create(self, kind: str, name: str, *, owner: str | None = None, comment: str = "",
-               table_kind: str = "", if_not_exists: bool = True,
+               table_kind: str = "", if_not_exists: bool = True, replace: bool = False,
                as_principal: str | None = None, **extra: Any) -> s.Securable:
         """Declare a catalog, schema, table (`table_kind` 'FEATURE TABLE' for a feature
-        table), registered model or function; needs the CREATE privilege on its container
-        (USE on the containers above). The creator owns it unless `owner` is given."""
+        table), registered model or function (`definition=` its parsed SQL); needs the CREATE
+        privilege on its container (USE on the containers above). The creator owns it unless
+        `owner` is given. An existing one is returned (`if_not_exists`), refused, or with
+        `replace` given the new comment and `extra` (by whoever may manage it)."""
         full = s.parse_name(kind, name, self.env)
         container = s.parents(kind, full)[1]
 
         def change(state: State, ns: s.Namespace, who: str) -> s.Securable:
             found = ns.find(kind, full)
+            if found is not None and replace:
+                if not pv.may_manage(ns, who, found):
+                    raise pv.PermissionDenied(who, pv.MANAGE, found.key, "needed to replace it")
+                s.stored(state, kind, full).update(comment=comment, **extra)
+                return s.Namespace(state, ns.table, ns.registered).get(kind, full)
             if found is not None:
                 if if_not_exists:
                     return found
