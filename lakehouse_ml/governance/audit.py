@@ -157,12 +157,15 @@ class AuditLog:
     def _params(self, params: dict[str, str] | None) -> list[dict[str, str]]:
         out = []
         for key, value in (params or {}).items():
-            name, stored = self._redactor.field(str(key), str(value))
-            out.append({"key": self._cap(name), "value": self._cap(stored)})
+            key, value = str(key), str(value)
+            name, stored = self._redactor.field(key, value)
+            out.append({"key": self._cap(name, key), "value": self._cap(stored, value)})
         return out
 
-    def _cap(self, text: str) -> str:
-        return self._redactor.cap(text, text.encode("utf-8", "surrogatepass"))
+    def _cap(self, text: str, original: str) -> str:
+        """`text` (`original` as redacted), its prefix with the original's length and
+        sha256 if longer than `MAX_VALUE`, as serving's bodies."""
+        return self._redactor.cap(text, original.encode("utf-8", "surrogatepass"))
 
     def _row(self, row: tuple[Any, ...]) -> dict[str, Any]:
         micros, user, service, action, request_id, params, status, error, source, run_id = row
@@ -172,7 +175,8 @@ class AuditLog:
             "user_identity": {"email": user}, "service_name": service, "action_name": action,
             "request_id": request_id, "request_params": self._params(params),
             "response": {"status_code": status,
-                         "error_message": None if error is None else self._cap(error),
+                         "error_message": None if error is None else self._cap(
+                             self._redactor.field("error_message", error)[1], error),
                          "result": None},
             "source": source, "run_id": run_id,
         }
