@@ -15,7 +15,7 @@ MLFLOW_TRACKING_URI ?= sqlite:///$(abspath $(or $(LAKEHOUSE_ROOT),data/lakehouse
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 
-.PHONY: install run test redis-server ui mlflow-ui bench mutation lint clean
+.PHONY: install run test test-durations redis-server ui mlflow-ui bench mutation lint clean
 
 install: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 
@@ -40,13 +40,19 @@ redis-server:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 
 # One pytest-xdist worker per core; a file's tests run on one worker (`--dist loadfile`), so its
-# module fixtures are built once and its tests keep their order. One
+# module fixtures are built once and its tests keep their order; files go out slowest first
+# (tests/durations.py; xdist would otherwise sort them by their number of tests). One
 # OpenMP thread per worker: with more threads than cores, scikit-learn's spin-waiting threads
 # cost far more than the work (tests/serving/test_fast_paths.py: 93 s of calls, 2.3 s with one).
 TEST_WORKERS ?= auto
 test: install redis-server
 	REDIS_REQUIRED=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) \
-		--dist loadfile
+		--dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
+
+# Re-record each test file's seconds (tests/durations.json), which orders files slowest first.
+test-durations: install redis-server
+	$(MAKE) test PYTEST_ARGS=--junitxml=$(CURDIR)/.test-durations.xml
+	$(BIN)/python -m tests.durations .test-durations.xml
 
 ui: install
 	$(BIN)/dagster dev -w workspace.yaml -h $(UI_HOST) -p $(UI_PORT)

@@ -4,6 +4,7 @@ module fixtures, in order)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator, Sequence
 from datetime import date, timedelta
@@ -24,11 +25,17 @@ from lakehouse_ml.defs.resources import LakehouseResource
 from lakehouse_ml.domains.churn import DOMAIN
 from lakehouse_ml.domains.churn.generator import GenerationReport, generate
 from lakehouse_ml.medallion.spec import Domain
+from tests.durations import RECORDED, slowest_files_first
 
 START = date(2026, 3, 1)
 DAYS = 14
 def day_keys(start: date = START, days: int = DAYS) -> list[str]:
     return [(start + timedelta(days=i)).isoformat() for i in range(days)]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slowest files first (see `tests/durations.py`)."""
+    slowest_files_first(items, json.loads(RECORDED.read_text()) if RECORDED.exists() else {})
 
 
 @pytest.fixture(autouse=True)
