@@ -62,7 +62,8 @@ class Metastore:
         def table(name: str) -> RegisteredTable | None:
             return self.registry.get(TableName(*name.split(".")))
 
-        return s.Namespace(self.store.read() if state is None else state, table, registered)
+        return s.Namespace(self.store.read() if state is None else state, table, registered,
+                           self.env)
 
     def _catalog_dirs(self) -> list[str]:
         from pathlib import Path
@@ -202,7 +203,7 @@ class Metastore:
                 if not pv.may_manage(ns, who, found):
                     raise pv.PermissionDenied(who, pv.MANAGE, found.key, "needed to replace it")
                 s.stored(state, kind, full).update(comment=comment, **extra)
-                return s.Namespace(state, ns.table, ns.registered).get(kind, full)
+                return s.Namespace(state, ns.table, ns.registered, ns.home).get(kind, full)
             if found is not None:
                 if if_not_exists:
                     return found
@@ -215,7 +216,7 @@ class Metastore:
             entry.update(owner=owner or who, comment=comment, **extra)
             if table_kind:
                 entry["kind"] = table_kind
-            return s.Namespace(state, ns.table, ns.registered).get(kind, full)
+            return s.Namespace(state, ns.table, ns.registered, ns.home).get(kind, full)
 
         return self._change(as_principal, CREATE_ACTION[kind], None,
                             {"securable": s.key(kind, full)}, change, manage=False)

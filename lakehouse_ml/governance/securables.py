@@ -90,11 +90,13 @@ TableLookup = Callable[[str], RegisteredTable | None]
 
 @dataclass(frozen=True)
 class Namespace:
-    """What exists: the governance state plus the tables registered under the root."""
+    """What exists: the governance state, the tables registered under the root and the
+    environment's catalog (`home`, which always exists)."""
 
     state: State
     table: TableLookup
     registered: Callable[[], list[RegisteredTable]]
+    home: str
 
     def find(self, kind: str, name: str) -> Securable | None:
         stored = self.state["securables"].get(key(kind, name))
@@ -116,6 +118,8 @@ class Namespace:
     def _implied(self, kind: str, name: str) -> bool:
         """A catalog or schema holding a registered table exists without being declared."""
         prefix = name + "."
+        if kind == CATALOG and name == self.home:
+            return True
         return any(t.name.startswith(prefix) for t in self.registered()) or any(
             k.split(" ", 1)[1].startswith(prefix) for k in self.state["securables"])
 
@@ -129,7 +133,7 @@ class Namespace:
         """The securables directly inside `kind name`, sorted by type and name."""
         depth = DEPTH[kind] + 1
         prefix = "" if kind == METASTORE else name + "."
-        found: set[tuple[str, str]] = set()
+        found: set[tuple[str, str]] = {(CATALOG, self.home)} if kind == METASTORE else set()
         names = [(TABLE, t.name) for t in self.registered()] + [
             tuple(k.split(" ", 1)) for k in self.state["securables"]]
         for child_kind, child in names:

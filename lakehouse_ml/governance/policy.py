@@ -1,0 +1,167 @@
+"""Policy files: the principals, containers, owners, grants and tags a domain declares.
+
+    users: [name, ...]
+    service_principals: [name, ...]
+    groups: {group: [member, ...]}           # members: any declared principal or group
+    schemas: [{name: silver, owner: data-eng, comment: "..."}]   # created if missing
+    owners: [{securable: SCHEMA silver, owner: data-eng}]
+    grants: [{securable: CATALOG, to: churn-pipeline, privileges: [USE CATALOG]}]
+    tags: [{securable: TABLE silver.customers, column: email, tags: {pii: email}}]
+
+`securable` is `TYPE [name]` (a bare `CATALOG` is the environment's catalog; names may leave the
+catalog out). Applying is idempotent and additive: what the file declares is made true,
+nothing else is removed; a second apply changes nothing. The whole file is checked before
+anything is applied; errors name the file and the entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lakehouse_ml.governance import principals as p
+from lakehouse_ml.governance import securables as s
+from lakehouse_ml.governance.metastore import Metastore
+
+MAX_POLICY_BYTES = 1024 * 1024
+SECTIONS = ("users", "service_principals", "groups", "schemas", "owners", "grants", "tags")
+
+
+class PolicyError(ValueError):
+    """A policy file that cannot be read or has a malformed entry (named in the message)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    type: str
+    name: str
+
+
+def _target(metastore: Metastore, text: object, where: str) -> Target:
+    parts = str(text).split() if isinstance(text, str) else []
+    if not parts or parts[0].upper() not in s.SECURABLE_TYPES or len(parts) > 2:
+        raise PolicyError(f"{where}: 'securable' must be 'TYPE [name]' with TYPE one of "
+                          f"{', '.join(s.SECURABLE_TYPES)}, got {text!r}")
+    kind = parts[0].upper()
+    name = parts[1] if len(parts) == 2 else metastore.env if kind == s.CATALOG else ""
+    try:
+        return Target(kind, s.parse_name(kind, name, metastore.env))
+    except ValueError as error:
+        raise PolicyError(f"{where}: {error}") from error
+
+
+def _entries(doc: dict[str, Any], section: str, kind: type, where: str) -> Any:
+    value = doc.get(section) or kind()
+    if not isinstance(value, kind):
+        raise PolicyError(f"{where}: '{section}' must be a {kind.__name__}")
+    return value
+
+
+def _fields(entry: object, required: tuple[str, ...], optional: tuple[str, ...], where: str
+            ) -> dict[str, Any]:
+    if not isinstance(entry, dict):
+        raise PolicyError(f"{where}: expected a mapping, got {entry!r}")
+    missing = [f for f in required if f not in entry]
+    unknown = sorted(map(str, set(entry) - set(required) - set(optional)))
+    if missing or unknown:
+        raise PolicyError(f"{where}: " + "; ".join(
+            ([f"missing {', '.join(missing)}"] if missing else [])
+            + ([f"unknown field(s) {', '.join(unknown)}"] if unknown else [])))
+    return entry
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """The policy document at `path`; PolicyError naming the file if unreadable."""
+    path = Path(path)
+    try:
+        if path.stat().st_size > MAX_POLICY_BYTES:
+            raise PolicyError(f"{path}: larger than {MAX_POLICY_BYTES} bytes")
+        doc = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as error:
+        raise PolicyError(f"{path}: cannot read the policy: {' '.join(str(error).split())}"
+                          ) from error
+    if not isinstance(doc, dict):
+        raise PolicyError(f"{path}: a policy is a mapping of {', '.join(SECTIONS)}")
+    unknown = sorted(set(doc) - set(SECTIONS))
+    if unknown:
+        raise PolicyError(f"{path}: unknown section(s) {', '.join(map(str, unknown))} "
+                          f"(expected {', '.join(SECTIONS)})")
+    return doc
+
+
+def apply_policy(path: str | Path, as_principal: str | None = None, *,
+                 metastore: Metastore | None = None) -> Metastore:
+    """Make the policy at `path` true in the lakehouse of `Settings.from_env()` (or in
+    `metastore`), acting as `as_principal` (default: the current principal). Idempotent.
+    Raises PolicyError (malformed file), or the metastore's errors (an unknown principal or
+    securable, a denial) naming the entry."""
+    if metastore is None:
+        from lakehouse_ml.config import Settings
+
+        settings = Settings.from_env()
+        metastore = Metastore(settings.root, settings.env)
+    doc = load(path)
+    steps = _plan(metastore, doc, str(path))
+    for where, step in steps:
+        try:
+            step(as_principal=as_principal)
+        except PermissionError:
+            raise  # names principal, privilege and securable already
+        except (LookupError, ValueError) as error:
+            raise type(error)(f"{where}: {error}") from error
+    return metastore
+
+
+def _plan(m: Metastore, doc: dict[str, Any], file: str
+          ) -> list[tuple[str, Callable[..., Any]]]:
+    """Every change the policy asks for, checked, in dependency order."""
+    steps: list[tuple[str, Callable[..., Any]]] = []
+    for section, kind in (("users", p.USER), ("service_principals", p.SERVICE_PRINCIPAL)):
+        for i, name in enumerate(_entries(doc, section, list, file)):
+            where = f"{file}: {section}[{i}]"
+            if not isinstance(name, str):
+                raise PolicyError(f"{where}: a principal name is a string, got {name!r}")
+            steps.append((where, partial(m.add_principal, name, kind)))
+    groups = _entries(doc, "groups", dict, file)
+    for group, members in groups.items():
+        where = f"{file}: groups.{group}"
+        if not isinstance(members, list) or not all(isinstance(x, str) for x in members):
+            raise PolicyError(f"{where}: members are a list of principal names")
+        steps.append((where, partial(m.add_principal, group, p.GROUP)))
+    for group, members in groups.items():
+        steps += [(f"{file}: groups.{group}", partial(m.add_member, group, member))
+                  for member in members]
+    for i, entry in enumerate(_entries(doc, "schemas", list, file)):
+        where = f"{file}: schemas[{i}]"
+        e = _fields(entry, ("name",), ("owner", "comment"), where)
+        name = _target(m, f"SCHEMA {e['name']}", where).name
+        steps.append((where, partial(m.create, s.SCHEMA, name, owner=e.get("owner"),
+                                     comment=str(e.get("comment", "")))))
+    for i, entry in enumerate(_entries(doc, "owners", list, file)):
+        where = f"{file}: owners[{i}]"
+        e = _fields(entry, ("securable", "owner"), (), where)
+        t = _target(m, e["securable"], where)
+        steps.append((where, partial(m.set_owner, t.type, t.name, str(e["owner"]))))
+    for i, entry in enumerate(_entries(doc, "grants", list, file)):
+        where = f"{file}: grants[{i}]"
+        e = _fields(entry, ("securable", "to", "privileges"), (), where)
+        t = _target(m, e["securable"], where)
+        if not isinstance(e["privileges"], list) or not e["privileges"]:
+            raise PolicyError(f"{where}: privileges are a non-empty list")
+        steps.append((where, partial(m.grant, [str(x) for x in e["privileges"]], t.type,
+                                     t.name, str(e["to"]))))
+    for i, entry in enumerate(_entries(doc, "tags", list, file)):
+        where = f"{file}: tags[{i}]"
+        e = _fields(entry, ("securable", "tags"), ("column",), where)
+        t = _target(m, e["securable"], where)
+        if not isinstance(e["tags"], dict):
+            raise PolicyError(f"{where}: tags are a mapping of key to value")
+        tags = {str(k): "" if v is None else str(v) for k, v in e["tags"].items()}
+        steps.append((where, partial(m.set_tags, t.type, t.name, tags,
+                                     column=e.get("column"))))
+    return steps
