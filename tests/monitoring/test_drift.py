@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
+from lakehouse_ml.monitoring import drift
 from lakehouse_ml.monitoring.drift import EXACT_KS_MAX_N, PSI_EPSILON, SCHEMA, drift_rows
 from lakehouse_ml.monitoring.schema import DRIFT_METRICS, KEY, TABLE_LEVEL
 
@@ -324,3 +325,20 @@ def test_numeric_metrics_agree_with_scipy_and_are_symmetric(seed, n_cur, n_ref, 
         assert abs(swapped[metric]) == pytest.approx(abs(found[metric]), rel=1e-9, abs=1e-12)
     assert swapped["ks_test"]["statistic"] == pytest.approx(found["ks_test"]["statistic"],
                                                             rel=1e-12, abs=1e-15)
+
+
+def test_small_inputs_compared_in_one_thread_give_the_parallel_paths_values(monkeypatch):
+    rng = np.random.default_rng(7)
+
+    def frame(n: int, shift: float) -> pl.DataFrame:
+        return pl.DataFrame({**{f"x{i}": rng.normal(shift, 1, n).round(1) for i in range(4)},
+                             "k": rng.integers(0, 5, n), "s": rng.choice(list("abcd"), n),
+                             "b": rng.random(n) < 0.3, "d": [None] * n})
+    current, reference = frame(300, 0.5), frame(320, 0.0)
+    columns = {"x0": False, "x1": False, "x2": False, "x3": False, "k": True, "s": False,
+               "b": False, "d": False}
+    small = drift_rows(current, reference, columns)
+    monkeypatch.setattr(drift, "PARALLEL_MIN_VALUES", 0)  # every size on the threaded path
+    monkeypatch.setattr(drift.os, "cpu_count", lambda: 2)
+    assert drift_rows(current, reference, columns).equals(small)
+    assert small.filter(pl.col("column_name") == "x0")["ks_test"].item()["pvalue"] < 0.05
