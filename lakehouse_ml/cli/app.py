@@ -16,6 +16,8 @@ from rich.table import Table
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.cli.audit import audit
 from lakehouse_ml.cli.errors import OneLineErrors
+from lakehouse_ml.cli.governance import catalog as catalog_cli
+from lakehouse_ml.cli.governance import policy, sql
 from lakehouse_ml.cli.serving import serve, tokens
 from lakehouse_ml.config import Settings
 
@@ -223,3 +225,6 @@ def read(
 app.command()(serve)
 app.add_typer(tokens, name="token")
 app.add_typer(audit, name="audit")
+app.command()(sql)
+app.add_typer(catalog_cli, name="catalog")
+app.add_typer(policy, name="policy")

@@ -43,14 +43,15 @@ class Store:
         self.dir = Path(local) / "_metastore"
         self.default_admin = default_admin
 
-    def _latest(self) -> int:
+    def version(self) -> int:
+        """The latest committed version (0: nothing committed yet)."""
         if not self.dir.is_dir():
             return 0
         versions = [int(p.stem) for p in self.dir.glob("*.json") if p.stem.isdigit()]
         return max(versions, default=0)
 
     def read(self) -> State:
-        version = self._latest()
+        version = self.version()
         if version == 0:
             return empty_state(self.default_admin)
         path = self.dir / f"{version:0{_WIDTH}d}.json"
@@ -63,7 +64,7 @@ class Store:
         latest state and commit it as the next version; retried on a concurrent commit.
         A change that raises commits nothing."""
         for _ in range(RETRIES):
-            version = self._latest()
+            version = self.version()
             state = self.read()
             before = copy.deepcopy(state)
             result = change(state)
