@@ -45,7 +45,7 @@ def show(
     action: Annotated[str | None, typer.Option(help="Only this action_name.")] = None,
     securable: Annotated[str | None, typer.Option(
         help="Only actions on this securable or under it (e.g. a schema).")] = None,
-    since: Annotated[datetime | None, typer.Option(
+    since: Annotated[str | None, typer.Option(
         help="Only records at or after this ISO-8601 time (UTC if no offset).")] = None,
     limit: Annotated[int, typer.Option(help="The latest N records.", min=1, max=100_000)]
     = 50,
@@ -56,7 +56,8 @@ def show(
     from lakehouse_ml.governance.audit_read import show as select
 
     frame = select(Catalog.from_settings(), principal=principal, action=action,
-                   securable=securable, since=since, limit=limit)
+                   securable=securable, since=since and datetime.fromisoformat(since),
+                   limit=limit)
     if as_json:
         for row in frame.iter_rows(named=True):
             row["request_params"] = {p["key"]: p["value"] for p in row["request_params"]}
