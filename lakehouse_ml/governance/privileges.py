@@ -123,9 +123,11 @@ def holds(ns: Namespace, principal: str, privilege: str, securable: Securable) -
 
 
 def usage_requirements(securable: Securable) -> list[tuple[str, str, str]]:
-    """`(privilege, type, name)` a principal needs on the containers to use `securable`."""
+    """`(privilege, type, name)` a principal needs to use `securable`: USE CATALOG and USE
+    SCHEMA on the catalog and schema it is or is in (creating a schema in a catalog needs
+    USE CATALOG on it, as in Unity Catalog)."""
     needs = []
-    for kind, name in parents(securable.type, securable.name)[1:]:
+    for kind, name in parents(securable.type, securable.name):
         if kind == CATALOG:
             needs.append((USE_CATALOG, kind, name))
         elif kind == SCHEMA:
@@ -138,6 +140,8 @@ def check(ns: Namespace, principal: str, privilege: str, securable: Securable) -
     usage privileges (USE CATALOG, USE SCHEMA) on its containers. The denial names the
     first missing privilege and its securable."""
     for need, kind, name in reversed(usage_requirements(securable)):
+        if need == privilege and kind == securable.type:
+            continue
         container = ns.get(kind, name)
         if not holds(ns, principal, need, container):
             raise PermissionDenied(principal, need, container.key,
