@@ -6,7 +6,9 @@ import json
 from dataclasses import dataclass
 
 import polars as pl
+from deltalake.exceptions import DeltaError
 from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.ml.registry import CHAMPION, alias_version
@@ -25,35 +27,54 @@ class BaselineFrame:
     """The Delta version read."""
 
 
-def _declared_model(model: str) -> ModelSpec:
+class TrainingSetUnreadable(MonitorError):
+    """The training-set version a registered model version pins can no longer be read
+    (VACUUM removed its files, or its log entry expired)."""
+
+
+def declared_model(model: str) -> ModelSpec:
+    """The `ModelSpec` a domain declares under `model` (its `name`); MonitorError naming the
+    declared models when none does."""
     from lakehouse_ml.domains import declared_models  # declarations, loaded on demand
 
     models = {spec.name: spec for spec in declared_models()}
     if model not in models:
-        raise MonitorError(f"baseline ChampionTrainingSet({model!r}): no domain declares a "
-                           f"model {model!r} (declared: {', '.join(sorted(models)) or 'none'})")
+        raise MonitorError(f"no domain declares a model {model!r} "
+                           f"(declared: {', '.join(sorted(models)) or 'none'})")
     return models[model]
+
+
+def pinned_training_set(catalog: Catalog, spec: ModelSpec, found: ModelVersion
+                        ) -> BaselineFrame:
+    """The training set the registered version `found` of `spec` was trained on: its
+    training-set table at the Delta version `found`'s `data_versions` tag pins (the frame it
+    was fitted and validated on, holdout included). MonitorError when the tag does not pin
+    the table; TrainingSetUnreadable when that version can no longer be read."""
+    table = str(catalog.name(spec.training_set.name))
+    try:
+        pinned = int(json.loads((found.tags or {}).get(DATA_VERSIONS) or "{}")[table])
+    except (ValueError, KeyError, TypeError) as error:
+        raise MonitorError(f"{found.name} version {found.version}: its {DATA_VERSIONS} tag "
+                           f"does not pin {table}, so its training set cannot be read"
+                           ) from error
+    try:
+        return BaselineFrame(catalog.read(table, pinned), table, pinned)
+    except (OSError, DeltaError) as error:  # its files vacuumed, or its log entry expired
+        raise TrainingSetUnreadable(
+            f"{found.name} version {found.version}: its training set {table} at version "
+            f"{pinned} cannot be read ({type(error).__name__}: {error})") from error
 
 
 def champion_training_set(catalog: Catalog, spec: ModelSpec, client: MlflowClient
                           ) -> BaselineFrame | None:
-    """The training set `spec`'s champion was trained on: its training-set table at the Delta
-    version the champion's `data_versions` tag pins (the frame it was fitted and validated
-    on, holdout included). None when the model has no champion yet. MonitorError when the
-    champion's tags do not pin the training set."""
+    """`pinned_training_set` of `spec`'s champion; None when the model has no champion yet.
+    MonitorError when the champion's tags do not pin the training set, TrainingSetUnreadable
+    when its version can no longer be read."""
     name = spec.registered_name(catalog.env)
     version = alias_version(client, name, CHAMPION)
     if version is None:
         return None
-    tags = client.get_model_version(name, str(version)).tags or {}
-    table = str(catalog.name(spec.training_set.name))
-    try:
-        pinned = json.loads(tags.get(DATA_VERSIONS) or "{}")[table]
-    except (ValueError, KeyError, TypeError) as error:
-        raise MonitorError(f"{name} version {version} (champion): its {DATA_VERSIONS} tag "
-                           f"does not pin {table}, so its training set cannot be read "
-                           f"as a baseline") from error
-    return BaselineFrame(catalog.read(table, int(pinned)), table, int(pinned))
+    return pinned_training_set(catalog, spec, client.get_model_version(name, str(version)))
 
 
 def baseline_frame(catalog: Catalog, baseline: Baseline, *,
@@ -62,9 +83,10 @@ def baseline_frame(catalog: Catalog, baseline: Baseline, *,
     (`champion_training_set`), None while the model has no champion ("no baseline yet": the
     monitor then writes CONSECUTIVE drift only). `BaselineTable`: that table at its version
     (latest when None). MonitorError naming the model or table when it is not declared or
-    does not exist. `client`: MLflow's current tracking URI by default."""
+    does not exist, TrainingSetUnreadable when the champion's pinned training-set version
+    can no longer be read. `client`: MLflow's current tracking URI by default."""
     if isinstance(baseline, ChampionTrainingSet):
-        return champion_training_set(catalog, _declared_model(baseline.model),
+        return champion_training_set(catalog, declared_model(baseline.model),
                                      client or MlflowClient())
     if isinstance(baseline, BaselineTable):
         if not catalog.exists(baseline.table):

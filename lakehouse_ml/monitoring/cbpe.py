@@ -28,13 +28,11 @@ under concept drift the estimate does not move and only the realized metric show
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime
 
 import numpy as np
 import polars as pl
-from deltalake.exceptions import DeltaError
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from sklearn.isotonic import IsotonicRegression
@@ -44,9 +42,9 @@ from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.ml.holdout import load_holdout_predictions
 from lakehouse_ml.ml.packaging import load_packaged
 from lakehouse_ml.ml.registry import CHAMPION, alias_version, model_uri
-from lakehouse_ml.ml.retraining import DATA_VERSIONS
 from lakehouse_ml.ml.spec import ModelSpec
 from lakehouse_ml.ml.train import inputs, labelled_split
+from lakehouse_ml.monitoring.baseline import declared_model, pinned_training_set
 
 log = logging.getLogger(__name__)
 
@@ -101,16 +99,6 @@ class CBPE:
         return float(auc(fp / expected_negatives, tp / expected_positives))
 
 
-def _declared(model: str) -> ModelSpec:
-    from lakehouse_ml.domains import declared_models  # the declarations, loaded on demand
-
-    models = {spec.name: spec for spec in declared_models()}
-    if model not in models:
-        raise ValueError(f"model {model!r} is not declared by any domain (declared: "
-                         f"{', '.join(sorted(models)) or 'none'})")
-    return models[model]
-
-
 def _holdout(logged: str) -> float | datetime:
     """The `holdout` param a training run logged (`str(spec.holdout)`): a share or an instant."""
     try:
@@ -134,7 +122,7 @@ def champion_estimator(catalog: Catalog, model: str, *,
     for an undeclared model, `TrackingUnavailable` when MLflow cannot be reached, and
     `ModelArtifactError` for a changed or untrusted artifact. `client`: default, MLflow's
     current tracking URI."""
-    spec = _declared(model)
+    spec = declared_model(model)
     client = client or MlflowClient()
     name = spec.registered_name(catalog.env)
     version = alias_version(client, name, CHAMPION)
@@ -153,17 +141,8 @@ def champion_estimator(catalog: Catalog, model: str, *,
 def _recomputed_holdout(catalog: Catalog, client: MlflowClient, spec: ModelSpec,
                         found: ModelVersion) -> tuple[np.ndarray, np.ndarray]:
     """(probability, label) of the registered version `found` on its holdout, recomputed."""
-    table = str(catalog.name(spec.training_set.name))
-    pinned = json.loads((found.tags or {}).get(DATA_VERSIONS) or "{}")
-    if table not in pinned:
-        raise ValueError(f"its {DATA_VERSIONS} tag does not pin {table}, so its holdout "
-                         "cannot be rebuilt")
+    frame = pinned_training_set(catalog, spec, found).frame  # MonitorError: a ValueError
     params = client.get_run(found.run_id).data.params if found.run_id else {}
-    try:
-        frame = catalog.read(table, pinned[table])
-    except (OSError, DeltaError) as error:  # its files vacuumed, or its log entry expired
-        raise ValueError(f"its training set {table} at version {pinned[table]} cannot be "
-                         f"read: {error}") from error
     _, holdout = labelled_split(spec, frame, _holdout(params.get("holdout", str(spec.holdout))))
     packaged = load_packaged(model_uri(found.name, int(found.version)))
     probability = packaged.pipeline.predict_proba(inputs(holdout, packaged.features))[:, 1]

@@ -34,7 +34,11 @@ from mlflow import MlflowClient
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.monitoring import metric_tables as tables
-from lakehouse_ml.monitoring.baseline import BaselineFrame, baseline_frame
+from lakehouse_ml.monitoring.baseline import (
+    BaselineFrame,
+    TrainingSetUnreadable,
+    baseline_frame,
+)
 from lakehouse_ml.monitoring.cbpe import CBPE, champion_estimator
 from lakehouse_ml.monitoring.drift import drift_rows
 from lakehouse_ml.monitoring.profile import GROUP, Kind, profile, profiled_columns
@@ -300,7 +304,12 @@ def _baseline(catalog: Catalog, monitor: Monitor, client: MlflowClient | None,
               notes: list[str]) -> BaselineFrame | None:
     if monitor.baseline is None:
         return None
-    found = baseline_frame(catalog, monitor.baseline, client=client)
+    try:
+        found = baseline_frame(catalog, monitor.baseline, client=client)
+    except TrainingSetUnreadable as error:
+        notes.append(f"baseline {monitor.baseline} cannot be read: {error}: CONSECUTIVE "
+                     "drift only")
+        return None
     if found is None:
         notes.append(f"no baseline yet ({monitor.baseline}): CONSECUTIVE drift only")
     return found

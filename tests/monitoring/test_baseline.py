@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.ml.registry import CHAMPION, use_tracking
 from lakehouse_ml.ml.retraining import DATA_VERSIONS
-from lakehouse_ml.monitoring.baseline import baseline_frame
+from lakehouse_ml.monitoring.baseline import TrainingSetUnreadable, baseline_frame
 from lakehouse_ml.monitoring.refresh import refresh
 from lakehouse_ml.monitoring.schema import CONSECUTIVE
 from lakehouse_ml.monitoring.spec import BaselineTable, ChampionTrainingSet, Monitor
@@ -121,3 +121,25 @@ def test_before_a_champion_a_monitor_writes_consecutive_drift_only(
     per_day = catalog.read("churn.training_set").group_by(
         pl.col("label_timestamp").dt.date()).len().sort("label_timestamp")["len"].to_list()
     assert baseline.sort("window")["count_delta"].to_list() == [n - 4.0 for n in per_day]
+
+
+def test_a_vacuumed_champion_training_set_is_a_note_and_consecutive_drift_only(
+        catalog: Catalog, client: MlflowClient) -> None:
+    table = f"{catalog.env}.churn.training_set"
+    crown(client, catalog, register(client, catalog, {table: 1}))
+    catalog.overwrite("churn.training_set", rows(200, 6))  # version 3: version 1's files unused
+    catalog.vacuum("churn.training_set", 0, enforce_retention_duration=False)
+    with pytest.raises(TrainingSetUnreadable, match=f"its training set {table} at version 1 "
+                                                    "cannot be read"):
+        baseline_frame(catalog, ChampionTrainingSet("churn_clf"), client=client)
+    monitor = Monitor("churn.training_set", "time_series", timestamp_col="label_timestamp",
+                      baseline=ChampionTrainingSet("churn_clf"))
+
+    result = refresh(catalog, monitor, client=client)
+
+    (note,) = [note for note in result.notes if note.startswith("baseline ")]
+    assert f"training set {table} at version 1 cannot be read" in note
+    assert note.endswith("CONSECUTIVE drift only")
+    drift = catalog.read(monitor.drift_metrics_table)
+    assert drift.height > 0 and set(drift["drift_type"]) == {CONSECUTIVE}
+    assert result.profile_rows > 0

@@ -283,7 +283,7 @@ def test_malformed_logged_predictions_give_no_estimate_and_say_why(
 def test_champion_estimator_of_an_undeclared_model_is_a_clear_error(
     registered: tuple[Catalog, MlflowClient, Candidate],
 ) -> None:
-    with pytest.raises(ValueError, match="model 'nope' is not declared by any domain "
+    with pytest.raises(ValueError, match="no domain declares a model 'nope' "
                                          r"\(declared: .*churn_clf"):
         champion_estimator(registered[0], "nope", client=registered[1])
 
@@ -334,5 +334,6 @@ def test_a_vacuumed_training_set_leaves_the_logged_holdout_and_nothing_else(
     assert_same(champion_estimator(catalog, MODEL.name, client=client), candidate)
     with predictions_not_logged(client, candidate):
         assert champion_estimator(catalog, MODEL.name, client=client) is None
-    assert (f"{candidate.model} version {candidate.version}: no label-free estimate: its "
-            f"training set dev.{TRAINING_SET} at version 1 cannot be read") in caplog.text
+    assert (f"{candidate.model} version {candidate.version}: no label-free estimate: "
+            f"{candidate.model} version {candidate.version}: its training set "
+            f"dev.{TRAINING_SET} at version 1 cannot be read") in caplog.text
