@@ -70,11 +70,17 @@ def champion_training_set(catalog: Catalog, spec: ModelSpec, client: MlflowClien
     """`pinned_training_set` of `spec`'s champion; None when the model has no champion yet.
     MonitorError when the champion's tags do not pin the training set, TrainingSetUnreadable
     when its version can no longer be read."""
+    found = champion_version(catalog, spec, client)
+    return None if found is None else pinned_training_set(catalog, spec, found)
+
+
+def champion_version(catalog: Catalog, spec: ModelSpec, client: MlflowClient
+                     ) -> ModelVersion | None:
+    """The registered version of `spec` (in `catalog`'s environment) that holds the champion
+    alias; None when none does."""
     name = spec.registered_name(catalog.env)
     version = alias_version(client, name, CHAMPION)
-    if version is None:
-        return None
-    return pinned_training_set(catalog, spec, client.get_model_version(name, str(version)))
+    return None if version is None else client.get_model_version(name, str(version))
 
 
 def baseline_frame(catalog: Catalog, baseline: Baseline, *,

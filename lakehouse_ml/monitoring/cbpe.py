@@ -41,10 +41,14 @@ from sklearn.metrics import auc, roc_auc_score
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.ml.holdout import load_holdout_predictions
 from lakehouse_ml.ml.packaging import load_packaged
-from lakehouse_ml.ml.registry import CHAMPION, alias_version, model_uri
+from lakehouse_ml.ml.registry import model_uri
 from lakehouse_ml.ml.spec import ModelSpec
 from lakehouse_ml.ml.train import inputs, labelled_split
-from lakehouse_ml.monitoring.baseline import declared_model, pinned_training_set
+from lakehouse_ml.monitoring.baseline import (
+    champion_version,
+    declared_model,
+    pinned_training_set,
+)
 
 log = logging.getLogger(__name__)
 
@@ -124,17 +128,16 @@ def champion_estimator(catalog: Catalog, model: str, *,
     current tracking URI."""
     spec = declared_model(model)
     client = client or MlflowClient()
-    name = spec.registered_name(catalog.env)
-    version = alias_version(client, name, CHAMPION)
-    if version is None:
+    found = champion_version(catalog, spec, client)
+    if found is None:
         return None
-    found = client.get_model_version(name, str(version))
     try:
         logged = load_holdout_predictions(client, found.run_id) if found.run_id else None
         holdout = logged or _recomputed_holdout(catalog, client, spec, found)
         return CBPE.fit(*holdout)  # a single-class holdout: ValueError
     except ValueError as error:
-        log.warning("%s version %s: no label-free estimate: %s", name, version, error)
+        log.warning("%s version %s: no label-free estimate: %s", found.name, found.version,
+                    error)
         return None
 
 
