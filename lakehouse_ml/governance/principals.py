@@ -76,7 +76,7 @@ def add_member(state: State, group: str, member: str) -> None:
     if principal_type(state, group) != GROUP:
         raise ValueError(f"principal {group!r} is not a group")
     principal_type(state, member)
-    if member == group or group in groups_of(state, member):
+    if member == group or member in groups_of(state, group):
         raise MembershipCycle(f"adding {member!r} to group {group!r} would make a cycle "
                               f"({group!r} is already a member of {member!r})")
     members = state["principals"][group]["members"]

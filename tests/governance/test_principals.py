@@ -1,0 +1,83 @@
+"""Principals: nested groups (cycles refused), the caller's identity, the durable state."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from lakehouse_ml.governance import GROUP, MembershipCycle, Metastore, current_principal
+from lakehouse_ml.governance.principals import groups_of, local_user
+from lakehouse_ml.governance.store import Store
+
+
+def test_membership_is_transitive(metastore: Metastore) -> None:
+    metastore.add_principal("everyone", GROUP)
+    metastore.add_member("everyone", "readers")
+    state = metastore.store.read()
+    assert groups_of(state, "ann") == {"analysts", "readers", "everyone"}
+    assert groups_of(state, "bob") == set()
+
+
+@pytest.mark.parametrize(("group", "member"), [
+    ("analysts", "analysts"), ("analysts", "readers"), ("ann", "bob")])
+def test_cycles_and_non_groups_are_refused(metastore: Metastore, group: str, member: str
+                                           ) -> None:
+    before = metastore.store.version()
+    with pytest.raises(ValueError, match=f"'{group}'"):
+        metastore.add_member(group, member)
+    assert metastore.store.version() == before
+
+
+def test_a_cycle_through_three_groups_is_refused(metastore: Metastore) -> None:
+    metastore.add_principal("c", GROUP)
+    metastore.add_member("c", "readers")  # analysts ⊂ readers ⊂ c
+    with pytest.raises(MembershipCycle, match="'c' to group 'analysts'"):
+        metastore.add_member("analysts", "c")
+
+
+def test_only_metastore_admins_manage_principals(metastore: Metastore) -> None:
+    with pytest.raises(PermissionError, match="'ann' does not have metastore admin"):
+        metastore.add_principal("eve", as_principal="ann")
+    with pytest.raises(PermissionError):
+        metastore.add_member("analysts", "bob", as_principal="ann")
+
+
+def test_a_principal_cannot_change_type(metastore: Metastore) -> None:
+    with pytest.raises(ValueError, match="'ann' is already a user, not a group"):
+        metastore.add_principal("ann", GROUP)
+
+
+def test_caller_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LAKEHOUSE_PRINCIPAL", raising=False)
+    assert current_principal() == local_user()
+    monkeypatch.setenv("LAKEHOUSE_PRINCIPAL", "etl")
+    assert current_principal() == "etl"
+    assert current_principal("ann") == "ann"
+    with pytest.raises(ValueError, match="invalid principal name"):
+        current_principal("a`b")
+
+
+def test_acting_as_from_the_environment(metastore: Metastore, monkeypatch: pytest.MonkeyPatch
+                                        ) -> None:
+    monkeypatch.setenv("LAKEHOUSE_PRINCIPAL", "bob")
+    with pytest.raises(PermissionError, match="'bob'"):
+        metastore.grant(["SELECT"], "TABLE", "silver.customers", "ann")
+
+
+def test_concurrent_writers_lose_no_update(tmp_path) -> None:
+    store = Store(str(tmp_path), "admin")
+    writers = 8
+
+    def add(i: int) -> None:
+        for j in range(5):
+            store.update(lambda state, n=f"u{i}-{j}": state["principals"].update(
+                {n: {"type": "user"}}))
+
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(store.read()["principals"]) == writers * 5
+    assert store.version() == writers * 5
