@@ -36,23 +36,25 @@ STARTUP_SECONDS = 180
 SERVE = str(Path(sys.executable).parent / "lakehouse-ml")
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def lakehouse(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Built once for the folder (~1 min); tests that move aliases work on a registry copy."""
+    """Built once per test process (~1 min): session-scoped, because a package-scoped fixture
+    is torn down whenever an xdist worker runs a file outside the folder in between, and was
+    rebuilt for most files. Tests that move aliases work on a registry copy."""
     return build_lakehouse(tmp_path_factory.mktemp("serving"))
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def lakehouse_catalog(lakehouse: Settings) -> Catalog:
     return Catalog(lakehouse.root, lakehouse.env)
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def token(lakehouse_catalog: Catalog) -> str:
     return TokenStore(lakehouse_catalog).create("tests")
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def customers(lakehouse_catalog: Catalog) -> list[int]:
     frame = lakehouse_catalog.read("silver.customers", columns=["customer_id"])
     return frame["customer_id"].sort().to_list()
@@ -84,10 +86,11 @@ def running(serving: ServingConfig) -> Iterator[httpx.Client]:
         assert not thread.is_alive(), "server did not stop"
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def server(lakehouse: Settings, token: str) -> Iterator[httpx.Client]:
-    """The shared server (started once `token` exists): champion 1, challenger 2 on 30% of
-    keys. Tests must not move its aliases (see `registry_copy`)."""
+    """A server for the module's tests (started once `token` exists; per module, so no idle
+    server keeps polling while other files run): champion 1, challenger 2 on 30% of keys.
+    Tests must not move its aliases (see `registry_copy`)."""
     with running(config(lakehouse)) as client:
         yield client
 
