@@ -3,7 +3,7 @@
     users: [name, ...]
     service_principals: [name, ...]
     groups: {group: [member, ...]}           # members: any declared principal or group
-    schemas: [{name: silver, owner: data-eng, comment: "..."}]   # created if missing
+    schemas: [{name: silver, owner: data-eng, comment: "..."}]   # created if missing, owned
     owners: [{securable: SCHEMA silver, owner: data-eng}]
     grants: [{securable: CATALOG, to: churn-pipeline, privileges: [USE CATALOG]}]
     tags: [{securable: TABLE silver.customers, column: email, tags: {pii: email}}]
@@ -142,6 +142,8 @@ def _plan(m: Metastore, doc: dict[str, Any], file: str
         name = _target(m, f"SCHEMA {e['name']}", where).name
         steps.append((where, partial(m.create, s.SCHEMA, name, owner=e.get("owner"),
                                      comment=str(e.get("comment", "")))))
+        if e.get("owner"):  # also when the schema existed already
+            steps.append((where, partial(m.set_owner, s.SCHEMA, name, str(e["owner"]))))
     for i, entry in enumerate(_entries(doc, "owners", list, file)):
         where = f"{file}: owners[{i}]"
         e = _fields(entry, ("securable", "owner"), (), where)

@@ -1,0 +1,85 @@
+"""Policy files: idempotent, checked before anything is applied; churn's grants its pipeline
+exactly what the pipeline needs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lakehouse_ml.governance import Metastore, PermissionDenied
+from lakehouse_ml.governance.policy import PolicyError, apply_policy
+
+CHURN = Path(__file__).parents[2] / "lakehouse_ml" / "domains" / "churn" / "policy.yaml"
+LAYERS = ("bronze", "silver", "gold", "churn", "monitoring")
+
+
+def test_applying_twice_gives_the_same_state(root: str) -> None:
+    m = Metastore(root, "dev")
+    apply_policy(CHURN, metastore=m)
+    state, version = m.store.read(), m.store.version()
+    apply_policy(CHURN, metastore=m)
+    assert (m.store.read(), m.store.version()) == (state, version)
+
+
+def test_churn_policy_gives_the_pipeline_what_it_needs_and_no_more(root: str) -> None:
+    m = apply_policy(CHURN, metastore=Metastore(root, "dev"))
+    assert {g.name for g in m.children("dev")} >= {f"dev.{s}" for s in LAYERS}
+    for schema in LAYERS:
+        for privilege in ("CREATE TABLE",):
+            m.check("churn-pipeline", privilege, "SCHEMA", schema)
+    for privilege in ("SELECT", "MODIFY"):
+        m.check("churn-pipeline", privilege, "TABLE", "silver.customers")
+    m.check("churn-pipeline", "CREATE MODEL", "SCHEMA", "churn")
+    m.check("churn-pipeline", "EXECUTE", "SCHEMA", "churn")
+    with pytest.raises(PermissionDenied, match="'churn-pipeline' does not have CREATE SCHEMA"):
+        m.check("churn-pipeline", "CREATE SCHEMA", "CATALOG", "dev")
+    with pytest.raises(PermissionDenied, match="MANAGE"):
+        m.check("churn-pipeline", "MANAGE", "TABLE", "silver.customers")
+    with pytest.raises(PermissionDenied, match="'churn-serving' does not have USE SCHEMA on "
+                                               "SCHEMA dev.silver"):
+        m.check("churn-serving", "SELECT", "TABLE", "silver.customers")
+    with pytest.raises(PermissionDenied, match="'analysts' does not have USE SCHEMA"):
+        m.check("analysts", "SELECT", "TABLE", "silver.customers")
+    assert {r["principal"] for r in m.show_grants("SCHEMA", "churn")} == {
+        "churn-pipeline", "churn-serving", "analysts", "data-eng", "ml"}
+    assert m.resolve("dev.silver").owner == "data-eng"
+
+
+def test_applied_as_a_non_admin_it_is_refused(root: str) -> None:
+    with pytest.raises(PermissionDenied, match="'ann' does not have metastore admin"):
+        apply_policy(CHURN, "ann", metastore=Metastore(root, "dev"))
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("- a list", "a policy is a mapping"),
+    ("roles: [x]", "unknown section\\(s\\) roles"),
+    ("grants: [{securable: TABLE silver.customers, to: ann}]",
+     r"grants\[0\]: missing privileges"),
+    ("grants: [{on: TABLE silver.customers, to: ann, privileges: [SELECT]}]",
+     r"grants\[0\]: missing securable; unknown field\(s\) True"),
+    ("grants: [{securable: VIEW x, to: ann, privileges: [SELECT]}]",
+     r"grants\[0\]: 'securable' must be 'TYPE \[name\]'"),
+    ("grants: [{securable: TABLE silver.customers, to: carol, privileges: [SELECT]}]",
+     r"grants\[0\]: principal 'carol' does not exist"),
+    ("groups: {g: [nobody]}", r"groups.g: principal 'nobody' does not exist"),
+    ("users: [[1]]", r"users\[0\]: a principal name is a string"),
+    ("grants: {a: b}", "'grants' must be a list"),
+    ("users: [ann\n", "cannot read the policy"),
+])
+def test_malformed_policies_name_the_file_and_entry(root: str, tmp_path: Path, text: str,
+                                                    message: str) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(text)
+    with pytest.raises((PolicyError, LookupError, ValueError), match=message) as raised:
+        apply_policy(path, metastore=Metastore(root, "dev"))
+    assert str(path) in str(raised.value)
+
+
+def test_a_malformed_entry_applies_nothing(root: str, tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text("users: [ann]\ngrants: [{securable: TABLE t, to: ann}]\n")
+    m = Metastore(root, "dev")
+    with pytest.raises(PolicyError):
+        apply_policy(path, metastore=m)
+    assert m.store.version() == 0
