@@ -82,6 +82,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -101,6 +102,9 @@ PSI_EPSILON = 1e-4
 """The floor of each bin's frequency in the population stability index."""
 EXACT_KS_MAX_N = 10_000
 """Up to this many values on both sides the KS p-value is exact (scipy's `auto`)."""
+COUNTER_MAX_ROWS = 10_000
+"""Up to this many rows a categorical column's values are counted in Python (a polars
+group-by costs more to set up than it saves there)."""
 PARALLEL_MIN_VALUES = 1_000_000
 """From this many values (numeric columns x rows of both sides) numeric columns are compared
 one per core."""
@@ -277,10 +281,15 @@ def _categorical_sides(frame: pl.DataFrame, names: list[str]) -> list[_Side]:
     for name in raw_nulls:
         series = frame.get_column(name)
         series = (series.fill_nan(None) if series.dtype.is_float() else series).cast(pl.String)
-        counts = series.drop_nulls().value_counts(name="count")
+        if series.len() <= COUNTER_MAX_ROWS:
+            counts = Counter(series.to_list())
+            counts.pop(None, None)
+        else:
+            found = series.drop_nulls().value_counts(name="count")
+            counts = Counter(dict(zip(found[name].to_list(), found["count"].to_list(),
+                                      strict=True)))
         sides[name] = _Side(frame.height, frame.height - raw_nulls[name], series.null_count(),
-                            dict(zip(counts[name].to_list(), counts["count"].to_list(),
-                                     strict=True)))
+                            counts)
     return [sides.get(n, _Side(0, 0, 0, {})) for n in names]
 
 
