@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import polars as pl
 from mlflow import MlflowClient
 
@@ -247,7 +248,7 @@ def _drift(current: Mapping[tuple, pl.DataFrame], previous_of: Mapping[datetime,
     window its CONSECUTIVE drift compares with, None for none): `current` maps GROUP keys to
     their rows."""
     step = monitor.granularity
-    parts = []
+    parts, keys = [], []
     for key, rows in current.items():
         start, end, slice_key, slice_value = key
         if start not in previous_of:
@@ -259,19 +260,18 @@ def _drift(current: Mapping[tuple, pl.DataFrame], previous_of: Mapping[datetime,
             compare.append((CONSECUTIVE, previous, window_before))
         reference = baseline.get((slice_key, slice_value))
         if reference is not None:
-            compare.append((BASELINE, reference, None))
+            compare.append((BASELINE, reference, (None, None)))
         for drift_type, other, window_cmp in compare:
-            parts.append(drift_rows(rows, other, categorical).with_columns(
-                pl.lit(start, UTC_TIME).alias(START), pl.lit(end, UTC_TIME).alias(END),
-                pl.lit(slice_key, pl.String).alias(SLICE_KEY),
-                pl.lit(slice_value, pl.String).alias(SLICE_VALUE),
-                pl.lit(drift_type).alias("drift_type"),
-                pl.lit(window_cmp[0] if window_cmp else None, UTC_TIME).alias("_cmp_start"),
-                pl.lit(window_cmp[1] if window_cmp else None, UTC_TIME).alias("_cmp_end"),
-            ))
+            parts.append(drift_rows(rows, other, categorical))
+            keys.append((*key, drift_type, *window_cmp))
     if not parts:
         return pl.DataFrame(schema=DRIFT_METRICS)
-    rows = pl.concat(parts, how="diagonal_relaxed")
+    # each comparison's key columns, built once and repeated over its rows
+    key_schema = {START: UTC_TIME, END: UTC_TIME, SLICE_KEY: pl.String, SLICE_VALUE: pl.String,
+                  "drift_type": pl.String, "_cmp_start": UTC_TIME, "_cmp_end": UTC_TIME}
+    repeat = np.repeat(np.arange(len(parts)), [part.height for part in parts])
+    rows = pl.concat(parts).hstack(
+        pl.DataFrame(keys, schema=key_schema, orient="row")[repeat].get_columns())
     window_cmp = pl.when(pl.col("_cmp_start").is_not_null()).then(
         window_struct(pl.col("_cmp_start"), pl.col("_cmp_end")))
     return rows.with_columns(
