@@ -146,3 +146,23 @@ def test_create_needs_the_create_privilege_and_makes_the_creator_owner(
     model = metastore.create("MODEL", "gold.churn", as_principal="bob")
     assert model.owner == "bob"
     assert [c.name for c in metastore.children("dev.gold")] == ["dev.gold.churn"]
+
+
+def test_execute_on_models_and_functions_and_feature_tables(metastore: Metastore) -> None:
+    metastore.create("SCHEMA", "ml")
+    metastore.create("MODEL", "ml.churn_model")
+    metastore.create("FUNCTION", "ml.score", definition={"body": "1"})
+    features = metastore.create("TABLE", "ml.customer_features", table_kind="FEATURE TABLE")
+    assert (features.type, features.kind) == ("TABLE", "FEATURE TABLE")
+    metastore.grant(["USE CATALOG"], "CATALOG", "dev", "etl")
+    metastore.grant(["USE SCHEMA", "EXECUTE", "SELECT"], "SCHEMA", "ml", "etl")
+    metastore.check("etl", "EXECUTE", "MODEL", "ml.churn_model")
+    metastore.check("etl", "EXECUTE", "FUNCTION", "ml.score")
+    metastore.check("etl", "SELECT", "TABLE", "ml.customer_features")
+    assert [s.privilege for s in metastore.effective_privileges(
+        "etl", "MODEL", "ml.churn_model")] == ["EXECUTE"]  # SELECT does not apply to a model
+    metastore.revoke(["EXECUTE"], "SCHEMA", "ml", "etl")
+    with pytest.raises(PermissionDenied, match="EXECUTE on MODEL dev.ml.churn_model"):
+        metastore.check("etl", "EXECUTE", "MODEL", "ml.churn_model")
+    with pytest.raises(ValueError, match="SELECT does not apply to a model"):
+        metastore.grant(["SELECT"], "MODEL", "ml.churn_model", "etl")
