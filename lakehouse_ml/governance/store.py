@@ -42,6 +42,7 @@ class Store:
             raise ValueError(f"governance state needs a local lakehouse root, got {root!r}")
         self.dir = Path(local) / "_metastore"
         self.default_admin = default_admin
+        self._cached: tuple[int, State] | None = None
 
     def version(self) -> int:
         """The latest committed version (0: nothing committed yet)."""
@@ -51,13 +52,19 @@ class Store:
         return max(versions, default=0)
 
     def read(self) -> State:
+        """The latest state; shared between callers (a version file never changes), so do
+        not mutate it: `update` works on a copy."""
         version = self.version()
         if version == 0:
             return empty_state(self.default_admin)
+        if self._cached is not None and self._cached[0] == version:
+            return self._cached[1]
         path = self.dir / f"{version:0{_WIDTH}d}.json"
         if path.stat().st_size > MAX_STATE_BYTES:
             raise ValueError(f"governance state {path} is larger than {MAX_STATE_BYTES} bytes")
-        return json.loads(path.read_text())
+        state = json.loads(path.read_text())
+        self._cached = (version, state)
+        return state
 
     def update(self, change: Callable[[State], T]) -> T:
         """Apply `change` (which mutates the state it gets and returns a result) to the
@@ -65,8 +72,8 @@ class Store:
         A change that raises commits nothing."""
         for _ in range(RETRIES):
             version = self.version()
-            state = self.read()
-            before = copy.deepcopy(state)
+            before = self.read()
+            state = copy.deepcopy(before)
             result = change(state)
             if state == before:
                 return result
