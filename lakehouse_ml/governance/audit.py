@@ -13,7 +13,8 @@ flush takes an exclusive `fcntl` lock on `<root>/<env>/_governance/audit.lock`, 
 chain head checkpoint (`audit_head.json`: last sequence, hash and the table version it was
 written at), numbers and hashes its records after it, appends them in one commit and moves
 the checkpoint. If the table's version is not the checkpoint's (a crash between commit and
-checkpoint), the head is first read from the table itself. A writer whose commit lands at a
+checkpoint), the head is first read from the table itself (whether it is, one `stat` of
+the commit file after the checkpoint's version tells). A writer whose commit lands at a
 version other than the one it expected knows another writer bypassed the lock and says so in
 the log. On an object store (no `fcntl`) the lock does not exist: a single writing process
 per lakehouse is assumed, and a fork caused by two is detected by `verify`, not prevented.
@@ -72,6 +73,9 @@ class AuditLog:
         self._head_path = f"{path}/{HEAD_FILE}"
         self._lock_path = (f"{path}/{LOCK_FILE}"
                            if isinstance(self._fs, pafs.LocalFileSystem) else None)
+        if self._lock_path is None:
+            log.warning("audit log on %s: no lock on an object store, write the audit log "
+                        "from one process only (`audit verify` detects a fork)", base)
         self._thread = threading.Thread(target=self._run, name="audit-log", daemon=True)
         self._thread.start()
         # at exit, before concurrent.futures shuts its pools down (polars scans use them):
@@ -209,26 +213,32 @@ class AuditLog:
                     "all writers (after system.access.audit); verify with "
                     "`lakehouse-ml audit verify`."))
                 self._append = self.catalog.appender(TABLE)
-            version = self.catalog.version(TABLE)
             head, at = self._head()
-            if at != version:  # no checkpoint yet, a crash before it moved, a rogue writer
-                head = self._table_head() if version else Head()
+            if at < 0 or self._committed_after(at):  # no checkpoint yet, a crash before it
+                head = self._table_head()             # moved, a writer without the lock
             head = chain(records, head)
             written = self._append(pl.DataFrame(records, schema=SCHEMA))
-            if written != version + 1:
+            if at >= 0 and written != at + 1:
                 log.error("audit log: commit landed at version %d, expected %d: another "
                           "writer bypassed %s (the chain may fork; run `audit verify`)",
-                          written, version + 1, self._lock_path)
+                          written, at + 1, self._lock_path)
             self._write_head(head, written)
 
     def _head(self) -> tuple[Head, int]:
-        """The checkpoint and the table version it was written at (`-1` if none)."""
+        """The checkpoint and the table version it was written at (`-1` if none, or if it
+        cannot be read: the head is then read from the table and the checkpoint rewritten)."""
         try:
-            with self._fs.open_input_stream(self._head_path) as stream:
-                doc = json.loads(stream.read())
-        except FileNotFoundError:
+            return _checkpoint(self._fs, self._head_path) or (Head(), -1)
+        except ValueError:
+            log.exception("audit log: rebuilding the head checkpoint from the table")
             return Head(), -1
-        return Head(doc["sequence"], doc["hash"]), doc["version"]
+
+    def _committed_after(self, version: int) -> bool:
+        """Does the table have a commit after `version`? One stat of its next commit file,
+        where opening the table would replay its log."""
+        fs, table = pafs.FileSystem.from_uri(self.catalog.location(TABLE))
+        info = fs.get_file_info(f"{table}/_delta_log/{version + 1:020d}.json")
+        return info.type != pafs.FileType.NotFound
 
     def _table_head(self) -> Head:
         last = (self.catalog.scan(TABLE).select("sequence", "hash")
@@ -244,15 +254,26 @@ class AuditLog:
         self._fs.move(staging, self._head_path)
 
 
-def read_head(catalog: Catalog) -> Head | None:
-    """The chain head checkpoint of the lakehouse, or None if no record was ever written."""
-    fs, path = pafs.FileSystem.from_uri(f"{catalog.root}/{catalog.env}")
+def _checkpoint(fs: pafs.FileSystem, path: str) -> tuple[Head, int] | None:
+    """(head, table version) of the checkpoint at `path`, None if there is none; ValueError
+    naming the file if it is not one."""
     try:
-        with fs.open_input_stream(f"{path}/{HEAD_FILE}") as stream:
-            doc = json.loads(stream.read())
+        with fs.open_input_stream(path) as stream:
+            doc = json.loads(stream.read(4096))
+        head = Head(int(doc["sequence"]), str(doc["hash"]))
+        return head, int(doc["version"])
     except FileNotFoundError:
         return None
-    return Head(doc["sequence"], doc["hash"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"audit head checkpoint {path} is unreadable: {error!r}") from None
+
+
+def read_head(catalog: Catalog) -> Head | None:
+    """The chain head checkpoint of the lakehouse, None if no record was ever written;
+    ValueError if the checkpoint is not one."""
+    fs, path = pafs.FileSystem.from_uri(f"{catalog.root}/{catalog.env}")
+    found = _checkpoint(fs, f"{path}/{HEAD_FILE}")
+    return found and found[0]
 
 
 _LOGS: dict[tuple[str, str], AuditLog] = {}

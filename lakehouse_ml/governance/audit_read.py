@@ -19,11 +19,18 @@ class NothingToVerify(LookupError):
     """No audit record was ever written: there is no chain to verify (not a pass)."""
 
 
+class CheckpointUnreadable(RuntimeError):
+    """The chain head checkpoint is not one (edited or cut): the tail cannot be checked."""
+
+
 def verify_log(catalog: Catalog) -> tuple[Head, int]:
     """(the verified head, the table version read); `ChainBroken` at the first broken link
     (an absent or empty log whose head checkpoint says records were written is broken at
-    sequence 1), `NothingToVerify` when no record was ever written."""
-    checkpoint = read_head(catalog)
+    sequence 1), `NothingToVerify` when no record was ever written, `CheckpointUnreadable`."""
+    try:
+        checkpoint = read_head(catalog)
+    except ValueError as error:  # tampered with or cut: a failure, not a usage error
+        raise CheckpointUnreadable(str(error)) from None
     if not catalog.exists(TABLE):
         if checkpoint is None:
             raise NothingToVerify(f"nothing to verify: no audit log {catalog.name(TABLE)} "

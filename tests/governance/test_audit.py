@@ -11,8 +11,8 @@ import pytest
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.governance.audit import MAX_VALUE, audit_log
-from lakehouse_ml.governance.audit_chain import GENESIS, TABLE
-from tests.governance.audit_support import rows, writer
+from lakehouse_ml.governance.audit_chain import GENESIS, HEAD_FILE, TABLE
+from tests.governance.audit_support import cli, rows, write, writer
 
 
 def test_record_fields_and_hash(catalog: Catalog) -> None:
@@ -116,3 +116,34 @@ def test_audit_log_is_one_writer_per_lakehouse(tmp_path: Path) -> None:
     first.record(user="a", service="unityCatalog", action="getTable")
     first.flush()
     assert Catalog(str(tmp_path), "dev").read(TABLE).height == 1
+
+
+def _checkpoint(catalog: Catalog) -> Path:
+    return Path(catalog.root) / catalog.env / HEAD_FILE
+
+
+def test_a_stale_checkpoint_is_caught_up_from_the_table(catalog: Catalog) -> None:
+    """A writer that died between its commit and moving the checkpoint: the next one reads
+    the head from the table, so the chain neither forks nor repeats a sequence."""
+    write(catalog, 2)
+    stale = _checkpoint(catalog).read_text()
+    write(catalog, 3)
+    _checkpoint(catalog).write_text(stale)
+    write(catalog, 1)
+    frame = rows(catalog)
+    assert frame["sequence"].to_list() == list(range(1, 7))
+    assert frame["prev_hash"].to_list()[1:] == frame["hash"].to_list()[:-1]
+    assert json.loads(_checkpoint(catalog).read_text())["sequence"] == 6
+
+
+def test_an_unreadable_checkpoint_is_rebuilt_and_verify_names_it(
+        catalog: Catalog, caplog: pytest.LogCaptureFixture) -> None:
+    write(catalog, 2)
+    _checkpoint(catalog).write_text("{not json")
+    result = cli("audit", "verify")
+    assert result.exit_code == 1 and "audit_head.json is unreadable" in result.stderr
+    write(catalog, 1)
+    assert "rebuilding the head checkpoint" in caplog.text
+    assert rows(catalog)["sequence"].to_list() == [1, 2, 3]
+    assert cli("audit", "verify").exit_code == 0
+
