@@ -8,6 +8,7 @@ recorded in the audit log (service `unityCatalog`, Databricks' action names), de
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from lakehouse_ml.catalog.names import TableName
@@ -49,6 +50,7 @@ class Metastore:
         self.root, self.env = root.rstrip("/"), env
         self.store = Store(self.root, p.local_user())
         self.registry = Registry(self.root)
+        self._local = Path(self.root.removeprefix("file://"))
 
     # reading
     def namespace(self, state: State | None = None) -> s.Namespace:
@@ -59,18 +61,25 @@ class Metastore:
                 cache["all"] = [t for c in self._catalog_dirs() for t in self.registry.list(c)]
             return cache["all"]
 
+        docs: dict[str, RegisteredTable | None] = {}
+
         def table(name: str) -> RegisteredTable | None:
-            return self.registry.get(TableName(*name.split(".")))
+            if name not in docs:  # read once per namespace (one check, one change)
+                docs[name] = self.registry.get(TableName(*name.split(".")))
+            return docs[name]
+
+        def holds_tables(name: str) -> bool:
+            catalog, _, schema = name.partition(".")
+            folder = self._local / catalog / "_catalog" / schema
+            return folder.is_dir() and any(folder.rglob("*.json"))
 
         return s.Namespace(self.store.read() if state is None else state, table, registered,
-                           self.env)
+                           self.env, holds_tables)
 
     def _catalog_dirs(self) -> list[str]:
-        from pathlib import Path
-
-        base = Path(self.root.removeprefix("file://"))
-        return sorted(d.name for d in base.glob("*/_catalog") if d.is_dir()
-                      for d in [d.parent]) if base.is_dir() else []
+        base = self._local
+        return sorted(d.parent.name for d in base.glob("*/_catalog") if d.is_dir()
+                      ) if base.is_dir() else []
 
     def securable(self, kind: str, name: str) -> s.Securable:
         return self.namespace().get(kind, s.parse_name(kind, name, self.env))
@@ -203,7 +212,7 @@ class Metastore:
                 if not pv.may_manage(ns, who, found):
                     raise pv.PermissionDenied(who, pv.MANAGE, found.key, "needed to replace it")
                 s.stored(state, kind, full).update(comment=comment, **extra)
-                return s.Namespace(state, ns.table, ns.registered, ns.home).get(kind, full)
+                return ns.get(kind, full)  # ns reads this same state
             if found is not None:
                 if if_not_exists:
                     return found
@@ -216,7 +225,7 @@ class Metastore:
             entry.update(owner=owner or who, comment=comment, **extra)
             if table_kind:
                 entry["kind"] = table_kind
-            return s.Namespace(state, ns.table, ns.registered, ns.home).get(kind, full)
+            return ns.get(kind, full)  # ns reads this same state
 
         return self._change(as_principal, CREATE_ACTION[kind], None,
                             {"securable": s.key(kind, full)}, change, manage=False)

@@ -97,6 +97,8 @@ class Namespace:
     table: TableLookup
     registered: Callable[[], list[RegisteredTable]]
     home: str
+    holds_tables: Callable[[str], bool]
+    """`catalog` or `catalog.schema` → whether a table document is registered under it."""
 
     def find(self, kind: str, name: str) -> Securable | None:
         stored = self.state["securables"].get(key(kind, name))
@@ -120,7 +122,7 @@ class Namespace:
         prefix = name + "."
         if kind == CATALOG and name == self.home:
             return True
-        return any(t.name.startswith(prefix) for t in self.registered()) or any(
+        return self.holds_tables(name) or any(
             k.split(" ", 1)[1].startswith(prefix) for k in self.state["securables"])
 
     def get(self, kind: str, name: str) -> Securable:
