@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 MAX_VALUE = 1024
 """Characters kept of a param's name or value."""
 OWNER = "lakehouse-governance"
+_CHUNK = 8
+"""Records prepared between two releases of the GIL while flushing: a request thread that
+calls `record` meanwhile waits for at most one chunk, not for the whole batch."""
 
 
 class AuditLog:
@@ -111,7 +114,10 @@ class AuditLog:
                 rows, self._pending = self._pending, []
                 self._writing = len(rows)
                 dropped = self.dropped
-            records = [self._row(r) for r in rows]
+            records = []
+            for start in range(0, len(rows), _CHUNK):
+                records += [self._row(r) for r in rows[start:start + _CHUNK]]
+                time.sleep(0)  # let a thread calling `record` have the GIL
             if dropped:
                 records.insert(0, self._dropped_record(dropped))
             if not records:
@@ -216,7 +222,9 @@ class AuditLog:
             head, at = self._head()
             if at < 0 or self._committed_after(at):  # no checkpoint yet, a crash before it
                 head = self._table_head()             # moved, a writer without the lock
-            head = chain(records, head)
+            for start in range(0, len(records), _CHUNK):
+                head = chain(records[start:start + _CHUNK], head)
+                time.sleep(0)
             written = self._append(pl.DataFrame(records, schema=SCHEMA))
             if at >= 0 and written != at + 1:
                 log.error("audit log: commit landed at version %d, expected %d: another "

@@ -53,24 +53,22 @@ SCHEMA = pl.Schema({
 as a list of key/value structs (polars has no map type)."""
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: Any) -> str:
+    """JSON for the two non-JSON types of a record (`json.dumps`' `default`)."""
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
+    raise TypeError(f"{type(value).__name__} is not part of an audit record")
 
 
 def canonical(record: Mapping[str, Any]) -> bytes:
     """The bytes hashed for `record` (a row of `SCHEMA`, `hash` ignored)."""
-    body = {k: _plain(v) for k, v in record.items() if k != "hash"}
+    body = dict(record)
+    body.pop("hash", None)
     body["request_params"] = [[p["key"], p["value"]] for p in record["request_params"] or ()]
-    return json.dumps(body, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False).encode("utf-8", "surrogatepass")
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=_plain).encode("utf-8", "surrogatepass")
 
 
 def record_hash(record: Mapping[str, Any]) -> str:
