@@ -22,19 +22,31 @@ def features_for(client: FeatureEngineeringClient, model: PackagedModel, df: pl.
     return client.create_training_set(df, steps, label=None).load_df()
 
 
-def score_batch(client: FeatureEngineeringClient, model_uri: str, df: pl.DataFrame
-                ) -> pl.DataFrame:
-    """`df` plus `probability` and `prediction` (probability >= 0.5), one row per input row."""
+def score_batch(client: FeatureEngineeringClient, model_uri: str, df: pl.DataFrame, *,
+                with_features: bool = False) -> pl.DataFrame:
+    """`df` plus `probability` and `prediction` (probability >= 0.5), one row per input row;
+    `with_features`: then also the model's input features (named as in its training set),
+    the values it scored. ValueError when an input feature would replace a column of `df`
+    or the scores."""
     model = load_packaged(model_uri)
     frame = features_for(client, model, df)
     probability = model.pipeline.predict_proba(inputs(frame, model.features))[:, 1]
-    return df.with_columns(
+    scored = df.with_columns(
         pl.Series("probability", probability, dtype=pl.Float64),
         pl.Series("prediction", probability >= THRESHOLD, dtype=pl.Boolean),
     )
+    if not with_features:
+        return scored
+    clash = sorted(set(model.features) & {*SCORE_COLUMNS, *scored.columns})
+    if clash:
+        raise ValueError(f"{model_uri}: input feature(s) {', '.join(clash)} would replace "
+                         "a column of the scored rows")
+    return scored.hstack(frame.select(model.features).get_columns())
 
 
 UTC_TIME = pl.Datetime("us", "UTC")
+SCORE_COLUMNS = ("as_of", "probability", "prediction", "model_version", "scored_at")
+"""The columns `score_latest` writes beside the keys and the model's input features."""
 
 
 def _scoring_day(column: str, as_of: datetime) -> str:
@@ -52,12 +64,16 @@ def score_latest(
     `as_of`'s UTC day: they replace that day's rows (whatever model version wrote them), and
     other days' rows stay, so re-scoring a day never leaves two copies. Returns the rows
     written: the key columns, `as_of`, `probability`, `prediction`, `model_version`,
-    `scored_at` (UTC)."""
+    `scored_at` (UTC), then the model's input features as it saw them (named as in its
+    training set; the inference log whose drift against the training set monitors measure).
+    A table written before the features were logged gains their columns (older rows NULL)."""
     rows = keys.with_columns(pl.lit(as_of, dtype=UTC_TIME).alias(time_column))
-    scored = score_batch(client, model_uri, rows).select(
+    scored = score_batch(client, model_uri, rows, with_features=True)
+    features = [c for c in scored.columns if c not in (*rows.columns, *SCORE_COLUMNS)]
+    scored = scored.select(
         *keys.columns, pl.col(time_column).alias("as_of"), "probability", "prediction",
         pl.lit(version, dtype=pl.Int64).alias("model_version"),
-        pl.lit(datetime.now(UTC), dtype=UTC_TIME).alias("scored_at"),
+        pl.lit(datetime.now(UTC), dtype=UTC_TIME).alias("scored_at"), *features,
     )
     write_scores(client.catalog, table, scored, as_of)
     return scored
@@ -71,4 +87,4 @@ def write_scores(catalog: Catalog, table: str, scored: pl.DataFrame, as_of: date
         owner="team:ml", comment="Batch scores, one scoring per UTC day of `as_of`: "
         "probability and label per key, the time they were scored as of, and the model "
         "version.", tags={"layer": "ml"}))
-    return catalog.overwrite(table, scored, predicate=_scoring_day("as_of", as_of))
+    return catalog.overwrite(table, scored, predicate=_scoring_day("as_of", as_of), evolve=True)
