@@ -1,6 +1,7 @@
 """A model's drift sensor on hand-made metric tables (real Delta tables, a real Dagster
 instance and sensor context): it launches the train-validate-deploy job on ERROR drift of a
-model input or a low ROC AUC, not on noise, once per drift episode, and not within its
+model input (measured on its inference log, the predictions with the features scored) or a
+low ROC AUC, not on noise, once per drift episode, and not within its
 cooldown; the reason and evidence it tags the run with are short and never show a value of a
 pii column."""
 
@@ -44,12 +45,14 @@ MONITORS = (
     Monitor(ENGAGEMENT, "time_series", timestamp_col="feature_ts", baseline=BASE),
     Monitor(PROFILE, "time_series", timestamp_col="feature_ts", baseline=BASE),
     Monitor(ACTIVITY, "time_series", timestamp_col="activity_date", baseline=BASE),
-    Monitor(MODEL.predictions_table, "inference_log", timestamp_col="as_of",
+    Monitor(MODEL.predictions_table, "inference_log", timestamp_col="as_of", baseline=BASE,
+            exclude=("customer_id", "scored_at"),
             inference_log=InferenceLog(model_id_col="model_version", prediction_col="prediction",
                                        probability_col="probability", model=MODEL.name)),
 )
 ENGAGED = MONITORS[0]
 INFERENCE = MONITORS[3]
+SCORES = MODEL.predictions_table
 POLICY = RetrainingPolicy(MODEL.name, min_roc_auc=0.65)
 JOB = names.train_validate_deploy(MODEL.name)
 QUIET = {"sessions_30d": 0.02, "events_7d": 0.03, "customer_id": 0.0}
@@ -145,8 +148,8 @@ def test_error_drift_on_a_model_input_launches_retraining_with_reason_and_eviden
     job: dg.JobDefinition
 ) -> None:
     sensor = Sensor(settings, instance, job)
-    drift_window(catalog, ENGAGED, 0, QUIET)
-    drift_window(catalog, ENGAGED, 1, {**QUIET, "sessions_30d": 0.35}, slices={
+    drift_window(catalog, INFERENCE, 0, QUIET)
+    drift_window(catalog, INFERENCE, 1, {**QUIET, "sessions_30d": 0.35}, slices={
         ("plan_tier", "pro", "sessions_30d"): 0.5, ("plan_tier", "pro", "events_7d"): 0.5})
 
     request = _launched(sensor.tick())
@@ -159,7 +162,7 @@ def test_error_drift_on_a_model_input_launches_retraining_with_reason_and_eviden
     assert "sessions_30d" in tags[names.REASON_TAG] and "ERROR" in tags[names.REASON_TAG]
     evidence = json.loads(tags[names.EVIDENCE_TAG])
     (column,) = evidence["drifting"]  # events_7d drifts in a slice only: evidence of nothing
-    assert column["table"] == ENGAGEMENT and column["column"] == "sessions_30d"
+    assert column["table"] == SCORES and column["column"] == "sessions_30d"
     assert (column["metric"], column["value"], column["threshold"], column["level"]) == (
         "js_distance", 0.35, 0.2, "ERROR")
     assert column["window"] == ["2026-03-02T00:00:00Z", "2026-03-03T00:00:00Z"]
@@ -179,21 +182,23 @@ def test_the_code_locations_drift_sensor_retrains_churn_clf_on_two_drifting_inpu
     assert {f"{MODEL.name}_validate_model", f"{MODEL.name}_deploy_model"} <= {
         node.name for node in job.all_node_defs}
     monitors = {m.table: m for m in declared_monitors("churn")}
-    engagement, recency = monitors[ENGAGEMENT], monitors["gold.customer_recency"]
+    engagement, scores = monitors[ENGAGEMENT], monitors[SCORES]
     sensor = Sensor(settings, instance, job, definition=definition)
-    drift_window(catalog, engagement, 0, {**QUIET, "sessions_30d": 0.4})
-    drift_window(catalog, recency, 0, {"days_since_last_login": 0.12})
-    assert sensor.tick().startswith(  # churn's policy: ERROR drift of two inputs
+    drift_window(catalog, engagement, 0, {"sessions_30d": 0.9, "events_7d": 0.9})
+    drift_window(catalog, scores, 0, {**QUIET, "sessions_30d": 0.4,
+                                      "days_since_last_login": 0.12})
+    assert sensor.tick().startswith(  # churn's policy: ERROR drift of two inputs (the
+        # feature table's drift is not the model inputs')
         "no breach, window 2026-03-01T00:00:00Z: 1 input column(s) at ERROR drift (needs 2)")
-    drift_window(catalog, engagement, 1, {**QUIET, "sessions_30d": 0.4})
-    drift_window(catalog, recency, 1, {"days_since_last_login": 0.45})
+    drift_window(catalog, scores, 1, {**QUIET, "sessions_30d": 0.4,
+                                      "days_since_last_login": 0.45})
 
     request = _launched(sensor.tick())
 
     assert request.run_key == _key(1)
     drifting = json.loads(request.tags[names.EVIDENCE_TAG])["drifting"]
     assert {(d["table"], d["column"]) for d in drifting} == {
-        (ENGAGEMENT, "sessions_30d"), ("gold.customer_recency", "days_since_last_login")}
+        (SCORES, "sessions_30d"), (SCORES, "days_since_last_login")}
     assert sensor.tick().startswith(f"episode {_key(1)} already launched")
 
 
@@ -218,30 +223,31 @@ def test_the_code_locations_drift_sensor_retrains_churn_clf_below_its_roc_auc_ga
 @pytest.mark.parametrize(("policy", "js", "slices"), [
     (POLICY, {"sessions_30d": 0.15}, {}),  # WARN where the policy launches on ERROR
     (POLICY, {"customer_id": 0.9}, {}),  # the lookup key is not a model input
-    (POLICY, {"snapshot_at": 0.9}, {}),  # nor the snapshot time (as engagement_snapshot_at)
+    (POLICY, {"probability": 0.9, "prediction": 0.9}, {}),  # nor are its outputs
     (POLICY, {}, {("plan_tier", "pro", "sessions_30d"): 0.9}),  # a slice only
     (replace(POLICY, on_drift_level="WARN", min_columns=2), {"sessions_30d": 0.15}, {}),
     (replace(POLICY, on_drift_level=None), {"sessions_30d": 0.9}, {}),  # quality only
-], ids=["warn-under-error-policy", "lookup-key", "snapshot-time", "slice-only",
+], ids=["warn-under-error-policy", "lookup-key", "model-outputs", "slice-only",
         "one-of-two-columns", "drift-not-watched"])
 def test_noise_does_not_launch(
     settings: Settings, catalog: Catalog, instance: dg.DagsterInstance,
     job: dg.JobDefinition, policy: RetrainingPolicy, js: dict[str, float], slices: dict
 ) -> None:
-    drift_window(catalog, ENGAGED, 0, {**QUIET, **js}, slices)
+    drift_window(catalog, INFERENCE, 0, {**QUIET, **js}, slices)
 
     outcome = Sensor(settings, instance, job, policy).tick()
 
     assert isinstance(outcome, str) and outcome.startswith("no breach, window 2026-03-01")
 
 
-def test_drift_of_a_table_the_model_does_not_read_does_not_launch(
+def test_drift_of_feature_tables_is_not_drift_of_the_model_inputs(
     settings: Settings, catalog: Catalog, instance: dg.DagsterInstance,
     job: dg.JobDefinition
 ) -> None:
     drift_window(catalog, MONITORS[2], 0, {"sessions": 0.9, "revenue": 0.9})
+    drift_window(catalog, ENGAGED, 0, {"sessions_30d": 0.9, "events_7d": 0.9})
     assert "no metric tables yet" in Sensor(settings, instance, job).tick()
-    drift_window(catalog, ENGAGED, 0, QUIET)
+    drift_window(catalog, INFERENCE, 0, QUIET)
     assert Sensor(settings, instance, job).tick().startswith("no breach")
 
 
@@ -250,14 +256,13 @@ def test_warn_drift_on_enough_columns_launches_under_a_warn_policy(
     job: dg.JobDefinition
 ) -> None:
     policy = replace(POLICY, on_drift_level="WARN", min_columns=2)
-    drift_window(catalog, ENGAGED, 0, {**QUIET, "sessions_30d": 0.15})
-    drift_window(catalog, MONITORS[1], 0, {"tenure_days": 0.12})
+    drift_window(catalog, INFERENCE, 0, {**QUIET, "sessions_30d": 0.15, "tenure_days": 0.12})
 
     request = _launched(Sensor(settings, instance, job, policy).tick())
 
     drifting = json.loads(request.tags[names.EVIDENCE_TAG])["drifting"]
     assert {(d["table"], d["column"], d["level"]) for d in drifting} == {
-        (ENGAGEMENT, "sessions_30d", "WARN"), (PROFILE, "tenure_days", "WARN")}
+        (SCORES, "sessions_30d", "WARN"), (SCORES, "tenure_days", "WARN")}
 
 
 def test_one_drift_episode_launches_one_run_and_the_cooldown_holds_the_next(
@@ -265,16 +270,16 @@ def test_one_drift_episode_launches_one_run_and_the_cooldown_holds_the_next(
     job: dg.JobDefinition
 ) -> None:
     sensor = Sensor(settings, instance, job)
-    drift_window(catalog, ENGAGED, 0, QUIET)
-    drift_window(catalog, ENGAGED, 1, {**QUIET, "sessions_30d": 0.4})
+    drift_window(catalog, INFERENCE, 0, QUIET)
+    drift_window(catalog, INFERENCE, 1, {**QUIET, "sessions_30d": 0.4})
     assert _launched(sensor.tick()).run_key == _key(1)
 
     assert sensor.tick().startswith(f"episode {_key(1)} already launched a run")
-    drift_window(catalog, ENGAGED, 2, {**QUIET, "sessions_30d": 0.5})  # the same episode
+    drift_window(catalog, INFERENCE, 2, {**QUIET, "sessions_30d": 0.5})  # the same episode
     assert sensor.tick().startswith(f"episode {_key(1)} already launched a run")
-    drift_window(catalog, ENGAGED, 3, QUIET)  # it ends
+    drift_window(catalog, INFERENCE, 3, QUIET)  # it ends
     assert sensor.tick().startswith("no breach, window 2026-03-04")
-    drift_window(catalog, ENGAGED, 4, {**QUIET, "events_7d": 0.3})  # a new one
+    drift_window(catalog, INFERENCE, 4, {**QUIET, "events_7d": 0.3})  # a new one
 
     held = sensor.tick()
 
@@ -313,7 +318,7 @@ def test_a_monitor_that_refreshes_less_often_still_counts(
     settings: Settings, catalog: Catalog, instance: dg.DagsterInstance,
     job: dg.JobDefinition
 ) -> None:
-    drift_window(catalog, ENGAGED, 0, {**QUIET, "sessions_30d": 0.4})
+    drift_window(catalog, INFERENCE, 0, {**QUIET, "sessions_30d": 0.4})
     quality_window(catalog, 1, roc_auc=None, estimated=0.9)  # a later window, no drift table
 
     request = _launched(Sensor(settings, instance, job).tick())
@@ -327,9 +332,9 @@ def test_slice_values_of_pii_columns_are_never_shown(
     settings: Settings, catalog: Catalog, instance: dg.DagsterInstance,
     job: dg.JobDefinition
 ) -> None:
-    catalog.create_table(PROFILE, pl.Schema({"country": pl.String, "plan_tier": pl.String}),
+    catalog.create_table(SCORES, pl.Schema({"country": pl.String, "plan_tier": pl.String}),
                          TableInfo(owner="team:ml", column_tags={"country": ["pii"]}))
-    drift_window(catalog, MONITORS[1], 0, {"tenure_days": 0.5}, slices={
+    drift_window(catalog, INFERENCE, 0, {"tenure_days": 0.5}, slices={
         ("country", "DE", "tenure_days"): 0.5, ("plan_tier", "pro", "tenure_days"): 0.5,
         ("upper(country) = 'FR'", "true", "tenure_days"): 0.5})
 
@@ -347,7 +352,7 @@ def test_reason_and_evidence_stay_short_however_much_drifts(
 ) -> None:
     inputs = [f"{m}_{w}d" for m in ("events", "sessions", "page_views", "purchases", "revenue")
               for w in (7, 30, 90)]
-    drift_window(catalog, ENGAGED, 0, dict.fromkeys(inputs, 0.9), slices={
+    drift_window(catalog, INFERENCE, 0, dict.fromkeys(inputs, 0.9), slices={
         ("plan_tier", f"tier-{i}-" + "x" * 200, c): 0.9 for c in inputs for i in range(5)})
 
     request = _launched(Sensor(settings, instance, job).tick())
@@ -364,7 +369,7 @@ def test_metric_tables_that_cannot_be_judged_skip_with_the_reason(
     settings: Settings, catalog: Catalog, instance: dg.DagsterInstance,
     job: dg.JobDefinition
 ) -> None:
-    broken = replace(ENGAGED, thresholds={"sessions_30d": DriftThreshold("nope", 0.1, 0.2)})
+    broken = replace(INFERENCE, thresholds={"sessions_30d": DriftThreshold("nope", 0.1, 0.2)})
     drift_window(catalog, broken, 0, {"sessions_30d": 0.9})
 
     outcome = Sensor(settings, instance, job, monitors=(broken,)).tick()
@@ -378,7 +383,22 @@ def test_no_metric_tables_yet(
     job: dg.JobDefinition
 ) -> None:
     outcome = Sensor(settings, instance, job).tick()
-    assert outcome == (f"{MODEL.name}: no metric tables yet for the monitors of {ENGAGEMENT}, "
-                       f"{PROFILE}, {MODEL.predictions_table}")
-    unwatched = Sensor(settings, instance, job, monitors=(MONITORS[2],)).tick()
-    assert "no monitor watches its input feature tables or its inference log" in unwatched
+    assert outcome == f"{MODEL.name}: no metric tables yet for the monitors of {SCORES}"
+    unwatched = Sensor(settings, instance, job, monitors=(ENGAGED, MONITORS[2])).tick()
+    assert unwatched == f"{MODEL.name}: no monitor watches its inference log"
+
+
+def test_metric_tables_without_baseline_rows_say_so(
+    settings: Settings, catalog: Catalog, instance: dg.DagsterInstance,
+    job: dg.JobDefinition
+) -> None:
+    _table(catalog, INFERENCE.drift_metrics_table, DRIFT_METRICS)  # no champion: CONSECUTIVE
+    catalog.append(INFERENCE.drift_metrics_table, _rows(DRIFT_METRICS, 0, [
+        {"column_name": "sessions_30d", "drift_type": "CONSECUTIVE", "data_type": "Float64",
+         "js_distance": 0.9}]))
+
+    outcome = Sensor(settings, instance, job).tick()
+
+    assert outcome == (f"{MODEL.name}: the metric tables of {SCORES} have no BASELINE drift "
+                       "rows and no ROC AUC yet (no champion yet, whose training set is the "
+                       "baseline?)")

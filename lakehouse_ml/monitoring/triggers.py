@@ -1,14 +1,20 @@
 """When a model's drift sensor launches retraining: its `RetrainingPolicy` read against the
 metric tables of the monitors that watch it.
 
-- Drift: the BASELINE drift levels (`levels.drift_levels`) of the model's input columns, from
-  the monitors of the feature tables its training set looks up (a column is an input when the
-  lookup's output name for it is one of `ModelSpec.feature_columns`). A column counts when its
-  whole-table row (no slice) is flagged at the policy's level or worse; flagged slices of it
-  are evidence only (a small slice is noisy).
-- Quality: the `:table` row (no slice) of the monitor whose `inference_log.model` is the
-  model: realized `roc_auc`, else `estimated_roc_auc` (the row without a `model_id` when
-  there is one, else the worst model's).
+- Drift: the BASELINE drift levels (`levels.drift_levels`) of the model's inputs, from the
+  monitors of its inference logs (`inference_log.model` is the model), whose rows carry the
+  input features the model scored with beside each score (`ml.scoring.score_latest`), against
+  the champion's training set: the population the model scores, as Databricks measures input
+  drift on the inference table. (A feature table's snapshots hold every key, those the model
+  never scores too, so their drift against the training set is no drift of the model's
+  inputs.) An input is a drifted column that is not the log's own (timestamp, model id,
+  prediction, probability, label, scoring columns, excluded columns, lookup keys) and that
+  `ModelSpec.feature_columns` keeps. A column counts when its whole-table row (no slice) is
+  flagged at the policy's level or worse; flagged slices of it are evidence only (a small
+  slice is noisy).
+- Quality: the `:table` row (no slice) of the same monitors' profile tables: realized
+  `roc_auc`, else `estimated_roc_auc` (the row without a `model_id` when there is one, else
+  the worst model's).
 
 Monitors refresh at their own pace, so a window's state takes each monitor's latest window
 starting at or before it. A window is in breach when at least `min_columns` input columns
@@ -32,12 +38,14 @@ import polars as pl
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.catalog.catalog import TableNotFound
 from lakehouse_ml.features import FeatureLookup
+from lakehouse_ml.ml.scoring import SCORE_COLUMNS
 from lakehouse_ml.ml.spec import ModelSpec
 from lakehouse_ml.monitoring.levels import ERROR, drift_levels
 from lakehouse_ml.monitoring.schema import BASELINE, TABLE_LEVEL
 from lakehouse_ml.monitoring.spec import Monitor, RetrainingPolicy
 
-Outcome = Literal["launch", "no_metrics", "no_breach", "episode_launched", "cooldown"]
+Outcome = Literal["launch", "no_metrics", "no_baseline", "no_breach", "episode_launched",
+                  "cooldown"]
 MAX_REASON = 256
 MAX_EVIDENCE = 2000
 """Characters of the reason and of the evidence's JSON (run tags are short)."""
@@ -123,24 +131,19 @@ def _cut(text: str, limit: int = MAX_NAME) -> str:
     return text if len(text) <= limit else f"{text[:limit - 3]}..."
 
 
-def input_lookups(model: ModelSpec, monitors: Sequence[Monitor]) -> list[
-        tuple[Monitor, FeatureLookup]]:
-    """The monitors of feature tables `model`'s training set looks up, with their lookup."""
-    lookups = {s.table_name: s for s in model.training_set.feature_lookups
-               if isinstance(s, FeatureLookup)}
-    return [(m, lookups[m.table]) for m in monitors if m.table in lookups]
-
-
 def quality_monitors(model: ModelSpec, monitors: Sequence[Monitor]) -> list[Monitor]:
-    """The inference-log monitors of rows `model` wrote."""
+    """The inference-log monitors of rows `model` wrote (its inputs' drift and its quality)."""
     return [m for m in monitors if m.inference_log and m.inference_log.model == model.name]
 
 
-def _is_input(model: ModelSpec, lookup: FeatureLookup, column: str) -> bool:
-    if column in lookup.lookup_keys or (lookup.feature_names is not None
-                                        and column not in lookup.feature_names):
-        return False
-    return bool(model.feature_columns([lookup.output_name(column)]))
+def _is_input(model: ModelSpec, monitor: Monitor, column: str) -> bool:
+    log = monitor.inference_log
+    assert log is not None
+    keys = {key for lookup in model.training_set.feature_lookups
+            if isinstance(lookup, FeatureLookup) for key in lookup.lookup_keys}
+    own = {monitor.timestamp_col, *monitor.exclude, *SCORE_COLUMNS, *keys, log.model_id_col,
+           log.prediction_col, log.probability_col, log.label_col}
+    return column not in own and bool(model.feature_columns([column]))
 
 
 def _pii_columns(catalog: Catalog, table: str) -> set[str] | None:
@@ -163,15 +166,14 @@ def _window(row: dict[str, Any]) -> tuple[datetime, datetime]:
 
 
 def _drift_timeline(catalog: Catalog, policy: RetrainingPolicy, model: ModelSpec,
-                    monitor: Monitor, lookup: FeatureLookup
-                    ) -> dict[datetime, list[Drifting]] | None:
+                    monitor: Monitor) -> dict[datetime, list[Drifting]] | None:
     """Window start → input columns flagged at the policy's level (every BASELINE window of
     the monitor, flagged or not); None when the monitor has no drift table yet."""
     if not catalog.exists(monitor.drift_metrics_table):
         return None
     drift = catalog.scan(monitor.drift_metrics_table).filter(
         (pl.col("drift_type") == BASELINE) & (pl.col("column_name") != TABLE_LEVEL)).collect()
-    inputs = [c for c in drift["column_name"].unique().to_list() if _is_input(model, lookup, c)]
+    inputs = [c for c in drift["column_name"].unique().to_list() if _is_input(model, monitor, c)]
     drift = drift.filter(pl.col("column_name").is_in(inputs))
     timeline: dict[datetime, list[Drifting]] = {
         start: [] for start in drift["window"].struct.field("start").unique().to_list()}
@@ -226,10 +228,10 @@ def states(catalog: Catalog, policy: RetrainingPolicy, model: ModelSpec,
            monitors: Sequence[Monitor]) -> list[State] | None:
     """The model's state as of each window of its monitors' metric tables, oldest first;
     None when none of them has a metric table yet (or no monitor watches the model)."""
-    drift = [t for m, lookup in input_lookups(model, monitors)
-             if (t := _drift_timeline(catalog, policy, model, m, lookup)) is not None]
-    quality = [t for m in quality_monitors(model, monitors)
-               if (t := _quality_timeline(catalog, m)) is not None]
+    watching = quality_monitors(model, monitors)
+    drift = [t for m in watching
+             if (t := _drift_timeline(catalog, policy, model, m)) is not None]
+    quality = [t for m in watching if (t := _quality_timeline(catalog, m)) is not None]
     if not drift and not quality:
         return None
     drift_starts = [sorted(t) for t in drift]
@@ -304,12 +306,15 @@ def decide(catalog: Catalog, policy: RetrainingPolicy, model: ModelSpec,
     characters, and the evidence holds metric values, windows, column and slice names only
     (slice values of `pii` columns masked)."""
     timeline = states(catalog, policy, model, monitors)
-    if not timeline:
-        watched = [m.table for m, _ in input_lookups(model, monitors)] + [
-            m.table for m in quality_monitors(model, monitors)]
-        why = (f"no metric tables yet for the monitors of {', '.join(watched)}" if watched
-               else "no monitor watches its input feature tables or its inference log")
+    watched = ", ".join(m.table for m in quality_monitors(model, monitors))
+    if timeline is None:
+        why = (f"no metric tables yet for the monitors of {watched}" if watched
+               else "no monitor watches its inference log")
         return Decision("no_metrics", _cut(f"{model.name}: {why}", MAX_REASON))
+    if not timeline:
+        return Decision("no_baseline", _cut(
+            f"{model.name}: the metric tables of {watched} have no BASELINE drift rows and no "
+            "ROC AUC yet (no champion yet, whose training set is the baseline?)", MAX_REASON))
     latest = timeline[-1]
     summary = _summary(policy, latest)
     if not latest.breach:

@@ -37,11 +37,12 @@ def test_churn_monitors_its_feature_tables_predictions_and_requests() -> None:
     for table in list(monitors)[:4]:
         feature = monitors[table]
         assert (feature.profile_type, feature.timestamp_col) == ("time_series", "feature_ts")
-        assert feature.baseline == ChampionTrainingSet("churn_clf")
+        assert feature.baseline is None, "snapshots hold churned customers: CONSECUTIVE only"
     assert monitors["gold.customer_profile"].slicing_exprs == ("plan_tier", "country")
     assert monitors["gold.customer_engagement"].slicing_exprs == ()
     scores = monitors["churn.predictions"]
     assert scores.timestamp_col == "as_of" and scores.inference_log is not None
+    assert scores.baseline == ChampionTrainingSet("churn_clf"), "input drift: on the scores"
     assert scores.inference_log.labels is not None
     assert scores.inference_log.labels.table == "silver.churn_labels"
     requests = monitors["churn.inference_log"]

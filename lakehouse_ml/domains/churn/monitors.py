@@ -1,9 +1,16 @@
 """What churn monitors (Lakehouse Monitoring) and when drift retrains the classifier.
 
 - Each feature table: a time series over its snapshot timestamp (one window per snapshot
-  day), sliced by plan tier and country where the table has them, against the champion's
-  training set (the features it learned from, at the versions it pinned).
-- `churn.predictions`: the batch scores as an inference log. A score as of `as_of` predicts
+  day), sliced by plan tier and country where the table has them, with CONSECUTIVE drift only
+  (each day against the day before). Not against the training set: a snapshot holds every
+  customer, churned ones too (about 30 % with no activity), while the training set holds a
+  row per label, and a label exists only for a customer active at its time (about 1.5 % with
+  no activity), so every snapshot "drifts" from it at ERROR before anything changed.
+- `churn.predictions`: the batch scores as an inference log, with the model's input features
+  as it saw them beside each score (`score_latest`). Its BASELINE drift is the drift of the
+  model's inputs (Databricks measures input drift on the inference table too): the scored
+  customers are those not churned, the population the training rows come from, so the
+  champion's training set is a fair baseline. A score as of `as_of` predicts
   churn within 30 days of `as_of`; a label in `silver.churn_labels` says whether the customer
   churned within 30 days of its `label_timestamp`. Both are stamped at a UTC midnight, and the
   training set pairs each label with the features as of its own `label_timestamp`, so a
@@ -43,13 +50,13 @@ def _feature_monitor(spec: FeatureTableSpec) -> Monitor:
     return Monitor(
         table=spec.table, profile_type="time_series", timestamp_col=TS,
         slicing_exprs=tuple(s for s in SLICES if s in names),
-        exclude=(KEY,), baseline=BASELINE, freshness=timedelta(days=2),
+        exclude=(KEY,), freshness=timedelta(days=2),
     )
 
 
 PREDICTIONS = Monitor(
     table=MODEL.predictions_table, profile_type="inference_log", timestamp_col="as_of",
-    exclude=(KEY, "scored_at"),
+    exclude=(KEY, "scored_at"), baseline=BASELINE,
     inference_log=InferenceLog(
         model_id_col="model_version", prediction_col="prediction",
         probability_col="probability", threshold=THRESHOLD, model=MODEL.name,
@@ -72,6 +79,7 @@ RETRAINING = (
                      min_roc_auc=MODEL.min_roc_auc,
                      cooldown=timedelta(hours=24)),
 )
-"""Retrain churn_clf when two or more of its inputs drift at ERROR against its training set
-in the latest window, or the latest ROC AUC (realized, else estimated) falls below 0.7, the
-gate a new version must pass anyway (`MODEL.min_roc_auc`)."""
+"""Retrain churn_clf when two or more of its inputs (as logged with its scores in
+`churn.predictions`) drift at ERROR against its training set in the latest window, or the
+latest ROC AUC (realized, else estimated) falls below 0.7, the gate a new version must pass
+anyway (`MODEL.min_roc_auc`)."""
