@@ -29,6 +29,10 @@ class DriftThreshold:
     metric: str
     warn: float
     error: float
+    max_pvalue: float | None = None
+    """When set, a column is flagged only if its KS test p-value (numeric) or chi-squared test
+    p-value (categorical) is also at or below it: a distance between small windows is noisy,
+    and the test says whether the samples can tell. A NULL p-value leaves `metric` alone."""
 
     @property
     def lower_is_worse(self) -> bool:
