@@ -56,6 +56,10 @@ def _flag(rows: pl.DataFrame, threshold: DriftThreshold) -> pl.DataFrame:
         lambda bound: value >= bound)
     level = (pl.when(crossed(threshold.error)).then(pl.lit(ERROR))
              .when(crossed(threshold.warn)).then(pl.lit(WARN)))
+    if threshold.max_pvalue is not None:
+        pvalue = pl.coalesce(metric_value("ks_test.pvalue"),
+                             metric_value("chi_squared_test.pvalue"))
+        level = pl.when(pvalue > threshold.max_pvalue).then(None).otherwise(level)
     return rows.select(
         "window", "slice_key", "slice_value", "column_name",
         pl.lit(threshold.metric).alias("metric"), value.alias("value"),
@@ -70,9 +74,10 @@ def drift_levels(drift: pl.DataFrame, monitor: Monitor, *,
     """Rows of `drift` (DRIFT_METRICS columns) of `drift_type` flagged WARN or ERROR by the
     monitor's thresholds (`Monitor.threshold`; per column, categorical as `categorical` says):
     LEVELS columns, sorted by window start, slice and column. A p-value is flagged at or below
-    its threshold, a distance at or above; a NULL metric (does not apply, too few rows) is
-    never flagged; `:table` rows are not columns and are skipped. ValueError naming a
-    threshold whose metric is not a drift-metrics column."""
+    its threshold, a distance at or above, and with the threshold's `max_pvalue` only when the
+    column's KS or chi-squared p-value is at or below it too (or NULL); a NULL metric (does
+    not apply, too few rows) is never flagged; `:table` rows are not columns and are skipped.
+    ValueError naming a threshold whose metric is not a drift-metrics column."""
     rows = drift.filter((pl.col("drift_type") == drift_type)
                         & (pl.col("column_name") != TABLE_LEVEL))
     key = pl.concat_str("column_name", pl.col("data_type").fill_null(""), separator="\0")

@@ -96,3 +96,22 @@ def test_unknown_metric_is_a_value_error_naming_it() -> None:
                       thresholds={"a": DriftThreshold("ks_test.p", warn=0.1, error=0.01)})
     with pytest.raises(ValueError, match="'ks_test.p'"):
         drift_levels(drift_frame(drift_row("a", js_distance=0.5)), monitor)
+
+
+def test_max_pvalue_flags_a_distance_only_when_its_test_agrees() -> None:
+    gated = Monitor("gold.features", "snapshot", thresholds={
+        c: DriftThreshold("js_distance", warn=0.1, error=0.2, max_pvalue=0.05)
+        for c in ("n_small", "n_large", "n_edge", "c_small", "c_large", "untested", "near")})
+    found = drift_levels(drift_frame(
+        drift_row("n_small", js_distance=0.3, ks_test=(0.2, 0.4)),  # small windows: noise
+        drift_row("n_large", js_distance=0.3, ks_test=(0.2, 0.001)),
+        drift_row("n_edge", js_distance=0.15, ks_test=(0.2, 0.05)),  # at the bound: flagged
+        drift_row("c_small", data_type="String", js_distance=0.3, chi_squared_test=(3.0, 0.3)),
+        drift_row("c_large", data_type="String", js_distance=0.3,
+                  chi_squared_test=(30.0, 0.0001)),
+        drift_row("untested", js_distance=0.3),  # no p-value: the distance decides
+        drift_row("near", js_distance=0.05, ks_test=(0.1, 0.0001)),  # the test alone: no
+    ), gated)
+    assert dict(zip(found["column_name"], found["level"], strict=True)) == {
+        "n_large": "ERROR", "n_edge": "WARN", "c_large": "ERROR", "untested": "ERROR"}
+    assert found.filter(pl.col("column_name") == "n_large")["value"].to_list() == [0.3]
