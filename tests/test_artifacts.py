@@ -136,6 +136,19 @@ def test_a_registered_version_loads_verified_and_predicts_as_trained(
     assert reload_matches(candidate(version, pipeline)).passed
 
 
+def test_a_version_mlflow_itself_loaded_by_name_still_loads(client: MlflowClient) -> None:
+    """MLflow writes `registered_model_meta` into a local store's version folder when it
+    loads `models:/...` (`mlflow models serve` does): not tampering, and never read here."""
+    pipeline = fitted(4)
+    version = register(client, pipeline)
+    mlflow.artifacts.download_artifacts(model_uri(NAME, version))
+    assert (stored(client, version) / "registered_model_meta").is_file()
+
+    packaged = load_packaged(model_uri(NAME, version))
+    x = frame(5)[0]
+    assert np.array_equal(packaged.pipeline.predict_proba(x), pipeline.predict_proba(x))
+
+
 @pytest.mark.parametrize("tamper", ["swap model.skops", "edit MLmodel", "add a file",
                                     "remove a file"])
 def test_a_tampered_artifact_is_refused_by_every_loader(

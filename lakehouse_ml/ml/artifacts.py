@@ -35,6 +35,12 @@ TRUSTED_TYPES: tuple[str, ...] = (
 the project's pipelines need. A model holding any other type is refused; extend this list,
 in review, when a domain declares an estimator that needs one."""
 
+WRITTEN_BY_MLFLOW_AT_LOAD = frozenset({"registered_model_meta"})
+"""Files MLflow itself writes into a version's folder when anything loads it by a `models:/`
+URI (`mlflow models serve`, `mlflow.pyfunc.load_model`): with a local artifact store it writes
+into the store. Never read here, so never hashed or compared: counting it as tampering would
+refuse a version for ever once someone served it with MLflow."""
+
 _URI = re.compile(r"models:/(?P<name>[^/@]+)(?:/(?P<version>[0-9]+)|@(?P<alias>[A-Za-z0-9_-]+))")
 
 
@@ -86,7 +92,7 @@ def record_digests(client: MlflowClient, name: str, version: int) -> dict[str, s
 
 
 def _compare(label: str, recorded: dict[str, str], found: dict[str, str]) -> None:
-    for file in sorted(recorded.keys() | found.keys()):
+    for file in sorted((recorded.keys() | found.keys()) - WRITTEN_BY_MLFLOW_AT_LOAD):
         if file not in found:
             problem = "is missing"
         elif file not in recorded:
