@@ -190,8 +190,11 @@ def materialize_range(
     unless `force`) and `<model>_batch_score` (when declared), then
     `<domain>_monitoring_refresh` (when it declares monitors).
 
-    A domain stops at its first failed run; the other domains still run. ValueError (a usage
-    error) or LookupError before anything runs, see `plan`."""
+    When the daily refresh fails, the domain's other jobs are not run; when a model job fails
+    (e.g. batch scoring before any champion), the domain's later model jobs are not run but
+    its monitoring refresh still is (the feature tables' monitors need no champion). The other
+    domains always run. ValueError (a usage error) or LookupError before anything runs, see
+    `plan`."""
     settings = Settings.from_env()
     ranges = plan(domain, start, end, settings.landing, say)
     from lakehouse_ml.definitions import defs
@@ -208,19 +211,36 @@ def materialize_range(
             tags={ASSET_PARTITION_RANGE_START_TAG: planned.start,
                   ASSET_PARTITION_RANGE_END_TAG: planned.end},
         ))
-        downstream = [(job, run_config) for model in planned.models for job, run_config in (
-            (names.train_validate_deploy(model.name),
-             {**config, **train_run_config(model, force=force)}),
-            *([(names.batch_score(model.name), config)] if model.batch_scoring else []))]
-        if declared_monitors(name):
-            downstream.append((names.monitoring_refresh(name), config))
-        for job, run_config in downstream:
-            if not results[-1].success:
-                break
+        if not results[-1].success:
+            say(f"{name}: {names.daily_refresh(name)} failed; its models and monitors not run")
+            continue
+        failed, skipped = None, []
+        for job, run_config in [(job, run_config) for model in planned.models
+                                for job, run_config in _model_jobs(model, config, force)]:
+            if failed:
+                skipped.append(job)
+                continue
             say(f"{name}: {job}")
             results.append(definitions.resolve_job_def(job).execute_in_process(
                 instance=instance, run_config=run_config, raise_on_error=False))
+            failed = None if results[-1].success else job
+        if skipped:
+            say(f"{name}: not run after {failed} failed: {', '.join(skipped)}")
+        if declared_monitors(name):
+            job = names.monitoring_refresh(name)
+            say(f"{name}: {job}" + (f" (although {failed} failed: the feature tables' "
+                                    "monitors need no champion)" if failed else ""))
+            results.append(definitions.resolve_job_def(job).execute_in_process(
+                instance=instance, run_config=config, raise_on_error=False))
     return results
+
+
+def _model_jobs(model: ModelSpec, config: dict, force: bool) -> list[tuple[str, dict]]:
+    """`model`'s jobs in order with their run config: training, then batch scoring (when
+    declared)."""
+    return [(names.train_validate_deploy(model.name),
+             {**config, **train_run_config(model, force=force)}),
+            *([(names.batch_score(model.name), config)] if model.batch_scoring else [])]
 
 
 def describe_domains(landing: str) -> list[str]:
