@@ -88,6 +88,20 @@ def test_ks_statistic_is_the_largest_ecdf_gap(sizes):
     assert ks["statistic"] == pytest.approx(stats.ks_2samp(a, b).statistic, rel=1e-12)
 
 
+@pytest.mark.filterwarnings("error")
+def test_ks_pvalue_falls_back_to_asymptotic_without_warning_when_exact_rounds_above_one():
+    # 27 vs 27 values, D = 1/27 (from a `lakehouse-ml run` on 20 customers): scipy's exact
+    # p-value is 1 + 2e-16, so it warns and returns the asymptotic one
+    a = np.arange(27, dtype=np.float64)
+    b = np.append(a[1:], 100.0)
+    ks = row({"x": a}, {"x": b})["ks_test"]
+    assert ks["statistic"] == pytest.approx(1 / 27)
+    with pytest.warns(RuntimeWarning, match="Exact calculation unsuccessful"):
+        expected = stats.ks_2samp(a, b)
+    assert ks["pvalue"] == expected.pvalue == pytest.approx(
+        stats.ks_2samp(a, b, method="asymp").pvalue)
+
+
 def test_ks_pvalue_exact_for_small_sides_and_asymptotic_for_large_ones():
     a, b = RNG.normal(0.05, 1, 900), RNG.normal(0, 1, 700)
     assert row({"x": a}, {"x": b})["ks_test"]["pvalue"] == pytest.approx(
