@@ -23,7 +23,6 @@ import gc
 import json
 import os
 import random
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -211,7 +210,7 @@ def report(results: list[Result], rates: list[int], seconds: float, loads: tuple
         p50 = ours.at_rate[GOAL_RATE].percentile(50)
         goals.append(f"- p50 < {GOAL_P50_MS:g} ms at {GOAL_RATE} requests/s including the online "
                      f"lookup: {p50:.1f} ms, " + ("met" if p50 < GOAL_P50_MS else "NOT met"))
-    cpu = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    cpu = len(os.sched_getaffinity(0))  # not `nproc`: it reports OMP_NUM_THREADS when set
     return "\n".join([
         "# Serving benchmark", "",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with "
