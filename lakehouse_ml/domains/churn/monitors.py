@@ -29,11 +29,12 @@ from datetime import timedelta
 
 from lakehouse_ml.domains.churn.features import FEATURE_TABLES, KEY, TS
 from lakehouse_ml.domains.churn.model import LABELS, MODEL
-from lakehouse_ml.domains.churn.training import LABEL_TIME, TRAINING_SET
+from lakehouse_ml.domains.churn.training import LABEL_TIME, REVENUE_PER_PURCHASE, TRAINING_SET
 from lakehouse_ml.medallion.spec import FeatureTableSpec
 from lakehouse_ml.ml.scoring import THRESHOLD
 from lakehouse_ml.monitoring.spec import (
     ChampionTrainingSet,
+    DriftThreshold,
     InferenceLog,
     LabelJoin,
     Monitor,
@@ -43,6 +44,9 @@ from lakehouse_ml.serving.inference_log import table_name
 
 SLICES = ("plan_tier", "country")
 BASELINE = ChampionTrainingSet(MODEL.name)
+INPUT_THRESHOLD = DriftThreshold("js_distance", warn=0.1, error=0.2, max_pvalue=0.01)
+"""The default JS bounds, flagged only when the KS / chi-squared test agrees: a day's scores
+are a few hundred rows at demo size, where a JS distance of 0.1 is often noise."""
 
 
 def _feature_monitor(spec: FeatureTableSpec) -> Monitor:
@@ -57,6 +61,8 @@ def _feature_monitor(spec: FeatureTableSpec) -> Monitor:
 PREDICTIONS = Monitor(
     table=MODEL.predictions_table, profile_type="inference_log", timestamp_col="as_of",
     exclude=(KEY, "scored_at"), baseline=BASELINE,
+    thresholds=dict.fromkeys((*(f.name for spec in FEATURE_TABLES for f in spec.features),
+                              REVENUE_PER_PURCHASE.name), INPUT_THRESHOLD),
     inference_log=InferenceLog(
         model_id_col="model_version", prediction_col="prediction",
         probability_col="probability", threshold=THRESHOLD, model=MODEL.name,
