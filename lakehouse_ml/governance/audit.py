@@ -35,7 +35,6 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +42,7 @@ import polars as pl
 from pyarrow import fs as pafs
 
 from lakehouse_ml.catalog import Catalog, TableInfo
+from lakehouse_ml.catalog.flusher import BackgroundFlusher
 from lakehouse_ml.governance.audit_chain import HEAD_FILE, LOCK_FILE, SCHEMA, TABLE, Head, chain
 from lakehouse_ml.serving.redact import Redactor
 
@@ -56,7 +56,7 @@ _CHUNK = 8
 calls `record` meanwhile waits for at most one chunk, not for the whole batch."""
 
 
-class AuditLog:
+class AuditLog(BackgroundFlusher):
     def __init__(self, catalog: Catalog, *, flush_rows: int = 1000, flush_seconds: float = 1.0,
                  max_buffered: int = 100_000) -> None:
         self.catalog = catalog
@@ -147,22 +147,16 @@ class AuditLog:
             log.exception("audit log: %d records could not be written at exit",
                           len(self._pending) + self.dropped)
 
-    def _run(self) -> None:
-        failed = False
-        while True:
-            with self._wake:
-                self._wake.wait_for(partial(self._due, failed), timeout=self.flush_seconds)
-                if self._closing:
-                    return
-            try:
-                self.flush()
-                failed = False
-            except Exception:
-                log.exception("audit log: could not write; will retry")
-                failed = True
+    def _buffered(self) -> int:
+        return len(self._pending)
 
-    def _due(self, after_failure: bool) -> bool:
-        return self._closing or (not after_failure and len(self._pending) >= self.flush_rows)
+    def _write_buffer(self) -> bool:
+        try:
+            self.flush()
+        except Exception:
+            log.exception("audit log: could not write; will retry")
+            return False
+        return True
 
     def _params(self, params: dict[str, str] | None) -> list[dict[str, str]]:
         out = []

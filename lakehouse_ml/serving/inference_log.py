@@ -23,12 +23,12 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 import polars as pl
 
 from lakehouse_ml.catalog import Catalog, TableInfo
+from lakehouse_ml.catalog.flusher import BackgroundFlusher
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def table_name(schema: str) -> str:
     return f"{schema}.inference_log"
 
 
-class InferenceLog:
+class InferenceLog(BackgroundFlusher):
     def __init__(
         self, catalog: Catalog, table: str, owner: str, flush_rows: int, flush_seconds: float,
         buffer_bytes: int,
@@ -126,18 +126,11 @@ class InferenceLog:
             self._writing = 0
         return True
 
-    def _due(self, after_failure: bool) -> bool:
-        """Time to write before the interval ends? Not right after a failed write."""
-        return self._closing or (not after_failure and len(self._rows) >= self.flush_rows)
+    def _buffered(self) -> int:
+        return len(self._rows)
 
-    def _run(self) -> None:
-        failed = False
-        while True:
-            with self._wake:
-                self._wake.wait_for(partial(self._due, failed), timeout=self.flush_seconds)
-                if self._closing:
-                    return
-            failed = not self.flush()
+    def _write_buffer(self) -> bool:
+        return self.flush()
 
     def close(self) -> None:
         """Stop the flusher and write everything still buffered."""
