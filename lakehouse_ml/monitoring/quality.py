@@ -28,6 +28,7 @@ from lakehouse_ml.ml.evaluate import calibration_error
 from lakehouse_ml.monitoring.cbpe import CBPE
 from lakehouse_ml.monitoring.schema import QUALITY, UTC_TIME
 from lakehouse_ml.monitoring.spec import InferenceLog, LabelJoin
+from lakehouse_ml.monitoring.windows import utc_time
 
 LABEL = "label"
 LOG_LOSS_CLIP = 1e-7
@@ -48,17 +49,6 @@ def _as_label(column: pl.Expr, dtype: pl.DataType, where: str) -> pl.Expr:
                      "number")
 
 
-def _as_utc(column: pl.Expr, dtype: pl.DataType, where: str) -> pl.Expr:
-    """A date or datetime as a UTC datetime (naive ones are taken as UTC)."""
-    if dtype == pl.Date:
-        return column.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
-    if isinstance(dtype, pl.Datetime):
-        zoned = (column.dt.replace_time_zone("UTC") if dtype.time_zone is None
-                 else column.dt.convert_time_zone("UTC"))
-        return zoned.cast(UTC_TIME)
-    raise ValueError(f"{where} is {dtype}, not a date or datetime")
-
-
 def _labels(catalog: Catalog, join: LabelJoin, frame: pl.DataFrame, start: object,
             end: object) -> pl.DataFrame:
     """The label table's rows (keys, `time`, `label`) with a label, whose time may match a
@@ -73,8 +63,7 @@ def _labels(catalog: Catalog, join: LabelJoin, frame: pl.DataFrame, start: objec
         theirs, ours = schema[key], frame.schema[key]
         if theirs != ours and not (theirs.is_numeric() and ours.is_numeric()):
             raise ValueError(f"{where} column {key!r} is {theirs}, the scored rows' {ours}")
-    time = _as_utc(pl.col(join.time_column), schema[join.time_column],
-                   f"{where} column {join.time_column!r}")
+    time = utc_time(join.time_column, schema[join.time_column], where)
     label = _as_label(pl.col(join.label), schema[join.label], f"{where} column {join.label!r}")
     keys = [pl.col(k).cast(frame.schema[k]) for k in join.keys]
     return (catalog.scan(join.table)
@@ -130,8 +119,7 @@ def with_labels(catalog: Catalog, frame: pl.DataFrame, spec: InferenceLog,
     if missing:
         raise ValueError(f"labels of {join.table}: the scored rows have no key column "
                          f"{', '.join(missing)} (columns: {', '.join(frame.columns)})")
-    time = _as_utc(pl.col(timestamp_col), frame.schema[timestamp_col],
-                   f"timestamp column {timestamp_col!r}")
+    time = utc_time(timestamp_col, frame.schema[timestamp_col], "scored rows")
     scored = (base.with_row_index(_ROW).select(_ROW, *keys, time.alias("time"))
               .drop_nulls().sort("time"))
     if scored.is_empty() or not catalog.exists(join.table):  # no label has landed yet
