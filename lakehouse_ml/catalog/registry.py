@@ -16,6 +16,9 @@ from pyarrow import fs as pafs
 
 from lakehouse_ml.catalog.names import TableName
 
+PII = "pii"
+"""The column tag of personal data."""
+
 
 @dataclass(frozen=True)
 class TableInfo:
@@ -26,6 +29,10 @@ class TableInfo:
     tags: dict[str, str] = field(default_factory=dict)
     column_tags: dict[str, list[str]] = field(default_factory=dict)
     column_comments: dict[str, str] = field(default_factory=dict)
+
+    def pii_columns(self) -> set[str]:
+        """Columns tagged `pii`: masked or hashed wherever they leave their table."""
+        return {column for column, tags in self.column_tags.items() if PII in tags}
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,6 @@ MAX_TABLE_ROWS = 2_000
 EXPERIMENT = "monitoring"
 ARTIFACT_PATH = "drift_reports"
 HIDDEN = "(pii: not shown)"
-PII = "pii"
 METRICS = ("js_distance", "population_stability_index", "wasserstein_distance",
            "ks_test.pvalue", "chi_squared_test.pvalue", "tv_distance", "l_infinity_distance",
            "avg_delta", "percent_null_delta")
@@ -62,8 +61,7 @@ def pii_columns(catalog: Catalog, table: str) -> set[str]:
     """Columns of `table` the catalog tags `pii` (none when the table does not exist)."""
     if not catalog.exists(table):
         return set()
-    tags = catalog.describe(table).info.column_tags
-    return {column for column, names in tags.items() if PII in names}
+    return catalog.describe(table).info.pii_columns()
 
 
 def report_path(root: str, env: str, monitor: Monitor, window_start: datetime) -> Path:

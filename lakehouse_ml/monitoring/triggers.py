@@ -150,10 +150,9 @@ def _pii_columns(catalog: Catalog, table: str) -> set[str] | None:
     """Columns the catalog tags `pii` in `table`; None when it is not registered (then every
     slice value is masked)."""
     try:
-        tags = catalog.describe(table).info.column_tags
+        return catalog.describe(table).info.pii_columns()
     except TableNotFound:
         return None
-    return {column for column, labels in tags.items() if "pii" in labels}
 
 
 def _slice(key: str, value: str | None, pii: set[str] | None) -> str:

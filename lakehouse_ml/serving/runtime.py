@@ -26,8 +26,6 @@ from lakehouse_ml.serving.request import Request
 from lakehouse_ml.serving.scorer import Scored, score_each
 from lakehouse_ml.serving.tokens import TokenStore, TokenVerifier
 
-PII = "pii"
-
 
 def _one_math_thread() -> None:
     """Scoring thread: a few rows per call gain nothing from OpenMP threads, and on a busy
@@ -57,8 +55,7 @@ class Runtime:
         }
         self.logs = {e: by_table[table_name(s.schema)] for e, s in config.endpoints.items()}
         self.redactor = Redactor(
-            {c for t in catalog.tables() for c, tags in t.info.column_tags.items()
-             if PII in tags}, config.log_body_bytes)
+            {c for t in catalog.tables() for c in t.info.pii_columns()}, config.log_body_bytes)
         self._executor = ThreadPoolExecutor(1, "scoring", initializer=_one_math_thread)
         self.parser = ThreadPoolExecutor(1, "parsing")
         """Parses large bodies, off the event loop and off the scoring thread."""
