@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -78,6 +78,22 @@ def test_time_travel_by_version_and_timestamp_and_history(orders: Catalog) -> No
     assert orders.read("silver.orders").sort("id")["amount"].to_list() == [1.0, 20.0, 3.0]
     operations = [h["operation"] for h in orders.history("silver.orders")]
     assert operations[0] == "MERGE" and "WRITE" in operations
+
+
+def test_timestamp_travel_uses_the_commit_times_history_shows(orders: Catalog) -> None:
+    """A time read from `history` selects that commit, even when the log files' modification
+    times are later (as after a copy of the table, or a write that crossed a millisecond)."""
+    location = Path(orders.location("silver.orders"))
+    for log in (location / "_delta_log").glob("*.json"):
+        os.utime(log, (time.time() + 60, time.time() + 60))
+    committed = {e["version"]: datetime.fromtimestamp(e["timestamp"] / 1000, UTC)
+                 for e in orders.history("silver.orders")}
+
+    assert orders.read("silver.orders", version=committed[1]).height == 2
+    assert orders.read("silver.orders", version=committed[1].replace(tzinfo=None)).height == 2
+    assert orders.read("silver.orders", version=committed[0]).height == 0
+    with pytest.raises(ValueError, match="silver/orders has no version committed"):
+        orders.read("silver.orders", version=committed[0] - timedelta(milliseconds=1))
 
 
 def test_unknown_table_is_a_clear_error(catalog: Catalog) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
@@ -38,9 +38,27 @@ class Lake:
             dt = DeltaTable(uri, storage_options=self.storage_options)
         except TableNotFoundError as error:
             raise FileNotFoundError(f"no Delta table at {uri}") from error
+        if isinstance(version, datetime):
+            version = self._version_at(uri, dt, version)
         if version is not None:
             dt.load_as_version(version)
         return dt
+
+    @staticmethod
+    def _version_at(uri: str, dt: DeltaTable, at: datetime) -> int:
+        """The latest version whose commit time is at or before `at` (Delta's TIMESTAMP AS
+        OF; a naive `at` is UTC). The commit time is the commit's `commitInfo.timestamp`
+        (epoch ms), the time `history` shows: delta-rs's own datetime travel uses the log
+        file's modification time, a few ms later than that and reset by any copy of the
+        table, so a time read from `history` could select the version before it.
+
+        Raises ValueError naming the table when `at` is before its first commit."""
+        at_ms = (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp() * 1000
+        committed = [e["version"] for e in dt.history() if e["timestamp"] <= at_ms]
+        if not committed:
+            raise ValueError(f"table at {uri} has no version committed at or before "
+                             f"{at.isoformat()}")
+        return max(committed)
 
     def create(
         self, uri: str, schema: pl.Schema, *, name: str, description: str | None = None,
