@@ -3,7 +3,9 @@ distribution plots of the drifting columns, a table of every column's drift metr
 written under the lakehouse root and logged to MLflow on a run of the `monitoring` experiment.
 
 `pii`-tagged columns are named with their level only: never plotted, no metric, and a slice
-whose key is a pii column shows no value."""
+whose slicing expression names a pii column (`email`, `upper(email)`) shows no value. A table
+the catalog has not registered has unknown tags: every column is treated as pii (fail
+closed), and the report says why."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from matplotlib.figure import Figure
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.catalog import Catalog, TableNotFound
 from lakehouse_ml.ml.registry import TrackingUnavailable, use_experiment, use_tracking
 from lakehouse_ml.monitoring.baseline import baseline_frame
 from lakehouse_ml.monitoring.levels import ERROR, WindowDrift, categorical
@@ -57,11 +59,40 @@ class Report:
     """Drifting columns left out: pii, missing from a side, or beyond MAX_PLOTS."""
 
 
-def pii_columns(catalog: Catalog, table: str) -> set[str]:
-    """Columns of `table` the catalog tags `pii` (none when the table does not exist)."""
+def pii_of(catalog: Catalog, table: str) -> tuple[set[str], str | None]:
+    """(columns of `table` to treat as pii, why every column is when it is): the columns the
+    catalog tags `pii`; none when the table does not exist; every column of the table, with
+    the reason, when its catalog entry is missing or unreadable (its tags are unknown)."""
     if not catalog.exists(table):
-        return set()
-    return catalog.describe(table).info.pii_columns()
+        return set(), None
+    try:
+        return catalog.describe(table).info.pii_columns(), None
+    except (TableNotFound, OSError, ValueError) as error:
+        return set(catalog.scan(table).collect_schema().names()), (
+            f"the catalog entry of {table} cannot be read ({error}): its pii tags are "
+            "unknown, so every column is treated as pii (not plotted, no metric, no slice "
+            "value)")
+
+
+def pii_columns(catalog: Catalog, table: str) -> set[str]:
+    """Columns of `table` to treat as pii: see `pii_of` (every column of an unregistered
+    table)."""
+    return pii_of(catalog, table)[0]
+
+
+def reveals_pii(slice_key: str | None, pii: Collection[str]) -> bool:
+    """True when the slicing expression `slice_key` names a pii column, itself or inside an
+    expression (`upper(email)`): its slice values would show the column's values. Matched as
+    text, case-insensitive, so a quoted or look-alike name masks too (fail closed)."""
+    key = (slice_key or "").lower()
+    return any(column.lower() in key for column in pii)
+
+
+def masked_slice_value(slice_keys: Collection[str | None], pii: Collection[str]) -> pl.Expr:
+    """`slice_value` with HIDDEN for the slicing expressions of `slice_keys` that reveal pii."""
+    hidden = [key for key in slice_keys if reveals_pii(key, pii)]
+    return (pl.when(pl.col("slice_key").is_in(hidden)).then(pl.lit(HIDDEN))
+            .otherwise(pl.col("slice_value")).alias("slice_value"))
 
 
 def report_path(root: str, env: str, monitor: Monitor, window_start: datetime) -> Path:
@@ -138,8 +169,7 @@ def _metrics_table(drift: pl.DataFrame, levels: pl.DataFrame, pii: Collection[st
              .with_columns(pl.col("level").fill_null("-")))
     hidden = pl.col("column_name").is_in(list(pii))
     return table.with_columns(
-        pl.when(pl.col("slice_key").is_in(list(pii))).then(pl.lit(HIDDEN))
-        .otherwise(pl.col("slice_value")).alias("slice_value"),
+        masked_slice_value(table["slice_key"].unique().to_list(), pii),
         *(pl.when(hidden).then(pl.lit(HIDDEN)).otherwise(pl.col(m)).alias(m) for m in METRICS),
     ).sort(pl.col("level") == "-", pl.col("level") != ERROR, "column_name", "slice_key",
            "slice_value", nulls_last=False)
@@ -159,12 +189,14 @@ def _html_table(frame: pl.DataFrame) -> str:
 def write_report(path: Path, monitor: Monitor, window: tuple[datetime, datetime],
                  drift: pl.DataFrame, levels: pl.DataFrame, *,
                  current: pl.DataFrame | None, baseline: pl.DataFrame | None,
-                 pii: Collection[str] = (), table_version: int | None = None) -> Report:
+                 pii: Collection[str] = (), table_version: int | None = None,
+                 pii_note: str | None = None) -> Report:
     """Write the HTML report of one window to `path` (folders created) and return it.
 
     drift: the window's BASELINE drift rows (DRIFT_METRICS); levels: `drift_levels` of them;
     current / baseline: the rows compared (None when unavailable: no plots). Plots the
-    whole-table drift of at most MAX_PLOTS flagged columns, ERROR before WARN then by value."""
+    whole-table drift of at most MAX_PLOTS flagged columns, ERROR before WARN then by value.
+    `pii_note`: why every column is treated as pii (shown on the page)."""
     whole = levels.filter(pl.col("slice_key").is_null())
     ranked = (whole.sort(pl.col("level") == ERROR, pl.col("value").abs(), descending=True)
               .unique("column_name", keep="first", maintain_order=True))
@@ -182,8 +214,7 @@ def write_report(path: Path, monitor: Monitor, window: tuple[datetime, datetime]
                      f'{_plot(column, level, sides[0], sides[1], kind)}"></figure>')
         plotted.append(column)
     flagged = levels.select("column_name", "slice_key", "slice_value", "level").with_columns(
-        pl.when(pl.col("slice_key").is_in(list(pii))).then(pl.lit(HIDDEN))
-        .otherwise(pl.col("slice_value")).alias("slice_value"))
+        masked_slice_value(levels["slice_key"].unique().to_list(), pii))
     title = (f"Drift report: {monitor.table}, window {window[0].isoformat()} .. "
              f"{window[1].isoformat()}")
     summary = (f"{levels.filter(pl.col('level') == ERROR).height} ERROR and "
@@ -196,6 +227,7 @@ def write_report(path: Path, monitor: Monitor, window: tuple[datetime, datetime]
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:2px 6px;font-size:90%}}figure{{display:inline-block}}</style>
 </head><body><h1>{html.escape(title)}</h1><p>{html.escape(summary)}</p>
+{f"<p><strong>{html.escape(pii_note)}</strong></p>" if pii_note else ""}
 <h2>Drifting columns and slices</h2>{_html_table(flagged)}
 <h2>Baseline vs current</h2>{"".join(plots) or "<p>No plot.</p>"}{not_plotted}
 <h2>All columns</h2>{_html_table(_metrics_table(drift, levels, pii))}
@@ -276,7 +308,9 @@ def publish_report(catalog: Catalog, monitor: Monitor, found: WindowDrift, *, ve
     if found.window is None:
         return Published(None, None, (found.nothing_to_compare or "no drift window",))
     problems: list[str] = []
-    pii = pii_columns(catalog, monitor.table)
+    pii, pii_note = pii_of(catalog, monitor.table)
+    if pii_note is not None:
+        problems.append(pii_note)
     try:
         current, reference = compared_frames(catalog, monitor, found, version, client, pii)
     except (MonitorError, MlflowException, OSError) as error:
@@ -288,7 +322,8 @@ def publish_report(catalog: Catalog, monitor: Monitor, found: WindowDrift, *, ve
         problems.append(str(error))
         path = Path(tempfile.mkdtemp()) / f"{found.window[0].strftime('%Y-%m-%dT%H%M%SZ')}.html"
     report = write_report(path, monitor, found.window, found.drift, found.levels,
-                          current=current, baseline=reference, pii=pii, table_version=version)
+                          current=current, baseline=reference, pii=pii, table_version=version,
+                          pii_note=pii_note)
     try:
         run_id = log_report(tracking_uri, report, monitor, catalog.env, found.window,
                             found.levels)
