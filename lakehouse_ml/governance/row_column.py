@@ -1,0 +1,250 @@
+"""Row filters and column masks, evaluated as Databricks evaluates them, on polars' SQL engine.
+
+A table's row filter is `function(column, ...)` (ALTER TABLE ... SET ROW FILTER f ON (...)):
+a row is kept only where it returns TRUE (FALSE or NULL drop it). A column mask is
+`function(column, *using)` (ALTER COLUMN c SET MASK f [USING COLUMNS (...)]): the masked
+column is the first argument and the column keeps its type (the result is cast to it). Both
+see the table's raw values (a mask never sees another mask's output); the filter is applied
+first, then the masks, before anything the caller adds.
+
+Each function body (Databricks SQL, `CREATE FUNCTION ... RETURN expr`) is parsed with
+sqlglot's Databricks dialect; `current_user()`/`session_user()` become the reading principal's
+name, `is_account_group_member(g)`/`is_member(g)` its (nested) group membership, as literals
+(constant per read); the parameters become the table's columns; the result is written as SQL
+for polars (`pl.sql_expr`), so a read pays one vectorized polars expression per policy.
+
+Fail closed: a body polars cannot evaluate (a subquery, an aggregate, a window, a function
+polars' SQL lacks, a column that is no parameter), a missing function or column, or an
+argument count that does not match raises `PolicyFunctionError` (a PermissionError naming the
+function and the construct) instead of returning the rows; an error while the rows are
+computed (e.g. a strict cast of a bad value) is raised by polars at collect time. Never is
+the clear value returned in place of a mask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import polars as pl
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from lakehouse_ml.governance import principals as p
+from lakehouse_ml.governance import securables as s
+from lakehouse_ml.governance.metastore import Metastore
+
+MEMBERSHIP = frozenset({"is_account_group_member", "is_member"})
+_POLARS_SQL = "duckdb"  # the sqlglot dialect whose output polars' SQL reads best
+_UNSUPPORTED: tuple[tuple[type[exp.Expression], str], ...] = (
+    (exp.Query, "a subquery"), (exp.Subquery, "a subquery"), (exp.Exists, "a subquery"),
+    (exp.Window, "a window function"), (exp.AggFunc, "an aggregate function"),
+    (exp.Lambda, "a lambda function"), (exp.Placeholder, "a parameter marker"),
+)
+
+
+class PolicyFunctionError(PermissionError):
+    """A row filter or column mask that cannot be evaluated: the read is denied. The message
+    names the function, the construct and, at read time, the table and principal."""
+
+
+@dataclass(frozen=True)
+class Function:
+    """A SQL function as the metastore stores it: `parameters` (name, Databricks type) in
+    order, `returns` its declared Databricks type ('' if not declared), `body` its RETURN
+    expression in Databricks SQL."""
+
+    name: str
+    parameters: tuple[tuple[str, str], ...]
+    returns: str
+    body: str
+
+    @classmethod
+    def from_definition(cls, name: str, definition: Mapping[str, Any]) -> Function:
+        return cls(name, tuple((str(x["name"]), str(x["type"]))
+                               for x in definition.get("parameters", ())),
+                   str(definition.get("returns", "")), str(definition["body"]))
+
+
+def secure(frame: pl.LazyFrame, table: str, principal: str, metastore: Metastore
+           ) -> pl.LazyFrame:
+    """`frame` (the rows of `table`, any of its columns) with the table's row filter and
+    column masks applied as seen by `principal`: filter first, then masks, before any other
+    predicate the caller adds. A table without filter or masks returns `frame` itself (one
+    lookup in the cached governance state). Masks of columns not in `frame` are skipped; a
+    filter or mask argument column missing from `frame` denies the read.
+
+    Raises PolicyFunctionError (a PermissionError naming table, principal, function and
+    construct) when a filter or mask cannot be evaluated; ValueError for a malformed name."""
+    state = metastore.store.read()
+    full = s.parse_name(s.TABLE, str(table), metastore.env)
+    entry = state["securables"].get(s.key(s.TABLE, full))
+    if not entry or not (entry.get("row_filter") or entry.get("column_masks")):
+        return frame
+    groups = frozenset(p.groups_of(state, principal))
+    schema = frame.collect_schema()
+    try:
+        if entry.get("row_filter"):
+            spec = entry["row_filter"]
+            fn = _function(state, spec["function"])
+            frame = frame.filter(compile_filter(fn, tuple(spec["columns"]), principal, groups,
+                                                _columns(schema, spec["columns"], fn)))
+        masks = []
+        for column, spec in sorted((entry.get("column_masks") or {}).items()):
+            if column not in schema:
+                continue
+            fn = _function(state, spec["function"])
+            args = (column, *spec["columns"])
+            masks.append(compile_mask(fn, args, principal, groups,
+                                      _columns(schema, args, fn)).alias(column))
+    except PolicyFunctionError as error:
+        raise PolicyFunctionError(f"cannot read table {full} as {principal!r}: {error}"
+                                  ) from error
+    return frame.with_columns(masks) if masks else frame
+
+
+def _function(state: Mapping[str, Any], name: str) -> Function:
+    stored = state["securables"].get(s.key(s.FUNCTION, name)) or {}
+    if not stored.get("definition"):
+        raise PolicyFunctionError(f"function {name} does not exist or has no SQL body")
+    return Function.from_definition(name, stored["definition"])
+
+
+def _columns(schema: pl.Schema, names: Sequence[str], fn: Function
+             ) -> tuple[tuple[str, pl.DataType], ...]:
+    missing = [n for n in names if n not in schema]
+    if missing:
+        raise PolicyFunctionError(f"function {fn.name}: argument column(s) "
+                                  f"{', '.join(missing)} not in the rows read")
+    return tuple((n, schema[n]) for n in dict.fromkeys(names))
+
+
+@lru_cache(maxsize=1024)
+def compile_filter(fn: Function, args: tuple[str, ...], principal: str,
+                   groups: frozenset[str], schema: tuple[tuple[str, pl.DataType], ...]
+                   ) -> pl.Expr:
+    """The polars predicate of row filter `fn` called with columns `args` for `principal`
+    (member of `groups`), over columns of `schema`; PolicyFunctionError if its result is not
+    BOOLEAN or it cannot be evaluated."""
+    if fn.returns and sql_dtype(fn.returns, fn) != pl.Boolean:
+        raise PolicyFunctionError(f"row filter function {fn.name} returns {fn.returns}, "
+                                  "not BOOLEAN")
+    expr = _compile(fn, args, principal, groups, schema)
+    result = _result_dtype(fn, expr, schema)
+    if result not in (pl.Boolean, pl.Null):
+        raise PolicyFunctionError(f"row filter function {fn.name} returns {result}, "
+                                  "not BOOLEAN")
+    return expr
+
+
+@lru_cache(maxsize=1024)
+def compile_mask(fn: Function, args: tuple[str, ...], principal: str, groups: frozenset[str],
+                 schema: tuple[tuple[str, pl.DataType], ...]) -> pl.Expr:
+    """The polars expression of column mask `fn` on column `args[0]` (further arguments:
+    `args[1:]`) for `principal`, cast to the masked column's type (strictly: a value that
+    does not fit fails the read)."""
+    expr = _compile(fn, args, principal, groups, schema)
+    target = dict(schema)[args[0]]
+    if _result_dtype(fn, expr, schema) != target:
+        expr = expr.cast(target)
+        _result_dtype(fn, expr, schema)  # the cast itself must be possible
+    return expr
+
+
+def check_function(fn: Function) -> None:
+    """Check at CREATE FUNCTION time that polars' SQL can evaluate `fn` (called with its
+    parameters' types, by a principal in no group); PolicyFunctionError naming the construct
+    otherwise."""
+    for _, kind in fn.parameters:
+        sql_dtype(kind, fn)
+    schema = tuple((f"_arg{i}", sql_dtype(kind, fn)) for i, (_, kind) in
+                   enumerate(fn.parameters))
+    expr = _compile(fn, tuple(n for n, _ in schema), "", frozenset(), schema)
+    _result_dtype(fn, expr, schema)
+
+
+@lru_cache(maxsize=256)
+def sql_dtype(kind: str, fn: Function) -> pl.DataType:
+    """The polars type of Databricks type `kind` (as polars' SQL casts to it)."""
+    try:
+        written = exp.DataType.build(kind, dialect="databricks").sql(_POLARS_SQL)
+        return pl.select(pl.sql_expr(f"CAST(NULL AS {written})")).dtypes[0]
+    except (SqlglotError, pl.exceptions.PolarsError, ValueError) as error:
+        raise PolicyFunctionError(f"function {fn.name}: type {kind} is not supported: "
+                                  f"{_one_line(error)}") from error
+
+
+def _compile(fn: Function, args: tuple[str, ...], principal: str, groups: frozenset[str],
+             schema: tuple[tuple[str, pl.DataType], ...]) -> pl.Expr:
+    if len(args) != len(fn.parameters):
+        raise PolicyFunctionError(f"function {fn.name} takes {len(fn.parameters)} "
+                                  f"argument(s), called with {len(args)} ({', '.join(args)})")
+    try:
+        tree = sqlglot.parse_one(fn.body, read="databricks")
+    except SqlglotError as error:
+        raise PolicyFunctionError(f"function {fn.name}: cannot parse its body: "
+                                  f"{_one_line(error)}") from error
+    for node in tree.walk():
+        for kind, what in _UNSUPPORTED:
+            if isinstance(node, kind):
+                raise PolicyFunctionError(f"function {fn.name}: {what} ({node.sql('databricks')})"
+                                          " cannot be evaluated in a row filter or column mask")
+    dtypes = dict(schema)
+    bound = {}
+    for (param, kind), column in zip(fn.parameters, args, strict=True):
+        ref = exp.column(column, quoted=True)
+        want = sql_dtype(kind, fn)
+        bound[param.lower()] = ref if dtypes[column] == want else exp.Cast(
+            this=ref, to=exp.DataType.build(kind, dialect="databricks"))
+
+    def rewrite(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Column):
+            if node.table or node.name.lower() not in bound:
+                raise PolicyFunctionError(f"function {fn.name}: {node.sql('databricks')} is "
+                                          "not one of its parameters")
+            return bound[node.name.lower()].copy()
+        if isinstance(node, (exp.CurrentUser, exp.SessionUser)):
+            return exp.Literal.string(principal)
+        if isinstance(node, exp.Anonymous) and node.name.lower() in MEMBERSHIP:
+            return _membership(fn, node, groups)
+        return node
+
+    tree = tree.transform(rewrite)
+    returns = fn.returns and exp.DataType.build(fn.returns, dialect="databricks")
+    try:
+        expr = pl.sql_expr(tree.sql(_POLARS_SQL))
+    except (pl.exceptions.PolarsError, ValueError) as error:
+        raise PolicyFunctionError(f"function {fn.name}: polars' SQL cannot evaluate "
+                                  f"{fn.body!r}: {_one_line(error)}") from error
+    if returns:
+        expr = expr.cast(sql_dtype(fn.returns, fn))
+    return expr
+
+
+def _membership(fn: Function, node: exp.Anonymous, groups: frozenset[str]) -> exp.Expression:
+    """`is_account_group_member(g)`: a literal for a constant `g`, else `g IN (groups)`."""
+    if len(node.expressions) != 1:
+        raise PolicyFunctionError(f"function {fn.name}: {node.name}() takes one group name")
+    group = node.expressions[0]
+    if isinstance(group, exp.Literal) and group.is_string:
+        return exp.Boolean(this=group.name in groups)
+    if not groups:
+        return exp.Boolean(this=False)
+    return exp.In(this=group, expressions=[exp.Literal.string(g) for g in sorted(groups)])
+
+
+def _result_dtype(fn: Function, expr: pl.Expr, schema: tuple[tuple[str, pl.DataType], ...]
+                  ) -> pl.DataType:
+    """Run `expr` on no rows of `schema`: catches unknown functions and impossible casts."""
+    try:
+        return pl.LazyFrame(schema=dict(schema)).select(expr.alias("r")).collect().dtypes[0]
+    except pl.exceptions.PolarsError as error:
+        raise PolicyFunctionError(f"function {fn.name}: polars' SQL cannot evaluate "
+                                  f"{fn.body!r}: {_one_line(error)}") from error
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())[:500]
