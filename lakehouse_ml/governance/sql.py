@@ -1,7 +1,8 @@
 """Governance SQL as Databricks users type it, run against a `Metastore`.
 
 `CREATE [OR REPLACE] FUNCTION name(arg TYPE, ...) RETURNS TYPE RETURN expr` is parsed by
-sqlglot's Databricks dialect (the body is kept as SQL text; evaluating it is a later step).
+sqlglot's Databricks dialect (the body is kept as SQL text, and refused at once if polars' SQL
+cannot evaluate it as a row filter or column mask: see row_column.py).
 sqlglot 30.30 does not model the rest (SHOW GRANTS, OWNER TO, column tags, ROW FILTER, MASK,
 GRANT ALL PRIVILEGES fall back to an opaque `Command`), so they are read by the small grammar
 below over sqlglot's Databricks tokens (quoting, strings and comments as Databricks has them):
@@ -34,6 +35,7 @@ from sqlglot.tokens import Token, TokenType
 
 from lakehouse_ml.governance import securables as s
 from lakehouse_ml.governance.metastore import Metastore
+from lakehouse_ml.governance.row_column import Function, PolicyFunctionError, check_function
 
 MAX_SQL_CHARS = 100_000
 _QUOTED = (TokenType.IDENTIFIER, TokenType.STRING)
@@ -283,6 +285,10 @@ def _create_function(m: Metastore, text: str, actor: str | None) -> SqlResult:
         "returns": returns.this.sql("databricks") if returns and returns.this else "",
         "body": body.this.sql("databricks"),
     }
+    try:  # refused now rather than at the first read it would deny
+        check_function(Function.from_definition(name, definition))
+    except PolicyFunctionError as error:
+        raise SqlError(str(error)) from error
     m.create(s.FUNCTION, name, definition=definition, replace=bool(tree.args.get("replace")),
              if_not_exists=bool(tree.args.get("exists")), as_principal=actor)
     return SqlResult(f"function {name} created")
