@@ -266,7 +266,20 @@ def _alter(m: Metastore, parser: _Parser, actor: str | None) -> SqlResult:
     return SqlResult(f"{'unset' if unset else 'set'} tags {sorted(tags)} on {where}")
 
 
-def _create_function(m: Metastore, text: str, actor: str | None) -> SqlResult:
+@dataclass(frozen=True)
+class FunctionStatement:
+    """A parsed `CREATE [OR REPLACE] FUNCTION [IF NOT EXISTS]`: `definition` is what the
+    metastore stores (parameters [{name, type}], returns, body, all Databricks SQL)."""
+
+    name: str
+    definition: dict[str, Any]
+    replace: bool
+    if_not_exists: bool
+
+
+def parse_function(text: str) -> FunctionStatement:
+    """Parse a CREATE FUNCTION statement and check that polars' SQL can evaluate its body
+    (row_column.check_function). SqlError naming the function and the construct otherwise."""
     try:
         tree = sqlglot.parse_one(text, read="databricks")
     except SqlglotError as error:
@@ -278,6 +291,10 @@ def _create_function(m: Metastore, text: str, actor: str | None) -> SqlResult:
         raise SqlError("only CREATE [OR REPLACE] FUNCTION name(args) RETURNS type RETURN "
                        "expression is supported")
     name = ".".join(part.name for part in tree.this.this.parts)
+    untyped = [c.name for c in tree.this.expressions if not c.args.get("kind")]
+    if untyped:
+        raise SqlError(f"function {name}: parameter(s) {', '.join(untyped)} need a type, "
+                       "e.g. (email STRING)")
     returns = tree.find(exp.ReturnsProperty)
     definition = {
         "parameters": [{"name": c.name, "type": c.args["kind"].sql("databricks")}
@@ -289,6 +306,12 @@ def _create_function(m: Metastore, text: str, actor: str | None) -> SqlResult:
         check_function(Function.from_definition(name, definition))
     except PolicyFunctionError as error:
         raise SqlError(str(error)) from error
-    m.create(s.FUNCTION, name, definition=definition, replace=bool(tree.args.get("replace")),
-             if_not_exists=bool(tree.args.get("exists")), as_principal=actor)
-    return SqlResult(f"function {name} created")
+    return FunctionStatement(name, definition, bool(tree.args.get("replace")),
+                             bool(tree.args.get("exists")))
+
+
+def _create_function(m: Metastore, text: str, actor: str | None) -> SqlResult:
+    f = parse_function(text)
+    m.create(s.FUNCTION, f.name, definition=f.definition, replace=f.replace,
+             if_not_exists=f.if_not_exists, as_principal=actor)
+    return SqlResult(f"function {f.name} created")
