@@ -55,20 +55,28 @@ from lakehouse_ml.monitoring.schema import (
 )
 from lakehouse_ml.monitoring.spec import Monitor
 from lakehouse_ml.monitoring.windows import (
+    EARLIEST,
     END,
+    LATEST,
     SLICE_KEY,
     SLICE_VALUE,
     START,
     MonitorError,
     assign_windows,
     granularity_label,
+    placeable,
     sliced,
+    time_of,
     utc_time,
     window_start,
     window_struct,
 )
 
 Window = tuple[datetime, datetime]
+MAX_SLICE_VALUES = 100
+"""Distinct values of one slicing expression in one window (or the baseline) that are sliced:
+a window with more gets no slices of that expression (each would be a profile and drift row
+per column), and the refresh's notes say so."""
 
 
 @dataclass(frozen=True)
@@ -96,27 +104,40 @@ class _Touched:
     notes: tuple[str, ...] = ()
 
 
-def _times(frame: pl.DataFrame, column: str, monitor: Monitor) -> pl.Series:
-    where = f"monitor of {monitor.table}"
-    return frame.select(window_start(utc_time(column, frame.schema[column], where),
-                                     monitor.granularity)).to_series().drop_nulls()
+def _placed(frame: pl.LazyFrame, monitor: Monitor, schema: pl.Schema, what: str
+            ) -> tuple[set[datetime], tuple[str, ...]]:
+    """Window starts of `frame`'s rows, and a note counting `what` rows in no window (NULL
+    timestamp, or outside EARLIEST..LATEST): never dropped silently."""
+    time = time_of(monitor, schema)
+    found = frame.select(
+        window_start(time, monitor.granularity).filter(placeable(time)).unique().implode()
+        .alias(START),
+        time.is_null().sum().alias("nulls"),
+        (time.is_not_null() & ~placeable(time)).sum().alias("outside"),
+    ).collect().row(0, named=True)
+    column = monitor.timestamp_col
+    unplaced = [f"{found['nulls']} with a NULL {column}" if found["nulls"] else "",
+                f"{found['outside']} with {column} before {EARLIEST.date()} or from "
+                f"{LATEST.date()} on" if found["outside"] else ""]
+    note = (f"{' and '.join(u for u in unplaced if u)} of the {what} rows of {monitor.table}"
+            " are in no window (not profiled)")
+    return set(found[START]), (note,) if any(unplaced) else ()
 
 
-def _all_starts(catalog: Catalog, monitor: Monitor, version: int) -> set[datetime]:
-    column = str(monitor.timestamp_col)
-    schema = catalog.scan(monitor.table, version).collect_schema()
-    starts = (catalog.scan(monitor.table, version)
-              .select(window_start(utc_time(column, schema[column], f"monitor of {monitor.table}"),
-                                   monitor.granularity).alias(START))
-              .drop_nulls().unique().collect())
-    return set(starts[START].to_list())
+def _all_starts(catalog: Catalog, monitor: Monitor, version: int
+                ) -> tuple[set[datetime], tuple[str, ...]]:
+    scan = catalog.scan(monitor.table, version)
+    return _placed(scan, monitor, scan.collect_schema(), "table's")
 
 
-def _changed_starts(catalog: Catalog, monitor: Monitor, since: int) -> set[datetime]:
-    """Windows of the rows the commits after `since` added or removed."""
+def _changed_starts(catalog: Catalog, monitor: Monitor, since: int
+                    ) -> tuple[set[datetime], tuple[str, ...]]:
+    """Windows of the rows the commits after `since` added or removed (a note counting the
+    added rows in no window)."""
     column = str(monitor.timestamp_col)
     added, removed, _ = catalog.changes(monitor.table, since, [column])
-    return {*_times(added, column, monitor), *_times(removed, column, monitor)}
+    starts, notes = _placed(added.lazy(), monitor, added.schema, "added")
+    return starts | _placed(removed.lazy(), monitor, removed.schema, "removed")[0], notes
 
 
 def _label_starts(catalog: Catalog, monitor: Monitor) -> tuple[set[datetime], int | None]:
@@ -137,7 +158,7 @@ def _label_starts(catalog: Catalog, monitor: Monitor) -> tuple[set[datetime], in
         changed = pl.concat([added, removed])
     times = changed.select(
         utc_time(join.time_column, changed.schema[join.time_column], f"labels {join.table}")
-        .alias("t")).drop_nulls()
+        .alias("t")).filter(placeable(pl.col("t")))
     step = monitor.granularity
     first = times.select(window_start(pl.col("t") - join.tolerance, step)).to_series()
     last = times.select(window_start(pl.col("t") + join.tolerance, step)).to_series()
@@ -156,26 +177,26 @@ def _touched(catalog: Catalog, monitor: Monitor, version: int, full: bool,
         why = ("full refresh asked" if full else "first refresh" if previous is None
                else f"the table is at version {version}, before the {previous} last read "
                "(recreated)")
-        return _Touched(_all_starts(catalog, monitor, version), True, (f"{why}: every window",))
+        starts, notes = _all_starts(catalog, monitor, version)
+        return _Touched(starts, True, (f"{why}: every window", *notes))
     if previous == version:
         return _Touched(set(label_starts), False)
     try:
-        starts = _changed_starts(catalog, monitor, previous)
+        starts, notes = _changed_starts(catalog, monitor, previous)
     except (OSError, ValueError, pl.exceptions.PolarsError) as error:
         note = (f"the changes since version {previous} cannot be read ({type(error).__name__}:"
                 f" {error}): every window recomputed")
-        return _Touched(_all_starts(catalog, monitor, version), True, (note,))
-    return _Touched(starts | label_starts, False)
+        starts, notes = _all_starts(catalog, monitor, version)
+        return _Touched(starts, True, (note, *notes))
+    return _Touched(starts | label_starts, False, notes)
 
 
 def _rows_of(catalog: Catalog, monitor: Monitor, version: int, starts: set[datetime]
              ) -> pl.LazyFrame:
     """The monitored table's rows in the windows starting at `starts`, as a lazy scan whose
     time range lets Delta skip files outside it."""
-    column = str(monitor.timestamp_col)
     scan = catalog.scan(monitor.table, version)
-    dtype = scan.collect_schema()[column]
-    time = utc_time(column, dtype, f"monitor of {monitor.table}")
+    time = time_of(monitor, scan.collect_schema())
     low, high = min(starts), max(starts) + monitor.granularity
     start = window_start(time, monitor.granularity)
     return scan.filter(time >= low, time < high, start.is_in(sorted(starts)))
@@ -295,6 +316,11 @@ def _baseline_slices(monitor: Monitor, base: BaselineFrame | None,
             notes.append(f"baseline {base.table}@{base.version} has no slice {slice_key!r} "
                          f"({type(error).__name__}): no BASELINE drift for it")
             continue
+        if slice_key is not None and rows[SLICE_VALUE].n_unique() > MAX_SLICE_VALUES:
+            notes.append(f"baseline {base.table}@{base.version}: slicing expression "
+                         f"{slice_key!r} has {rows[SLICE_VALUE].n_unique()} distinct values "
+                         f"(at most {MAX_SLICE_VALUES} are sliced): no BASELINE drift for it")
+            continue
         for (value,), part in rows.partition_by(SLICE_VALUE, as_dict=True).items():
             out[(slice_key, value)] = part
     return out
@@ -384,14 +410,31 @@ def refresh(catalog: Catalog, monitor: Monitor, *, now: datetime | None = None,
                          tuple(notes), touched.full)
 
 
-def _slices(frame: pl.DataFrame, monitor: Monitor) -> Iterable[pl.DataFrame]:
+def _capped(rows: pl.DataFrame, expression: str, where: str, notes: list[str]
+            ) -> pl.DataFrame:
+    """`rows` of one slicing expression without the windows where it has more than
+    MAX_SLICE_VALUES distinct values (a note names the expression, the windows and the cap)."""
+    counts = rows.group_by(START).agg(pl.col(SLICE_VALUE).n_unique().alias("n"))
+    over = counts.filter(pl.col("n") > MAX_SLICE_VALUES)
+    if over.is_empty():
+        return rows
+    notes.append(f"slicing expression {expression!r} has up to {over['n'].max()} distinct "
+                 f"values in {over.height} window(s) of {where} from "
+                 f"{over[START].min().isoformat()} (at most {MAX_SLICE_VALUES} are sliced): "
+                 "no slices of it there")
+    return rows.filter(~pl.col(START).is_in(over[START].implode()))
+
+
+def _slices(frame: pl.DataFrame, monitor: Monitor, notes: list[str]
+            ) -> Iterable[pl.DataFrame]:
     for expression, part in sliced(frame.lazy(), monitor):
         try:
-            yield part.collect()
+            rows = part.collect()
         except pl.exceptions.PolarsError as error:
             raise MonitorError(f"monitor of {monitor.table}: slicing expression "
                                f"{expression!r} cannot be evaluated on its rows: "
                                f"{type(error).__name__}: {error}") from error
+        yield rows if expression is None else _capped(rows, expression, monitor.table, notes)
 
 
 def _compute(catalog: Catalog, monitor: Monitor, rows: pl.LazyFrame | None, touched: _Touched,
@@ -419,7 +462,7 @@ def _compute(catalog: Catalog, monitor: Monitor, rows: pl.LazyFrame | None, touc
                          "quality")
             spec = replace(spec, labels=None)
         frame = with_labels(catalog, frame, spec, str(monitor.timestamp_col))
-    slices = pl.concat(list(_slices(frame, monitor)), how="vertical_relaxed")
+    slices = pl.concat(list(_slices(frame, monitor, notes)), how="vertical_relaxed")
     starts = touched.starts
     present = slices.filter(pl.col(START).is_in(sorted(starts)))
     profile_rows = profile(present.lazy(), kinds, categorical)

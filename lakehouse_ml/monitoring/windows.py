@@ -3,7 +3,8 @@
 Windows are half-open UTC intervals [start, end) of `Monitor.granularity`, aligned to the Unix
 epoch: with the default granularity of one day, the UTC calendar days. A row's window is the
 one holding its `timestamp_col` (a Datetime, naive values read as UTC, or a Date, read as its
-UTC midnight); a row whose timestamp is NULL is in no window. A `snapshot` monitor has one
+UTC midnight); a row whose timestamp is NULL, or outside EARLIEST .. LATEST (years 2 to 9997:
+a window and its neighbours must be Python datetimes), is in no window. A `snapshot` monitor has one
 window per table version it profiles: start = end = the commit time of that Delta version
 (not the refresh's wall-clock time), so profiling an unchanged table again replaces the same
 window instead of adding one.
@@ -27,6 +28,9 @@ from lakehouse_ml.monitoring.spec import Monitor
 START, END = "_window_start", "_window_end"
 SLICE_KEY, SLICE_VALUE = "slice_key", "slice_value"
 _US = timedelta(microseconds=1)
+EARLIEST = datetime(2, 1, 1, tzinfo=UTC)
+LATEST = datetime(9998, 1, 1, tzinfo=UTC)
+"""Rows are placed in windows when EARLIEST <= timestamp < LATEST."""
 
 
 class MonitorError(ValueError):
@@ -48,6 +52,22 @@ def utc_time(column: str, dtype: pl.DataType, where: str) -> pl.Expr:
         return pl.col(column).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
     raise MonitorError(f"{where}: timestamp column {column!r} is {dtype}, not a Date or "
                        "Datetime")
+
+
+def time_of(monitor: Monitor, schema: pl.Schema) -> pl.Expr:
+    """The monitor's timestamp column as UTC (`utc_time`); MonitorError naming the column and
+    the table's columns when it is missing."""
+    column = str(monitor.timestamp_col)
+    if column not in schema:
+        raise MonitorError(f"monitor of {monitor.table}: no timestamp column {column!r} "
+                           f"(columns: {', '.join(schema)})")
+    return utc_time(column, schema[column], f"monitor of {monitor.table}")
+
+
+def placeable(time: pl.Expr) -> pl.Expr:
+    """True where the UTC `time` can be placed in a window (not NULL, EARLIEST..LATEST)."""
+    return time.is_between(pl.lit(EARLIEST, UTC_TIME), pl.lit(LATEST, UTC_TIME),
+                           closed="left").fill_null(False)
 
 
 def granularity_us(granularity: timedelta) -> int:
@@ -73,20 +93,16 @@ def window_of(moment: datetime, granularity: timedelta) -> tuple[datetime, datet
 def assign_windows(frame: pl.LazyFrame, monitor: Monitor, schema: pl.Schema,
                    snapshot_time: datetime | None = None) -> pl.LazyFrame:
     """`frame` with `_window_start` and `_window_end` (UTC); rows outside every window (NULL
-    timestamp) dropped. `snapshot_time`: the window of a snapshot monitor."""
+    timestamp, or outside EARLIEST..LATEST) dropped. `snapshot_time`: the window of a
+    snapshot monitor."""
     if monitor.profile_type == "snapshot":
         if snapshot_time is None:
             raise ValueError(f"monitor of {monitor.table}: a snapshot needs its time")
         moment = pl.lit(snapshot_time, dtype=UTC_TIME)
         return frame.with_columns(moment.alias(START), moment.alias(END))
-    column = str(monitor.timestamp_col)
-    if column not in schema:
-        raise MonitorError(f"monitor of {monitor.table}: no timestamp column {column!r} "
-                           f"(columns: {', '.join(schema)})")
-    start = window_start(utc_time(column, schema[column], f"monitor of {monitor.table}"),
-                         monitor.granularity)
-    return (frame.with_columns(start.alias(START))
-            .filter(pl.col(START).is_not_null())
+    time = time_of(monitor, schema)
+    return (frame.filter(placeable(time))
+            .with_columns(window_start(time, monitor.granularity).alias(START))
             .with_columns((pl.col(START) + monitor.granularity).alias(END)))
 
 
