@@ -7,11 +7,22 @@
     owners: [{securable: SCHEMA silver, owner: data-eng}]
     grants: [{securable: CATALOG, to: churn-pipeline, privileges: [USE CATALOG]}]
     tags: [{securable: TABLE silver.customers, column: email, tags: {pii: email}}]
+    functions: [{name: silver.mask_email, parameters: email STRING, returns: STRING,
+                 body: "CASE WHEN is_member('pii-readers') THEN email ELSE '***' END"}]
+    row_filters: [{table: silver.customers, function: silver.tenant_rows, columns: [tenant_id]}]
+    column_masks: [{table: silver.customers, column: email, function: silver.mask_email,
+                    using: [other_column, ...]}]    # `using` optional
 
 `securable` is `TYPE [name]` (a bare `CATALOG` is the environment's catalog; names may leave the
 catalog out). Applying is idempotent and additive: what the file declares is made true,
 nothing else is removed; a second apply changes nothing. The whole file is checked before
 anything is applied; errors name the file and the entry.
+
+A function is `CREATE OR REPLACE FUNCTION name(parameters) RETURNS returns RETURN body` in
+Databricks SQL (checked by polars' SQL, see row_column.py); a row filter or column mask of a
+function the file declares must match its parameters (mask: the column, then `using`). A table
+that is filtered or masked but not created yet is declared at once (owned by its schema's
+owner), so its filter and masks hold from its first row.
 """
 
 from __future__ import annotations
@@ -27,9 +38,11 @@ import yaml
 from lakehouse_ml.governance import principals as p
 from lakehouse_ml.governance import securables as s
 from lakehouse_ml.governance.metastore import Metastore
+from lakehouse_ml.governance.sql import SqlError, parse_function
 
 MAX_POLICY_BYTES = 1024 * 1024
-SECTIONS = ("users", "service_principals", "groups", "schemas", "owners", "grants", "tags")
+SECTIONS = ("users", "service_principals", "groups", "schemas", "owners", "grants", "tags",
+            "functions", "row_filters", "column_masks")
 
 
 class PolicyError(ValueError):
@@ -166,4 +179,60 @@ def _plan(m: Metastore, doc: dict[str, Any], file: str
         tags = {str(k): "" if v is None else str(v) for k, v in e["tags"].items()}
         steps.append((where, partial(m.set_tags, t.type, t.name, tags,
                                      column=e.get("column"))))
+    return steps + _row_column_steps(m, doc, file)
+
+
+def _names(value: object, what: str, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(x, str) and x for x in value):
+        raise PolicyError(f"{where}: {what} are a list of column names")
+    return value
+
+
+def _row_column_steps(m: Metastore, doc: dict[str, Any], file: str
+                      ) -> list[tuple[str, Callable[..., Any]]]:
+    """Functions, then the row filters and column masks that call them."""
+    steps: list[tuple[str, Callable[..., Any]]] = []
+    arity: dict[str, int] = {}
+    for i, entry in enumerate(_entries(doc, "functions", list, file)):
+        where = f"{file}: functions[{i}]"
+        e = _fields(entry, ("name", "parameters", "body"), ("returns",), where)
+        returns = f" RETURNS {e['returns']}" if e.get("returns") else ""
+        try:
+            f = parse_function(f"CREATE OR REPLACE FUNCTION {e['name']}({e['parameters']})"
+                               f"{returns} RETURN {e['body']}")
+            name = _target(m, f"FUNCTION {f.name}", where).name
+        except SqlError as error:
+            raise PolicyError(f"{where}: {error}") from error
+        arity[name] = len(f.definition["parameters"])
+        steps.append((where, partial(m.create, s.FUNCTION, name, definition=f.definition,
+                                     replace=True)))
+    uses = [(f"{file}: row_filters[{i}]", e, None) for i, e in enumerate(
+        _entries(doc, "row_filters", list, file))] + [
+        (f"{file}: column_masks[{i}]", e, "column") for i, e in enumerate(
+            _entries(doc, "column_masks", list, file))]
+    for where, entry, column in uses:
+        if column is None:
+            e = _fields(entry, ("table", "function", "columns"), (), where)
+            args = _names(e["columns"], "columns", where)
+        else:
+            e = _fields(entry, ("table", "column", "function"), ("using",), where)
+            args = [str(e["column"]), *_names(e.get("using") or [], "using", where)]
+        table = _target(m, f"TABLE {e['table']}", where).name
+        function = _target(m, f"FUNCTION {e['function']}", where).name
+        if function in arity and arity[function] != len(args):
+            raise PolicyError(f"{where}: function {function} takes {arity[function]} "
+                              f"argument(s), called with {len(args)} ({', '.join(args)})")
+        steps.append((where, partial(_declare_table, m, table)))
+        steps.append((where, partial(m.set_row_filter, table, function, args)
+                      if column is None else
+                      partial(m.set_column_mask, table, args[0], function, args[1:])))
     return steps
+
+
+def _declare_table(m: Metastore, table: str, *, as_principal: str | None = None) -> None:
+    """Declare `table` (owned by its schema's owner) unless it exists."""
+    try:
+        m.securable(s.TABLE, table)
+    except s.UnknownSecurable:
+        owner = m.securable(s.SCHEMA, table.rsplit(".", 1)[0]).owner
+        m.create(s.TABLE, table, owner=owner, as_principal=as_principal)

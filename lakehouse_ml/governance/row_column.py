@@ -9,7 +9,8 @@ first, then the masks, before anything the caller adds.
 
 Each function body (Databricks SQL, `CREATE FUNCTION ... RETURN expr`) is parsed with
 sqlglot's Databricks dialect; `current_user()`/`session_user()` become the reading principal's
-name, `is_account_group_member(g)`/`is_member(g)` its (nested) group membership, as literals
+name, `is_account_group_member(g)`/`is_member(g)` its (nested) group membership (a metastore admin
+is in `admins`), as literals
 (constant per read); the parameters become the table's columns; the result is written as SQL
 for polars (`pl.sql_expr`), so a read pays one vectorized polars expression per policy.
 
@@ -38,6 +39,7 @@ from lakehouse_ml.governance import securables as s
 from lakehouse_ml.governance.metastore import Metastore
 
 MEMBERSHIP = frozenset({"is_account_group_member", "is_member"})
+ADMINS = "admins"
 _POLARS_SQL = "duckdb"  # the sqlglot dialect whose output polars' SQL reads best
 _UNSUPPORTED: tuple[tuple[type[exp.Expression], str], ...] = (
     (exp.Query, "a subquery"), (exp.Subquery, "a subquery"), (exp.Exists, "a subquery"),
@@ -84,7 +86,7 @@ def secure(frame: pl.LazyFrame, table: str, principal: str, metastore: Metastore
     entry = state["securables"].get(s.key(s.TABLE, full))
     if not entry or not (entry.get("row_filter") or entry.get("column_masks")):
         return frame
-    groups = frozenset(p.groups_of(state, principal))
+    groups = reader_groups(state, principal)
     schema = frame.collect_schema()
     try:
         if entry.get("row_filter"):
@@ -104,6 +106,13 @@ def secure(frame: pl.LazyFrame, table: str, principal: str, metastore: Metastore
         raise PolicyFunctionError(f"cannot read table {full} as {principal!r}: {error}"
                                   ) from error
     return frame.with_columns(masks) if masks else frame
+
+
+def reader_groups(state: Mapping[str, Any], principal: str) -> frozenset[str]:
+    """The groups `principal` is a member of, directly or nested; a metastore admin is also
+    in `admins` (as Databricks' workspace admins are in its built-in `admins` group)."""
+    groups = p.groups_of(state, principal)
+    return frozenset(groups | {ADMINS} if principal in state["admins"] else groups)
 
 
 def _function(state: Mapping[str, Any], name: str) -> Function:
