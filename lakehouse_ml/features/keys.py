@@ -76,6 +76,15 @@ def key_frame(columns: Mapping[str, Sequence[Any]], schema: pl.Schema, where: st
     """Key values (column → values) as a frame typed `schema`, its columns renamed by `names`;
     a value not of its key's type is a `KeyTypeError` naming the column and row. Nulls are
     kept (they match no row)."""
+    check_keys(columns, schema, where)
+    names = names or {}
+    return pl.DataFrame({names.get(c, c): columns[c] for c in schema},
+                        schema={names.get(c, c): d for c, d in schema.items()})
+
+
+def check_keys(columns: Mapping[str, Sequence[Any]], schema: pl.Schema, where: str) -> None:
+    """Raise `KeyTypeError` naming the column and row of the first value (of the `schema`
+    columns) that is not of its key's type; nulls pass."""
     for column, dtype in schema.items():
         accepts_value = accepts(dtype)
         for row, value in enumerate(columns[column]):
@@ -84,6 +93,3 @@ def key_frame(columns: Mapping[str, Sequence[Any]], schema: pl.Schema, where: st
                     f"{where}: key column {column!r} is {dtype}; got {_shown(value)} "
                     f"({type(value).__name__}) in row {row}"
                 )
-    names = names or {}
-    return pl.DataFrame({names.get(c, c): columns[c] for c in schema},
-                        schema={names.get(c, c): d for c, d in schema.items()})
