@@ -14,6 +14,9 @@ is in `admins`), as literals
 (constant per read); the parameters become the table's columns; the result is written as SQL
 for polars (`pl.sql_expr`), so a read pays one vectorized polars expression per policy.
 
+Known difference: polars' ROUND rounds halves to even (Databricks' `round` away from zero, as
+polars' `bround` would be its `round`): `round(12.5)` is 12 here.
+
 Fail closed: a body polars cannot evaluate (a subquery, an aggregate, a window, a function
 polars' SQL lacks, a column that is no parameter), a missing function or column, or an
 argument count that does not match raises `PolicyFunctionError` (a PermissionError naming the
@@ -42,7 +45,7 @@ MEMBERSHIP = frozenset({"is_account_group_member", "is_member"})
 ADMINS = "admins"
 _POLARS_SQL = "duckdb"  # the sqlglot dialect whose output polars' SQL reads best
 _UNSUPPORTED: tuple[tuple[type[exp.Expression], str], ...] = (
-    (exp.Query, "a subquery"), (exp.Subquery, "a subquery"), (exp.Exists, "a subquery"),
+    (exp.Query, "a subquery"), (exp.Subquery, "a subquery"),
     (exp.Window, "a window function"), (exp.AggFunc, "an aggregate function"),
     (exp.Lambda, "a lambda function"), (exp.Placeholder, "a parameter marker"),
 )
@@ -159,7 +162,11 @@ def compile_mask(fn: Function, args: tuple[str, ...], principal: str, groups: fr
     target = dict(schema)[args[0]]
     if _result_dtype(fn, expr, schema) != target:
         expr = expr.cast(target)
-        _result_dtype(fn, expr, schema)  # the cast itself must be possible
+        try:
+            _result_dtype(fn, expr, schema)
+        except PolicyFunctionError as error:
+            raise PolicyFunctionError(f"function {fn.name}: its result does not fit column "
+                                      f"{args[0]} ({target}): {error}") from error
     return expr
 
 
