@@ -16,7 +16,7 @@ from lakehouse_ml.monitoring.schema import (
     TABLE_LEVEL,
     WINDOW,
 )
-from lakehouse_ml.monitoring.spec import DriftThreshold, Monitor
+from lakehouse_ml.monitoring.spec import DriftThreshold, Monitor, known_metric
 
 WARN, ERROR = "WARN", "ERROR"
 LEVELS = pl.Schema({
@@ -39,13 +39,10 @@ def categorical(monitor: Monitor, column: str, data_type: str | None) -> bool:
 def metric_value(metric: str) -> pl.Expr:
     """The drift-metrics expression of a `DriftThreshold.metric` (`js_distance`,
     `ks_test.pvalue`, ...); ValueError naming it when no such column or struct field exists."""
-    column, _, field = metric.partition(".")
-    dtype = DRIFT_METRICS.get(column)
-    if dtype is None or (field and not (isinstance(dtype, pl.Struct)
-                                        and field in {f.name for f in dtype.fields})) or (
-            not field and not dtype.is_numeric()):
+    if not known_metric(metric):
         raise ValueError(f"drift threshold metric {metric!r} is not a numeric drift-metrics "
                          "column or struct field (e.g. js_distance, ks_test.pvalue)")
+    column, _, field = metric.partition(".")
     expr = pl.col(column).struct.field(field) if field else pl.col(column)
     return expr.cast(pl.Float64)
 

@@ -9,13 +9,40 @@ the source schema is prefixed here because two domains may each have, e.g., `pre
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
+import polars as pl
+
+from lakehouse_ml.monitoring.schema import DRIFT_METRICS
+
 ProfileType = Literal["snapshot", "time_series", "inference_log"]
 OUTPUT_SCHEMA = "monitoring"
+MIN_GRANULARITY = timedelta(minutes=1)
+MAX_GRANULARITY = timedelta(days=366)
+"""Granularities a monitor may declare (Databricks offers 5 minutes to 1 year): a finer one
+makes a window per row, a coarser one cannot be placed on the calendar."""
+MAX_SLICING_EXPRS = 20
+"""Slicing expressions per monitor (each multiplies the profile and drift rows)."""
+
+
+def _finite(where: str, **values: float | None) -> None:
+    for name, value in values.items():
+        if value is not None and not (isinstance(value, int | float) and math.isfinite(value)):
+            raise ValueError(f"{where}: {name} must be a finite number, got {value!r}")
+
+
+def known_metric(metric: str) -> bool:
+    """True when `metric` is a numeric drift-metrics column (`js_distance`) or a field of a
+    test's struct (`ks_test.pvalue`)."""
+    column, _, field_name = metric.partition(".")
+    dtype = DRIFT_METRICS.get(column)
+    if dtype is None or not field_name:
+        return dtype is not None and dtype.is_numeric()
+    return isinstance(dtype, pl.Struct) and field_name in {f.name for f in dtype.fields}
 
 
 @dataclass(frozen=True)
@@ -33,6 +60,24 @@ class DriftThreshold:
     """When set, a column is flagged only if its KS test p-value (numeric) or chi-squared test
     p-value (categorical) is also at or below it: a distance between small windows is noisy,
     and the test says whether the samples can tell. A NULL p-value leaves `metric` alone."""
+
+    def __post_init__(self) -> None:
+        """ValueError naming the metric for a NaN or infinite bound, a p-value bound outside
+        0..1, a negative distance bound, or WARN past ERROR (a metric that is no drift-metrics
+        column is named where it is read, `levels.metric_value`)."""
+        where = f"drift threshold {self.metric!r}"
+        _finite(where, warn=self.warn, error=self.error, max_pvalue=self.max_pvalue)
+        if self.max_pvalue is not None and not 0 <= self.max_pvalue <= 1:
+            raise ValueError(f"{where}: max_pvalue must be in [0, 1], got {self.max_pvalue}")
+        if not known_metric(self.metric):
+            return
+        if self.lower_is_worse:
+            if not (0 <= self.error <= self.warn <= 1):
+                raise ValueError(f"{where}: p-value bounds need 0 <= error <= warn <= 1, got "
+                                 f"warn={self.warn}, error={self.error}")
+        elif not (0 <= self.warn <= self.error) and not self.metric.endswith("_delta"):
+            raise ValueError(f"{where}: distance bounds need 0 <= warn <= error, got "
+                             f"warn={self.warn}, error={self.error}")
 
     @property
     def lower_is_worse(self) -> bool:
@@ -78,6 +123,13 @@ class LabelJoin:
     label: str
     tolerance: timedelta = timedelta(0)
 
+    def __post_init__(self) -> None:
+        if not self.keys:
+            raise ValueError(f"labels of {self.table}: keys must name at least one column")
+        if not timedelta(0) <= self.tolerance <= MAX_GRANULARITY:
+            raise ValueError(f"labels of {self.table}: tolerance must be in {timedelta(0)} .. "
+                             f"{MAX_GRANULARITY}, got {self.tolerance}")
+
 
 @dataclass(frozen=True)
 class InferenceLog:
@@ -94,6 +146,12 @@ class InferenceLog:
     model: str | None = None
     """The model (its `ModelSpec.name`) that wrote the rows: its champion's holdout calibrates
     the label-free quality estimate."""
+
+    def __post_init__(self) -> None:
+        _finite("inference log", threshold=self.threshold)
+        if not 0 <= self.threshold <= 1:
+            raise ValueError(f"inference log: threshold must be in [0, 1], got "
+                             f"{self.threshold}")
 
 
 @dataclass(frozen=True)
@@ -128,8 +186,23 @@ class Monitor:
         if (self.profile_type == "inference_log") != (self.inference_log is not None):
             raise ValueError(f"{where}: inference_log is given exactly for profile_type "
                              "'inference_log'")
-        if self.granularity <= timedelta(0):
-            raise ValueError(f"{where}: granularity must be positive, got {self.granularity}")
+        schema, _, name = self.table.partition(".")
+        if not schema or not name or "." in name:
+            raise ValueError(f"{where}: table must be 'schema.table'")
+        if not MIN_GRANULARITY <= self.granularity <= MAX_GRANULARITY:
+            raise ValueError(f"{where}: granularity must be in {MIN_GRANULARITY} .. "
+                             f"{MAX_GRANULARITY}, got {self.granularity}")
+        if len(self.slicing_exprs) > MAX_SLICING_EXPRS:
+            raise ValueError(f"{where}: {len(self.slicing_exprs)} slicing expressions (at most "
+                             f"{MAX_SLICING_EXPRS})")
+        for label, items in (("slicing_exprs", self.slicing_exprs),
+                             ("columns", self.columns or ())):
+            twice = sorted({item for item in items if items.count(item) > 1})
+            if twice or any(not str(item).strip() for item in items):
+                raise ValueError(f"{where}: {label} must be distinct and not blank, got "
+                                 f"{', '.join(map(repr, twice or items))}")
+        if self.freshness is not None and self.freshness <= timedelta(0):
+            raise ValueError(f"{where}: freshness must be positive, got {self.freshness}")
 
     @property
     def metric_table_prefix(self) -> str:
@@ -161,3 +234,13 @@ class RetrainingPolicy:
     min_columns: int = 1
     min_roc_auc: float | None = None
     cooldown: timedelta = timedelta(hours=24)
+
+    def __post_init__(self) -> None:
+        where = f"retraining policy of {self.model}"
+        if self.min_columns < 1:
+            raise ValueError(f"{where}: min_columns must be at least 1, got {self.min_columns}")
+        _finite(where, min_roc_auc=self.min_roc_auc)
+        if self.min_roc_auc is not None and not 0 <= self.min_roc_auc <= 1:
+            raise ValueError(f"{where}: min_roc_auc must be in [0, 1], got {self.min_roc_auc}")
+        if self.cooldown < timedelta(0):
+            raise ValueError(f"{where}: cooldown must not be negative, got {self.cooldown}")
