@@ -22,6 +22,7 @@ from lakehouse_ml.defs.resources import LakehouseResource, MlflowResource
 from lakehouse_ml.domains.churn.generator import generate
 from lakehouse_ml.domains.churn.model import MODEL
 from lakehouse_ml.features import FeatureEngineeringClient
+from lakehouse_ml.features.training_table import build_training_set
 from lakehouse_ml.ml.candidate import train_candidate
 from lakehouse_ml.ml.deploy import deploy, record_gates
 from lakehouse_ml.ml.gates import run_gates
@@ -139,11 +140,34 @@ def test_registry_model_predicts_like_batch_scoring(lakehouse: Settings) -> None
     churned = catalog.read("silver.churn_labels").filter(pl.col("churned"))["customer_id"]
     customers = catalog.read("silver.customers")["customer_id"]
     assert churned.len() > 0  # only customers not already churned are scored
-    assert sorted(predictions["customer_id"]) == sorted(customers.filter(
-        ~customers.is_in(churned.implode())))
+    not_churned = customers.filter(~customers.is_in(churned.implode())).unique()
+    # ... and of those, the training set's population: active in the 30 days before as_of
+    (as_of,) = predictions["as_of"].unique()
+    active = catalog.read("gold.customer_engagement").filter(
+        pl.col("feature_ts") == as_of, pl.col("events_30d") > 0)["customer_id"]
+    inactive = not_churned.filter(~not_churned.is_in(active.implode()))
+    assert inactive.len() > 0, "the population leaves customers gone unlabelled out"
+    assert sorted(predictions["customer_id"]) == sorted(not_churned.filter(
+        not_churned.is_in(active.implode())))
     assert predictions["model_version"].unique().to_list() == [
         alias_version(use_tracking(lakehouse.mlflow_tracking_uri), NAME, CHAMPION)]
     sample = predictions.head(20)
     rows = sample.select("customer_id", pl.col("as_of").alias("label_timestamp"))
     again = FeatureEngineeringClient(catalog).score_batch(f"models:/{NAME}@{CHAMPION}", rows)
     assert np.allclose(again["probability"].to_numpy(), sample["probability"].to_numpy())
+
+
+def test_training_set_rows_are_of_the_population_batch_scoring_scores(
+    lakehouse: Settings,
+) -> None:
+    """Training and batch scoring draw from one population (`TrainingSetSpec.population`):
+    label rows outside it (here: no activity in 30 days) are left out of the training set."""
+    client = FeatureEngineeringClient(Catalog(lakehouse.root, "dev"))
+    spec = MODEL.training_set
+    _, _, every = build_training_set(client, replace(spec, population=None))
+    _, versions, frame = build_training_set(client, spec)
+    left_out = every.filter(~(pl.col("events_30d") > 0).fill_null(False))
+    assert left_out.height > 0
+    assert frame.equals(every.filter(spec.in_population(every)))
+    assert frame.height == every.height - left_out.height
+    assert build_training_set(client, spec, versions)[2].equals(frame)  # rebuilt alike

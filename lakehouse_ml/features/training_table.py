@@ -45,9 +45,23 @@ def build_training_set(
     client: FeatureEngineeringClient, spec: TrainingSetSpec,
     versions: Mapping[str, int] | None = None,
 ) -> tuple[TrainingSet, dict[str, int], pl.DataFrame]:
-    """The training set at the given versions (default: current ones), in label-time order."""
+    """The training set at the given versions (default: current ones), in label-time order,
+    its rows those of `spec.population`."""
     training_set, used = _resolve(client, spec, versions)
-    return training_set, used, training_set.load_df()
+    return training_set, used, _in_population(spec, *training_set.load_with_matches())[0]
+
+
+def _in_population(spec: TrainingSetSpec, frame: pl.DataFrame, matches: list[LookupMatch]
+                   ) -> tuple[pl.DataFrame, list[LookupMatch]]:
+    """The rows of `frame` (and of each lookup's matches) where `spec.population` is true;
+    all of them when the spec declares none."""
+    if spec.population is None:
+        return frame, matches
+    keep = spec.in_population(frame)
+    return frame.filter(keep), [
+        LookupMatch(m.name, m.matched.filter(keep),
+                    None if m.matched_at is None else m.matched_at.filter(keep))
+        for m in matches]
 
 
 def _resolve(
@@ -68,7 +82,7 @@ def _resolve(
 
 def write_training_set(client: FeatureEngineeringClient, spec: TrainingSetSpec) -> BuiltTrainingSet:
     training_set, versions = _resolve(client, spec, None)
-    frame, matches = training_set.load_with_matches()
+    frame, matches = _in_population(spec, *training_set.load_with_matches())
     if _unchanged(client, spec, versions, frame):
         version = client.catalog.version(spec.name)
     else:

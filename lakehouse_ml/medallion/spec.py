@@ -192,6 +192,28 @@ class TrainingSetSpec:
     feature_lookups: tuple[Any, ...]
     exclude_columns: tuple[str, ...] = ()
     owner: str = "team:ml"
+    population: pl.Expr | None = None
+    """The rows the set, and every model trained on it, are for: a Boolean polars expression
+    over a row's label-row columns and its looked-up and computed features. The built set
+    leaves out rows where it is not true (false or null), and batch scoring scores only the
+    keys whose features, as of the scoring time, satisfy it: training and scoring draw from
+    one population. None: every row."""
+
+    def in_population(self, frame: pl.DataFrame) -> pl.Series:
+        """Boolean per row of `frame` (rows with their features): of `population` or not
+        (null counts as not); all true when there is none. ValueError naming the training
+        set when the expression cannot be evaluated on `frame` (a column it lacks...)."""
+        if self.population is None:
+            return pl.Series("population", [True] * frame.height, dtype=pl.Boolean)
+        try:
+            keep = frame.select(self.population.fill_null(False)).to_series()
+        except pl.exceptions.PolarsError as error:
+            raise ValueError(f"training set {self.name}: its population cannot be evaluated "
+                             f"on rows with columns {frame.columns}: {error}") from error
+        if keep.dtype != pl.Boolean or keep.len() != frame.height:
+            raise ValueError(f"training set {self.name}: its population gives {keep.dtype} "
+                             f"x {keep.len()}, not one Boolean per row")
+        return keep
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 
+import numpy as np
 import polars as pl
 
 from lakehouse_ml.catalog import Catalog, TableInfo
@@ -29,8 +30,14 @@ def score_batch(client: FeatureEngineeringClient, model_uri: str, df: pl.DataFra
     the values it scored. ValueError when an input feature would replace a column of `df`
     or the scores."""
     model = load_packaged(model_uri)
-    frame = features_for(client, model, df)
-    probability = model.pipeline.predict_proba(inputs(frame, model.features))[:, 1]
+    return _scored(model, model_uri, df, features_for(client, model, df), with_features)
+
+
+def _scored(model: PackagedModel, model_uri: str, df: pl.DataFrame, frame: pl.DataFrame,
+            with_features: bool) -> pl.DataFrame:
+    """`score_batch` of the rows `df` whose looked-up features are `frame` (same order)."""
+    probability = (model.pipeline.predict_proba(inputs(frame, model.features))[:, 1]
+                   if frame.height else np.empty(0))
     scored = df.with_columns(
         pl.Series("probability", probability, dtype=pl.Float64),
         pl.Series("prediction", probability >= THRESHOLD, dtype=pl.Boolean),
@@ -60,15 +67,22 @@ def score_latest(
     client: FeatureEngineeringClient, model_uri: str, version: int, keys: pl.DataFrame,
     time_column: str, as_of: datetime, table: str,
 ) -> pl.DataFrame:
-    """Score every key as of `as_of` (time-zone aware) and write the scores to `table` for
-    `as_of`'s UTC day: they replace that day's rows (whatever model version wrote them), and
-    other days' rows stay, so re-scoring a day never leaves two copies. Returns the rows
-    written: the key columns, `as_of`, `probability`, `prediction`, `model_version`,
-    `scored_at` (UTC), then the model's input features as it saw them (named as in its
-    training set; the inference log whose drift against the training set monitors measure).
-    A table written before the features were logged gains their columns (older rows NULL)."""
+    """Score every key of the model's population as of `as_of` (time-zone aware) and write
+    the scores to `table` for `as_of`'s UTC day: they replace that day's rows (whatever model
+    version wrote them), and other days' rows stay, so re-scoring a day never leaves two
+    copies. The population is its training set's (`TrainingSetSpec.population`, evaluated on
+    each key's features as of `as_of`): a key outside it is not scored, as a row outside it
+    was not trained on. Returns the rows written: the key columns, `as_of`, `probability`,
+    `prediction`, `model_version`, `scored_at` (UTC), then the model's input features as it
+    saw them (named as in its training set; the inference log whose drift against the
+    training set monitors measure). A table written before the features were logged gains
+    their columns (older rows NULL)."""
     rows = keys.with_columns(pl.lit(as_of, dtype=UTC_TIME).alias(time_column))
-    scored = score_batch(client, model_uri, rows, with_features=True)
+    model = load_packaged(model_uri)
+    frame = features_for(client, model, rows)
+    keep = model.training_set.in_population(frame)
+    rows, frame = rows.filter(keep), frame.filter(keep)
+    scored = _scored(model, model_uri, rows, frame, with_features=True)
     features = [c for c in scored.columns if c not in (*rows.columns, *SCORE_COLUMNS)]
     scored = scored.select(
         *keys.columns, pl.col(time_column).alias("as_of"), "probability", "prediction",

@@ -47,8 +47,12 @@ def test_written_features_are_the_features_the_model_scored_with_and_old_tables_
     scored = score_latest(client, uri, 1, keys, LABEL_TIME, as_of, TABLE)
 
     assert scored.columns == ["customer_id", *SCORE_COLUMNS, *model.features]
-    expected = features_for(client, model, keys.with_columns(
-        pl.lit(as_of, dtype=UTC_TIME).alias(LABEL_TIME))).select(model.features)
+    looked_up = features_for(client, model, keys.with_columns(
+        pl.lit(as_of, dtype=UTC_TIME).alias(LABEL_TIME)))
+    # the keys of the training set's population are scored (TrainingSetSpec.population)
+    looked_up = looked_up.filter(model.training_set.in_population(looked_up))
+    assert scored["customer_id"].to_list() == looked_up["customer_id"].to_list()
+    expected = looked_up.select(model.features)
     assert_frame_equal(scored.select(model.features), expected)
     assert expected.select(pl.all().n_unique()).row(0) != (1,) * len(model.features)
     written = catalog.read(TABLE)

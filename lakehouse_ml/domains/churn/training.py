@@ -34,10 +34,19 @@ REVENUE_PER_PURCHASE = FeatureFunction(
 )
 """On demand, identical in training, batch scoring and serving."""
 
+ACTIVE = pl.col("events_30d") > 0
+"""The customers the model is for: active ones, with an event in the 30 days before. A label
+exists only for a customer active at its time, but the customers table says nothing of who is
+active, and a churned customer's label lands 30 days after the fact (or never, for one gone
+before the first label time): without this rule batch scoring scored about 20 % of customers
+who had long gone (no activity at all) beside 1.5 % of such rows in the training set. Rows
+and keys with no event in 30 days are left out of both."""
+
 TRAINING_SET = TrainingSetSpec(
     name="churn.training_set",
     description="Churn labels with point-in-time features: each label sees only snapshots "
     "taken at or before its label_timestamp (and at most 3 days before).",
     labels="silver.churn_labels", label="churned", time_column=LABEL_TIME,
     feature_lookups=(*LOOKUPS, REVENUE_PER_PURCHASE),
+    population=ACTIVE,
 )
