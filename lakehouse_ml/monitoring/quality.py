@@ -50,9 +50,11 @@ def _as_label(column: pl.Expr, dtype: pl.DataType, where: str) -> pl.Expr:
 
 
 def _labels(catalog: Catalog, join: LabelJoin, frame: pl.DataFrame, start: object,
-            end: object) -> pl.DataFrame:
+            end: object, notes: list[str]) -> pl.DataFrame:
     """The label table's rows (keys, `time`, `label`) with a label, whose time may match a
-    scored row in [start, end]; one row per keys and time (NULL label where they disagree)."""
+    scored row in [start, end]; one row per keys and time (NULL label where they disagree).
+    Appends to `notes` how many of those rows hold a value that is no label and how many
+    (keys, time) pairs disagree."""
     schema = catalog.schema(join.table)
     missing = [c for c in (*join.keys, join.time_column, join.label) if c not in schema]
     if missing:
@@ -66,16 +68,25 @@ def _labels(catalog: Catalog, join: LabelJoin, frame: pl.DataFrame, start: objec
     time = utc_time(join.time_column, schema[join.time_column], where)
     label = _as_label(pl.col(join.label), schema[join.label], f"{where} column {join.label!r}")
     keys = [pl.col(k).cast(frame.schema[k]) for k in join.keys]
-    return (catalog.scan(join.table)
-            .select(*keys, time.alias("time"), label.alias(LABEL))
-            .drop_nulls()
+    rows = (catalog.scan(join.table)
+            .select(*keys, time.alias("time"), label.alias(LABEL),
+                    (pl.col(join.label).is_not_null() & label.is_null()).alias("_invalid"))
             .filter(pl.col("time").is_between(pl.lit(start, UTC_TIME) - join.tolerance,
                                                pl.lit(end, UTC_TIME) + join.tolerance))
-            .group_by(*join.keys, "time")
-            .agg(pl.when(pl.col(LABEL).n_unique() == 1).then(pl.col(LABEL).first())
-                 .alias(LABEL))
-            .sort("time")
             .collect())
+    invalid = int(rows["_invalid"].sum())
+    labels = (rows.drop("_invalid").drop_nulls().group_by(*join.keys, "time")
+              .agg(pl.when(pl.col(LABEL).n_unique() == 1).then(pl.col(LABEL).first())
+                   .alias(LABEL))
+              .sort("time"))
+    conflicts = labels[LABEL].null_count()
+    if invalid:
+        notes.append(f"{where}: {invalid} rows of column {join.label!r} hold a value that is "
+                     "no label (not true/false/0/1): ignored")
+    if conflicts:
+        notes.append(f"{where}: {conflicts} (keys, {join.time_column}) pairs have conflicting "
+                     "labels: no label for them")
+    return labels
 
 
 def _nearest(scored: pl.DataFrame, labels: pl.DataFrame, keys: list[str],
@@ -96,7 +107,7 @@ def _nearest(scored: pl.DataFrame, labels: pl.DataFrame, keys: list[str],
 
 
 def with_labels(catalog: Catalog, frame: pl.DataFrame, spec: InferenceLog,
-                timestamp_col: str) -> pl.DataFrame:
+                timestamp_col: str, notes: list[str] | None = None) -> pl.DataFrame:
     """`frame` plus a Boolean `label` column (replacing one of that name), NULL until the
     label arrives; same rows, same order.
 
@@ -105,8 +116,10 @@ def with_labels(catalog: Catalog, frame: pl.DataFrame, spec: InferenceLog,
     tolerance, both directions, the earlier at equal distance; a row with a NULL key or time,
     or no label within the tolerance (or no label table yet), gets NULL. Labels may be booleans
     or 0/1 numbers (other values are NULL); two rows of the label table at the same keys and
-    time that disagree give NULL. All NULL when the spec declares neither. ValueError naming
-    the table and column for a missing column or a label, key or time of the wrong type."""
+    time that disagree give NULL (duplicates that agree count once); `notes` (when given)
+    receives how many label rows were ignored for either. All NULL when the spec declares
+    neither. ValueError naming the table and column for a missing column or a label, key or
+    time of the wrong type."""
     base = frame.drop(LABEL, strict=False)
     if spec.label_col is not None:
         where = f"label column {spec.label_col!r}"
@@ -124,7 +137,8 @@ def with_labels(catalog: Catalog, frame: pl.DataFrame, spec: InferenceLog,
               .drop_nulls().sort("time"))
     if scored.is_empty() or not catalog.exists(join.table):  # no label has landed yet
         return base.with_columns(pl.lit(None, pl.Boolean).alias(LABEL))
-    labels = _labels(catalog, join, base, scored["time"].min(), scored["time"].max())
+    labels = _labels(catalog, join, base, scored["time"].min(), scored["time"].max(),
+                     notes if notes is not None else [])
     matched = _nearest(scored, labels, keys, join.tolerance)
     return (base.with_row_index(_ROW).join(matched, on=_ROW, how="left", maintain_order="left")
             .drop(_ROW))

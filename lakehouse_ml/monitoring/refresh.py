@@ -364,9 +364,11 @@ def refresh(catalog: Catalog, monitor: Monitor, *, now: datetime | None = None,
     MLflow's current tracking URI).
 
     Never fails for the data's content: unsupported columns are skipped (`skipped_columns`),
-    an empty or missing table gives zero windows (`notes` says so). MonitorError for a
-    monitor its table cannot satisfy (missing or mistyped timestamp, bad slicing expression),
-    ValueError for unusable label columns (`with_labels`)."""
+    an empty or missing table gives zero windows, rows without a placeable timestamp are
+    counted, a slicing expression over MAX_SLICE_VALUES values is not sliced, labels that
+    cannot be used (wrong type, conflicting, not a label) give no realized quality for them
+    (`notes` says so each time). MonitorError for a monitor its table cannot satisfy (missing
+    or mistyped timestamp, bad slicing expression)."""
     if not catalog.exists(monitor.table):
         return RefreshResult(monitor, [], 0, 0, -1,
                              notes=(f"{monitor.table} does not exist yet: zero windows",))
@@ -375,7 +377,11 @@ def refresh(catalog: Catalog, monitor: Monitor, *, now: datetime | None = None,
     kinds, categorical, skipped = profiled_columns(schema, monitor)
     tables.ensure_tables(catalog, monitor)
     notes: list[str] = []
-    label_starts, label_version = _label_starts(catalog, monitor)
+    try:
+        label_starts, label_version = _label_starts(catalog, monitor)
+    except ValueError as error:  # labels whose time column has the wrong type
+        notes.append(f"label changes not read: {error}")
+        label_starts, label_version = set(), None
     previous_of: dict[datetime, Window | None] | None = None
     if monitor.profile_type == "snapshot":
         changed = full or tables.last_version(catalog, monitor) != version
@@ -461,7 +467,12 @@ def _compute(catalog: Catalog, monitor: Monitor, rows: pl.LazyFrame | None, touc
             notes.append(f"labels table {spec.labels.table} does not exist yet: no realized "
                          "quality")
             spec = replace(spec, labels=None)
-        frame = with_labels(catalog, frame, spec, str(monitor.timestamp_col))
+        try:
+            frame = with_labels(catalog, frame, spec, str(monitor.timestamp_col), notes)
+        except ValueError as error:  # a label column of the wrong type: profile all the same
+            notes.append(f"no realized quality: {error}")
+            frame = with_labels(catalog, frame, replace(spec, labels=None, label_col=None),
+                                str(monitor.timestamp_col))
     slices = pl.concat(list(_slices(frame, monitor, notes)), how="vertical_relaxed")
     starts = touched.starts
     present = slices.filter(pl.col(START).is_in(sorted(starts)))
