@@ -16,7 +16,7 @@ from lakehouse_ml.catalog.registry import RegisteredTable, Registry
 from lakehouse_ml.governance import principals as p
 from lakehouse_ml.governance import privileges as pv
 from lakehouse_ml.governance import securables as s
-from lakehouse_ml.governance.store import State, Store
+from lakehouse_ml.governance.store import _WIDTH, State, Store
 
 T = TypeVar("T")
 SERVICE = "unityCatalog"
@@ -51,6 +51,20 @@ class Metastore:
         self.store = Store(self.root, p.local_user())
         self.registry = Registry(self.root)
         self._local = Path(self.root.removeprefix("file://"))
+        self._latest: tuple[int, State] | None = None
+
+    def latest(self) -> State:
+        """The latest governance state (do not mutate it), for a check on every read: while
+        nothing changed it costs one `stat` (does the version after the last one seen
+        exist?) instead of listing every version."""
+        seen = self._latest
+        if seen is not None and not (self.store.dir / f"{seen[0] + 1:0{_WIDTH}d}.json"
+                                     ).exists():
+            return seen[1]
+        version = self.store.version()
+        state = self.store.read()  # this version or a later one: seen again next time
+        self._latest = (version, state)
+        return state
 
     # reading
     def namespace(self, state: State | None = None) -> s.Namespace:
