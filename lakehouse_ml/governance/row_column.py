@@ -8,14 +8,16 @@ see the table's raw values (a mask never sees another mask's output); the filter
 first, then the masks, before anything the caller adds.
 
 Each function body (Databricks SQL, `CREATE FUNCTION ... RETURN expr`) is parsed with
-sqlglot's Databricks dialect; `current_user()`/`session_user()` become the reading principal's
-name, `is_account_group_member(g)`/`is_member(g)` its (nested) group membership (a metastore admin
-is in `admins`), as literals
-(constant per read); the parameters become the table's columns; the result is written as SQL
-for polars (`pl.sql_expr`), so a read pays one vectorized polars expression per policy.
+sqlglot's Databricks dialect; `current_user()`/`session_user()` become the reading
+principal's name, `is_account_group_member(g)`/`is_member(g)` its (nested) group membership (a
+metastore admin is in `admins`), as literals (constant per read); the parameters become the
+table's columns; constants are folded (sqlglot's simplify) and the result is written as SQL
+for polars (`pl.sql_expr`), so a read pays one vectorized polars expression per policy, or
+nothing where the folded filter is TRUE or the folded mask is the column itself (a member of
+the groups they let through).
 
-Known difference: polars' ROUND rounds halves to even (Databricks' `round` away from zero, as
-polars' `bround` would be its `round`): `round(12.5)` is 12 here.
+Known difference: polars' ROUND rounds halves to even, Databricks' `round` away from zero
+(`round(12.5)` is 12 here, 13 on Databricks).
 
 Fail closed: a body polars cannot evaluate (a subquery, an aggregate, a window, a function
 polars' SQL lacks, a column that is no parameter), a missing function or column, or an
@@ -36,6 +38,7 @@ import polars as pl
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.simplify import simplify
 
 from lakehouse_ml.governance import principals as p
 from lakehouse_ml.governance import securables as s
@@ -79,12 +82,13 @@ def secure(frame: pl.LazyFrame, table: str, principal: str, metastore: Metastore
     """`frame` (the rows of `table`, any of its columns) with the table's row filter and
     column masks applied as seen by `principal`: filter first, then masks, before any other
     predicate the caller adds. A table without filter or masks returns `frame` itself (one
-    lookup in the cached governance state). Masks of columns not in `frame` are skipped; a
-    filter or mask argument column missing from `frame` denies the read.
+    stat and one lookup in the cached governance state, `Metastore.latest`). Masks of columns
+    not in `frame` are skipped; a filter or mask argument column missing from `frame` denies
+    the read.
 
     Raises PolicyFunctionError (a PermissionError naming table, principal, function and
     construct) when a filter or mask cannot be evaluated; ValueError for a malformed name."""
-    state = metastore.store.read()
+    state = metastore.latest()
     full = s.parse_name(s.TABLE, str(table), metastore.env)
     entry = state["securables"].get(s.key(s.TABLE, full))
     if not entry or not (entry.get("row_filter") or entry.get("column_masks")):
@@ -95,16 +99,17 @@ def secure(frame: pl.LazyFrame, table: str, principal: str, metastore: Metastore
         if entry.get("row_filter"):
             spec = entry["row_filter"]
             fn = _function(state, spec["function"])
-            frame = frame.filter(compile_filter(fn, tuple(spec["columns"]), principal, groups,
-                                                _columns(schema, spec["columns"], fn)))
+            keep = compile_filter(fn, tuple(spec["columns"]), principal, groups,
+                                  _columns(schema, spec["columns"], fn))
+            frame = frame if keep is None else frame.filter(keep)
         masks = []
         for column, spec in sorted((entry.get("column_masks") or {}).items()):
             if column not in schema:
                 continue
             fn = _function(state, spec["function"])
             args = (column, *spec["columns"])
-            masks.append(compile_mask(fn, args, principal, groups,
-                                      _columns(schema, args, fn)).alias(column))
+            mask = compile_mask(fn, args, principal, groups, _columns(schema, args, fn))
+            masks += [] if mask is None else [mask.alias(column)]
     except PolicyFunctionError as error:
         raise PolicyFunctionError(f"cannot read table {full} as {principal!r}: {error}"
                                   ) from error
@@ -137,29 +142,34 @@ def _columns(schema: pl.Schema, names: Sequence[str], fn: Function
 @lru_cache(maxsize=1024)
 def compile_filter(fn: Function, args: tuple[str, ...], principal: str,
                    groups: frozenset[str], schema: tuple[tuple[str, pl.DataType], ...]
-                   ) -> pl.Expr:
+                   ) -> pl.Expr | None:
     """The polars predicate of row filter `fn` called with columns `args` for `principal`
-    (member of `groups`), over columns of `schema`; PolicyFunctionError if its result is not
+    (member of `groups`), over columns of `schema`; None if it is TRUE for every row (e.g.
+    `is_member('all-tenants') OR ...` for a member). PolicyFunctionError if its result is not
     BOOLEAN or it cannot be evaluated."""
     if fn.returns and sql_dtype(fn.returns, fn) != pl.Boolean:
         raise PolicyFunctionError(f"row filter function {fn.name} returns {fn.returns}, "
                                   "not BOOLEAN")
-    expr = _compile(fn, args, principal, groups, schema)
+    tree, expr = _compile(fn, args, principal, groups, schema)
     result = _result_dtype(fn, expr, schema)
     if result not in (pl.Boolean, pl.Null):
         raise PolicyFunctionError(f"row filter function {fn.name} returns {result}, "
                                   "not BOOLEAN")
-    return expr
+    return None if tree == exp.true() else expr
 
 
 @lru_cache(maxsize=1024)
 def compile_mask(fn: Function, args: tuple[str, ...], principal: str, groups: frozenset[str],
-                 schema: tuple[tuple[str, pl.DataType], ...]) -> pl.Expr:
+                 schema: tuple[tuple[str, pl.DataType], ...]) -> pl.Expr | None:
     """The polars expression of column mask `fn` on column `args[0]` (further arguments:
     `args[1:]`) for `principal`, cast to the masked column's type (strictly: a value that
-    does not fit fails the read)."""
-    expr = _compile(fn, args, principal, groups, schema)
+    does not fit fails the read); None if it returns the column as it is (e.g. `CASE WHEN
+    is_member('pii-readers') THEN email ELSE ... END` for a member)."""
+    tree, expr = _compile(fn, args, principal, groups, schema)
     target = dict(schema)[args[0]]
+    if tree == exp.column(args[0], quoted=True) and (
+            not fn.returns or sql_dtype(fn.returns, fn) == target):
+        return None
     if _result_dtype(fn, expr, schema) != target:
         expr = expr.cast(target)
         try:
@@ -178,8 +188,8 @@ def check_function(fn: Function) -> None:
         sql_dtype(kind, fn)
     schema = tuple((f"_arg{i}", sql_dtype(kind, fn)) for i, (_, kind) in
                    enumerate(fn.parameters))
-    expr = _compile(fn, tuple(n for n, _ in schema), "", frozenset(), schema)
-    _result_dtype(fn, expr, schema)
+    _result_dtype(fn, _compile(fn, tuple(n for n, _ in schema), "", frozenset(), schema)[1],
+                  schema)
 
 
 @lru_cache(maxsize=256)
@@ -194,7 +204,9 @@ def sql_dtype(kind: str, fn: Function) -> pl.DataType:
 
 
 def _compile(fn: Function, args: tuple[str, ...], principal: str, groups: frozenset[str],
-             schema: tuple[tuple[str, pl.DataType], ...]) -> pl.Expr:
+             schema: tuple[tuple[str, pl.DataType], ...]) -> tuple[exp.Expression, pl.Expr]:
+    """The body with the reader's identity and the columns bound, constants folded (sqlglot's
+    simplify), and its polars expression (cast to the declared return type)."""
     if len(args) != len(fn.parameters):
         raise PolicyFunctionError(f"function {fn.name} takes {len(fn.parameters)} "
                                   f"argument(s), called with {len(args)} ({', '.join(args)})")
@@ -228,16 +240,15 @@ def _compile(fn: Function, args: tuple[str, ...], principal: str, groups: frozen
             return _membership(fn, node, groups)
         return node
 
-    tree = tree.transform(rewrite)
-    returns = fn.returns and exp.DataType.build(fn.returns, dialect="databricks")
+    tree = simplify(tree.transform(rewrite), dialect="databricks")
     try:
         expr = pl.sql_expr(tree.sql(_POLARS_SQL))
     except (pl.exceptions.PolarsError, ValueError) as error:
         raise PolicyFunctionError(f"function {fn.name}: polars' SQL cannot evaluate "
                                   f"{fn.body!r}: {_one_line(error)}") from error
-    if returns:
+    if fn.returns:
         expr = expr.cast(sql_dtype(fn.returns, fn))
-    return expr
+    return tree, expr
 
 
 def _membership(fn: Function, node: exp.Anonymous, groups: frozenset[str]) -> exp.Expression:

@@ -251,3 +251,24 @@ def test_membership_changes_take_effect_at_the_next_read(governed: Metastore, ro
     assert read(governed, frame, "bob")[0][1] == "a@x.com"
     governed.remove_member("tenant-t-01", "bob")
     assert read(governed, frame, "bob") == []
+
+
+def test_folded_away_for_members_whom_they_let_through(governed: Metastore, root: str
+                                                       ) -> None:
+    """pia is in all-tenants and pii-readers: the filter folds to TRUE and the mask to the
+    column itself, so her read is the plain frame; carl's plan still masks and bob's filters."""
+    frame = delta(root)
+    assert secure(frame, "silver.customers", "pia", governed) is frame
+    def plan(principal: str) -> str:
+        return secure(frame, "silver.customers", principal, governed).explain(optimized=False)
+
+    assert "FILTER" not in plan("carl") and "replace" in plan("carl")
+    assert "FILTER" in plan("bob")
+
+
+def test_a_change_made_elsewhere_is_seen_at_the_next_read(governed: Metastore, root: str
+                                                          ) -> None:
+    frame = delta(root)
+    assert read(governed, frame, "bob")[0][1] == "***@x.com"
+    Metastore(root, "dev").add_member("pii-readers", "bob")  # e.g. another process
+    assert read(governed, frame, "bob")[0][1] == "a@x.com"
