@@ -41,8 +41,7 @@ def rows(m: Metastore, principal: str, table: str = "silver.customers"
 @pytest.mark.parametrize("table", EMAIL_TABLES)
 def test_churn_masks_email_and_filters_tenants(churn: Metastore, table: str) -> None:
     clear = CUSTOMERS.collect().rows()
-    masked = [(1, "***@a.com", "t-00"), (2, "***@b.org", "t-03"), (3, None, "t-03"),
-              (4, "***@c.net", None)]
+    masked = [(1, "***", "t-00"), (2, "***", "t-03"), (3, "***", "t-03"), (4, "***", None)]
     assert rows(churn, "churn-pipeline", table) == clear  # copies bronze -> silver in clear
     assert rows(churn, "ivy", table) == masked  # ml ⊂ all-tenants, not a pii reader
     assert rows(churn, "tara", table) == masked[1:3]  # one tenant

@@ -1,0 +1,1 @@
+"""Governance benchmarks: the cost of row filters and column masks on a read."""
