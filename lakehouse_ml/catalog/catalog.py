@@ -1,7 +1,12 @@
 """The single entry point for every table read and write in the project.
 
-Names resolve to locations here, and tables are registered here when they are created, so that
-access control and auditing can be enforced at this one point.
+Names resolve to locations here, tables are registered here when they are created, and access
+is enforced here, as the catalog's `principal` (default: `current_principal()`): reading rows
+(`read`, `scan`, `changes`) needs USE CATALOG + USE SCHEMA + SELECT, writing them (`append`,
+`appender`, `overwrite`, `merge`, `delete`, `optimize`, `vacuum`) MODIFY, creating a table
+CREATE TABLE on its schema; row filters and column masks apply to every read before anything
+else; each governed call leaves one audit record, each denial one too (see access.py).
+Metadata (`describe`, `schema`, `version`, `history`, `tables`) is not governed.
 """
 
 from __future__ import annotations
@@ -11,9 +16,14 @@ from typing import Any
 
 import polars as pl
 
+from lakehouse_ml.catalog.access import READ, READ_WRITE, access
 from lakehouse_ml.catalog.names import TableName, validate_environment
 from lakehouse_ml.catalog.registry import RegisteredTable, Registry, TableInfo
 from lakehouse_ml.config import Settings
+from lakehouse_ml.governance import securables as s
+from lakehouse_ml.governance.audit_chain import TABLE as AUDIT_TABLE
+from lakehouse_ml.governance.principals import current_principal
+from lakehouse_ml.governance.privileges import EXECUTE, MODIFY, SELECT
 from lakehouse_ml.lake import Lake, Version
 
 
@@ -23,17 +33,68 @@ class TableNotFound(LookupError):
 
 class Catalog:
     def __init__(
-        self, root: str, env: str, storage_options: dict[str, str] | None = None
+        self, root: str, env: str, storage_options: dict[str, str] | None = None, *,
+        principal: str | None = None, governed: bool = True,
     ) -> None:
+        """Acts as `principal` (default: `current_principal()`: `$LAKEHOUSE_PRINCIPAL`, else
+        the OS user). `governed=False` is for the lakehouse's own bookkeeping only (the audit
+        log's writer): no checks, masks or audit records."""
         self.root = root.rstrip("/")
         self.env = validate_environment(env, source="catalog (environment)")
         self.lake = Lake(storage_options)
         self.registry = Registry(self.root)
+        self.principal = current_principal(principal)
+        self._access = access(self.root, self.env) if governed else None
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> Catalog:
+    def from_settings(cls, settings: Settings | None = None, principal: str | None = None
+                      ) -> Catalog:
         settings = settings or Settings.from_env()
-        return cls(settings.root, settings.env)
+        return cls(settings.root, settings.env, principal=principal)
+
+    # governance
+    def _check(self, name: TableName, privilege: str, method: str, **params: Any) -> None:
+        """Check `privilege` on the table (PermissionDenied, audited) and record the access."""
+        if self._access is None:
+            return
+        self._access.check(self.principal, privilege, s.TABLE, str(name))
+        self._access.record(self.principal, str(name), READ if privilege == SELECT
+                            else READ_WRITE, method, params)
+
+    def _secured(self, name: TableName, frame: pl.LazyFrame) -> pl.LazyFrame:
+        """`frame` (all of the table's columns) through its row filter and column masks."""
+        if self._access is None:
+            return frame
+        return self._access.secure(frame, str(name), self.principal)
+
+    def _readable(self, text: str | TableName, method: str, **params: Any
+                  ) -> tuple[TableName, str]:
+        name, uri = self._existing(text)
+        self._check(name, SELECT, method, **params)
+        return name, uri
+
+    def _writable(self, text: str | TableName, method: str) -> tuple[TableName, str]:
+        name, uri = self._existing(text)
+        self._check(name, MODIFY, method)
+        return name, uri
+
+    def check_model(self, model: str) -> None:
+        """PermissionDenied (audited) unless the principal holds EXECUTE (to load it) on the
+        registered model `catalog.schema.model` (one MLflow registered but not
+        declared in the metastore: on its schema); an allowed use is audited too. ValueError
+        for a name that is not `catalog.schema.model`."""
+        if self._access is None:
+            return
+        model = s.parse_name(s.MODEL, model, self.env)
+        self._access.check_within(self.principal, EXECUTE, s.MODEL, model)
+        self._access.record(self.principal, model, READ, "load_model")
+
+    def register_model(self, model: str, comment: str = "") -> None:
+        """Declare the registered model `catalog.schema.model` in the metastore if it is not
+        yet (needs CREATE MODEL on its schema; the principal then owns it); idempotent."""
+        if self._access is not None:
+            self._access.metastore.create(s.MODEL, model, comment=comment,
+                                          as_principal=self.principal)
 
     def name(self, text: str | TableName) -> TableName:
         return text if isinstance(text, TableName) else TableName.parse(text, self.env)
@@ -58,12 +119,24 @@ class Catalog:
         """Create the table if it is missing and (re)record its metadata; idempotent."""
         name = self.name(text)
         uri = self.location(name)
-        if not self.lake.exists(uri):
+        exists = self.lake.exists(uri)
+        if self._access is not None:
+            previous = self.registry.get(name)
+            if not exists or previous is None:
+                self._access.check_create(self.principal, str(name))
+                self._access.record(self.principal, str(name), READ_WRITE, "create_table",
+                                    action="createTable")
+            elif previous.info != info:  # re-declared with other metadata
+                self._check(name, MODIFY, "create_table")
+        if not exists:
             self.lake.create(
                 uri, schema, name=str(name), description=info.comment,
                 column_comments=info.column_comments,
             )
-        return self.registry.put(name, uri, info)
+        entry = self.registry.put(name, uri, info)
+        if self._access is not None:
+            self._access.forget(str(name))
+        return entry
 
     def describe(self, text: str | TableName) -> RegisteredTable:
         name, _ = self._existing(text)
@@ -73,17 +146,37 @@ class Catalog:
         return entry
 
     def tables(self) -> list[RegisteredTable]:
-        return [t for t in self.registry.list(self.env) if self.lake.exists(t.location)]
+        """The catalog's tables, without the audit log (`governance.audit_log`): every
+        governed call appends to it, so it is the lakehouse's record, not its data; `lakehouse-ml
+        audit show` and `verify` read it."""
+        return [t for t in self.registry.list(self.env) if self.lake.exists(t.location)
+                and not t.name.endswith(f".{AUDIT_TABLE}")]
 
     # reads
     def scan(self, text: str | TableName, version: Version = None) -> pl.LazyFrame:
-        return self.lake.scan(self._existing(text)[1], version)
+        """The table (at `version`) as the principal may see it: masks and the row filter
+        come first in the plan, so no later predicate sees an unmasked value."""
+        name, uri = self._readable(text, "scan", version=version)
+        return self._secured(name, self.lake.scan(uri, version))
 
     def read(
         self, text: str | TableName, version: Version = None,
         columns: Sequence[str] | None = None,
     ) -> pl.DataFrame:
-        return self.lake.read(self._existing(text)[1], version, columns)
+        name, uri = self._readable(text, "read", version=version)
+        frame = self._secured(name, self.lake.scan(uri, version))
+        return (frame.select(columns) if columns else frame).collect()
+
+    def check_read(self, text: str | TableName, method: str) -> TableName:
+        """The check and audit record of a read of the table's rows kept elsewhere (an
+        online store), before they are read; then `secure_rows` them."""
+        name = self.name(text)
+        self._check(name, SELECT, method)
+        return name
+
+    def secure_rows(self, name: TableName, rows: pl.DataFrame) -> pl.DataFrame:
+        """`rows` of the table as the principal may see them (row filter, column masks)."""
+        return self._secured(name, rows.lazy()).collect()
 
     def version(self, text: str | TableName) -> int:
         return self.lake.version(self._existing(text)[1])
@@ -98,49 +191,56 @@ class Catalog:
         rows of a file an update or delete rewrote count as both; a compaction's, as
         neither: see `Lake.changed_files`), and the latest version. Reads only those files:
         the cost follows the change, not the table's history."""
-        uri = self._existing(text)[1]
+        name, uri = self._readable(text, "changes", since=since)
         added, removed, latest = self.lake.changed_files(uri, since)
-        empty = pl.DataFrame(schema={c: self.lake.schema(uri)[c] for c in columns})
-        return (self.lake.read_files(added, columns) if added else empty,
-                self.lake.read_files(removed, columns) if removed else empty, latest)
+        schema = self.lake.schema(uri)
+        empty = pl.DataFrame(schema={c: schema[c] for c in columns})
+
+        def rows(files: list[str]) -> pl.DataFrame:
+            if not files:
+                return empty
+            frame = self._secured(name, self.lake.read_files(files, list(schema)).lazy())
+            return frame.select(columns).collect()
+
+        return rows(added), rows(removed), latest
 
     def schema(self, text: str | TableName) -> pl.Schema:
         return self.lake.schema(self._existing(text)[1])
 
     # writes
     def append(self, text: str | TableName, df: pl.DataFrame, *, evolve: bool = False) -> int:
-        name, uri = self._existing(text)
+        name, uri = self._writable(text, "append")
         return self.lake.append(uri, df, label=str(name), evolve=evolve)
 
     def appender(self, text: str | TableName) -> Callable[[pl.DataFrame], int]:
         """`append` for a frequent writer (see `Lake.appender`)."""
-        name, uri = self._existing(text)
+        name, uri = self._writable(text, "appender")
         return self.lake.appender(uri, label=str(name))
 
     def overwrite(
         self, text: str | TableName, df: pl.DataFrame, *, predicate: str | None = None,
         evolve: bool = False,
     ) -> int:
-        name, uri = self._existing(text)
+        name, uri = self._writable(text, "overwrite")
         return self.lake.overwrite(uri, df, label=str(name), predicate=predicate, evolve=evolve)
 
     def merge(
         self, text: str | TableName, df: pl.DataFrame, *, keys: Sequence[str],
         update_when: str | None = None, evolve: bool = False, target_filter: str | None = None,
     ) -> dict[str, Any]:
-        name, uri = self._existing(text)
+        name, uri = self._writable(text, "merge")
         return self.lake.merge(
             uri, df, label=str(name), keys=keys, update_when=update_when, evolve=evolve,
             target_filter=target_filter,
         )
 
     def delete(self, text: str | TableName, predicate: str) -> dict[str, Any]:
-        return self.lake.delete(self._existing(text)[1], predicate)
+        return self.lake.delete(self._writable(text, "delete")[1], predicate)
 
     def optimize(self, text: str | TableName, zorder_by: Sequence[str] = ()) -> dict[str, Any]:
-        return self.lake.optimize(self._existing(text)[1], zorder_by)
+        return self.lake.optimize(self._writable(text, "optimize")[1], zorder_by)
 
     def vacuum(self, text: str | TableName, retention_hours: int, *,
                enforce_retention_duration: bool = True) -> list[str]:
-        return self.lake.vacuum(self._existing(text)[1], retention_hours,
+        return self.lake.vacuum(self._writable(text, "vacuum")[1], retention_hours,
                                 enforce_retention_duration=enforce_retention_duration)

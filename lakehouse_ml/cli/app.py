@@ -16,8 +16,8 @@ from rich.table import Table
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.cli.audit import audit
 from lakehouse_ml.cli.errors import OneLineErrors
+from lakehouse_ml.cli.governance import AsPrincipal, policy, sql
 from lakehouse_ml.cli.governance import catalog as catalog_cli
-from lakehouse_ml.cli.governance import policy, sql
 from lakehouse_ml.cli.serving import serve, tokens
 from lakehouse_ml.config import Settings
 
@@ -196,16 +196,19 @@ def read(
         help="As of an ISO-8601 time: the latest version committed at or before it, as Delta's "
         "TIMESTAMP AS OF; a time without offset is UTC. Not with --version.")] = None,
     limit: Annotated[int, typer.Option(help="Rows to show.", min=0)] = 20,
+    as_principal: AsPrincipal = None,
 ) -> None:
     """Print a table's rows, at its latest or an earlier version (a time before the table's
-    first commit is an error naming that commit's time, as in Delta)."""
+    first commit is an error naming that commit's time, as in Delta), as the acting
+    principal sees them: it needs USE CATALOG, USE SCHEMA and SELECT, and the table's row
+    filter and column masks apply."""
     from datetime import UTC, datetime
 
     if version is not None and timestamp is not None:
         raise typer.BadParameter("give --version or --timestamp, not both",
                                  param_hint="'--timestamp'")
     at = datetime.fromisoformat(timestamp) if timestamp else None
-    catalog = Catalog.from_settings()
+    catalog = Catalog.from_settings(principal=as_principal)
     if version is not None and version > (latest := catalog.version(name)):
         raise LookupError(f"table {catalog.name(name)} has no version {version} "
                           f"(latest is {latest})")

@@ -1,6 +1,11 @@
-"""Resources: where the lakehouse and landing zone are, and where MLflow keeps models."""
+"""Resources: where the lakehouse and landing zone are, and where MLflow keeps models; as
+whom the pipeline acts (its service principal) and the policies applied before it runs."""
 
 from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
 
 import dagster as dg
 from mlflow import MlflowClient
@@ -9,21 +14,75 @@ from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.config import Settings
 from lakehouse_ml.ml.registry import use_tracking
 
+POLICY_FILE = "policy.yaml"
+"""A domain package's governance policy (see `lakehouse_ml.governance.policy`)."""
+_APPLIED: set[tuple[str, str, str, int]] = set()
+_APPLYING = threading.Lock()
+
 
 class LakehouseResource(dg.ConfigurableResource):
-    """Catalog access for assets; configured from `LAKEHOUSE_*` unless set explicitly."""
+    """Catalog access for assets; configured from `LAKEHOUSE_*` unless set explicitly.
+    `principal`: the service principal every asset's catalog acts as (empty: the current
+    principal, `$LAKEHOUSE_PRINCIPAL` or the OS user); `policies`: policy files applied,
+    idempotently and once per process and file version, before the first asset runs (by
+    the current principal: the local user is the metastore admin)."""
 
     root: str
     env: str
     landing: str
+    principal: str = ""
+    policies: list[str] = []
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> LakehouseResource:
+    def from_settings(cls, settings: Settings | None = None, *, principal: str = "",
+                      policies: Sequence[str] = ()) -> LakehouseResource:
         settings = settings or Settings.from_env()
-        return cls(root=settings.root, env=settings.env, landing=settings.landing)
+        return cls(root=settings.root, env=settings.env, landing=settings.landing,
+                   principal=principal, policies=list(policies))
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        apply_policies(self.root, self.env, self.policies)
 
     def catalog(self) -> Catalog:
-        return Catalog(self.root, self.env)
+        return Catalog(self.root, self.env, principal=self.principal or None)
+
+
+def apply_policies(root: str, env: str, paths: Sequence[str]) -> None:
+    """Apply each policy file to the lakehouse unless this process already applied that
+    version of it (a changed file is applied again). PolicyError naming the file and entry."""
+    from lakehouse_ml.governance import Metastore
+    from lakehouse_ml.governance.policy import apply_policy
+
+    with _APPLYING:
+        for path in paths:
+            key = (root, env, str(path), Path(path).stat().st_mtime_ns)
+            if key not in _APPLIED:
+                apply_policy(path, metastore=Metastore(root, env))
+                _APPLIED.add(key)
+
+
+def pipeline_identity() -> tuple[str, list[str]]:
+    """(the service principal the code location's pipeline acts as, the policy files of its
+    domains): each domain package may hold a `policy.yaml` declaring its pipeline's service
+    principal `<domain>-pipeline`. With one domain, the pipeline acts as its principal; with
+    several, one code location cannot act as each, so it acts as the current principal ('')
+    and still applies every policy. ValueError naming the file if a policy does not declare
+    its domain's pipeline principal."""
+    from lakehouse_ml.domains import _packages
+    from lakehouse_ml.governance.policy import load
+
+    found: list[tuple[str, str]] = []
+    domains = [(where, m.DOMAIN) for where, m in _packages() if getattr(m, "DOMAIN", None)]
+    for where, domain in domains:
+        path = Path(where) / POLICY_FILE
+        if not path.is_file():
+            continue
+        principal = f"{domain.name}-pipeline"
+        if principal not in (load(path).get("service_principals") or []):
+            raise ValueError(f"{path}: declares no service principal {principal!r} (the "
+                             f"pipeline of domain {domain.name!r} acts as it)")
+        found.append((principal, str(path)))
+    return (found[0][0] if len(domains) == 1 and found else ""), [path for _, path in found]
 
 
 class MlflowResource(dg.ConfigurableResource):
@@ -41,5 +100,7 @@ class MlflowResource(dg.ConfigurableResource):
 
 @dg.definitions
 def resources() -> dg.Definitions:
-    return dg.Definitions(resources={"lakehouse": LakehouseResource.from_settings(),
+    principal, policies = pipeline_identity()
+    lakehouse = LakehouseResource.from_settings(principal=principal, policies=policies)
+    return dg.Definitions(resources={"lakehouse": lakehouse,
                                      "mlflow": MlflowResource.from_settings()})

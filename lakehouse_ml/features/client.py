@@ -171,15 +171,23 @@ class FeatureEngineeringClient:
 
         Keys follow the offline rules (`features.keys`): a key of another type than the
         table's (`1.7`, `True` or `"1"` for an integer key, a Float64 column for an Int64 key)
-        raises `KeyTypeError` naming the column.
+        raises `KeyTypeError` naming the column. Needs SELECT (as a read of the table); its
+        row filter and column masks apply.
         """
-        return self._online.rows(str(self.catalog.name(name)), keys, datetime.now(UTC))
+        table = self.catalog.check_read(name, "get_online_features")
+        rows = self._online.rows(str(table), keys, datetime.now(UTC))
+        return self.catalog.secure_rows(table, rows)
 
     def score_batch(self, model_uri: str, df: Any) -> pl.DataFrame:
         """Score rows of keys (and the time column) with a model logged with its features,
-        which are looked up exactly as in training; adds `probability` and `prediction`."""
+        which are looked up exactly as in training; adds `probability` and `prediction`.
+        Needs EXECUTE on the registered model (PermissionDenied naming it otherwise)."""
+        from mlflow import MlflowClient
+
+        from lakehouse_ml.ml.artifacts import resolve
         from lakehouse_ml.ml.scoring import score_batch  # ml builds on features, not back
 
+        self.catalog.check_model(resolve(MlflowClient(), model_uri)[0])
         return score_batch(self, model_uri, as_polars(df, "df"))
 
     def lookup_online(self, df: Any, feature_lookups: Sequence[Step],

@@ -287,5 +287,5 @@ def audit_log(root: str, env: str) -> AuditLog:
     key = (root.rstrip("/"), env)
     with _LOGS_LOCK:
         if key not in _LOGS or _LOGS[key]._closing:
-            _LOGS[key] = AuditLog(Catalog(*key))
+            _LOGS[key] = AuditLog(Catalog(*key, governed=False))  # its own writes: not audited
         return _LOGS[key]

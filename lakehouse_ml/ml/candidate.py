@@ -126,6 +126,7 @@ def train_candidate(catalog: Catalog, client: MlflowClient, spec: ModelSpec,
         log_holdout_predictions(evaluation.probabilities, trained.holdout[label])
         mlflow.log_text(model_card(spec, name, trained, evaluation, versions), "model_card.md")
         example = inputs(trained.holdout.head(100), trained.features)
+        catalog.register_model(name, spec.description)  # CREATE MODEL on its schema
         model_version = log_packaged(client, trained.pipeline, name, spec.training_set,
                                      trained.features, example, _requirements())
     client.update_model_version(

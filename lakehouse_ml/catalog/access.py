@@ -1,0 +1,147 @@
+"""Access control at the Catalog: privilege checks, row filters and column masks, audit.
+
+One `Access` per lakehouse root and environment per process (`access(root, env)`). A check
+that passed is remembered until the governance state changes: whether it changed is one
+`stat` (does the version file after the last one seen exist?), so a governed read costs a
+dictionary lookup and a stat, and a grant or revoke takes effect at the next read. A denial
+is never remembered: `Metastore.check` decides it again and audits it (once per denial).
+Tables registered by this process (`forget`) are looked up again too (their owner may change).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from lakehouse_ml.governance import privileges as pv
+from lakehouse_ml.governance import securables as s
+from lakehouse_ml.governance.audit_chain import TABLE as AUDIT_TABLE
+from lakehouse_ml.governance.store import _WIDTH
+
+if TYPE_CHECKING:
+    from lakehouse_ml.governance.audit import AuditLog
+
+READ, READ_WRITE = "READ", "READ_WRITE"
+ACCESS_ACTION = "generateTemporaryTableCredential"
+"""Databricks' audit action for reading or writing a table's data (`operation` READ or
+READ_WRITE); one record per governed call, not per row."""
+CREATE_ON = {s.SCHEMA: pv.CREATE_TABLE, s.CATALOG: pv.CREATE_SCHEMA,
+             s.METASTORE: pv.CREATE_CATALOG}
+"""Creating a table in a container that does not exist yet needs to create the container."""
+
+
+class Access:
+    """Checks, securing and audit records of one lakehouse (`root`, `env`)."""
+
+    def __init__(self, root: str, env: str) -> None:
+        from lakehouse_ml.governance.metastore import SERVICE, Metastore  # imports the catalog
+
+        self.metastore = Metastore(root, env)
+        self._service = SERVICE
+        self._audit: Callable[[str, str], AuditLog] | None = None
+        self._lock = threading.Lock()
+        self._version = self.metastore.store.version()
+        self._following = self._file(self._version + 1)
+        self._allowed: set[tuple[str, str, str, str]] = set()
+        self._tables: dict[str, s.Securable] = {}
+
+    def _file(self, version: int) -> str:
+        return str(self.metastore.store.dir / f"{version:0{_WIDTH}d}.json")
+
+    def _current(self) -> None:
+        """Drop what was remembered if the governance state moved on (one stat)."""
+        if os.path.exists(self._following):
+            with self._lock:
+                self._version = self.metastore.store.version()
+                self._following = self._file(self._version + 1)
+                self._allowed = set()
+                self._tables = {}
+
+    def check(self, principal: str, privilege: str, kind: str, name: str) -> None:
+        """PermissionDenied (audited) naming principal, privilege and securable unless
+        `principal` holds `privilege` on `kind name` and USE on its containers."""
+        self._current()
+        key = (principal, privilege, kind, name)
+        if key in self._allowed:
+            return
+        self.metastore.check(principal, privilege, kind, name)
+        self._allowed.add(key)
+
+    def check_create(self, principal: str, table: str) -> None:
+        """CREATE TABLE on the table's schema; where the schema (or catalog) does not exist
+        yet, the privilege to create it on the first container that does."""
+        for kind, name in s.parents(s.TABLE, table)[1:]:
+            try:
+                self.check(principal, CREATE_ON[kind], kind, name)
+                return
+            except s.UnknownSecurable:
+                continue
+
+    def check_within(self, principal: str, privilege: str, kind: str, name: str) -> None:
+        """`check` on `kind name`, or where it is not declared in the metastore (a model
+        registered in MLflow only), on its closest container: a privilege there reaches it by
+        inheritance, so this asks for no less."""
+        for container_kind, container in s.parents(kind, name):
+            try:
+                self.check(principal, privilege, container_kind, container)
+                return
+            except s.UnknownSecurable:
+                continue
+
+    def forget(self, table: str) -> None:
+        """`table`'s document was (re)written: look its owner and policy up again."""
+        with self._lock:
+            self._tables.pop(table, None)
+            self._allowed = {k for k in self._allowed if k[3] != table}
+
+    def table(self, name: str) -> s.Securable:
+        self._current()
+        found = self._tables.get(name)
+        if found is None:
+            found = self._tables[name] = self.metastore.securable(s.TABLE, name)
+        return found
+
+    def secure(self, frame: pl.LazyFrame, table: str, principal: str) -> pl.LazyFrame:
+        """`frame` (all of `table`'s columns) as `principal` may see it: the row filter, then
+        the column masks, before anything else the caller does with it (see
+        `governance.row_column.secure`). A table with neither is returned as is, decided from
+        the remembered state (no read of it)."""
+        securable = self.table(table)
+        if securable.row_filter is None and not securable.column_masks:
+            return frame
+        from lakehouse_ml.governance.row_column import secure
+
+        return secure(frame, table, principal, self.metastore)
+
+    def record(self, principal: str, table: str, operation: str, method: str,
+               params: Mapping[str, Any] | None = None, action: str = ACCESS_ACTION
+               ) -> None:
+        """One audit record of a governed read (`READ`) or write (`READ_WRITE`); reading the
+        audit log itself is checked but not recorded (`audit show` would grow what it shows)."""
+        if table.endswith(f".{AUDIT_TABLE}"):
+            return
+        if self._audit is None:
+            from lakehouse_ml.governance.audit import audit_log  # it imports the catalog
+
+            self._audit = audit_log
+        self._audit(self.metastore.root, self.metastore.env).record(
+            user=principal, service=self._service, action=action,
+            params={"securable": table, "operation": operation, "method": method,
+                    **{k: str(v) for k, v in (params or {}).items()}})
+
+
+_ACCESS: dict[tuple[str, str], Access] = {}
+_ACCESS_LOCK = threading.Lock()
+
+
+def access(root: str, env: str) -> Access:
+    """The process's `Access` of the lakehouse at `root`, environment `env`."""
+    key = (root.rstrip("/"), env)
+    with _ACCESS_LOCK:
+        if key not in _ACCESS:
+            _ACCESS[key] = Access(*key)
+        return _ACCESS[key]

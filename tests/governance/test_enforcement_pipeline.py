@@ -1,0 +1,84 @@
+"""The pipeline acts as its domain's service principal with exactly the grants its policy
+declares: the policy is applied before the first asset, every asset's catalog acts as
+`churn-pipeline`, the daily refresh succeeds, every declared grant it reaches is used, and
+the previews Dagster shows are masked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import yaml
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+
+from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.catalog.access import ACCESS_ACTION
+from lakehouse_ml.config import Settings
+from lakehouse_ml.defs.factories.features import feature_assets
+from lakehouse_ml.defs.factories.medallion import daily_partitions, medallion_assets
+from lakehouse_ml.defs.resources import LakehouseResource, pipeline_identity
+from lakehouse_ml.domains.churn import DOMAIN
+from lakehouse_ml.domains.churn.generator import GenerationReport
+from lakehouse_ml.governance import Metastore
+from lakehouse_ml.governance.audit import audit_log
+from lakehouse_ml.governance.audit_chain import TABLE as AUDIT
+from lakehouse_ml.governance.privileges import CREATE_TABLE, MODIFY, SELECT
+from tests.conftest import day_keys
+
+POLICY = Path(__file__).parents[2] / "lakehouse_ml" / "domains" / "churn" / "policy.yaml"
+PRINCIPAL = "churn-pipeline"
+DAILY_SCHEMAS = {"bronze", "silver", "gold", "pipeline"}
+"""The schemas the daily refresh (medallion and feature assets) reads and writes."""
+
+
+def used_privileges(root: str) -> set[tuple[str, str, str]]:
+    """(privilege, securable type, name) the pipeline's audited calls needed."""
+    audit_log(root, "dev").flush()
+    records = Catalog(root, "dev", governed=False).read(AUDIT).filter(
+        pl.col("user_identity").struct.field("email") == PRINCIPAL)
+    needed = set()
+    for action, params in records.select("action_name", "request_params").iter_rows():
+        given = {p["key"]: p["value"] for p in params}
+        if action == ACCESS_ACTION:
+            privilege = SELECT if given["operation"] == "READ" else MODIFY
+            needed.add((privilege, "TABLE", given["securable"]))
+        elif action == "createTable":
+            needed.add((CREATE_TABLE, "SCHEMA", given["securable"].rsplit(".", 1)[0]))
+    return needed
+
+
+def test_churn_pipeline_runs_as_its_service_principal_with_its_declared_grants(
+        settings: Settings, landing: GenerationReport) -> None:
+    assert pipeline_identity() == (PRINCIPAL, [str(POLICY)])
+    resource = LakehouseResource.from_settings(settings, principal=PRINCIPAL,
+                                               policies=[str(POLICY)])
+    assert resource.catalog().principal == PRINCIPAL
+    days = day_keys(days=2)
+    result = dg.materialize(  # resource setup applies the policy, then the assets run
+        [*medallion_assets(DOMAIN), *feature_assets(DOMAIN, daily_partitions(DOMAIN))],
+        resources={"lakehouse": resource},
+        tags={ASSET_PARTITION_RANGE_START_TAG: days[0], ASSET_PARTITION_RANGE_END_TAG: days[-1]})
+    assert result.success
+
+    metastore = Metastore(settings.root, settings.env)
+    assert metastore.securable("SCHEMA", "silver").owner == "data-eng"  # the policy applied
+    used = used_privileges(settings.root)
+    assert {name.split(".")[1] for _, _, name in used} == DAILY_SCHEMAS
+    sources = {(source.securable, source.privilege) for privilege, kind, name in used
+               for source in metastore.effective_privileges(PRINCIPAL, kind, name)
+               if source.privilege == privilege}
+    # no more: each privilege the policy declares on the daily schemas is what some call used
+    declared = yaml.safe_load(POLICY.read_text())["grants"]
+    for grant in declared:
+        kind, _, schema = grant["securable"].partition(" ")
+        if grant["to"] != PRINCIPAL or kind != "SCHEMA" or schema not in DAILY_SCHEMAS:
+            continue
+        for privilege in set(grant["privileges"]) - {"USE SCHEMA"}:  # needed by every call
+            assert (f"SCHEMA dev.{schema}", privilege) in sources, (schema, privilege)
+    # and the privileges came from those grants only (not ownership, not admin)
+    assert {s.via for p, k, n in used for s in metastore.effective_privileges(
+        PRINCIPAL, k, n)} == {"grant"}
