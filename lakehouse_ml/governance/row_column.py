@@ -228,7 +228,7 @@ def _compile(fn: Function, args: tuple[str, ...], principal: str, groups: frozen
         bound[param.lower()] = ref if dtypes[column] == want else exp.Cast(
             this=ref, to=exp.DataType.build(kind, dialect="databricks"))
 
-    def rewrite(node: exp.Expression) -> exp.Expression:
+    def bind(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Column):
             if node.table or node.name.lower() not in bound:
                 raise PolicyFunctionError(f"function {fn.name}: {node.sql('databricks')} is "
@@ -236,11 +236,16 @@ def _compile(fn: Function, args: tuple[str, ...], principal: str, groups: frozen
             return bound[node.name.lower()].copy()
         if isinstance(node, (exp.CurrentUser, exp.SessionUser)):
             return exp.Literal.string(principal)
+        return node
+
+    def membership(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Anonymous) and node.name.lower() in MEMBERSHIP:
             return _membership(fn, node, groups)
         return node
 
-    tree = simplify(tree.transform(rewrite), dialect="databricks")
+    # two passes: a replaced node's children are not visited again (the group argument of
+    # is_member(...) must be bound first)
+    tree = simplify(tree.transform(bind).transform(membership), dialect="databricks")
     try:
         expr = pl.sql_expr(tree.sql(_POLARS_SQL))
     except (pl.exceptions.PolarsError, ValueError) as error:

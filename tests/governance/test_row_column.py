@@ -272,3 +272,31 @@ def test_a_change_made_elsewhere_is_seen_at_the_next_read(governed: Metastore, r
     assert read(governed, frame, "bob")[0][1] == "***@x.com"
     Metastore(root, "dev").add_member("pii-readers", "bob")  # e.g. another process
     assert read(governed, frame, "bob")[0][1] == "a@x.com"
+
+
+def test_arguments_are_cast_to_the_parameter_types(metastore: Metastore, numbers: Catalog,
+                                                   root: str) -> None:
+    """`visits` (BIGINT) is passed to a STRING parameter; the STRING result is cast back."""
+    run_sql(metastore, "CREATE FUNCTION silver.digits(v STRING) RETURNS STRING RETURN "
+                       "CASE WHEN length(v) > 1 THEN v ELSE '0' END")
+    run_sql(metastore, "ALTER TABLE silver.numbers ALTER COLUMN visits SET MASK silver.digits")
+    result = secure(delta(root, NUMBERS, "silver.numbers"), "silver.numbers", "ann",
+                    metastore).sort("id").collect()
+    assert result["visits"].dtype == pl.Int64
+    assert result["visits"].to_list() == [17, 0, 0]  # NULL: length NULL, not > 1
+
+
+def test_names_with_quotes_stay_literals(metastore: Metastore, root: str) -> None:
+    """The reader's name and groups are bound as SQL literals, not spliced into the text;
+    the group argument of is_member may be an expression over a parameter not named like
+    its column. (Databricks escapes a quote with a backslash.)"""
+    run_sql(metastore, "CREATE FUNCTION silver.me(t STRING) RETURNS BOOLEAN RETURN "
+                       "current_user() = 'x\\' OR \\'1\\'=\\'1' OR is_member(t)")
+    run_sql(metastore, "ALTER TABLE silver.customers SET ROW FILTER silver.me ON (tenant_id)")
+    for name in ("x' OR '1'='1", "t-01' OR 'a'='a"):
+        metastore.add_principal(name, GROUP if name.startswith("t-") else "user")
+    metastore.add_member("t-01' OR 'a'='a", "bob")
+    frame = delta(root)
+    assert [r[0] for r in read(metastore, frame, "x' OR '1'='1")] == [1, 2, 3, 4]
+    assert read(metastore, frame, "bob") == []
+    assert read(metastore, frame, "x") == []
