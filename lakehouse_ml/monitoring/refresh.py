@@ -25,7 +25,7 @@ together (each day of batch scores holds one version; `model_version` is not pro
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -42,6 +42,7 @@ from lakehouse_ml.monitoring.baseline import (
 )
 from lakehouse_ml.monitoring.cbpe import CBPE, champion_estimator
 from lakehouse_ml.monitoring.drift import drift_rows
+from lakehouse_ml.monitoring.pii import digest, hashed, pii_of, reveals_pii
 from lakehouse_ml.monitoring.profile import GROUP, Kind, profile, profiled_columns
 from lakehouse_ml.monitoring.quality import fairness_columns, quality_columns, with_labels
 from lakehouse_ml.monitoring.schema import (
@@ -443,6 +444,28 @@ def _slices(frame: pl.DataFrame, monitor: Monitor, notes: list[str]
         yield rows if expression is None else _capped(rows, expression, monitor.table, notes)
 
 
+def _without_pii(rows: pl.DataFrame, pii: Collection[str]) -> pl.DataFrame:
+    """Metric rows as they may leave the monitored table: slice values of slicing expressions
+    naming a pii column hashed (`pii.hashed`), and pii columns' frequent items hashed and
+    their individual values (min, max, median, quantiles) NULL."""
+    if not pii or rows.is_empty():
+        return rows
+    keys = [k for k in rows[SLICE_KEY].unique().to_list() if reveals_pii(k, pii)]
+    rows = rows.with_columns(pl.when(pl.col(SLICE_KEY).is_in(keys))
+                             .then(hashed(pl.col(SLICE_VALUE))).otherwise(pl.col(SLICE_VALUE))
+                             .alias(SLICE_VALUE))
+    if "frequent_items" not in rows.columns:
+        return rows
+    secret = pl.col("column_name").is_in(list(pii))
+    frequent = [values if name not in pii or values is None else
+                [{"item": digest(i["item"]), "count": i["count"]} for i in values]
+                for name, values in rows.select("column_name", "frequent_items").iter_rows()]
+    return rows.with_columns(
+        pl.Series("frequent_items", frequent, dtype=rows.schema["frequent_items"]),
+        *(pl.when(secret).then(None).otherwise(pl.col(c)).alias(c)
+          for c in ("min", "max", "median", "quantiles")))
+
+
 def _compute(catalog: Catalog, monitor: Monitor, rows: pl.LazyFrame | None, touched: _Touched,
              kinds: Mapping[str, Kind], categorical: Mapping[str, bool], version: int,
              client: MlflowClient | None, notes: list[str],
@@ -486,6 +509,10 @@ def _compute(catalog: Catalog, monitor: Monitor, rows: pl.LazyFrame | None, touc
     current = dict(_group_keys(slices.drop("label", strict=False)))
     base = _baseline_slices(monitor, _baseline(catalog, monitor, client, notes), notes)
     drifted = _drift(current, previous_of, monitor, categorical, base)
+    pii, why = pii_of(catalog, monitor.table)
+    if why is not None:
+        notes.append(why)
+    profiled, drifted = _without_pii(profiled, pii), _without_pii(drifted, pii)
     tables.replace_windows(catalog, monitor.profile_metrics_table, profiled, starts | stale)
     tables.replace_windows(catalog, monitor.drift_metrics_table, drifted,
                            set(previous_of) | stale)

@@ -25,10 +25,13 @@ from matplotlib.figure import Figure
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from lakehouse_ml.catalog import Catalog, TableNotFound
+from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.ml.registry import TrackingUnavailable, use_experiment, use_tracking
 from lakehouse_ml.monitoring.baseline import baseline_frame
 from lakehouse_ml.monitoring.levels import ERROR, WindowDrift, categorical
+from lakehouse_ml.monitoring.pii import HIDDEN as HIDDEN
+from lakehouse_ml.monitoring.pii import masked_slice_value, pii_of
+from lakehouse_ml.monitoring.pii import pii_columns as pii_columns
 from lakehouse_ml.monitoring.schema import BASELINE, TABLE_LEVEL
 from lakehouse_ml.monitoring.spec import Monitor
 from lakehouse_ml.monitoring.windows import MonitorError, utc_time
@@ -44,7 +47,6 @@ MAX_TABLE_ROWS = 2_000
 """Rows of each HTML table (slices can be many); the rest are counted."""
 EXPERIMENT = "monitoring"
 ARTIFACT_PATH = "drift_reports"
-HIDDEN = "(pii: not shown)"
 METRICS = ("js_distance", "population_stability_index", "wasserstein_distance",
            "ks_test.pvalue", "chi_squared_test.pvalue", "tv_distance", "l_infinity_distance",
            "avg_delta", "percent_null_delta")
@@ -57,42 +59,6 @@ class Report:
     """Columns plotted, in the report's order."""
     not_plotted: tuple[str, ...]
     """Drifting columns left out: pii, missing from a side, or beyond MAX_PLOTS."""
-
-
-def pii_of(catalog: Catalog, table: str) -> tuple[set[str], str | None]:
-    """(columns of `table` to treat as pii, why every column is when it is): the columns the
-    catalog tags `pii`; none when the table does not exist; every column of the table, with
-    the reason, when its catalog entry is missing or unreadable (its tags are unknown)."""
-    if not catalog.exists(table):
-        return set(), None
-    try:
-        return catalog.describe(table).info.pii_columns(), None
-    except (TableNotFound, OSError, ValueError) as error:
-        return set(catalog.scan(table).collect_schema().names()), (
-            f"the catalog entry of {table} cannot be read ({error}): its pii tags are "
-            "unknown, so every column is treated as pii (not plotted, no metric, no slice "
-            "value)")
-
-
-def pii_columns(catalog: Catalog, table: str) -> set[str]:
-    """Columns of `table` to treat as pii: see `pii_of` (every column of an unregistered
-    table)."""
-    return pii_of(catalog, table)[0]
-
-
-def reveals_pii(slice_key: str | None, pii: Collection[str]) -> bool:
-    """True when the slicing expression `slice_key` names a pii column, itself or inside an
-    expression (`upper(email)`): its slice values would show the column's values. Matched as
-    text, case-insensitive, so a quoted or look-alike name masks too (fail closed)."""
-    key = (slice_key or "").lower()
-    return any(column.lower() in key for column in pii)
-
-
-def masked_slice_value(slice_keys: Collection[str | None], pii: Collection[str]) -> pl.Expr:
-    """`slice_value` with HIDDEN for the slicing expressions of `slice_keys` that reveal pii."""
-    hidden = [key for key in slice_keys if reveals_pii(key, pii)]
-    return (pl.when(pl.col("slice_key").is_in(hidden)).then(pl.lit(HIDDEN))
-            .otherwise(pl.col("slice_value")).alias("slice_value"))
 
 
 def report_path(root: str, env: str, monitor: Monitor, window_start: datetime) -> Path:

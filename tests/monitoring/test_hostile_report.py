@@ -73,7 +73,7 @@ def test_an_unregistered_table_is_reported_with_every_column_as_pii(tmp_path: Pa
     catalog, monitor = lakehouse(tmp_path / "lake")
     result = refresh(catalog, monitor)
     found = latest_drift(catalog, monitor)
-    assert found.levels.filter(pl.col("slice_value") == SECRET).height  # drift in its slice
+    assert found.levels.filter(pl.col("slice_key") == "plan").height  # drift in its slices
     entry, = (tmp_path / "lake").glob("*/_catalog/gold/activity.json")
     entry.unlink()  # the table stays on storage; the catalog no longer knows its tags
 
@@ -87,3 +87,29 @@ def test_an_unregistered_table_is_reported_with_every_column_as_pii(tmp_path: Pa
     assert why.split(": ")[0] in page  # the page says why nothing is shown
     assert published.report.plotted == ()  # no column is plotted
     assert SECRET not in page and "basic" not in page and "pro<" not in page
+
+
+def test_the_metric_tables_hold_no_pii_in_clear(tmp_path: Path) -> None:
+    catalog, monitor = lakehouse(tmp_path / "lake")
+    monitor = Monitor(monitor.table, "time_series", timestamp_col="ts",
+                      slicing_exprs=("email", "upper(email)", "plan"),
+                      baseline=monitor.baseline)
+
+    result = refresh(catalog, monitor)
+
+    assert result.profile_rows and result.drift_rows
+    for table in (monitor.profile_metrics_table, monitor.drift_metrics_table):
+        text = catalog.read(table).write_ndjson()
+        assert SECRET not in text and SECRET.upper() not in text, table
+    profile = catalog.read(monitor.profile_metrics_table)
+    sliced = profile.filter(pl.col("slice_key") == "email", pl.col("column_name") == "spend")
+    assert sliced.height == 2 and sliced["slice_value"].str.starts_with("sha256:").all()
+    email = profile.filter(pl.col("column_name") == "email", pl.col("slice_key").is_null())
+    items = email["frequent_items"][0].struct.field("item")
+    assert items.str.starts_with("sha256:").all() and items.len() == 2
+    assert email["min"][0] is None and email["quantiles"][0] is None
+    plan = profile.filter(pl.col("slice_key") == "plan")["slice_value"].unique().sort()
+    assert plan.to_list() == ["basic", "pro"]  # not pii: in clear
+    drift = catalog.read(monitor.drift_metrics_table)
+    assert drift.filter(pl.col("drift_type") == "BASELINE",
+                        pl.col("slice_key") == "email").height  # hashed after matching
