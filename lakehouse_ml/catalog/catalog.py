@@ -167,6 +167,12 @@ class Catalog:
         frame = self._secured(name, self.lake.scan(uri, version))
         return (frame.select(columns) if columns else frame).collect()
 
+    def masked_columns(self, text: str | TableName) -> set[str]:
+        """The table's columns with a column mask (a read shows the mask's output)."""
+        if self._access is None:
+            return set()
+        return set(self._access.table(str(self.name(text))).column_masks)
+
     def check_read(self, text: str | TableName, method: str) -> TableName:
         """The check and audit record of a read of the table's rows kept elsewhere (an
         online store), before they are read; then `secure_rows` them."""

@@ -22,6 +22,7 @@ from lakehouse_ml.governance import Metastore, PermissionDenied
 from lakehouse_ml.governance.audit import audit_log
 from lakehouse_ml.governance.audit_chain import TABLE as AUDIT
 from lakehouse_ml.governance.sql import run_sql
+from lakehouse_ml.monitoring.pii import HIDDEN
 from tests.governance.conftest import SCHEMA, read_path
 
 ROWS = pl.DataFrame({"id": [1, 2, 3], "email": ["a@x.io", "b@x.io", "c@x.io"],
@@ -275,32 +276,32 @@ def test_cli_read_as_another_principal(filled: str, metastore: Metastore,
 
 
 def test_dagster_previews_are_rendered_with_masks(filled: str, metastore: Metastore) -> None:
-    mask_email_and_filter_tenants(metastore)
     metastore.add_principal("etl-preview", "service_principal")
     read_path(metastore, "etl-preview")
-    metadata = table_metadata(Catalog(filled, "dev", principal="etl-preview"),
-                              "silver.customers")
-    preview = metadata["preview"].value
-    assert "***" in preview and "@x.io" not in preview
+    etl = Catalog(filled, "dev", principal="etl-preview")
+    unmasked = table_metadata(etl, "silver.customers")["preview"].value
+    assert HIDDEN in unmasked and "@x.io" not in unmasked  # pii, no mask yet: never in clear
+    assert "t2" in unmasked  # the other columns are shown
+    mask_email_and_filter_tenants(metastore)
+    preview = table_metadata(etl, "silver.customers")["preview"].value
+    assert "***" in preview and "@x.io" not in preview and HIDDEN not in preview
     with pytest.raises(PermissionDenied):
         table_metadata(Catalog(filled, "dev", principal="bob"), "silver.customers")
 
 
 def test_a_governed_read_costs_little_more(filled: str) -> None:
-    """The check of an allowed read is remembered: a stat and a lookup, not a state read."""
+    """The check of an allowed read is remembered: a stat and a lookup, not a state read.
+    Reads alternate between the two catalogs and the fastest of each counts (load spikes
+    on a shared machine only ever add time)."""
     governed = Catalog(filled, "dev")
     plain = Catalog(filled, "dev", governed=False)
-
-    def best(catalog: Catalog) -> float:
-        times = []
-        for _ in range(30):
+    best = {governed: float("inf"), plain: float("inf")}
+    for _ in range(40):
+        for catalog in best:
             start = time.perf_counter()
             catalog.read("silver.customers")
-            times.append(time.perf_counter() - start)
-        return min(times)
-
-    best(governed)
-    overhead = best(governed) - best(plain)
+            best[catalog] = min(best[catalog], time.perf_counter() - start)
+    overhead = best[governed] - best[plain]
     assert overhead < 0.002, f"{overhead * 1e3:.2f} ms per read"
 
 

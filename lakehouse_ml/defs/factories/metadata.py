@@ -9,6 +9,7 @@ import dagster as dg
 import polars as pl
 
 from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.monitoring.pii import HIDDEN
 
 PREVIEW_ROWS = 5
 
@@ -45,10 +46,20 @@ def lineage(deps: Mapping[str, Sequence[tuple[str, str]]]) -> dg.TableColumnLine
     })
 
 
+def preview(catalog: Catalog, table: str, frame: pl.LazyFrame) -> dg.MetadataValue:
+    """The first rows as `catalog`'s principal reads them (row filter and masks applied); a
+    `pii` column without a mask is shown as HIDDEN, never in clear."""
+    exposed = catalog.describe(table).info.pii_columns() - catalog.masked_columns(table)
+    rows = frame.head(PREVIEW_ROWS).collect()
+    return markdown(rows.with_columns(pl.lit(HIDDEN).alias(c) for c in rows.columns
+                                      if c in exposed))
+
+
 def table_metadata(
     catalog: Catalog, table: str, *, column_lineage: dg.TableColumnLineage | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
+    """What Dagster shows of `table`, read as `catalog`'s principal (see `preview`)."""
     frame = catalog.scan(table)
     metadata: dict[str, Any] = {
         "dagster/table_name": str(catalog.name(table)),
@@ -56,7 +67,7 @@ def table_metadata(
         "dagster/column_schema": column_schema(catalog, table),
         "dagster/uri": catalog.location(table),
         "delta_version": catalog.version(table),
-        "preview": markdown(frame.head(PREVIEW_ROWS).collect()),
+        "preview": preview(catalog, table, frame),
         **extra,
     }
     if column_lineage is not None:
