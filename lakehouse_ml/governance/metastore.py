@@ -19,6 +19,8 @@ from lakehouse_ml.governance import securables as s
 from lakehouse_ml.governance.store import _WIDTH, State, Store
 
 T = TypeVar("T")
+Argument = str | Mapping[str, str]
+"""A row filter's or column mask's argument: a column name or `{"literal": Databricks SQL}`."""
 SERVICE = "unityCatalog"
 CREATE_PRIVILEGE = {s.CATALOG: pv.CREATE_CATALOG, s.SCHEMA: pv.CREATE_SCHEMA,
                     s.TABLE: pv.CREATE_TABLE, s.MODEL: pv.CREATE_MODEL,
@@ -323,20 +325,22 @@ class Metastore:
                                                             tags.items())},
                      change, manage=False)
 
-    def set_row_filter(self, table: str, function: str | None, columns: Sequence[str] = (),
-                       *, as_principal: str | None = None) -> None:
+    def set_row_filter(self, table: str, function: str | None,
+                       columns: Sequence[Argument] = (), *, as_principal: str | None = None
+                       ) -> None:
         """Store (or with `function` None, drop) a table's row filter: the function is called
-        with `columns`; evaluation is not wired yet. Needs to manage the table and EXECUTE on
-        the function."""
+        with `columns` (evaluated at every read: row_column.py). Needs to manage the table and
+        EXECUTE on the function."""
         self._policy_function(table, function, None, columns, as_principal)
 
     def set_column_mask(self, table: str, column: str, function: str | None,
-                        using: Sequence[str] = (), *, as_principal: str | None = None) -> None:
+                        using: Sequence[Argument] = (), *, as_principal: str | None = None
+                        ) -> None:
         """Store (or drop) the mask of `column`: `function(column, *using)`."""
         self._policy_function(table, function, column, using, as_principal)
 
     def _policy_function(self, table: str, function: str | None, column: str | None,
-                         columns: Sequence[str], actor: str | None) -> None:
+                         columns: Sequence[Argument], actor: str | None) -> None:
         full = s.parse_name(s.TABLE, table, self.env)
         fn = None if function is None else s.parse_name(s.FUNCTION, function, self.env)
 
@@ -344,7 +348,8 @@ class Metastore:
             if fn is not None:
                 pv.check(ns, who, pv.EXECUTE, ns.get(s.FUNCTION, fn))
             entry = s.stored(state, s.TABLE, full)
-            spec = None if fn is None else {"function": fn, "columns": list(columns)}
+            spec = None if fn is None else {"function": fn, "columns": [
+                c if isinstance(c, str) else dict(c) for c in columns]}
             if column is None:
                 entry["row_filter"] = spec
                 return

@@ -11,7 +11,10 @@
                  body: "CASE WHEN is_member('pii-readers') THEN email ELSE '***' END"}]
     row_filters: [{table: silver.customers, function: silver.tenant_rows, columns: [tenant_id]}]
     column_masks: [{table: silver.customers, column: email, function: silver.mask_email,
-                    using: [other_column, ...]}]    # `using` optional
+                    using: [other_column, {literal: 4}, ...]}]    # `using` optional
+
+(`columns` and `using` are column names and constants, `{literal: value}`, as Databricks'
+`ON (...)` and `USING COLUMNS (...)` take them.)
 
 `securable` is `TYPE [name]` (a bare `CATALOG` is the environment's catalog; names may leave the
 catalog out). Applying is idempotent and additive: what the file declares is made true,
@@ -34,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from sqlglot import exp
 
 from lakehouse_ml.governance import principals as p
 from lakehouse_ml.governance import securables as s
@@ -182,10 +186,25 @@ def _plan(m: Metastore, doc: dict[str, Any], file: str
     return steps + _row_column_steps(m, doc, file)
 
 
-def _names(value: object, what: str, where: str) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(x, str) and x for x in value):
-        raise PolicyError(f"{where}: {what} are a list of column names")
-    return value
+def _arguments(value: object, what: str, where: str) -> list[str | dict[str, str]]:
+    """Column names and constants (`{literal: value}`: a string, number, boolean or null)."""
+    def one(item: object) -> str | dict[str, str]:
+        if isinstance(item, str) and item:
+            return item
+        if isinstance(item, dict) and set(item) == {"literal"}:
+            v = item["literal"]
+            if v is None or isinstance(v, bool):
+                return {"literal": {None: "NULL", True: "TRUE", False: "FALSE"}[v]}
+            if isinstance(v, (int, float)):
+                return {"literal": exp.Literal.number(v).sql("databricks")}
+            if isinstance(v, str):
+                return {"literal": exp.Literal.string(v).sql("databricks")}
+        raise PolicyError(f"{where}: {what} are a list of column names and constants "
+                          f"({{literal: value}}), got {item!r}")
+
+    if not isinstance(value, list):
+        raise PolicyError(f"{where}: {what} are a list of column names and constants")
+    return [one(item) for item in value]
 
 
 def _row_column_steps(m: Metastore, doc: dict[str, Any], file: str
@@ -213,15 +232,15 @@ def _row_column_steps(m: Metastore, doc: dict[str, Any], file: str
     for where, entry, column in uses:
         if column is None:
             e = _fields(entry, ("table", "function", "columns"), (), where)
-            args = _names(e["columns"], "columns", where)
+            args = _arguments(e["columns"], "columns", where)
         else:
             e = _fields(entry, ("table", "column", "function"), ("using",), where)
-            args = [str(e["column"]), *_names(e.get("using") or [], "using", where)]
+            args = [str(e["column"]), *_arguments(e.get("using") or [], "using", where)]
         table = _target(m, f"TABLE {e['table']}", where).name
         function = _target(m, f"FUNCTION {e['function']}", where).name
         if function in arity and arity[function] != len(args):
             raise PolicyError(f"{where}: function {function} takes {arity[function]} "
-                              f"argument(s), called with {len(args)} ({', '.join(args)})")
+                              f"argument(s), called with {len(args)}")
         steps.append((where, partial(_declare_table, m, table)))
         steps.append((where, partial(m.set_row_filter, table, function, args)
                       if column is None else

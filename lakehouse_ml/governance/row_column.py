@@ -3,7 +3,9 @@
 A table's row filter is `function(column, ...)` (ALTER TABLE ... SET ROW FILTER f ON (...)):
 a row is kept only where it returns TRUE (FALSE or NULL drop it). A column mask is
 `function(column, *using)` (ALTER COLUMN c SET MASK f [USING COLUMNS (...)]): the masked
-column is the first argument and the column keeps its type (the result is cast to it). Both
+column is the first argument and the column keeps its type (the result is cast to it). Other
+arguments are columns or constants (`ON (tenant_id, 't-01')`, `ON ()`), cast to the
+parameters' types. Both
 see the table's raw values (a mask never sees another mask's output); the filter is applied
 first, then the masks, before anything the caller adds.
 
@@ -99,15 +101,15 @@ def secure(frame: pl.LazyFrame, table: str, principal: str, metastore: Metastore
         if entry.get("row_filter"):
             spec = entry["row_filter"]
             fn = _function(state, spec["function"])
-            keep = compile_filter(fn, tuple(spec["columns"]), principal, groups,
-                                  _columns(schema, spec["columns"], fn))
+            args = _arguments(spec["columns"], fn)
+            keep = compile_filter(fn, args, principal, groups, _columns(schema, args, fn))
             frame = frame if keep is None else frame.filter(keep)
         masks = []
         for column, spec in sorted((entry.get("column_masks") or {}).items()):
             if column not in schema:
                 continue
             fn = _function(state, spec["function"])
-            args = (column, *spec["columns"])
+            args = (column, *_arguments(spec["columns"], fn))
             mask = compile_mask(fn, args, principal, groups, _columns(schema, args, fn))
             masks += [] if mask is None else [mask.alias(column)]
     except PolicyFunctionError as error:
@@ -130,8 +132,37 @@ def _function(state: Mapping[str, Any], name: str) -> Function:
     return Function.from_definition(name, stored["definition"])
 
 
-def _columns(schema: pl.Schema, names: Sequence[str], fn: Function
+@dataclass(frozen=True)
+class Constant:
+    """A constant argument (`USING COLUMNS ('x', 5)`), as Databricks SQL."""
+
+    sql: str
+
+
+Arg = str | Constant
+"""A filter's or mask's argument: a column name or a constant."""
+
+
+def _arguments(stored: Sequence[Any], fn: Function) -> tuple[Arg, ...]:
+    """The stored arguments (column names, `{"literal": sql}`) as compile_* take them."""
+    args: list[Arg] = []
+    for arg in stored:
+        if isinstance(arg, Mapping) and isinstance(arg.get("literal"), str):
+            args.append(Constant(arg["literal"]))
+        elif isinstance(arg, str):
+            args.append(arg)
+        else:
+            raise PolicyFunctionError(f"function {fn.name}: malformed argument {arg!r}")
+    return tuple(args)
+
+
+def _shown(args: Sequence[Arg]) -> str:
+    return ", ".join(a.sql if isinstance(a, Constant) else a for a in args)
+
+
+def _columns(schema: pl.Schema, args: Sequence[Arg], fn: Function
              ) -> tuple[tuple[str, pl.DataType], ...]:
+    names = [a for a in args if isinstance(a, str)]
     missing = [n for n in names if n not in schema]
     if missing:
         raise PolicyFunctionError(f"function {fn.name}: argument column(s) "
@@ -140,10 +171,10 @@ def _columns(schema: pl.Schema, names: Sequence[str], fn: Function
 
 
 @lru_cache(maxsize=1024)
-def compile_filter(fn: Function, args: tuple[str, ...], principal: str,
+def compile_filter(fn: Function, args: tuple[Arg, ...], principal: str,
                    groups: frozenset[str], schema: tuple[tuple[str, pl.DataType], ...]
                    ) -> pl.Expr | None:
-    """The polars predicate of row filter `fn` called with columns `args` for `principal`
+    """The polars predicate of row filter `fn` called with `args` for `principal`
     (member of `groups`), over columns of `schema`; None if it is TRUE for every row (e.g.
     `is_member('all-tenants') OR ...` for a member). PolicyFunctionError if its result is not
     BOOLEAN or it cannot be evaluated."""
@@ -159,15 +190,16 @@ def compile_filter(fn: Function, args: tuple[str, ...], principal: str,
 
 
 @lru_cache(maxsize=1024)
-def compile_mask(fn: Function, args: tuple[str, ...], principal: str, groups: frozenset[str],
+def compile_mask(fn: Function, args: tuple[Arg, ...], principal: str, groups: frozenset[str],
                  schema: tuple[tuple[str, pl.DataType], ...]) -> pl.Expr | None:
     """The polars expression of column mask `fn` on column `args[0]` (further arguments:
     `args[1:]`) for `principal`, cast to the masked column's type (strictly: a value that
     does not fit fails the read); None if it returns the column as it is (e.g. `CASE WHEN
     is_member('pii-readers') THEN email ELSE ... END` for a member)."""
     tree, expr = _compile(fn, args, principal, groups, schema)
-    target = dict(schema)[args[0]]
-    if tree == exp.column(args[0], quoted=True) and (
+    column = str(args[0])  # the masked column
+    target = dict(schema)[column]
+    if tree == exp.column(column, quoted=True) and (
             not fn.returns or sql_dtype(fn.returns, fn) == target):
         return None
     if _result_dtype(fn, expr, schema) != target:
@@ -176,7 +208,7 @@ def compile_mask(fn: Function, args: tuple[str, ...], principal: str, groups: fr
             _result_dtype(fn, expr, schema)
         except PolicyFunctionError as error:
             raise PolicyFunctionError(f"function {fn.name}: its result does not fit column "
-                                      f"{args[0]} ({target}): {error}") from error
+                                      f"{column} ({target}): {error}") from error
     return expr
 
 
@@ -203,13 +235,13 @@ def sql_dtype(kind: str, fn: Function) -> pl.DataType:
                                   f"{_one_line(error)}") from error
 
 
-def _compile(fn: Function, args: tuple[str, ...], principal: str, groups: frozenset[str],
+def _compile(fn: Function, args: tuple[Arg, ...], principal: str, groups: frozenset[str],
              schema: tuple[tuple[str, pl.DataType], ...]) -> tuple[exp.Expression, pl.Expr]:
     """The body with the reader's identity and the columns bound, constants folded (sqlglot's
     simplify), and its polars expression (cast to the declared return type)."""
     if len(args) != len(fn.parameters):
         raise PolicyFunctionError(f"function {fn.name} takes {len(fn.parameters)} "
-                                  f"argument(s), called with {len(args)} ({', '.join(args)})")
+                                  f"argument(s), called with {len(args)} ({_shown(args)})")
     try:
         tree = sqlglot.parse_one(fn.body, read="databricks")
     except SqlglotError as error:
@@ -222,11 +254,14 @@ def _compile(fn: Function, args: tuple[str, ...], principal: str, groups: frozen
                                           " cannot be evaluated in a row filter or column mask")
     dtypes = dict(schema)
     bound = {}
-    for (param, kind), column in zip(fn.parameters, args, strict=True):
-        ref = exp.column(column, quoted=True)
-        want = sql_dtype(kind, fn)
-        bound[param.lower()] = ref if dtypes[column] == want else exp.Cast(
-            this=ref, to=exp.DataType.build(kind, dialect="databricks"))
+    for (param, kind), arg in zip(fn.parameters, args, strict=True):
+        to = exp.DataType.build(kind, dialect="databricks")
+        if isinstance(arg, Constant):
+            bound[param.lower()] = exp.Cast(this=_constant(fn, arg), to=to)
+            continue
+        ref = exp.column(arg, quoted=True)
+        bound[param.lower()] = ref if dtypes[arg] == sql_dtype(kind, fn) else exp.Cast(
+            this=ref, to=to)
 
     def bind(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Column):
@@ -254,6 +289,21 @@ def _compile(fn: Function, args: tuple[str, ...], principal: str, groups: frozen
     if fn.returns:
         expr = expr.cast(sql_dtype(fn.returns, fn))
     return tree, expr
+
+
+def _constant(fn: Function, arg: Constant) -> exp.Expression:
+    """A constant argument: a string, number, TRUE, FALSE or NULL, nothing else."""
+    try:
+        value = sqlglot.parse_one(arg.sql, read="databricks")
+    except SqlglotError as error:
+        raise PolicyFunctionError(f"function {fn.name}: cannot read the constant argument "
+                                  f"{arg.sql!r}: {_one_line(error)}") from error
+    inner = value.this if isinstance(value, exp.Neg) else value
+    if not isinstance(inner, (exp.Literal, exp.Boolean, exp.Null)) or (
+            inner is not value and not inner.is_number):
+        raise PolicyFunctionError(f"function {fn.name}: argument {arg.sql!r} is neither a "
+                                  "column nor a constant")
+    return value
 
 
 def _membership(fn: Function, node: exp.Anonymous, groups: frozenset[str]) -> exp.Expression:

@@ -13,8 +13,9 @@ below over sqlglot's Databricks tokens (quoting, strings and comments as Databri
     ALTER type name OWNER TO principal
     ALTER type name {SET TAGS (key [= value], ...) | UNSET TAGS (key, ...)}
     ALTER TABLE name ALTER COLUMN column {SET TAGS (...) | UNSET TAGS (...)}
-    ALTER TABLE name SET ROW FILTER function ON (column [, ...]) | DROP ROW FILTER
-    ALTER TABLE name ALTER COLUMN column SET MASK function [USING COLUMNS (column, ...)]
+    ALTER TABLE name SET ROW FILTER function ON ([argument, ...]) | DROP ROW FILTER
+    ALTER TABLE name ALTER COLUMN column SET MASK function [USING COLUMNS (argument, ...)]
+    argument: column | constant (string, number, TRUE, FALSE, NULL), as Databricks allows
     ALTER TABLE name ALTER COLUMN column DROP MASK
     securable: METASTORE | {CATALOG | SCHEMA | TABLE | FUNCTION | [REGISTERED] MODEL} name
                | name (a table)
@@ -127,14 +128,35 @@ class _Parser:
         self.at += 1
         return token.text
 
-    def listed(self, item: Any) -> list[Any]:
+    def listed(self, item: Any, *, empty: bool = False) -> list[Any]:
         self.punct(TokenType.L_PAREN, "(")
+        if empty and self.is_punct(TokenType.R_PAREN):
+            self.at += 1
+            return []
         items = [item()]
         while self.is_punct(TokenType.COMMA):
             self.at += 1
             items.append(item())
         self.punct(TokenType.R_PAREN, ")")
         return items
+
+    def argument(self) -> str | dict[str, str]:
+        """A column name, or a constant (string, number, TRUE, FALSE, NULL) stored as
+        `{"literal": its Databricks SQL}`."""
+        token = self.peek()
+        kind = None if token is None else token.token_type
+        if token is not None and kind == TokenType.STRING:
+            self.at += 1
+            return {"literal": exp.Literal.string(token.text).sql("databricks")}
+        if token is not None and kind in (TokenType.TRUE, TokenType.FALSE, TokenType.NULL):
+            self.at += 1
+            return {"literal": token.text.upper()}
+        sign = "-" if kind == TokenType.DASH else ""
+        number = self.peek(1 if sign else 0)
+        if number is not None and number.token_type == TokenType.NUMBER:
+            self.at += 2 if sign else 1
+            return {"literal": sign + number.text}
+        return self.identifier("a column name or a constant")
 
     def end(self) -> None:
         if self.peek() is not None:
@@ -235,8 +257,7 @@ def _alter(m: Metastore, parser: _Parser, actor: str | None) -> SqlResult:
         column = parser.identifier("a column name")
         if parser.accept("SET", "MASK"):
             function = parser.name("a function name")
-            using = parser.listed(lambda: parser.identifier("a column name")
-                                  ) if parser.accept("USING", "COLUMNS") else []
+            using = parser.listed(parser.argument) if parser.accept("USING", "COLUMNS") else []
             parser.end()
             m.set_column_mask(name, column, function, using, as_principal=actor)
             return SqlResult(f"column {column} of {name} is masked by {function}")
@@ -247,10 +268,11 @@ def _alter(m: Metastore, parser: _Parser, actor: str | None) -> SqlResult:
     elif kind == s.TABLE and parser.accept("SET", "ROW", "FILTER"):
         function = parser.name("a function name")
         parser.expect("ON")
-        columns = parser.listed(lambda: parser.identifier("a column name"))
+        columns = parser.listed(parser.argument, empty=True)
         parser.end()
         m.set_row_filter(name, function, columns, as_principal=actor)
-        return SqlResult(f"table {name} is filtered by {function}({', '.join(columns)})")
+        shown = ", ".join(c if isinstance(c, str) else c["literal"] for c in columns)
+        return SqlResult(f"table {name} is filtered by {function}({shown})")
     elif kind == s.TABLE and parser.accept("DROP", "ROW", "FILTER"):
         parser.end()
         m.set_row_filter(name, None, as_principal=actor)

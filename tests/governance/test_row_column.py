@@ -300,3 +300,39 @@ def test_names_with_quotes_stay_literals(metastore: Metastore, root: str) -> Non
     assert [r[0] for r in read(metastore, frame, "x' OR '1'='1")] == [1, 2, 3, 4]
     assert read(metastore, frame, "bob") == []
     assert read(metastore, frame, "x") == []
+
+
+def test_constant_arguments_and_a_filter_without_columns(metastore: Metastore, numbers: Catalog,
+                                                         root: str) -> None:
+    """Databricks' ON (...) and USING COLUMNS (...) take constants too; ON () none at all."""
+    for statement in (
+            "CREATE FUNCTION silver.is_tenant(t STRING, want STRING) RETURNS BOOLEAN RETURN "
+            "t = want",
+            "ALTER TABLE silver.customers SET ROW FILTER silver.is_tenant ON (tenant_id, 't-01')",
+            "CREATE FUNCTION silver.pick(v INT, d INT, n STRING, b BOOLEAN, x DOUBLE) "
+            "RETURNS INT RETURN CASE WHEN b AND n IS NULL AND x > 0 THEN d ELSE v END",
+            "ALTER TABLE silver.numbers ALTER COLUMN visits SET MASK silver.pick "
+            "USING COLUMNS (-5, NULL, TRUE, 0.5)",
+            "CREATE FUNCTION silver.admins_only() RETURNS BOOLEAN RETURN is_member('admins')",
+            "ALTER TABLE silver.numbers SET ROW FILTER silver.admins_only ON ()"):
+        run_sql(metastore, statement)
+    assert metastore.resolve("dev.silver.customers").row_filter["columns"] == [
+        "tenant_id", {"literal": "'t-01'"}]
+    assert [r[0] for r in read(metastore, delta(root), "ann")] == [1, 2]
+    numbers_frame = delta(root, NUMBERS, "silver.numbers")
+    assert read(metastore, numbers_frame, "ann", "silver.numbers") == []
+    assert [r[2] for r in read(metastore, numbers_frame, local_user(), "silver.numbers")
+            ] == [-5, -5, -5]
+
+
+@pytest.mark.parametrize(("clause", "message"), [
+    ("SET ROW FILTER silver.f ON (tenant_id + 1)", r"expected '\)' at '\+'"),
+    ("SET ROW FILTER silver.f ON (-tenant_id)", "expected a column name or a constant at '-'"),
+    ("ALTER COLUMN email SET MASK silver.f USING COLUMNS ()",
+     r"expected a column name or a constant at '\)'"),
+])
+def test_arguments_other_than_columns_and_constants_are_refused(
+        metastore: Metastore, clause: str, message: str) -> None:
+    run_sql(metastore, "CREATE FUNCTION silver.f(t STRING) RETURNS BOOLEAN RETURN TRUE")
+    with pytest.raises(ValueError, match=message):
+        run_sql(metastore, f"ALTER TABLE silver.customers {clause}")

@@ -133,3 +133,22 @@ def test_a_policy_mask_reaches_readers_at_once(root: str, tmp_path: Path) -> Non
     m.add_member("team", "rex")
     m.add_member("readers", "team")
     assert [r[1] for r in rows(m, "rex")] == ["ann@a.com", "bo@b.org", None, "cy@c.net"]
+
+
+def test_policy_arguments_may_be_constants(root: str, tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(
+        "functions:\n"
+        "  - {name: silver.is_tenant, parameters: 't STRING, want STRING, n INT, b BOOLEAN',"
+        " returns: BOOLEAN, body: t = want AND n = 3 AND b IS NULL}\n"
+        "row_filters:\n"
+        "  - {table: silver.customers, function: silver.is_tenant,\n"
+        "     columns: [tenant_id, {literal: t-03}, {literal: 3}, {literal: null}]}\n")
+    m = apply_policy(path, metastore=Metastore(root, "dev"))
+    assert m.resolve("dev.silver.customers").row_filter["columns"] == [
+        "tenant_id", {"literal": "'t-03'"}, {"literal": "3"}, {"literal": "NULL"}]
+    assert [r[0] for r in rows(m, "anyone")] == [2, 3]
+    path.write_text(path.read_text().replace("{literal: null}", "{value: 1}"))
+    with pytest.raises(PolicyError, match=r"row_filters\[0\]: columns are a list of column "
+                                          r"names and constants \(\{literal: value\}\), got"):
+        apply_policy(path, metastore=m)
