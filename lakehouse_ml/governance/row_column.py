@@ -5,9 +5,8 @@ a row is kept only where it returns TRUE (FALSE or NULL drop it). A column mask 
 `function(column, *using)` (ALTER COLUMN c SET MASK f [USING COLUMNS (...)]): the masked
 column is the first argument and the column keeps its type (the result is cast to it). Other
 arguments are columns or constants (`ON (tenant_id, 't-01')`, `ON ()`), cast to the
-parameters' types. Both
-see the table's raw values (a mask never sees another mask's output); the filter is applied
-first, then the masks, before anything the caller adds.
+parameters' types. Both see the table's raw values (a mask never sees another mask's output);
+the filter is applied first, then the masks, before anything the caller adds.
 
 Each function body (Databricks SQL, `CREATE FUNCTION ... RETURN expr`) is parsed with
 sqlglot's Databricks dialect; `current_user()`/`session_user()` become the reading
