@@ -144,6 +144,11 @@ class Feature:
     description: str
     derived_from: tuple[tuple[str, str], ...]
     """(table, column) pairs the feature is computed from: its column lineage."""
+    lookback: timedelta | None = None
+    """How far before its snapshot the feature looks (e.g. 90 days for a 90-day count): a
+    snapshot within this of the first day its table holds saw a truncated window, so its
+    value is not comparable with a later one (the drift baseline leaves it out). None: the
+    value does not depend on how much history there is."""
 
 
 SnapshotBuilder = Callable[[Mapping[str, pl.LazyFrame], Sequence[date]], pl.LazyFrame]

@@ -192,33 +192,34 @@ def profile(inputs: Mapping[str, pl.LazyFrame], days: Sequence[date]) -> pl.Lazy
     ).sort(KEY, TS)
 
 
-def _f(name: str, description: str, *derived: tuple[str, str]) -> Feature:
-    return Feature(name, description, derived)
+def _f(name: str, description: str, *derived: tuple[str, str], days: int | None = None
+       ) -> Feature:
+    return Feature(name, description, derived, None if days is None else days * DAY)
 
 
 ENGAGEMENT_FEATURES = tuple(
     _f(f"{m}_{w}d", f"{m.replace('_', ' ')} in the {w} days before the snapshot",
-       (ACTIVITY, m))
+       (ACTIVITY, m), days=w)
     for m in METRICS for w in WINDOWS
 ) + tuple(
     _f(f"distinct_products_{w}d", f"distinct products viewed or bought in {w} days",
-       (EVENTS, "product_id"), (EVENTS, "event_ts"))
+       (EVENTS, "product_id"), (EVENTS, "event_ts"), days=w)
     for w in WINDOWS
 ) + (
     _f("activity_trend_mom", "events last 30 days vs the 30 before: (a - b) / (b + 1)",
-       (ACTIVITY, "events")),
+       (ACTIVITY, "events"), days=60),
 )
 RECENCY_FEATURES = (
     _f("days_since_last_purchase", "days since the last purchase (null if none in 90 days)",
-       (ACTIVITY, "purchases"), (ACTIVITY, "activity_date")),
+       (ACTIVITY, "purchases"), (ACTIVITY, "activity_date"), days=HORIZON),
     _f("days_since_last_login", "days since the last login (null if none in 90 days)",
-       (ACTIVITY, "logins"), (ACTIVITY, "activity_date")),
+       (ACTIVITY, "logins"), (ACTIVITY, "activity_date"), days=HORIZON),
 )
 SUPPORT_FEATURES = (
-    _f("tickets_30d", "support tickets opened in 30 days", (TICKETS, "ticket_id")),
-    _f("tickets_90d", "support tickets opened in 90 days", (TICKETS, "ticket_id")),
+    _f("tickets_30d", "support tickets opened in 30 days", (TICKETS, "ticket_id"), days=30),
+    _f("tickets_90d", "support tickets opened in 90 days", (TICKETS, "ticket_id"), days=90),
     _f("billing_or_cancellation_tickets_90d", "billing or cancellation tickets in 90 days",
-       (TICKETS, "category")),
+       (TICKETS, "category"), days=90),
 )
 PROFILE_FEATURES = (
     _f("tenure_days", "days since signup", (CUSTOMERS, "signup_date")),

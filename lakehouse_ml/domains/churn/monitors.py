@@ -9,8 +9,10 @@
 - `churn.predictions`: the batch scores as an inference log, with the model's input features
   as it saw them beside each score (`score_latest`). Its BASELINE drift is the drift of the
   model's inputs (Databricks measures input drift on the inference table too): the scored
-  customers are those not churned, the population the training rows come from, so the
-  champion's training set is a fair baseline. A score as of `as_of` predicts
+  customers are those not churned and active (`training.ACTIVE`, the training set's
+  population), the population the training rows come from, so the champion's training set
+  is a fair baseline once its label times see full 90-day windows (earlier ones, within 90
+  days of the first landed day, see truncated windows and still differ). A score as of `as_of` predicts
   churn within 30 days of `as_of`; a label in `silver.churn_labels` says whether the customer
   churned within 30 days of its `label_timestamp`. Both are stamped at a UTC midnight, and the
   training set pairs each label with the features as of its own `label_timestamp`, so a
