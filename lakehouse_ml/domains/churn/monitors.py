@@ -11,9 +11,9 @@
   model's inputs (Databricks measures input drift on the inference table too): the scored
   customers are those not churned and active (`training.ACTIVE`, the training set's
   population), the population the training rows come from, so the champion's training set
-  is a fair baseline once its label times see full 90-day windows (earlier ones, within 90
-  days of the first landed day, see truncated windows and still differ). A score as of `as_of` predicts
-  churn within 30 days of `as_of`; a label in `silver.churn_labels` says whether the customer
+  is a fair baseline, without its values of windows truncated by the first landed day
+  (`baseline.complete_windows`). A score as of `as_of` predicts churn within 30 days of
+  `as_of`; a label in `silver.churn_labels` says whether the customer
   churned within 30 days of its `label_timestamp`. Both are stamped at a UTC midnight, and the
   training set pairs each label with the features as of its own `label_timestamp`, so a
   score is labelled only by the label of the same customer at exactly its `as_of`
