@@ -16,8 +16,10 @@ Definitions (a group is the rows of one window and slice; `rows` its number of r
   (sample standard deviation, ddof = 1; NULL for fewer than 2 values), `min`, `max`,
   `quantiles` (the values at `schema.QUANTILES` 0, 0.05, ..., 1 by linear interpolation
   between order statistics: at p, position h = p · (n − 1) of the sorted values x₀..xₙ₋₁,
-  x⌊h⌋ + (h − ⌊h⌋)(x⌈h⌉ − x⌊h⌋), numpy's default `linear` method), `median` = the 0.5
-  quantile. All NULL when no such value.
+  x⌊h⌋ + (h − ⌊h⌋)(x⌈h⌉ − x⌊h⌋), numpy's default `linear` method; with ±inf among the
+  values, `numpy.quantile` itself, whose rules for inf − inf give a number where the formula
+  gives NaN), `median` = the 0.5 quantile. avg and stddev are NaN when both +inf and −inf
+  occur. All NULL when no such value.
 - `distinct_count`: the number of distinct non-NULL values (all NaNs count as one value);
   `percent_distinct` = 100 · distinct_count / count (NULL when count is 0).
 - `frequent_items`: for categorical columns (strings, booleans, categoricals, and numeric
@@ -32,9 +34,11 @@ A column of another type (lists, structs, binary, objects) is not profiled: `pro
 reports it with the reason.
 
 One polars `group_by` over (window, slice) computes every group of a slicing expression at
-once (counts, NaNs, zeros, lengths, value counts, and each numeric column's values); numpy then
-sorts each numeric column once per group and reads avg, stddev, min, max, quantiles and the
-distinct count from the sorted values.
+once (rows, NULLs, lengths, value counts) over the non-numeric columns only (a group-by copies
+the columns it reads into one chunk); numpy then sorts each numeric column once per group,
+read in place (one group: the whole column; else gathered by the group's row positions), one
+column per core, and reads NULLs, NaNs, zeros, avg, stddev, min, max, quantiles and the
+distinct count from the sorted values (NULL and NaN sort last).
 """
 
 from __future__ import annotations
@@ -59,6 +63,8 @@ GROUP = [START, END, SLICE_KEY, SLICE_VALUE]
 TOP_ITEMS = 10
 ITEMS = pl.List(pl.Struct({"item": pl.String, "count": pl.Int64}))
 _TEMPORAL = (pl.Date, pl.Datetime, pl.Time, pl.Duration)
+ROW = "_row"
+"""Each group's row positions, which numpy gathers each numeric column's values by."""
 
 
 def kind_of(dtype: pl.DataType) -> Kind | None:
@@ -106,16 +112,10 @@ def _name(column: str, metric: str) -> str:
 
 
 def _aggregations(column: str, kind: Kind, categorical: bool) -> list[pl.Expr]:
+    """The group-by's aggregations of a column (none for a numeric column that is not
+    categorical: numpy computes its statistics, `_number_statistics`)."""
     value = pl.col(column)
-    out = [value.null_count().alias(_name(column, "num_nulls"))]
-    if kind == "numeric":
-        number = value.cast(pl.Float64)
-        out += [
-            number.is_nan().sum().alias(_name(column, "num_nan")),
-            (number == 0).sum().alias(_name(column, "num_zeros")),
-            number.filter(number.is_not_null() & number.is_not_nan())
-            .alias(_name(column, "values")),
-        ]
+    out = [] if kind == "numeric" else [value.null_count().alias(_name(column, "num_nulls"))]
     if kind in ("string", "categorical") or categorical:
         out.append(value.cast(pl.String).drop_nulls().value_counts(name="count")
                    .alias(_name(column, "items")))
@@ -129,29 +129,45 @@ def _aggregations(column: str, kind: Kind, categorical: bool) -> list[pl.Expr]:
     return out
 
 
-def _number_statistics(values: pl.Series) -> pl.DataFrame:
-    """avg, stddev, min, max, quantiles and the distinct count of each list of `values`
-    (the finite-or-infinite, non-NULL, non-NaN numbers of one group): one numpy sort per
-    group (numpy's vectorized sort is several times faster than polars' here)."""
-    lengths = values.list.len().to_numpy()
-    flat = values.explode().to_numpy()
-    ends = np.cumsum(lengths)
+def _number_statistics(column: pl.Series, groups: pl.Series) -> pl.DataFrame:
+    """num_nulls, num_nan, num_zeros, avg, stddev, min, max, quantiles and the distinct count
+    of the numbers of `column` in each group (`groups`: each group's row positions, NULL for
+    all rows): one numpy sort per group (numpy's vectorized sort is several times faster
+    than polars' here), NULL and NaN sorted last, so the numbers are a view of the sorted
+    values."""
+    everything = column.cast(pl.Float64).to_numpy()  # NULL -> NaN
+    missing = column.is_null().to_numpy() if column.null_count() else None
     probabilities = np.asarray(QUANTILES)
     rows = []
-    for end, length in zip(ends, lengths, strict=True):
+    for positions in groups:
+        rows_at = None if positions is None else positions.to_numpy()
+        ordered = np.sort(everything if rows_at is None else everything[rows_at])
+        group_nulls = (0 if missing is None else column.null_count() if rows_at is None
+                       else int(np.count_nonzero(missing[rows_at])))
+        length = int(np.searchsorted(ordered, np.nan, side="left"))  # NULL and NaN after
+        nans = ordered.size - length - group_nulls
+        zeros = int(np.searchsorted(ordered[:length], 0.0, side="right")
+                    - np.searchsorted(ordered[:length], 0.0, side="left"))
         if length == 0:
-            rows.append((None, None, None, None, None, 0))
+            rows.append((group_nulls, nans, zeros, None, None, None, None, None, 0))
             continue
-        ordered = np.sort(flat[end - length:end])
-        position = probabilities * (length - 1)
-        low = np.floor(position).astype(np.int64)
-        high = np.ceil(position).astype(np.int64)
-        quantiles = ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-        rows.append((float(ordered.mean()),
-                     float(ordered.std(ddof=1)) if length > 1 else None,
-                     float(ordered[0]), float(ordered[-1]), quantiles.tolist(),
-                     int(np.count_nonzero(np.diff(ordered))) + 1))
+        ordered = ordered[:length]
+        if np.isinf(ordered[[0, -1]]).any():  # numpy's rules for inf - inf and inf * 0
+            with np.errstate(invalid="ignore"):
+                quantiles = np.quantile(ordered, probabilities)
+        else:
+            position = probabilities * (length - 1)
+            low = np.floor(position).astype(np.int64)
+            high = np.ceil(position).astype(np.int64)
+            quantiles = ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+        with np.errstate(invalid="ignore"):  # +inf and -inf: NaN mean and stddev
+            mean = float(ordered.mean())
+            stddev = float(ordered.std(ddof=1)) if length > 1 else None
+        rows.append((group_nulls, nans, zeros, mean, stddev, float(ordered[0]),
+                     float(ordered[-1]), quantiles.tolist(),
+                     int(np.count_nonzero(ordered[1:] != ordered[:-1])) + 1))
     return pl.DataFrame(rows, orient="row", schema={
+        "_num_nulls": pl.Int64, "_num_nan": pl.Int64, "_num_zeros": pl.Int64,
         "avg": pl.Float64, "stddev": pl.Float64, "min": pl.Float64, "max": pl.Float64,
         "quantiles": pl.List(pl.Float64), "_distinct": pl.Int64})
 
@@ -163,13 +179,13 @@ def _percent(part: pl.Expr, whole: pl.Expr) -> pl.Expr:
 def _metrics(column: str, kind: Kind, categorical: bool, dtype: pl.DataType) -> list[pl.Expr]:
     """The PROFILE_METRICS columns of `column` from the group-by's outputs."""
     rows = pl.col("_rows")
-    nulls = pl.col(_name(column, "num_nulls")).cast(pl.Int64)
+    nulls = pl.col("_num_nulls" if kind == "numeric" else _name(column, "num_nulls")).cast(
+        pl.Int64)
     count = rows - nulls
     out = {"column_name": pl.lit(column), "data_type": pl.lit(str(dtype)), "count": count,
            "num_nulls": nulls, "percent_null": _percent(nulls, rows)}
     if kind == "numeric":
-        nans = pl.col(_name(column, "num_nan")).cast(pl.Int64)
-        zeros = pl.col(_name(column, "num_zeros")).cast(pl.Int64)
+        nans, zeros = pl.col("_num_nan"), pl.col("_num_zeros")
         out |= {
             "num_nan": nans, "percent_nan": _percent(nans, rows),
             "num_zeros": zeros, "percent_zeros": _percent(zeros, rows),
@@ -211,13 +227,20 @@ def profile(frame: pl.LazyFrame, kinds: Mapping[str, Kind],
     aggregations = [pl.len().cast(pl.Int64).alias("_rows")]
     for column, kind in kinds.items():
         aggregations += _aggregations(column, kind, categorical.get(column, False))
-    grouped = frame.group_by(GROUP).agg(aggregations).collect()
+    data = frame.select(*GROUP, *kinds).collect()
+    numeric = [column for column, kind in kinds.items() if kind == "numeric"]
+    # a group-by copies the columns it reads into one chunk: it reads only those it needs
+    grouped = data.select(*GROUP, *(c for c in kinds if c not in numeric or categorical.get(c))
+                          ).group_by(GROUP, maintain_order=True).agg(aggregations)
+    # each group's row positions (one group: all rows, not listed)
+    positions = (pl.Series(ROW, [None], pl.List(pl.UInt32)) if grouped.height == 1
+                 else data.select(GROUP).with_row_index(ROW)
+                 .group_by(GROUP, maintain_order=True).agg(pl.col(ROW))[ROW])
     table = grouped.select(*GROUP, pl.lit(TABLE_LEVEL).alias("column_name"),
                            pl.col("_rows").alias("count"))
-    numeric = [column for column, kind in kinds.items() if kind == "numeric"]
     with ThreadPoolExecutor(max_workers=max(1, min(len(numeric), os.cpu_count() or 1))) as pool:
         statistics = dict(zip(numeric, pool.map(
-            lambda column: _number_statistics(grouped[_name(column, "values")]), numeric),
+            lambda column: _number_statistics(data.get_column(column), positions), numeric),
             strict=True))  # numpy sorts without the GIL: one column per core
     parts = [table]
     for column, kind in kinds.items():
