@@ -305,9 +305,25 @@ def _drift(current: Mapping[tuple, pl.DataFrame], previous_of: Mapping[datetime,
         "window", "drift_type", SLICE_KEY, SLICE_VALUE, "column_name", nulls_last=False)
 
 
+def _unmatched(current: Mapping[tuple, pl.DataFrame], windows: Collection[datetime],
+               baseline: Mapping[tuple, pl.DataFrame]) -> list[str]:
+    """Per slicing expression, how many of its slices in `windows` have no rows in the
+    baseline (so no BASELINE drift): counted, values not named (they may be pii)."""
+    missing: dict[str, int] = {}
+    for start, _, slice_key, slice_value in current:
+        if start in windows and (slice_key, slice_value) not in baseline:
+            key = "the whole table" if slice_key is None else f"slicing expression {slice_key!r}"
+            missing[key] = missing.get(key, 0) + 1
+    return [f"{count} (window, slice) pairs of {key} have no baseline rows: no BASELINE "
+            "drift for them" for key, count in missing.items()]
+
+
 def _baseline_slices(monitor: Monitor, base: BaselineFrame | None,
                      notes: list[str]) -> dict[tuple, pl.DataFrame]:
     if base is None:
+        return {}
+    if base.frame.is_empty():
+        notes.append(f"baseline {base.table}@{base.version} has no rows: no BASELINE drift")
         return {}
     out: dict[tuple, pl.DataFrame] = {}
     for slice_key, frame in sliced(base.frame.lazy(), monitor):
@@ -509,6 +525,8 @@ def _compute(catalog: Catalog, monitor: Monitor, rows: pl.LazyFrame | None, touc
     current = dict(_group_keys(slices.drop("label", strict=False)))
     base = _baseline_slices(monitor, _baseline(catalog, monitor, client, notes), notes)
     drifted = _drift(current, previous_of, monitor, categorical, base)
+    if base:
+        notes.extend(_unmatched(current, previous_of, base))
     pii, why = pii_of(catalog, monitor.table)
     if why is not None:
         notes.append(why)

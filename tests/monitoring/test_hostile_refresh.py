@@ -15,7 +15,7 @@ import pytest
 from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.monitoring.refresh import MAX_SLICE_VALUES, refresh
 from lakehouse_ml.monitoring.schema import TABLE_LEVEL
-from lakehouse_ml.monitoring.spec import Monitor
+from lakehouse_ml.monitoring.spec import BaselineTable, Monitor
 from lakehouse_ml.monitoring.windows import MonitorError
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -124,3 +124,23 @@ def test_awkward_columns_are_profiled_or_skipped_with_the_reason(tmp_path: Path)
     assert row["nan_inf"]["num_nan"] == 1 and row["nan_inf"]["min"] == -math.inf
     assert row["amount"]["avg"] == 1.25
     assert row["text"]["max_length"] == len("<script>alert(1)</script>\nline")
+
+
+def test_no_baseline_drift_is_never_left_unsaid(tmp_path: Path) -> None:
+    day0 = rows([T0 + timedelta(hours=h) for h in range(6)]).with_columns(
+        tier=pl.Series(["a", "b", "new", "a", "b", "new"]))
+    catalog = lakehouse(tmp_path, day0)
+    catalog.create_table("gold.reference", day0.schema, TableInfo(owner="t"))
+    monitor = Monitor("gold.events", "time_series", timestamp_col="ts", slicing_exprs=("tier",),
+                      baseline=BaselineTable("gold.reference"))
+
+    empty = refresh(catalog, monitor)  # the baseline table has no row yet
+    assert any(n.endswith("gold.reference@0 has no rows: no BASELINE drift")
+               for n in empty.notes)
+
+    catalog.append("gold.reference", day0.filter(pl.col("tier") != "new"))
+    matched = refresh(catalog, monitor, full=True)
+    assert ("1 (window, slice) pairs of slicing expression 'tier' have no baseline rows: no "
+            "BASELINE drift for them") in matched.notes
+    drift = catalog.read(monitor.drift_metrics_table)
+    assert set(drift["slice_value"].drop_nulls()) == {"a", "b"}
