@@ -105,13 +105,17 @@ class Access:
             found = self._tables[name] = self.metastore.securable(s.TABLE, name)
         return found
 
+    def has_policy(self, table: str) -> bool:
+        """Whether `table` has a row filter or a column mask."""
+        securable = self.table(table)
+        return securable.row_filter is not None or bool(securable.column_masks)
+
     def secure(self, frame: pl.LazyFrame, table: str, principal: str) -> pl.LazyFrame:
         """`frame` (all of `table`'s columns) as `principal` may see it: the row filter, then
         the column masks, before anything else the caller does with it (see
         `governance.row_column.secure`). A table with neither is returned as is, decided from
         the remembered state (no read of it)."""
-        securable = self.table(table)
-        if securable.row_filter is None and not securable.column_masks:
+        if not self.has_policy(table):
             return frame
         from lakehouse_ml.governance.row_column import secure
 

@@ -201,11 +201,14 @@ class Catalog:
         added, removed, latest = self.lake.changed_files(uri, since)
         schema = self.lake.schema(uri)
         empty = pl.DataFrame(schema={c: schema[c] for c in columns})
+        # a filter or mask may need other columns than those asked for
+        needed = list(schema) if self._access is not None and self._access.has_policy(
+            str(name)) else list(columns)
 
         def rows(files: list[str]) -> pl.DataFrame:
             if not files:
                 return empty
-            frame = self._secured(name, self.lake.read_files(files, list(schema)).lazy())
+            frame = self._secured(name, self.lake.read_files(files, needed).lazy())
             return frame.select(columns).collect()
 
         return rows(added), rows(removed), latest
