@@ -43,6 +43,20 @@ def audit(root: str, env: str, user: str, action: str, params: Mapping[str, str]
                                 status_code=status, error=None if error is None else str(error))
 
 
+def _fits(function: s.Securable, arguments: int, row_filter: bool) -> None:
+    """Refuse (ValueError naming it) a function that cannot be called with `arguments`
+    arguments, or as a row filter, one declared to return another type than BOOLEAN."""
+    definition = function.definition or {}
+    parameters = len(definition.get("parameters", ()))
+    if parameters != arguments:
+        raise ValueError(f"function {function.name} takes {parameters} argument(s), "
+                         f"called with {arguments}")
+    returns = str(definition.get("returns", "")).upper()
+    if row_filter and returns not in ("", "BOOLEAN"):
+        raise ValueError(f"function {function.name} returns {returns}, a row filter must "
+                         "return BOOLEAN")
+
+
 class Metastore:
     """Securables, principals and grants of the lakehouse at `root`; names without a catalog
     are in `env`. Errors: ValueError (malformed input), UnknownPrincipal, UnknownSecurable,
@@ -330,7 +344,8 @@ class Metastore:
                        ) -> None:
         """Store (or with `function` None, drop) a table's row filter: the function is called
         with `columns` (evaluated at every read: row_column.py). Needs to manage the table and
-        EXECUTE on the function."""
+        EXECUTE on the function; ValueError if the function takes another number of arguments
+        or is declared to return another type than BOOLEAN (a mask: 1 + len(using))."""
         self._policy_function(table, function, None, columns, as_principal)
 
     def set_column_mask(self, table: str, column: str, function: str | None,
@@ -346,7 +361,9 @@ class Metastore:
 
         def change(state: State, ns: s.Namespace, who: str) -> None:
             if fn is not None:
-                pv.check(ns, who, pv.EXECUTE, ns.get(s.FUNCTION, fn))
+                found = ns.get(s.FUNCTION, fn)
+                pv.check(ns, who, pv.EXECUTE, found)
+                _fits(found, len(columns) + (column is not None), column is None)
             entry = s.stored(state, s.TABLE, full)
             spec = None if fn is None else {"function": fn, "columns": [
                 c if isinstance(c, str) else dict(c) for c in columns]}

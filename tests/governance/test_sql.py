@@ -66,9 +66,9 @@ def test_apply_tag_lets_a_non_owner_tag(metastore: Metastore) -> None:
 
 
 def test_functions_row_filters_and_masks_are_stored(metastore: Metastore) -> None:
-    run_sql(metastore, "CREATE FUNCTION dev.silver.mask_email(email STRING) RETURNS STRING "
-                       "RETURN CASE WHEN is_account_group_member('pii-readers') THEN email "
-                       "ELSE '***' END")
+    run_sql(metastore, "CREATE FUNCTION dev.silver.mask_email(email STRING, t STRING) "
+                       "RETURNS STRING RETURN CASE WHEN is_account_group_member('pii-readers') "
+                       "THEN email ELSE '***' END")
     run_sql(metastore, "CREATE OR REPLACE FUNCTION silver.tenant_rows(t STRING) "
                        "RETURNS BOOLEAN RETURN t = current_user()")
     run_sql(metastore, "ALTER TABLE silver.customers SET ROW FILTER silver.tenant_rows "
@@ -80,7 +80,8 @@ def test_functions_row_filters_and_masks_are_stored(metastore: Metastore) -> Non
     assert table.column_masks == {"email": {"function": "dev.silver.mask_email",
                                             "columns": ["tenant_id"]}}
     mask = metastore.resolve("dev.silver.mask_email").definition
-    assert mask["parameters"] == [{"name": "email", "type": "STRING"}]
+    assert mask["parameters"] == [{"name": "email", "type": "STRING"},
+                                  {"name": "t", "type": "STRING"}]
     assert mask["returns"] == "STRING"
     assert mask["body"] == ("CASE WHEN IS_ACCOUNT_GROUP_MEMBER('pii-readers') THEN email "
                             "ELSE '***' END")
