@@ -73,9 +73,14 @@ class Function:
 
     @classmethod
     def from_definition(cls, name: str, definition: Mapping[str, Any]) -> Function:
-        return cls(name, tuple((str(x["name"]), str(x["type"]))
-                               for x in definition.get("parameters", ())),
-                   str(definition.get("returns", "")), str(definition["body"]))
+        """PolicyFunctionError naming the function if `definition` is malformed."""
+        try:
+            return cls(name, tuple((str(x["name"]), str(x["type"]))
+                                   for x in definition.get("parameters", ())),
+                       str(definition.get("returns", "")), str(definition["body"]))
+        except (KeyError, TypeError, AttributeError) as error:
+            raise PolicyFunctionError(f"function {name}: malformed definition "
+                                      f"({type(error).__name__}: {error})") from error
 
 
 def secure(frame: pl.LazyFrame, table: str, principal: str, metastore: Metastore

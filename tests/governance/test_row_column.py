@@ -358,3 +358,12 @@ def test_arguments_other_than_columns_and_constants_are_refused(
     run_sql(metastore, "CREATE FUNCTION silver.f(t STRING) RETURNS BOOLEAN RETURN TRUE")
     with pytest.raises(ValueError, match=message):
         run_sql(metastore, f"ALTER TABLE silver.customers {clause}")
+
+
+def test_a_malformed_stored_function_denies_the_read(metastore: Metastore, root: str) -> None:
+    metastore.create("FUNCTION", "silver.odd", definition={"parameters": [{"name": "e"}],
+                                                           "body": "e"})
+    metastore.set_column_mask("silver.customers", "email", "silver.odd")
+    with pytest.raises(PolicyFunctionError, match=r"function dev.silver.odd: malformed "
+                                                  r"definition \(KeyError: 'type'\)"):
+        secure(delta(root), "silver.customers", "ann", metastore)
