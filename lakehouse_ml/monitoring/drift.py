@@ -23,19 +23,19 @@ Numeric columns (any numeric dtype the caller does not declare categorical):
   `scipy.stats.kstwo.sf(D, round(en))` (scipy's `asymp`) while en <= 10,000, and Kolmogorov's
   limit `scipy.stats.kstwobign.sf(sqrt(en) * D)` above (kstwo takes up to a second per call
   there in the tails; the two differ by O(1/sqrt(en)), under 1e-3). For large sides the
-  statistic is computed here from the two sorted samples merged once (integer CDF counts,
-  equal to scipy's up to rounding), since `ks_2samp` sorts again and binary-searches every
-  point: about 5x the time at a million rows.
+  statistic is computed here from the two sorted samples merged block by block (integer CDF
+  counts, equal to scipy's up to rounding), since `ks_2samp` sorts again and binary-searches
+  every point: about 5x the time at a million rows.
 - `wasserstein_distance`: first Wasserstein (earth mover's) distance, integral of
   |F_cur - F_ref| dx, in the column's units, as `scipy.stats.wasserstein_distance` (computed
-  from the same merge: the sum over consecutive merged values of the CDF gap times their
-  distance, as scipy sums it).
+  from the same merge: the sum over consecutive distinct values of the CDF gap times their
+  distance, as scipy sums it, up to rounding).
 - Bins for `js_distance` and `population_stability_index`: when the two sides together hold
   at most `BINS` (10) distinct values, one bin per distinct value; otherwise the deciles of
-  ref (numpy's default linear quantiles at 0.1 ... 0.9, repeated edges merged) cut the line
-  into at most 10 right-closed bins (-inf, e1], (e1, e2], ..., (e9, +inf). Reference deciles
-  give every bin a tenth of ref, so one outlier cannot squeeze the data into one bin, and
-  values of cur beyond ref's range land in the end bins.
+  ref (`numpy.quantile`, its default linear method, at 0.1 ... 0.9, repeated edges merged)
+  cut the line into at most 10 right-closed bins (-inf, e1], (e1, e2], ..., (e9, +inf).
+  Reference deciles give every bin a tenth of ref, so one outlier cannot squeeze the data
+  into one bin, and values of cur beyond ref's range land in the end bins.
 - `tv_distance`, `l_infinity_distance`, `chi_squared_test`: NULL (Databricks computes them for
   categorical columns only).
 
@@ -110,8 +110,8 @@ COUNTER_MAX_ROWS = 10_000
 """Up to this many rows a categorical column's values are counted in Python (a polars
 group-by costs more to set up than it saves there)."""
 PARALLEL_MIN_VALUES = 1_000_000
-"""From this many values (numeric columns x rows of both sides) numeric columns are compared
-one per core."""
+"""From this many values (numeric columns x rows of both sides) columns are compared one per
+core."""
 _KS_2SAMP = getattr(ks_2samp, "__wrapped__", ks_2samp)
 """scipy's ks_2samp without its axis/NaN-policy wrapper (which costs 3x the test on a few
 hundred values; the values passed are finite 1-D arrays, as the wrapper would leave them)."""
@@ -145,9 +145,10 @@ def drift_rows(current: pl.DataFrame, reference: pl.DataFrame,
     `count_delta` and `percent_null_delta` only (as the profile gives them counts only); a
     column absent from one side has no value there (count 0, every other metric NULL,
     percent_null_delta too). Never raises for the data's content: empty, all-NULL, NaN or
-    constant columns give NULL or zero metrics. Numeric columns are compared one per core
-    when they hold at least PARALLEL_MIN_VALUES values together (the same values either way;
-    below, threads cost more than they save)."""
+    constant columns give NULL or zero metrics. Columns are compared one per core when the
+    numeric ones hold at least PARALLEL_MIN_VALUES values together (the same values either
+    way; below, threads cost more than they save); each worker reads its column in place and
+    holds only that column's sorted values and a merge block."""
     table = {"column_name": TABLE_LEVEL, "count_delta": float(current.height - reference.height)}
     schemas = (dict(current.schema), dict(reference.schema))
     kinds = {name: _kind(name, flag, *schemas) for name, flag in columns.items()}
@@ -242,9 +243,10 @@ def _cdf_gap(a: np.ndarray, b: np.ndarray) -> tuple[float, float, np.ndarray | N
     """(max |F_a - F_b|, integral of |F_a - F_b| dx, the distinct values of both when at most
     BINS, else None) of two sorted samples, merged block by block: each block holds the
     values up to a cut value (about BLOCK of each side, ties never split), so the merge's
-    arrays stay in the CPU's cache. At the last position k of each distinct value in a
-    block's merge, n_a * n_b * (F_a - F_b) is an integer (exact in float64) from the position
-    in `order` of the value there: a[i] has i + 1 values of a up to it, b[j] has k - j."""
+    arrays stay in the CPU's cache. After the k-th merged value, n_a * n_b * (F_a - F_b) is
+    the integer count_a * (n_a + n_b) - (k + 1) * n_a (exact in float64); it is a value of
+    the CDFs' gap where the next merged value differs (the last of a run of ties), and the
+    gap times the distance to the next value sums to the integral (0 within ties)."""
     n_a, n_b = a.size, b.size
     cuts = np.unique(np.concatenate([a[BLOCK - 1:-1:BLOCK], b[BLOCK - 1:-1:BLOCK]]))
     ends_a = np.append(np.searchsorted(a, cuts, side="right"), n_a)
@@ -254,24 +256,25 @@ def _cdf_gap(a: np.ndarray, b: np.ndarray) -> tuple[float, float, np.ndarray | N
     for end_a, end_b in zip(ends_a.tolist(), ends_b.tolist(), strict=True):
         if end_a == start_a and end_b == start_b:
             continue
-        block_a = end_a - start_a
         both = np.concatenate([a[start_a:end_a], b[start_b:end_b]])
         order = np.argsort(both, kind="stable")  # merges the two sorted runs
         merged = both[order]
-        last = np.append(np.flatnonzero(merged[1:] != merged[:-1]), merged.size - 1)
-        source = order[last]
-        up_to_a = start_a + np.where(source < block_a, source + 1, last + block_a - source)
-        up_to_b = start_b + last + 1 - (up_to_a - start_a)
-        gap = np.abs(up_to_a * n_b - up_to_b * n_a).astype(np.float64)
-        largest = max(largest, float(gap.max()))
+        gap = np.cumsum(order < end_a - start_a, dtype=np.float64)  # values of a so far
+        gap *= n_a + n_b
+        gap -= np.arange(start_b * n_a - start_a * n_b + n_a,
+                         (start_b + merged.size) * n_a - start_a * n_b + 1, n_a, dtype=np.float64)
+        np.abs(gap, out=gap)
         following = min(a[end_a] if end_a < n_a else np.inf, b[end_b] if end_b < n_b else np.inf)
-        values = merged[last]
-        nexts = np.append(merged[last[:-1] + 1], following if np.isfinite(following)
-                          else values[-1])  # after the largest value the gap is 0
-        integral += float(np.sum(gap * (nexts - values)))  # np.dot: BLAS threads
-        seen += last.size
+        step = np.empty_like(merged)
+        np.subtract(merged[1:], merged[:-1], out=step[:-1])
+        step[-1] = following - merged[-1] if np.isfinite(following) else 0.0  # gap 0 after
+        integral += float(np.sum(gap * step))
+        runs = np.flatnonzero(step)  # the last of each distinct value (and of the block)
+        values = gap if runs.size == merged.size else gap[runs]
+        largest = max(largest, float(values.max()) if values.size else 0.0, float(gap[-1]))
+        seen += runs.size + (step[-1] == 0)
         if seen <= BINS:
-            distinct.append(values)
+            distinct.append(merged[np.append(runs[runs < merged.size - 1], merged.size - 1)])
         start_a, start_b = end_a, end_b
     scale = n_a * n_b
     return (largest / scale, integral / scale,
@@ -297,10 +300,19 @@ def _ks_test(a: np.ndarray, b: np.ndarray, statistic: float) -> dict[str, float]
 
 
 def _deciles(ordered: np.ndarray) -> np.ndarray:
-    """The distinct deciles 0.1 ... 0.9 of sorted values by `numpy.quantile` (linear
-    interpolation between order statistics), to the last bit: a value equal to an edge
-    must fall in the bin the definition puts it in."""
-    return np.unique(np.quantile(ordered, np.arange(1, BINS) / BINS))
+    """The distinct deciles 0.1 ... 0.9 of sorted values as `numpy.quantile` computes them
+    (default `linear` method), to the last bit, so a value equal to an edge falls in the bin
+    the definition puts it in: at position h = (n - 1) * p between x[lo] and x[hi], numpy's
+    interpolation x[lo] + (x[hi] - x[lo]) * g, or x[hi] - (x[hi] - x[lo]) * (1 - g) when the
+    fraction g >= 0.5 (numpy.quantile itself would copy and partition the sorted values)."""
+    position = (ordered.size - 1) * (np.arange(1, BINS) / BINS)
+    low = np.floor(position)
+    fraction = position - low
+    low = low.astype(np.int64)
+    below, above = ordered[low], ordered[np.minimum(low + 1, ordered.size - 1)]
+    width = above - below
+    return np.unique(np.where(fraction >= 0.5, above - width * (1 - fraction),
+                              below + width * fraction))
 
 
 def _categorical_side(frame: pl.DataFrame, name: str) -> _Side:
