@@ -43,8 +43,12 @@ class LakehouseResource(dg.ConfigurableResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         apply_policies(self.root, self.env, self.policies)
 
-    def catalog(self) -> Catalog:
-        return Catalog(self.root, self.env, principal=self.principal or None)
+    def catalog(self, *, as_location: bool = False) -> Catalog:
+        """The catalog acting as `principal`; `as_location`: as whoever runs the code location
+        (the current principal), for catalog-wide jobs no domain owns (maintenance of every
+        table)."""
+        return Catalog(self.root, self.env,
+                       principal=None if as_location else self.principal or None)
 
 
 def apply_policies(root: str, env: str, paths: Sequence[str]) -> None:

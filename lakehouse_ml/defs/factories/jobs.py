@@ -57,13 +57,14 @@ def daily_refresh(domain: Domain, partitions: dg.DailyPartitionsDefinition,
 def _maintenance_job(
     name: str, cron: str, description: str,
     plan: Callable[[Catalog], dict[str, tuple[str, ...]]], tags: dict[str, str],
+    catalog_wide: bool = False,
 ) -> dg.Definitions:
     @dg.op(name=f"{name}_tables", description="OPTIMIZE each table (z-ordered by key where "
            "a domain declares one), then VACUUM it.")
     def maintain_tables(
         context: dg.OpExecutionContext, config: MaintenanceConfig, lakehouse: LakehouseResource
     ) -> None:
-        catalog = lakehouse.catalog()
+        catalog = lakehouse.catalog(as_location=catalog_wide)  # no domain's principal
         for report in maintain(catalog, plan(catalog), config.retention_hours,
                                enforce_retention_duration=config.enforce_retention_duration):
             context.log.info(str(report))
@@ -95,5 +96,5 @@ def catalog_maintenance(domains: Sequence[Domain]) -> dg.Definitions:
         names.CATALOG_MAINTENANCE, CATALOG_WEEKLY,
         "Weekly compaction and vacuum of every table of the catalog (z-ordered where a domain "
         "declares keys), including tables no domain owns.",
-        lambda catalog: catalog_plan(catalog, domains), {},
+        lambda catalog: catalog_plan(catalog, domains), {}, catalog_wide=True,
     )
