@@ -369,6 +369,17 @@ def _estimator(catalog: Catalog, monitor: Monitor, client: MlflowClient | None,
     return estimator
 
 
+def _unused_declarations(monitor: Monitor, profiled: Collection[str]) -> list[str]:
+    """A note naming the thresholds and categorical declarations of columns the monitor does
+    not profile (a typo would otherwise never flag anything)."""
+    unused = {label: sorted(set(names) - set(profiled)) for label, names in (
+        ("thresholds", monitor.thresholds), ("categorical", monitor.categorical))}
+    named = [f"{label} for {', '.join(map(repr, names))}" for label, names in unused.items()
+             if names]
+    return ([f"declared for columns not profiled (not in the table, excluded or of a type "
+             f"that cannot be profiled): {'; '.join(named)}"] if named else [])
+
+
 def refresh(catalog: Catalog, monitor: Monitor, *, now: datetime | None = None,
             full: bool = False, client: MlflowClient | None = None) -> RefreshResult:
     """Compute the windows the monitored table's changes since the last refresh touch (all
@@ -393,7 +404,7 @@ def refresh(catalog: Catalog, monitor: Monitor, *, now: datetime | None = None,
     schema = catalog.scan(monitor.table, version).collect_schema()
     kinds, categorical, skipped = profiled_columns(schema, monitor)
     tables.ensure_tables(catalog, monitor)
-    notes: list[str] = []
+    notes: list[str] = _unused_declarations(monitor, kinds)
     try:
         label_starts, label_version = _label_starts(catalog, monitor)
     except ValueError as error:  # labels whose time column has the wrong type

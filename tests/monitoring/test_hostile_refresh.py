@@ -15,7 +15,7 @@ import pytest
 from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.monitoring.refresh import MAX_SLICE_VALUES, refresh
 from lakehouse_ml.monitoring.schema import TABLE_LEVEL
-from lakehouse_ml.monitoring.spec import BaselineTable, Monitor
+from lakehouse_ml.monitoring.spec import BaselineTable, DriftThreshold, Monitor
 from lakehouse_ml.monitoring.windows import MonitorError
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -144,3 +144,18 @@ def test_no_baseline_drift_is_never_left_unsaid(tmp_path: Path) -> None:
             "BASELINE drift for them") in matched.notes
     drift = catalog.read(monitor.drift_metrics_table)
     assert set(drift["slice_value"].drop_nulls()) == {"a", "b"}
+
+
+def test_thresholds_and_categories_of_unprofiled_columns_are_named(tmp_path: Path) -> None:
+    catalog = lakehouse(tmp_path, rows([T0]))
+    monitor = Monitor("gold.events", "time_series", timestamp_col="ts", exclude=("tier",),
+                      thresholds={"amount": DriftThreshold("js_distance", 0.1, 0.2),
+                                  "x": DriftThreshold("js_distance", 0.1, 0.2),
+                                  "tier": DriftThreshold("js_distance", 0.1, 0.2)},
+                      categorical=("x", "colour"))
+
+    result = refresh(catalog, monitor)
+
+    assert ("declared for columns not profiled (not in the table, excluded or of a type that "
+            "cannot be profiled): thresholds for 'amount', 'tier'; categorical for 'colour'"
+            ) in result.notes
