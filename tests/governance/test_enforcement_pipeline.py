@@ -5,10 +5,12 @@ the previews Dagster shows are masked."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
+import pytest
 import yaml
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
@@ -20,14 +22,16 @@ from lakehouse_ml.catalog.access import ACCESS_ACTION
 from lakehouse_ml.config import Settings
 from lakehouse_ml.defs.factories.features import feature_assets
 from lakehouse_ml.defs.factories.medallion import daily_partitions, medallion_assets
-from lakehouse_ml.defs.resources import LakehouseResource, pipeline_identity
+from lakehouse_ml.defs.resources import LakehouseResource, apply_policies, pipeline_identity
 from lakehouse_ml.domains.churn import DOMAIN
 from lakehouse_ml.domains.churn.generator import GenerationReport
 from lakehouse_ml.governance import Metastore
 from lakehouse_ml.governance.audit import audit_log
 from lakehouse_ml.governance.audit_chain import TABLE as AUDIT
+from lakehouse_ml.governance.principals import current_principal
 from lakehouse_ml.governance.privileges import CREATE_TABLE, MODIFY, SELECT
 from tests.conftest import day_keys
+from tests.user_domains import declare_user_domains
 
 POLICY = Path(__file__).parents[2] / "lakehouse_ml" / "domains" / "churn" / "policy.yaml"
 PRINCIPAL = "churn-pipeline"
@@ -82,3 +86,27 @@ def test_churn_pipeline_runs_as_its_service_principal_with_its_declared_grants(
     # and the privileges came from those grants only (not ownership, not admin)
     assert {s.via for p, k, n in used for s in metastore.effective_privileges(
         PRINCIPAL, k, n)} == {"grant"}
+
+
+def test_a_code_location_with_several_domains_acts_as_the_launching_user(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    declare_user_domains(monkeypatch)  # fleet and sensors, which declare no policy
+    principal, policies = pipeline_identity()
+    assert (principal, policies) == ("", [str(POLICY)])
+    resource = LakehouseResource.from_settings(settings, principal=principal)
+    assert resource.catalog().principal == current_principal()
+
+
+def test_the_policy_is_applied_once_per_process_and_file_version(
+        settings: Settings, tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("users: [ann]\n")
+    apply_policies(settings.root, settings.env, [str(policy)])
+    metastore = Metastore(settings.root, settings.env)
+    version = metastore.store.version()
+    apply_policies(settings.root, settings.env, [str(policy)])
+    assert metastore.store.version() == version  # nothing re-applied, nothing audited
+    policy.write_text("users: [ann, bob]\n")
+    os.utime(policy, ns=(1, 1))  # another version of the file
+    apply_policies(settings.root, settings.env, [str(policy)])
+    assert "bob" in metastore.store.read()["principals"]
