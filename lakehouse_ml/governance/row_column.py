@@ -317,9 +317,29 @@ def _membership(fn: Function, node: exp.Anonymous, groups: frozenset[str]) -> ex
     group = node.expressions[0]
     if isinstance(group, exp.Literal) and group.is_string:
         return exp.Boolean(this=group.name in groups)
-    if not groups:
+    value, names = _unprefixed(group, groups)
+    if not names:
         return exp.Boolean(this=False)
-    return exp.In(this=group, expressions=[exp.Literal.string(g) for g in sorted(groups)])
+    return exp.In(this=value, expressions=[exp.Literal.string(g) for g in sorted(names)])
+
+
+def _unprefixed(group: exp.Expression, groups: frozenset[str]
+                ) -> tuple[exp.Expression, set[str]]:
+    """`concat('tenant-', x, '-r') IN (groups)` as `CAST(x AS STRING) IN (the groups named
+    'tenant-…-r', without 'tenant-' and '-r')`: the same truth (NULL for a NULL `x`) without
+    building a string per row. Any other `group`: itself and `groups`."""
+    plain = type(group) is exp.Concat and not group.args.get("coalesce")  # not CONCAT_WS
+    parts = group.expressions if plain else [
+        group.this, group.expression] if isinstance(group, exp.DPipe) else []
+    variable = [i for i, part in enumerate(parts)
+                if not (isinstance(part, exp.Literal) and part.is_string)]
+    if len(variable) != 1:
+        return group, set(groups)
+    prefix = "".join(part.name for part in parts[:variable[0]])
+    suffix = "".join(part.name for part in parts[variable[0] + 1:])
+    names = {g[len(prefix):len(g) - len(suffix)] for g in groups if len(g) >= len(
+        prefix) + len(suffix) and g.startswith(prefix) and g.endswith(suffix)}
+    return exp.Cast(this=parts[variable[0]], to=exp.DataType.build("STRING")), names
 
 
 def _result_dtype(fn: Function, expr: pl.Expr, schema: tuple[tuple[str, pl.DataType], ...]

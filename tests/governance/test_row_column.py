@@ -367,3 +367,28 @@ def test_a_malformed_stored_function_denies_the_read(metastore: Metastore, root:
     with pytest.raises(PolicyFunctionError, match=r"function dev.silver.odd: malformed "
                                                   r"definition \(KeyError: 'type'\)"):
         secure(delta(root), "silver.customers", "ann", metastore)
+
+
+@pytest.mark.parametrize(("group", "kept", "rewritten"), [
+    ("concat('tenant-', tenant_id)", [1, 2], True),  # bob is in tenant-t-01
+    ("'tenant-' || tenant_id", [1, 2], True),
+    ("concat('team-', CAST(id AS STRING), '-r')", [3], True),  # and in team-3-r
+    ("concat('team-', id, '-r')", [3], True),
+    ("concat_ws('-', 'tenant', tenant_id)", [1, 2], False),  # the separator is no prefix
+    ("concat(tenant_id, email)", [], False),  # two columns: built per row
+])
+def test_membership_of_a_name_built_from_columns(metastore: Metastore, root: str, group: str,
+                                                 kept: list[int], rewritten: bool) -> None:
+    """`concat('tenant-', x) IN (groups)` is evaluated as `x IN (groups without 'tenant-')`,
+    with the same rows kept (a NULL x keeps none), and no string built per row."""
+    for name in ("tenant-t-01", "team-3-r", "tenant-"):
+        metastore.add_principal(name, GROUP)
+        metastore.add_member(name, "bob")
+    run_sql(metastore, "CREATE FUNCTION silver.mine(id BIGINT, tenant_id STRING, email STRING) "
+                       f"RETURNS BOOLEAN RETURN is_account_group_member({group})")
+    run_sql(metastore, "ALTER TABLE silver.customers SET ROW FILTER silver.mine "
+                       "ON (id, tenant_id, email)")
+    frame = delta(root)
+    assert [r[0] for r in read(metastore, frame, "bob")] == kept
+    plan = secure(frame, "silver.customers", "bob", metastore).explain(optimized=False)
+    assert ("concat" not in plan) == rewritten
