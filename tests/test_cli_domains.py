@@ -21,7 +21,7 @@ from lakehouse_ml.cli import app
 from lakehouse_ml.cli.domains import resolve_domain, resolve_model
 from lakehouse_ml.config import Settings
 from lakehouse_ml.defs.domains import domains
-from lakehouse_ml.domains import DomainError, declarations
+from lakehouse_ml.domains import DomainError, declarations, discover
 from tests.boundary_domain import land, reading
 from tests.user_domains import PACKAGES, declare_user_domains
 
@@ -181,8 +181,10 @@ def test_a_broken_or_clashing_domain_package_is_one_line_naming_its_folder(
 
     assert broken.exit_code == 1
     (line,) = broken.stderr.strip().splitlines()
-    assert line.endswith(f" domains: {user / 'broken'}: cannot be imported: "
-                         "ModuleNotFoundError: No module named 'not_a_module_anywhere'")
+    assert line.endswith(f" domains: domain package left out: {user / 'broken'}: cannot be "
+                         "imported: ModuleNotFoundError: No module named "
+                         "'not_a_module_anywhere' (__init__.py, line 1)")
+    assert broken.stdout.startswith("churn: ")  # the healthy domains are still listed
     (user / "broken" / "__init__.py").write_text("")  # repaired: declares nothing
     (user / "second").mkdir()
     (user / "second" / "__init__.py").write_text(
@@ -190,9 +192,11 @@ def test_a_broken_or_clashing_domain_package_is_one_line_naming_its_folder(
 
     clash = runner.invoke(app, ["run"])
 
-    assert clash.exit_code == 1
-    assert f"{user / 'second'}: domain 'churn' is already declared in " in clash.stderr
-    assert clash.stderr.strip().endswith("lakehouse_ml/domains/churn")
+    assert clash.exit_code == 1  # neither may write the other's tables: both are left out
+    churn = Path(lakehouse_ml.domains.__path__[0]) / "churn"
+    assert (f"{user / 'second'}: domain 'churn' is already declared in {churn}\n"
+            in clash.stderr)
+    assert f"{churn}: domain 'churn' is also declared in {user / 'second'}\n" in clash.stderr
 
 
 def test_a_table_or_model_schema_two_domains_write_is_refused_naming_both_packages(
@@ -211,19 +215,29 @@ def test_a_table_or_model_schema_two_domains_write_is_refused_naming_both_packag
         "training set 'churn.training_set' (churn.training_set)": replace(
             fleet.DOMAIN, training_set=replace(model.training_set, name="churn.training_set")),
     }
+    monkeypatch.setattr(fleet, "MODELS", ())  # its model would train on another training set
     for clash, domain in clashes.items():
         monkeypatch.setattr(fleet, "DOMAIN", domain)
         listed = runner.invoke(app, ["domains"])
         assert listed.exit_code == 1, clash
         assert listed.stderr.strip().endswith(
-            f" domains: {where}: {clash} is already declared by domain 'churn' ({churn})")
+            f" domains: domain package left out: {where}: {clash} is already declared by "
+            f"domain 'churn' ({churn})")
     monkeypatch.setattr(fleet, "DOMAIN", declared)
     monkeypatch.setattr(fleet, "MODELS", (replace(model, schema="churn"),))
 
+    assert [str(package) for package in discover().broken] == [
+        f"{churn}: model 'churn_clf' (churn.predictions) is also declared by domain 'fleet' "
+        f"({where})",
+        f"{where}: model 'breakdown_clf' (churn.predictions) is already declared by domain "
+        f"'churn' ({churn})"]
     with pytest.raises(DomainError, match=re.escape(
             f"{where}: model 'breakdown_clf' (churn.predictions) is already declared by "
             f"domain 'churn' ({churn})")):
-        domains()
+        declarations()
+    jobs = {job.name for job in domains().jobs or ()}  # Dagster: sensors only, still
+    assert "sensors_daily_refresh" in jobs
+    assert not {"churn_daily_refresh", "breakdown_clf_train_validate_deploy"} & jobs
     monkeypatch.setattr(fleet, "MODELS", (model,))
     assert list(declarations()) == ["churn", "fleet", "sensors"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -106,26 +107,45 @@ def run(
         "validated version): by default such a model is not trained again.")] = False,
 ) -> None:
     """Per domain: its landed days in one <domain>_daily_refresh run, then each model's
-    <model>_train_validate_deploy and <model>_batch_score."""
+    <model>_train_validate_deploy and <model>_batch_score. A broken domain package is left out,
+    said on stderr first (exit 1 at the end unless --domain chose another domain)."""
     from lakehouse_ml.cli.pipeline import failed_steps, materialize_range, summary
 
+    broken = _say_broken(ctx)
     results = materialize_range(start, end, domain, say=typer.echo,
                                 verbose=bool(ctx.find_root().params.get("debug")), force=force)
     summary(console, results)
     failed = [line for r in results if not r.success for line in failed_steps(r)]
     for line in failed:
         typer.echo(line, err=True)
-    if failed:
+    if failed or (broken and domain is None):
         raise typer.Exit(1)
 
 
+def _say_broken(ctx: typer.Context) -> int:
+    """One line on stderr per broken domain package (its folder and why); how many. The
+    command says them itself: `discover`'s log warnings (stderr too) are silenced."""
+    from lakehouse_ml.domains import discover, log
+
+    if not log.handlers:
+        log.addHandler(logging.NullHandler())
+    broken = discover().broken
+    for package in broken:
+        typer.echo(f"{ctx.command_path}: domain package left out: {package}", err=True)
+    return len(broken)
+
+
 @app.command()
-def domains() -> None:
-    """The declared domains: sources, landed days, models and their jobs."""
+def domains(ctx: typer.Context) -> None:
+    """The declared domains: sources, landed days, models and their jobs; a broken domain
+    package is one line on stderr (its folder and why), and the exit code 1."""
     from lakehouse_ml.cli.pipeline import describe_domains
 
+    broken = _say_broken(ctx)
     for line in describe_domains(Settings.from_env().landing):
         typer.echo(line)
+    if broken:
+        raise typer.Exit(1)
 
 
 @app.command()

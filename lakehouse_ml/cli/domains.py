@@ -2,7 +2,8 @@
 
 Every command that takes `--domain` or `--model` resolves it here, so the choices and the
 errors are the same everywhere. An unknown name, or no name while several are declared, is a
-ValueError (a usage error: exit 2) whose one line lists the choices.
+ValueError (a usage error: exit 2) whose one line lists the choices, and the domain packages
+left out as broken, with why (the name may be one of theirs).
 """
 
 from __future__ import annotations
@@ -17,32 +18,40 @@ if TYPE_CHECKING:
 T = TypeVar("T", "Domain", "ModelSpec")
 
 
-def _choose(kind: str, option: str, name: str | None, declared: Sequence[T], where: str = ""
-            ) -> T:
+def _choose(kind: str, option: str, name: str | None, declared: Sequence[T], where: str = "",
+            broken: str = "") -> T:
     names = [item.name for item in declared]
     if name is None:
         if len(declared) == 1:
             return declared[0]
         raise ValueError(f"{len(declared)} {kind}s are declared{where} ({', '.join(names)}): "
-                         f"choose one with {option}")
+                         f"choose one with {option}{broken}")
     for item in declared:
         if item.name == name:
             return item
-    raise ValueError(f"unknown {kind} {name!r}{where}; declared: {', '.join(names)}")
+    raise ValueError(f"unknown {kind} {name!r}{where}; declared: {', '.join(names)}{broken}")
+
+
+def left_out() -> str:
+    """`; left out as broken: <folder>: <why>; ...` for the broken domain packages, or ""."""
+    from lakehouse_ml.domains import discover
+
+    broken = discover().broken
+    return f"; left out as broken: {'; '.join(map(str, broken))}" if broken else ""
 
 
 def resolve_domain(name: str | None) -> Domain:
     """The declared domain called `name`, or the only one when `name` is None.
 
-    ValueError naming the declared domains when `name` is unknown, or None while several are
-    declared; LookupError when none is."""
+    ValueError naming the declared domains (and the broken packages) when `name` is unknown,
+    or None while several are declared; LookupError when none is."""
     from lakehouse_ml.domains import declared_domains
 
     domains = declared_domains()
     if not domains:
         raise LookupError("no domain is declared (a package under lakehouse_ml/domains/ "
-                          "declares one)")
-    return _choose("domain", "--domain", name, domains)
+                          f"declares one){left_out()}")
+    return _choose("domain", "--domain", name, domains, broken=left_out())
 
 
 def resolve_model(name: str | None, domain: str | None = None) -> ModelSpec:
@@ -59,5 +68,5 @@ def resolve_model(name: str | None, domain: str | None = None) -> ModelSpec:
     where = "" if domain is None else f" in domain {domain!r}"
     if not models:
         raise LookupError(f"no model is declared{where} (a domain package declares its "
-                          "models in MODELS)")
-    return _choose("model", "--model", name, models, where)
+                          f"models in MODELS){left_out()}")
+    return _choose("model", "--model", name, models, where, left_out())

@@ -28,7 +28,7 @@ from lakehouse_ml.config import Settings
 from lakehouse_ml.defs.factories import names
 from lakehouse_ml.defs.factories.medallion import landed_days
 from lakehouse_ml.defs.factories.model import train_run_config
-from lakehouse_ml.domains import declarations, declared_monitors
+from lakehouse_ml.domains import discover
 from lakehouse_ml.medallion.spec import Domain
 from lakehouse_ml.ml.spec import ModelSpec
 
@@ -80,11 +80,12 @@ def plan(domain: str | None, start: str | None, end: str | None, landing: str, s
          ) -> list[DomainRange]:
     """What `run` runs: the named domain, or every declared domain with landed files, each
     over its landed days inside [start, end]. ValueError (usage) for a malformed day, a
-    reversed range or an unknown domain; LookupError when nothing landed in the range."""
+    reversed range or an unknown domain; LookupError when nothing landed in the range. A
+    broken domain package is left out (see `lakehouse_ml.domains.discover`)."""
     start, end = day_option("--start", start), day_option("--end", end)
     if start and end and start > end:
         raise ValueError(f"--start {start} is after --end {end}")
-    declared = declarations()
+    declared = {name: (d.domain, d.models) for name, d in discover().declared.items()}
     chosen = [resolve_domain(domain).name] if domain is not None else list(declared)
     ranges = [r for name in chosen if (r := _domain_range(
         *declared[name], landing, start, end, say)) is not None]
@@ -197,6 +198,7 @@ def materialize_range(
     `plan`."""
     settings = Settings.from_env()
     ranges = plan(domain, start, end, settings.landing, say)
+    monitored = {name for name, declared in discover().declared.items() if declared.monitors}
     from lakehouse_ml.definitions import defs
 
     definitions, instance = defs(), _instance(say)
@@ -226,7 +228,7 @@ def materialize_range(
             failed = None if results[-1].success else job
         if skipped:
             say(f"{name}: not run after {failed} failed: {', '.join(skipped)}")
-        if declared_monitors(name):
+        if name in monitored:
             job = names.monitoring_refresh(name)
             say(f"{name}: {job}" + (f" (although {failed} failed: the feature tables' "
                                     "monitors need no champion)" if failed else ""))
@@ -244,15 +246,17 @@ def _model_jobs(model: ModelSpec, config: dict, force: bool) -> list[tuple[str, 
 
 
 def describe_domains(landing: str) -> list[str]:
-    """Per declared domain, lines: its description, sources, landed days, models and jobs."""
+    """Per healthy declared domain, lines: its description, sources, landed days, models and
+    jobs (the broken packages: `lakehouse_ml.domains.discover().broken`)."""
     lines = []
-    for name, (domain, models) in declarations().items():
+    for name, declared in discover().declared.items():
+        domain, models = declared.domain, declared.models
         days = landed_days(landing, domain)
         jobs = [names.daily_refresh(name), names.weekly_maintenance(name),
                 *(job for m in models for job in (
                     names.train_validate_deploy(m.name),
                     *([names.batch_score(m.name)] if m.batch_scoring else []))),
-                *([names.monitoring_refresh(name)] if declared_monitors(name) else [])]
+                *([names.monitoring_refresh(name)] if declared.monitors else [])]
         lines += [f"{name}: {domain.description}",
                   f"  sources: {', '.join(s.name for s in domain.sources)}",
                   f"  landed:  {f'{days[0]} .. {days[-1]} ({len(days)} days)' if days else 'none'}",

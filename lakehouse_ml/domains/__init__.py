@@ -3,13 +3,20 @@ each exposing its `DOMAIN` declaration and, when it has models, `MODELS` (a tupl
 `ModelSpec`), and optionally `MONITORS` (`Monitor`s of its tables) and `RETRAINING`
 (`RetrainingPolicy`s of its models). Dagster's definitions (`defs/domains.py`), the CLI and
 model loading all find domains and models here, so a new package is the only thing a new
-domain needs."""
+domain needs.
+
+A package that cannot be imported or declares something malformed or clashing is left out
+and reported (`discover`): the other domains still load, in Dagster and in the CLI."""
 
 from __future__ import annotations
 
 import importlib
+import logging
 import pkgutil
 import re
+import traceback
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
@@ -19,57 +26,128 @@ from lakehouse_ml.monitoring.spec import Monitor, RetrainingPolicy
 
 NAME = re.compile(r"[a-z][a-z0-9_]*")
 """Domain and model names prefix Dagster job, schedule and op names: lowercase, digits, `_`."""
+log = logging.getLogger(__name__)
 
 
 class DomainError(RuntimeError):
     """A domain package that cannot be imported, or declares something malformed or twice."""
 
 
-def _packages() -> list[tuple[str, ModuleType]]:
-    packages = []
+@dataclass(frozen=True)
+class Declared:
+    """What one healthy package declares."""
+
+    where: str
+    """The package's folder."""
+    domain: Domain
+    models: tuple[ModelSpec, ...]
+    monitors: tuple[Monitor, ...]
+    policies: tuple[RetrainingPolicy, ...]
+
+
+@dataclass(frozen=True)
+class BrokenPackage:
+    """A package left out: its folder and why, one line (`str()`: "<folder>: <why>")."""
+
+    where: str
+    error: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.error}"
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """Every package under this folder: the healthy ones by domain name (package-name order)
+    and the broken ones, each with its reason. A package is broken when it cannot be imported,
+    declares something malformed, or declares a name, table, model schema or metric table that
+    another package declares too (then both are: neither may write the other's tables)."""
+
+    declared: dict[str, Declared]
+    broken: tuple[BrokenPackage, ...]
+
+    def check(self) -> None:
+        """DomainError naming every broken package (one line), if any."""
+        if self.broken:
+            raise DomainError("; ".join(str(package) for package in self.broken))
+
+
+def _import_error(where: str, error: BaseException) -> str:
+    """`cannot be imported: <Class>: <message>`, plus the file and line inside the package
+    where it was raised (a SyntaxError's message already names them)."""
+    message = f"cannot be imported: {type(error).__name__}: {' '.join(str(error).split())}"
+    if isinstance(error, SyntaxError):
+        return message
+    inside = [frame for frame in traceback.extract_tb(error.__traceback__)
+              if Path(frame.filename).is_relative_to(where)]
+    if not inside:
+        return message
+    return f"{message} ({Path(inside[-1].filename).relative_to(where)}, line {inside[-1].lineno})"
+
+
+def _packages() -> Iterator[tuple[str, ModuleType | BrokenPackage]]:
+    """Each package's folder and its module, or why it cannot be imported."""
     for package in sorted(pkgutil.iter_modules(__path__), key=lambda p: p.name):
         if not package.ispkg:
             continue
         where = str(Path(getattr(package.module_finder, "path", "")) / package.name)
         try:
-            module = importlib.import_module(f"{__name__}.{package.name}")
+            yield where, importlib.import_module(f"{__name__}.{package.name}")
         except Exception as error:
-            raise DomainError(f"{where}: cannot be imported: {type(error).__name__}: "
-                              f"{error}") from error
-        packages.append((where, module))
-    return packages
+            yield where, BrokenPackage(where, _import_error(where, error))
 
 
-def _declared(where: str, module: ModuleType) -> tuple[Domain, tuple[ModelSpec, ...]] | None:
+def check_models(domain: Domain, models: Sequence[ModelSpec]) -> None:
+    """DomainError naming the model when one trains on a training set `domain` does not
+    declare."""
+    declared = domain.training_set.name if domain.training_set else None
+    for model in models:
+        if model.training_set.name != declared:
+            raise DomainError(f"model {model.name!r} trains on {model.training_set.name}, which "
+                              f"domain {domain.name!r} does not declare (its training set: "
+                              f"{declared})")
+
+
+def _declared(where: str, module: ModuleType) -> Declared | None:
+    """The package's declarations, checked on their own; None when it declares no DOMAIN.
+    DomainError (without the folder) for a malformed one."""
     domain = getattr(module, "DOMAIN", None)
     if domain is None:
         return None
     if not isinstance(domain, Domain):
-        raise DomainError(f"{where}: DOMAIN is a {type(domain).__name__}, not a Domain")
+        raise DomainError(f"DOMAIN is a {type(domain).__name__}, not a Domain")
     models = tuple(getattr(module, "MODELS", ()))
     for model in models:
         if not isinstance(model, ModelSpec):
-            raise DomainError(f"{where}: MODELS holds a {type(model).__name__}, not a ModelSpec")
+            raise DomainError(f"MODELS holds a {type(model).__name__}, not a ModelSpec")
     for kind, name in (("domain", domain.name), *(("model", m.name) for m in models)):
         if not NAME.fullmatch(name):
-            raise DomainError(f"{where}: {kind} name {name!r} must be lowercase letters, digits "
-                              "and '_', starting with a letter (it prefixes job names)")
-    return domain, models
+            raise DomainError(f"{kind} name {name!r} must be lowercase letters, digits and "
+                              "'_', starting with a letter (it prefixes job names)")
+    names = [model.name for model in models]
+    if twice := sorted({name for name in names if names.count(name) > 1}):
+        raise DomainError(f"model {twice[0]!r} is declared twice (its Dagster jobs would "
+                          "clash)")
+    check_models(domain, models)
+    return Declared(where, domain, models, *_monitoring(module, domain, models))
 
 
 def _claims(domain: Domain, models: tuple[ModelSpec, ...]) -> dict[str, str]:
-    """Every table (asset) and model schema the domain's assets write → what declares it."""
+    """Every table (asset) and model schema the domain's assets write → what declares it.
+    DomainError when two of its sources, aggregates, feature tables or its training set write
+    one table (Dagster would refuse the duplicate asset key)."""
     claims: dict[str, str] = {}
-    for source in domain.sources:
-        for table in (source.bronze_table, source.manifest_table, source.rejects_table,
-                      source.silver_table, source.quarantine_table):
-            claims.setdefault(table, f"source {source.name!r}")
-    for kind, name, table in (
-        *(("aggregate", a.name, a.table) for a in domain.aggregates),
-        *(("feature table", f.name, f.table) for f in domain.feature_tables),
-        *(("training set", t.name, t.name) for t in (domain.training_set,) if t),
+    for table, what in (
+        *((table, f"source {s.name!r}") for s in domain.sources
+          for table in (s.bronze_table, s.manifest_table, s.rejects_table, s.silver_table,
+                        s.quarantine_table)),
+        *((a.table, f"aggregate {a.name!r}") for a in domain.aggregates),
+        *((f.table, f"feature table {f.name!r}") for f in domain.feature_tables),
+        *((t.name, f"training set {t.name!r}") for t in (domain.training_set,) if t),
     ):
-        claims.setdefault(table, f"{kind} {name!r}")
+        if table in claims:
+            raise DomainError(f"{what} ({table}) is declared twice: also as {claims[table]}")
+        claims[table] = what
     for model in models:  # its schema also holds its domain's predictions and inference log
         what = f"model {model.name!r}"
         claims.setdefault(f"{model.schema}.{model.name}", what)
@@ -78,100 +156,146 @@ def _claims(domain: Domain, models: tuple[ModelSpec, ...]) -> dict[str, str]:
     return claims
 
 
-def declarations() -> dict[str, tuple[Domain, tuple[ModelSpec, ...]]]:
-    """Domain name → (its `Domain`, its models), in package-name order.
+def _clashes(declared: list[Declared]) -> dict[str, str]:
+    """Folder → the first name, table, model schema or metric table its package declares that
+    an earlier or a later package declares too, said from its side."""
+    clashes: dict[str, str] = {}
+    names: dict[str, Declared] = {}
+    tables: dict[str, tuple[Declared, str]] = {}
+    writers: dict[str, tuple[Declared, str]] = {}
+    for this in declared:
+        said: list[tuple[Declared, str, str]] = []  # (earlier package, its side, this side)
+        for key in (f"domain {this.domain.name!r}", *(f"model {m.name!r}" for m in this.models)):
+            if (first := names.setdefault(key, this)) is not this:
+                said.append((first, f"{key} is also declared in {this.where}",
+                             f"{key} is already declared in {first.where}"))
+        for table, what in _claims(this.domain, this.models).items():
+            first, first_what = tables.setdefault(table, (this, what))
+            if first is not this:
+                said.append((first, f"{first_what} ({table}) is also declared by domain "
+                             f"{this.domain.name!r} ({this.where})",
+                             f"{what} ({table}) is already declared by domain "
+                             f"{first.domain.name!r} ({first.where})"))
+        for monitor in this.monitors:
+            for table in (monitor.profile_metrics_table, monitor.drift_metrics_table):
+                first, watched = writers.setdefault(table, (this, monitor.table))
+                if first is not this:
+                    said.append((first, f"monitor of {watched} writes {table}, which the "
+                                 f"monitor of {monitor.table} ({this.where}) also writes",
+                                 f"monitor of {monitor.table} writes {table}, which the "
+                                 f"monitor of {watched} ({first.where}) already writes"))
+        for first, theirs, ours in said:
+            clashes.setdefault(first.where, theirs)
+            clashes.setdefault(this.where, ours)
+    return clashes
 
-    DomainError naming the package for one that cannot be imported, a malformed name, a
-    domain or model name declared twice, or a table or model schema two domains write."""
-    found: dict[str, tuple[Domain, tuple[ModelSpec, ...]]] = {}
-    owner: dict[str, str] = {}
-    claimed: dict[str, tuple[str, str]] = {}
+
+_reported: set[str] = set()
+"""Broken packages already logged by this process (each is logged once)."""
+
+
+def discover() -> Discovery:
+    """Every package under this folder, imported and checked: the healthy ones and the broken
+    ones (see `Discovery`). Logs a warning (logger `lakehouse_ml.domains`) naming each broken
+    package once per process, so that no domain goes missing silently."""
+    found: list[Declared] = []
+    broken: dict[str, BrokenPackage] = {}
+    order: list[str] = []
     for where, module in _packages():
-        declared = _declared(where, module)
-        if declared is None:
+        order.append(where)
+        if isinstance(module, BrokenPackage):
+            broken[where] = module
             continue
-        domain, models = declared
-        for key in (f"domain {domain.name!r}", *(f"model {m.name!r}" for m in models)):
-            if key in owner:
-                raise DomainError(f"{where}: {key} is already declared in {owner[key]}")
-            owner[key] = where
-        for name, what in _claims(domain, models).items():
-            if name in claimed:
-                other, other_where = claimed[name]
-                raise DomainError(f"{where}: {what} ({name}) is already declared by domain "
-                                  f"{other!r} ({other_where})")
-            claimed[name] = (domain.name, where)
-        found[domain.name] = declared
-    return found
+        try:
+            declared = _declared(where, module)
+        except DomainError as error:
+            broken[where] = BrokenPackage(where, str(error))
+            continue
+        if declared is not None:
+            found.append(declared)
+    for where, clash in _clashes(found).items():
+        broken[where] = BrokenPackage(where, clash)
+    discovery = Discovery(
+        {d.domain.name: d for d in found if d.where not in broken},
+        tuple(sorted(broken.values(), key=lambda b: order.index(b.where))))
+    for package in discovery.broken:
+        if str(package) not in _reported:
+            _reported.add(str(package))
+            log.warning("domain package left out: %s", package)
+    return discovery
+
+
+def declarations() -> dict[str, tuple[Domain, tuple[ModelSpec, ...]]]:
+    """Domain name → (its `Domain`, its models), in package-name order, when every package is
+    healthy; DomainError naming each broken package otherwise (see `Discovery`)."""
+    discovery = discover()
+    discovery.check()
+    return {name: (d.domain, d.models) for name, d in discovery.declared.items()}
 
 
 def declared_domains() -> list[Domain]:
-    """The `DOMAIN` of every package in this folder (imported by the folder's own names)."""
-    return [domain for domain, _ in declarations().values()]
+    """The `DOMAIN` of every healthy package in this folder (imported by the folder's own
+    names); a broken one is left out and logged (see `discover`)."""
+    return [d.domain for d in discover().declared.values()]
 
 
 def declared_models(domain: str | None = None) -> list[ModelSpec]:
-    """The models of every declared domain, or only of the domain named `domain`."""
-    return [model for name, (_, models) in declarations().items()
-            if domain is None or name == domain for model in models]
+    """The models of every healthy domain, or only of the domain named `domain` (see
+    `declared_domains`)."""
+    return [model for name, d in discover().declared.items()
+            if domain is None or name == domain for model in d.models]
 
 
-def _monitoring(where: str, module: ModuleType, domain: Domain, models: tuple[ModelSpec, ...]
+def _monitoring(module: ModuleType, domain: Domain, models: tuple[ModelSpec, ...]
                 ) -> tuple[tuple[Monitor, ...], tuple[RetrainingPolicy, ...]]:
     """The package's MONITORS and RETRAINING, checked: each monitor watches a table the domain
     declares (or a table of one of its models' schemas, e.g. `<schema>.inference_log`), each
-    policy names one of its models, and no two monitors write the same metric tables."""
+    policy names one of its models, and no two of its monitors write the same metric tables
+    (`_clashes` checks them across packages). DomainError (without the folder) otherwise."""
     monitors = tuple(getattr(module, "MONITORS", ()))
     policies = tuple(getattr(module, "RETRAINING", ()))
     tables = set(_claims(domain, models))
     schemas = {model.schema for model in models}
+    writers: dict[str, str] = {}
     for monitor in monitors:
         if not isinstance(monitor, Monitor):
-            raise DomainError(f"{where}: MONITORS holds a {type(monitor).__name__}, not a "
-                              "Monitor")
+            raise DomainError(f"MONITORS holds a {type(monitor).__name__}, not a Monitor")
         if monitor.table not in tables and monitor.table.split(".")[0] not in schemas:
-            raise DomainError(f"{where}: monitor of {monitor.table}: domain {domain.name!r} "
-                              "declares no such table")
+            raise DomainError(f"monitor of {monitor.table}: domain {domain.name!r} declares "
+                              "no such table")
+        for table in (monitor.profile_metrics_table, monitor.drift_metrics_table):
+            if table in writers:
+                raise DomainError(f"monitor of {monitor.table} writes {table}, which "
+                                  f"{writers[table]} already writes")
+            writers[table] = f"the monitor of {monitor.table}"
     for policy in policies:
         if not isinstance(policy, RetrainingPolicy):
-            raise DomainError(f"{where}: RETRAINING holds a {type(policy).__name__}, not a "
+            raise DomainError(f"RETRAINING holds a {type(policy).__name__}, not a "
                               "RetrainingPolicy")
         if policy.model not in {model.name for model in models}:
-            raise DomainError(f"{where}: RETRAINING names model {policy.model!r}, which "
-                              f"domain {domain.name!r} does not declare")
+            raise DomainError(f"RETRAINING names model {policy.model!r}, which domain "
+                              f"{domain.name!r} does not declare")
     return monitors, policies
 
 
 def monitoring_declarations() -> dict[str, tuple[tuple[Monitor, ...],
                                                  tuple[RetrainingPolicy, ...]]]:
-    """Domain name → (its monitors, its retraining policies), in package-name order.
-    DomainError naming the package for a malformed declaration (see `_monitoring`) or a
-    metric table another monitor, in this domain or another, already writes."""
-    declared = declarations()
-    found = {}
-    writers: dict[str, str] = {}
-    for where, module in _packages():
-        domain = getattr(module, "DOMAIN", None)
-        if domain is None:
-            continue
-        monitors, policies = _monitoring(where, module, *declared[domain.name])
-        for monitor in monitors:
-            for table in (monitor.profile_metrics_table, monitor.drift_metrics_table):
-                if table in writers:
-                    raise DomainError(f"{where}: monitor of {monitor.table} writes {table}, "
-                                      f"which {writers[table]} already writes")
-                writers[table] = f"the monitor of {monitor.table} ({where})"
-        found[domain.name] = (monitors, policies)
-    return found
+    """Domain name → (its monitors, its retraining policies), in package-name order, when
+    every package is healthy; DomainError naming each broken package otherwise."""
+    discovery = discover()
+    discovery.check()
+    return {name: (d.monitors, d.policies) for name, d in discovery.declared.items()}
 
 
 def declared_monitors(domain: str | None = None) -> list[Monitor]:
-    """The monitors of every declared domain, or only of the domain named `domain`."""
+    """The monitors of every declared domain, or only of the domain named `domain`
+    (DomainError as `monitoring_declarations`)."""
     return [monitor for name, (monitors, _) in monitoring_declarations().items()
             if domain is None or name == domain for monitor in monitors]
 
 
 def declared_retraining(domain: str | None = None) -> list[RetrainingPolicy]:
-    """The retraining policies of every declared domain, or only of the domain `domain`."""
+    """The retraining policies of every declared domain, or only of the domain `domain`
+    (DomainError as `monitoring_declarations`)."""
     return [policy for name, (_, policies) in monitoring_declarations().items()
             if domain is None or name == domain for policy in policies]

@@ -11,7 +11,7 @@ from lakehouse_ml.defs.factories.model import model_definitions
 from lakehouse_ml.defs.factories.monitoring import monitoring_definitions
 from lakehouse_ml.defs.factories.sensors import model_automation
 from lakehouse_ml.defs.factories.training import training_set_asset
-from lakehouse_ml.domains import DomainError
+from lakehouse_ml.domains import check_models
 from lakehouse_ml.medallion.spec import Domain
 from lakehouse_ml.ml.spec import ModelSpec
 from lakehouse_ml.monitoring.spec import Monitor, RetrainingPolicy
@@ -33,12 +33,8 @@ def domain_definitions(
     domain's assets, so domains coexist in one code location. `landing_folders`: every source
     folder of the location (see `medallion_assets`). DomainError naming the model when one
     trains on a training set the domain does not declare."""
+    check_models(domain, models)
     declared = domain.training_set.name if domain.training_set else None
-    for model in models:
-        if model.training_set.name != declared:
-            raise DomainError(f"model {model.name!r} trains on {model.training_set.name}, which "
-                             f"domain {domain.name!r} does not declare (its training set: "
-                             f"{declared})")
     policies = {policy.model: policy for policy in retraining}
     partitions = daily_partitions(domain, landing)
     daily = [*medallion_assets(domain, partitions, landing_folders),
