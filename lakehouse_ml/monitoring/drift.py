@@ -202,12 +202,22 @@ def _numeric_side(frame: pl.DataFrame, name: str) -> _Side:
     if name not in frame.columns:
         return _Side(0, 0, 0, np.empty(0))
     series = frame.get_column(name)
-    ordered = np.sort(series.cast(pl.Float64).to_numpy())  # NULL -> NaN, sorted last
+    ordered = sorted_values(series.cast(pl.Float64).to_numpy())  # NULL -> NaN, sorted last
     values = ordered[np.searchsorted(ordered, -np.inf, side="right"):
                      np.searchsorted(ordered, np.inf, side="left")]
     present = int(np.searchsorted(ordered, np.nan, side="left"))  # neither NULL nor NaN
     return _Side(frame.height, frame.height - series.null_count(), frame.height - present,
                  values)
+
+
+def sorted_values(values: np.ndarray) -> np.ndarray:
+    """`values` sorted: in place when they are a copy already (polars hands out a writable
+    array only when it had to copy: several chunks, NULLs, another dtype), else a sorted
+    copy of polars' read-only view."""
+    if values.flags.writeable:
+        values.sort()
+        return values
+    return np.sort(values)
 
 
 def _common(cur: _Side, ref: _Side) -> dict[str, Any]:

@@ -51,6 +51,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
+from lakehouse_ml.monitoring.drift import sorted_values
 from lakehouse_ml.monitoring.schema import PROFILE_METRICS, QUANTILES, TABLE_LEVEL
 from lakehouse_ml.monitoring.spec import Monitor
 from lakehouse_ml.monitoring.windows import END, SLICE_KEY, SLICE_VALUE, START
@@ -141,7 +142,8 @@ def _number_statistics(column: pl.Series, groups: pl.Series) -> pl.DataFrame:
     rows = []
     for positions in groups:
         rows_at = None if positions is None else positions.to_numpy()
-        ordered = np.sort(everything if rows_at is None else everything[rows_at])
+        ordered = (sorted_values(everything) if rows_at is None  # one group: read once
+                   else np.sort(everything[rows_at]))
         group_nulls = (0 if missing is None else column.null_count() if rows_at is None
                        else int(np.count_nonzero(missing[rows_at])))
         length = int(np.searchsorted(ordered, np.nan, side="left"))  # NULL and NaN after

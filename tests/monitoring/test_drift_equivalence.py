@@ -164,3 +164,15 @@ def test_a_value_on_a_decile_edge_falls_in_the_bin_numpys_quantile_gives():
     current = pl.DataFrame({"x": [0.0] * 6 + [-1.1, -0.8, 0.3, 0.5, 0.7, 0.9, 1.0]})
     found = drift_rows(current, reference, {"x": False}).row(1, named=True)
     assert_same(found, expected_numeric(current["x"], reference["x"]), "x")
+
+
+def test_inputs_are_left_as_they_were():
+    # sides are sorted in place only when polars handed out a copy (chunks, NULLs, casts)
+    rng = np.random.default_rng(9)
+    current = pl.concat([frame(rng, 500, 0.3), frame(rng, 400, 0.3)], rechunk=False)
+    reference = frame(rng, 700, 0.0).with_columns(plain=pl.Series(rng.normal(0, 1, 700)))
+    current = current.with_columns(plain=pl.Series(rng.normal(0, 1, 900)))
+    before = (current.clone(), reference.clone())
+    drift_rows(current, reference, COLUMNS | {"plain": False})
+    assert current.equals(before[0], null_equal=True)
+    assert reference.equals(before[1], null_equal=True)

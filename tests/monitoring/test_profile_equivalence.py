@@ -114,3 +114,11 @@ def test_repeated_infinities_count_as_one_distinct_value():
         0, named=True)
     assert (got["distinct_count"], got["num_nan"], got["num_nulls"]) == (4, 1, 1)
     assert got["percent_distinct"] == pytest.approx(100 * 4 / 7)
+
+
+def test_the_profiled_frame_is_left_as_it_was():
+    rng = np.random.default_rng(4)
+    data = pl.concat([frame(rng, 300), frame(rng, 200)], rechunk=False)
+    before = data.clone()
+    check(data, SNAPSHOT)
+    assert data.equals(before, null_equal=True)
