@@ -4,11 +4,14 @@ module fixtures, in order)."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shutil
-from collections.abc import Iterator, Sequence
-from datetime import date, timedelta
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import dagster as dg
 import pytest
@@ -29,6 +32,9 @@ from tests.durations import RECORDED, slowest_files_first
 
 START = date(2026, 3, 1)
 DAYS = 14
+HISTORY_CUSTOMERS, HISTORY_SEED = 300, 5
+
+
 def day_keys(start: date = START, days: int = DAYS) -> list[str]:
     return [(start + timedelta(days=i)).isoformat() for i in range(days)]
 
@@ -89,7 +95,118 @@ def materialize(
     )
 
 
+class Backfill(NamedTuple):
+    settings: Settings
+    catalog: Catalog
+    success: bool
+    events: list[dg.DagsterEvent]
+    """The run's events (its `ExecuteInProcessResult.all_events`)."""
+
+    def check_evaluations(self) -> list[dg.AssetCheckEvaluation]:
+        """As `ExecuteInProcessResult.get_asset_check_evaluations`."""
+        return [e.event_specific_data for e in self.events
+                if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+
+    def materializations(self, node: str) -> list[dg.AssetMaterialization]:
+        """As `ExecuteInProcessResult.asset_materializations_for_node`."""
+        return [e.event_specific_data.materialization for e in self.events
+                if e.step_key == node and e.event_type_value == "ASSET_MATERIALIZATION"]
+
+
+@pytest.fixture(scope="session")
+def backfill(
+    tmp_path_factory: pytest.TempPathFactory, landed: tuple[Path, GenerationReport]
+) -> Backfill:
+    """The `landed` data materialized (medallion and feature tables) in one run over every day
+    on a Dagster instance of its own, built once per `make test` (`built_once`; its events
+    kept as JSON) for the tests that only read its tables or its run (copy `settings.root`
+    with `shutil.copytree` before writing)."""
+
+    def build(folder: Path) -> None:
+        shutil.copytree(landed[0], folder / "landing")
+        with dg.instance_for_test() as test_instance:
+            result = materialize(backfill_settings(folder), day_keys(), instance=test_instance)
+        (folder / "run.json").write_text(dg.serialize_value(
+            {"success": result.success, "events": list(result.all_events)}))
+
+    folder = built_once(tmp_path_factory, "backfill", build)
+    run = dg.deserialize_value((folder / "run.json").read_text())
+    settings = backfill_settings(folder)
+    return Backfill(settings, Catalog(settings.root, settings.env), run["success"],
+                    run["events"])
+
+
+def backfill_settings(folder: Path) -> Settings:
+    return Settings(str(folder / "lakehouse"), str(folder / "landing"), "dev",
+                    f"sqlite:///{folder / 'mlflow.db'}")
+
+
 @pytest.fixture
 def instance() -> Iterator[dg.DagsterInstance]:
     with dg.instance_for_test() as test_instance:
         yield test_instance
+
+
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str,
+               build: Callable[[Path], None]) -> Path:
+    """The folder `name` of the session's temporary folder, filled by `build(folder)` in
+    whichever test process asks first: pytest-xdist's workers share that folder, the others
+    wait on a lock (`fcntl.flock`) and find it built. Read-only for its users: copy what a test
+    writes to. A build that raised is removed, and tried again by the next asker."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    folder, done = shared / name, shared / f"{name}.built"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not done.exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                try:
+                    build(folder)
+                except BaseException:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    raise
+                done.touch()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return folder
+
+
+def history_days(today: date | None = None) -> list[str]:
+    """The churn history's days: at least 101, ending yesterday (UTC), starting on a Monday.
+    The generator's stream is the same from any Monday on (weekends differ) and its labels
+    fall every 14 days from the start, so the data, labels and models are alike whatever the
+    date the tests run: labels observed on days 0, 14, ..., 70, known 30 days later."""
+    today = today or datetime.now(UTC).date()
+    earliest = today - timedelta(days=101)
+    start = earliest - timedelta(days=earliest.weekday())
+    return day_keys(start, (today - start).days)
+
+
+def history_settings(folder: Path, landing: Path, mlflow_uri: str = "") -> Settings:
+    return Settings(str(folder / "lakehouse"), str(landing), "dev", mlflow_uri)
+
+
+@pytest.fixture(scope="session")
+def churn_history(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """300 customers (seed 5) over `history_days()`, so the data ends yesterday; medallion and
+    feature tables materialized in one run; no model. Built once per `make test` (see
+    `built_once`): copy `root` before writing (`history_copy`); its landing is read-only."""
+    days = history_days()
+
+    def build(folder: Path) -> None:
+        generate(folder / "landing", customers=HISTORY_CUSTOMERS, days=len(days),
+                 start=date.fromisoformat(days[0]), seed=HISTORY_SEED, progress=False)
+        materialize(history_settings(folder, folder / "landing"), days)
+
+    folder = built_once(tmp_path_factory, f"history-{days[0]}", build)
+    return history_settings(folder, folder / "landing")
+
+
+def history_copy(history: Settings, base: Path) -> Settings:
+    """A private copy of a churn history's tables under `base` (same landing), with an MLflow
+    store of its own there."""
+    shutil.copytree(history.root, base / "lakehouse")
+    return history_settings(base, Path(history.landing),
+                            f"sqlite:///{base / 'mlflow' / 'mlflow.db'}")

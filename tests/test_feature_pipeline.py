@@ -16,11 +16,11 @@ from lakehouse_ml.config import Settings
 from lakehouse_ml.defs.factories.training import training_set_asset
 from lakehouse_ml.defs.resources import LakehouseResource
 from lakehouse_ml.domains.churn import DOMAIN
-from lakehouse_ml.domains.churn.generator import GenerationReport, generate
+from lakehouse_ml.domains.churn.generator import generate
 from lakehouse_ml.domains.churn.training import AS_OF_COLUMNS, TRAINING_SET
 from lakehouse_ml.features import FeatureEngineeringClient
 from lakehouse_ml.features.training_table import pinned_versions, rebuild_training_set
-from tests.conftest import day_keys, materialize
+from tests.conftest import Backfill, day_keys, materialize
 
 EVENT_DAY = {
     "gold.daily_activity": pl.col("activity_date"),
@@ -38,10 +38,8 @@ def build_training_set(settings: Settings) -> dg.ExecuteInProcessResult:
     )
 
 
-def test_snapshots_never_read_future_rows(
-    settings: Settings, catalog: Catalog, landing: GenerationReport
-) -> None:
-    materialize(settings, day_keys())
+def test_snapshots_never_read_future_rows(backfill: Backfill) -> None:
+    catalog = backfill.catalog
     day = date.fromisoformat(day_keys()[8])
 
     for spec in DOMAIN.feature_tables:
@@ -56,10 +54,8 @@ def test_snapshots_never_read_future_rows(
         assert stored.sort("customer_id").equals(seen_all), spec.name
 
 
-def test_online_store_holds_the_latest_snapshot_per_customer(
-    settings: Settings, catalog: Catalog, landing: GenerationReport
-) -> None:
-    materialize(settings, day_keys())
+def test_online_store_holds_the_latest_snapshot_per_customer(backfill: Backfill) -> None:
+    catalog = backfill.catalog
     client = FeatureEngineeringClient(catalog)
     offline = catalog.read("gold.customer_engagement").filter(
         pl.col("feature_ts") == pl.col("feature_ts").max()).sort("customer_id")

@@ -198,7 +198,7 @@ def table_versions(catalog: Catalog) -> dict[str, int]:
 def test_rerun_without_new_files_writes_no_silver_or_gold_version(
     settings: Settings, catalog: Catalog, landing: GenerationReport,
 ) -> None:
-    days = day_keys()
+    days = day_keys()[:3]  # three days of the landed fourteen: every run reads them all
     last = Path(settings.landing) / "events" / days[-1]
     held = Path(settings.landing).parent / "held"
     shutil.move(last, held)  # the last day's events have not landed yet

@@ -21,7 +21,7 @@ def _parquet_files(catalog: Catalog, table: str) -> set[Path]:
 def test_weekly_maintenance_compacts_zorders_and_vacuums(
     settings: Settings, catalog: Catalog, landing: GenerationReport
 ) -> None:
-    for day in day_keys()[:4]:
+    for day in day_keys()[:2]:  # a run per day: silver.events gets a file per run
         materialize(settings, [day])
     catalog.create_table("serving.notes", pl.Schema({"n": pl.Int64}), TableInfo(owner="t"))
     for n in range(3):  # like an inference log: one small file per flush

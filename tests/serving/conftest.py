@@ -27,6 +27,7 @@ from lakehouse_ml.domains.churn.model import MODEL
 from lakehouse_ml.serving.config import ServingConfig
 from lakehouse_ml.serving.server import uvicorn_server
 from lakehouse_ml.serving.tokens import TokenStore
+from tests.conftest import built_once
 from tests.serving.lakehouse import build_lakehouse
 
 ENDPOINT = "churn_clf"
@@ -37,11 +38,20 @@ SERVE = str(Path(sys.executable).parent / "lakehouse-ml")
 
 
 @pytest.fixture(scope="session")
-def lakehouse(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Built once per test process (~1 min): session-scoped, because a package-scoped fixture
-    is torn down whenever an xdist worker runs a file outside the folder in between, and was
+def lakehouse(tmp_path_factory: pytest.TempPathFactory, churn_history: Settings) -> Settings:
+    """Built once per `make test` (~1 min; `built_once`, shared by the xdist workers), then
+    copied for each test process: its tables and MLflow database (the artifacts stay shared;
+    new runs write folders of their own). Session-scoped, because a package-scoped fixture is
+    torn down whenever an xdist worker runs a file outside the folder in between, and was
     rebuilt for most files. Tests that move aliases work on a registry copy."""
-    return build_lakehouse(tmp_path_factory.mktemp("serving"))
+    built = built_once(tmp_path_factory, "serving",
+                       lambda folder: build_lakehouse(folder, churn_history))
+    own = tmp_path_factory.mktemp("serving")
+    shutil.copytree(built / "lakehouse", own / "lakehouse")
+    (own / "mlflow").mkdir()
+    shutil.copy(built / "mlflow" / "mlflow.db", own / "mlflow" / "mlflow.db")
+    return Settings(str(own / "lakehouse"), churn_history.landing, "dev",
+                    f"sqlite:///{own / 'mlflow' / 'mlflow.db'}")
 
 
 @pytest.fixture(scope="session")

@@ -1,13 +1,13 @@
 """A small real lakehouse with a registered churn model: two versions, champion and challenger.
 
-Built the way the pipeline builds it (generate → medallion and features → training set →
-train → gates → deploy); the data ends yesterday, so "now" is within the features' lookback.
+Built the way the pipeline builds it (generate → medallion and features, shared as
+`tests.conftest.churn_history` → training set → train → gates → deploy); the data ends
+yesterday, so "now" is within the features' lookback.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -17,15 +17,12 @@ from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.config import Settings
 from lakehouse_ml.defs.factories.training import training_set_asset
 from lakehouse_ml.defs.resources import LakehouseResource
-from lakehouse_ml.domains.churn.generator import generate
 from lakehouse_ml.domains.churn.model import MODEL
 from lakehouse_ml.ml.candidate import train_candidate
 from lakehouse_ml.ml.deploy import deploy, record_gates
 from lakehouse_ml.ml.gates import run_gates
 from lakehouse_ml.ml.registry import CHALLENGER, CHAMPION, use_tracking
-from tests.conftest import day_keys, materialize
-
-CUSTOMERS, DAYS = 300, 100
+from tests.conftest import history_copy
 
 
 def _champion(catalog: Catalog, client: MlflowClient) -> None:
@@ -38,15 +35,11 @@ def _champion(catalog: Catalog, client: MlflowClient) -> None:
         client.set_registered_model_alias(candidate.model, CHAMPION, str(candidate.version))
 
 
-def build_lakehouse(base: Path) -> Settings:
-    """Version 1 is champion (through the gates when they pass); version 2, other
-    hyperparameters and so other scores, is made challenger directly."""
-    settings = Settings(str(base / "lakehouse"), str(base / "landing"), "dev",
-                        f"sqlite:///{base / 'mlflow' / 'mlflow.db'}")
-    start = datetime.now(UTC).date() - timedelta(days=DAYS)
-    generate(Path(settings.landing), customers=CUSTOMERS, days=DAYS, start=start, seed=5,
-             progress=False)
-    materialize(settings, day_keys(start, DAYS))
+def build_lakehouse(base: Path, history: Settings) -> Settings:
+    """A copy of `history` (the churn history ending yesterday) under `base`, its training
+    set, and two model versions: version 1 is champion (through the gates when they pass);
+    version 2, other hyperparameters and so other scores, is made challenger directly."""
+    settings = history_copy(history, base)
     dg.materialize([training_set_asset(MODEL.training_set)],
                    resources={"lakehouse": LakehouseResource.from_settings(settings)})
     catalog = Catalog(settings.root, settings.env)
