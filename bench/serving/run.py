@@ -37,6 +37,7 @@ from bench.serving.hot_path import hot_path
 from bench.serving.lakehouse import prepare, token
 from bench.serving.load import Run, Target, fixed_rate, saturate
 from bench.serving.mixed import MIB, Mixed, mixed, one_request, peak_memory
+from bench.serving.per_request import per_request_ms
 from bench.serving.servers import free_port, lakehouse_process, lakehouse_serve, mlflow_serve
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.config import Settings
@@ -191,7 +192,7 @@ def _load() -> str:
 
 
 def report(results: list[Result], rates: list[int], seconds: float, loads: tuple[str, str],
-           steps: dict[str, float], abuse: list[str]) -> str:
+           steps: dict[str, float], per_request: float, abuse: list[str]) -> str:
     header = ["case", *(f"{r}/s p50 / p99 ms" for r in rates), "max req/s", "failed"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for result in results:
@@ -226,6 +227,10 @@ def report(results: list[Result], rates: list[int], seconds: float, loads: tuple
         "(epoll waits in whole milliseconds) and that delay is counted too, for both servers; "
         "at low rates, when both processes sleep between requests, it weighs most.", "",
         "## Where a one-row request's time goes", "",
+        f"CPU time per one-row key request, whole server in-process (the app with its "
+        f"scoring thread, token check, `EXECUTE` check, audit record and inference log; no "
+        f"network; `bench/serving/per_request.py`, 2000 requests one at a time): "
+        f"**{per_request:.2f} ms**.", "",
         "CPU time per call, measured in-process (`bench/serving/hot_path.py`):", "",
         "| step | CPU ms |", "|---|---|",
         *(f"| {step} | {ms:.2f} |" for step, ms in steps.items()), "",
@@ -263,7 +268,9 @@ def main(argv: list[str] | None = None) -> None:
     abuse = run_abuse(settings, bodies, headers, args.seconds)
     after = _load()
     steps = hot_path(settings, bodies.customer)
-    args.out.write_text(report(results, args.rates, args.seconds, (before, after), steps,
+    cpu = per_request_ms(settings, 2000, [json.loads(b)["dataframe_records"][0]["customer_id"]
+                                          for b in bodies.keyed])
+    args.out.write_text(report(results, args.rates, args.seconds, (before, after), steps, cpu,
                                abuse_report(abuse, bodies, args.seconds)))
     print(f"wrote {args.out} in {time.monotonic() - started:.0f} s", file=sys.stderr)
 
