@@ -2,9 +2,10 @@
 
 Generate with drift, build up to the day before it, process the drifted days as the schedules
 do (daily refresh over the range, batch scoring, monitoring refresh), then: model-input drift
-is flagged on the columns the generator shifts and rarely on the others, the code location's
-drift sensor requests the retraining run for an episode that starts after the drift, and the
-gates decide whether the new version becomes champion.
+is flagged at ERROR on the columns the generator shifts, only after the drift, and rarely (WARN
+at most) on the others; the code location's drift sensor requests one retraining run for an
+episode that starts after the drift; the gates decide whether the new version becomes
+champion.
 """
 
 from __future__ import annotations
@@ -43,8 +44,11 @@ SHIFTED = re.compile(r"session|event|purchase|login|page_view|revenue|distinct_p
                      r"|country")
 OUTPUTS = {"prediction", "probability"}
 MAX_FALSE_POSITIVE_RATE = 0.25
-"""Flagged (WARN or ERROR) column-windows among the undrifted inputs, over all windows;
-measured 2/10 at this size (`tenure_days` WARN in both windows)."""
+"""Flagged (WARN or ERROR) column-windows among the compared undrifted inputs (`tenure_days`,
+`plan_tier`: the ticket counts' 30- and 90-day windows are truncated in every training row at
+this size) over both windows: measured 1/4 (`tenure_days` WARN after the drift: everyone is
+~45 days older than at the label times); 2/4 before batch scoring kept to the training set's
+population."""
 
 
 @pytest.fixture
@@ -93,27 +97,35 @@ def test_drift_demo(demo_env: Settings) -> None:
         result = definitions.resolve_job_def(job).execute_in_process(instance=instance, tags=tags)
         assert result.success, job
 
-    # Model-input drift lives on the predictions monitor, BASELINE = the champion's training set.
+    # Model-input drift lives on the predictions monitor, BASELINE = the champion's training set
+    # with the values of windows truncated by the start of history left out (at 75 days its
+    # label times see 14 and 28 days: no 30- or 90-day count, trend or recency is comparable).
     predictions = f"{MODEL.schema}.predictions"
     monitor = next(m for m in declared_monitors("churn") if m.table == predictions)
     rows = catalog.read(monitor.drift_metrics_table).filter(
         pl.col("drift_type") == BASELINE, pl.col("slice_key").is_null(),
-        pl.col("column_name") != TABLE_LEVEL)
+        pl.col("column_name") != TABLE_LEVEL, ~pl.col("column_name").is_in(list(OUTPUTS)))
+    assert rows.filter(pl.col("column_name") == "events_90d")["js_distance"].is_null().all()
+    compared = rows.filter(pl.col("js_distance").is_not_null()).with_columns(
+        day=pl.col("window").struct.field("start").dt.date())
     levels = drift_levels(rows, monitor).with_columns(
         day=pl.col("window").struct.field("start").dt.date())
-    flagged = levels.filter(pl.col("level").is_in(["WARN", "ERROR"]))
-    columns = set(rows["column_name"].unique())
+    # a window starting at drift_from holds scores as of its midnight: undrifted days only
+    before, after = pl.col("day") <= drift_from, pl.col("day") > drift_from
+    assert compared.filter(before).height and compared.filter(after).height
+    errors_before = levels.filter(before, pl.col("level") == "ERROR")
+    assert errors_before.is_empty(), errors_before
+    columns = set(compared["column_name"])
     shifted = {c for c in columns if SHIFTED.search(c)}
-    undrifted = columns - shifted - OUTPUTS
-    after = set(flagged.filter(pl.col("day") >= drift_from)["column_name"])
-    assert any("session" in c for c in after) and any("revenue" in c for c in after), after
-    windows = rows.select(pl.col("window").struct.field("start").dt.date().alias("day")).unique()
-    assert windows.filter(pl.col("day") >= drift_from).height >= 1
-    false_pos = flagged.filter(pl.col("column_name").is_in(undrifted)).height
-    total = rows.filter(pl.col("column_name").is_in(undrifted)).height
-    print(f"shifted flagged after drift: {sorted(after & shifted)}; "
-          f"FP {false_pos}/{total}; windows {sorted(windows['day'])}")
-    assert total > 0 and false_pos / total < MAX_FALSE_POSITIVE_RATE, (false_pos, total)
+    undrifted = columns - shifted
+    errors_after = set(levels.filter(after, pl.col("level") == "ERROR")["column_name"])
+    assert {"sessions_7d", "events_7d"} <= errors_after <= shifted, errors_after
+    flagged = levels.filter(pl.col("column_name").is_in(undrifted))
+    total = compared.filter(pl.col("column_name").is_in(undrifted)).height
+    print(f"ERROR after the drift: {sorted(errors_after)}; flagged before: "
+          f"{levels.filter(before).rows()}; FP {flagged.height}/{total} "
+          f"({sorted(flagged['column_name'])})")
+    assert total >= 4 and flagged.height / total <= MAX_FALSE_POSITIVE_RATE, flagged
 
     sensor = definitions.resolve_sensor_def(names.drift_sensor(MODEL.name))
     resources = {"lakehouse": LakehouseResource.from_settings(settings)}
@@ -124,8 +136,9 @@ def test_drift_demo(demo_env: Settings) -> None:
     assert sensor.job_name == names.train_validate_deploy(MODEL.name)
     evidence = json.loads(request.tags["lakehouse_ml/trigger_evidence"])
     assert request.tags["lakehouse_ml/trigger_reason"]
-    assert date.fromisoformat(evidence["episode_start"][:10]) >= drift_from, evidence
-    assert any(SHIFTED.search(d["column"]) for d in evidence["drifting"])
+    assert date.fromisoformat(evidence["episode_start"][:10]) > drift_from, evidence
+    assert evidence["drifting"] and all(SHIFTED.search(d["column"])
+                                        for d in evidence["drifting"]), evidence
 
     run = definitions.resolve_job_def(sensor.job_name).execute_in_process(
         instance=instance, tags=request.tags)
