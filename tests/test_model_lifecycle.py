@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
-from pathlib import Path
 
 import dagster as dg
 import mlflow
@@ -19,7 +17,6 @@ from lakehouse_ml.config import Settings
 from lakehouse_ml.defs.factories.model import model_asset, predictions_asset
 from lakehouse_ml.defs.factories.training import training_set_asset
 from lakehouse_ml.defs.resources import LakehouseResource, MlflowResource
-from lakehouse_ml.domains.churn.generator import generate
 from lakehouse_ml.domains.churn.model import MODEL
 from lakehouse_ml.features import FeatureEngineeringClient
 from lakehouse_ml.features.training_table import build_training_set
@@ -27,22 +24,16 @@ from lakehouse_ml.ml.candidate import train_candidate
 from lakehouse_ml.ml.deploy import deploy, record_gates
 from lakehouse_ml.ml.gates import run_gates
 from lakehouse_ml.ml.registry import CHALLENGER, CHAMPION, PREVIOUS, alias_version, use_tracking
-from tests.conftest import day_keys, materialize
+from tests.conftest import history_copy
 
-START, DAYS = date(2026, 2, 1), 100
 NAME = MODEL.registered_name("dev")
 
 
 @pytest.fixture(scope="module")
-def lakehouse(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Medallion and feature tables for 300 customers × 100 days, and an MLflow store."""
-    base = tmp_path_factory.mktemp("model")
-    settings = Settings(str(base / "lakehouse"), str(base / "landing"), "dev",
-                        f"sqlite:///{base / 'mlflow' / 'mlflow.db'}")
-    generate(Path(settings.landing), customers=300, days=DAYS, start=START, seed=5,
-             progress=False)
-    materialize(settings, day_keys(START, DAYS))
-    return settings
+def lakehouse(tmp_path_factory: pytest.TempPathFactory, churn_history: Settings) -> Settings:
+    """A copy of the shared churn history's medallion and feature tables (300 customers over
+    100 days and more), and an MLflow store of its own."""
+    return history_copy(churn_history, tmp_path_factory.mktemp("model"))
 
 
 def resources(settings: Settings) -> dict:
