@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from lakehouse_ml.domains.churn import DOMAIN
 from lakehouse_ml.domains.churn.generator import generate
 from lakehouse_ml.domains.churn.training import AS_OF_COLUMNS, TRAINING_SET
 from lakehouse_ml.features import FeatureEngineeringClient
+from lakehouse_ml.features.training_table import build_training_set as build_frame
 from lakehouse_ml.features.training_table import pinned_versions, rebuild_training_set
 from tests.conftest import Backfill, day_keys, materialize
 
@@ -89,7 +91,11 @@ def test_training_set_is_leak_free_and_pinned(history: Settings) -> None:
     (check,) = result.get_asset_check_evaluations()
     assert check.check_name == "no_label_leakage" and check.passed
     stored = catalog.read("churn.training_set")
-    assert stored.height == catalog.read("silver.churn_labels").height > 0
+    # every label row, but those outside the population (TrainingSetSpec.population)
+    every = build_frame(FeatureEngineeringClient(catalog),
+                        replace(TRAINING_SET, population=None))[2]
+    assert every.height == catalog.read("silver.churn_labels").height > stored.height > 0
+    assert stored.equals(every.filter(TRAINING_SET.in_population(every)))
     for column in AS_OF_COLUMNS:
         matched = stored.filter(pl.col(column).is_not_null())
         assert matched.height > 0
