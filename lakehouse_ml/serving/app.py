@@ -6,12 +6,14 @@
 the key, per row]}`. Every error, the framework's own included, answers
 `{"error_code", "message"}` (Databricks' error shape): 400 (malformed payload, a key repeated
 in one JSON object, a non-finite feature, too many rows), 401 (no valid token, or tokens
-cannot be checked), 404 (unknown endpoint or path; a trailing slash is not redirected), 405
+cannot be checked), 403 (the token's principal lacks `EXECUTE` on the endpoint's registered
+model), 404 (unknown endpoint or path; a trailing slash is not redirected), 405
 (method), 408 (body too slow), 413 (body too large), 415 (Content-Type missing or not JSON in
 UTF-8, as MLflow's scoring server), 422 (unknown keys, when refused) or 500 (a generic
 message; the details go to the server log under the request id). `GET /health` needs no
 token and reports the versions each endpoint serves, the inference logs' buffers and whether
-tokens can be checked.
+tokens can be checked. Every invocation, whatever its answer, leaves one record in the audit
+log (`governance.audit_log`, see `authorization`) and one row in the inference log.
 Bodies are read and written as raw JSON: the payload formats are parsed by `payload`, not by
 pydantic, which keeps validation messages specific and the hot path short; bodies above
 `parse_inline_bytes` are parsed on a thread of their own, off the event loop.
@@ -36,6 +38,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from lakehouse_ml.serving import payload
+from lakehouse_ml.serving.authorization import LOGIN, QUERY, denial_message
 from lakehouse_ml.serving.config import Limits, UnknownKeys
 from lakehouse_ml.serving.deployment import Deployment
 from lakehouse_ml.serving.payload import PayloadError, shown
@@ -44,10 +47,12 @@ from lakehouse_ml.serving.redact import Redactor
 from lakehouse_ml.serving.request import Request as Rows
 from lakehouse_ml.serving.runtime import Runtime
 from lakehouse_ml.serving.scorer import Scored
+from lakehouse_ml.serving.tokens import Caller
 
 log = logging.getLogger(__name__)
 
-_ERROR_CODES = {400: "BAD_REQUEST", 401: "UNAUTHENTICATED", 404: "ENDPOINT_NOT_FOUND",
+_ERROR_CODES = {400: "BAD_REQUEST", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
+                404: "ENDPOINT_NOT_FOUND",
                 405: "METHOD_NOT_ALLOWED", 408: "REQUEST_TIMEOUT", 413: "REQUEST_TOO_LARGE",
                 415: "UNSUPPORTED_MEDIA_TYPE", 422: "UNKNOWN_KEYS", 500: "INTERNAL_ERROR"}
 """Error codes by status; any other status answers its HTTP name (e.g. `NOT_ACCEPTABLE`)."""
@@ -200,15 +205,22 @@ def create_app(runtime: Runtime) -> FastAPI:
         endpoint = _cut(endpoint)  # not a name if longer: never stored or echoed whole
         request_id = uuid.uuid4().hex
         scored, rows, stored = None, None, None
+        caller: Caller | None = None
 
-        def answer(status: int, document: object, caller: str | None, **headers: str
+        def answer(status: int, document: object, error: str | None = None, **headers: str
                    ) -> Response:
             text = json.dumps(document)
+            params = {"endpoint": endpoint, "request_id": request_id}
+            if scored is not None:
+                params["model_versions"] = ",".join(map(str, sorted(set(scored.versions))))
+            runtime.access.record(
+                caller and caller.principal, QUERY if caller else LOGIN, status, params,
+                error or (document.get("message") if isinstance(document, dict) else None))
             inference_log = runtime.logs.get(endpoint) or next(iter(runtime.logs.values()))
             inference_log.record(
                 request_id=request_id, endpoint=endpoint, requested_at=requested_at,
                 status_code=status, latency_ms=(time.perf_counter() - started) * 1000,
-                caller=caller, rows=len(scored.versions) if scored else 0,
+                caller=caller and caller.name, rows=len(scored.versions) if scored else 0,
                 as_of=scored.as_of if scored else None,
                 model_versions=scored.versions if scored else None, request=stored,
                 response=runtime.redactor.cap(text, text.encode()),
@@ -218,18 +230,22 @@ def create_app(runtime: Runtime) -> FastAPI:
                             media_type=JSON)
 
         token = _bearer(request)
-        caller = runtime.tokens.verify(token)
+        caller = runtime.tokens.authenticate(token)
         if caller is None:
-            why = runtime.tokens.unavailable
-            log.info("401 on %s from %s: %s", endpoint, request.client,
-                     why or ("no bearer token" if not token else "unknown or revoked token"))
-            message = ("tokens cannot be checked right now: retry later" if why
-                       else "a valid bearer token is required")
-            return answer(401, _error(401, message), None, **{"www-authenticate": "Bearer"})
+            why = runtime.tokens.unavailable or (
+                "no token given" if not token else "unknown or revoked token")
+            log.info("401 on %s from %s: %s", endpoint, request.client, why)
+            message = ("tokens cannot be checked right now: retry later"
+                       if runtime.tokens.unavailable else "a valid bearer token is required")
+            return answer(401, _error(401, message), why, **{"www-authenticate": "Bearer"})
         deployment = runtime.deployments.get(endpoint)
         if deployment is None:
-            return _json(404, _error(404, f"no serving endpoint {endpoint!r}; endpoints: "
-                                          f"{runtime.deployments.endpoints}"))
+            return answer(404, _error(404, f"no serving endpoint {endpoint!r}; endpoints: "
+                                           f"{runtime.deployments.endpoints}"))
+        model = deployment.champion.name
+        denied = runtime.access.check(caller.principal, model)
+        if denied is not None:
+            return answer(403, _error(403, denial_message(denied, model)), str(denied))
         try:
             media_type = unsupported_media_type(request.headers.get("content-type"))
             if media_type is not None:
@@ -246,16 +262,15 @@ def create_app(runtime: Runtime) -> FastAPI:
             scored = await runtime.submit(endpoint, rows)
         except Refused as refused:
             close = {"connection": "close"} if refused.status in (408, 413) else {}
-            return answer(refused.status, _error(refused.status, refused.message), caller,
-                          **close)
+            return answer(refused.status, _error(refused.status, refused.message), **close)
         except Exception:
             log.exception("endpoint %s failed on request %s", endpoint, request_id)
             return answer(500, _error(500, f"internal error (request id {request_id}): the "
-                                           "server log has the details"), caller)
+                                           "server log has the details"))
         if scored.unmatched_rows and runtime.config.unknown_keys == UnknownKeys.REFUSE:
-            return answer(422, _error(422, unknown_keys(rows, scored)), caller)
+            return answer(422, _error(422, unknown_keys(rows, scored)))
         return answer(200, {"predictions": scored.probabilities,
                             "model_versions": scored.versions,
-                            "unmatched_lookups": scored.unmatched}, caller)
+                            "unmatched_lookups": scored.unmatched})
 
     return app

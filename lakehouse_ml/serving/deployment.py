@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import polars as pl
@@ -67,13 +67,15 @@ class Deployment:
 
 
 class Deployments:
-    """The current deployment of every endpoint; `refresh` polls the registry."""
+    """The current deployment of every endpoint; `refresh` polls the registry. `authorize`
+    (registered model name, version) raises before a version is loaded if it may not be."""
 
     def __init__(
         self, features: FeatureEngineeringClient, registry: MlflowClient,
         endpoints: Mapping[str, ModelSpec], challenger_share: float,
+        authorize: Callable[[str, int], None] = lambda name, version: None,
     ) -> None:
-        self._features, self._registry = features, registry
+        self._features, self._registry, self._authorize = features, registry, authorize
         self._models = {e: s.registered_name(features.catalog.env) for e, s in endpoints.items()}
         self._share = challenger_share
         self._current: dict[str, Deployment] = {}
@@ -121,4 +123,7 @@ class Deployments:
         log.info("endpoint %s now serves %s", endpoint, deployment.describe())
 
     def _load(self, loaded: dict[int, ServedModel], name: str, version: int) -> ServedModel:
-        return loaded.get(version) or load_model(self._features, name, version)
+        if version in loaded:
+            return loaded[version]
+        self._authorize(name, version)
+        return load_model(self._features, name, version)

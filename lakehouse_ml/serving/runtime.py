@@ -1,7 +1,9 @@
-"""What a running server holds: deployments, tokens, inference logs and the scoring thread.
+"""What a running server holds: deployments, tokens, model access checks, inference logs and
+the scoring thread.
 
 Built at startup (models loaded, tables created) and closed at shutdown, when the inference
-logs write what they still buffer.
+logs write what they still buffer. The server acts as the current principal (`--as`,
+`$LAKEHOUSE_PRINCIPAL`, else the OS user): loading a model version needs `EXECUTE` on it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from threadpoolctl import threadpool_limits
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.features import FeatureEngineeringClient
+from lakehouse_ml.governance import current_principal
 from lakehouse_ml.ml.registry import use_tracking
+from lakehouse_ml.serving.authorization import ModelAccess
 from lakehouse_ml.serving.batcher import Batcher
 from lakehouse_ml.serving.config import ServingConfig
 from lakehouse_ml.serving.deployment import Deployments
@@ -38,9 +42,11 @@ class Runtime:
         settings = config.settings
         catalog = Catalog(settings.root, settings.env)
         self.features = FeatureEngineeringClient(catalog)
+        self.principal = current_principal()
+        self.access = ModelAccess(settings.root, settings.env)
         self.deployments = Deployments(
             self.features, use_tracking(settings.mlflow_tracking_uri), config.endpoints,
-            config.challenger_share,
+            config.challenger_share, partial(self.access.require, self.principal),
         )
         self.deployments.refresh()
         self.config = config
@@ -60,7 +66,8 @@ class Runtime:
         self.parser = ThreadPoolExecutor(1, "parsing")
         """Parses large bodies, off the event loop and off the scoring thread."""
         self._batchers: dict[str, Batcher[Request, Scored]] = {}
-        self._poller = Poller(config.poll_seconds, [self.deployments.refresh, self.tokens.refresh])
+        self._poller = Poller(config.poll_seconds, [self.deployments.refresh, self.tokens.refresh,
+                                                    self.access.refresh])
 
     def _score(self, endpoint: str, requests: list[Request]) -> list[Scored | Exception]:
         deployment = self.deployments.get(endpoint)

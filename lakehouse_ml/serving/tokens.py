@@ -1,7 +1,10 @@
 """Bearer tokens for the serving endpoints, kept hashed in the Delta table `serving.tokens`.
 
 A token reads `lhm_<id>_<secret>`: the id finds its row, the secret is checked against
-`sha256(salt + secret)`. The secret is 256 random bits, so a fast salted hash is enough (slow
+`sha256(salt + secret)`. A token acts as the principal that created it (`--as` /
+`$LAKEHOUSE_PRINCIPAL` / the OS user, as Databricks' personal access tokens act as their
+user); its name says what it is for. A token from before principals were recorded acts as the
+principal named like the token. The secret is 256 random bits, so a fast salted hash is enough (slow
 password hashes such as scrypt defend guessable secrets and would cost milliseconds per
 request). The token itself is shown once, at creation, and never stored.
 """
@@ -21,6 +24,7 @@ from datetime import UTC, datetime
 import polars as pl
 
 from lakehouse_ml.catalog import Catalog, TableInfo
+from lakehouse_ml.governance.principals import current_principal
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +33,7 @@ PREFIX = "lhm"
 _UTC = pl.Datetime("us", "UTC")
 SCHEMA = pl.Schema({
     "token_id": pl.String, "name": pl.String, "salt": pl.String, "digest": pl.String,
-    "created_at": _UTC, "revoked_at": _UTC,
+    "created_at": _UTC, "revoked_at": _UTC, "principal": pl.String,
 })
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@:-]{0,63}")
 
@@ -56,10 +60,18 @@ class TokenStore:
         ))
 
     def active(self) -> pl.DataFrame:
-        return self.catalog.read(TABLE).filter(pl.col("revoked_at").is_null())
+        """The tokens not revoked, in `SCHEMA` (`principal` null for a token of a table
+        written before principals were recorded)."""
+        rows = self.catalog.read(TABLE).filter(pl.col("revoked_at").is_null())
+        if "principal" not in rows.columns:
+            rows = rows.with_columns(pl.lit(None, dtype=pl.String).alias("principal"))
+        return rows.select(SCHEMA.names())
 
-    def create(self, name: str) -> str:
-        """A new token for `name`, returned once; a name holds one active token at a time."""
+    def create(self, name: str, principal: str | None = None) -> str:
+        """A new token for `name`, returned once, acting as `principal` (default: the current
+        principal, see `governance.current_principal`); a name holds one active token at a
+        time."""
+        principal = current_principal(principal)
         if not _NAME.fullmatch(name):
             raise TokenNameError(f"token name {name!r}: use 1-64 letters, digits and _.@:- "
                              "(starting with a letter or digit)")
@@ -67,8 +79,9 @@ class TokenStore:
             raise TokenError(f"an active token named {name!r} exists: revoke it first")
         token_id, salt = secrets.token_hex(8), secrets.token_hex(16)
         secret = secrets.token_urlsafe(32)
-        row = (token_id, name, salt, _digest(salt, secret), datetime.now(UTC), None)
-        self.catalog.append(TABLE, pl.DataFrame([row], schema=SCHEMA, orient="row"))
+        row = (token_id, name, salt, _digest(salt, secret), datetime.now(UTC), None, principal)
+        self.catalog.append(TABLE, pl.DataFrame([row], schema=SCHEMA, orient="row"),
+                            evolve=True)  # a table from before principals gains the column
         return f"{PREFIX}_{token_id}_{secret}"
 
     def revoke(self, *names: str) -> int:
@@ -88,8 +101,18 @@ class TokenStore:
 
 
 @dataclass(frozen=True)
-class _Entry:
+class Caller:
+    """Who sent a request with a valid token."""
+
     name: str
+    """The token's name."""
+    principal: str
+    """The principal the token acts as."""
+
+
+@dataclass(frozen=True)
+class _Entry:
+    caller: Caller
     salt: str
     digest: str
 
@@ -113,7 +136,8 @@ class TokenVerifier:
     def refresh(self) -> None:
         try:
             active = {
-                r["token_id"]: _Entry(r["name"], r["salt"], r["digest"])
+                r["token_id"]: _Entry(Caller(r["name"], r["principal"] or r["name"]),
+                                      r["salt"], r["digest"])
                 for r in self.store.active().iter_rows(named=True)
             }
         except Exception as error:
@@ -137,12 +161,17 @@ class TokenVerifier:
             return f"token table {TABLE} last read {age:.0f} s ago"
         return None
 
-    def verify(self, token: str) -> str | None:
-        """The token's name if it is valid and not revoked, else None (always None while
-        `unavailable`)."""
+    def authenticate(self, token: str) -> Caller | None:
+        """The token's name and principal if it is valid and not revoked, else None (always
+        None while `unavailable`)."""
         prefix, _, rest = token.partition("_")
         token_id, _, secret = rest.partition("_")
         entry = self._active.get(token_id) if prefix == PREFIX else None
         if entry is None or not hmac.compare_digest(_digest(entry.salt, secret), entry.digest):
             return None
-        return None if self.unavailable else entry.name
+        return None if self.unavailable else entry.caller
+
+    def verify(self, token: str) -> str | None:
+        """The token's name if it is valid and not revoked, else None."""
+        caller = self.authenticate(token)
+        return None if caller is None else caller.name
