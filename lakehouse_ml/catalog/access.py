@@ -10,7 +10,6 @@ Tables registered by this process (`forget`) are looked up again too (their owne
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -20,7 +19,6 @@ import polars as pl
 from lakehouse_ml.governance import privileges as pv
 from lakehouse_ml.governance import securables as s
 from lakehouse_ml.governance.audit_chain import TABLE as AUDIT_TABLE
-from lakehouse_ml.governance.store import _WIDTH
 
 if TYPE_CHECKING:
     from lakehouse_ml.governance.audit import AuditLog
@@ -45,19 +43,14 @@ class Access:
         self._audit: Callable[[str, str], AuditLog] | None = None
         self._lock = threading.Lock()
         self._version = self.metastore.store.version()
-        self._following = self._file(self._version + 1)
         self._allowed: set[tuple[str, str, str, str]] = set()
         self._tables: dict[str, s.Securable] = {}
 
-    def _file(self, version: int) -> str:
-        return str(self.metastore.store.dir / f"{version:0{_WIDTH}d}.json")
-
     def _current(self) -> None:
         """Drop what was remembered if the governance state moved on (one stat)."""
-        if os.path.exists(self._following):
+        if self.metastore.store.moved_past(self._version):
             with self._lock:
                 self._version = self.metastore.store.version()
-                self._following = self._file(self._version + 1)
                 self._allowed = set()
                 self._tables = {}
 

@@ -16,7 +16,7 @@ from lakehouse_ml.catalog.registry import RegisteredTable, Registry
 from lakehouse_ml.governance import principals as p
 from lakehouse_ml.governance import privileges as pv
 from lakehouse_ml.governance import securables as s
-from lakehouse_ml.governance.store import _WIDTH, State, Store
+from lakehouse_ml.governance.store import State, Store
 
 T = TypeVar("T")
 Argument = str | Mapping[str, str]
@@ -74,8 +74,7 @@ class Metastore:
         nothing changed it costs one `stat` (does the version after the last one seen
         exist?) instead of listing every version."""
         seen = self._latest
-        if seen is not None and not (self.store.dir / f"{seen[0] + 1:0{_WIDTH}d}.json"
-                                     ).exists():
+        if seen is not None and not self.store.moved_past(seen[0]):
             return seen[1]
         version = self.store.version()
         state = self.store.read()  # this version or a later one: seen again next time

@@ -51,6 +51,15 @@ class Store:
         versions = [int(p.stem) for p in self.dir.glob("*.json") if p.stem.isdigit()]
         return max(versions, default=0)
 
+    def path(self, version: int) -> Path:
+        """The file holding `version` (it may not exist)."""
+        return self.dir / f"{version:0{_WIDTH}d}.json"
+
+    def moved_past(self, version: int) -> bool:
+        """Whether a version after `version` was committed: one `stat` (versions are
+        committed one after another), the cheap test a cache of the state is kept by."""
+        return self.path(version + 1).exists()
+
     def read(self) -> State:
         """The latest state; shared between callers (a version file never changes), so do
         not mutate it: `update` works on a copy."""
@@ -59,7 +68,7 @@ class Store:
             return empty_state(self.default_admin)
         if self._cached is not None and self._cached[0] == version:
             return self._cached[1]
-        path = self.dir / f"{version:0{_WIDTH}d}.json"
+        path = self.path(version)
         if path.stat().st_size > MAX_STATE_BYTES:
             raise ValueError(f"governance state {path} is larger than {MAX_STATE_BYTES} bytes")
         state = json.loads(path.read_text())
@@ -81,7 +90,7 @@ class Store:
             staging = self.dir / f".{uuid.uuid4().hex}.tmp"
             staging.write_text(json.dumps(state, indent=1, sort_keys=True))
             try:
-                os.link(staging, self.dir / f"{version + 1:0{_WIDTH}d}.json")
+                os.link(staging, self.path(version + 1))
             except FileExistsError:
                 continue
             finally:
