@@ -5,6 +5,7 @@ severity, saying why) and freshness (a stale or missing table fails)."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -71,6 +72,20 @@ def test_error_drift_fails_the_check_naming_columns_and_slices(
     assert (meta["error_pairs"].value, meta["warn_pairs"].value) == (2, 1)
     assert meta["columns_compared"].value == 3
     assert "DE" in meta["drifting"].value and SECRET not in meta["drifting"].value
+
+
+def test_a_slice_of_an_expression_over_a_pii_column_is_hidden(
+        settings: Settings, catalog: Catalog) -> None:
+    """The check hides a slice keyed by an expression naming a pii column (`lower(email)`),
+    by the same rule as the drift report, not only one keyed by the bare column name."""
+    monitor = replace(MONITOR, slicing_exprs=("country", "lower(email)"))
+    monitored(catalog, [DAY])
+    drift_table(catalog, drift_frame(
+        drift_row("spend", js_distance=0.5, slice_key="lower(email)", slice_value=SECRET)))
+    check = run_checks(settings, [monitor])["drift"]
+    assert not check.passed
+    assert "spend [lower(email)=(pii: not shown)]" in check.description
+    assert SECRET not in check.description and SECRET not in check.metadata["drifting"].value
 
 
 def test_warn_drift_warns(settings: Settings, catalog: Catalog) -> None:

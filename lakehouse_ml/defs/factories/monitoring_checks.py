@@ -12,7 +12,8 @@ from lakehouse_ml.defs.factories.metadata import asset_key, markdown
 from lakehouse_ml.defs.resources import LakehouseResource
 from lakehouse_ml.monitoring.freshness import freshness
 from lakehouse_ml.monitoring.levels import ERROR, WindowDrift, latest_drift
-from lakehouse_ml.monitoring.report import HIDDEN, pii_columns
+from lakehouse_ml.monitoring.pii import HIDDEN, masked_slice_value, reveals_pii
+from lakehouse_ml.monitoring.report import pii_columns
 from lakehouse_ml.monitoring.spec import Monitor
 
 DRIFT_CHECK = "drift"
@@ -25,22 +26,22 @@ MAX_SHOWN = 200
 
 def _pair(row: dict, pii: set[str]) -> str:
     where = "" if row["slice_key"] is None else (
-        f" [{row['slice_key']}={HIDDEN if row['slice_key'] in pii else row['slice_value']}]")
+        f" [{row['slice_key']}="
+        f"{HIDDEN if reveals_pii(row['slice_key'], pii) else row['slice_value']}]")
     value = "" if row["column_name"] in pii else (
         f" ({row['metric']} {row['value']:.4g} vs {row['threshold']:g})")
     return f"{row['column_name']}{where}{value}"
 
 
 def drift_summary(found: WindowDrift, pii: set[str]) -> pl.DataFrame:
-    """The flagged (column, slice) pairs, ERROR first, pii slices' values and pii columns'
-    metric values hidden: column_name, slice_key, slice_value, metric, value, threshold,
-    level."""
-    hide = pl.col("slice_key").is_in(list(pii))
+    """The flagged (column, slice) pairs, ERROR first, the values of slices whose expression
+    names a pii column (`monitoring.pii.reveals_pii`) and pii columns' metric values hidden:
+    column_name, slice_key, slice_value, metric, value, threshold, level."""
     secret = pl.col("column_name").is_in(list(pii))
     return found.levels.sort(pl.col("level") != ERROR, "column_name", "slice_key",
                              nulls_last=False).select(
         "column_name", "slice_key",
-        pl.when(hide).then(pl.lit(HIDDEN)).otherwise("slice_value").alias("slice_value"),
+        masked_slice_value(found.levels["slice_key"].unique().to_list(), pii),
         "metric",
         pl.when(secret).then(None).otherwise(pl.col("value").round(4)).alias("value"),
         "threshold", "level")
