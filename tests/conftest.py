@@ -27,6 +27,7 @@ from lakehouse_ml.defs.factories.medallion import daily_partitions, medallion_as
 from lakehouse_ml.defs.resources import LakehouseResource
 from lakehouse_ml.domains.churn import DOMAIN
 from lakehouse_ml.domains.churn.generator import GenerationReport, generate
+from lakehouse_ml.governance.audit import close_audit_logs
 from lakehouse_ml.medallion.spec import Domain
 from tests.durations import RECORDED, slowest_files_first
 
@@ -50,6 +51,14 @@ def own_mlflow_tracking_uri(monkeypatch: pytest.MonkeyPatch) -> None:
     would outlive its test and point a later test of the same worker at that test's store:
     each test starts without it (and monkeypatch removes what the test leaves)."""
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def closed_audit_logs() -> Iterator[None]:
+    """Each test's audit writers are closed when it ends (they write what they hold): a
+    process-wide writer must not outlive the temporary lakehouse it writes to."""
+    yield
+    close_audit_logs()
 
 
 @pytest.fixture

@@ -289,3 +289,14 @@ def audit_log(root: str, env: str) -> AuditLog:
         if key not in _LOGS or _LOGS[key]._closing:
             _LOGS[key] = AuditLog(Catalog(*key, governed=False))  # its own writes: not audited
         return _LOGS[key]
+
+
+def close_audit_logs() -> None:
+    """Close every audit writer of this process (each writes what it holds; a failure is
+    logged with its count): for a process that is done with its lakehouses, e.g. between
+    tests whose temporary roots are removed."""
+    with _LOGS_LOCK:
+        logs = list(_LOGS.values())
+        _LOGS.clear()
+    for log_ in logs:
+        log_.close()
