@@ -3,10 +3,10 @@ the audit record of every request.
 
 A decision (principal, model) → allowed or the denial is computed from the governance state
 (`governance.Metastore`, ~1 ms) and then kept until that state changes: each check costs one
-`stat` of the state folder (a grant or revoke writes a new version file there, which changes
-the folder's modification time) and a dict lookup, microseconds. A revocation therefore takes
-effect on the next request; `refresh` (run by the server's poller) also drops every decision,
-so none outlives `poll_seconds` even where a folder's modification time would not move.
+`stat` (`Store.moved_past`: does the version file after the last one seen exist? a grant or
+revoke commits the next version) and a dict lookup, microseconds. A revocation therefore
+takes effect on the next request; `refresh` (run by the server's poller) also drops every
+decision.
 
 A registered model the governance state does not declare (registered in MLflow but never
 declared with `Metastore.create`) is governed as a model of its schema owned by the metastore
@@ -16,9 +16,7 @@ admins, as catalogs and schemas holding tables are: grants on its schema and cat
 from __future__ import annotations
 
 import logging
-import os
 import threading
-import time
 from collections.abc import Mapping
 
 from lakehouse_ml.governance import Metastore, PermissionDenied, UnknownPrincipal
@@ -35,9 +33,6 @@ QUERY, LOGIN, LOAD = "queryEndpoint", "tokenLogin", "loadServedModel"
 """`action_name`s: a request to an endpoint (by an authenticated principal), a request whose
 token was refused (`user_identity` then `UNAUTHENTICATED`), a model version loaded to serve."""
 UNAUTHENTICATED = "unauthenticated"
-SETTLED_NS = 50_000_000
-"""A state folder modified less than 50 ms ago may change again within its file system's
-timestamp granularity unseen: decisions are cached only once it has been still this long."""
 
 
 def denial_message(denied: PermissionDenied, model: str) -> str:
@@ -56,37 +51,30 @@ class ModelAccess:
         self._metastore = Metastore(root, env)
         self._audit = audit_log(root, env)
         self._decisions: dict[tuple[str, str], PermissionDenied | None] = {}
-        self._stamp: int | None = None
+        self._version = self._metastore.store.version()
         self._lock = threading.Lock()
-
-    def _state_stamp(self) -> int:
-        try:
-            return os.stat(self._metastore.store.dir).st_mtime_ns
-        except FileNotFoundError:
-            return -1
 
     def refresh(self) -> None:
         """Forget every decision (the poller's bound on how long one is kept)."""
         with self._lock:
             self._decisions.clear()
-            self._stamp = None
+            self._version = self._metastore.store.version()
 
     def check(self, principal: str, model: str) -> PermissionDenied | None:
         """None if `principal` holds `EXECUTE` on registered model `model` (with `USE CATALOG`
         and `USE SCHEMA` on its containers), else the denial naming all three."""
-        stamp = self._state_stamp()
+        store, key = self._metastore.store, (principal, model)
         with self._lock:
-            if stamp != self._stamp:
+            if store.moved_past(self._version):
                 self._decisions.clear()
-                self._stamp = stamp
-            key = (principal, model)
+                self._version = store.version()
+            version = self._version
             if key in self._decisions:
                 return self._decisions[key]
-        decision = self._decide(principal, model)
-        if time.time_ns() - stamp >= SETTLED_NS:
-            with self._lock:
-                if self._stamp == stamp:
-                    self._decisions[key] = decision
+        decision = self._decide(principal, model)  # from version `version` or a later one
+        with self._lock:
+            if self._version == version:  # a later one: dropped at the next check
+                self._decisions[key] = decision
         return decision
 
     def _decide(self, principal: str, model: str) -> PermissionDenied | None:
