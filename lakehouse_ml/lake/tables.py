@@ -114,6 +114,19 @@ class Lake:
                         files.add(f"{uri.rstrip('/')}/{unquote(action[kind]['path'])}")
         return sorted(added - removed), sorted(removed - added), latest
 
+    def missing_files(self, uri: str, version: int) -> list[str]:
+        """The data files version `version` of the table references that no longer exist
+        (VACUUM deleted them): empty when time travel can read that version in full.
+        FileNotFoundError when there is no table at `uri`; deltalake's DeltaError when its log
+        no longer reaches `version` (expired log entries, or a version never written)."""
+        files = self.table(uri, version).file_uris()
+        if not files:
+            return []
+        fs, _ = pafs.FileSystem.from_uri(files[0])
+        paths = [pafs.FileSystem.from_uri(f)[1] for f in files]
+        return [f for f, info in zip(files, fs.get_file_info(paths), strict=True)
+                if info.type == pafs.FileType.NotFound]
+
     def read_files(self, files: Sequence[str], columns: Sequence[str]) -> pl.DataFrame:
         """`columns` of the rows in these data files of a table (see `changed_files`)."""
         return pl.read_parquet(list(files), columns=list(columns),
