@@ -40,16 +40,25 @@ def pii_columns(catalog: Catalog, table: str) -> set[str]:
     return pii_of(catalog, table)[0]
 
 
-def reveals_pii(slice_key: str | None, pii: Collection[str]) -> bool:
+def slice_pii(catalog: Catalog, table: str) -> set[str] | None:
+    """The pii columns to judge `table`'s slices by (`reveals_pii`): `pii_columns`, or None
+    when the table does not exist (its tags are unknown: every slice value is hidden)."""
+    return pii_columns(catalog, table) if catalog.exists(table) else None
+
+
+def reveals_pii(slice_key: str | None, pii: Collection[str] | None) -> bool:
     """True when the slicing expression `slice_key` names a pii column, itself or inside an
     expression (`upper(email)`): its slice values would show the column's values. Matched as
-    text, case-insensitive, so a quoted or look-alike name masks too (fail closed)."""
+    text, case-insensitive, so a quoted or look-alike name masks too (fail closed). `pii`
+    None (the table's tags are unknown, `slice_pii`): always True."""
     key = (slice_key or "").lower()
-    return any(column.lower() in key for column in pii)
+    return pii is None or any(column.lower() in key for column in pii)
 
 
-def masked_slice_value(slice_keys: Collection[str | None], pii: Collection[str]) -> pl.Expr:
-    """`slice_value` with HIDDEN for the slicing expressions of `slice_keys` that reveal pii."""
+def masked_slice_value(slice_keys: Collection[str | None],
+                       pii: Collection[str] | None) -> pl.Expr:
+    """`slice_value` with HIDDEN for the slicing expressions of `slice_keys` that reveal pii
+    (`reveals_pii`; every one when `pii` is None)."""
     hidden = [key for key in slice_keys if reveals_pii(key, pii)]
     return (pl.when(pl.col("slice_key").is_in(hidden)).then(pl.lit(HIDDEN))
             .otherwise(pl.col("slice_value")).alias("slice_value"))

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import bisect
 import json
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,11 +35,11 @@ from typing import Any, Literal
 import polars as pl
 
 from lakehouse_ml.catalog import Catalog
-from lakehouse_ml.catalog.catalog import TableNotFound
 from lakehouse_ml.features import FeatureLookup
 from lakehouse_ml.ml.scoring import SCORE_COLUMNS
 from lakehouse_ml.ml.spec import ModelSpec
 from lakehouse_ml.monitoring.levels import ERROR, drift_levels
+from lakehouse_ml.monitoring.pii import HIDDEN, masked_slice_value, slice_pii
 from lakehouse_ml.monitoring.schema import BASELINE, TABLE_LEVEL
 from lakehouse_ml.monitoring.spec import Monitor, RetrainingPolicy
 
@@ -51,9 +50,9 @@ MAX_EVIDENCE = 2000
 """Characters of the reason and of the evidence's JSON (run tags are short)."""
 MAX_NAME = 64
 MAX_SLICES = 3
-MASKED = "[masked]"
-"""A slice value of a column the catalog tags `pii`: never shown."""
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MASKED = HIDDEN
+"""A slice value whose slicing expression names a pii column (`monitoring.pii.reveals_pii`):
+never shown."""
 
 
 @dataclass(frozen=True)
@@ -146,18 +145,8 @@ def _is_input(model: ModelSpec, monitor: Monitor, column: str) -> bool:
     return column not in own and bool(model.feature_columns([column]))
 
 
-def _pii_columns(catalog: Catalog, table: str) -> set[str] | None:
-    """Columns the catalog tags `pii` in `table`; None when it is not registered (then every
-    slice value is masked)."""
-    try:
-        return catalog.describe(table).info.pii_columns()
-    except TableNotFound:
-        return None
-
-
-def _slice(key: str, value: str | None, pii: set[str] | None) -> str:
-    masked = pii is None or bool(set(_WORD.findall(key)) & pii)
-    return f"{_cut(key)}={MASKED if masked else _cut(str(value))}"
+def _slice(key: str, value: str | None) -> str:
+    return f"{_cut(key)}={_cut(str(value))}"
 
 
 def _window(row: dict[str, Any]) -> tuple[datetime, datetime]:
@@ -181,11 +170,13 @@ def _drift_timeline(catalog: Catalog, policy: RetrainingPolicy, model: ModelSpec
     levels = drift_levels(drift, monitor, drift_type=BASELINE)
     if policy.on_drift_level == ERROR:
         levels = levels.filter(pl.col("level") == ERROR)
-    pii = _pii_columns(catalog, monitor.table)
+    sliced = levels.filter(pl.col("slice_key").is_not_null())
+    sliced = sliced.with_columns(masked_slice_value(
+        sliced["slice_key"].unique().to_list(), slice_pii(catalog, monitor.table)))
     slices: dict[tuple[str, datetime], list[str]] = {}
-    for row in levels.filter(pl.col("slice_key").is_not_null()).iter_rows(named=True):
+    for row in sliced.iter_rows(named=True):
         slices.setdefault((row["column_name"], row["window"]["start"]), []).append(
-            _slice(row["slice_key"], row["slice_value"], pii))
+            _slice(row["slice_key"], row["slice_value"]))
     for row in levels.filter(pl.col("slice_key").is_null()).iter_rows(named=True):
         start = row["window"]["start"]
         timeline[start].append(Drifting(
@@ -303,7 +294,8 @@ def decide(catalog: Catalog, policy: RetrainingPolicy, model: ModelSpec,
     `launched(episode)`: whether a run of that episode exists. Outcomes: `no_metrics`,
     `no_breach`, `episode_launched`, `cooldown`, `launch`; the reason is at most MAX_REASON
     characters, and the evidence holds metric values, windows, column and slice names only
-    (slice values of `pii` columns masked)."""
+    (slice values masked by `monitoring.pii`'s rule: `reveals_pii`, every one when the
+    monitored table does not exist)."""
     timeline = states(catalog, policy, model, monitors)
     watched = ", ".join(m.table for m in quality_monitors(model, monitors))
     if timeline is None:
