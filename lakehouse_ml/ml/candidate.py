@@ -22,6 +22,8 @@ from mlflow.data.delta_dataset_source import DeltaDatasetSource
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.features import FeatureEngineeringClient
 from lakehouse_ml.features.training_table import pinned_versions
+from lakehouse_ml.governance.reproduce_hash import TAG as TRAINING_SET_SHA256
+from lakehouse_ml.governance.reproduce_hash import TrainingSetDigest
 from lakehouse_ml.ml.evaluate import Evaluation, evaluate, plots
 from lakehouse_ml.ml.holdout import log_holdout_predictions
 from lakehouse_ml.ml.model_card import model_card
@@ -108,7 +110,8 @@ def train_candidate(catalog: Catalog, client: MlflowClient, spec: ModelSpec,
                           spec.slices, spec.min_slice_rows)
     # tags of both the run and the registered version: which code, features and data
     provenance = {"git_commit": git_commit(), "feature_set": spec.training_set.name,
-                  DATA_VERSIONS: json.dumps(versions, sort_keys=True)}
+                  DATA_VERSIONS: json.dumps(versions, sort_keys=True),
+                  TRAINING_SET_SHA256: TrainingSetDigest.of(frame).sha256}
     use_experiment(client, f"/{catalog.env}/{spec.schema}/{spec.name}")
     with mlflow.start_run(run_name=f"{spec.name}-train") as run:
         mlflow.log_params({**spec.params, "holdout": str(spec.holdout),
