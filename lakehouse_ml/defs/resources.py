@@ -71,12 +71,13 @@ def pipeline_identity() -> tuple[str, list[str]]:
     principal `<domain>-pipeline`. With one domain, the pipeline acts as its principal; with
     several, one code location cannot act as each, so it acts as the current principal ('')
     and still applies every policy. ValueError naming the file if a policy does not declare
-    its domain's pipeline principal."""
-    from lakehouse_ml.domains import _packages
+    its domain's pipeline principal. A broken domain package (see `domains.discover`) is left
+    out: it runs nothing, so neither its principal nor its policy counts."""
+    from lakehouse_ml.domains import discover
     from lakehouse_ml.governance.policy import load
 
     found: list[tuple[str, str]] = []
-    domains = [(where, m.DOMAIN) for where, m in _packages() if getattr(m, "DOMAIN", None)]
+    domains = [(d.where, d.domain) for d in discover().declared.values()]
     for where, domain in domains:
         path = Path(where) / POLICY_FILE
         if not path.is_file():

@@ -17,12 +17,14 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+import lakehouse_ml.domains
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.catalog.access import ACCESS_ACTION
 from lakehouse_ml.config import Settings
 from lakehouse_ml.defs.factories.features import feature_assets
 from lakehouse_ml.defs.factories.medallion import daily_partitions, medallion_assets
 from lakehouse_ml.defs.resources import LakehouseResource, apply_policies, pipeline_identity
+from lakehouse_ml.domains import discover
 from lakehouse_ml.domains.churn import DOMAIN
 from lakehouse_ml.domains.churn.generator import GenerationReport
 from lakehouse_ml.governance import Metastore
@@ -35,6 +37,7 @@ from tests.user_domains import declare_user_domains
 
 POLICY = Path(__file__).parents[2] / "lakehouse_ml" / "domains" / "churn" / "policy.yaml"
 PRINCIPAL = "churn-pipeline"
+BROKEN = Path(__file__).parents[1] / "domain_packages" / "broken"
 DAILY_SCHEMAS = {"bronze", "silver", "gold", "pipeline"}
 """The schemas the daily refresh (medallion and feature assets) reads and writes."""
 
@@ -95,6 +98,17 @@ def test_a_code_location_with_several_domains_acts_as_the_launching_user(
     assert (principal, policies) == ("", [str(POLICY)])
     resource = LakehouseResource.from_settings(settings, principal=principal)
     assert resource.catalog().principal == current_principal()
+
+
+def test_broken_domain_packages_do_not_change_whom_the_pipeline_acts_as(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Packages `domains.discover` leaves out (orphan_model and twice declare a DOMAIN) run
+    nothing: churn alone still acts as its service principal."""
+    monkeypatch.setattr(lakehouse_ml.domains, "__path__",
+                        [*lakehouse_ml.domains.__path__, str(BROKEN)])
+    assert {"orphan", "twice"} <= {Path(b.where).name.split("_")[0]
+                                   for b in discover().broken}
+    assert pipeline_identity() == (PRINCIPAL, [str(POLICY)])
 
 
 def test_the_policy_is_applied_once_per_process_and_file_version(
