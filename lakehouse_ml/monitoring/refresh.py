@@ -65,7 +65,9 @@ from lakehouse_ml.monitoring.windows import (
     MonitorError,
     assign_windows,
     granularity_label,
+    missing_columns,
     placeable,
+    slice_of,
     sliced,
     time_of,
     utc_time,
@@ -78,6 +80,8 @@ MAX_SLICE_VALUES = 100
 """Distinct values of one slicing expression in one window (or the baseline) that are sliced:
 a window with more gets no slices of that expression (each would be a profile and drift row
 per column), and the refresh's notes say so."""
+MAX_FAILURE = 200
+"""Characters of an error's first line quoted in a failed slice's reason."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,9 @@ class RefreshResult:
     and why."""
     full: bool = False
     """Every window was recomputed."""
+    failed_slices: dict[str, str] = field(default_factory=dict)
+    """Slicing expressions left out → why (a column they name is not in the table); the
+    whole table and the other slices are computed."""
 
 
 @dataclass(frozen=True)
@@ -393,10 +400,11 @@ def refresh(catalog: Catalog, monitor: Monitor, *, now: datetime | None = None,
 
     Never fails for the data's content: unsupported columns are skipped (`skipped_columns`),
     an empty or missing table gives zero windows, rows without a placeable timestamp are
-    counted, a slicing expression over MAX_SLICE_VALUES values is not sliced, labels that
-    cannot be used (wrong type, conflicting, not a label) give no realized quality for them
-    (`notes` says so each time). MonitorError for a monitor its table cannot satisfy (missing
-    or mistyped timestamp, bad slicing expression)."""
+    counted, a slicing expression over MAX_SLICE_VALUES values is not sliced, one that cannot
+    be evaluated on the rows (a column it names is missing, not valid SQL) is left out
+    (`failed_slices`) while the rest is computed, labels that cannot be used (wrong type,
+    conflicting, not a label) give no realized quality for them (`notes` says so each time).
+    MonitorError for a monitor its table cannot satisfy (missing or mistyped timestamp)."""
     if not catalog.exists(monitor.table):
         return RefreshResult(monitor, [], 0, 0, -1,
                              notes=(f"{monitor.table} does not exist yet: zero windows",))
@@ -436,12 +444,13 @@ def refresh(catalog: Catalog, monitor: Monitor, *, now: datetime | None = None,
         rows = (assign_windows(_rows_of(catalog, monitor, version, neighbours), monitor, schema)
                 if touched.starts else None)
     notes.extend(touched.notes)
+    failed: dict[str, str] = {}
     result = _compute(catalog, monitor, rows, touched, kinds, categorical, version, client,
-                      notes, previous_of)
+                      notes, previous_of, failed)
     if label_version is not None:
         tables.record_labels_version(catalog, monitor, label_version)
     return RefreshResult(monitor, result[0], result[1], result[2], version, skipped,
-                         tuple(notes), touched.full)
+                         tuple(notes), touched.full, failed)
 
 
 def _capped(rows: pl.DataFrame, expression: str, where: str, notes: list[str]
@@ -459,15 +468,34 @@ def _capped(rows: pl.DataFrame, expression: str, where: str, notes: list[str]
     return rows.filter(~pl.col(START).is_in(over[START].implode()))
 
 
-def _slices(frame: pl.DataFrame, monitor: Monitor, notes: list[str]
-            ) -> Iterable[pl.DataFrame]:
-    for expression, part in sliced(frame.lazy(), monitor):
+def _slice_failure(monitor: Monitor, expression: str, columns: Collection[str],
+                   error: Exception) -> str:
+    """Why the slicing expression cannot be evaluated on the monitored rows: the columns it
+    names that the table lacks, else the error's first line."""
+    missing = missing_columns(expression, columns)
+    if missing:
+        shown = [c for c in columns if c not in (START, END)]
+        return (f"column(s) {', '.join(map(repr, missing))} not in {monitor.table} "
+                f"(columns: {', '.join(shown)})")
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {first[:MAX_FAILURE]}"
+
+
+def _slices(frame: pl.DataFrame, monitor: Monitor, notes: list[str],
+            failed: dict[str, str]) -> Iterable[pl.DataFrame]:
+    """The rows of every slice (the whole table first); a slicing expression that cannot be
+    evaluated on them is left out, with why in `failed` and a note."""
+    for expression in (None, *monitor.slicing_exprs):
         try:
-            rows = part.collect()
-        except pl.exceptions.PolarsError as error:
-            raise MonitorError(f"monitor of {monitor.table}: slicing expression "
-                               f"{expression!r} cannot be evaluated on its rows: "
-                               f"{type(error).__name__}: {error}") from error
+            rows = slice_of(frame.lazy(), expression, monitor).collect()
+        except (MonitorError, pl.exceptions.PolarsError) as error:
+            if expression is None:
+                raise
+            why = _slice_failure(monitor, expression, frame.columns, error)
+            failed[expression] = why
+            notes.append(f"slicing expression {expression!r} cannot be evaluated on the rows "
+                         f"of {monitor.table}: {why}: no slices of it (the rest is computed)")
+            continue
         yield rows if expression is None else _capped(rows, expression, monitor.table, notes)
 
 
@@ -496,10 +524,11 @@ def _without_pii(rows: pl.DataFrame, pii: Collection[str]) -> pl.DataFrame:
 def _compute(catalog: Catalog, monitor: Monitor, rows: pl.LazyFrame | None, touched: _Touched,
              kinds: Mapping[str, Kind], categorical: Mapping[str, bool], version: int,
              client: MlflowClient | None, notes: list[str],
-             previous_of: Mapping[datetime, Window | None] | None
+             previous_of: Mapping[datetime, Window | None] | None, failed: dict[str, str]
              ) -> tuple[list[Window], int, int]:
     """Profile and drift rows of the touched windows, written; `previous_of`: a snapshot's
-    comparison window (time series compare with the window before)."""
+    comparison window (time series compare with the window before); `failed` receives the
+    slicing expressions left out."""
     # a full refresh of a time series also drops windows whose rows are all gone; a
     # snapshot's earlier windows are history, kept
     stale = (tables.window_starts(catalog, monitor)
@@ -523,7 +552,8 @@ def _compute(catalog: Catalog, monitor: Monitor, rows: pl.LazyFrame | None, touc
             notes.append(f"no realized quality: {error}")
             frame = with_labels(catalog, frame, replace(spec, labels=None, label_col=None),
                                 str(monitor.timestamp_col))
-    slices = pl.concat(list(_slices(frame, monitor, notes)), how="vertical_relaxed")
+    slices = pl.concat(list(_slices(frame, monitor, notes, failed)),
+                       how="vertical_relaxed")
     starts = touched.starts
     present = slices.filter(pl.col(START).is_in(sorted(starts)))
     profile_rows = profile(present.lazy(), kinds, categorical)

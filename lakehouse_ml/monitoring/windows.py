@@ -17,7 +17,7 @@ table is the slice whose `slice_key` and `slice_value` are both NULL.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
@@ -116,15 +116,32 @@ def slice_value(expression: str, monitor: Monitor) -> pl.Expr:
     return parsed.cast(pl.String)
 
 
+def slice_of(frame: pl.LazyFrame, expression: str | None, monitor: Monitor) -> pl.LazyFrame:
+    """`frame` with `slice_key` and `slice_value` columns for one slicing expression (None:
+    the whole table). MonitorError when `expression` is not valid SQL; an expression over a
+    column `frame` lacks fails when collected (polars' ColumnNotFoundError)."""
+    if expression is None:
+        return frame.with_columns(pl.lit(None, pl.String).alias(SLICE_KEY),
+                                  pl.lit(None, pl.String).alias(SLICE_VALUE))
+    return frame.with_columns(pl.lit(expression).alias(SLICE_KEY),
+                              slice_value(expression, monitor).alias(SLICE_VALUE))
+
+
 def sliced(frame: pl.LazyFrame, monitor: Monitor) -> Iterator[tuple[str | None, pl.LazyFrame]]:
-    """(slice_key, `frame` with `slice_key` and `slice_value` columns) for the whole table
-    (key None) and for each slicing expression."""
-    whole = frame.with_columns(pl.lit(None, pl.String).alias(SLICE_KEY),
-                               pl.lit(None, pl.String).alias(SLICE_VALUE))
-    yield None, whole
-    for expression in monitor.slicing_exprs:
-        yield expression, frame.with_columns(pl.lit(expression).alias(SLICE_KEY),
-                                             slice_value(expression, monitor).alias(SLICE_VALUE))
+    """(slice_key, `slice_of`) for the whole table (key None) and for each slicing
+    expression."""
+    for expression in (None, *monitor.slicing_exprs):
+        yield expression, slice_of(frame, expression, monitor)
+
+
+def missing_columns(expression: str, columns: Collection[str]) -> list[str]:
+    """The columns the slicing expression `expression` names that are not in `columns` (none
+    when it is not valid SQL)."""
+    try:
+        named = pl.sql_expr(expression).meta.root_names()
+    except Exception:  # polars raises several error types for bad SQL
+        return []
+    return sorted(set(named) - set(columns))
 
 
 def window_struct(start: pl.Expr, end: pl.Expr) -> pl.Expr:

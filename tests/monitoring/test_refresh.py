@@ -10,13 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import pytest
 
 from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.monitoring.refresh import refresh
 from lakehouse_ml.monitoring.schema import BASELINE, CONSECUTIVE, TABLE_LEVEL
 from lakehouse_ml.monitoring.spec import BaselineTable, InferenceLog, LabelJoin, Monitor
-from lakehouse_ml.monitoring.windows import MonitorError
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -254,14 +252,29 @@ def test_compaction_touches_no_window_and_vacuumed_changes_recompute_all(
     assert before[0].equals(after[0]) and before[1].equals(after[1])
 
 
-def test_a_slicing_expression_the_rows_cannot_evaluate_is_named(tmp_path: Path) -> None:
+def test_a_slicing_expression_the_rows_cannot_evaluate_is_left_out_naming_the_column(
+        tmp_path: Path) -> None:
+    """Its slices are omitted with the reason (the missing column named); the whole table,
+    the other slices and their drift are computed."""
     catalog = lakehouse(tmp_path)
-    catalog.append("gold.activity", day_rows(0))
+    for day in range(2):
+        catalog.append("gold.activity", day_rows(day))
     monitor = Monitor("gold.activity", "time_series", timestamp_col="ts",
-                      slicing_exprs=("tier", "nope > 1"))
-    with pytest.raises(MonitorError, match=r"gold.activity: slicing expression 'nope > 1' "
-                                           r"cannot be evaluated on its rows: "):
-        refresh(catalog, monitor)
+                      slicing_exprs=("tier", "lower(nope) = 'x'", "amount >>> 1"))
+
+    result = refresh(catalog, monitor)
+
+    assert result.failed_slices["lower(nope) = 'x'"] == (
+        "column(s) 'nope' not in gold.activity (columns: ts, amount, tier, tags)")
+    assert "amount >>> 1" in result.failed_slices
+    assert ("slicing expression \"lower(nope) = 'x'\" cannot be evaluated on the rows of "
+            "gold.activity: column(s) 'nope' not in gold.activity") in "; ".join(result.notes)
+    assert len(result.windows) == 2
+    profile, drift = tables(catalog, monitor)
+    for frame in (profile, drift):
+        assert sorted(set(frame["slice_key"].to_list()), key=str) == [None, "tier"]
+    assert drift.filter(pl.col("slice_key") == "tier",
+                        pl.col("drift_type") == CONSECUTIVE).height > 0
 
 
 def test_a_recreated_table_is_refreshed_whole(tmp_path: Path) -> None:

@@ -60,11 +60,16 @@ def monitor_asset(monitor: Monitor) -> dg.AssetsDefinition:
         result = refresh(catalog, monitor, client=client)
         for note in result.notes:
             context.log.info(f"{monitor.table}: {note}")
+        for expression, why in result.failed_slices.items():
+            context.log.warning(f"{monitor.table}: slicing expression {expression!r} left "
+                                f"out: {why}")
         windows = [f"{s.isoformat()} .. {e.isoformat()}" for s, e in result.windows]
         common = {"monitored_table": monitor.table, "monitored_version": result.table_version,
                   "windows_computed": len(result.windows),
                   "windows": ", ".join(windows[:10]) + (" ..." if len(windows) > 10 else ""),
-                  "notes": "; ".join(result.notes) or "none"}
+                  "notes": "; ".join(result.notes) or "none",
+                  "failed_slices": "; ".join(f"{expression} ({why})" for expression, why
+                                             in result.failed_slices.items()) or "none"}
         if not catalog.exists(monitor.profile_metrics_table):  # the monitored table is missing
             yield dg.MaterializeResult(asset_key=profile, metadata=common)
             yield dg.MaterializeResult(asset_key=drift, metadata=common)
