@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import dagster as dg
+from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGraph
 
 from lakehouse_ml.defs.factories import names
 from lakehouse_ml.defs.factories.metadata import asset_key
@@ -29,11 +30,17 @@ MAX_LISTED = 10
 """Critical findings named in the check's description (all are in its metadata count)."""
 
 
-def _latest_checks(context: dg.AssetExecutionContext, env: str
+def _asset_graph() -> BaseAssetGraph:
+    """The code location's whole asset graph (a run's own job holds only what it selected)."""
+    from lakehouse_ml.definitions import defs
+
+    return defs().resolve_asset_graph()
+
+
+def _latest_checks(context: dg.AssetExecutionContext, graph: BaseAssetGraph, env: str
                    ) -> tuple[dict[str, list[CheckStatus]], list[AssetFreshness]]:
     """Per table (full name) the latest evaluation of each of its asset's checks, and a stale
     entry per failed `freshness` check."""
-    graph = context.repository_def.asset_graph
     checks: dict[str, list[CheckStatus]] = {}
     stale: list[AssetFreshness] = []
     for check_key in sorted(graph.asset_check_keys, key=lambda k: k.to_user_string()):
@@ -54,10 +61,11 @@ def _latest_checks(context: dg.AssetExecutionContext, env: str
     return checks, stale
 
 
-def _declared_freshness(context: dg.AssetExecutionContext) -> list[AssetFreshness]:
+def _declared_freshness(context: dg.AssetExecutionContext, graph: BaseAssetGraph
+                        ) -> list[AssetFreshness]:
     """Every asset with a time-window freshness policy and its last materialization."""
     found = []
-    for node in context.repository_def.asset_graph.asset_nodes:
+    for node in graph.asset_nodes:
         policy = node.freshness_policy_or_from_metadata
         window = getattr(policy, "fail_window", None)
         if window is None:
@@ -97,9 +105,10 @@ def check_result(audit: Audit) -> dg.AssetCheckResult:
 def governance_findings(context: dg.AssetExecutionContext, lakehouse: LakehouseResource,
                         mlflow: MlflowResource) -> Iterator[dg.MaterializeResult]:
     catalog = lakehouse.catalog(as_location=True)  # the whole lakehouse: as the metastore admin
-    checks, failing = _latest_checks(context, catalog.env)
+    graph = _asset_graph()
+    checks, failing = _latest_checks(context, graph, catalog.env)
     audit = run_audit(catalog, mlflow.client(), AuditInputs(
-        checks=checks, freshness=[*_declared_freshness(context), *failing]))
+        checks=checks, freshness=[*_declared_freshness(context, graph), *failing]))
     version = write_findings(catalog, audit.findings, audit.day, context.run_id,
                              audit.audited_at)
     page = write_report(catalog.root, catalog.env, audit)
