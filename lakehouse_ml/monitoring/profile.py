@@ -16,10 +16,13 @@ Definitions (a group is the rows of one window and slice; `rows` its number of r
   (sample standard deviation, ddof = 1; NULL for fewer than 2 values), `min`, `max`,
   `quantiles` (the values at `schema.QUANTILES` 0, 0.05, ..., 1 by linear interpolation
   between order statistics: at p, position h = p · (n − 1) of the sorted values x₀..xₙ₋₁,
-  x⌊h⌋ + (h − ⌊h⌋)(x⌈h⌉ − x⌊h⌋), numpy's default `linear` method; with ±inf among the
-  values, `numpy.quantile` itself, whose rules for inf − inf give a number where the formula
-  gives NaN), `median` = the 0.5 quantile. avg and stddev are NaN when both +inf and −inf
-  occur. All NULL when no such value.
+  x⌊h⌋ + (h − ⌊h⌋)(x⌈h⌉ − x⌊h⌋), numpy's default `linear` method), `median` = the 0.5
+  quantile. ±inf values are values, as in Databricks (Spark's `percentile_approx` over the
+  column returns values of the data, ±inf at the tails when the data holds them, never NaN):
+  where x⌊h⌋ or x⌈h⌉ is infinite the quantile is the infinite one (the limit of the
+  formula, which would give inf − inf = NaN), between −inf and +inf the nearer of the two
+  (x⌊h⌋ when h − ⌊h⌋ < 0.5). avg and stddev are NaN when both +inf and −inf occur (Spark's
+  `avg` too). All NULL when no such value.
 - `distinct_count`: the number of distinct non-NULL values (all NaNs count as one value);
   `percent_distinct` = 100 · distinct_count / count (NULL when count is 0).
 - `frequent_items`: for categorical columns (strings, booleans, categoricals, and numeric
@@ -130,6 +133,22 @@ def _aggregations(column: str, kind: Kind, categorical: bool) -> list[pl.Expr]:
     return out
 
 
+def _quantiles(ordered: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    """The quantiles of the sorted, NaN-free `ordered` at `probabilities` (see the module
+    docstring: linear interpolation; an infinite neighbour wins, the nearer of −inf and
+    +inf)."""
+    position = probabilities * (ordered.size - 1)
+    low = np.floor(position).astype(np.int64)
+    weight = position - low
+    below, above = ordered[low], ordered[np.ceil(position).astype(np.int64)]
+    with np.errstate(invalid="ignore"):  # inf - inf, replaced below
+        linear = below + (above - below) * weight
+    infinite_below, infinite_above = np.isinf(below), np.isinf(above)
+    return np.select(
+        [infinite_below & infinite_above, infinite_below, infinite_above],
+        [np.where(weight < 0.5, below, above), below, above], linear)
+
+
 def _number_statistics(column: pl.Series, groups: pl.Series) -> pl.DataFrame:
     """num_nulls, num_nan, num_zeros, avg, stddev, min, max, quantiles and the distinct count
     of the numbers of `column` in each group (`groups`: each group's row positions, NULL for
@@ -154,14 +173,7 @@ def _number_statistics(column: pl.Series, groups: pl.Series) -> pl.DataFrame:
             rows.append((group_nulls, nans, zeros, None, None, None, None, None, 0))
             continue
         ordered = ordered[:length]
-        if np.isinf(ordered[[0, -1]]).any():  # numpy's rules for inf - inf and inf * 0
-            with np.errstate(invalid="ignore"):
-                quantiles = np.quantile(ordered, probabilities)
-        else:
-            position = probabilities * (length - 1)
-            low = np.floor(position).astype(np.int64)
-            high = np.ceil(position).astype(np.int64)
-            quantiles = ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+        quantiles = _quantiles(ordered, probabilities)
         with np.errstate(invalid="ignore"):  # +inf and -inf: NaN mean and stddev
             mean = float(ordered.mean())
             stddev = float(ordered.std(ddof=1)) if length > 1 else None

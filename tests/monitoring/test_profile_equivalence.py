@@ -39,6 +39,21 @@ def frame(rng: np.random.Generator, rows: int) -> pl.DataFrame:
     })
 
 
+def quantile(numbers: list[float], p: float) -> float:
+    """The p-quantile of the sorted `numbers` by the module's definition, one at a time:
+    linear between the order statistics around p·(n − 1), an infinite one winning (the nearer
+    of −inf and +inf)."""
+    position = p * (len(numbers) - 1)
+    low, high = math.floor(position), math.ceil(position)
+    weight = position - low
+    below, above = numbers[low], numbers[high]
+    if math.isinf(below) and math.isinf(above):
+        return below if weight < 0.5 else above
+    if math.isinf(below) or math.isinf(above):
+        return below if math.isinf(below) else above
+    return below + (above - below) * weight
+
+
 def straightforward(values: list[float | None]) -> dict:
     """The numeric profile metrics of one group's values, by their definitions."""
     present = [v for v in values if v is not None]
@@ -52,7 +67,7 @@ def straightforward(values: list[float | None]) -> dict:
             out |= {"avg": float(np.mean(numbers)), "min": float(numbers.min()),
                     "max": float(numbers.max()),
                     "stddev": float(np.std(numbers, ddof=1)) if numbers.size > 1 else None,
-                    "quantiles": np.quantile(numbers, QUANTILES).tolist()}
+                    "quantiles": [quantile(sorted(numbers.tolist()), p) for p in QUANTILES]}
     return out
 
 
@@ -122,3 +137,17 @@ def test_the_profiled_frame_is_left_as_it_was():
     before = data.clone()
     check(data, SNAPSHOT)
     assert data.equals(before, null_equal=True)
+
+
+def test_quantiles_of_infinite_values_are_infinite_never_nan():
+    """As Databricks (Spark's percentile_approx): ±inf at the tails, the finite values
+    interpolated between them (numpy.quantile gives NaN for inf − inf)."""
+    data = pl.DataFrame({"x": [3.0, np.inf, 1.0, -np.inf, 2.0, None]})
+    kinds, categorical, _ = profiled_columns(data.schema, SNAPSHOT)
+    rows = next(sliced(assign_windows(data.lazy(), SNAPSHOT, data.schema, T0), SNAPSHOT))[1]
+    got = profile(rows, kinds, categorical).filter(pl.col("column_name") == "x").row(
+        0, named=True)
+    # positions 4p over -inf, 1, 2, 3, inf: below 1 -> -inf, above 3 -> inf, else 4p
+    assert got["quantiles"] == [-math.inf if 4 * p < 1 else math.inf if 4 * p > 3
+                                else pytest.approx(4 * p) for p in QUANTILES]
+    assert (got["min"], got["median"], got["max"]) == (-math.inf, 2.0, math.inf)
