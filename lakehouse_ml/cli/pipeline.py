@@ -28,6 +28,7 @@ from lakehouse_ml.config import Settings
 from lakehouse_ml.defs.factories import names
 from lakehouse_ml.defs.factories.medallion import landed_days
 from lakehouse_ml.defs.factories.model import train_run_config
+from lakehouse_ml.defs.governance_audit import JOB as GOVERNANCE_JOB
 from lakehouse_ml.domains import discover
 from lakehouse_ml.medallion.spec import Domain
 from lakehouse_ml.ml.spec import ModelSpec
@@ -189,7 +190,8 @@ def materialize_range(
     """Per domain of `plan`: `<domain>_daily_refresh` over its days as one run, then each of
     its models' `<model>_train_validate_deploy` (training only when the data versions changed,
     unless `force`) and `<model>_batch_score` (when declared), then
-    `<domain>_monitoring_refresh` (when it declares monitors).
+    `<domain>_monitoring_refresh` (when it declares monitors); last, `governance_audit` (the
+    governance report of the whole lakehouse).
 
     When the daily refresh fails, the domain's other jobs are not run; when a model job fails
     (e.g. batch scoring before any champion), the domain's later model jobs are not run but
@@ -234,6 +236,9 @@ def materialize_range(
                                     "monitors need no champion)" if failed else ""))
             results.append(definitions.resolve_job_def(job).execute_in_process(
                 instance=instance, run_config=config, raise_on_error=False))
+    say(f"{GOVERNANCE_JOB}: the whole lakehouse, every domain")
+    results.append(definitions.resolve_job_def(GOVERNANCE_JOB).execute_in_process(
+        instance=instance, run_config=config, raise_on_error=False))
     return results
 
 
@@ -290,6 +295,11 @@ def summary(console: Console, results: list[dg.ExecuteInProcessResult]) -> None:
                     f"{meta['alias'].value} (validation {meta['validation'].value}, holdout "
                     f"ROC AUC {meta['roc_auc'].value:.3f}); MLflow UI: make mlflow-ui"
                 )
+            elif event.is_step_materialization and "report_path" in (
+                    meta := event.step_materialization_data.materialization.metadata):
+                console.print(f"governance report: {meta['report_path'].value} (critical "
+                              f"{meta['findings_critical'].value}, high "
+                              f"{meta['findings_high'].value})", markup=False, soft_wrap=True)
             elif event.event_type == dg.DagsterEventType.ASSET_OBSERVATION:
                 meta = event.asset_observation_data.asset_observation.metadata
                 if "not_retrained" in meta:
