@@ -25,10 +25,11 @@ from lakehouse_ml.governance.findings import (
 )
 from lakehouse_ml.governance.findings_audit import Audit, run_audit
 from lakehouse_ml.governance.findings_catalog import grants
-from lakehouse_ml.governance.findings_ops import AssetFreshness, stale
+from lakehouse_ml.governance.findings_ops import AssetFreshness, failed_runs, stale
 from lakehouse_ml.governance.report import html_page, markdown
 from lakehouse_ml.governance.sql import run_sql
 from lakehouse_ml.ml.registry import use_tracking
+from lakehouse_ml.monitoring.failed_runs import record_failed_run
 from tests.governance.conftest import SCHEMA
 
 EMAIL = "ann.secret@example.com"
@@ -179,3 +180,20 @@ def test_findings_table_replaces_its_day(catalog: Catalog) -> None:
     with pytest.raises(ValueError, match="invalid finding severity 'urgent'"):
         Finding("urgent", "k", "s", "m")
     audit_log(catalog.root, catalog.env).flush()
+
+
+def test_failed_runs_of_the_last_day(catalog: Catalog) -> None:
+    """A run recorded failed within the window is a medium finding naming job and error; an
+    older one is not; without the table there are none."""
+    now = datetime.now(UTC)
+    assert failed_runs(catalog, now - timedelta(days=1))[1] == []
+    record_failed_run(catalog, "r-new", "churn_daily_refresh", now - timedelta(hours=2),
+                      "step bronze failed", {})
+    record_failed_run(catalog, "r-old", "churn_daily_refresh", now - timedelta(days=3),
+                      "old failure", {})
+    runs, findings = failed_runs(catalog, now - timedelta(days=1))
+    assert runs["run_id"].to_list() == ["r-new"]
+    assert [(f.severity, f.kind, f.securable) for f in findings] == [
+        (MEDIUM, "failed_run", "r-new")]
+    assert "churn_daily_refresh" in findings[0].message
+    assert "step bronze failed" in findings[0].message
