@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 
 import numpy as np
 import polars as pl
@@ -81,6 +82,11 @@ MAX_SLICE_VALUES = 100
 a window with more gets no slices of that expression (each would be a profile and drift row
 per column), and the refresh's notes say so."""
 MAX_FAILURE = 200
+MAX_CHUNK_WINDOWS = 31
+"""Windows computed at once: a refresh over more (a first or full refresh of years of
+history, a large late backfill) computes them in chunks of this many, oldest first, each
+read, computed and written before the next, so its memory follows a chunk (and its two
+neighbouring windows), not the history."""
 """Characters of an error's first line quoted in a failed slice's reason."""
 
 
@@ -103,6 +109,12 @@ class RefreshResult:
     failed_slices: dict[str, str] = field(default_factory=dict)
     """Slicing expressions left out → why (a column they name is not in the table); the
     whole table and the other slices are computed."""
+    chunks: int = 1
+    """How many chunks of at most `max_chunk_windows` windows were computed one after the
+    other."""
+    max_rows_read: int = 0
+    """The most rows of the monitored table held at once (one chunk's windows and their
+    neighbours)."""
 
 
 @dataclass(frozen=True)
@@ -387,8 +399,27 @@ def _unused_declarations(monitor: Monitor, profiled: Collection[str]) -> list[st
              f"that cannot be profiled): {'; '.join(named)}"] if named else [])
 
 
+class _Shared:
+    """What every chunk of one refresh compares with, read once when first needed: the
+    baseline's rows per slice and the label-free estimator."""
+
+    def __init__(self, catalog: Catalog, monitor: Monitor, client: MlflowClient | None,
+                 notes: list[str]) -> None:
+        self.catalog, self.monitor, self.client, self.notes = catalog, monitor, client, notes
+
+    @cached_property
+    def baseline(self) -> dict[tuple, pl.DataFrame]:
+        return _baseline_slices(self.monitor, _baseline(self.catalog, self.monitor, self.client,
+                                                        self.notes), self.notes)
+
+    @cached_property
+    def estimator(self) -> CBPE | None:
+        return _estimator(self.catalog, self.monitor, self.client, self.notes)
+
+
 def refresh(catalog: Catalog, monitor: Monitor, *, now: datetime | None = None,
-            full: bool = False, client: MlflowClient | None = None) -> RefreshResult:
+            full: bool = False, client: MlflowClient | None = None,
+            max_chunk_windows: int = MAX_CHUNK_WINDOWS) -> RefreshResult:
     """Compute the windows the monitored table's changes since the last refresh touch (all
     when `full` or the first time), replace them in both metric tables; idempotent.
 
@@ -396,7 +427,9 @@ def refresh(catalog: Catalog, monitor: Monitor, *, now: datetime | None = None,
     table version read, so refreshing an unchanged table replaces the same window. Ignored by
     time-series and inference-log monitors, whose windows come from their timestamps.
     `client`: the MLflow client for the baseline and the label-free estimate (default:
-    MLflow's current tracking URI).
+    MLflow's current tracking URI). `max_chunk_windows`: windows computed at once (more are
+    computed in chunks, oldest first, each written before the next: memory follows a chunk,
+    not the history; the notes say how many chunks).
 
     Never fails for the data's content: unsupported columns are skipped (`skipped_columns`),
     an empty or missing table gives zero windows, rows without a placeable timestamp are
@@ -439,18 +472,54 @@ def refresh(catalog: Catalog, monitor: Monitor, *, now: datetime | None = None,
                                                        before[0])], how="diagonal_relaxed")
     else:
         touched = _touched(catalog, monitor, version, full, label_starts)
-        neighbours = {s + d for s in touched.starts
-                      for d in (-monitor.granularity, timedelta(0), monitor.granularity)}
-        rows = (assign_windows(_rows_of(catalog, monitor, version, neighbours), monitor, schema)
-                if touched.starts else None)
     notes.extend(touched.notes)
     failed: dict[str, str] = {}
-    result = _compute(catalog, monitor, rows, touched, kinds, categorical, version, client,
-                      notes, previous_of, failed)
+    shared = _Shared(catalog, monitor, client, notes)
+    if previous_of is not None:  # a snapshot: one window
+        chunks = [(touched.starts, rows)]
+    else:
+        if max_chunk_windows < 1:
+            raise ValueError(f"max_chunk_windows must be at least 1, got {max_chunk_windows}")
+        ordered = sorted(touched.starts)
+        chunks = [(set(ordered[i:i + max_chunk_windows]),
+                   _neighbourhood(catalog, monitor, version, schema,
+                                  ordered[i:i + max_chunk_windows]))
+                  for i in range(0, len(ordered), max_chunk_windows)] or [(set(), None)]
+        if len(chunks) > 1:
+            notes.append(f"{len(ordered)} windows computed in {len(chunks)} chunks of at most "
+                         f"{max_chunk_windows} (each written before the next is read)")
+    windows: list[Window] = []
+    profile_rows = drift_rows_written = most = 0
+    for index, (starts, chunk_rows) in enumerate(chunks):
+        result = _compute(catalog, monitor, chunk_rows, starts, touched.full and index == 0,
+                          kinds, categorical, version, shared, notes,
+                          previous_of or _consecutive(monitor, starts, touched.starts), failed)
+        windows += result[0]
+        profile_rows, drift_rows_written = profile_rows + result[1], drift_rows_written + result[2]
+        most = max(most, result[3])
     if label_version is not None:
         tables.record_labels_version(catalog, monitor, label_version)
-    return RefreshResult(monitor, result[0], result[1], result[2], version, skipped,
-                         tuple(notes), touched.full, failed)
+    return RefreshResult(monitor, windows, profile_rows, drift_rows_written, version, skipped,
+                         tuple(notes), touched.full, failed, len(chunks), most)
+
+
+def _consecutive(monitor: Monitor, starts: Collection[datetime],
+                 touched: Collection[datetime]) -> dict[datetime, Window | None]:
+    """The windows of a time series whose drift a chunk computes → the window before: its
+    `starts`, and the window after each (it compares with a recomputed window) unless
+    another chunk of the refresh computes that one."""
+    step = monitor.granularity
+    after = {s + step for s in starts} - (set(touched) - set(starts))
+    return {s: (s - step, s) for s in {*starts, *after}}
+
+
+def _neighbourhood(catalog: Catalog, monitor: Monitor, version: int, schema: pl.Schema,
+                   starts: Collection[datetime]) -> pl.LazyFrame:
+    """The rows of the windows starting at `starts` and of the windows either side of each
+    (CONSECUTIVE drift compares with them), windows assigned."""
+    step = monitor.granularity
+    around = {s + d for s in starts for d in (-step, timedelta(0), step)}
+    return assign_windows(_rows_of(catalog, monitor, version, around), monitor, schema)
 
 
 def _capped(rows: pl.DataFrame, expression: str, where: str, notes: list[str]
@@ -521,24 +590,27 @@ def _without_pii(rows: pl.DataFrame, pii: Collection[str]) -> pl.DataFrame:
           for c in ("min", "max", "median", "quantiles")))
 
 
-def _compute(catalog: Catalog, monitor: Monitor, rows: pl.LazyFrame | None, touched: _Touched,
-             kinds: Mapping[str, Kind], categorical: Mapping[str, bool], version: int,
-             client: MlflowClient | None, notes: list[str],
-             previous_of: Mapping[datetime, Window | None] | None, failed: dict[str, str]
-             ) -> tuple[list[Window], int, int]:
-    """Profile and drift rows of the touched windows, written; `previous_of`: a snapshot's
-    comparison window (time series compare with the window before); `failed` receives the
-    slicing expressions left out."""
+def _compute(catalog: Catalog, monitor: Monitor, rows: pl.LazyFrame | None,
+             starts: set[datetime], full: bool, kinds: Mapping[str, Kind],
+             categorical: Mapping[str, bool], version: int, shared: _Shared, notes: list[str],
+             previous_of: Mapping[datetime, Window | None], failed: dict[str, str]
+             ) -> tuple[list[Window], int, int, int]:
+    """Profile and drift rows of the windows starting at `starts` (`rows`: theirs and their
+    neighbours'), written; `full`: also drop the windows no longer in the table;
+    `previous_of`: the windows whose drift is computed → the window their CONSECUTIVE drift
+    compares with (`_consecutive`; a snapshot's: the snapshot before); `failed` receives
+    the slicing expressions left out. Returns the windows, the profile and drift rows
+    written and the monitored rows read."""
     # a full refresh of a time series also drops windows whose rows are all gone; a
     # snapshot's earlier windows are history, kept
     stale = (tables.window_starts(catalog, monitor)
-             if touched.full and previous_of is None else set())
+             if full and monitor.profile_type != "snapshot" else set())
     if rows is None:
-        notes.append(f"{monitor.table} has no rows: zero windows" if touched.full
+        notes.append(f"{monitor.table} has no rows: zero windows" if full
                      else "no window touched since the last refresh")
         for table in (monitor.profile_metrics_table, monitor.drift_metrics_table):
             tables.replace_windows(catalog, table, pl.DataFrame(), stale)
-        return [], 0, 0
+        return [], 0, 0, 0
     frame = rows.collect()
     spec = monitor.inference_log
     if spec is not None:
@@ -554,17 +626,13 @@ def _compute(catalog: Catalog, monitor: Monitor, rows: pl.LazyFrame | None, touc
                                 str(monitor.timestamp_col))
     slices = pl.concat(list(_slices(frame, monitor, notes, failed)),
                        how="vertical_relaxed")
-    starts = touched.starts
     present = slices.filter(pl.col(START).is_in(sorted(starts)))
     profile_rows = profile(present.lazy(), kinds, categorical)
-    quality = (_quality(monitor, present, _estimator(catalog, monitor, client, notes))
+    quality = (_quality(monitor, present, shared.estimator)
                if spec is not None and not present.is_empty() else None)
     profiled = _finish_profile(profile_rows, quality, monitor, version)
-    step = monitor.granularity
-    if previous_of is None:
-        previous_of = {s: (s - step, s) for s in starts | {s + step for s in starts}}
     current = dict(_group_keys(slices.drop("label", strict=False)))
-    base = _baseline_slices(monitor, _baseline(catalog, monitor, client, notes), notes)
+    base = shared.baseline
     drifted = _drift(current, previous_of, monitor, categorical, base)
     if base:
         notes.extend(_unmatched(current, previous_of, base))
@@ -576,4 +644,4 @@ def _compute(catalog: Catalog, monitor: Monitor, rows: pl.LazyFrame | None, touc
     tables.replace_windows(catalog, monitor.drift_metrics_table, drifted,
                            set(previous_of) | stale)
     span = timedelta(0) if monitor.profile_type == "snapshot" else monitor.granularity
-    return [(s, s + span) for s in sorted(starts)], profiled.height, drifted.height
+    return [(s, s + span) for s in sorted(starts)], profiled.height, drifted.height, frame.height

@@ -314,3 +314,26 @@ def test_a_label_touches_the_windows_within_its_tolerance(tmp_path: Path) -> Non
     touched = refresh(catalog, monitor)
     # the scores one day either side of the label may take it: their windows are redone
     assert [w[0] for w in touched.windows] == [T0 + d * DAY for d in (1, 2, 3)]
+
+
+def test_a_long_history_is_computed_in_bounded_chunks_equal_to_one_pass(
+        tmp_path: Path) -> None:
+    """A first refresh over more windows than `max_chunk_windows` computes them in chunks,
+    each holding its windows and their neighbours only; the tables equal one pass's."""
+    chunked, whole = lakehouse(tmp_path / "chunked"), lakehouse(tmp_path / "whole")
+    for day in range(7):
+        for catalog in (chunked, whole):
+            catalog.append("gold.activity", day_rows(day, shift=6.0 * (day >= 4)))
+
+    result = refresh(chunked, MONITOR, max_chunk_windows=2)
+
+    assert result.chunks == 4 and len(result.windows) == 7
+    assert "7 windows computed in 4 chunks of at most 2 (each written before the next is read)" \
+        in result.notes
+    assert result.max_rows_read <= 4 * 30 < 7 * 30  # 2 windows and a neighbour either side
+    one_pass = refresh(whole, MONITOR)
+    assert one_pass.chunks == 1 and one_pass.max_rows_read == 7 * 30
+    assert (result.profile_rows, result.drift_rows) == (one_pass.profile_rows,
+                                                        one_pass.drift_rows)
+    for got, want in zip(tables(chunked), tables(whole), strict=True):
+        assert got.equals(want)
