@@ -19,12 +19,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
-import skops.io
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 from sklearn.pipeline import Pipeline
-from skops.io.exceptions import UntrustedTypesFoundException
 
 DIGEST_TAG = "artifact_sha256"
 SERIALIZATION_FORMAT = "skops"
@@ -130,6 +128,9 @@ def load_pipeline(folder: Path, logged: Model, label: str) -> Pipeline:
         raise ModelArtifactError(
             f"{label} is saved as {flavor.get('serialization_format')!r}, not skops: pickled "
             "models can run any code when loaded, so only skops models are loaded")
+    import skops.io  # here, not at module level: importing it lists every scikit-learn
+    from skops.io.exceptions import UntrustedTypesFoundException  # estimator (seconds)
+
     file = folder / flavor["pickled_model"]
     try:
         pipeline = skops.io.load(file, trusted=list(TRUSTED_TYPES))
