@@ -79,8 +79,16 @@ def run_audit(catalog: Catalog, client: MlflowClient, inputs: AuditInputs | None
     inventory, found = fc.inventory(namespace, [entry for entry, _ in models])
     pii, pii_found = fc.pii_columns(namespace, inventory)
     grants, grant_found = fc.grants(namespace.state)
-    champions = [fm.champion(catalog, client, entry.name, version, inputs.checks)
-                 for entry, version in models if version is not None]
+    champions = []
+    for entry, version in models:
+        if version is None:
+            continue
+        try:
+            champions.append(fm.champion(catalog, client, entry.name, version, inputs.checks))
+        except (MlflowException, TrackingUnavailable) as error:
+            findings.append(Finding(HIGH, "model_registry_unreadable", entry.name,
+                                    f"champion version {version} of {entry.name} cannot be "
+                                    f"read from the MLflow registry: {error}"))
     runs, run_found = fo.failed_runs(catalog, since)
     denied, denied_found = fo.denied(catalog, since)
     chain, chain_found = fo.chain(catalog)

@@ -75,11 +75,12 @@ def registered_models(client: MlflowClient) -> list[tuple[ModelEntry, int | None
 
 
 def _pins(tag: str | None) -> dict[str, int]:
+    """The `data_versions` tag as table → version; {} when it is absent or malformed."""
     try:
         pins = json.loads(tag) if tag else {}
-    except ValueError:
+        return {str(t): int(v) for t, v in pins.items()} if isinstance(pins, dict) else {}
+    except (ValueError, TypeError):
         return {}
-    return {str(t): int(v) for t, v in pins.items()} if isinstance(pins, dict) else {}
 
 
 def _promotion(catalog: Catalog, model: str, version: int) -> tuple[str, datetime | None, str]:

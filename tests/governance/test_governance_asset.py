@@ -99,8 +99,11 @@ def test_champion_report_and_findings_table(lakehouse: Settings,
 def test_unvalidated_champion_fails_the_blocking_check(lakehouse: Settings,
                                                        instance: dg.DagsterInstance) -> None:
     """Version 2 never went through the gates; made champion by hand it is a critical
-    finding and the blocking check fails naming it."""
-    use_tracking(lakehouse.mlflow_tracking_uri).set_registered_model_alias(MODEL, CHAMPION, "2")
+    finding and the blocking check fails naming it; its malformed `data_versions` tag and the
+    promotion no alias record holds are high findings (the audit carries on)."""
+    client = use_tracking(lakehouse.mlflow_tracking_uri)
+    client.set_registered_model_alias(MODEL, CHAMPION, "2")
+    client.set_model_version_tag(MODEL, "2", "data_versions", '{"dev.churn.training_set": "x"}')
     result = audit(lakehouse, instance)
     _, evaluation = report(result)
     assert not evaluation.passed and evaluation.check_name == CHECK
@@ -108,3 +111,8 @@ def test_unvalidated_champion_fails_the_blocking_check(lakehouse: Settings,
     assert f"champion_not_validated on {MODEL}/2" in evaluation.description
     assert "unrecorded_promotion" not in evaluation.description  # high, not critical
     assert not result.success  # blocking: the run fails
+    rows = Catalog(lakehouse.root, lakehouse.env).read(TABLE).filter(
+        pl.col("securable") == f"{MODEL}/2")
+    assert dict(rows.select("kind", "severity").rows()) == {
+        "champion_not_validated": CRITICAL, "champion_without_lineage": "high",
+        "unrecorded_promotion": "high"}
