@@ -6,9 +6,11 @@ adds the latest asset check results of every asset and the assets' declared fres
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGraph
+from mlflow import MlflowClient
 
 from lakehouse_ml.defs.factories import names
 from lakehouse_ml.defs.factories.metadata import asset_key
@@ -77,6 +79,15 @@ def _declared_freshness(context: dg.AssetExecutionContext, graph: BaseAssetGraph
     return found
 
 
+def _registry(mlflow: MlflowResource) -> MlflowClient | None:
+    """The MLflow registry's client; None for an embedded store that was never created (no
+    model was ever registered: the audit does not create one)."""
+    uri = mlflow.tracking_uri
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return None
+    return mlflow.client()
+
+
 def check_result(audit: Audit) -> dg.AssetCheckResult:
     """Fails (ERROR) on any critical finding, naming them; fails when there was nothing to
     audit, saying why: it never passes on an empty lakehouse."""
@@ -107,7 +118,7 @@ def governance_findings(context: dg.AssetExecutionContext, lakehouse: LakehouseR
     catalog = lakehouse.catalog(as_location=True)  # the whole lakehouse: as the metastore admin
     graph = _asset_graph()
     checks, failing = _latest_checks(context, graph, catalog.env)
-    audit = run_audit(catalog, mlflow.client(), AuditInputs(
+    audit = run_audit(catalog, _registry(mlflow), AuditInputs(
         checks=checks, freshness=[*_declared_freshness(context, graph), *failing]))
     version = write_findings(catalog, audit.findings, audit.day, context.run_id,
                              audit.audited_at)

@@ -61,17 +61,18 @@ class Audit:
             "nothing to audit: the metastore holds no table and no registered model")
 
 
-def run_audit(catalog: Catalog, client: MlflowClient, inputs: AuditInputs | None = None
+def run_audit(catalog: Catalog, client: MlflowClient | None, inputs: AuditInputs | None = None
               ) -> Audit:
     """Audit the lakehouse `catalog` points at, as its principal (who must be able to read
-    the audit log, `monitoring.failed_runs` and the alias records: the metastore admin)."""
+    the audit log, `monitoring.failed_runs` and the alias records: the metastore admin);
+    `client` None: there is no MLflow registry (so no registered model)."""
     inputs = inputs or AuditInputs()
     now, since = inputs.now, inputs.now - inputs.window
     audit_log(catalog.root, catalog.env).flush()  # records still buffered count too
     namespace = Metastore(catalog.root, catalog.env).namespace()
     findings: list[Finding] = []
     try:
-        models = fm.registered_models(client)
+        models = [] if client is None else fm.registered_models(client)
     except (MlflowException, TrackingUnavailable) as error:
         models = []
         findings.append(Finding(HIGH, "model_registry_unreadable", client.tracking_uri,
@@ -81,7 +82,7 @@ def run_audit(catalog: Catalog, client: MlflowClient, inputs: AuditInputs | None
     grants, grant_found = fc.grants(namespace.state)
     champions = []
     for entry, version in models:
-        if version is None:
+        if version is None or client is None:
             continue
         try:
             champions.append(fm.champion(catalog, client, entry.name, version, inputs.checks))

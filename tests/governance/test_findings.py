@@ -10,7 +10,8 @@ import polars as pl
 import pytest
 
 from lakehouse_ml.catalog import Catalog, TableInfo
-from lakehouse_ml.defs.governance_audit import check_result
+from lakehouse_ml.defs.governance_audit import _registry, check_result
+from lakehouse_ml.defs.resources import MlflowResource
 from lakehouse_ml.governance import GROUP, Metastore
 from lakehouse_ml.governance.audit import audit_log
 from lakehouse_ml.governance.audit_chain import TABLE as AUDIT_TABLE
@@ -197,3 +198,14 @@ def test_failed_runs_of_the_last_day(catalog: Catalog) -> None:
         (MEDIUM, "failed_run", "r-new")]
     assert "churn_daily_refresh" in findings[0].message
     assert "step bronze failed" in findings[0].message
+
+
+def test_no_registry_is_not_created(root: str, tmp_path: Path) -> None:
+    """Without an MLflow store the audit reports no model and creates none (a run whose
+    domains registered no model leaves no database behind, and logs nothing about one)."""
+    store = tmp_path / "mlflow" / "mlflow.db"
+    registry = _registry(MlflowResource(tracking_uri=f"sqlite:///{store}"))
+    assert registry is None
+    result = run_audit(Catalog(root, "dev"), registry)
+    assert result.champions == [] and {r.type for r in result.inventory} == {"TABLE"}
+    assert not store.parent.exists()
