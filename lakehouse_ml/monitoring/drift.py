@@ -128,13 +128,53 @@ class _Side:
     count: int
     missing: int
     values: Any  # finite float64 values (numeric) or a value -> count dict (categorical)
+    ordered: np.ndarray | None = None
+    """Numeric: every value sorted (±inf at the ends, NULL and NaN last); `values` is a view
+    of it."""
 
     @property
     def percent_missing(self) -> float | None:
         return 100.0 * self.missing / self.rows if self.rows else None
 
 
-def drift_rows(current: pl.DataFrame, reference: pl.DataFrame,
+@dataclass(frozen=True)
+class Prepared:
+    """One side of `drift_rows` computed once, to compare with many others (a baseline with
+    every window, a window with the one before and the one after): per column its sorted
+    values (numeric) or value counts (categorical). `frame` is the data itself (not copied);
+    a column compared as another kind than prepared is read from it again."""
+
+    frame: pl.DataFrame
+    kinds: dict[str, str]
+    sides: dict[str, _Side]
+
+    def sorted_column(self, name: str) -> np.ndarray | None:
+        """Every value of a numeric column sorted, NULL and NaN last (as `profile` sorts
+        them), or None when the column was not prepared as numeric."""
+        side = self.sides.get(name)
+        return None if side is None else side.ordered
+
+
+def prepare(frame: pl.DataFrame, columns: Mapping[str, bool]) -> Prepared:
+    """`frame`'s sides of `columns` (name -> True when categorical, as `drift_rows` takes
+    them), computed once (numeric columns one per core from PARALLEL_MIN_VALUES values)."""
+    kinds = {name: _kind(name, flag, dict(frame.schema)) for name, flag in columns.items()}
+    numeric = sum(kind == "numeric" for kind in kinds.values())
+    sides = _map(lambda name: _SIDE[kinds[name]](frame, name), list(kinds),
+                 numeric > 1 and numeric * frame.height >= PARALLEL_MIN_VALUES)
+    return Prepared(frame, kinds, sides)
+
+
+def _map(work: Any, names: list[str], parallel: bool) -> dict[str, Any]:
+    """name -> work(name), one name per core when `parallel`."""
+    workers = min(len(names), os.cpu_count() or 1)
+    if parallel and workers > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return dict(zip(names, pool.map(work, names), strict=True))
+    return {name: work(name) for name in names}
+
+
+def drift_rows(current: pl.DataFrame | Prepared, reference: pl.DataFrame | Prepared,
                columns: Mapping[str, bool]) -> pl.DataFrame:
     """Drift of `current` against `reference`: a `:table` row (count_delta: the difference in
     rows; every other metric NULL) and one row per column of `columns` (name -> True when
@@ -148,25 +188,29 @@ def drift_rows(current: pl.DataFrame, reference: pl.DataFrame,
     constant columns give NULL or zero metrics. Columns are compared one per core when the
     numeric ones hold at least PARALLEL_MIN_VALUES values together (the same values either
     way; below, threads cost more than they save); each worker reads its column in place and
-    holds only that column's sorted values and a merge block."""
-    table = {"column_name": TABLE_LEVEL, "count_delta": float(current.height - reference.height)}
-    schemas = (dict(current.schema), dict(reference.schema))
+    holds only that column's sorted values and a merge block. Either side may be `prepare`d
+    (the same rows as from its frame): its columns are not sorted or counted again."""
+    frames = tuple(side.frame if isinstance(side, Prepared) else side
+                   for side in (current, reference))
+    table = {"column_name": TABLE_LEVEL,
+             "count_delta": float(frames[0].height - frames[1].height)}
+    schemas = (dict(frames[0].schema), dict(frames[1].schema))
     kinds = {name: _kind(name, flag, *schemas) for name, flag in columns.items()}
-    compare = {"numeric": _numeric_row, "categorical": _categorical_row, "counts": _common}
-    side = {"numeric": _numeric_side, "categorical": _categorical_side, "counts": _counts_side}
+
+    def side(of: pl.DataFrame | Prepared, name: str) -> _Side:
+        kind = kinds[name]
+        if isinstance(of, Prepared):
+            if of.kinds.get(name) == kind:
+                return of.sides[name]
+            of = of.frame
+        return _SIDE[kind](of, name)
 
     def compared(name: str) -> dict[str, Any]:
-        kind = kinds[name]
-        return compare[kind](side[kind](current, name), side[kind](reference, name))
+        return _COMPARE[kinds[name]](side(current, name), side(reference, name))
 
     numeric = sum(kind == "numeric" for kind in kinds.values())
-    size = numeric * (current.height + reference.height)
-    workers = min(len(kinds), os.cpu_count() or 1)
-    if numeric > 1 and size >= PARALLEL_MIN_VALUES and workers > 1:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            rows = dict(zip(kinds, pool.map(compared, kinds), strict=True))
-    else:
-        rows = {name: compared(name) for name in kinds}
+    rows = _map(compared, list(kinds), numeric > 1 and numeric * (
+        frames[0].height + frames[1].height) >= PARALLEL_MIN_VALUES)
     out = [table]
     for name in columns:
         dtype = schemas[0].get(name) or schemas[1].get(name)
@@ -207,7 +251,7 @@ def _numeric_side(frame: pl.DataFrame, name: str) -> _Side:
                      np.searchsorted(ordered, np.inf, side="left")]
     present = int(np.searchsorted(ordered, np.nan, side="left"))  # neither NULL nor NaN
     return _Side(frame.height, frame.height - series.null_count(), frame.height - present,
-                 values)
+                 values, ordered)
 
 
 def sorted_values(values: np.ndarray) -> np.ndarray:
@@ -381,3 +425,7 @@ def _js(p: np.ndarray, q: np.ndarray) -> float:
 def _psi(p: np.ndarray, q: np.ndarray) -> float:
     p, q = np.maximum(p, PSI_EPSILON), np.maximum(q, PSI_EPSILON)
     return float(np.sum((p - q) * np.log(p / q)))
+
+
+_SIDE = {"numeric": _numeric_side, "categorical": _categorical_side, "counts": _counts_side}
+_COMPARE = {"numeric": _numeric_row, "categorical": _categorical_row, "counts": _common}

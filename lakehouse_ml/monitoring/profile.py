@@ -47,7 +47,7 @@ distinct count from the sorted values (NULL and NaN sort last).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
@@ -149,19 +149,21 @@ def _quantiles(ordered: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
         [np.where(weight < 0.5, below, above), below, above], linear)
 
 
-def _number_statistics(column: pl.Series, groups: pl.Series) -> pl.DataFrame:
+def _number_statistics(column: pl.Series, groups: pl.Series,
+                       presorted: list[np.ndarray | None]) -> pl.DataFrame:
     """num_nulls, num_nan, num_zeros, avg, stddev, min, max, quantiles and the distinct count
     of the numbers of `column` in each group (`groups`: each group's row positions, NULL for
     all rows): one numpy sort per group (numpy's vectorized sort is several times faster
     than polars' here), NULL and NaN sorted last, so the numbers are a view of the sorted
-    values."""
+    values; `presorted`: per group its values already sorted so, or None (sorted here)."""
     everything = column.cast(pl.Float64).to_numpy()  # NULL -> NaN
     missing = column.is_null().to_numpy() if column.null_count() else None
     probabilities = np.asarray(QUANTILES)
     rows = []
-    for positions in groups:
+    for positions, given in zip(groups, presorted, strict=True):
         rows_at = None if positions is None else positions.to_numpy()
-        ordered = (sorted_values(everything) if rows_at is None  # one group: read once
+        ordered = (given if given is not None
+                   else sorted_values(everything) if rows_at is None  # one group: read once
                    else np.sort(everything[rows_at]))
         group_nulls = (0 if missing is None else column.null_count() if rows_at is None
                        else int(np.count_nonzero(missing[rows_at])))
@@ -232,11 +234,16 @@ METRIC_COLUMNS = [c for c in PROFILE_METRICS if c not in ("window", "granularity
 
 
 def profile(frame: pl.LazyFrame, kinds: Mapping[str, Kind],
-            categorical: Mapping[str, bool]) -> pl.DataFrame:
+            categorical: Mapping[str, bool],
+            presorted: Callable[[tuple, str], np.ndarray | None] | None = None
+            ) -> pl.DataFrame:
     """Profile rows of `frame`, which carries the GROUP columns (`_window_start`,
     `_window_end`, `slice_key`, `slice_value`): the GROUP columns, `column_name` and the
     metric columns of PROFILE_METRICS (QUALITY columns and the commit version NULL), one
-    `:table` row and one row per column of `kinds` for each group present in `frame`."""
+    `:table` row and one row per column of `kinds` for each group present in `frame`.
+    `presorted(group key, numeric column)`: the group's values of the column sorted, NULL and
+    NaN last (as `drift.Prepared.sorted_column` holds them), or None: a column sorted for
+    drift is not sorted again."""
     schema = frame.collect_schema()
     aggregations = [pl.len().cast(pl.Int64).alias("_rows")]
     for column, kind in kinds.items():
@@ -250,11 +257,14 @@ def profile(frame: pl.LazyFrame, kinds: Mapping[str, Kind],
     positions = (pl.Series(ROW, [None], pl.List(pl.UInt32)) if grouped.height == 1
                  else data.select(GROUP).with_row_index(ROW)
                  .group_by(GROUP, maintain_order=True).agg(pl.col(ROW))[ROW])
+    keys = grouped.select(GROUP).rows()
     table = grouped.select(*GROUP, pl.lit(TABLE_LEVEL).alias("column_name"),
                            pl.col("_rows").alias("count"))
     with ThreadPoolExecutor(max_workers=max(1, min(len(numeric), os.cpu_count() or 1))) as pool:
         statistics = dict(zip(numeric, pool.map(
-            lambda column: _number_statistics(data.get_column(column), positions), numeric),
+            lambda column: _number_statistics(
+                data.get_column(column), positions,
+                [presorted(key, column) if presorted else None for key in keys]), numeric),
             strict=True))  # numpy sorts without the GIL: one column per core
     parts = [table]
     for column, kind in kinds.items():

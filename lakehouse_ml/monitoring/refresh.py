@@ -25,7 +25,7 @@ together (each day of batch scores holds one version; `model_version` is not pro
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -42,7 +42,7 @@ from lakehouse_ml.monitoring.baseline import (
     baseline_frame,
 )
 from lakehouse_ml.monitoring.cbpe import CBPE, champion_estimator
-from lakehouse_ml.monitoring.drift import drift_rows
+from lakehouse_ml.monitoring.drift import Prepared, drift_rows, prepare
 from lakehouse_ml.monitoring.pii import digest, hashed, pii_of, reveals_pii
 from lakehouse_ml.monitoring.profile import GROUP, Kind, profile, profiled_columns
 from lakehouse_ml.monitoring.quality import fairness_columns, quality_columns, with_labels
@@ -282,28 +282,51 @@ def _finish_profile(rows: pl.DataFrame, quality: pl.DataFrame | None, monitor: M
                                            nulls_last=False)
 
 
-def _drift(current: Mapping[tuple, pl.DataFrame], previous_of: Mapping[datetime, Window],
-           monitor: Monitor, categorical: Mapping[str, bool],
-           baseline: Mapping[tuple, pl.DataFrame]) -> pl.DataFrame:
+class _Groups:
+    """The rows of each (window, slice) group of a chunk, each `prepare`d once when first
+    needed: its numeric columns sorted once for the profile, the drift against the window
+    before, as the window before of the one after, and against the baseline."""
+
+    def __init__(self, rows: Mapping[tuple, pl.DataFrame], categorical: Mapping[str, bool]
+                 ) -> None:
+        self.rows, self.categorical = rows, categorical
+        self._prepared: dict[tuple, Prepared] = {}
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.rows
+
+    def side(self, key: tuple) -> Prepared:
+        if key not in self._prepared:
+            self._prepared[key] = prepare(self.rows[key], self.categorical)
+        return self._prepared[key]
+
+    def sorted_column(self, key: tuple, column: str) -> np.ndarray | None:
+        return self.side(key).sorted_column(column) if key in self.rows else None
+
+
+def _drift(current: _Groups, previous_of: Mapping[datetime, Window], monitor: Monitor,
+           categorical: Mapping[str, bool], baseline: Callable[[tuple], Prepared | None]
+           ) -> pl.DataFrame:
     """Drift rows of the windows starting at the keys of `previous_of` (each mapped to the
-    window its CONSECUTIVE drift compares with, None for none): `current` maps GROUP keys to
-    their rows."""
+    window its CONSECUTIVE drift compares with, None for none): `current` holds the groups'
+    rows; `baseline`: a slice's prepared baseline rows, or None."""
     step = monitor.granularity
+    side = current.side
     parts, keys = [], []
-    for key, rows in current.items():
+    for key in current.rows:
         start, end, slice_key, slice_value = key
         if start not in previous_of:
             continue
         compare = []
         window_before = previous_of[start]
-        previous = current.get((*window_before, slice_key, slice_value)) if window_before else None
-        if previous is not None:
-            compare.append((CONSECUTIVE, previous, window_before))
-        reference = baseline.get((slice_key, slice_value))
+        before = (*window_before, slice_key, slice_value) if window_before else None
+        if before in current:
+            compare.append((CONSECUTIVE, side(before), window_before))
+        reference = baseline((slice_key, slice_value))
         if reference is not None:
             compare.append((BASELINE, reference, (None, None)))
         for drift_type, other, window_cmp in compare:
-            parts.append(drift_rows(rows, other, categorical))
+            parts.append(drift_rows(side(key), other, categorical))
             keys.append((*key, drift_type, *window_cmp))
     if not parts:
         return pl.DataFrame(schema=DRIFT_METRICS)
@@ -401,11 +424,23 @@ def _unused_declarations(monitor: Monitor, profiled: Collection[str]) -> list[st
 
 class _Shared:
     """What every chunk of one refresh compares with, read once when first needed: the
-    baseline's rows per slice and the label-free estimator."""
+    baseline's rows per slice (each slice `prepare`d once for every window) and the
+    label-free estimator."""
 
     def __init__(self, catalog: Catalog, monitor: Monitor, client: MlflowClient | None,
-                 notes: list[str]) -> None:
+                 notes: list[str], categorical: Mapping[str, bool]) -> None:
         self.catalog, self.monitor, self.client, self.notes = catalog, monitor, client, notes
+        self.categorical = categorical
+        self._prepared: dict[tuple, Prepared] = {}
+
+    def prepared_baseline(self, key: tuple) -> Prepared | None:
+        """The baseline's rows of the slice `key` (slice_key, slice_value), prepared once."""
+        if key not in self._prepared:
+            rows = self.baseline.get(key)
+            if rows is None:
+                return None
+            self._prepared[key] = prepare(rows, self.categorical)
+        return self._prepared[key]
 
     @cached_property
     def baseline(self) -> dict[tuple, pl.DataFrame]:
@@ -474,7 +509,7 @@ def refresh(catalog: Catalog, monitor: Monitor, *, now: datetime | None = None,
         touched = _touched(catalog, monitor, version, full, label_starts)
     notes.extend(touched.notes)
     failed: dict[str, str] = {}
-    shared = _Shared(catalog, monitor, client, notes)
+    shared = _Shared(catalog, monitor, client, notes, categorical)
     if previous_of is not None:  # a snapshot: one window
         chunks = [(touched.starts, rows)]
     else:
@@ -627,15 +662,18 @@ def _compute(catalog: Catalog, monitor: Monitor, rows: pl.LazyFrame | None,
     slices = pl.concat(list(_slices(frame, monitor, notes, failed)),
                        how="vertical_relaxed")
     present = slices.filter(pl.col(START).is_in(sorted(starts)))
-    profile_rows = profile(present.lazy(), kinds, categorical)
+    current = _Groups(dict(_group_keys(slices.drop("label", strict=False))), categorical)
+    for key in current.rows:  # here, not from the profile's threads (each would prepare it)
+        if key[0] in starts:
+            current.side(key)
+    profile_rows = profile(present.lazy(), kinds, categorical, current.sorted_column)
     quality = (_quality(monitor, present, shared.estimator)
                if spec is not None and not present.is_empty() else None)
     profiled = _finish_profile(profile_rows, quality, monitor, version)
-    current = dict(_group_keys(slices.drop("label", strict=False)))
     base = shared.baseline
-    drifted = _drift(current, previous_of, monitor, categorical, base)
+    drifted = _drift(current, previous_of, monitor, categorical, shared.prepared_baseline)
     if base:
-        notes.extend(_unmatched(current, previous_of, base))
+        notes.extend(_unmatched(current.rows, previous_of, base))
     pii, why = pii_of(catalog, monitor.table)
     if why is not None:
         notes.append(why)
