@@ -16,7 +16,13 @@ from lakehouse_ml.defs.factories import names
 from lakehouse_ml.defs.factories.metadata import asset_key
 from lakehouse_ml.defs.factories.monitoring_checks import FRESHNESS_CHECK
 from lakehouse_ml.defs.resources import LakehouseResource, MlflowResource
-from lakehouse_ml.governance.findings import TABLE, counts, critical, write_findings
+from lakehouse_ml.governance.findings import (
+    TABLE,
+    counts,
+    create_table,
+    critical,
+    write_findings,
+)
 from lakehouse_ml.governance.findings_audit import Audit, AuditInputs, run_audit
 from lakehouse_ml.governance.findings_models import CheckStatus
 from lakehouse_ml.governance.findings_ops import AssetFreshness
@@ -116,6 +122,7 @@ def check_result(audit: Audit) -> dg.AssetCheckResult:
 def governance_findings(context: dg.AssetExecutionContext, lakehouse: LakehouseResource,
                         mlflow: MlflowResource) -> Iterator[dg.MaterializeResult]:
     catalog = lakehouse.catalog(as_location=True)  # the whole lakehouse: as the metastore admin
+    create_table(catalog)
     graph = _asset_graph()
     checks, failing = _latest_checks(context, graph, catalog.env)
     audit = run_audit(catalog, _registry(mlflow), AuditInputs(

@@ -5,7 +5,8 @@ first), `kind` a short snake_case name of the rule (`missing_owner`, `unmasked_p
 `securable` the full name of what it is about (a table, model, column as `table.column`,
 principal, asset key or run), `message` one sentence naming it and why. Messages name `pii`
 columns, never their values. `governance.findings` holds one audit day per `audit_date`:
-writing a day again replaces that day's rows (idempotent).
+writing a day again replaces that day's rows (idempotent: the same findings again write
+nothing).
 """
 
 from __future__ import annotations
@@ -73,13 +74,24 @@ def frame(findings: Sequence[Finding], day: date, audited_at: datetime, run_id: 
                         schema=FINDINGS, orient="row")
 
 
-def write_findings(catalog: Catalog, findings: Sequence[Finding], day: date, run_id: str,
-                   audited_at: datetime | None = None) -> int:
-    """Replace `day`'s rows of `governance.findings` by `findings` (created on first use);
-    returns the table's new Delta version."""
+def create_table(catalog: Catalog) -> None:
+    """Create `governance.findings` unless it exists: before the audit's inventory, so the
+    audit sees the table it writes from its first run on (and a second run finds the same)."""
     create_once(catalog, TABLE, FINDINGS, TableInfo(
         owner="team:data-eng", comment="The daily governance audit's findings: severity "
         "(critical, high, medium, low, info), kind, securable and message, one audit day per "
         "audit_date.", tags={"layer": "governance"}))
+
+
+def write_findings(catalog: Catalog, findings: Sequence[Finding], day: date, run_id: str,
+                   audited_at: datetime | None = None) -> int:
+    """Replace `day`'s rows of `governance.findings` by `findings` (created on first use);
+    returns the table's Delta version: unchanged when the day already holds exactly these
+    findings (an audit run again finding the same adds no version)."""
+    create_table(catalog)
     rows = frame(findings, day, audited_at or datetime.now(UTC), run_id)
+    same = ["severity", "kind", "securable", "message"]
+    held = catalog.scan(TABLE).filter(pl.col("audit_date") == day).select(same).collect()
+    if held.height and held.sort(same).equals(rows.select(same).sort(same)):
+        return catalog.version(TABLE)
     return catalog.overwrite(TABLE, rows, predicate=f"audit_date = '{day.isoformat()}'")

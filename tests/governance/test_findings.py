@@ -174,10 +174,13 @@ def test_findings_table_replaces_its_day(catalog: Catalog) -> None:
     write_findings(catalog, [Finding(LOW, "a", "x", "m")], one, "r1")
     write_findings(catalog, [Finding(HIGH, "b", "y", "m"), Finding(LOW, "c", "z", "m")],
                    two, "r2")
-    write_findings(catalog, [Finding(CRITICAL, "d", "y", "m")], two, "r3")
+    version = write_findings(catalog, [Finding(CRITICAL, "d", "y", "m")], two, "r3")
     rows = catalog.read(TABLE).sort("audit_date")
     assert rows.select("audit_date", "severity", "run_id").rows() == [
         (one, LOW, "r1"), (two, CRITICAL, "r3")]
+    # the same findings again: no new Delta version (a re-run of `make run` adds nothing)
+    assert write_findings(catalog, [Finding(CRITICAL, "d", "y", "m")], two, "r4") == version
+    assert catalog.version(TABLE) == version
     with pytest.raises(ValueError, match="invalid finding severity 'urgent'"):
         Finding("urgent", "k", "s", "m")
     audit_log(catalog.root, catalog.env).flush()
