@@ -3,7 +3,6 @@
 lakehouse, every domain (engine: `lakehouse_ml.governance.findings_audit`); from Dagster it
 adds the latest asset check results of every asset and the assets' declared freshness."""
 
-
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
