@@ -9,12 +9,14 @@ Definition (`TrainingSetDigest.of`), version `DEFINITION`:
    datetimes as int64 microseconds since the epoch in UTC, durations as int64 microseconds,
    anything else (lists, structs, decimals) as its JSON text. A Delta round trip (unsigned to
    signed, string views, time zone names) therefore does not change the hash; a value does.
-2. The rows are sorted by every column (names in code-point order, nulls last), so the hash
-   does not depend on row order: it identifies the multiset of rows.
-3. A column's digest is sha256 over: its name, its logical type, the row count, the validity
-   bytes (1 valid, 0 null) and the values (nulls as zero bytes / empty strings); strings as
-   their int64 byte lengths followed by their bytes.
-4. The hash is sha256 over `DEFINITION`, the row count and the column digests in name order.
+2. A column's digest is sha256 over its name, its logical type, the row count, the validity
+   bytes (1 valid, 0 null) and the values (nulls as zero bytes / empty strings; strings as
+   their int64 byte lengths followed by their bytes), the column sorted on its own (nulls
+   last): it changes exactly when the column's multiset of values does.
+3. The hash is sha256 over `DEFINITION`, the row count, and per column (names in code-point
+   order) its name, logical type, validity and values as in 2, all columns taken in one row
+   order: the rows sorted by every column (names in code-point order, nulls last). So it does
+   not depend on row or column order: it identifies the multiset of rows.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -81,21 +84,23 @@ class TrainingSetDigest:
     def of(cls, frame: pl.DataFrame) -> TrainingSetDigest:
         """The digest of `frame` (any column order, any row order)."""
         names = sorted(frame.columns)
-        logical = {name: _logical(frame[name]) for name in names}
-        canonical = pl.DataFrame([series.alias(name) for name, (_, series) in logical.items()])
-        sortable = [n for n in names if logical[n][0] != "json"] or names
-        rows = canonical.sort(sortable, nulls_last=True) if canonical.height else canonical
+        kinds = {name: _logical(frame[name]) for name in names}
+        canonical = pl.DataFrame([series.alias(name) for name, (_, series) in kinds.items()])
+        rows = canonical.sort(names, nulls_last=True) if canonical.height else canonical
+        total = hashlib.sha256(f"{DEFINITION}\n{rows.height}\n".encode())
         columns = {}
         for name in names:
-            kind, series = logical[name][0], rows[name]
-            digest = hashlib.sha256()
-            for part in (name.encode(), kind.encode(), str(rows.height).encode(),
-                         series.is_not_null().to_numpy().astype("u1").tobytes(),
-                         _value_bytes(kind, series)):
-                digest.update(len(part).to_bytes(8, "little"))
-                digest.update(part)
-            columns[name] = f"{kind}:{digest.hexdigest()}"
-        total = hashlib.sha256(f"{DEFINITION}\n{rows.height}\n".encode())
-        for name in names:
-            total.update(f"{name}\t{columns[name]}\n".encode())
+            kind = kinds[name][0]
+            own = hashlib.sha256()
+            _update(own, name, kind, canonical[name].sort(nulls_last=True))
+            columns[name] = f"{kind}:{own.hexdigest()}"
+            _update(total, name, kind, rows[name])
         return cls(total.hexdigest(), rows.height, columns)
+
+
+def _update(digest: Any, name: str, kind: str, series: pl.Series) -> None:
+    for part in (name.encode(), kind.encode(), str(series.len()).encode(),
+                 series.is_not_null().to_numpy().astype("u1").tobytes(),
+                 _value_bytes(kind, series)):
+        digest.update(len(part).to_bytes(8, "little"))
+        digest.update(part)

@@ -114,18 +114,26 @@ class Lake:
                         files.add(f"{uri.rstrip('/')}/{unquote(action[kind]['path'])}")
         return sorted(added - removed), sorted(removed - added), latest
 
-    def missing_files(self, uri: str, version: int) -> list[str]:
-        """The data files version `version` of the table references that no longer exist
-        (VACUUM deleted them): empty when time travel can read that version in full.
-        FileNotFoundError when there is no table at `uri`; deltalake's DeltaError when its log
-        no longer reaches `version` (expired log entries, or a version never written)."""
-        files = self.table(uri, version).file_uris()
-        if not files:
-            return []
+    def damaged_files(self, uri: str, version: int) -> dict[str, str]:
+        """The data files of version `version` of the table that cannot be read as committed,
+        each with why: `deleted` (VACUUM removed it) or `<n> bytes, the log records <m>`
+        (rewritten after its commit). Empty when time travel can read that version in full.
+        Compares sizes only (reads no data). FileNotFoundError when there is no table at
+        `uri`; deltalake's DeltaError when its log no longer reaches `version` (expired log
+        entries, or a version never written)."""
+        actions = pl.DataFrame(self.table(uri, version).get_add_actions(flatten=True))
+        if actions.is_empty():
+            return {}
+        files = [f"{uri.rstrip('/')}/{unquote(path)}" for path in actions["path"]]
         fs, _ = pafs.FileSystem.from_uri(files[0])
-        paths = [pafs.FileSystem.from_uri(f)[1] for f in files]
-        return [f for f, info in zip(files, fs.get_file_info(paths), strict=True)
-                if info.type == pafs.FileType.NotFound]
+        found = fs.get_file_info([pafs.FileSystem.from_uri(f)[1] for f in files])
+        damaged = {}
+        for file, info, size in zip(files, found, actions["size_bytes"], strict=True):
+            if info.type == pafs.FileType.NotFound:
+                damaged[file] = "deleted"
+            elif info.size != size:
+                damaged[file] = f"{info.size} bytes, the log records {size}"
+        return damaged
 
     def read_files(self, files: Sequence[str], columns: Sequence[str]) -> pl.DataFrame:
         """`columns` of the rows in these data files of a table (see `changed_files`)."""

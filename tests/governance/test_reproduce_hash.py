@@ -1,5 +1,5 @@
 """The training set's content hash: stable under representation changes, sensitive to values;
-and `Lake.missing_files`, which says when VACUUM took a version's files."""
+and `Lake.damaged_files`, which says when VACUUM took a version's files or one was rewritten."""
 
 from __future__ import annotations
 
@@ -59,14 +59,25 @@ def test_a_row_more_or_less_changes_every_column() -> None:
     assert TrainingSetDigest.of(FRAME.head(2)).rows == 2
 
 
-def test_missing_files_names_what_vacuum_deleted(tmp_path: Path) -> None:
+def test_values_swapped_between_rows_change_the_hash_not_the_columns() -> None:
+    swapped = FRAME.with_columns(pl.Series("plan", ["pro", None, "basic"]))
+    before, after = TrainingSetDigest.of(FRAME), TrainingSetDigest.of(swapped)
+    assert after.sha256 != before.sha256 and after.columns == before.columns
+
+
+def test_damaged_files_names_what_vacuum_deleted_or_a_rewrite_changed(tmp_path: Path) -> None:
     lake, uri = Lake(), str(tmp_path / "t")
     lake.create(uri, pl.Schema({"a": pl.Int64}), name="t")
     lake.append(uri, pl.DataFrame({"a": [1]}), label="t")
-    lake.overwrite(uri, pl.DataFrame({"a": [2]}), label="t")
-    assert lake.missing_files(uri, 1) == [] and lake.missing_files(uri, 2) == []
+    lake.overwrite(uri, pl.DataFrame({"a": list(range(100))}), label="t")
+    assert lake.damaged_files(uri, 1) == {} and lake.damaged_files(uri, 2) == {}
 
     (deleted,) = lake.vacuum(uri, 0, enforce_retention_duration=False)
+    (current,) = lake.table(uri).file_uris()
+    size = Path(current).stat().st_size
+    pl.DataFrame({"a": [7]}).write_parquet(current)  # same name, other rows
 
-    assert [Path(f).name for f in lake.missing_files(uri, 1)] == [Path(deleted).name]
-    assert lake.missing_files(uri, 2) == []
+    assert {Path(f).name: why for f, why in lake.damaged_files(uri, 1).items()} == {
+        Path(deleted).name: "deleted"}
+    (why,) = lake.damaged_files(uri, 2).values()
+    assert why == f"{Path(current).stat().st_size} bytes, the log records {size}"
