@@ -25,7 +25,8 @@ A function is `CREATE OR REPLACE FUNCTION name(parameters) RETURNS returns RETUR
 Databricks SQL (checked by polars' SQL, see row_column.py); a row filter or column mask of a
 function the file declares must match its parameters (mask: the column, then `using`). A table
 that is filtered or masked but not created yet is declared at once (owned by its schema's
-owner), so its filter and masks hold from its first row.
+owner), so its filter and masks hold from its first row; so is a table or registered model
+granted on before the pipeline creates it (a grant needs its securable).
 """
 
 from __future__ import annotations
@@ -172,6 +173,8 @@ def _plan(m: Metastore, doc: dict[str, Any], file: str
         t = _target(m, e["securable"], where)
         if not isinstance(e["privileges"], list) or not e["privileges"]:
             raise PolicyError(f"{where}: privileges are a non-empty list")
+        if t.type in (s.TABLE, s.MODEL):
+            steps.append((where, partial(_declare, m, t.type, t.name)))
         steps.append((where, partial(m.grant, [str(x) for x in e["privileges"]], t.type,
                                      t.name, str(e["to"]))))
     for i, entry in enumerate(_entries(doc, "tags", list, file)):
@@ -241,17 +244,18 @@ def _row_column_steps(m: Metastore, doc: dict[str, Any], file: str
         if function in arity and arity[function] != len(args):
             raise PolicyError(f"{where}: function {function} takes {arity[function]} "
                               f"argument(s), called with {len(args)}")
-        steps.append((where, partial(_declare_table, m, table)))
+        steps.append((where, partial(_declare, m, s.TABLE, table)))
         steps.append((where, partial(m.set_row_filter, table, function, args)
                       if column is None else
                       partial(m.set_column_mask, table, args[0], function, args[1:])))
     return steps
 
 
-def _declare_table(m: Metastore, table: str, *, as_principal: str | None = None) -> None:
-    """Declare `table` (owned by its schema's owner) unless it exists."""
+def _declare(m: Metastore, kind: str, name: str, *, as_principal: str | None = None) -> None:
+    """Declare the table or registered model `name` (owned by its schema's owner) unless it
+    exists."""
     try:
-        m.securable(s.TABLE, table)
+        m.securable(kind, name)
     except s.UnknownSecurable:
-        owner = m.securable(s.SCHEMA, table.rsplit(".", 1)[0]).owner
-        m.create(s.TABLE, table, owner=owner, as_principal=as_principal)
+        owner = m.securable(s.SCHEMA, name.rsplit(".", 1)[0]).owner
+        m.create(kind, name, owner=owner, as_principal=as_principal)

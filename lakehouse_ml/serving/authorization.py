@@ -104,6 +104,14 @@ class ModelAccess:
         if denied is not None:
             raise denied
 
+    def flush(self) -> None:
+        """Write the buffered audit records now (a server stopped by a signal never runs the
+        writer's exit hook); a failure is logged, not raised (they stay buffered)."""
+        try:
+            audit_log(self.root, self.env).flush()
+        except Exception:
+            log.exception("audit log: buffered records could not be written at shutdown")
+
     def record(self, principal: str | None, action: str, status: int,
                params: Mapping[str, str], error: str | None = None) -> None:
         """One audit record (buffered: microseconds)."""

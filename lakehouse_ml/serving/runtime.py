@@ -97,7 +97,8 @@ class Runtime:
         return Scored.concat(await self._batchers[endpoint].submit(chunks))
 
     async def stop(self) -> None:
-        """After the last request: stop polling and scoring, write the buffered log rows."""
+        """After the last request: stop polling and scoring, write the buffered inference
+        log rows, then the buffered audit records."""
         self._poller.stop()
         for batcher in self._batchers.values():
             await batcher.stop()
@@ -105,4 +106,5 @@ class Runtime:
         self.parser.shutdown()
         for log in set(self.logs.values()):
             log.close()
+        self.access.flush()  # the audit records of everything above
         self.features.online_store.close()

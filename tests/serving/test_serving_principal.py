@@ -1,0 +1,126 @@
+"""`lakehouse-ml serve` runs as its own service principal, `churn-serving`, with exactly the
+grants the churn policy gives it: on a lakehouse with the policy applied it serves a prediction
+end to end over real HTTP on 127.0.0.1 and writes its inference log; without any one of the
+grants it needs at startup it refuses to start, in one line naming principal, privilege and
+securable."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import httpx
+import polars as pl
+import pytest
+import yaml
+
+from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.config import Settings
+from lakehouse_ml.governance import SERVICE_PRINCIPAL, Metastore
+from lakehouse_ml.governance.audit import audit_log
+from lakehouse_ml.governance.policy import apply_policy
+from lakehouse_ml.governance.principals import ENV_VAR, local_user
+from lakehouse_ml.serving.tokens import TokenStore
+from tests.serving.conftest import (
+    INVOCATIONS,
+    SERVE,
+    STARTUP_SECONDS,
+    auth,
+    free_port,
+    logged,
+    serve_env,
+    serve_process,
+)
+
+POLICY = Path(__file__).parents[2] / "lakehouse_ml" / "domains" / "churn" / "policy.yaml"
+SERVING = "churn-serving"
+CALLER = "churn-app"
+MODEL = "dev.churn.churn_clf"
+USES = {"SELECT": ("generateTemporaryTableCredential", "TABLE"),
+        "MODIFY": ("generateTemporaryTableCredential", "TABLE"),
+        "CREATE TABLE": ("createTable", "SCHEMA"), "EXECUTE": ("loadServedModel", "MODEL")}
+"""The audited action that uses a privilege, and the kind of securable it names itself (a
+privilege on a schema is used by an action on a table inside it)."""
+
+
+@pytest.fixture
+def governed(lakehouse_copy: Settings, monkeypatch: pytest.MonkeyPatch
+             ) -> tuple[Settings, Metastore, str]:
+    """A private copy of the lakehouse with the churn policy applied by the metastore admin, a
+    caller allowed to query the model and its token; every process started from here on acts
+    as `churn-serving` (`$LAKEHOUSE_PRINCIPAL`)."""
+    admin = local_user()
+    metastore = apply_policy(POLICY, admin, metastore=Metastore(lakehouse_copy.root,
+                                                                lakehouse_copy.env))
+    metastore.add_principal(CALLER, SERVICE_PRINCIPAL, as_principal=admin)
+    metastore.grant(["USE CATALOG"], "CATALOG", "dev", CALLER, as_principal=admin)
+    metastore.grant(["USE SCHEMA"], "SCHEMA", "churn", CALLER, as_principal=admin)
+    metastore.grant(["EXECUTE"], "MODEL", "churn.churn_clf", CALLER, as_principal=admin)
+    catalog = Catalog(lakehouse_copy.root, lakehouse_copy.env, principal=admin)
+    token = TokenStore(catalog).create("app", principal=CALLER)
+    shutil.rmtree(Path(lakehouse_copy.root) / "dev" / "churn" / "inference_log",
+                  ignore_errors=True)  # so that serving creates it (another test may have)
+    monkeypatch.setenv(ENV_VAR, SERVING)
+    return lakehouse_copy, metastore, token
+
+
+def _serving_records(settings: Settings) -> pl.DataFrame:
+    """churn-serving's audit records: (action, securable or model, status)."""
+    audit_log(settings.root, settings.env).flush()
+    records = Catalog(settings.root, settings.env, governed=False).read(
+        "governance.audit_log").filter(pl.col("user_identity").struct.field("email") == SERVING)
+    return records.select(
+        "action_name",
+        pl.col("request_params").list.eval(pl.element().filter(
+            pl.element().struct.field("key").is_in(["securable", "model"])
+        ).struct.field("value")).list.first().alias("on"),
+        pl.col("response").struct.field("status_code").alias("status"))
+
+
+def test_serve_as_churn_serving_predicts_over_http_and_writes_its_inference_log(
+        governed: tuple[Settings, Metastore, str]) -> None:
+    settings, _, token = governed
+    # the inference log is written at shutdown only, and so is the audit record of that write
+    with serve_process(settings, "--log-flush-rows", "100000", "--log-flush-seconds", "3600"
+                       ) as (url, _):
+        answer = httpx.post(f"{url}{INVOCATIONS}", headers=auth(token), timeout=30,
+                            json={"dataframe_records": [{"customer_id": 1}]})
+        assert answer.status_code == 200, answer.text
+        assert len(answer.json()["predictions"]) == 1
+        request_id = answer.headers["x-request-id"]
+    admin = Catalog(settings.root, settings.env, principal=local_user())
+    assert logged(admin, [request_id], timeout=1)["status_code"].to_list() == [200]
+    records = _serving_records(settings)
+    assert records.filter(pl.col("status") != 200).is_empty(), records
+    used = set(records.select("action_name", "on").iter_rows())
+    # no more: every grant the policy gives churn-serving is used by some allowed call
+    # (USE CATALOG and USE SCHEMA by every call below them)
+    for grant in yaml.safe_load(POLICY.read_text())["grants"]:
+        if grant["to"] != SERVING:
+            continue
+        kind, _, name = grant["securable"].partition(" ")
+        for privilege in set(grant["privileges"]) - {"USE CATALOG", "USE SCHEMA"}:
+            action, on = USES[privilege]
+            full = f"dev.{name}"
+            assert any(a == action and (o == full or o.startswith(f"{full}.") and on == kind)
+                       for a, o in used), (privilege, grant["securable"], sorted(used))
+
+
+@pytest.mark.parametrize(("privilege", "kind", "name", "securable"), [
+    ("SELECT", "TABLE", "gold.customer_recency", "TABLE dev.gold.customer_recency"),
+    ("EXECUTE", "MODEL", "churn.churn_clf", f"MODEL {MODEL}"),
+])
+def test_serve_without_one_of_its_grants_refuses_to_start_naming_it(
+        governed: tuple[Settings, Metastore, str], privilege: str, kind: str, name: str,
+        securable: str) -> None:
+    settings, metastore, _ = governed
+    metastore.revoke([privilege], kind, name, SERVING, as_principal=local_user())
+    done = subprocess.run([SERVE, "serve", "--port", str(free_port())], env=serve_env(settings),
+                          capture_output=True, text=True, timeout=STARTUP_SECONDS)
+    assert done.returncode == 1, done.stderr
+    message = done.stderr.strip()
+    assert "\n" not in message, message
+    assert f"'{SERVING}'" in message and privilege in message and securable in message, message
+    denials = _serving_records(settings).filter(pl.col("status") == 403)
+    assert not denials.is_empty(), "the denial is in the audit log"
