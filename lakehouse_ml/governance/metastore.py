@@ -33,13 +33,13 @@ UPDATE_ACTION = {s.METASTORE: "updateMetastore", s.CATALOG: "updateCatalog",
 
 
 def audit(root: str, env: str, user: str, action: str, params: Mapping[str, str],
-          error: Exception | None = None) -> None:
-    """One `unityCatalog` record in the lakehouse's audit log (403 for a denial, 400 for
-    another refusal)."""
+          error: Exception | None = None, service: str = SERVICE) -> None:
+    """One record in the lakehouse's audit log, of `service` (default `unityCatalog`; 403 for
+    a denial, 400 for another refusal)."""
     from lakehouse_ml.governance.audit import audit_log
 
     status = 200 if error is None else 403 if isinstance(error, pv.PermissionDenied) else 400
-    audit_log(root, env).record(user=user, service=SERVICE, action=action, params=params,
+    audit_log(root, env).record(user=user, service=service, action=action, params=params,
                                 status_code=status, error=None if error is None else str(error))
 
 

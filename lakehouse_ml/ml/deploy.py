@@ -1,7 +1,8 @@
 """Alias moves: promote a validated version, park a failed one as challenger, roll back.
 
 Every move is recorded (who, when, why) in `<schema>.alias_changes`, and that history is what
-a rollback goes back through.
+a rollback goes back through; each is also a `setRegisteredModelAlias` record (Unity Catalog's
+action name) in `governance.audit_log`, as the catalog's principal.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.governance.metastore import audit
 from lakehouse_ml.ml.gates import Gate
 from lakehouse_ml.ml.records import record_alias_change, record_validation
 from lakehouse_ml.ml.registry import CHALLENGER, CHAMPION, PREVIOUS, alias_version
 from lakehouse_ml.ml.retraining import VALIDATION_STATUS
 
+ALIAS_ACTION = "setRegisteredModelAlias"
 ROLLBACK = "rollback: "
 """How the reason of a champion move made by `rollback` starts in `alias_changes`."""
 
@@ -37,6 +40,9 @@ def _move(
     before = alias_version(client, model, alias)
     client.set_registered_model_alias(model, alias, str(version))
     record_alias_change(catalog, schema, model, alias, before, version, actor, reason)
+    audit(catalog.root, catalog.env, catalog.principal, ALIAS_ACTION, {
+        "full_name_arg": model, "alias": alias, "version_num": str(version),
+        "from_version": "" if before is None else str(before), "reason": reason})
 
 
 def record_gates(

@@ -6,7 +6,8 @@ A token reads `lhm_<id>_<secret>`: the id finds its row, the secret is checked a
 user); its name says what it is for. A token from before principals were recorded acts as the
 principal named like the token. The secret is 256 random bits, so a fast salted hash is enough (slow
 password hashes such as scrypt defend guessable secrets and would cost milliseconds per
-request). The token itself is shown once, at creation, and never stored.
+request). The token itself is shown once, at creation, and never stored; its creation and
+revocation are audited (`generateDbToken` / `revokeDbToken`, with the token's name and id).
 """
 
 from __future__ import annotations
@@ -24,12 +25,16 @@ from datetime import UTC, datetime
 import polars as pl
 
 from lakehouse_ml.catalog import Catalog, TableInfo
+from lakehouse_ml.governance.metastore import audit
 from lakehouse_ml.governance.principals import current_principal
 
 log = logging.getLogger(__name__)
 
 TABLE = "serving.tokens"
 PREFIX = "lhm"
+ACCOUNTS = "accounts"
+CREATE_ACTION, REVOKE_ACTION = "generateDbToken", "revokeDbToken"
+"""Databricks' audit actions (service `accounts`) for a personal access token."""
 _UTC = pl.Datetime("us", "UTC")
 SCHEMA = pl.Schema({
     "token_id": pl.String, "name": pl.String, "salt": pl.String, "digest": pl.String,
@@ -82,6 +87,8 @@ class TokenStore:
         row = (token_id, name, salt, _digest(salt, secret), datetime.now(UTC), None, principal)
         self.catalog.append(TABLE, pl.DataFrame([row], schema=SCHEMA, orient="row"),
                             evolve=True)  # a table from before principals gains the column
+        self._audit(CREATE_ACTION, {"name": name, "id": token_id,
+                                    "principal": principal})
         return f"{PREFIX}_{token_id}_{secret}"
 
     def revoke(self, *names: str) -> int:
@@ -97,7 +104,15 @@ class TokenStore:
                              "nothing revoked")
         revoked = rows.with_columns(pl.lit(datetime.now(UTC), dtype=_UTC).alias("revoked_at"))
         self.catalog.merge(TABLE, revoked, keys=["token_id"])
+        for name, token_id in rows.select("name", "token_id").rows():
+            self._audit(REVOKE_ACTION, {"name": name, "id": token_id})
         return rows.height
+
+    def _audit(self, action: str, params: dict[str, str]) -> None:
+        """One `accounts` record in the audit log, as the catalog's principal (the secret and
+        its digest are never in it)."""
+        audit(self.catalog.root, self.catalog.env, self.catalog.principal, action, params,
+              service=ACCOUNTS)
 
 
 @dataclass(frozen=True)
