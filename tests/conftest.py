@@ -8,6 +8,7 @@ import fcntl
 import json
 import os
 import shutil
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -30,6 +31,7 @@ from lakehouse_ml.domains.churn.generator import GenerationReport, generate
 from lakehouse_ml.governance.audit import close_audit_logs
 from lakehouse_ml.medallion.spec import Domain
 from tests.durations import RECORDED, slowest_files_first
+from tests.stray_files import PROJECT, StrayWatch
 
 START = date(2026, 3, 1)
 DAYS = 14
@@ -43,6 +45,20 @@ def day_keys(start: date = START, days: int = DAYS) -> list[str]:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Slowest files first (see `tests/durations.py`)."""
     slowest_files_first(items, json.loads(RECORDED.read_text()) if RECORDED.exists() else {})
+
+
+PROJECT_WATCH = StrayWatch(PROJECT)
+sys.addaudithook(PROJECT_WATCH.hook)
+
+
+@pytest.fixture(autouse=True)
+def nothing_written_into_the_project(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that leaves MLflow's default store (`mlflow.db`, `mlruns/`) in the project root
+    fails, named, with where it was opened (see `tests/stray_files.py`)."""
+    yield
+    problem = PROJECT_WATCH.check()
+    if problem:
+        pytest.fail(f"{request.node.nodeid} {problem}", pytrace=False)
 
 
 @pytest.fixture(autouse=True)
