@@ -148,9 +148,9 @@ def _unreachable(catalog: Catalog, name: str, version: int) -> str | None:
 def _erasures(catalog: Catalog, after: datetime) -> pl.DataFrame:
     if not catalog.exists(AUDIT_LOG):
         return pl.DataFrame()
-    return catalog.read(AUDIT_LOG).filter(
+    return catalog.scan(AUDIT_LOG).filter(
         pl.col("action_name").is_in(ERASURE_ACTIONS) & (pl.col("event_time") > after)
-    ).sort("event_time")
+    ).sort("event_time").collect()
 
 
 def _erased(catalog: Catalog, trained_at: datetime) -> tuple[str, ...]:
