@@ -110,11 +110,17 @@ usage error such as a bad token name)."""
 
 
 @tokens.command()
-def create(name: Annotated[str, typer.Option(help="Who or what the token is for.")]) -> None:
+def create(
+    name: Annotated[str, typer.Option(help="Who or what the token is for.")],
+    principal: Annotated[str | None, typer.Option(
+        help="The principal the token acts as (default: the caller), e.g. a service "
+        "principal, as Databricks' on-behalf-of tokens: needs MODIFY on serving.tokens."
+    )] = None,
+) -> None:
     """Create a token and print it (only this once: it is stored hashed)."""
     from lakehouse_ml.serving.tokens import TokenStore
 
-    typer.echo(TokenStore(Catalog.from_settings()).create(name))
+    typer.echo(TokenStore(Catalog.from_settings()).create(name, principal))
 
 
 @tokens.command()

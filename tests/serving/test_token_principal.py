@@ -42,3 +42,16 @@ def test_a_token_table_from_before_principals_keeps_working(catalog: Catalog) ->
     verifier = TokenVerifier(store)
     assert verifier.authenticate(new) == Caller("new-app", "churn-serving")
     assert verifier.authenticate(f"lhm_0123456789abcdef_{secret}") == legacy
+
+
+def test_the_cli_creates_a_token_on_behalf_of_a_principal(catalog: Catalog) -> None:
+    from typer.testing import CliRunner
+
+    from lakehouse_ml.cli.app import app
+
+    result = CliRunner().invoke(app, ["token", "create", "--name", "app",
+                                      "--principal", "churn-serving"])
+    assert result.exit_code == 0, result.output
+    token = result.stdout.strip().splitlines()[-1]
+    caller = TokenVerifier(TokenStore(catalog)).authenticate(token)
+    assert caller == Caller("app", "churn-serving")
