@@ -29,6 +29,8 @@ class BuiltTrainingSet:
     table_version: int
     matches: list[LookupMatch]
     """What each lookup matched, per row of `frame`."""
+    outside_population: int = 0
+    """Label rows left out because `spec.population` is not true for them."""
 
     @property
     def missing(self) -> MissingFeatures:
@@ -82,7 +84,8 @@ def _resolve(
 
 def write_training_set(client: FeatureEngineeringClient, spec: TrainingSetSpec) -> BuiltTrainingSet:
     training_set, versions = _resolve(client, spec, None)
-    frame, matches = _in_population(spec, *training_set.load_with_matches())
+    every, every_match = training_set.load_with_matches()
+    frame, matches = _in_population(spec, every, every_match)
     if _unchanged(client, spec, versions, frame):
         version = client.catalog.version(spec.name)
     else:
@@ -90,7 +93,8 @@ def write_training_set(client: FeatureEngineeringClient, spec: TrainingSetSpec) 
         info = TableInfo(owner=spec.owner, comment=spec.description, tags=tags)
         client.catalog.create_table(spec.name, frame.schema, info)
         version = client.catalog.overwrite(spec.name, frame, evolve=True)
-    return BuiltTrainingSet(training_set, frame, versions, version, matches)
+    return BuiltTrainingSet(training_set, frame, versions, version, matches,
+                            every.height - frame.height)
 
 
 def _unchanged(client: FeatureEngineeringClient, spec: TrainingSetSpec,

@@ -34,6 +34,7 @@ def training_set_asset(spec: TrainingSetSpec) -> dg.AssetsDefinition:
             metadata=table_metadata(
                 client.catalog, spec.name, pinned_versions=built.versions,
                 label_rows=built.frame.height, positive_labels=positives,
+                rows_outside_population=built.outside_population,
                 rows_without_features=missing.in_every_lookup,
                 rows_without_features_by_lookup=missing.by_lookup,
             ),
