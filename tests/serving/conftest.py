@@ -138,10 +138,14 @@ def serve_env(settings: Settings) -> dict[str, str]:
             "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri}
 
 
-def wait_healthy(url: str, process: subprocess.Popen) -> None:
+def wait_healthy(url: str, process: subprocess.Popen, log_file: Path | None = None) -> None:
+    """Until `GET /health` answers 200; a server that exits first fails with its stderr (a
+    pipe, or `log_file` where it was sent to one)."""
     deadline = time.monotonic() + STARTUP_SECONDS
     while True:
-        assert process.poll() is None, process.stderr.read().decode()
+        if process.poll() is not None:
+            error = log_file.read_text() if log_file else process.stderr.read().decode()
+            raise AssertionError(f"lakehouse-ml serve exited {process.returncode}: {error}")
         try:
             if httpx.get(f"{url}/health", timeout=1).status_code == 200:
                 return
@@ -156,13 +160,14 @@ def serve_process(settings: Settings, *flags: str) -> Iterator[tuple[str, subpro
     """`lakehouse-ml serve <flags>` on a free port: its URL and process, SIGTERM at the end
     (its stderr goes to a file, so a chatty server never blocks on a full pipe)."""
     port = free_port()
-    with open(Path(settings.root).parent / f"serve-{port}.log", "w+b") as stderr:
+    log_file = Path(settings.root).parent / f"serve-{port}.log"
+    with open(log_file, "w+b") as stderr:
         process = subprocess.Popen([SERVE, "serve", "--port", str(port), *flags],
                                    env=serve_env(settings), stdout=subprocess.DEVNULL,
                                    stderr=stderr)
         try:
             url = f"http://127.0.0.1:{port}"
-            wait_healthy(url, process)
+            wait_healthy(url, process, log_file)
             yield url, process
         finally:
             process.send_signal(signal.SIGTERM)

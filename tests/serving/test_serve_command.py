@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import polars as pl
+import pytest
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.config import Settings
@@ -20,6 +21,7 @@ from tests.serving.conftest import (
     auth,
     free_port,
     serve_env,
+    serve_process,
     wait_healthy,
 )
 
@@ -68,10 +70,21 @@ def test_n_requests_then_shutdown_leave_n_log_rows(
         "takes integer values").all()
 
 
+def _empty(tmp_path: Path) -> Settings:
+    return Settings(str(tmp_path / "lakehouse"), str(tmp_path / "landing"), "dev",
+                    f"sqlite:///{tmp_path / 'mlflow.db'}")
+
+
 def test_serve_without_a_champion_exits_with_the_reason(tmp_path: Path) -> None:
-    empty = Settings(str(tmp_path / "lakehouse"), str(tmp_path / "landing"), "dev",
-                     f"sqlite:///{tmp_path / 'mlflow.db'}")
+    empty = _empty(tmp_path)
     done = subprocess.run(_command(free_port()), env=serve_env(empty), capture_output=True,
                           text=True, timeout=STARTUP_SECONDS)
     assert done.returncode == 1
     assert "dev.churn.churn_clf has no champion alias" in done.stderr
+
+
+def test_a_server_that_exits_at_startup_fails_the_test_with_its_error(tmp_path: Path) -> None:
+    """The shared `serve_process` (stderr to a file) reports why the server exited."""
+    with pytest.raises(AssertionError, match="(?s)exited 1: .*has no champion alias"), \
+            serve_process(_empty(tmp_path)):
+        pass
