@@ -27,6 +27,7 @@ from lakehouse_ml.ml.artifacts import (
     resolve,
     verified_copy,
 )
+from lakehouse_ml.ml.registry import tracking_client
 
 SPEC_KEY = "feature_spec"
 
@@ -82,7 +83,7 @@ def load_packaged(uri: str) -> PackagedModel:
     Raises ModelArtifactError (naming the version, and the file where one is at fault) for
     changed files, an untrusted type, a pickle, or an undeclared training set; ValueError
     when the declared lookups changed since training."""
-    client = MlflowClient()
+    client = tracking_client()
     name, version = resolve(client, uri)
     label = f"{name} version {version}"
     with verified_copy(client, name, version) as folder:

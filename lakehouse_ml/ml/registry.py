@@ -42,6 +42,19 @@ def use_tracking(uri: str) -> MlflowClient:
     return MlflowClient(uri, uri)
 
 
+def tracking_client() -> MlflowClient:
+    """A client of MLflow's tracking URI when one is set (`use_tracking`,
+    `mlflow.set_tracking_uri` or `$MLFLOW_TRACKING_URI`), else of the lakehouse's own store
+    (`Settings.from_env().mlflow_tracking_uri`, beside the lakehouse root): never MLflow's
+    built-in default, a `mlflow.db` in whatever directory the process runs in."""
+    if mlflow.tracking.is_tracking_uri_set():
+        return MlflowClient()
+    from lakehouse_ml.config import Settings
+
+    uri = Settings.from_env().mlflow_tracking_uri
+    return MlflowClient(uri, uri)
+
+
 def use_experiment(client: MlflowClient, name: str) -> str:
     """Select (creating if needed) an experiment; with an embedded sqlite store, artifacts go
     beside the database, not into the current directory."""

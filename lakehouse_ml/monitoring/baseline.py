@@ -14,7 +14,7 @@ from mlflow.entities.model_registry import ModelVersion
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.features import FeatureLookup
 from lakehouse_ml.features.snapshots import AS_OF
-from lakehouse_ml.ml.registry import CHAMPION, alias_version
+from lakehouse_ml.ml.registry import CHAMPION, alias_version, tracking_client
 from lakehouse_ml.ml.retraining import DATA_VERSIONS
 from lakehouse_ml.ml.spec import ModelSpec
 from lakehouse_ml.monitoring.spec import Baseline, BaselineTable, ChampionTrainingSet
@@ -94,10 +94,10 @@ def baseline_frame(catalog: Catalog, baseline: Baseline, *,
     monitor then writes CONSECUTIVE drift only). `BaselineTable`: that table at its version
     (latest when None). MonitorError naming the model or table when it is not declared or
     does not exist, TrainingSetUnreadable when the champion's pinned training-set version
-    can no longer be read. `client`: MLflow's current tracking URI by default."""
+    can no longer be read. `client`: `tracking_client()` by default."""
     if isinstance(baseline, ChampionTrainingSet):
         spec = declared_model(baseline.model)
-        found = champion_training_set(catalog, spec, client or MlflowClient())
+        found = champion_training_set(catalog, spec, client or tracking_client())
         return None if found is None else replace(
             found, frame=complete_windows(catalog, spec, found.frame))
     if isinstance(baseline, BaselineTable):

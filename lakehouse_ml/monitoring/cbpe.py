@@ -41,7 +41,7 @@ from sklearn.metrics import auc, roc_auc_score
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.ml.holdout import load_holdout_predictions
 from lakehouse_ml.ml.packaging import load_packaged
-from lakehouse_ml.ml.registry import model_uri
+from lakehouse_ml.ml.registry import model_uri, tracking_client
 from lakehouse_ml.ml.spec import ModelSpec
 from lakehouse_ml.ml.train import inputs, labelled_split
 from lakehouse_ml.monitoring.baseline import (
@@ -124,10 +124,10 @@ def champion_estimator(catalog: Catalog, model: str, *,
     malformed, or, recomputing, that table version can no longer be read (VACUUM removed its
     files, or its log entry expired) or the declared lookups changed since. Raises ValueError
     for an undeclared model, `TrackingUnavailable` when MLflow cannot be reached, and
-    `ModelArtifactError` for a changed or untrusted artifact. `client`: default, MLflow's
-    current tracking URI."""
+    `ModelArtifactError` for a changed or untrusted artifact. `client`: default,
+    `tracking_client()`."""
     spec = declared_model(model)
-    client = client or MlflowClient()
+    client = client or tracking_client()
     found = champion_version(catalog, spec, client)
     if found is None:
         return None
