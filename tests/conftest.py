@@ -29,6 +29,7 @@ from lakehouse_ml.defs.resources import LakehouseResource
 from lakehouse_ml.domains.churn import DOMAIN
 from lakehouse_ml.domains.churn.generator import GenerationReport, generate
 from lakehouse_ml.governance.audit import close_audit_logs
+from lakehouse_ml.governance.lineage import close_lineage_logs
 from lakehouse_ml.medallion.spec import Domain
 from tests.durations import RECORDED, slowest_files_first
 from tests.stray_files import PROJECT, StrayWatch
@@ -71,10 +72,11 @@ def own_mlflow_tracking_uri(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True)
 def closed_audit_logs() -> Iterator[None]:
-    """Each test's audit writers are closed when it ends (they write what they hold): a
-    process-wide writer must not outlive the temporary lakehouse it writes to."""
+    """Each test's audit and lineage writers are closed when it ends (they write what they
+    hold): a process-wide writer must not outlive the temporary lakehouse it writes to."""
     yield
     close_audit_logs()
+    close_lineage_logs()
 
 
 @pytest.fixture
@@ -189,6 +191,7 @@ def built_once(tmp_path_factory: pytest.TempPathFactory, name: str,
                 shutil.rmtree(folder, ignore_errors=True)
                 try:
                     build(folder)
+                    close_lineage_logs()  # its lineage on disk before another worker reads it
                 except BaseException:
                     shutil.rmtree(folder, ignore_errors=True)
                     raise

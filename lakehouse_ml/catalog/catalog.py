@@ -5,7 +5,9 @@ is enforced here, as the catalog's `principal` (default: `current_principal()`):
 (`read`, `scan`, `changes`) needs USE CATALOG + USE SCHEMA + SELECT, writing them (`append`,
 `appender`, `overwrite`, `merge`, `delete`, `optimize`, `vacuum`) MODIFY, creating a table
 CREATE TABLE on its schema; row filters and column masks apply to every read before anything
-else; each governed call leaves one audit record, each denial one too (see access.py).
+else; each governed call leaves one audit record, each denial one too (see access.py), and
+each read and write its lineage (source → target with the versions read and written, see
+`lakehouse_ml.governance.lineage`), both with the run they belong to.
 Metadata (`describe`, `schema`, `version`, `history`, `tables`) is not governed.
 """
 
@@ -22,6 +24,8 @@ from lakehouse_ml.catalog.registry import RegisteredTable, Registry, TableInfo
 from lakehouse_ml.config import Settings
 from lakehouse_ml.governance import securables as s
 from lakehouse_ml.governance.audit_chain import TABLE as AUDIT_TABLE
+from lakehouse_ml.governance.lineage import LINEAGE_TABLES, MODEL, PATH, Node, current_entity
+from lakehouse_ml.governance.lineage import TABLE as LINEAGE_TABLE
 from lakehouse_ml.governance.principals import current_principal
 from lakehouse_ml.governance.privileges import EXECUTE, MODIFY, SELECT
 from lakehouse_ml.lake import Lake, Version
@@ -45,6 +49,7 @@ class Catalog:
         self.registry = Registry(self.root)
         self.principal = current_principal(principal)
         self._access = access(self.root, self.env) if governed else None
+        self._bookkeeping = {f"{self.env}.{t}" for t in (*LINEAGE_TABLES, AUDIT_TABLE)}
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, principal: str | None = None
@@ -59,7 +64,41 @@ class Catalog:
             return
         self._access.check(self.principal, privilege, s.TABLE, str(name))
         self._access.record(self.principal, str(name), READ if privilege == SELECT
-                            else READ_WRITE, method, params)
+                            else READ_WRITE, method, params, run_id=current_entity().run_id)
+
+    def _lineage(self, node: Node, *, written: bool = False, columns: Sequence[str] = ()
+                 ) -> None:
+        """Record that this call read (or wrote) `node` in the current run."""
+        if self._access is None or node.name in self._bookkeeping:
+            return
+        from lakehouse_ml.governance.lineage import lineage_log
+
+        log = lineage_log(self.root, self.env)
+        if written:
+            log.wrote(node, self.principal, columns)
+        else:
+            log.read(node, self.principal)
+
+    def _table_read(self, name: TableName, uri: str, version: int | None) -> None:
+        self._lineage(Node(LINEAGE_TABLE, str(name), uri, version))
+
+    def _table_written(self, name: TableName, uri: str, version: int,
+                       columns: Sequence[str] = ()) -> int:
+        self._lineage(Node(LINEAGE_TABLE, str(name), uri, version), written=True,
+                      columns=columns)
+        return version
+
+    def record_path_reads(self, paths: Sequence[str]) -> None:
+        """Lineage: this call read the files `paths` outside the catalog (landed files, by
+        their manifest path); the next writes in its run name them as sources."""
+        for path in paths:
+            self._lineage(Node(PATH, None, path))
+
+    def record_model_version(self, model: str, version: int) -> None:
+        """Lineage: this call registered `version` of the model `catalog.schema.model` from
+        what its run read (its training set at the version read)."""
+        self._lineage(Node(MODEL, s.parse_name(s.MODEL, model, self.env), None, version),
+                      written=True)
 
     def _secured(self, name: TableName, frame: pl.LazyFrame) -> pl.LazyFrame:
         """`frame` (all of the table's columns) through its row filter and column masks."""
@@ -78,16 +117,19 @@ class Catalog:
         self._check(name, MODIFY, method)
         return name, uri
 
-    def check_model(self, model: str) -> None:
+    def check_model(self, model: str, version: int | None = None) -> None:
         """PermissionDenied (audited) unless the principal holds EXECUTE (to load it) on the
         registered model `catalog.schema.model` (one MLflow registered but not
-        declared in the metastore: on its schema); an allowed use is audited too. ValueError
-        for a name that is not `catalog.schema.model`."""
+        declared in the metastore: on its schema); an allowed use is audited too, and is a
+        lineage source (of `version`) of what the run writes next. ValueError for a name
+        that is not `catalog.schema.model`."""
         if self._access is None:
             return
         model = s.parse_name(s.MODEL, model, self.env)
         self._access.check_within(self.principal, EXECUTE, s.MODEL, model)
-        self._access.record(self.principal, model, READ, "load_model")
+        self._access.record(self.principal, model, READ, "load_model",
+                            run_id=current_entity().run_id)
+        self._lineage(Node(MODEL, model, None, version))
 
     def register_model(self, model: str, comment: str = "") -> None:
         """Declare the registered model `catalog.schema.model` in the metastore if it is not
@@ -125,7 +167,7 @@ class Catalog:
             if not exists or previous is None:
                 self._access.check_create(self.principal, str(name))
                 self._access.record(self.principal, str(name), READ_WRITE, "create_table",
-                                    action="createTable")
+                                    action="createTable", run_id=current_entity().run_id)
             elif previous.info != info:  # re-declared with other metadata
                 self._check(name, MODIFY, "create_table")
         if not exists:
@@ -157,14 +199,20 @@ class Catalog:
         """The table (at `version`) as the principal may see it: masks and the row filter
         come first in the plan, so no later predicate sees an unmasked value."""
         name, uri = self._readable(text, "scan", version=version)
-        return self._secured(name, self.lake.scan(uri, version))
+        return self._secured(name, self._scan(name, uri, version))
+
+    def _scan(self, name: TableName, uri: str, version: Version) -> pl.LazyFrame:
+        """`Lake.scan`, recording the version read as lineage."""
+        table = self.lake.table(uri, version)
+        self._table_read(name, uri, table.version())
+        return pl.scan_delta(table)
 
     def read(
         self, text: str | TableName, version: Version = None,
         columns: Sequence[str] | None = None,
     ) -> pl.DataFrame:
         name, uri = self._readable(text, "read", version=version)
-        frame = self._secured(name, self.lake.scan(uri, version))
+        frame = self._secured(name, self._scan(name, uri, version))
         return (frame.select(columns) if columns else frame).collect()
 
     def masked_columns(self, text: str | TableName) -> set[str]:
@@ -178,6 +226,7 @@ class Catalog:
         online store), before they are read; then `secure_rows` them."""
         name = self.name(text)
         self._check(name, SELECT, method)
+        self._table_read(name, self.location(name), None)
         return name
 
     def secure_rows(self, name: TableName, rows: pl.DataFrame) -> pl.DataFrame:
@@ -199,6 +248,7 @@ class Catalog:
         the cost follows the change, not the table's history."""
         name, uri = self._readable(text, "changes", since=since)
         added, removed, latest = self.lake.changed_files(uri, since)
+        self._table_read(name, uri, latest)
         schema = self.lake.schema(uri)
         empty = pl.DataFrame(schema={c: schema[c] for c in columns})
         # a filter or mask may need other columns than those asked for
@@ -219,32 +269,40 @@ class Catalog:
     # writes
     def append(self, text: str | TableName, df: pl.DataFrame, *, evolve: bool = False) -> int:
         name, uri = self._writable(text, "append")
-        return self.lake.append(uri, df, label=str(name), evolve=evolve)
+        return self._table_written(
+            name, uri, self.lake.append(uri, df, label=str(name), evolve=evolve), df.columns)
 
     def appender(self, text: str | TableName) -> Callable[[pl.DataFrame], int]:
         """`append` for a frequent writer (see `Lake.appender`)."""
         name, uri = self._writable(text, "appender")
-        return self.lake.appender(uri, label=str(name))
+        append = self.lake.appender(uri, label=str(name))
+        return lambda df: self._table_written(name, uri, append(df), df.columns)
 
     def overwrite(
         self, text: str | TableName, df: pl.DataFrame, *, predicate: str | None = None,
         evolve: bool = False,
     ) -> int:
         name, uri = self._writable(text, "overwrite")
-        return self.lake.overwrite(uri, df, label=str(name), predicate=predicate, evolve=evolve)
+        return self._table_written(name, uri, self.lake.overwrite(
+            uri, df, label=str(name), predicate=predicate, evolve=evolve), df.columns)
 
     def merge(
         self, text: str | TableName, df: pl.DataFrame, *, keys: Sequence[str],
         update_when: str | None = None, evolve: bool = False, target_filter: str | None = None,
     ) -> dict[str, Any]:
         name, uri = self._writable(text, "merge")
-        return self.lake.merge(
+        metrics = self.lake.merge(
             uri, df, label=str(name), keys=keys, update_when=update_when, evolve=evolve,
             target_filter=target_filter,
         )
+        self._table_written(name, uri, self.lake.version(uri), df.columns)
+        return metrics
 
     def delete(self, text: str | TableName, predicate: str) -> dict[str, Any]:
-        return self.lake.delete(self._writable(text, "delete")[1], predicate)
+        name, uri = self._writable(text, "delete")
+        metrics = self.lake.delete(uri, predicate)
+        self._table_written(name, uri, self.lake.version(uri))
+        return metrics
 
     def optimize(self, text: str | TableName, zorder_by: Sequence[str] = ()) -> dict[str, Any]:
         return self.lake.optimize(self._writable(text, "optimize")[1], zorder_by)

@@ -19,6 +19,7 @@ from lakehouse_ml.cli.audit import audit
 from lakehouse_ml.cli.errors import OneLineErrors
 from lakehouse_ml.cli.governance import AsPrincipal, policy, sql
 from lakehouse_ml.cli.governance import catalog as catalog_cli
+from lakehouse_ml.cli.lineage import lineage
 from lakehouse_ml.cli.reproduce import reproduce
 from lakehouse_ml.cli.serving import serve, tokens
 from lakehouse_ml.config import Settings
@@ -249,6 +250,7 @@ def read(
 app.command()(serve)
 app.add_typer(tokens, name="token")
 app.add_typer(audit, name="audit")
+app.command()(lineage)
 app.command()(sql)
 app.add_typer(catalog_cli, name="catalog")
 app.add_typer(policy, name="policy")

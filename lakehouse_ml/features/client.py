@@ -187,7 +187,7 @@ class FeatureEngineeringClient:
         from lakehouse_ml.ml.artifacts import resolve
         from lakehouse_ml.ml.scoring import score_batch  # ml builds on features, not back
 
-        self.catalog.check_model(resolve(MlflowClient(), model_uri)[0])
+        self.catalog.check_model(*resolve(MlflowClient(), model_uri))
         return score_batch(self, model_uri, as_polars(df, "df"))
 
     def lookup_online(self, df: Any, feature_lookups: Sequence[Step],

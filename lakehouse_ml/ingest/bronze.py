@@ -219,6 +219,7 @@ def _ingest_chunk(
         return _Chunk(entries, pl.DataFrame(schema=rejects_schema()), unreadable)
     paths = entries["path"].to_list()
     written = in_list("_source_file", paths)
+    catalog.record_path_reads(paths)  # lineage: the landed files are the writes' sources
     catalog.overwrite(source.bronze_table, pl.concat(records), predicate=written)
     catalog.overwrite(source.rejects_table, pl.concat(rejects), predicate=written)
     relanded = entries.filter(pl.col("previous_checksum").is_not_null())["path"].to_list()

@@ -132,6 +132,7 @@ def train_candidate(catalog: Catalog, client: MlflowClient, spec: ModelSpec,
         catalog.register_model(name, spec.description)  # CREATE MODEL on its schema
         model_version = log_packaged(client, trained.pipeline, name, spec.training_set,
                                      trained.features, example, _requirements())
+        catalog.record_model_version(name, model_version)  # lineage: from the set read
     client.update_model_version(
         name, str(model_version),
         description=f"{spec.description} Holdout ROC AUC {evaluation.metrics['roc_auc']:.3f} "

@@ -126,7 +126,7 @@ def predictions_asset(spec: ModelSpec) -> dg.AssetsDefinition:
         if version is None:
             raise dg.Failure(f"{name} has no champion yet: run "
                              f"{names.train_validate_deploy(spec.name)} first")
-        catalog.check_model(name)  # EXECUTE: loading it to score
+        catalog.check_model(name, version)  # EXECUTE: loading it to score
         as_of = scoring_time(catalog, spec)
         scored = score_latest(FeatureEngineeringClient(catalog), model_uri(name, version),
                               version, scoring_keys(catalog, scoring),

@@ -1,0 +1,383 @@
+"""Lineage questions: what a table, column, model (version) or landed file comes from
+(upstream) or feeds (downstream), over `governance.table_lineage` / `column_lineage`.
+
+Versions are followed: upstream of a table at version v are the writes that produced
+versions <= v and the versions they read; downstream of it, the reads of versions >= v. So
+the landed files a model version learned from are those behind the versions of every table
+its training set was built from, not every file ever landed. A column's upstream follows the
+column rows, then (where none lead further) the files its table was ingested from; its
+downstream follows the column rows, then the models trained on its table and what they scored.
+
+Only data flow is followed: a row is recorded for every read of a step, but one into a table
+the domains declare (its Dagster `deps`, see `lineage_columns.domain_inputs`) from a table not
+among its declared inputs is a control read (a progress mark, what has landed) and is not
+followed, nor is any row of the pipeline's own bookkeeping (tables tagged `layer: pipeline`).
+
+Governed as Unity Catalog's lineage: the reader needs BROWSE (on the catalog) or SELECT /
+EXECUTE on what it asks about (else PermissionDenied, audited); every other securable in the
+answer it may not see is redacted (type kept, name hidden); a landed file is shown when a
+table it was ingested into is. Each question is one audit record (`getTableLineage`,
+`getColumnLineage`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from lakehouse_ml.catalog import Catalog, TableName
+from lakehouse_ml.catalog.names import InvalidTableName
+from lakehouse_ml.governance import privileges as pv
+from lakehouse_ml.governance import securables as s
+from lakehouse_ml.governance.lineage import (
+    COLUMN_LINEAGE,
+    MODEL,
+    PATH,
+    TABLE,
+    TABLE_LINEAGE,
+    flush_lineage,
+)
+
+UPSTREAM, DOWNSTREAM = "upstream", "downstream"
+REDACTED = "<redacted>"
+MAX_NAME = 1024
+_VERSIONED = re.compile(r"(?P<name>[^/\s]+)/(?P<version>[0-9]{1,9})")
+_SEE = {pv.SELECT, pv.EXECUTE, pv.BROWSE}
+
+
+class UnknownLineageName(LookupError):
+    """No table, column, model or landed file of that name has lineage or exists."""
+
+
+@dataclass(frozen=True, order=True)
+class Vertex:
+    """A node of an answer: `type` TABLE, MODEL or PATH, `name` (full name, or a file's
+    manifest path; `REDACTED` when the reader may not see it), `column` for a column."""
+
+    type: str
+    name: str
+    column: str | None = None
+
+    @property
+    def redacted(self) -> bool:
+        return self.name == REDACTED
+
+    def label(self) -> str:
+        return self.name + (f".{self.column}" if self.column else "")
+
+
+@dataclass(frozen=True)
+class Link:
+    """`source` → `target` as recorded: the versions read and written (sorted; empty when
+    unknown), the runs (`entity_run_id`) that recorded it, its distance from the root."""
+
+    source: Vertex
+    target: Vertex
+    source_versions: tuple[int, ...]
+    target_versions: tuple[int, ...]
+    runs: tuple[str, ...]
+    depth: int
+
+
+@dataclass
+class LineageAnswer:
+    """The answer to one question: the `root` (at `version`, None: any), the `direction`,
+    and its `links`, nearest first."""
+
+    root: Vertex
+    version: int | None
+    direction: str
+    links: list[Link] = field(default_factory=list)
+
+    def title(self) -> str:
+        """The root's label and version, e.g. `dev.ml.churn_model version 3`."""
+        at = f" version {self.version}" if self.version is not None else ""
+        return f"{self.root.label()}{at}"
+
+    def vertices(self) -> list[tuple[Vertex, int]]:
+        """Every vertex but the root with its distance, nearest first."""
+        far = self.direction == UPSTREAM
+        seen: dict[Vertex, int] = {}
+        for link in self.links:
+            vertex = link.source if far else link.target
+            seen.setdefault(vertex, link.depth)
+        seen.pop(self.root, None)
+        return sorted(seen.items(), key=lambda item: (item[1], item[0]))
+
+    def to_json(self) -> dict[str, Any]:
+        def vertex(v: Vertex) -> dict[str, Any]:
+            return {"type": v.type, "name": None if v.redacted else v.name,
+                    "column": v.column, "redacted": v.redacted}
+
+        return {"root": vertex(self.root), "version": self.version,
+                "direction": self.direction,
+                "nodes": [{**vertex(v), "depth": d} for v, d in self.vertices()],
+                "edges": [{"source": vertex(k.source), "target": vertex(k.target),
+                           "source_versions": list(k.source_versions),
+                           "target_versions": list(k.target_versions),
+                           "runs": list(k.runs), "depth": k.depth} for k in self.links]}
+
+
+Key = tuple[str, str, str | None]
+"""(type, name or path, column) of a recorded node."""
+
+
+def _key(row: dict[str, Any], side: str, column: bool) -> Key | None:
+    kind = row[f"{side}_type"]
+    if kind is None:
+        return None
+    name = row[f"{side}_path"] if kind == PATH else row[f"{side}_table_full_name"]
+    return kind, name, row[f"{side}_column_name"] if column else None
+
+
+class _Graph:
+    """The recorded rows indexed by node, both ways."""
+
+    def __init__(self, tables: pl.DataFrame, columns: pl.DataFrame,
+                 follows: Callable[[Key, Key], bool]) -> None:
+        self.up: dict[Key, list[dict[str, Any]]] = {}
+        self.down: dict[Key, list[dict[str, Any]]] = {}
+        self.known: set[Key] = set()
+        for frame, is_column in ((tables, False), (columns, True)):
+            for row in frame.iter_rows(named=True):
+                source, target = _key(row, "source", is_column), _key(row, "target", is_column)
+                self.known |= {k for k in (source, target) if k is not None}
+                if source is None or target is None or source[:2] == target[:2] \
+                        or not follows(source, target):
+                    continue
+                row["_source"], row["_target"] = source, target
+                self.up.setdefault(target, []).append(row)
+                self.down.setdefault(source, []).append(row)
+
+    def neighbours(self, key: Key, direction: str) -> list[dict[str, Any]]:
+        """Rows leading on from `key` (see the module's docstring for columns)."""
+        index = self.up if direction == UPSTREAM else self.down
+        rows = list(index.get(key, ()))
+        kind, name, column = key
+        if column is not None:
+            table = index.get((kind, name, None), ())
+            if direction == DOWNSTREAM:
+                rows += [r for r in table if r["_target"][0] == MODEL]
+            elif not rows:
+                rows += [r for r in table if r["_source"][0] == PATH]
+        return rows
+
+
+def _within(row: dict[str, Any], direction: str, bound: int | None) -> bool:
+    if bound is None:
+        return True
+    version = row["target_table_version" if direction == UPSTREAM else "source_table_version"]
+    return version is None or (version <= bound if direction == UPSTREAM else version >= bound)
+
+
+def _walk(graph: _Graph, start: Key, version: int | None, direction: str,
+          depth: int | None) -> list[tuple[dict[str, Any], int]]:
+    """(row, distance) of every row reached from `start` breadth-first, versions followed."""
+    far_side = "_source" if direction == UPSTREAM else "_target"
+    far_version = "source_table_version" if direction == UPSTREAM else "target_table_version"
+    best: dict[Key, int | None] = {start: version}
+    queue = deque([(start, version, 0)])
+    reached: list[tuple[dict[str, Any], int]] = []
+    while queue:
+        key, bound, distance = queue.popleft()
+        if depth is not None and distance >= depth:
+            continue
+        for row in graph.neighbours(key, direction):
+            if not _within(row, direction, bound):
+                continue
+            reached.append((row, distance + 1))
+            nxt, nxt_bound = row[far_side], row[far_version]
+            if nxt in best and not _widens(best[nxt], nxt_bound, direction):
+                continue
+            best[nxt] = _widest(best.get(nxt, nxt_bound), nxt_bound, direction)
+            queue.append((nxt, best[nxt], distance + 1))
+    return reached
+
+
+def _widens(old: int | None, new: int | None, direction: str) -> bool:
+    if old is None:
+        return False
+    if new is None:
+        return True
+    return new > old if direction == UPSTREAM else new < old
+
+
+def _widest(old: int | None, new: int | None, direction: str) -> int | None:
+    if old is None or new is None:
+        return None
+    return max(old, new) if direction == UPSTREAM else min(old, new)
+
+
+class _Visibility:
+    """What the reader may see: BROWSE on the catalog, or SELECT/EXECUTE on the securable
+    (inherited too); everything when the catalog is ungoverned."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.ns = None
+        if catalog._access is not None:
+            self.ns = catalog._access.metastore.namespace()
+        self._seen: dict[tuple[str, str], bool] = {}
+
+    def securable(self, kind: str, name: str) -> bool:
+        if self.ns is None:
+            return True
+        if (kind, name) not in self._seen:
+            self._seen[(kind, name)] = self._decide(kind, name)
+        return self._seen[(kind, name)]
+
+    def _decide(self, kind: str, name: str) -> bool:
+        securable_kind = s.TABLE if kind == TABLE else s.MODEL
+        try:
+            chain = s.parents(securable_kind, name)
+            for level_kind, level in chain:
+                found = self.ns.find(level_kind, level)
+                if found is None:
+                    continue
+                held = {p.privilege for p in pv.effective_privileges(
+                    self.ns, self.catalog.principal, found)}
+                if held & _SEE:
+                    return True
+        except Exception:  # an unknown principal or securable: sees nothing
+            return False
+        return False
+
+
+def _data_flow(catalog: Catalog) -> Callable[[Key, Key], bool]:
+    """Whether a recorded row is followed (see the module's docstring)."""
+    from lakehouse_ml.governance.lineage_columns import declared_inputs
+
+    inputs = declared_inputs(catalog.env)
+    control = {t.name for t in catalog.registry.list(catalog.env)
+               if t.info.tags.get("layer") == "pipeline"}
+
+    def follows(source: Key, target: Key) -> bool:
+        if source[1] in control or target[1] in control:
+            return False
+        declared = inputs.get(target[1]) if target[0] == TABLE else None
+        return declared is None or source[0] != TABLE or source[1] in declared
+
+    return follows
+
+
+def _load(catalog: Catalog, column: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
+    flush_lineage(catalog.root, catalog.env)
+    book = Catalog(catalog.root, catalog.env, governed=False)
+    frames = []
+    for table, wanted in ((TABLE_LINEAGE, True), (COLUMN_LINEAGE, column)):
+        frames.append(book.read(table) if wanted and book.exists(table) else pl.DataFrame())
+    return frames[0], frames[1]
+
+
+def _root(catalog: Catalog, graph: _Graph, name: str, column: str | None
+          ) -> tuple[Key, int | None]:
+    """The node `name` stands for and its version (None: any): a landed file's path, else
+    `<model or table>[/<version>]` (a model recorded under that name first)."""
+    if (PATH, name, None) in graph.known:
+        return _columned((PATH, name, None), column, graph), None
+    match = _VERSIONED.fullmatch(name)
+    base, version = (match["name"], int(match["version"])) if match else (name, None)
+    try:
+        full = str(TableName.parse(base, catalog.env))
+    except InvalidTableName:
+        raise UnknownLineageName(f"lineage: {name!r} is not a table, a model (schema.name"
+                                 "[/version]) or a landed file with lineage") from None
+    if (MODEL, full, None) in graph.known:
+        return _columned((MODEL, full, None), column, graph), version
+    if (TABLE, full, None) in graph.known or catalog.exists(full):
+        return _columned((TABLE, full, None), column, graph, catalog), version
+    raise UnknownLineageName(f"lineage: no table, model or landed file named {name!r} has "
+                             "lineage in this lakehouse")
+
+
+def _columned(key: Key, column: str | None, graph: _Graph, catalog: Catalog | None = None
+              ) -> Key:
+    if column is None:
+        return key
+    kind, name, _ = key
+    if kind != TABLE:
+        raise UnknownLineageName(f"lineage: --column needs a table; {name!r} is a "
+                                 f"{kind.lower()}")
+    columns = set(catalog.schema(name)) if catalog is not None and catalog.exists(name) else set()
+    if (kind, name, column) not in graph.known and column not in columns:
+        raise UnknownLineageName(f"lineage: table {name} has no column {column!r}")
+    return kind, name, column
+
+
+def lineage(catalog: Catalog, name: str, direction: str, *, column: str | None = None,
+            depth: int | None = None) -> LineageAnswer:
+    """What `name` comes from (`UPSTREAM`) or feeds (`DOWNSTREAM`), as `catalog`'s principal
+    may see it. `name`: a table (`schema.table` or full), a model (`schema.model`, full, or
+    `<model>/<version>`), or a landed file's manifest path; `column`: a column of the table;
+    `depth`: at most this many hops (None: all). Raises UnknownLineageName naming what is
+    unknown, ValueError for a bad direction or depth, PermissionDenied (audited) when the
+    principal may not see `name`."""
+    if direction not in (UPSTREAM, DOWNSTREAM):
+        raise ValueError(f"lineage: direction must be {UPSTREAM!r} or {DOWNSTREAM!r}, got "
+                         f"{direction!r}")
+    if depth is not None and depth < 1:
+        raise ValueError(f"lineage: depth must be at least 1, got {depth}")
+    if len(name) > MAX_NAME:
+        raise ValueError(f"lineage: name longer than {MAX_NAME} characters")
+    graph = _Graph(*_load(catalog, column is not None), _data_flow(catalog))
+    start, version = _root(catalog, graph, name, column)
+    visibility = _Visibility(catalog)
+    _authorize(catalog, visibility, graph, start, column)
+    reached = _walk(graph, start, version, direction, depth)
+    return LineageAnswer(_vertex(start, visibility, graph), version, direction,
+                         _links(reached, visibility, graph))
+
+
+def _authorize(catalog: Catalog, visibility: _Visibility, graph: _Graph, start: Key,
+               column: str | None) -> None:
+    from lakehouse_ml.governance.metastore import audit
+
+    kind, name, _ = start
+    action = "getColumnLineage" if column else "getTableLineage"
+    params = {"securable": name, "type": kind, **({"column": column} if column else {})}
+    if _visible(start, visibility, graph):
+        if catalog._access is not None:
+            audit(catalog.root, catalog.env, catalog.principal, action, params)
+        return
+    privilege = pv.EXECUTE if kind == MODEL else pv.SELECT
+    denied = pv.PermissionDenied(catalog.principal, f"BROWSE or {privilege}",
+                                 f"{kind} {name}", "needed to see its lineage")
+    audit(catalog.root, catalog.env, catalog.principal, action, params, denied)
+    raise denied
+
+
+def _visible(key: Key, visibility: _Visibility, graph: _Graph) -> bool:
+    kind, name, _ = key
+    if kind != PATH:
+        return visibility.securable(kind, name)
+    return any(r["_target"][0] == TABLE and visibility.securable(TABLE, r["_target"][1])
+               for r in graph.down.get((kind, name, None), ()))
+
+
+def _vertex(key: Key, visibility: _Visibility, graph: _Graph) -> Vertex:
+    kind, name, column = key
+    if _visible(key, visibility, graph):
+        return Vertex(kind, name, column)
+    return Vertex(kind, REDACTED, None)
+
+
+def _links(reached: Iterable[tuple[dict[str, Any], int]], visibility: _Visibility,
+           graph: _Graph) -> list[Link]:
+    grouped: dict[tuple[Vertex, Vertex], list[Any]] = {}
+    for row, distance in reached:
+        pair = (_vertex(row["_source"], visibility, graph),
+                _vertex(row["_target"], visibility, graph))
+        found = grouped.setdefault(pair, [set(), set(), set(), distance])
+        for index, value in enumerate((row["source_table_version"],
+                                       row["target_table_version"], row["entity_run_id"])):
+            if value is not None:
+                found[index].add(value)
+        found[3] = min(found[3], distance)
+    return sorted((Link(a, b, tuple(sorted(sv)), tuple(sorted(tv)), tuple(sorted(runs)), d)
+                   for (a, b), (sv, tv, runs, d) in grouped.items()),
+                  key=lambda k: (k.depth, k.source, k.target))
