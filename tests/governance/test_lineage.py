@@ -78,7 +78,8 @@ def test_a_runs_lineage_is_exactly_its_audited_reads_and_writes(built: Built) ->
     rows = recorded(built)
     for run in built.runs:
         mine = rows.filter(pl.col("entity_run_id") == run.run_id)
-        assert set(mine["entity_type"]) == {"JOB"} and set(mine["entity_id"]) == {run.dagster_run.job_name}
+        assert set(mine["entity_type"]) == {"JOB"}
+        assert set(mine["entity_id"]) == {run.dagster_run.job_name}
         audit = audited(built, run.run_id)
         sources = mine.filter(pl.col("source_type") == TABLE)["source_table_full_name"]
         targets = mine.filter(pl.col("target_type") == TABLE)["target_table_full_name"]
