@@ -42,7 +42,7 @@ import polars as pl
 from pyarrow import fs as pafs
 
 from lakehouse_ml.catalog import Catalog, TableInfo
-from lakehouse_ml.catalog.flusher import BackgroundFlusher
+from lakehouse_ml.catalog.flusher import BackgroundFlusher, ProcessWriters
 from lakehouse_ml.governance.audit_chain import HEAD_FILE, LOCK_FILE, SCHEMA, TABLE, Head, chain
 from lakehouse_ml.serving.redact import Redactor
 
@@ -57,6 +57,8 @@ calls `record` meanwhile waits for at most one chunk, not for the whole batch.""
 
 
 class AuditLog(BackgroundFlusher):
+    _label = "audit log"
+
     def __init__(self, catalog: Catalog, *, flush_rows: int = 1000, flush_seconds: float = 1.0,
                  max_buffered: int = 100_000) -> None:
         self.catalog = catalog
@@ -79,11 +81,7 @@ class AuditLog(BackgroundFlusher):
         if self._lock_path is None:
             log.warning("audit log on %s: no lock on an object store, write the audit log "
                         "from one process only (`audit verify` detects a fork)", base)
-        self._thread = threading.Thread(target=self._run, name="audit-log", daemon=True)
-        self._thread.start()
-        # at exit, before concurrent.futures shuts its pools down (polars scans use them):
-        # threading's exit hooks run last-registered first, ahead of `atexit`'s
-        threading._register_atexit(self.close)  # type: ignore[attr-defined]
+        self._start()
 
     def record(self, *, user: str, service: str, action: str,
                params: Mapping[str, str] | None = None, status_code: int = 200,
@@ -133,30 +131,11 @@ class AuditLog(BackgroundFlusher):
                 self._writing = 0
                 self.dropped -= dropped
 
-    def close(self) -> None:
-        """Stop the flusher and write what is left (a failure is logged with its count)."""
-        with self._wake:
-            if self._closing:
-                return
-            self._closing = True
-            self._wake.notify()
-        self._thread.join()
-        try:
-            self.flush()
-        except Exception:
-            log.exception("audit log: %d records could not be written at exit",
-                          len(self._pending) + self.dropped)
-
     def _buffered(self) -> int:
         return len(self._pending)
 
-    def _write_buffer(self) -> bool:
-        try:
-            self.flush()
-        except Exception:
-            log.exception("audit log: could not write; will retry")
-            return False
-        return True
+    def _unwritten(self) -> int:
+        return len(self._pending) + self.dropped
 
     def _params(self, params: dict[str, str] | None) -> list[dict[str, str]]:
         out = []
@@ -278,25 +257,15 @@ def read_head(catalog: Catalog) -> Head | None:
     return found and found[0]
 
 
-_LOGS: dict[tuple[str, str], AuditLog] = {}
-_LOGS_LOCK = threading.Lock()
+_WRITERS = ProcessWriters(lambda root, env: AuditLog(Catalog(root, env, governed=False)))
+"""Its own writes are not audited (an ungoverned catalog)."""
 
 
 def audit_log(root: str, env: str) -> AuditLog:
     """The audit writer of the lakehouse at `root`, environment `env` (one per process)."""
-    key = (root.rstrip("/"), env)
-    with _LOGS_LOCK:
-        if key not in _LOGS or _LOGS[key]._closing:
-            _LOGS[key] = AuditLog(Catalog(*key, governed=False))  # its own writes: not audited
-        return _LOGS[key]
+    return _WRITERS.get(root, env)
 
 
 def close_audit_logs() -> None:
-    """Close every audit writer of this process (each writes what it holds; a failure is
-    logged with its count): for a process that is done with its lakehouses, e.g. between
-    tests whose temporary roots are removed."""
-    with _LOGS_LOCK:
-        logs = list(_LOGS.values())
-        _LOGS.clear()
-    for log_ in logs:
-        log_.close()
+    """Close every audit writer of this process (see `ProcessWriters.close_all`)."""
+    _WRITERS.close_all()

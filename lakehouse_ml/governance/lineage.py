@@ -36,7 +36,7 @@ from typing import Any
 
 import polars as pl
 
-from lakehouse_ml.catalog.flusher import BackgroundFlusher
+from lakehouse_ml.catalog.flusher import BackgroundFlusher, ProcessWriters
 from lakehouse_ml.catalog.registry import TableInfo
 
 log = logging.getLogger(__name__)
@@ -147,6 +147,8 @@ _NO_NODE = Node(None, None)  # type: ignore[arg-type]
 class LineageLog(BackgroundFlusher):
     """The lineage writer of one lakehouse (`catalog`: ungoverned, at its root and env)."""
 
+    _label = "lineage log"
+
     def __init__(self, catalog: Any, *, flush_rows: int = 1000, flush_seconds: float = 1.0,
                  max_buffered: int = 100_000) -> None:
         self.catalog = catalog
@@ -160,9 +162,7 @@ class LineageLog(BackgroundFlusher):
         self._write_lock = threading.Lock()
         self._closing = False
         self._created = False
-        self._thread = threading.Thread(target=self._run, name="lineage-log", daemon=True)
-        self._thread.start()
-        threading._register_atexit(self.close)  # type: ignore[attr-defined]
+        self._start()
 
     # recording
     def read(self, node: Node, principal: str, entity: Entity | None = None) -> None:
@@ -274,59 +274,34 @@ class LineageLog(BackgroundFlusher):
                 "`lakehouse-ml lineage`."))
         self._created = True
 
-    def close(self) -> None:
-        """Stop the flusher and write what is left (a failure is logged with its count)."""
-        with self._wake:
-            if self._closing:
-                return
-            self._closing = True
-            self._wake.notify()
-        self._thread.join()
-        try:
-            self.flush()
-        except Exception:
-            log.exception("lineage log: %d rows could not be written at exit",
-                          len(self._tables) + len(self._columns))
-
     def _buffered(self) -> int:
         return len(self._tables)
 
-    def _write_buffer(self) -> bool:
-        try:
-            self.flush()
-        except Exception:
-            log.exception("lineage log: could not write; will retry")
-            return False
-        return True
+    def _unwritten(self) -> int:
+        return len(self._tables) + len(self._columns)
 
 
-_LOGS: dict[tuple[str, str], LineageLog] = {}
-_LOGS_LOCK = threading.Lock()
+def _make(root: str, env: str) -> LineageLog:
+    from lakehouse_ml.catalog import Catalog
+
+    return LineageLog(Catalog(root, env, governed=False))
+
+
+_WRITERS = ProcessWriters(_make)
 
 
 def lineage_log(root: str, env: str) -> LineageLog:
     """The lineage writer of the lakehouse at `root`, environment `env` (one per process)."""
-    from lakehouse_ml.catalog import Catalog
-
-    key = (root.rstrip("/"), env)
-    with _LOGS_LOCK:
-        if key not in _LOGS or _LOGS[key]._closing:
-            _LOGS[key] = LineageLog(Catalog(*key, governed=False))
-        return _LOGS[key]
+    return _WRITERS.get(root, env)
 
 
 def flush_lineage(root: str, env: str) -> None:
     """Write what this process buffered for the lakehouse (before reading its lineage)."""
-    with _LOGS_LOCK:
-        found = _LOGS.get((root.rstrip("/"), env))
+    found = _WRITERS.existing(root, env)
     if found is not None:
         found.flush()
 
 
 def close_lineage_logs() -> None:
-    """Close every lineage writer of this process (each writes what it holds)."""
-    with _LOGS_LOCK:
-        logs = list(_LOGS.values())
-        _LOGS.clear()
-    for log_ in logs:
-        log_.close()
+    """Close every lineage writer of this process (see `ProcessWriters.close_all`)."""
+    _WRITERS.close_all()
