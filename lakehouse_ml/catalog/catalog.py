@@ -188,11 +188,12 @@ class Catalog:
         return entry
 
     def tables(self) -> list[RegisteredTable]:
-        """The catalog's tables, without the audit log (`governance.audit_log`): every
-        governed call appends to it, so it is the lakehouse's record, not its data; `lakehouse-ml
-        audit show` and `verify` read it."""
+        """The catalog's tables, without its bookkeeping (`governance.audit_log`,
+        `governance.table_lineage`, `governance.column_lineage`): every governed call appends
+        to them, so they are the lakehouse's record of its use, not its data; `lakehouse-ml
+        audit` and `lakehouse-ml lineage` read them."""
         return [t for t in self.registry.list(self.env) if self.lake.exists(t.location)
-                and not t.name.endswith(f".{AUDIT_TABLE}")]
+                and str(t.name) not in self._bookkeeping]
 
     # reads
     def scan(self, text: str | TableName, version: Version = None) -> pl.LazyFrame:
