@@ -182,12 +182,11 @@ class FeatureEngineeringClient:
         """Score rows of keys (and the time column) with a model logged with its features,
         which are looked up exactly as in training; adds `probability` and `prediction`.
         Needs EXECUTE on the registered model (PermissionDenied naming it otherwise)."""
-        from mlflow import MlflowClient
-
         from lakehouse_ml.ml.artifacts import resolve
+        from lakehouse_ml.ml.registry import tracking_client
         from lakehouse_ml.ml.scoring import score_batch  # ml builds on features, not back
 
-        self.catalog.check_model(*resolve(MlflowClient(), model_uri))
+        self.catalog.check_model(*resolve(tracking_client(), model_uri))
         return score_batch(self, model_uri, as_polars(df, "df"))
 
     def lookup_online(self, df: Any, feature_lookups: Sequence[Step],
