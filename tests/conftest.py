@@ -70,13 +70,19 @@ def own_mlflow_tracking_uri(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
 
 
-@pytest.fixture(autouse=True)
-def closed_audit_logs() -> Iterator[None]:
-    """Each test's audit and lineage writers are closed when it ends (they write what they
-    hold): a process-wide writer must not outlive the temporary lakehouse it writes to."""
-    yield
+def close_writers() -> None:
+    """Close this process's audit and lineage writers (each writes what it holds): call it
+    before a temporary lakehouse is removed, or a writer thread writes into it meanwhile."""
     close_audit_logs()
     close_lineage_logs()
+
+
+@pytest.fixture(autouse=True)
+def closed_audit_logs() -> Iterator[None]:
+    """Each test's audit and lineage writers are closed when it ends: a process-wide writer
+    must not outlive the temporary lakehouse it writes to."""
+    yield
+    close_writers()
 
 
 @pytest.fixture

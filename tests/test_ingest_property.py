@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.domains.churn import DOMAIN
-from lakehouse_ml.governance.audit import audit_log
 from lakehouse_ml.ingest.bronze import ingest
 from lakehouse_ml.medallion.reconcile import reconcile
 from lakehouse_ml.medallion.silver import refine
 from lakehouse_ml.medallion.spec import Source
+from tests.conftest import close_writers
 from tests.test_ingest_landing import CUSTOMER_HEADER, customer, ev
 
 DAY = "2026-03-01"
@@ -137,4 +137,4 @@ def test_every_landed_line_is_in_exactly_one_place(
                 (folder / "retry").mkdir()
                 (folder / "retry" / "again.json").write_bytes(b"{}\n")
             check(catalog, source, landing, files)
-        audit_log(catalog.root, "dev").close()  # write its records before the folder goes
+        close_writers()  # audit and lineage written before the folder goes

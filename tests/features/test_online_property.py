@@ -15,7 +15,7 @@ from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.features import FeatureEngineeringClient, FeatureLookup, FeatureStoreError
 from lakehouse_ml.features.online import RedisStore
 from lakehouse_ml.features.timestamps import STORED
-from lakehouse_ml.governance.audit import audit_log
+from tests.conftest import close_writers
 
 KEYS = [0, 1, 2, 3, 9]
 """Requested keys; 9 never has a row."""
@@ -101,7 +101,7 @@ def test_online_lookups_equal_the_training_set_join_after_publication(
                     assert now == trained["now"].to_list()
         finally:
             fe.close()
-            audit_log(root, "dev").close()  # write its records before the folder goes
+            close_writers()  # audit and lineage written before the folder goes
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "redis"])

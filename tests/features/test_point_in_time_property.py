@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.features import FeatureEngineeringClient, FeatureLookup
-from lakehouse_ml.governance.audit import audit_log
+from tests.conftest import close_writers
 
 from .timeline import at
 
@@ -84,7 +84,7 @@ def test_matches_brute_force(scenario, window, zones, units, key_type):
         fe.create_table("gold.f", "k", timeseries_column="ts", df=written)
         lookup = FeatureLookup("gold.f", "k", "t", lookback_window=lookback)
         out = fe.create_training_set(rows, [lookup], label=None).load_df()
-        audit_log(root, "dev").close()  # write its records before the folder goes
+        close_writers()  # audit and lineage written before the folder goes
     assert out.select("k", "t").equals(rows)
     assert out["v"].to_list() == reference(features, labels, window)
 
