@@ -78,7 +78,7 @@ def close_writers() -> None:
 
 
 @pytest.fixture(autouse=True)
-def closed_audit_logs() -> Iterator[None]:
+def closed_writers() -> Iterator[None]:
     """Each test's audit and lineage writers are closed when it ends: a process-wide writer
     must not outlive the temporary lakehouse it writes to."""
     yield
