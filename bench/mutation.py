@@ -198,6 +198,23 @@ def check_preload() -> None:
                          "it (bisect the list) and let each worker import it.")
 
 
+def _drop_stale(modules: list[str]) -> None:
+    """Remove from mutants/ what would make a group's run test stale code: the group's modules
+    (a plain copy may be left there by another group's run), every copy whose source changed or
+    went since it was made (mutmut copies a file only if no copy exists: the other modules the
+    tests import were those of the first run), and the stats (mutmut reuses a test's stats of an
+    earlier run, which recorded only the functions mutated then: this group's would be *no
+    tests*)."""
+    mutants = Path("mutants")
+    (mutants / "mutmut-stats.json").unlink(missing_ok=True)
+    for copy in (mutants / "lakehouse_ml").rglob("*.py"):
+        source = copy.relative_to(mutants)
+        if (str(source) in modules or not source.exists()
+                or source.stat().st_mtime > copy.stat().st_mtime):
+            for stale in (copy, *copy.parent.glob(copy.name + ".*")):
+                stale.unlink()
+
+
 def run(group: str) -> None:
     """Mutate the group's modules afresh in a child process (mutmut's settings are global)."""
     modules, patterns = GROUPS[group]
@@ -207,9 +224,7 @@ def run(group: str) -> None:
               and not t.startswith("--deselect=")]
     if not tests:
         raise SystemExit(f"{group}: no test matches {patterns}")
-    for module in modules:  # regenerate: a plain copy may be left there by another group's run
-        for stale in (Path("mutants") / module, Path("mutants") / (module + ".meta")):
-            stale.unlink(missing_ok=True)
+    _drop_stale(modules)
     tests += [t for t in patterns if t.startswith("--deselect=")]
     print(f"== {group}: {' '.join(modules)} against {' '.join(tests)}", flush=True)
     subprocess.run([sys.executable, "-m", "bench.mutation", "--child", group, *tests], check=True)
