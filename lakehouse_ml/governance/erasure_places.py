@@ -42,9 +42,14 @@ class ErasedPlace:
     kind: what the place is; name: a table's full name, a landed file's path relative to the
     landing root, an artifact's URI, an online store's name, or `model/version`; rows: the
     subject's rows found there (records for files; 0 for a model version, which is tagged, not
-    rewritten); bytes_rewritten: bytes written to remove them (0 in a dry run)."""
+    rewritten); bytes_rewritten: bytes written to remove them (0 in a dry run); malformed: how
+    many of `rows` are lines bronze rejects or silver quarantines (a broken line or key that
+    still holds the subject: removed too); problem: why the place could not be (fully) erased
+    or checked, e.g. a file that cannot be read (None: nothing to say)."""
 
     kind: PlaceKind
     name: str
     rows: int
     bytes_rewritten: int = 0
+    malformed: int = 0
+    problem: str | None = None
