@@ -230,6 +230,19 @@ class Catalog:
         self._table_read(name, self.location(name), None)
         return name
 
+    def check_write(self, text: str | TableName, method: str, *, audited: bool = True
+                    ) -> TableName:
+        """PermissionDenied (audited) unless the principal holds MODIFY on the table: checked
+        before a change made in several steps (an erasure checks every table first).
+        `audited=False` leaves no record of an allowed check (a dry run); a denial is audited
+        all the same."""
+        name = self.name(text)
+        if self._access is not None and audited:
+            self._check(name, MODIFY, method)
+        elif self._access is not None:
+            self._access.check(self.principal, MODIFY, s.TABLE, str(name))
+        return name
+
     def secure_rows(self, name: TableName, rows: pl.DataFrame) -> pl.DataFrame:
         """`rows` of the table as the principal may see them (row filter, column masks)."""
         return self._secured(name, rows.lazy()).collect()

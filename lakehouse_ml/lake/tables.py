@@ -22,6 +22,7 @@ from lakehouse_ml.lake.predicates import same_keys
 from lakehouse_ml.lake.schema import conform, storable
 
 Version = int | datetime | None
+_LOG_RETENTION = "delta.logRetentionDuration"
 
 
 @dataclass
@@ -208,6 +209,22 @@ class Lake:
     def optimize(self, uri: str, zorder_by: Sequence[str] = ()) -> dict[str, Any]:
         dt = self.table(uri)
         return dt.optimize.z_order(list(zorder_by)) if zorder_by else dt.optimize.compact()
+
+    def purge_log(self, uri: str) -> int:
+        """Checkpoint the table's latest version and delete every log entry before it, so
+        `_delta_log` keeps no earlier action, nor the statistics (min/max values of each
+        column) of files a VACUUM deleted; time travel then reaches the checkpoint's version
+        and later ones only. `delta.logRetentionDuration` is 0 for the cleanup and is then
+        restored (Delta's default, 30 days, if it was not set). Returns the checkpoint's
+        version."""
+        dt = self.table(uri)
+        kept = dt.metadata().configuration.get(_LOG_RETENTION, "interval 30 days")
+        dt.alter.set_table_properties({_LOG_RETENTION: "interval 0 seconds"})
+        dt.create_checkpoint()
+        version = dt.version()
+        dt.cleanup_metadata()
+        dt.alter.set_table_properties({_LOG_RETENTION: kept})
+        return version
 
     def vacuum(self, uri: str, retention_hours: int, *, enforce_retention_duration: bool = True
                ) -> list[str]:
