@@ -89,6 +89,25 @@ def record_digests(client: MlflowClient, name: str, version: int) -> dict[str, s
     return digests
 
 
+def rerecord_digests(client: MlflowClient, name: str, version: int,
+                     rewritten: dict[str, str]) -> dict[str, str]:
+    """After files of a registered version were rewritten on purpose (an erasure): record
+    `rewritten` (relative path → hex sha256 of the new content) in its `artifact_sha256` tag,
+    having checked that the stored files are exactly the recorded ones but for these.
+    Raises ModelArtifactError (naming the file) when any other file differs, when a rewritten
+    file does not hold the given content, or when the version has no tag."""
+    label = f"{name} version {version}"
+    tags = client.get_model_version(name, str(version)).tags
+    if DIGEST_TAG not in tags:
+        raise ModelArtifactError(f"{label} has no {DIGEST_TAG} tag to update")
+    expected = {**json.loads(tags[DIGEST_TAG]), **rewritten}
+    with tempfile.TemporaryDirectory() as folder:
+        _compare(label, expected, sha256_of_files(_download(client, name, version, Path(folder))))
+    client.set_model_version_tag(name, str(version), DIGEST_TAG,
+                                 json.dumps(expected, sort_keys=True))
+    return expected
+
+
 def _compare(label: str, recorded: dict[str, str], found: dict[str, str]) -> None:
     for file in sorted((recorded.keys() | found.keys()) - WRITTEN_BY_MLFLOW_AT_LOAD):
         if file not in found:
