@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
 
+from lakehouse_ml.features.incremental import Window, days_since, distinct_in_windows, window_sums
 from lakehouse_ml.medallion.spec import Feature, FeatureTableSpec
 from lakehouse_ml.quality.contracts import apply_contract
 
@@ -26,144 +27,96 @@ CUSTOMER_VERSIONS = "bronze.customers"
 
 
 def _span(days: Sequence[date]) -> tuple[date, date]:
-    """Grid days needed for these snapshots: the 90 days before the first, to the last's eve.
+    """Days of data these snapshots need: the 90 days before the first, to the last's eve.
 
-    No days (an empty partition range) give an empty span (first after last): no grid rows, so
+    No days (an empty partition range) give an empty span (first after last): no rows, so
     every builder returns its columns without rows."""
     if not days:
         return date.min + DAY, date.min
     return min(days) - HORIZON * DAY, max(days) - DAY
 
 
-def _grid(customers: pl.LazyFrame, first: date, last: date) -> pl.LazyFrame:
-    """One row per customer and calendar day in [first, last], from the signup day on."""
-    days = pl.LazyFrame({"day": pl.date_range(first, last, "1d", eager=True)})
-    return (
-        customers.select(KEY, "signup_date")
-        .join(days, how="cross")
-        .filter(pl.col("day") >= pl.col("signup_date"))
-        .drop("signup_date")
-    )
+def _stamps(customers: pl.LazyFrame, days: Sequence[date]) -> pl.LazyFrame:
+    """One row per customer and snapshot, `day` being the last day it sees (the stamp's eve),
+    for customers signed up by then."""
+    seen = pl.LazyFrame({"day": sorted(d - DAY for d in days)}, schema={"day": pl.Date})
+    return (customers.join(seen, how="cross")
+            .filter(pl.col("day") >= pl.col("signup_date")).drop("signup_date"))
 
 
-def _running(frame: pl.LazyFrame, columns: Sequence[str]) -> pl.LazyFrame:
-    """Add a running total `_sum_<column>` per customer over the day grid (nulls as 0)."""
-    return frame.with_columns(pl.col(columns).fill_null(0)).with_columns(
-        pl.col(c).cum_sum().over(KEY, order_by="day").alias(f"_sum_{c}") for c in columns
-    )
+def _counted(daily: pl.LazyFrame, customers: pl.LazyFrame, first: date, last: date
+             ) -> pl.LazyFrame:
+    """Rows of days [first, last] of known customers, from their signup day on."""
+    return (daily.filter(pl.col("day").is_between(first, last))
+            .join(customers, on=KEY).filter(pl.col("day") >= pl.col("signup_date"))
+            .drop("signup_date"))
 
 
-def _window(column: str, days: int, offset: int = 0) -> pl.Expr:
-    """Sum of `column` over the `days` grid rows ending `offset` rows before this one."""
-    total = pl.col(f"_sum_{column}")
-    upper = total.shift(offset).over(KEY, order_by="day").fill_null(0) if offset else total
-    lower = total.shift(offset + days).over(KEY, order_by="day").fill_null(0)
-    return upper - lower
+def _stamped(features: pl.LazyFrame, names: Sequence[str]) -> pl.LazyFrame:
+    """Row `day` holds the values as of the end of that day: the snapshot of `day + 1`."""
+    return features.select(
+        KEY, (pl.col("day") + DAY).cast(pl.Datetime("us", "UTC")).alias(TS), *names)
 
 
-def _snapshots(frame: pl.LazyFrame, days: Sequence[date]) -> pl.LazyFrame:
-    """Grid row `day` holds the values as of the end of that day: the snapshot of `day + 1`."""
-    stamped = frame.with_columns(
-        (pl.col("day") + DAY).cast(pl.Datetime("us", "UTC")).alias(TS)
-    )
-    return stamped.filter(pl.col("day").is_in([d - DAY for d in days])).drop("day")
+def _inputs(inputs: Mapping[str, pl.LazyFrame], days: Sequence[date]
+            ) -> tuple[pl.LazyFrame, pl.LazyFrame, date, date]:
+    first, last = _span(days)
+    customers = inputs[CUSTOMERS].select(KEY, "signup_date")
+    return customers, _stamps(customers, days), first, last
 
 
-def _count(mark: str) -> pl.Expr:
-    return (pl.col("mark") == mark).cast(pl.Int32).sum()
-
-
-def _distinct_products(events: pl.LazyFrame, first: date, last: date) -> pl.LazyFrame:
-    """Per customer and day: the change in the number of distinct products seen in each window
-    ending that day (`dp<w>`; their running sums are the counts).
-
-    Each sighting counts from its day until the next sighting of the same product or `w` days
-    later, whichever is first: +1/-1 at those days. One scan of the events serves every window.
-    """
-    start = datetime.combine(first, time(), tzinfo=UTC)
-    end = datetime.combine(last, time(), tzinfo=UTC) + DAY
-    marks = (
-        events.filter(pl.col("event_ts") >= start, pl.col("event_ts") < end,  # skips files
-                      pl.col("product_id").is_not_null())
-        .select(KEY, "product_id", pl.col("event_ts").dt.date().alias("day"))
-        .unique()
-        .with_columns(
-            pl.col("day").shift(-1).over(KEY, "product_id", order_by="day").alias("next")
-        )
-        .select(KEY, pl.col("day").alias("seen"), *(
-            pl.min_horizontal(pl.col("next"), pl.col("day") + w * DAY).alias(f"gone{w}")
-            for w in WINDOWS))
-        .unpivot(index=KEY, variable_name="mark", value_name="day")
-    )
-    return marks.group_by(KEY, "day").agg(
-        (_count("seen") - _count(f"gone{w}")).alias(f"dp{w}") for w in WINDOWS)
+def _activity(inputs: Mapping[str, pl.LazyFrame], columns: Sequence[str]) -> pl.LazyFrame:
+    return inputs[ACTIVITY].select(KEY, pl.col("activity_date").alias("day"), *columns)
 
 
 def engagement(inputs: Mapping[str, pl.LazyFrame], days: Sequence[date]) -> pl.LazyFrame:
-    first, last = _span(days)
-    activity = (
-        inputs[ACTIVITY].rename({"activity_date": "day"})
-        .filter(pl.col("day").is_between(first, last))
-        .select(KEY, "day", *METRICS)
-    )
-    grid = (
-        _grid(inputs[CUSTOMERS], first, last)
-        .join(activity, on=[KEY, "day"], how="left")
-        .join(_distinct_products(inputs[EVENTS], first, last), on=[KEY, "day"], how="left")
-    )
-    grid = _running(grid, [*METRICS, *(f"dp{w}" for w in WINDOWS)])
-    windows = [
-        _window(m, w).alias(f"{m}_{w}d") for m in METRICS for w in WINDOWS
-    ] + [pl.col(f"_sum_dp{w}").cast(pl.Int64).alias(f"distinct_products_{w}d") for w in WINDOWS]
-    features = grid.with_columns(windows).with_columns(
+    customers, stamps, first, last = _inputs(inputs, days)
+    activity = _counted(_activity(inputs, METRICS), customers, first, last)
+    sums = window_sums(activity, stamps, KEY, {
+        **{f"{m}_{w}d": Window(m, w) for m in METRICS for w in WINDOWS},
+        "_events_before_30d": Window("events", 30, offset=30),
+    })
+    start = datetime.combine(first, time(), tzinfo=UTC)
+    end = datetime.combine(last, time(), tzinfo=UTC) + DAY
+    sightings = inputs[EVENTS].filter(
+        pl.col("event_ts") >= start, pl.col("event_ts") < end,  # skips files
+        pl.col("product_id").is_not_null(),
+    ).select(KEY, "product_id", pl.col("event_ts").dt.date().alias("day"))
+    distinct = distinct_in_windows(
+        _counted(sightings, customers, first, last), stamps, KEY, "product_id",
+        {f"distinct_products_{w}d": w for w in WINDOWS}, min(days, default=last) - DAY)
+    before = pl.col("_events_before_30d")
+    features = sums.join(distinct, on=[KEY, "day"], how="left").with_columns(
         pl.col("revenue_7d", "revenue_30d", "revenue_90d").round(2),
-        ((pl.col("events_30d") - _window("events", 30, offset=30))
-         / (_window("events", 30, offset=30) + 1)).round(6).alias("activity_trend_mom"),
+        ((pl.col("events_30d") - before) / (before + 1)).round(6).alias("activity_trend_mom"),
     )
-    return _snapshots(features, days).select(
-        KEY, TS, *(f.name for f in ENGAGEMENT_FEATURES))
-
-
-def _days_since(flag: str, name: str) -> pl.Expr:
-    """Days from the last day with `flag` > 0 (within the horizon) to the snapshot day."""
-    last = pl.when(pl.col(flag) > 0).then(pl.col("day")).forward_fill().over(KEY, order_by="day")
-    since = (pl.col("day") + DAY - last).dt.total_days()
-    return pl.when(since <= HORIZON).then(since).alias(name)
+    return _stamped(features, [f.name for f in ENGAGEMENT_FEATURES])
 
 
 def recency(inputs: Mapping[str, pl.LazyFrame], days: Sequence[date]) -> pl.LazyFrame:
-    first, last = _span(days)
-    activity = (
-        inputs[ACTIVITY].rename({"activity_date": "day"})
-        .filter(pl.col("day").is_between(first, last))
-        .select(KEY, "day", "purchases", "logins")
-    )
-    grid = _grid(inputs[CUSTOMERS], first, last).join(activity, on=[KEY, "day"], how="left")
-    features = grid.with_columns(pl.col("purchases", "logins").fill_null(0)).with_columns(
-        _days_since("purchases", "days_since_last_purchase"),
-        _days_since("logins", "days_since_last_login"),
-    )
-    return _snapshots(features, days).select(KEY, TS, *(f.name for f in RECENCY_FEATURES))
+    customers, stamps, first, last = _inputs(inputs, days)
+    activity = _counted(_activity(inputs, ["purchases", "logins"]), customers, first, last)
+    features = days_since(activity, stamps, KEY, {
+        "days_since_last_purchase": "purchases", "days_since_last_login": "logins"}, HORIZON)
+    return _stamped(features, [f.name for f in RECENCY_FEATURES])
 
 
 def support(inputs: Mapping[str, pl.LazyFrame], days: Sequence[date]) -> pl.LazyFrame:
-    first, last = _span(days)
-    created = pl.col("created_at").dt.date().alias("day")
+    customers, stamps, first, last = _inputs(inputs, days)
     tickets = (
-        inputs[TICKETS].select(KEY, created, "category")
+        inputs[TICKETS].select(KEY, pl.col("created_at").dt.date().alias("day"), "category")
         .filter(pl.col("day").is_between(first, last))
         .group_by(KEY, "day")
         .agg(pl.len().cast(pl.Int64).alias("tickets"),
              pl.col("category").is_in(["billing", "cancellation"]).sum().cast(pl.Int64)
              .alias("billing_or_cancellation"))
     )
-    grid = _grid(inputs[CUSTOMERS], first, last).join(tickets, on=[KEY, "day"], how="left")
-    features = _running(grid, ["tickets", "billing_or_cancellation"]).with_columns(
-        _window("tickets", 30).alias("tickets_30d"),
-        _window("tickets", 90).alias("tickets_90d"),
-        _window("billing_or_cancellation", 90).alias("billing_or_cancellation_tickets_90d"),
-    )
-    return _snapshots(features, days).select(KEY, TS, *(f.name for f in SUPPORT_FEATURES))
+    features = window_sums(_counted(tickets, customers, first, last), stamps, KEY, {
+        "tickets_30d": Window("tickets", 30),
+        "tickets_90d": Window("tickets", 90),
+        "billing_or_cancellation_tickets_90d": Window("billing_or_cancellation", 90),
+    })
+    return _stamped(features, [f.name for f in SUPPORT_FEATURES])
 
 
 def customer_versions(bronze: pl.LazyFrame) -> pl.LazyFrame:
@@ -222,9 +175,9 @@ SUPPORT_FEATURES = (
        (TICKETS, "category"), days=90),
 )
 PROFILE_FEATURES = (
-    _f("tenure_days", "days since signup", (CUSTOMERS, "signup_date")),
-    _f("plan_tier", "plan at the snapshot time", (CUSTOMERS, "plan_tier")),
-    _f("country", "country at the snapshot time", (CUSTOMERS, "country")),
+    _f("tenure_days", "days since signup", (CUSTOMER_VERSIONS, "signup_date")),
+    _f("plan_tier", "plan at the snapshot time", (CUSTOMER_VERSIONS, "plan_tier")),
+    _f("country", "country at the snapshot time", (CUSTOMER_VERSIONS, "country")),
 )
 
 

@@ -1,0 +1,187 @@
+"""The sparse snapshot builders give the snapshots of the former day-grid builders, bit for bit.
+
+`grid_*` below are the builders as they were before issue 15 (a row per customer and calendar
+day over the 90-day look-back), kept here only as the reference. The data is the demo
+generator's, dirty, run through bronze → silver → gold by the engine functions the assets call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.domains.churn import DOMAIN
+from lakehouse_ml.domains.churn import features as churn
+from lakehouse_ml.domains.churn.features import (
+    ACTIVITY,
+    CUSTOMERS,
+    DAY,
+    EVENTS,
+    HORIZON,
+    KEY,
+    METRICS,
+    TICKETS,
+    TS,
+    WINDOWS,
+)
+from lakehouse_ml.domains.churn.generator import generate
+from lakehouse_ml.ingest.bronze import ingest
+from lakehouse_ml.medallion.gold import build_aggregate
+from lakehouse_ml.medallion.silver import refine
+
+START, DAYS, CUSTOMERS_N = date(2026, 1, 1), 100, 2_000
+
+
+# ---- the former day-grid builders (reference only) ------------------------------------------
+def _span(days: Sequence[date]) -> tuple[date, date]:
+    return min(days) - HORIZON * DAY, max(days) - DAY
+
+
+def _grid(customers: pl.LazyFrame, first: date, last: date) -> pl.LazyFrame:
+    days = pl.LazyFrame({"day": pl.date_range(first, last, "1d", eager=True)})
+    return (customers.select(KEY, "signup_date").join(days, how="cross")
+            .filter(pl.col("day") >= pl.col("signup_date")).drop("signup_date"))
+
+
+def _running(frame: pl.LazyFrame, columns: Sequence[str]) -> pl.LazyFrame:
+    return frame.with_columns(pl.col(columns).fill_null(0)).with_columns(
+        pl.col(c).cum_sum().over(KEY, order_by="day").alias(f"_sum_{c}") for c in columns)
+
+
+def _window(column: str, days: int, offset: int = 0) -> pl.Expr:
+    total = pl.col(f"_sum_{column}")
+    upper = total.shift(offset).over(KEY, order_by="day").fill_null(0) if offset else total
+    lower = total.shift(offset + days).over(KEY, order_by="day").fill_null(0)
+    return upper - lower
+
+
+def _snapshots(frame: pl.LazyFrame, days: Sequence[date]) -> pl.LazyFrame:
+    stamped = frame.with_columns((pl.col("day") + DAY).cast(pl.Datetime("us", "UTC")).alias(TS))
+    return stamped.filter(pl.col("day").is_in([d - DAY for d in days])).drop("day")
+
+
+def _count(mark: str) -> pl.Expr:
+    return (pl.col("mark") == mark).cast(pl.Int32).sum()
+
+
+def _distinct_products(events: pl.LazyFrame, first: date, last: date) -> pl.LazyFrame:
+    start = datetime.combine(first, time(), tzinfo=UTC)
+    end = datetime.combine(last, time(), tzinfo=UTC) + DAY
+    marks = (
+        events.filter(pl.col("event_ts") >= start, pl.col("event_ts") < end,
+                      pl.col("product_id").is_not_null())
+        .select(KEY, "product_id", pl.col("event_ts").dt.date().alias("day")).unique()
+        .with_columns(pl.col("day").shift(-1).over(KEY, "product_id", order_by="day")
+                      .alias("next"))
+        .select(KEY, pl.col("day").alias("seen"), *(
+            pl.min_horizontal(pl.col("next"), pl.col("day") + w * DAY).alias(f"gone{w}")
+            for w in WINDOWS))
+        .unpivot(index=KEY, variable_name="mark", value_name="day")
+    )
+    return marks.group_by(KEY, "day").agg(
+        (_count("seen") - _count(f"gone{w}")).alias(f"dp{w}") for w in WINDOWS)
+
+
+def grid_engagement(inputs: Mapping[str, pl.LazyFrame], days: Sequence[date]) -> pl.LazyFrame:
+    first, last = _span(days)
+    activity = (inputs[ACTIVITY].rename({"activity_date": "day"})
+                .filter(pl.col("day").is_between(first, last)).select(KEY, "day", *METRICS))
+    grid = (_grid(inputs[CUSTOMERS], first, last)
+            .join(activity, on=[KEY, "day"], how="left")
+            .join(_distinct_products(inputs[EVENTS], first, last), on=[KEY, "day"], how="left"))
+    grid = _running(grid, [*METRICS, *(f"dp{w}" for w in WINDOWS)])
+    windows = [_window(m, w).alias(f"{m}_{w}d") for m in METRICS for w in WINDOWS] + [
+        pl.col(f"_sum_dp{w}").cast(pl.Int64).alias(f"distinct_products_{w}d") for w in WINDOWS]
+    features = grid.with_columns(windows).with_columns(
+        pl.col("revenue_7d", "revenue_30d", "revenue_90d").round(2),
+        ((pl.col("events_30d") - _window("events", 30, offset=30))
+         / (_window("events", 30, offset=30) + 1)).round(6).alias("activity_trend_mom"),
+    )
+    return _snapshots(features, days).select(
+        KEY, TS, *(f.name for f in churn.ENGAGEMENT_FEATURES))
+
+
+def _days_since(flag: str, name: str) -> pl.Expr:
+    last = pl.when(pl.col(flag) > 0).then(pl.col("day")).forward_fill().over(KEY, order_by="day")
+    since = (pl.col("day") + DAY - last).dt.total_days()
+    return pl.when(since <= HORIZON).then(since).alias(name)
+
+
+def grid_recency(inputs: Mapping[str, pl.LazyFrame], days: Sequence[date]) -> pl.LazyFrame:
+    first, last = _span(days)
+    activity = (inputs[ACTIVITY].rename({"activity_date": "day"})
+                .filter(pl.col("day").is_between(first, last))
+                .select(KEY, "day", "purchases", "logins"))
+    grid = _grid(inputs[CUSTOMERS], first, last).join(activity, on=[KEY, "day"], how="left")
+    features = grid.with_columns(pl.col("purchases", "logins").fill_null(0)).with_columns(
+        _days_since("purchases", "days_since_last_purchase"),
+        _days_since("logins", "days_since_last_login"))
+    return _snapshots(features, days).select(KEY, TS, *(f.name for f in churn.RECENCY_FEATURES))
+
+
+def grid_support(inputs: Mapping[str, pl.LazyFrame], days: Sequence[date]) -> pl.LazyFrame:
+    first, last = _span(days)
+    tickets = (
+        inputs[TICKETS].select(KEY, pl.col("created_at").dt.date().alias("day"), "category")
+        .filter(pl.col("day").is_between(first, last)).group_by(KEY, "day")
+        .agg(pl.len().cast(pl.Int64).alias("tickets"),
+             pl.col("category").is_in(["billing", "cancellation"]).sum().cast(pl.Int64)
+             .alias("billing_or_cancellation")))
+    grid = _grid(inputs[CUSTOMERS], first, last).join(tickets, on=[KEY, "day"], how="left")
+    features = _running(grid, ["tickets", "billing_or_cancellation"]).with_columns(
+        _window("tickets", 30).alias("tickets_30d"),
+        _window("tickets", 90).alias("tickets_90d"),
+        _window("billing_or_cancellation", 90).alias("billing_or_cancellation_tickets_90d"))
+    return _snapshots(features, days).select(KEY, TS, *(f.name for f in churn.SUPPORT_FEATURES))
+
+
+REFERENCE = {"customer_engagement": grid_engagement, "customer_recency": grid_recency,
+             "customer_support": grid_support}
+# -----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def lakehouse(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
+    """2,000 customers x 100 days of dirty demo data, landing → gold by the engine functions."""
+    folder = tmp_path_factory.mktemp("incremental")
+    landing = folder / "landing"
+    generate(landing, customers=CUSTOMERS_N, days=DAYS, start=START, seed=5,
+             dirty_fraction=0.05, progress=False)
+    catalog = Catalog(str(folder / "lakehouse"), "dev")
+    batches = [(START + timedelta(days=i)).isoformat() for i in range(DAYS)]
+    for source in DOMAIN.sources:
+        ingest(catalog, source, str(landing), batches)
+        refine(catalog, source, batches)
+    for aggregate in DOMAIN.aggregates:
+        build_aggregate(catalog, DOMAIN, aggregate, batches)
+    return catalog
+
+
+def _both(catalog: Catalog, table: str, days: list[date]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    spec = next(s for s in churn.FEATURE_TABLES if s.table.endswith(table))
+    inputs = {name: catalog.scan(name) for name in spec.inputs}
+    new = spec.build(inputs, days).collect().sort(KEY, TS)
+    old = REFERENCE[table](inputs, days).collect().sort(KEY, TS)
+    return new, old
+
+
+SNAPSHOT_DAYS = {
+    "one day": [START + timedelta(days=DAYS)],
+    "one day, with late days redone": [START + timedelta(days=DAYS - 5 + i) for i in range(6)],
+    "full backfill": [START + timedelta(days=1 + i) for i in range(DAYS)],
+}
+
+
+@pytest.mark.parametrize("table", sorted(REFERENCE))
+@pytest.mark.parametrize("case", sorted(SNAPSHOT_DAYS))
+def test_sparse_builders_equal_the_day_grid(lakehouse: Catalog, table: str, case: str) -> None:
+    new, old = _both(lakehouse, table, SNAPSHOT_DAYS[case])
+    assert old.height > CUSTOMERS_N * 0.9 * len(SNAPSHOT_DAYS[case]) * 0.5
+    assert_frame_equal(new, old, check_exact=True)
+    windowed = [c for c in new.columns if c not in (KEY, TS)]
+    assert new.select(pl.col(windowed).n_unique()).row(0) > tuple(1 for _ in windowed)
