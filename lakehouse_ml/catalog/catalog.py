@@ -100,6 +100,11 @@ class Catalog:
         self._lineage(Node(MODEL, s.parse_name(s.MODEL, model, self.env), None, version),
                       written=True)
 
+    def record_model_read(self, model: str, version: int) -> None:
+        """Lineage: this call used `version` of the model `catalog.schema.model`, loaded and
+        checked elsewhere (serving); the next writes in its run name it as a source."""
+        self._lineage(Node(MODEL, s.parse_name(s.MODEL, model, self.env), None, version))
+
     def _secured(self, name: TableName, frame: pl.LazyFrame) -> pl.LazyFrame:
         """`frame` (all of the table's columns) through its row filter and column masks."""
         if self._access is None:

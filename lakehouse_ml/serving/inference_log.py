@@ -9,19 +9,24 @@ comes from an unknown caller); so are 4xx refusals, with what was kept of their 
 Bodies are stored as `redact.Redactor` keeps them: secrets dropped, `pii`-tagged columns
 hashed, above a size cap a prefix plus the sha256 of the whole.
 
-Writes are buffered: `record` appends to memory, a background thread appends to Delta every
-`flush_rows` rows or `flush_seconds`, and `close` (at server shutdown) writes what is left. A
-failed write keeps its rows for the next attempt, up to `buffer_bytes` of buffered bodies:
-beyond that new rows are shed and counted (`shed`, reported on /health), so a table that
-cannot be written never exhausts the worker's memory. A killed process (SIGKILL) loses what is
-buffered: at most `flush_rows` rows or `flush_seconds` of requests while writes succeed, at
-most `buffer_bytes` while they fail.
+Writes are buffered: `record` appends to memory, a background thread (`BackgroundFlusher`)
+appends to Delta every `flush_rows` rows or `flush_seconds`, and `close` (at server shutdown,
+else at interpreter exit) writes what is left. A failed write keeps its rows for the next
+attempt (`flush` returns False; the next try backs off), up to `buffer_bytes` of buffered
+bodies: beyond that new rows are shed and counted (`shed`, reported on /health), so a table
+that cannot be written never exhausts the worker's memory. A killed process (SIGKILL) loses
+what is buffered: at most `flush_rows` rows or `flush_seconds` of requests while writes
+succeed, at most `buffer_bytes` while they fail.
+
+Lineage: each write names the model versions its rows were scored by (`models`: endpoint →
+registered model) as sources of the inference log's new version, once per version per write.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -50,9 +55,11 @@ def table_name(schema: str) -> str:
 class InferenceLog(BackgroundFlusher):
     def __init__(
         self, catalog: Catalog, table: str, owner: str, flush_rows: int, flush_seconds: float,
-        buffer_bytes: int,
+        buffer_bytes: int, models: Mapping[str, str] | None = None,
     ) -> None:
-        self.table = table
+        """`models`: endpoint → the registered model (`catalog.schema.model`) it serves."""
+        self.table, self._label = table, f"log:{table}"
+        self._catalog, self._models = catalog, dict(models or {})
         self.flush_rows, self.flush_seconds = flush_rows, flush_seconds
         self.buffer_bytes = buffer_bytes
         catalog.create_table(table, SCHEMA, TableInfo(
@@ -73,8 +80,7 @@ class InferenceLog(BackgroundFlusher):
         """Rows dropped because the buffer was full (the table could not be written)."""
         self._wake = threading.Condition()
         self._closing = False
-        self._thread = threading.Thread(target=self._run, name=f"log:{table}", daemon=True)
-        self._thread.start()
+        self._start()
 
     def record(
         self, *, request_id: str, endpoint: str, requested_at: datetime, status_code: int,
@@ -114,6 +120,7 @@ class InferenceLog(BackgroundFlusher):
         if not rows:
             return True
         try:
+            self._record_models(rows)
             self._append(pl.DataFrame(rows, schema=SCHEMA))
         except Exception:
             with self._wake:
@@ -126,19 +133,18 @@ class InferenceLog(BackgroundFlusher):
             self._writing = 0
         return True
 
+    def _record_models(self, rows: list[dict[str, Any]]) -> None:
+        """Lineage: the model versions that scored `rows` are sources of the next write."""
+        used = {(self._models[r["endpoint"]], version) for r in rows
+                if r["endpoint"] in self._models for version in set(r["model_versions"] or ())}
+        for model, version in sorted(used):
+            self._catalog.record_model_read(model, version)
+
     def _buffered(self) -> int:
         return len(self._rows)
 
     def _write_buffer(self) -> bool:
         return self.flush()
-
-    def close(self) -> None:
-        """Stop the flusher and write everything still buffered."""
-        with self._wake:
-            self._closing = True
-            self._wake.notify()
-        self._thread.join()
-        self.flush()
 
 
 def _size(row: dict[str, Any]) -> int:

@@ -56,6 +56,7 @@ class Runtime:
             table_name(spec.schema): InferenceLog(
                 catalog, table_name(spec.schema), spec.owner, config.log_flush_rows,
                 config.log_flush_seconds, config.log_buffer_bytes,
+                {e: s.registered_name(settings.env) for e, s in config.endpoints.items()},
             )
             for spec in config.endpoints.values()
         }
