@@ -45,7 +45,8 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
          "tests/features/test_boundaries_pit.py", "tests/features/test_mutants_pit.py"]),
     "training-table": (
         ["lakehouse_ml/features/training_table.py"],
-        ["tests/features/test_training_set.py",
+        ["tests/features/test_training_set.py", "tests/features/test_mutants_training_table.py",
+         "tests/test_leakage_check.py",
          f"{_CHECKS}test_no_label_leakage_passes_when_snapshots_are_at_or_before_the_label_time",
          f"{_CHECKS}test_no_label_leakage_fails_on_a_snapshot_later_than_its_label",
          f"{_CHECKS}test_leakage_counts_only_snapshot_columns_later_than_the_label_time"]),
@@ -199,20 +200,33 @@ def check_preload() -> None:
 
 
 def _drop_stale(modules: list[str]) -> None:
-    """Remove from mutants/ what would make a group's run test stale code: the group's modules
-    (a plain copy may be left there by another group's run), every copy whose source changed or
-    went since it was made (mutmut copies a file only if no copy exists: the other modules the
-    tests import were those of the first run), and the stats (mutmut reuses a test's stats of an
-    earlier run, which recorded only the functions mutated then: this group's would be *no
-    tests*)."""
+    """Remove from mutants/ what would make a group's run test stale code, and keep what lets
+    it resume. mutmut copies a source file there only if no copy exists, so every copy whose
+    source changed or went since it was made is removed (the other modules the tests import
+    would be old code), and so is a group module's plain copy left by another group's run (it
+    holds no mutants). The stats go too: mutmut reuses a test's stats of an earlier run, which
+    recorded only the functions mutated then (this group's would be *no tests*).
+
+    A group module's verdicts (`<module>.meta`) are kept: mutmut keeps those of functions whose
+    code is unchanged and tests only the rest, so a run stopped for time resumes where it
+    stopped. Its *survived* and *no tests* verdicts are cleared, so they are tested again
+    against the tests added since."""
     mutants = Path("mutants")
     (mutants / "mutmut-stats.json").unlink(missing_ok=True)
     for copy in (mutants / "lakehouse_ml").rglob("*.py"):
         source = copy.relative_to(mutants)
-        if (str(source) in modules or not source.exists()
-                or source.stat().st_mtime > copy.stat().st_mtime):
-            for stale in (copy, *copy.parent.glob(copy.name + ".*")):
-                stale.unlink()
+        meta = copy.with_name(copy.name + ".meta")
+        plain = str(source) in modules and not meta.exists()
+        if plain or not source.exists() or source.stat().st_mtime >= copy.stat().st_mtime:
+            copy.unlink()
+    for module in modules:
+        meta = mutants / (module + ".meta")
+        if meta.exists():
+            data = json.loads(meta.read_text())
+            codes = data["exit_code_by_key"]
+            data["exit_code_by_key"] = {k: None if STATUS.get(c) in ("survived", "no tests")
+                                        else c for k, c in codes.items()}
+            meta.write_text(json.dumps(data, indent=4))
 
 
 def run(group: str) -> None:
