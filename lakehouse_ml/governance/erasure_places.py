@@ -45,7 +45,10 @@ class ErasedPlace:
     rewritten); bytes_rewritten: bytes written to remove them (0 in a dry run); malformed: how
     many of `rows` are lines bronze rejects or silver quarantines (a broken line or key that
     still holds the subject: removed too); problem: why the place could not be (fully) erased
-    or checked, e.g. a file that cannot be read (None: nothing to say)."""
+    or checked, e.g. a file that cannot be read (None: nothing to say); lines: for a landed
+    file, the numbers of the lines removed as bronze numbers them (`_line`, from 1, a CSV's
+    header being line 1; `_record_id` is `<name>#<line>`), so the rows ingested from them can
+    be found."""
 
     kind: PlaceKind
     name: str
@@ -53,3 +56,4 @@ class ErasedPlace:
     bytes_rewritten: int = 0
     malformed: int = 0
     problem: str | None = None
+    lines: tuple[int, ...] = ()
