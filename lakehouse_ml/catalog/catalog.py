@@ -161,9 +161,11 @@ class Catalog:
         return name, uri
 
     def create_table(
-        self, text: str | TableName, schema: pl.Schema, info: TableInfo
+        self, text: str | TableName, schema: pl.Schema, info: TableInfo,
+        partition_by: Sequence[str] = (),
     ) -> RegisteredTable:
-        """Create the table if it is missing and (re)record its metadata; idempotent."""
+        """Create the table if it is missing and (re)record its metadata; idempotent.
+        `partition_by` applies only when the table is created."""
         name = self.name(text)
         uri = self.location(name)
         exists = self.lake.exists(uri)
@@ -178,7 +180,7 @@ class Catalog:
         if not exists:
             self.lake.create(
                 uri, schema, name=str(name), description=info.comment,
-                column_comments=info.column_comments,
+                column_comments=info.column_comments, partition_by=partition_by,
             )
         entry = self.registry.put(name, uri, info)
         if self._access is not None:

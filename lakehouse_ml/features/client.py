@@ -62,11 +62,13 @@ class FeatureEngineeringClient:
         timeseries_column: str | None = None, schema: Mapping[str, pl.DataType] | None = None,
         description: str | None = None, tags: Mapping[str, str] | None = None, *,
         feature_descriptions: Mapping[str, str] | None = None, owner: str = DEFAULT_OWNER,
+        partition_columns: Sequence[str] | None = None,
     ) -> FeatureTable:
         """Create (or re-declare, with the same keys) a feature table, then write `df` if given.
 
         The timeseries column counts as a primary key, whether or not it is listed in
-        `primary_keys`.
+        `primary_keys`. `partition_columns` (applied when the table is created) store each of
+        their values in its own files: a merge then rewrites only the partitions it touches.
         """
         keys = [primary_keys] if isinstance(primary_keys, str) else list(primary_keys)
         if timeseries_column is not None and timeseries_column not in keys:
@@ -75,9 +77,10 @@ class FeatureEngineeringClient:
         if schema is None and rows is None:
             raise FeatureStoreError(f"create_table {name}: give df or schema")
         columns = dict(schema if schema is not None else rows.schema)
-        missing = [k for k in keys if k not in columns]
+        missing = [k for k in [*keys, *(partition_columns or ())] if k not in columns]
         if missing:
-            raise FeatureStoreError(f"create_table {name}: primary key(s) {missing} not in schema")
+            raise FeatureStoreError(f"create_table {name}: key or partition column(s) {missing} "
+                                    "not in schema")
         if timeseries_column is not None:
             require_aware(pl.Schema(columns), timeseries_column, f"feature table {name}")
             columns[timeseries_column] = STORED
@@ -86,7 +89,7 @@ class FeatureEngineeringClient:
         self.catalog.create_table(name, pl.Schema(columns), table_info(
             owner=owner, primary_keys=keys, timeseries_column=timeseries_column,
             description=description, tags=tags, feature_descriptions=feature_descriptions,
-        ))
+        ), partition_by=partition_columns or ())
         if rows is not None:
             self.write_table(name, rows)
         return self.get_table(name)

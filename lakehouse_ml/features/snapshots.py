@@ -1,4 +1,10 @@
-"""Materialize declared feature tables: build the snapshots of some days and upsert them."""
+"""Materialize declared feature tables: build the snapshots of some days and upsert them.
+
+Days are built and written in chunks of at most `CHUNK_DAYS`, so a step's memory follows the
+chunk (plus the look-back its builder reads), not the range: a 180-day backfill holds one chunk
+at a time. Tables created here are partitioned by their timestamp (one folder per snapshot day),
+so the merge of a one-day refresh rewrites only the days it redoes.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +15,17 @@ from datetime import date, timedelta
 import polars as pl
 
 from lakehouse_ml.features.client import FeatureEngineeringClient
+from lakehouse_ml.features.incremental import day_chunks
 from lakehouse_ml.features.online import PublishReport
+from lakehouse_ml.features.statistics import FeatureStatistics
 from lakehouse_ml.medallion.spec import FeatureTableSpec
 
 AS_OF = "snapshot_at"
 """Every feature table also carries its timestamp as a feature, so a training set can show
 (and a check can prove) which snapshot each row received."""
+
+CHUNK_DAYS = 30
+"""Snapshot days built and written together."""
 
 
 @dataclass(frozen=True)
@@ -23,8 +34,8 @@ class SnapshotReport:
     rows_written: int
     version: int
     published: PublishReport
-    frame: pl.DataFrame
-    """The snapshot rows written, for statistics."""
+    statistics: FeatureStatistics
+    """Per-feature statistics of the snapshot rows written."""
 
 
 def snapshot_days(
@@ -44,29 +55,43 @@ def snapshot_days(
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-def refresh_feature_table(
-    client: FeatureEngineeringClient, spec: FeatureTableSpec, partition_days: Sequence[str],
-    earliest_touched: date | None = None,
-) -> SnapshotReport:
-    """Compute the snapshots of `partition_days` (and those late data changed), upsert them,
-    then republish the online store.
-
-    `spec.build` is called with the snapshot days, possibly none (an empty partition range):
-    it must then return its columns without rows, which creates the table if it is missing and
-    writes nothing."""
-    days = snapshot_days(spec, partition_days, earliest_touched)
+def _build(client: FeatureEngineeringClient, spec: FeatureTableSpec, days: list[date]
+           ) -> pl.DataFrame:
     inputs = {name: client.catalog.scan(name) for name in spec.inputs}
     frame = spec.build(inputs, days).with_columns(pl.col(spec.timestamp_key).alias(AS_OF))
-    frame = frame.collect(engine="streaming")
-    if not client.catalog.exists(spec.table):
-        client.create_table(
-            spec.table, [*spec.entity_keys], schema=frame.schema,
-            timeseries_column=spec.timestamp_key, description=spec.description,
-            tags=dict(spec.tags), owner=spec.owner,
-            feature_descriptions={
-                AS_OF: "when the snapshot was taken",
-                **{f.name: f.description for f in spec.features},
-            },
-        )
-    version = client.write_table(spec.table, frame)
-    return SnapshotReport(days, frame.height, version, client.publish_table(spec.table), frame)
+    return frame.collect(engine="streaming")
+
+
+def _create(client: FeatureEngineeringClient, spec: FeatureTableSpec, schema: pl.Schema) -> None:
+    client.create_table(
+        spec.table, [*spec.entity_keys], schema=schema,
+        timeseries_column=spec.timestamp_key, description=spec.description,
+        tags=dict(spec.tags), owner=spec.owner, partition_columns=[spec.timestamp_key],
+        feature_descriptions={
+            AS_OF: "when the snapshot was taken",
+            **{f.name: f.description for f in spec.features},
+        },
+    )
+
+
+def refresh_feature_table(
+    client: FeatureEngineeringClient, spec: FeatureTableSpec, partition_days: Sequence[str],
+    earliest_touched: date | None = None, chunk_days: int = CHUNK_DAYS,
+) -> SnapshotReport:
+    """Compute the snapshots of `partition_days` (and those late data changed), upsert them
+    `chunk_days` days at a time, then republish the online store.
+
+    `spec.build` is called with each chunk's snapshot days, or once with none (an empty
+    partition range): it must then return its columns without rows, which creates the table if
+    it is missing and writes nothing."""
+    days = snapshot_days(spec, partition_days, earliest_touched)
+    statistics = FeatureStatistics([f.name for f in spec.features])
+    rows, version = 0, -1
+    for chunk in day_chunks(days, chunk_days) or [[]]:
+        frame = _build(client, spec, chunk)
+        if not client.catalog.exists(spec.table):
+            _create(client, spec, frame.schema)
+        version = client.write_table(spec.table, frame)
+        rows += frame.height
+        statistics.add(frame)
+    return SnapshotReport(days, rows, version, client.publish_table(spec.table), statistics)

@@ -63,9 +63,10 @@ class Lake:
 
     def create(
         self, uri: str, schema: pl.Schema, *, name: str, description: str | None = None,
-        column_comments: dict[str, str] | None = None,
+        column_comments: dict[str, str] | None = None, partition_by: Sequence[str] = (),
     ) -> int:
-        """Create an empty table whose schema is the contract for every later write."""
+        """Create an empty table whose schema is the contract for every later write; each
+        write splits its rows into one folder per value of the `partition_by` columns."""
         comments = column_comments or {}
         arrow = pl.DataFrame(schema=storable(name, schema)).to_arrow()
         fields = [
@@ -75,6 +76,7 @@ class Lake:
         write_deltalake(
             uri, arrow.cast(pa.schema(fields)), mode="error", name=name,
             description=description, storage_options=self.storage_options,
+            partition_by=list(partition_by) or None,
         )
         return 0
 

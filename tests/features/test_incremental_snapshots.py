@@ -7,11 +7,15 @@ generator's, dirty, run through bronze → silver → gold by the engine functio
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
+from deltalake import DeltaTable
 from polars.testing import assert_frame_equal
 
 from lakehouse_ml.catalog import Catalog
@@ -30,9 +34,12 @@ from lakehouse_ml.domains.churn.features import (
     WINDOWS,
 )
 from lakehouse_ml.domains.churn.generator import generate
+from lakehouse_ml.features import FeatureEngineeringClient
+from lakehouse_ml.features.snapshots import AS_OF, refresh_feature_table
 from lakehouse_ml.ingest.bronze import ingest
 from lakehouse_ml.medallion.gold import build_aggregate
 from lakehouse_ml.medallion.silver import refine
+from lakehouse_ml.medallion.spec import FeatureTableSpec
 
 START, DAYS, CUSTOMERS_N = date(2026, 1, 1), 100, 2_000
 
@@ -185,3 +192,72 @@ def test_sparse_builders_equal_the_day_grid(lakehouse: Catalog, table: str, case
     assert_frame_equal(new, old, check_exact=True)
     windowed = [c for c in new.columns if c not in (KEY, TS)]
     assert new.select(pl.col(windowed).n_unique()).row(0) > tuple(1 for _ in windowed)
+
+
+# ---- refresh: bounded chunks, a layout by snapshot day, statistics ---------------------------
+ENGAGEMENT = next(s for s in churn.FEATURE_TABLES if s.table.endswith("customer_engagement"))
+BATCHES = [(START + timedelta(days=i)).isoformat() for i in range(DAYS)]
+
+
+def _client(catalog: Catalog, folder: Path) -> FeatureEngineeringClient:
+    """A feature store on a copy of the shared lakehouse (the refresh writes into it)."""
+    shutil.copytree(catalog.root, folder)
+    return FeatureEngineeringClient(Catalog(str(folder), "dev"))
+
+
+def _recording(spec: FeatureTableSpec, calls: list[list[date]]) -> FeatureTableSpec:
+    def build(inputs: Mapping[str, pl.LazyFrame], days: Sequence[date]) -> pl.LazyFrame:
+        calls.append(list(days))
+        return spec.build(inputs, days)
+    return replace(spec, build=build)
+
+
+def test_backfill_is_built_in_bounded_chunks_equal_to_one_build(
+    lakehouse: Catalog, tmp_path: Path
+) -> None:
+    calls: list[list[date]] = []
+    client = _client(lakehouse, tmp_path / "lake")
+    report = refresh_feature_table(client, _recording(ENGAGEMENT, calls), BATCHES, chunk_days=30)
+    assert [len(c) for c in calls] == [30, 30, 30, 10]
+    assert [d for c in calls for d in c] == report.days == [
+        START + timedelta(days=1 + i) for i in range(DAYS)]
+    stored = client.read_table(ENGAGEMENT.table).drop(AS_OF).sort(KEY, TS)
+    inputs = {name: lakehouse.scan(name) for name in ENGAGEMENT.inputs}
+    whole = grid_engagement(inputs, report.days).collect().sort(KEY, TS)
+    assert_frame_equal(stored, whole, check_exact=True)
+    assert report.rows_written == whole.height
+    client.close()
+
+
+def test_one_day_merge_rewrites_only_the_redone_days(lakehouse: Catalog, tmp_path: Path) -> None:
+    """The backfill lays the table out by snapshot day; refreshing the last day with five late
+    days redone replaces the files of those six days and no other."""
+    client = _client(lakehouse, tmp_path / "lake")
+    refresh_feature_table(client, ENGAGEMENT, BATCHES[:-1])
+    table = DeltaTable(client.catalog.location(client.catalog.name(ENGAGEMENT.table)))
+    before = set(table.file_uris())
+    assert len(before) == DAYS - 1  # one file per snapshot day
+    report = refresh_feature_table(client, ENGAGEMENT, BATCHES[-1:],
+                                   earliest_touched=date.fromisoformat(BATCHES[-6]))
+    assert len(report.days) == 6
+    table.update_incremental()
+    after = set(table.file_uris())
+    removed = before - after
+    redone = {d.isoformat() for d in report.days}
+    assert len(removed) == 5 and len(after - before) == 6
+    assert all(any(day in uri for day in redone) for uri in removed), removed
+
+
+def test_statistics_of_the_chunks_are_those_of_all_rows(lakehouse: Catalog, tmp_path: Path
+                                                        ) -> None:
+    client = _client(lakehouse, tmp_path / "lake")
+    report = refresh_feature_table(client, ENGAGEMENT, BATCHES, chunk_days=7)
+    rows = client.read_table(ENGAGEMENT.table)
+    table = report.statistics.table()
+    for feature in ("events_7d", "revenue_90d", "activity_trend_mom"):
+        got = table.row(by_predicate=pl.col("feature") == feature, named=True)
+        column = rows[feature]
+        assert got["mean"] == pytest.approx(round(column.mean(), 4), abs=1e-4)
+        assert (got["min"], got["max"]) == (str(column.min()), str(column.max()))
+        assert got["null_fraction"] == round(column.null_count() / rows.height, 4)
+    client.close()

@@ -1,7 +1,6 @@
 """Feature-table assets (group `features`): daily snapshots upserted and published online."""
 
 import dagster as dg
-import polars as pl
 
 from lakehouse_ml.defs.factories.medallion import SINGLE_RUN
 from lakehouse_ml.defs.factories.metadata import asset_key, lineage, markdown, table_metadata
@@ -11,22 +10,6 @@ from lakehouse_ml.features.snapshots import refresh_feature_table
 from lakehouse_ml.medallion.changes import earliest_touched_day
 from lakehouse_ml.medallion.progress import mark_processed, pending
 from lakehouse_ml.medallion.spec import Domain, FeatureTableSpec
-
-
-def feature_statistics(frame: pl.DataFrame, spec: FeatureTableSpec) -> dg.MetadataValue:
-    """Per-feature null share, mean, min and max of the snapshots written (markdown table)."""
-    rows = []
-    for feature in spec.features:
-        column = frame[feature.name]
-        numeric = column.dtype.is_numeric()
-        rows.append({
-            "feature": feature.name, "dtype": str(column.dtype),
-            "null_fraction": round(column.null_count() / max(frame.height, 1), 4),
-            "mean": round(column.mean(), 4) if numeric and column.len() else None,
-            "min": str(column.min()) if column.len() else None,
-            "max": str(column.max()) if column.len() else None,
-        })
-    return markdown(pl.DataFrame(rows), rows=len(rows))
 
 
 def feature_asset(
@@ -55,7 +38,7 @@ def feature_asset(
             snapshots_written=report.rows_written, snapshot_days=len(report.days),
             batches_unchanged=len(set(context.partition_keys)) - len(todo.batches),
             online_keys_written=report.published.written,
-            feature_statistics=feature_statistics(report.frame, spec),
+            feature_statistics=markdown(report.statistics.table(), rows=len(spec.features)),
         ))
 
     return _features
