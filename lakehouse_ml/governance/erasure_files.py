@@ -51,12 +51,14 @@ class _Rewrite:
     file: LandedFile
     before: bytes
     after: bytes
-    rows: int
+    lines: tuple[int, ...]
+    """Line numbers removed (bronze's `_line`)."""
     malformed: int
 
     def place(self, dry_run: bool) -> ErasedPlace:
-        return ErasedPlace("landed_file", self.file.relative, self.rows,
-                           0 if dry_run else len(self.after), self.malformed)
+        return ErasedPlace("landed_file", self.file.relative, len(self.lines),
+                           0 if dry_run else len(self.after), self.malformed,
+                           lines=self.lines)
 
 
 def _checksum(data: bytes) -> str:
@@ -80,18 +82,20 @@ def _lines(source: Source, data: bytes) -> tuple[bytes, list[bytes], CsvHeader |
 
 def _rewrite(source: Source, view: SourceSubject, file: LandedFile, data: bytes
              ) -> _Rewrite | None:
+    if not view.may_hold(data):
+        return None
     bom, lines, header, first = _lines(source, data)
-    kept, rows, malformed = lines[:first], 0, 0
-    for line in lines[first:]:
+    kept, removed, malformed = lines[:first], [], 0
+    for number, line in enumerate(lines[first:], start=first + 1):
         found = holds(view, source.format, header, content(line))
         if found is Holds.NOTHING:
             kept.append(line)
         else:
-            rows += 1
+            removed.append(number)
             malformed += found is Holds.MALFORMED
-    if not rows:
+    if not removed:
         return None
-    return _Rewrite(file, data, bom + b"".join(kept), rows, malformed)
+    return _Rewrite(file, data, bom + b"".join(kept), tuple(removed), malformed)
 
 
 def _files(landing: Path, source: Source) -> Iterator[tuple[LandedFile | None, bytes | Stray]]:
@@ -115,7 +119,7 @@ def _identifiers(landing: Path, sources: Sequence[Source], subject: Subject) -> 
         if view.dtype is None or not view.pii:
             continue
         for _, data in _files(landing, source):
-            if isinstance(data, Stray):
+            if isinstance(data, Stray) or not view.may_hold(data):
                 continue
             _, lines, header, first = _lines(source, data)
             for line in lines[first:]:
@@ -150,16 +154,21 @@ def _replace(rewrite: _Rewrite) -> None:
     _write_atomically(path, rewrite.after, path.with_name(TEMPORARY.format(name=path.name)))
 
 
-def _entries(catalog: Catalog, source: Source, landed: dict[str, tuple[str, bytes]]
+def _manifest(catalog: Catalog, source: Source, paths: Sequence[str]) -> pl.DataFrame | None:
+    """The latest manifest row of each of `paths` (None: no manifest yet)."""
+    if not paths or not catalog.exists(source.manifest_table):
+        return None
+    return (catalog.scan(source.manifest_table).filter(pl.col("path").is_in(list(paths)))
+            .collect().sort("ingested_at").unique("path", keep="last", maintain_order=True))
+
+
+def _entries(manifest: pl.DataFrame, source: Source, landed: dict[str, tuple[str, bytes]]
              ) -> pl.DataFrame:
     """Manifest rows for the files in `landed` (path → (checksum the manifest must hold for the
-    row to be updated, new content)): the latest row of each path, with size, checksum and
-    counts of the new content. Files not ingested, or re-landed since, are left out."""
-    manifest = (catalog.scan(source.manifest_table)
-                .filter(pl.col("path").is_in(list(landed))).collect()
-                .sort("ingested_at").unique("path", keep="last", maintain_order=True))
+    row to be updated, new content)): the row of `manifest`, with size, checksum and counts of
+    the new content. Files not ingested, or re-landed since, are left out."""
     rows = []
-    for row in manifest.iter_rows(named=True):
+    for row in manifest.filter(pl.col("path").is_in(list(landed))).iter_rows(named=True):
         before, data = landed[row["path"]]
         if row["checksum"] != before:
             continue
@@ -170,11 +179,15 @@ def _entries(catalog: Catalog, source: Source, landed: dict[str, tuple[str, byte
     return pl.DataFrame(rows, schema=manifest.schema)
 
 
-def _record(catalog: Catalog, source: Source, landed: dict[str, tuple[str, bytes]]) -> None:
-    """Write the manifest rows of rewritten files (one commit for the source)."""
-    if not landed or not catalog.exists(source.manifest_table):
+def _record(catalog: Catalog, source: Source, landed: dict[str, tuple[str, bytes]],
+            manifest: pl.DataFrame | None = None) -> None:
+    """Write the manifest rows of rewritten files (one commit for the source); `manifest`: its
+    rows read before the files were written (else read now)."""
+    if manifest is None:
+        manifest = _manifest(catalog, source, list(landed))
+    if not landed or manifest is None:
         return
-    entries = _entries(catalog, source, landed)
+    entries = _entries(manifest, source, landed)
     if entries.height:
         catalog.overwrite(source.manifest_table, entries,
                           predicate=in_list("path", entries["path"].to_list()))
@@ -251,21 +264,27 @@ def erase_landed_files(
         if view.dtype is None and not (view.pii and identifiers):
             continue
         places.extend(_repair(catalog, landing, source, dry_run))
-        landed = {}
+        rewrites = []
         for file, data in _files(landing, source):
             if isinstance(data, Stray) or file is None:
                 places.append(ErasedPlace("landed_file", data.relative, 0,
                                           problem=f"not checked: {data.reason}"))
-                continue
-            rewrite = _rewrite(source, view, file, data)
-            if rewrite is None:
-                continue
-            places.append(rewrite.place(dry_run))
-            if not dry_run:
-                _replace(rewrite)
-                landed[file.relative] = (_checksum(rewrite.before), rewrite.after)
-        if not dry_run:
-            _record(catalog, source, landed)
-            for relative in landed:
-                _journal(landing / relative).unlink(missing_ok=True)
+            elif (rewrite := _rewrite(source, view, file, data)) is not None:
+                rewrites.append(rewrite)
+                places.append(rewrite.place(dry_run))
+        if not dry_run and rewrites:
+            _erase(catalog, source, landing, rewrites)
     return places
+
+
+def _erase(catalog: Catalog, source: Source, landing: Path, rewrites: list[_Rewrite]) -> None:
+    """Replace the files, then their manifest rows (read first: a principal who may not read
+    the manifest is refused before any file is written), then drop the journals."""
+    manifest = _manifest(catalog, source, [r.file.relative for r in rewrites])
+    landed = {}
+    for rewrite in rewrites:
+        _replace(rewrite)
+        landed[rewrite.file.relative] = (_checksum(rewrite.before), rewrite.after)
+    _record(catalog, source, landed, manifest)
+    for relative in landed:
+        _journal(landing / relative).unlink(missing_ok=True)

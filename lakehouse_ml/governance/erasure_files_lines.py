@@ -36,7 +36,7 @@ from lakehouse_ml.ingest.landing import BOM
 from lakehouse_ml.medallion.spec import BronzeFormat
 
 _LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
-_INTEGER = re.compile(r"\s*[+-]?\d+\s*")
+_INTEGER = re.compile(r"\s*[+-]?[0-9]+\s*")
 _TOKEN_EDGE = rb"[\w.%+@-]"
 """Characters that continue a token (an email, an id): an identifier only counts when none of
 these touches it on either side."""
@@ -81,11 +81,21 @@ class SourceSubject:
             wanted = int(self.value)
             if _INTEGER.fullmatch(field):
                 return Holds.RECORD if int(field) == wanted else Holds.NOTHING
-            runs = re.findall(r"\d+", field)
+            runs = re.findall(r"[0-9]+", field)
             return Holds.MALFORMED if any(int(r) == wanted for r in runs) else Holds.NOTHING
         if field == self.value:
             return Holds.RECORD
         return Holds.MALFORMED if field.strip() == self.value.strip() else Holds.NOTHING
+
+    def may_hold(self, data: bytes) -> bool:
+        """False when `data` cannot hold a line of the subject: neither the value's digits
+        (an integer key) or text, nor an identifier, nor a JSON escape occurs in its bytes
+        (every form a line of the subject takes holds one of them)."""
+        wanted = self.value.strip().encode("utf-8")
+        if self.dtype is not None and self.dtype.is_integer() and _INTEGER.fullmatch(self.value):
+            wanted = str(abs(int(self.value))).encode()
+        needles = [wanted, b"\\", *(i.encode("utf-8") for i in self.identifiers)]
+        return any(n in data for n in needles if n)
 
     def mentioned(self, line: bytes) -> bool:
         """One of the identifiers occurs in the raw line as a whole token."""

@@ -4,8 +4,10 @@ afterwards reads nothing again), dry runs, broken lines and interrupted rewrites
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -67,7 +69,7 @@ def event_lines() -> tuple[list[bytes], set[int]]:
 
 
 @pytest.fixture
-def landed(settings: Settings, catalog: Catalog) -> dict[str, tuple[list[bytes], set[int]]]:
+def landed_files(settings: Settings, catalog: Catalog) -> dict[str, tuple[list[bytes], set[int]]]:
     files = {CUSTOMERS_FILE: customer_lines(), EVENTS_FILE: event_lines()}
     for relative, (lines, _) in files.items():
         land(settings, relative, lines)
@@ -88,25 +90,27 @@ def everything(folder: Path) -> dict[str, bytes]:
 
 
 def test_the_subject_leaves_every_landed_file_and_every_other_line_stays_byte_for_byte(
-    settings: Settings, landed: dict[str, tuple[list[bytes], set[int]]]
+    settings: Settings, landed_files: dict[str, tuple[list[bytes], set[int]]]
 ) -> None:
     places = erase(settings)
     for relative, data in everything(Path(settings.landing)).items():
         assert b"90017" not in data and EMAIL not in data, relative
-    for relative, (lines, subjects) in landed.items():
+    for relative, (lines, subjects) in landed_files.items():
         kept = b"".join(line for i, line in enumerate(lines) if i not in subjects)
         assert (Path(settings.landing) / relative).read_bytes() == kept
     by_name = {p.name: p for p in places}
+    customers, _ = landed_files[CUSTOMERS_FILE]
     assert by_name[CUSTOMERS_FILE] == ErasedPlace(
         "landed_file", CUSTOMERS_FILE, 4, len(b"".join(
-            line for i, line in enumerate(landed[CUSTOMERS_FILE][0]) if i not in {2, 4, 5, 6})),
-        malformed=3)
+            line for i, line in enumerate(customers) if i not in {2, 4, 5, 6})),
+        malformed=3, lines=(3, 5, 6, 7))  # bronze's _line: the header is line 1
     assert (by_name[EVENTS_FILE].rows, by_name[EVENTS_FILE].malformed) == (4, 2)
+    assert by_name[EVENTS_FILE].lines == (2, 3, 4, 5)
     assert set(by_name) == {CUSTOMERS_FILE, EVENTS_FILE}
 
 
 def test_a_rewritten_file_parses_as_the_original_without_the_subject(
-    settings: Settings, landed: dict[str, tuple[list[bytes], set[int]]]
+    settings: Settings, landed_files: dict[str, tuple[list[bytes], set[int]]]
 ) -> None:
     before = (Path(settings.landing) / EVENTS_FILE).read_bytes()
     erase(settings)
@@ -129,7 +133,7 @@ def test_customer_4_is_not_customer_42(settings: Settings) -> None:
 
 
 def test_after_the_erasure_the_bronze_ingest_reads_nothing_again(
-    settings: Settings, catalog: Catalog, landed: dict[str, tuple[list[bytes], set[int]]]
+    settings: Settings, catalog: Catalog, landed_files: dict[str, tuple[list[bytes], set[int]]]
 ) -> None:
     erase(settings)
     for source, relative in ((CUSTOMERS, CUSTOMERS_FILE), (EVENTS, EVENTS_FILE)):
@@ -147,7 +151,7 @@ def test_after_the_erasure_the_bronze_ingest_reads_nothing_again(
 
 
 def test_a_dry_run_changes_nothing_and_reports_the_same_places(
-    settings: Settings, catalog: Catalog, landed: dict[str, tuple[list[bytes], set[int]]]
+    settings: Settings, catalog: Catalog, landed_files: dict[str, tuple[list[bytes], set[int]]]
 ) -> None:
     before = everything(Path(settings.landing))
     manifest_version = catalog.version(CUSTOMERS.manifest_table)
@@ -183,7 +187,7 @@ def test_files_that_bronze_cannot_read_are_reported_not_raised(
 def killed_with(signal: type[BaseException]) -> object:
     """A manifest write that dies (as a kill would) when it has rewritten files to record."""
 
-    def record(catalog: Catalog, source: object, landed: dict) -> None:
+    def record(catalog: Catalog, source: object, landed: dict, *rest: object) -> None:
         if landed:
             raise signal
 
@@ -191,14 +195,14 @@ def killed_with(signal: type[BaseException]) -> object:
 
 
 def test_a_kill_between_the_rewrite_and_the_manifest_is_repaired_by_the_next_run(
-    settings: Settings, catalog: Catalog, landed: dict[str, tuple[list[bytes], set[int]]],
+    settings: Settings, catalog: Catalog, landed_files: dict[str, tuple[list[bytes], set[int]]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     with monkeypatch.context() as patch:
         patch.setattr(erasure_files, "_record", killed_with(KeyboardInterrupt))
         with pytest.raises(KeyboardInterrupt):
             erase(settings)
-    lines, subjects = landed[CUSTOMERS_FILE]
+    lines, subjects = landed_files[CUSTOMERS_FILE]
     folder = Path(settings.landing) / f"customers/{DAY}"
     assert (folder / "part-0.csv").read_bytes() == b"".join(
         line for i, line in enumerate(lines) if i not in subjects)  # whole, never half
@@ -212,7 +216,7 @@ def test_a_kill_between_the_rewrite_and_the_manifest_is_repaired_by_the_next_run
 
 
 def test_an_ingest_after_a_kill_reads_the_rewritten_file_once_and_the_journal_goes(
-    settings: Settings, catalog: Catalog, landed: dict[str, tuple[list[bytes], set[int]]],
+    settings: Settings, catalog: Catalog, landed_files: dict[str, tuple[list[bytes], set[int]]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     with monkeypatch.context() as patch:
@@ -228,7 +232,7 @@ def test_an_ingest_after_a_kill_reads_the_rewritten_file_once_and_the_journal_go
 
 
 def test_a_failed_rename_leaves_the_original_whole_and_no_temporary_file(
-    settings: Settings, landed: dict[str, tuple[list[bytes], set[int]]],
+    settings: Settings, landed_files: dict[str, tuple[list[bytes], set[int]]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     before = everything(Path(settings.landing))
@@ -248,3 +252,32 @@ def test_a_failed_rename_leaves_the_original_whole_and_no_temporary_file(
     assert not [k for k in after if k.endswith(".tmp")]
     erase(settings)  # the next run finds the journal stale and erases as usual
     assert not [k for k in everything(Path(settings.landing)) if "_erasure" in k]
+
+
+def test_on_generated_dirty_landing_data_the_subject_leaves_and_bronze_reads_nothing_again(
+    settings: Settings, catalog: Catalog, landing: object
+) -> None:
+    """The demo generator's files (CSV and JSON lines, with malformed, wrong-type, null-key and
+    duplicate lines): customer 7's lines go, every other line stays, in order."""
+    root = Path(settings.landing)
+    days = sorted({p.parent.name for p in root.glob("*/*/*")})
+    for source in DOMAIN.sources:
+        ingest(catalog, source, settings.landing, days)
+    before = everything(root)
+    places = erase(settings, subject=Subject("customer_id", "7"))
+    after = everything(root)
+    assert sum(p.rows for p in places) == sum(
+        len(before[k].splitlines()) - len(after[k].splitlines()) for k in before) > 0
+    assert any(p.malformed for p in places)
+    for relative, data in after.items():
+        assert b"user7@example.com" not in data, relative
+        assert not re.search(rb'"customer_id": ?"?x?7[,"}]', data), relative
+        old = iter(before[relative].splitlines(keepends=True))
+        assert all(line in old for line in data.splitlines(keepends=True)), relative
+        if relative.endswith(".csv"):
+            rows = list(csv.reader(data.decode("utf-8", "replace").splitlines()))
+            at = rows[0].index("customer_id")
+            assert all(r[at].lstrip("x") != "7" for r in rows[1:] if len(r) > at), relative
+    for source in DOMAIN.sources:
+        report = ingest(catalog, source, settings.landing, days)
+        assert (report.files, report.refused) == (0, []), source.name
