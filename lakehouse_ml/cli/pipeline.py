@@ -29,6 +29,7 @@ from lakehouse_ml.defs.factories import names
 from lakehouse_ml.defs.factories.medallion import landed_days
 from lakehouse_ml.defs.factories.model import train_run_config
 from lakehouse_ml.defs.governance_audit import JOB as GOVERNANCE_JOB
+from lakehouse_ml.defs.lineage_events import emit_ended_run
 from lakehouse_ml.domains import discover
 from lakehouse_ml.medallion.spec import Domain
 from lakehouse_ml.ml.spec import ModelSpec
@@ -191,7 +192,8 @@ def materialize_range(
     its models' `<model>_train_validate_deploy` (training only when the data versions changed,
     unless `force`) and `<model>_batch_score` (when declared), then
     `<domain>_monitoring_refresh` (when it declares monitors); last, `governance_audit` (the
-    governance report of the whole lakehouse).
+    governance report of the whole lakehouse). Each run's OpenLineage events are emitted once
+    it has ended (`defs.lineage_events.emit_ended_run`).
 
     When the daily refresh fails, the domain's other jobs are not run; when a model job fails
     (e.g. batch scoring before any champion), the domain's later model jobs are not run but
@@ -206,15 +208,22 @@ def materialize_range(
     definitions, instance = defs(), _instance(say)
     release_dead_runs(instance)
     config = VERBOSE if verbose else QUIET
+    catalog = Catalog(settings.root, settings.env)
     results = []
+
+    def execute(job: str, run_config: dict, tags: dict[str, str] | None = None
+                ) -> dg.ExecuteInProcessResult:
+        result = definitions.resolve_job_def(job).execute_in_process(
+            instance=instance, run_config=run_config, raise_on_error=False, tags=tags)
+        _openlineage(catalog, instance, result.run_id, say)
+        return result
+
     for planned in ranges:
         name = planned.domain.name
         say(f"{name}: {names.daily_refresh(name)} over {planned.start} .. {planned.end}")
-        results.append(definitions.resolve_job_def(names.daily_refresh(name)).execute_in_process(
-            instance=instance, run_config=config, raise_on_error=False,
-            tags={ASSET_PARTITION_RANGE_START_TAG: planned.start,
-                  ASSET_PARTITION_RANGE_END_TAG: planned.end},
-        ))
+        results.append(execute(names.daily_refresh(name), config, {
+            ASSET_PARTITION_RANGE_START_TAG: planned.start,
+            ASSET_PARTITION_RANGE_END_TAG: planned.end}))
         if not results[-1].success:
             say(f"{name}: {names.daily_refresh(name)} failed; its models and monitors not run")
             continue
@@ -225,8 +234,7 @@ def materialize_range(
                 skipped.append(job)
                 continue
             say(f"{name}: {job}")
-            results.append(definitions.resolve_job_def(job).execute_in_process(
-                instance=instance, run_config=run_config, raise_on_error=False))
+            results.append(execute(job, run_config))
             failed = None if results[-1].success else job
         if skipped:
             say(f"{name}: not run after {failed} failed: {', '.join(skipped)}")
@@ -234,12 +242,22 @@ def materialize_range(
             job = names.monitoring_refresh(name)
             say(f"{name}: {job}" + (f" (although {failed} failed: the feature tables' "
                                     "monitors need no champion)" if failed else ""))
-            results.append(definitions.resolve_job_def(job).execute_in_process(
-                instance=instance, run_config=config, raise_on_error=False))
+            results.append(execute(job, config))
     say(f"{GOVERNANCE_JOB}: the whole lakehouse, every domain")
-    results.append(definitions.resolve_job_def(GOVERNANCE_JOB).execute_in_process(
-        instance=instance, run_config=config, raise_on_error=False))
+    results.append(execute(GOVERNANCE_JOB, config))
     return results
+
+
+def _openlineage(catalog: Catalog, instance: dg.DagsterInstance, run_id: str, say: Say
+                 ) -> None:
+    """The OpenLineage START and COMPLETE/FAIL events of a run executed in process (no run
+    status sensor sees it; see `defs.lineage_events`); a transport that fails is said in one
+    line and the next jobs run."""
+    try:
+        emit_ended_run(catalog, instance, run_id)
+    except Exception as error:  # an unreachable endpoint must not stop the pipeline
+        say(f"openlineage: the events of run {run_id} were not emitted: "
+            f"{type(error).__name__}: {one_line(error)}")
 
 
 def _model_jobs(model: ModelSpec, config: dict, force: bool) -> list[tuple[str, dict]]:

@@ -1,18 +1,22 @@
 """OpenLineage RunEvents for every run of this code location (issue 14 item 3).
 
 Three run status sensors (running by default; the daemon evaluates them): a run that starts
-emits START, one that succeeds COMPLETE, one that fails FAIL. Outputs are the tables the run
+emits START, one that succeeds COMPLETE, one that fails FAIL. A run executed in process (by
+`lakehouse-ml run`, where no daemon runs and no sensor sees it) emits the same events once it
+has ended (`emit_ended_run`). Outputs are the tables the run
 materialized (their `dagster/table_name`, `delta_version` and `dagster/column_lineage`
 metadata; schema and owner from the catalog; the run's asset check results
 on them); inputs are the tables their column lineage names, at the version the run wrote (else the
 current one). Events
-go to `<root>/<env>/_governance/openlineage/events.jsonl`, or over HTTP to a Marquez-compatible
-endpoint when `$OPENLINEAGE_URL` is set (see `lakehouse_ml.governance.openlineage`).
+go to `<root>/<env>/_governance/openlineage/events.jsonl`, or where openlineage-python's own
+configuration says (`$OPENLINEAGE_URL`, `openlineage.yml`; see
+`lakehouse_ml.governance.openlineage.lineage_client`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import UTC, datetime
 
 import dagster as dg
 import polars as pl
@@ -80,6 +84,41 @@ def run_datasets(instance: dg.DagsterInstance, run_id: str, catalog: Catalog
     return inputs, outputs
 
 
+def emit_run_event(catalog: Catalog, instance: dg.DagsterInstance, run: dg.DagsterRun,
+                   state: RunState, *, error: str | None = None, at: datetime | None = None
+                   ) -> None:
+    """Emit the RunEvent of `run` entering `state` (datasets from its event log, see
+    `run_datasets`; none for START) with `lineage_client`; `at`: the event time (None: now).
+    Raises what the transport raised (e.g. an unreachable HTTP endpoint)."""
+    inputs, outputs = ((), ()) if state == RunState.START else run_datasets(
+        instance, run.run_id, catalog)
+    lineage_client(catalog.root, catalog.env).emit(run_event(
+        catalog.root, state, run.run_id, JOB_NAMESPACE, run.job_name, inputs, outputs,
+        error=error, at=at))
+
+
+def _time(timestamp: float | None) -> datetime | None:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
+
+
+def emit_ended_run(catalog: Catalog, instance: dg.DagsterInstance, run_id: str) -> None:
+    """START, then COMPLETE or FAIL (with the failure's message), of run `run_id`, which has
+    ended on `instance` (executed in process: no run status sensor sees it), at its start and
+    end times. Raises as `emit_run_event`."""
+    record = instance.get_run_record_by_id(run_id)
+    if record is None:
+        raise LookupError(f"openlineage: no run {run_id} on this Dagster instance")
+    run = record.dagster_run
+    emit_run_event(catalog, instance, run, RunState.START, at=_time(record.start_time))
+    if run.status == dg.DagsterRunStatus.SUCCESS:
+        emit_run_event(catalog, instance, run, RunState.COMPLETE, at=_time(record.end_time))
+        return
+    failures = [e.dagster_event.message for e in instance.all_logs(
+        run_id, of_type=dg.DagsterEventType.RUN_FAILURE) if e.dagster_event]
+    emit_run_event(catalog, instance, run, RunState.FAIL, at=_time(record.end_time),
+                   error=(failures or [None])[-1] or f"run ended {run.status.value}")
+
+
 def _sensor(status: dg.DagsterRunStatus) -> dg.SensorDefinition:
     state = STATES[status]
 
@@ -87,16 +126,11 @@ def _sensor(status: dg.DagsterRunStatus) -> dg.SensorDefinition:
         run_status=status, name=f"openlineage_{state.value.lower()}",
         default_status=dg.DefaultSensorStatus.RUNNING, monitor_all_code_locations=False,
         description=f"Emits an OpenLineage {state.value} RunEvent for every run that enters "
-        f"{status.value} (file under the lakehouse root, or $OPENLINEAGE_URL).")
+        f"{status.value} (file under the lakehouse root, or openlineage-python's configuration).")
     def _emit(context: dg.RunStatusSensorContext, lakehouse: LakehouseResource) -> None:
-        catalog = lakehouse.catalog()
-        run = context.dagster_run
-        inputs, outputs = ((), ()) if state == RunState.START else run_datasets(
-            context.instance, run.run_id, catalog)
         error = None if state != RunState.FAIL else (context.dagster_event.message or "failed")
-        lineage_client(catalog.root, catalog.env).emit(run_event(
-            catalog.root, state, run.run_id, JOB_NAMESPACE, run.job_name, inputs, outputs,
-            error=error))
+        emit_run_event(lakehouse.catalog(), context.instance, context.dagster_run, state,
+                       error=error)
 
     return _emit
 

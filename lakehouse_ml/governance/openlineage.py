@@ -8,9 +8,13 @@ namespace: the lakehouse root (`file:///...` or the object-store URI); name: the
 name `catalog.schema.table`, so the environment is part of the name.
 
 `lineage_client` emits to a file under the lakehouse root by default
-(`<root>/<env>/_governance/openlineage/events.jsonl`, one JSON event per line), or over HTTP to
-a Marquez-compatible endpoint (`POST <url>/api/v1/lineage`) when a URL is given or
-`$OPENLINEAGE_URL` is set.
+(`<root>/<env>/_governance/openlineage/events.jsonl`, one JSON event per line); over HTTP to
+a Marquez-compatible endpoint (`POST <url>/api/v1/lineage`) when a URL is given; else
+wherever openlineage-python's own configuration says when there is one: `$OPENLINEAGE_URL`
+(with `$OPENLINEAGE_API_KEY`, `$OPENLINEAGE_ENDPOINT`), a YAML file at `$OPENLINEAGE_CONFIG`,
+`./openlineage.yml` or `~/.openlineage/openlineage.yml` (any of its transports: http, kafka,
+file, console, composite...), `$OPENLINEAGE__TRANSPORT__TYPE` with the other
+`$OPENLINEAGE__TRANSPORT__...` variables, or `OPENLINEAGE_DISABLED=true`.
 """
 
 from __future__ import annotations
@@ -36,7 +40,13 @@ from openlineage.client.transport.file import FileConfig, FileTransport
 from openlineage.client.transport.http import HttpConfig, HttpTransport
 
 PRODUCER = "https://github.com/lakehouse-ml/lakehouse_ml"
-URL_ENV = "OPENLINEAGE_URL"
+URL_ENV, CONFIG_ENV, DISABLED_ENV = "OPENLINEAGE_URL", "OPENLINEAGE_CONFIG", "OPENLINEAGE_DISABLED"
+TRANSPORT_ENV = "OPENLINEAGE__TRANSPORT__TYPE"
+"""The transport's type in openlineage-python's environment-variable configuration (the
+other `OPENLINEAGE__...` variables alone configure none; the library itself writes some
+when `$OPENLINEAGE_URL` is set)."""
+CONFIG_FILES = ("openlineage.yml", "~/.openlineage/openlineage.yml")
+"""Where openlineage-python looks for its YAML configuration after `$OPENLINEAGE_CONFIG`."""
 EVENTS_FILE = "_governance/openlineage/events.jsonl"
 """Under `<root>/<env>/`: the file transport's output."""
 
@@ -124,11 +134,23 @@ def events_file(root: str, env: str) -> str:
     return f"{root.rstrip('/')}/{env}/{EVENTS_FILE}"
 
 
+def configured() -> bool:
+    """Whether openlineage-python has a configuration of its own (see the module docstring)."""
+    files = (os.environ.get(CONFIG_ENV), *(os.path.expanduser(f) for f in CONFIG_FILES))
+    return (bool(os.environ.get(URL_ENV))
+            or os.environ.get(DISABLED_ENV, "").strip().lower() == "true"
+            or bool(os.environ.get(TRANSPORT_ENV))
+            or any(f and os.path.isfile(f) for f in files))
+
+
 def lineage_client(root: str, env: str, url: str | None = None) -> OpenLineageClient:
-    """HTTP to `url` (or `$OPENLINEAGE_URL`) when given, else the events file under `root`."""
-    url = url or os.environ.get(URL_ENV)
+    """HTTP to `url` when given; else openlineage-python's own configuration when there is
+    one (`configured`); else the events file under `root` (`events_file`). A malformed
+    configuration raises ValueError (from the library)."""
     if url:
         return OpenLineageClient(transport=HttpTransport(HttpConfig(url=url)))
+    if configured():
+        return OpenLineageClient()
     path = events_file(root, env)
     if "://" not in path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
