@@ -12,13 +12,15 @@ from pathlib import Path
 
 import pytest
 
-import lakehouse_ml.governance.erasure_files as erasure_files
+import lakehouse_ml.governance.erasure_files_manifest as erasure_manifest
 import lakehouse_ml.ingest.layout as layout
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.config import Settings
 from lakehouse_ml.domains.churn import DOMAIN
+from lakehouse_ml.governance import Metastore
 from lakehouse_ml.governance.erasure_files import erase_landed_files
 from lakehouse_ml.governance.erasure_places import ErasedPlace, Subject
+from lakehouse_ml.governance.privileges import PermissionDenied
 from lakehouse_ml.ingest.bronze import ingest
 from lakehouse_ml.ingest.landing import parse
 from tests.test_ingest_landing import CUSTOMER_HEADER, customer, ev, jl
@@ -199,7 +201,7 @@ def test_a_kill_between_the_rewrite_and_the_manifest_is_repaired_by_the_next_run
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     with monkeypatch.context() as patch:
-        patch.setattr(erasure_files, "_record", killed_with(KeyboardInterrupt))
+        patch.setattr(erasure_manifest, "record", killed_with(KeyboardInterrupt))
         with pytest.raises(KeyboardInterrupt):
             erase(settings)
     lines, subjects = landed_files[CUSTOMERS_FILE]
@@ -220,7 +222,7 @@ def test_an_ingest_after_a_kill_reads_the_rewritten_file_once_and_the_journal_go
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     with monkeypatch.context() as patch:
-        patch.setattr(erasure_files, "_record", killed_with(SystemExit))
+        patch.setattr(erasure_manifest, "record", killed_with(SystemExit))
         with pytest.raises(SystemExit):
             erase(settings)
     report = ingest(catalog, CUSTOMERS, settings.landing, [DAY])
@@ -236,7 +238,7 @@ def test_a_failed_rename_leaves_the_original_whole_and_no_temporary_file(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     before = everything(Path(settings.landing))
-    real = erasure_files.os.replace
+    real = erasure_manifest.os.replace
 
     def replace(source: str, target: str) -> None:
         if not str(target).endswith(".json") or "_erasure" not in str(target):
@@ -244,7 +246,7 @@ def test_a_failed_rename_leaves_the_original_whole_and_no_temporary_file(
         real(source, target)
 
     with monkeypatch.context() as patch:
-        patch.setattr(erasure_files.os, "replace", replace)
+        patch.setattr(erasure_manifest.os, "replace", replace)
         with pytest.raises(OSError, match="No space left"):
             erase(settings)
     after = everything(Path(settings.landing))
@@ -281,3 +283,21 @@ def test_on_generated_dirty_landing_data_the_subject_leaves_and_bronze_reads_not
     for source in DOMAIN.sources:
         report = ingest(catalog, source, settings.landing, days)
         assert (report.files, report.refused) == (0, []), source.name
+
+
+def test_without_modify_on_the_manifest_nothing_is_written_and_the_denial_names_it(
+    settings: Settings, catalog: Catalog, landed_files: dict[str, tuple[list[bytes], set[int]]]
+) -> None:
+    metastore = Metastore(settings.root, settings.env)
+    metastore.add_principal("ann")
+    metastore.grant(["USE CATALOG"], "CATALOG", "dev", "ann")
+    metastore.grant(["USE SCHEMA"], "SCHEMA", "bronze", "ann")
+    for source in (CUSTOMERS, EVENTS):
+        metastore.grant(["SELECT"], "TABLE", source.manifest_table, "ann")
+    metastore.grant(["MODIFY"], "TABLE", EVENTS.manifest_table, "ann")
+    before = everything(Path(settings.landing))
+    for dry_run in (True, False):
+        with pytest.raises(PermissionDenied, match="ann.*MODIFY.*customers_manifest"):
+            erase_landed_files(Path(settings.landing), Path(settings.root), settings.env,
+                               SUBJECT, dry_run=dry_run, principal="ann")
+    assert everything(Path(settings.landing)) == before
