@@ -39,7 +39,7 @@ def domain_definitions(
     partitions = daily_partitions(domain, landing)
     daily = [*medallion_assets(domain, partitions, landing_folders),
              *feature_assets(domain, partitions)]
-    training = [training_set_asset(domain.training_set)] if domain.training_set else []
+    training = [training_set_asset(domain.training_set, domain)] if domain.training_set else []
     schemas = {m.schema for m in models} | {t.name.split(".")[0] for t in
                                             ([domain.training_set] if declared else [])}
     return dg.Definitions.merge(

@@ -7,6 +7,7 @@ from lakehouse_ml.defs.factories.metadata import asset_key, lineage, markdown, t
 from lakehouse_ml.defs.resources import LakehouseResource
 from lakehouse_ml.features import FeatureEngineeringClient
 from lakehouse_ml.features.snapshots import refresh_feature_table
+from lakehouse_ml.governance.lineage_columns import feature_columns
 from lakehouse_ml.medallion.changes import earliest_touched_day
 from lakehouse_ml.medallion.progress import mark_processed, pending
 from lakehouse_ml.medallion.spec import Domain, FeatureTableSpec
@@ -15,7 +16,7 @@ from lakehouse_ml.medallion.spec import Domain, FeatureTableSpec
 def feature_asset(
     domain: Domain, spec: FeatureTableSpec, partitions: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
-    column_lineage = lineage({f.name: f.derived_from for f in spec.features})
+    column_lineage = lineage(feature_columns(spec))
 
     @dg.asset(
         key=asset_key(spec.table), deps=[asset_key(t) for t in spec.inputs],

@@ -13,6 +13,7 @@ import polars as pl
 
 from lakehouse_ml.defs.factories.metadata import asset_key, lineage, markdown, table_metadata
 from lakehouse_ml.defs.resources import LakehouseResource
+from lakehouse_ml.governance.lineage_columns import aggregate_columns, silver_columns
 from lakehouse_ml.ingest.bronze import ingest
 from lakehouse_ml.ingest.layout import Stray, landed_batches, outside_layout
 from lakehouse_ml.medallion.gold import build_aggregate
@@ -129,7 +130,7 @@ def silver_asset(
     """`zones`: where a moved key's changed day is recorded (`medallion.moves.day_zones`)."""
     key = asset_key(source.silver_table)
     bronze = asset_key(source.bronze_table)
-    column_lineage = lineage({c: [(source.bronze_table, c)] for c in source.schema})
+    column_lineage = lineage(silver_columns(source))
 
     @dg.asset(
         key=key, deps=[bronze], group_name="silver", kinds={"delta", "polars", "pandera"},
@@ -195,10 +196,7 @@ def gold_asset(
     domain: Domain, aggregate: Aggregate, partitions: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
     key = asset_key(aggregate.table)
-    column_lineage = lineage({
-        column: [(domain.source(s).silver_table, c) for s, c in deps]
-        for column, deps in aggregate.column_lineage.items()
-    })
+    column_lineage = lineage(aggregate_columns(domain, aggregate))
 
     @dg.asset(
         key=key, deps=[asset_key(domain.source(s).silver_table) for s in aggregate.inputs],

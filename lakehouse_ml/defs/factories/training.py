@@ -2,15 +2,21 @@
 
 import dagster as dg
 
-from lakehouse_ml.defs.factories.metadata import asset_key, markdown, table_metadata
+from lakehouse_ml.defs.factories.metadata import asset_key, lineage, markdown, table_metadata
 from lakehouse_ml.defs.resources import LakehouseResource
 from lakehouse_ml.features import FeatureEngineeringClient, FeatureLookup
 from lakehouse_ml.features.training_table import leakage, leakage_verdict, write_training_set
-from lakehouse_ml.medallion.spec import TrainingSetSpec
+from lakehouse_ml.governance.lineage_columns import training_set_columns
+from lakehouse_ml.medallion.spec import Domain, TrainingSetSpec
 
 
-def training_set_asset(spec: TrainingSetSpec) -> dg.AssetsDefinition:
+def training_set_asset(spec: TrainingSetSpec, domain: Domain | None = None
+                       ) -> dg.AssetsDefinition:
+    """`domain`: the one declaring `spec`, whose feature tables name the features a lookup
+    without `feature_names` returns; with it, the materialization carries the set's column
+    lineage (`lineage_columns.training_set_columns`)."""
     key = asset_key(spec.name)
+    column_lineage = None if domain is None else lineage(training_set_columns(domain, spec))
     tables = sorted({s.table_name for s in spec.feature_lookups if isinstance(s, FeatureLookup)})
 
     @dg.asset(
@@ -32,7 +38,8 @@ def training_set_asset(spec: TrainingSetSpec) -> dg.AssetsDefinition:
         missing = built.missing
         return dg.MaterializeResult(
             metadata=table_metadata(
-                client.catalog, spec.name, pinned_versions=built.versions,
+                client.catalog, spec.name, column_lineage=column_lineage,
+                pinned_versions=built.versions,
                 label_rows=built.frame.height, positive_labels=positives,
                 rows_outside_population=built.outside_population,
                 rows_without_features=missing.in_every_lookup,
