@@ -1,7 +1,9 @@
 """Audit of the champions: for each registered model's `champion` version, its data lineage
-(the Delta versions its `data_versions` tag pins), its validation gates, who promoted it and
-when (`<schema>.alias_changes`, written by every alias move), and the data-quality status of
-its inputs (the latest results of their asset checks, given by the caller).
+(`upstream`: every table, with the versions read, and landed file it comes from, as the
+lineage tables record it, see `lineage_query`; and the Delta versions its `data_versions` tag
+pins), its validation gates, who promoted it and when (`<schema>.alias_changes`, written by
+every alias move), and the data-quality status of its inputs (the latest results of their
+asset checks, given by the caller).
 
 Rules (severity: kind): a champion that has not passed its gates (`validation_status` not
 `passed`, or a `gate.*` metric of 0) — critical: `champion_not_validated`; without
@@ -24,6 +26,13 @@ from mlflow import MlflowClient
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.governance.findings import CRITICAL, HIGH, INFO, MEDIUM, Finding
 from lakehouse_ml.governance.findings_catalog import ModelEntry
+from lakehouse_ml.governance.lineage import MODEL, TABLE
+from lakehouse_ml.governance.lineage_query import (
+    UPSTREAM,
+    LineageAnswer,
+    UnknownLineageName,
+    lineage,
+)
 from lakehouse_ml.ml.registry import CHAMPION
 from lakehouse_ml.ml.retraining import DATA_VERSIONS, VALIDATION_STATUS
 
@@ -45,6 +54,20 @@ class CheckStatus:
 
 
 @dataclass(frozen=True)
+class Upstream:
+    """A table or landed file a champion comes from, as the lineage tables record it."""
+
+    type: str
+    """TABLE or PATH (a landed file, by its manifest path)."""
+    name: str
+    versions: tuple[int, ...]
+    """The Delta versions read on the way to the champion (none for a file)."""
+    depth: int
+    """Hops from the model version (1: its training set)."""
+    checks: tuple[CheckStatus, ...] = ()
+
+
+@dataclass(frozen=True)
 class Champion:
     model: str
     version: int
@@ -57,6 +80,9 @@ class Champion:
     promoted_at: datetime | None = None
     reason: str = ""
     inputs: dict[str, list[CheckStatus]] = field(default_factory=dict)
+    upstream: list[Upstream] = field(default_factory=list)
+    lineage: LineageAnswer | None = None
+    """The upstream lineage answer (None: no lineage recorded for the version)."""
 
 
 def registered_models(client: MlflowClient) -> list[tuple[ModelEntry, int | None]]:
@@ -98,6 +124,22 @@ def _promotion(catalog: Catalog, model: str, version: int) -> tuple[str, datetim
     return row["actor"], row["changed_at"], row["reason"]
 
 
+def _upstream(catalog: Catalog, model: str, version: int,
+              checks: Mapping[str, Sequence[CheckStatus]]
+              ) -> tuple[LineageAnswer | None, list[Upstream]]:
+    """The version's upstream lineage and its tables and files, nearest first."""
+    try:
+        answer = lineage(catalog, f"{model}/{version}", UPSTREAM)
+    except UnknownLineageName:
+        return None, []
+    read: dict[object, set[int]] = {}
+    for link in answer.links:
+        read.setdefault(link.source, set()).update(link.source_versions)
+    return answer, [Upstream(v.type, v.name, tuple(sorted(read.get(v, ()))), depth,
+                             tuple(checks.get(v.name, ())) if v.type == TABLE else ())
+                    for v, depth in answer.vertices() if v.type != MODEL]
+
+
 def champion(catalog: Catalog, client: MlflowClient, model: str, version: int,
              checks: Mapping[str, Sequence[CheckStatus]]) -> Champion:
     """What the audit reports about `model`'s champion `version`; `checks`: full table name
@@ -114,9 +156,11 @@ def champion(catalog: Catalog, client: MlflowClient, model: str, version: int,
                 gates[gate] = f"{verdict} {gates.get(gate, '')}".strip()
     pins = _pins(tags.get(DATA_VERSIONS))
     actor, when, reason = _promotion(catalog, model, version)
+    answer, upstream = _upstream(catalog, model, version, checks)
     return Champion(model, version, found.run_id or "", pins,
                     tags.get(VALIDATION_STATUS, ""), dict(sorted(gates.items())), actor, when,
-                    reason, {t: list(checks.get(t, ())) for t in sorted(pins)})
+                    reason, {t: list(checks.get(t, ())) for t in sorted(pins)}, upstream,
+                    answer)
 
 
 def champion_findings(catalog: Catalog, found: Champion) -> list[Finding]:

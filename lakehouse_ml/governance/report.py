@@ -1,10 +1,12 @@
 """The governance audit as a report: Markdown (Dagster's UI) and an HTML page on disk.
 
 Both show the same sections: the findings (most severe first), each champion (promotion,
-gates, the Delta versions it learned from with their inputs' check results), pii columns
+gates, every table and landed file it comes from as the lineage tables record it, with the
+versions read and the tables' check results), pii columns
 (names and masks, never values), the inventory, the grants flagged, failed runs, denied
 attempts and the audit chain. Markdown lists at most `MAX_MARKDOWN_ROWS` rows per section
-(saying how many more the HTML page holds); the page lists all.
+(saying how many more the HTML page holds); the page lists all. Beside the page, the
+champions' lineage as a graph (`lineage_path`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from pathlib import Path
 
 from lakehouse_ml.governance.findings import counts
 from lakehouse_ml.governance.findings_audit import Audit
-from lakehouse_ml.governance.findings_models import Champion
+from lakehouse_ml.governance.findings_models import Champion, Upstream
+from lakehouse_ml.governance.lineage import TABLE
+from lakehouse_ml.governance.lineage_render import lineage_html, versions_text
 
 MAX_MARKDOWN_ROWS = 40
 MAX_CELL = 300
@@ -30,22 +34,29 @@ class Section:
     note: str = ""
 
 
+def _quality(found: Upstream) -> str:
+    if found.type != TABLE:
+        return "landed file"
+    return ", ".join(f"{r.check} {'passed' if r.passed else 'FAILED ' + r.severity}"
+                     for r in found.checks) or "no check result"
+
+
 def _lineage(found: Champion) -> Section:
-    rows = []
-    for table, version in found.data_versions.items():
-        results = found.inputs.get(table, [])
-        status = ", ".join(f"{r.check} {'passed' if r.passed else 'FAILED ' + r.severity}"
-                           for r in results) or "no check result"
-        rows.append((table, version, status))
+    rows = [(u.name, versions_text(u.versions), u.type, u.depth, _quality(u))
+            for u in found.upstream]
     promoted = (f"promoted by {found.promoted_by} at {found.promoted_at.isoformat()} "
                 f"({found.reason})" if found.promoted_by and found.promoted_at else
                 "no alias record of its promotion")
     gates = "; ".join(f"{g}: {v}" for g, v in found.gates.items()) or "none recorded"
+    recorded = ("every table (with the Delta versions read) and landed file it comes from, "
+                "nearest first, as the lineage tables record it, with the latest result of "
+                "each table's asset checks" if found.upstream else
+                "none recorded in governance.table_lineage")
     note = (f"{promoted}. Validation: {found.validation_status or 'not set'}; gates: {gates}. "
-            f"MLflow run {found.run_id or 'unknown'}. Lineage: the Delta versions its "
-            "`data_versions` tag pins, with the latest result of each input's asset checks.")
+            f"MLflow run {found.run_id or 'unknown'}. Lineage: {recorded}.")
     return Section(f"Champion {found.model} version {found.version}",
-                   ("table", "delta version", "data quality"), rows, note)
+                   ("table or landed file", "versions read", "type", "hops", "data quality"),
+                   rows, note)
 
 
 def sections(audit: Audit) -> list[Section]:
@@ -88,7 +99,8 @@ def markdown(audit: Audit, page: str = "") -> str:
     """The report as Markdown; `page`: where the HTML report is (named at the top)."""
     lines = [f"# Governance audit {audit.day.isoformat()}", "", _summary(audit)]
     if page:
-        lines += ["", f"HTML report: `{page}`"]
+        lines += ["", f"HTML report: `{page}`; the champions' lineage graph: "
+                  f"`{lineage_path(Path(page))}`"]
     for section in sections(audit):
         lines += ["", f"## {section.title}", ""]
         if section.note:
@@ -118,7 +130,9 @@ def _html_table(headers: Sequence[str], rows: Sequence[tuple[object, ...]]) -> s
 
 def html_page(audit: Audit) -> str:
     title = f"Governance audit {audit.day.isoformat()}"
-    parts = [f"<h1>{html.escape(title)}</h1><p>{html.escape(_summary(audit))}</p>"]
+    graph = lineage_path(Path(f"{audit.day.isoformat()}.html")).name
+    parts = [f"<h1>{html.escape(title)}</h1><p>{html.escape(_summary(audit))}</p>"
+             f'<p><a href="{graph}">The champions\' lineage graph</a></p>']
     for section in sections(audit):
         note = f"<p>{html.escape(section.note)}</p>" if section.note else ""
         parts.append(f"<h2>{html.escape(section.title)}</h2>{note}"
@@ -135,11 +149,23 @@ def report_path(root: str, env: str, audit: Audit) -> Path:
             / f"{audit.day.isoformat()}.html")
 
 
+def lineage_path(report: Path) -> Path:
+    """The champions' lineage graph page beside `report`: `<audit day>.lineage.html`."""
+    return report.with_suffix(".lineage.html")
+
+
+def _write(path: Path, text: str) -> None:
+    staging = path.with_suffix(".tmp")
+    staging.write_text(text, encoding="utf-8")
+    staging.replace(path)
+
+
 def write_report(root: str, env: str, audit: Audit) -> Path:
-    """Write (replace) the audit day's HTML report; returns its path."""
+    """Write (replace) the audit day's HTML report and the champions' lineage graph page
+    (`lineage_path`, `lineage_render.lineage_html`); returns the report's path."""
     path = report_path(root, env, audit)
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_suffix(".html.tmp")
-    staging.write_text(html_page(audit), encoding="utf-8")
-    staging.replace(path)
+    _write(path, html_page(audit))
+    answers = [c.lineage for c in audit.champions if c.lineage is not None]
+    _write(lineage_path(path), lineage_html(answers, f"Champions' lineage {audit.day}"))
     return path
