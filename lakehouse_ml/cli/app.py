@@ -17,6 +17,7 @@ from rich.table import Table
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.cli.audit import audit
 from lakehouse_ml.cli.errors import OneLineErrors
+from lakehouse_ml.cli.forget import forget
 from lakehouse_ml.cli.governance import AsPrincipal, policy, sql
 from lakehouse_ml.cli.governance import catalog as catalog_cli
 from lakehouse_ml.cli.lineage import lineage
@@ -255,3 +256,4 @@ app.command()(sql)
 app.add_typer(catalog_cli, name="catalog")
 app.add_typer(policy, name="policy")
 app.command()(reproduce)
+app.command()(forget)

@@ -1,0 +1,172 @@
+"""Erasure of a data subject (right to be forgotten): `lakehouse-ml forget --key COL=VALUE`.
+
+`forget` finds every place holding the subject — Delta tables bronze to gold, feature tables,
+training sets, predictions, inference logs, quarantine and rejects (`erasure_tables`), online
+stores (`erasure_online`), landed files and their manifest, MLflow artifacts with rows
+(`erasure_files`) — and the model versions whose pinned training set held it
+(`erasure_models`). The principal needs MODIFY on every table holding the subject, checked
+for all of them before anything changes (a denial names principal, privilege and table and is
+audited). Then it rewrites each place without the subject (tables: DELETE, VACUUM with no
+retention, log purged, so no data file or log statistic still holds it), tags those model
+versions `needs_retraining`, and appends one `forgetSubject` record to the audit log with
+the key hashed (`customer_id=sha256:…`), never in clear. A dry run lists every place and
+changes nothing (not even an audit record, unless a check is denied).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.features.online.store import default_store
+from lakehouse_ml.governance import erasure_models, erasure_online, erasure_tables
+from lakehouse_ml.governance.erasure_match import MAX_VALUE_CHARS
+from lakehouse_ml.governance.erasure_places import ErasedPlace, Subject
+from lakehouse_ml.governance.reproduce import ERASURE_ACTIONS
+from lakehouse_ml.monitoring.pii import digest
+
+SERVICE = "governance"
+MAX_COLUMN_CHARS = 128
+
+
+@dataclass(frozen=True)
+class ErasureReport:
+    """What `forget` did (or, in a dry run, would do)."""
+
+    key: str
+    """The subject as `column=sha256:…` (the value hashed, `monitoring.pii.digest`)."""
+    dry_run: bool
+    places: tuple[ErasedPlace, ...]
+
+    @property
+    def found(self) -> bool:
+        return bool(self.places)
+
+    @property
+    def bytes_rewritten(self) -> int:
+        return sum(p.bytes_rewritten for p in self.places)
+
+    @property
+    def problems(self) -> list[str]:
+        return [f"{p.kind} {p.name}: {p.problem}" for p in self.places if p.problem]
+
+    def lines(self) -> list[str]:
+        """One line per place, then a summary."""
+        verb = "would erase" if self.dry_run else "erased"
+        said = [f"{p.kind} {p.name}: {verb} {p.rows} row(s)"
+                + (" (tagged needs_retraining)" if p.kind == "model_version" else "")
+                + (f", {p.bytes_rewritten} bytes rewritten" if p.bytes_rewritten else "")
+                + (f"; {p.problem}" if p.problem else "") for p in self.places]
+        if not self.found:
+            return [f"{self.key}: no table, landed file, online store, artifact or model "
+                    "version holds this subject; nothing to erase"]
+        return [*said, f"{self.key}: {len(self.places)} place(s)"
+                + (" would be touched (dry run: nothing changed)" if self.dry_run
+                   else f" erased, {self.bytes_rewritten} bytes rewritten")]
+
+    def as_json(self) -> dict[str, object]:
+        return {"key": self.key, "dry_run": self.dry_run,
+                "places": [asdict(p) for p in self.places],
+                "bytes_rewritten": self.bytes_rewritten}
+
+
+def hashed_key(subject: Subject) -> str:
+    return f"{subject.column}={digest(subject.value)}"
+
+
+def check(subject: Subject) -> None:
+    """ValueError (one line, the value never in clear) for a value or column too long."""
+    if len(subject.value) > MAX_VALUE_CHARS:
+        raise ValueError(f"--key {subject.column}=...: the value has {len(subject.value)} "
+                         f"characters, at most {MAX_VALUE_CHARS} are accepted")
+    if len(subject.column) > MAX_COLUMN_CHARS:
+        raise ValueError(f"--key: the column name has {len(subject.column)} characters, at "
+                         f"most {MAX_COLUMN_CHARS} are accepted")
+
+
+def _declared() -> tuple[dict[str, dict[str, list[tuple[str, str]]]], list]:
+    """Declared column lineage of every domain (`schema.table` → column → sources) and every
+    declared model."""
+    from lakehouse_ml.domains import declared_domains, declared_models
+    from lakehouse_ml.governance.lineage_columns import domain_columns
+
+    derived: dict[str, dict[str, list[tuple[str, str]]]] = {}
+    for domain in declared_domains():
+        derived |= domain_columns(domain)
+    return derived, declared_models()
+
+
+def forget(root: str, env: str, subject: Subject, *, dry_run: bool,
+           principal: str | None = None, landing: str | None = None,
+           tracking_uri: str | None = None, redis_url: str | None = None) -> ErasureReport:
+    """Erase `subject` from the lakehouse at `root`, environment `env` (and the landing zone
+    `landing`, the MLflow store `tracking_uri`, when given), acting as `principal`.
+
+    Raises ValueError (usage) for a value over MAX_VALUE_CHARS, a column no table has or a
+    value not of a key column's type; PermissionDenied naming principal, MODIFY and the table
+    when a table holding the subject may not be changed (nothing is changed then)."""
+    check(subject)
+    catalog = Catalog(root, env, principal=principal)
+    derived, specs = _declared()
+    keys = erasure_tables.keys_of(catalog, subject, derived)
+    needles = erasure_tables.needles(catalog, subject, keys)
+    holders = erasure_tables.find(catalog, needles, keys)
+    for holder in holders:
+        catalog.check_write(holder.name, "forget", audited=not dry_run)
+    store = default_store(root, env, redis_url)
+    try:
+        online = erasure_online.plan(catalog, store, keys)
+        client = None
+        if tracking_uri:
+            from lakehouse_ml.ml.registry import use_tracking
+
+            client = use_tracking(tracking_uri)
+        models = erasure_models.plan(catalog, client, specs, keys) if client else []
+        files = _files(root, env, subject, landing, dry_run=dry_run,
+                       artifacts=client is not None)
+        if dry_run:
+            places = [*(erasure_tables.place(h) for h in holders),
+                      *(ErasedPlace("online_store", erasure_online.name(store, o.table),
+                                    len(o.keys)) for o in online)]
+        else:
+            places = [*(erasure_tables.erase(catalog, h) for h in holders),
+                      *(erasure_online.erase(store, o) for o in online)]
+            if client is not None:
+                erasure_models.tag(client, models, hashed_key(subject))
+    finally:
+        store.close()
+    report = ErasureReport(hashed_key(subject), dry_run, (*files, *places, *models))
+    if not dry_run:
+        _audit(catalog, report)
+    return report
+
+
+def _files(root: str, env: str, subject: Subject, landing: str | None, *, dry_run: bool,
+           artifacts: bool) -> Sequence[ErasedPlace]:
+    """The landed files (and their manifest) and MLflow artifacts holding the subject."""
+    from lakehouse_ml.governance.erasure_files import erase_landed_files, erase_model_artifacts
+
+    found: list[ErasedPlace] = []
+    if landing is not None:
+        found += erase_landed_files(Path(landing), Path(root), env, subject, dry_run=dry_run)
+    if artifacts:
+        found += erase_model_artifacts(Path(root), env, subject, dry_run=dry_run)
+    return found
+
+
+def _audit(catalog: Catalog, report: ErasureReport) -> None:
+    """One `forgetSubject` record (the key hashed), written before returning."""
+    from lakehouse_ml.governance.audit import audit_log
+
+    log = audit_log(catalog.root, catalog.env)
+    rows = sum(p.rows for p in report.places if p.kind != "model_version")
+    log.record(user=catalog.principal, service=SERVICE, action=ERASURE_ACTIONS[0], params={
+        "key": report.key, "places": str(len(report.places)), "rows": str(rows),
+        "bytes_rewritten": str(report.bytes_rewritten),
+        "model_versions": ",".join(p.name for p in report.places
+                                   if p.kind == "model_version")},
+        status_code=200 if not report.problems else 500,
+        error="; ".join(report.problems) or None)
+    log.flush()
