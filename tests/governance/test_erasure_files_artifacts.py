@@ -72,14 +72,24 @@ def test_the_subject_leaves_the_input_examples_and_logged_tables_and_the_version
     root, client = store
     held = register(client, [9001, 90017, 91017], table=example([90017, 17, 90017]))
     other = register(client, [9001, 17, 91017])
+    with mlflow.start_run() as evaluation:  # a run of the environment's experiment
+        mlflow.log_table(example([90017, 5]), "eval/rows.json")
+    use_experiment(client, "/prod/churn/churn_clf")
+    with mlflow.start_run() as prod:  # another environment's: not this erasure's
+        mlflow.log_table(example([90017, 5]), "eval/rows.json")
+    prod_table = Path(client.get_run(prod.info.run_id).info.artifact_uri.removeprefix(
+        "file://"), "eval/rows.json").read_bytes()
     other_files, other_tag = files_of(client, other), client.get_model_version(
         NAME, str(other)).tags[DIGEST_TAG]
     places = erase_model_artifacts(root, "dev", SUBJECT, dry_run=False)
-    assert sorted((p.name, p.rows) for p in places) == [
+    assert sorted((p.name, p.rows) for p in places) == sorted([
         (f"models:/{NAME}/{held}/input_example.json", 1),
         (f"models:/{NAME}/{held}/serving_input_example.json", 1),
         (f"runs:/{client.get_model_version(NAME, str(held)).run_id}/tables/sample.json", 2),
-    ]
+        (f"runs:/{evaluation.info.run_id}/eval/rows.json", 1),
+    ])
+    assert Path(client.get_run(prod.info.run_id).info.artifact_uri.removeprefix("file://"),
+                "eval/rows.json").read_bytes() == prod_table
     for data in [*files_of(client, held).values(), *run_files(client, held).values()]:
         assert b"90017" not in data
     packaged = load_packaged(f"models:/{NAME}/{held}")  # verified against the new digests
@@ -107,6 +117,23 @@ def test_a_dry_run_writes_nothing_and_names_the_same_places(
     done = erase_model_artifacts(root, "dev", SUBJECT, dry_run=False)
     assert [(p.name, p.rows) for p in done] == [(p.name, p.rows) for p in planned]
     assert erase_model_artifacts(root, "dev", SUBJECT, dry_run=False) == []
+
+
+def test_a_tampered_version_is_erased_all_the_same_and_keeps_refusing_to_load(
+    store: tuple[Path, MlflowClient],
+) -> None:
+    root, client = store
+    held = register(client, [90017, 9001])
+    folder = Path(client.get_model_version_download_uri(NAME, str(held)).removeprefix("file://"))
+    (folder / "requirements.txt").write_text("evil==1.0\n")
+    places = erase_model_artifacts(root, "dev", SUBJECT, dry_run=False)
+    assert {p.name for p in places} == {f"models:/{NAME}/{held}/input_example.json",
+                                        f"models:/{NAME}/{held}/serving_input_example.json"}
+    assert all("requirements.txt" in p.problem for p in places)
+    assert not any(b"90017" in data for data in files_of(client, held).values())
+    with pytest.raises(ModelArtifactError, match="refusing to load"):
+        load_packaged(f"models:/{NAME}/{held}")
+    assert PENDING_TAG not in client.get_model_version(NAME, str(held)).tags
 
 
 def test_tampering_is_still_caught_after_an_erasure(store: tuple[Path, MlflowClient]) -> None:
