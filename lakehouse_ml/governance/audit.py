@@ -30,15 +30,17 @@ import contextlib
 import fcntl
 import json
 import logging
+import os
 import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 from pyarrow import fs as pafs
 
 from lakehouse_ml.catalog import Catalog, TableInfo
@@ -51,6 +53,9 @@ log = logging.getLogger(__name__)
 MAX_VALUE = 1024
 """Characters kept of a param's name or value."""
 OWNER = "lakehouse-governance"
+_ARROW = pl.DataFrame(schema=SCHEMA).to_arrow().schema
+_REDACTOR = Redactor((), MAX_VALUE)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CHUNK = 8
 """Records prepared between two releases of the GIL while flushing: a request thread that
 calls `record` meanwhile waits for at most one chunk, not for the whole batch."""
@@ -66,8 +71,9 @@ class AuditLog(BackgroundFlusher):
         self.max_buffered = max_buffered
         self.dropped = 0
         """Records dropped because the buffer was full and not yet recorded as dropped."""
-        self._redactor = Redactor((), MAX_VALUE)
         self._pending: list[tuple[Any, ...]] = []
+        self._retry: list[dict[str, Any]] = []
+        """Records a write failed on, redacted: for the next attempt."""
         self._writing = 0
         self._wake = threading.Condition()
         self._write_lock = threading.Lock()
@@ -89,11 +95,11 @@ class AuditLog(BackgroundFlusher):
                run_id: str | None = None) -> str:
         """Buffer one record; returns its `request_id` (32 hex digits). Never raises for a
         full buffer or an unwritable table: the record is then counted in `dropped`."""
-        request_id = uuid.uuid4().hex
+        request_id = os.urandom(16).hex()
         row = (time.time_ns() // 1000, user, service, action, request_id,
                dict(params) if params else None, status_code, error, source, run_id)
         with self._wake:
-            if len(self._pending) + self._writing >= self.max_buffered:
+            if len(self._pending) + len(self._retry) + self._writing >= self.max_buffered:
                 if not self.dropped:
                     log.error("audit log: buffer full (%d records): dropping and counting",
                               self.max_buffered)
@@ -106,60 +112,61 @@ class AuditLog(BackgroundFlusher):
 
     def flush(self) -> None:
         """Write every buffered record now; raises what the write raised (the records stay
-        buffered for the next attempt)."""
+        buffered, redacted, for the next attempt)."""
         with self._write_lock:
             with self._wake:
                 rows, self._pending = self._pending, []
-                self._writing = len(rows)
+                retry, self._retry = self._retry, []
+                self._writing = len(rows) + len(retry)
                 dropped = self.dropped
-            records = []
-            for start in range(0, len(rows), _CHUNK):
-                records += [self._row(r) for r in rows[start:start + _CHUNK]]
-                time.sleep(0)  # let a thread calling `record` have the GIL
-            if dropped:
-                records.insert(0, self._dropped_record(dropped))
-            if not records:
+            records = retry + self._prepared(rows)
+            del rows  # the params as given (secrets included) are no longer held
+            if not records and not dropped:
                 return
             try:
-                self._commit(records)
+                self._commit([self._dropped_record(dropped), *records] if dropped else records)
             except BaseException:
                 with self._wake:
-                    self._pending[:0] = rows
+                    self._retry = records
                     self._writing = 0
                 raise
             with self._wake:
                 self._writing = 0
                 self.dropped -= dropped
 
+    def _prepared(self, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+        """`rows` as records (params redacted and capped), releasing the GIL every
+        `_CHUNK`."""
+        records = []
+        for start in range(0, len(rows), _CHUNK):
+            records += [self._row(r) for r in rows[start:start + _CHUNK]]
+            time.sleep(0)  # let a thread calling `record` have the GIL
+        return records
+
     def _buffered(self) -> int:
         return len(self._pending)
 
     def _unwritten(self) -> int:
-        return len(self._pending) + self.dropped
+        return len(self._pending) + len(self._retry) + self.dropped
 
     def _params(self, params: dict[str, str] | None) -> list[dict[str, str]]:
         out = []
         for key, value in (params or {}).items():
             key, value = str(key), str(value)
-            name, stored = self._redactor.field(key, value)
-            out.append({"key": self._cap(name, key), "value": self._cap(stored, value)})
+            name, stored = _REDACTOR.field(key, value)
+            out.append({"key": _cap(name, key), "value": _cap(stored, value)})
         return out
-
-    def _cap(self, text: str, original: str) -> str:
-        """`text` (`original` as redacted), its prefix with the original's length and
-        sha256 if longer than `MAX_VALUE`, as serving's bodies."""
-        return self._redactor.cap(text, original.encode("utf-8", "surrogatepass"))
 
     def _row(self, row: tuple[Any, ...]) -> dict[str, Any]:
         micros, user, service, action, request_id, params, status, error, source, run_id = row
-        at = datetime.fromtimestamp(micros / 1e6, UTC).replace(microsecond=micros % 1_000_000)
+        at = _EPOCH + timedelta(microseconds=micros)
         return {
             "event_time": at, "event_date": at.date(), "workspace_id": self.catalog.env,
             "user_identity": {"email": user}, "service_name": service, "action_name": action,
             "request_id": request_id, "request_params": self._params(params),
             "response": {"status_code": status,
-                         "error_message": None if error is None else self._cap(
-                             self._redactor.field("error_message", error)[1], error),
+                         "error_message": None if error is None else _cap(
+                             _REDACTOR.field("error_message", error)[1], error),
                          "result": None},
             "source": source, "run_id": run_id,
         }
@@ -198,7 +205,7 @@ class AuditLog(BackgroundFlusher):
             for start in range(0, len(records), _CHUNK):
                 head = chain(records[start:start + _CHUNK], head)
                 time.sleep(0)
-            written = self._append(pl.DataFrame(records, schema=SCHEMA))
+            written = self._append(_frame(records))
             if at >= 0 and written != at + 1:
                 log.error("audit log: commit landed at version %d, expected %d: another "
                           "writer bypassed %s (the chain may fork; run `audit verify`)",
@@ -233,6 +240,21 @@ class AuditLog(BackgroundFlusher):
             out.write(json.dumps({"sequence": head.sequence, "hash": head.hash,
                                   "version": version}).encode())
         self._fs.move(staging, self._head_path)
+
+
+def _cap(text: str, original: str) -> str:
+    """`text` (`original` as redacted), or its first `MAX_VALUE` characters with the
+    original's length and sha256 if longer, as serving's bodies."""
+    if len(text) <= MAX_VALUE:
+        return text
+    return _REDACTOR.cap(text, original.encode("utf-8", "surrogatepass"))
+
+
+def _frame(records: list[dict[str, Any]]) -> pl.DataFrame:
+    """`records` as a frame of `SCHEMA`, column by column through Arrow (a third of the
+    cost of `pl.DataFrame(records)`)."""
+    columns = {name: [r[name] for r in records] for name in SCHEMA.names()}
+    return pl.from_arrow(pa.Table.from_pydict(columns, schema=_ARROW))  # type: ignore[return-value]
 
 
 def _checkpoint(fs: pafs.FileSystem, path: str) -> tuple[Head, int] | None:

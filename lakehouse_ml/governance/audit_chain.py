@@ -15,10 +15,10 @@ compares with the log's last record.
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 import polars as pl
@@ -53,22 +53,59 @@ SCHEMA = pl.Schema({
 as a list of key/value structs (polars has no map type)."""
 
 
-def _plain(value: Any) -> str:
-    """JSON for the two non-JSON types of a record (`json.dumps`' `default`)."""
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    if isinstance(value, date):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not part of an audit record")
+Encode = Callable[[Any], str]
+
+
+def _time(value: datetime | None) -> str:
+    if value is None:
+        return "null"
+    if value.year < 1000:  # `isoformat` pads the year to 4 digits, strftime does not
+        return f'"{value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}"'
+    return f'"{value.replace(tzinfo=None).isoformat(timespec="microseconds")}Z"'
+
+
+def _date(value: date | None) -> str:
+    return "null" if value is None else f'"{value.isoformat()}"'
+
+
+def _text(value: str | None) -> str:
+    return "null" if value is None else encode_basestring(value)
+
+
+def _int(value: int | None) -> str:
+    return "null" if value is None else int.__repr__(value)
+
+
+def _encoder(dtype: pl.DataType) -> Encode:
+    """The canonical JSON of a value of `dtype`, as `json.dumps(sort_keys=True,
+    separators=(",", ":"), ensure_ascii=False)` writes it (`None` as `null`), except a list
+    of structs: each struct as the list of its values in field order."""
+    if isinstance(dtype, pl.Struct):
+        fields = sorted(dtype.fields, key=lambda f: f.name)
+        parts = [(f.name, ("{" if i == 0 else ",") + f"{encode_basestring(f.name)}:",
+                  _encoder(f.dtype)) for i, f in enumerate(fields)]
+        return lambda v: "null" if v is None else (
+            "".join([label + encode(v[name]) for name, label, encode in parts]) + "}")
+    if isinstance(dtype, pl.List) and isinstance(dtype.inner, pl.Struct):
+        inner = [(f.name, _encoder(f.dtype)) for f in dtype.inner.fields]
+        return lambda v: "null" if v is None else "[" + ",".join([
+            "[" + ",".join([encode(item[name]) for name, encode in inner]) + "]"
+            for item in v]) + "]"
+    return {pl.String: _text, pl.Int32: _int, pl.Int64: _int, pl.Date: _date,
+            _UTC: _time}[dtype]
+
+
+_CHAINED = pl.Struct({name: dtype for name, dtype in SCHEMA.items() if name != "hash"})
+_RECORD = _encoder(_CHAINED)
+_COLUMNS = frozenset(SCHEMA.names())
 
 
 def canonical(record: Mapping[str, Any]) -> bytes:
-    """The bytes hashed for `record` (a row of `SCHEMA`, `hash` ignored)."""
-    body = dict(record)
-    body.pop("hash", None)
-    body["request_params"] = [[p["key"], p["value"]] for p in record["request_params"] or ()]
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=_plain).encode("utf-8", "surrogatepass")
+    """The bytes hashed for `record` (a row of `SCHEMA`, `hash` ignored); ValueError naming
+    the columns if it has other columns than `SCHEMA`'s."""
+    if record.keys() != _COLUMNS and record.keys() | {"hash"} != _COLUMNS:
+        raise ValueError(f"an audit record has the columns of SCHEMA, not {sorted(record)}")
+    return _RECORD(record).encode("utf-8", "surrogatepass")
 
 
 def record_hash(record: Mapping[str, Any]) -> str:

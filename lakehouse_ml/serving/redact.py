@@ -59,6 +59,14 @@ CREDENTIAL = re.compile(
     r"\s*[:=]\s*(?:(?:bearer|basic)\s+)?\S+", re.IGNORECASE)
 """Credentials inside any string: a project token, an `Authorization`-style `Bearer`/`Basic`
 credential, a secret's name followed by `:` or `=` and its value."""
+_MAYBE_CREDENTIAL = re.compile(r"lhm_|[\s:=]", re.IGNORECASE)
+"""What every match of `CREDENTIAL` contains (`lhm_`, a space, `:` or `=`): a string without
+it is left as it is without running `CREDENTIAL` (a tenth of its cost)."""
+_REMEMBERED_NAMES, _REMEMBERED_CHARS = 4096, 128
+"""A redactor remembers the rule (secret, `pii` or neither) of this many names of at most this
+many characters that hold no credential; any other name is worked out each time (a client's
+keys cannot grow the memory, and no credential is kept)."""
+_SECRET, _PII = "secret", "pii"
 _MARGIN = 256
 """A string is scanned up to `max_bytes` plus this many characters (only a prefix of the body
 is stored), so a credential that starts in the stored part is seen whole."""
@@ -95,15 +103,28 @@ class Redactor:
     def __init__(self, pii: Collection[str], max_bytes: int) -> None:
         self.pii = frozenset(_key(c) for c in pii) - {""}
         self.max_bytes = max_bytes
+        self._names: dict[str, tuple[str, str | None]] = {}
+
+    def _name(self, name: str) -> tuple[str, str | None]:
+        """`name` scrubbed, and its rule: `_SECRET`, `_PII` or None (remembered)."""
+        known = self._names.get(name)
+        if known is None:
+            key = _key(name)
+            rule = (_SECRET if SECRET.search(key)
+                    or SECRET_WORDS.intersection(_SEPARATORS.split(_normal(name)))
+                    else _PII if any(p in key for p in self.pii) else None)
+            known = self._scrub(name), rule
+            if (known[0] == name and len(name) <= _REMEMBERED_CHARS
+                    and len(self._names) < _REMEMBERED_NAMES):
+                self._names[name] = known
+        return known
 
     def _masked(self, name: str, value: Any) -> Any | None:
         """The value to store under `name`, or None to walk it as usual."""
-        key = _key(name)
-        if SECRET.search(key) or SECRET_WORDS.intersection(_SEPARATORS.split(_normal(name))):
+        rule = self._name(name)[1]
+        if rule == _SECRET:
             return REDACTED
-        if any(p in key for p in self.pii):
-            return pii_hash(value)
-        return None
+        return pii_hash(value) if rule == _PII else None
 
     def _walk(self, value: Any, budget: list[int], depth: int = 0) -> Any:
         budget[0] -= 1
@@ -116,7 +137,7 @@ class Redactor:
                 masked = self._masked(value[0], value[1])
                 if masked is not None:
                     budget[0] -= 2
-                    return [self._scrub(value[0]), masked]
+                    return [self._name(value[0])[0], masked]
             out = []
             for item in value:
                 if budget[0] <= 0:
@@ -127,7 +148,8 @@ class Redactor:
 
     def _scrub(self, text: str) -> str:
         """`text` (as much of it as can be stored) with every credential in it redacted."""
-        return CREDENTIAL.sub(REDACTED, text[:self.max_bytes + _MARGIN])
+        text = text[:self.max_bytes + _MARGIN]
+        return CREDENTIAL.sub(REDACTED, text) if _MAYBE_CREDENTIAL.search(text) else text
 
     def _object(self, value: dict[str, Any], budget: list[int], depth: int) -> dict[str, Any]:
         names = value.get("columns")
@@ -142,7 +164,7 @@ class Redactor:
             if budget[0] <= 0:
                 break
             masked = self._masked(name, item)
-            stored = self._scrub(name)
+            stored = self._name(name)[0]
             if masked is not None:
                 out[stored] = masked
             elif positional and name == "columns":
@@ -162,7 +184,7 @@ class Redactor:
         secret's name, `"sha256:<hex>"` under a `pii` column's, else with every credential
         in it redacted; the name scrubbed alike. Neither is capped (see `cap`)."""
         masked = self._masked(name, value)
-        return self._scrub(name), masked if masked is not None else self._scrub(value)
+        return self._name(name)[0], masked if masked is not None else self._scrub(value)
 
     def _by_position(self, names: list[str], rows: list[Any]) -> list[Any]:
         masks = {i: n for i, n in enumerate(names) if self._masked(n, None) is not None}
