@@ -5,8 +5,9 @@ A decision (principal, model) → allowed or the denial is computed from the gov
 (`governance.Metastore`, ~1 ms) and then kept until that state changes: each check costs one
 `stat` (`Store.moved_past`: does the version file after the last one seen exist? a grant or
 revoke commits the next version) and a dict lookup, microseconds. A revocation therefore
-takes effect on the next request; `refresh` (run by the server's poller) also drops every
-decision.
+takes effect on the next request: every check that starts after the revoke has committed
+denies (a bound of zero requests and zero seconds; tested while requests are being served);
+`refresh` (run by the server's poller) also drops every decision.
 
 A registered model the governance state does not declare (registered in MLflow but never
 declared with `Metastore.create`) is governed as a model of its schema owned by the metastore
