@@ -10,6 +10,7 @@ import json
 import re
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 import lakehouse_ml.governance.erasure_files_manifest as erasure_manifest
@@ -301,3 +302,31 @@ def test_without_modify_on_the_manifest_nothing_is_written_and_the_denial_names_
             erase_landed_files(Path(settings.landing), Path(settings.root), settings.env,
                                SUBJECT, dry_run=dry_run, principal="ann")
     assert everything(Path(settings.landing)) == before
+
+
+def test_the_lines_named_are_the_bronze_rows_and_rejects_that_hold_the_subject(
+    settings: Settings, catalog: Catalog, landed_files: dict[str, tuple[list[bytes], set[int]]]
+) -> None:
+    """What erasure-core deletes from bronze by `_record_id` (`<file>#<line>`)."""
+    places = {p.name: p for p in erase(settings, dry_run=True)}
+    for source, relative in ((CUSTOMERS, CUSTOMERS_FILE), (EVENTS, EVENTS_FILE)):
+        rows = pl.concat([catalog.read(t).select(
+            "_line", pl.concat_str(pl.exclude("_line", "_ingested_at").cast(pl.String),
+                                   separator="|", ignore_nulls=True).alias("text"))
+            for t in (source.bronze_table, source.rejects_table)])
+        holding = rows.filter(pl.col("text").str.contains("90017"))["_line"].sort().to_list()
+        assert holding == list(places[relative].lines), relative
+
+
+def test_a_file_relanded_since_its_ingestion_keeps_its_manifest_row_and_is_read_again(
+    settings: Settings, catalog: Catalog, landed_files: dict[str, tuple[list[bytes], set[int]]]
+) -> None:
+    """Its bronze rows are of the earlier content: the next ingest must read the new one."""
+    relanded = jl(ev(9, customer_id=90017), ev(10, customer_id=9001))
+    land(settings, EVENTS_FILE, [relanded])
+    manifest = catalog.read(EVENTS.manifest_table)
+    erase(settings)
+    assert catalog.read(EVENTS.manifest_table).equals(manifest)
+    report = ingest(catalog, EVENTS, settings.landing, [DAY])
+    assert (report.files, report.relanded, report.records) == (1, 1, 1)
+    assert catalog.read(EVENTS.bronze_table)["event_id"].to_list() == ["e-10"]
