@@ -1,33 +1,62 @@
-"""`lakehouse-ml run` refreshes a domain's monitors whenever its daily refresh succeeded, even
-when its model has no champion (training fails its gates or its data, so batch scoring fails):
-the feature tables' monitors need no model. The failure is still reported and `run` exits 1."""
+"""`lakehouse-ml run` (what `make run` runs) on a small demo: 20 customers over the fewest
+trainable days, one `run` shared by this file's tests (it is the costly part).
+
+It refreshes a domain's monitors whenever its daily refresh succeeded, even when its model has
+no champion (training fails its gates or its data, so batch scoring fails): the feature
+tables' monitors need no model. The failure is still reported and `run` exits 1. It ends with
+the governance audit: `governance_audit` after every domain's jobs, the report's path printed,
+today's findings in `governance.findings`, the HTML report on disk."""
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
+import polars as pl
 import pytest
+from click.testing import Result
 from typer.testing import CliRunner
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.cli import app
 from lakehouse_ml.config import Settings
 from lakehouse_ml.domains.churn.generator import MIN_TRAINABLE_DAYS
+from lakehouse_ml.governance.findings import TABLE
 
 runner = CliRunner()
 
 
-def test_run_refreshes_the_monitors_when_the_model_has_no_champion(
-    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    catalog = Catalog(settings.root, settings.env)
-    generated = runner.invoke(
-        app, ["generate", "--customers", "20", "--days", str(MIN_TRAINABLE_DAYS)])
-    assert generated.exit_code == 0, generated.output
+class SmallRun(NamedTuple):
+    settings: Settings
+    result: Result
+    """`lakehouse-ml run`'s result (exit code, stdout, stderr)."""
 
-    result = runner.invoke(app, ["run"], prog_name="lakehouse-ml")
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> SmallRun:
+    """`generate --customers 20 --days MIN_TRAINABLE_DAYS`, then `run`, in a lakehouse of this
+    module's (read it only), with MLflow beside it and an ephemeral Dagster instance."""
+    base = tmp_path_factory.mktemp("small_run")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("LAKEHOUSE_ROOT", str(base / "lakehouse"))
+        env.setenv("LAKEHOUSE_LANDING", str(base / "landing"))
+        env.setenv("LAKEHOUSE_ENV", "dev")
+        env.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{base / 'mlflow.db'}")
+        env.delenv("DAGSTER_HOME", raising=False)
+        settings = Settings.from_env()
+        generated = runner.invoke(
+            app, ["generate", "--customers", "20", "--days", str(MIN_TRAINABLE_DAYS)])
+        assert generated.exit_code == 0, generated.output
+        return SmallRun(settings, runner.invoke(app, ["run"], prog_name="lakehouse-ml"))
+
+
+def test_run_refreshes_the_monitors_when_the_model_has_no_champion(
+    small_run: SmallRun,
+) -> None:
+    result, settings = small_run.result, small_run.settings
+    catalog = Catalog(settings.root, settings.env)
 
     # 20 customers: version 1 fails its validation gate, so there is no champion
     assert result.exit_code == 1, result.output
@@ -38,3 +67,19 @@ def test_run_refreshes_the_monitors_when_the_model_has_no_champion(
     assert "churn_monitoring_refresh" not in result.stderr, result.output  # it succeeded
     for kind in ("profile", "drift"):  # the feature table's monitor, written without a model
         assert catalog.read(f"monitoring.gold_customer_engagement_{kind}_metrics").height
+
+
+def test_run_ends_with_the_governance_audit(small_run: SmallRun) -> None:
+    result, settings = small_run.result, small_run.settings
+
+    lines = result.stdout.splitlines()
+    audit = lines.index("governance_audit: the whole lakehouse, every domain")
+    assert audit > max(i for i, line in enumerate(lines) if line.startswith("churn: "))
+    assert "governance_audit" not in result.stderr, result.output  # no critical finding
+    page = re.search(r"governance report: (\S+\.html) \(critical 0, high \d+\)", result.stdout)
+    assert page is not None, result.output
+    assert Path(page.group(1)).is_file()
+    assert Path(page.group(1)).is_relative_to(settings.root)
+    findings = Catalog(settings.root, settings.env).read(TABLE)
+    assert findings.filter(pl.col("audit_date") == datetime.now(UTC).date()).height > 0
+    assert re.search(r"run \S+ \(governance_audit\) succeeded", result.stdout)  # check passed
