@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import dagster as dg
 import pytest
@@ -73,59 +74,77 @@ def materialize_events_in_this_process() -> None:
     assert result.success
 
 
-@pytest.fixture
-def shipped_home(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                 ) -> dict[str, str]:
-    """40 landed event files and a Dagster home holding the shipped dagster.yaml (also set as
-    DAGSTER_HOME here); the environment for child processes."""
+class Contention(NamedTuple):
+    """What happened to runs of bronze/events in child processes on one instance configured
+    with the shipped dagster.yaml (see `contention`)."""
+    stuck: list[str]
+    """Run ids holding a pool slot after the first run was SIGKILLed inside its step."""
+    released: list[str]
+    stuck_status: list[dg.DagsterRunStatus]
+    exit_codes: list[int]
+    """Of the two runs started at once after the release."""
+    spans: list[tuple[float, float]]
+    """(STEP_START, STEP_SUCCESS) times of the bronze step of each run that succeeded."""
+
+
+@pytest.fixture(scope="module")
+def contention(tmp_path_factory: pytest.TempPathFactory) -> Contention:
+    """40 landed event files and a Dagster home holding the shipped dagster.yaml. A run is
+    SIGKILLed inside its bronze step (it keeps its `ingest_events` slot), the slots of runs
+    whose process is gone are released as `lakehouse-ml run` does, then two runs start at once.
+    One set of child processes (each imports Dagster) serves this module's tests."""
+    base = tmp_path_factory.mktemp("contention")
+    settings = Settings(str(base / "lakehouse"), str(base / "landing"), "dev",
+                        f"sqlite:///{base / 'mlflow.db'}")
     for part in range(40):
         land(settings, f"events/{DAY}/part-{part:02d}.json",
              jl(*[ev(10_000 * part + i, tags=[i]) for i in range(500)]))
-    home = tmp_path / "dagster"
+    home = base / "dagster"
     home.mkdir()
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    return {**os.environ, "DAGSTER_HOME": str(home)}
+    env = {**os.environ, "DAGSTER_HOME": str(home), "LAKEHOUSE_ROOT": settings.root,
+           "LAKEHOUSE_LANDING": settings.landing, "LAKEHOUSE_ENV": settings.env,
+           "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri}
+    child = "from tests.test_ingest_dagster import materialize_events_in_this_process as run; run()"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DAGSTER_HOME", str(home))
+        with dg.DagsterInstance.get() as instance:  # storage created once, not raced by runs
+            killed = subprocess.Popen([sys.executable, "-c", child], cwd=ROOT, env=env)
+            deadline = time.monotonic() + 240
+            while not instance.event_log_storage.get_concurrency_run_ids():
+                assert time.monotonic() < deadline and killed.poll() is None
+                time.sleep(0.2)
+            killed.send_signal(signal.SIGKILL)
+            killed.wait()
+            stuck = sorted(instance.event_log_storage.get_concurrency_run_ids())
+            released = release_dead_runs(instance)
+            stuck_status = [instance.get_run_by_id(run).status for run in stuck]
+        runs = [subprocess.Popen([sys.executable, "-c", child], cwd=ROOT, env=env)
+                for _ in range(2)]
+        exit_codes = [run.wait(timeout=300) for run in runs]
+        with dg.DagsterInstance.get() as instance:
+            spans = []
+            for record in instance.get_run_records():
+                steps = {e.dagster_event.event_type_value: e.timestamp
+                         for e in instance.all_logs(record.dagster_run.run_id)
+                         if e.dagster_event and e.dagster_event.event_type_value in STEP_EVENTS}
+                if "STEP_SUCCESS" in steps:
+                    spans.append((steps["STEP_START"], steps["STEP_SUCCESS"]))
+    return Contention(stuck, released, stuck_status, exit_codes, sorted(spans))
 
 
-def test_two_runs_never_ingest_a_source_at_once(shipped_home: dict[str, str]) -> None:
+def test_two_runs_never_ingest_a_source_at_once(contention: Contention) -> None:
     """Two real processes run at once on an instance configured with the shipped dagster.yaml:
     the bronze steps of the same source run one after the other."""
-    with dg.DagsterInstance.get():  # storage created once, not raced by the two runs
-        pass
-    env = shipped_home
-    child = "from tests.test_ingest_dagster import materialize_events_in_this_process as run; run()"
-    runs = [subprocess.Popen([sys.executable, "-c", child], cwd=ROOT, env=env) for _ in range(2)]
-    assert [run.wait(timeout=300) for run in runs] == [0, 0]
-    with dg.DagsterInstance.get() as instance:
-        spans = []
-        for record in instance.get_run_records():
-            steps = {e.dagster_event.event_type_value: e.timestamp
-                     for e in instance.all_logs(record.dagster_run.run_id)
-                     if e.dagster_event and e.dagster_event.event_type_value in STEP_EVENTS}
-            spans.append((steps["STEP_START"], steps["STEP_SUCCESS"]))
-    (_, first_end), (second_start, _) = sorted(spans)
-    assert len(spans) == 2 and first_end <= second_start
+    assert contention.exit_codes == [0, 0]
+    (_, first_end), (second_start, _) = contention.spans
+    assert first_end <= second_start
 
 
-def test_a_killed_run_does_not_hold_its_pool_slot_for_ever(
-    shipped_home: dict[str, str],
-) -> None:
+def test_a_killed_run_does_not_hold_its_pool_slot_for_ever(contention: Contention) -> None:
     """A run SIGKILLed inside its bronze step keeps its `ingest_events` slot; `lakehouse-ml
-    run` releases the slots of runs whose process is gone, so the next run is not blocked."""
-    child = "from tests.test_ingest_dagster import materialize_events_in_this_process as run; run()"
-    env = shipped_home
-    with dg.DagsterInstance.get() as instance:
-        killed = subprocess.Popen([sys.executable, "-c", child], cwd=ROOT, env=env)
-        deadline = time.monotonic() + 240
-        while not instance.event_log_storage.get_concurrency_run_ids():
-            assert time.monotonic() < deadline and killed.poll() is None
-            time.sleep(0.2)
-        killed.send_signal(signal.SIGKILL)
-        killed.wait()
-        [stuck] = instance.event_log_storage.get_concurrency_run_ids()
-        assert release_dead_runs(instance) == [stuck]
-        assert instance.get_run_by_id(stuck).status == dg.DagsterRunStatus.FAILURE
-    again = subprocess.run([sys.executable, "-c", child], cwd=ROOT, env=env, timeout=300,
-                           capture_output=True)
-    assert again.returncode == 0
+    run` releases the slots of runs whose process is gone, so the next runs are not blocked."""
+    [stuck] = contention.stuck
+    assert contention.released == [stuck]
+    assert contention.stuck_status == [dg.DagsterRunStatus.FAILURE]
+    assert contention.exit_codes == [0, 0]  # not blocked by the killed run's slot
