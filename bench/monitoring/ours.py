@@ -11,7 +11,10 @@ of the window, `profile` reading the window's sorted columns), `drift`
 (`profile` of the reference from its sorted columns: its population std and distinct
 counts, which Evidently's decisions need and a refresh does not compute), `decide`
 (`evidently_decisions`). `profile_current` and `drift` are what a refresh computes per
-window; all five compute laps are the compared work.
+window; all five compute laps are the compared work. As in a refresh, the four laps before
+`decide` run once per column group (`profile.column_groups`: the categorical columns and 8
+numeric ones, then 8 numeric ones at a time), so each side's sorted values are held for one
+group only; a lap's figures are summed over the groups.
 """
 
 from __future__ import annotations
@@ -27,7 +30,15 @@ import polars as pl
 
 from bench.common import Stopwatch, emit
 from lakehouse_ml.monitoring.drift import Prepared, drift_rows, prepare
-from lakehouse_ml.monitoring.profile import Kind, profile, profiled_columns
+from lakehouse_ml.monitoring.profile import (
+    GROUP,
+    GroupLayout,
+    Kind,
+    column_groups,
+    group_layout,
+    profile,
+    profiled_columns,
+)
 from lakehouse_ml.monitoring.spec import Monitor
 from lakehouse_ml.monitoring.windows import assign_windows, sliced
 
@@ -44,15 +55,26 @@ MONITOR = Monitor(table="bench.current", profile_type="snapshot")
 SNAPSHOT = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def profile_frame(frame: pl.DataFrame, kinds: Mapping[str, Kind],
-                  categorical: Mapping[str, bool], prepared: Prepared | None = None
-                  ) -> pl.DataFrame:
-    """The engine's profile rows of `frame` as one snapshot window, whole table (no slices);
-    `prepared`: `frame`'s prepared side, whose sorted columns the profile reads."""
+def _whole(frame: pl.DataFrame) -> pl.LazyFrame:
+    """`frame` as one snapshot window, whole table (no slices), with the GROUP columns."""
     windowed = assign_windows(frame.lazy(), MONITOR, frame.schema, SNAPSHOT)
-    _, whole = next(iter(sliced(windowed, MONITOR)))
-    return profile(whole, kinds, categorical,
-                   None if prepared is None else lambda _, column: prepared.sorted_column(column))
+    return next(iter(sliced(windowed, MONITOR)))[1]
+
+
+def layout_of(frame: pl.DataFrame) -> GroupLayout:
+    """The groups `profile_frame` finds in `frame` (one), for profiling it group by group."""
+    return group_layout(_whole(frame).select(GROUP).collect())
+
+
+def profile_frame(frame: pl.DataFrame, kinds: Mapping[str, Kind],
+                  categorical: Mapping[str, bool], prepared: Prepared | None = None,
+                  layout: GroupLayout | None = None) -> pl.DataFrame:
+    """The engine's profile rows of `frame` as one snapshot window, whole table (no slices);
+    `prepared`: `frame`'s prepared side, whose sorted columns the profile reads; `layout`:
+    `layout_of(frame)`."""
+    return profile(_whole(frame), kinds, categorical,
+                   None if prepared is None else lambda _, column: prepared.sorted_column(column),
+                   layout)
 
 
 def _population_std(row: Mapping[str, Any]) -> float | None:
@@ -101,16 +123,26 @@ def main(directory: Path) -> None:
         reference = pl.read_parquet(directory / "reference.parquet")
         current = pl.read_parquet(directory / "current.parquet")
     kinds, categorical, skipped = profiled_columns(current.schema, MONITOR)
-    with watch.lap("prepare_reference"):
-        baseline = prepare(reference, categorical)
-    with watch.lap("profile_current"):
-        window = prepare(current, categorical)
-        current_profile = profile_frame(current, kinds, categorical, window)
-    with watch.lap("drift"):
-        drift = drift_rows(window, baseline, categorical)
-    with watch.lap("profile_reference"):
-        reference_profile = profile_frame(reference, kinds, categorical, baseline)
+    parts: dict[str, list[pl.DataFrame]] = {"current": [], "drift": [], "reference": []}
+    layouts: dict[str, GroupLayout] = {}
+    for group in column_groups(kinds, categorical):  # as a refresh: one group at a time
+        flags, group_kinds = {c: categorical[c] for c in group}, {c: kinds[c] for c in group}
+        with watch.lap("prepare_reference"):
+            baseline = prepare(reference, flags)
+        with watch.lap("profile_current"):
+            window = prepare(current, flags)
+            layout = layouts.get("current") or layouts.setdefault("current", layout_of(current))
+            parts["current"].append(profile_frame(current, group_kinds, flags, window, layout))
+        with watch.lap("drift"):
+            parts["drift"].append(drift_rows(window, baseline, flags))
+        with watch.lap("profile_reference"):
+            layout = layouts.get("reference") or layouts.setdefault("reference",
+                                                                    layout_of(reference))
+            parts["reference"].append(profile_frame(reference, group_kinds, flags, baseline,
+                                                    layout))
+        del baseline, window  # the group's sorted values
     with watch.lap("decide"):
+        current_profile, drift, reference_profile = (pl.concat(p) for p in parts.values())
         columns = evidently_decisions(drift, reference_profile, current_profile, categorical)
     emit(watch.result(columns=columns, skipped=skipped,
                       in_memory_bytes=reference.estimated_size() + current.estimated_size()))

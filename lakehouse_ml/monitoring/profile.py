@@ -49,6 +49,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -68,6 +69,10 @@ TOP_ITEMS = 10
 ITEMS = pl.List(pl.Struct({"item": pl.String, "count": pl.Int64}))
 _TEMPORAL = (pl.Date, pl.Datetime, pl.Time, pl.Duration)
 ROW = "_row"
+COLUMN_GROUP = 8
+"""Sorted (numeric) columns per `column_groups` group: each side's sorted values are held for
+8 columns at a time (64 MB a side at a million rows, instead of every column's), and a group
+still gives each core columns to sort."""
 """Each group's row positions, which numpy gathers each numeric column's values by."""
 
 
@@ -109,6 +114,22 @@ def profiled_columns(schema: pl.Schema, monitor: Monitor
         kinds[column] = kind
         categorical[column] = kind in ("string", "categorical") or column in monitor.categorical
     return kinds, categorical, skipped
+
+
+def column_groups(kinds: Mapping[str, Kind], categorical: Mapping[str, bool],
+                  size: int = COLUMN_GROUP) -> list[list[str]]:
+    """The columns of `kinds` in the groups a refresh profiles and compares one after the
+    other, so that each side's sorted values are held for one group at a time: the first
+    group holds every column that is not sorted (categorical, string, temporal: value
+    counts and NULLs) and the first `size` sorted ones (numeric, not declared categorical),
+    each next group the next `size` sorted ones. One group, maybe empty, when there are at
+    most `size` sorted columns. ValueError for a `size` below 1."""
+    if size < 1:
+        raise ValueError(f"a column group holds at least 1 column, got {size}")
+    ordered = [c for c, kind in kinds.items() if kind == "numeric" and not categorical.get(c)]
+    rest = [c for c in kinds if c not in set(ordered)]
+    return [rest + ordered[:size], *(ordered[i:i + size] for i in range(size, len(ordered),
+                                                                         size))]
 
 
 def _name(column: str, metric: str) -> str:
@@ -233,17 +254,44 @@ METRIC_COLUMNS = [c for c in PROFILE_METRICS if c not in ("window", "granularity
                                                          SLICE_KEY, SLICE_VALUE)]
 
 
+@dataclass(frozen=True)
+class GroupLayout:
+    """A frame's groups (GROUP columns), found once for every column group profiled."""
+
+    groups: pl.DataFrame
+    """GROUP columns and `_rows` (the group's rows), one row per group, in order of first
+    appearance."""
+    positions: pl.Series
+    """Each group's row positions (one group: NULL, all rows)."""
+
+
+def group_layout(frame: pl.DataFrame) -> GroupLayout:
+    """The groups of `frame` (which carries the GROUP columns) for `profile(..., layout=)`."""
+    groups = frame.group_by(GROUP, maintain_order=True).agg(pl.len().cast(pl.Int64)
+                                                            .alias("_rows"))
+    return GroupLayout(groups, _positions(frame, groups.height))
+
+
+def _positions(frame: pl.DataFrame, groups: int) -> pl.Series:
+    """Each group's row positions in `frame` (one group: NULL, all rows, not listed)."""
+    if groups == 1:
+        return pl.Series(ROW, [None], pl.List(pl.UInt32))
+    return (frame.select(GROUP).with_row_index(ROW).group_by(GROUP, maintain_order=True)
+            .agg(pl.col(ROW))[ROW])
+
+
 def profile(frame: pl.LazyFrame, kinds: Mapping[str, Kind],
             categorical: Mapping[str, bool],
-            presorted: Callable[[tuple, str], np.ndarray | None] | None = None
-            ) -> pl.DataFrame:
+            presorted: Callable[[tuple, str], np.ndarray | None] | None = None,
+            layout: GroupLayout | None = None) -> pl.DataFrame:
     """Profile rows of `frame`, which carries the GROUP columns (`_window_start`,
     `_window_end`, `slice_key`, `slice_value`): the GROUP columns, `column_name` and the
     metric columns of PROFILE_METRICS (QUALITY columns and the commit version NULL), one
     `:table` row and one row per column of `kinds` for each group present in `frame`.
     `presorted(group key, numeric column)`: the group's values of the column sorted, NULL and
     NaN last (as `drift.Prepared.sorted_column` holds them), or None: a column sorted for
-    drift is not sorted again."""
+    drift is not sorted again. `layout`: `group_layout` of `frame`, when it is profiled column
+    group by column group (`column_groups`): its groups are not looked for again."""
     schema = frame.collect_schema()
     aggregations = [pl.len().cast(pl.Int64).alias("_rows")]
     for column, kind in kinds.items():
@@ -251,12 +299,13 @@ def profile(frame: pl.LazyFrame, kinds: Mapping[str, Kind],
     data = frame.select(*GROUP, *kinds).collect()
     numeric = [column for column, kind in kinds.items() if kind == "numeric"]
     # a group-by copies the columns it reads into one chunk: it reads only those it needs
-    grouped = data.select(*GROUP, *(c for c in kinds if c not in numeric or categorical.get(c))
-                          ).group_by(GROUP, maintain_order=True).agg(aggregations)
-    # each group's row positions (one group: all rows, not listed)
-    positions = (pl.Series(ROW, [None], pl.List(pl.UInt32)) if grouped.height == 1
-                 else data.select(GROUP).with_row_index(ROW)
-                 .group_by(GROUP, maintain_order=True).agg(pl.col(ROW))[ROW])
+    read = [c for c in kinds if c not in numeric or categorical.get(c)]
+    if layout is None or read:
+        grouped = data.select(*GROUP, *read).group_by(GROUP, maintain_order=True).agg(
+            aggregations)
+    else:  # numbers only: the groups as found once
+        grouped = layout.groups
+    positions = _positions(data, grouped.height) if layout is None else layout.positions
     keys = grouped.select(GROUP).rows()
     table = grouped.select(*GROUP, pl.lit(TABLE_LEVEL).alias("column_name"),
                            pl.col("_rows").alias("count"))

@@ -44,7 +44,14 @@ from lakehouse_ml.monitoring.baseline import (
 from lakehouse_ml.monitoring.cbpe import CBPE, champion_estimator
 from lakehouse_ml.monitoring.drift import Prepared, drift_rows, prepare
 from lakehouse_ml.monitoring.pii import digest, hashed, pii_of, reveals_pii
-from lakehouse_ml.monitoring.profile import GROUP, Kind, profile, profiled_columns
+from lakehouse_ml.monitoring.profile import (
+    GROUP,
+    Kind,
+    column_groups,
+    group_layout,
+    profile,
+    profiled_columns,
+)
 from lakehouse_ml.monitoring.quality import fairness_columns, quality_columns, with_labels
 from lakehouse_ml.monitoring.schema import (
     BASELINE,
@@ -424,22 +431,28 @@ def _unused_declarations(monitor: Monitor, profiled: Collection[str]) -> list[st
 
 class _Shared:
     """What every chunk of one refresh compares with, read once when first needed: the
-    baseline's rows per slice (each slice `prepare`d once for every window) and the
-    label-free estimator."""
+    baseline's rows per slice (each slice's columns of one column group `prepare`d once for
+    every window of a chunk, then released) and the label-free estimator."""
 
     def __init__(self, catalog: Catalog, monitor: Monitor, client: MlflowClient | None,
-                 notes: list[str], categorical: Mapping[str, bool]) -> None:
+                 notes: list[str]) -> None:
         self.catalog, self.monitor, self.client, self.notes = catalog, monitor, client, notes
-        self.categorical = categorical
         self._prepared: dict[tuple, Prepared] = {}
+        self._columns: Mapping[str, bool] = {}
+
+    def use_columns(self, categorical: Mapping[str, bool]) -> None:
+        """Compare the columns of `categorical` (a column group) from now on: the baseline
+        prepared for the group before is released."""
+        self._prepared, self._columns = {}, categorical
 
     def prepared_baseline(self, key: tuple) -> Prepared | None:
-        """The baseline's rows of the slice `key` (slice_key, slice_value), prepared once."""
+        """The baseline's rows of the slice `key` (slice_key, slice_value), the group's
+        columns prepared once."""
         if key not in self._prepared:
             rows = self.baseline.get(key)
             if rows is None:
                 return None
-            self._prepared[key] = prepare(rows, self.categorical)
+            self._prepared[key] = prepare(rows, self._columns)
         return self._prepared[key]
 
     @cached_property
@@ -509,7 +522,7 @@ def refresh(catalog: Catalog, monitor: Monitor, *, now: datetime | None = None,
         touched = _touched(catalog, monitor, version, full, label_starts)
     notes.extend(touched.notes)
     failed: dict[str, str] = {}
-    shared = _Shared(catalog, monitor, client, notes, categorical)
+    shared = _Shared(catalog, monitor, client, notes)
     if previous_of is not None:  # a snapshot: one window
         chunks = [(touched.starts, rows)]
     else:
@@ -662,18 +675,32 @@ def _compute(catalog: Catalog, monitor: Monitor, rows: pl.LazyFrame | None,
     slices = pl.concat(list(_slices(frame, monitor, notes, failed)),
                        how="vertical_relaxed")
     present = slices.filter(pl.col(START).is_in(sorted(starts)))
-    current = _Groups(dict(_group_keys(slices.drop("label", strict=False))), categorical)
-    for key in current.rows:  # here, not from the profile's threads (each would prepare it)
-        if key[0] in starts:
-            current.side(key)
-    profile_rows = profile(present.lazy(), kinds, categorical, current.sorted_column)
+    groups = dict(_group_keys(slices.drop("label", strict=False)))
+    profiles, drifts, layout = [], [], group_layout(present)
+    for index, columns in enumerate(column_groups(kinds, categorical)):
+        # one column group at a time: only its sorted values are held (each side's once)
+        flags = {c: categorical[c] for c in columns}
+        shared.use_columns(flags)
+        current = _Groups(groups, flags)
+        for key in current.rows:  # here, not from the profile's threads (each would prepare it)
+            if key[0] in starts:
+                current.side(key)
+        parts = (profile(present.lazy(), {c: kinds[c] for c in columns}, flags,
+                         current.sorted_column, layout),
+                 _drift(current, previous_of, monitor, flags, shared.prepared_baseline))
+        if index:  # the `:table` rows come with the first group
+            parts = tuple(p.filter(pl.col("column_name") != TABLE_LEVEL) for p in parts)
+        profiles.append(parts[0])
+        drifts.append(parts[1])
+    shared.use_columns({})
     quality = (_quality(monitor, present, shared.estimator)
                if spec is not None and not present.is_empty() else None)
-    profiled = _finish_profile(profile_rows, quality, monitor, version)
+    profiled = _finish_profile(pl.concat(profiles), quality, monitor, version)
+    drifted = pl.concat(drifts).sort("window", "drift_type", SLICE_KEY, SLICE_VALUE,
+                                     "column_name", nulls_last=False)
     base = shared.baseline
-    drifted = _drift(current, previous_of, monitor, categorical, shared.prepared_baseline)
     if base:
-        notes.extend(_unmatched(current.rows, previous_of, base))
+        notes.extend(_unmatched(groups, previous_of, base))
     pii, why = pii_of(catalog, monitor.table)
     if why is not None:
         notes.append(why)
