@@ -54,11 +54,11 @@ def test_a_declaration_naming_a_table_that_is_not_upstream_is_caught() -> None:
     wrong = dataclasses.replace(aggregate, column_lineage={
         **aggregate.column_lineage, "day": ((other.name, "customer_id"),)})
     domain = dataclasses.replace(DOMAIN, aggregates=(wrong, *DOMAIN.aggregates[1:]))
-    found = outside_graph(domain_columns(domain), upstream_tables(
-        dg.Definitions(assets=[
-            *medallion_assets(domain), *feature_assets(domain, daily_partitions(domain)),
-            training_set_asset(domain.training_set, domain)],
-                       resources={"lakehouse": dg.ResourceDefinition.none_resource()})))
+    assets = [*medallion_assets(domain), *feature_assets(domain, daily_partitions(domain)),
+              training_set_asset(domain.training_set, domain)]
+    graph = dg.Definitions(assets=assets,
+                           resources={"lakehouse": dg.ResourceDefinition.none_resource()})
+    found = outside_graph(domain_columns(domain), upstream_tables(graph))
     assert found == [f"{aggregate.table}.day <- {other.silver_table}.customer_id"]
 
 
