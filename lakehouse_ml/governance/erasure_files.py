@@ -68,8 +68,10 @@ def _rewrite(source: Source, view: SourceSubject, file: LandedFile, data: bytes
         return None
     bom, lines, header, first = _lines(source, data)
     kept, removed, malformed = lines[:first], [], 0
-    for number, line in enumerate(lines[first:], start=first + 1):
-        found = holds(view, source.format, header, content(line))
+    body = lines[first:]
+    for number, line, maybe in zip(range(first + 1, len(lines) + 1), body,
+                                   view.candidates(body), strict=True):
+        found = holds(view, source.format, header, content(line)) if maybe else Holds.NOTHING
         if found is Holds.NOTHING:
             kept.append(line)
         else:
@@ -104,7 +106,9 @@ def _identifiers(landing: Path, sources: Sequence[Source], subject: Subject) -> 
             if isinstance(data, Stray) or not view.may_hold(data):
                 continue
             _, lines, header, first = _lines(source, data)
-            for line in lines[first:]:
+            body = lines[first:]
+            for line in (x for x, maybe in zip(body, view.candidates(body), strict=True)
+                         if maybe):
                 if holds(view, source.format, header, content(line)) is Holds.RECORD:
                     found.update(pii_values(view, source.format, header, content(line)))
     return frozenset(found)

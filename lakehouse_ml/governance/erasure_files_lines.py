@@ -26,9 +26,10 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from functools import cached_property
 
 import polars as pl
 
@@ -87,15 +88,40 @@ class SourceSubject:
             return Holds.RECORD
         return Holds.MALFORMED if field.strip() == self.value.strip() else Holds.NOTHING
 
-    def may_hold(self, data: bytes) -> bool:
-        """False when `data` cannot hold a line of the subject: neither the value's digits
-        (an integer key) or text, nor an identifier, nor a JSON escape occurs in its bytes
-        (every form a line of the subject takes holds one of them)."""
-        wanted = self.value.strip().encode("utf-8")
+    @cached_property
+    def _needles(self) -> tuple[bytes, re.Pattern[bytes] | None, tuple[bytes, ...]]:
+        """(bytes every form of the value holds, the pattern that tells the value from a longer
+        number, the identifiers and a backslash: other bytes that may mark the subject's line,
+        a JSON escape spelling anything)."""
         if self.dtype is not None and self.dtype.is_integer() and _INTEGER.fullmatch(self.value):
-            wanted = str(abs(int(self.value))).encode()
-        needles = [wanted, b"\\", *(i.encode("utf-8") for i in self.identifiers)]
-        return any(n in data for n in needles if n)
+            digits = str(abs(int(self.value))).encode()
+            whole = re.compile(rb"(?<![0-9])0*" + digits + rb"(?![0-9])")
+            return digits, whole, (b"\\", *(i.encode("utf-8") for i in self.identifiers))
+        return (self.value.strip().encode("utf-8"), None,
+                (b"\\", *(i.encode("utf-8") for i in self.identifiers)))
+
+    def may_hold(self, data: bytes, line: bool = False) -> bool:
+        """False when `data` (a file, or one `line`) cannot hold a line of the subject: none of
+        the bytes every such line holds is in it. Substring tests only, but for a line whose
+        integer must also stand as a whole number."""
+        value, whole, others = self._needles
+        if any(n in data for n in others if n):
+            return True
+        return value in data and (not line or whole is None or whole.search(data) is not None)
+
+    def candidates(self, lines: Sequence[bytes]) -> list[bool]:
+        """`may_hold` of each line, tested at once (polars): only these lines are parsed.
+        Lines are compared as Latin-1 text, byte for byte."""
+        if not lines:
+            return []
+        value, whole, others = self._needles
+        text = pl.Series([line.decode("latin-1") for line in lines], dtype=pl.String)
+        hit = text.str.contains_any([n.decode("latin-1") for n in others if n])
+        if whole is None:
+            hit = hit | text.str.contains(value.decode("latin-1"), literal=True)
+        else:
+            hit = hit | text.str.contains(f"(?:^|[^0-9])0*{value.decode()}(?:[^0-9]|$)")
+        return hit.to_list()
 
     def mentioned(self, line: bytes) -> bool:
         """One of the identifiers occurs in the raw line as a whole token."""
@@ -204,7 +230,7 @@ def holds(subject: SourceSubject, fmt: BronzeFormat, header: CsvHeader | None,
           line: bytes) -> Holds:
     """What one line (without its end) of a file of format `fmt` holds of the subject;
     `header` is the CSV file's first line (None for JSON lines)."""
-    if not line.strip():
+    if not line.strip() or not subject.may_hold(line, line=True):
         return Holds.NOTHING
     if fmt == "csv" and header is not None:
         return csv_holds(subject, header, line)

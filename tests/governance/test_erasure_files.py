@@ -127,8 +127,9 @@ def test_a_rewritten_file_parses_as_the_original_without_the_subject(
 
 def test_customer_4_is_not_customer_42(settings: Settings) -> None:
     lines = [jl(ev(i, customer_id=c)) for i, c in
-             enumerate([4, 42, 14, 44, "4", 40, " 4", 4.0, "x4", "x42"])]
-    land(settings, EVENTS_FILE, lines)
+             enumerate([4, 42, 14, 44, "4", 40, " 4", 4.0, "x4", "x42", "04"])]
+    escaped = b'{"event_id": "e-11", "customer_id": "\\u0034"}\n'  # bronze reads "4"
+    land(settings, EVENTS_FILE, [*lines, escaped])
     erase(settings, subject=Subject("customer_id", "4"))
     kept = [json.loads(x)["customer_id"] for x in
             (Path(settings.landing) / EVENTS_FILE).read_bytes().splitlines()]
