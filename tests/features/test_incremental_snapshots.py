@@ -194,6 +194,15 @@ def test_sparse_builders_equal_the_day_grid(lakehouse: Catalog, table: str, case
     assert new.select(pl.col(windowed).n_unique()).row(0) > tuple(1 for _ in windowed)
 
 
+@pytest.mark.parametrize("table", sorted(REFERENCE))
+def test_no_snapshot_days_give_the_columns_without_rows(lakehouse: Catalog, table: str) -> None:
+    spec = next(s for s in churn.FEATURE_TABLES if s.table.endswith(table))
+    inputs = {name: lakehouse.scan(name) for name in spec.inputs}
+    empty = spec.build(inputs, []).collect()
+    assert empty.height == 0
+    assert empty.columns == [KEY, TS, *(f.name for f in spec.features)]
+
+
 # ---- refresh: bounded chunks, a layout by snapshot day, statistics ---------------------------
 ENGAGEMENT = next(s for s in churn.FEATURE_TABLES if s.table.endswith("customer_engagement"))
 BATCHES = [(START + timedelta(days=i)).isoformat() for i in range(DAYS)]

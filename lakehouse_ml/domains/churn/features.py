@@ -84,7 +84,7 @@ def engagement(inputs: Mapping[str, pl.LazyFrame], days: Sequence[date]) -> pl.L
     ).select(KEY, "product_id", pl.col("event_ts").dt.date().alias("day"))
     distinct = distinct_in_windows(
         _counted(sightings, customers, first, last), stamps, KEY, "product_id",
-        {f"distinct_products_{w}d": w for w in WINDOWS}, min(days, default=last) - DAY)
+        {f"distinct_products_{w}d": w for w in WINDOWS}, min(days, default=last + DAY) - DAY)
     before = pl.col("_events_before_30d")
     features = sums.join(distinct, on=[KEY, "day"], how="left").with_columns(
         pl.col("revenue_7d", "revenue_30d", "revenue_90d").round(2),
