@@ -134,6 +134,7 @@ def _phase_figures(m: Measured) -> dict[str, Any]:
     return {"work_s": round(m.work_s, 2), "wall_s": round(m.wall_s, 2),
             "peak_rss_bytes": m.peak_rss,
             "laps_s": {k: round(v, 2) for k, v in m.result["laps"].items()},
+            "laps_cpu_s": {k: round(v, 2) for k, v in m.result.get("lap_cpu_s", {}).items()},
             "lap_peak_rss_bytes": m.result.get("lap_peak_rss", {})}
 
 
