@@ -13,6 +13,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import polars as pl
+
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.governance import erasure_files_manifest as manifest
 from lakehouse_ml.governance.erasure_files_artifacts import erase_model_artifacts
@@ -157,24 +159,29 @@ def erase_landed_files(
                 places.append(rewrite.place(dry_run))
         if rewrites:
             planned.append((source, rewrites))
-    for source, _ in planned:  # every manifest to change, before any file is written
+    rows = {}  # every manifest to change checked and read before any file is written
+    for source, rewrites in planned:
         if catalog.exists(source.manifest_table):
             catalog.check_write(source.manifest_table, "forget", audited=not dry_run)
+            if not dry_run:
+                rows[source.name] = manifest.manifest_rows(
+                    catalog, source, [r.file.relative for r in rewrites])
     if not dry_run:
         for source, rewrites in planned:
-            _erase(catalog, source, rewrites)
+            _erase(catalog, source, rewrites, rows.get(source.name))
     return places
 
 
-def _erase(catalog: Catalog, source: Source, rewrites: list[_Rewrite]) -> None:
-    """Replace the files, then their manifest rows (read first: a principal who may not read
-    the manifest is refused before any file is written), then drop the journals."""
-    rows = manifest.manifest_rows(catalog, source, [r.file.relative for r in rewrites])
+def _erase(catalog: Catalog, source: Source, rewrites: list[_Rewrite],
+           rows: pl.DataFrame | None) -> None:
+    """Replace the files, then their manifest `rows` (read before: None when the source has
+    no manifest yet), then drop the journals."""
     landed = {}
     for rewrite in rewrites:
         manifest.replace(rewrite.file.path, rewrite.file.relative, rewrite.before,
                          rewrite.after)
         landed[rewrite.file.relative] = (manifest.checksum(rewrite.before), rewrite.after)
-    manifest.record(catalog, source, landed, rows)
+    if rows is not None:
+        manifest.record(catalog, source, landed, rows)
     for rewrite in rewrites:
         manifest.done(rewrite.file.path)

@@ -90,7 +90,7 @@ def _entries(manifest: pl.DataFrame, source: Source, landed: dict[str, tuple[str
 
 
 def record(catalog: Catalog, source: Source, landed: dict[str, tuple[str, bytes]],
-            manifest: pl.DataFrame | None = None) -> None:
+           manifest: pl.DataFrame | None = None) -> None:
     """Write the manifest rows of rewritten files (one commit for the source); `manifest`: its
     rows read before the files were written (else read now)."""
     if manifest is None:

@@ -287,19 +287,24 @@ def test_on_generated_dirty_landing_data_the_subject_leaves_and_bronze_reads_not
         assert (report.files, report.refused) == (0, []), source.name
 
 
-def test_without_modify_on_the_manifest_nothing_is_written_and_the_denial_names_it(
-    settings: Settings, catalog: Catalog, landed_files: dict[str, tuple[list[bytes], set[int]]]
+@pytest.mark.parametrize(("granted", "denied"), [
+    ({"SELECT": (CUSTOMERS, EVENTS), "MODIFY": (EVENTS,)}, "MODIFY.*customers_manifest"),
+    ({"SELECT": (CUSTOMERS,), "MODIFY": (CUSTOMERS, EVENTS)}, "SELECT.*events_manifest"),
+])
+def test_a_principal_who_may_not_change_every_manifest_changes_no_file(
+    settings: Settings, catalog: Catalog, landed_files: dict[str, tuple[list[bytes], set[int]]],
+    granted: dict, denied: str,
 ) -> None:
     metastore = Metastore(settings.root, settings.env)
     metastore.add_principal("ann")
     metastore.grant(["USE CATALOG"], "CATALOG", "dev", "ann")
     metastore.grant(["USE SCHEMA"], "SCHEMA", "bronze", "ann")
-    for source in (CUSTOMERS, EVENTS):
-        metastore.grant(["SELECT"], "TABLE", source.manifest_table, "ann")
-    metastore.grant(["MODIFY"], "TABLE", EVENTS.manifest_table, "ann")
+    for privilege, sources in granted.items():
+        for source in sources:
+            metastore.grant([privilege], "TABLE", source.manifest_table, "ann")
     before = everything(Path(settings.landing))
-    for dry_run in (True, False):
-        with pytest.raises(PermissionDenied, match="ann.*MODIFY.*customers_manifest"):
+    for dry_run in (True, False) if denied.startswith("MODIFY") else (False,):
+        with pytest.raises(PermissionDenied, match=f"ann.*{denied}"):
             erase_landed_files(Path(settings.landing), Path(settings.root), settings.env,
                                SUBJECT, dry_run=dry_run, principal="ann")
     assert everything(Path(settings.landing)) == before
