@@ -60,6 +60,8 @@ def test_the_stored_set_pins_every_table_it_read_and_is_rebuilt_from_them(
     assert built.versions == pinned_versions(fe, SPEC) == {
         str(catalog.name(n)): v for n, v in read.items()}
     assert catalog.read(SPEC.name).sort("cid")["spend"].to_list() == [10.0, 20.0]
+    info = catalog.describe(SPEC.name).info  # its owner's grants decide who may read it
+    assert (info.owner, info.comment) == (SPEC.owner, SPEC.description)
 
     features(fe, {1: 11.0, 2: 21.0}, T0 + timedelta(hours=1))
     catalog.append(SPEC.labels, catalog.read(SPEC.labels).with_columns(
@@ -86,6 +88,21 @@ def test_a_set_is_written_again_only_when_its_data_changed(
     assert pinned_versions(fe, SPEC)[str(catalog.name("gold.spend"))] == catalog.version(
         "gold.spend")
     assert catalog.read(SPEC.name)["spend"].to_list() == [12.0]
+
+
+def test_a_feature_added_to_the_spec_adds_its_column_to_the_stored_set(
+    fe: FeatureEngineeringClient, catalog: Catalog
+) -> None:
+    """The stored set's schema follows its declaration: a lookup added later is a new column
+    (the overwrite evolves the table), not a schema error."""
+    features(fe, {1: 10.0})
+    fe.create_table("gold.plan", "cid", df=pl.DataFrame({"cid": [1], "seats": [3]}))
+    labels(catalog, [1])
+    write_training_set(fe, SPEC)
+    wider = TrainingSetSpec(SPEC.name, SPEC.description, SPEC.labels, SPEC.label, "t",
+                            (*SPEC.feature_lookups, FeatureLookup("gold.plan", "cid")))
+    write_training_set(fe, wider)
+    assert catalog.read(SPEC.name).select("cid", "spend", "seats").rows() == [(1, 10.0, 3)]
 
 
 def test_the_population_keeps_its_rows_and_their_matches_together(
