@@ -242,7 +242,14 @@ def run(group: str) -> None:
     _drop_stale(modules)
     tests += [t for t in patterns if t.startswith("--deselect=")]
     print(f"== {group}: {' '.join(modules)} against {' '.join(tests)}", flush=True)
-    subprocess.run([sys.executable, "-m", "bench.mutation", "--child", group, *tests], check=True)
+    child = subprocess.Popen([sys.executable, "-m", "bench.mutation", "--child", group, *tests])
+    try:
+        code = child.wait()
+    except KeyboardInterrupt:  # Ctrl-C or `timeout -s INT` reached the child too: let it store
+        child.wait()  # what it tested (subprocess.run would SIGKILL it here, storing nothing)
+        raise
+    if code:
+        raise subprocess.CalledProcessError(code, child.args)
 
 
 def _cell(text: str) -> str:
@@ -291,8 +298,11 @@ def main() -> None:
         raise SystemExit(f"unknown group(s) {unknown}: choose from {list(GROUPS)}")
     if not args.report:
         check_preload()
-        for group in args.groups or GROUPS:
-            run(group)
+        try:
+            for group in args.groups or GROUPS:
+                run(group)
+        except KeyboardInterrupt:
+            print("stopped: the groups not reached are not run", flush=True)
     report(" ".join(["python -m bench.mutation", *args.groups]))
 
 
