@@ -127,9 +127,12 @@ def distinct_in_windows(
     earlier = (sightings.filter(pl.col("day") < first)
                .group_by(key, item).agg(pl.col("day").max()))
     recent = sightings.filter(pl.col("day") >= first).select(key, item, "day").unique()
+    same_item_next = (pl.col(key) == pl.col(key).shift(-1)) & (
+        pl.col(item) == pl.col(item).shift(-1))
     marks = (
         pl.concat([earlier.select(key, item, "day"), recent])
-        .with_columns(pl.col("day").shift(-1).over(key, item, order_by="day").alias("_next"))
+        .sort(key, item, "day")  # a sort and a shift: cheaper than shift().over(key, item)
+        .with_columns(pl.when(same_item_next).then(pl.col("day").shift(-1)).alias("_next"))
         .select(key, pl.col("day").alias("_seen"), *(
             pl.min_horizontal(pl.col("_next"), pl.col("day") + w * DAY).alias(f"_gone{w}")
             for w in sorted(set(windows.values()))))
