@@ -143,10 +143,11 @@ def _text(value: object) -> str | None:
 
 
 def _unkeyed(subject: SourceSubject, line: bytes,
-             fields: dict[str, str | None] | None) -> Holds:
-    """A line without a usable key: the subject's only through an identifier."""
+             fields: dict[str, str | None] | None, parsed: bool = False) -> Holds:
+    """A line without a usable key: the subject's only through an identifier (a record when
+    the source has no key column and bronze reads the line)."""
     if fields is not None and subject.pii_match(fields):
-        return Holds.MALFORMED
+        return Holds.RECORD if parsed and subject.dtype is None else Holds.MALFORMED
     return Holds.MALFORMED if subject.mentioned(line) else Holds.NOTHING
 
 
@@ -157,7 +158,7 @@ def _decide(subject: SourceSubject, line: bytes, key: str | None,
         return Holds.RECORD if parsed else Holds.MALFORMED
     if found is not None:
         return found
-    return _unkeyed(subject, line, fields)
+    return _unkeyed(subject, line, fields, parsed)
 
 
 # ------------------------------------------------------------------------------------ JSON lines
@@ -218,11 +219,11 @@ def csv_holds(subject: SourceSubject, header: CsvHeader, line: bytes) -> Holds:
         parsed = False
     else:
         parsed = header.accepted and len(fields) == len(names)
-    if subject.column not in names:  # no header to place the key: any whole field that is it
-        if any(subject.key(f) is Holds.RECORD for f in fields):
-            return Holds.MALFORMED
-        return _unkeyed(subject, line, None)
     named = dict(zip(names, (f if f != "" else None for f in fields), strict=False))
+    if subject.column not in names:  # no header to place the key: any whole field that is it
+        if subject.dtype is not None and any(subject.key(f) is Holds.RECORD for f in fields):
+            return Holds.MALFORMED
+        return _unkeyed(subject, line, named, parsed)
     return _decide(subject, line, named.get(subject.column), named, parsed)
 
 

@@ -10,6 +10,7 @@ import json
 import re
 from pathlib import Path
 
+import pandera.polars as pa
 import polars as pl
 import pytest
 
@@ -24,6 +25,7 @@ from lakehouse_ml.governance.erasure_places import ErasedPlace, Subject
 from lakehouse_ml.governance.privileges import PermissionDenied
 from lakehouse_ml.ingest.bronze import ingest
 from lakehouse_ml.ingest.landing import parse
+from lakehouse_ml.medallion.spec import Source
 from tests.test_ingest_landing import CUSTOMER_HEADER, customer, ev, jl
 
 DAY = "2026-03-01"
@@ -336,3 +338,27 @@ def test_a_file_relanded_since_its_ingestion_keeps_its_manifest_row_and_is_read_
     report = ingest(catalog, EVENTS, settings.landing, [DAY])
     assert (report.files, report.relanded, report.records) == (1, 1, 1)
     assert catalog.read(EVENTS.bronze_table)["event_id"].to_list() == ["e-10"]
+
+
+class ContactContract(pa.DataFrameModel):
+    email: str = pa.Field(metadata={"tags": ["pii"]})
+    score: int = pa.Field()
+
+
+CONTACTS = Source(name="contacts", format="csv", contract=ContactContract,
+                  primary_key=("email",), description="A source without the key column.",
+                  event_time="score")
+
+
+def test_a_source_without_the_key_loses_the_records_of_the_subjects_email_only(
+    settings: Settings,
+) -> None:
+    land(settings, CUSTOMERS_FILE, customer_lines()[0])
+    contacts = land(settings, f"contacts/{DAY}/a.csv", [
+        b"email,score\n", EMAIL + b",5\n", b"u9001@x.com,90017\n", b"a," + EMAIL + b",1\n"])
+    places = {p.name: p for p in erase_landed_files(
+        Path(settings.landing), Path(settings.root), settings.env, SUBJECT, dry_run=False,
+        sources=[CUSTOMERS, CONTACTS])}
+    assert contacts.read_bytes() == b"email,score\nu9001@x.com,90017\n"  # a score, not a key
+    assert (places[f"contacts/{DAY}/a.csv"].rows,
+            places[f"contacts/{DAY}/a.csv"].malformed) == (2, 1)
