@@ -30,7 +30,8 @@ def test_churn_policy_gives_the_pipeline_what_it_needs_and_no_more(root: str) ->
             m.check("churn-pipeline", privilege, "SCHEMA", schema)
     for privilege in ("SELECT", "MODIFY"):
         m.check("churn-pipeline", privilege, "TABLE", "silver.customers")
-    m.check("churn-pipeline", "CREATE MODEL", "SCHEMA", "churn")
+    with pytest.raises(PermissionDenied, match="CREATE MODEL"):  # the policy declares the model
+        m.check("churn-pipeline", "CREATE MODEL", "SCHEMA", "churn")
     m.check("churn-pipeline", "EXECUTE", "SCHEMA", "churn")
     with pytest.raises(PermissionDenied, match="'churn-pipeline' does not have CREATE SCHEMA"):
         m.check("churn-pipeline", "CREATE SCHEMA", "CATALOG", "dev")
