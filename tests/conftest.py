@@ -8,14 +8,19 @@ import fcntl
 import json
 import os
 import shutil
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
 import dagster as dg
+import mlflow.store.db.utils as mlflow_db
+import mlflow.store.model_registry.sqlalchemy_store as mlflow_registry
 import pytest
+import sqlalchemy
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -60,6 +65,48 @@ def nothing_written_into_the_project(request: pytest.FixtureRequest) -> Iterator
     problem = PROJECT_WATCH.check()
     if problem:
         pytest.fail(f"{request.node.nodeid} {problem}", pytrace=False)
+
+
+def copied_store_tables(initialize: Callable[[sqlalchemy.Engine], None], template: Path
+                        ) -> Callable[[sqlalchemy.Engine], None]:
+    """MLflow's `_initialize_tables(engine)` for a new store, made once: the first new SQLite
+    store of the process has its tables created and migrated by `initialize` (MLflow's own)
+    into `template`; each new SQLite store gets a copy of it (sqlite3's backup API), the same
+    tables at the same alembic revision. Other databases: `initialize` itself."""
+
+    def initialize_tables(engine: sqlalchemy.Engine) -> None:
+        if engine.url.get_backend_name() != "sqlite" or engine.url.database in (None, "",
+                                                                                ":memory:"):
+            initialize(engine)
+            return
+        if not template.exists():
+            built = sqlalchemy.create_engine(f"sqlite:///{template}")
+            try:
+                initialize(built)
+            finally:
+                built.dispose()
+        target = engine.raw_connection()
+        try:
+            with closing(sqlite3.connect(template)) as source:
+                source.backup(target.driver_connection)
+        finally:
+            target.close()
+
+    return initialize_tables
+
+
+@pytest.fixture(scope="session", autouse=True)
+def mlflow_stores_from_a_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The suite opens dozens of new MLflow stores; for each MLflow creates its tables and runs
+    every alembic migration (~2 CPU-s). In this process they are copied from one store MLflow
+    made (`copied_store_tables`; MLflow still checks them as it opens the store). Child
+    processes (the CLI, servers) make theirs as usual."""
+    initialize = copied_store_tables(mlflow_db._initialize_tables,
+                                     tmp_path_factory.mktemp("mlflow_template") / "mlflow.db")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(mlflow_db, "_initialize_tables", initialize)
+        patch.setattr(mlflow_registry, "_initialize_tables", initialize)
+        yield
 
 
 @pytest.fixture(autouse=True)
