@@ -9,6 +9,9 @@ from pathlib import Path
 
 import dagster as dg
 from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGraph
+from dagster._core.storage.asset_check_execution_record import (
+    COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES,
+)
 from mlflow import MlflowClient
 
 from lakehouse_ml.defs.factories import names
@@ -46,17 +49,22 @@ def _asset_graph() -> BaseAssetGraph:
 
 def _latest_checks(context: dg.AssetExecutionContext, graph: BaseAssetGraph, env: str
                    ) -> tuple[dict[str, list[CheckStatus]], list[AssetFreshness]]:
-    """Per table (full name) the latest evaluation of each of its asset's checks, and a stale
-    entry per failed `freshness` check."""
+    """Per table (full name) the latest completed evaluation of each of its asset's checks,
+    and a stale entry per failed `freshness` check. A check planned by a run that never
+    evaluated it (the asset failed, the run was interrupted) has no result of its own: its
+    previous completed evaluation stands."""
     checks: dict[str, list[CheckStatus]] = {}
     stale: list[AssetFreshness] = []
+    history = context.instance.event_log_storage.get_asset_check_execution_history
     for check_key in sorted(graph.asset_check_keys, key=lambda k: k.to_user_string()):
         if check_key.asset_key == KEY:
             continue
-        record = context.instance.get_latest_asset_check_evaluation_record(check_key)
-        evaluation = record.evaluation if record is not None else None
+        records = history(check_key, limit=1,
+                          status=set(COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES))
+        evaluation = records[0].evaluation if records else None
         if evaluation is None:
             continue
+        record = records[0]
         table = ".".join((env, *check_key.asset_key.path))
         status = CheckStatus(check_key.name, evaluation.passed, evaluation.severity.value,
                              datetime.fromtimestamp(record.create_timestamp, UTC),
