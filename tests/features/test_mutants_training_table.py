@@ -11,6 +11,7 @@ import pytest
 
 from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.features import FeatureEngineeringClient, FeatureLookup
+from lakehouse_ml.features.errors import FeatureStoreError
 from lakehouse_ml.features.training_table import (
     build_training_set,
     leakage,
@@ -105,6 +106,17 @@ def test_a_feature_added_to_the_spec_adds_its_column_to_the_stored_set(
     assert catalog.read(SPEC.name).select("cid", "spend", "seats").rows() == [(1, 10.0, 3)]
 
 
+def test_labels_without_the_declared_label_column_are_refused_by_name(
+    fe: FeatureEngineeringClient, catalog: Catalog
+) -> None:
+    features(fe, {1: 10.0})
+    labels(catalog, [1])
+    spec = TrainingSetSpec(SPEC.name, SPEC.description, SPEC.labels, "retained", "t",
+                           SPEC.feature_lookups)
+    with pytest.raises(FeatureStoreError, match="label column 'retained' is not in the rows"):
+        write_training_set(fe, spec)
+
+
 def test_the_population_keeps_its_rows_and_their_matches_together(
     fe: FeatureEngineeringClient, catalog: Catalog
 ) -> None:
@@ -156,8 +168,10 @@ def test_a_lookup_on_a_table_without_time_reports_nothing_compared(
     fe.create_table("gold.plan", "cid", df=pl.DataFrame({"cid": [1, 2], "seats": [3, 4]}))
     labels(catalog, [1, 2])
     spec = TrainingSetSpec(SPEC.name, SPEC.description, SPEC.labels, SPEC.label, "t",
-                           (FeatureLookup("gold.plan", "cid"),))
+                           (FeatureLookup("gold.plan", "cid"),), exclude_columns=("tier",),
+                           population=pl.col("cid") > 0)
     built = write_training_set(fe, spec)
+    assert built.frame.columns == ["cid", "t", "churned", "seats"]  # `tier` excluded
     found = leakage(built.frame, spec, built.matches)
     assert found.rows() == [(f"lookup 1 on {catalog.name('gold.plan')}", None, None, 2)]
     schema = {"source": pl.String, "later_than_label": pl.Int64, "matched": pl.Int64,
