@@ -152,3 +152,27 @@ def test_an_appender_keeps_up_with_other_writers_and_enforces_the_schema(orders:
     assert orders.read("silver.orders")["id"].sort().to_list() == [1, 2, 3, 4, 5]
     with pytest.raises(SchemaMismatchError, match=r"dev\.silver\.orders.*'amount'"):
         append(pl.DataFrame({"id": [6], "amount": ["lots"]}))
+
+
+def test_optimize_z_orders_a_partitioned_table_by_its_other_columns(catalog: Catalog) -> None:
+    """Delta refuses to Z-order by a partition column ('Z-order columns cannot be partition
+    columns'): the weekly maintenance Z-orders feature tables by key and timestamp, and feature
+    tables are partitioned by their timestamp."""
+    catalog.create_table("gold.snapshots", pl.Schema({"k": pl.Int64, "day": pl.Date,
+                                                      "v": pl.Float64}),
+                         TableInfo(owner="t"), partition_by=["day"])
+    days = [datetime(2026, 3, d, tzinfo=UTC).date() for d in (1, 2)]
+    for n in range(3):  # three small files per partition
+        catalog.append("gold.snapshots", pl.DataFrame(
+            {"k": [3 - n, n], "day": days, "v": [n / 2, n / 3]}))
+    before = catalog.read("gold.snapshots").sort("k", "day", "v")
+
+    by_partition_only = catalog.optimize("gold.snapshots", ["day"])
+    assert by_partition_only["numFilesRemoved"] == 6 and by_partition_only["numFilesAdded"] == 2
+    catalog.append("gold.snapshots", pl.DataFrame({"k": [9], "day": days[:1], "v": [0.0]}))
+    z_ordered = catalog.optimize("gold.snapshots", ["k", "day"])
+
+    assert z_ordered["numFilesRemoved"] == 3  # Z-order rewrites every partition's files
+    after = catalog.read("gold.snapshots").sort("k", "day", "v")
+    assert after.equals(pl.concat([before, pl.DataFrame(
+        {"k": [9], "day": days[:1], "v": [0.0]})]).sort("k", "day", "v"))

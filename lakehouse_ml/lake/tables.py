@@ -209,8 +209,13 @@ class Lake:
         return self.table(uri).delete(predicate)
 
     def optimize(self, uri: str, zorder_by: Sequence[str] = ()) -> dict[str, Any]:
+        """OPTIMIZE: Z-order each partition by `zorder_by` less the table's partition columns
+        (Delta refuses to Z-order by a partition column: each partition holds one value of
+        it), or compaction only when no column is left. Returns delta-rs' metrics."""
         dt = self.table(uri)
-        return dt.optimize.z_order(list(zorder_by)) if zorder_by else dt.optimize.compact()
+        partitions = set(dt.metadata().partition_columns)
+        columns = [c for c in zorder_by if c not in partitions]
+        return dt.optimize.z_order(columns) if columns else dt.optimize.compact()
 
     def purge_log(self, uri: str) -> int:
         """Checkpoint the table's latest version and delete every log entry before it, so
