@@ -205,8 +205,10 @@ def _drop_stale(modules: list[str]) -> None:
     it resume. mutmut copies a source file there only if no copy exists, so every copy whose
     source changed or went since it was made is removed (the other modules the tests import
     would be old code), and so is a group module's plain copy left by another group's run (it
-    holds no mutants). The stats go too: mutmut reuses a test's stats of an earlier run, which
-    recorded only the functions mutated then (this group's would be *no tests*).
+    holds no mutants, even when a `.meta` of an earlier run of this group lies beside it:
+    mutmut would call the module "unmodified" and find no mutant to test). The stats go too:
+    mutmut reuses a test's stats of an earlier run, which recorded only the functions mutated
+    then (this group's would be *no tests*).
 
     A group module's verdicts (`<module>.meta`) are kept: mutmut keeps those of functions whose
     code is unchanged and tests only the rest, so a run stopped for time resumes where it
@@ -216,8 +218,8 @@ def _drop_stale(modules: list[str]) -> None:
     (mutants / "mutmut-stats.json").unlink(missing_ok=True)
     for copy in (mutants / "lakehouse_ml").rglob("*.py"):
         source = copy.relative_to(mutants)
-        meta = copy.with_name(copy.name + ".meta")
-        plain = str(source) in modules and not meta.exists()
+        plain = (str(source) in modules and source.exists()
+                 and copy.read_bytes() == source.read_bytes())
         if plain or not source.exists() or source.stat().st_mtime >= copy.stat().st_mtime:
             copy.unlink()
     for module in modules:
