@@ -14,6 +14,7 @@ Metadata (`describe`, `schema`, `version`, `history`, `tables`) is not governed.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import polars as pl
@@ -198,9 +199,17 @@ class Catalog:
         """The catalog's tables, without its bookkeeping (`governance.audit_log`,
         `governance.table_lineage`, `governance.column_lineage`): every governed call appends
         to them, so they are the lakehouse's record of its use, not its data; `lakehouse-ml
-        audit` and `lakehouse-ml lineage` read them."""
-        return [t for t in self.registry.list(self.env) if self.lake.exists(t.location)
-                and str(t.name) not in self._bookkeeping]
+        audit` and `lakehouse-ml lineage` read them.
+
+        Each table's `location` is where this root keeps it (`location`), not the one its
+        document recorded when it was registered: a copied or moved lakehouse lists its own
+        tables, never the original's."""
+        found = []
+        for entry in self.registry.list(self.env):
+            location = self.location(entry.name)
+            if entry.name not in self._bookkeeping and self.lake.exists(location):
+                found.append(replace(entry, location=location))
+        return found
 
     # reads
     def scan(self, text: str | TableName, version: Version = None) -> pl.LazyFrame:
