@@ -37,6 +37,7 @@ from lakehouse_ml.ml.retraining import (
 )
 from lakehouse_ml.ml.spec import ModelSpec
 from lakehouse_ml.ml.train import TrainedModel, inputs, train
+from lakehouse_ml.ml.windows import truncated_rows
 
 REQUIREMENTS = ("scikit-learn", "pandas", "numpy", "skops")
 
@@ -104,7 +105,8 @@ def train_candidate(catalog: Catalog, client: MlflowClient, spec: ModelSpec,
     versions = data_versions(catalog, spec)
     version = versions[str(catalog.name(table))]
     frame = catalog.read(table, version)
-    trained = train(spec, frame)
+    trained = train(spec, frame, truncated_rows(catalog, spec.training_set, frame,
+                                                versions=versions))
     label = spec.training_set.label
     evaluation = evaluate(trained.pipeline, trained.features, trained.holdout, label,
                           spec.slices, spec.min_slice_rows)
@@ -116,7 +118,9 @@ def train_candidate(catalog: Catalog, client: MlflowClient, spec: ModelSpec,
     with mlflow.start_run(run_name=f"{spec.name}-train") as run:
         mlflow.log_params({**spec.params, "holdout": str(spec.holdout),
                            "features": len(trained.features), "train_rows": trained.train.height,
-                           "holdout_rows": trained.holdout.height})
+                           "holdout_rows": trained.holdout.height,
+                           "keep_truncated_windows": spec.keep_truncated_windows,
+                           "rows_truncated_window": trained.truncated_rows})
         mlflow.log_metrics(evaluation.metrics)
         mlflow.log_metrics({f"roc_auc.{r['slice']}.{r['value']}": r["roc_auc"]
                             for r in evaluation.slices.iter_rows(named=True)})

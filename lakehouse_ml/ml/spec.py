@@ -61,6 +61,11 @@ class ModelSpec:
     max_slice_gap: float = 0.2
     """Largest allowed difference between the best and worst slice ROC AUC."""
     min_slice_rows: int = 100
+    keep_truncated_windows: bool = False
+    """False: training and evaluation leave out the labelled rows whose longest feature window
+    starts before its feature table's history (`ml.windows.truncated_rows`: a 90-day count
+    over 20 days of history is biased); True: they are kept. Either way the run logs how
+    many there were (`rows_truncated_window`)."""
     owner: str = "team:ml"
     batch_scoring: BatchScoring | None = None
     """Declared: a `<schema>.predictions` asset and a `<name>_batch_score` job; None: none."""

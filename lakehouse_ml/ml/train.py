@@ -22,6 +22,8 @@ class TrainedModel:
     features: list[str]
     train: pl.DataFrame
     holdout: pl.DataFrame
+    truncated_rows: int = 0
+    """Labelled rows with a truncated feature window (left out unless the spec keeps them)."""
 
 
 def time_split(frame: pl.DataFrame, time_column: str, holdout: float | datetime
@@ -95,9 +97,26 @@ def labelled_split(spec: ModelSpec, frame: pl.DataFrame,
                       spec.holdout if holdout is None else holdout)
 
 
-def train(spec: ModelSpec, frame: pl.DataFrame) -> TrainedModel:
-    train_rows, holdout = labelled_split(spec, frame)
+def train(spec: ModelSpec, frame: pl.DataFrame, truncated: pl.Series | None = None
+          ) -> TrainedModel:
+    """Fit `spec`'s pipeline on `frame`'s labelled rows before the holdout cutoff.
+    `truncated`: Boolean per row of `frame` (`ml.windows.truncated_rows`; None: none is),
+    rows left out before the split unless `spec.keep_truncated_windows`. ValueError when
+    either side of the split is empty, saying how many rows were left out."""
+    truncated = (pl.Series([False] * frame.height, dtype=pl.Boolean) if truncated is None
+                 else truncated)
+    labelled = truncated.filter(frame[spec.training_set.label].is_not_null())
+    count = int(labelled.sum())
+    kept = frame if spec.keep_truncated_windows else frame.filter(~truncated)
+    try:
+        train_rows, holdout = labelled_split(spec, kept)
+    except ValueError as error:
+        if kept.height == frame.height:
+            raise
+        raise ValueError(f"model {spec.name!r}: {error}, after leaving out {count} labelled "
+                         "rows whose feature windows start before their tables' history "
+                         "(keep_truncated_windows keeps them)") from error
     features = model_inputs(spec, frame.schema)
     model = build_pipeline(spec, features)
     model.fit(inputs(train_rows, features), train_rows[spec.training_set.label].to_numpy())
-    return TrainedModel(model, features, train_rows, holdout)
+    return TrainedModel(model, features, train_rows, holdout, count)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from datetime import timedelta
 
 import polars as pl
 from deltalake.exceptions import DeltaError
@@ -12,11 +11,10 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
 from lakehouse_ml.catalog import Catalog
-from lakehouse_ml.features import FeatureLookup
-from lakehouse_ml.features.snapshots import AS_OF
 from lakehouse_ml.ml.registry import CHAMPION, alias_version, tracking_client
 from lakehouse_ml.ml.retraining import DATA_VERSIONS
 from lakehouse_ml.ml.spec import ModelSpec
+from lakehouse_ml.ml.windows import window_checks
 from lakehouse_ml.monitoring.spec import Baseline, BaselineTable, ChampionTrainingSet
 from lakehouse_ml.monitoring.windows import MonitorError
 
@@ -110,36 +108,13 @@ def baseline_frame(catalog: Catalog, baseline: Baseline, *,
     raise MonitorError(f"unknown baseline {baseline!r}")
 
 
-SNAPSHOT_EVERY = timedelta(days=1)
-"""A feature table's cadence (`FeatureTableSpec`: the snapshot of day D sees the days before
-D), so its history starts this long before its first snapshot."""
-
-
 def complete_windows(catalog: Catalog, spec: ModelSpec, frame: pl.DataFrame) -> pl.DataFrame:
     """`frame` (rows of `spec`'s training set) with each feature NULL in the rows whose
-    matched snapshot (the lookup's `snapshot_at` column) looked back (`Feature.lookback`)
-    before the history of its feature table (its first snapshot minus one day): a 90-day
-    count over 14 days of history is not a value of the 90-day count's distribution, so it
-    is no baseline for one over 90 days. Features without a look-back, feature functions,
-    and lookups whose table no domain declares, or that is missing or empty, are left as
-    they are."""
-    from lakehouse_ml.domains import declared_domains  # declarations, loaded on demand
-
-    tables = {str(catalog.name(t.table)): t for d in declared_domains() for t in d.feature_tables}
-    complete = []
-    for lookup in spec.training_set.feature_lookups:
-        table = (tables.get(str(catalog.name(lookup.table_name)))
-                 if isinstance(lookup, FeatureLookup) else None)
-        snapshot = None if table is None else lookup.output_name(AS_OF)
-        if table is None or snapshot not in frame.columns:
-            continue
-        windows = [(lookup.output_name(f.name), f.lookback) for f in table.features
-                   if f.lookback is not None and lookup.output_name(f.name) in frame.columns]
-        first = catalog.scan(table.table).select(pl.col(table.timestamp_key).min(
-        )).collect().item() if windows and catalog.exists(table.table) else None
-        if first is None:
-            continue
-        start = first - SNAPSHOT_EVERY
-        complete += [pl.when(pl.col(snapshot) - lookback >= start).then(pl.col(column))
-                     .alias(column) for column, lookback in windows]
-    return frame.with_columns(complete)
+    window is not complete (`ml.windows.window_checks`: the matched snapshot looked back
+    before the history of its feature table): a 90-day count over 14 days of history is not
+    a value of the 90-day count's distribution, so it is no baseline for one over 90 days.
+    Features without a look-back, feature functions, and lookups whose table no domain
+    declares, or that is missing or empty, are left as they are."""
+    checks = window_checks(catalog, spec.training_set, frame.columns)
+    return frame.with_columns(pl.when(check).then(pl.col(column)).alias(column)
+                              for column, check in checks.items())

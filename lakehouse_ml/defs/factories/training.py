@@ -8,6 +8,7 @@ from lakehouse_ml.features import FeatureEngineeringClient, FeatureLookup
 from lakehouse_ml.features.training_table import leakage, leakage_verdict, write_training_set
 from lakehouse_ml.governance.lineage_columns import training_set_columns
 from lakehouse_ml.medallion.spec import Domain, TrainingSetSpec
+from lakehouse_ml.ml.windows import declared_feature_tables, truncated_rows
 
 
 def training_set_asset(spec: TrainingSetSpec, domain: Domain | None = None
@@ -36,6 +37,8 @@ def training_set_asset(spec: TrainingSetSpec, domain: Domain | None = None
         failure = leakage_verdict(report)
         positives = int(built.frame[spec.label].sum())
         missing = built.missing
+        tables = None if domain is None else (*domain.feature_tables, *declared_feature_tables())
+        truncated = truncated_rows(client.catalog, spec, built.frame, tables, built.versions)
         return dg.MaterializeResult(
             metadata=table_metadata(
                 client.catalog, spec.name, column_lineage=column_lineage,
@@ -44,6 +47,7 @@ def training_set_asset(spec: TrainingSetSpec, domain: Domain | None = None
                 rows_outside_population=built.outside_population,
                 rows_without_features=missing.in_every_lookup,
                 rows_without_features_by_lookup=missing.by_lookup,
+                rows_truncated_window=int(truncated.sum()),
             ),
             check_results=[dg.AssetCheckResult(
                 check_name="no_label_leakage", passed=failure is None,
