@@ -11,6 +11,12 @@ current one). Events
 go to `<root>/<env>/_governance/openlineage/events.jsonl`, or where openlineage-python's own
 configuration says (`$OPENLINEAGE_URL`, `openlineage.yml`; see
 `lakehouse_ml.governance.openlineage.lineage_client`).
+
+Emission never fails a tick or a run: an event the transport cannot send (an endpoint that
+refuses, answers 5xx or does not answer within `openlineage_delivery.SEND_SECONDS`) is logged
+in one line naming the endpoint and kept under the root; the next emission, or the sensor
+`openlineage_kept_events` (every minute), sends the kept events first, each once
+(`lakehouse_ml.governance.openlineage_delivery`).
 """
 
 from __future__ import annotations
@@ -20,13 +26,15 @@ from datetime import UTC, datetime
 
 import dagster as dg
 import polars as pl
-from openlineage.client.event_v2 import RunState
+from openlineage.client.event_v2 import RunEvent, RunState
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.defs.resources import LakehouseResource
 from lakehouse_ml.governance.openlineage import Check, LineageDataset, lineage_client, run_event
+from lakehouse_ml.governance.openlineage_delivery import EventsKept, deliver, pending
 
 JOB_NAMESPACE = "lakehouse_ml"
+RESEND_SENSOR = "openlineage_kept_events"
 STATES = {dg.DagsterRunStatus.STARTED: RunState.START,
           dg.DagsterRunStatus.SUCCESS: RunState.COMPLETE,
           dg.DagsterRunStatus.FAILURE: RunState.FAIL}
@@ -84,17 +92,27 @@ def run_datasets(instance: dg.DagsterInstance, run_id: str, catalog: Catalog
     return inputs, outputs
 
 
+def _event(catalog: Catalog, instance: dg.DagsterInstance, run: dg.DagsterRun,
+           state: RunState, *, error: str | None = None, at: datetime | None = None
+           ) -> RunEvent:
+    inputs, outputs = ((), ()) if state == RunState.START else run_datasets(
+        instance, run.run_id, catalog)
+    return run_event(catalog.root, state, run.run_id, JOB_NAMESPACE, run.job_name, inputs,
+                     outputs, error=error, at=at)
+
+
+def _deliver(catalog: Catalog, events: list[RunEvent]) -> int:
+    return deliver(lineage_client(catalog.root, catalog.env), catalog.root, catalog.env, events)
+
+
 def emit_run_event(catalog: Catalog, instance: dg.DagsterInstance, run: dg.DagsterRun,
                    state: RunState, *, error: str | None = None, at: datetime | None = None
                    ) -> None:
     """Emit the RunEvent of `run` entering `state` (datasets from its event log, see
-    `run_datasets`; none for START) with `lineage_client`; `at`: the event time (None: now).
-    Raises what the transport raised (e.g. an unreachable HTTP endpoint)."""
-    inputs, outputs = ((), ()) if state == RunState.START else run_datasets(
-        instance, run.run_id, catalog)
-    lineage_client(catalog.root, catalog.env).emit(run_event(
-        catalog.root, state, run.run_id, JOB_NAMESPACE, run.job_name, inputs, outputs,
-        error=error, at=at))
+    `run_datasets`; none for START) with `lineage_client`, after the events kept earlier;
+    `at`: the event time (None: now). Raises EventsKept (one line, the event kept to be sent
+    later) when the transport fails, e.g. an unreachable HTTP endpoint."""
+    _deliver(catalog, [_event(catalog, instance, run, state, error=error, at=at)])
 
 
 def _time(timestamp: float | None) -> datetime | None:
@@ -104,19 +122,20 @@ def _time(timestamp: float | None) -> datetime | None:
 def emit_ended_run(catalog: Catalog, instance: dg.DagsterInstance, run_id: str) -> None:
     """START, then COMPLETE or FAIL (with the failure's message), of run `run_id`, which has
     ended on `instance` (executed in process: no run status sensor sees it), at its start and
-    end times. Raises as `emit_run_event`."""
+    end times. Raises as `emit_run_event` (both events kept)."""
     record = instance.get_run_record_by_id(run_id)
     if record is None:
         raise LookupError(f"openlineage: no run {run_id} on this Dagster instance")
     run = record.dagster_run
-    emit_run_event(catalog, instance, run, RunState.START, at=_time(record.start_time))
+    start = _event(catalog, instance, run, RunState.START, at=_time(record.start_time))
     if run.status == dg.DagsterRunStatus.SUCCESS:
-        emit_run_event(catalog, instance, run, RunState.COMPLETE, at=_time(record.end_time))
-        return
-    failures = [e.dagster_event.message for e in instance.all_logs(
-        run_id, of_type=dg.DagsterEventType.RUN_FAILURE) if e.dagster_event]
-    emit_run_event(catalog, instance, run, RunState.FAIL, at=_time(record.end_time),
-                   error=(failures or [None])[-1] or f"run ended {run.status.value}")
+        end = _event(catalog, instance, run, RunState.COMPLETE, at=_time(record.end_time))
+    else:
+        failures = [e.dagster_event.message for e in instance.all_logs(
+            run_id, of_type=dg.DagsterEventType.RUN_FAILURE) if e.dagster_event]
+        end = _event(catalog, instance, run, RunState.FAIL, at=_time(record.end_time),
+                     error=(failures or [None])[-1] or f"run ended {run.status.value}")
+    _deliver(catalog, [start, end])
 
 
 def _sensor(status: dg.DagsterRunStatus) -> dg.SensorDefinition:
@@ -126,15 +145,44 @@ def _sensor(status: dg.DagsterRunStatus) -> dg.SensorDefinition:
         run_status=status, name=f"openlineage_{state.value.lower()}",
         default_status=dg.DefaultSensorStatus.RUNNING, monitor_all_code_locations=False,
         description=f"Emits an OpenLineage {state.value} RunEvent for every run that enters "
-        f"{status.value} (file under the lakehouse root, or openlineage-python's configuration).")
+        f"{status.value} (file under the lakehouse root, or openlineage-python's "
+        "configuration); an event that cannot be sent is logged and kept for a later tick.")
     def _emit(context: dg.RunStatusSensorContext, lakehouse: LakehouseResource) -> None:
         error = None if state != RunState.FAIL else (context.dagster_event.message or "failed")
-        emit_run_event(lakehouse.catalog(), context.instance, context.dagster_run, state,
-                       error=error)
+        try:
+            emit_run_event(lakehouse.catalog(), context.instance, context.dagster_run, state,
+                           error=error)
+        except Exception as problem:  # lineage never fails a tick: logged, event kept
+            context.log.warning(_said(problem, context.dagster_run.run_id))
 
     return _emit
 
 
+def _said(problem: Exception, run_id: str) -> str:
+    if isinstance(problem, EventsKept):
+        return str(problem)
+    return (f"openlineage: no event for run {run_id}: {type(problem).__name__}: "
+            f"{' '.join(str(problem).split())}")
+
+
+@dg.sensor(name=RESEND_SENSOR, minimum_interval_seconds=60,
+           default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Sends the OpenLineage events kept while their endpoint could not be "
+           "reached, oldest first (each once).")
+def resend_kept_events(context: dg.SensorEvaluationContext, lakehouse: LakehouseResource
+                       ) -> dg.SkipReason:
+    catalog = lakehouse.catalog()
+    if not pending(catalog.root, catalog.env):
+        return dg.SkipReason("no kept OpenLineage event")
+    try:
+        sent = _deliver(catalog, [])
+    except Exception as problem:  # logged; the events stay kept for the next tick
+        context.log.warning(_said(problem, "(kept events)"))
+        return dg.SkipReason(str(problem))
+    return dg.SkipReason(f"sent {sent} kept OpenLineage event(s)")
+
+
 @dg.definitions
 def lineage_events() -> dg.Definitions:
-    return dg.Definitions(sensors=[_sensor(status) for status in STATES])
+    return dg.Definitions(sensors=[*(_sensor(status) for status in STATES),
+                                   resend_kept_events])
