@@ -82,7 +82,7 @@ def _sample(frame: pl.DataFrame | None, column: str) -> pl.Series | None:
 
 def _png(figure: Figure) -> str:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    figure.savefig(buffer, format="png", dpi=80)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -116,6 +116,9 @@ def _plot(column: str, level: str, baseline: pl.Series, current: pl.Series,
         axes.set_ylabel("density")
     axes.set_title(f"{column} ({level})")
     axes.legend()
+    # fixed margins, room for 20-character tick labels at 45 degrees (bbox_inches="tight"
+    # would draw the whole figure once more to measure it)
+    figure.subplots_adjust(left=0.16, right=0.97, top=0.9, bottom=0.45 if as_categories else 0.12)
     return _png(figure)
 
 
