@@ -12,7 +12,6 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
-import mlflow
 import numpy as np
 import polars as pl
 import pytest
@@ -26,6 +25,7 @@ from lakehouse_ml.features.snapshots import AS_OF
 from lakehouse_ml.medallion.spec import Domain, Feature, FeatureTableSpec, TrainingSetSpec
 from lakehouse_ml.ml import windows
 from lakehouse_ml.ml.candidate import train_candidate
+from lakehouse_ml.ml.registry import use_tracking
 from lakehouse_ml.ml.spec import ModelSpec
 from lakehouse_ml.ml.train import train
 from lakehouse_ml.ml.windows import truncated_rows
@@ -125,15 +125,15 @@ def test_training_leaves_out_the_truncated_rows_and_logs_how_many(
 ) -> None:
     # the declared feature tables, as if a domain package declared DOMAIN
     monkeypatch.setattr(windows, "declared_feature_tables", lambda: [TABLE])
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{settings.root}/mlflow.db")
+    client = use_tracking(f"sqlite:///{settings.root}/mlflow.db")
     build_lakehouse(catalog)
     materialize(settings)
-    candidate = train_candidate(catalog, mlflow.MlflowClient(), SPEC)
+    candidate = train_candidate(catalog, client, SPEC)
     trained = candidate.trained
     assert trained.train["label_ts"].min() == BOUNDARY  # INSIDE left out, the boundary kept
     assert trained.train.height == 2 * PER_TIME and trained.holdout.height == PER_TIME
     assert trained.truncated_rows == PER_TIME
-    params = mlflow.MlflowClient().get_run(candidate.run_id).data.params
+    params = client.get_run(candidate.run_id).data.params
     assert params["rows_truncated_window"] == str(PER_TIME)
     assert params["keep_truncated_windows"] == "False"
     assert params["train_rows"] == str(2 * PER_TIME)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 
@@ -30,6 +31,15 @@ def scoring_keys(catalog: Catalog, scoring: BatchScoring) -> pl.DataFrame:
     return frame.unique().sort(scoring.key)
 
 
+def _timeseries_tables(catalog: Catalog, spec: ModelSpec) -> list[tuple[str, str]]:
+    """(table, its timeseries column) of each point-in-time lookup of `spec`'s training set
+    on a feature table that has one, sorted by table."""
+    tables = sorted({step.table_name for step in spec.training_set.feature_lookups
+                     if isinstance(step, FeatureLookup) and step.timestamp_lookup_key})
+    columns = ((table, load_table(catalog, table).timeseries_column) for table in tables)
+    return [(table, column) for table, column in columns if column is not None]
+
+
 def scoring_time(catalog: Catalog, spec: ModelSpec, now: datetime | None = None) -> datetime:
     """The latest time every point-in-time lookup of `spec`'s training set can serve: the
     earliest of its feature tables' latest snapshots, each read from the table's declared
@@ -37,13 +47,8 @@ def scoring_time(catalog: Catalog, spec: ModelSpec, now: datetime | None = None)
     stamped after now (tomorrow 00:00, from a day not over) is not served yet, so scores are
     as of now, with the features as they are now. ValueError naming the model when no lookup
     is point in time, or the table when one holds no snapshot yet."""
-    tables = sorted({step.table_name for step in spec.training_set.feature_lookups
-                     if isinstance(step, FeatureLookup) and step.timestamp_lookup_key})
     latest = []
-    for table in tables:
-        column = load_table(catalog, table).timeseries_column
-        if column is None:
-            continue
+    for table, column in _timeseries_tables(catalog, spec):
         newest = catalog.scan(table).select(pl.col(column).max()).collect().item()
         if newest is None:
             raise ValueError(f"batch scoring of {spec.name}: feature table {table} holds no "
@@ -53,3 +58,90 @@ def scoring_time(catalog: Catalog, spec: ModelSpec, now: datetime | None = None)
         raise ValueError(f"batch scoring of {spec.name}: its training set has no point-in-time "
                          "lookup on a feature table with a timeseries column")
     return min(*latest, now or datetime.now(UTC))
+
+
+MAX_DAYS_PER_RUN = 31
+"""The most days one batch-scoring run scores (oldest first); later days wait for the next."""
+
+
+@dataclass(frozen=True)
+class ScoringPlan:
+    """What one batch-scoring run scores: UTC days with features that the current champion has
+    not scored, from the day after the last scored day up to the day of `scoring_time`."""
+
+    as_of: dict[date, datetime]
+    """Day → the time its keys are scored as of, oldest first, at most `max_days` of them:
+    the day's latest snapshot every lookup serves (`scoring_time` for the last day)."""
+    left: tuple[date, ...]
+    """Days eligible too but over the bound: the next run scores them."""
+    without_features: tuple[date, ...]
+    """Days in the range some point-in-time feature table holds no snapshot of: not scored."""
+    last_scored: date | None
+    """The last day the table held scores of before this run (by any version); None: none."""
+
+
+def _snapshot_days(catalog: Catalog, spec: ModelSpec, until: datetime
+                   ) -> list[dict[date, datetime]]:
+    """Per point-in-time feature table of `spec` with a timeseries column: UTC day → its latest
+    snapshot on that day, snapshots after `until` left out."""
+    found = []
+    for table, column in _timeseries_tables(catalog, spec):
+        stamp = pl.col(column).dt.convert_time_zone("UTC")
+        days = (catalog.scan(table).select(stamp.alias("at")).filter(pl.col("at") <= until)
+                .group_by(pl.col("at").dt.date().alias("day")).agg(pl.col("at").max())
+                .collect())
+        found.append(dict(zip(days["day"], days["at"], strict=True)))
+    return found
+
+
+def scored_days(catalog: Catalog, table: str) -> dict[date, set[int]]:
+    """UTC day of `as_of` → the model versions whose scores of that day `table` holds (empty
+    when the table does not exist yet)."""
+    if not catalog.exists(table):
+        return {}
+    rows = catalog.scan(table).select(
+        pl.col("as_of").dt.convert_time_zone("UTC").dt.date().alias("day"), "model_version"
+    ).unique().collect()
+    found: dict[date, set[int]] = {}
+    for day, version in rows.iter_rows():
+        found.setdefault(day, set()).add(version)
+    return found
+
+
+def scoring_plan(catalog: Catalog, spec: ModelSpec, version: int, *,
+                 max_days: int = MAX_DAYS_PER_RUN, rescore_from: date | None = None,
+                 now: datetime | None = None) -> ScoringPlan:
+    """The days a batch-scoring run by `version` (the champion) scores, oldest first: each day
+    after the last day `spec.predictions_table` holds scores of (by any version) up to the UTC
+    day of `scoring_time`, that every point-in-time feature table holds a snapshot of; with
+    nothing scored yet, only that last day. `rescore_from` (a UTC day): instead every such day
+    from it on that `version` has not scored (days another version scored are re-scored).
+    Over `max_days` (>= 1) days, the oldest `max_days`. ValueError as `scoring_time`, or for
+    `max_days` < 1."""
+    if max_days < 1:
+        raise ValueError(f"batch scoring of {spec.name}: max_days must be at least 1, "
+                         f"got {max_days}")
+    latest = scoring_time(catalog, spec, now)
+    last = latest.astimezone(UTC).date()
+    scored = scored_days(catalog, spec.predictions_table)
+    if rescore_from is not None:
+        first = rescore_from
+    elif scored:
+        first = max(scored) + timedelta(days=1)
+    else:
+        first = last
+    tables = _snapshot_days(catalog, spec, latest)
+    eligible: dict[date, datetime] = {}
+    missing = []
+    for day in (first + timedelta(days=n) for n in range((last - first).days + 1)):
+        if version in scored.get(day, set()):
+            continue
+        if day == last:
+            eligible[day] = latest
+        elif all(day in table for table in tables):
+            eligible[day] = min(table[day] for table in tables)
+        else:
+            missing.append(day)
+    days = sorted(eligible)
+    return ScoringPlan({day: eligible[day] for day in days[:max_days]}, tuple(days[max_days:]),
+                       tuple(missing), max(scored, default=None))

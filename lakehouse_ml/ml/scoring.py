@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta
 
 import numpy as np
@@ -77,8 +78,27 @@ def score_latest(
     saw them (named as in its training set; the inference log whose drift against the
     training set monitors measure). A table written before the features were logged gains
     their columns (older rows NULL)."""
-    rows = keys.with_columns(pl.lit(as_of, dtype=UTC_TIME).alias(time_column))
+    return score_days(client, model_uri, version, keys, time_column, [as_of], table)[0]
+
+
+def score_days(
+    client: FeatureEngineeringClient, model_uri: str, version: int, keys: pl.DataFrame,
+    time_column: str, as_of: Sequence[datetime], table: str,
+) -> list[pl.DataFrame]:
+    """`score_latest` at each time of `as_of` (each on another UTC day), in order, the model
+    loaded once: one list item per time. Each day is written (its own Delta commit) before the
+    next is scored, so a run that stops midway keeps the days it wrote."""
     model = load_packaged(model_uri)
+    return [_score_day(client, model, model_uri, version, keys, time_column, at, table)
+            for at in as_of]
+
+
+def _score_day(
+    client: FeatureEngineeringClient, model: PackagedModel, model_uri: str, version: int,
+    keys: pl.DataFrame, time_column: str, as_of: datetime, table: str,
+) -> pl.DataFrame:
+    """`score_latest` with the model loaded."""
+    rows = keys.with_columns(pl.lit(as_of, dtype=UTC_TIME).alias(time_column))
     frame = features_for(client, model, rows)
     keep = model.training_set.in_population(frame)
     rows, frame = rows.filter(keep), frame.filter(keep)

@@ -2,6 +2,7 @@
 and the jobs that run them; every op and job name starts with the model's name."""
 
 from collections.abc import Iterator
+from datetime import date
 
 import dagster as dg
 
@@ -9,12 +10,12 @@ from lakehouse_ml.defs.factories import names
 from lakehouse_ml.defs.factories.metadata import asset_key, markdown, table_metadata
 from lakehouse_ml.defs.resources import LakehouseResource, MlflowResource
 from lakehouse_ml.features import FeatureEngineeringClient
-from lakehouse_ml.ml.batch import scoring_keys, scoring_time
+from lakehouse_ml.ml.batch import MAX_DAYS_PER_RUN, scoring_keys, scoring_plan
 from lakehouse_ml.ml.candidate import Candidate, train_if_new
 from lakehouse_ml.ml.deploy import deploy, record_gates
 from lakehouse_ml.ml.gates import run_gates
 from lakehouse_ml.ml.registry import CHAMPION, alias_version, model_uri
-from lakehouse_ml.ml.scoring import score_latest
+from lakehouse_ml.ml.scoring import score_days
 from lakehouse_ml.ml.spec import ModelSpec
 
 
@@ -102,9 +103,29 @@ def model_asset(spec: ModelSpec) -> dg.AssetsDefinition:
     return registered_model
 
 
+class BatchScoreConfig(dg.Config):
+    max_days: int = MAX_DAYS_PER_RUN
+    """Score at most this many days, the oldest first; the rest wait for the next run."""
+    rescore_from: str | None = None
+    """A UTC day (`YYYY-MM-DD`): re-score every day from it on that the champion has not
+    scored, whichever version scored it (by default a scored day is never scored again)."""
+
+
+def _rescore_from(config: BatchScoreConfig) -> date | None:
+    if config.rescore_from is None:
+        return None
+    try:
+        return date.fromisoformat(config.rescore_from)
+    except ValueError as error:
+        raise dg.Failure(f"config rescore_from: {config.rescore_from!r} is not a day "
+                         "(YYYY-MM-DD)") from error
+
+
 def predictions_asset(spec: ModelSpec) -> dg.AssetsDefinition:
-    """`<schema>.predictions`: the keys `spec.batch_scoring` declares, scored by the champion as
-    of the latest snapshot its lookups can serve. ValueError if the model declares none."""
+    """`<schema>.predictions`: the keys `spec.batch_scoring` declares, scored by the champion
+    on each day it has not scored yet (`ml.batch.scoring_plan`: the days since the last scored
+    day, oldest first, at most `max_days` per run), each as of that day's latest snapshot its
+    lookups can serve. ValueError if the model declares none."""
     scoring = spec.batch_scoring
     if scoring is None:
         raise ValueError(f"model {spec.name!r} declares no batch_scoring")
@@ -116,9 +137,12 @@ def predictions_asset(spec: ModelSpec) -> dg.AssetsDefinition:
         deps=[asset_key(f"{spec.schema}.{spec.name}"),
               *(asset_key(t) for t in dict.fromkeys((scoring.keys_table, *scoring.reads)))],
         description=f"Every eligible `{scoring.key}` (from {keys}) scored by the champion of "
-        f"{spec.name} as of the latest feature snapshot (features looked up as in training).",
+        f"{spec.name} on each day since the last scored day that has feature snapshots (at "
+        f"most {MAX_DAYS_PER_RUN} days a run, oldest first), as of that day's latest snapshot "
+        "(features looked up as in training).",
     )
-    def predictions(lakehouse: LakehouseResource, mlflow: MlflowResource
+    def predictions(context: dg.AssetExecutionContext, config: BatchScoreConfig,
+                    lakehouse: LakehouseResource, mlflow: MlflowResource
                     ) -> dg.MaterializeResult:
         catalog = lakehouse.catalog()
         name = spec.registered_name(catalog.env)
@@ -127,14 +151,39 @@ def predictions_asset(spec: ModelSpec) -> dg.AssetsDefinition:
             raise dg.Failure(f"{name} has no champion yet: run "
                              f"{names.train_validate_deploy(spec.name)} first")
         catalog.check_model(name, version)  # EXECUTE: loading it to score
-        as_of = scoring_time(catalog, spec)
-        scored = score_latest(FeatureEngineeringClient(catalog), model_uri(name, version),
-                              version, scoring_keys(catalog, scoring),
-                              spec.training_set.time_column, as_of, table)
-        return dg.MaterializeResult(metadata=table_metadata(
-            catalog, table, model_version=version, as_of=as_of.isoformat(),
-            scored=scored.height, predicted_positive=int(scored["prediction"].sum()),
-        ))
+        try:
+            plan = scoring_plan(catalog, spec, version, max_days=config.max_days,
+                                rescore_from=_rescore_from(config))
+        except ValueError as error:
+            raise dg.Failure(str(error)) from error
+        days = [day.isoformat() for day in plan.as_of]
+        if plan.left:
+            context.log.warning(f"{len(plan.left)} day(s) left for the next run (max_days "
+                                f"{config.max_days}): {plan.left[0]} to {plan.left[-1]}")
+        if plan.without_features:
+            context.log.warning("not scored, no feature snapshot: "
+                                + ", ".join(d.isoformat() for d in plan.without_features))
+        scored = score_days(FeatureEngineeringClient(catalog), model_uri(name, version),
+                            version, scoring_keys(catalog, scoring),
+                            spec.training_set.time_column, list(plan.as_of.values()),
+                            table) if days else []
+        report = {
+            "model_version": version, "days_scored": dg.MetadataValue.json(days),
+            "rows_by_day": dg.MetadataValue.json(
+                {day: rows.height for day, rows in zip(days, scored, strict=True)}),
+            "days_left": dg.MetadataValue.json([d.isoformat() for d in plan.left]),
+            "days_without_features": dg.MetadataValue.json(
+                [d.isoformat() for d in plan.without_features]),
+            "last_scored_day_before": (plan.last_scored.isoformat() if plan.last_scored
+                                       else "none"),
+            "max_days": config.max_days,
+            "as_of": max(plan.as_of.values()).isoformat() if plan.as_of else "none",
+            "scored": sum(rows.height for rows in scored),
+            "predicted_positive": sum(int(rows["prediction"].sum()) for rows in scored),
+        }
+        if not catalog.exists(table):
+            return dg.MaterializeResult(metadata=report)
+        return dg.MaterializeResult(metadata=table_metadata(catalog, table, **report))
 
     return predictions
 
@@ -155,7 +204,9 @@ def model_definitions(spec: ModelSpec) -> dg.Definitions:
         jobs.append(dg.define_asset_job(
             names.batch_score(spec.name),
             selection=dg.AssetSelection.assets(asset_key(spec.predictions_table)),
-            description=f"Score the eligible keys with the champion of {spec.name}.",
+            description=f"Score the eligible keys with the champion of {spec.name} on each "
+            "day it has not scored since the last scored day (config max_days, "
+            "rescore_from).",
             tags={names.MODEL_TAG: spec.name},
         ))
     return dg.Definitions(assets=assets, jobs=jobs)
