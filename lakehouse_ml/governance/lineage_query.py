@@ -22,13 +22,13 @@ table it was ingested into is. Each question is one audit record (`getTableLinea
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
+from mlflow import MlflowClient
 
 from lakehouse_ml.catalog import Catalog, TableName
 from lakehouse_ml.catalog.names import InvalidTableName
@@ -42,11 +42,12 @@ from lakehouse_ml.governance.lineage import (
     TABLE_LINEAGE,
     flush_lineage,
 )
+from lakehouse_ml.ml.model_ref import InvalidModelRef, ModelRef, UnknownModelRef
+from lakehouse_ml.ml.registry import tracking_client
 
 UPSTREAM, DOWNSTREAM = "upstream", "downstream"
 REDACTED = "<redacted>"
 MAX_NAME = 1024
-_VERSIONED = re.compile(r"(?P<name>[^/\s]+)/(?P<version>[0-9]{1,9})")
 _SEE = {pv.SELECT, pv.EXECUTE, pv.BROWSE}
 
 
@@ -274,19 +275,25 @@ def _load(catalog: Catalog, column: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
     return frames[0], frames[1]
 
 
-def _root(catalog: Catalog, graph: _Graph, name: str, column: str | None
-          ) -> tuple[Key, int | None]:
+def _root(catalog: Catalog, graph: _Graph, name: str, column: str | None,
+          client: MlflowClient | None) -> tuple[Key, int | None]:
     """The node `name` stands for and its version (None: any): a landed file's path, else
-    `<model or table>[/<version>]` (a model recorded under that name first)."""
+    `<model or table>[/<version>|@<alias>]` (a model recorded under that name first; an alias
+    resolved through the registry now)."""
     if (PATH, name, None) in graph.known:
         return _columned((PATH, name, None), column, graph), None
-    match = _VERSIONED.fullmatch(name)
-    base, version = (match["name"], int(match["version"])) if match else (name, None)
     try:
-        full = str(TableName.parse(base, catalog.env))
-    except InvalidTableName:
-        raise UnknownLineageName(f"lineage: {name!r} is not a table, a model (schema.name"
-                                 "[/version]) or a landed file with lineage") from None
+        ref = ModelRef.parse(name, lowest=0)
+        full = str(TableName.parse(ref.name, catalog.env))
+    except (InvalidModelRef, InvalidTableName):
+        raise UnknownLineageName(f"lineage: {name[:80]!r} is not a table, a model (schema.name"
+                                 "[/version|@alias]) or a landed file with lineage") from None
+    version = ref.version
+    if ref.alias is not None:
+        try:
+            version = ref.version_in(client or tracking_client(), full)
+        except UnknownModelRef as error:
+            raise UnknownLineageName(f"lineage: {error}") from None
     if (MODEL, full, None) in graph.known:
         return _columned((MODEL, full, None), column, graph), version
     if (TABLE, full, None) in graph.known or catalog.exists(full):
@@ -310,13 +317,15 @@ def _columned(key: Key, column: str | None, graph: _Graph, catalog: Catalog | No
 
 
 def lineage(catalog: Catalog, name: str, direction: str, *, column: str | None = None,
-            depth: int | None = None) -> LineageAnswer:
+            depth: int | None = None, client: MlflowClient | None = None) -> LineageAnswer:
     """What `name` comes from (`UPSTREAM`) or feeds (`DOWNSTREAM`), as `catalog`'s principal
-    may see it. `name`: a table (`schema.table` or full), a model (`schema.model`, full, or
-    `<model>/<version>`), or a landed file's manifest path; `column`: a column of the table;
-    `depth`: at most this many hops (None: all). Raises UnknownLineageName naming what is
-    unknown, ValueError for a bad direction or depth, PermissionDenied (audited) when the
-    principal may not see `name`."""
+    may see it. `name`: a table (`schema.table` or full, `/<version>` for one version), a
+    model (`schema.model` or full, `/<version>` or `@<alias>`, `models:/` allowed), or a
+    landed file's manifest path; `column`: a column of the table; `depth`: at most this many
+    hops (None: all); `client`: the MLflow registry an alias is resolved in (None:
+    `tracking_client()`). Raises UnknownLineageName naming what is unknown (an alias or
+    model the registry does not hold too), ValueError for a bad direction or depth,
+    PermissionDenied (audited) when the principal may not see `name`."""
     if direction not in (UPSTREAM, DOWNSTREAM):
         raise ValueError(f"lineage: direction must be {UPSTREAM!r} or {DOWNSTREAM!r}, got "
                          f"{direction!r}")
@@ -325,7 +334,7 @@ def lineage(catalog: Catalog, name: str, direction: str, *, column: str | None =
     if len(name) > MAX_NAME:
         raise ValueError(f"lineage: name longer than {MAX_NAME} characters")
     graph = _Graph(*_load(catalog, column is not None), _data_flow(catalog))
-    start, version = _root(catalog, graph, name, column)
+    start, version = _root(catalog, graph, name, column, client)
     visibility = _Visibility(catalog)
     _authorize(catalog, visibility, graph, start, column)
     reached = _walk(graph, start, version, direction, depth)
