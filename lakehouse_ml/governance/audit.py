@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -57,7 +58,6 @@ log = logging.getLogger(__name__)
 MAX_VALUE = 1024
 """Characters kept of a param's name or value."""
 OWNER = "lakehouse-governance"
-_ARROW = pl.DataFrame(schema=SCHEMA).to_arrow().schema
 _REDACTOR = Redactor((), MAX_VALUE)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CHUNK = 8
@@ -258,7 +258,15 @@ def _frame(records: list[dict[str, Any]]) -> pl.DataFrame:
     """`records` as a frame of `SCHEMA`, column by column through Arrow (a third of the
     cost of `pl.DataFrame(records)`)."""
     columns = {name: [r[name] for r in records] for name in SCHEMA.names()}
-    return pl.from_arrow(pa.Table.from_pydict(columns, schema=_ARROW))  # type: ignore[return-value]
+    return pl.from_arrow(pa.Table.from_pydict(columns, schema=_arrow()))  # type: ignore[return-value]
+
+
+@functools.cache
+def _arrow() -> pa.Schema:
+    """`SCHEMA` in Arrow, made on first use: polars computing it at import would start its
+    thread pool in every process that imports this module (a process forked after that
+    cannot use polars)."""
+    return pl.DataFrame(schema=SCHEMA).to_arrow().schema
 
 
 def _checkpoint(fs: pafs.FileSystem, path: str) -> tuple[Head, int] | None:

@@ -19,6 +19,8 @@ def validate_time_zone(name: str, owner: str) -> None:
     """Raise ValueError naming `owner` (e.g. "aggregate 'sales'") unless `name` is an IANA time
     zone (e.g. "America/New_York") known to both polars and Python; the polars error chained
     to it suggests a close name."""
+    if name == "UTC":  # known to both; asking polars starts its thread pool, and domains
+        return  # declare aggregates at import (a process forked after that cannot use polars)
     try:
         pl.lit(datetime(2000, 1, 1, tzinfo=UTC)).dt.convert_time_zone(name)
         ZoneInfo(name)
