@@ -41,7 +41,7 @@ from lakehouse_ml.medallion.gold import build_aggregate
 from lakehouse_ml.medallion.silver import refine
 from lakehouse_ml.medallion.spec import FeatureTableSpec
 
-START, DAYS, CUSTOMERS_N = date(2026, 1, 1), 100, 2_000
+START, DAYS, CUSTOMERS_N = date(2026, 1, 1), 100, 500
 
 
 # ---- the former day-grid builders (reference only) ------------------------------------------
@@ -154,7 +154,8 @@ REFERENCE = {"customer_engagement": grid_engagement, "customer_recency": grid_re
 
 @pytest.fixture(scope="module")
 def lakehouse(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
-    """2,000 customers x 100 days of dirty demo data, landing → gold by the engine functions."""
+    """500 customers x 100 days of dirty demo data (5% of the records: thousands of dirty
+    lines), landing → gold by the engine functions."""
     folder = tmp_path_factory.mktemp("incremental")
     landing = folder / "landing"
     generate(landing, customers=CUSTOMERS_N, days=DAYS, start=START, seed=5,
