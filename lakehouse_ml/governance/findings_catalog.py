@@ -12,7 +12,10 @@ Rules (severity: kind):
 - `ALL PRIVILEGES` granted to a broad group — critical, `MODIFY` or `MANAGE` — high:
   `broad_grant`; a broad group is `account users`/`users` or one with at least
   `broad_members` members (nested groups counted through); a grant to a principal that does
-  not exist (any more) — high: `orphaned_grant`.
+  not exist (any more) — high: `orphaned_grant`;
+- a grant a policy file declares and applied, revoked since (the policy does not give it
+  back, see policy.py) — medium: `revoked_policy_grant`, naming principal, privilege,
+  securable and the policy: the file and the grants disagree until one is changed.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from dataclasses import dataclass, field
 from lakehouse_ml.governance import privileges as pv
 from lakehouse_ml.governance import securables as s
 from lakehouse_ml.governance.findings import CRITICAL, HIGH, LOW, MEDIUM, Finding
+from lakehouse_ml.governance.policy import revoked_since_applied
 from lakehouse_ml.governance.store import State
 
 PII = "pii"
@@ -185,3 +189,13 @@ def grants(state: State, broad_members: int = BROAD_MEMBERS
         if risk:
             findings.append(Finding(severity, kind, on.split(" ", 1)[1], risk))
     return rows, findings
+
+
+def policy_drift(state: State) -> list[Finding]:
+    """A `revoked_policy_grant` finding per grant a policy declares but an admin revoked."""
+    return [Finding(MEDIUM, "revoked_policy_grant", e["securable"].split(" ", 1)[1],
+                    f"{e['privilege']} on {e['securable']} to {e['principal']!r} is declared "
+                    f"by policy {e['policy']} (applied at sha256 {e['sha256'][:12]}) but was "
+                    "revoked since: applying the policy does not grant it again; remove it "
+                    "from the policy, or GRANT it back")
+            for e in revoked_since_applied(state)]

@@ -21,6 +21,15 @@ catalog out). Applying is idempotent and additive: what the file declares is mad
 nothing else is removed; a second apply changes nothing. The whole file is checked before
 anything is applied; errors name the file and the entry.
 
+A grant a policy applied is remembered in the governance state (`APPLIED`: securable,
+principal, privilege, the policy file and its sha256 when applied). Applying the policy again
+(each pipeline process does) never re-grants one revoked since (`REVOKE` by an admin): the
+revocation stands, and the drift between the policy and the grants is a `revoked_policy_grant`
+finding of the governance audit (`revoked_since_applied`). A grant the policy declares anew is
+applied, so is one removed from the file, applied without it, and declared again; `GRANT`
+gives a revoked one back. (Terraform's plan shows such drift before an apply; here the
+pipeline applies unattended, so it keeps the admin's revocation and reports it.)
+
 A function is `CREATE OR REPLACE FUNCTION name(parameters) RETURNS returns RETURN body` in
 Databricks SQL (checked by polars' SQL, see row_column.py); a row filter or column mask of a
 function the file declares must match its parameters (mask: the column, then `using`). A table
@@ -31,6 +40,7 @@ granted on before the pipeline creates it (a grant needs its securable).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -41,11 +51,15 @@ import yaml
 from sqlglot import exp
 
 from lakehouse_ml.governance import principals as p
+from lakehouse_ml.governance import privileges as pv
 from lakehouse_ml.governance import securables as s
 from lakehouse_ml.governance.metastore import Metastore
 from lakehouse_ml.governance.sql import SqlError, parse_function
 
 MAX_POLICY_BYTES = 1024 * 1024
+APPLIED = "policy_grants"
+"""The governance state's list of grants policies applied: `{securable, principal,
+privilege, policy, sha256}`, one per grant (kept while its policy declares it)."""
 SECTIONS = ("users", "service_principals", "groups", "schemas", "owners", "grants", "tags",
             "functions", "row_filters", "column_masks")
 
@@ -93,6 +107,18 @@ def _fields(entry: object, required: tuple[str, ...], optional: tuple[str, ...],
     return entry
 
 
+@dataclass(frozen=True)
+class Source:
+    """A policy file as applied: its resolved path and the sha256 of its bytes."""
+
+    policy: str
+    sha256: str
+
+
+GrantKey = tuple[str, str, str]
+"""(securable `TYPE full_name`, principal, privilege in Unity Catalog's spelling)."""
+
+
 def load(path: str | Path) -> dict[str, Any]:
     """The policy document at `path`; PolicyError naming the file if unreadable."""
     path = Path(path)
@@ -124,7 +150,9 @@ def apply_policy(path: str | Path, as_principal: str | None = None, *,
         settings = Settings.from_env()
         metastore = Metastore(settings.root, settings.env)
     doc = load(path)
-    steps = _plan(metastore, doc, str(path))
+    source = Source(str(Path(path).resolve()), hashlib.sha256(Path(path).read_bytes()
+                                                             ).hexdigest())
+    steps, declared = _plan(metastore, doc, str(path), source)
     for where, step in steps:
         try:
             step(as_principal=as_principal)
@@ -132,13 +160,63 @@ def apply_policy(path: str | Path, as_principal: str | None = None, *,
             raise  # names principal, privilege and securable already
         except (LookupError, ValueError) as error:
             raise type(error)(f"{where}: {error}") from error
+    _forget_undeclared(metastore, source, declared)
     return metastore
 
 
-def _plan(m: Metastore, doc: dict[str, Any], file: str
-          ) -> list[tuple[str, Callable[..., Any]]]:
-    """Every change the policy asks for, checked, in dependency order."""
+def _keys(privileges: list[str], kind: str, name: str, principal: str) -> list[GrantKey]:
+    return [(s.key(kind, name), principal, pv.canonical(p, kind)) for p in privileges]
+
+
+def _grant(m: Metastore, privileges: list[str], kind: str, name: str, principal: str,
+           source: Source, *, as_principal: str | None = None) -> None:
+    """Grant what the policy declares unless held already or revoked since a policy applied
+    it; then remember every declared grant held as applied by `source`."""
+    keys = _keys(privileges, kind, name, principal)
+    state = m.store.read()
+    held = {(g["securable"], g["principal"], g["privilege"]) for g in state["grants"]}
+    applied = {(e["securable"], e["principal"], e["privilege"]) for e in state.get(APPLIED, [])}
+    wanted = [k for k in keys if k not in held and k not in applied]
+    if wanted:
+        m.grant([k[2] for k in wanted], kind, name, principal, as_principal=as_principal)
+
+    def remember(state: dict[str, Any]) -> None:
+        entries = state.setdefault(APPLIED, [])
+        known = {(e["securable"], e["principal"], e["privilege"]) for e in entries}
+        grants = {(g["securable"], g["principal"], g["privilege"]) for g in state["grants"]}
+        entries += [{"securable": k[0], "principal": k[1], "privilege": k[2],
+                     "policy": source.policy, "sha256": source.sha256}
+                    for k in keys if k in grants and k not in known]
+        entries.sort(key=lambda e: (e["securable"], e["principal"], e["privilege"]))
+
+    m.store.update(remember)
+
+
+def _forget_undeclared(m: Metastore, source: Source, declared: set[GrantKey]) -> None:
+    """Drop what `source` applied and no longer declares: declared again later, it is a new
+    grant (applied even if it was revoked)."""
+    def forget(state: dict[str, Any]) -> None:
+        if APPLIED in state:
+            state[APPLIED] = [e for e in state[APPLIED] if e["policy"] != source.policy or (
+                e["securable"], e["principal"], e["privilege"]) in declared]
+
+    m.store.update(forget)
+
+
+def revoked_since_applied(state: dict[str, Any]) -> list[dict[str, str]]:
+    """The grants a policy applied and still declares that are no longer held (revoked since):
+    `{securable, principal, privilege, policy, sha256}` each, sorted."""
+    held = {(g["securable"], g["principal"], g["privilege"]) for g in state["grants"]}
+    return [dict(e) for e in state.get(APPLIED, [])
+            if (e["securable"], e["principal"], e["privilege"]) not in held]
+
+
+def _plan(m: Metastore, doc: dict[str, Any], file: str, source: Source
+          ) -> tuple[list[tuple[str, Callable[..., Any]]], set[GrantKey]]:
+    """Every change the policy asks for, checked, in dependency order; the grants it
+    declares."""
     steps: list[tuple[str, Callable[..., Any]]] = []
+    declared: set[GrantKey] = set()
     for section, kind in (("users", p.USER), ("service_principals", p.SERVICE_PRINCIPAL)):
         for i, name in enumerate(_entries(doc, section, list, file)):
             where = f"{file}: {section}[{i}]"
@@ -175,8 +253,13 @@ def _plan(m: Metastore, doc: dict[str, Any], file: str
             raise PolicyError(f"{where}: privileges are a non-empty list")
         if t.type in (s.TABLE, s.MODEL):
             steps.append((where, partial(_declare, m, t.type, t.name)))
-        steps.append((where, partial(m.grant, [str(x) for x in e["privileges"]], t.type,
-                                     t.name, str(e["to"]))))
+        try:
+            privileges = [pv.canonical(str(x), t.type) for x in e["privileges"]]
+        except ValueError as error:
+            raise PolicyError(f"{where}: {error}") from error
+        steps.append((where, partial(_grant, m, privileges, t.type, t.name, str(e["to"]),
+                                     source)))
+        declared.update(_keys(privileges, t.type, t.name, str(e["to"])))
     for i, entry in enumerate(_entries(doc, "tags", list, file)):
         where = f"{file}: tags[{i}]"
         e = _fields(entry, ("securable", "tags"), ("column",), where)
@@ -186,7 +269,7 @@ def _plan(m: Metastore, doc: dict[str, Any], file: str
         tags = {str(k): "" if v is None else str(v) for k, v in e["tags"].items()}
         steps.append((where, partial(m.set_tags, t.type, t.name, tags,
                                      column=e.get("column"))))
-    return steps + _row_column_steps(m, doc, file)
+    return steps + _row_column_steps(m, doc, file), declared
 
 
 def _arguments(value: object, what: str, where: str) -> list[str | dict[str, str]]:
