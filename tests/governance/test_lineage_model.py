@@ -8,7 +8,6 @@ log; the governance report's champion lineage comes from these tables."""
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import UTC, datetime
 from typing import NamedTuple
 
@@ -34,8 +33,8 @@ from lakehouse_ml.governance.report import lineage_path, markdown, write_report
 from lakehouse_ml.ml.registry import use_tracking
 from lakehouse_ml.ml.retraining import DATA_VERSIONS
 from lakehouse_ml.serving.inference_log import InferenceLog, table_name
-from tests.conftest import built_once, close_writers
-from tests.serving.lakehouse import build_lakehouse
+from tests.conftest import close_writers
+from tests.serving.conftest import serving_copy
 
 NAME = "dev.churn.churn_clf"
 SOURCES = ("customers", "events", "tickets", "churn_labels")
@@ -51,14 +50,7 @@ class Scored(NamedTuple):
 
 @pytest.fixture(scope="module")
 def scored(tmp_path_factory: pytest.TempPathFactory, churn_history: Settings) -> Scored:
-    built = built_once(tmp_path_factory, "serving",
-                       lambda folder: build_lakehouse(folder, churn_history))
-    own = tmp_path_factory.mktemp("model-lineage")
-    shutil.copytree(built / "lakehouse", own / "lakehouse")
-    (own / "mlflow").mkdir()
-    shutil.copy(built / "mlflow" / "mlflow.db", own / "mlflow" / "mlflow.db")
-    settings = Settings(str(own / "lakehouse"), churn_history.landing, "dev",
-                        f"sqlite:///{own / 'mlflow' / 'mlflow.db'}")
+    settings = serving_copy(tmp_path_factory, churn_history, "model-lineage")
     resources = {"lakehouse": LakehouseResource.from_settings(settings),
                  "mlflow": MlflowResource.from_settings(settings)}
     assert dg.materialize([predictions_asset(MODEL)], resources=resources).success

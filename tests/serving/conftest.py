@@ -37,21 +37,29 @@ STARTUP_SECONDS = 180
 SERVE = str(Path(sys.executable).parent / "lakehouse-ml")
 
 
-@pytest.fixture(scope="session")
-def lakehouse(tmp_path_factory: pytest.TempPathFactory, churn_history: Settings) -> Settings:
-    """Built once per `make test` (~1 min; `built_once`, shared by the xdist workers), then
-    copied for each test process: its tables and MLflow database (the artifacts stay shared;
-    new runs write folders of their own). Session-scoped, because a package-scoped fixture is
-    torn down whenever an xdist worker runs a file outside the folder in between, and was
-    rebuilt for most files. Tests that move aliases work on a registry copy."""
+def serving_copy(tmp_path_factory: pytest.TempPathFactory, churn_history: Settings,
+                 name: str) -> Settings:
+    """The serving lakehouse (`build_lakehouse` on `churn_history`: champion 1, challenger 2),
+    built once per `make test` (~1 min; `built_once`, shared by the xdist workers), copied into
+    a new temporary folder `name`: its tables and MLflow database (the artifacts stay shared;
+    new runs write folders of their own)."""
     built = built_once(tmp_path_factory, "serving",
                        lambda folder: build_lakehouse(folder, churn_history))
-    own = tmp_path_factory.mktemp("serving")
+    own = tmp_path_factory.mktemp(name)
     shutil.copytree(built / "lakehouse", own / "lakehouse")
     (own / "mlflow").mkdir()
     shutil.copy(built / "mlflow" / "mlflow.db", own / "mlflow" / "mlflow.db")
     return Settings(str(own / "lakehouse"), churn_history.landing, "dev",
                     f"sqlite:///{own / 'mlflow' / 'mlflow.db'}")
+
+
+@pytest.fixture(scope="session")
+def lakehouse(tmp_path_factory: pytest.TempPathFactory, churn_history: Settings) -> Settings:
+    """The serving lakehouse, one copy per test process (`serving_copy`). Session-scoped,
+    because a package-scoped fixture is torn down whenever an xdist worker runs a file outside
+    the folder in between, and was rebuilt for most files. Tests that move aliases work on a
+    registry copy."""
+    return serving_copy(tmp_path_factory, churn_history, "serving")
 
 
 @pytest.fixture(scope="session")
