@@ -254,6 +254,64 @@ def built_once(tmp_path_factory: pytest.TempPathFactory, name: str,
     return folder
 
 
+class CliResult(NamedTuple):
+    """What a `CliRunner` result said (kept as JSON by `built_once` builds)."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    output: str
+    """stdout and stderr interleaved, as printed."""
+
+
+class SmallRun(NamedTuple):
+    settings: Settings
+    result: CliResult
+    """`lakehouse-ml run`'s result."""
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> SmallRun:
+    """`lakehouse-ml generate --customers 20 --days MIN_TRAINABLE_DAYS`, then `lakehouse-ml
+    run` (what `make run` runs), in a lakehouse with MLflow beside it, an ephemeral Dagster
+    instance and no OpenLineage configuration (none from the environment, the working
+    directory or home: events go to the file under the root). Built once per `make test`
+    (`built_once`): read it only."""
+    from typer.testing import CliRunner
+
+    from lakehouse_ml.cli import app
+    from lakehouse_ml.domains.churn.generator import MIN_TRAINABLE_DAYS
+
+    def settings_in(folder: Path) -> Settings:
+        return Settings(str(folder / "lakehouse"), str(folder / "landing"), "dev",
+                        f"sqlite:///{folder / 'mlflow.db'}")
+
+    def build(folder: Path) -> None:
+        settings, runner = settings_in(folder), CliRunner()
+        (folder / "home").mkdir(parents=True)
+        with pytest.MonkeyPatch.context() as env:
+            for name in [n for n in os.environ if n.startswith("OPENLINEAGE")]:
+                env.delenv(name)
+            env.setenv("HOME", str(folder / "home"))
+            env.chdir(folder)
+            env.setenv("LAKEHOUSE_ROOT", settings.root)
+            env.setenv("LAKEHOUSE_LANDING", settings.landing)
+            env.setenv("LAKEHOUSE_ENV", settings.env)
+            env.setenv("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
+            env.delenv("DAGSTER_HOME", raising=False)
+            generated = runner.invoke(
+                app, ["generate", "--customers", "20", "--days", str(MIN_TRAINABLE_DAYS)])
+            assert generated.exit_code == 0, generated.output
+            result = runner.invoke(app, ["run"], prog_name="lakehouse-ml")
+        close_writers()
+        (folder / "result.json").write_text(json.dumps(CliResult(
+            result.exit_code, result.stdout, result.stderr, result.output)._asdict()))
+
+    folder = built_once(tmp_path_factory, "small_run", build)
+    result = CliResult(**json.loads((folder / "result.json").read_text()))
+    return SmallRun(settings_in(folder), result)
+
+
 def history_days(today: date | None = None) -> list[str]:
     """The churn history's days: at least 101, ending yesterday (UTC), starting on a Monday.
     The generator's stream is the same from any Monday on (weekends differ) and its labels

@@ -1,5 +1,6 @@
 """`lakehouse-ml run` (what `make run` runs) on a small demo: 20 customers over the fewest
-trainable days, one `run` shared by this file's tests (it is the costly part).
+trainable days: the session's `small_run` (tests/conftest.py), one `run` shared by this file's
+tests and tests/governance/test_openlineage_cli.py (it is the costly part).
 
 It refreshes a domain's monitors whenever its daily refresh succeeded, even when its model has
 no champion (training fails its gates or its data, so batch scoring fails): the feature
@@ -12,44 +13,12 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple
 
 import polars as pl
-import pytest
-from click.testing import Result
-from typer.testing import CliRunner
 
 from lakehouse_ml.catalog import Catalog
-from lakehouse_ml.cli import app
-from lakehouse_ml.config import Settings
-from lakehouse_ml.domains.churn.generator import MIN_TRAINABLE_DAYS
 from lakehouse_ml.governance.findings import TABLE
-
-runner = CliRunner()
-
-
-class SmallRun(NamedTuple):
-    settings: Settings
-    result: Result
-    """`lakehouse-ml run`'s result (exit code, stdout, stderr)."""
-
-
-@pytest.fixture(scope="module")
-def small_run(tmp_path_factory: pytest.TempPathFactory) -> SmallRun:
-    """`generate --customers 20 --days MIN_TRAINABLE_DAYS`, then `run`, in a lakehouse of this
-    module's (read it only), with MLflow beside it and an ephemeral Dagster instance."""
-    base = tmp_path_factory.mktemp("small_run")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("LAKEHOUSE_ROOT", str(base / "lakehouse"))
-        env.setenv("LAKEHOUSE_LANDING", str(base / "landing"))
-        env.setenv("LAKEHOUSE_ENV", "dev")
-        env.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{base / 'mlflow.db'}")
-        env.delenv("DAGSTER_HOME", raising=False)
-        settings = Settings.from_env()
-        generated = runner.invoke(
-            app, ["generate", "--customers", "20", "--days", str(MIN_TRAINABLE_DAYS)])
-        assert generated.exit_code == 0, generated.output
-        return SmallRun(settings, runner.invoke(app, ["run"], prog_name="lakehouse-ml"))
+from tests.conftest import SmallRun
 
 
 def test_run_refreshes_the_monitors_when_the_model_has_no_champion(

@@ -13,21 +13,15 @@ from pathlib import Path
 
 import pytest
 from openlineage.client.serde import Serde
-from typer.testing import CliRunner
 
-from lakehouse_ml.cli import app
-from lakehouse_ml.config import Settings
-from lakehouse_ml.domains.churn.generator import GenerationReport
 from lakehouse_ml.governance.openlineage import events_file, lineage_client
-from tests.conftest import day_keys
+from tests.conftest import SmallRun
 from tests.governance.test_openlineage import (  # noqa: F401 (marquez: a fixture)
     assert_valid,
     lifecycle,
     marquez,
     rebuilt,
 )
-
-runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
@@ -39,17 +33,11 @@ def no_openlineage_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     monkeypatch.chdir(tmp_path)
 
 
-def test_run_emits_start_and_an_end_event_for_every_job_run(
-        settings: Settings, landing: GenerationReport, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """On the first of the session's landed days (the cheapest run): the daily refresh
-    completes, training fails (too few days to train on), the audit completes."""
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-
-    first = day_keys()[0]
-    result = runner.invoke(app, ["run", "--start", first, "--end", first],
-                           prog_name="lakehouse-ml")
+def test_run_emits_start_and_an_end_event_for_every_job_run(small_run: SmallRun) -> None:
+    """The session's `small_run` (tests/conftest.py: 20 customers over the fewest trainable
+    days, no OpenLineage configuration): the daily refresh completes, batch scoring fails (no
+    champion), the audit completes."""
+    result, settings = small_run.result, small_run.settings
 
     # the CLI's console took its width when it was imported (80 columns inside the suite): a
     # summary line may wrap, so whitespace is made single spaces
