@@ -206,3 +206,19 @@ def test_a_rescore_from_that_is_not_a_day_fails_the_run_saying_so(
     assert not result.success
     assert "rescore_from: 'yesterday' is not a day (YYYY-MM-DD)" in str(
         result.get_step_failure_events()[0].step_failure_data.error)
+
+
+def test_rescoring_starts_at_the_feature_history_and_max_days_below_one_is_refused(
+    shop: Settings, catalog: Catalog
+) -> None:
+    asked = score(shop, rescore_from="2000-01-01", max_days=1)
+    assert asked["days_scored"] == [day(0).isoformat()]  # the first snapshot's day
+    assert asked["days_left"] == [day(n).isoformat() for n in range(1, 6)]
+    assert asked["days_without_features"] == []
+    result = dg.materialize(
+        [ASSET], resources={"lakehouse": LakehouseResource.from_settings(shop),
+                            "mlflow": MlflowResource.from_settings(shop)},
+        run_config={"ops": {ASSET.op.name: {"config": {"max_days": 0}}}}, raise_on_error=False)
+    assert not result.success
+    assert "max_days must be at least 1, got 0" in str(
+        result.get_step_failure_events()[0].step_failure_data.error)

@@ -115,7 +115,8 @@ def scoring_plan(catalog: Catalog, spec: ModelSpec, version: int, *,
     after the last day `spec.predictions_table` holds scores of (by any version) up to the UTC
     day of `scoring_time`, that every point-in-time feature table holds a snapshot of; with
     nothing scored yet, only that last day. `rescore_from` (a UTC day): instead every such day
-    from it on that `version` has not scored (days another version scored are re-scored).
+    from it (or from the first day every table holds a snapshot of) on that `version` has not
+    scored (days another version scored are re-scored).
     Over `max_days` (>= 1) days, the oldest `max_days`. ValueError as `scoring_time`, or for
     `max_days` < 1."""
     if max_days < 1:
@@ -131,6 +132,7 @@ def scoring_plan(catalog: Catalog, spec: ModelSpec, version: int, *,
     else:
         first = last
     tables = _snapshot_days(catalog, spec, latest)
+    first = max(first, *(min(table, default=last) for table in tables))  # not before history
     eligible: dict[date, datetime] = {}
     missing = []
     for day in (first + timedelta(days=n) for n in range((last - first).days + 1)):
