@@ -4,7 +4,6 @@ without them), the churn policy applied."""
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,25 +20,17 @@ from lakehouse_ml.governance import Metastore
 from lakehouse_ml.governance.findings import CRITICAL, TABLE
 from lakehouse_ml.governance.policy import apply_policy
 from lakehouse_ml.ml.registry import CHAMPION, use_tracking
-from tests.conftest import built_once
-from tests.serving.lakehouse import build_lakehouse
+from tests.serving.conftest import serving_copy
 
 MODEL = "dev.churn.churn_clf"
 TRAINING_SET = dg.AssetKey(["churn", "training_set"])
 
 
 @pytest.fixture
-def lakehouse(tmp_path_factory: pytest.TempPathFactory, churn_history: Settings,
-              tmp_path: Path) -> Settings:
+def lakehouse(tmp_path_factory: pytest.TempPathFactory, churn_history: Settings) -> Settings:
     """A private copy of the serving lakehouse (tables and MLflow database) with the churn
     policy applied."""
-    built = built_once(tmp_path_factory, "serving",
-                       lambda folder: build_lakehouse(folder, churn_history))
-    shutil.copytree(built / "lakehouse", tmp_path / "lakehouse")
-    (tmp_path / "mlflow").mkdir()
-    shutil.copy(built / "mlflow" / "mlflow.db", tmp_path / "mlflow" / "mlflow.db")
-    settings = Settings(str(tmp_path / "lakehouse"), churn_history.landing, "dev",
-                        f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}")
+    settings = serving_copy(tmp_path_factory, churn_history, "governance-asset")
     apply_policy(Path(churn.__file__).parent / "policy.yaml",
                  metastore=Metastore(settings.root, settings.env))
     return settings
