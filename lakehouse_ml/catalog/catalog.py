@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -28,12 +28,28 @@ from lakehouse_ml.governance.audit_chain import TABLE as AUDIT_TABLE
 from lakehouse_ml.governance.lineage import LINEAGE_TABLES, MODEL, PATH, Node, current_entity
 from lakehouse_ml.governance.lineage import TABLE as LINEAGE_TABLE
 from lakehouse_ml.governance.principals import current_principal
-from lakehouse_ml.governance.privileges import EXECUTE, MODIFY, SELECT
+from lakehouse_ml.governance.privileges import EXECUTE, MANAGE, MODIFY, SELECT
 from lakehouse_ml.lake import Lake, Version
+
+if TYPE_CHECKING:
+    from lakehouse_ml.governance.metastore import Metastore
+
+
+VERSION_ACTION = "createModelVersion"
+"""Unity Catalog's audit action for registering a new version of a registered model."""
 
 
 class TableNotFound(LookupError):
     """The name is valid but no table was created under it."""
+
+
+def _declared(metastore: Metastore, model: str) -> bool:
+    """Whether the metastore declares the registered model `model` (full name)."""
+    try:
+        metastore.securable(s.MODEL, model)
+    except s.UnknownSecurable:
+        return False
+    return True
 
 
 class Catalog:
@@ -96,10 +112,15 @@ class Catalog:
             self._lineage(Node(PATH, None, path))
 
     def record_model_version(self, model: str, version: int) -> None:
-        """Lineage: this call registered `version` of the model `catalog.schema.model` from
-        what its run read (its training set at the version read)."""
-        self._lineage(Node(MODEL, s.parse_name(s.MODEL, model, self.env), None, version),
-                      written=True)
+        """This call registered `version` of the model `catalog.schema.model` (after
+        `register_model` checked it may): one `createModelVersion` audit record, and lineage
+        from what its run read (its training set at the version read)."""
+        full = s.parse_name(s.MODEL, model, self.env)
+        if self._access is not None:
+            self._access.record(self.principal, full, READ_WRITE, "create_model_version",
+                                {"version": version}, action=VERSION_ACTION,
+                                run_id=current_entity().run_id)
+        self._lineage(Node(MODEL, full, None, version), written=True)
 
     def record_model_read(self, model: str, version: int) -> None:
         """Lineage: this call used `version` of the model `catalog.schema.model`, loaded and
@@ -137,12 +158,42 @@ class Catalog:
                             run_id=current_entity().run_id)
         self._lineage(Node(MODEL, model, None, version))
 
-    def register_model(self, model: str, comment: str = "") -> None:
-        """Declare the registered model `catalog.schema.model` in the metastore if it is not
-        yet (needs CREATE MODEL on its schema; the principal then owns it); idempotent."""
+    def check_model_owner(self, model: str) -> str:
+        """PermissionDenied (audited: a `checkPermission` record, 403) unless the principal
+        may change the registered model `catalog.schema.model`: register a new version of it
+        or move one of its aliases. Unity Catalog allows both to the model's owner and the
+        metastore admins (with USE CATALOG + USE SCHEMA on its catalog and schema); here whoever
+        may make itself the owner may too, so the check is MANAGE on the model, held by its
+        owner, a container's owner, a MANAGE grantee (on it or inherited) or a metastore
+        admin, and USE CATALOG + USE SCHEMA. A model MLflow registered but the metastore does
+        not declare is checked on its schema. Returns the model's full name; ValueError for a
+        name that is not `catalog.schema.model`."""
+        full = s.parse_name(s.MODEL, model, self.env)
         if self._access is not None:
-            self._access.metastore.create(s.MODEL, model, comment=comment,
-                                          as_principal=self.principal)
+            self._access.check_within(self.principal, MANAGE, s.MODEL, full)
+        return full
+
+    def register_model(self, model: str, comment: str = "") -> None:
+        """Before registering a version of the registered model `catalog.schema.model`:
+        declare it in the metastore unless it is (needs CREATE MODEL on its schema; the
+        principal then owns it; one `createRegisteredModel` record), then `check_model_owner`
+        (PermissionDenied, audited). A model declared already is not created again and leaves
+        no `createRegisteredModel` record, as in Databricks' `system.access.audit` (MLflow's
+        `register_model` looks an existing model up rather than creating it): a record says
+        what happened. Declared by another process at the same moment: a 400 record saying
+        it already exists."""
+        full = s.parse_name(s.MODEL, model, self.env)
+        if self._access is None:
+            return
+        metastore = self._access.metastore
+        if not _declared(metastore, full):
+            try:
+                metastore.create(s.MODEL, full, comment=comment, if_not_exists=False,
+                                 as_principal=self.principal)
+            except ValueError:
+                if not _declared(metastore, full):
+                    raise
+        self.check_model_owner(full)
 
     def name(self, text: str | TableName) -> TableName:
         return text if isinstance(text, TableName) else TableName.parse(text, self.env)

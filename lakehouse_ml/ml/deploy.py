@@ -2,7 +2,10 @@
 
 Every move is recorded (who, when, why) in `<schema>.alias_changes`, and that history is what
 a rollback goes back through; each is also a `setRegisteredModelAlias` record (Unity Catalog's
-action name) in `governance.audit_log`, as the catalog's principal.
+action name) in `governance.audit_log`, as the catalog's principal. A move needs the right to
+change the registered model (`Catalog.check_model_owner`: its owner, or MANAGE on it, with USE
+CATALOG + USE SCHEMA): without it, PermissionDenied naming principal, privilege and model,
+audited (403), and no alias moves.
 """
 
 from __future__ import annotations
@@ -37,11 +40,12 @@ def _move(
     catalog: Catalog, client: MlflowClient, schema: str, model: str, alias: str,
     version: int, actor: str, reason: str,
 ) -> None:
+    full = catalog.check_model_owner(model)
     before = alias_version(client, model, alias)
     client.set_registered_model_alias(model, alias, str(version))
     record_alias_change(catalog, schema, model, alias, before, version, actor, reason)
     audit(catalog.root, catalog.env, catalog.principal, ALIAS_ACTION, {
-        "full_name_arg": model, "alias": alias, "version_num": str(version),
+        "full_name_arg": full, "alias": alias, "version_num": str(version),
         "from_version": "" if before is None else str(before), "reason": reason})
 
 

@@ -51,18 +51,18 @@ def test_token_creation_and_revocation_are_audited_without_the_secret(tmp_path: 
 def test_each_alias_move_is_one_audit_record(tmp_path: Path) -> None:
     catalog = Catalog(str(tmp_path / "lake"), "dev")
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    client.create_registered_model("m")
+    client.create_registered_model("dev.ml.m")
     for _ in range(2):
-        version = client.create_model_version("m", source=str(tmp_path))
-        client.set_model_version_tag("m", version.version, VALIDATION_STATUS, "passed")
-        record_validation(catalog, "ml", "m", int(version.version), "run", [])
-    deploy(catalog, client, "ml", "m", 1, True, "ml-pipeline")
-    deploy(catalog, client, "ml", "m", 2, True, "ml-pipeline")
-    rollback(catalog, client, "ml", "m", "ann", "bad predictions")
+        version = client.create_model_version("dev.ml.m", source=str(tmp_path))
+        client.set_model_version_tag("dev.ml.m", version.version, VALIDATION_STATUS, "passed")
+        record_validation(catalog, "ml", "dev.ml.m", int(version.version), "run", [])
+    deploy(catalog, client, "ml", "dev.ml.m", 1, True, "ml-pipeline")
+    deploy(catalog, client, "ml", "dev.ml.m", 2, True, "ml-pipeline")
+    rollback(catalog, client, "ml", "dev.ml.m", "ann", "bad predictions")
     moves = [(r["user"], r["service"], sorted(p for p in r["params"]
                                                if not p.startswith("reason=")))
              for r in records(catalog, ALIAS_ACTION)]
-    alias = ["alias={}", "from_version={}", "full_name_arg=m", "version_num={}"]
+    alias = ["alias={}", "from_version={}", "full_name_arg=dev.ml.m", "version_num={}"]
 
     def move(name: str, before: int | str, after: int) -> list[str]:
         return sorted(a.format(x) for a, x in zip(alias, (name, before, "", after),

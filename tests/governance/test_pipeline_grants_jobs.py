@@ -29,6 +29,7 @@ import yaml
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.catalog.access import ACCESS_ACTION, READ, READ_WRITE
+from lakehouse_ml.catalog.catalog import VERSION_ACTION
 from lakehouse_ml.config import Settings
 from lakehouse_ml.definitions import defs
 from lakehouse_ml.defs.factories import names
@@ -53,6 +54,8 @@ JOBS = (TRAIN, SCORE, MONITOR)
 Grant = tuple[str, str]
 """(privilege, securable the grant is on: `TYPE full_name`)."""
 CATALOG: set[Grant] = {("USE CATALOG", "CATALOG dev")}
+MODEL_MANAGE: Grant = ("MANAGE", "MODEL dev.churn.churn_clf")
+"""Registering a version of the model and moving its aliases (it is owned by `ml`)."""
 
 
 def _reads(*schemas: str) -> set[Grant]:
@@ -67,7 +70,7 @@ def _writes(schema: str) -> set[Grant]:
 NEEDS: dict[str, set[Grant]] = {
     # features (gold) and labels (silver) -> churn.training_set; gates and alias moves
     # recorded in churn.validation_results and churn.alias_changes
-    TRAIN: CATALOG | _reads("gold", "silver") | _writes("churn"),
+    TRAIN: CATALOG | _reads("gold", "silver") | _writes("churn") | {MODEL_MANAGE},
     # the champion (EXECUTE) scores the eligible customers (silver, gold) -> churn.predictions
     SCORE: CATALOG | _reads("gold", "silver") | _writes("churn")
     | {("EXECUTE", "SCHEMA dev.churn")},
@@ -76,7 +79,7 @@ NEEDS: dict[str, set[Grant]] = {
     MONITOR: CATALOG | _reads("gold", "churn", "silver") | _writes("monitoring"),
 }
 """What each job needs: the grants its audited calls use."""
-REVOKED = {TRAIN: [("MODIFY", "SCHEMA dev.churn")],
+REVOKED = {TRAIN: [("MODIFY", "SCHEMA dev.churn"), MODEL_MANAGE],
            SCORE: [("EXECUTE", "SCHEMA dev.churn"), ("MODIFY", "SCHEMA dev.churn")],
            MONITOR: [("MODIFY", "SCHEMA dev.monitoring")]}
 """The grants taken away one at a time (each a run of minutes on a loaded machine): the one
@@ -130,19 +133,19 @@ def _last(settings: Settings) -> int:
     return -1 if last is None else int(last)
 
 
-def _needed(action: str, params: dict[str, str]) -> tuple[str, str, str] | None:
-    """(privilege, type, name) the allowed call `action` was checked for; None for a call that
-    checks none: declaring the registered model (the policy declares it already: serving's
-    EXECUTE grant names it) and moving its alias (recorded, not checked)."""
+def _needed(action: str, params: dict[str, str]) -> tuple[str, str, str]:
+    """(privilege, type, name) the allowed call `action` was checked for: a new model version
+    and an alias move MANAGE on the model (the policy declares it already: serving's EXECUTE
+    grant names it, so the pipeline never creates it)."""
     securable = params.get("securable", "")
+    if action in (VERSION_ACTION, ALIAS_ACTION):
+        return pv.MANAGE, s.MODEL, securable or params["full_name_arg"]
     if action == ACCESS_ACTION and params["method"] == "load_model":
         return pv.EXECUTE, s.MODEL, securable
     if action == ACCESS_ACTION and params["operation"] in (READ, READ_WRITE):
         return (pv.SELECT if params["operation"] == READ else pv.MODIFY), s.TABLE, securable
     if action == "createTable":
         return pv.CREATE_TABLE, s.SCHEMA, securable.rsplit(".", 1)[0]
-    if action in ("createRegisteredModel", ALIAS_ACTION):
-        return None
     raise AssertionError(f"an audited action this test does not know: {action} {params}")
 
 
@@ -154,8 +157,7 @@ def _sources(settings: Settings, records: pl.DataFrame) -> list[pv.Source]:
     for action, params in records.filter(pl.col("status") == 200).select(
             "action_name", "request_params").iter_rows():
         need = _needed(action, {p["key"]: p["value"] for p in params})
-        if need is not None:
-            needs |= {need, *pv.usage_requirements(metastore.securable(*need[1:]))}
+        needs |= {need, *pv.usage_requirements(metastore.securable(*need[1:]))}
     found = []
     for privilege, kind, name in sorted(needs):
         held = [source for source in metastore.effective_privileges(PRINCIPAL, kind, name)
