@@ -2,11 +2,15 @@
 lakehouse's size (issue 14, Benchmark).
 
     .venv/bin/python -m bench.forget [--customers 2000 --days 120] [--key customer_id=1]
-                                     [--keep DIR | --built DIR]
+                                     [--keep DIR | --built DIR | --lakehouse DIR --landing DIR]
+                                     [--env dev]
 
 Builds the `make run` lakehouse in a temporary folder (`lakehouse-ml generate`, then
 `lakehouse-ml run`, as `make run` does; `--customers 50000 --days 180` for the benchmark
-size), then runs `forget --dry-run` and `forget` on it, each in a child process. Measures:
+size), or copies a built one (`--built`: a `make run` data folder; `--lakehouse` and
+`--landing`: a root and landing zone such as `bench.incremental`'s 50,000 × 180 ones, with
+`--env bench`), then runs `forget --dry-run` and `forget` on it, each in a child process.
+Measures:
 wall time of each; the lakehouse's and landing zone's bytes before; bytes the erasure wrote
 (its report); which data files it replaced, each of which must have held the subject (it
 rewrites only files holding the subject: checked, the benchmark fails otherwise); tables it
@@ -31,9 +35,9 @@ import polars as pl
 
 from bench.common import REPO, emit
 
-BOOKKEEPING = "dev/governance/"
-"""The audit log and lineage tables: every call appends to them. (Manifests are brought up to
-date with the landed files they describe.)"""
+BOOKKEEPING = "governance/"
+"""Under the environment's folder, the audit log and lineage tables: every call appends to
+them. (Manifests are brought up to date with the landed files they describe.)"""
 CLI = str(Path(sys.executable).parent / "lakehouse-ml")
 
 
@@ -76,14 +80,16 @@ def holds(file: Path, column: str, value: str) -> bool:
     return frame.filter(pl.col(column).cast(pl.String).str.strip_chars() == value).height > 0
 
 
-def run(customers: int, days: int, key: str, folder: Path, built: bool = False
-        ) -> dict[str, Any]:
+def run(customers: int, days: int, key: str, folder: Path, built: bool = False,
+        environment: str = "dev") -> dict[str, Any]:
     """`built`: `folder` already holds `lakehouse/` and `landing/` (no generate or run)."""
     root, landing = folder / "lakehouse", folder / "landing"
     env = {**os.environ, "LAKEHOUSE_ROOT": str(root), "LAKEHOUSE_LANDING": str(landing),
-           "LAKEHOUSE_ENV": "dev", "MLFLOW_TRACKING_URI": f"sqlite:///{folder}/mlflow/mlflow.db",
+           "LAKEHOUSE_ENV": environment,
+           "MLFLOW_TRACKING_URI": f"sqlite:///{folder}/mlflow/mlflow.db",
            "DAGSTER_HOME": str(folder / "dagster")}
-    (folder / "dagster").mkdir(parents=True, exist_ok=True)
+    for part in ("dagster", "mlflow"):
+        (folder / part).mkdir(parents=True, exist_ok=True)
     build_s = 0.0
     if not built:
         build_s = lakehouse_ml(env, "generate", "--customers", str(customers), "--days",
@@ -103,8 +109,8 @@ def run(customers: int, days: int, key: str, folder: Path, built: bool = False
                if p["kind"] == "table"}
     untouched_changed = sorted(
         f for f in set(before) | set(after) if before.get(f) != after.get(f)
-        and not any(f.startswith(f"dev/{t}/") for t in touched)
-        and not f.startswith(BOOKKEEPING) and "_manifest/" not in f)
+        and not any(f.startswith(f"{environment}/{t}/") for t in touched)
+        and not f.startswith(f"{environment}/{BOOKKEEPING}") and "_manifest/" not in f)
     if without or untouched_changed:
         raise RuntimeError(f"forget rewrote files without the subject: {without[:5]}, or "
                            f"changed tables it did not name: {untouched_changed[:5]}")
@@ -112,7 +118,8 @@ def run(customers: int, days: int, key: str, folder: Path, built: bool = False
     for place in report["places"]:
         by_kind[place["kind"]] = by_kind.get(place["kind"], 0) + place["bytes_rewritten"]
     return {
-        "customers": customers, "days": days, "build_s": round(build_s, 1),
+        "customers": customers, "days": days, "env": environment,
+        "build_s": round(build_s, 1),
         "dry_run_s": round(dry_s, 1), "forget_s": round(forget_s, 1),
         "places": len(report["places"]), "dry_run_places": len(json.loads(dry)["places"]),
         "lakehouse_bytes": lakehouse_bytes, "landing_bytes": landing_bytes,
@@ -134,13 +141,20 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--keep", type=Path, help="build in DIR and keep it")
     parser.add_argument("--built", type=Path, help="a copy of DIR (lakehouse/, landing/, "
                         "mlflow/ as `make run` leaves them) instead of building one")
+    parser.add_argument("--lakehouse", type=Path, help="a copy of this root instead")
+    parser.add_argument("--landing", type=Path, help="with --lakehouse: its landing zone")
+    parser.add_argument("--env", default="dev", help="the environment (LAKEHOUSE_ENV)")
     args = parser.parse_args(argv)
-    if args.built:
+    parts = ({part: args.built / part for part in ("lakehouse", "landing", "mlflow")}
+             if args.built else {"lakehouse": args.lakehouse, "landing": args.landing}
+             if args.lakehouse else None)
+    if parts:
         with tempfile.TemporaryDirectory(prefix="bench-forget-") as folder:
-            for part in ("lakehouse", "landing", "mlflow"):
-                if (args.built / part).exists():
-                    shutil.copytree(args.built / part, Path(folder) / part)
-            result = run(args.customers, args.days, args.key, Path(folder), built=True)
+            for part, source in parts.items():
+                if source is not None and source.exists():
+                    shutil.copytree(source, Path(folder) / part)
+            result = run(args.customers, args.days, args.key, Path(folder), built=True,
+                         environment=args.env)
     elif args.keep:
         result = run(args.customers, args.days, args.key, args.keep)
     else:
