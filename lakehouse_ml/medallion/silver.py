@@ -166,10 +166,21 @@ def duplicate_keys(catalog: Catalog, source: Source, batches: Sequence[str]) -> 
     """Primary keys silver holds more than once, as (keys..., `rows`), sorted by key.
 
     Only keys that `batches` wrote can have become duplicates there: silver is read for those
-    keys (their key columns only), not whole.
+    keys (their key columns only), not whole, and in the groups of batches `refine` uses
+    (`steps`), so memory follows a step's rows, not the history's.
     """
     keys = list(source.primary_key)
-    silver = catalog.scan(source.silver_table)
+    parts = [_duplicate_keys(catalog, keys, source.silver_table, step)
+             for step in steps(catalog, source, batches)]
+    if not parts:
+        return _duplicate_keys(catalog, keys, source.silver_table, [])
+    return pl.concat(parts).unique(keys).sort(keys)
+
+
+def _duplicate_keys(
+    catalog: Catalog, keys: list[str], table: str, batches: Sequence[str]
+) -> pl.DataFrame:
+    silver = catalog.scan(table)
     written = silver.filter(pl.col("_batch_id").is_in(batches)).select(keys).unique().collect()
     return (
         silver.filter(*among(written, keys)).select(keys)
