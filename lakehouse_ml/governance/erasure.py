@@ -4,20 +4,25 @@
 training sets, predictions, inference logs, quarantine and rejects (`erasure_tables`), online
 stores (`erasure_online`), landed files and their manifest, MLflow artifacts with rows
 (`erasure_files`) — and the model versions whose pinned training set held it
-(`erasure_models`). The principal needs MODIFY on every table holding the subject, checked
-for all of them before anything changes (a denial names principal, privilege and table and is
-audited). Then it rewrites each place without the subject (tables: DELETE, VACUUM with no
-retention, log purged, so no data file or log statistic still holds it), tags those model
-versions `needs_retraining`, and appends one `forgetSubject` record to the audit log with
-the key hashed (`customer_id=sha256:…`), never in clear. A dry run lists every place and
-changes nothing (not even an audit record, unless a check is denied).
+(`erasure_models`). The principal needs MODIFY on every table holding the subject and on
+the feature table of every online store holding it, and MANAGE on every model whose versions
+are to be tagged, checked for all of them before anything changes (a denial names principal,
+privilege and securable and is audited). Then it rewrites each place without the subject
+(tables: DELETE, VACUUM with no retention, log purged, so no data file or log statistic still
+holds it), tags those model versions `needs_retraining`, and appends one `forgetSubject`
+record to the audit log with the key hashed (`customer_id=sha256:…`), never in clear. A dry
+run lists every place and changes nothing (not even an audit record, unless a check is
+denied).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
+
+import polars as pl
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.features.online.store import default_store
@@ -50,7 +55,11 @@ class ErasureReport:
 
     @property
     def problems(self) -> list[str]:
-        return [f"{p.kind} {p.name}: {p.problem}" for p in self.places if p.problem]
+        """Places that could not be (fully) erased. Not a model version's note (its pinned
+        training set unreadable, e.g. purged by an earlier erasure): it is tagged all the
+        same, so the subject's erasure is complete."""
+        return [f"{p.kind} {p.name}: {p.problem}" for p in self.places
+                if p.problem and p.kind != "model_version"]
 
     def lines(self) -> list[str]:
         """One line per place, then a summary."""
@@ -86,6 +95,18 @@ def check(subject: Subject) -> None:
                          f"most {MAX_COLUMN_CHARS} are accepted")
 
 
+def canonical(subject: Subject, keys: Mapping[str, Mapping[str, tuple[pl.DataType, Any]]]
+              ) -> Subject:
+    """The subject with its value as an integer key column of its name spells it (`042`,
+    `+42` → `42`), so the text places (bronze, rejects, landed files, logged requests), which
+    compare text, find what the typed columns find, and the audit hashes one spelling."""
+    for columns in keys.values():
+        found = columns.get(subject.column)
+        if found is not None and found[0].is_integer():
+            return replace(subject, value=str(found[1]))
+    return subject
+
+
 def _declared() -> tuple[dict[str, dict[str, list[tuple[str, str]]]], list]:
     """Declared column lineage of every domain (`schema.table` → column → sources) and every
     declared model."""
@@ -105,12 +126,15 @@ def forget(root: str, env: str, subject: Subject, *, dry_run: bool,
     `landing`, the MLflow store `tracking_uri`, when given), acting as `principal`.
 
     Raises ValueError (usage) for a value over MAX_VALUE_CHARS, a column no table has or a
-    value not of a key column's type; PermissionDenied naming principal, MODIFY and the table
-    when a table holding the subject may not be changed (nothing is changed then)."""
+    value not of a key column's type; PermissionDenied naming principal, privilege and
+    securable when a table or online store holding the subject, or a model to tag, may not be
+    changed (nothing is changed then)."""
     check(subject)
     catalog = Catalog(root, env, principal=principal)
     derived, specs = _declared()
     keys = erasure_tables.keys_of(catalog, subject, derived)
+    if (spelled := canonical(subject, keys)) != subject:
+        subject, keys = spelled, erasure_tables.keys_of(catalog, spelled, derived)
     needles = erasure_tables.needles(catalog, subject, keys)
     holders = erasure_tables.find(catalog, needles, keys)
     for holder in holders:
@@ -123,7 +147,9 @@ def forget(root: str, env: str, subject: Subject, *, dry_run: bool,
             from lakehouse_ml.ml.registry import use_tracking
 
             client = use_tracking(tracking_uri)
-        models = erasure_models.plan(catalog, client, specs, keys) if client else []
+        models = (erasure_models.plan(catalog, client, specs, keys, hashed_key(subject))
+                  if client else [])
+        _check_others(catalog, online, models, audited=not dry_run)
         files = _files(root, env, subject, landing, dry_run=dry_run,
                        artifacts=client is not None)
         if dry_run:
@@ -141,6 +167,17 @@ def forget(root: str, env: str, subject: Subject, *, dry_run: bool,
     if not dry_run:
         _audit(catalog, report)
     return report
+
+
+def _check_others(catalog: Catalog, online: Sequence[erasure_online.OnlineKeys],
+                  models: Sequence[ErasedPlace], *, audited: bool) -> None:
+    """PermissionDenied (before anything changes) unless the principal may change the other
+    places too, as it may the tables: MODIFY on each online store's feature table, and MANAGE
+    on each model whose versions are to be tagged (as moving its aliases needs)."""
+    for keys in online:
+        catalog.check_write(keys.table, "forget", audited=audited)
+    for model in dict.fromkeys(p.name.rpartition("/")[0] for p in models):
+        catalog.check_model_owner(model)
 
 
 def _files(root: str, env: str, subject: Subject, landing: str | None, *, dry_run: bool,

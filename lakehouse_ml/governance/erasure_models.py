@@ -3,8 +3,8 @@
 A version learned from the subject when the training set version it pinned (its
 `data_versions` tag) has one of the subject's rows; that is read before the tables are
 vacuumed. A version whose pinned training set cannot be read (no tag, vacuumed earlier) is
-counted as having learned from it (fail closed), with the reason. `tag` sets
-`needs_retraining` on each.
+counted as having learned from it (fail closed), with the reason (a note: tagging it is
+erasure enough, so it is not an erasure's problem). `tag` sets `needs_retraining` on each.
 """
 
 from __future__ import annotations
@@ -30,9 +30,11 @@ when and which key, hashed)."""
 
 
 def plan(catalog: Catalog, client: MlflowClient, specs: Sequence[ModelSpec],
-         keys: Mapping[str, Mapping[str, tuple[pl.DataType, Any]]]) -> list[ErasedPlace]:
+         keys: Mapping[str, Mapping[str, tuple[pl.DataType, Any]]], key_digest: str
+         ) -> list[ErasedPlace]:
     """One place (`model/version`, rows: the subject's rows in its training set) per version
-    that learned from the subject."""
+    that learned from the subject, but those already tagged for it (`key_digest`, an
+    erasure of the same subject run before: a rerun does not report them again)."""
     found = []
     for spec in specs:
         model = spec.registered_name(catalog.env)
@@ -43,6 +45,8 @@ def plan(catalog: Catalog, client: MlflowClient, specs: Sequence[ModelSpec],
         except MlflowException:
             continue
         for version in versions:
+            if key_digest in (version.tags or {}).get(NEEDS_RETRAINING, ""):
+                continue
             rows, problem = _rows(catalog, str(table), version.tags or {}, subject_keys)
             if rows or problem:
                 found.append(ErasedPlace("model_version", f"{model}/{version.version}",
