@@ -485,14 +485,20 @@ def refresh(catalog: Catalog, monitor: Monitor, *, now: datetime | None = None,
     be evaluated on the rows (a column it names is missing, not valid SQL) is left out
     (`failed_slices`) while the rest is computed, labels that cannot be used (wrong type,
     conflicting, not a label) give no realized quality for them (`notes` says so each time).
-    MonitorError for a monitor its table cannot satisfy (missing or mistyped timestamp)."""
+    MonitorError for a monitor its table cannot satisfy (missing or mistyped timestamp).
+    PermissionDenied (audited) without MODIFY on both metric tables, checked before anything
+    is computed."""
     if not catalog.exists(monitor.table):
         return RefreshResult(monitor, [], 0, 0, -1,
                              notes=(f"{monitor.table} does not exist yet: zero windows",))
+    tables.ensure_tables(catalog, monitor)
+    for table in (monitor.profile_metrics_table, monitor.drift_metrics_table):
+        # before anything is read or computed: a principal who may not write the results is
+        # told at once (the denial is audited), not after the whole computation
+        catalog.check_write(table, "refresh", audited=False)
     version = catalog.version(monitor.table)
     schema = catalog.scan(monitor.table, version).collect_schema()
     kinds, categorical, skipped = profiled_columns(schema, monitor)
-    tables.ensure_tables(catalog, monitor)
     notes: list[str] = _unused_declarations(monitor, kinds)
     try:
         label_starts, label_version = _label_starts(catalog, monitor)
