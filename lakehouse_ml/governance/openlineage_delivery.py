@@ -9,7 +9,7 @@ run here), and `deliver` sends the kept events, oldest first, before any new one
 that fails stops the delivery (the endpoint is still down: at most one timeout per call) and
 every later event is kept behind it, so the order is kept. A kept file is removed once its
 event was sent, under a lock (`fcntl.flock`), so concurrent deliveries (the daemon evaluates
-sensors in threads) send each event once; only a crash between the send and the removal sends
+sensors in threads) send each kept event once; only a crash between the send and the removal sends
 one again (at-least-once, as OpenLineage consumers such as Marquez expect).
 
 An HTTP transport is bounded: its timeout at most `SEND_SECONDS` (connect and each read), and
@@ -120,36 +120,42 @@ def _keep(folder: Path, body: str) -> None:
     os.replace(partial, folder / name)  # a reader never sees half an event
 
 
-def deliver(client: OpenLineageClient, root: str, env: str, events: Sequence[Any]) -> int:
-    """Send `root`'s kept events, oldest first, then `events` (RunEvents) with `client`;
-    keep whatever cannot be sent (see the module docstring). Returns how many events were
-    sent. Raises EventsKept when an event was kept, OSError when the spool cannot be written
-    (the event is then lost, and said so)."""
-    folder = pending_dir(root, env)
-    client = bounded(client)
+def _resend(client: OpenLineageClient, folder: Path) -> tuple[int, Exception | None]:
+    """Send the kept events oldest first, removing each once sent, until one fails."""
     sent = 0
     with _locked(folder):
-        failure: Exception | None = None
         for path in sorted(folder.glob("*.json")):
             try:
                 client.transport.emit(json.loads(path.read_text()))
-            except Exception as error:  # any transport's failure: keep it, stop here
-                failure = error
-                break
+            except Exception as error:  # noqa: BLE001 - any transport's failure: kept
+                return sent, error
             path.unlink()
             sent += 1
-        for event in events:
-            if failure is None:
-                try:
-                    client.emit(event)
-                    sent += 1
-                    continue
-                except Exception as error:  # noqa: BLE001 (kept, said below)
-                    failure = error
-            _keep(folder, Serde.to_json(event))
-        if failure is not None:
-            kept = len(list(folder.glob("*.json")))
-            raise EventsKept(
-                f"openlineage: could not send to {endpoint(client)} ({_why(failure)}); "
-                f"{kept} event(s) kept in {folder}, sent again on a later delivery")
+    return sent, None
+
+
+def deliver(client: OpenLineageClient, root: str, env: str, events: Sequence[Any]) -> int:
+    """Send `root`'s kept events, oldest first, then `events` (RunEvents) with `client`;
+    keep whatever cannot be sent (see the module docstring; nothing is written under the
+    root while every event is sent). Returns how many events were sent. Raises EventsKept
+    when an event was kept, OSError when the spool cannot be written (the event is then lost,
+    and said so)."""
+    folder = pending_dir(root, env)
+    client = bounded(client)
+    sent, failure = _resend(client, folder) if pending(root, env) else (0, None)
+    for event in events:
+        if failure is None:
+            try:
+                client.emit(event)
+                sent += 1
+                continue
+            except Exception as error:  # noqa: BLE001 - kept, said below
+                failure = error
+        folder.mkdir(parents=True, exist_ok=True)
+        _keep(folder, Serde.to_json(event))
+    if failure is not None:
+        raise EventsKept(
+            f"openlineage: could not send to {endpoint(client)} ({_why(failure)}); "
+            f"{len(pending(root, env))} event(s) kept in {folder}, sent again on a later "
+            "delivery")
     return sent

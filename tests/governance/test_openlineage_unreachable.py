@@ -23,7 +23,7 @@ from lakehouse_ml.config import Settings
 from lakehouse_ml.defs.lineage_events import emit_ended_run, lineage_events
 from lakehouse_ml.defs.resources import LakehouseResource
 from lakehouse_ml.governance.openlineage import events_file
-from lakehouse_ml.governance.openlineage_delivery import EventsKept, pending
+from lakehouse_ml.governance.openlineage_delivery import EventsKept, pending, pending_dir
 from tests.governance.test_openlineage import rebuilt
 from tests.governance.test_openlineage_dagster import lake, pipeline  # noqa: F401
 
@@ -186,3 +186,16 @@ def test_a_run_executed_in_process_keeps_both_events_and_says_so_in_one_line(
 
     assert [e["eventType"] for e in back.received] == ["START", "COMPLETE"] * 2
     assert {e["run"]["runId"] for e in back.received} == {result.run_id}
+
+
+def test_while_the_endpoint_answers_nothing_is_written_under_the_root(
+        lake: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+        endpoints: list[Endpoint]) -> None:
+    up = Endpoint(201)
+    endpoints.append(up)
+    configure(tmp_path, monkeypatch, up.url)
+    with dg.instance_for_test() as instance:
+        run_id = run_and_tick(lake, instance)
+    assert [(e["run"]["runId"], e["eventType"]) for e in up.received] == [
+        (run_id, "START"), (run_id, "COMPLETE")]
+    assert not pending_dir(lake.root, "dev").exists()
