@@ -47,12 +47,14 @@ CUSTOMERS, DAYS, DRIFTED = 150, 75, 10
 SHIFTED = re.compile(r"session|event|purchase|login|page_view|revenue|distinct_product|activity"
                      r"|country")
 OUTPUTS = {"prediction", "probability"}
-MAX_FALSE_POSITIVE_RATE = 0.25
+MAX_FALSE_POSITIVE_RATE = 0.4
 """Flagged (WARN or ERROR) column-windows among the compared undrifted inputs (`tenure_days`,
 `plan_tier`: the ticket counts' 30- and 90-day windows are truncated in every training row at
-this size) over both windows: measured 1/4 (`tenure_days` WARN after the drift: everyone is
-~45 days older than at the label times); 2/4 before batch scoring kept to the training set's
-population."""
+this size) over the 11 windows batch scoring writes (the day before the drift, then each
+drifted day: one run catches up on all 10): measured 8/22, every one `tenure_days` at WARN on
+the later drifted days (everyone is weeks older than at the label times: a real shift,
+not noise), none at ERROR. With one window after the drift (before batch scoring caught up on
+missed days) it was 1/4; 2/4 before batch scoring kept to the training set's population."""
 
 
 @pytest.fixture
@@ -114,8 +116,10 @@ def test_drift_demo(demo_env: Settings) -> None:
         day=pl.col("window").struct.field("start").dt.date())
     levels = drift_levels(rows, monitor).with_columns(
         day=pl.col("window").struct.field("start").dt.date())
-    # a window starting at drift_from holds scores as of its midnight: undrifted days only
+    # a window starting at drift_from holds scores as of its midnight: undrifted days only;
+    # batch scoring caught up on each drifted day: one window per day
     before, after = pl.col("day") <= drift_from, pl.col("day") > drift_from
+    assert compared.filter(after)["day"].n_unique() == DRIFTED
     assert compared.filter(before).height and compared.filter(after).height
     errors_before = levels.filter(before, pl.col("level") == "ERROR")
     assert errors_before.is_empty(), errors_before
@@ -130,6 +134,7 @@ def test_drift_demo(demo_env: Settings) -> None:
           f"{levels.filter(before).rows()}; FP {flagged.height}/{total} "
           f"({sorted(flagged['column_name'])})")
     assert total >= 4 and flagged.height / total <= MAX_FALSE_POSITIVE_RATE, flagged
+    assert flagged.filter(pl.col("level") == "ERROR").is_empty(), flagged  # none retrains
 
     sensor = definitions.resolve_sensor_def(names.drift_sensor(MODEL.name))
     resources = {"lakehouse": LakehouseResource.from_settings(settings)}
