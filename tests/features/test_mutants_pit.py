@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from lakehouse_ml.features import FeatureEngineeringClient, FeatureFunction, FeatureLookup
-from lakehouse_ml.features.errors import FeatureStoreError
+from lakehouse_ml.features.errors import FeatureCollisionError, FeatureStoreError
 from lakehouse_ml.features.pit import is_sorted
 
 from .timeline import at, utc_frame
@@ -328,3 +328,26 @@ def test_a_row_lookup_is_checked_against_the_published_version_of_its_table(
         fe.lookup_online(pl.DataFrame({"cid": [1]}), [extra])
     with pytest.raises(FeatureStoreError, match=refused):
         fe.row_lookup([extra], keys, ["extra"])
+
+
+def test_a_row_lookup_refuses_an_output_named_like_a_request_column(
+    fees: FeatureEngineeringClient,
+) -> None:
+    """A function whose output is named like the key column collides with the request's
+    column, as in `lookup_online`. Kills the collision check run on `pl.DataFrame(schema=None)`
+    (no request columns) in `RowLookup.__init__`."""
+    steps = [FeatureLookup("gold.fees", "cid"), FeatureFunction("cid", pl.col("base") * 2)]
+    with pytest.raises(FeatureCollisionError, match="column 'cid' from feature function 'cid'"):
+        fees.row_lookup(steps, pl.Schema({"cid": pl.Int64}), ["cid"])
+
+
+def test_no_rows_get_no_values_through_chained_functions(fees: FeatureEngineeringClient) -> None:
+    """A request of no rows still types each function's output, which the next function
+    reads. Kills `self._dtype is None` → `is not None` and the start value `None` → `""` in
+    `_Remembered` (no output type for an empty first call)."""
+    steps = [FeatureLookup("gold.fees", "cid"),
+             FeatureFunction("plus", pl.col("base") + 1),
+             FeatureFunction("plus2", pl.col("plus") + 1)]
+    rows = fees.row_lookup(steps, pl.Schema({"cid": pl.Int64}), ["plus", "plus2"])
+    assert rows({"cid": []}, at(0)) == {"plus": [], "plus2": []}
+    assert rows({"cid": [1]}, at(0)) == {"plus": [2.5], "plus2": [3.5]}
