@@ -12,6 +12,8 @@ import pandera.polars as pa
 import polars as pl
 from pandera.engines import polars_engine as pe
 
+from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.ingest.bronze import ingest
 from lakehouse_ml.medallion.spec import Aggregate, Domain, Expectation, Source
 
 DAY1, DAY2 = "2026-02-01", "2026-02-02"
@@ -62,3 +64,16 @@ def land(landing: str | Path, day: str, rows: list[dict], file: str = "part-0.js
     folder.mkdir(parents=True, exist_ok=True)
     (folder / file).write_text("".join(json.dumps(r) + "\n" for r in rows))
     return f"{source}/{day}/{file}"
+
+
+BATCH_DAYS = ["2026-02-01", "2026-02-02", "2026-02-03", "2026-02-04"]
+BATCH_SIZES = [2, 1, 3, 1]
+"""Readings landed per day (batch) by `land_batches`: uneven, so steps of batches differ."""
+
+
+def land_batches(landing: str | Path, catalog: Catalog) -> Catalog:
+    """Land and ingest BATCH_SIZES readings on each of BATCH_DAYS (ids `<day>-<n>`)."""
+    for day, size in zip(BATCH_DAYS, BATCH_SIZES, strict=True):
+        land(landing, day, [reading(f"{day}-{n}", at=f"{day}T01:00:00Z") for n in range(size)])
+    ingest(catalog, READINGS, str(landing), BATCH_DAYS)
+    return catalog

@@ -8,24 +8,17 @@ import pytest
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.config import Settings
-from lakehouse_ml.ingest.bronze import ingest
 from lakehouse_ml.medallion import silver
 from lakehouse_ml.medallion.reconcile import reconcile
 from lakehouse_ml.medallion.silver import refine, steps
-from tests.boundary_domain import READINGS, land, reading
+from tests.boundary_domain import BATCH_DAYS, BATCH_SIZES, READINGS, land_batches
 
-DAYS = ["2026-02-01", "2026-02-02", "2026-02-03", "2026-02-04"]
-SIZES = [2, 1, 3, 1]
-"""Records landed per day (batch)."""
+DAYS, SIZES = BATCH_DAYS, BATCH_SIZES
 
 
 @pytest.fixture
 def landed(settings: Settings, catalog: Catalog) -> Catalog:
-    for day, size in zip(DAYS, SIZES, strict=True):
-        land(settings.landing, day, [reading(f"{day}-{n}", at=f"{day}T01:00:00Z")
-                                     for n in range(size)])
-    ingest(catalog, READINGS, settings.landing, DAYS)
-    return catalog
+    return land_batches(settings.landing, catalog)
 
 
 def test_batches_are_refined_in_steps_of_at_most_rows_per_step(

@@ -9,22 +9,16 @@ import pytest
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.config import Settings
-from lakehouse_ml.ingest.bronze import ingest
 from lakehouse_ml.medallion import silver
 from lakehouse_ml.medallion.silver import duplicate_keys, refine
-from tests.boundary_domain import READINGS, land, reading
+from tests.boundary_domain import BATCH_DAYS, READINGS, land_batches
 
-DAYS = ["2026-02-01", "2026-02-02", "2026-02-03", "2026-02-04"]
-SIZES = [2, 1, 3, 1]
+DAYS = BATCH_DAYS
 
 
 @pytest.fixture
 def refined(settings: Settings, catalog: Catalog) -> Catalog:
-    for day, size in zip(DAYS, SIZES, strict=True):
-        land(settings.landing, day, [reading(f"{day}-{n}", at=f"{day}T01:00:00Z")
-                                     for n in range(size)])
-    ingest(catalog, READINGS, settings.landing, DAYS)
-    refine(catalog, READINGS, DAYS)
+    refine(land_batches(settings.landing, catalog), READINGS, DAYS)
     return catalog
 
 
