@@ -1,5 +1,6 @@
 """No test writes MLflow's default stores into the project root: `sqlite:///mlflow.db` and
-`./mlruns` are relative to the working directory, which is the project root under `make test`.
+`./mlruns` (and the artifact folders beside them) are relative to the working directory, which
+is the project root under `make test`.
 
 `StrayWatch` sees both ways such a store appears: this process opening or creating one (an
 audit hook on `sqlite3.connect` and `os.mkdir`, with the project's frames that led there),
@@ -14,7 +15,10 @@ import traceback
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
-STRAYS = ("mlflow.db", "mlruns")
+STRAYS = ("mlflow.db", "mlruns", "mlartifacts", "artifacts")
+"""MLflow's default stores relative to the working directory: the SQLite tracking store, the
+file store, and the artifact roots a SQLite store's experiments default to (`./mlartifacts`,
+or `./artifacts/<run id>` with a relative artifact location)."""
 VENV = f"{os.sep}.venv{os.sep}"
 
 

@@ -39,3 +39,12 @@ def test_a_store_left_by_a_child_process_is_named(tmp_path: Path) -> None:
         "tracking URI under tmp")
     (tmp_path / "mlflow.db").write_bytes(b"SQLite format 3\0")
     assert "left mlflow.db in" in (watch.check() or "")
+
+
+@pytest.mark.parametrize("folder", ["artifacts", "mlartifacts"])
+def test_an_artifact_root_left_in_the_root_is_named(tmp_path: Path, folder: str) -> None:
+    """A SQLite tracking store without an artifact root puts run artifacts beside it."""
+    watch = StrayWatch(tmp_path)
+    subprocess.run([sys.executable, "-c", f"import os; os.makedirs('{folder}/0a1b/artifacts')"],
+                   cwd=tmp_path, check=True)
+    assert f"left {folder} in {tmp_path}" in (watch.check() or "")
