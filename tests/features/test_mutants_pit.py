@@ -351,3 +351,16 @@ def test_no_rows_get_no_values_through_chained_functions(fees: FeatureEngineerin
     rows = fees.row_lookup(steps, pl.Schema({"cid": pl.Int64}), ["plus", "plus2"])
     assert rows({"cid": []}, at(0)) == {"plus": [], "plus2": []}
     assert rows({"cid": [1]}, at(0)) == {"plus": [2.5], "plus2": [3.5]}
+
+
+def test_a_row_lookup_refuses_a_key_of_another_type_naming_the_online_lookup(
+    fees: FeatureEngineeringClient,
+) -> None:
+    """A key value of another type is refused before any read, by a message that says where.
+    Kills the `check_keys` label `"online lookup"` changed or None, and its schema emptied
+    (`pl.Schema(None)`: nothing checked), in `with_unmatched`."""
+    rows = fees.row_lookup([FeatureLookup("gold.fees", "cid")], pl.Schema({"cid": pl.Int64}),
+                           ["base"])
+    with pytest.raises(FeatureStoreError) as refused:
+        rows({"cid": [1, "2"]}, at(0))
+    assert str(refused.value).startswith("online lookup: key column 'cid' is Int64; got '2'")
