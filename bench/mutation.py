@@ -42,7 +42,9 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     "point-in-time": (
         ["lakehouse_ml/features/pit.py", "lakehouse_ml/features/row_lookup.py"],
         ["tests/features/test_point_in_time.py", "tests/features/test_row_lookup.py",
-         "tests/features/test_boundaries_pit.py", "tests/features/test_mutants_pit.py"]),
+         "tests/features/test_boundaries_pit.py", "tests/features/test_mutants_pit.py",
+         "tests/features/test_row_lookup_fast_paths.py::"
+         "test_remembered_function_outputs_tell_minus_zero_from_zero"]),
     "training-table": (
         ["lakehouse_ml/features/training_table.py"],
         # the module's functions called directly; tests/test_leakage_check.py and the leakage
