@@ -7,15 +7,28 @@ import base64
 import hashlib
 import logging
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import polars as pl
 import pytest
 
-from lakehouse_ml.catalog import Catalog
-from lakehouse_ml.serving.tokens import TABLE, TokenError, TokenStore, TokenVerifier
+from lakehouse_ml.catalog import Catalog, TableInfo
+from lakehouse_ml.governance.metastore import Metastore
+from lakehouse_ml.serving.tokens import (
+    CREATE_ACTION,
+    REVOKE_ACTION,
+    SCHEMA,
+    TABLE,
+    Caller,
+    TokenError,
+    TokenStore,
+    TokenVerifier,
+)
+from tests.governance.test_audit_alias_token import records
 
 LOGGER = "lakehouse_ml.serving.tokens"
 
@@ -170,3 +183,70 @@ def test_the_token_table_is_registered_as_the_ml_team_s_serving_table(catalog: C
     TokenStore(catalog)
     info = catalog.describe(TABLE).info
     assert (info.owner, info.tags) == ("team:ml", {"layer": "serving"})
+    comment = ("Bearer tokens of the serving endpoints: name, salted sha256 digest, "
+               "creation and revocation times. Tokens themselves are never stored.")
+    assert info.comment == comment
+    shown = Metastore(catalog.root, catalog.env).resolve(f"{catalog.env}.{TABLE}")
+    assert shown.comment == comment, "what `lakehouse-ml catalog describe` shows"
+
+
+def test_creation_and_revocation_each_leave_one_accounts_record_naming_the_token(
+    catalog: Catalog,
+) -> None:
+    store = TokenStore(catalog)
+    app = store.create("app", principal="churn-serving").split("_", 2)[1]
+    other = store.create("other", principal="ann").split("_", 2)[1]
+    assert store.revoke("app", "other") == 2
+    by = {"user": catalog.principal, "service": "accounts", "status": 200}
+    assert [{**r, "params": sorted(r["params"])} for r in records(catalog, CREATE_ACTION)] == [
+        {**by, "params": [f"id={app}", "name=app", "principal=churn-serving"]},
+        {**by, "params": [f"id={other}", "name=other", "principal=ann"]}]
+    revoked = [{**r, "params": sorted(r["params"])} for r in records(catalog, REVOKE_ACTION)]
+    assert sorted(revoked, key=lambda r: r["params"][1]) == [  # by name: one commit, any order
+        {**by, "params": [f"id={app}", "name=app"]},
+        {**by, "params": [f"id={other}", "name=other"]}]
+
+
+def test_a_token_acts_as_the_principal_given_else_as_the_current_one(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LAKEHOUSE_PRINCIPAL", "ann")
+    store = TokenStore(catalog)
+    mine, theirs = store.create("app"), store.create("svc", principal="churn-serving")
+    assert dict(store.active().select("name", "principal").rows()) == {
+        "app": "ann", "svc": "churn-serving"}
+    verifier = TokenVerifier(store)
+    assert (verifier.authenticate(mine), verifier.authenticate(theirs)) == (
+        Caller("app", "ann"), Caller("svc", "churn-serving"))
+
+
+def test_creating_a_token_warns_nothing(catalog: Catalog) -> None:
+    store = TokenStore(catalog)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning would reach `lakehouse-ml token create`
+        store.create("app")
+    assert store.active()["name"].to_list() == ["app"]
+
+
+def test_a_token_table_from_before_principals_still_serves_and_gains_the_column(
+    catalog: Catalog,
+) -> None:
+    old = pl.Schema({k: v for k, v in SCHEMA.items() if k != "principal"})
+    catalog.create_table(TABLE, old, TableInfo(owner="team:ml"))
+    token_id, salt, secret = "0" * 16, "1" * 32, "legacy-secret"
+    digest = hashlib.sha256(bytes.fromhex(salt) + secret.encode()).hexdigest()
+    catalog.append(TABLE, pl.DataFrame(
+        [(token_id, "legacy", salt, digest, datetime.now(UTC), None)], schema=old, orient="row"))
+    store = TokenStore(catalog)
+    active = store.active()
+    assert active.schema == SCHEMA and active["principal"].to_list() == [None]
+    verifier = TokenVerifier(store)
+    legacy = f"lhm_{token_id}_{secret}"
+    assert verifier.authenticate(legacy) == Caller("legacy", "legacy"), "acts as its name"
+    new = store.create("new", principal="ann")
+    assert "principal" in catalog.read(TABLE).columns
+    assert dict(store.active().select("name", "principal").rows()) == {
+        "legacy": None, "new": "ann"}
+    verifier.refresh()
+    assert (verifier.authenticate(legacy), verifier.authenticate(new)) == (
+        Caller("legacy", "legacy"), Caller("new", "ann"))
