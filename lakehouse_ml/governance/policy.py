@@ -119,6 +119,11 @@ GrantKey = tuple[str, str, str]
 """(securable `TYPE full_name`, principal, privilege in Unity Catalog's spelling)."""
 
 
+def _key_of(entry: dict[str, str]) -> GrantKey:
+    """The grant a state's grant or applied entry names."""
+    return entry["securable"], entry["principal"], entry["privilege"]
+
+
 def load(path: str | Path) -> dict[str, Any]:
     """The policy document at `path`; PolicyError naming the file if unreadable."""
     path = Path(path)
@@ -174,20 +179,20 @@ def _grant(m: Metastore, privileges: list[str], kind: str, name: str, principal:
     it; then remember every declared grant held as applied by `source`."""
     keys = _keys(privileges, kind, name, principal)
     state = m.store.read()
-    held = {(g["securable"], g["principal"], g["privilege"]) for g in state["grants"]}
-    applied = {(e["securable"], e["principal"], e["privilege"]) for e in state.get(APPLIED, [])}
+    held = {_key_of(g) for g in state["grants"]}
+    applied = {_key_of(e) for e in state.get(APPLIED, [])}
     wanted = [k for k in keys if k not in held and k not in applied]
     if wanted:
         m.grant([k[2] for k in wanted], kind, name, principal, as_principal=as_principal)
 
     def remember(state: dict[str, Any]) -> None:
         entries = state.setdefault(APPLIED, [])
-        known = {(e["securable"], e["principal"], e["privilege"]) for e in entries}
-        grants = {(g["securable"], g["principal"], g["privilege"]) for g in state["grants"]}
+        known = {_key_of(e) for e in entries}
+        grants = {_key_of(g) for g in state["grants"]}
         entries += [{"securable": k[0], "principal": k[1], "privilege": k[2],
                      "policy": source.policy, "sha256": source.sha256}
                     for k in keys if k in grants and k not in known]
-        entries.sort(key=lambda e: (e["securable"], e["principal"], e["privilege"]))
+        entries.sort(key=_key_of)
 
     m.store.update(remember)
 
@@ -197,8 +202,8 @@ def _forget_undeclared(m: Metastore, source: Source, declared: set[GrantKey]) ->
     grant (applied even if it was revoked)."""
     def forget(state: dict[str, Any]) -> None:
         if APPLIED in state:
-            state[APPLIED] = [e for e in state[APPLIED] if e["policy"] != source.policy or (
-                e["securable"], e["principal"], e["privilege"]) in declared]
+            state[APPLIED] = [e for e in state[APPLIED]
+                              if e["policy"] != source.policy or _key_of(e) in declared]
 
     m.store.update(forget)
 
@@ -206,9 +211,9 @@ def _forget_undeclared(m: Metastore, source: Source, declared: set[GrantKey]) ->
 def revoked_since_applied(state: dict[str, Any]) -> list[dict[str, str]]:
     """The grants a policy applied and still declares that are no longer held (revoked since):
     `{securable, principal, privilege, policy, sha256}` each, sorted."""
-    held = {(g["securable"], g["principal"], g["privilege"]) for g in state["grants"]}
+    held = {_key_of(g) for g in state["grants"]}
     return [dict(e) for e in state.get(APPLIED, [])
-            if (e["securable"], e["principal"], e["privilege"]) not in held]
+            if _key_of(e) not in held]
 
 
 def _plan(m: Metastore, doc: dict[str, Any], file: str, source: Source
