@@ -22,9 +22,7 @@ import polars as pl
 
 from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.governance import erasure_match as m
-from lakehouse_ml.governance.audit_chain import TABLE as AUDIT_TABLE
 from lakehouse_ml.governance.erasure_places import ErasedPlace, Subject
-from lakehouse_ml.governance.lineage import LINEAGE_TABLES
 from lakehouse_ml.lake.predicates import identifier, in_list, quoted
 
 ROW_IDS = ("_record_id", "request_id")
@@ -57,14 +55,8 @@ class Table:
 
 def tables(catalog: Catalog) -> list[Table]:
     """Every table of the environment but the lakehouse's bookkeeping, where the root now
-    keeps it (a copied lakehouse's registry names the original's locations)."""
-    bookkeeping = {f"{catalog.env}.{t}" for t in (*LINEAGE_TABLES, AUDIT_TABLE)}
-    found = []
-    for entry in sorted(catalog.registry.list(catalog.env), key=lambda e: e.name):
-        location = catalog.location(entry.name)
-        if entry.name not in bookkeeping and catalog.lake.exists(location):
-            found.append(Table(entry.name, entry.name.split(".", 1)[1], location, entry.info))
-    return found
+    keeps it (`Catalog.tables`), by name."""
+    return [Table(t.name, t.name.split(".", 1)[1], t.location, t.info) for t in catalog.tables()]
 
 
 def schemas(catalog: Catalog) -> dict[str, pl.Schema]:
