@@ -4,15 +4,18 @@
 training sets, predictions, inference logs, quarantine and rejects (`erasure_tables`), online
 stores (`erasure_online`), landed files and their manifest, MLflow artifacts with rows
 (`erasure_files`) — and the model versions whose pinned training set held it
-(`erasure_models`). The principal needs MODIFY on every table holding the subject and on
-the feature table of every online store holding it, and MANAGE on every model whose versions
-are to be tagged, checked for all of them before anything changes (a denial names principal,
-privilege and securable and is audited). Then it rewrites each place without the subject
-(tables: DELETE, VACUUM with no retention, log purged, so no data file or log statistic still
-holds it), tags those model versions `needs_retraining`, and appends one `forgetSubject`
-record to the audit log with the key hashed (`customer_id=sha256:…`), never in clear. A dry
-run lists every place and changes nothing (not even an audit record, unless a check is
-denied).
+(`erasure_models`), and plans every change, writing nothing. The principal needs MODIFY on
+every table holding the subject, on the feature table of every online store holding it and on
+the bronze manifest of every landed file to rewrite, and MANAGE on every model whose versions
+are to be tagged and on every model whose versions' artifacts are to be rewritten (see
+`erasure_files_artifacts` for why MANAGE), all checked before any byte changes: a denial on
+any place denies the whole request, names principal, privilege and securable, and is audited
+once (a 403 record; the dry run is denied the same way). Then it rewrites each place without
+the subject (tables: DELETE, VACUUM with no retention, log purged, so no data file or log
+statistic still holds it), tags those model versions `needs_retraining`, and appends one
+`forgetSubject` record to the audit log with the key hashed (`customer_id=sha256:…`), never in
+clear. A dry run lists every place and changes nothing (not even an audit record, unless a
+check is denied).
 """
 
 from __future__ import annotations
@@ -20,17 +23,21 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.features.online.store import default_store
 from lakehouse_ml.governance import erasure_models, erasure_online, erasure_tables
+from lakehouse_ml.governance.erasure_files_artifacts import ArtifactPlan, plan_model_artifacts
 from lakehouse_ml.governance.erasure_match import MAX_VALUE_CHARS
 from lakehouse_ml.governance.erasure_places import ErasedPlace, Subject
 from lakehouse_ml.governance.reproduce import ERASURE_ACTIONS
 from lakehouse_ml.monitoring.pii import digest
+
+if TYPE_CHECKING:
+    from lakehouse_ml.governance.erasure_files import LandedPlan
 
 SERVICE = "governance"
 MAX_COLUMN_CHARS = 128
@@ -127,8 +134,9 @@ def forget(root: str, env: str, subject: Subject, *, dry_run: bool,
 
     Raises ValueError (usage) for a value over MAX_VALUE_CHARS, a column no table has or a
     value not of a key column's type; PermissionDenied naming principal, privilege and
-    securable when a table or online store holding the subject, or a model to tag, may not be
-    changed (nothing is changed then)."""
+    securable when a table or online store holding the subject, a manifest of a landed file to
+    rewrite, a model to tag or a model whose artifacts are to be rewritten may not be changed
+    (nothing is changed then, also when the denial comes from the last place checked)."""
     check(subject)
     catalog = Catalog(root, env, principal=principal)
     derived, specs = _declared()
@@ -137,8 +145,8 @@ def forget(root: str, env: str, subject: Subject, *, dry_run: bool,
         subject, keys = spelled, erasure_tables.keys_of(catalog, spelled, derived)
     needles = erasure_tables.needles(catalog, subject, keys)
     holders = erasure_tables.find(catalog, needles, keys)
-    for holder in holders:
-        catalog.check_write(holder.name, "forget", audited=not dry_run)
+    for holder in holders:  # allowed checks are recorded once every check has passed
+        catalog.check_write(holder.name, "forget", audited=False)
     store = default_store(root, env, redis_url)
     try:
         online = erasure_online.plan(catalog, store, keys)
@@ -149,48 +157,58 @@ def forget(root: str, env: str, subject: Subject, *, dry_run: bool,
             client = use_tracking(tracking_uri)
         models = (erasure_models.plan(catalog, client, specs, keys, hashed_key(subject))
                   if client else [])
-        _check_others(catalog, online, models, audited=not dry_run)
-        files = _files(root, env, subject, landing, dry_run=dry_run,
-                       artifacts=client is not None)
+        landed, artifacts = _plan_files(catalog, subject, landing, artifacts=client is not None)
+        _check_others(catalog, online, models, landed, artifacts)
         if dry_run:
-            places = [*(erasure_tables.place(h) for h in holders),
+            places = [*(landed.places() if landed else []), *artifacts.places(),
+                      *(erasure_tables.place(h) for h in holders),
                       *(ErasedPlace("online_store", erasure_online.name(store, o.table),
                                     len(o.keys)) for o in online)]
         else:
-            places = [*(erasure_tables.erase(catalog, h) for h in holders),
+            for table in (*(h.name for h in holders), *(o.table for o in online),
+                          *(landed.manifests() if landed else [])):
+                catalog.check_write(table, "forget")  # every check passed: recorded now
+            places = [*(landed.apply() if landed else []), *artifacts.apply(),
+                      *(erasure_tables.erase(catalog, h) for h in holders),
                       *(erasure_online.erase(store, o) for o in online)]
             if client is not None:
                 erasure_models.tag(client, models, hashed_key(subject))
     finally:
         store.close()
-    report = ErasureReport(hashed_key(subject), dry_run, (*files, *places, *models))
+    report = ErasureReport(hashed_key(subject), dry_run, (*places, *models))
     if not dry_run:
         _audit(catalog, report)
     return report
 
 
 def _check_others(catalog: Catalog, online: Sequence[erasure_online.OnlineKeys],
-                  models: Sequence[ErasedPlace], *, audited: bool) -> None:
-    """PermissionDenied (before anything changes) unless the principal may change the other
-    places too, as it may the tables: MODIFY on each online store's feature table, and MANAGE
-    on each model whose versions are to be tagged (as moving its aliases needs)."""
+                  models: Sequence[ErasedPlace], landed: LandedPlan | None,
+                  artifacts: ArtifactPlan) -> None:
+    """PermissionDenied (before anything changes; audited, also in a dry run) unless the
+    principal may change the other places too, as it may the tables: MODIFY on each online
+    store's feature table and on each bronze manifest of a landed file to rewrite, MANAGE on
+    each model whose versions are to be tagged (as moving its aliases needs) and on each
+    model whose versions' artifacts are to be rewritten (`ArtifactPlan.check`). Allowed
+    checks leave no record."""
     for keys in online:
-        catalog.check_write(keys.table, "forget", audited=audited)
+        catalog.check_write(keys.table, "forget", audited=False)
     for model in dict.fromkeys(p.name.rpartition("/")[0] for p in models):
         catalog.check_model_owner(model)
+    if landed is not None:
+        landed.check(audited=False)
+    artifacts.check(catalog)
 
 
-def _files(root: str, env: str, subject: Subject, landing: str | None, *, dry_run: bool,
-           artifacts: bool) -> Sequence[ErasedPlace]:
-    """The landed files (and their manifest) and MLflow artifacts holding the subject."""
-    from lakehouse_ml.governance.erasure_files import erase_landed_files, erase_model_artifacts
+def _plan_files(catalog: Catalog, subject: Subject, landing: str | None, *, artifacts: bool
+                ) -> tuple[LandedPlan | None, ArtifactPlan]:
+    """The landed files (and their manifest) and MLflow artifacts holding the subject,
+    planned (nothing written): None / an empty plan for what is not asked for."""
+    from lakehouse_ml.governance.erasure_files import plan_landed_files
 
-    found: list[ErasedPlace] = []
-    if landing is not None:
-        found += erase_landed_files(Path(landing), Path(root), env, subject, dry_run=dry_run)
-    if artifacts:
-        found += erase_model_artifacts(Path(root), env, subject, dry_run=dry_run)
-    return found
+    return (plan_landed_files(catalog, Path(landing), subject) if landing is not None
+            else None,
+            plan_model_artifacts(Path(catalog.root), catalog.env, subject) if artifacts
+            else ArtifactPlan(None))
 
 
 def _audit(catalog: Catalog, report: ErasureReport) -> None:

@@ -3,6 +3,10 @@ format without the subject's lines (which lines: `erasure_files_lines`), and its
 manifest entry is brought up to date so the next ingest neither reads it again nor counts it
 as changed. The MLflow part is `erase_model_artifacts` (`erasure_files_artifacts`).
 
+Plan, check, then change: `plan_landed_files` reads the files and writes nothing,
+`LandedPlan.check` asks for MODIFY on every manifest it would write, and only `apply` writes,
+so an erasure (`governance.erasure.forget`) checks every place it changes first.
+
 Kill safety (a temporary file renamed over the original, a journal until the manifest is
 written, interrupted erasures finished by the next): `erasure_files_manifest`.
 """
@@ -31,7 +35,7 @@ from lakehouse_ml.governance.erasure_places import ErasedPlace, Subject
 from lakehouse_ml.ingest.layout import LandedFile, Stray, landed_batches, read_landed, survey
 from lakehouse_ml.medallion.spec import Source
 
-__all__ = ["erase_landed_files", "erase_model_artifacts"]
+__all__ = ["LandedPlan", "erase_landed_files", "erase_model_artifacts", "plan_landed_files"]
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,81 @@ def _declared_sources() -> list[Source]:
     return [source for domain in declared_domains() for source in domain.sources]
 
 
+@dataclass(frozen=True)
+class _SourcePlan:
+    source: Source
+    interrupted: tuple[ErasedPlace, ...]
+    """Erasures of its files killed before their manifest write, as a dry run reports them."""
+    unchecked: tuple[ErasedPlace, ...]
+    rewrites: tuple[_Rewrite, ...]
+
+
+@dataclass(frozen=True)
+class LandedPlan:
+    """What an erasure would change in the landing zone and the bronze manifests (nothing is
+    written until `apply`)."""
+
+    catalog: Catalog
+    landing: Path
+    sources: tuple[_SourcePlan, ...] = ()
+
+    def manifests(self) -> list[str]:
+        """The manifest tables `apply` would write (of sources with a file to rewrite or an
+        interrupted erasure to finish)."""
+        return [s.source.manifest_table for s in self.sources
+                if (s.rewrites or s.interrupted) and self.catalog.exists(s.source.manifest_table)]
+
+    def check(self, *, audited: bool) -> None:
+        """PermissionDenied (audited) unless the principal holds MODIFY on every manifest of
+        `manifests()`; `audited=False` (a dry run) leaves no record of an allowed check."""
+        for table in self.manifests():
+            self.catalog.check_write(table, "forget", audited=audited)
+
+    def places(self) -> list[ErasedPlace]:
+        """The places as a dry run reports them (0 bytes rewritten)."""
+        return [place for s in self.sources for place in (
+            *s.interrupted, *s.unchecked, *(r.place(True) for r in s.rewrites))]
+
+    def apply(self) -> list[ErasedPlace]:
+        """Finish interrupted erasures, then rewrite the files and their manifest rows (every
+        manifest read before any file is written); the places erased. Call `check` first."""
+        repaired = {s.source.name: manifest.repair(self.catalog, self.landing, s.source, False)
+                    if s.interrupted else [] for s in self.sources}
+        rows = {s.source.name: manifest.manifest_rows(
+            self.catalog, s.source, [r.file.relative for r in s.rewrites])
+            for s in self.sources if s.rewrites}
+        for s in self.sources:
+            if s.rewrites:
+                _erase(self.catalog, s.source, list(s.rewrites), rows[s.source.name])
+        return [place for s in self.sources for place in (
+            *repaired[s.source.name], *s.unchecked, *(r.place(False) for r in s.rewrites))]
+
+
+def plan_landed_files(catalog: Catalog, landing_root: Path, subject: Subject,
+                      sources: Sequence[Source] | None = None) -> LandedPlan:
+    """Read every landed file of the declared sources (or `sources`) below `landing_root` and
+    plan the rewrite of each holding `subject`, without its lines (see `erase_landed_files`).
+    Writes nothing; never raises on what a file holds."""
+    landing = Path(landing_root).resolve()
+    chosen = _declared_sources() if sources is None else list(sources)
+    identifiers = _identifiers(landing, chosen, subject)
+    planned = []
+    for source in chosen:
+        view = _view(source, subject, identifiers)
+        if view.dtype is None and not (view.pii and identifiers):
+            continue
+        unchecked, rewrites = [], []
+        for file, data in _files(landing, source):
+            if isinstance(data, Stray) or file is None:
+                unchecked.append(ErasedPlace("landed_file", data.relative, 0,
+                                             problem=f"not checked: {data.reason}"))
+            elif (rewrite := _rewrite(source, view, file, data)) is not None:
+                rewrites.append(rewrite)
+        planned.append(_SourcePlan(source, tuple(manifest.repair(catalog, landing, source, True)),
+                                   tuple(unchecked), tuple(rewrites)))
+    return LandedPlan(catalog, landing, tuple(planned))
+
+
 def erase_landed_files(
     landing_root: Path, lakehouse_root: Path, env: str, subject: Subject, *, dry_run: bool,
     principal: str | None = None, sources: Sequence[Source] | None = None,
@@ -138,38 +217,10 @@ def erase_landed_files(
     are read and written as `principal` (default: the current principal): MODIFY on each
     manifest to change is checked before any file is written (also in a dry run, unaudited
     when allowed), PermissionDenied naming principal, privilege and table when missing."""
-    landing = Path(landing_root).resolve()
-    chosen = _declared_sources() if sources is None else list(sources)
-    identifiers = _identifiers(landing, chosen, subject)
-    catalog = Catalog(str(lakehouse_root), env, principal=principal)
-    places: list[ErasedPlace] = []
-    planned: list[tuple[Source, list[_Rewrite]]] = []
-    for source in chosen:
-        view = _view(source, subject, identifiers)
-        if view.dtype is None and not (view.pii and identifiers):
-            continue
-        places.extend(manifest.repair(catalog, landing, source, dry_run))
-        rewrites = []
-        for file, data in _files(landing, source):
-            if isinstance(data, Stray) or file is None:
-                places.append(ErasedPlace("landed_file", data.relative, 0,
-                                          problem=f"not checked: {data.reason}"))
-            elif (rewrite := _rewrite(source, view, file, data)) is not None:
-                rewrites.append(rewrite)
-                places.append(rewrite.place(dry_run))
-        if rewrites:
-            planned.append((source, rewrites))
-    rows = {}  # every manifest to change checked and read before any file is written
-    for source, rewrites in planned:
-        if catalog.exists(source.manifest_table):
-            catalog.check_write(source.manifest_table, "forget", audited=not dry_run)
-            if not dry_run:
-                rows[source.name] = manifest.manifest_rows(
-                    catalog, source, [r.file.relative for r in rewrites])
-    if not dry_run:
-        for source, rewrites in planned:
-            _erase(catalog, source, rewrites, rows.get(source.name))
-    return places
+    plan = plan_landed_files(Catalog(str(lakehouse_root), env, principal=principal),
+                             landing_root, subject, sources)
+    plan.check(audited=not dry_run)
+    return plan.places() if dry_run else plan.apply()
 
 
 def _erase(catalog: Catalog, source: Source, rewrites: list[_Rewrite],

@@ -3,6 +3,20 @@ environment's models (input examples) and the artifacts of the runs of the envir
 experiments (`/<env>/...`) and of the runs that registered those versions (tables logged with
 the run), rewritten without the subject's rows (`erasure_files_tables`).
 
+Plan, check, then change: `plan_model_artifacts` reads every folder and writes nothing,
+`ArtifactPlan.check` asks for the privilege of every folder it would change, and only then
+`ArtifactPlan.apply` writes. The privilege: rewriting a registered version's files and
+re-recording its `artifact_sha256` changes the version (what loads verified), which Unity
+Catalog allows no one below the model's owner (UpdateModelVersion and DeleteModelVersion
+need its owner or a metastore admin, with USE CATALOG and USE SCHEMA; a READY version's files
+are never writable there). This project's stand-in for ownership is MANAGE on the model
+(`Catalog.check_model_owner`, as for registering a version, moving an alias or tagging
+versions `needs_retraining`). So a version's own files need MANAGE on its model; a run's
+artifacts need MANAGE on the model of every version registered from the run and on the model
+its experiment is named for (`/<env>/<schema>/<model>`, as training names it); a run of
+another experiment (e.g. `/<env>/monitoring`), which no model governs and which is no Unity
+Catalog securable, needs MANAGE on the environment's catalog (fail closed).
+
 A version's `artifact_sha256` tag is re-recorded for the rewritten files only, after checking
 every other stored file still matches it (`ml.artifacts.rerecord_digests`), so the version
 still loads verified and tampering is still caught. Kill safety: before the first write the
@@ -16,6 +30,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
@@ -23,6 +38,9 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
+from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.catalog.access import access
+from lakehouse_ml.governance import securables as s
 from lakehouse_ml.governance.erasure_files_store import (
     Folder,
     Rewrite,
@@ -32,22 +50,22 @@ from lakehouse_ml.governance.erasure_files_store import (
     write,
 )
 from lakehouse_ml.governance.erasure_places import ErasedPlace, Subject
+from lakehouse_ml.governance.privileges import MANAGE, PermissionDenied
 from lakehouse_ml.ml.artifacts import DIGEST_TAG, ModelArtifactError, rerecord_digests
 
 PENDING_TAG = "erasure_pending_sha256"
 
 
-def _repair(client: MlflowClient, version: ModelVersion, folder: Folder,
-            dry_run: bool) -> ErasedPlace | None:
+def _interrupted(folder: Folder) -> ErasedPlace:
+    """A dry run's place for an interrupted erasure of the folder's version."""
+    return ErasedPlace("artifact", folder.label, 0, problem="an earlier erasure was "
+                       "interrupted: the next forget records the rewritten files' digests")
+
+
+def _repair(client: MlflowClient, version: ModelVersion, folder: Folder) -> ErasedPlace:
     """Finish an erasure killed between rewriting a version's files and recording them."""
-    pending_text = version.tags.get(PENDING_TAG)
-    if pending_text is None:
-        return None
-    if dry_run:
-        return ErasedPlace("artifact", folder.label, 0, problem="an earlier erasure was "
-                           "interrupted: the next forget records the rewritten files' digests")
     try:
-        pending = json.loads(pending_text)
+        pending = json.loads(version.tags[PENDING_TAG])
         found = stored_digests(folder)
         done = {f: d for f, d in pending.items() if found.get(f) == d}
         rerecord_digests(client, version.name, int(version.version), done)
@@ -94,18 +112,37 @@ def _versions(client: MlflowClient, env: str) -> Iterator[ModelVersion]:
             return
 
 
-def _experiment_runs(client: MlflowClient, env: str) -> Iterator[str]:
-    """The run ids of the environment's experiments (`/<env>/...`)."""
-    ids = [e.experiment_id for e in client.search_experiments(
+def _experiment_runs(client: MlflowClient, env: str) -> Iterator[tuple[str, str]]:
+    """(run id, experiment name) of every run of the environment's experiments
+    (`/<env>/...`)."""
+    names = {e.experiment_id: e.name for e in client.search_experiments(
         filter_string=f"name LIKE '/{env}/%'", max_results=1000)
-        if e.name.startswith(f"/{env}/")]
+        if e.name.startswith(f"/{env}/")}
     token = None
-    while ids:
-        page = client.search_runs(ids, page_token=token, max_results=1000)
-        yield from (run.info.run_id for run in page)
+    while names:
+        page = client.search_runs(list(names), page_token=token, max_results=1000)
+        yield from ((run.info.run_id, names[run.info.experiment_id]) for run in page)
         token = page.token
         if not token:
             return
+
+
+def _governing(model: str, env: str) -> tuple[str, str]:
+    """The securable whose MANAGE rewriting artifacts of the registered model `model` needs:
+    the model when its name is `<env>.<schema>.<name>`, else the environment's catalog."""
+    if model.startswith(f"{env}.") and model.count(".") == 2:
+        try:
+            return s.MODEL, s.parse_name(s.MODEL, model, env)
+        except ValueError:
+            pass
+    return s.CATALOG, env
+
+
+def _experiment_model(experiment: str, env: str) -> str:
+    """The registered model an experiment of `env` is named for (`/<env>/<schema>/<name>` →
+    `<env>.<schema>.<name>`, as training names it); another name gives no model name (its
+    `_governing` securable is the catalog)."""
+    return f"{env}.{experiment.removeprefix(f'/{env}/').replace('/', '.')}"
 
 
 def _run_folder(client: MlflowClient, run_id: str) -> Folder | None:
@@ -125,28 +162,136 @@ def _client(lakehouse_root: Path) -> MlflowClient | None:
     return MlflowClient(f"sqlite:///{store}", f"sqlite:///{store}") if store.is_file() else None
 
 
-def _erase_folder(client: MlflowClient, folder: Folder, subject: Subject, dry_run: bool,
-                  version: ModelVersion | None = None, skip: tuple[str, ...] = ()
-                  ) -> list[ErasedPlace]:
-    rewrites, places = scan(folder, subject, skip)
-    problem = None
-    if rewrites and not dry_run:
-        if version is not None:
-            problem = _erase_version(client, version, folder, rewrites)
-        else:
-            for rewrite in rewrites:
-                write(folder, rewrite)
-    return [*places, *(ErasedPlace("artifact", f"{folder.label}/{r.relative}", r.rows,
-                                   0 if dry_run else len(r.after), problem=problem)
-                       for r in rewrites)]
+@dataclass(frozen=True)
+class FolderPlan:
+    """An artifact folder as planned: its table files holding the subject, rewritten (not
+    written yet), and the files too large to check."""
+
+    folder: Folder
+    rewrites: tuple[Rewrite, ...]
+    unchecked: tuple[ErasedPlace, ...]
+    governed_by: tuple[tuple[str, str], ...]
+    """(securable type, full name) of each securable whose MANAGE changing the folder needs."""
+    version: ModelVersion | None = None
+    """The registered version whose own files the folder holds (None: a run's artifacts)."""
+
+    @property
+    def interrupted(self) -> bool:
+        """An earlier erasure of the version's files was killed: apply finishes it."""
+        return self.version is not None and PENDING_TAG in self.version.tags
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.rewrites) or self.interrupted
+
+    def places(self, written: bool, problem: str | None = None) -> list[ErasedPlace]:
+        return [*self.unchecked, *(ErasedPlace(
+            "artifact", f"{self.folder.label}/{r.relative}", r.rows,
+            len(r.after) if written else 0, problem=problem) for r in self.rewrites)]
 
 
-def erase_model_artifacts(lakehouse_root: Path, env: str, subject: Subject, *, dry_run: bool
-                          ) -> list[ErasedPlace]:
-    """Remove the subject's rows from the artifact files of every registered version of
-    `env`'s models and of the runs of `env`'s experiments (MLflow's tracking URI when set,
-    else the lakehouse's own store beside `lakehouse_root`), re-recording each rewritten
-    version's `artifact_sha256`.
+@dataclass(frozen=True)
+class ArtifactPlan:
+    """What an erasure would change in the MLflow artifacts (nothing is written until
+    `apply`)."""
+
+    client: MlflowClient | None
+    folders: tuple[FolderPlan, ...] = ()
+
+    def securables(self) -> list[tuple[str, str]]:
+        """Each securable (type, full name) whose MANAGE the changes need, once, in order."""
+        return list(dict.fromkeys(g for f in self.folders if f.changes for g in f.governed_by))
+
+    def check(self, catalog: Catalog) -> None:
+        """PermissionDenied unless `catalog.principal` holds MANAGE on every securable of
+        `securables()` (see the module's docstring); the first denial is raised, naming
+        principal, privilege, securable and the model (or catalog) whose artifacts it guards,
+        and audited (a 403 `checkPermission` record, once). An allowed check leaves no
+        record, so a dry run checks the same way. Writes nothing."""
+        for kind, name in self.securables():
+            try:
+                if kind == s.MODEL:
+                    catalog.check_model_owner(name)
+                else:
+                    access(catalog.root, catalog.env).check(catalog.principal, MANAGE, kind,
+                                                            name)
+            except PermissionDenied as denied:
+                raise PermissionDenied(
+                    denied.principal, denied.privilege, denied.securable,
+                    f"needed to rewrite the artifacts of {kind.lower()} {name}") from denied
+
+    def places(self) -> list[ErasedPlace]:
+        """The places as a dry run reports them (0 bytes rewritten)."""
+        return [place for folder in self.folders for place in (
+            [_interrupted(folder.folder)] if folder.interrupted else []) + folder.places(False)]
+
+    def apply(self) -> list[ErasedPlace]:
+        """Finish interrupted erasures, rewrite the planned files, re-record the versions'
+        digests; the places erased. Call `check` first."""
+        client = self.client
+        if client is None:
+            return []
+        places: list[ErasedPlace] = []
+        for plan in self.folders:
+            version, problem = plan.version, None
+            if plan.interrupted and version is not None:
+                places.append(_repair(client, version, plan.folder))
+                version = client.get_model_version(version.name, version.version)
+            if plan.rewrites:
+                if version is not None:
+                    problem = _erase_version(client, version, plan.folder, list(plan.rewrites))
+                else:
+                    for rewrite in plan.rewrites:
+                        write(plan.folder, rewrite)
+            places += plan.places(True, problem)
+        return places
+
+
+def _folder(folder: Folder, subject: Subject, governed_by: tuple[tuple[str, str], ...],
+            version: ModelVersion | None = None, skip: tuple[str, ...] = ()) -> FolderPlan:
+    rewrites, unchecked = scan(folder, subject, skip)
+    return FolderPlan(folder, tuple(rewrites), tuple(unchecked), governed_by, version)
+
+
+def plan_model_artifacts(lakehouse_root: Path, env: str, subject: Subject) -> ArtifactPlan:
+    """Read the artifact files of every registered version of `env`'s models and of the runs
+    of `env`'s experiments and of the runs that registered those versions (MLflow's tracking
+    URI when set, else the lakehouse's own store beside `lakehouse_root`: none, an empty
+    plan), and plan the rewrite of each table file holding the subject. Writes nothing; never
+    raises on what an artifact holds."""
+    client = _client(lakehouse_root)
+    if client is None:
+        return ArtifactPlan(None)
+    folders: list[FolderPlan] = []
+    inside: dict[str, list[tuple[str, str]]] = {}  # run id → (its versions' folders, model)
+    for version in _versions(client, env):
+        folder = Folder(client.get_model_version_download_uri(version.name, version.version),
+                        f"models:/{version.name}/{version.version}")
+        folders.append(_folder(folder, subject, (_governing(version.name, env),), version))
+        if version.run_id:
+            inside.setdefault(version.run_id, []).append((folder.uri, version.name))
+    experiments = dict(_experiment_runs(client, env))
+    for run_id in dict.fromkeys([*inside, *experiments]):
+        run = _run_folder(client, run_id)
+        if run is None:
+            continue
+        registered = inside.get(run_id, [])
+        skip = tuple(uri.removeprefix(f"{run.uri}/") for uri, _ in registered
+                     if uri.startswith(f"{run.uri}/"))
+        governed_by = tuple(dict.fromkeys([
+            *(_governing(model, env) for _, model in registered),
+            *([_governing(_experiment_model(experiments[run_id], env), env)]
+              if run_id in experiments else [])]))
+        folders.append(_folder(run, subject, governed_by, skip=skip))
+    return ArtifactPlan(client, tuple(folders))
+
+
+def erase_model_artifacts(lakehouse_root: Path, env: str, subject: Subject, *, dry_run: bool,
+                          principal: str | None = None) -> list[ErasedPlace]:
+    """Remove the subject's rows from the artifact files `plan_model_artifacts` finds,
+    re-recording each rewritten version's `artifact_sha256`, acting as `principal` (default:
+    the current principal): every privilege is checked before any file is written
+    (`ArtifactPlan.check`; also in a dry run), PermissionDenied when one is missing.
 
     Returns one `ErasedPlace` per file holding the subject (kind "artifact", name
     `models:/<model>/<version>/<file>` or `runs:/<run id>/<file>`, rows dropped, the new
@@ -154,25 +299,7 @@ def erase_model_artifacts(lakehouse_root: Path, env: str, subject: Subject, *, d
     longer matched their digests), and places with a `problem` (rows 0) for files too large
     to check and interrupted erasures. Versions and runs without the subject are not written;
     the dry run writes nothing. Never raises on what an artifact holds."""
-    client = _client(lakehouse_root)
-    if client is None:
-        return []
-    places: list[ErasedPlace] = []
-    inside: dict[str, list[str]] = {}  # run id → its versions' folders inside its artifacts
-    for version in _versions(client, env):
-        folder = Folder(client.get_model_version_download_uri(version.name, version.version),
-                        f"models:/{version.name}/{version.version}")
-        repaired = _repair(client, version, folder, dry_run)
-        if repaired is not None:
-            places.append(repaired)
-            version = client.get_model_version(version.name, version.version)
-        places += _erase_folder(client, folder, subject, dry_run, version)
-        if version.run_id:
-            inside.setdefault(version.run_id, []).append(folder.uri)
-    for run_id in dict.fromkeys([*inside, *_experiment_runs(client, env)]):
-        run = _run_folder(client, run_id)
-        if run is not None:
-            skip = tuple(uri.removeprefix(f"{run.uri}/") for uri in inside.get(run_id, [])
-                         if uri.startswith(f"{run.uri}/"))
-            places += _erase_folder(client, run, subject, dry_run, skip=skip)
-    return places
+    plan = plan_model_artifacts(lakehouse_root, env, subject)
+    if plan.securables():
+        plan.check(Catalog(str(lakehouse_root), env, principal=principal))
+    return plan.places() if dry_run else plan.apply()
