@@ -216,9 +216,10 @@ class ArtifactPlan:
                     access(catalog.root, catalog.env).check(catalog.principal, MANAGE, kind,
                                                             name)
             except PermissionDenied as denied:
-                raise PermissionDenied(
-                    denied.principal, denied.privilege, denied.securable,
-                    f"needed to rewrite the artifacts of {kind.lower()} {name}") from denied
+                why = (f"needed to rewrite the artifacts of model {name}" if kind == s.MODEL
+                       else f"needed to rewrite MLflow artifacts no model of {name} governs")
+                raise PermissionDenied(denied.principal, denied.privilege, denied.securable,
+                                       why) from denied
 
     def places(self) -> list[ErasedPlace]:
         """The places as a dry run reports them (0 bytes rewritten)."""

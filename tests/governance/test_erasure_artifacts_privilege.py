@@ -12,8 +12,10 @@ import hashlib
 import json
 from pathlib import Path
 
+import mlflow
 import polars as pl
 import pytest
+from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from lakehouse_ml.catalog import Catalog, TableInfo
@@ -21,13 +23,22 @@ from lakehouse_ml.cli import app
 from lakehouse_ml.domains.churn.model import MODEL
 from lakehouse_ml.governance import Metastore
 from lakehouse_ml.governance.audit_chain import TABLE as AUDIT_LOG
+from lakehouse_ml.governance.erasure_files import erase_model_artifacts
 from lakehouse_ml.governance.erasure_models import NEEDS_RETRAINING
+from lakehouse_ml.governance.privileges import PermissionDenied
 from lakehouse_ml.ml.packaging import load_packaged
 from lakehouse_ml.ml.registry import use_experiment, use_tracking
 from lakehouse_ml.ml.retraining import DATA_VERSIONS
 from tests.conftest import close_writers
 from tests.governance.test_erasure_attack import ENV, lakehouse, remaining
-from tests.governance.test_erasure_files_artifacts import NAME, example, register, run_files
+from tests.governance.test_erasure_files_artifacts import (  # noqa: F401 - store: a fixture
+    NAME,
+    SUBJECT,
+    example,
+    register,
+    run_files,
+    store,
+)
 from tests.test_ingest_landing import CUSTOMER_HEADER, customer
 
 LANDED = "customers/2026-03-01/part-0.csv"
@@ -126,3 +137,28 @@ def test_with_manage_on_the_model_every_place_is_erased(tmp_path: Path) -> None:
     records = by_mallory(env["LAKEHOUSE_ROOT"])
     assert records.filter(pl.col("status") == 403).is_empty()
     assert records.filter(pl.col("action_name") == "forgetSubject")["status"].to_list() == [200]
+
+
+def test_a_run_of_an_experiment_named_for_no_model_needs_manage_on_the_catalog(
+        store: tuple[Path, MlflowClient]) -> None:  # noqa: F811
+    root, client = store
+    use_experiment(client, "/dev/evaluations")
+    with mlflow.start_run() as run:
+        mlflow.log_table(example([90017, 5]), "eval/rows.json")
+    logged = Path(client.get_run(run.info.run_id).info.artifact_uri.removeprefix("file://"),
+                  "eval/rows.json")
+    before = logged.read_bytes()
+    metastore = Metastore(str(root), ENV)
+    metastore.add_principal("mallory")
+    metastore.grant(["USE CATALOG"], "CATALOG", ENV, "mallory")
+
+    for dry_run in (True, False):
+        with pytest.raises(PermissionDenied, match=r"'mallory' does not have MANAGE on CATALOG "
+                           r"dev \(needed to rewrite MLflow artifacts no model of dev governs"):
+            erase_model_artifacts(root, ENV, SUBJECT, dry_run=dry_run, principal="mallory")
+    assert logged.read_bytes() == before
+
+    metastore.grant(["MANAGE"], "CATALOG", ENV, "mallory")
+    places = erase_model_artifacts(root, ENV, SUBJECT, dry_run=False, principal="mallory")
+    assert [(p.name, p.rows) for p in places] == [(f"runs:/{run.info.run_id}/eval/rows.json", 1)]
+    assert json.loads(logged.read_bytes())["data"] == [[5, 5.0]]
