@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -65,7 +66,10 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
                 ["tests/test_ingest_landing.py", "tests/test_boundaries_medallion.py"]),
     "lake": (["lakehouse_ml/lake/schema.py", "lakehouse_ml/lake/tables.py"], _LAKE),
     "ml": (["lakehouse_ml/ml/gates.py", "lakehouse_ml/ml/deploy.py", "lakehouse_ml/ml/train.py"],
-           ["tests/test_boundaries_ml.py", "tests/test_mutants_ml.py"]),
+           # the modules' functions called directly; tests/test_boundaries_ml.py checks the
+           # same thresholds on a candidate trained through train_candidate (a Delta training
+           # set, plots, a model card: 20 s of setup in every mutant's session)
+           ["tests/test_mutants_ml.py", "tests/test_holdout.py"]),
     "tokens": (["lakehouse_ml/serving/tokens.py"],
                ["tests/serving/test_mutants_tokens.py",
                 f"{_SERVING}test_a_token_without_its_prefix_is_refused"]),
@@ -151,6 +155,7 @@ def _mutate(group: str, tests: list[str]) -> None:
     settings.only_mutate = GROUPS[group][0]
     settings.pytest_add_cli_args_test_selection = tests
     _fastest_tests_first()
+    _require_reached(group)
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, signal.default_int_handler)
     started = time.monotonic()
@@ -234,17 +239,69 @@ def _drop_stale(modules: list[str]) -> None:
             meta.write_text(json.dumps(data, indent=4))
 
 
+def selected_tests(group: str) -> list[str]:
+    """The group's tests as pytest arguments: the files its patterns match (sorted), then its
+    node ids, then its `--deselect=` arguments. SystemExit naming the group and the first
+    pattern whose file matches nothing (a test file renamed, or listed before it was written):
+    left out silently, the run would test the mutants against fewer tests than it says."""
+    files: set[str] = set()
+    nodes, deselected = [], []
+    for pattern in GROUPS[group][1]:
+        target = pattern.removeprefix("--deselect=")
+        path = target.partition("::")[0]
+        matched = {str(found) for found in Path().glob(path)}
+        if not matched:
+            raise SystemExit(f"{group}: {path} (bench/mutation.py GROUPS) matches no test file")
+        if pattern.startswith("--deselect="):
+            deselected.append(pattern)
+        elif "::" in pattern:
+            nodes.append(pattern)
+        else:
+            files |= matched
+    return [*sorted(files), *nodes, *deselected]
+
+
+def unreached(group: str, functions: set[str], tests_by_function: Mapping[str, set[str]]
+              ) -> list[str]:
+    """The mutated `functions` (mutmut's mangled names) no test reached in the stats run,
+    sorted. SystemExit, one line naming the group, when no test reached any of them: every
+    mutant would be counted *no tests* (the group's tests do not call its modules, or call
+    another copy of them)."""
+    missed = sorted(f for f in functions if not tests_by_function.get(f))
+    if functions and len(missed) == len(functions):
+        raise SystemExit(f"{group}: the stats run reached none of the {len(functions)} mutated "
+                         f"functions of {' '.join(GROUPS[group][0])} with the group's tests")
+    return missed
+
+
+def _require_reached(group: str) -> None:
+    """After mutmut's stats run, stop the group if its tests reached no mutated function, and
+    print the functions they did not reach: mutmut counts their mutants *no tests* first, in
+    an instant, and only then tests the others (slowest last), so a run watched for its first
+    minutes seems to find no tests at all."""
+    from mutmut import __main__ as mutmut_main
+    from mutmut.state import state
+    from mutmut.utils.format_utils import mangled_name_from_mutant_name
+
+    check = mutmut_main._check_test_to_mutant_associations
+
+    def checked(data_by_path: dict) -> None:
+        check(data_by_path)
+        functions = {mangled_name_from_mutant_name(name) for data in data_by_path.values()
+                     for name in data.exit_code_by_key}
+        missed = unreached(group, functions, state().tests_by_mangled_function_name)
+        print(f"    {len(functions) - len(missed)} of {len(functions)} mutated functions "
+              f"reached by the tests; not reached: {', '.join(missed) or 'none'}", flush=True)
+
+    mutmut_main._check_test_to_mutant_associations = checked
+
+
 def run(group: str) -> None:
-    """Mutate the group's modules afresh in a child process (mutmut's settings are global)."""
-    modules, patterns = GROUPS[group]
-    tests = sorted({str(path) for pattern in patterns if "::" not in pattern
-                    for path in Path().glob(pattern)})
-    tests += [t for t in patterns if "::" in t and Path(t.partition("::")[0]).exists()
-              and not t.startswith("--deselect=")]
-    if not tests:
-        raise SystemExit(f"{group}: no test matches {patterns}")
+    """Mutate the group's modules afresh in a child process (mutmut's settings are global).
+    SystemExit, naming the group, when the child stops with an error."""
+    modules = GROUPS[group][0]
+    tests = selected_tests(group)
     _drop_stale(modules)
-    tests += [t for t in patterns if t.startswith("--deselect=")]
     print(f"== {group}: {' '.join(modules)} against {' '.join(tests)}", flush=True)
     child = subprocess.Popen([sys.executable, "-m", "bench.mutation", "--child", group, *tests])
     try:
@@ -253,7 +310,8 @@ def run(group: str) -> None:
         child.wait()  # what it tested (subprocess.run would SIGKILL it here, storing nothing)
         raise
     if code:
-        raise subprocess.CalledProcessError(code, child.args)
+        raise SystemExit(f"{group}: its mutmut run stopped with exit status {code} (its reason "
+                         "is printed above)")
 
 
 def _cell(text: str) -> str:
