@@ -70,6 +70,17 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
            # same thresholds on a candidate trained through train_candidate (a Delta training
            # set, plots, a model card: 20 s of setup in every mutant's session)
            ["tests/test_mutants_ml.py", "tests/test_holdout.py"]),
+    "online": (
+        [f"lakehouse_ml/features/online/{m}.py"
+         for m in ("codec", "publish", "reader", "redis_store", "sqlite_store", "store")],
+        # publish and lookup on SQLite and on a redis-server started on 127.0.0.1 per session
+        # (tests/features/conftest.py); left out: the hypothesis join-equality test (22 s) and
+        # the publish killed by SIGKILL (a subprocess, which imports the unmutated modules)
+        ["tests/features/test_online.py",
+         "tests/features/test_online_property.py::"
+         "test_a_future_row_does_not_hide_the_row_valid_now",
+         "tests/features/test_online_property.py::"
+         "test_too_many_rows_ahead_of_the_publication_are_refused"]),
     "tokens": (["lakehouse_ml/serving/tokens.py"],
                ["tests/serving/test_mutants_tokens.py",
                 f"{_SERVING}test_a_token_without_its_prefix_is_refused"]),
