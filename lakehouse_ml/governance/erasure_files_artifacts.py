@@ -140,8 +140,8 @@ def _governing(model: str, env: str) -> tuple[str, str]:
 
 def _experiment_model(experiment: str, env: str) -> str:
     """The registered model an experiment of `env` is named for (`/<env>/<schema>/<name>` →
-    `<env>.<schema>.<name>`, as training names it); another name gives no model name (its
-    `_governing` securable is the catalog)."""
+    `<env>.<schema>.<name>`, as training names it); any other experiment's name gives one
+    `_governing` maps to the catalog (`/<env>/monitoring` → `<env>.monitoring`)."""
     return f"{env}.{experiment.removeprefix(f'/{env}/').replace('/', '.')}"
 
 
