@@ -3,6 +3,15 @@
 Every change is one transaction on the durable state (store.py) made by an acting principal
 (`as_principal`, default `current_principal()`), allowed by the rules of privileges.py, and
 recorded in the audit log (service `unityCatalog`, Databricks' action names), denials too.
+
+A request that changes nothing (creating what exists as it is, granting a privilege held,
+revoking one not held, adding a member already in the group, setting an owner, comment, tag,
+row filter or mask to what it is) commits no version and writes no record: Unity Catalog's
+audit log is a log of requests, but here a 200 record of `createSchema` or
+`updatePermissions` is read as "this changed", and every process that opens the lakehouse
+re-applies the domain's policy, which would fill the log with changes that never happened.
+The right to make the request is checked first, so a denied no-op is still audited (403), and
+a refused one (400).
 """
 
 from __future__ import annotations
@@ -180,7 +189,8 @@ class Metastore:
                 params: Mapping[str, str], change: Callable[[State, s.Namespace, str], T],
                 manage: bool = True) -> T:
         """Run `change(state, namespace, actor)` as one transaction after checking `actor`
-        may manage `target`; audit the outcome (denials and refusals too)."""
+        may manage `target`; audit a denial (403), a refusal (400) or a committed change
+        (200), and nothing when the change left the state as it was."""
         who = p.current_principal(actor)
 
         def apply(state: State) -> T:
@@ -196,11 +206,12 @@ class Metastore:
             return change(state, ns, who)
 
         try:
-            result = self.store.update(apply)
+            result, changed = self.store.commit(apply)
         except (ValueError, LookupError, PermissionError) as error:
             audit(self.root, self.env, who, action, params, error)
             raise
-        audit(self.root, self.env, who, action, params)
+        if changed:
+            audit(self.root, self.env, who, action, params)
         return result
 
     def _denied(self, who: str, action: str, target: s.Securable, error: Exception) -> None:
@@ -240,7 +251,7 @@ class Metastore:
             if found is not None and replace:
                 if not pv.may_manage(ns, who, found):
                     raise pv.PermissionDenied(who, pv.MANAGE, found.key, "needed to replace it")
-                s.stored(state, kind, full).update(comment=comment, **extra)
+                s.assign(state, found, comment=comment, **extra)
                 return ns.get(kind, full)  # ns reads this same state
             if found is not None:
                 if if_not_exists:
@@ -300,7 +311,7 @@ class Metastore:
             p.principal_type(state, owner)
             if kind == s.METASTORE:
                 raise ValueError("the metastore's owner is its admins: add a metastore admin")
-            s.stored(state, kind, full)["owner"] = owner
+            s.assign(state, ns.get(kind, full), owner=owner)
 
         self._change(as_principal, UPDATE_ACTION[kind], (kind, full),
                      {"securable": s.key(kind, full), "owner": owner}, change)
@@ -318,11 +329,9 @@ class Metastore:
             target = ns.get(kind, full)
             if not pv.may_manage(ns, who, target):
                 pv.check(ns, who, pv.APPLY_TAG, target)
-            entry = s.stored(state, kind, full)
             if column is None:
-                current = dict(target.tags)
-                entry["tags"] = {k: v for k, v in current.items() if k not in tags} if unset \
-                    else {**current, **tags}
+                kept = {k: v for k, v in target.tags.items() if k not in tags}
+                s.assign(state, target, tags=kept if unset else {**target.tags, **tags})
                 return
             if kind != s.TABLE:
                 raise ValueError(f"column tags are only on tables, not on {where}")
@@ -330,7 +339,7 @@ class Metastore:
             now = columns.get(column, {})
             columns[column] = {k: v for k, v in now.items() if k not in tags} if unset \
                 else {**now, **tags}
-            entry["column_tags"] = {c: t for c, t in columns.items() if t}
+            s.assign(state, target, column_tags={c: t for c, t in columns.items() if t})
 
         self._change(as_principal, UPDATE_ACTION[kind], (kind, full),
                      {"securable": s.key(kind, full), "column": column or "",
@@ -363,15 +372,15 @@ class Metastore:
                 found = ns.get(s.FUNCTION, fn)
                 pv.check(ns, who, pv.EXECUTE, found)
                 _fits(found, len(columns) + (column is not None), column is None)
-            entry = s.stored(state, s.TABLE, full)
+            table = ns.get(s.TABLE, full)
             spec = None if fn is None else {"function": fn, "columns": [
                 c if isinstance(c, str) else dict(c) for c in columns]}
             if column is None:
-                entry["row_filter"] = spec
+                s.assign(state, table, row_filter=spec)
                 return
-            masks = dict(ns.get(s.TABLE, full).column_masks)
+            masks = dict(table.column_masks)
             masks.pop(column, None)
-            entry["column_masks"] = masks if spec is None else {**masks, column: spec}
+            s.assign(state, table, column_masks=masks if spec is None else {**masks, column: spec})
 
         self._change(actor, "updateTables", (s.TABLE, full),
                      {"securable": s.key(s.TABLE, full), "function": fn or "",

@@ -154,6 +154,17 @@ def stored(state: State, kind: str, name: str) -> dict[str, Any]:
     return state["securables"].setdefault(key(kind, name), {})
 
 
+def assign(state: State, current: Securable, **values: Any) -> bool:
+    """Write into the governance entry of `current` (the securable as the namespace reads
+    it from `state`) each of `values` (Securable field names) that differs from its current
+    value; nothing at all, not even an empty entry, when none differs (a no-op leaves the
+    state equal, so nothing is committed or audited). Whether anything was written."""
+    changed = {k: v for k, v in values.items() if getattr(current, k) != v}
+    if changed:
+        stored(state, current.type, current.name).update(changed)
+    return bool(changed)
+
+
 def validate_tags(tags: dict[str, str], where: str) -> dict[str, str]:
     if len(tags) > MAX_TAGS:
         raise ValueError(f"too many tags on {where}: at most {MAX_TAGS}")

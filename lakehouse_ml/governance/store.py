@@ -76,16 +76,21 @@ class Store:
         return state
 
     def update(self, change: Callable[[State], T]) -> T:
+        """`commit(change)`'s result, without saying whether it committed."""
+        return self.commit(change)[0]
+
+    def commit(self, change: Callable[[State], T]) -> tuple[T, bool]:
         """Apply `change` (which mutates the state it gets and returns a result) to the
         latest state and commit it as the next version; retried on a concurrent commit.
-        A change that raises commits nothing."""
+        Returns the result and whether a version was committed: a change that leaves the
+        state equal to what it was commits nothing (False), nor does one that raises."""
         for _ in range(RETRIES):
             version = self.version()
             before = self.read()
             state = copy.deepcopy(before)
             result = change(state)
             if state == before:
-                return result
+                return result, False
             self.dir.mkdir(parents=True, exist_ok=True)
             staging = self.dir / f".{uuid.uuid4().hex}.tmp"
             staging.write_text(json.dumps(state, indent=1, sort_keys=True))
@@ -95,6 +100,6 @@ class Store:
                 continue
             finally:
                 staging.unlink()
-            return result
+            return result, True
         raise ConcurrentUpdate(f"governance state under {self.dir} kept changing; "
                                f"gave up after {RETRIES} attempts")

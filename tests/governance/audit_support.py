@@ -10,7 +10,8 @@ from typer.testing import CliRunner, Result
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.cli.app import app
-from lakehouse_ml.governance.audit import AuditLog
+from lakehouse_ml.governance import Metastore
+from lakehouse_ml.governance.audit import AuditLog, audit_log
 from lakehouse_ml.governance.audit_chain import TABLE
 
 runner = CliRunner()
@@ -40,3 +41,20 @@ def rows(catalog: Catalog) -> pl.DataFrame:
 
 def cli(*args: str) -> Result:
     return runner.invoke(app, list(args), prog_name="lakehouse-ml")
+
+
+def records(m: Metastore) -> pl.DataFrame:
+    """The `unityCatalog` records of `m`'s audit log, flushed first, in order: user, action,
+    status, error, params."""
+    audit_log(m.root, m.env).flush()
+    frame = Catalog(m.root, m.env).read(TABLE).sort("sequence")
+    return frame.filter(pl.col("service_name") == "unityCatalog").select(
+        user=pl.col("user_identity").struct.field("email"), action="action_name",
+        status=pl.col("response").struct.field("status_code"),
+        error=pl.col("response").struct.field("error_message"),
+        params=pl.col("request_params"))
+
+
+def params(row: dict) -> dict[str, str]:
+    """A `records` row's request params as a mapping."""
+    return {p["key"]: p["value"] for p in row["params"]}

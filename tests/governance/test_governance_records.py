@@ -2,27 +2,11 @@
 
 from __future__ import annotations
 
-import polars as pl
 import pytest
 
-from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.governance import Metastore, PermissionDenied
-from lakehouse_ml.governance.audit import audit_log
 from lakehouse_ml.governance.principals import local_user
-
-
-def records(m: Metastore) -> pl.DataFrame:
-    audit_log(m.root, m.env).flush()
-    rows = Catalog(m.root, m.env).read("governance.audit_log").sort("sequence")
-    return rows.filter(pl.col("service_name") == "unityCatalog").select(
-        user=pl.col("user_identity").struct.field("email"), action="action_name",
-        status=pl.col("response").struct.field("status_code"),
-        error=pl.col("response").struct.field("error_message"),
-        params=pl.col("request_params"))
-
-
-def params(row: dict) -> dict[str, str]:
-    return {p["key"]: p["value"] for p in row["params"]}
+from tests.governance.audit_support import params, records
 
 
 def test_each_change_and_denial_is_one_record(metastore: Metastore) -> None:
