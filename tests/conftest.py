@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import dagster as dg
+import mlflow
 import mlflow.store.db.utils as mlflow_db
 import mlflow.store.model_registry.sqlalchemy_store as mlflow_registry
 import pytest
@@ -109,11 +110,30 @@ def mlflow_stores_from_a_template(tmp_path_factory: pytest.TempPathFactory) -> I
         yield
 
 
+def unset_mlflow_uris() -> None:
+    """Forget MLflow's process-wide tracking and registry URIs (`mlflow.set_tracking_uri`
+    keeps one in memory and exports MLFLOW_TRACKING_URI; the registry's likewise)."""
+    mlflow.set_tracking_uri(None)  # also unsets MLFLOW_TRACKING_URI
+    mlflow.set_registry_uri(None)
+    os.environ.pop("MLFLOW_REGISTRY_URI", None)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def own_mlflow_uris_per_file() -> Iterator[None]:
+    """Set by one test file (its module fixtures rely on it: MLflow's own
+    `create_model_version` of a `models:/` source reads the global URI), MLflow's URIs would
+    point a later file of the same worker, and any client made there without a URI, at that
+    file's store, or at a server it has stopped. Each file starts and ends with none set."""
+    unset_mlflow_uris()
+    yield
+    unset_mlflow_uris()
+
+
 @pytest.fixture(autouse=True)
 def own_mlflow_tracking_uri(monkeypatch: pytest.MonkeyPatch) -> None:
     """`mlflow.set_tracking_uri` also writes MLFLOW_TRACKING_URI into the environment, where it
-    would outlive its test and point a later test of the same worker at that test's store:
-    each test starts without it (and monkeypatch removes what the test leaves)."""
+    would outlive its test and reach the processes a later test starts: each test starts
+    without it (and monkeypatch removes what the test leaves)."""
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
 
 
@@ -245,6 +265,7 @@ def built_once(tmp_path_factory: pytest.TempPathFactory, name: str,
                 try:
                     build(folder)
                     close_lineage_logs()  # its lineage on disk before another worker reads it
+                    unset_mlflow_uris()  # no later test of this worker writes into it unasked
                 except BaseException:
                     shutil.rmtree(folder, ignore_errors=True)
                     raise

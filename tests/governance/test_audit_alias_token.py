@@ -50,7 +50,8 @@ def test_token_creation_and_revocation_are_audited_without_the_secret(tmp_path: 
 
 def test_each_alias_move_is_one_audit_record(tmp_path: Path) -> None:
     catalog = Catalog(str(tmp_path / "lake"), "dev")
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri, uri)
     client.create_registered_model("dev.ml.m")
     for _ in range(2):
         version = client.create_model_version("dev.ml.m", source=str(tmp_path))

@@ -74,7 +74,8 @@ def test_registering_a_version_needs_ownership_or_manage(root: str, owned_by_ml:
 
 def test_moving_an_alias_needs_ownership_or_manage(root: str, owned_by_ml: Metastore,
                                                    tmp_path: Path) -> None:
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri, uri)
     client.create_registered_model(MODEL)
     client.create_model_version(MODEL, source=str(tmp_path))
     bob = Catalog(root, "dev", principal="bob")

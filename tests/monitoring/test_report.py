@@ -100,7 +100,7 @@ def test_report_is_logged_to_the_monitoring_experiment(tmp_path: Path) -> None:
                           baseline=None)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     run_id = log_report(uri, report, MONITOR, "dev", WINDOW, levels)
-    client = MlflowClient(uri)
+    client = MlflowClient(uri, uri)
     run = client.get_run(run_id)
     assert client.get_experiment(run.info.experiment_id).name == "/dev/monitoring"
     assert run.data.metrics["error_pairs"] == 3  # spend, email, spend in the email slice

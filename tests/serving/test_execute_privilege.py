@@ -126,7 +126,7 @@ def test_one_audit_record_per_request_with_its_principal_action_and_status(
         else:
             assert (record["user_identity"]["email"], record["action_name"]) == (APP, QUERY)
         assert (record["response"]["error_message"] is None) == (status == 200)
-        assert token.split("_")[2] not in str(record)
+        assert token.split("_", 2)[2] not in str(record)  # the secret may hold "_"
 
 
 def test_the_serving_principal_needs_execute_to_load_a_model(
