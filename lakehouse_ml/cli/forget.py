@@ -24,7 +24,9 @@ def forget(
     column derived from it, the online stores, the landed files (and their manifest) and the
     MLflow artifacts with rows; vacuum the tables so no file still holds it; tag the model
     versions whose training set held it needs_retraining; audit it with the key hashed.
-    Needs MODIFY on every table it changes. Exit 0 also when nothing holds the subject."""
+    Needs MODIFY on every table it changes (the bronze manifests of landed files included) and
+    MANAGE on every model whose versions' artifacts it rewrites, all checked before any byte
+    changes. Exit 0 also when nothing holds the subject."""
     from lakehouse_ml.governance.erasure import forget as erase
     from lakehouse_ml.governance.erasure_places import Subject
 
