@@ -76,7 +76,9 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
         # publish and lookup on SQLite and on a redis-server started on 127.0.0.1 per session
         # (tests/features/conftest.py); left out: the hypothesis join-equality test (22 s) and
         # the publish killed by SIGKILL (a subprocess, which imports the unmutated modules)
-        ["tests/features/test_online.py",
+        ["tests/features/test_online.py", "tests/features/test_row_lookup.py",
+         "tests/features/test_row_lookup_fast_paths.py",  # KeyBatch.of_values' own encoding
+         "tests/features/test_mutants_online.py",
          "tests/features/test_online_property.py::"
          "test_a_future_row_does_not_hide_the_row_valid_now",
          "tests/features/test_online_property.py::"

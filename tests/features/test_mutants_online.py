@@ -1,0 +1,73 @@
+"""The online stores called directly (issue 10, `make mutation`'s `online` group): what a read
+of an unpublished table gives, what a replacing write leaves, and that Redis holds exactly the
+current publication of each table under the keys its module documents."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from lakehouse_ml.features.online import OnlineStore, RedisStore, SQLiteStore
+from lakehouse_ml.features.online.codec import Snapshot
+
+SCHEMA = pl.Schema({"k": pl.String, "v": pl.Int64})
+
+
+def snapshot(version: int) -> Snapshot:
+    return Snapshot(version, ["k"], SCHEMA, None, datetime(2026, 1, version, tzinfo=UTC))
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OnlineStore]:
+    if request.param == "sqlite":
+        found: OnlineStore = SQLiteStore(tmp_path / "online")
+    else:
+        found = RedisStore(request.getfixturevalue("redis_url"))
+        found._client.flushdb()
+    yield found
+    found.close()
+
+
+def test_an_unpublished_table_reads_as_no_snapshot_and_a_null_per_key(store: OnlineStore
+                                                                       ) -> None:
+    assert store.snapshot("t") is None
+    assert store.read("t", ['{"k":"a"}', '{"k":"b"}']) == (None, [None, None])
+    assert store.read("t", []) == (None, [])
+
+
+def test_a_replacing_write_keeps_no_earlier_row_and_an_update_keeps_the_others(
+    store: OnlineStore,
+) -> None:
+    a, b, c = '{"k":"a"}', '{"k":"b"}', '{"k":"c"}'
+    store.write("t", snapshot(1), [a, b], ["[1]", "[2]"], [], replace=True)
+    store.write("t", snapshot(2), [a], ["[10]"], [], replace=True)
+    assert store.read("t", [a, b]) == (snapshot(2), ["[10]", None])
+    store.write("t", snapshot(3), [c], ["[30]"], [a], replace=False)
+    assert store.read("t", [a, b, c]) == (snapshot(3), [None, None, "[30]"])
+    store.write("t", snapshot(4), [b], ["[20]"], [], replace=False)
+    assert store.read("t", [c, b, a]) == (snapshot(4), ["[30]", "[20]", None])
+
+
+def test_redis_holds_only_the_current_publication_of_each_table(redis_url: str) -> None:
+    store = RedisStore(redis_url)
+    client = store._client
+    client.flushdb()
+    for version, replace in ((1, True), (2, False), (3, True), (4, False)):
+        for table in ("gold.a", "gold.b"):
+            store.write(table, snapshot(version), [f'{{"k":"{version}"}}'], ["[1]"], [],
+                        replace=replace)
+    expected = set()
+    for table in ("gold.a", "gold.b"):
+        base = f"lakehouse:online:{table}:"
+        token = client.get(f"{base}current")
+        assert client.smembers(f"{base}namespaces") == {token}
+        expected |= {f"{base}current", f"{base}namespaces", f"{base}{token}:rows",
+                     f"{base}{token}:meta"}
+        assert client.hgetall(f"{base}{token}:rows") == {f'{{"k":"{v}"}}': "[1]"
+                                                         for v in (3, 4)}
+    assert set(client.keys("lakehouse:online:*")) == expected
+    store.close()
