@@ -14,7 +14,6 @@ Metadata (`describe`, `schema`, `version`, `history`, `tables`) is not governed.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -199,8 +198,7 @@ class Catalog:
         return text if isinstance(text, TableName) else TableName.parse(text, self.env)
 
     def location(self, text: str | TableName) -> str:
-        name = self.name(text)
-        return f"{self.root}/{name.catalog}/{name.schema}/{name.name}"
+        return self.name(text).location(self.root)
 
     def exists(self, text: str | TableName) -> bool:
         return self.lake.exists(self.location(text))
@@ -234,7 +232,7 @@ class Catalog:
                 uri, schema, name=str(name), description=info.comment,
                 column_comments=info.column_comments, partition_by=partition_by,
             )
-        entry = self.registry.put(name, uri, info)
+        entry = self.registry.put(name, info)
         if self._access is not None:
             self._access.forget(str(name))
         return entry
@@ -252,15 +250,10 @@ class Catalog:
         to them, so they are the lakehouse's record of its use, not its data; `lakehouse-ml
         audit` and `lakehouse-ml lineage` read them.
 
-        Each table's `location` is where this root keeps it (`location`), not the one its
-        document recorded when it was registered: a copied or moved lakehouse lists its own
-        tables, never the original's."""
-        found = []
-        for entry in self.registry.list(self.env):
-            location = self.location(entry.name)
-            if entry.name not in self._bookkeeping and self.lake.exists(location):
-                found.append(replace(entry, location=location))
-        return found
+        Each table's `location` is where this root keeps it (`location`; a document stores
+        none): a copied or moved lakehouse lists its own tables, never the original's."""
+        return [entry for entry in self.registry.list(self.env)
+                if entry.name not in self._bookkeeping and self.lake.exists(entry.location)]
 
     # reads
     def scan(self, text: str | TableName, version: Version = None) -> pl.LazyFrame:

@@ -68,3 +68,9 @@ class TableName:
     @property
     def short(self) -> str:
         return f"{self.schema}.{self.name}"
+
+    def location(self, root: str) -> str:
+        """Where the lakehouse at `root` (a path or URI) keeps the table:
+        `<root>/<catalog>/<schema>/<table>`. Derived, never stored, so a copied or moved
+        root addresses its own tables."""
+        return f"{root.rstrip('/')}/{self.catalog}/{self.schema}/{self.name}"
