@@ -11,6 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from lakehouse_ml.features.errors import FeatureStoreError
 from lakehouse_ml.features.online import OnlineStore, RedisStore, SQLiteStore
 from lakehouse_ml.features.online.codec import Snapshot
 
@@ -70,4 +71,20 @@ def test_redis_holds_only_the_current_publication_of_each_table(redis_url: str) 
         assert client.hgetall(f"{base}{token}:rows") == {f'{{"k":"{v}"}}': "[1]"
                                                          for v in (3, 4)}
     assert set(client.keys("lakehouse:online:*")) == expected
+    store.close()
+
+
+def test_a_redis_publish_finding_the_pointer_moved_fails_and_leaves_it(redis_url: str) -> None:
+    """Another publish switched the table between this one's start and its switch: this one
+    fails, naming the table, and the other's publication stays current."""
+    store = RedisStore(redis_url)
+    store._client.flushdb()
+    store.write("t", snapshot(1), ['{"k":"a"}'], ["[1]"], [], replace=True)
+    current = store._client.get("lakehouse:online:t:current")
+    with pytest.raises(FeatureStoreError) as refused:
+        store._switch("t", "a-namespace-replaced-meanwhile", "mine")
+    assert str(refused.value) == ("publish t: another publish switched the online store "
+                                  "meanwhile; publish again")
+    assert store._client.get("lakehouse:online:t:current") == current
+    assert store.read("t", ['{"k":"a"}']) == (snapshot(1), ["[1]"])
     store.close()
