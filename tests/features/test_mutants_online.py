@@ -88,3 +88,23 @@ def test_a_redis_publish_finding_the_pointer_moved_fails_and_leaves_it(redis_url
     assert store._client.get("lakehouse:online:t:current") == current
     assert store.read("t", ['{"k":"a"}']) == (snapshot(1), ["[1]"])
     store.close()
+
+
+def test_a_write_of_more_keys_than_rows_is_refused_and_changes_nothing(store: OnlineStore
+                                                                       ) -> None:
+    a, b = '{"k":"a"}', '{"k":"b"}'
+    store.write("t", snapshot(1), [a], ["[1]"], [], replace=True)
+    with pytest.raises(ValueError, match="zip"):
+        store.write("t", snapshot(2), [a, b], ["[2]"], [], replace=True)
+    assert store.read("t", [a, b]) == (snapshot(1), ["[1]", None])
+    store.write("t", snapshot(3), [b], ["[3]"], [], replace=False)  # the store still writes
+    assert store.read("t", [a, b]) == (snapshot(3), ["[1]", "[3]"])
+
+
+def test_sqlite_reads_more_keys_than_one_statement_binds(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "online")
+    keys = [f'{{"k":"{n}"}}' for n in range(1201)]
+    store.write("t", snapshot(1), keys, [f"[{n}]" for n in range(1201)], [], replace=True)
+    found = store.read("t", [*keys[::-1], '{"k":"x"}'])
+    assert found == (snapshot(1), [*(f"[{n}]" for n in range(1200, -1, -1)), None])
+    store.close()
