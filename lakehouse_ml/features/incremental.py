@@ -72,18 +72,44 @@ def _as_of(stamps: pl.LazyFrame, running: pl.LazyFrame, key: str, back: int,
                                       for c in columns))
 
 
+def _bucketed(daily: pl.LazyFrame, key: str, columns: Sequence[str], points: Sequence[date]
+              ) -> pl.LazyFrame:
+    """`daily` summed per key into the first of `points` on or after each row's day (rows after
+    the last point dropped): a running total read only at `points` is unchanged, and a few
+    snapshot days need a few rows per key instead of one per day of the look-back."""
+    ordered = sorted(set(points))
+    between, at = [], 0  # days after the first point, up to the last, to the point they reach
+    for i in range(1, (ordered[-1] - ordered[0]).days + 1):
+        day = ordered[0] + i * DAY
+        while ordered[at] < day:
+            at += 1
+        between.append((day, ordered[at]))
+    buckets = pl.LazyFrame({"day": [d for d, _ in between], "_end": [e for _, e in between]},
+                           schema={"day": pl.Date, "_end": pl.Date})
+    ends = daily.select(key, "day", *columns).join(buckets, on="day", how="left").with_columns(
+        pl.when(pl.col("day") <= ordered[0]).then(pl.lit(ordered[0])).otherwise("_end")
+        .alias("_end"))
+    return (ends.filter(pl.col("_end").is_not_null())
+            .group_by(key, pl.col("_end").alias("day")).agg(pl.col(columns).sum()))
+
+
 def window_sums(
-    daily: pl.LazyFrame, stamps: pl.LazyFrame, key: str, windows: Mapping[str, Window]
+    daily: pl.LazyFrame, stamps: pl.LazyFrame, key: str, windows: Mapping[str, Window],
+    days: Sequence[date] | None = None,
 ) -> pl.LazyFrame:
     """`stamps` (`key`, `day`) with one column per window: the sum over `daily`'s rows
     (`key`, `day`, columns; at most one row per key and day) in that window.
 
     Each sum is (running total at the window's last day) - (running total the day before its
     first), the running totals starting at `daily`'s first row: `daily` must therefore start
-    no later than the earliest window's first day, and hold only rows that count."""
+    no later than the earliest window's first day, and hold only rows that count. `days`, the
+    stamps' days, if given: `daily` is first summed per key between the days the totals are
+    read at (`_bucketed`; the same sums from fewer rows when the days are few)."""
     columns = sorted({w.column for w in windows.values()})
-    running = _running(daily, key, columns)
     backs = sorted({b for w in windows.values() for b in (w.offset, w.offset + w.days)})
+    if days:
+        daily = _bucketed(daily, key, columns, [d - b * DAY for d in days for b in backs])
+    running = _running(daily, key, columns)
     out = stamps.select(key, "day")
     for back in backs:
         out = out.join(_as_of(stamps, running, key, back, columns, f"@{back}"),
@@ -111,38 +137,80 @@ def days_since(
     return out
 
 
-def distinct_in_windows(
-    sightings: pl.LazyFrame, stamps: pl.LazyFrame, key: str, item: str,
-    windows: Mapping[str, int], first: date,
-) -> pl.LazyFrame:
-    """`stamps` with, per output name, the number of distinct `item`s seen in the window of that
-    many days ending the stamp's day (an Int64).
+def last_sightings(sightings: pl.LazyFrame, key: str, item: str) -> pl.LazyFrame:
+    """One row per `key` and `item` of `sightings` (`key`, `item`, `day`): its last `day`."""
+    return sightings.group_by(key, item).agg(pl.col("day").max())
 
-    `sightings` (`key`, `item`, `day`) must cover every window; `first` is the earliest stamp
-    day. Every sighting before `first` is replaced by its item's last one (the only one a
-    window ending on or after `first` can still contain), so the state is one row per item
-    seen in the look-back plus the sightings of the snapshot days themselves. Each sighting
-    counts from its day until the next sighting of the item or `w` days later, whichever is
-    first: +1/-1 marks whose running total is the count."""
-    earlier = (sightings.filter(pl.col("day") < first)
-               .group_by(key, item).agg(pl.col("day").max()))
-    recent = sightings.filter(pl.col("day") >= first).select(key, item, "day").unique()
+
+def advance_last_seen(last_seen: pl.LazyFrame, newer: pl.LazyFrame, key: str, item: str,
+                      as_of: date, horizon: int) -> pl.LazyFrame:
+    """`last_seen` (`key`, `item`, `day`: one row per pair, as of some day before every day of
+    `newer`) brought to `as_of` with `newer`'s sightings up to it: a pair seen again takes its
+    new last day. Pairs last seen `horizon` or more days before `as_of` are dropped (no window
+    ending after `as_of` can contain them)."""
+    newer = newer.filter(pl.col("day") <= as_of)
+    kept = last_seen.join(newer.select(key, item).unique(), on=[key, item], how="anti")
+    return (pl.concat([kept.select(key, item, "day"), last_sightings(newer, key, item)])
+            .filter(pl.col("day") > as_of - horizon * DAY))
+
+
+def _carried_marks(last_seen: pl.LazyFrame, recent: pl.LazyFrame, key: str, item: str,
+                   widths: Sequence[int], first: date, last: date) -> pl.LazyFrame:
+    """+1/-1 marks of the pairs `last_seen` before `first`: each counts in a window of `w` days
+    until its next sighting in `recent` or `w` days after it. All of them are marked +1 on the
+    eve of `first` and -1 at their end, clipped to [first, last + 1]: a window before `first`
+    is never read, so the marks are a few per key rather than one per pair."""
+    nexts = recent.group_by(key, item).agg(pl.col("day").min().alias("_next"))
+    ends = last_seen.join(nexts, on=[key, item], how="left").select(key, *(
+        pl.min_horizontal(pl.col("_next"), pl.col("day") + w * DAY)
+        .clip(first, last + DAY).alias(f"_end{w}") for w in widths))
+    seen = ends.group_by(key).agg(pl.len().cast(pl.Int32).alias(f"_dp{w}") for w in widths)
+    return pl.concat([
+        seen.with_columns(pl.lit(first - DAY).alias("day")),
+        *(ends.group_by(key, pl.col(f"_end{w}").alias("day"))
+          .agg((-pl.len().cast(pl.Int32)).alias(f"_dp{w}")) for w in widths),
+    ], how="diagonal")
+
+
+def _sighting_marks(recent: pl.LazyFrame, key: str, item: str, widths: Sequence[int]
+                    ) -> pl.LazyFrame:
+    """+1/-1 marks of every sighting in `recent`: it counts from its day until the item's next
+    sighting or `w` days later, whichever is first."""
     same_item_next = (pl.col(key) == pl.col(key).shift(-1)) & (
         pl.col(item) == pl.col(item).shift(-1))
-    marks = (
-        pl.concat([earlier.select(key, item, "day"), recent])
+    return (
+        recent.select(key, item, "day").unique()
         .sort(key, item, "day")  # a sort and a shift: cheaper than shift().over(key, item)
         .with_columns(pl.when(same_item_next).then(pl.col("day").shift(-1)).alias("_next"))
         .select(key, pl.col("day").alias("_seen"), *(
             pl.min_horizontal(pl.col("_next"), pl.col("day") + w * DAY).alias(f"_gone{w}")
-            for w in sorted(set(windows.values()))))
+            for w in widths))
         .unpivot(index=key, variable_name="_mark", value_name="day")
         .group_by(key, "day")
         .agg(((pl.col("_mark") == "_seen").cast(pl.Int32).sum()
               - (pl.col("_mark") == f"_gone{w}").cast(pl.Int32).sum()).alias(f"_dp{w}")
-             for w in sorted(set(windows.values())))
+             for w in widths)
     )
-    totals = sorted(f"_dp{w}" for w in set(windows.values()))
+
+
+def distinct_in_windows(
+    last_seen: pl.LazyFrame, recent: pl.LazyFrame, stamps: pl.LazyFrame, key: str, item: str,
+    windows: Mapping[str, int], first: date, last: date,
+) -> pl.LazyFrame:
+    """`stamps` with, per output name, the number of distinct `item`s seen in the window of that
+    many days ending the stamp's day (an Int64).
+
+    `first`/`last` are the earliest/latest stamp days. `recent` (`key`, `item`, `day`) holds
+    every sighting from some day before `first` to `last`; `last_seen` (`key`, `item`, `day`)
+    one row per pair with its last sighting before `recent` starts (e.g. `last_sightings` of
+    the look-back, or a kept state: `advance_last_seen`). So the work follows `last_seen` (one
+    row per pair seen in the look-back, reduced to a few marks per key) plus `recent`, not
+    the look-back's sightings."""
+    widths = sorted(set(windows.values()))
+    totals = [f"_dp{w}" for w in widths]
+    marks = (pl.concat([_carried_marks(last_seen, recent, key, item, widths, first, last),
+                        _sighting_marks(recent, key, item, widths)], how="diagonal")
+             .group_by(key, "day").agg(pl.col(totals).sum()))
     counts = _as_of(stamps, _running(marks, key, totals), key, 0, totals, "")
     return counts.select(key, "day", *(pl.col(f"_dp{w}").cast(pl.Int64).alias(name)
                                        for name, w in windows.items()))

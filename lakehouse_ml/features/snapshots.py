@@ -14,6 +14,7 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from lakehouse_ml.features import state
 from lakehouse_ml.features.client import FeatureEngineeringClient
 from lakehouse_ml.features.incremental import day_chunks
 from lakehouse_ml.features.online import PublishReport
@@ -55,11 +56,18 @@ def snapshot_days(
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-def _build(client: FeatureEngineeringClient, spec: FeatureTableSpec, days: list[date]
-           ) -> pl.DataFrame:
+def _build(client: FeatureEngineeringClient, spec: FeatureTableSpec, days: list[date],
+           carried: state.Carried | None) -> tuple[pl.DataFrame, state.Carried | None]:
+    """The snapshots of `days`, and the state to keep after them (stateful builders only)."""
     inputs = {name: client.catalog.scan(name) for name in spec.inputs}
-    frame = spec.build(inputs, days).with_columns(pl.col(spec.timestamp_key).alias(AS_OF))
-    return frame.collect(engine="streaming")
+    kept = None
+    if isinstance(spec.build, state.StatefulBuild) and days:
+        lazy, kept = spec.build.build(inputs, days, state.usable(carried, days, None),
+                                      state.keep_as_of(days, spec.max_lateness_days))
+    else:
+        lazy = spec.build(inputs, days)
+    frame = lazy.with_columns(pl.col(spec.timestamp_key).alias(AS_OF))
+    return frame.collect(engine="streaming"), kept
 
 
 def _create(client: FeatureEngineeringClient, spec: FeatureTableSpec, schema: pl.Schema) -> None:
@@ -83,15 +91,25 @@ def refresh_feature_table(
 
     `spec.build` is called with each chunk's snapshot days, or once with none (an empty
     partition range): it must then return its columns without rows, which creates the table if
-    it is missing and writes nothing."""
+    it is missing and writes nothing. A `state.StatefulBuild` also gets the state kept by the
+    previous chunk or refresh when it is usable (`state.usable`: no record of a day it holds
+    was touched since), and its new state is written after each chunk's snapshots."""
     days = snapshot_days(spec, partition_days, earliest_touched)
     statistics = FeatureStatistics([f.name for f in spec.features])
     rows, version = 0, -1
+    carried, kept_as_of = None, None
+    if isinstance(spec.build, state.StatefulBuild) and days:  # kept by an earlier refresh
+        carried, kept_as_of = state.start(client.catalog, spec.table, days, earliest_touched)
     for chunk in day_chunks(days, chunk_days) or [[]]:
-        frame = _build(client, spec, chunk)
+        frame, kept = _build(client, spec, chunk, carried)
         if not client.catalog.exists(spec.table):
             _create(client, spec, frame.schema)
         version = client.write_table(spec.table, frame)
+        if kept is not None and (kept_as_of is None or kept.as_of > kept_as_of):
+            # never an older state than the one kept
+            carried = state.write(client.catalog, spec.table, kept, spec.build.description,
+                                  spec.owner)
+            kept_as_of = kept.as_of
         rows += frame.height
         statistics.add(frame)
     return SnapshotReport(days, rows, version, client.publish_table(spec.table), statistics)

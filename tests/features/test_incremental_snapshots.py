@@ -34,9 +34,10 @@ from lakehouse_ml.domains.churn.features import (
     WINDOWS,
 )
 from lakehouse_ml.domains.churn.generator import generate
-from lakehouse_ml.features import FeatureEngineeringClient
+from lakehouse_ml.features import FeatureEngineeringClient, state
 from lakehouse_ml.features.snapshots import AS_OF, refresh_feature_table
 from lakehouse_ml.ingest.bronze import ingest
+from lakehouse_ml.medallion.changes import earliest_touched_day
 from lakehouse_ml.medallion.gold import build_aggregate
 from lakehouse_ml.medallion.silver import refine
 from lakehouse_ml.medallion.spec import FeatureTableSpec
@@ -271,3 +272,134 @@ def test_statistics_of_the_chunks_are_those_of_all_rows(lakehouse: Catalog, tmp_
         assert (got["min"], got["max"]) == (str(column.min()), str(column.max()))
         assert got["null_fraction"] == round(column.null_count() / rows.height, 4)
     client.close()
+
+
+# ---- the kept state: a refresh starts from it, not from the look-back ------------------------
+def _medallion(catalog: Catalog, landing: Path, batches: list[str]) -> None:
+    for source in DOMAIN.sources:
+        ingest(catalog, source, str(landing), batches)
+        refine(catalog, source, batches)
+    for aggregate in DOMAIN.aggregates:
+        build_aggregate(catalog, DOMAIN, aggregate, batches)
+
+
+def _spying(spec: FeatureTableSpec, given: list[date | None]) -> FeatureTableSpec:
+    """`spec` whose stateful builder records the day of the state each build started from."""
+    builder = spec.build
+    assert isinstance(builder, state.StatefulBuild)
+
+    def build(inputs: Mapping[str, pl.LazyFrame], days: Sequence[date],
+              carried: state.Carried | None, keep: date
+              ) -> tuple[pl.LazyFrame, state.Carried | None]:
+        given.append(None if carried is None else carried.as_of)
+        return builder.build(inputs, days, carried, keep)
+    return replace(spec, build=state.StatefulBuild(build, builder.description))
+
+
+def _stored_equals_the_reference(client: FeatureEngineeringClient, days: list[date]) -> None:
+    stored = client.read_table(ENGAGEMENT.table).drop(AS_OF).sort(KEY, TS)
+    inputs = {name: client.catalog.scan(name) for name in ENGAGEMENT.inputs}
+    whole = grid_engagement(inputs, days).collect().sort(KEY, TS)
+    assert_frame_equal(stored, whole, check_exact=True)
+
+
+def test_day_by_day_refresh_from_the_kept_state_equals_the_backfill(
+    lakehouse: Catalog, tmp_path: Path
+) -> None:
+    """A backfill of 80 days, then each of the 20 next landing days (with their late records)
+    through bronze → gold and a refresh, the last one run twice: each refresh starts from the
+    state the previous one kept unless a record landed for a day it holds, and the table equals,
+    bit for bit, the same refreshes of a builder that keeps no state (a twin table in the same
+    lakehouse), whose last day equals the former grid builder's."""
+    landing = Path(lakehouse.root).parent / "landing"
+    catalog = Catalog(str(tmp_path / "lake"), "dev")
+    client = FeatureEngineeringClient(catalog)
+    head, tail = BATCHES[:80], BATCHES[80:]
+    _medallion(catalog, landing, head)
+    given: list[date | None] = []
+    spec = _spying(ENGAGEMENT, given)
+    plain = replace(ENGAGEMENT, name="engagement_without_state",
+                    build=lambda inputs, days: ENGAGEMENT.build(inputs, days))
+    refresh_feature_table(client, plain, head, chunk_days=30)
+    backfill = refresh_feature_table(client, spec, head, chunk_days=30)
+    assert not catalog.exists(state.state_table(plain.table))
+    assert given == [None, backfill.days[29] - timedelta(days=9),
+                     backfill.days[59] - timedelta(days=9)]  # chunks 2 and 3 start from one
+    kept = state.read(catalog, ENGAGEMENT.table)
+    assert kept is not None and kept.as_of == backfill.days[-1] - timedelta(days=9)
+    used = []
+    for i, batch in enumerate([*tail, tail[-1]]):  # the last day twice: a rerun of the day
+        if i < len(tail):
+            _medallion(catalog, landing, [batch])
+        touched = earliest_touched_day(catalog, DOMAIN, [batch])
+        before = state.read(catalog, ENGAGEMENT.table)
+        refresh_feature_table(client, plain, [batch], touched)
+        report = refresh_feature_table(client, spec, [batch], touched)
+        assert report.days[-1] == date.fromisoformat(batch) + timedelta(days=1)
+        # it starts from the state kept before unless a landed record reaches a day it holds
+        fresh = before is not None and (touched is None or touched > before.as_of)
+        assert given[-1] == (before.as_of if fresh else None), (batch, touched)
+        used.append(fresh)
+        assert state.read(catalog, ENGAGEMENT.table).as_of == report.days[-1] - timedelta(days=9)
+    assert sum(used) >= len(used) // 2 and not all(used)  # the dirty data has very late records
+    stored = client.read_table(ENGAGEMENT.table).drop(AS_OF).sort(KEY, TS)
+    assert_frame_equal(stored, client.read_table(plain.table).drop(AS_OF).sort(KEY, TS),
+                       check_exact=True)
+    inputs = {name: catalog.scan(name) for name in ENGAGEMENT.inputs}
+    last_day = report.days[-1]
+    assert_frame_equal(stored.filter(pl.col(TS) == _stamp(last_day)),
+                       grid_engagement(inputs, [last_day]).collect().sort(KEY, TS),
+                       check_exact=True)
+    client.close()
+
+
+def _stamp(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+def test_a_state_touched_by_late_data_or_past_the_first_snapshot_is_not_used(
+    lakehouse: Catalog, tmp_path: Path
+) -> None:
+    """After a backfill, a refresh that redoes days before the state's day reads the look-back
+    and leaves the state; one whose landed records reach a day the state holds (late data
+    beyond it) deletes it, reads the look-back and keeps a state from the current data. The
+    table still equals the reference."""
+    client = _client(lakehouse, tmp_path / "lake")
+    given: list[date | None] = []
+    spec = _spying(ENGAGEMENT, given)
+    refresh_feature_table(client, spec, BATCHES)
+    kept = state.read(client.catalog, ENGAGEMENT.table)
+    assert kept is not None
+    refresh_feature_table(client, spec, BATCHES[-20:-19])  # a past day: before the state's day
+    assert given[-1] is None  # the state is left as it was: the data did not change
+    assert state.read(client.catalog, ENGAGEMENT.table).as_of == kept.as_of
+    refresh_feature_table(client, spec, BATCHES[-30:-29], earliest_touched=kept.as_of)
+    assert given[-1] is None  # stale: deleted, the look-back read, a state kept from it
+    history = [h["operation"] for h in client.catalog.history(state.state_table(spec.table))]
+    assert history[:2] == ["WRITE", "DELETE"], history  # newest first
+    past = state.read(client.catalog, ENGAGEMENT.table)
+    assert past is not None
+    assert past.as_of == date.fromisoformat(BATCHES[-30]) + timedelta(days=1 - 9)
+    refresh_feature_table(client, spec, BATCHES[-1:])
+    assert given[-1] == past.as_of  # an older state serves, and moves on
+    assert state.read(client.catalog, ENGAGEMENT.table).as_of == kept.as_of
+    refresh_feature_table(client, spec, BATCHES[-1:], earliest_touched=kept.as_of)
+    assert given[-1] is None  # touched: deleted, rebuilt from the look-back
+    assert state.read(client.catalog, ENGAGEMENT.table).as_of == kept.as_of
+    refresh_feature_table(client, spec, BATCHES[-1:])
+    assert given[-1] == kept.as_of
+    _stored_equals_the_reference(client, [START + timedelta(days=1 + i) for i in range(DAYS)])
+    client.close()
+
+
+def test_usable_state_ends_before_the_first_snapshot_and_was_not_touched() -> None:
+    rows = pl.LazyFrame({KEY: [1], "product_id": ["p"], "day": [date(2026, 3, 1)]})
+    carried = state.Carried(rows, date(2026, 3, 1))
+    days = [date(2026, 3, 3), date(2026, 3, 4)]  # eves 3/2, 3/3
+    assert state.usable(carried, days, None) is carried
+    assert state.usable(carried, days, date(2026, 3, 2)) is carried
+    assert state.usable(carried, days, date(2026, 3, 1)) is None  # a day it holds changed
+    assert state.usable(carried, [date(2026, 3, 2)], None) is None  # eve 3/1: not before
+    assert state.usable(None, days, None) is None
+    assert state.usable(carried, [], None) is None
+    assert state.keep_as_of(days, 7) == date(2026, 2, 23)

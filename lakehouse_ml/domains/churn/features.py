@@ -3,6 +3,11 @@
 A snapshot stamped `D 00:00 UTC` sees only days before D. Windows look back at most 90 days and
 every look-back is clipped to 90 days (recency included), so one day computed alone equals the
 same day computed inside a backfill.
+
+`engagement` keeps a state (`lakehouse_ml.features.state`): the last day each customer saw each
+product, so that a refresh counts distinct products from it and the sightings of the days after
+it, not from the 90-day look-back of sightings; without a usable state it reads the look-back,
+with the same snapshots.
 """
 
 from __future__ import annotations
@@ -12,7 +17,15 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
 
-from lakehouse_ml.features.incremental import Window, days_since, distinct_in_windows, window_sums
+from lakehouse_ml.features.incremental import (
+    Window,
+    advance_last_seen,
+    days_since,
+    distinct_in_windows,
+    last_sightings,
+    window_sums,
+)
+from lakehouse_ml.features.state import Carried, StatefulBuild
 from lakehouse_ml.medallion.spec import Feature, FeatureTableSpec
 from lakehouse_ml.quality.contracts import apply_contract
 
@@ -44,12 +57,16 @@ def _stamps(customers: pl.LazyFrame, days: Sequence[date]) -> pl.LazyFrame:
             .filter(pl.col("day") >= pl.col("signup_date")).drop("signup_date"))
 
 
+def _known(daily: pl.LazyFrame, customers: pl.LazyFrame) -> pl.LazyFrame:
+    """Rows of known customers, from their signup day on."""
+    return (daily.join(customers, on=KEY).filter(pl.col("day") >= pl.col("signup_date"))
+            .drop("signup_date"))
+
+
 def _counted(daily: pl.LazyFrame, customers: pl.LazyFrame, first: date, last: date
              ) -> pl.LazyFrame:
     """Rows of days [first, last] of known customers, from their signup day on."""
-    return (daily.filter(pl.col("day").is_between(first, last))
-            .join(customers, on=KEY).filter(pl.col("day") >= pl.col("signup_date"))
-            .drop("signup_date"))
+    return _known(daily.filter(pl.col("day").is_between(first, last)), customers)
 
 
 def _stamped(features: pl.LazyFrame, names: Sequence[str]) -> pl.LazyFrame:
@@ -69,28 +86,68 @@ def _activity(inputs: Mapping[str, pl.LazyFrame], columns: Sequence[str]) -> pl.
     return inputs[ACTIVITY].select(KEY, pl.col("activity_date").alias("day"), *columns)
 
 
-def engagement(inputs: Mapping[str, pl.LazyFrame], days: Sequence[date]) -> pl.LazyFrame:
+def _sightings(inputs: Mapping[str, pl.LazyFrame], first: date, last: date) -> pl.LazyFrame:
+    """Every product sighting (`KEY`, product_id, `day`) of days [first, last], of any
+    customer (a kept state must not depend on today's customer rows)."""
+    start = datetime.combine(first, time(), tzinfo=UTC)
+    end = datetime.combine(last, time(), tzinfo=UTC) + DAY
+    return inputs[EVENTS].filter(
+        pl.col("event_ts") >= start, pl.col("event_ts") < end,  # skips files
+        pl.col("product_id").is_not_null(),
+    ).select(KEY, "product_id", pl.col("event_ts").dt.date().alias("day"))
+
+
+def _distinct_products(inputs: Mapping[str, pl.LazyFrame], days: Sequence[date],
+                       customers: pl.LazyFrame, stamps: pl.LazyFrame, state: Carried | None,
+                       keep: date) -> tuple[pl.LazyFrame, Carried | None]:
+    """Distinct products in 7/30/90 days at each snapshot, and the last sighting per customer
+    and product to keep as of `keep` (None if `keep` is not after the state's day).
+
+    From `state` (last sightings up to a day before the first snapshot's eve) it reads only
+    the sightings after that day; without one, the 90-day look-back (from `keep`'s, if
+    earlier), reduced first."""
+    first, last = min(days) - DAY, max(days) - DAY
+    kept_before = None if state is None else state.as_of
+    if state is None:  # last sightings as of `keep` if it is in the look-back, else first's eve
+        before = keep if first - HORIZON * DAY <= keep < first else first - DAY
+        state = Carried(last_sightings(_sightings(inputs, before - (HORIZON - 1) * DAY, before),
+                                       KEY, "product_id"), before)
+    recent = _sightings(inputs, state.as_of + DAY, last)
+    distinct = distinct_in_windows(
+        _known(state.rows, customers), _known(recent, customers), stamps, KEY, "product_id",
+        {f"distinct_products_{w}d": w for w in WINDOWS}, first, last)
+    if keep < state.as_of or keep == kept_before:  # nothing newer to keep
+        return distinct, None
+    kept = advance_last_seen(state.rows, recent, KEY, "product_id", keep, HORIZON)
+    return distinct, Carried(kept, keep)
+
+
+def _engagement(inputs: Mapping[str, pl.LazyFrame], days: Sequence[date],
+                state: Carried | None, keep: date) -> tuple[pl.LazyFrame, Carried | None]:
     customers, stamps, first, last = _inputs(inputs, days)
     activity = _counted(_activity(inputs, METRICS), customers, first, last)
     sums = window_sums(activity, stamps, KEY, {
         **{f"{m}_{w}d": Window(m, w) for m in METRICS for w in WINDOWS},
         "_events_before_30d": Window("events", 30, offset=30),
-    })
-    start = datetime.combine(first, time(), tzinfo=UTC)
-    end = datetime.combine(last, time(), tzinfo=UTC) + DAY
-    sightings = inputs[EVENTS].filter(
-        pl.col("event_ts") >= start, pl.col("event_ts") < end,  # skips files
-        pl.col("product_id").is_not_null(),
-    ).select(KEY, "product_id", pl.col("event_ts").dt.date().alias("day"))
-    distinct = distinct_in_windows(
-        _counted(sightings, customers, first, last), stamps, KEY, "product_id",
-        {f"distinct_products_{w}d": w for w in WINDOWS}, min(days, default=last + DAY) - DAY)
+    }, [d - DAY for d in days])
+    if not days:
+        empty = stamps.select(KEY, "day", *(pl.lit(None, pl.Int64).alias(f"distinct_products_{w}d")
+                                            for w in WINDOWS))
+        distinct, kept = empty, None
+    else:
+        distinct, kept = _distinct_products(inputs, days, customers, stamps, state, keep)
     before = pl.col("_events_before_30d")
     features = sums.join(distinct, on=[KEY, "day"], how="left").with_columns(
         pl.col("revenue_7d", "revenue_30d", "revenue_90d").round(2),
         ((pl.col("events_30d") - before) / (before + 1)).round(6).alias("activity_trend_mom"),
     )
-    return _stamped(features, [f.name for f in ENGAGEMENT_FEATURES])
+    return _stamped(features, [f.name for f in ENGAGEMENT_FEATURES]), kept
+
+
+engagement = StatefulBuild(
+    _engagement, "per customer and product seen in the 90 days up to state_as_of, the last day "
+    "it was seen (customer_id, product_id, day): distinct products then need only the "
+    "sightings after that day.")
 
 
 def recency(inputs: Mapping[str, pl.LazyFrame], days: Sequence[date]) -> pl.LazyFrame:
@@ -115,7 +172,7 @@ def support(inputs: Mapping[str, pl.LazyFrame], days: Sequence[date]) -> pl.Lazy
         "tickets_30d": Window("tickets", 30),
         "tickets_90d": Window("tickets", 90),
         "billing_or_cancellation_tickets_90d": Window("billing_or_cancellation", 90),
-    })
+    }, [d - DAY for d in days])
     return _stamped(features, [f.name for f in SUPPORT_FEATURES])
 
 

@@ -1,0 +1,117 @@
+"""A feature builder's kept state: rows that let the next refresh start from them, not the history.
+
+A `StatefulBuild` is a snapshot builder (`FeatureTableSpec.build`: inputs, days -> snapshots)
+that can also start from a `Carried` state and hand back the state to keep. `refresh_feature_table`
+keeps it in the table `<feature table>_state` (one overwrite per chunk), with the last day of
+data it holds in the column `STATE_AS_OF`, and passes it to the next build only when it is
+usable: held up to a day before the first snapshot's eve, and no data of a day it holds changed
+since (`earliest_touched`). Otherwise the builder reads the look-back as without a state, so a
+missing, stale or unusable state changes the cost, never the snapshots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import polars as pl
+
+from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.catalog.registry import TableInfo
+
+STATE_AS_OF = "state_as_of"
+"""Column of the state table: the last day of data its rows hold (the same in every row)."""
+
+
+@dataclass(frozen=True)
+class Carried:
+    """State rows holding the data of every day up to `as_of` (inclusive)."""
+
+    rows: pl.LazyFrame
+    as_of: date
+
+
+StateBuilder = Callable[
+    [Mapping[str, pl.LazyFrame], Sequence[date], "Carried | None", date],
+    tuple[pl.LazyFrame, "Carried | None"],
+]
+"""(inputs, snapshot days, state or None, day to keep the state as of) -> (snapshots, the state
+as of that day, or None when it keeps none)."""
+
+
+@dataclass(frozen=True)
+class StatefulBuild:
+    """A snapshot builder with a kept state. Called as a plain builder it keeps none and reads
+    the whole look-back; `build` with a usable state gives the same snapshots."""
+
+    build: StateBuilder
+    description: str
+    """What the state rows are (the state table's comment)."""
+
+    def __call__(self, inputs: Mapping[str, pl.LazyFrame], days: Sequence[date]
+                 ) -> pl.LazyFrame:
+        return self.build(inputs, days, None, date.min)[0]
+
+
+def state_table(feature_table: str) -> str:
+    """Name of a feature table's state table (`schema.table`)."""
+    return f"{feature_table}_state"
+
+
+def keep_as_of(days: Sequence[date], max_lateness_days: int) -> date:
+    """The day a state should hold data up to after building `days`: the day before the eve of
+    the earliest snapshot a later refresh may redo. Landing day P yields the snapshot P + 1
+    (eve P) and redoes at most `max_lateness_days` earlier ones (eves from P - lateness), so a
+    state up to P - lateness - 1 = max(days) - lateness - 2 serves every later refresh."""
+    return max(days) - timedelta(days=max_lateness_days + 2)
+
+
+def usable(state: Carried | None, days: Sequence[date], earliest_touched: date | None
+           ) -> Carried | None:
+    """`state` if the snapshots of `days` may start from it: it ends before the first
+    snapshot's eve, and no record of a day it holds was written since."""
+    if state is None or not days or state.as_of >= min(days) - timedelta(days=1):
+        return None
+    if earliest_touched is not None and earliest_touched <= state.as_of:
+        return None
+    return state
+
+
+def read(catalog: Catalog, table: str) -> Carried | None:
+    """The kept state of `table`'s builder, or None if there is none (or it has no rows)."""
+    name = state_table(table)
+    if not catalog.exists(name):
+        return None
+    found = catalog.scan(name).select(pl.col(STATE_AS_OF).max()).collect().item()
+    if found is None:
+        return None
+    rows = catalog.scan(name).filter(pl.col(STATE_AS_OF) == found).drop(STATE_AS_OF)
+    return Carried(rows, found)
+
+
+def start(catalog: Catalog, table: str, days: Sequence[date], earliest_touched: date | None
+          ) -> tuple[Carried | None, date | None]:
+    """The kept state a refresh of `days` may start from (`usable`) or None, and the day of the
+    valid state kept (None if none: a later state replaces it, an earlier one must not). A
+    state holding a day that `earliest_touched` reaches is stale: its rows are deleted, so that
+    no later refresh starts from it either."""
+    stored = read(catalog, table)
+    if stored is not None and earliest_touched is not None and earliest_touched <= stored.as_of:
+        catalog.delete(state_table(table), "true")
+        return None, None
+    return usable(stored, days, None), None if stored is None else stored.as_of
+
+
+def write(catalog: Catalog, table: str, state: Carried, description: str, owner: str
+          ) -> Carried:
+    """Replace the kept state of `table`'s builder with `state`; returns it as now stored."""
+    name = state_table(table)
+    rows = state.rows.with_columns(pl.lit(state.as_of).alias(STATE_AS_OF)).collect(
+        engine="streaming")
+    if not catalog.exists(name):
+        catalog.create_table(name, rows.schema, TableInfo(
+            owner=owner, comment=f"Kept state of {table}'s builder: {description}",
+            column_comments={STATE_AS_OF: "last day of data the rows hold"}))
+    catalog.overwrite(name, rows)
+    return Carried(catalog.scan(name).drop(STATE_AS_OF), state.as_of)
