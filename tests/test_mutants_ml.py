@@ -6,6 +6,7 @@ for the validation results and the alias history (issues 8, 11)."""
 from __future__ import annotations
 
 import math
+import shutil
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,8 @@ import numpy as np
 import polars as pl
 import pytest
 from mlflow import MlflowClient
+from mlflow.models import Model, ModelSignature
+from mlflow.types import Schema
 from scipy import sparse
 
 from lakehouse_ml.catalog import Catalog
@@ -70,6 +73,7 @@ class Store:
     """A real MLflow sqlite store and lakehouse under one folder."""
 
     def __init__(self, folder: Path) -> None:
+        self.folder = folder
         self.uri = f"sqlite:///{folder / 'mlflow' / 'mlflow.db'}"
         self.catalog = Catalog(str(folder / "lakehouse"), "dev")
 
@@ -92,8 +96,9 @@ def candidate() -> Candidate:
 @pytest.fixture(scope="module")
 def registered(tmp_path_factory: pytest.TempPathFactory, candidate: Candidate
                ) -> tuple[Store, Candidate]:
-    """`candidate` logged with its digests as version 1 of `MODEL`, and a version 2 of the
-    same files registered without them (refused when loaded)."""
+    """`candidate` logged with its digests as version 1 of `MODEL`; version 2, its files with
+    a signature of two inputs, and version 3, with none, registered without digests (refused
+    when loaded)."""
     store = Store(tmp_path_factory.mktemp("mutants_ml"))
     client = store.client
     trained = candidate.trained
@@ -102,8 +107,15 @@ def registered(tmp_path_factory: pytest.TempPathFactory, candidate: Candidate
         version = log_packaged(client, trained.pipeline, MODEL, SPEC.training_set,
                                trained.features, inputs(trained.holdout.head(20),
                                                         trained.features), ["scikit-learn"])
-    source = client.get_model_version(MODEL, str(version)).source
-    client.create_model_version(MODEL, source, run_id=run.info.run_id)
+    files = Path(mlflow.artifacts.download_artifacts(f"models:/{MODEL}/{version}",
+                                                     dst_path=str(store.folder / "copy")))
+    for signature in (ModelSignature(Schema(Model.load(str(files)).signature.inputs.inputs[:2])),
+                      None):
+        logged = Model.load(str(files))
+        logged.signature = signature
+        logged.save(str(files / "MLmodel"))
+        copy = shutil.copytree(files, store.folder / f"v{signature is None}")
+        client.create_model_version(MODEL, str(copy), run_id=run.info.run_id)
     return store, replace(candidate, version=version, run_id=run.info.run_id)
 
 
@@ -389,17 +401,22 @@ def test_the_signature_lists_the_features_in_order(
     assert not signature_matches(reordered).passed
     fewer = replace(candidate, trained=replace(candidate.trained, features=FEATURES[:2]))
     assert signature_matches(fewer).detail == {"signature_inputs": 3, "features": 2}
+    assert signature_matches(replace(candidate, version=2)) == Gate(
+        "signature", False, {"signature_inputs": 2, "features": 3})
+    assert signature_matches(replace(candidate, version=3)) == Gate(
+        "signature", False, {"signature_inputs": 0, "features": 3})
 
 
 def test_run_gates_runs_every_gate_in_order(lifecycle: tuple[MlflowClient, Candidate]) -> None:
     client, candidate = lifecycle
-    strict = replace(SPEC, min_roc_auc=1.0, max_slice_gap=0.0)
+    client.set_registered_model_alias(MODEL, CHAMPION, "1")  # compared with the spec's margin
+    strict = replace(SPEC, min_roc_auc=1.0, max_slice_gap=0.0, champion_margin=0.5)
     gates = run_gates(client, strict, candidate)
     assert gates == [min_roc_auc(strict, candidate), beats_champion(client, strict, candidate),
                      slice_gap(strict, candidate), reload_matches(candidate),
                      signature_matches(candidate)]
     assert [(g.name, g.passed) for g in gates] == [
-        ("min_roc_auc", False), ("beats_champion", True), ("slice_gap", False),
+        ("min_roc_auc", False), ("beats_champion", False), ("slice_gap", False),
         ("reload_matches", True), ("signature", True)]
 
 

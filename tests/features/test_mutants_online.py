@@ -4,18 +4,28 @@ current publication of each table under the keys its module documents."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from lakehouse_ml.features.errors import FeatureStoreError
-from lakehouse_ml.features.online import OnlineStore, RedisStore, SQLiteStore
-from lakehouse_ml.features.online.codec import Snapshot
+from lakehouse_ml.features.errors import FeatureStoreError, KeyTypeError
+from lakehouse_ml.features.online import (
+    KeyBatch,
+    OnlineReader,
+    OnlineStore,
+    RedisStore,
+    SQLiteStore,
+    default_store,
+    publish,
+)
+from lakehouse_ml.features.online.codec import Snapshot, encode_grouped
 
 SCHEMA = pl.Schema({"k": pl.String, "v": pl.Int64})
+HOUR = timedelta(hours=1)
 
 
 def snapshot(version: int) -> Snapshot:
@@ -107,4 +117,97 @@ def test_sqlite_reads_more_keys_than_one_statement_binds(tmp_path: Path) -> None
     store.write("t", snapshot(1), keys, [f"[{n}]" for n in range(1201)], [], replace=True)
     found = store.read("t", [*keys[::-1], '{"k":"x"}'])
     assert found == (snapshot(1), [*(f"[{n}]" for n in range(1200, -1, -1)), None])
+    store.close()
+
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def reader(tmp_path: Path) -> Iterator[OnlineReader]:
+    """gold.t published in SQLite: key 1 has rows at T0 and T0 + 2 h, key 2 only at T0 + 2 h."""
+    frame = pl.DataFrame({"cid": [1, 1, 2], "ts": [T0, T0 + 2 * HOUR, T0 + 2 * HOUR],
+                          "v": [10, 11, 20]})
+    store = SQLiteStore(tmp_path / "online")
+    rows = encode_grouped(frame, ["cid"], "ts")
+    store.write("gold.t", Snapshot(1, ["cid"], frame.schema, "ts", T0), rows["key"].to_list(),
+                rows["value"].to_list(), [], replace=True)
+    yield OnlineReader(store)
+    store.close()
+
+
+def test_a_key_s_row_is_its_latest_at_the_time_asked_and_none_before_its_first(
+    reader: OnlineReader,
+) -> None:
+    found = reader.rows("gold.t", [1, 2, 3], T0 + HOUR)
+    assert found.rows() == [(1, T0, 10), (2, None, None), (3, None, None)]
+    assert reader.rows("gold.t", [2, 1], T0 + 3 * HOUR)["v"].to_list() == [20, 11]
+
+
+@pytest.mark.parametrize(("keys", "error", "message"), [
+    ([{"cid": 1}, {"x": 2}], FeatureStoreError,
+     "online lookup on gold.t: key(s) ['cid'] missing from a key row"),
+    ([{"cid": "a"}], KeyTypeError, "online lookup on gold.t: key column 'cid' is Int64; got "),
+    ([1, "a"], KeyTypeError, "online lookup on gold.t: key column 'cid' is Int64; got "),
+    (pl.DataFrame({"x": [1]}), FeatureStoreError,
+     "online lookup keys: column(s) ['cid'] missing (has ['x'])"),
+    (pl.DataFrame({"cid": ["1"]}), KeyTypeError,
+     "online lookup on gold.t: lookup key column 'cid' is String but the table's key 'cid' is "
+     "Int64; cast 'cid' to Int64"),
+    ({"cid": [1]}, FeatureStoreError,
+     "keys must be a polars or pandas DataFrame, got <class 'dict'>"),
+])
+def test_refused_keys_are_named_with_the_table(reader: OnlineReader, keys: object,
+                                               error: type, message: str) -> None:
+    with pytest.raises(error) as refused:
+        reader.rows("gold.t", keys, T0)
+    assert str(refused.value).startswith(message)
+
+
+def test_a_remote_root_needs_redis(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    with pytest.raises(ValueError) as refused:
+        default_store("s3://bucket/lake", "dev")
+    assert str(refused.value) == (
+        "lakehouse root s3://bucket/lake is remote: the SQLite online store needs a local "
+        "root; set REDIS_URL or pass an online_store")
+
+
+def test_publish_refuses_the_key_with_the_most_rows_after_its_time_not_at_it(
+    tmp_path: Path,
+) -> None:
+    """Key 7 has a row stamped exactly at the publication time and 3 after it, key 8 one
+    after it: 3 are allowed ahead, so the publication passes; 2 are not, and key 7 is named."""
+    def rows_at(version: int, now: datetime) -> pl.DataFrame:
+        return pl.DataFrame({"k": [8, 7, 7, 7, 7], "v": [1, 2, 3, 4, 5], "ts": [
+            now + HOUR, now, now + HOUR, now + 2 * HOUR, now + 3 * HOUR]})
+
+    store = SQLiteStore(tmp_path / "online")
+    with pytest.raises(FeatureStoreError, match=r"^publish gold\.f: key \(7,\) has 3 rows "
+                       r"stamped after the publication time .* \(at most 2 are kept online\)"):
+        publish(store, "gold.f", ["k"], "ts", 1, rows_at, max_future_rows=2)
+    assert store.snapshot("gold.f") is None  # refused before anything was written
+    assert publish(store, "gold.f", ["k"], "ts", 1, rows_at, max_future_rows=3).written == 2
+    store.close()
+
+
+def test_a_key_batch_typed_otherwise_is_checked_against_the_table(reader: OnlineReader
+                                                                  ) -> None:
+    batch = KeyBatch(pl.DataFrame({"cid": [1]}, schema={"cid": pl.Int32}))
+    with pytest.raises(KeyTypeError) as refused:
+        reader.read("gold.t", batch)
+    assert str(refused.value) == (
+        "online lookup on gold.t: lookup key column 'cid' is Int32 but the table's key 'cid' "
+        "is Int64; cast 'cid' to Int64")
+
+
+def test_a_sqlite_store_makes_its_folders_and_is_shared_by_threads(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "lakehouse" / "dev" / "_online")
+    a = '{"k":"a"}'
+    store.write("t", snapshot(1), [a], ["[1]"], [], replace=True)
+    found: list[object] = []
+    thread = threading.Thread(target=lambda: found.append(store.read("t", [a])))
+    thread.start()
+    thread.join()
+    assert found == [(snapshot(1), ["[1]"])]
     store.close()
