@@ -211,3 +211,13 @@ def test_a_sqlite_store_makes_its_folders_and_is_shared_by_threads(tmp_path: Pat
     thread.join()
     assert found == [(snapshot(1), ["[1]"])]
     store.close()
+
+
+def test_a_key_s_rows_are_stored_in_time_order_whatever_their_order_in_the_table() -> None:
+    frame = pl.DataFrame({"cid": [1, 2, 1], "ts": [T0 + 2 * HOUR, T0, T0], "v": [12, 20, 10]})
+    grouped = encode_grouped(frame, ["cid"], "ts")
+    snap = Snapshot(1, ["cid"], frame.schema, "ts", T0)
+    values = dict(zip(grouped["key"], grouped["value"], strict=True))
+    one = [values['{"cid":1}']] * 3
+    found = snap.decode(one, pl.Series([T0, T0 + HOUR, T0 + 2 * HOUR]))
+    assert found["v"].to_list() == [10, 10, 12]
