@@ -221,3 +221,18 @@ def test_a_key_s_rows_are_stored_in_time_order_whatever_their_order_in_the_table
     one = [values['{"cid":1}']] * 3
     found = snap.decode(one, pl.Series([T0, T0 + HOUR, T0 + 2 * HOUR]))
     assert found["v"].to_list() == [10, 10, 12]
+
+
+def test_keys_are_checked_again_when_the_table_was_republished_with_other_key_types(
+    reader: OnlineReader,
+) -> None:
+    assert reader.rows("gold.t", [1], T0)["v"].to_list() == [10]  # its snapshot remembered
+    frame = pl.DataFrame({"cid": ["1"], "ts": [T0], "v": [1]})
+    rows = encode_grouped(frame, ["cid"], "ts")
+    reader.store.write("gold.t", Snapshot(2, ["cid"], frame.schema, "ts", T0),
+                       rows["key"].to_list(), rows["value"].to_list(), [], replace=True)
+    with pytest.raises(KeyTypeError) as refused:
+        reader.rows("gold.t", [1], T0)
+    assert str(refused.value) == (
+        "online lookup on gold.t: lookup key column 'cid' is Int64 but the table's key 'cid' "
+        "is String; cast 'cid' to String")
