@@ -21,6 +21,7 @@ from lakehouse_ml.features.online import (
     SQLiteStore,
     default_store,
     publish,
+    rows_to_publish,
 )
 from lakehouse_ml.features.online.codec import Snapshot, encode_grouped
 
@@ -236,3 +237,11 @@ def test_keys_are_checked_again_when_the_table_was_republished_with_other_key_ty
     assert str(refused.value) == (
         "online lookup on gold.t: lookup key column 'cid' is Int64 but the table's key 'cid' "
         "is String; cast 'cid' to String")
+
+
+def test_a_row_stamped_at_the_publication_time_is_published_once_as_the_current_row() -> None:
+    frame = pl.DataFrame({"k": [1, 1, 1, 2], "v": [1, 2, 3, 4],
+                          "ts": [T0 - HOUR, T0, T0 + HOUR, T0 - HOUR]})
+    kept = rows_to_publish(frame.lazy(), ["k"], "ts", T0).sort("k", "ts")
+    assert kept["v"].to_list() == [2, 3, 4]
+    assert rows_to_publish(frame.lazy(), ["k"], None, T0).height == 4  # no time: every row
