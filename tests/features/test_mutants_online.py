@@ -17,6 +17,7 @@ from lakehouse_ml.features.online import (
     KeyBatch,
     OnlineReader,
     OnlineStore,
+    PublishReport,
     RedisStore,
     SQLiteStore,
     default_store,
@@ -245,3 +246,16 @@ def test_a_row_stamped_at_the_publication_time_is_published_once_as_the_current_
     kept = rows_to_publish(frame.lazy(), ["k"], "ts", T0).sort("k", "ts")
     assert kept["v"].to_list() == [2, 3, 4]
     assert rows_to_publish(frame.lazy(), ["k"], None, T0).height == 4  # no time: every row
+
+
+def test_publishing_the_held_version_again_writes_nothing_and_reports_its_time(
+    tmp_path: Path,
+) -> None:
+    frames = {1: pl.DataFrame({"k": [1], "v": [1], "ts": [T0]})}
+    store = SQLiteStore(tmp_path / "online")
+    first = publish(store, "gold.f", ["k"], "ts", 1, lambda v, t: frames[v])
+    assert (first.table, first.version, first.written, first.deleted, first.replaced) == (
+        "gold.f", 1, 1, 0, True)
+    again = publish(store, "gold.f", ["k"], "ts", 1, lambda v, t: frames[v])
+    assert again == PublishReport("gold.f", 1, 0, 0, False, first.published_at)
+    store.close()
