@@ -40,6 +40,13 @@ from lakehouse_ml.medallion.spec import Domain
 from tests.durations import RECORDED, slowest_files_first
 from tests.stray_files import PROJECT, StrayWatch
 
+os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
+"""A run over a range of daily partitions announces each asset's planned materialization in one
+Dagster event instead of one per partition (a 100-day backfill of 10 assets: 1,000 events, 20
+CPU-s of the run's 20 -> 12); no test reads planned materializations. Dagster's switch (see
+`EventLogStorage.supports_partition_subset_in_asset_materialization_planned_events`); set for
+this process and the processes it starts. `make run` keeps Dagster's default, under which the
+UI marks each partition of a failed single-run backfill failed."""
 START = date(2026, 3, 1)
 DAYS = 14
 HISTORY_CUSTOMERS, HISTORY_SEED = 300, 5
