@@ -241,12 +241,21 @@ class Metastore:
         """Declare a catalog, schema, table (`table_kind` 'FEATURE TABLE' for a feature
         table), registered model or function (`definition=` its parsed SQL); needs the CREATE
         privilege on its container (USE on the containers above). The creator owns it unless
-        `owner` is given. An existing one is returned (`if_not_exists`), refused, or with
-        `replace` given the new comment and `extra` (by whoever may manage it)."""
+        `owner` is given. An existing one is returned (`if_not_exists`, no record: 19cff15),
+        refused (ValueError, 400), or with `replace` given the new comment and `extra` (by
+        whoever may also manage it).
+
+        The privilege is checked first, before anything is looked up, as in Unity Catalog (a
+        caller without CREATE SCHEMA on the catalog gets PERMISSION_DENIED for `CREATE SCHEMA
+        IF NOT EXISTS` whether or not the schema exists): PermissionDenied (403) naming
+        principal, the first missing privilege and its securable, the same answer whether the
+        securable, or its container, exists or not. Only then: a missing container is
+        UnknownSecurable (400), an existing securable a no-op, a refusal or a replacement."""
         full = s.parse_name(kind, name, self.env)
         container = s.parents(kind, full)[1]
 
         def change(state: State, ns: s.Namespace, who: str) -> s.Securable:
+            pv.check(ns, who, CREATE_PRIVILEGE[kind], ns.named(*container))
             found = ns.find(kind, full)
             if found is not None and replace:
                 if not pv.may_manage(ns, who, found):
@@ -257,8 +266,7 @@ class Metastore:
                 if if_not_exists:
                     return found
                 raise ValueError(f"{kind.lower()} {full} already exists")
-            parent = ns.get(*container)
-            pv.check(ns, who, CREATE_PRIVILEGE[kind], parent)
+            ns.get(*container)  # UnknownSecurable if it does not exist
             if owner is not None:
                 p.principal_type(state, owner)
             entry = s.stored(state, kind, full)

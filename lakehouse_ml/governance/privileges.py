@@ -138,11 +138,12 @@ def usage_requirements(securable: Securable) -> list[tuple[str, str, str]]:
 def check(ns: Namespace, principal: str, privilege: str, securable: Securable) -> None:
     """Raise PermissionDenied unless `principal` holds `privilege` on `securable` and the
     usage privileges (USE CATALOG, USE SCHEMA) on its containers. The denial names the
-    first missing privilege and its securable."""
+    first missing privilege and its securable. A container that does not exist is checked
+    as `Namespace.named` stands it in (its existence is not revealed by the answer)."""
     for need, kind, name in reversed(usage_requirements(securable)):
         if need == privilege and kind == securable.type:
             continue
-        container = ns.get(kind, name)
+        container = ns.named(kind, name)
         if not holds(ns, principal, need, container):
             raise PermissionDenied(principal, need, container.key,
                                    f"needed to use {securable.key}")

@@ -125,6 +125,13 @@ class Namespace:
         return self.holds_tables(name) or any(
             k.split(" ", 1)[1].startswith(prefix) for k in self.state["securables"])
 
+    def named(self, kind: str, name: str) -> Securable:
+        """`find(kind, name)`, or where nothing of that name exists, a stand-in owned by no
+        one: a privilege check on it answers from the grants alone (on it and on its
+        containers, to the principal or its groups; a metastore admin holds all), so a
+        caller who may not see a securable cannot tell from the answer whether it exists."""
+        return self.find(kind, name) or Securable(type=kind, name=name, owner="")
+
     def get(self, kind: str, name: str) -> Securable:
         found = self.find(kind, name)
         if found is None:
