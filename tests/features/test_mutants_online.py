@@ -259,3 +259,22 @@ def test_publishing_the_held_version_again_writes_nothing_and_reports_its_time(
     again = publish(store, "gold.f", ["k"], "ts", 1, lambda v, t: frames[v])
     assert again == PublishReport("gold.f", 1, 0, 0, False, first.published_at)
     store.close()
+
+
+def test_publish_stores_rows_in_time_order_and_rewrites_the_store_when_its_schema_changes(
+    tmp_path: Path,
+) -> None:
+    """Key 1's rows stored out of time order; version 2 only adds a version (nothing to write);
+    version 3 adds a column and drops key 2: the store is rewritten whole, key 2 leaves."""
+    v1 = pl.DataFrame({"k": [1, 2, 1], "v": [12, 20, 10], "ts": [T0 + HOUR, T0, T0]})
+    frames = {1: v1, 2: v1, 3: v1.filter(pl.col("k") == 1).with_columns(w=pl.lit(0))}
+    store = SQLiteStore(tmp_path / "online")
+    publish(store, "gold.f", ["k"], "ts", 1, lambda v, t: frames[v])
+    snap, (one,) = store.read("gold.f", ['{"k":1}'])
+    assert snap is not None
+    assert snap.decode([one], pl.Series([T0, T0 + HOUR]).head(1))["v"].to_list() == [10]
+    assert publish(store, "gold.f", ["k"], "ts", 2, lambda v, t: frames[v]).written == 0
+    report = publish(store, "gold.f", ["k"], "ts", 3, lambda v, t: frames[v])
+    assert (report.written, report.replaced) == (1, True)
+    assert store.read("gold.f", ['{"k":1}', '{"k":2}'])[1][1] is None
+    store.close()
