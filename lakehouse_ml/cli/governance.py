@@ -36,10 +36,12 @@ def _metastore() -> Metastore:
 @catalog.command("ls")
 def ls(name: Annotated[str | None, typer.Argument(
         help="A catalog or schema (default: the metastore's catalogs).")] = None,
-       as_json: Json = False) -> None:
-    """What NAME contains: type, full name, owner, comment."""
+       as_principal: AsPrincipal = None, as_json: Json = False) -> None:
+    """What NAME contains that the acting principal may see (BROWSE on the catalog, or USE
+    on the containers and a privilege on it): type, full name, owner, comment. A NAME it may
+    not see is denied, whether or not it exists."""
     rows = [{"type": c.type, "name": c.name, "owner": c.owner, "comment": c.comment}
-            for c in _metastore().children(name)]
+            for c in _metastore().listing(name, as_principal=as_principal)]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -51,10 +53,12 @@ def ls(name: Annotated[str | None, typer.Argument(
 
 @catalog.command()
 def describe(name: Annotated[str, typer.Argument(
-        help="metastore, a catalog, schema, or three-part table/model/function name.")]
-             ) -> None:
-    """A securable's owner, comment, tags, column tags, row filter, masks (as JSON)."""
-    found = _metastore().resolve(name)
+        help="metastore, a catalog, schema, or three-part table/model/function name.")],
+             as_principal: AsPrincipal = None) -> None:
+    """A securable's owner, comment, tags, column tags, row filter, masks (as JSON). A name
+    the acting principal may not see (BROWSE on its catalog, or USE on its containers and a
+    privilege on it) is denied, whether or not it exists, as Unity Catalog does."""
+    found = _metastore().describe(name, as_principal=as_principal)
     typer.echo(json.dumps({k: v for k, v in asdict(found).items() if v not in ("", None, {})},
                           indent=2, sort_keys=True))
 
@@ -69,7 +73,7 @@ def privileges(name: Annotated[str, typer.Argument(help="A securable's name.")],
     from lakehouse_ml.governance.principals import current_principal
 
     metastore = _metastore()
-    found = metastore.resolve(name)
+    found = metastore.describe(name, as_principal=as_principal)  # denied unless it may see it
     who = principal or current_principal(as_principal)
     rows = [asdict(s) for s in metastore.effective_privileges(who, found.type, found.name)]
     if as_json:

@@ -36,6 +36,8 @@ CREATE_PRIVILEGE = {s.CATALOG: pv.CREATE_CATALOG, s.SCHEMA: pv.CREATE_SCHEMA,
                     s.FUNCTION: pv.CREATE_FUNCTION}
 CREATE_ACTION = {s.CATALOG: "createCatalog", s.SCHEMA: "createSchema", s.TABLE: "createTable",
                  s.MODEL: "createRegisteredModel", s.FUNCTION: "createFunction"}
+GET_ACTION = {s.METASTORE: "getMetastore", s.CATALOG: "getCatalog", s.SCHEMA: "getSchema",
+              s.TABLE: "getTable", s.MODEL: "getRegisteredModel", s.FUNCTION: "getFunction"}
 UPDATE_ACTION = {s.METASTORE: "updateMetastore", s.CATALOG: "updateCatalog",
                  s.SCHEMA: "updateSchema", s.TABLE: "updateTables",
                  s.MODEL: "updateRegisteredModel", s.FUNCTION: "updateFunction"}
@@ -124,24 +126,68 @@ class Metastore:
 
     def resolve(self, name: str) -> s.Securable:
         """A securable by name alone (`metastore`, `dev`, `dev.silver`, `dev.silver.t`; a
-        three-part name is looked up as table, model, then function)."""
-        ns = self.namespace()
-        if name == s.METASTORE_NAME:
-            return ns.get(s.METASTORE, name)
-        depth = len(name.split("."))
-        kinds = {1: [s.CATALOG], 2: [s.SCHEMA], 3: [s.TABLE, s.MODEL, s.FUNCTION]}.get(depth)
-        if kinds is None:
-            raise ValueError(f"invalid securable name {name!r}: catalog[.schema[.object]]")
-        for kind in kinds:
-            found = ns.find(kind, s.parse_name(kind, name, self.env))
-            if found is not None:
-                return found
-        raise s.UnknownSecurable(f"no {' or '.join(k.lower() for k in kinds)} named {name}")
+        three-part name is looked up as table, model, then function), whoever asks: for the
+        engine; what a caller asks to see goes through `describe`."""
+        return self._resolve(name, None)
 
     def children(self, name: str | None = None) -> list[s.Securable]:
-        """What `name` contains (default: the catalogs of the metastore)."""
+        """What `name` contains (default: the catalogs of the metastore), whoever asks."""
         parent = self.resolve(name or s.METASTORE_NAME)
         return self.namespace().children(parent.type, parent.name)
+
+    def describe(self, name: str, *, as_principal: str | None = None) -> s.Securable:
+        """`resolve(name)` as the acting principal may see it (`privileges.visible`: BROWSE on
+        its catalog, or USE CATALOG/USE SCHEMA on its containers and a privilege on it).
+
+        A name the principal may not see is denied, whether or not it exists: Unity Catalog
+        answers PERMISSION_DENIED to a caller without the privileges to read an object's
+        metadata, and here the same answer is given for a missing name (the check reads the
+        grants only), so a denial says nothing about existence. PermissionDenied naming the
+        principal, BROWSE and the name asked for (typed where the name is of one type only),
+        audited (403, action `getCatalog`, `getSchema`, ..., `getSecurable` for a three-part
+        name); UnknownSecurable only to a principal who could see it if it existed."""
+        return self._resolve(name, p.current_principal(as_principal))
+
+    def listing(self, name: str | None = None, *, as_principal: str | None = None
+                ) -> list[s.Securable]:
+        """`children(name)` that the acting principal may see, after `describe(name)` (denied
+        as it is); the metastore's catalogs by default (only those it may see)."""
+        who = p.current_principal(as_principal)
+        parent = self._resolve(name or s.METASTORE_NAME, who)
+        ns = self.namespace()
+        return [c for c in ns.children(parent.type, parent.name) if pv.visible(ns, who, c)]
+
+    def _resolve(self, name: str, who: str | None) -> s.Securable:
+        """`name` looked up as each type a name of its depth may be, as `who` may see it
+        (everything when `who` is None); see `describe`."""
+        depth = 0 if name == s.METASTORE_NAME else len(name.split("."))
+        kinds = {0: [s.METASTORE], 1: [s.CATALOG], 2: [s.SCHEMA],
+                 3: [s.TABLE, s.MODEL, s.FUNCTION]}.get(depth)
+        if kinds is None:
+            raise ValueError(f"invalid securable name {name!r}: catalog[.schema[.object]]")
+        return self._lookup(kinds, name, who)
+
+    def _lookup(self, kinds: Sequence[str], name: str, who: str | None,
+                action: str | None = None) -> s.Securable:
+        """The first of `kinds` named `name` that exists and `who` may see (anyone when
+        None); UnknownSecurable if none exists, PermissionDenied (audited as `action`,
+        default `get<Type>`) if `who` may see none of them (see `describe`)."""
+        ns = self.namespace()
+        named = [ns.named(kind, s.parse_name(kind, name, self.env)) for kind in kinds]
+        seen = [n for n in named if who is None or pv.visible(ns, who, n)]
+        for securable in seen:
+            found = ns.find(securable.type, securable.name)
+            if found is not None:
+                return found
+        if seen or who is None:
+            raise s.UnknownSecurable(f"no {' or '.join(k.lower() for k in kinds)} named "
+                                     f"{name}")
+        label = named[0].key if len(kinds) == 1 else named[0].name
+        denied = pv.PermissionDenied(who, pv.BROWSE, label, "needed to see it: BROWSE on its "
+                                     "catalog, or USE on its containers and a privilege on it")
+        default = GET_ACTION[kinds[0]] if len(kinds) == 1 else "getSecurable"
+        audit(self.root, self.env, who, action or default, {"securable": label}, denied)
+        raise denied
 
     def effective_privileges(self, principal: str, kind: str, name: str) -> list[pv.Source]:
         ns = self.namespace()
@@ -166,13 +212,15 @@ class Metastore:
             self._denied(principal, "checkPermission", target, denied)
             raise
 
-    def show_grants(self, kind: str, name: str, principal: str | None = None
-                    ) -> list[dict[str, str]]:
+    def show_grants(self, kind: str, name: str, principal: str | None = None, *,
+                    as_principal: str | None = None) -> list[dict[str, str]]:
         """Grants on the securable and on its containers (inherited), as Databricks' SHOW
         GRANTS rows: principal, action_type, object_type, object_key; only `principal`'s
-        (direct) grants if given."""
+        (direct) grants if given. Only to an acting principal who may see the securable:
+        denied otherwise, whether or not it exists, as `describe`."""
+        target = self._lookup([kind], name, p.current_principal(as_principal),
+                              "getPermissions")
         ns = self.namespace()
-        target = ns.get(kind, s.parse_name(kind, name, self.env))
         if principal is not None:
             p.principal_type(ns.state, principal)
         chain = {s.key(k, n) for k, n in s.parents(target.type, target.name)}

@@ -151,6 +151,26 @@ def check(ns: Namespace, principal: str, privilege: str, securable: Securable) -
         raise PermissionDenied(principal, privilege, securable.key)
 
 
+def visible(ns: Namespace, principal: str, securable: Securable) -> bool:
+    """Whether `principal` may see `securable`'s metadata (that it exists, its owner,
+    comment, tags, grants), as Unity Catalog shows it: the metastore to everyone; anything
+    else to a metastore admin, to a holder of BROWSE on its catalog, or to one holding USE
+    CATALOG (and USE SCHEMA) on its containers and some privilege on it (its owner and a
+    container's owner hold all, a grant on a container reaches it). Answered from the grants
+    and owners alone, so a `Namespace.named` stand-in of a missing securable answers as an
+    existing one with the same grants would."""
+    if securable.type == METASTORE or is_admin(ns.state, identities(ns.state, principal)):
+        return True
+    chain = parents(securable.type, securable.name)
+    catalog = next(name for kind, name in chain if kind == CATALOG)
+    if holds(ns, principal, BROWSE, ns.named(CATALOG, catalog)):
+        return True
+    uses = all(holds(ns, principal, need, ns.named(kind, name))
+               for need, kind, name in usage_requirements(securable)
+               if (kind, name) != (securable.type, securable.name))
+    return uses and bool(effective_privileges(ns, principal, securable))
+
+
 def may_manage(ns: Namespace, principal: str, securable: Securable) -> bool:
     """Whether `principal` may grant, revoke, change the owner of `securable`: its owner, the
     owner of a container, a MANAGE holder (inherited too), a metastore admin."""

@@ -225,7 +225,7 @@ def _show(m: Metastore, parser: _Parser, actor: str | None) -> SqlResult:
     parser.expect("ON")
     kind, name = parser.securable()
     parser.end()
-    rows = m.show_grants(kind, name, principal)
+    rows = m.show_grants(kind, name, principal, as_principal=actor)
     return SqlResult(f"{len(rows)} grant(s) on {kind} {name}", rows)
 
 

@@ -68,8 +68,9 @@ def test_sql_grant_show_revoke_and_privileges(cli: Metastore,
     done = runner.invoke(app, ["sql", "--as", cli.store.default_admin,
                                "REVOKE SELECT ON SCHEMA dev.silver FROM analysts"])
     assert done.exit_code == 0, done.output
-    assert json.loads(runner.invoke(app, ["catalog", "privileges", "dev.silver.customers",
-                                          "--json"]).output) == []
+    hidden = runner.invoke(app, ["catalog", "privileges", "dev.silver.customers", "--json"])
+    assert hidden.exit_code == 1  # no privilege on it left: ann may no longer see it
+    assert "'ann' does not have BROWSE on dev.silver.customers" in hidden.output
 
 
 def test_policy_apply(cli: Metastore) -> None:

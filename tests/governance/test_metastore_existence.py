@@ -1,6 +1,7 @@
 """A caller without the privilege cannot learn from the metastore whether a securable
 exists: a CREATE (IF NOT EXISTS, OR REPLACE or plain) is denied before anything is looked
-up, with the same answer for an existing and a missing securable, audited (403)."""
+up, and describe, ls, privileges and SHOW GRANTS of a name it may not see are denied, each
+with the same answer for an existing and a missing securable, audited (403)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import pytest
 
 from lakehouse_ml.governance import Metastore, PermissionDenied, UnknownSecurable
 from lakehouse_ml.governance.principals import local_user
-from tests.governance.audit_support import params, records
+from lakehouse_ml.governance.sql import run_sql
+from tests.governance.audit_support import cli, params, records
 from tests.governance.test_metastore_noop import FUNCTION
 
 # kind -> (an existing one, a missing one, the privilege creating one needs, extra arguments)
@@ -91,3 +93,89 @@ def test_with_the_privilege_an_existing_one_is_a_silent_no_op_and_a_missing_cont
     rows = records(metastore).slice(before).to_dicts()
     assert [(r["user"], r["status"]) for r in rows] == [("ann", 400), (local_user(), 400)]
     assert metastore.create("SCHEMA", "gold", as_principal="ann").owner == "ann"
+
+
+# name -> the same name's missing twin: each pair differs only in existing
+HIDDEN = {"dev.silver.customers": "dev.silver.gone", "dev.silver": "dev.gone", "dev": "gone",
+          "dev.silver.churn": "dev.silver.gone2"}
+
+
+@pytest.mark.parametrize("name", list(HIDDEN))
+def test_describe_of_what_the_caller_may_not_see_is_denied_as_for_a_missing_name(
+        metastore: Metastore, name: str) -> None:
+    metastore.create("MODEL", "silver.churn")
+    before = records(metastore).height
+    errors = []
+    for each in (name, HIDDEN[name]):
+        with pytest.raises(PermissionDenied) as denied:
+            metastore.describe(each, as_principal="ann")
+        assert (denied.value.principal, denied.value.privilege) == ("ann", "BROWSE")
+        errors.append(str(denied.value).replace(each, "<name>"))
+    assert errors[0] == errors[1]
+    rows = records(metastore).slice(before).to_dicts()
+    assert [(r["user"], r["status"]) for r in rows] == [("ann", 403)] * 2
+    assert rows[0]["action"] == rows[1]["action"]
+    with pytest.raises(UnknownSecurable):  # the admin is told what does not exist
+        metastore.describe(HIDDEN[name])
+    assert metastore.describe(name).name == name
+
+
+def test_what_the_caller_may_see_is_described_and_a_missing_name_is_unknown(
+        metastore: Metastore) -> None:
+    metastore.grant(["USE CATALOG"], "CATALOG", "dev", "ann")
+    metastore.grant(["USE SCHEMA", "SELECT"], "SCHEMA", "silver", "ann")
+    assert metastore.describe("dev.silver.customers", as_principal="ann").owner == "data-eng"
+    with pytest.raises(UnknownSecurable, match="no table or model or function named "
+                       "dev.silver.gone"):
+        metastore.describe("dev.silver.gone", as_principal="ann")  # SELECT would reach it
+    with pytest.raises(PermissionDenied):  # USE CATALOG alone shows no schema
+        metastore.describe("dev.gold", as_principal="ann")
+    metastore.grant(["BROWSE"], "CATALOG", "dev", "bob")  # BROWSE: everything in it, no USE
+    assert metastore.describe("dev.silver.customers", as_principal="bob").type == "TABLE"
+    with pytest.raises(UnknownSecurable):
+        metastore.describe("dev.gold", as_principal="bob")
+
+
+def test_ls_lists_only_what_the_caller_may_see(metastore: Metastore) -> None:
+    metastore.create("SCHEMA", "gold")
+    metastore.create("CATALOG", "prod")
+    assert [c.name for c in metastore.listing(as_principal="ann")] == []
+    with pytest.raises(PermissionDenied):
+        metastore.listing("dev", as_principal="ann")
+    metastore.grant(["USE CATALOG"], "CATALOG", "dev", "ann")
+    metastore.grant(["SELECT"], "TABLE", "silver.events", "ann")
+    assert [c.name for c in metastore.listing(as_principal="ann")] == ["dev"]
+    assert [c.name for c in metastore.listing("dev", as_principal="ann")] == []
+    metastore.grant(["USE SCHEMA"], "SCHEMA", "silver", "ann")
+    assert [c.name for c in metastore.listing("dev", as_principal="ann")] == ["dev.silver"]
+    assert [c.name for c in metastore.listing("dev.silver", as_principal="ann")] == [
+        "dev.silver.events"]
+    assert {c.name for c in metastore.listing()} >= {"dev", "prod"}  # the admin sees all
+
+
+def test_show_grants_is_denied_as_describe(metastore: Metastore) -> None:
+    before = records(metastore).height
+    for name in ("silver.customers", "silver.gone"):
+        with pytest.raises(PermissionDenied, match="'ann' does not have BROWSE on TABLE "):
+            run_sql(metastore, f"SHOW GRANTS ON TABLE {name}", as_principal="ann")
+    rows = records(metastore).slice(before).to_dicts()
+    assert [(r["action"], r["status"]) for r in rows] == [("getPermissions", 403)] * 2
+    metastore.grant(["USE CATALOG"], "CATALOG", "dev", "ann")
+    metastore.grant(["USE SCHEMA"], "SCHEMA", "silver", "ann")
+    metastore.grant(["SELECT"], "TABLE", "silver.customers", "ann")
+    shown = run_sql(metastore, "SHOW GRANTS ON TABLE silver.customers", as_principal="ann")
+    assert {r["action_type"] for r in shown.rows} == {"USE CATALOG", "USE SCHEMA", "SELECT"}
+
+
+def test_the_cli_denies_describe_ls_and_privileges_of_a_hidden_name(
+        metastore: Metastore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAKEHOUSE_ROOT", metastore.root)
+    monkeypatch.setenv("LAKEHOUSE_ENV", "dev")
+    for args in (["describe", "dev.silver.customers"], ["describe", "dev.silver.gone"],
+                 ["ls", "dev.silver"], ["ls", "dev.gone"],
+                 ["privileges", "dev.silver.customers"]):
+        result = cli("catalog", *args, "--as", "ann")
+        assert result.exit_code != 0, args
+        assert "'ann' does not have BROWSE" in result.output, (args, result.output)
+    shown = cli("catalog", "describe", "dev.silver.customers")
+    assert shown.exit_code == 0 and '"owner": "data-eng"' in shown.output
