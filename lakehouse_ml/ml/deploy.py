@@ -5,7 +5,8 @@ a rollback goes back through; each is also a `setRegisteredModelAlias` record (U
 action name) in `governance.audit_log`, as the catalog's principal. A move needs the right to
 change the registered model (`Catalog.check_model_owner`: its owner, or MANAGE on it, with USE
 CATALOG + USE SCHEMA): without it, PermissionDenied naming principal, privilege and model,
-audited (403), and no alias moves.
+audited (403), and no alias moves. A move to the version the alias already points to is
+checked the same way, then changes nothing and records nothing (no row, no audit record).
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ def _move(
 ) -> None:
     full = catalog.check_model_owner(model)
     before = alias_version(client, model, alias)
+    if before == version:
+        return
     client.set_registered_model_alias(model, alias, str(version))
     record_alias_change(catalog, schema, model, alias, before, version, actor, reason)
     audit(catalog.root, catalog.env, catalog.principal, ALIAS_ACTION, {
@@ -77,6 +80,7 @@ def deploy(
         return CHALLENGER
     current = alias_version(client, model, CHAMPION)
     if current == version:
+        catalog.check_model_owner(model)
         return CHAMPION
     if current is not None:
         _move(catalog, client, schema, model, PREVIOUS, current, actor,
