@@ -101,7 +101,10 @@ def rollback(
     further back instead of re-promoting the version just rolled back; so is a version that is
     no longer registered or has not passed validation. Raises `NothingToRollBack` when no such
     version is left, `RollbackRefused` when `to_version` does not exist, has not passed
-    validation or is the champion already."""
+    validation or is the champion already. The principal's right to move the model's aliases
+    is checked first (`Catalog.check_model_owner`): a caller without it learns nothing of the
+    model's versions or history from a refusal."""
+    catalog.check_model_owner(model)
     current = alias_version(client, model, CHAMPION)
     if to_version is None:
         target = next((v for v in _earlier_champions(catalog, schema, model, current)

@@ -91,3 +91,19 @@ def test_a_no_op_move_without_the_right_is_denied_and_audited(
     history, records = _trail(admin)
     assert history == before[0]
     assert records == [*before[1], ("bob", 403, "", "")]
+
+
+@pytest.mark.parametrize("to_version", [None, 2, 3, 9])
+def test_a_rollback_without_the_right_is_denied_before_any_refusal(
+        metastore: Metastore, client: MlflowClient, to_version: int | None) -> None:
+    """Nothing to roll back to, the champion already, not validated, not registered: each is
+    a refusal only to who may move the aliases; anyone else is denied the same way."""
+    admin = Catalog(metastore.root, "dev")
+    deploy(admin, client, "silver", MODEL, 2, True, actor="t")  # champion 2, no earlier one
+    before = _trail(admin)
+    bob = Catalog(metastore.root, "dev", principal="bob")
+    with pytest.raises(PermissionDenied, match=DENIED):
+        rollback(bob, client, "silver", MODEL, "bob", "bad", to_version=to_version)
+    history, records = _trail(admin)
+    assert history == before[0]
+    assert records == [*before[1], ("bob", 403, "", "")]
