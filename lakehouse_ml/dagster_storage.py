@@ -10,12 +10,19 @@ processes opening a fresh `DAGSTER_HOME` at once could both create its databases
 already exists`, `alembic_version has more than one head`). Here each pool operation, and the
 creation of the databases, holds a lock file in `DAGSTER_HOME` (`filelock`), so processes take
 turns. Postgres storage (production) needs none of this: replace the whole `storage:` block.
+
+Dagster commits each event in a transaction of its own, and its SQLite databases are in WAL mode,
+where SQLite's default `synchronous=FULL` waits for an fsync at every commit. Connections to
+this storage's databases use `synchronous=NORMAL`, SQLite's recommended setting in WAL mode
+(https://www.sqlite.org/pragma.html#pragma_synchronous): as consistent, and a process killed
+mid-run loses nothing committed; only a power loss can drop the last commits.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -31,12 +38,38 @@ from dagster._core.storage.sqlite_storage import (
 )
 from dagster._serdes import ConfigurableClassData
 from filelock import FileLock
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 F = TypeVar("F", bound=Callable[..., Any])
 POOLS_LOCK = "pools.lock"
 """Held by every pool operation, in the event log's folder (`<base_dir>/history/runs/`)."""
 CREATE_LOCK = "storage.lock"
 """Held while the storage's databases are opened (and created, the first time) in `base_dir`."""
+
+
+_NORMAL_SYNC_UNDER: set[str] = set()
+"""Folders whose WAL databases are opened with `synchronous=NORMAL` in this process."""
+
+
+def _normal_sync(dbapi_connection: object, _record: object) -> None:
+    """SQLAlchemy `connect` hook: `synchronous=NORMAL` for a WAL database under a folder of
+    `_NORMAL_SYNC_UNDER`; any other connection is left as it is."""
+    if not isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    listed = dbapi_connection.execute("PRAGMA database_list").fetchone()
+    path = os.path.realpath(listed[2]) if listed and listed[2] else ""
+    if (any(path.startswith(folder) for folder in _NORMAL_SYNC_UNDER)
+            and dbapi_connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"):
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+
+def normal_sync_under(base_dir: str) -> None:
+    """Open the WAL databases under `base_dir` with `synchronous=NORMAL` from now on in this
+    process (every SQLAlchemy engine: Dagster makes one for each event it stores)."""
+    if not event.contains(Engine, "connect", _normal_sync):
+        event.listen(Engine, "connect", _normal_sync)
+    _NORMAL_SYNC_UNDER.add(os.path.join(os.path.realpath(base_dir), ""))
 
 
 def _one_process_at_a_time(method: F) -> F:
@@ -80,6 +113,7 @@ class PoolSafeSqliteStorage(DagsterSqliteStorage):
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
         self.base_dir = base_dir
+        normal_sync_under(base_dir)
         with FileLock(os.path.join(base_dir, CREATE_LOCK)):
             self._run_storage = SqliteRunStorage.from_local(_runs_directory(base_dir))
             self._event_log_storage = PoolSafeSqliteEventLogStorage(

@@ -109,7 +109,7 @@ def _no_fsync(dbapi_connection: object, _record: object) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def sqlite_without_fsync() -> Iterator[None]:
+def sqlite_without_fsync() -> Iterator[Callable[[object, object], None]]:
     """Dagster's sqlite instance storage commits each event in a transaction of its own, and
     MLflow's sqlite stores each write: with SQLite's default `synchronous=FULL` every commit
     waits for an fsync (18.8 ms a commit on this project's 2-core machine under load, 0.16 ms
@@ -117,7 +117,7 @@ def sqlite_without_fsync() -> Iterator[None]:
     SQLAlchemy skips the fsync: what a test reads and what a killed process leaves are the
     same (only an OS crash or power loss could lose the last commits: not a test's concern)."""
     sqlalchemy.event.listen(sqlalchemy.engine.Engine, "connect", _no_fsync)
-    yield
+    yield _no_fsync  # the hook, for a test that needs SQLite's default for a while
     sqlalchemy.event.remove(sqlalchemy.engine.Engine, "connect", _no_fsync)
 
 
