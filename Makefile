@@ -46,7 +46,7 @@ redis-server:
 # cost far more than the work (tests/serving/test_fast_paths.py: 93 s of calls, 2.3 s with one).
 TEST_WORKERS ?= auto
 test: install redis-server
-	REDIS_REQUIRED=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) \
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) \
 		--dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # Re-record each test file's seconds (tests/durations.json), which orders files slowest first.
