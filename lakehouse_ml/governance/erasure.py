@@ -6,7 +6,8 @@ stores (`erasure_online`), landed files and their manifest, MLflow artifacts wit
 (`erasure_files`) — and the model versions whose pinned training set held it
 (`erasure_models`), and plans every change, writing nothing. The principal needs MODIFY on
 every table holding the subject, on the feature table of every online store holding it and on
-the bronze manifest of every landed file to rewrite, and MANAGE on every model whose versions
+the bronze manifest of every landed file to rewrite (on the schema the manifest would be
+created in, for a source never ingested), and MANAGE on every model whose versions
 are to be tagged and on every model whose versions' artifacts are to be rewritten (see
 `erasure_files_artifacts` for why MANAGE), all checked before any byte changes: a denial on
 any place denies the whole request, names principal, privilege and securable, and is audited
@@ -186,7 +187,8 @@ def _check_others(catalog: Catalog, online: Sequence[erasure_online.OnlineKeys],
                   artifacts: ArtifactPlan) -> None:
     """PermissionDenied (before anything changes; audited, also in a dry run) unless the
     principal may change the other places too, as it may the tables: MODIFY on each online
-    store's feature table and on each bronze manifest of a landed file to rewrite, MANAGE on
+    store's feature table and on each bronze manifest of a landed file to rewrite (its schema
+    when there is no manifest yet: `LandedPlan.check`), MANAGE on
     each model whose versions are to be tagged (as moving its aliases needs) and on each
     model whose versions' artifacts are to be rewritten (`ArtifactPlan.check`). Allowed
     checks leave no record."""

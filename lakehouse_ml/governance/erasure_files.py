@@ -4,8 +4,9 @@ manifest entry is brought up to date so the next ingest neither reads it again n
 as changed. The MLflow part is `erase_model_artifacts` (`erasure_files_artifacts`).
 
 Plan, check, then change: `plan_landed_files` reads the files and writes nothing,
-`LandedPlan.check` asks for MODIFY on every manifest it would write, and only `apply` writes,
-so an erasure (`governance.erasure.forget`) checks every place it changes first.
+`LandedPlan.check` asks for MODIFY on every manifest it would write (on its schema where it
+does not exist yet), and only `apply` writes, so an erasure (`governance.erasure.forget`)
+checks every place it changes first.
 
 Kill safety (a temporary file renamed over the original, a journal until the manifest is
 written, interrupted erasures finished by the next): `erasure_files_manifest`.
@@ -20,6 +21,7 @@ from pathlib import Path
 import polars as pl
 
 from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.catalog.access import access
 from lakehouse_ml.governance import erasure_files_manifest as manifest
 from lakehouse_ml.governance.erasure_files_artifacts import erase_model_artifacts
 from lakehouse_ml.governance.erasure_files_lines import (
@@ -32,6 +34,14 @@ from lakehouse_ml.governance.erasure_files_lines import (
     split_lines,
 )
 from lakehouse_ml.governance.erasure_places import ErasedPlace, Subject
+from lakehouse_ml.governance.privileges import MODIFY
+from lakehouse_ml.governance.securables import (
+    CATALOG,
+    SCHEMA,
+    TABLE,
+    UnknownSecurable,
+    parents,
+)
 from lakehouse_ml.ingest.layout import LandedFile, Stray, landed_batches, read_landed, survey
 from lakehouse_ml.medallion.spec import Source
 
@@ -144,17 +154,38 @@ class LandedPlan:
     landing: Path
     sources: tuple[_SourcePlan, ...] = ()
 
+    def _changed(self) -> list[Source]:
+        """Sources with a file to rewrite or an interrupted erasure to finish."""
+        return [s.source for s in self.sources if s.rewrites or s.interrupted]
+
     def manifests(self) -> list[str]:
         """The manifest tables `apply` would write (of sources with a file to rewrite or an
         interrupted erasure to finish)."""
-        return [s.source.manifest_table for s in self.sources
-                if (s.rewrites or s.interrupted) and self.catalog.exists(s.source.manifest_table)]
+        return [s.manifest_table for s in self._changed()
+                if self.catalog.exists(s.manifest_table)]
+
+    def unmanifested(self) -> list[str]:
+        """The schemas (`catalog.schema`) of the manifest tables not created yet of sources
+        whose files `apply` would change (landed, never ingested), once each."""
+        return list(dict.fromkeys(
+            parents(TABLE, str(self.catalog.name(s.manifest_table)))[1][1]
+            for s in self._changed() if not self.catalog.exists(s.manifest_table)))
 
     def check(self, *, audited: bool) -> None:
         """PermissionDenied (audited) unless the principal holds MODIFY on every manifest of
-        `manifests()`; `audited=False` (a dry run) leaves no record of an allowed check."""
+        `manifests()`, and MODIFY on the schema of every manifest not created yet
+        (`unmanifested()`); `audited=False` (a dry run) leaves no record of an allowed check
+        (an allowed schema check leaves none either way).
+
+        A landed file of a source never ingested has no manifest table to guard it; failing
+        closed, changing it needs MODIFY on the schema its manifest table would be created in
+        (inherited from the catalog, as any schema privilege; a schema not declared yet is
+        checked on its catalog: `_check_schema`). Unity Catalog's analogue: files in a volume
+        are changed with WRITE VOLUME, a privilege on their container, not on a table."""
         for table in self.manifests():
             self.catalog.check_write(table, "forget", audited=audited)
+        for schema in self.unmanifested():
+            _check_schema(self.catalog, schema)
 
     def places(self) -> list[ErasedPlace]:
         """The places as a dry run reports them (0 bytes rewritten)."""
@@ -174,6 +205,16 @@ class LandedPlan:
                 _erase(self.catalog, s.source, list(s.rewrites), rows[s.source.name])
         return [place for s in self.sources for place in (
             *repaired[s.source.name], *s.unchecked, *(r.place(False) for r in s.rewrites))]
+
+
+def _check_schema(catalog: Catalog, schema: str) -> None:
+    """MODIFY on `schema` (`catalog.schema`), or on its catalog while the schema is not declared
+    (PermissionDenied, audited); UnknownSecurable if neither is (fail closed)."""
+    checks = access(catalog.root, catalog.env)
+    try:
+        checks.check(catalog.principal, MODIFY, SCHEMA, schema)
+    except UnknownSecurable:
+        checks.check(catalog.principal, MODIFY, CATALOG, schema.partition(".")[0])
 
 
 def plan_landed_files(catalog: Catalog, landing_root: Path, subject: Subject,
@@ -215,8 +256,10 @@ def erase_landed_files(
     per file that could not be read or an interrupted erasure left behind (rows 0, `problem`
     says what). Never raises on what a file holds; the dry run writes nothing. The manifests
     are read and written as `principal` (default: the current principal): MODIFY on each
-    manifest to change is checked before any file is written (also in a dry run, unaudited
-    when allowed), PermissionDenied naming principal, privilege and table when missing."""
+    manifest to change (of a source never ingested: on the schema its manifest would be
+    created in, `LandedPlan.check`) is checked before any file is written (also in a dry run,
+    unaudited when allowed), PermissionDenied naming principal, privilege and securable when
+    missing."""
     plan = plan_landed_files(Catalog(str(lakehouse_root), env, principal=principal),
                              landing_root, subject, sources)
     plan.check(audited=not dry_run)

@@ -124,7 +124,9 @@ def repair(catalog: Catalog, landing: Path, source: Source, dry_run: bool
     for journal, note in _interrupted(landing, source):
         if note is None:
             places.append(ErasedPlace("landed_file", journal.relative_to(landing).as_posix(), 0,
-                                      problem="unreadable erasure journal: removed"))
+                                      problem="unreadable erasure journal: " + (
+                                          "would be removed (dry run)" if dry_run
+                                          else "removed")))
             continue
         path = landing / note["path"]
         data = path.read_bytes() if path.is_file() and not path.is_symlink() else b""

@@ -50,7 +50,8 @@ def built(tmp_path: Path) -> tuple[dict[str, str], int]:
     """The attack test's lakehouse (customer 42 in three tables), a landed customers file with
     42, and version 1 of the churn model whose input example and logged table hold 42, pinned
     to a training set without 42 (so no version is to be tagged: only its artifacts change).
-    mallory may change every table holding 42, nothing on the declared model. Returns the CLI's
+    mallory may change every table holding 42 and the bronze schema (the landed file was never
+    ingested: no manifest table guards it), nothing on the declared model. Returns the CLI's
     environment and the version."""
     root = lakehouse(tmp_path / "lake")
     landed = tmp_path / "landing" / LANDED
@@ -74,6 +75,7 @@ def built(tmp_path: Path) -> tuple[dict[str, str], int]:
         metastore.grant(["USE SCHEMA"], "SCHEMA", schema, "mallory")
     for table in ("bronze.people", "silver.people", "ops.requests"):
         metastore.grant(["MODIFY"], "TABLE", table, "mallory")
+    metastore.grant(["MODIFY"], "SCHEMA", "bronze", "mallory")
     close_writers()
     return {"LAKEHOUSE_ROOT": root, "LAKEHOUSE_ENV": ENV, "MLFLOW_TRACKING_URI": uri,
             "LAKEHOUSE_LANDING": str(tmp_path / "landing")}, version

@@ -20,10 +20,12 @@ from lakehouse_ml.governance.audit_chain import TABLE as AUDIT_LOG
 from lakehouse_ml.governance.erasure import forget
 from lakehouse_ml.governance.erasure_models import NEEDS_RETRAINING
 from lakehouse_ml.governance.erasure_places import Subject
+from lakehouse_ml.governance.privileges import PermissionDenied
 from lakehouse_ml.ml.registry import use_tracking
 from lakehouse_ml.ml.retraining import DATA_VERSIONS
 from lakehouse_ml.monitoring.pii import digest
 from tests.conftest import close_writers
+from tests.test_ingest_landing import CUSTOMER_HEADER, customer
 
 ENV = "dev"
 IDS = [7, 42, 420, 4200]
@@ -141,3 +143,42 @@ def test_a_principal_without_privileges_cannot_tag_models_through_a_bogus_key(
     log = catalog.lake.read(catalog.location(AUDIT_LOG))
     by_mallory = log.filter(pl.col("user_identity").struct.field("email") == "mallory")
     assert by_mallory["response"].struct.field("status_code").to_list() == [403]
+
+
+def test_a_landed_file_never_ingested_is_planned_with_the_tables_and_needs_modify_on_bronze(
+        tmp_path: Path) -> None:
+    """A principal with MODIFY on every table holding the subject but not on the bronze schema
+    may not rewrite a customers file its source never ingested (no manifest table guards it):
+    denied before any table or file changes, dry run alike, one 403 each."""
+    root = lakehouse(tmp_path / "lake")
+    landing = tmp_path / "landing"
+    landed = landing / "customers" / "2026-03-01" / "part-0.csv"
+    landed.parent.mkdir(parents=True)
+    landed.write_bytes(f"{CUSTOMER_HEADER}\n{customer(42)}\n{customer(7)}\n".encode())
+    before = landed.read_bytes()
+    metastore = Metastore(root, ENV)
+    metastore.add_principal("mallory")
+    metastore.grant(["USE CATALOG", "SELECT"], "CATALOG", ENV, "mallory")
+    for schema, table in (("bronze", "people"), ("silver", "people"), ("ops", "requests")):
+        metastore.grant(["USE SCHEMA"], "SCHEMA", schema, "mallory")
+        metastore.grant(["MODIFY"], "TABLE", f"{schema}.{table}", "mallory")
+
+    for dry_run in (True, False):
+        with pytest.raises(PermissionDenied,
+                           match="'mallory' does not have MODIFY on SCHEMA dev.bronze"):
+            forget(root, ENV, Subject.parse("customer_id=42"), dry_run=dry_run,
+                   principal="mallory", landing=str(landing))
+    assert landed.read_bytes() == before
+    assert "42" in remaining(root)["bronze"]
+    close_writers()
+    catalog = Catalog(root, ENV)
+    log = catalog.lake.read(catalog.location(AUDIT_LOG))
+    by_mallory = log.filter(pl.col("user_identity").struct.field("email") == "mallory")
+    assert by_mallory["response"].struct.field("status_code").to_list() == [403, 403]
+
+    metastore.grant(["MODIFY"], "SCHEMA", "bronze", "mallory")
+    report = forget(root, ENV, Subject.parse("customer_id=42"), dry_run=False,
+                    principal="mallory", landing=str(landing))
+    assert landed.read_bytes() == f"{CUSTOMER_HEADER}\n{customer(7)}\n".encode()
+    assert "customers/2026-03-01/part-0.csv" in {p.name for p in report.places}
+    assert "42" not in remaining(root)["bronze"]

@@ -20,12 +20,14 @@ from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.config import Settings
 from lakehouse_ml.domains.churn import DOMAIN
 from lakehouse_ml.governance import Metastore
+from lakehouse_ml.governance.audit_chain import TABLE as AUDIT_LOG
 from lakehouse_ml.governance.erasure_files import erase_landed_files
 from lakehouse_ml.governance.erasure_places import ErasedPlace, Subject
 from lakehouse_ml.governance.privileges import PermissionDenied
 from lakehouse_ml.ingest.bronze import ingest
 from lakehouse_ml.ingest.landing import parse
 from lakehouse_ml.medallion.spec import Source
+from tests.conftest import close_writers
 from tests.test_ingest_landing import CUSTOMER_HEADER, customer, ev, jl
 
 DAY = "2026-03-01"
@@ -362,3 +364,48 @@ def test_a_source_without_the_key_loses_the_records_of_the_subjects_email_only(
     assert contacts.read_bytes() == b"email,score\nu9001@x.com,90017\n"  # a score, not a key
     assert (places[f"contacts/{DAY}/a.csv"].rows,
             places[f"contacts/{DAY}/a.csv"].malformed) == (2, 1)
+
+
+def test_a_file_never_ingested_needs_modify_on_its_manifests_schema(
+    settings: Settings, catalog: Catalog
+) -> None:
+    """No manifest table guards a landed file its source never ingested: rewriting it needs
+    MODIFY on the schema the manifest would be created in, checked before any byte changes
+    (the dry run denied the same way, each denial audited once)."""
+    lines, subjects = customer_lines()
+    path = land(settings, CUSTOMERS_FILE, lines)
+    assert not catalog.exists(CUSTOMERS.manifest_table)
+    metastore = Metastore(settings.root, settings.env)
+    metastore.add_principal("ann")
+    metastore.grant(["USE CATALOG", "SELECT"], "CATALOG", "dev", "ann")
+    before = everything(Path(settings.landing))
+    for dry_run in (True, False):
+        with pytest.raises(PermissionDenied, match="ann.*MODIFY.*dev"):
+            erase_landed_files(Path(settings.landing), Path(settings.root), settings.env,
+                               SUBJECT, dry_run=dry_run, principal="ann", sources=[CUSTOMERS])
+    assert everything(Path(settings.landing)) == before
+    close_writers()
+    log = catalog.lake.read(catalog.location(AUDIT_LOG))
+    by_ann = log.filter(pl.col("user_identity").struct.field("email") == "ann")
+    assert by_ann["response"].struct.field("status_code").to_list() == [403, 403]
+
+    metastore.grant(["MODIFY"], "CATALOG", "dev", "ann")  # reaches the schema by inheritance
+    places = erase_landed_files(Path(settings.landing), Path(settings.root), settings.env,
+                                SUBJECT, dry_run=False, principal="ann", sources=[CUSTOMERS])
+    assert [p.name for p in places] == [CUSTOMERS_FILE]
+    assert path.read_bytes() == b"".join(x for i, x in enumerate(lines) if i not in subjects)
+
+
+def test_a_dry_run_says_an_unreadable_journal_would_be_removed_and_keeps_it(
+    settings: Settings, landed_files: dict[str, tuple[list[bytes], set[int]]]
+) -> None:
+    journal = Path(settings.landing) / f"customers/{DAY}/_erasure.part-0.csv.json"
+    journal.write_bytes(b"{cut short")
+    relative = journal.relative_to(settings.landing).as_posix()
+
+    said = {p.name: p.problem for p in erase(settings, dry_run=True)}
+    assert said[relative] == "unreadable erasure journal: would be removed (dry run)"
+    assert journal.read_bytes() == b"{cut short"
+    said = {p.name: p.problem for p in erase(settings)}
+    assert said[relative] == "unreadable erasure journal: removed"
+    assert not journal.exists()
