@@ -316,7 +316,8 @@ def run(group: str) -> None:
     tests = selected_tests(group)
     _drop_stale(modules)
     print(f"== {group}: {' '.join(modules)} against {' '.join(tests)}", flush=True)
-    child = subprocess.Popen([sys.executable, "-m", "bench.mutation", "--child", group, *tests])
+    child = subprocess.Popen([sys.executable, "-m", "bench.mutation",
+                              *child_arguments(group, tests)])
     try:
         code = child.wait()
     except KeyboardInterrupt:  # Ctrl-C or `timeout -s INT` reached the child too: let it store
@@ -359,12 +360,23 @@ def report(command: str) -> None:
     REPORT.write_text(f"{head}{BEGIN}\n" + "\n".join(lines) + f"\n{END}{tail}")
 
 
+def child_arguments(group: str, tests: list[str]) -> list[str]:
+    """The command-line arguments of the child process that mutates `group` against `tests`;
+    `--` keeps a `--deselect=<node id>` among the tests from being read as an option."""
+    return ["--child", "--", group, *tests]
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line of `python -m bench.mutation` (and of its child processes)."""
+    parsed = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parsed.add_argument("groups", nargs="*", help=f"groups to run (default: all of {list(GROUPS)})")
+    parsed.add_argument("--report", action="store_true", help="only rewrite bench/MUTATION.md")
+    parsed.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    return parsed
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("groups", nargs="*", help=f"groups to run (default: all of {list(GROUPS)})")
-    parser.add_argument("--report", action="store_true", help="only rewrite bench/MUTATION.md")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser().parse_args()
     os.chdir(REPO)
     if args.child:
         return _mutate(args.groups[0], args.groups[1:])

@@ -25,6 +25,15 @@ def test_every_pattern_of_every_group_matches_a_test_file(group: str) -> None:
     assert all(Path(t.removeprefix("--deselect=").partition("::")[0]).is_file() for t in tests)
 
 
+@pytest.mark.parametrize("group", sorted(GROUPS))
+def test_the_child_process_reads_back_its_group_and_every_test(group: str) -> None:
+    """`--deselect=<node id>` among a group's tests was read as an unknown option of the child
+    process: the medallion and lake groups stopped before mutating anything."""
+    tests = selected_tests(group)
+    args = mutation.parser().parse_args(mutation.child_arguments(group, tests))
+    assert args.child and args.groups == [group, *tests]
+
+
 def test_a_group_naming_a_missing_test_file_stops_naming_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
