@@ -4,7 +4,7 @@ inputs — each giving what the frame path gives."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 
 import polars as pl
 import pytest
@@ -33,7 +33,7 @@ def test_keys_encoded_in_python_equal_the_codec(rows: list[tuple]) -> None:
     assert "frame" not in vars(batch)  # encoded without building the frame
     assert batch.encoded == (encode(frame, frame.columns).to_list() if rows else [])
     assert batch.types == KeyBatch(frame).types
-    assert batch.frame.equals(frame)
+    assert batch.frame.equals(frame) and batch.frame.schema == schema  # UInt8 stays UInt8
 
 
 def test_string_keys_are_encoded_through_the_frame() -> None:
@@ -41,6 +41,16 @@ def test_string_keys_are_encoded_through_the_frame() -> None:
     columns = {"sku": ['a"b', "é\n", None]}
     frame = pl.DataFrame(columns, schema=schema)
     assert KeyBatch.of_values(columns, schema).encoded == encode(frame, ["sku"]).to_list()
+
+
+def test_keys_encoded_through_the_frame_keep_the_table_s_types() -> None:
+    """Values Polars would read as another type (a millisecond timestamp as microseconds) are
+    encoded as the table's key type, as `encode` stored them."""
+    schema = pl.Schema({"at": pl.Datetime("ms"), "day": pl.Date})
+    columns = {"at": [datetime(2026, 1, 1, 1, 2, 3, 456000)], "day": [date(2026, 1, 1)]}
+    batch = KeyBatch.of_values(columns, schema)
+    assert batch.encoded == encode(pl.DataFrame(columns, schema=schema), list(schema)).to_list()
+    assert batch.frame.schema == schema
 
 
 def test_sqlite_reads_one_publication_in_one_statement(tmp_path) -> None:
