@@ -27,6 +27,9 @@ READ, READ_WRITE = "READ", "READ_WRITE"
 ACCESS_ACTION = "generateTemporaryTableCredential"
 """Databricks' audit action for reading or writing a table's data (`operation` READ or
 READ_WRITE); one record per governed call, not per row."""
+FILES_ACTION, WRITE_FILES = "generateTemporaryVolumeCredential", "WRITE_VOLUME"
+"""Databricks' audit action and operation for writing files in a container (a volume); here
+one record per allowed check of a container before its landed files are rewritten."""
 CREATE_ON = {s.SCHEMA: pv.CREATE_TABLE, s.CATALOG: pv.CREATE_SCHEMA,
              s.METASTORE: pv.CREATE_CATALOG}
 """Creating a table in a container that does not exist yet needs to create the container."""
@@ -74,16 +77,36 @@ class Access:
             except s.UnknownSecurable:
                 continue
 
-    def check_within(self, principal: str, privilege: str, kind: str, name: str) -> None:
+    def check_within(self, principal: str, privilege: str, kind: str, name: str
+                     ) -> tuple[str, str]:
         """`check` on `kind name`, or where it is not declared in the metastore (a model
-        registered in MLflow only), on its closest container: a privilege there reaches it by
-        inheritance, so this asks for no less."""
+        registered in MLflow only, a schema no table is in yet), on its closest declared
+        container taking `privilege`: a privilege there reaches it by inheritance, so this
+        asks for no less. Returns `(type, name)` of the securable checked.
+
+        Fails closed: where neither it nor any container taking `privilege` is declared (a
+        name in a catalog that does not exist; the metastore, which always does, takes only
+        CREATE CATALOG and MANAGE), PermissionDenied naming principal, `privilege` and `kind
+        name`, audited once (a 403 `checkPermission`), a metastore admin included: what
+        nothing governs is no one's to use until it is declared. Every caller (loading and
+        changing a model, rewriting landed files) wants that, so there is no permissive mode.
+        ValueError if `privilege` does not apply to `kind`."""
+        privilege = pv.canonical(privilege, kind)
         for container_kind, container in s.parents(kind, name):
+            if privilege not in pv.APPLICABLE[container_kind]:
+                continue
             try:
                 self.check(principal, privilege, container_kind, container)
-                return
+                return container_kind, container
             except s.UnknownSecurable:
                 continue
+        from lakehouse_ml.governance.metastore import audit  # it imports the catalog
+
+        denied = pv.PermissionDenied(principal, privilege, s.key(kind, name),
+                                     "neither it nor a container taking it is declared")
+        audit(self.metastore.root, self.metastore.env, principal, "checkPermission",
+              {"securable": denied.securable}, denied)
+        raise denied
 
     def forget(self, table: str) -> None:
         """`table`'s document was (re)written: look its owner and policy up again."""

@@ -166,9 +166,10 @@ def forget(root: str, env: str, subject: Subject, *, dry_run: bool,
                       *(ErasedPlace("online_store", erasure_online.name(store, o.table),
                                     len(o.keys)) for o in online)]
         else:
-            for table in (*(h.name for h in holders), *(o.table for o in online),
-                          *(landed.manifests() if landed else [])):
+            for table in (*(h.name for h in holders), *(o.table for o in online)):
                 catalog.check_write(table, "forget")  # every check passed: recorded now
+            if landed is not None:
+                landed.check(audited=True)  # its manifests' and schemas' records
             places = [*(landed.apply() if landed else []), *artifacts.apply(),
                       *(erasure_tables.erase(catalog, h) for h in holders),
                       *(erasure_online.erase(store, o) for o in online)]

@@ -21,7 +21,7 @@ from pathlib import Path
 import polars as pl
 
 from lakehouse_ml.catalog import Catalog
-from lakehouse_ml.catalog.access import access
+from lakehouse_ml.catalog.access import FILES_ACTION, WRITE_FILES, access
 from lakehouse_ml.governance import erasure_files_manifest as manifest
 from lakehouse_ml.governance.erasure_files_artifacts import erase_model_artifacts
 from lakehouse_ml.governance.erasure_files_lines import (
@@ -34,14 +34,9 @@ from lakehouse_ml.governance.erasure_files_lines import (
     split_lines,
 )
 from lakehouse_ml.governance.erasure_places import ErasedPlace, Subject
+from lakehouse_ml.governance.lineage import current_entity
 from lakehouse_ml.governance.privileges import MODIFY
-from lakehouse_ml.governance.securables import (
-    CATALOG,
-    SCHEMA,
-    TABLE,
-    UnknownSecurable,
-    parents,
-)
+from lakehouse_ml.governance.securables import SCHEMA, TABLE, parents
 from lakehouse_ml.ingest.layout import LandedFile, Stray, landed_batches, read_landed, survey
 from lakehouse_ml.medallion.spec import Source
 
@@ -172,20 +167,28 @@ class LandedPlan:
             for s in self._changed() if not self.catalog.exists(s.manifest_table)))
 
     def check(self, *, audited: bool) -> None:
-        """PermissionDenied (audited) unless the principal holds MODIFY on every manifest of
-        `manifests()`, and MODIFY on the schema of every manifest not created yet
-        (`unmanifested()`); `audited=False` (a dry run) leaves no record of an allowed check
-        (an allowed schema check leaves none either way).
+        """PermissionDenied (audited once) unless the principal holds MODIFY on every manifest
+        of `manifests()`, and MODIFY on the schema of every manifest not created yet
+        (`unmanifested()`). Each allowed check is one audit record (a manifest's:
+        `generateTemporaryTableCredential` READ_WRITE; a schema's: `FILES_ACTION`
+        WRITE_VOLUME naming the schema or catalog checked and MODIFY); `audited=False` (a dry
+        run, or checking before every other place is checked) leaves none.
 
         A landed file of a source never ingested has no manifest table to guard it; failing
         closed, changing it needs MODIFY on the schema its manifest table would be created in
         (inherited from the catalog, as any schema privilege; a schema not declared yet is
-        checked on its catalog: `_check_schema`). Unity Catalog's analogue: files in a volume
-        are changed with WRITE VOLUME, a privilege on their container, not on a table."""
+        checked on its catalog, and neither declared is a denial: `Access.check_within`).
+        Unity Catalog's analogue: files in a volume are changed with WRITE VOLUME, a privilege
+        on their container, not on a table."""
         for table in self.manifests():
             self.catalog.check_write(table, "forget", audited=audited)
+        checks, principal = access(self.catalog.root, self.catalog.env), self.catalog.principal
         for schema in self.unmanifested():
-            _check_schema(self.catalog, schema)
+            kind, name = checks.check_within(principal, MODIFY, SCHEMA, schema)
+            if audited:
+                checks.record(principal, name, WRITE_FILES, "forget",
+                              {"securable_type": kind, "privilege": MODIFY},
+                              action=FILES_ACTION, run_id=current_entity().run_id)
 
     def places(self) -> list[ErasedPlace]:
         """The places as a dry run reports them (0 bytes rewritten)."""
@@ -205,16 +208,6 @@ class LandedPlan:
                 _erase(self.catalog, s.source, list(s.rewrites), rows[s.source.name])
         return [place for s in self.sources for place in (
             *repaired[s.source.name], *s.unchecked, *(r.place(False) for r in s.rewrites))]
-
-
-def _check_schema(catalog: Catalog, schema: str) -> None:
-    """MODIFY on `schema` (`catalog.schema`), or on its catalog while the schema is not declared
-    (PermissionDenied, audited); UnknownSecurable if neither is (fail closed)."""
-    checks = access(catalog.root, catalog.env)
-    try:
-        checks.check(catalog.principal, MODIFY, SCHEMA, schema)
-    except UnknownSecurable:
-        checks.check(catalog.principal, MODIFY, CATALOG, schema.partition(".")[0])
 
 
 def plan_landed_files(catalog: Catalog, landing_root: Path, subject: Subject,
