@@ -137,12 +137,13 @@ class Access:
 
         return secure(frame, table, principal, self.metastore)
 
-    def record(self, principal: str, table: str, operation: str, method: str,
+    def record(self, principal: str, table: str, operation: str | None, method: str,
                params: Mapping[str, Any] | None = None, action: str = ACCESS_ACTION,
                run_id: str | None = None) -> None:
         """One audit record of a governed read (`READ`) or write (`READ_WRITE`) in the run
-        `run_id`; reading the audit log itself is checked but not recorded (`audit show`
-        would grow what it shows)."""
+        `run_id` (`operation` None: an action that has none, e.g. `setModelVersionTag`; the
+        record has no `operation` then); reading the audit log itself is checked but not
+        recorded (`audit show` would grow what it shows)."""
         if table.endswith(f".{AUDIT_TABLE}"):
             return
         if self._audit is None:
@@ -151,8 +152,10 @@ class Access:
             self._audit = audit_log
         self._audit(self.metastore.root, self.metastore.env).record(
             user=principal, service=self._service, action=action,
-            params={"securable": table, "operation": operation, "method": method,
-                    **{k: str(v) for k, v in (params or {}).items()}}, run_id=run_id)
+            params={"securable": table,
+                    **({"operation": operation} if operation is not None else {}),
+                    "method": method, **{k: str(v) for k, v in (params or {}).items()}},
+            run_id=run_id)
 
 
 _ACCESS: dict[tuple[str, str], Access] = {}

@@ -11,7 +11,12 @@ created in, for a source never ingested), and MANAGE on every model whose versio
 are to be tagged and on every model whose versions' artifacts are to be rewritten (see
 `erasure_files_artifacts` for why MANAGE), all checked before any byte changes: a denial on
 any place denies the whole request, names principal, privilege and securable, and is audited
-once (a 403 record; the dry run is denied the same way). Then it rewrites each place without
+once (a 403 record; the dry run is denied the same way). Once every check has passed, each
+allowed check is one audit record naming principal, securable, securable type, privilege and
+action (`erasure_checks`: a table's `generateTemporaryTableCredential`, a landed file's schema
+`generateTemporaryVolumeCredential`, a model's artifacts
+`generateTemporaryModelVersionCredential`, a model's versions to tag `setModelVersionTag`, a
+run no model governs `writeArtifact` on the catalog). Then it rewrites each place without
 the subject (tables: DELETE, VACUUM with no retention, log purged, so no data file or log
 statistic still holds it), tags those model versions `needs_retraining`, and appends one
 `forgetSubject` record to the audit log with the key hashed (`customer_id=sha256:…`), never in
@@ -30,6 +35,7 @@ import polars as pl
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.features.online.store import default_store
+from lakehouse_ml.governance import erasure_checks as checks
 from lakehouse_ml.governance import erasure_models, erasure_online, erasure_tables
 from lakehouse_ml.governance.erasure_files_artifacts import ArtifactPlan, plan_model_artifacts
 from lakehouse_ml.governance.erasure_match import MAX_VALUE_CHARS
@@ -146,8 +152,7 @@ def forget(root: str, env: str, subject: Subject, *, dry_run: bool,
         subject, keys = spelled, erasure_tables.keys_of(catalog, spelled, derived)
     needles = erasure_tables.needles(catalog, subject, keys)
     holders = erasure_tables.find(catalog, needles, keys)
-    for holder in holders:  # allowed checks are recorded once every check has passed
-        catalog.check_write(holder.name, "forget", audited=False)
+    allowed = [checks.table(catalog, h.name) for h in holders]  # recorded once all passed
     store = default_store(root, env, redis_url)
     try:
         online = erasure_online.plan(catalog, store, keys)
@@ -159,17 +164,14 @@ def forget(root: str, env: str, subject: Subject, *, dry_run: bool,
         models = (erasure_models.plan(catalog, client, specs, keys, hashed_key(subject))
                   if client else [])
         landed, artifacts = _plan_files(catalog, subject, landing, artifacts=client is not None)
-        _check_others(catalog, online, models, landed, artifacts)
+        allowed += _check_others(catalog, online, models, landed, artifacts)
         if dry_run:
             places = [*(landed.places() if landed else []), *artifacts.places(),
                       *(erasure_tables.place(h) for h in holders),
                       *(ErasedPlace("online_store", erasure_online.name(store, o.table),
                                     len(o.keys)) for o in online)]
         else:
-            for table in (*(h.name for h in holders), *(o.table for o in online)):
-                catalog.check_write(table, "forget")  # every check passed: recorded now
-            if landed is not None:
-                landed.check(audited=True)  # its manifests' and schemas' records
+            checks.record(catalog, allowed)  # every check passed: each allowed one, once
             places = [*(landed.apply() if landed else []), *artifacts.apply(),
                       *(erasure_tables.erase(catalog, h) for h in holders),
                       *(erasure_online.erase(store, o) for o in online)]
@@ -185,21 +187,20 @@ def forget(root: str, env: str, subject: Subject, *, dry_run: bool,
 
 def _check_others(catalog: Catalog, online: Sequence[erasure_online.OnlineKeys],
                   models: Sequence[ErasedPlace], landed: LandedPlan | None,
-                  artifacts: ArtifactPlan) -> None:
+                  artifacts: ArtifactPlan) -> list[checks.Allowed]:
     """PermissionDenied (before anything changes; audited, also in a dry run) unless the
     principal may change the other places too, as it may the tables: MODIFY on each online
     store's feature table and on each bronze manifest of a landed file to rewrite (its schema
     when there is no manifest yet: `LandedPlan.check`), MANAGE on
-    each model whose versions are to be tagged (as moving its aliases needs) and on each
-    model whose versions' artifacts are to be rewritten (`ArtifactPlan.check`). Allowed
-    checks leave no record."""
-    for keys in online:
-        catalog.check_write(keys.table, "forget", audited=False)
-    for model in dict.fromkeys(p.name.rpartition("/")[0] for p in models):
-        catalog.check_model_owner(model)
-    if landed is not None:
-        landed.check(audited=False)
-    artifacts.check(catalog)
+    each model whose versions are to be tagged (as moving its aliases needs;
+    `setModelVersionTag`) and on each model whose versions' artifacts are to be rewritten
+    (`ArtifactPlan.check`). Allowed checks leave no record here: they are returned, for
+    `erasure_checks.record` once every check has passed."""
+    return [*(checks.table(catalog, keys.table) for keys in online),
+            *(checks.model(catalog, model, checks.TAG_ACTION)
+              for model in dict.fromkeys(p.name.rpartition("/")[0] for p in models)),
+            *(landed.check() if landed is not None else []),
+            *artifacts.check(catalog)]
 
 
 def _plan_files(catalog: Catalog, subject: Subject, landing: str | None, *, artifacts: bool

@@ -21,8 +21,10 @@ from pathlib import Path
 import polars as pl
 
 from lakehouse_ml.catalog import Catalog
-from lakehouse_ml.catalog.access import FILES_ACTION, WRITE_FILES, access
+from lakehouse_ml.catalog.access import FILES_ACTION, WRITE_FILES
+from lakehouse_ml.governance import erasure_checks as checks
 from lakehouse_ml.governance import erasure_files_manifest as manifest
+from lakehouse_ml.governance.erasure_checks import Allowed
 from lakehouse_ml.governance.erasure_files_artifacts import erase_model_artifacts
 from lakehouse_ml.governance.erasure_files_lines import (
     CsvHeader,
@@ -34,7 +36,6 @@ from lakehouse_ml.governance.erasure_files_lines import (
     split_lines,
 )
 from lakehouse_ml.governance.erasure_places import ErasedPlace, Subject
-from lakehouse_ml.governance.lineage import current_entity
 from lakehouse_ml.governance.privileges import MODIFY
 from lakehouse_ml.governance.securables import SCHEMA, TABLE, parents
 from lakehouse_ml.ingest.layout import LandedFile, Stray, landed_batches, read_landed, survey
@@ -166,13 +167,13 @@ class LandedPlan:
             parents(TABLE, str(self.catalog.name(s.manifest_table)))[1][1]
             for s in self._changed() if not self.catalog.exists(s.manifest_table)))
 
-    def check(self, *, audited: bool) -> None:
+    def check(self) -> list[Allowed]:
         """PermissionDenied (audited once) unless the principal holds MODIFY on every manifest
         of `manifests()`, and MODIFY on the schema of every manifest not created yet
-        (`unmanifested()`). Each allowed check is one audit record (a manifest's:
-        `generateTemporaryTableCredential` READ_WRITE; a schema's: `FILES_ACTION`
-        WRITE_VOLUME naming the schema or catalog checked and MODIFY); `audited=False` (a dry
-        run, or checking before every other place is checked) leaves none.
+        (`unmanifested()`); records nothing it allows, but returns each allowed check for
+        `erasure_checks.record` to write once every check of the erasure has passed (a
+        manifest's: `generateTemporaryTableCredential` READ_WRITE; a schema's:
+        `FILES_ACTION` WRITE_VOLUME naming the schema or catalog checked and MODIFY).
 
         A landed file of a source never ingested has no manifest table to guard it; failing
         closed, changing it needs MODIFY on the schema its manifest table would be created in
@@ -180,15 +181,9 @@ class LandedPlan:
         checked on its catalog, and neither declared is a denial: `Access.check_within`).
         Unity Catalog's analogue: files in a volume are changed with WRITE VOLUME, a privilege
         on their container, not on a table."""
-        for table in self.manifests():
-            self.catalog.check_write(table, "forget", audited=audited)
-        checks, principal = access(self.catalog.root, self.catalog.env), self.catalog.principal
-        for schema in self.unmanifested():
-            kind, name = checks.check_within(principal, MODIFY, SCHEMA, schema)
-            if audited:
-                checks.record(principal, name, WRITE_FILES, "forget",
-                              {"securable_type": kind, "privilege": MODIFY},
-                              action=FILES_ACTION, run_id=current_entity().run_id)
+        return [*(checks.table(self.catalog, t) for t in self.manifests()),
+                *(checks.within(self.catalog, MODIFY, SCHEMA, schema, FILES_ACTION,
+                                WRITE_FILES) for schema in self.unmanifested())]
 
     def places(self) -> list[ErasedPlace]:
         """The places as a dry run reports them (0 bytes rewritten)."""
@@ -250,13 +245,17 @@ def erase_landed_files(
     says what). Never raises on what a file holds; the dry run writes nothing. The manifests
     are read and written as `principal` (default: the current principal): MODIFY on each
     manifest to change (of a source never ingested: on the schema its manifest would be
-    created in, `LandedPlan.check`) is checked before any file is written (also in a dry run,
-    unaudited when allowed), PermissionDenied naming principal, privilege and securable when
-    missing."""
+    created in, `LandedPlan.check`) is checked before any file is written (also in a dry run),
+    PermissionDenied naming principal, privilege and securable when missing (audited once);
+    once every check has passed, a real run records each allowed one (`erasure_checks`), a
+    dry run none."""
     plan = plan_landed_files(Catalog(str(lakehouse_root), env, principal=principal),
                              landing_root, subject, sources)
-    plan.check(audited=not dry_run)
-    return plan.places() if dry_run else plan.apply()
+    allowed = plan.check()
+    if dry_run:
+        return plan.places()
+    checks.record(plan.catalog, allowed)
+    return plan.apply()
 
 
 def _erase(catalog: Catalog, source: Source, rewrites: list[_Rewrite],

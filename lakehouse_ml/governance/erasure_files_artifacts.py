@@ -40,6 +40,7 @@ from mlflow.exceptions import MlflowException
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.catalog.access import access
+from lakehouse_ml.governance import erasure_checks as checks
 from lakehouse_ml.governance import securables as s
 from lakehouse_ml.governance.erasure_files_store import (
     Folder,
@@ -202,24 +203,30 @@ class ArtifactPlan:
         """Each securable (type, full name) whose MANAGE the changes need, once, in order."""
         return list(dict.fromkeys(g for f in self.folders if f.changes for g in f.governed_by))
 
-    def check(self, catalog: Catalog) -> None:
+    def check(self, catalog: Catalog) -> list[checks.Allowed]:
         """PermissionDenied unless `catalog.principal` holds MANAGE on every securable of
         `securables()` (see the module's docstring); the first denial is raised, naming
         principal, privilege, securable and the model (or catalog) whose artifacts it guards,
-        and audited (a 403 `checkPermission` record, once). An allowed check leaves no
-        record, so a dry run checks the same way. Writes nothing."""
+        and audited (a 403 `checkPermission` record, once). Records nothing it allows, so a
+        dry run checks the same way; returns each allowed check for `erasure_checks.record`
+        (a model's: `generateTemporaryModelVersionCredential` READ_WRITE_MODEL_VERSION; the
+        catalog's, for runs no model governs: `writeArtifact`). Writes nothing."""
+        allowed = []
         for kind, name in self.securables():
             try:
                 if kind == s.MODEL:
-                    catalog.check_model_owner(name)
+                    allowed.append(checks.model(catalog, name, checks.MODEL_VERSION_ACTION,
+                                                checks.WRITE_MODEL_VERSION))
                 else:
                     access(catalog.root, catalog.env).check(catalog.principal, MANAGE, kind,
                                                             name)
+                    allowed.append(checks.Allowed(kind, name, MANAGE, checks.RUN_ACTION))
             except PermissionDenied as denied:
                 why = (f"needed to rewrite the artifacts of model {name}" if kind == s.MODEL
                        else f"needed to rewrite MLflow artifacts no model of {name} governs")
                 raise PermissionDenied(denied.principal, denied.privilege, denied.securable,
                                        why) from denied
+        return allowed
 
     def places(self) -> list[ErasedPlace]:
         """The places as a dry run reports them (0 bytes rewritten)."""
@@ -299,8 +306,14 @@ def erase_model_artifacts(lakehouse_root: Path, env: str, subject: Subject, *, d
     file's size — 0 in a dry run; `problem` set when a rewritten version's other files no
     longer matched their digests), and places with a `problem` (rows 0) for files too large
     to check and interrupted erasures. Versions and runs without the subject are not written;
-    the dry run writes nothing. Never raises on what an artifact holds."""
+    the dry run writes nothing. Never raises on what an artifact holds. A real run records each
+    allowed check once, after every check has passed (`erasure_checks`); a dry run none."""
     plan = plan_model_artifacts(lakehouse_root, env, subject)
-    if plan.securables():
-        plan.check(Catalog(str(lakehouse_root), env, principal=principal))
-    return plan.places() if dry_run else plan.apply()
+    if not plan.securables():
+        return plan.places() if dry_run else plan.apply()
+    catalog = Catalog(str(lakehouse_root), env, principal=principal)
+    allowed = plan.check(catalog)
+    if dry_run:
+        return plan.places()
+    checks.record(catalog, allowed)
+    return plan.apply()
