@@ -14,9 +14,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow
+import polars as pl
 import pytest
 from mlflow import MlflowClient
 
+from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.features.online.codec import encode
+from lakehouse_ml.features.online.publish import publish
+from lakehouse_ml.features.online.store import default_store
 from lakehouse_ml.governance import Metastore
 from lakehouse_ml.governance.erasure import forget
 from lakehouse_ml.governance.erasure_files import erase_model_artifacts
@@ -114,6 +119,32 @@ def test_a_dry_run_records_no_allowed_check_and_the_real_run_each_once(
     assert "42" in remaining(env["LAKEHOUSE_ROOT"])["bronze"]
 
     erase(env)
+    assert allowed(metastore) == sorted([*TABLES, LANDED_SCHEMA, ARTIFACTS])
+
+
+def test_a_table_held_offline_and_in_an_online_store_is_one_record(tmp_path: Path) -> None:
+    """silver.people holds 42 and is published to the online store: MODIFY on it is checked
+    for both places, and allowed, recorded once."""
+    env, _, metastore = setup(tmp_path)
+    metastore.grant(["MANAGE"], "MODEL", NAME, "mallory")
+    root, table = env["LAKEHOUSE_ROOT"], f"{ENV}.silver.people"
+    catalog = Catalog(root, ENV)
+    rows = catalog.read(table)
+    key = encode(rows.filter(pl.col("customer_id") == 42), ["customer_id"]).to_list()
+    online = default_store(root, ENV)
+    try:
+        publish(online, table, ["customer_id"], None, catalog.version(table), lambda v, t: rows)
+        assert online.read(table, key)[1] != [None]
+    finally:
+        online.close()
+
+    erase(env)
+
+    online = default_store(root, ENV)
+    try:
+        assert online.read(table, key)[1] == [None]
+    finally:
+        online.close()
     assert allowed(metastore) == sorted([*TABLES, LANDED_SCHEMA, ARTIFACTS])
 
 
