@@ -8,12 +8,20 @@ CREATE TABLE on its schema; row filters and column masks apply to every read bef
 else; each governed call leaves one audit record, each denial one too (see access.py), and
 each read and write its lineage (source → target with the versions read and written, see
 `lakehouse_ml.governance.lineage`), both with the run they belong to.
-Metadata (`describe`, `schema`, `version`, `history`, `tables`) is not governed.
+A table's metadata (`describe`, `schema`, `version`, `history`, `masked_columns`) is shown
+only to a principal who may see the table (the metastore's rule, `Metastore.describe`);
+`tables` and `exists` are not governed.
+
+Every governed call on a table name decides the privilege before it looks at the table, as
+Unity Catalog does: a principal without it (e.g. without USE CATALOG or USE SCHEMA) gets the
+same PermissionDenied (audited once) whether or not the table exists, and never its storage
+path; `TableNotFound` is said only to a principal who would hold the privilege on the table.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -74,13 +82,36 @@ class Catalog:
         return cls(settings.root, settings.env, principal=principal)
 
     # governance
-    def _check(self, name: TableName, privilege: str, method: str, **params: Any) -> None:
-        """Check `privilege` on the table (PermissionDenied, audited) and record the access."""
+    def _may(self, name: TableName, privilege: str) -> None:
+        """PermissionDenied (audited once) unless the principal holds `privilege` on the
+        table, decided from the grants whether or not the table exists: one that is not
+        declared in the metastore is checked as its stand-in (`Metastore.check_named`), so
+        the denial is the same for an existing and a missing table. Then, to a principal
+        who would hold it: TableNotFound for a table neither declared nor on storage,
+        UnknownSecurable for one on storage but not declared. Ungoverned: nothing."""
         if self._access is None:
             return
-        self._access.check(self.principal, privilege, s.TABLE, str(name))
-        self._access.record(self.principal, str(name), READ if privilege == SELECT
-                            else READ_WRITE, method, params, run_id=current_entity().run_id)
+        try:
+            self._access.check(self.principal, privilege, s.TABLE, str(name))
+        except s.UnknownSecurable:
+            if self._access.metastore.check_named(self.principal, privilege, s.TABLE,
+                                                  str(name)):
+                return  # declared since: checked as it is
+            if self.exists(name):
+                raise
+            raise self._not_found(name) from None
+
+    def _record(self, name: TableName, privilege: str, method: str, **params: Any) -> None:
+        """The audit record of an allowed read (SELECT) or write (MODIFY) of the table."""
+        if self._access is not None:
+            self._access.record(self.principal, str(name), READ if privilege == SELECT
+                                else READ_WRITE, method, params,
+                                run_id=current_entity().run_id)
+
+    def _check(self, name: TableName, privilege: str, method: str, **params: Any) -> None:
+        """Check `privilege` on the table (`_may`) and record the access."""
+        self._may(name, privilege)
+        self._record(name, privilege, method, **params)
 
     def _lineage(self, node: Node, *, written: bool = False, columns: Sequence[str] = ()
                  ) -> None:
@@ -132,16 +163,36 @@ class Catalog:
             return frame
         return self._access.secure(frame, str(name), self.principal)
 
-    def _readable(self, text: str | TableName, method: str, **params: Any
+    def _governed(self, text: str | TableName, privilege: str, method: str, **params: Any
                   ) -> tuple[TableName, str]:
-        name, uri = self._existing(text)
-        self._check(name, SELECT, method, **params)
+        """The table's name and location for a read (SELECT) or write (MODIFY) of its rows:
+        the privilege first (`_may`), then whether it is on storage (TableNotFound), then
+        the access's audit record."""
+        name = self.name(text)
+        self._may(name, privilege)
+        name, uri = self._existing(name)
+        self._record(name, privilege, method, **params)
         return name, uri
 
+    def _readable(self, text: str | TableName, method: str, **params: Any
+                  ) -> tuple[TableName, str]:
+        return self._governed(text, SELECT, method, **params)
+
     def _writable(self, text: str | TableName, method: str) -> tuple[TableName, str]:
-        name, uri = self._existing(text)
-        self._check(name, MODIFY, method)
-        return name, uri
+        return self._governed(text, MODIFY, method)
+
+    def _visible(self, text: str | TableName) -> tuple[TableName, str]:
+        """The table's name and location for its metadata: governed, only if the principal
+        may see it (`Metastore.describe`: BROWSE on its catalog, or USE CATALOG + USE SCHEMA
+        and a privilege on it), else PermissionDenied naming BROWSE (audited once, 403
+        `getTable`) whether or not it exists; then TableNotFound if it is not on storage."""
+        name = self.name(text)
+        if self._access is not None:
+            # UnknownSecurable: it may see it, but it is not declared (on storage or not)
+            with suppress(s.UnknownSecurable):
+                self._access.metastore.describe(str(name), kind=s.TABLE,
+                                                as_principal=self.principal)
+        return self._existing(name)
 
     def check_model(self, model: str, version: int | None = None) -> None:
         """PermissionDenied (audited) unless the principal holds EXECUTE (to load it) on the
@@ -203,11 +254,17 @@ class Catalog:
     def exists(self, text: str | TableName) -> bool:
         return self.lake.exists(self.location(text))
 
+    def _not_found(self, name: TableName) -> TableNotFound:
+        return TableNotFound(f"table {name} does not exist (expected at "
+                             f"{self.location(name)})")
+
     def _existing(self, text: str | TableName) -> tuple[TableName, str]:
+        """The table's name and location; TableNotFound (naming both) if it is not on
+        storage. Unchecked: a governed call decides the privilege first."""
         name = self.name(text)
         uri = self.location(name)
         if not self.lake.exists(uri):
-            raise TableNotFound(f"table {name} does not exist (expected at {uri})")
+            raise self._not_found(name)
         return name, uri
 
     def create_table(
@@ -215,14 +272,23 @@ class Catalog:
         partition_by: Sequence[str] = (),
     ) -> RegisteredTable:
         """Create the table if it is missing and (re)record its metadata; idempotent.
-        `partition_by` applies only when the table is created."""
+        `partition_by` applies only when the table is created.
+
+        Governed, CREATE TABLE on its schema (USE CATALOG + USE SCHEMA; where the schema is
+        new, CREATE SCHEMA on the catalog) is checked first, whether or not the table
+        exists, as Unity Catalog checks `CREATE TABLE IF NOT EXISTS`: a principal without it
+        gets the same PermissionDenied (audited once) for an existing and a missing table.
+        Then a creation (or a table on storage not registered) is one `createTable` record,
+        metadata other than the recorded one needs MODIFY too (recorded), and an existing
+        table declared as it is a no-op (no record)."""
         name = self.name(text)
         uri = self.location(name)
+        if self._access is not None:
+            self._access.check_create(self.principal, str(name))
         exists = self.lake.exists(uri)
         if self._access is not None:
             previous = self.registry.get(name)
             if not exists or previous is None:
-                self._access.check_create(self.principal, str(name))
                 self._access.record(self.principal, str(name), READ_WRITE, "create_table",
                                     action="createTable", run_id=current_entity().run_id)
             elif previous.info != info:  # re-declared with other metadata
@@ -238,7 +304,7 @@ class Catalog:
         return entry
 
     def describe(self, text: str | TableName) -> RegisteredTable:
-        name, _ = self._existing(text)
+        name, _ = self._visible(text)
         entry = self.registry.get(name)
         if entry is None:
             raise TableNotFound(f"table {name} exists on storage but is not registered")
@@ -280,11 +346,13 @@ class Catalog:
         """The table's columns with a column mask (a read shows the mask's output)."""
         if self._access is None:
             return set()
-        return set(self._access.table(str(self.name(text))).column_masks)
+        name, _ = self._visible(text)
+        return set(self._access.table(str(name)).column_masks)
 
     def check_read(self, text: str | TableName, method: str) -> TableName:
         """The check and audit record of a read of the table's rows kept elsewhere (an
-        online store), before they are read; then `secure_rows` them."""
+        online store), before they are read; then `secure_rows` them. Checked as a read
+        (`_may`): TableNotFound only for a table neither declared nor on storage."""
         name = self.name(text)
         self._check(name, SELECT, method)
         self._table_read(name, self.location(name), None)
@@ -295,12 +363,12 @@ class Catalog:
         """PermissionDenied (audited) unless the principal holds MODIFY on the table: checked
         before a change made in several steps (an erasure checks every table first).
         `audited=False` leaves no record of an allowed check (a dry run); a denial is audited
-        all the same."""
+        all the same. Checked as a write (`_may`): TableNotFound only for a table neither
+        declared nor on storage."""
         name = self.name(text)
-        if self._access is not None and audited:
-            self._check(name, MODIFY, method)
-        elif self._access is not None:
-            self._access.check(self.principal, MODIFY, s.TABLE, str(name))
+        self._may(name, MODIFY)
+        if audited:
+            self._record(name, MODIFY, method)
         return name
 
     def secure_rows(self, name: TableName, rows: pl.DataFrame) -> pl.DataFrame:
@@ -308,10 +376,10 @@ class Catalog:
         return self._secured(name, rows.lazy()).collect()
 
     def version(self, text: str | TableName) -> int:
-        return self.lake.version(self._existing(text)[1])
+        return self.lake.version(self._visible(text)[1])
 
     def history(self, text: str | TableName, limit: int | None = None) -> list[dict[str, Any]]:
-        return self.lake.history(self._existing(text)[1], limit)
+        return self.lake.history(self._visible(text)[1], limit)
 
     def changes(
         self, text: str | TableName, since: int, columns: Sequence[str]
@@ -338,7 +406,7 @@ class Catalog:
         return rows(added), rows(removed), latest
 
     def schema(self, text: str | TableName) -> pl.Schema:
-        return self.lake.schema(self._existing(text)[1])
+        return self.lake.schema(self._visible(text)[1])
 
     # writes
     def append(self, text: str | TableName, df: pl.DataFrame, *, evolve: bool = False) -> int:

@@ -310,7 +310,10 @@ def _columned(key: Key, column: str | None, graph: _Graph, catalog: Catalog | No
     if kind != TABLE:
         raise UnknownLineageName(f"lineage: --column needs a table; {name!r} is a "
                                  f"{kind.lower()}")
-    columns = set(catalog.schema(name)) if catalog is not None and catalog.exists(name) else set()
+    # the engine's lookup: the reader is authorized on lineage's rule (`_authorize`); the
+    # Catalog's governed `schema` asks the metastore's (USE on the containers)
+    book = None if catalog is None else Catalog(catalog.root, catalog.env, governed=False)
+    columns = set(book.schema(name)) if book is not None and book.exists(name) else set()
     if (kind, name, column) not in graph.known and column not in columns:
         raise UnknownLineageName(f"lineage: table {name} has no column {column!r}")
     return kind, name, column

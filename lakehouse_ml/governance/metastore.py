@@ -135,7 +135,8 @@ class Metastore:
         parent = self.resolve(name or s.METASTORE_NAME)
         return self.namespace().children(parent.type, parent.name)
 
-    def describe(self, name: str, *, as_principal: str | None = None) -> s.Securable:
+    def describe(self, name: str, *, as_principal: str | None = None,
+                 kind: str | None = None) -> s.Securable:
         """`resolve(name)` as the acting principal may see it (`privileges.visible`: BROWSE on
         its catalog, or USE CATALOG/USE SCHEMA on its containers and a privilege on it).
 
@@ -145,8 +146,13 @@ class Metastore:
         grants only), so a denial says nothing about existence. PermissionDenied naming the
         principal, BROWSE and the name asked for (typed where the name is of one type only),
         audited (403, action `getCatalog`, `getSchema`, ..., `getSecurable` for a three-part
-        name); UnknownSecurable only to a principal who could see it if it existed."""
-        return self._resolve(name, p.current_principal(as_principal))
+        name); UnknownSecurable only to a principal who could see it if it existed. `kind`
+        (e.g. TABLE) looks `name` up as that type only (denied as `TABLE <name>`, action
+        `getTable`): the Catalog's metadata calls on a table use this rule."""
+        who = p.current_principal(as_principal)
+        if kind is not None:
+            return self._lookup([kind], name, who)
+        return self._resolve(name, who)
 
     def listing(self, name: str | None = None, *, as_principal: str | None = None
                 ) -> list[s.Securable]:
@@ -197,10 +203,26 @@ class Metastore:
 
     def check(self, principal: str, privilege: str, kind: str, name: str) -> None:
         """Raise PermissionDenied (naming principal, privilege, securable) unless allowed;
-        the denial is audited. An undeclared principal holds nothing."""
+        the denial is audited. An undeclared principal holds nothing. UnknownSecurable
+        (before any check, not audited) if `kind name` does not exist: see `check_named`."""
         ns = self.namespace()
-        target = ns.get(kind, s.parse_name(kind, name, self.env))
-        privilege = pv.canonical(privilege, kind)
+        self._check(ns, principal, privilege, ns.get(kind, s.parse_name(kind, name, self.env)))
+
+    def check_named(self, principal: str, privilege: str, kind: str, name: str) -> bool:
+        """`check` that tells nothing about existence to a principal without the privilege:
+        a securable that does not exist is checked as its `Namespace.named` stand-in (from
+        the grants on its containers alone, as `create` checks), so the denial (audited, 403)
+        is the same whether or not it exists. Returns whether it exists; False is said only
+        to a principal who would hold the privilege on it."""
+        ns = self.namespace()
+        full = s.parse_name(kind, name, self.env)
+        found = ns.find(kind, full)
+        self._check(ns, principal, privilege, found or ns.named(kind, full))
+        return found is not None
+
+    def _check(self, ns: s.Namespace, principal: str, privilege: str, target: s.Securable
+               ) -> None:
+        privilege = pv.canonical(privilege, target.type)
         try:
             p.principal_type(ns.state, principal)
             pv.check(ns, principal, privilege, target)

@@ -42,6 +42,10 @@ USES = {"SELECT": ("generateTemporaryTableCredential", "TABLE"),
         "CREATE TABLE": ("createTable", "SCHEMA"), "EXECUTE": ("loadServedModel", "MODEL")}
 """The audited action that uses a privilege, and the kind of securable it names itself (a
 privilege on a schema is used by an action on a table inside it)."""
+UNRECORDED = {("CREATE TABLE", "SCHEMA serving")}
+"""Grants used by an allowed call that leaves no record: serving declares serving.tokens at
+startup (CREATE TABLE IF NOT EXISTS, checked on the schema whether or not the table exists),
+which exists, so the creation is a no-op; the refusal test below shows it is needed."""
 
 
 @pytest.fixture
@@ -101,19 +105,24 @@ def test_serve_as_churn_serving_predicts_over_http_and_writes_its_inference_log(
             continue
         kind, _, name = grant["securable"].partition(" ")
         for privilege in set(grant["privileges"]) - {"USE CATALOG", "USE SCHEMA"}:
+            if (privilege, grant["securable"]) in UNRECORDED:
+                continue
             action, on = USES[privilege]
             full = f"dev.{name}"
             assert any(a == action and (o == full or o.startswith(f"{full}.") and on == kind)
                        for a, o in used), (privilege, grant["securable"], sorted(used))
 
 
-@pytest.mark.parametrize(("privilege", "kind", "name", "securable"), [
-    ("SELECT", "TABLE", "gold.customer_recency", "TABLE dev.gold.customer_recency"),
-    ("EXECUTE", "MODEL", "churn.churn_clf", f"MODEL {MODEL}"),
+# the privilege revoked, its securable, and the privilege the refusal names: without SELECT
+# on a feature table serving may not see it, and it describes the table before reading it
+@pytest.mark.parametrize(("privilege", "kind", "name", "securable", "named"), [
+    ("SELECT", "TABLE", "gold.customer_recency", "TABLE dev.gold.customer_recency", "BROWSE"),
+    ("EXECUTE", "MODEL", "churn.churn_clf", f"MODEL {MODEL}", "EXECUTE"),
+    ("CREATE TABLE", "SCHEMA", "serving", "SCHEMA dev.serving", "CREATE TABLE"),
 ])
 def test_serve_without_one_of_its_grants_refuses_to_start_naming_it(
         governed: tuple[Settings, Metastore, str], privilege: str, kind: str, name: str,
-        securable: str) -> None:
+        securable: str, named: str) -> None:
     settings, metastore, _ = governed
     metastore.revoke([privilege], kind, name, SERVING, as_principal=local_user())
     done = subprocess.run([SERVE, "serve", "--port", str(free_port())], env=serve_env(settings),
@@ -121,6 +130,6 @@ def test_serve_without_one_of_its_grants_refuses_to_start_naming_it(
     assert done.returncode == 1, done.stderr
     message = done.stderr.strip()
     assert "\n" not in message, message
-    assert f"'{SERVING}'" in message and privilege in message and securable in message, message
+    assert f"'{SERVING}' does not have {named} on {securable}" in message, message
     denials = _serving_records(settings).filter(pl.col("status") == 403)
     assert not denials.is_empty(), "the denial is in the audit log"
