@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -33,6 +34,8 @@ one record per allowed check of a container before its landed files are rewritte
 CREATE_ON = {s.SCHEMA: pv.CREATE_TABLE, s.CATALOG: pv.CREATE_SCHEMA,
              s.METASTORE: pv.CREATE_CATALOG}
 """Creating a table in a container that does not exist yet needs to create the container."""
+SEE = "(see)"
+"""The remembered permission to see a table's metadata (not a privilege's name)."""
 
 
 class Access:
@@ -69,13 +72,45 @@ class Access:
 
     def check_create(self, principal: str, table: str) -> None:
         """CREATE TABLE on the table's schema; where the schema (or catalog) does not exist
-        yet, the privilege to create it on the first container that does."""
-        for kind, name in s.parents(s.TABLE, table)[1:]:
+        yet, the privilege to create it on the first container that does.
+
+        USE CATALOG is decided first, from the grants alone (a catalog that does not exist is
+        checked as its `Namespace.named` stand-in), as Unity Catalog checks it before it looks
+        inside the catalog: a principal without it gets the same PermissionDenied (audited
+        once, 403 `checkPermission` on the catalog) for a table in an existing schema, in a
+        missing one and in a missing catalog, so the denial says nothing about what exists.
+        Only to a principal with USE CATALOG: a schema that does not exist needs CREATE
+        SCHEMA on the catalog (and a catalog that does not exist, CREATE CATALOG)."""
+        chain = s.parents(s.TABLE, table)[1:]
+        self.see_catalog(principal, dict(chain)[s.CATALOG])
+        for kind, name in chain:
             try:
                 self.check(principal, CREATE_ON[kind], kind, name)
                 return
             except s.UnknownSecurable:
                 continue
+
+    def see_catalog(self, principal: str, catalog: str) -> None:
+        """PermissionDenied (audited) unless `principal` holds USE CATALOG on `catalog`,
+        decided whether or not it exists (`Metastore.check_named`)."""
+        try:
+            self.check(principal, pv.USE_CATALOG, s.CATALOG, catalog)
+        except s.UnknownSecurable:
+            self.metastore.check_named(principal, pv.USE_CATALOG, s.CATALOG, catalog)
+
+    def see_table(self, principal: str, table: str) -> None:
+        """PermissionDenied naming BROWSE (audited once, 403 `getTable`) unless `principal` may
+        see `table`'s metadata (`Metastore.describe`: BROWSE on its catalog, or USE CATALOG +
+        USE SCHEMA and a privilege on it), decided from the grants whether or not it exists.
+        Remembered as an allowed `check` is (a denial never is)."""
+        self._current()
+        key = (principal, SEE, s.TABLE, table)
+        if key in self._allowed:
+            return
+        # UnknownSecurable: it may see it, but the table is not declared (on storage or not)
+        with suppress(s.UnknownSecurable):
+            self.metastore.describe(table, kind=s.TABLE, as_principal=principal)
+        self._allowed.add(key)
 
     def check_within(self, principal: str, privilege: str, kind: str, name: str
                      ) -> tuple[str, str]:

@@ -8,9 +8,10 @@ CREATE TABLE on its schema; row filters and column masks apply to every read bef
 else; each governed call leaves one audit record, each denial one too (see access.py), and
 each read and write its lineage (source → target with the versions read and written, see
 `lakehouse_ml.governance.lineage`), both with the run they belong to.
-A table's metadata (`describe`, `schema`, `version`, `history`, `masked_columns`) is shown
-only to a principal who may see the table (the metastore's rule, `Metastore.describe`);
-`tables` and `exists` are not governed.
+A table's metadata (`describe`, `schema`, `version`, `history`, `masked_columns`) and whether
+it exists (`exists`) are shown only to a principal who may see the table (the metastore's
+rule, `Metastore.describe`: a metastore admin, BROWSE on its catalog, or USE CATALOG + USE
+SCHEMA and a privilege on it), and `tables` lists only the tables it may see.
 
 Every governed call on a table name decides the privilege before it looks at the table, as
 Unity Catalog does: a principal without it (e.g. without USE CATALOG or USE SCHEMA) gets the
@@ -21,7 +22,6 @@ path; `TableNotFound` is said only to a principal who would hold the privilege o
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -97,7 +97,7 @@ class Catalog:
             if self._access.metastore.check_named(self.principal, privilege, s.TABLE,
                                                   str(name)):
                 return  # declared since: checked as it is
-            if self.exists(name):
+            if self.lake.exists(self.location(name)):
                 raise
             raise self._not_found(name) from None
 
@@ -188,10 +188,7 @@ class Catalog:
         `getTable`) whether or not it exists; then TableNotFound if it is not on storage."""
         name = self.name(text)
         if self._access is not None:
-            # UnknownSecurable: it may see it, but it is not declared (on storage or not)
-            with suppress(s.UnknownSecurable):
-                self._access.metastore.describe(str(name), kind=s.TABLE,
-                                                as_principal=self.principal)
+            self._access.see_table(self.principal, str(name))
         return self._existing(name)
 
     def check_model(self, model: str, version: int | None = None) -> None:
@@ -252,7 +249,20 @@ class Catalog:
         return self.name(text).location(self.root)
 
     def exists(self, text: str | TableName) -> bool:
-        return self.lake.exists(self.location(text))
+        """Whether the table is on storage. Governed, asked of a table the principal may not
+        see (the rule of `describe`), it is PermissionDenied naming BROWSE (audited once, 403
+        `getTable`) whether or not the table exists: never True or False, as Unity Catalog
+        answers PERMISSION_DENIED to a caller who may not read a table's metadata. Denied,
+        not False: a table one may not see is not a missing one, and every caller (a step
+        that creates its table when missing, reads it when present, or shows an empty
+        answer for an absent log) would act wrongly on False, e.g. `audit verify` would call
+        a hidden log deleted; a caller that may see it, or that would read it next, gets
+        the same answer it got before, and an invisible one the denial its read would get
+        (naming BROWSE rather than SELECT). Ungoverned: the answer."""
+        name = self.name(text)
+        if self._access is not None:
+            self._access.see_table(self.principal, str(name))
+        return self.lake.exists(self.location(name))
 
     def _not_found(self, name: TableName) -> TableNotFound:
         return TableNotFound(f"table {name} does not exist (expected at "
@@ -317,9 +327,18 @@ class Catalog:
         audit` and `lakehouse-ml lineage` read them.
 
         Each table's `location` is where this root keeps it (`location`; a document stores
-        none): a copied or moved lakehouse lists its own tables, never the original's."""
-        return [entry for entry in self.registry.list(self.env)
-                if entry.name not in self._bookkeeping and self.lake.exists(entry.location)]
+        none): a copied or moved lakehouse lists its own tables, never the original's.
+
+        Governed, only the tables the principal may see (`Metastore.visible`, the rule of
+        `describe`), as Unity Catalog lists tables: a hidden table is left out, with no
+        record (a listing filters, it denies nothing)."""
+        listed = [entry for entry in self.registry.list(self.env)
+                  if entry.name not in self._bookkeeping and self.lake.exists(entry.location)]
+        if self._access is None:
+            return listed
+        seen = self._access.metastore.visible(s.TABLE, [e.name for e in listed],
+                                              as_principal=self.principal)
+        return [entry for entry in listed if entry.name in seen]
 
     # reads
     def scan(self, text: str | TableName, version: Version = None) -> pl.LazyFrame:

@@ -275,13 +275,14 @@ def _load(catalog: Catalog, column: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
     return frames[0], frames[1]
 
 
-def _root(catalog: Catalog, graph: _Graph, name: str, column: str | None,
-          client: MlflowClient | None) -> tuple[Key, int | None]:
+def _root(catalog: Catalog, graph: _Graph, name: str, client: MlflowClient | None
+          ) -> tuple[Key, int | None]:
     """The node `name` stands for and its version (None: any): a landed file's path, else
     `<model or table>[/<version>|@<alias>]` (a model recorded under that name first; an alias
-    resolved through the registry now)."""
+    resolved through the registry now); any other name is a table, known or not (`_known`
+    says, once the reader is authorized)."""
     if (PATH, name, None) in graph.known:
-        return _columned((PATH, name, None), column, graph), None
+        return (PATH, name, None), None
     try:
         ref = ModelRef.parse(name, lowest=0)
         full = str(TableName.parse(ref.name, catalog.env))
@@ -295,28 +296,30 @@ def _root(catalog: Catalog, graph: _Graph, name: str, column: str | None,
         except UnknownModelRef as error:
             raise UnknownLineageName(f"lineage: {error}") from None
     if (MODEL, full, None) in graph.known:
-        return _columned((MODEL, full, None), column, graph), version
-    if (TABLE, full, None) in graph.known or catalog.exists(full):
-        return _columned((TABLE, full, None), column, graph, catalog), version
-    raise UnknownLineageName(f"lineage: no table, model or landed file named {name!r} has "
-                             "lineage in this lakehouse")
+        return (MODEL, full, None), version
+    return (TABLE, full, None), version
 
 
-def _columned(key: Key, column: str | None, graph: _Graph, catalog: Catalog | None = None
-              ) -> Key:
+def _known(catalog: Catalog, graph: _Graph, key: Key, name: str, column: str | None) -> Key:
+    """`key` with `column`, once the reader is authorized: UnknownLineageName for a table
+    with no lineage that does not exist (`name` as asked) or a column it has not, and for a
+    column of a model or file. The lookups are the engine's (an ungoverned catalog): the
+    reader was authorized on lineage's rule (`_authorize`), and only then is told what
+    exists, so an unauthorized one learns neither a table's existence nor its columns."""
+    kind, full, _ = key
+    book = Catalog(catalog.root, catalog.env, governed=False)
+    if kind == TABLE and key not in graph.known and not book.exists(full):
+        raise UnknownLineageName(f"lineage: no table, model or landed file named {name!r} "
+                                 "has lineage in this lakehouse")
     if column is None:
         return key
-    kind, name, _ = key
     if kind != TABLE:
-        raise UnknownLineageName(f"lineage: --column needs a table; {name!r} is a "
+        raise UnknownLineageName(f"lineage: --column needs a table; {full!r} is a "
                                  f"{kind.lower()}")
-    # the engine's lookup: the reader is authorized on lineage's rule (`_authorize`); the
-    # Catalog's governed `schema` asks the metastore's (USE on the containers)
-    book = None if catalog is None else Catalog(catalog.root, catalog.env, governed=False)
-    columns = set(book.schema(name)) if book is not None and book.exists(name) else set()
-    if (kind, name, column) not in graph.known and column not in columns:
-        raise UnknownLineageName(f"lineage: table {name} has no column {column!r}")
-    return kind, name, column
+    columns = set(book.schema(full)) if book.exists(full) else set()
+    if (kind, full, column) not in graph.known and column not in columns:
+        raise UnknownLineageName(f"lineage: table {full} has no column {column!r}")
+    return kind, full, column
 
 
 def lineage(catalog: Catalog, name: str, direction: str, *, column: str | None = None,
@@ -328,7 +331,8 @@ def lineage(catalog: Catalog, name: str, direction: str, *, column: str | None =
     hops (None: all); `client`: the MLflow registry an alias is resolved in (None:
     `tracking_client()`). Raises UnknownLineageName naming what is unknown (an alias or
     model the registry does not hold too), ValueError for a bad direction or depth,
-    PermissionDenied (audited) when the principal may not see `name`."""
+    PermissionDenied (audited) when the principal may not see `name`, decided first: the
+    same denial for an existing and a missing table, a column it has and one it has not."""
     if direction not in (UPSTREAM, DOWNSTREAM):
         raise ValueError(f"lineage: direction must be {UPSTREAM!r} or {DOWNSTREAM!r}, got "
                          f"{direction!r}")
@@ -337,25 +341,28 @@ def lineage(catalog: Catalog, name: str, direction: str, *, column: str | None =
     if len(name) > MAX_NAME:
         raise ValueError(f"lineage: name longer than {MAX_NAME} characters")
     graph = _Graph(*_load(catalog, column is not None), _data_flow(catalog))
-    start, version = _root(catalog, graph, name, column, client)
+    start, version = _root(catalog, graph, name, client)
     visibility = _Visibility(catalog)
-    _authorize(catalog, visibility, graph, start, column)
+    allowed = _authorize(catalog, visibility, graph, start, column)
+    start = _known(catalog, graph, start, name, column)
+    allowed()  # the allowed question's record, once it is known to be about something
     reached = _walk(graph, start, version, direction, depth)
     return LineageAnswer(_vertex(start, visibility, graph), version, direction,
                          _links(reached, visibility, graph))
 
 
 def _authorize(catalog: Catalog, visibility: _Visibility, graph: _Graph, start: Key,
-               column: str | None) -> None:
+               column: str | None) -> Callable[[], None]:
+    """PermissionDenied (audited, 403) unless the reader may see `start`'s lineage; else
+    what writes the allowed question's record (none for an ungoverned catalog)."""
     from lakehouse_ml.governance.metastore import audit
 
     kind, name, _ = start
     action = "getColumnLineage" if column else "getTableLineage"
     params = {"securable": name, "type": kind, **({"column": column} if column else {})}
     if _visible(start, visibility, graph):
-        if catalog._access is not None:
-            audit(catalog.root, catalog.env, catalog.principal, action, params)
-        return
+        return (lambda: None) if catalog._access is None else (
+            lambda: audit(catalog.root, catalog.env, catalog.principal, action, params))
     privilege = pv.EXECUTE if kind == MODEL else pv.SELECT
     denied = pv.PermissionDenied(catalog.principal, f"BROWSE or {privilege}",
                                  f"{kind} {name}", "needed to see its lineage")

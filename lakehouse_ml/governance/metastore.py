@@ -154,6 +154,17 @@ class Metastore:
             return self._lookup([kind], name, who)
         return self._resolve(name, who)
 
+    def visible(self, kind: str, names: Sequence[str], *, as_principal: str | None = None
+                ) -> set[str]:
+        """Those of `names` (full names of `kind`) the acting principal may see, by the rule of
+        `describe` and `listing` (`privileges.visible`), each as it is declared or as its
+        `Namespace.named` stand-in; answered from one namespace, leaving no record (a listing
+        filters, it denies nothing)."""
+        who = p.current_principal(as_principal)
+        ns = self.namespace()
+        return {name for name in names
+                if pv.visible(ns, who, ns.find(kind, name) or ns.named(kind, name))}
+
     def listing(self, name: str | None = None, *, as_principal: str | None = None
                 ) -> list[s.Securable]:
         """`children(name)` that the acting principal may see, after `describe(name)` (denied
