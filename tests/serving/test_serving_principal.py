@@ -42,10 +42,12 @@ USES = {"SELECT": ("generateTemporaryTableCredential", "TABLE"),
         "CREATE TABLE": ("createTable", "SCHEMA"), "EXECUTE": ("loadServedModel", "MODEL")}
 """The audited action that uses a privilege, and the kind of securable it names itself (a
 privilege on a schema is used by an action on a table inside it)."""
-UNRECORDED = {("CREATE TABLE", "SCHEMA serving")}
+UNRECORDED = {("CREATE TABLE", "SCHEMA serving"), ("BROWSE", "CATALOG")}
 """Grants used by an allowed call that leaves no record: serving declares serving.tokens at
 startup (CREATE TABLE IF NOT EXISTS, checked on the schema whether or not the table exists),
-which exists, so the creation is a no-op; the refusal test below shows it is needed."""
+which exists, so the creation is a no-op; the refusal test below shows it is needed. BROWSE:
+serving lists every table to hash their `pii` columns in its log (a listing is not audited);
+the first test shows its catalog lists them only with it."""
 
 
 @pytest.fixture
@@ -84,7 +86,16 @@ def _serving_records(settings: Settings) -> pl.DataFrame:
 
 def test_serve_as_churn_serving_predicts_over_http_and_writes_its_inference_log(
         governed: tuple[Settings, Metastore, str]) -> None:
-    settings, _, token = governed
+    settings, metastore, token = governed
+    # the redactor of its inference log is built from every table's pii columns, as its
+    # catalog lists them: all of them with BROWSE, not silver.customers' email without
+    listed = {c for t in Catalog(settings.root, settings.env).tables() for c in
+              t.info.pii_columns()}
+    assert "email" in listed
+    metastore.revoke(["BROWSE"], "CATALOG", settings.env, SERVING, as_principal=local_user())
+    assert "email" not in {c for t in Catalog(settings.root, settings.env).tables() for c in
+                           t.info.pii_columns()}
+    metastore.grant(["BROWSE"], "CATALOG", settings.env, SERVING, as_principal=local_user())
     # the inference log is written at shutdown only, and so is the audit record of that write
     with serve_process(settings, "--log-flush-rows", "100000", "--log-flush-seconds", "3600"
                        ) as (url, _):
@@ -113,10 +124,10 @@ def test_serve_as_churn_serving_predicts_over_http_and_writes_its_inference_log(
                        for a, o in used), (privilege, grant["securable"], sorted(used))
 
 
-# the privilege revoked, its securable, and the privilege the refusal names: without SELECT
-# on a feature table serving may not see it, and it describes the table before reading it
+# the privilege revoked, its securable, and the privilege the refusal names (serving sees
+# every table's metadata by BROWSE, so a feature table without SELECT is refused its read)
 @pytest.mark.parametrize(("privilege", "kind", "name", "securable", "named"), [
-    ("SELECT", "TABLE", "gold.customer_recency", "TABLE dev.gold.customer_recency", "BROWSE"),
+    ("SELECT", "TABLE", "gold.customer_recency", "TABLE dev.gold.customer_recency", "SELECT"),
     ("EXECUTE", "MODEL", "churn.churn_clf", f"MODEL {MODEL}", "EXECUTE"),
     ("CREATE TABLE", "SCHEMA", "serving", "SCHEMA dev.serving", "CREATE TABLE"),
 ])
