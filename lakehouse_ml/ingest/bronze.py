@@ -70,7 +70,8 @@ def create_once(catalog: Catalog, table: str, schema: pl.Schema, info: TableInfo
 def add_missing_columns(catalog: Catalog, table: str, schema: pl.Schema) -> None:
     """Add the columns of `schema` that `table` (made by an older version) lacks, typed as in
     `schema` (null in existing rows)."""
-    if any(c not in catalog.schema(table) for c in schema):
+    existing = catalog.schema(table)  # once: each call opens the Delta table
+    if any(c not in existing for c in schema):
         catalog.append(table, pl.DataFrame(schema=schema), evolve=True)
 
 
