@@ -109,7 +109,9 @@ def test_a_landed_file_erasure_allowed_on_the_catalog_is_one_record_of_the_catal
     path = land(tmp_path / "landing")
     metastore = Metastore(root, ENV)
     metastore.add_principal("ann")
-    metastore.grant(["USE CATALOG", "MODIFY"], "CATALOG", ENV, "ann")
+    # USE SCHEMA (inherited): the erasure asks whether the manifest exists, which only who
+    # may see it is told (Catalog.exists)
+    metastore.grant(["USE CATALOG", "USE SCHEMA", "MODIFY"], "CATALOG", ENV, "ann")
 
     places = erase_landed_files(tmp_path / "landing", Path(root), ENV, SUBJECT, dry_run=False,
                                 principal="ann", sources=[DOMAIN.source("customers")])
