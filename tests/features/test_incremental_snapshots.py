@@ -8,8 +8,8 @@ generator's, dirty, run through bronze → silver → gold by the engine functio
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
@@ -35,7 +35,7 @@ from lakehouse_ml.domains.churn.features import (
 )
 from lakehouse_ml.domains.churn.generator import generate
 from lakehouse_ml.features import FeatureEngineeringClient, state
-from lakehouse_ml.features.snapshots import AS_OF, refresh_feature_table
+from lakehouse_ml.features.snapshots import AS_OF, SnapshotReport, refresh_feature_table
 from lakehouse_ml.ingest.bronze import ingest
 from lakehouse_ml.medallion.changes import earliest_touched_day
 from lakehouse_ml.medallion.gold import build_aggregate
@@ -43,6 +43,9 @@ from lakehouse_ml.medallion.silver import refine
 from lakehouse_ml.medallion.spec import FeatureTableSpec
 
 START, DAYS, CUSTOMERS_N = date(2026, 1, 1), 100, 500
+BATCHES = [(START + timedelta(days=i)).isoformat() for i in range(DAYS)]
+HEAD = 80
+"""Landing days in the copy of the lakehouse kept before the rest landed (`head`)."""
 
 
 # ---- the former day-grid builders (reference only) ------------------------------------------
@@ -153,22 +156,33 @@ REFERENCE = {"customer_engagement": grid_engagement, "customer_recency": grid_re
 # -----------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def lakehouse(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
-    """500 customers x 100 days of dirty demo data (5% of the records: thousands of dirty
-    lines), landing → gold by the engine functions."""
-    folder = tmp_path_factory.mktemp("incremental")
-    landing = folder / "landing"
-    generate(landing, customers=CUSTOMERS_N, days=DAYS, start=START, seed=5,
-             dirty_fraction=0.05, progress=False)
-    catalog = Catalog(str(folder / "lakehouse"), "dev")
-    batches = [(START + timedelta(days=i)).isoformat() for i in range(DAYS)]
+def _medallion(catalog: Catalog, landing: Path, batches: list[str]) -> None:
     for source in DOMAIN.sources:
         ingest(catalog, source, str(landing), batches)
         refine(catalog, source, batches)
     for aggregate in DOMAIN.aggregates:
         build_aggregate(catalog, DOMAIN, aggregate, batches)
+
+
+@pytest.fixture(scope="module")
+def lakehouse(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
+    """500 customers x 100 days of dirty demo data (5% of the records: thousands of dirty
+    lines), landing → gold by the engine functions: the first `HEAD` landing days, a copy of
+    that lakehouse kept beside it (`head`), then the other days."""
+    folder = tmp_path_factory.mktemp("incremental")
+    landing = folder / "landing"
+    generate(landing, customers=CUSTOMERS_N, days=DAYS, start=START, seed=5,
+             dirty_fraction=0.05, progress=False)
+    catalog = Catalog(str(folder / "lakehouse"), "dev")
+    _medallion(catalog, landing, BATCHES[:HEAD])
+    shutil.copytree(catalog.root, _head(catalog))
+    _medallion(catalog, landing, BATCHES[HEAD:])
     return catalog
+
+
+def _head(lakehouse: Catalog) -> Path:
+    """The copy of `lakehouse` kept when its first `HEAD` landing days were through gold."""
+    return Path(lakehouse.root).parent / "head"
 
 
 def _both(catalog: Catalog, table: str, days: list[date]) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -207,7 +221,6 @@ def test_no_snapshot_days_give_the_columns_without_rows(lakehouse: Catalog, tabl
 
 # ---- refresh: bounded chunks, a layout by snapshot day, statistics ---------------------------
 ENGAGEMENT = next(s for s in churn.FEATURE_TABLES if s.table.endswith("customer_engagement"))
-BATCHES = [(START + timedelta(days=i)).isoformat() for i in range(DAYS)]
 
 
 def _client(catalog: Catalog, folder: Path) -> FeatureEngineeringClient:
@@ -223,12 +236,30 @@ def _recording(spec: FeatureTableSpec, calls: list[list[date]]) -> FeatureTableS
     return replace(spec, build=build)
 
 
-def test_backfill_is_built_in_bounded_chunks_equal_to_one_build(
-    lakehouse: Catalog, tmp_path: Path
-) -> None:
+@dataclass(frozen=True)
+class Backfill:
+    """The engagement table refreshed over all `BATCHES` in 30-day chunks, in a copy of the
+    lakehouse: the client on it, the refresh's report and the snapshot days of each build."""
+
+    client: FeatureEngineeringClient
+    report: SnapshotReport
+    calls: list[list[date]]
+
+
+@pytest.fixture(scope="module")
+def backfill(lakehouse: Catalog, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backfill]:
+    """Shared by the tests that only read it (those that refresh further copy its lakehouse)."""
     calls: list[list[date]] = []
-    client = _client(lakehouse, tmp_path / "lake")
+    client = _client(lakehouse, tmp_path_factory.mktemp("backfill") / "lake")
     report = refresh_feature_table(client, _recording(ENGAGEMENT, calls), BATCHES, chunk_days=30)
+    yield Backfill(client, report, calls)
+    client.close()
+
+
+def test_backfill_is_built_in_bounded_chunks_equal_to_one_build(
+    lakehouse: Catalog, backfill: Backfill
+) -> None:
+    client, report, calls = backfill.client, backfill.report, backfill.calls
     assert [len(c) for c in calls] == [30, 30, 30, 10]
     assert [d for c in calls for d in c] == report.days == [
         START + timedelta(days=1 + i) for i in range(DAYS)]
@@ -237,7 +268,6 @@ def test_backfill_is_built_in_bounded_chunks_equal_to_one_build(
     whole = grid_engagement(inputs, report.days).collect().sort(KEY, TS)
     assert_frame_equal(stored, whole, check_exact=True)
     assert report.rows_written == whole.height
-    client.close()
 
 
 def test_one_day_merge_rewrites_only_the_redone_days(lakehouse: Catalog, tmp_path: Path) -> None:
@@ -259,30 +289,20 @@ def test_one_day_merge_rewrites_only_the_redone_days(lakehouse: Catalog, tmp_pat
     assert all(any(day in uri for day in redone) for uri in removed), removed
 
 
-def test_statistics_of_the_chunks_are_those_of_all_rows(lakehouse: Catalog, tmp_path: Path
-                                                        ) -> None:
-    client = _client(lakehouse, tmp_path / "lake")
-    report = refresh_feature_table(client, ENGAGEMENT, BATCHES, chunk_days=7)
-    rows = client.read_table(ENGAGEMENT.table)
-    table = report.statistics.table()
+def test_statistics_of_the_chunks_are_those_of_all_rows(backfill: Backfill) -> None:
+    """Four chunks (30, 30, 30 and 10 snapshot days) merged into the statistics of all rows."""
+    assert len(backfill.calls) == 4
+    rows = backfill.client.read_table(ENGAGEMENT.table)
+    table = backfill.report.statistics.table()
     for feature in ("events_7d", "revenue_90d", "activity_trend_mom"):
         got = table.row(by_predicate=pl.col("feature") == feature, named=True)
         column = rows[feature]
         assert got["mean"] == pytest.approx(round(column.mean(), 4), abs=1e-4)
         assert (got["min"], got["max"]) == (str(column.min()), str(column.max()))
         assert got["null_fraction"] == round(column.null_count() / rows.height, 4)
-    client.close()
 
 
 # ---- the kept state: a refresh starts from it, not from the look-back ------------------------
-def _medallion(catalog: Catalog, landing: Path, batches: list[str]) -> None:
-    for source in DOMAIN.sources:
-        ingest(catalog, source, str(landing), batches)
-        refine(catalog, source, batches)
-    for aggregate in DOMAIN.aggregates:
-        build_aggregate(catalog, DOMAIN, aggregate, batches)
-
-
 def _spying(spec: FeatureTableSpec, given: list[date | None]) -> FeatureTableSpec:
     """`spec` whose stateful builder records the day of the state each build started from."""
     builder = spec.build
@@ -312,10 +332,10 @@ def test_day_by_day_refresh_from_the_kept_state_equals_the_backfill(
     bit for bit, the same refreshes of a builder that keeps no state (a twin table in the same
     lakehouse), whose last day equals the former grid builder's."""
     landing = Path(lakehouse.root).parent / "landing"
+    shutil.copytree(_head(lakehouse), tmp_path / "lake")  # the first 80 days through gold
     catalog = Catalog(str(tmp_path / "lake"), "dev")
     client = FeatureEngineeringClient(catalog)
-    head, tail = BATCHES[:80], BATCHES[80:88]
-    _medallion(catalog, landing, head)
+    head, tail = BATCHES[:HEAD], BATCHES[HEAD:HEAD + 8]
     given: list[date | None] = []
     spec = _spying(ENGAGEMENT, given)
     plain = replace(ENGAGEMENT, name="engagement_without_state",
