@@ -56,7 +56,8 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
         ["lakehouse_ml/medallion/silver.py", "lakehouse_ml/medallion/reconcile.py",
          "lakehouse_ml/medallion/gold.py"],
         ["tests/test_silver_contracts.py", "tests/test_boundaries_medallion.py",
-         "tests/test_mutants_medallion.py", "tests/test_silver_moves.py",
+         "tests/test_mutants_medallion.py", "tests/test_mutants_silver.py",
+         "tests/test_mutants_reconcile_gold.py", "tests/test_silver_moves.py",
          "tests/test_silver_keys.py",  # refine and build_aggregate called directly
          "tests/test_gold_time_zone.py::test_an_event_date_is_its_own_day_in_any_time_zone",
          # 19 s (Great Expectations' first context); reaches no function of these modules
