@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -55,11 +56,15 @@ drifted day: one run catches up on all 10): measured 8/22, every one `tenure_day
 the later drifted days (everyone is weeks older than at the label times: a real shift,
 not noise), none at ERROR. With one window after the drift (before batch scoring caught up on
 missed days) it was 1/4; 2/4 before batch scoring kept to the training set's population."""
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
 def demo_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The demo's settings; its Dagster instance has the shipped dagster.yaml, as `make` and
+    `lakehouse-ml run` give it (the project's storage, whose event log keeps its connections)."""
     (tmp_path / "dagster").mkdir()
+    shutil.copy(ROOT / "dagster.yaml", tmp_path / "dagster" / "dagster.yaml")
     for key, value in {"LAKEHOUSE_ROOT": str(tmp_path / "lakehouse"),
                        "LAKEHOUSE_LANDING": str(tmp_path / "landing"), "LAKEHOUSE_ENV": "dev",
                        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}",
