@@ -55,8 +55,13 @@ class Table:
 
 def tables(catalog: Catalog) -> list[Table]:
     """Every table of the environment but the lakehouse's bookkeeping, where the root now
-    keeps it (`Catalog.tables`), by name."""
-    return [Table(t.name, t.name.split(".", 1)[1], t.location, t.info) for t in catalog.tables()]
+    keeps it (`Catalog.tables`), by name: listed by the engine (an ungoverned catalog), not
+    as the principal, whose governed listing leaves out what it may not see. An erasure
+    must plan every table holding the subject, and each one it would change is then
+    checked as the principal (MODIFY, denied by name): a hidden table is refused, never
+    skipped."""
+    engine = Catalog(catalog.root, catalog.env, governed=False)
+    return [Table(t.name, t.name.split(".", 1)[1], t.location, t.info) for t in engine.tables()]
 
 
 def schemas(catalog: Catalog) -> dict[str, pl.Schema]:

@@ -182,3 +182,24 @@ def test_a_landed_file_never_ingested_is_planned_with_the_tables_and_needs_modif
     assert landed.read_bytes() == f"{CUSTOMER_HEADER}\n{customer(7)}\n".encode()
     assert "customers/2026-03-01/part-0.csv" in {p.name for p in report.places}
     assert "42" not in remaining(root)["bronze"]
+
+
+def test_a_table_the_principal_may_not_see_is_denied_not_skipped(tmp_path: Path) -> None:
+    """The erasure plans over every table, not only those its principal may list: a table
+    holding the subject that mallory may not even see is a denial naming it, with nothing
+    changed anywhere; skipping it would report an erasure that left the subject in bronze."""
+    root = lakehouse(tmp_path / "lake")
+    metastore = Metastore(root, ENV)
+    metastore.add_principal("mallory")
+    metastore.grant(["USE CATALOG"], "CATALOG", ENV, "mallory")
+    for schema, table in (("silver", "people"), ("ops", "requests")):
+        metastore.grant(["USE SCHEMA"], "SCHEMA", schema, "mallory")
+        metastore.grant(["SELECT", "MODIFY"], "TABLE", f"{schema}.{table}", "mallory")
+    before = remaining(root)
+
+    for dry_run in (True, False):
+        with pytest.raises(PermissionDenied, match=r"'mallory' does not have USE SCHEMA on "
+                           r"SCHEMA dev\.bronze \(needed to use TABLE dev\.bronze\.people\)"):
+            forget(root, ENV, Subject.parse("customer_id=42"), dry_run=dry_run,
+                   principal="mallory")
+    assert remaining(root) == before
