@@ -64,7 +64,8 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
          "--deselect=tests/test_silver_contracts.py::"
          "test_gold_range_expectation_fails_on_nan_not_on_null"]),
     "landing": (["lakehouse_ml/ingest/landing.py"],
-                ["tests/test_ingest_landing.py", "tests/test_boundaries_medallion.py"]),
+                ["tests/test_ingest_landing.py", "tests/test_boundaries_medallion.py",
+                 "tests/test_mutants_landing.py"]),
     "lake": (["lakehouse_ml/lake/schema.py", "lakehouse_ml/lake/tables.py"], _LAKE),
     "ml": (["lakehouse_ml/ml/gates.py", "lakehouse_ml/ml/deploy.py", "lakehouse_ml/ml/train.py"],
            # the modules' functions called directly; tests/test_boundaries_ml.py checks the

@@ -285,6 +285,25 @@ def test_training_leaves_out_truncated_rows_and_counts_the_labelled_ones() -> No
     assert every.truncated_rows == 0 and every.train.height + every.holdout.height == 150
 
 
+def test_a_holdout_start_on_a_column_of_days_is_refused_naming_its_type() -> None:
+    """A label time of type Date has no time zone at all (no `time_zone` attribute): the same
+    refusal as a naive datetime, not an AttributeError."""
+    frame = frame_of(8).with_columns(pl.col(TIME).dt.date())
+    with pytest.raises(ValueError) as refused:
+        time_split(frame, TIME, DAY0 + timedelta(days=4))
+    assert str(refused.value) == (f"holdout_start {(DAY0 + timedelta(days=4)).isoformat()}: "
+                                  f"{TIME} (Date) is not a time-zone aware datetime")
+
+
+def test_training_on_no_rows_is_the_split_s_error() -> None:
+    """No rows and no truncation given: the split's own ValueError, not a polars error about
+    the (then untyped) truncation flags."""
+    with pytest.raises(ValueError) as refused:
+        train(LEAVE, frame_of(8).head(0))
+    assert str(refused.value) == (f"time split needs at least two distinct {TIME} values, "
+                                  "got 0")
+
+
 def test_a_split_emptied_by_truncation_says_how_many_labelled_rows_were_left_out() -> None:
     frame, _ = truncated_frame()
     truncated = frame[TIME] < DAY0 + timedelta(days=7)  # one label time left
