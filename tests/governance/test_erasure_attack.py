@@ -56,6 +56,18 @@ def remaining(root: str) -> dict[str, list]:
             "requests": catalog.read("ops.requests")["request_id"].to_list()}
 
 
+def mallory_modifies_every_table(root: str) -> Metastore:
+    """The metastore of `root`, where principal mallory holds USE CATALOG and SELECT on the
+    catalog and USE SCHEMA and MODIFY on every table `lakehouse` makes."""
+    metastore = Metastore(root, ENV)
+    metastore.add_principal("mallory")
+    metastore.grant(["USE CATALOG", "SELECT"], "CATALOG", ENV, "mallory")
+    for schema, table in (("bronze", "people"), ("silver", "people"), ("ops", "requests")):
+        metastore.grant(["USE SCHEMA"], "SCHEMA", schema, "mallory")
+        metastore.grant(["MODIFY"], "TABLE", f"{schema}.{table}", "mallory")
+    return metastore
+
+
 @pytest.mark.parametrize("spelled", ["042", "+42", "0042", "42"])
 def test_a_key_spelled_otherwise_erases_every_place_the_lakehouse_spells_it(
         tmp_path: Path, spelled: str) -> None:
@@ -156,12 +168,7 @@ def test_a_landed_file_never_ingested_is_planned_with_the_tables_and_needs_modif
     landed.parent.mkdir(parents=True)
     landed.write_bytes(f"{CUSTOMER_HEADER}\n{customer(42)}\n{customer(7)}\n".encode())
     before = landed.read_bytes()
-    metastore = Metastore(root, ENV)
-    metastore.add_principal("mallory")
-    metastore.grant(["USE CATALOG", "SELECT"], "CATALOG", ENV, "mallory")
-    for schema, table in (("bronze", "people"), ("silver", "people"), ("ops", "requests")):
-        metastore.grant(["USE SCHEMA"], "SCHEMA", schema, "mallory")
-        metastore.grant(["MODIFY"], "TABLE", f"{schema}.{table}", "mallory")
+    metastore = mallory_modifies_every_table(root)
 
     for dry_run in (True, False):
         with pytest.raises(PermissionDenied,

@@ -22,7 +22,12 @@ from lakehouse_ml.governance.principals import local_user
 from lakehouse_ml.governance.privileges import PermissionDenied
 from lakehouse_ml.governance.securables import MODEL, SCHEMA
 from tests.governance.audit_support import params, records
-from tests.governance.test_erasure_attack import ENV, lakehouse, remaining
+from tests.governance.test_erasure_attack import (
+    ENV,
+    lakehouse,
+    mallory_modifies_every_table,
+    remaining,
+)
 from tests.test_ingest_landing import CUSTOMER_HEADER, customer
 
 SUBJECT = Subject.parse("customer_id=42")
@@ -54,12 +59,7 @@ def mallory(tmp_path: Path) -> tuple[str, Path, Metastore]:
     every table holding it and the bronze schema (where the manifest would be created)."""
     root = lakehouse(tmp_path / "lake")
     land(tmp_path / "landing")
-    metastore = Metastore(root, ENV)
-    metastore.add_principal("mallory")
-    metastore.grant(["USE CATALOG", "SELECT"], "CATALOG", ENV, "mallory")
-    for schema, table in (("bronze", "people"), ("silver", "people"), ("ops", "requests")):
-        metastore.grant(["USE SCHEMA"], "SCHEMA", schema, "mallory")
-        metastore.grant(["MODIFY"], "TABLE", f"{schema}.{table}", "mallory")
+    metastore = mallory_modifies_every_table(root)
     metastore.grant(["MODIFY"], "SCHEMA", "bronze", "mallory")
     return root, tmp_path / "landing", metastore
 
