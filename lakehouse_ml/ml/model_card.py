@@ -6,15 +6,10 @@ from collections.abc import Mapping
 
 import polars as pl
 
+from lakehouse_ml.markdown_table import markdown_table
 from lakehouse_ml.ml.evaluate import Evaluation
 from lakehouse_ml.ml.spec import ModelSpec
 from lakehouse_ml.ml.train import TrainedModel
-
-
-def _table(frame: pl.DataFrame) -> str:
-    with pl.Config(tbl_formatting="MARKDOWN", tbl_hide_column_data_types=True,
-                   tbl_hide_dataframe_shape=True, tbl_rows=-1, tbl_cols=-1, float_precision=3):
-        return str(frame)
 
 
 def model_card(
@@ -43,13 +38,13 @@ Features ({len(trained.features)}): {", ".join(trained.features)}.
 
 Exact Delta versions read:
 
-{_table(data)}
+{markdown_table(data)}
 
 ## Metrics (holdout)
-{_table(overall)}
+{markdown_table(overall, float_precision=3)}
 
 ## Metrics per slice (holdout, ROC AUC)
-{_table(evaluation.slices)}
+{markdown_table(evaluation.slices, float_precision=3)}
 
 ## Limitations
 - Trained on the label times above; behaviour shifts (seasonality, pricing, a new market) make

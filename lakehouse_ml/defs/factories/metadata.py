@@ -9,6 +9,7 @@ import dagster as dg
 import polars as pl
 
 from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.markdown_table import markdown_table
 from lakehouse_ml.monitoring.pii import HIDDEN
 
 PREVIEW_ROWS = 5
@@ -20,10 +21,10 @@ def asset_key(table: str) -> dg.AssetKey:
 
 
 def markdown(frame: pl.DataFrame, rows: int = PREVIEW_ROWS) -> dg.MetadataValue:
-    with pl.Config(tbl_formatting="MARKDOWN", tbl_hide_column_data_types=True,
-                   tbl_hide_dataframe_shape=True, tbl_rows=rows, fmt_str_lengths=60,
-                   tbl_cols=-1):
-        return dg.MetadataValue.md(str(frame.head(rows)))
+    """The first `rows` rows as a Markdown table (values cut after 60 characters); rendered
+    without `polars.Config`, whose environment variables are not thread-safe (see
+    `lakehouse_ml.markdown_table`)."""
+    return dg.MetadataValue.md(markdown_table(frame.head(rows), max_chars=60))
 
 
 def column_schema(catalog: Catalog, table: str) -> dg.TableSchema:
