@@ -23,6 +23,7 @@ from lakehouse_ml.cli.governance import catalog as catalog_cli
 from lakehouse_ml.cli.lineage import lineage
 from lakehouse_ml.cli.reproduce import reproduce
 from lakehouse_ml.cli.serving import serve, tokens
+from lakehouse_ml.cli.table_output import print_table
 from lakehouse_ml.config import Settings
 
 app = typer.Typer(
@@ -244,8 +245,7 @@ def read(
                               f"its first commit (version {first['version']}) is at "
                               f"{created.isoformat()}")
     frame = catalog.scan(name, version if at is None else at).head(limit).collect()
-    with pl.Config(tbl_rows=limit, tbl_cols=-1, tbl_width_chars=200):
-        console.print(str(frame))
+    print_table(frame, console.print, tbl_rows=limit, tbl_cols=-1, tbl_width_chars=200)
 
 
 app.command()(serve)

@@ -11,6 +11,7 @@ import typer
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.cli.errors import OneLineErrors
+from lakehouse_ml.cli.table_output import print_table
 
 NOTHING_TO_VERIFY = 3
 """Exit code of `audit verify` when no record was ever written (neither a pass nor a break)."""
@@ -67,5 +68,5 @@ def show(
         "sequence", "event_time", pl.col("user_identity").struct.field("email").alias("user"),
         "service_name", "action_name",
         pl.col("response").struct.field("status_code"), "source", "request_params")
-    with pl.Config(tbl_rows=limit, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=80):
-        typer.echo(str(view))
+    print_table(view, typer.echo, tbl_rows=limit, tbl_cols=-1, tbl_width_chars=200,
+                fmt_str_lengths=80)
