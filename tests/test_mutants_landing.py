@@ -6,7 +6,14 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from lakehouse_ml.ingest.landing import MAX_LINE_BYTES, NESTED, RESCUED, parse
+from lakehouse_ml.ingest.landing import (
+    BOM,
+    MAX_LINE_BYTES,
+    NESTED,
+    RESCUED,
+    landed_records,
+    parse,
+)
 
 COLUMNS = ["a", "b"]
 RECORDS = pl.Schema({"a": pl.String, "b": pl.String, RESCUED: pl.String, NESTED: pl.String,
@@ -109,3 +116,22 @@ def test_a_field_first_seen_after_the_first_hundred_lines_is_read() -> None:
     assert records.row(150, named=True) == {"a": "last", "b": "late", RESCUED: '{"z":1}',
                                             NESTED: None, "_line": 151}
     assert records["b"].null_count() == 150
+
+
+def test_only_a_leading_byte_order_mark_is_not_a_record() -> None:
+    """A BOM before the first line is not a record; the same bytes after the last line end
+    are a last line without an end, which counts (the reconciliation's `landed`)."""
+    assert landed_records(BOM) == 0
+    assert landed_records(BOM + b"a\n") == 1
+    assert landed_records(b"a\n" + BOM) == 2
+
+
+def test_the_nested_column_names_each_declared_column_whose_value_was_nested() -> None:
+    """`_nested` lists, as JSON, the declared columns whose value was an object or an array
+    (their text is that JSON), names as declared; null on a flat line."""
+    columns = ["tags", "adresse_é", "plan"]
+    data = ('{"tags": [1, 2], "adresse_é": {"ville": "Zürich"}, "plan": "basic"}\n'
+            '{"tags": null, "adresse_é": "x", "plan": "pro"}\n').encode()
+    records = parse(data, "jsonl", columns).records
+    assert records[NESTED].to_list() == ['["tags", "adresse_é"]', None]
+    assert records["tags"].to_list() == ["[1, 2]", None]
