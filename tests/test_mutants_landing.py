@@ -135,3 +135,20 @@ def test_the_nested_column_names_each_declared_column_whose_value_was_nested() -
     records = parse(data, "jsonl", columns).records
     assert records[NESTED].to_list() == ['["tags", "adresse_é"]', None]
     assert records["tags"].to_list() == ["[1, 2]", None]
+
+
+
+@pytest.mark.parametrize("where", [0, 1])
+def test_a_line_one_byte_over_the_limit_is_rejected_first_or_last_in_the_file(
+    where: int,
+) -> None:
+    """The whole-file read is taken only when no line is over the limit, wherever the longest
+    line is: the first one, or a last one without a line end (`_longest_line`)."""
+    frame = '{"a": "", "b": null}'
+    long = frame.replace('""', '"' + "x" * (MAX_LINE_BYTES + 1 - len(frame)) + '"')
+    assert len(long) == MAX_LINE_BYTES + 1
+    lines = ['{"a": "short", "b": null}'] * 2
+    lines[where] = long
+    parsed = parse("\n".join(lines).encode(), "jsonl", COLUMNS)
+    assert parsed.records["a"].to_list() == ["short"]
+    assert parsed.rejects["_line"].to_list() == [where + 1]
