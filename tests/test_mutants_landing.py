@@ -152,3 +152,11 @@ def test_a_line_one_byte_over_the_limit_is_rejected_first_or_last_in_the_file(
     parsed = parse("\n".join(lines).encode(), "jsonl", COLUMNS)
     assert parsed.records["a"].to_list() == ["short"]
     assert parsed.rejects["_line"].to_list() == [where + 1]
+
+
+@pytest.mark.parametrize("b", ['"flat"', '["nested"]'])  # read whole, or line by line
+def test_jsonl_has_no_header_line_and_a_missing_column_is_a_null_string(b: str) -> None:
+    parsed = parse(f'{{"b": {b}}}\n'.encode(), "jsonl", COLUMNS)
+    assert parsed.header_lines == 0
+    assert parsed.records.schema["a"] == pl.String
+    assert parsed.records["a"].to_list() == [None]
