@@ -82,7 +82,7 @@ class Access:
         Only to a principal with USE CATALOG: a schema that does not exist needs CREATE
         SCHEMA on the catalog (and a catalog that does not exist, CREATE CATALOG)."""
         chain = s.parents(s.TABLE, table)[1:]
-        self.see_catalog(principal, dict(chain)[s.CATALOG])
+        self.check_named(principal, pv.USE_CATALOG, s.CATALOG, dict(chain)[s.CATALOG])
         for kind, name in chain:
             try:
                 self.check(principal, CREATE_ON[kind], kind, name)
@@ -90,13 +90,16 @@ class Access:
             except s.UnknownSecurable:
                 continue
 
-    def see_catalog(self, principal: str, catalog: str) -> None:
-        """PermissionDenied (audited) unless `principal` holds USE CATALOG on `catalog`,
-        decided whether or not it exists (`Metastore.check_named`)."""
+    def check_named(self, principal: str, privilege: str, kind: str, name: str) -> bool:
+        """`check`, decided whether or not `kind name` exists: one not declared is checked as
+        its stand-in (`Metastore.check_named`), so the denial (audited) is the same for an
+        existing and a missing securable. Returns whether it is declared; False is said only
+        to a principal who would hold `privilege` on it."""
         try:
-            self.check(principal, pv.USE_CATALOG, s.CATALOG, catalog)
+            self.check(principal, privilege, kind, name)
         except s.UnknownSecurable:
-            self.metastore.check_named(principal, pv.USE_CATALOG, s.CATALOG, catalog)
+            return self.metastore.check_named(principal, privilege, kind, name)
+        return True
 
     def see_table(self, principal: str, table: str) -> None:
         """PermissionDenied naming BROWSE (audited once, 403 `getTable`) unless `principal` may

@@ -89,17 +89,12 @@ class Catalog:
         the denial is the same for an existing and a missing table. Then, to a principal
         who would hold it: TableNotFound for a table neither declared nor on storage,
         UnknownSecurable for one on storage but not declared. Ungoverned: nothing."""
-        if self._access is None:
+        if self._access is None or self._access.check_named(self.principal, privilege,
+                                                              s.TABLE, str(name)):
             return
-        try:
-            self._access.check(self.principal, privilege, s.TABLE, str(name))
-        except s.UnknownSecurable:
-            if self._access.metastore.check_named(self.principal, privilege, s.TABLE,
-                                                  str(name)):
-                return  # declared since: checked as it is
-            if self.lake.exists(self.location(name)):
-                raise
-            raise self._not_found(name) from None
+        if self.lake.exists(self.location(name)):
+            raise s.UnknownSecurable(f"table {name} does not exist")
+        raise self._not_found(name)
 
     def _record(self, name: TableName, privilege: str, method: str, **params: Any) -> None:
         """The audit record of an allowed read (SELECT) or write (MODIFY) of the table."""
@@ -186,10 +181,15 @@ class Catalog:
         may see it (`Metastore.describe`: BROWSE on its catalog, or USE CATALOG + USE SCHEMA
         and a privilege on it), else PermissionDenied naming BROWSE (audited once, 403
         `getTable`) whether or not it exists; then TableNotFound if it is not on storage."""
+        return self._existing(self._seen(text))
+
+    def _seen(self, text: str | TableName) -> TableName:
+        """The table's name; governed, PermissionDenied naming BROWSE (audited once) unless
+        the principal may see it (`Access.see_table`), whether or not it exists."""
         name = self.name(text)
         if self._access is not None:
             self._access.see_table(self.principal, str(name))
-        return self._existing(name)
+        return name
 
     def check_model(self, model: str, version: int | None = None) -> None:
         """PermissionDenied (audited) unless the principal holds EXECUTE (to load it) on the
@@ -259,10 +259,7 @@ class Catalog:
         a hidden log deleted; a caller that may see it, or that would read it next, gets
         the same answer it got before, and an invisible one the denial its read would get
         (naming BROWSE rather than SELECT). Ungoverned: the answer."""
-        name = self.name(text)
-        if self._access is not None:
-            self._access.see_table(self.principal, str(name))
-        return self.lake.exists(self.location(name))
+        return self.lake.exists(self.location(self._seen(text)))
 
     def _not_found(self, name: TableName) -> TableNotFound:
         return TableNotFound(f"table {name} does not exist (expected at "
