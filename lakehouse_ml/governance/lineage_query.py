@@ -308,7 +308,8 @@ def _known(catalog: Catalog, graph: _Graph, key: Key, name: str, column: str | N
     exists, so an unauthorized one learns neither a table's existence nor its columns."""
     kind, full, _ = key
     book = Catalog(catalog.root, catalog.env, governed=False)
-    if kind == TABLE and key not in graph.known and not book.exists(full):
+    exists = kind == TABLE and book.exists(full)
+    if kind == TABLE and key not in graph.known and not exists:
         raise UnknownLineageName(f"lineage: no table, model or landed file named {name!r} "
                                  "has lineage in this lakehouse")
     if column is None:
@@ -316,7 +317,7 @@ def _known(catalog: Catalog, graph: _Graph, key: Key, name: str, column: str | N
     if kind != TABLE:
         raise UnknownLineageName(f"lineage: --column needs a table; {full!r} is a "
                                  f"{kind.lower()}")
-    columns = set(book.schema(full)) if book.exists(full) else set()
+    columns = set(book.schema(full)) if exists else set()
     if (kind, full, column) not in graph.known and column not in columns:
         raise UnknownLineageName(f"lineage: table {full} has no column {column!r}")
     return kind, full, column
