@@ -92,6 +92,20 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
                 ["tests/serving/test_mutants_payload.py",
                  f"{_SERVING}test_records_columns_are_those_of_every_row_missing_ones_null"]),
     "asset-checks": (["lakehouse_ml/defs/factories/medallion.py"], ["tests/test_asset_checks.py"]),
+    "monitoring": (  # issue 12: the statistics, their windows and baseline, and the decisions
+        [f"lakehouse_ml/monitoring/{m}.py"
+         for m in ("drift", "profile", "cbpe", "quality", "levels", "windows", "baseline",
+                   "triggers")],
+        [f"tests/monitoring/test_{t}.py"
+         for t in ("drift", "drift_equivalence", "drift_prepared", "profile",
+                   "profile_equivalence", "cbpe", "quality", "levels", "windows", "baseline",
+                   "baseline_windows", "triggers_pii", "hostile_labels")]),
+    "access": (  # issue 13: who may do what, and what a read returns
+        ["lakehouse_ml/catalog/access.py", "lakehouse_ml/governance/privileges.py",
+         "lakehouse_ml/governance/principals.py", "lakehouse_ml/governance/row_column.py"],
+        [f"tests/governance/test_{t}.py"
+         for t in ("privileges", "principals", "row_column", "row_column_policy", "enforcement",
+                   "catalog_existence", "catalog_listing_disclosure", "model_privileges")]),
 }
 """Group → (modules mutated together, the fast tests that exercise them: files, glob patterns,
 pytest node ids, or `--deselect=<node id>` for a slow test of a listed file). Tests that build a
