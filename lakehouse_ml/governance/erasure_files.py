@@ -154,23 +154,22 @@ class LandedPlan:
         """Sources with a file to rewrite or an interrupted erasure to finish."""
         return [s.source for s in self.sources if s.rewrites or s.interrupted]
 
-    def manifests(self) -> list[str]:
+    def manifests(self) -> tuple[list[str], list[str]]:
         """The manifest tables `apply` would write (of sources with a file to rewrite or an
-        interrupted erasure to finish)."""
-        return [s.manifest_table for s in self._changed()
-                if self.catalog.exists(s.manifest_table)]
-
-    def unmanifested(self) -> list[str]:
-        """The schemas (`catalog.schema`) of the manifest tables not created yet of sources
-        whose files `apply` would change (landed, never ingested), once each."""
-        return list(dict.fromkeys(
-            parents(TABLE, str(self.catalog.name(s.manifest_table)))[1][1]
-            for s in self._changed() if not self.catalog.exists(s.manifest_table)))
+        interrupted erasure to finish), and the schemas (`catalog.schema`, once each) of those
+        not created yet (landed, never ingested); each table's existence asked once."""
+        existing, missing = [], []
+        for source in self._changed():
+            if self.catalog.exists(source.manifest_table):
+                existing.append(source.manifest_table)
+            else:
+                missing.append(parents(TABLE, str(self.catalog.name(source.manifest_table)))[1][1])
+        return existing, list(dict.fromkeys(missing))
 
     def check(self) -> list[Allowed]:
         """PermissionDenied (audited once) unless the principal holds MODIFY on every manifest
-        of `manifests()`, and MODIFY on the schema of every manifest not created yet
-        (`unmanifested()`); records nothing it allows, but returns each allowed check for
+        `manifests()` finds, and MODIFY on the schema of every manifest not created yet;
+        records nothing it allows, but returns each allowed check for
         `erasure_checks.record` to write once every check of the erasure has passed (a
         manifest's: `generateTemporaryTableCredential` READ_WRITE; a schema's:
         `FILES_ACTION` WRITE_VOLUME naming the schema or catalog checked and MODIFY).
@@ -181,9 +180,10 @@ class LandedPlan:
         checked on its catalog, and neither declared is a denial: `Access.check_within`).
         Unity Catalog's analogue: files in a volume are changed with WRITE VOLUME, a privilege
         on their container, not on a table."""
-        return [*(checks.table(self.catalog, t) for t in self.manifests()),
+        tables, schemas = self.manifests()
+        return [*(checks.table(self.catalog, t) for t in tables),
                 *(checks.within(self.catalog, MODIFY, SCHEMA, schema, FILES_ACTION,
-                                WRITE_FILES) for schema in self.unmanifested())]
+                                WRITE_FILES) for schema in schemas)]
 
     def places(self) -> list[ErasedPlace]:
         """The places as a dry run reports them (0 bytes rewritten)."""
