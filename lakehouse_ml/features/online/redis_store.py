@@ -10,8 +10,11 @@ everything when replacing), then switches the pointer in one transaction, and on
 older namespaces. Readers resolve the pointer and read rows in one server-side script call, so
 they see one publication or the next, never a mix; a publish killed at any point leaves the
 previous publication in place, and its half-written namespace is deleted by the next publish.
-Publishes of one table must not run concurrently (one that finds the pointer moved under it
-fails and leaves the other's publication in place).
+A cleanup never deletes the namespace the pointer names at that moment (one script call).
+Publishes of one table must not run concurrently: one that finds the pointer moved under it, or
+its own namespace deleted by another's cleanup, fails (`FeatureStoreError`), deletes its own
+namespace and leaves the other's publication in place. A pointer naming a namespace without
+its meta (deleted by hand, evicted) reads as not published.
 """
 
 from __future__ import annotations
@@ -34,12 +37,29 @@ local token = redis.call('GET', KEYS[1])
 if not token then return false end
 local base = ARGV[1] .. token
 local out = {token, false}
-if ARGV[2] ~= token then out[2] = redis.call('GET', base .. ':meta') end
+if ARGV[2] ~= token then out[2] = redis.call('GET', base .. ':meta')
+elseif redis.call('EXISTS', base .. ':meta') == 0 then return false end
 if #ARGV > 2 then out[3] = redis.call('HMGET', base .. ':rows', unpack(ARGV, 3)) end
 return out
 """
 """The current token, its snapshot text unless the caller knows that token (ARGV[2]), and
-the rows of the keys ARGV[3:], in one atomic call."""
+the rows of the keys ARGV[3:], in one atomic call; false when nothing is published, or the
+known token's namespace is gone (no text for another token's missing namespace)."""
+_DELETE_UNUSED = """
+local current = redis.call('GET', KEYS[1])
+local unused = {}
+for _, token in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if token ~= current then
+    redis.call('UNLINK', ARGV[1] .. token .. ':rows', ARGV[1] .. token .. ':meta')
+    unused[#unused + 1] = token
+  end
+end
+if #unused > 0 then redis.call('SREM', KEYS[2], unpack(unused)) end
+return #unused
+"""
+"""Delete every namespace of the set KEYS[2] but the one the pointer KEYS[1] names now (in
+one atomic call: a publish switching meanwhile cannot lose its namespace); ARGV[1] is the
+table's key prefix. Returns how many were deleted."""
 
 
 class RedisStore:
@@ -49,6 +69,7 @@ class RedisStore:
         self.url = url
         self._client = redis.Redis.from_url(url, decode_responses=True)
         self._read = self._client.register_script(_READ)
+        self._delete = self._client.register_script(_DELETE_UNUSED)
         self._known: dict[str, tuple[str, Snapshot]] = {}
         """Table -> the last token read and its snapshot (its meta is then not sent again)."""
 
@@ -98,7 +119,7 @@ class RedisStore:
     ) -> None:
         client = self._client
         current = client.get(self._pointer(table))
-        self._delete_unused(table, current)
+        self._delete_unused(table)
         token = uuid.uuid4().hex
         client.sadd(self._namespaces(table), token)  # before anything of it exists
         target = f"{self._base(table)}{token}:rows"
@@ -114,37 +135,42 @@ class RedisStore:
         pipe.set(f"{self._base(table)}{token}:meta", snapshot.to_text())
         pipe.execute()
         self._switch(table, current, token)
-        self._delete_unused(table, token)
+        self._delete_unused(table)
 
     def _switch(self, table: str, expected: str | None, token: str) -> None:
-        """Point the table at namespace `token` if it still points at `expected`."""
+        """Point the table at namespace `token` if it still points at `expected` and no other
+        publish's cleanup deleted `token` meanwhile; otherwise delete `token`'s namespace and
+        raise `FeatureStoreError`."""
         import redis
 
-        pointer = self._pointer(table)
+        pointer, namespaces = self._pointer(table), self._namespaces(table)
+        lost = False
         with self._client.pipeline(transaction=True) as switch:
             try:
-                switch.watch(pointer)
+                switch.watch(pointer, namespaces)
                 moved = switch.get(pointer) != expected
-                if not moved:
+                lost = not moved and not switch.sismember(namespaces, token)
+                if not (moved or lost):
                     switch.multi()
                     switch.set(pointer, token)
                     switch.execute()
             except redis.WatchError:
                 moved = True
-        if moved:
+        if moved or lost:
+            base = self._base(table)
+            self._client.unlink(f"{base}{token}:rows", f"{base}{token}:meta")
+            self._client.srem(namespaces, token)
+            happened = ("switched the online store" if moved
+                        else "deleted this publication's namespace")
             raise FeatureStoreError(
-                f"publish {table}: another publish switched the online store meanwhile; "
-                "publish again"
+                f"publish {table}: another publish {happened} meanwhile; publish again"
             )
 
-    def _delete_unused(self, table: str, current: str | None) -> None:
-        """Delete every namespace of the table but `current` (left by earlier publishes,
-        finished or killed)."""
-        unused = [t for t in self._client.smembers(self._namespaces(table)) if t != current]
-        if unused:
-            base = self._base(table)
-            self._client.unlink(*(f"{base}{t}:{part}" for t in unused for part in ("rows", "meta")))
-            self._client.srem(self._namespaces(table), *unused)
+    def _delete_unused(self, table: str) -> None:
+        """Delete every namespace of the table but the current one (left by earlier publishes,
+        finished, killed or failed)."""
+        self._delete(keys=[self._pointer(table), self._namespaces(table)],
+                     args=[self._base(table)])
 
     def close(self) -> None:
         self._client.close()
