@@ -34,6 +34,11 @@ CHILDREN = 2
 
 _LAKE = ["tests/test_lake_evolution.py", "tests/test_delta_semantics.py",
          "tests/test_lake_predicates.py", "tests/test_boundaries_medallion.py",
+         # changed_files, read_files, damaged_files, vacuum, purge_log called directly (their
+         # other callers: test_maintenance's Dagster job, the 2-minute incremental feature tests)
+         "tests/test_mutants_lake.py",
+         "tests/governance/test_reproduce_hash.py::"
+         "test_damaged_files_names_what_vacuum_deleted_or_a_rewrite_changed",
          # 12 s (3 million rows, a writer killed mid-MERGE): Delta's atomicity, not our code's
          "--deselect=tests/test_delta_semantics.py::"
          "test_writer_killed_mid_merge_leaves_previous_version_and_rerun_converges"]
