@@ -72,7 +72,6 @@ def bronze_asset(
     source: Source, partitions: dg.PartitionsDefinition, domain_sources: Sequence[str]
 ) -> dg.AssetsDefinition:
     key = asset_key(source.bronze_table)
-    first_day = partitions.get_first_partition_key() or ""
 
     @dg.asset(
         key=key, group_name="bronze", kinds={"delta", "polars"}, owners=[source.owner],
@@ -92,6 +91,8 @@ def bronze_asset(
     ) -> Iterator[dg.MaterializeResult]:
         catalog = lakehouse.catalog()
         report = ingest(catalog, source, lakehouse.landing, context.partition_keys)
+        # asked at run time: a time window's first partition may have begun since loading
+        first_day = partitions.get_first_partition_key() or ""
         strays = [*report.refused, *outside_layout(
             lakehouse.landing, source.name, domain_sources, source.ignore, first_day)]
         yield dg.MaterializeResult(
