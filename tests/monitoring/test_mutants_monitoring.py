@@ -5,15 +5,24 @@ are real Delta tables written with hand-made rows."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import json
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
 from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.domains.churn.model import MODEL
-from lakehouse_ml.monitoring.schema import DRIFT_METRICS, PROFILE_METRICS, TABLE_LEVEL
-from lakehouse_ml.monitoring.spec import RetrainingPolicy
-from lakehouse_ml.monitoring.triggers import Decision, decide
+from lakehouse_ml.monitoring.drift import drift_rows
+from lakehouse_ml.monitoring.levels import latest_drift
+from lakehouse_ml.monitoring.schema import (
+    CONSECUTIVE,
+    DRIFT_METRICS,
+    PROFILE_METRICS,
+    TABLE_LEVEL,
+)
+from lakehouse_ml.monitoring.spec import Monitor, RetrainingPolicy
+from lakehouse_ml.monitoring.triggers import MAX_EVIDENCE, Decision, decide
+from lakehouse_ml.monitoring.windows import missing_columns, window_of, window_start
 
 from .drift_frames import DAY, drift_frame, drift_row, window
 from .test_triggers_pii import MONITOR
@@ -127,3 +136,92 @@ def test_an_episode_starts_after_the_last_window_without_breach(catalog: Catalog
     again = decision(catalog, policy, launched=episode)
     assert again.outcome == "episode_launched" and again.reason.startswith(
         f"episode {episode} already launched a run; window {_stamp(3)}")
+
+
+def test_evidence_json_keeps_the_columns_that_fit_and_counts_the_rest(
+        catalog: Catalog) -> None:
+    drifts(catalog, 0, **{f"{'x' * 60}_{i:02}": 0.9 for i in range(40)})
+    found = decision(catalog, RetrainingPolicy(MODEL.name))
+    text = found.evidence_json()
+    kept = json.loads(text)
+    assert len(text) <= MAX_EVIDENCE < len(json.dumps(found.evidence, separators=(",", ":")))
+    count = len(kept["drifting"])
+    assert count > 0 and count + kept["more_columns"] == 40
+    assert kept["drifting"] == found.evidence["drifting"][:count]
+    one_more = {**found.evidence, "drifting": found.evidence["drifting"][:count + 1],
+                "more_columns": 39 - count}
+    assert len(json.dumps(one_more, separators=(",", ":"))) > MAX_EVIDENCE
+    quiet = Decision("no_breach", "r", evidence={"model": "m", "drifting": []})
+    assert quiet.evidence_json() == '{"model":"m","drifting":[]}'  # no more_columns
+
+
+# levels: the latest window the checks and the report show
+
+def test_latest_drift_takes_the_latest_window_of_the_monitors_drift_type(
+        catalog: Catalog) -> None:
+    monitor = Monitor("gold.features", "snapshot")  # no baseline: CONSECUTIVE
+    table = monitor.drift_metrics_table
+    absent = latest_drift(catalog, monitor)
+    assert (absent.drift_type, absent.window, absent.drift.height, absent.levels.height) == (
+        CONSECUTIVE, None, 0, 0)
+    assert absent.nothing_to_compare == (f"{table} does not exist yet: the monitor of "
+                                         "gold.features has not been refreshed")
+    _append(catalog, table, DRIFT_METRICS, drift_frame(drift_row("a", js_distance=0.9)))
+    assert latest_drift(catalog, monitor).nothing_to_compare == (
+        f"{table} has no CONSECUTIVE drift rows: no window has a previous window to compare")
+    _append(catalog, table, DRIFT_METRICS, drift_frame(
+        drift_row("a", js_distance=0.3, drift_type=CONSECUTIVE, start=_day(1)),
+        drift_row("b", js_distance=0.15, drift_type=CONSECUTIVE, start=_day(1)),
+        drift_row("a", js_distance=0.9, drift_type=CONSECUTIVE)))
+    found = latest_drift(catalog, monitor)
+    assert found.nothing_to_compare is None and found.window == (_day(1), _day(2))
+    assert sorted(found.drift["column_name"]) == [TABLE_LEVEL, "a", "b"]
+    assert list(zip(found.levels["column_name"], found.levels["level"], strict=True)) == [
+        ("a", "ERROR"), ("b", "WARN")]
+    _append(catalog, table, DRIFT_METRICS, drift_frame(
+        drift_row(TABLE_LEVEL, data_type=None, drift_type=CONSECUTIVE, start=_day(2))))
+    only_table = latest_drift(catalog, monitor)
+    assert only_table.window == (_day(2), _day(3)) and only_table.nothing_to_compare == (
+        f"{table}: the window starting {_day(2).isoformat()} has no column's CONSECUTIVE "
+        "drift (only its table-level row)")
+
+
+def test_latest_drift_of_a_monitor_with_a_baseline_reads_baseline_rows_only(
+        catalog: Catalog) -> None:
+    _append(catalog, MONITOR.drift_metrics_table, DRIFT_METRICS, drift_frame(
+        drift_row("a", js_distance=0.9, drift_type=CONSECUTIVE)))
+    found = latest_drift(catalog, MONITOR)
+    assert found.drift_type == "BASELINE" and found.nothing_to_compare == (
+        f"{MONITOR.drift_metrics_table} has no BASELINE drift rows: the baseline could not be "
+        "read or no window was compared with it")
+
+
+# drift: a column one side lacks
+
+def test_a_temporal_column_absent_from_the_reference_counts_only_the_current_side() -> None:
+    current = pl.DataFrame({"seen": [datetime(2026, 3, 1, tzinfo=UTC), None, None]})
+    (row,) = drift_rows(current, pl.DataFrame({"other": [1]}), {"seen": False}).filter(
+        pl.col("column_name") == "seen").iter_rows(named=True)
+    assert (row["count_delta"], row["percent_null_delta"]) == (1.0, None)
+    assert row["data_type"] == "Datetime(time_unit='us', time_zone='UTC')"
+    assert row["js_distance"] is None and row["ks_test"] is None
+
+
+# windows: the window of a moment, and the columns a slicing expression lacks
+
+def test_a_moment_one_microsecond_before_midnight_far_from_the_epoch_stays_in_its_day() -> None:
+    """9000 years of microseconds pass 2**53: computed in floats, 23:59:59.999999 rounds up
+    to the next midnight and lands in the next day's window."""
+    moment = datetime(9000, 6, 1, 23, 59, 59, 999999, tzinfo=UTC)
+    day = timedelta(days=1)
+    assert window_of(moment, day) == (datetime(9000, 6, 1, tzinfo=UTC),
+                                      datetime(9000, 6, 2, tzinfo=UTC))
+    assert pl.select(window_start(pl.lit(moment), day)).item() == datetime(9000, 6, 1,
+                                                                           tzinfo=UTC)
+
+
+def test_missing_columns_of_a_slicing_expression_are_named_sorted() -> None:
+    assert missing_columns("upper(country) = 'FR' and zone > plan_tier", ["plan_tier"]) == [
+        "country", "zone"]
+    assert missing_columns("plan_tier", ["plan_tier"]) == []
+    assert missing_columns("not ( valid sql", ["plan_tier"]) == []
