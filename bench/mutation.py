@@ -96,7 +96,8 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     "payload": (["lakehouse_ml/serving/payload.py"],
                 ["tests/serving/test_mutants_payload.py",
                  f"{_SERVING}test_records_columns_are_those_of_every_row_missing_ones_null"]),
-    "asset-checks": (["lakehouse_ml/defs/factories/medallion.py"], ["tests/test_asset_checks.py"]),
+    "asset-checks": (["lakehouse_ml/defs/factories/medallion.py"],
+                     ["tests/test_asset_checks.py", "tests/test_mutants_asset_checks.py"]),
     "monitoring": (  # issue 12: the statistics, their windows and baseline, and the decisions
         [f"lakehouse_ml/monitoring/{m}.py"
          for m in ("drift", "profile", "cbpe", "quality", "levels", "windows", "baseline",
