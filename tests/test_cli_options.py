@@ -16,7 +16,7 @@ from typer.testing import CliRunner, Result
 from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.cli import app
 from lakehouse_ml.config import Settings
-from lakehouse_ml.ml.registry import HTTP_DEFAULTS
+from lakehouse_ml.ml.mlflow_settings import HTTP_DEFAULTS
 from lakehouse_ml.serving.tokens import TokenStore
 
 runner = CliRunner()

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from lakehouse_ml.ml.mlflow_settings import use_project_defaults
+
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous_champion"
-HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "10", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
-                 "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
-"""MLflow's HTTP settings unless the environment sets them: a tracking server that does not
-answer fails a call within about 35 s (10 s per attempt, 3 attempts), one that refuses
-connections within seconds, instead of MLflow's minutes (120 s, 7 retries, backoff 2)."""
 _MISSING = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
 """Error codes of a registered model or alias that does not exist."""
 
@@ -29,16 +25,18 @@ def _local_folder(uri: str) -> Path | None:
 
 def use_tracking(uri: str) -> MlflowClient:
     """Point MLflow (tracking and registry) at `uri`; sqlite folders are created on demand,
-    HTTP calls are bounded by `HTTP_DEFAULTS`."""
-    for variable, value in HTTP_DEFAULTS.items():
-        os.environ.setdefault(variable, value)
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # verified copies
+    HTTP calls are bounded by `mlflow_settings.HTTP_DEFAULTS` (set without writing the
+    environment: other threads may be running)."""
+    use_project_defaults()
     folder = _local_folder(uri)
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
+    # MLflow copies both URIs into the environment (for its subprocesses): the first call of a
+    # process adds them; later calls write only when the URI changes (set_registry_uri would
+    # write on every call)
     mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
+    if mlflow.get_registry_uri() != uri:
+        mlflow.set_registry_uri(uri)
     return MlflowClient(uri, uri)
 
 

@@ -7,11 +7,11 @@ gracefully (in-flight requests finish, then the lifespan shutdown writes the buf
 
 from __future__ import annotations
 
-import os
 import socket
 
 import uvicorn
 
+from lakehouse_ml.ml.mlflow_settings import use_project_defaults
 from lakehouse_ml.serving.app import create_app
 from lakehouse_ml.serving.config import ServingConfig
 from lakehouse_ml.serving.limits import Limits
@@ -20,9 +20,9 @@ from lakehouse_ml.serving.runtime import Runtime
 
 
 def quiet_mlflow() -> None:
-    """No telemetry, no artifact progress bars on a server's stderr."""
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    """No telemetry, no artifact progress bars on a server's stderr: MLflow's defaults
+    changed, not the environment (other threads may be running)."""
+    use_project_defaults()
 
 
 def uvicorn_server(config: ServingConfig, host: str, port: int) -> uvicorn.Server:
