@@ -6,6 +6,7 @@ are real Delta tables written with hand-made rows."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
@@ -14,6 +15,7 @@ from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.domains.churn.model import MODEL
 from lakehouse_ml.monitoring.drift import drift_rows
 from lakehouse_ml.monitoring.levels import latest_drift
+from lakehouse_ml.monitoring.quality import fairness_columns
 from lakehouse_ml.monitoring.schema import (
     CONSECUTIVE,
     DRIFT_METRICS,
@@ -21,10 +23,11 @@ from lakehouse_ml.monitoring.schema import (
     TABLE_LEVEL,
 )
 from lakehouse_ml.monitoring.spec import Monitor, RetrainingPolicy
-from lakehouse_ml.monitoring.triggers import MAX_EVIDENCE, Decision, decide
+from lakehouse_ml.monitoring.triggers import MAX_EVIDENCE, MAX_NAME, Decision, decide
 from lakehouse_ml.monitoring.windows import missing_columns, window_of, window_start
 
 from .drift_frames import DAY, drift_frame, drift_row, window
+from .test_quality import OWN
 from .test_triggers_pii import MONITOR
 
 NOW = DAY + timedelta(days=30)
@@ -153,6 +156,46 @@ def test_evidence_json_keeps_the_columns_that_fit_and_counts_the_rest(
     assert len(json.dumps(one_more, separators=(",", ":"))) > MAX_EVIDENCE
     quiet = Decision("no_breach", "r", evidence={"model": "m", "drifting": []})
     assert quiet.evidence_json() == '{"model":"m","drifting":[]}'  # no more_columns
+
+
+def test_only_model_inputs_of_its_own_inference_logs_count(catalog: Catalog) -> None:
+    """The log's own columns, the lookup key and the label are no inputs, whatever their
+    drift; a monitor without an inference log, or of another model's, is not read."""
+    other = Monitor("gold.other_scores", "inference_log", timestamp_col="as_of",
+                    inference_log=replace(MONITOR.inference_log, model="other_clf"))
+    _append(catalog, other.drift_metrics_table, DRIFT_METRICS,
+            drift_frame(drift_row("sessions_30d", js_distance=0.9)))
+    drifts(catalog, 0, probability=0.9, prediction=0.9, model_version=0.9, as_of=0.9,
+           customer_id=0.9, scored_at=0.9, churned=0.9, sessions_30d=0.05)
+    monitors = [Monitor("gold.features", "snapshot"), other, MONITOR]
+    found = decide(catalog, RetrainingPolicy(MODEL.name), MODEL, monitors, last_launch=None,
+                   launched=lambda _: False, now=NOW)
+    assert found.reason == f"no breach, window {_stamp(0)}: 0 input column(s) at ERROR drift " \
+                           "(needs 1)"
+
+
+def test_consecutive_rows_alone_give_no_baseline(catalog: Catalog) -> None:
+    _append(catalog, MONITOR.drift_metrics_table, DRIFT_METRICS, drift_frame(
+        drift_row("sessions_30d", js_distance=0.9, drift_type=CONSECUTIVE)))
+    assert decision(catalog, RetrainingPolicy(MODEL.name)).outcome == "no_baseline"
+
+
+def test_names_are_cut_to_max_name_characters_ending_in_dots(catalog: Catalog) -> None:
+    fits, cut = "f" * MAX_NAME, "c" * (MAX_NAME + 1)
+    drifts(catalog, 0, **{fits: 0.9, cut: 0.9})
+    columns = [d["column"] for d in decision(catalog, RetrainingPolicy(MODEL.name))
+               .evidence["drifting"]]
+    assert columns == ["c" * (MAX_NAME - 3) + "...", fits]
+
+
+# quality: fairness when only the protected group's rate is undefined
+
+def test_fairness_is_null_where_only_the_member_group_has_no_denominator() -> None:
+    frame = pl.DataFrame({"probability": [0.2, 0.3, 0.9, 0.1],
+                          "label": [False, False, True, False], "prediction": [False] * 4})
+    got = fairness_columns(frame, pl.Series([True, True, False, False]), OWN)
+    assert got == {"predictive_parity": None, "predictive_equality": 0.0,
+                   "equal_opportunity": None, "statistical_parity": -0.5}
 
 
 # levels: the latest window the checks and the report show
