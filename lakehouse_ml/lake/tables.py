@@ -16,6 +16,7 @@ import polars as pl
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
+from deltalake.fs import DeltaStorageHandler
 from pyarrow import fs as pafs
 
 from lakehouse_ml.lake.predicates import same_keys
@@ -105,11 +106,11 @@ class Lake:
         and removed after `since` cancels out. A removed file may since have been vacuumed
         (reading it then fails). Reads the commit files only, not the data."""
         latest = self.table(uri).version()
-        fs, root = pafs.FileSystem.from_uri(uri)
+        storage = self._storage(uri)
         added: set[str] = set()
         removed: set[str] = set()
         for version in range(since + 1, latest + 1):
-            with fs.open_input_stream(f"{root}/_delta_log/{version:020d}.json") as stream:
+            with storage.open_input_stream(f"_delta_log/{version:020d}.json") as stream:
                 lines = stream.read().decode().splitlines()
             for action in map(json.loads, filter(None, lines)):
                 for kind, files in (("add", added), ("remove", removed)):
@@ -125,18 +126,23 @@ class Lake:
         `uri`; deltalake's DeltaError when its log no longer reaches `version` (expired log
         entries, or a version never written)."""
         actions = pl.DataFrame(self.table(uri, version).get_add_actions(flatten=True))
-        if actions.is_empty():
-            return {}
-        files = [f"{uri.rstrip('/')}/{unquote(path)}" for path in actions["path"]]
-        fs, _ = pafs.FileSystem.from_uri(files[0])
-        found = fs.get_file_info([pafs.FileSystem.from_uri(f)[1] for f in files])
+        paths = [unquote(path) for path in actions["path"]]
+        found = self._storage(uri).get_file_info(paths)
         damaged = {}
-        for file, info, size in zip(files, found, actions["size_bytes"], strict=True):
+        for path, info, size in zip(paths, found, actions["size_bytes"], strict=True):
+            file = f"{uri.rstrip('/')}/{path}"
             if info.type == pafs.FileType.NotFound:
                 damaged[file] = "deleted"
             elif info.size != size:
                 damaged[file] = f"{info.size} bytes, the log records {size}"
         return damaged
+
+    def _storage(self, uri: str) -> pafs.FileSystem:
+        """The files of the table at `uri` (paths relative to its root, as its log records
+        them once unquoted), through delta-rs' object store and this lake's storage options:
+        pyarrow's own `FileSystem.from_uri` knows neither an endpoint nor credentials given as
+        options."""
+        return pafs.PyFileSystem(DeltaStorageHandler(uri, self.storage_options))
 
     def read_files(self, files: Sequence[str], columns: Sequence[str]) -> pl.DataFrame:
         """`columns` of the rows in these data files of a table (see `changed_files`)."""
