@@ -31,10 +31,10 @@ from lakehouse_ml.features.online import (
 from lakehouse_ml.features.pit import LatestJoin, resolve
 from lakehouse_ml.features.row_lookup import RowLookup
 from lakehouse_ml.features.table import FeatureTable, load_table, table_info
-from lakehouse_ml.features.timestamps import STORED, require_aware
+from lakehouse_ml.features.timestamps import STORED, require_aware, utc_instant
 from lakehouse_ml.features.training_set import Step, TrainingSet, build, output_columns
 from lakehouse_ml.features.writes import prepare_rows
-from lakehouse_ml.lake.predicates import between
+from lakehouse_ml.lake.predicates import between, identifier, quoted
 
 DEFAULT_OWNER = "team:ml"
 
@@ -110,12 +110,7 @@ class FeatureEngineeringClient:
         Returns the new Delta version (the current one when a merge has no rows to write).
         """
         table = self.get_table(name)
-        rows = prepare_rows(
-            as_polars(df, "df"), table.primary_keys, table.timeseries_column, table.name
-        )
-        missing = [f for f in table.feature_names if f not in rows.columns]
-        if missing:
-            raise FeatureStoreError(f"write to {table.name}: feature column(s) {missing} missing")
+        rows = self._rows(table, df)
         if mode == "overwrite":
             return self.catalog.overwrite(table.name, rows, evolve=True)
         if mode != "merge":
@@ -132,6 +127,46 @@ class FeatureEngineeringClient:
         self.catalog.merge(table.name, rows, keys=table.primary_keys, evolve=True,
                            target_filter=span)
         return self.catalog.version(table.name)
+
+    def replace_time_range(self, name: str, df: Any, start: datetime, end: datetime) -> int:
+        """Replace every row stamped in `[start, end)` by the rows of `df` (a recomputation of
+        those times: a stored row `df` lacks is removed), leaving the other times as they are.
+
+        On a table partitioned by its timeseries column, delta-rs drops the files of those
+        partitions and writes the new ones without reading the stored rows, where a merge
+        joins them on the keys. Returns the new Delta version. Raises `FeatureStoreError`,
+        writing nothing, if the table has no timeseries column or a row of `df` is stamped
+        outside the range (`start`, `end`: aware datetimes)."""
+        table = self.get_table(name)
+        ts = table.timeseries_column
+        if ts is None:
+            raise FeatureStoreError(f"replace a time range of {table.name}: it has no "
+                                    "timeseries column")
+        rows = self._rows(table, df)
+        low, high = (utc_instant(t, f"replace a time range of {table.name}")
+                     for t in (start, end))
+        outside = rows.filter((pl.col(ts) < low) | (pl.col(ts) >= high))
+        if outside.height:
+            raise FeatureStoreError(
+                f"replace a time range of {table.name}: {outside.height} row(s) stamped outside "
+                f"[{low.isoformat()}, {high.isoformat()}), e.g. {outside.row(0, named=True)}")
+        column = identifier(ts)
+        return self.catalog.overwrite(
+            table.name, rows, evolve=True,
+            predicate=f"{column} >= {quoted(low.isoformat())} AND "
+                      f"{column} < {quoted(high.isoformat())}")
+
+    @staticmethod
+    def _rows(table: FeatureTable, df: Any) -> pl.DataFrame:
+        """`df` checked and laid out for a write to `table` (`prepare_rows`), with every
+        feature column."""
+        rows = prepare_rows(
+            as_polars(df, "df"), table.primary_keys, table.timeseries_column, table.name
+        )
+        missing = [f for f in table.feature_names if f not in rows.columns]
+        if missing:
+            raise FeatureStoreError(f"write to {table.name}: feature column(s) {missing} missing")
+        return rows
 
     def read_table(
         self, name: str, as_of_version: int | None = None,

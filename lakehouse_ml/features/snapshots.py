@@ -3,14 +3,14 @@
 Days are built and written in chunks of at most `CHUNK_DAYS`, so a step's memory follows the
 chunk (plus the look-back its builder reads), not the range: a 180-day backfill holds one chunk
 at a time. Tables created here are partitioned by their timestamp (one folder per snapshot day),
-so the merge of a one-day refresh rewrites only the days it redoes.
+so a one-day refresh replaces only the files of the days it redoes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
 
@@ -27,6 +27,8 @@ AS_OF = "snapshot_at"
 
 CHUNK_DAYS = 30
 """Snapshot days built and written together."""
+
+DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,18 @@ def _build(client: FeatureEngineeringClient, spec: FeatureTableSpec, days: list[
     return frame.collect(engine="streaming"), kept
 
 
+def _write(client: FeatureEngineeringClient, spec: FeatureTableSpec, days: list[date],
+           frame: pl.DataFrame) -> int:
+    """Replace the snapshots stamped on `days` (contiguous) by `frame`: a row of those days
+    that the build no longer gives is removed, as a backfill would not write it, and only
+    those days' partitions are rewritten, without joining the stored rows (a merge would).
+    No days: nothing to write (the table's version)."""
+    if not days:
+        return client.write_table(spec.table, frame)
+    start, end = (datetime.combine(d, time(), UTC) for d in (min(days), max(days) + DAY))
+    return client.replace_time_range(spec.table, frame, start, end)
+
+
 def _create(client: FeatureEngineeringClient, spec: FeatureTableSpec, schema: pl.Schema) -> None:
     client.create_table(
         spec.table, [*spec.entity_keys], schema=schema,
@@ -86,8 +100,9 @@ def refresh_feature_table(
     client: FeatureEngineeringClient, spec: FeatureTableSpec, partition_days: Sequence[str],
     earliest_touched: date | None = None, chunk_days: int = CHUNK_DAYS,
 ) -> SnapshotReport:
-    """Compute the snapshots of `partition_days` (and those late data changed), upsert them
-    `chunk_days` days at a time, then republish the online store.
+    """Compute the snapshots of `partition_days` (and those late data changed), write them
+    `chunk_days` days at a time (each chunk replaces its days' rows), then republish the
+    online store.
 
     `spec.build` is called with each chunk's snapshot days, or once with none (an empty
     partition range): it must then return its columns without rows, which creates the table if
@@ -104,7 +119,7 @@ def refresh_feature_table(
         frame, kept = _build(client, spec, chunk, carried)
         if not client.catalog.exists(spec.table):
             _create(client, spec, frame.schema)
-        version = client.write_table(spec.table, frame)
+        version = _write(client, spec, chunk, frame)
         if kept is not None and (kept_as_of is None or kept.as_of > kept_as_of):
             # never an older state than the one kept
             carried = state.write(client.catalog, spec.table, kept, spec.build.description,

@@ -5,6 +5,8 @@ A naive timestamp has no defined instant, so it is refused rather than guessed.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import polars as pl
 
 from lakehouse_ml.features.errors import TimestampError
@@ -36,3 +38,11 @@ def finer(a: pl.Datetime, b: pl.Datetime) -> str:
 def utc(column: str, unit: str) -> pl.Expr:
     """The column as a UTC instant at `unit` (same name)."""
     return pl.col(column).dt.convert_time_zone("UTC").dt.cast_time_unit(unit)
+
+
+def utc_instant(value: datetime, where: str) -> datetime:
+    """An aware datetime as the same instant in UTC; TimestampError if it is naive."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise TimestampError(f"{where}: {value.isoformat()} has no time zone; give an aware "
+                             "datetime (e.g. datetime(..., tzinfo=UTC))")
+    return value.astimezone(UTC)
