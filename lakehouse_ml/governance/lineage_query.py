@@ -14,10 +14,11 @@ among its declared inputs is a control read (a progress mark, what has landed) a
 followed, nor is any row of the pipeline's own bookkeeping (tables tagged `layer: pipeline`).
 
 Governed as Unity Catalog's lineage: the reader needs BROWSE (on the catalog) or SELECT /
-EXECUTE on what it asks about (else PermissionDenied, audited); every other securable in the
-answer it may not see is redacted (type kept, name hidden); a landed file is shown when a
-table it was ingested into is. Each question is one audit record (`getTableLineage`,
-`getColumnLineage`).
+EXECUTE on what it asks about (else PermissionDenied, audited, decided before anything
+is looked up: the same denial whether the name, alias or version exists or not); every
+other securable in the answer it may not see is redacted (type kept, name hidden); a landed
+file is shown when a table it was ingested into is. Each question is one audit record
+(`getTableLineage`, `getColumnLineage`).
 """
 
 from __future__ import annotations
@@ -226,23 +227,32 @@ class _Visibility:
         self._seen: dict[tuple[str, str], bool] = {}
 
     def securable(self, kind: str, name: str) -> bool:
+        """Whether the reader may see the table (`kind` TABLE) or model (MODEL) `name`."""
+        return self._remembered(s.TABLE if kind == TABLE else s.MODEL, name, _SEE)
+
+    def every_file(self) -> bool:
+        """Whether the reader may see every landed file: BROWSE or SELECT on the catalog
+        (a metastore admin holds both), so on every table a file could be ingested into."""
+        return self._remembered(s.CATALOG, self.catalog.env, {pv.BROWSE, pv.SELECT})
+
+    def _remembered(self, kind: str, name: str, wanted: set[str]) -> bool:
         if self.ns is None:
             return True
         if (kind, name) not in self._seen:
-            self._seen[(kind, name)] = self._decide(kind, name)
+            self._seen[(kind, name)] = self._decide(kind, name, wanted)
         return self._seen[(kind, name)]
 
-    def _decide(self, kind: str, name: str) -> bool:
-        securable_kind = s.TABLE if kind == TABLE else s.MODEL
+    def _decide(self, kind: str, name: str, wanted: set[str]) -> bool:
+        """From the grants and owners along `kind name`'s chain (a level not declared is
+        passed over), so a missing securable is decided as an existing one would be."""
         try:
-            chain = s.parents(securable_kind, name)
-            for level_kind, level in chain:
+            for level_kind, level in s.parents(kind, name):
                 found = self.ns.find(level_kind, level)
                 if found is None:
                     continue
                 held = {p.privilege for p in pv.effective_privileges(
                     self.ns, self.catalog.principal, found)}
-                if held & _SEE:
+                if held & wanted:
                     return True
         except Exception:  # an unknown principal or securable: sees nothing
             return False
@@ -275,27 +285,52 @@ def _load(catalog: Catalog, column: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
     return frames[0], frames[1]
 
 
-def _root(catalog: Catalog, graph: _Graph, name: str, client: MlflowClient | None
-          ) -> tuple[Key, int | None]:
-    """The node `name` stands for and its version (None: any): a landed file's path, else
-    `<model or table>[/<version>|@<alias>]` (a model recorded under that name first; an alias
-    resolved through the registry now); any other name is a table, known or not (`_known`
-    says, once the reader is authorized)."""
+def _asked(catalog: Catalog, graph: _Graph, name: str) -> tuple[Key, ModelRef | None]:
+    """What `name` is asked as, from its form and the domains' code alone, before the reader
+    is authorized: a landed file's path with lineage (PATH); else
+    `<model or table>[/<version>|@<alias>]` (the reference parsed; MODEL for an alias or a
+    declared model's name, else TABLE); anything else is asked as a landed file (PATH, no
+    reference), unknown or not (`_resolved` says, once the reader is authorized). No registry
+    or storage is asked here, so an unauthorized reader is denied alike whether the name, its
+    alias or its version exists or not."""
     if (PATH, name, None) in graph.known:
         return (PATH, name, None), None
     try:
         ref = ModelRef.parse(name, lowest=0)
         full = str(TableName.parse(ref.name, catalog.env))
     except (InvalidModelRef, InvalidTableName):
+        return (PATH, name, None), None
+    declared = ref.alias is not None or full in _declared_models(catalog.env)
+    return (MODEL if declared else TABLE, full, None), ref
+
+
+def _declared_models(env: str) -> set[str]:
+    """Full names of the models the domains declare (code, not data)."""
+    from lakehouse_ml.domains import declared_models
+
+    return {spec.registered_name(env) for spec in declared_models()}
+
+
+def _resolved(graph: _Graph, asked: Key, ref: ModelRef | None, name: str,
+              client: MlflowClient | None) -> tuple[Key, int | None]:
+    """The node `asked` stands for and its version (None: any), once the reader is
+    authorized: UnknownLineageName for a name that is no reference and no landed file with
+    lineage, and for an alias or model the registry does not hold (an alias resolved now);
+    a resolved alias and a model recorded under the name are the model, any other name a
+    table, known or not (`_known` says)."""
+    kind, full, _ = asked
+    if ref is None:
+        if asked in graph.known:
+            return asked, None
         raise UnknownLineageName(f"lineage: {name[:80]!r} is not a table, a model (schema.name"
-                                 "[/version|@alias]) or a landed file with lineage") from None
+                                 "[/version|@alias]) or a landed file with lineage")
     version = ref.version
     if ref.alias is not None:
         try:
             version = ref.version_in(client or tracking_client(), full)
         except UnknownModelRef as error:
             raise UnknownLineageName(f"lineage: {error}") from None
-    if (MODEL, full, None) in graph.known:
+    if ref.alias is not None or (MODEL, full, None) in graph.known:
         return (MODEL, full, None), version
     return (TABLE, full, None), version
 
@@ -332,8 +367,10 @@ def lineage(catalog: Catalog, name: str, direction: str, *, column: str | None =
     hops (None: all); `client`: the MLflow registry an alias is resolved in (None:
     `tracking_client()`). Raises UnknownLineageName naming what is unknown (an alias or
     model the registry does not hold too), ValueError for a bad direction or depth,
-    PermissionDenied (audited) when the principal may not see `name`, decided first: the
-    same denial for an existing and a missing table, a column it has and one it has not."""
+    PermissionDenied (audited) when the principal may not see `name`, decided first, from
+    the grants alone (`_authorize`), before the registry or storage is asked anything: the
+    same denial for an existing and a missing table, model, alias, version or landed file, a
+    column it has and one it has not."""
     if direction not in (UPSTREAM, DOWNSTREAM):
         raise ValueError(f"lineage: direction must be {UPSTREAM!r} or {DOWNSTREAM!r}, got "
                          f"{direction!r}")
@@ -342,33 +379,55 @@ def lineage(catalog: Catalog, name: str, direction: str, *, column: str | None =
     if len(name) > MAX_NAME:
         raise ValueError(f"lineage: name longer than {MAX_NAME} characters")
     graph = _Graph(*_load(catalog, column is not None), _data_flow(catalog))
-    start, version = _root(catalog, graph, name, client)
+    asked, ref = _asked(catalog, graph, name)
     visibility = _Visibility(catalog)
-    allowed = _authorize(catalog, visibility, graph, start, column)
+    _authorize(catalog, visibility, graph, asked, column)
+    start, version = _resolved(graph, asked, ref, name, client)
     start = _known(catalog, graph, start, name, column)
-    allowed()  # the allowed question's record, once it is known to be about something
+    _allowed(catalog, start, column)  # once it is known to be about something
     reached = _walk(graph, start, version, direction, depth)
     return LineageAnswer(_vertex(start, visibility, graph), version, direction,
                          _links(reached, visibility, graph))
 
 
-def _authorize(catalog: Catalog, visibility: _Visibility, graph: _Graph, start: Key,
-               column: str | None) -> Callable[[], None]:
-    """PermissionDenied (audited, 403) unless the reader may see `start`'s lineage; else
-    what writes the allowed question's record (none for an ungoverned catalog)."""
-    from lakehouse_ml.governance.metastore import audit
-
+def _question(start: Key, column: str | None) -> tuple[str, dict[str, str]]:
+    """The audit action and parameters of a question about `start` (and `column`)."""
     kind, name, _ = start
     action = "getColumnLineage" if column else "getTableLineage"
-    params = {"securable": name, "type": kind, **({"column": column} if column else {})}
-    if _visible(start, visibility, graph):
-        return (lambda: None) if catalog._access is None else (
-            lambda: audit(catalog.root, catalog.env, catalog.principal, action, params))
+    return action, {"securable": name, "type": kind, **({"column": column} if column else {})}
+
+
+def _authorize(catalog: Catalog, visibility: _Visibility, graph: _Graph, asked: Key,
+               column: str | None) -> None:
+    """PermissionDenied (audited, 403) unless the reader may see the lineage of what it
+    `asked` (`_asked`): a table or model by name (either, whatever the name's form: grants on
+    a model and a table of that name are the reader's own to know), a landed file with
+    lineage when it may see a table the file was ingested into, any other file name when it
+    may see every landed file. Decided from the grants alone: the denial names the kind the
+    form tells, the same for a name, alias or version that exists and one that does not."""
+    from lakehouse_ml.governance.metastore import audit
+
+    kind, name, _ = asked
+    if kind == PATH:
+        seen = _visible(asked, visibility, graph) if asked in graph.known \
+            else visibility.every_file()
+    else:
+        seen = visibility.securable(TABLE, name) or visibility.securable(MODEL, name)
+    if seen:
+        return
     privilege = pv.EXECUTE if kind == MODEL else pv.SELECT
     denied = pv.PermissionDenied(catalog.principal, f"BROWSE or {privilege}",
                                  f"{kind} {name}", "needed to see its lineage")
-    audit(catalog.root, catalog.env, catalog.principal, action, params, denied)
+    audit(catalog.root, catalog.env, catalog.principal, *_question(asked, column), denied)
     raise denied
+
+
+def _allowed(catalog: Catalog, start: Key, column: str | None) -> None:
+    """The allowed question's record (none for an ungoverned catalog)."""
+    if catalog._access is not None:
+        from lakehouse_ml.governance.metastore import audit
+
+        audit(catalog.root, catalog.env, catalog.principal, *_question(start, column))
 
 
 def _visible(key: Key, visibility: _Visibility, graph: _Graph) -> bool:
