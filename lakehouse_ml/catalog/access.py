@@ -128,9 +128,18 @@ class Access:
         name`, audited once (a 403 `checkPermission`), a metastore admin included: what
         nothing governs is no one's to use until it is declared. Every caller (loading and
         changing a model, rewriting landed files) wants that, so there is no permissive mode.
-        ValueError if `privilege` does not apply to `kind`."""
+        ValueError if `privilege` does not apply to `kind`.
+
+        The privilege on `kind name` itself is decided first, whether or not it is declared
+        (`check_named`: one not declared is checked as its stand-in, from the grants on its
+        containers): a principal without it gets the same denial, naming `kind name`, for a
+        declared and an undeclared one (a model MLflow holds or not), so it learns nothing
+        about what exists; which container decides, and the denial when none is declared,
+        are said only to a principal who would hold it."""
         privilege = pv.canonical(privilege, kind)
-        for container_kind, container in s.parents(kind, name):
+        if self.check_named(principal, privilege, kind, name):
+            return kind, name
+        for container_kind, container in s.parents(kind, name)[1:]:
             if privilege not in pv.APPLICABLE[container_kind]:
                 continue
             try:

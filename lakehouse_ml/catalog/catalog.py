@@ -199,11 +199,23 @@ class Catalog:
         that is not `catalog.schema.model`."""
         if self._access is None:
             return
-        model = s.parse_name(s.MODEL, model, self.env)
-        self._access.check_within(self.principal, EXECUTE, s.MODEL, model)
+        model = self.see_model(model)
         self._access.record(self.principal, model, READ, "load_model",
                             run_id=current_entity().run_id)
         self._lineage(Node(MODEL, model, None, version))
+
+    def see_model(self, model: str) -> str:
+        """PermissionDenied (audited: a 403 `checkPermission` record) unless the principal
+        holds EXECUTE on the registered model `catalog.schema.model`, as Unity Catalog asks to
+        read a model version (its metadata and tags; with USE CATALOG + USE SCHEMA; the owner
+        and a metastore admin hold it). Decided from the grants before the caller asks the
+        registry anything (an alias, a version): the same denial for a model that exists and
+        one that does not (`Access.check_within`). An allowed check leaves no record. Returns
+        the full name; ValueError for a name that is not `catalog.schema.model`."""
+        full = s.parse_name(s.MODEL, model, self.env)
+        if self._access is not None:
+            self._access.check_within(self.principal, EXECUTE, s.MODEL, full)
+        return full
 
     def check_model_owner(self, model: str) -> str:
         """PermissionDenied (audited: a `checkPermission` record, 403) unless the principal

@@ -21,8 +21,9 @@ def reproduce(
     """Rebuild the training set of a model version from the Delta versions it pinned, with the
     pipeline's code, and prove it identical (the content hash recorded at training time);
     exit 1 when it differs (naming the columns and rows) or cannot be rebuilt (a pinned
-    version vacuumed, a subject erased) or the alias is not registered. Needs SELECT on every
-    pinned table."""
+    version vacuumed, a subject erased) or the alias is not registered. Needs EXECUTE on the
+    model (decided before the alias or version is looked up) and SELECT on every pinned
+    table."""
     from lakehouse_ml.catalog import Catalog
     from lakehouse_ml.cli.domains import resolve_model
     from lakehouse_ml.governance.reproduce import reproduce as rebuild
@@ -34,7 +35,8 @@ def reproduce(
     settings = Settings.from_env()
     catalog = Catalog.from_settings(settings, principal=as_principal)
     client = use_tracking(settings.mlflow_tracking_uri)
-    version = ref.version_in(client, spec.registered_name(settings.env))  # UnknownModelRef
+    model = catalog.see_model(spec.registered_name(settings.env))  # before the registry
+    version = ref.version_in(client, model)  # UnknownModelRef
     result = rebuild(catalog, client, spec, version)
     if not result.identical:
         raise RuntimeError(result.message)

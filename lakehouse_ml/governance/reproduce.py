@@ -4,10 +4,11 @@ A version records the Delta versions it was trained from (`data_versions`: the l
 feature tables, and the stored training set) and the content hash of the frame it was fitted
 on (`training_set_sha256`, see `reproduce_hash`). `reproduce` rebuilds that frame from the
 pinned label and feature versions with the code path the pipeline uses
-(`build_training_set`, i.e. `create_training_set`), as the catalog's principal (SELECT on
-every pinned table; its row filters and masks apply, so the proof holds for a principal who
-sees what the pipeline saw), and compares hashes. When they differ it names the columns whose
-values differ and counts the rows, against the stored training set at its pinned version.
+(`build_training_set`, i.e. `create_training_set`), as the catalog's principal (EXECUTE on
+the model, to read its version, then SELECT on every pinned table; its row filters and
+masks apply, so the proof holds for a principal who sees what the pipeline saw), and
+compares hashes. When they differ it names the columns whose values differ and counts the
+rows, against the stored training set at its pinned version.
 When time travel can no longer reach a pinned version as committed (VACUUM deleted its
 files, its log entry expired, or a data file was rewritten since) or a data subject was erased
 after training (an erasure record in `governance.audit_log`), it says so instead
@@ -77,8 +78,10 @@ def reproduce(catalog: Catalog, client: MlflowClient, spec: ModelSpec,
     compare it with the hash recorded at training time. NotReproducible (one line) when there
     is no such version or champion, the version recorded no hash, a pinned label or feature
     table version can no longer be read, or a subject was erased since; PermissionDenied
-    naming the table when the principal lacks SELECT on one."""
-    model = spec.registered_name(catalog.env)
+    (audited) when the principal lacks EXECUTE on the model (`Catalog.see_model`, decided
+    before the registry is asked about it: the same denial whether the version exists or
+    not) or SELECT on a pinned table (naming the table)."""
+    model = catalog.see_model(spec.registered_name(catalog.env))
     version = _version(client, model, version)
     found = client.get_model_version(model, str(version))
     tags, subject = found.tags or {}, f"{model} version {version}"

@@ -18,6 +18,7 @@ from lakehouse_ml.config import Settings
 from lakehouse_ml.domains.churn.model import MODEL
 from lakehouse_ml.features import FeatureEngineeringClient
 from lakehouse_ml.features.training_table import write_training_set
+from lakehouse_ml.governance import Metastore
 from lakehouse_ml.governance.audit import audit_log
 from lakehouse_ml.governance.reproduce import ERASURE_ACTIONS
 from lakehouse_ml.governance.reproduce_hash import TAG, TrainingSetDigest
@@ -160,12 +161,24 @@ def test_erasure_after_training_is_named(lakehouse: Settings) -> None:
     assert "a data subject was erased after training" in out and "dpo@example.com" in out
 
 
-def test_needs_select_on_the_pinned_tables(lakehouse: Settings) -> None:
+def test_needs_execute_on_the_model_then_select_on_the_pinned_tables(lakehouse: Settings
+                                                                    ) -> None:
+    """EXECUTE on the model is decided first (before the champion is looked up); with it,
+    SELECT on each pinned table."""
     code, out = reproduce("churn_clf", "--as", "nobody@example.com")
+    assert code == 1 and out.count("\n") == 1
+    assert f"permission denied: 'nobody@example.com' does not have EXECUTE on MODEL {NAME}" \
+        in out
 
+    metastore = Metastore(lakehouse.root, "dev")
+    metastore.add_principal("nobody@example.com")
+    metastore.grant(["USE CATALOG"], "CATALOG", "dev", "nobody@example.com")
+    metastore.grant(["USE SCHEMA", "EXECUTE"], "SCHEMA", "churn", "nobody@example.com")
+    metastore.grant(["USE SCHEMA"], "SCHEMA", "gold", "nobody@example.com")
+    code, out = reproduce("churn_clf", "--as", "nobody@example.com")
     assert code == 1 and out.count("\n") == 1
     assert ("permission denied: 'nobody@example.com' does not have SELECT on TABLE "
-            "dev.gold.customer_engagement" in out)
+            f"{FEATURES}" in out)
 
 
 @pytest.mark.parametrize("subject", ["churn_clf/x", "churn_clf/0", "/1"])
