@@ -219,11 +219,20 @@ class FeatureEngineeringClient:
     def score_batch(self, model_uri: str, df: Any) -> pl.DataFrame:
         """Score rows of keys (and the time column) with a model logged with its features,
         which are looked up exactly as in training; adds `probability` and `prediction`.
-        Needs EXECUTE on the registered model (PermissionDenied naming it otherwise)."""
+        Needs EXECUTE on the registered model (PermissionDenied naming it otherwise), decided
+        before an alias (`models:/<name>@<alias>`) is looked up in the registry: the same
+        denial whether the model and its alias exist or not."""
         from lakehouse_ml.ml.artifacts import resolve
+        from lakehouse_ml.ml.model_ref import InvalidModelRef, ModelRef
         from lakehouse_ml.ml.registry import tracking_client
         from lakehouse_ml.ml.scoring import score_batch  # ml builds on features, not back
 
+        try:
+            named = ModelRef.parse(model_uri) if model_uri.startswith("models:/") else None
+        except InvalidModelRef:
+            named = None  # not a registered version's URI: `resolve` says so
+        if named is not None and named.alias is not None:
+            self.catalog.see_model(named.name)
         self.catalog.check_model(*resolve(tracking_client(), model_uri))
         return score_batch(self, model_uri, as_polars(df, "df"))
 

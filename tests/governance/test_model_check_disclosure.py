@@ -3,8 +3,9 @@ model, an alias or a version exists: loading (`check_model`, EXECUTE), changing
 (`check_model_owner`, MANAGE: aliases, rollback, new versions), reading a version
 (`see_model`, EXECUTE: `reproduce`) deny a model the metastore declares and one it does not
 alike (one 403 `checkPermission` record each, naming the model asked for); and `lakehouse-ml
-reproduce MODEL@ALIAS` denies an existing alias, a missing one and a missing version alike
-before it asks the registry. Real Delta tables, metastore, audit log and MLflow sqlite store."""
+reproduce MODEL@ALIAS` and `score_batch('models:/NAME@ALIAS')` deny an existing alias, a
+missing one and a missing version or model alike before they ask the registry. Real Delta
+tables, metastore, audit log and MLflow sqlite store."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
@@ -20,7 +22,9 @@ from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.catalog.access import access
 from lakehouse_ml.cli import app
 from lakehouse_ml.domains.churn.model import MODEL as CHURN
+from lakehouse_ml.features import FeatureEngineeringClient
 from lakehouse_ml.governance import Metastore, PermissionDenied
+from lakehouse_ml.ml.artifacts import ModelArtifactError
 from tests.governance.audit_support import params, records
 
 DECLARED, UNDECLARED = "dev.silver.clf", "dev.silver.other"
@@ -106,3 +110,27 @@ def test_reproduce_denies_before_it_resolves_the_alias_or_version(
     assert len(said) == 1 and "permission denied: 'bob'" in said.pop()
     result = runner.invoke(app, ["reproduce", "churn_clf@nope"])
     assert result.exit_code == 1 and "has no alias 'nope'" in result.output, result.output
+
+
+def test_score_batch_denies_before_it_resolves_the_alias(
+        metastore: Metastore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """bob with USE only: scoring with an existing alias, a missing alias and a missing
+    model's alias are the same denial (one 403 record each); the admin is told the alias is
+    unknown (the registry's answer)."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri, uri)
+    client.create_registered_model(DECLARED)
+    client.create_model_version(DECLARED, source=str(tmp_path / "artifacts"))
+    client.set_registered_model_alias(DECLARED, "champion", "1")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    bob = FeatureEngineeringClient(_bob(metastore, USE))
+    rows = pl.DataFrame({"id": [1]})
+    said = {_denial(metastore, lambda u=f"models:/{name}@{alias}": bob.score_batch(u, rows),
+                    name)
+            for name, alias in ((DECLARED, "champion"), (DECLARED, "nope"), (UNDECLARED,
+                                                                                "champion"))}
+    assert said == {("permission denied: 'bob' does not have EXECUTE on MODEL <model>",
+                     "MODEL <model>")}, said
+    admin = FeatureEngineeringClient(Catalog(metastore.root, "dev"))
+    with pytest.raises(ModelArtifactError, match="no version has alias 'nope'"):
+        admin.score_batch(f"models:/{DECLARED}@nope", rows)
