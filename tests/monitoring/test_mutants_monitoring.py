@@ -198,6 +198,16 @@ def test_fairness_is_null_where_only_the_member_group_has_no_denominator() -> No
                    "equal_opportunity": None, "statistical_parity": -0.5}
 
 
+def test_a_window_before_a_monitors_first_has_no_value_of_it(catalog: Catalog) -> None:
+    """The profile table starts a day after the drift table: its first low AUC does not
+    reach back into the window before it, so the episode starts at the AUC's window."""
+    drifts(catalog, 0, sessions_30d=0.05)
+    drifts(catalog, 1, sessions_30d=0.05)
+    scores(catalog, 1, {"roc_auc": 0.5})
+    found = decision(catalog, RetrainingPolicy(MODEL.name, min_roc_auc=0.65))
+    assert found.launch and found.episode == f"{MODEL.name}@{_stamp(1)}"
+
+
 # levels: the latest window the checks and the report show
 
 def test_latest_drift_takes_the_latest_window_of_the_monitors_drift_type(
