@@ -208,6 +208,17 @@ def test_a_window_before_a_monitors_first_has_no_value_of_it(catalog: Catalog) -
     assert found.launch and found.episode == f"{MODEL.name}@{_stamp(1)}"
 
 
+def test_the_worst_roc_auc_over_the_models_inference_logs_counts(catalog: Catalog) -> None:
+    second = replace(MONITOR, table="churn.inference_log_eu")
+    scores(catalog, 0, {"roc_auc": 0.9})
+    _append(catalog, second.profile_metrics_table, PROFILE_METRICS, pl.DataFrame(
+        [{"window": window(_day(0)), "granularity": "1 day", "column_name": TABLE_LEVEL,
+          "roc_auc": 0.6}], schema=PROFILE_METRICS))
+    found = decide(catalog, RetrainingPolicy(MODEL.name, on_drift_level=None, min_roc_auc=0.65),
+                   MODEL, [MONITOR, second], last_launch=None, launched=lambda _: False, now=NOW)
+    assert found.launch and found.evidence["roc_auc"]["value"] == 0.6
+
+
 # levels: the latest window the checks and the report show
 
 def test_latest_drift_takes_the_latest_window_of_the_monitors_drift_type(
