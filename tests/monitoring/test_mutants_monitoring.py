@@ -219,6 +219,14 @@ def test_the_worst_roc_auc_over_the_models_inference_logs_counts(catalog: Catalo
     assert found.launch and found.evidence["roc_auc"]["value"] == 0.6
 
 
+def test_a_slices_roc_auc_is_not_the_models(catalog: Catalog) -> None:
+    scores(catalog, 0, {"roc_auc": 0.8},
+           {"slice_key": "plan_tier", "slice_value": "basic", "roc_auc": 0.1})
+    found = decision(catalog, RetrainingPolicy(MODEL.name, on_drift_level=None,
+                                               min_roc_auc=0.65))
+    assert found.reason == f"no breach, window {_stamp(0)}: roc_auc 0.800 (bound 0.65)"
+
+
 # levels: the latest window the checks and the report show
 
 def test_latest_drift_takes_the_latest_window_of_the_monitors_drift_type(
