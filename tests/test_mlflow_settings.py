@@ -1,6 +1,10 @@
-"""MLflow's settings are given without writing the environment: `use_tracking` and a server's
-start-up run while other threads (polars here; delta-rs writers in a Dagster step) may read
-the environment, and a libc `setenv` then is not thread-safe (it crashed the test process)."""
+"""MLflow's settings, URIs and active experiment are set without writing the environment:
+`use_tracking` and `use_experiment` run in Dagster steps (beside the catalog's audit and
+lineage writer threads), in CLI commands and at a server's start-up, while other threads may
+read the environment, and a libc `setenv`/`unsetenv` then is not thread-safe (it crashed the
+test process). A subprocess runs each entry point with a polars thread running and records
+every environment write Python makes (the `os.putenv`/`os.unsetenv` audit events, which
+`os.environ` raises), and reads MLflow's settings back below Python (libc `getenv`)."""
 
 from __future__ import annotations
 
@@ -14,12 +18,29 @@ from lakehouse_ml.ml.mlflow_settings import HTTP_DEFAULTS, QUIET
 
 SCRIPT = """
 import ctypes, json, os, sys, threading
+
+writes = []
+recording = threading.Event()
+
+
+def audit(event, args):
+    if event in ("os.putenv", "os.unsetenv") and recording.is_set():
+        writes.append(os.fsdecode(args[0]))
+
+
+sys.addaudithook(audit)
+
+import dagster as dg
+import mlflow
 import polars as pl
-from mlflow import environment_variables
+from mlflow import MlflowClient, environment_variables
+
+from lakehouse_ml.cli import app
 from lakehouse_ml.config import Settings
+from lakehouse_ml.defs.resources import MlflowResource
 from lakehouse_ml.domains.churn.model import MODEL
 from lakehouse_ml.ml.mlflow_settings import HTTP_DEFAULTS, QUIET
-from lakehouse_ml.ml.registry import use_tracking
+from lakehouse_ml.ml.registry import use_experiment
 from lakehouse_ml.serving.config import ServingConfig
 from lakehouse_ml.serving.server import uvicorn_server
 
@@ -33,67 +54,116 @@ def work():
 
 thread = threading.Thread(target=work, daemon=True)
 thread.start()
+recording.set()  # from here on other threads run: no write at all
+steps = {}
 
 
-def changes(before):
-    now = os.environ
-    return {k: now.get(k) for k in {*before, *now} if before.get(k) != now.get(k)}
+def written(step, call):
+    start = len(writes)
+    try:
+        outcome = str(call())
+    except BaseException as error:  # an empty lakehouse: a command or server may refuse
+        outcome = f"{type(error).__name__}: {error}"
+    steps[step] = {"writes": writes[start:], "outcome": outcome,
+                   "tracking": mlflow.get_tracking_uri(), "registry": mlflow.get_registry_uri()}
 
 
-uri = Settings.from_env().mlflow_tracking_uri
-before = dict(os.environ)
-use_tracking(uri)
-first = changes(before)
-before = dict(os.environ)
-use_tracking(uri)
-try:  # an empty lakehouse: nothing to serve, after the server's start-up settings
-    uvicorn_server(ServingConfig(Settings.from_env(), {"churn": MODEL}), "127.0.0.1", 0)
-    server = "started"
-except Exception as error:
-    server = type(error).__name__
+@dg.asset
+def tracked(mlflow: MlflowResource) -> str:
+    # what the training and monitoring steps do with the project's resource
+    import mlflow as fluent
+
+    use_experiment(mlflow.client(), "/dev/settings")
+    with fluent.start_run() as run:
+        fluent.log_metric("m", 1.0)
+    return run.info.run_id
+
+
+def step(uri):
+    result = dg.materialize([tracked], resources={"mlflow": MlflowResource(tracking_uri=uri)})
+    return result.output_for_node("tracked")
+
+
+work_dir, with_steps = sys.argv[1], sys.argv[2] == "steps"
+stores = {name: f"sqlite:///{work_dir}/{name}/mlflow.db" for name in ("a", "b")}
+settings = Settings.from_env()
+# the first MLflow use of the process is a CLI command's, with threads running
+written("cli", lambda: app(["rollback", "--reason", "test"], standalone_mode=False))
+if with_steps:
+    written("step a", lambda: step(stores["a"]))
+    written("step a again", lambda: step(stores["a"]))
+    written("step b", lambda: step(stores["b"]))  # another URI while threads run
+written("server", lambda: uvicorn_server(ServingConfig(settings, {"churn": MODEL}),
+                                         "127.0.0.1", 0))
+if with_steps:
+    written("step a last", lambda: step(stores["a"]))
 stop.set()
 thread.join()
+runs = {}
+for name, uri in stores.items() if with_steps else ():
+    client = MlflowClient(uri, uri)
+    experiment = client.get_experiment_by_name("/dev/settings")
+    runs[name] = [r.info.run_id for r in client.search_runs([experiment.experiment_id])]
 libc = ctypes.CDLL(None)
 libc.getenv.restype = ctypes.c_char_p
 names = [*HTTP_DEFAULTS, *QUIET]
 print(json.dumps({
-    "uri": uri,
-    "first": first,
-    "then": changes(before),
+    "stores": stores,
+    "lakehouse": settings.mlflow_tracking_uri,
+    "steps": steps,
+    "runs": runs,
+    "environ": {k: v for k, v in os.environ.items() if k.startswith("MLFLOW_")},
     "libc": {n: (libc.getenv(n.encode()) or b"").decode() for n in names},
     "values": {n: getattr(environment_variables, n).get() for n in names},
-    "server": server,
 }))
 """
 
 
-def run(tmp_path: Path, **env: str) -> dict:
+def run(tmp_path: Path, steps: bool, **env: str) -> dict:
+    """The script's answer; `steps`: with the Dagster steps (else the CLI and server only)."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     environ |= {"LAKEHOUSE_ROOT": str(tmp_path / "lakehouse"),
                 "PYTHONPATH": str(Path(__file__).parents[1]), **env}
-    done = subprocess.run([sys.executable, "-c", SCRIPT], env=environ, text=True,
-                          capture_output=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path),
+                           "steps" if steps else "-"], env=environ,
+                          text=True, capture_output=True, timeout=600)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.splitlines()[-1])
 
 
-def test_tracking_and_serving_set_mlflow_s_defaults_without_writing_the_environment(
+def test_steps_commands_and_servers_write_no_environment_once_threads_run(
     tmp_path: Path,
 ) -> None:
-    """The only environment write left is MLflow's own copy of the tracking URI
-    (`mlflow.set_tracking_uri`, for its subprocesses), when the URI changes; the registry
-    follows it unless another is set. A second `use_tracking` and a server's start-up on the
-    same URI write nothing."""
-    got = run(tmp_path)
-    assert got["server"] != "started"  # it ran its start-up, then found nothing to serve
-    assert got["first"] == {"MLFLOW_TRACKING_URI": got["uri"]}
-    assert got["then"] == {}
+    """`lakehouse-ml rollback` (the process's first MLflow use), a Dagster step using the
+    MLflow resource (the same URI twice, another URI), a server's start-up, then the first
+    URI's step again, each with a polars thread running: no environment variable is written
+    (MLflow's own `set_tracking_uri` and `set_experiment` wrote MLFLOW_TRACKING_URI and
+    MLFLOW_EXPERIMENT_ID), yet MLflow points where each asked and each step's run is in its
+    own store."""
+    got = run(tmp_path, steps=True)
+    stores, steps = got["stores"], got["steps"]
+    assert {name: step["writes"] for name, step in steps.items()} == dict.fromkeys(steps, [])
+    where = {name: step["tracking"] for name, step in steps.items()}
+    assert where == {"step a": stores["a"], "step a again": stores["a"], "step b": stores["b"],
+                     "cli": got["lakehouse"], "server": got["lakehouse"],
+                     "step a last": stores["a"]}
+    assert all(step["registry"] == step["tracking"] for step in steps.values())
+    ran = {name: steps[name]["outcome"] for name in ("step a", "step a again", "step b",
+                                                     "step a last")}
+    assert sorted(got["runs"]["a"]) == sorted([ran["step a"], ran["step a again"],
+                                               ran["step a last"]])
+    assert got["runs"]["b"] == [ran["step b"]]
+    # both ran their start-up, then found nothing to roll back or serve
+    assert steps["cli"]["outcome"].startswith("CommandError: ")
+    assert steps["server"]["outcome"].startswith("NoChampion: ")
+    assert got["environ"] == {}
     assert got["libc"] == {name: "" for name in [*HTTP_DEFAULTS, *QUIET]}  # nor below Python
     assert got["values"] == HTTP_DEFAULTS | QUIET  # what MLflow reads
 
 
 def test_a_value_the_environment_sets_still_wins(tmp_path: Path) -> None:
-    got = run(tmp_path, MLFLOW_HTTP_REQUEST_MAX_RETRIES="5", MLFLOW_DISABLE_TELEMETRY="false")
-    assert got["then"] == {}
+    got = run(tmp_path, steps=False, MLFLOW_HTTP_REQUEST_MAX_RETRIES="5",
+              MLFLOW_DISABLE_TELEMETRY="false")
+    assert [step["writes"] for step in got["steps"].values()] == [[], []]
     assert got["values"] == HTTP_DEFAULTS | QUIET | {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": 5,
                                                      "MLFLOW_DISABLE_TELEMETRY": False}

@@ -8,7 +8,7 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from lakehouse_ml.ml.mlflow_settings import use_project_defaults
+from lakehouse_ml.ml.mlflow_settings import activate_experiment, point_at, use_project_defaults
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous_champion"
 _MISSING = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
@@ -24,19 +24,15 @@ def _local_folder(uri: str) -> Path | None:
 
 
 def use_tracking(uri: str) -> MlflowClient:
-    """Point MLflow (tracking and registry) at `uri`; sqlite folders are created on demand,
-    HTTP calls are bounded by `mlflow_settings.HTTP_DEFAULTS` (set without writing the
-    environment: other threads may be running)."""
+    """Point MLflow (tracking and registry) at `uri` and return a client of it; sqlite folders
+    are created on demand, HTTP calls are bounded by `mlflow_settings.HTTP_DEFAULTS`. Writes
+    no environment variable (`mlflow_settings.point_at`): it runs in Dagster steps, servers
+    and CLI commands while other threads may read the environment."""
     use_project_defaults()
     folder = _local_folder(uri)
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
-    # MLflow copies both URIs into the environment (for its subprocesses): the first call of a
-    # process adds them; later calls write only when the URI changes (set_registry_uri would
-    # write on every call)
-    mlflow.set_tracking_uri(uri)
-    if mlflow.get_registry_uri() != uri:
-        mlflow.set_registry_uri(uri)
+    point_at(uri)
     return MlflowClient(uri, uri)
 
 
@@ -54,17 +50,18 @@ def tracking_client() -> MlflowClient:
 
 
 def use_experiment(client: MlflowClient, name: str) -> str:
-    """Select (creating if needed) an experiment; with an embedded sqlite store, artifacts go
-    beside the database, not into the current directory."""
+    """Select (creating if needed) the experiment `name` for `mlflow.start_run`, without an
+    environment write (`mlflow_settings.activate_experiment`); with an embedded sqlite store,
+    artifacts go beside the database, not into the current directory. Returns its id;
+    MlflowException for a deleted experiment of that name."""
     existing = client.get_experiment_by_name(name)
-    if existing is not None:
-        experiment_id = existing.experiment_id
-    else:
+    if existing is None:
         folder = _local_folder(client.tracking_uri)
         location = (folder / "artifacts").as_uri() if folder is not None else None
-        experiment_id = client.create_experiment(name, artifact_location=location)
-    mlflow.set_experiment(experiment_id=experiment_id)
-    return experiment_id
+        existing = client.get_experiment(client.create_experiment(name,
+                                                                  artifact_location=location))
+    activate_experiment(existing)
+    return existing.experiment_id
 
 
 def unreachable(uri: str, error: MlflowException) -> TrackingUnavailable | None:
