@@ -14,7 +14,7 @@ import polars as pl
 from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.domains.churn.model import MODEL
 from lakehouse_ml.monitoring.drift import drift_rows
-from lakehouse_ml.monitoring.levels import latest_drift
+from lakehouse_ml.monitoring.levels import drift_levels, latest_drift
 from lakehouse_ml.monitoring.quality import fairness_columns
 from lakehouse_ml.monitoring.schema import (
     CONSECUTIVE,
@@ -22,7 +22,7 @@ from lakehouse_ml.monitoring.schema import (
     PROFILE_METRICS,
     TABLE_LEVEL,
 )
-from lakehouse_ml.monitoring.spec import Monitor, RetrainingPolicy
+from lakehouse_ml.monitoring.spec import DriftThreshold, Monitor, RetrainingPolicy
 from lakehouse_ml.monitoring.triggers import MAX_EVIDENCE, MAX_NAME, Decision, decide
 from lakehouse_ml.monitoring.windows import missing_columns, window_of, window_start
 
@@ -225,6 +225,32 @@ def test_a_slices_roc_auc_is_not_the_models(catalog: Catalog) -> None:
     found = decision(catalog, RetrainingPolicy(MODEL.name, on_drift_level=None,
                                                min_roc_auc=0.65))
     assert found.reason == f"no breach, window {_stamp(0)}: roc_auc 0.800 (bound 0.65)"
+
+
+# levels: each column under its own threshold, in a stable order
+
+def test_each_column_is_judged_by_its_own_threshold_only() -> None:
+    """Columns of one dtype, and names that run into a dtype, do not share thresholds."""
+    monitor = Monitor("gold.t", "snapshot", thresholds={
+        "tenure": DriftThreshold("ks_test.pvalue", warn=0.05, error=0.01),
+        "aFloat64": DriftThreshold("population_stability_index", warn=0.1, error=0.25)})
+    found = drift_levels(drift_frame(
+        drift_row("tenure", js_distance=0.9, ks_test=(0.1, 0.5)),
+        drift_row("a", js_distance=0.0, population_stability_index=0.9),
+        drift_row("aFloat64", data_type=None, js_distance=0.9)), monitor)
+    assert found.is_empty()
+
+
+def test_levels_are_sorted_by_window_start_slice_key_slice_value_and_column() -> None:
+    rows = [("a", 1, None, None), ("z", 0, None, None), ("y", 0, None, None),
+            ("a", 0, "k2", "v1"), ("a", 0, "k1", "v9"), ("b", 0, "k1", "v2")]
+    found = drift_levels(drift_frame(*(
+        drift_row(column, js_distance=0.5, start=_day(day), slice_key=key, slice_value=value)
+        for column, day, key, value in rows)), Monitor("gold.t", "snapshot"))
+    assert list(zip(found["window"].struct.field("start"), found["slice_key"],
+                    found["slice_value"], found["column_name"], strict=True)) == [
+        (_day(0), None, None, "y"), (_day(0), None, None, "z"), (_day(0), "k1", "v2", "b"),
+        (_day(0), "k1", "v9", "a"), (_day(0), "k2", "v1", "a"), (_day(1), None, None, "a")]
 
 
 # levels: the latest window the checks and the report show
