@@ -15,14 +15,20 @@ from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.domains.churn.model import MODEL
 from lakehouse_ml.monitoring.drift import drift_rows
 from lakehouse_ml.monitoring.levels import drift_levels, latest_drift
-from lakehouse_ml.monitoring.quality import fairness_columns
+from lakehouse_ml.monitoring.quality import fairness_columns, with_labels
 from lakehouse_ml.monitoring.schema import (
     CONSECUTIVE,
     DRIFT_METRICS,
     PROFILE_METRICS,
     TABLE_LEVEL,
 )
-from lakehouse_ml.monitoring.spec import DriftThreshold, Monitor, RetrainingPolicy
+from lakehouse_ml.monitoring.spec import (
+    DriftThreshold,
+    InferenceLog,
+    LabelJoin,
+    Monitor,
+    RetrainingPolicy,
+)
 from lakehouse_ml.monitoring.triggers import MAX_EVIDENCE, MAX_NAME, Decision, decide
 from lakehouse_ml.monitoring.windows import missing_columns, window_of, window_start
 
@@ -186,6 +192,24 @@ def test_names_are_cut_to_max_name_characters_ending_in_dots(catalog: Catalog) -
     columns = [d["column"] for d in decision(catalog, RetrainingPolicy(MODEL.name))
                .evidence["drifting"]]
     assert columns == ["c" * (MAX_NAME - 3) + "...", fits]
+
+
+# quality: label keys of another integer type, and text keys
+
+def test_labels_join_on_a_narrower_integer_key_and_a_text_key(catalog: Catalog) -> None:
+    labels = pl.DataFrame({"customer_id": [1, 2], "country": ["FR", "FR"],
+                           "label_timestamp": [DAY, DAY], "churned": [True, False]},
+                          schema_overrides={"customer_id": pl.Int32,
+                                            "label_timestamp": pl.Datetime("us", "UTC")})
+    _append(catalog, "silver.labels_by_country", labels.schema, labels)
+    spec = InferenceLog(model_id_col="model_version", prediction_col="prediction",
+                        probability_col="probability", labels=LabelJoin(
+                            "silver.labels_by_country", ("customer_id", "country"),
+                            "label_timestamp", "churned"))
+    scored = pl.DataFrame({"customer_id": [1, 2, 2], "country": ["FR", "FR", "DE"],
+                           "as_of": [DAY] * 3, "probability": 0.5, "prediction": True,
+                           "model_version": 1})
+    assert with_labels(catalog, scored, spec, "as_of")["label"].to_list() == [True, False, None]
 
 
 # quality: fairness when only the protected group's rate is undefined
