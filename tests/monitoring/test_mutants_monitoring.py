@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
+import pytest
 
 from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.domains.churn.model import MODEL
@@ -210,6 +211,21 @@ def test_labels_join_on_a_narrower_integer_key_and_a_text_key(catalog: Catalog) 
                            "as_of": [DAY] * 3, "probability": 0.5, "prediction": True,
                            "model_version": 1})
     assert with_labels(catalog, scored, spec, "as_of")["label"].to_list() == [True, False, None]
+
+
+def test_a_label_time_of_another_type_is_an_error_naming_the_labels_table(
+        catalog: Catalog) -> None:
+    labels = pl.DataFrame({"customer_id": [1], "label_timestamp": ["2026-03-10"],
+                           "churned": [True]})
+    _append(catalog, "silver.churn_labels", labels.schema, labels)
+    spec = InferenceLog(model_id_col="model_version", prediction_col="prediction",
+                        probability_col="probability", labels=LabelJoin(
+                            "silver.churn_labels", ("customer_id",), "label_timestamp",
+                            "churned"))
+    scored = pl.DataFrame({"customer_id": [1], "as_of": [DAY]})
+    with pytest.raises(ValueError, match="^labels table silver.churn_labels: timestamp column "
+                                         "'label_timestamp' is String, not a Date or Datetime$"):
+        with_labels(catalog, scored, spec, "as_of")
 
 
 # quality: fairness when only the protected group's rate is undefined
