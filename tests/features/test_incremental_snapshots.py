@@ -270,7 +270,7 @@ def test_backfill_is_built_in_bounded_chunks_equal_to_one_build(
     assert report.rows_written == whole.height
 
 
-def test_one_day_merge_rewrites_only_the_redone_days(lakehouse: Catalog, tmp_path: Path) -> None:
+def test_one_day_refresh_rewrites_only_the_redone_days(lakehouse: Catalog, tmp_path: Path) -> None:
     """The backfill lays the table out by snapshot day; refreshing the last day with five late
     days redone replaces the files of those six days and no other."""
     client = _client(lakehouse, tmp_path / "lake")
