@@ -157,17 +157,91 @@ def test_a_publish_whose_namespace_another_deleted_while_it_wrote_does_not_switc
 
     mine._client.pipeline = pipeline
     try:
-        with pytest.raises(FeatureStoreError, match="publish t: another publish"):
+        with pytest.raises(FeatureStoreError) as refused:
             mine.write("t", snapshot(3), KEYS[:1], ["[3]"], [], replace=False)
     finally:
         written.set()
         if thread.ident is not None:
             thread.join(30)
+    assert str(refused.value) == ("publish t: another publish deleted this publication's "
+                                  "namespace meanwhile; publish again")
     assert thread.ident is not None and not failures
     expected = values(1)
     expected[1] = "[2]"
     assert mine.read("t", KEYS) == (snapshot(2), expected)
     held(mine)
+
+
+def in_switch(store: RedisStore, action: Callable[[], None]) -> list[int]:
+    """Make `action` run once inside the store's switch: after its WATCH and its checks of the
+    pointer and of the namespace set, before its MULTI/EXEC."""
+    real_pipeline, ran = store._client.pipeline, []
+
+    def once() -> None:
+        if not ran:
+            ran.append(1)
+            action()
+
+    def pipeline(*args: Any, **kwargs: Any) -> Any:
+        pipe = real_pipeline(*args, **kwargs)
+        if kwargs.get("transaction"):  # the switch's, not the rows' pipeline
+            first_call(pipe, "multi", once)
+        return pipe
+
+    store._client.pipeline = pipeline
+    return ran
+
+
+def test_a_cleanup_deleting_this_namespace_inside_its_switch_refuses_the_switch(
+    stores: tuple[RedisStore, RedisStore],
+) -> None:
+    """Another publish's cleanup deletes this publish's namespace (not current yet) after this
+    one's switch found it in the namespace set: the switch must not point readers at it (the
+    set is WATCHed too); this publish fails and the first publication stays current, whole."""
+    mine, other = stores
+    first = mine._client.get(f"{BASE}current")
+    ran = in_switch(mine, lambda: other._delete_unused("t"))
+    with pytest.raises(FeatureStoreError, match="^publish t: another publish"):
+        mine.write("t", snapshot(3), KEYS, values(3), [], replace=True)
+    assert ran
+    assert held(mine) == (first, set(KEYS))
+    assert mine.read("t", KEYS) == (snapshot(1), values(1))
+
+
+def test_a_pointer_switched_inside_this_switch_alone_refuses_it(
+    stores: tuple[RedisStore, RedisStore],
+) -> None:
+    """The other publish wrote its namespace before this one's switch and switches the pointer
+    between this one's WATCH and EXEC, without touching the namespace set then: the pointer is
+    WATCHed, so this switch is refused and the other's publication stays current."""
+    mine, other = stores
+    pending: list[tuple[Any, ...]] = []
+
+    def other_writes_its_namespace() -> None:  # after this publish's own cleanup
+        other._switch = lambda *args: pending.append(args)
+        other._delete_unused = lambda table: None
+        other.write("t", snapshot(2), KEYS, values(2), [], replace=True)
+        del other._switch, other._delete_unused
+
+    real_pipeline = mine._client.pipeline
+
+    def pipeline(*args: Any, **kwargs: Any) -> Any:
+        pipe = real_pipeline(*args, **kwargs)
+        if kwargs.get("transaction") is False and not pending:
+            first_call(pipe, "execute", other_writes_its_namespace)
+        return pipe
+
+    mine._client.pipeline = pipeline
+    ran = in_switch(mine, lambda: other._switch(*pending[0]))
+    with pytest.raises(FeatureStoreError) as refused:
+        mine.write("t", snapshot(3), KEYS, values(3), [], replace=True)
+    assert str(refused.value) == ("publish t: another publish switched the online store "
+                                  "meanwhile; publish again")
+    assert ran and len(pending) == 1
+    other._delete_unused("t")  # the other publish's own cleanup, after its switch
+    assert held(mine) == (mine._client.get(f"{BASE}current"), set(KEYS))
+    assert mine._client.get(f"{BASE}current") == pending[0][2]
+    assert mine.read("t", KEYS) == (snapshot(2), values(2))
 
 
 def read_with(store: RedisStore, between: Callable[[], None]) -> list[int]:
