@@ -278,3 +278,29 @@ def test_publish_stores_rows_in_time_order_and_rewrites_the_store_when_its_schem
     assert (report.written, report.replaced) == (1, True)
     assert store.read("gold.f", ['{"k":1}', '{"k":2}'])[1][1] is None
     store.close()
+
+
+@pytest.mark.parametrize("dtype", [pl.Int64, pl.UInt8, pl.Boolean])
+def test_integer_and_boolean_keys_are_encoded_without_building_a_frame(dtype: pl.DataType
+                                                                       ) -> None:
+    """`KeyBatch.of_values` encodes integer and boolean keys in Python: reading `encoded`
+    builds no frame (the frame is built only when a reader asks for it)."""
+    schema = pl.Schema({"cid": dtype})
+    columns = {"cid": [True, None] if dtype == pl.Boolean else [1, None]}
+    batch = KeyBatch.of_values(columns, schema)
+    assert batch.encoded == (['{"cid":true}', '{"cid":null}'] if dtype == pl.Boolean
+                             else ['{"cid":1}', '{"cid":null}'])
+    assert "frame" not in vars(batch)
+
+
+def test_a_reader_asks_the_store_for_a_table_s_snapshot_only_the_first_time(
+    reader: OnlineReader,
+) -> None:
+    """The snapshot is remembered: a later publication is not seen by `snapshot()` (a read
+    notices it through the store's answer instead)."""
+    first = reader.snapshot("gold.t")
+    assert first.version == 1
+    later = Snapshot(2, first.keys, first.schema, first.timeseries, first.published_at)
+    reader.store.write("gold.t", later, [], [], [], replace=False)
+    assert reader.store.snapshot("gold.t") == later
+    assert reader.snapshot("gold.t") is first
