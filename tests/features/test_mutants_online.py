@@ -304,3 +304,10 @@ def test_a_reader_asks_the_store_for_a_table_s_snapshot_only_the_first_time(
     reader.store.write("gold.t", later, [], [], [], replace=False)
     assert reader.store.snapshot("gold.t") == later
     assert reader.snapshot("gold.t") is first
+
+
+def test_a_column_that_cannot_be_stored_online_is_refused_by_name() -> None:
+    frame = pl.DataFrame({"cid": [1], "tags": [[1, 2]]})
+    with pytest.raises(FeatureStoreError) as refused:
+        encode_grouped(frame, ["cid"], None)
+    assert str(refused.value) == "column 'tags' of type List(Int64) cannot be stored online"
