@@ -28,10 +28,10 @@ from bench.serving.lakehouse import prepare, token
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.config import Settings
 from lakehouse_ml.domains.churn.model import MODEL
+from lakehouse_ml.ml.mlflow_settings import use_project_defaults
 from lakehouse_ml.serving.app import create_app
 from lakehouse_ml.serving.config import ServingConfig
 from lakehouse_ml.serving.runtime import Runtime
-from lakehouse_ml.serving.server import quiet_mlflow
 
 Message = dict[str, Any]
 App = Callable[[Message, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
@@ -87,7 +87,7 @@ async def measure(runtime: Runtime, bodies: list[bytes], headers: dict[str, str]
 
 
 def per_request_ms(settings: Settings, requests: int, customers: list[int]) -> float:
-    quiet_mlflow()
+    use_project_defaults()
     headers = {"authorization": f"Bearer {token(settings, 'bench-per-request')}",
                "content-type": "application/json"}
     bodies = [json.dumps({"dataframe_records": [{"customer_id": c}]}).encode()

@@ -19,15 +19,9 @@ from lakehouse_ml.serving.protocol import limited_protocol
 from lakehouse_ml.serving.runtime import Runtime
 
 
-def quiet_mlflow() -> None:
-    """No telemetry, no artifact progress bars on a server's stderr: MLflow's defaults
-    changed, not the environment (other threads may be running)."""
-    use_project_defaults()
-
-
 def uvicorn_server(config: ServingConfig, host: str, port: int) -> uvicorn.Server:
     """Loads the models (raises `NoChampion` if an endpoint has nothing to serve)."""
-    quiet_mlflow()
+    use_project_defaults()  # no telemetry, no progress bars on stderr; no environment write
     return uvicorn.Server(uvicorn_config(create_app(Runtime(config)), config.limits, host, port))
 
 
