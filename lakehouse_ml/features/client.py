@@ -34,7 +34,7 @@ from lakehouse_ml.features.table import FeatureTable, load_table, table_info
 from lakehouse_ml.features.timestamps import STORED, require_aware, utc_instant
 from lakehouse_ml.features.training_set import Step, TrainingSet, build, output_columns
 from lakehouse_ml.features.writes import prepare_rows
-from lakehouse_ml.lake.predicates import between, identifier, quoted
+from lakehouse_ml.lake.predicates import between, from_until
 
 DEFAULT_OWNER = "team:ml"
 
@@ -150,11 +150,8 @@ class FeatureEngineeringClient:
             raise FeatureStoreError(
                 f"replace a time range of {table.name}: {outside.height} row(s) stamped outside "
                 f"[{low.isoformat()}, {high.isoformat()}), e.g. {outside.row(0, named=True)}")
-        column = identifier(ts)
-        return self.catalog.overwrite(
-            table.name, rows, evolve=True,
-            predicate=f"{column} >= {quoted(low.isoformat())} AND "
-                      f"{column} < {quoted(high.isoformat())}")
+        return self.catalog.overwrite(table.name, rows, evolve=True,
+                                      predicate=from_until(ts, low.isoformat(), high.isoformat()))
 
     @staticmethod
     def _rows(table: FeatureTable, df: Any) -> pl.DataFrame:

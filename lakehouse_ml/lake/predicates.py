@@ -34,6 +34,12 @@ def between(column: str, low: object, high: object, alias: str | None = None) ->
     return f"{name} >= {quoted(low)} AND {name} <= {quoted(high)}"
 
 
+def from_until(column: str, low: object, high: object) -> str:
+    """`low <= column < high` (a half-open range), bounds as literals."""
+    name = identifier(column)
+    return f"{name} >= {quoted(low)} AND {name} < {quoted(high)}"
+
+
 def same_keys(keys: Sequence[str]) -> str:
     """The incoming row `s` and the stored row `t` have equal `keys` (a MERGE condition)."""
     return " AND ".join(f"{identifier(k, 't')} = {identifier(k, 's')}" for k in keys)
