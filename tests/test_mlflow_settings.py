@@ -1,10 +1,11 @@
 """MLflow's settings, URIs and active experiment are set without writing the environment:
 `use_tracking` and `use_experiment` run in Dagster steps (beside the catalog's audit and
-lineage writer threads), in CLI commands and at a server's start-up, while other threads may
-read the environment, and a libc `setenv`/`unsetenv` then is not thread-safe (it crashed the
-test process). A subprocess runs each entry point with a polars thread running and records
-every environment write Python makes (the `os.putenv`/`os.unsetenv` audit events, which
-`os.environ` raises), and reads MLflow's settings back below Python (libc `getenv`)."""
+lineage writer threads), in CLI commands and at a server's start-up, and a training step logs
+a model with its input example, while other threads may read the environment, and a libc
+`setenv`/`unsetenv` then is not thread-safe (it crashed the test process). A subprocess runs
+each entry point with a polars thread running and records every environment write Python
+makes (the `os.putenv`/`os.unsetenv` audit events, which `os.environ` raises), and reads
+MLflow's settings back below Python (libc `getenv`)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ sys.addaudithook(audit)
 
 import dagster as dg
 import mlflow
+import pandas as pd
 import polars as pl
 from mlflow import MlflowClient, environment_variables
 
@@ -40,7 +42,9 @@ from lakehouse_ml.config import Settings
 from lakehouse_ml.defs.resources import MlflowResource
 from lakehouse_ml.domains.churn.model import MODEL
 from lakehouse_ml.ml.mlflow_settings import HTTP_DEFAULTS, QUIET
+from lakehouse_ml.ml.packaging import load_packaged, log_packaged
 from lakehouse_ml.ml.registry import use_experiment
+from lakehouse_ml.ml.train import build_pipeline
 from lakehouse_ml.serving.config import ServingConfig
 from lakehouse_ml.serving.server import uvicorn_server
 
@@ -79,9 +83,26 @@ def tracked(mlflow: MlflowResource) -> str:
     return run.info.run_id
 
 
-def step(uri):
-    result = dg.materialize([tracked], resources={"mlflow": MlflowResource(tracking_uri=uri)})
-    return result.output_for_node("tracked")
+EXAMPLE = pd.DataFrame({"plan_tier": ["basic", "pro"] * 20, "orders_30d": range(40)})
+
+
+@dg.asset
+def trained(mlflow: MlflowResource) -> str:
+    # what the training step does after fitting: log and register the model with an example
+    import mlflow as fluent
+
+    client = mlflow.client()
+    use_experiment(client, "/dev/settings")
+    pipeline = build_pipeline(MODEL, list(EXAMPLE)).fit(EXAMPLE, [0, 1, 1, 0] * 10)
+    with fluent.start_run() as run:
+        log_packaged(client, pipeline, "dev.churn.settings_test", MODEL.training_set,
+                     list(EXAMPLE), EXAMPLE, ["scikit-learn", "skops"])
+    return run.info.run_id
+
+
+def step(uri, asset=tracked):
+    result = dg.materialize([asset], resources={"mlflow": MlflowResource(tracking_uri=uri)})
+    return result.output_for_node(asset.key.path[-1])
 
 
 work_dir, with_steps = sys.argv[1], sys.argv[2] == "steps"
@@ -92,6 +113,7 @@ written("cli", lambda: app(["rollback", "--reason", "test"], standalone_mode=Fal
 if with_steps:
     written("step a", lambda: step(stores["a"]))
     written("step a again", lambda: step(stores["a"]))
+    written("train a", lambda: step(stores["a"], trained))
     written("step b", lambda: step(stores["b"]))  # another URI while threads run
 written("server", lambda: uvicorn_server(ServingConfig(settings, {"churn": MODEL}),
                                          "127.0.0.1", 0))
@@ -99,6 +121,11 @@ if with_steps:
     written("step a last", lambda: step(stores["a"]))
 stop.set()
 thread.join()
+model = {}
+if with_steps:  # the logged model kept its example and signature (store a is current)
+    packaged = load_packaged("models:/dev.churn.settings_test/1")
+    model = {"example": packaged.input_example.to_dict("list"),
+             "signature": packaged.logged.signature.to_dict()["inputs"]}
 runs = {}
 for name, uri in stores.items() if with_steps else ():
     client = MlflowClient(uri, uri)
@@ -112,6 +139,7 @@ print(json.dumps({
     "lakehouse": settings.mlflow_tracking_uri,
     "steps": steps,
     "runs": runs,
+    "model": model,
     "environ": {k: v for k, v in os.environ.items() if k.startswith("MLFLOW_")},
     "libc": {n: (libc.getenv(n.encode()) or b"").decode() for n in names},
     "values": {n: getattr(environment_variables, n).get() for n in names},
@@ -135,23 +163,30 @@ def test_steps_commands_and_servers_write_no_environment_once_threads_run(
     tmp_path: Path,
 ) -> None:
     """`lakehouse-ml rollback` (the process's first MLflow use), a Dagster step using the
-    MLflow resource (the same URI twice, another URI), a server's start-up, then the first
-    URI's step again, each with a polars thread running: no environment variable is written
-    (MLflow's own `set_tracking_uri` and `set_experiment` wrote MLFLOW_TRACKING_URI and
-    MLFLOW_EXPERIMENT_ID), yet MLflow points where each asked and each step's run is in its
-    own store."""
+    MLflow resource (the same URI twice, another URI), a training step logging a model with
+    its input example, a server's start-up, then the first URI's step again, each with a
+    polars thread running: no environment variable is written (MLflow's own `set_tracking_uri`
+    and `set_experiment` wrote MLFLOW_TRACKING_URI and MLFLOW_EXPERIMENT_ID, and
+    `mlflow.sklearn.log_model` set and deleted _MLFLOW_IS_IN_SERVING_ENVIRONMENT to check the
+    example), yet MLflow points where each asked, each step's run is in its own store and the
+    model keeps its input example and signature."""
     got = run(tmp_path, steps=True)
     stores, steps = got["stores"], got["steps"]
     assert {name: step["writes"] for name, step in steps.items()} == dict.fromkeys(steps, [])
     where = {name: step["tracking"] for name, step in steps.items()}
     assert where == {"step a": stores["a"], "step a again": stores["a"], "step b": stores["b"],
-                     "cli": got["lakehouse"], "server": got["lakehouse"],
+                     "train a": stores["a"], "cli": got["lakehouse"], "server": got["lakehouse"],
                      "step a last": stores["a"]}
     assert all(step["registry"] == step["tracking"] for step in steps.values())
     ran = {name: steps[name]["outcome"] for name in ("step a", "step a again", "step b",
-                                                     "step a last")}
+                                                     "train a", "step a last")}
     assert sorted(got["runs"]["a"]) == sorted([ran["step a"], ran["step a again"],
-                                               ran["step a last"]])
+                                               ran["train a"], ran["step a last"]])
+    assert got["model"]["example"] == {"plan_tier": ["basic", "pro", "basic"],
+                                       "orders_30d": [0, 1, 2]}  # the first 3 rows
+    assert json.loads(got["model"]["signature"]) == [
+        {"type": "string", "name": "plan_tier", "required": True},
+        {"type": "long", "name": "orders_30d", "required": True}]
     assert got["runs"]["b"] == [ran["step b"]]
     # both ran their start-up, then found nothing to roll back or serve
     assert steps["cli"]["outcome"].startswith("CommandError: ")

@@ -103,13 +103,34 @@ def load_packaged(uri: str) -> PackagedModel:
                          logged, example)
 
 
+class _SklearnWithoutServingCheck:
+    """`mlflow.sklearn` as `Model.log`'s flavor, minus MLflow's serving check of the input
+    example. That check predicts the example in a simulated serving environment, which sets
+    and then deletes `_MLFLOW_IS_IN_SERVING_ENVIRONMENT` in `os.environ`
+    (`mlflow.pyfunc.utils.environment._simulate_serving_environment`): a libc setenv/unsetenv
+    inside the training step, not thread-safe while other threads read the environment.
+    `Model.log` skips the check on `validate_serving_input=False` and passes that keyword on
+    to the flavor's `save_model`, which `mlflow.sklearn.save_model` refuses (TypeError), so it
+    is dropped here (MLflow's transformers flavor passes it the same way). The example is
+    still saved by `mlflow.sklearn.save_model` as MLflow records it (`input_example.json`,
+    `serving_input_example.json`, MLmodel's `saved_input_example_info`)."""
+
+    @staticmethod
+    def save_model(validate_serving_input: bool, **flavor: Any) -> None:
+        mlflow.sklearn.save_model(**flavor)
+
+
 def log_packaged(client: MlflowClient, pipeline: Pipeline, registered_name: str,
                  training_set: TrainingSetSpec, features: list[str], example: pd.DataFrame,
                  pip_requirements: list[str]) -> int:
-    """Log `pipeline` with skops in the active run, register it under `registered_name` and
-    record the sha256 of its stored files; returns the new version."""
-    logged = mlflow.sklearn.log_model(
-        pipeline, name="model", registered_model_name=registered_name,
+    """Log `pipeline` with skops in the active run (as `mlflow.sklearn.log_model` does, with
+    `example.head(3)` as its input example and a signature inferred from `example`, but no
+    environment write), register it under `registered_name` and record the sha256 of its
+    stored files; returns the new version."""
+    logged = Model.log(
+        artifact_path=None, flavor=_SklearnWithoutServingCheck, flavor_name="mlflow.sklearn",
+        validate_serving_input=False, sk_model=pipeline, name="model",
+        registered_model_name=registered_name,
         signature=infer_signature(example, pipeline.predict_proba(example)),
         input_example=example.head(3), pip_requirements=pip_requirements,
         serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
