@@ -97,6 +97,16 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     "payload": (["lakehouse_ml/serving/payload.py"],
                 ["tests/serving/test_mutants_payload.py",
                  f"{_SERVING}test_records_columns_are_those_of_every_row_missing_ones_null"]),
+    "serving": (  # issue 10: limits, request checks, inference-log redaction, EXECUTE checks
+        [f"lakehouse_ml/serving/{m}.py" for m in ("limits", "request", "redact", "authorization")],
+        # called directly, no served model; left out: the 4 s hypothesis test of the credential
+        # scan's fast path (tests/governance/test_audit_fast_path.py), the HTTP tests
+        ["tests/serving/test_mutants_serving.py", "tests/serving/test_request_keys.py",
+         "tests/serving/test_payload_abuse.py", "tests/serving/test_unknown_keys_message.py",
+         "tests/serving/test_model_access.py",
+         "tests/serving/test_body_bounds.py::test_unexpected_columns_are_named_cut",
+         "tests/governance/test_audit_fast_path.py::"
+         "test_a_remembered_name_keeps_its_rule_and_credentials_are_not_remembered"]),
     "asset-checks": (["lakehouse_ml/defs/factories/medallion.py"],
                      ["tests/test_asset_checks.py", "tests/test_mutants_asset_checks.py"]),
     "monitoring": (  # issue 12: the statistics, their windows and baseline, and the decisions
