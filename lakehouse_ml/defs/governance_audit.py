@@ -6,13 +6,13 @@ adds the latest asset check results of every asset and the assets' declared fres
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGraph
 from dagster._core.storage.asset_check_execution_record import (
     COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES,
 )
-from mlflow import MlflowClient
 
 from lakehouse_ml.defs.factories import names
 from lakehouse_ml.defs.factories.metadata import asset_key
@@ -25,10 +25,13 @@ from lakehouse_ml.governance.findings import (
     critical,
     write_findings,
 )
-from lakehouse_ml.governance.findings_audit import Audit, AuditInputs, run_audit
-from lakehouse_ml.governance.findings_models import CheckStatus
 from lakehouse_ml.governance.findings_ops import AssetFreshness
-from lakehouse_ml.governance.report import markdown, write_report
+
+if TYPE_CHECKING:  # the audit's engine imports MLflow: imported by the step, not at load
+    from mlflow import MlflowClient
+
+    from lakehouse_ml.governance.findings_audit import Audit
+    from lakehouse_ml.governance.findings_models import CheckStatus
 
 GROUP = "governance"
 CHECK = "no_critical_findings"
@@ -48,11 +51,13 @@ def _asset_graph() -> BaseAssetGraph:
 
 
 def _latest_checks(context: dg.AssetExecutionContext, graph: BaseAssetGraph, env: str
-                   ) -> tuple[dict[str, list[CheckStatus]], list[AssetFreshness]]:
+                   ) -> tuple[dict[str, list["CheckStatus"]], list[AssetFreshness]]:
     """Per table (full name) the latest completed evaluation of each of its asset's checks,
     and a stale entry per failed `freshness` check. A check planned by a run that never
     evaluated it (the asset failed, the run was interrupted) has no result of its own: its
     previous completed evaluation stands."""
+    from lakehouse_ml.governance.findings_models import CheckStatus
+
     checks: dict[str, list[CheckStatus]] = {}
     stale: list[AssetFreshness] = []
     history = context.instance.event_log_storage.get_asset_check_execution_history
@@ -92,7 +97,7 @@ def _declared_freshness(context: dg.AssetExecutionContext, graph: BaseAssetGraph
     return found
 
 
-def _registry(mlflow: MlflowResource) -> MlflowClient | None:
+def _registry(mlflow: MlflowResource) -> "MlflowClient | None":
     """The MLflow registry's client; None for an embedded store that was never created (no
     model was ever registered: the audit does not create one)."""
     uri = mlflow.tracking_uri
@@ -101,7 +106,7 @@ def _registry(mlflow: MlflowResource) -> MlflowClient | None:
     return mlflow.client()
 
 
-def check_result(audit: Audit) -> dg.AssetCheckResult:
+def check_result(audit: "Audit") -> dg.AssetCheckResult:
     """Fails (ERROR) on any critical finding, naming them; fails when there was nothing to
     audit, saying why: it never passes on an empty lakehouse."""
     worst = critical(audit.findings)
@@ -128,6 +133,9 @@ def check_result(audit: Audit) -> dg.AssetCheckResult:
 )
 def governance_findings(context: dg.AssetExecutionContext, lakehouse: LakehouseResource,
                         mlflow: MlflowResource) -> Iterator[dg.MaterializeResult]:
+    from lakehouse_ml.governance.findings_audit import AuditInputs, run_audit
+    from lakehouse_ml.governance.report import markdown, write_report
+
     catalog = lakehouse.catalog(as_location=True)  # the whole lakehouse: as the metastore admin
     create_table(catalog)
     graph = _asset_graph()

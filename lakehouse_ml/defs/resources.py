@@ -6,13 +6,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
-from mlflow import MlflowClient
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.config import Settings
-from lakehouse_ml.ml.registry import use_tracking
+
+if TYPE_CHECKING:  # MLflow is imported by the steps that use it, not when definitions load
+    from mlflow import MlflowClient
 
 POLICY_FILE = "policy.yaml"
 """A domain package's governance policy (see `lakehouse_ml.governance.policy`)."""
@@ -100,6 +102,8 @@ class MlflowResource(dg.ConfigurableResource):
         return cls(tracking_uri=(settings or Settings.from_env()).mlflow_tracking_uri)
 
     def client(self) -> MlflowClient:
+        from lakehouse_ml.ml.registry import use_tracking
+
         return use_tracking(self.tracking_uri)
 
 

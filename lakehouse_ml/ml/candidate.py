@@ -11,7 +11,6 @@ import json
 import subprocess
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
@@ -24,7 +23,8 @@ from lakehouse_ml.features import FeatureEngineeringClient
 from lakehouse_ml.features.training_table import pinned_versions
 from lakehouse_ml.governance.reproduce_hash import TAG as TRAINING_SET_SHA256
 from lakehouse_ml.governance.reproduce_hash import TrainingSetDigest
-from lakehouse_ml.ml.evaluate import Evaluation, evaluate, plots
+from lakehouse_ml.ml.candidate_record import Candidate
+from lakehouse_ml.ml.evaluate import evaluate, plots
 from lakehouse_ml.ml.holdout import log_holdout_predictions
 from lakehouse_ml.ml.model_card import model_card
 from lakehouse_ml.ml.packaging import describe_steps, log_packaged
@@ -36,20 +36,10 @@ from lakehouse_ml.ml.retraining import (
     already_trained,
 )
 from lakehouse_ml.ml.spec import ModelSpec
-from lakehouse_ml.ml.train import TrainedModel, inputs, train
+from lakehouse_ml.ml.train import inputs, train
 from lakehouse_ml.ml.windows import truncated_rows
 
 REQUIREMENTS = ("scikit-learn", "pandas", "numpy", "skops")
-
-
-@dataclass(frozen=True)
-class Candidate:
-    model: str
-    version: int
-    run_id: str
-    trained: TrainedModel
-    evaluation: Evaluation
-    data_versions: dict[str, int]
 
 
 def git_commit() -> str:

@@ -12,9 +12,8 @@ from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.features.client import FeatureEngineeringClient
 from lakehouse_ml.lake.predicates import between
 from lakehouse_ml.ml.packaging import PackagedModel, load_packaged
+from lakehouse_ml.ml.score_schema import SCORE_COLUMNS, THRESHOLD
 from lakehouse_ml.ml.train import inputs
-
-THRESHOLD = 0.5
 
 
 def features_for(client: FeatureEngineeringClient, model: PackagedModel, df: pl.DataFrame
@@ -53,8 +52,6 @@ def _scored(model: PackagedModel, model_uri: str, df: pl.DataFrame, frame: pl.Da
 
 
 UTC_TIME = pl.Datetime("us", "UTC")
-SCORE_COLUMNS = ("as_of", "probability", "prediction", "model_version", "scored_at")
-"""The columns `score_latest` writes beside the keys and the model's input features."""
 
 
 def _scoring_day(column: str, as_of: datetime) -> str:

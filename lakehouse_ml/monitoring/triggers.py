@@ -36,7 +36,7 @@ import polars as pl
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.features import FeatureLookup
-from lakehouse_ml.ml.scoring import SCORE_COLUMNS
+from lakehouse_ml.ml.score_schema import SCORE_COLUMNS
 from lakehouse_ml.ml.spec import ModelSpec
 from lakehouse_ml.monitoring.levels import ERROR, drift_levels
 from lakehouse_ml.monitoring.pii import HIDDEN, masked_slice_value, slice_pii

@@ -11,12 +11,11 @@ from lakehouse_ml.defs.factories.metadata import asset_key, markdown, table_meta
 from lakehouse_ml.defs.resources import LakehouseResource, MlflowResource
 from lakehouse_ml.features import FeatureEngineeringClient
 from lakehouse_ml.ml.batch import MAX_DAYS_PER_RUN, scoring_keys, scoring_plan
-from lakehouse_ml.ml.candidate import Candidate, train_if_new
-from lakehouse_ml.ml.deploy import deploy, record_gates
-from lakehouse_ml.ml.gates import run_gates
-from lakehouse_ml.ml.registry import CHAMPION, alias_version, model_uri
-from lakehouse_ml.ml.scoring import score_days
+from lakehouse_ml.ml.candidate_record import Candidate
 from lakehouse_ml.ml.spec import ModelSpec
+
+# The ops import MLflow and scikit-learn (lakehouse_ml.ml.candidate, deploy, gates, registry,
+# scoring) when they run: loading the definitions, e.g. for a daily refresh, does not.
 
 
 class TrainConfig(dg.Config):
@@ -42,6 +41,8 @@ def model_asset(spec: ModelSpec) -> dg.AssetsDefinition:
         context: dg.OpExecutionContext, config: TrainConfig, lakehouse: LakehouseResource,
         mlflow: MlflowResource,
     ) -> Iterator[dg.Output | dg.AssetObservation]:
+        from lakehouse_ml.ml.candidate import train_if_new
+
         def alive(run_id: str) -> bool:
             run = context.instance.get_run_by_id(run_id)
             return run is not None and not run.is_finished
@@ -62,6 +63,9 @@ def model_asset(spec: ModelSpec) -> dg.AssetsDefinition:
         context: dg.OpExecutionContext, candidate: Candidate, lakehouse: LakehouseResource,
         mlflow: MlflowResource,
     ) -> tuple[Candidate, bool]:
+        from lakehouse_ml.ml.deploy import record_gates
+        from lakehouse_ml.ml.gates import run_gates
+
         client = mlflow.client()
         gates = run_gates(client, spec, candidate)
         for gate in gates:
@@ -77,6 +81,8 @@ def model_asset(spec: ModelSpec) -> dg.AssetsDefinition:
         context: dg.OpExecutionContext, validated: tuple[Candidate, bool],
         lakehouse: LakehouseResource, mlflow: MlflowResource,
     ) -> dg.Output[None]:
+        from lakehouse_ml.ml.deploy import deploy
+
         candidate, passed = validated
         alias = deploy(lakehouse.catalog(), mlflow.client(), spec.schema, candidate.model,
                        candidate.version, passed, actor=f"dagster:{context.run_id}")
@@ -144,6 +150,9 @@ def predictions_asset(spec: ModelSpec) -> dg.AssetsDefinition:
     def predictions(context: dg.AssetExecutionContext, config: BatchScoreConfig,
                     lakehouse: LakehouseResource, mlflow: MlflowResource
                     ) -> dg.MaterializeResult:
+        from lakehouse_ml.ml.registry import CHAMPION, alias_version, model_uri
+        from lakehouse_ml.ml.scoring import score_days
+
         catalog = lakehouse.catalog()
         name = spec.registered_name(catalog.env)
         version = alias_version(mlflow.client(), name, CHAMPION)

@@ -23,8 +23,7 @@ from lakehouse_ml.defs.factories.monitoring_checks import (
 )
 from lakehouse_ml.defs.resources import LakehouseResource, MlflowResource
 from lakehouse_ml.monitoring.levels import ERROR, latest_drift
-from lakehouse_ml.monitoring.refresh import refresh
-from lakehouse_ml.monitoring.report import MAX_PLOTS, pii_columns, publish_report
+from lakehouse_ml.monitoring.pii import pii_columns
 from lakehouse_ml.monitoring.spec import Monitor
 
 DAILY = "0 6 * * *"
@@ -56,6 +55,10 @@ def monitor_asset(monitor: Monitor) -> dg.AssetsDefinition:
         "touch (all of them the first time); idempotent.")
     def _monitor(context: dg.AssetExecutionContext, lakehouse: LakehouseResource,
                  mlflow: MlflowResource) -> Iterator[dg.MaterializeResult]:
+        # imported when it runs (MLflow, scikit-learn, matplotlib), not when definitions load
+        from lakehouse_ml.monitoring.refresh import refresh
+        from lakehouse_ml.monitoring.report import MAX_PLOTS, publish_report
+
         catalog, client = lakehouse.catalog(), mlflow.client()
         result = refresh(catalog, monitor, client=client)
         for note in result.notes:

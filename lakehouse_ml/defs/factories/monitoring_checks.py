@@ -12,8 +12,7 @@ from lakehouse_ml.defs.factories.metadata import asset_key, markdown
 from lakehouse_ml.defs.resources import LakehouseResource
 from lakehouse_ml.monitoring.freshness import freshness
 from lakehouse_ml.monitoring.levels import ERROR, WindowDrift, latest_drift
-from lakehouse_ml.monitoring.pii import HIDDEN, masked_slice_value, reveals_pii
-from lakehouse_ml.monitoring.report import pii_columns
+from lakehouse_ml.monitoring.pii import HIDDEN, masked_slice_value, pii_columns, reveals_pii
 from lakehouse_ml.monitoring.spec import Monitor
 
 DRIFT_CHECK = "drift"

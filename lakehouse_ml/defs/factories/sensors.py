@@ -14,7 +14,6 @@ from lakehouse_ml.defs.resources import LakehouseResource
 from lakehouse_ml.ml.spec import ModelSpec
 from lakehouse_ml.monitoring.failed_runs import TABLE, record_failed_run
 from lakehouse_ml.monitoring.spec import Monitor, RetrainingPolicy
-from lakehouse_ml.monitoring.triggers import decide
 
 DRIFT_INTERVAL_SECONDS = 120
 """How often a drift sensor reads the metric tables (a daily refresh writes them)."""
@@ -46,6 +45,10 @@ def drift_sensor(model: ModelSpec, policy: RetrainingPolicy,
     )
     def _drift(context: dg.SensorEvaluationContext,
                lakehouse: LakehouseResource) -> dg.RunRequest | dg.SkipReason:
+        # imported when it runs (it reads the model's scores: MLflow, scikit-learn), not when
+        # the definitions load
+        from lakehouse_ml.monitoring.triggers import decide
+
         instance = context.instance
 
         def launched(episode: str) -> bool:

@@ -33,7 +33,7 @@ from lakehouse_ml.domains.churn.features import FEATURE_TABLES, KEY, TS
 from lakehouse_ml.domains.churn.model import LABELS, MODEL
 from lakehouse_ml.domains.churn.training import LABEL_TIME, REVENUE_PER_PURCHASE, TRAINING_SET
 from lakehouse_ml.medallion.spec import FeatureTableSpec
-from lakehouse_ml.ml.scoring import THRESHOLD
+from lakehouse_ml.ml.score_schema import THRESHOLD
 from lakehouse_ml.monitoring.spec import (
     ChampionTrainingSet,
     DriftThreshold,
