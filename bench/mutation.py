@@ -123,7 +123,21 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
          "lakehouse_ml/governance/principals.py", "lakehouse_ml/governance/row_column.py"],
         [f"tests/governance/test_{t}.py"
          for t in ("privileges", "principals", "row_column", "row_column_policy", "enforcement",
-                   "catalog_existence", "catalog_listing_disclosure", "model_privileges")]),
+                   "catalog_existence", "catalog_listing_disclosure", "model_privileges",
+                   "mutants_access")]),
+    "erasure": (  # issue 14 item 5: what `forget` finds as the subject's, and deletes
+        [f"lakehouse_ml/governance/erasure_{m}.py"
+         for m in ("match", "tables", "files_lines", "online", "places")],
+        # left out: test_erasure.py (trains two models: minutes), the artifact tests (MLflow;
+        # they reach erasure_files_artifacts, not these modules)
+        [*(f"tests/governance/test_erasure_{t}.py"
+           for t in ("attack", "files", "files_property", "schema_check")),
+         "tests/governance/test_mutants_erasure.py",
+         "tests/governance/test_erasure_audit_allowed.py::"
+         "test_a_table_held_offline_and_in_an_online_store_is_one_record",
+         # 11 s (forget run three times): the same paths as the file's faster tests
+         "--deselect=tests/governance/test_erasure_attack.py::"
+         "test_forget_twice_and_another_subject_after_it_end_well"]),
 }
 """Group → (modules mutated together, the fast tests that exercise them: files, glob patterns,
 pytest node ids, or `--deselect=<node id>` for a slow test of a listed file). Tests that build a

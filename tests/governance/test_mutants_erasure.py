@@ -1,0 +1,205 @@
+"""What an erasure recognises as the subject's, called directly (issue 14 item 5, `make
+mutation`'s `erasure` group): key columns and their derivations, a key typed per column, the
+key named inside a text, and the subject's keys found in and deleted from an online store
+(real Delta tables, a real SQLite store). Each test kills survivors of that group's run
+(bench/MUTATION.md, "governance erasure")."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from lakehouse_ml.catalog import Catalog, TableInfo
+from lakehouse_ml.features.online.codec import encode
+from lakehouse_ml.features.online.publish import publish
+from lakehouse_ml.features.online.sqlite_store import SQLiteStore
+from lakehouse_ml.governance import erasure_match as m
+from lakehouse_ml.governance import erasure_online
+from lakehouse_ml.governance.erasure_places import ErasedPlace, Subject
+
+SUBJECT = Subject("customer_id", "42")
+NEEDLES = m.Needles(SUBJECT, {"email": frozenset({"user42@example.com", "x@y"})})
+
+
+def test_key_columns_follow_declared_derivations_transitively() -> None:
+    schemas = {"silver.people": pl.Schema({"customer_id": pl.Int64, "email": pl.String}),
+               "gold.scores": pl.Schema({"cid": pl.Int32, "score": pl.Float64}),
+               "gold.ranks": pl.Schema({"ranked": pl.String}),
+               "gold.other": pl.Schema({"x": pl.Int64})}
+    derived = {"gold.scores": {"cid": [("silver.people", "customer_id")]},
+               "gold.ranks": {"ranked": [("gold.scores", "cid")],
+                              "absent": [("silver.people", "customer_id")]},
+               "gold.other": {"x": [("silver.people", "email")]},
+               "gold.undeclared": {"y": [("silver.people", "customer_id")]}}
+    assert m.key_columns(SUBJECT, schemas, derived) == {
+        "gold.ranks": {"ranked": pl.String}, "gold.scores": {"cid": pl.Int32},
+        "silver.people": {"customer_id": pl.Int64}}
+    assert m.key_columns(Subject("email", "a"), schemas, {}) == {
+        "silver.people": {"email": pl.String}}
+
+
+def test_the_value_is_typed_per_column_or_refused_naming_it() -> None:
+    assert m.typed(Subject("c", " 42 "), pl.String, "t.c") == " 42 "
+    assert m.typed(SUBJECT, pl.Int16, "t.c") == 42
+    assert m.typed(Subject("c", "1.5"), pl.Float64, "t.c") == 1.5
+    with pytest.raises(ValueError, match=r"^--key customer_id='x': dev.t.c is Int64, and 'x' "
+                       r"is not one$"):
+        m.typed(Subject("customer_id", "x"), pl.Int64, "dev.t.c")
+
+
+def test_only_long_enough_pii_values_are_searched_inside_texts() -> None:
+    needles = m.Needles(SUBJECT, {"email": frozenset({"b@cd", "abc", "a@b.io"}),
+                                  "phone": frozenset({"a@b.io", "12345"})})
+    assert needles.in_text() == ["12345", "a@b.io", "b@cd"]
+    assert m.Needles(SUBJECT).in_text() == []
+
+
+@pytest.mark.parametrize(("text", "named"), [
+    ('{"customer_id": 42}', True), ('{"customer_id":"42",', True), ('"customer_id" : 42]', True),
+    ('{"customer_id": " 42 "}', True), ('{"customer_id": 420}', False),
+    ('{"customer_id": 4}', False), ('{"customer": 42}', False), ('"customer_id": 42', False)])
+def test_the_key_as_a_json_field_is_told_from_a_longer_number(text: str, named: bool) -> None:
+    assert bool(NEEDLES.json_field().search(text)) is named
+
+
+def test_key_and_pii_matches_compare_whole_values() -> None:
+    frame = pl.DataFrame({"k": [" 42 ", "420", None], "n": [42, 420, None],
+                          "email": ["user42@example.com", "x", None], "score": [1, 2, 3]})
+    assert frame.filter(m.key_match("k", pl.String, 42))["n"].to_list() == [42]
+    assert frame.filter(m.key_match("n", pl.Int64, 42))["k"].to_list() == [" 42 "]
+    pii = m.pii_match(frame.schema, NEEDLES)
+    assert len(pii) == 1 and frame.filter(pii[0])["n"].to_list() == [42]
+    assert m.pii_match(pl.Schema({"email": pl.Int64}), NEEDLES) == []
+    assert m.pii_match(frame.schema, m.Needles(SUBJECT, {"email": frozenset()})) == []
+
+
+def test_text_columns_leave_out_keys_pii_and_other_types() -> None:
+    schema = pl.Schema({"k": pl.String, "email": pl.String, "raw": pl.String, "n": pl.Int64,
+                        "body": pl.String})
+    assert m.text_columns(schema, ["k"], NEEDLES) == ["raw", "body"]
+
+
+def test_the_prefilter_keeps_rows_naming_the_key_or_a_pii_value() -> None:
+    frame = pl.DataFrame({"a": ['{"customer_id": 42}', '{"customer_id": 7}', "42", None,
+                                "mail user42@example.com", "x@y"],
+                          "b": [None, None, None, '{"customer_id": 42}', None, None]})
+    assert m.text_prefilter([], NEEDLES) is None
+    keep = m.text_prefilter(["a", "b"], NEEDLES)
+    assert frame.with_row_index().filter(keep)["index"].to_list() == [0, 3, 4]
+    only_a = m.text_prefilter(["a"], NEEDLES)
+    assert frame.with_row_index().filter(only_a)["index"].to_list() == [0, 4]
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    (None, False), ("", False),
+    ("logged user42@example.com", True), ("x@y", False),
+    ('{"customer_id": 42}', True), ('{"customer_id": "42 "}', True),
+    ('{"customer_id": 420}', False),
+    ('{"customer_id": null}', False), ('{"customer_id": [42]}', False),
+    ('{"customer_id": {"v": 42}}', False),
+    ('{"dataframe_records": [{"customer_id": 42}]}', True),
+    ('{"columns": ["x", "customer_id"], "data": [[1, 7], [2, 42]]}', True),
+    ('{"columns": ["x", "customer_id"], "data": [[1, 7], [42]]}', False),
+    ('{"columns": ["customer_id"], "data": [42]}', False),
+    ('{"columns": "customer_id", "data": [[42]]}', False),
+    ('{"columns": ["x"], "data": [[42]]}', False),
+    ('{"body": "{\\"customer_id\\": 42}"}', True),
+    ('{"body": "customer_id 42"}', False),
+    ('{"body": "[{\\"customer_id\\": 42}"}', False),
+    ('{"customer_id": 42, "email": "broken', True),
+    ('{"customer_id": 420, "email": "broken', False),
+    ("[1, 2]", False),
+])
+def test_a_text_mentions_the_subject_as_a_field_or_a_pii_value(text: str | None,
+                                                               said: bool) -> None:
+    assert m.mentions(text, NEEDLES) is said
+
+
+def test_a_key_nested_deeper_than_64_levels_is_not_searched() -> None:
+    def nested(depth: int) -> str:
+        return "[" * depth + '{"customer_id": 42}' + "]" * depth
+
+    assert m.mentions(nested(64), NEEDLES) is True
+    assert m.mentions(nested(65), NEEDLES) is False
+
+
+PEOPLE = pl.DataFrame({"customer_id": [7, 42, 420], "email": ["a@x", "b@x", "c@x"]})
+VISITS = pl.DataFrame({"customer_id": [42, 42, 7], "day": ["d1", "d2", "d1"], "n": [1, 2, 3]})
+
+
+@pytest.fixture
+def published(tmp_path: Path) -> tuple[Catalog, SQLiteStore]:
+    """silver.people (one key) and gold.visits (two keys) published to a SQLite store; gold.idle
+    holds the subject but was never published."""
+    catalog = Catalog(str(tmp_path / "lake"), "dev")
+    store = SQLiteStore(tmp_path / "online")
+    for name, frame, keys in (("silver.people", PEOPLE, ["customer_id"]),
+                              ("gold.visits", VISITS, ["customer_id", "day"]),
+                              ("gold.idle", PEOPLE, ["customer_id"])):
+        catalog.create_table(name, frame.schema, TableInfo(owner="team:data"))
+        catalog.overwrite(name, frame)
+        if name != "gold.idle":
+            publish(store, f"dev.{name}", keys, None, catalog.version(name),
+                    lambda v, t, f=frame: f)
+    return catalog, store
+
+
+KEYS = {"silver.people": {"customer_id": (pl.Int64, 42)},
+        "gold.visits": {"customer_id": (pl.Int64, 42)},
+        "gold.idle": {"customer_id": (pl.Int64, 42)}}
+
+
+def _key(**values: object) -> str:
+    return json.dumps(values, separators=(",", ":"))
+
+
+def test_the_plan_names_every_published_key_of_the_subject_and_creates_no_store(
+        published: tuple[Catalog, SQLiteStore]) -> None:
+    catalog, store = published
+    found = {o.table: sorted(o.keys) for o in erasure_online.plan(catalog, store, KEYS)}
+    people = encode(PEOPLE.filter(pl.col("customer_id") == 42), ["customer_id"]).to_list()
+    visits = encode(VISITS.filter(pl.col("customer_id") == 42), ["customer_id", "day"]).to_list()
+    assert found == {"dev.silver.people": people, "dev.gold.visits": sorted(visits)}
+    assert not store.path("dev.gold.idle").exists()
+    assert erasure_online.plan(catalog, store, {"silver.people": {"email": (pl.String, "b@x")}}
+                               ) == []
+
+
+def test_a_key_deleted_offline_but_still_published_is_found_online(
+        published: tuple[Catalog, SQLiteStore]) -> None:
+    catalog, store = published
+    catalog.delete("silver.people", '"customer_id" = 42')
+    found = erasure_online.plan(catalog, store, {"silver.people": KEYS["silver.people"]})
+    assert [(o.table, o.keys) for o in found] == [
+        ("dev.silver.people", encode(PEOPLE.filter(pl.col("customer_id") == 42),
+                                     ["customer_id"]).to_list())]
+
+
+def test_erase_deletes_the_keys_keeps_the_version_and_vacuums_the_file(
+        published: tuple[Catalog, SQLiteStore]) -> None:
+    catalog, store = published
+    (found,) = erasure_online.plan(catalog, store, {"silver.people": KEYS["silver.people"]})
+    before = store.snapshot(found.table)
+    place = erasure_online.erase(store, found)
+    path = store.path(found.table)
+    assert place == ErasedPlace("online_store", "sqlite:dev.silver.people", 1,
+                                path.stat().st_size)
+    after = store.snapshot(found.table)
+    assert (after.version, after.keys, after.published_at) == (before.version, before.keys, None)
+    assert before.published_at is not None
+    others = encode(PEOPLE.filter(pl.col("customer_id") != 42), ["customer_id"]).to_list()
+    assert store.read(found.table, found.keys)[1] == [None]
+    assert None not in store.read(found.table, others)[1]
+    assert b"b@x" not in path.read_bytes() and b"a@x" in path.read_bytes()
+    assert not Path(f"{path}-wal").exists() or Path(f"{path}-wal").stat().st_size == 0
+
+
+def test_erase_of_a_table_unpublished_meanwhile_touches_nothing(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "online")
+    gone = erasure_online.OnlineKeys("dev.silver.people", [_key(customer_id=42)])
+    assert store.snapshot(gone.table) is None
+    assert erasure_online.erase(store, gone) == ErasedPlace(
+        "online_store", "sqlite:dev.silver.people", 0)
