@@ -172,6 +172,13 @@ def test_keys_only_look_up_full_rows_keep_keys_and_features() -> None:
         "key column 'k' is null in row 0")
 
 
+def test_a_key_only_request_carries_the_keys_in_their_declared_order() -> None:
+    """Even when the keys are also features, listed there in another order."""
+    schema = RequestSchema(pl.Schema({"k": pl.Int64, "j": pl.String}),
+                           pl.Schema({"j": pl.String, "f": pl.Float64, "k": pl.Int64}))
+    assert list(schema.parse({"j": ["a"], "k": [1]}).columns) == ["k", "j"]
+
+
 # --- redact -----------------------------------------------------------------------------------
 
 
@@ -246,10 +253,10 @@ def test_a_document_keeps_only_the_format_s_rows_redacted() -> None:
 def test_name_value_pairs_are_fields_other_pairs_lists() -> None:
     redactor = Redactor({"email"}, 10_000)
     document = {"inputs": [["password", "x"], ["Email", ["a", "b"]], ["note", "y"], [1, "z"],
-                           ["a", "b", "c"]]}
+                           ["password", "x", "y"]]}
     assert json.loads(redactor.document(document, b"")) == {"inputs": [
         ["password", REDACTED], ["Email", [_sha("a"), _sha("b")]], ["note", "y"], [1, "z"],
-        ["a", "b", "c"]]}
+        ["password", "x", "y"]]}
 
 
 def test_a_split_frame_is_redacted_by_column_position_and_its_index_dropped() -> None:
@@ -305,6 +312,7 @@ def test_the_walk_stops_once_the_prefix_is_full() -> None:
     assert redactor._walk([[1, 2], [3, 4], [5, 6]], [6]) == [[1, 2], [3]]
     assert redactor._walk({"a": 1, "b": 2, "c": 3}, [3]) == {"a": 1, "b": 2}
     assert redactor._walk([["password", "x"], 1, 2, 3], [4]) == [["password", REDACTED]]
+    assert redactor._walk([["password", "x"], 1, 2, 3], [5]) == [["password", REDACTED], 1]
     split = {"columns": ["a", "b", "c"], "data": [[1, 2, 3], [4, 5, 6], [7, 8, 9]]}
     # the frame, its 3 names, the data list, a row, then its values
     assert redactor._walk(split, [7]) == {"columns": ["a", "b", "c"], "data": [[1]]}
@@ -336,6 +344,11 @@ def test_nesting_is_cut_at_max_depth() -> None:
         walked = walked[0]
     assert walked == {"a": 1}
     assert redactor._walk({"a": {"b": 1}}, [10_000], MAX_DEPTH - 1) == {"a": TOO_DEEP}
+    assert redactor._walk({"a": {"b": 1}}, [10_000], MAX_DEPTH - 2) == {"a": {"b": 1}}
+    split = {"columns": ["a"], "data": [[[1]]]}  # a split frame's rows count as deep too
+    assert redactor._walk(split, [100], MAX_DEPTH - 2) == {"columns": ["a"], "data": [TOO_DEEP]}
+    assert redactor._walk(split, [100], MAX_DEPTH - 3) == {"columns": ["a"],
+                                                         "data": [[TOO_DEEP]]}
 
 
 # --- authorization ----------------------------------------------------------------------------
@@ -356,6 +369,7 @@ def _audited(settings: Settings) -> list[dict]:
     audit_log(settings.root, settings.env).flush()
     records = Catalog(settings.root, settings.env).read("governance.audit_log").filter(
         pl.col("service_name") == SERVICE).sort("sequence")
+    assert set(records["source"]) <= {"serving"}
     return [{"user": r["user_identity"]["email"], "action": r["action_name"],
              "status": r["response"]["status_code"], "error": r["response"]["error_message"],
              "params": {p["key"]: p["value"] for p in r["request_params"]}}
@@ -448,16 +462,19 @@ def test_loads_and_records_are_audited_with_their_principal_status_and_error(
 
 def test_a_flush_that_fails_is_logged_not_raised(
         governed: tuple[Metastore, ModelAccess], monkeypatch: pytest.MonkeyPatch,
-        caplog: pytest.LogCaptureFixture) -> None:
+        caplog: pytest.LogCaptureFixture, settings: Settings) -> None:
     _, access = governed
+    logs = []
 
     class Broken:
         def flush(self) -> None:
             raise OSError("disk full")
 
-    monkeypatch.setattr(authorization, "audit_log", lambda root, env: Broken())
+    monkeypatch.setattr(authorization, "audit_log",
+                        lambda root, env: logs.append((root, env)) or Broken())
     with caplog.at_level(logging.ERROR, logger=authorization.__name__):
         access.flush()
     assert [r.getMessage() for r in caplog.records] == [
         "audit log: buffered records could not be written at shutdown"]
     assert caplog.records[0].exc_info[1].args == ("disk full",)
+    assert logs == [(settings.root, settings.env)]  # the lakehouse's own audit log
