@@ -127,9 +127,12 @@ def mlflow_stores_from_a_template(tmp_path_factory: pytest.TempPathFactory) -> I
     """The suite opens dozens of new MLflow stores; for each MLflow creates its tables and runs
     every alembic migration (~2 CPU-s). In this process they are copied from one store MLflow
     made (`copied_store_tables`; MLflow still checks them as it opens the store). Child
-    processes (the CLI, servers) make theirs as usual."""
-    initialize = copied_store_tables(mlflow_db._initialize_tables,
-                                     tmp_path_factory.mktemp("mlflow_template") / "mlflow.db")
+    processes (the CLI, servers) make theirs as usual. `make mutation` makes that store once
+    for all its pytest sessions and names it in LAKEHOUSE_TEST_MLFLOW_TEMPLATE."""
+    shared = os.environ.get("LAKEHOUSE_TEST_MLFLOW_TEMPLATE", "")
+    template = (Path(shared) if shared and Path(shared).is_file()
+                else tmp_path_factory.mktemp("mlflow_template") / "mlflow.db")
+    initialize = copied_store_tables(mlflow_db._initialize_tables, template)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(mlflow_db, "_initialize_tables", initialize)
         patch.setattr(mlflow_registry, "_initialize_tables", initialize)

@@ -69,3 +69,61 @@ def test_a_stats_run_reaching_no_mutated_function_stops_the_group() -> None:
     assert unreached("ml", functions, {"lakehouse_ml.ml.gates.x_slice_gap": {"t.py::t"}}) == [
         "lakehouse_ml.ml.gates.xǁGateǁrow"]
     assert unreached("ml", set(), {}) == []
+
+
+ISSUE_8_MODULES = {f"lakehouse_ml/{m}.py" for m in (
+    "features/pit", "features/row_lookup", "features/training_table", "medallion/silver",
+    "medallion/reconcile", "medallion/gold", "ingest/landing", "lake/schema", "lake/tables",
+    "ml/gates", "ml/deploy", "ml/train", "serving/tokens", "serving/payload",
+    "defs/factories/medallion")}
+"""The modules issue 8 lists (point-in-time and lookups, silver/reconcile/gold, ingest parsing,
+schema enforcement, MERGE, gates and deploy, tokens and payloads, asset checks)."""
+
+
+def test_make_mutation_runs_issue_8s_modules_and_only_those_by_default() -> None:
+    default = mutation.groups_to_run([])
+    assert default == list(mutation.DEFAULT_GROUPS)
+    assert {m for g in default for m in GROUPS[g][0]} == ISSUE_8_MODULES
+    later = [g for g in GROUPS if g not in default]
+    assert {"online", "monitoring", "access"} <= set(later)
+    assert not ISSUE_8_MODULES & {m for g in later for m in GROUPS[g][0]}
+
+
+def test_a_group_outside_the_default_runs_when_named_and_all_runs_every_group() -> None:
+    assert mutation.groups_to_run(["monitoring", "point-in-time"]) == ["monitoring",
+                                                                        "point-in-time"]
+    assert mutation.groups_to_run(["all"]) == list(GROUPS)
+    with pytest.raises(SystemExit, match=r"^unknown group\(s\) \['nope'\]: choose from \["):
+        mutation.groups_to_run(["ml", "nope"])
+
+
+def test_each_pytest_session_of_a_run_has_a_basetemp_of_its_own_removed_when_it_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Sessions sharing pytest's default `/tmp/pytest-of-<user>/` each removed older sessions'
+    folders there (other runs' too): 1 to 4 CPU-s of a mutant's worker."""
+    from mutmut.runners.harness import PytestRunner
+
+    monkeypatch.setattr(PytestRunner, "execute_pytest", PytestRunner.execute_pytest)
+    root, seen = tmp_path / "root", tmp_path / "seen.txt"
+    root.mkdir()
+    (tmp_path / "test_records.py").write_text(
+        "def test_records(tmp_path):\n"
+        f"    with open({str(seen)!r}, 'a') as out:\n"
+        "        out.write(str(tmp_path) + '\\n')\n"
+        "    assert tmp_path.is_dir()\n")
+    mutation._own_basetemp(root)
+    runner = PytestRunner()
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        assert runner.execute_pytest(["-q", "test_records.py"]) == 0
+    first, second = (Path(line) for line in seen.read_text().splitlines())
+    assert first.is_relative_to(root) and second.is_relative_to(root)
+    assert first.parent != second.parent  # a basetemp per session
+    assert list(root.iterdir()) == []  # each removed when its session ended
+
+
+def test_a_group_s_cpu_per_mutant_is_reported_where_it_was_measured() -> None:
+    assert mutation._per_mutant({"mutant_cpu_seconds": 10.0, "mutants_tested": 4}) == "2.50"
+    assert mutation._per_mutant({"mutant_cpu_seconds": 10.0, "mutants_tested": 0}) == ""
+    assert mutation._per_mutant({"seconds": 391}) == ""
