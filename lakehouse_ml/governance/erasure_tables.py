@@ -150,7 +150,7 @@ def _holder(catalog: Catalog, name: str, location: str,
             rows += by_text.filter(~pl.col(row_id).is_in(list(known))).height
     if rows:
         return Holder(name, location, rows, _predicate(keys, raw, pii, ids), problem)
-    if _older_hold(catalog, location, keys, needles_):
+    if problem is not None or _older_hold(catalog, location, keys, needles_):
         return Holder(name, location, 0, None, problem)
     return None
 
@@ -177,19 +177,28 @@ def _older_hold(catalog: Catalog, location: str, keys: Mapping[str, tuple[pl.Dat
                for u in catalog.lake.table(location).file_uris()}
     older = [str(p) for p in folder.rglob("*.parquet")
              if "_delta_log" not in p.parts and p.name not in current]
-    if older and keys and _files_hold(older, keys):
+    if older and _files_hold(older, keys, needles_):
         return True
     return any(_stats_hold(stats, keys, needles_) for stats in _log_stats(folder))
 
 
-def _files_hold(files: list[str], keys: Mapping[str, tuple[pl.DataType, Any]]) -> bool:
-    """Whether one of the Parquet `files` has a row with the key (one that cannot be read
-    counts as holding it: it is vacuumed)."""
+def _files_hold(files: list[str], keys: Mapping[str, tuple[pl.DataType, Any]],
+                needles_: m.Needles) -> bool:
+    """Whether one of the Parquet `files` has a row of the subject's, recognised as in the
+    latest version: its key, one of its pii values, or the key named inside a text (one that
+    cannot be read counts as holding it: it is vacuumed)."""
     for file in files:
         try:
             frame = pl.scan_parquet(file)
-            present = {c: k for c, k in keys.items() if c in frame.collect_schema()}
-            if present and frame.filter(_key_filter(present)).head(1).collect().height:
+            schema = frame.collect_schema()
+            present = {c: k for c, k in keys.items() if c in schema}
+            direct = [*([_key_filter(present)] if present else []),
+                      *m.pii_match(schema, needles_)]
+            if direct and frame.filter(pl.any_horizontal(direct).fill_null(False)).head(
+                    1).collect().height:
+                return True
+            texts = m.text_columns(schema, present, needles_)
+            if _text_rows(frame, texts, needles_, schema).height:
                 return True
         except (OSError, pl.exceptions.PolarsError):
             return True

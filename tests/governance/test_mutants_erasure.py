@@ -18,6 +18,7 @@ from lakehouse_ml.features.online.publish import publish
 from lakehouse_ml.features.online.sqlite_store import SQLiteStore
 from lakehouse_ml.governance import erasure_match as m
 from lakehouse_ml.governance import erasure_online
+from lakehouse_ml.governance import erasure_tables as et
 from lakehouse_ml.governance.erasure_places import ErasedPlace, Subject
 
 SUBJECT = Subject("customer_id", "42")
@@ -203,3 +204,108 @@ def test_erase_of_a_table_unpublished_meanwhile_touches_nothing(tmp_path: Path) 
     assert store.snapshot(gone.table) is None
     assert erasure_online.erase(store, gone) == ErasedPlace(
         "online_store", "sqlite:dev.silver.people", 0)
+
+
+def _people(root: Path) -> Catalog:
+    """silver.people: customers 7, 42, 420 (email pii) written, then 42 overwritten away (its
+    rows only in an older data file and in the log's statistics); ops.requests: a logged body
+    naming 42 and one naming 7, rows named by request_id; ops.notes: a text naming 42 and no
+    row id."""
+    catalog = Catalog(str(root), "dev")
+    tables = {"silver.people": PEOPLE,
+              "ops.requests": pl.DataFrame({"request_id": ["r1", "r2"], "body": [
+                  '{"dataframe_records": [{"customer_id": 42}]}', '{"customer_id": 7}']}),
+              "ops.notes": pl.DataFrame({"note": ['{"customer_id": 42}', "nothing"]})}
+    for name, frame in tables.items():
+        pii = {"email": ["pii"]} if "email" in frame.columns else {}
+        catalog.create_table(name, frame.schema, TableInfo(owner="team:data", column_tags=pii))
+        catalog.overwrite(name, frame)
+    return catalog
+
+
+def _holders(catalog: Catalog, subject: Subject = SUBJECT) -> dict[str, et.Holder]:
+    keys = et.keys_of(catalog, subject, {})
+    return {h.name: h for h in et.find(catalog, et.needles(catalog, subject, keys), keys)}
+
+
+def test_each_holder_is_found_with_its_rows_and_the_predicate_that_deletes_them(
+        tmp_path: Path) -> None:
+    catalog = _people(tmp_path / "lake")
+    found = _holders(catalog)
+    assert sorted(found) == ["dev.ops.notes", "dev.ops.requests", "dev.silver.people"]
+    people, requests, notes = (found[f"dev.{t}"] for t in
+                               ("silver.people", "ops.requests", "ops.notes"))
+    assert (people.rows, people.predicate, people.problem) == (
+        1, "(\"customer_id\" = 42) OR (\"email\" IN ('b@x'))", None)
+    assert (requests.rows, requests.predicate, requests.problem) == (
+        1, "(\"request_id\" IN ('r1'))", None)
+    assert (notes.rows, notes.predicate) == (0, None)  # nothing it can delete by: said
+    assert notes.problem == ("1 row(s) name the subject inside a text, and the table has no "
+                             "row id column (_record_id, request_id) to delete them by")
+
+
+def test_a_text_key_is_deleted_by_the_texts_found_and_a_string_value_quoted(
+        tmp_path: Path) -> None:
+    catalog = Catalog(str(tmp_path / "lake"), "dev")
+    raw = pl.DataFrame({"customer_id": [" 42 ", "42", "420", None], "_record_id": list("abcd")})
+    catalog.create_table("bronze.people", raw.schema, TableInfo(owner="team:data"))
+    catalog.overwrite("bronze.people", raw)
+    (holder,) = _holders(catalog).values()
+    assert (holder.rows, holder.predicate) == (2, "(\"customer_id\" IN (' 42 ', '42'))")
+    catalog.delete("bronze.people", holder.predicate)
+    assert catalog.read("bronze.people")["_record_id"].to_list() == ["c", "d"]
+
+
+def test_a_table_holding_the_subject_only_in_older_files_is_vacuumed_and_purged(
+        tmp_path: Path) -> None:
+    catalog = _people(tmp_path / "lake")
+    catalog.overwrite("silver.people", PEOPLE.filter(pl.col("customer_id") != 42))
+    catalog.delete("ops.notes", "TRUE")
+    catalog.delete("ops.requests", "request_id = 'r1'")
+    found = _holders(catalog)
+    assert {n: (h.rows, h.predicate) for n, h in found.items()} == {
+        "dev.silver.people": (0, None), "dev.ops.requests": (0, None),
+        "dev.ops.notes": (0, None)}
+    folder = Path(catalog.location("silver.people"))
+    place = et.erase(catalog, found["dev.silver.people"])
+    assert place == ErasedPlace("table", "dev.silver.people", 0, 0)
+    data = [pl.read_parquet(p) for p in folder.rglob("*.parquet") if "_delta_log" not in p.parts]
+    assert data and all(42 not in f["customer_id"].to_list() for f in data)
+    assert all(b"b@x" not in p.read_bytes() for p in (folder / "_delta_log").iterdir())
+    assert "dev.silver.people" not in _holders(catalog)
+    assert catalog.read("silver.people")["customer_id"].to_list() == [7, 420]
+
+
+@pytest.mark.parametrize(("stats", "held"), [
+    ('{"minValues": {"customer_id": 42}}', True), ('{"maxValues": {"customer_id": " 42"}}', True),
+    ('{"minValues": {"customer_id": 7}, "maxValues": {"customer_id": 420}}', False),
+    ('{"maxValues": {"email": "b@x"}}', True), ('{"minValues": {"email": "a@x"}}', False),
+    ('{"minValues": {"other": 42}}', False), ('{"minValues": null}', False), ("{broken", False)])
+def test_the_log_statistics_hold_the_subject_when_a_bound_is_its_key_or_pii(
+        stats: str, held: bool) -> None:
+    needles = m.Needles(SUBJECT, {"email": frozenset({"b@x"})})
+    assert et._stats_hold(stats, {"customer_id": (pl.Int64, 42)}, needles) is held
+
+
+def test_an_older_file_that_cannot_be_read_counts_as_holding_the_subject(tmp_path: Path) -> None:
+    broken, other = tmp_path / "broken.parquet", tmp_path / "other.parquet"
+    broken.write_bytes(b"not parquet")
+    pl.DataFrame({"x": [42]}).write_parquet(other)
+    keys = {"customer_id": (pl.Int64, 42)}
+    assert et._files_hold([str(other)], keys, NEEDLES) is False
+    assert et._files_hold([str(other), str(broken)], keys, NEEDLES) is True
+    for held in ({"customer_id": [7, 42]}, {"email": ["user42@example.com"]},
+                 {"body": ['{"customer_id": 42}']}):
+        pl.DataFrame(held).write_parquet(other)
+        assert et._files_hold([str(other)], keys, NEEDLES) is True
+        assert et._files_hold([str(other)], {}, NEEDLES) is ("customer_id" not in held)
+    pl.DataFrame({"customer_id": [7], "body": ['{"customer_id": 420}']}).write_parquet(other)
+    assert et._files_hold([str(other)], keys, NEEDLES) is False
+
+
+@pytest.mark.parametrize(("name", "malformed"), [
+    ("dev.bronze.people_rejects", 3), ("dev.silver.people_quarantine", 3),
+    ("dev.silver.people", 0)])
+def test_rows_of_rejects_and_quarantine_are_counted_malformed(name: str, malformed: int) -> None:
+    holder = et.Holder(name, "/nowhere", 3, "TRUE", "why")
+    assert et.place(holder, 10) == ErasedPlace("table", name, 3, 10, malformed, "why")
