@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import polars as pl
+from deltalake.exceptions import DeltaError
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.features.errors import FeatureStoreError
@@ -197,8 +198,15 @@ class FeatureEngineeringClient:
         def rows_at(version: int, at: datetime) -> pl.DataFrame:
             return rows_to_publish(self.catalog.scan(table.name, version), keys, ts, at)
 
+        def changed_keys(since: int) -> pl.DataFrame | None:
+            try:
+                added, removed, _ = self.catalog.changes(table.name, since, keys)
+            except (OSError, DeltaError, pl.exceptions.PolarsError):
+                return None  # the log no longer reaches `since`, or a removed file is vacuumed
+            return pl.concat([added, removed])
+
         return publish(self.online_store, table.name, keys, ts, table.version, rows_at,
-                       max_future_rows=max_future_rows)
+                       changed_keys, max_future_rows=max_future_rows)
 
     def get_online_features(self, name: str, keys: Any) -> pl.DataFrame:
         """Published rows for `keys` (frame, list of values/tuples/dicts), in order: each key's

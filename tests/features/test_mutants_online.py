@@ -273,7 +273,8 @@ def test_publish_stores_rows_in_time_order_and_rewrites_the_store_when_its_schem
     snap, (one,) = store.read("gold.f", ['{"k":1}'])
     assert snap is not None
     assert snap.decode([one], pl.Series([T0, T0 + HOUR]).head(1))["v"].to_list() == [10]
-    assert publish(store, "gold.f", ["k"], "ts", 2, lambda v, t: frames[v]).written == 0
+    assert publish(store, "gold.f", ["k"], "ts", 2, lambda v, t: frames[v],
+                   lambda since: v1.head(0).select("k")).written == 0  # no row changed
     report = publish(store, "gold.f", ["k"], "ts", 3, lambda v, t: frames[v])
     assert (report.written, report.replaced) == (1, True)
     assert store.read("gold.f", ['{"k":1}', '{"k":2}'])[1][1] is None
