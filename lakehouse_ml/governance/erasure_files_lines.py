@@ -75,7 +75,8 @@ class SourceSubject:
 
     def key(self, field: str | None) -> Holds | None:
         """What a key field says: RECORD (the subject's), MALFORMED (broken but holds the
-        value), NOTHING (another valid key), None (no key: null or empty)."""
+        value), NOTHING (another valid key), None (no usable key: null, empty, or broken
+        without the value: the identifiers decide)."""
         if field is None or field == "":
             return None
         if self.dtype is not None and self.dtype.is_integer() and _INTEGER.fullmatch(self.value):
@@ -83,7 +84,7 @@ class SourceSubject:
             if _INTEGER.fullmatch(field):
                 return Holds.RECORD if int(field) == wanted else Holds.NOTHING
             runs = re.findall(r"[0-9]+", field)
-            return Holds.MALFORMED if any(int(r) == wanted for r in runs) else Holds.NOTHING
+            return Holds.MALFORMED if any(int(r) == wanted for r in runs) else None
         if field == self.value:
             return Holds.RECORD
         return Holds.MALFORMED if field.strip() == self.value.strip() else Holds.NOTHING
@@ -166,7 +167,7 @@ def _json_key(subject: SourceSubject, line: bytes) -> str | None:
     """The key's raw value in a line that is not a JSON object (cut short, bad bytes)."""
     name = re.escape(json.dumps(subject.column).encode("utf-8"))
     match = re.search(name + rb'\s*:\s*(?:"((?:[^"\\]|\\.)*)"?|([^,}\]\s]+))', line)
-    if match is None:
+    if match is None or match[2] == b"null":  # a JSON null: no key
         return None
     return (match[1] if match[1] is not None else match[2]).decode("utf-8", "backslashreplace")
 

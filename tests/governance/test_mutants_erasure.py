@@ -7,6 +7,7 @@ key named inside a text, and the subject's keys found in and deleted from an onl
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -16,6 +17,7 @@ from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.features.online.codec import encode
 from lakehouse_ml.features.online.publish import publish
 from lakehouse_ml.features.online.sqlite_store import SQLiteStore
+from lakehouse_ml.governance import erasure_files_lines as fl
 from lakehouse_ml.governance import erasure_match as m
 from lakehouse_ml.governance import erasure_online
 from lakehouse_ml.governance import erasure_tables as et
@@ -309,3 +311,63 @@ def test_an_older_file_that_cannot_be_read_counts_as_holding_the_subject(tmp_pat
 def test_rows_of_rejects_and_quarantine_are_counted_malformed(name: str, malformed: int) -> None:
     holder = et.Holder(name, "/nowhere", 3, "TRUE", "why")
     assert et.place(holder, 10) == ErasedPlace("table", name, 3, 10, malformed, "why")
+
+
+def test_an_older_file_with_null_keys_and_no_subject_does_not_hold_it(tmp_path: Path) -> None:
+    other = tmp_path / "other.parquet"
+    pl.DataFrame({"customer_id": [None, 7], "email": [None, "a@x"]}).write_parquet(other)
+    assert et._files_hold([str(other)], {"customer_id": (pl.Int64, 42)}, NEEDLES) is False
+
+
+LINE_SUBJECT = fl.SourceSubject("customer_id", pl.Int64, "42", pii=("email",))
+
+
+def test_a_broken_json_line_whose_key_has_bad_bytes_is_still_decided() -> None:
+    """The key's raw bytes are read with backslash escapes: `x\\xff42` holds 42 (malformed)."""
+    for line in (b'{"customer_id": "x\xff42"}', b'{"customer_id": "x\xff42'):
+        assert fl.holds(LINE_SUBJECT, "jsonl", None, line) is fl.Holds.MALFORMED
+    assert fl.holds(LINE_SUBJECT, "jsonl", None, b'{"customer_id": "x\xff43"}') is \
+        fl.Holds.NOTHING
+
+
+def test_a_non_text_pii_value_identifies_the_subject_as_written() -> None:
+    """An identifier taken from a record's non-text pii value (a list holding `é`) is found in
+    a broken line as the file spells it (UTF-8, not `\\u00e9`)."""
+    record = '{"customer_id": 42, "email": ["é@x.io"]}'.encode()
+    ids = fl.pii_values(LINE_SUBJECT, "jsonl", None, record)
+    assert ids == ['["é@x.io"]']
+    subject = fl.SourceSubject("customer_id", pl.Int64, "42", frozenset(ids), ("email",))
+    broken = '{"customer_id": null, "email": ["é@x.io"]'.encode()
+    assert fl.holds(subject, "jsonl", None, broken) is fl.Holds.MALFORMED
+
+
+def test_a_broken_json_line_without_a_key_is_the_subject_s_by_an_identifier() -> None:
+    subject = fl.SourceSubject("customer_id", pl.Int64, "42", frozenset({"u42@x.io"}),
+                               ("email",))
+    assert fl.holds(subject, "jsonl", None, b'{"email": "u42@x.io"') is fl.Holds.MALFORMED
+    assert fl.holds(subject, "jsonl", None, b'{"email": "u42@x.iox"') is fl.Holds.NOTHING
+
+
+def test_a_key_nested_too_deep_for_json_is_decided_at_every_depth() -> None:
+    """Python's json refuses (RecursionError) a nesting as deep as the stack allows; near that
+    depth `loads` may succeed and `dumps` of the value fail: either way the line's raw key
+    (`[[[…42`) decides it, malformed, never an exception."""
+    for depth in range(1, sys.getrecursionlimit() + 20):
+        line = b'{"customer_id": ' + b"[" * depth + b"42" + b"]" * depth + b"}"
+        assert fl.holds(LINE_SUBJECT, "jsonl", None, line) is fl.Holds.MALFORMED, depth
+
+
+@pytest.mark.parametrize(("line", "held"), [
+    (b'{"customer_id": null, "email": "u42@x.io"', fl.Holds.MALFORMED),  # cut short
+    (b'{"customer_id": "x43", "email": "u42@x.io"}', fl.Holds.MALFORMED),  # broken key
+    (b'{"customer_id": "x43", "email": "u42@x.io"', fl.Holds.MALFORMED),
+    (b'{"customer_id": 43, "email": "u42@x.io"}', fl.Holds.NOTHING),  # another valid key
+    (b'{"customer_id": 43, "email": "u42@x.io"', fl.Holds.NOTHING),
+    (b'{"customer_id": "x43", "email": "u43@x.io"}', fl.Holds.NOTHING)])
+def test_a_null_or_broken_key_leaves_the_line_to_the_identifiers(line: bytes,
+                                                                  held: fl.Holds) -> None:
+    """The module's rule: a line whose key is missing, null or broken is the subject's when it
+    holds one of its identifiers; only another subject's valid key rules it out."""
+    subject = fl.SourceSubject("customer_id", pl.Int64, "42", frozenset({"u42@x.io"}),
+                               ("email",))
+    assert fl.holds(subject, "jsonl", None, line) is held
