@@ -19,7 +19,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import TypeVar
 
+from lakehouse_ml.domains.reserved import derived_tables, engine_owned
 from lakehouse_ml.medallion.spec import Domain
 from lakehouse_ml.ml.spec import ModelSpec
 from lakehouse_ml.monitoring.spec import Monitor, RetrainingPolicy
@@ -27,6 +29,7 @@ from lakehouse_ml.monitoring.spec import Monitor, RetrainingPolicy
 NAME = re.compile(r"[a-z][a-z0-9_]*")
 """Domain and model names prefix Dagster job, schedule and op names: lowercase, digits, `_`."""
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class DomainError(RuntimeError):
@@ -108,20 +111,37 @@ def check_models(domain: Domain, models: Sequence[ModelSpec]) -> None:
                               f"{declared})")
 
 
+def _listed(module: ModuleType, attribute: str, kind: type[T]) -> tuple[T, ...]:
+    """The package's `attribute` (a tuple, or a list, of `kind`; () when absent). DomainError
+    naming the attribute when it is anything else (None, a single `kind`, a string...)."""
+    value = getattr(module, attribute, ())
+    if not isinstance(value, tuple | list):
+        raise DomainError(f"{attribute} is a {type(value).__name__}, not a tuple of "
+                          f"{kind.__name__}")
+    for item in value:
+        if not isinstance(item, kind):
+            raise DomainError(f"{attribute} holds a {type(item).__name__}, not a "
+                              f"{kind.__name__}")
+    return tuple(value)
+
+
 def _declared(where: str, module: ModuleType) -> Declared | None:
     """The package's declarations, checked on their own; None when it declares no DOMAIN.
-    DomainError (without the folder) for a malformed one."""
-    domain = getattr(module, "DOMAIN", None)
-    if domain is None:
+    DomainError (without the folder) for a malformed one: a folder name or a domain, model
+    or model schema name that is not lowercase letters, digits and `_`, a module attribute of
+    the wrong type, a table the engine owns (`reserved`), a name declared twice."""
+    if not NAME.fullmatch(Path(where).name):
+        raise DomainError(f"package folder name {Path(where).name!r} must be lowercase "
+                          "letters, digits and '_', starting with a letter")
+    if not hasattr(module, "DOMAIN"):
         return None
+    domain = module.DOMAIN
     if not isinstance(domain, Domain):
         raise DomainError(f"DOMAIN is a {type(domain).__name__}, not a Domain")
-    models = tuple(getattr(module, "MODELS", ()))
-    for model in models:
-        if not isinstance(model, ModelSpec):
-            raise DomainError(f"MODELS holds a {type(model).__name__}, not a ModelSpec")
-    for kind, name in (("domain", domain.name), *(("model", m.name) for m in models)):
-        if not NAME.fullmatch(name):
+    models = _listed(module, "MODELS", ModelSpec)
+    for kind, name in (("domain", domain.name), *(("model", m.name) for m in models),
+                       *(("model schema", m.schema) for m in models)):
+        if not (isinstance(name, str) and NAME.fullmatch(name)):
             raise DomainError(f"{kind} name {name!r} must be lowercase letters, digits and "
                               "'_', starting with a letter (it prefixes job names)")
     names = [model.name for model in models]
@@ -129,13 +149,20 @@ def _declared(where: str, module: ModuleType) -> Declared | None:
         raise DomainError(f"model {twice[0]!r} is declared twice (its Dagster jobs would "
                           "clash)")
     check_models(domain, models)
+    for table, what in _claims(domain, models).items():
+        if why := engine_owned(table):
+            raise DomainError(f"{what} ({table.removeprefix('schema ')}) may not be declared: "
+                              f"{why}")
     return Declared(where, domain, models, *_monitoring(module, domain, models))
 
 
 def _claims(domain: Domain, models: tuple[ModelSpec, ...]) -> dict[str, str]:
-    """Every table (asset) and model schema the domain's assets write → what declares it.
-    DomainError when two of its sources, aggregates, feature tables or its training set write
-    one table (Dagster would refuse the duplicate asset key)."""
+    """Every table (asset) and model schema the domain's assets write, and the tables the
+    engine writes for them (`reserved.derived_tables`) → what declares it. DomainError when
+    two of its sources, aggregates, feature tables or its training set write one table
+    (Dagster would refuse the duplicate asset key), or one of them is a table the engine
+    writes for another (a training set `gold.<feature table>_state`, `<schema>.predictions`
+    of one of its models...)."""
     claims: dict[str, str] = {}
     for table, what in (
         *((table, f"source {s.name!r}") for s in domain.sources
@@ -148,11 +175,21 @@ def _claims(domain: Domain, models: tuple[ModelSpec, ...]) -> dict[str, str]:
         if table in claims:
             raise DomainError(f"{what} ({table}) is declared twice: also as {claims[table]}")
         claims[table] = what
+    declared = set(claims)
     for model in models:  # its schema also holds its domain's predictions and inference log
         what = f"model {model.name!r}"
         claims.setdefault(f"{model.schema}.{model.name}", what)
+        if model.predictions_table in declared:
+            raise DomainError(f"{claims[model.predictions_table]} "
+                              f"({model.predictions_table}) is the table the engine writes "
+                              f"model {model.name!r}'s batch scores to")
         claims.setdefault(model.predictions_table, what)
         claims.setdefault(f"schema {model.schema}", what)
+    for table, what in derived_tables(domain, models):
+        if table in declared:
+            raise DomainError(f"{claims[table]} ({table}) is the table the engine writes "
+                              f"{what} to")
+        claims.setdefault(table, what)
     return claims
 
 
@@ -211,6 +248,10 @@ def discover() -> Discovery:
         except DomainError as error:
             broken[where] = BrokenPackage(where, str(error))
             continue
+        except Exception as error:  # a malformed declaration no check foresaw: fail closed
+            broken[where] = BrokenPackage(where, f"cannot be checked: {type(error).__name__}: "
+                                          f"{' '.join(str(error).split())}")
+            continue
         if declared is not None:
             found.append(declared)
     for where, clash in _clashes(found).items():
@@ -252,8 +293,8 @@ def _monitoring(module: ModuleType, domain: Domain, models: tuple[ModelSpec, ...
     declares (or a table of one of its models' schemas, e.g. `<schema>.inference_log`), each
     policy names one of its models, and no two of its monitors write the same metric tables
     (`_clashes` checks them across packages). DomainError (without the folder) otherwise."""
-    monitors = tuple(getattr(module, "MONITORS", ()))
-    policies = tuple(getattr(module, "RETRAINING", ()))
+    monitors = _listed(module, "MONITORS", Monitor)
+    policies = _listed(module, "RETRAINING", RetrainingPolicy)
     tables = set(_claims(domain, models))
     schemas = {model.schema for model in models}
     writers: dict[str, str] = {}

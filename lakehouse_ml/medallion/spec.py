@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import pandera.polars as pa
 import polars as pl
@@ -18,6 +18,36 @@ import polars as pl
 from lakehouse_ml.medallion.days import validate_time_zone
 
 BronzeFormat = Literal["jsonl", "csv"]
+
+
+def tuple_field(owner: object, attribute: str, kind: type | tuple[type, ...], where: str) -> None:
+    """Check `owner.<attribute>` (a frozen dataclass's field) is a tuple of `kind`s: a list is
+    taken as the tuple it lists (stored so), anything else (a string, a single item, None)
+    raises ValueError naming `where` and the attribute, so a declaration fails when it is
+    written instead of mid-run."""
+    value = getattr(owner, attribute)
+    if isinstance(value, list):
+        value = tuple(value)
+        object.__setattr__(owner, attribute, value)
+    names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+    if not isinstance(value, tuple):
+        raise ValueError(f"{where}: {attribute} must be a tuple of {names}, got "
+                         f"{type(value).__name__} {value!r:.80}")
+    for item in value:
+        if not isinstance(item, kind):
+            raise ValueError(f"{where}: {attribute} holds a {type(item).__name__} "
+                             f"({item!r:.80}), not a {names}")
+
+
+def typed_field(owner: object, attribute: str, kind: type | tuple[type, ...], where: str
+                ) -> None:
+    """ValueError naming `where` and the attribute unless `owner.<attribute>` is a `kind`."""
+    value = getattr(owner, attribute)
+    if not isinstance(value, kind) or (kind is date and isinstance(value, datetime)):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(
+            "None" if k is type(None) else k.__name__ for k in kind)
+        raise ValueError(f"{where}: {attribute} must be a {names}, got "
+                         f"{type(value).__name__} {value!r:.80}")
 
 
 @dataclass(frozen=True)
@@ -52,6 +82,36 @@ class Source:
     ignore: tuple[str, ...] = ()
     """Glob patterns (on the file name) of landed files that are not data, e.g. `("*.crc",)`;
     names starting with `_` or `.` and ending in `.tmp` are always ignored (in-progress files)."""
+
+    def __post_init__(self) -> None:
+        """ValueError naming the source and the field when a field has the wrong type, the
+        format is unknown, or a key, event time or sequence column is not a contract column."""
+        where = f"source {self.name!r}"
+        typed_field(self, "name", str, where)
+        if self.format not in get_args(BronzeFormat):
+            raise ValueError(f"{where}: format {self.format!r} is not a landing format "
+                             f"({', '.join(get_args(BronzeFormat))})")
+        if not (isinstance(self.contract, type) and issubclass(self.contract, pa.DataFrameModel)):
+            raise ValueError(f"{where}: contract must be a pandera DataFrameModel class, got "
+                             f"{self.contract!r:.80}")
+        for attribute in ("primary_key", "ignore"):
+            tuple_field(self, attribute, str, where)
+        for attribute, kind in (("description", str), ("event_time", str), ("owner", str),
+                                ("sequence_by", (str, type(None))),
+                                ("entity", (str, type(None))),
+                                ("max_event_time_ahead", (timedelta, type(None))),
+                                ("min_event_time", (datetime, type(None)))):
+            typed_field(self, attribute, kind, where)
+        if not self.primary_key:
+            raise ValueError(f"{where}: primary_key names no column")
+        columns = set(self.contract.to_schema().columns)
+        for attribute, named in (("primary_key", self.primary_key),
+                                 ("event_time", (self.event_time,)),
+                                 ("sequence_by", (self.sequence_by or self.event_time,))):
+            if missing := [column for column in named if column not in columns]:
+                raise ValueError(f"{where}: {attribute} names {', '.join(map(repr, missing))}, "
+                                 f"not a column of its contract {self.contract.__name__} "
+                                 f"({', '.join(sorted(columns))})")
 
     @property
     def silver_name(self) -> str:
@@ -131,7 +191,14 @@ class Aggregate:
     or polars does not know raises ValueError when the aggregate is declared."""
 
     def __post_init__(self) -> None:
-        validate_time_zone(self.time_zone, f"aggregate {self.name!r}")
+        where = f"aggregate {self.name!r}"
+        for attribute in ("inputs", "primary_key"):
+            tuple_field(self, attribute, str, where)
+        tuple_field(self, "expectations", Expectation, where)
+        typed_field(self, "day_column", str, where)
+        if not callable(self.build):
+            raise ValueError(f"{where}: build must be a function, got {self.build!r:.80}")
+        validate_time_zone(self.time_zone, where)
 
     @property
     def table(self) -> str:
@@ -177,6 +244,15 @@ class FeatureTableSpec:
     """Records landing up to this many days late still correct the snapshots they affect
     (older snapshots are recomputed); beyond it, an increment may differ from a backfill."""
 
+    def __post_init__(self) -> None:
+        where = f"feature table {self.name!r}"
+        for attribute in ("entity_keys", "inputs"):
+            tuple_field(self, attribute, str, where)
+        tuple_field(self, "features", Feature, where)
+        typed_field(self, "timestamp_key", str, where)
+        if not callable(self.build):
+            raise ValueError(f"{where}: build must be a function, got {self.build!r:.80}")
+
     @property
     def table(self) -> str:
         return f"gold.{self.name}"
@@ -204,6 +280,15 @@ class TrainingSetSpec:
     keys whose features, as of the scoring time, satisfy it: training and scoring draw from
     one population. None: every row."""
 
+    def __post_init__(self) -> None:
+        where = f"training set {self.name!r}"
+        for attribute in ("name", "labels", "label", "time_column"):
+            typed_field(self, attribute, str, where)
+        if len(self.name.split(".")) != 2 or not all(self.name.split(".")):
+            raise ValueError(f"{where}: name must be a table name `schema.table`")
+        tuple_field(self, "feature_lookups", object, where)
+        tuple_field(self, "exclude_columns", str, where)
+
     def in_population(self, frame: pl.DataFrame) -> pl.Series:
         """Boolean per row of `frame` (rows with their features): of `population` or not
         (null counts as not); all true when there is none. ValueError naming the training
@@ -230,6 +315,24 @@ class Domain:
     aggregates: tuple[Aggregate, ...] = ()
     feature_tables: tuple[FeatureTableSpec, ...] = ()
     training_set: TrainingSetSpec | None = None
+
+    def __post_init__(self) -> None:
+        """ValueError naming the domain and the field when a field has the wrong type
+        (`start_date` a `date`, not a string or datetime; lists are taken as tuples) or an
+        aggregate reads a source the domain does not declare."""
+        where = f"domain {self.name!r}"
+        for attribute, kind in (("name", str), ("description", str), ("start_date", date),
+                                ("training_set", (TrainingSetSpec, type(None)))):
+            typed_field(self, attribute, kind, where)
+        for attribute, kind in (("sources", Source), ("aggregates", Aggregate),
+                                ("feature_tables", FeatureTableSpec)):
+            tuple_field(self, attribute, kind, where)
+        sources = {source.name for source in self.sources}
+        for aggregate in self.aggregates:
+            if unknown := [name for name in aggregate.inputs if name not in sources]:
+                raise ValueError(f"{where}: aggregate {aggregate.name!r} reads "
+                                 f"{', '.join(map(repr, unknown))}, not a source of the domain "
+                                 f"({', '.join(sorted(sources)) or 'none'})")
 
     def source(self, name: str) -> Source:
         for source in self.sources:

@@ -11,7 +11,7 @@ import polars as pl
 
 from lakehouse_ml.features.lookup import FeatureLookup
 from lakehouse_ml.features.snapshots import AS_OF
-from lakehouse_ml.medallion.spec import TrainingSetSpec
+from lakehouse_ml.medallion.spec import TrainingSetSpec, tuple_field, typed_field
 
 EligibleKeys = Callable[[pl.LazyFrame, Mapping[str, pl.LazyFrame]], pl.LazyFrame]
 """(keys, tables) -> the keys to score: `keys` holds the key column, `tables` every table the
@@ -33,6 +33,12 @@ class BatchScoring:
     """Keeps the keys worth scoring (e.g. customers not already churned); None: every key."""
     reads: tuple[str, ...] = ()
     """Tables `eligible` reads besides the keys (shown as the scores' upstream assets)."""
+
+    def __post_init__(self) -> None:
+        where = f"batch scoring of {self.keys_table!r}"
+        for attribute in ("keys_table", "key"):
+            typed_field(self, attribute, str, where)
+        tuple_field(self, "reads", str, where)
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,12 @@ class ModelSpec:
 
     def __post_init__(self) -> None:
         where = f"model {self.name!r}"
+        for attribute, kind in (("name", str), ("schema", str), ("description", str),
+                                ("training_set", TrainingSetSpec),
+                                ("batch_scoring", (BatchScoring, type(None)))):
+            typed_field(self, attribute, kind, where)
+        for attribute in ("not_features", "categorical", "slices"):
+            tuple_field(self, attribute, str, where)
         if self.holdout_fraction is not None and self.holdout_start is not None:
             raise ValueError(f"{where}: give holdout_fraction or holdout_start, not both")
         if self.holdout_fraction is not None and not 0 < self.holdout_fraction < 1:

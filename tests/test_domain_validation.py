@@ -1,0 +1,223 @@
+"""Discovery refuses, at load, a domain package that would only fail (or do damage) once run,
+naming the package and what is wrong in one line, and the other domains still load (issue 11;
+a stranger's report, findings 2-4):
+
+- a table the engine writes itself (`pipeline.progress`, `governance.*`, `serving.tokens`,
+  `monitoring.*`, a feature table's `_state`, a source's `_moves`, a model's predictions or
+  inference log) declared as a domain's table: the engine's table would be overwritten;
+- a module attribute discovery reads (DOMAIN, MODELS, MONITORS, RETRAINING) of the wrong
+  type: it took every command down;
+- a declaration that can only fail mid-run (an unknown landing format, a key or event time
+  not in the contract, a `start_date` string, an aggregate reading an undeclared source) and
+  a package folder whose name is not lowercase letters, digits and `_`.
+
+Each package is written under `tmp_path` and put on the search path of `lakehouse_ml.domains`
+for one test, as `tests/test_broken_domain.py` does with its syntax error."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import lakehouse_ml.domains
+from lakehouse_ml.cli import app
+from lakehouse_ml.config import Settings
+from lakehouse_ml.domains import discover
+from lakehouse_ml.domains.reserved import ENGINE_SCHEMAS, ENGINE_TABLES
+from lakehouse_ml.governance.audit_chain import TABLE as AUDIT_LOG
+from lakehouse_ml.medallion.progress import TABLE as PROGRESS
+from lakehouse_ml.serving.tokens import TABLE as TOKENS
+
+FLEET = ("from dataclasses import replace\n"
+         "from tests.domain_packages.fleet import DOMAIN as FLEET, MODELS as FLEET_MODELS\n"
+         "MODEL = FLEET_MODELS[0]\n")
+"""Header of a package built from the user domain `fleet` (its package is not on the path)."""
+SENSORS = ("from datetime import date\n"
+           "from lakehouse_ml.medallion.spec import Aggregate, Domain, Source\n"
+           "from tests.boundary_domain import HOTTEST, ReadingContract, hottest\n")
+"""Header of a package declaring its own source of the boundary tests' readings."""
+
+
+def source(**fields: str) -> str:
+    """A `Source(...)` of readings, its fields as written in the package, `fields` replacing
+    the defaults (Python source text)."""
+    default = {"name": '"readings"', "format": '"jsonl"', "contract": "ReadingContract",
+               "primary_key": '("reading_id",)', "event_time": '"measured_at"',
+               "description": '"Readings."'}
+    return "Source(" + ", ".join(f"{k}={v}" for k, v in {**default, **fields}.items()) + ")"
+
+
+@pytest.fixture
+def place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, str], str]]:
+    """place(folder, code): write the package `folder` (its `__init__.py`) on the search path
+    of `lakehouse_ml.domains`; returns its folder as discovery names it."""
+    root = tmp_path / "more_domains"
+    root.mkdir()
+    monkeypatch.setattr(lakehouse_ml.domains, "__path__",
+                        [*lakehouse_ml.domains.__path__, str(root)])
+    placed: list[str] = []
+
+    def write(folder: str, code: str) -> str:
+        (root / folder).mkdir()
+        (root / folder / "__init__.py").write_text(code)
+        placed.append(folder)
+        return str(root / folder)
+
+    yield write
+    for folder in placed:
+        sys.modules.pop(f"lakehouse_ml.domains.{folder}", None)
+
+
+def broken(where: str) -> str:
+    """Why discovery left out the package `where` (AssertionError if it did not), after
+    checking churn still loads beside it."""
+    found = discover()
+    assert "churn" in found.declared
+    reasons = {package.where: package.error for package in found.broken}
+    assert where in reasons, f"{where} was not refused; declared: {list(found.declared)}"
+    return reasons[where]
+
+
+@pytest.mark.parametrize(("declaration", "said"), [
+    ('training_set=replace(FLEET.training_set, name="pipeline.progress")',
+     "training set 'pipeline.progress' (pipeline.progress) may not be declared: "
+     "pipeline.progress is a table the engine writes"),
+    ('training_set=replace(FLEET.training_set, name="governance.audit_log")',
+     "training set 'governance.audit_log' (governance.audit_log) may not be declared: "
+     "governance.audit_log is a table the engine writes"),
+    ('training_set=replace(FLEET.training_set, name="serving.tokens")',
+     "(serving.tokens) may not be declared: serving.tokens is a table the engine writes"),
+    ('training_set=replace(FLEET.training_set, name="monitoring.failed_runs")',
+     "(monitoring.failed_runs) may not be declared: monitoring.failed_runs is a table"),
+    ('training_set=replace(FLEET.training_set, name="governance.my_set")',
+     "training set 'governance.my_set' (governance.my_set) may not be declared: schema "
+     "governance is the engine's (governance, monitoring, pipeline, serving)"),
+    ('training_set=replace(FLEET.training_set, name="monitoring.fleet_x_profile_metrics")',
+     "may not be declared: schema monitoring is the engine's"),
+    ('training_set=replace(FLEET.training_set, name="gold.vehicle_heat_state")',
+     "training set 'gold.vehicle_heat_state' (gold.vehicle_heat_state) is the table the "
+     "engine writes the state of feature table 'vehicle_heat' to"),
+    ('training_set=replace(FLEET.training_set, name="silver.pings_moves")',
+     "(silver.pings_moves) is the table the engine writes the moves of source 'pings' to"),
+])
+def test_a_table_the_engine_writes_is_refused_naming_the_package_and_the_table(
+        place: Callable[[str, str], str], declaration: str, said: str) -> None:
+    where = place("twin", f"{FLEET}DOMAIN = replace(FLEET, name='twin', {declaration})\n")
+    assert said in broken(where)
+
+
+@pytest.mark.parametrize(("training_set", "schema", "said"), [
+    ("fleet.training_set", "governance", "model 'breakdown_clf' (governance.breakdown_clf) may "
+     "not be declared: schema governance is the engine's"),
+    ("fleet.predictions", "fleet", "training set 'fleet.predictions' (fleet.predictions) is "
+     "the table the engine writes model 'breakdown_clf''s batch scores to"),
+    ("ml.inference_log", "ml", "training set 'ml.inference_log' (ml.inference_log) is the "
+     "table the engine writes the inference log of model 'breakdown_clf' to"),
+])
+def test_a_models_engine_tables_are_refused_as_domain_tables(
+        place: Callable[[str, str], str], training_set: str, schema: str, said: str) -> None:
+    where = place("twin", f"{FLEET}"
+                  f"TRAINING_SET = replace(FLEET.training_set, name={training_set!r})\n"
+                  "DOMAIN = replace(FLEET, training_set=TRAINING_SET)\n"
+                  f"MODELS = (replace(MODEL, schema={schema!r}, training_set=TRAINING_SET),)\n")
+    assert said in broken(where)
+
+
+def test_the_reserved_names_are_the_engines_own_constants() -> None:
+    assert {PROGRESS, AUDIT_LOG, TOKENS} <= set(ENGINE_TABLES)
+    assert {"pipeline", "governance", "monitoring", "serving"} == ENGINE_SCHEMAS
+
+
+@pytest.mark.parametrize(("attributes", "said"), [
+    ("DOMAIN = FLEET\nMODELS = None\n", "MODELS is a NoneType, not a tuple of ModelSpec"),
+    ("DOMAIN = FLEET\nMODELS = MODEL\n", "MODELS is a ModelSpec, not a tuple of ModelSpec"),
+    ("DOMAIN = FLEET\nMODELS = (MODEL, 'x')\n", "MODELS holds a str, not a ModelSpec"),
+    ("DOMAIN = FLEET\nMONITORS = 'gold.vehicle_days'\n",
+     "MONITORS is a str, not a tuple of Monitor"),
+    ("DOMAIN = FLEET\nMODELS = (MODEL,)\nRETRAINING = 3\n",
+     "RETRAINING is a int, not a tuple of RetrainingPolicy"),
+    ("DOMAIN = None\n", "DOMAIN is a NoneType, not a Domain"),
+])
+def test_a_module_attribute_of_the_wrong_type_leaves_only_that_package_out(
+        place: Callable[[str, str], str], settings: Settings, attributes: str,
+        said: str) -> None:
+    where = place("wrongtypes", FLEET + attributes)
+
+    assert broken(where) == said
+    listed = CliRunner().invoke(app, ["domains"])
+    assert listed.exit_code == 1  # a package meant to load did not
+    assert listed.stdout.startswith("churn: ")
+    assert listed.stderr.strip().endswith(f"domain package left out: {where}: {said}")
+
+
+@pytest.mark.parametrize(("declaration", "said"), [
+    (source(format='"parquet"'), "source 'readings': format 'parquet' is not a landing format "
+     "(jsonl, csv)"),
+    (source(event_time='"nope"'), "source 'readings': event_time names 'nope', not a column of "
+     "its contract ReadingContract (celsius, measured_at, reading_id, version)"),
+    (source(primary_key='("reading_id", "station")'), "source 'readings': primary_key names "
+     "'station', not a column of its contract"),
+    (source(primary_key='"reading_id"'), "source 'readings': primary_key must be a tuple of "
+     "str, got str 'reading_id'"),
+    (source(sequence_by='"revision"'), "source 'readings': sequence_by names 'revision'"),
+    (source(name='"nested"'), "aggregate 'hottest' reads 'readings', not a source of the "
+     "domain (nested)"),
+])
+def test_a_declaration_that_would_fail_mid_run_is_refused_at_load(
+        place: Callable[[str, str], str], declaration: str, said: str) -> None:
+    where = place("midrun", f"{SENSORS}DOMAIN = Domain(name='midrun', description='Readings.', "
+                  f"start_date=date(2026, 1, 1), sources=({declaration},), "
+                  "aggregates=(HOTTEST,))\n")
+    reason = broken(where)
+    assert reason.startswith("cannot be imported: ValueError: ")
+    assert said in reason
+    assert reason.endswith("(__init__.py, line 4)")  # the declaration's line
+
+
+@pytest.mark.parametrize(("fields", "said"), [
+    ("start_date='2026-01-01'", "domain 'midrun': start_date must be a date, got str "
+     "'2026-01-01'"),
+    ("start_date=datetime(2026, 1, 1)", "start_date must be a date, got datetime"),
+    ("start_date=date(2026, 1, 1), description=None",
+     "domain 'midrun': description must be a str, got NoneType None"),
+    ("start_date=date(2026, 1, 1), feature_tables=FLEET.feature_tables[0]",
+     "domain 'midrun': feature_tables must be a tuple of FeatureTableSpec, got "
+     "FeatureTableSpec"),
+])
+def test_a_domain_field_of_the_wrong_type_is_refused_at_load(
+        place: Callable[[str, str], str], fields: str, said: str) -> None:
+    where = place("midrun", f"{SENSORS}from datetime import datetime\n{FLEET}"
+                  f"DOMAIN = Domain(name='midrun', description='Readings.', {fields}, "
+                  f"sources=[{source()}], aggregates=[HOTTEST])\n".replace(
+                      "description='Readings.', start_date=date(2026, 1, 1), description=None",
+                      "start_date=date(2026, 1, 1), description=None"))
+    reason = broken(where)
+    assert reason.startswith("cannot be imported: ValueError: ")
+    assert said in reason
+
+
+def test_lists_where_tuples_are_declared_are_taken_as_tuples(
+        place: Callable[[str, str], str]) -> None:
+    where = place("listed", f"{SENSORS}DOMAIN = Domain(name='listed', description='R.', "
+                  "start_date=date(2026, 1, 1), sources=[" + source(primary_key='["reading_id"]')
+                  + "], aggregates=[HOTTEST])\n")
+
+    found = discover()
+    assert where not in {package.where for package in found.broken}
+    domain = found.declared["listed"].domain
+    assert domain.sources[0].primary_key == ("reading_id",)
+    assert isinstance(domain.sources, tuple) and isinstance(domain.aggregates, tuple)
+
+
+@pytest.mark.parametrize("folder", ["with space", "Bikes", "1st"])
+def test_a_package_folder_not_named_in_lowercase_letters_digits_and_underscore_is_refused(
+        place: Callable[[str, str], str], folder: str) -> None:
+    where = place(folder, f"{SENSORS}DOMAIN = Domain(name='okname', description='R.', "
+                  f"start_date=date(2026, 1, 1), sources=({source()},))\n")
+
+    assert broken(where) == (f"package folder name {folder!r} must be lowercase letters, "
+                             "digits and '_', starting with a letter")
