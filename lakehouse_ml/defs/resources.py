@@ -4,14 +4,16 @@ whom the pipeline acts (its service principal) and the policies applied before i
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dagster as dg
+from pydantic import PrivateAttr
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.config import Settings
+from lakehouse_ml.defs.factories.names import DOMAIN_TAG
 
 if TYPE_CHECKING:  # MLflow is imported by the steps that use it, not when definitions load
     from mlflow import MlflowClient
@@ -24,33 +26,43 @@ _APPLYING = threading.Lock()
 
 class LakehouseResource(dg.ConfigurableResource):
     """Catalog access for assets; configured from `LAKEHOUSE_*` unless set explicitly.
-    `principal`: the service principal every asset's catalog acts as (empty: the current
-    principal, `$LAKEHOUSE_PRINCIPAL` or the OS user); `policies`: policy files applied,
-    idempotently and once per process and file version, before the first asset runs (by
-    the current principal: the local user is the metastore admin)."""
+    `principals`: per domain, the service principal its runs act as (a run of a job tagged
+    `lakehouse_ml/domain`: every job a domain or its models produce); `principal`: what any
+    other run acts as (empty: the current principal, `$LAKEHOUSE_PRINCIPAL` or the OS user);
+    `policies`: policy files applied, idempotently and once per process and file version,
+    before the first asset runs (by the current principal: the local user is the metastore
+    admin)."""
 
     root: str
     env: str
     landing: str
     principal: str = ""
+    principals: dict[str, str] = {}
     policies: list[str] = []
+    _acting_as: str | None = PrivateAttr(default=None)  # set per run
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, *, principal: str = "",
+                      principals: Mapping[str, str] | None = None,
                       policies: Sequence[str] = ()) -> LakehouseResource:
         settings = settings or Settings.from_env()
         return cls(root=settings.root, env=settings.env, landing=settings.landing,
-                   principal=principal, policies=list(policies))
+                   principal=principal, principals=dict(principals or {}),
+                   policies=list(policies))
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         apply_policies(self.root, self.env, self.policies)
+        run = context.dagster_run
+        domain = run.tags.get(DOMAIN_TAG) if run is not None else None
+        self._acting_as = self.principals.get(domain or "", self.principal)
 
     def catalog(self, *, as_location: bool = False) -> Catalog:
-        """The catalog acting as `principal`; `as_location`: as whoever runs the code location
-        (the current principal), for catalog-wide jobs no domain owns (maintenance of every
-        table)."""
+        """The catalog acting as the run's domain's service principal (else `principal`);
+        `as_location`: as whoever runs the code location (the current principal), for
+        catalog-wide jobs no domain owns (maintenance of every table)."""
+        acting = self._acting_as if self._acting_as is not None else self.principal
         return Catalog(self.root, self.env,
-                       principal=None if as_location else self.principal or None)
+                       principal=None if as_location else acting or None)
 
 
 def apply_policies(root: str, env: str, paths: Sequence[str]) -> None:
@@ -67,29 +79,41 @@ def apply_policies(root: str, env: str, paths: Sequence[str]) -> None:
                 _APPLIED.add(key)
 
 
-def pipeline_identity() -> tuple[str, list[str]]:
-    """(the service principal the code location's pipeline acts as, the policy files of its
+def domain_principals() -> tuple[dict[str, str], list[str]]:
+    """(per domain, the service principal its pipeline acts as; the policy files of the
     domains): each domain package may hold a `policy.yaml` declaring its pipeline's service
-    principal `<domain>-pipeline`. With one domain, the pipeline acts as its principal; with
-    several, one code location cannot act as each, so it acts as the current principal ('')
-    and still applies every policy. ValueError naming the file if a policy does not declare
-    its domain's pipeline principal. A broken domain package (see `domains.discover`) is left
-    out: it runs nothing, so neither its principal nor its policy counts."""
+    principal `<domain>-pipeline`; a domain without one acts as the code location's principal.
+    ValueError naming the file if a policy does not declare its domain's pipeline principal. A
+    broken domain package (see `domains.discover`) is left out: it runs nothing, so neither its
+    principal nor its policy counts."""
     from lakehouse_ml.domains import discover
     from lakehouse_ml.governance.policy import load
 
-    found: list[tuple[str, str]] = []
-    domains = [(d.where, d.domain) for d in discover().declared.values()]
-    for where, domain in domains:
-        path = Path(where) / POLICY_FILE
+    principals: dict[str, str] = {}
+    policies: list[str] = []
+    for declared in discover().declared.values():
+        path, name = Path(declared.where) / POLICY_FILE, declared.domain.name
         if not path.is_file():
             continue
-        principal = f"{domain.name}-pipeline"
+        principal = f"{name}-pipeline"
         if principal not in (load(path).get("service_principals") or []):
             raise ValueError(f"{path}: declares no service principal {principal!r} (the "
-                             f"pipeline of domain {domain.name!r} acts as it)")
-        found.append((principal, str(path)))
-    return (found[0][0] if len(domains) == 1 and found else ""), [path for _, path in found]
+                             f"pipeline of domain {name!r} acts as it)")
+        principals[name] = principal
+        policies.append(str(path))
+    return principals, policies
+
+
+def pipeline_identity() -> tuple[str, list[str]]:
+    """(the service principal a run no domain owns acts as, the policy files of the domains):
+    with one domain, its pipeline's principal (see `domain_principals`); with several, the
+    current principal (''), while each domain's own runs act as its principal
+    (`LakehouseResource.principals`)."""
+    from lakehouse_ml.domains import discover
+
+    principals, policies = domain_principals()
+    only = len(discover().declared) == 1 and principals
+    return (next(iter(principals.values())) if only else ""), policies
 
 
 class MlflowResource(dg.ConfigurableResource):
@@ -110,6 +134,8 @@ class MlflowResource(dg.ConfigurableResource):
 @dg.definitions
 def resources() -> dg.Definitions:
     principal, policies = pipeline_identity()
-    lakehouse = LakehouseResource.from_settings(principal=principal, policies=policies)
+    lakehouse = LakehouseResource.from_settings(principal=principal,
+                                                principals=domain_principals()[0],
+                                                policies=policies)
     return dg.Definitions(resources={"lakehouse": lakehouse,
                                      "mlflow": MlflowResource.from_settings()})

@@ -21,9 +21,15 @@ import lakehouse_ml.domains
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.catalog.access import ACCESS_ACTION
 from lakehouse_ml.config import Settings
+from lakehouse_ml.defs.factories import names
 from lakehouse_ml.defs.factories.features import feature_assets
 from lakehouse_ml.defs.factories.medallion import daily_partitions, medallion_assets
-from lakehouse_ml.defs.resources import LakehouseResource, apply_policies, pipeline_identity
+from lakehouse_ml.defs.resources import (
+    LakehouseResource,
+    apply_policies,
+    domain_principals,
+    pipeline_identity,
+)
 from lakehouse_ml.domains import discover
 from lakehouse_ml.domains.churn import DOMAIN
 from lakehouse_ml.domains.churn.generator import GenerationReport
@@ -98,6 +104,39 @@ def test_a_code_location_with_several_domains_acts_as_the_launching_user(
     assert (principal, policies) == ("", [str(POLICY)])
     resource = LakehouseResource.from_settings(settings, principal=principal)
     assert resource.catalog().principal == current_principal()
+
+
+def test_with_several_domains_each_domain_s_runs_act_as_its_service_principal(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run of a job a domain or its models produce carries the domain's tag and acts as
+    its pipeline's principal, however many domains the location declares (acting as the
+    launching user instead read churn's emails masked: every new customer quarantined and
+    the profile snapshots of the redone days deleted); any other run acts as `principal`."""
+    declare_user_domains(monkeypatch)
+    assert domain_principals() == ({"churn": PRINCIPAL}, [str(POLICY)])
+    from lakehouse_ml.definitions import defs
+
+    location = defs()
+    resource = location.resources["lakehouse"]
+    assert (resource.principal, resource.principals) == ("", {"churn": PRINCIPAL})
+    for job in (names.daily_refresh("churn"), names.train_validate_deploy("churn_clf"),
+                names.batch_score("churn_clf")):
+        assert location.resolve_job_def(job).tags[names.DOMAIN_TAG] == "churn", job
+
+    seen: dict[str, str] = {}
+
+    @dg.op
+    def acting(lakehouse: LakehouseResource) -> None:
+        seen[str(len(seen))] = lakehouse.catalog().principal
+
+    lakehouse = LakehouseResource.from_settings(settings, principals={"churn": PRINCIPAL},
+                                                policies=[str(POLICY)])
+    for tags in ({names.DOMAIN_TAG: "churn"}, {names.DOMAIN_TAG: "fleet"}, {}):
+        job = dg.GraphDefinition(name="g", node_defs=[acting]).to_job(
+            resource_defs={"lakehouse": lakehouse}, tags=tags)
+        assert job.execute_in_process().success
+    assert list(seen.values()) == [PRINCIPAL, current_principal(), current_principal()]
+    assert lakehouse.catalog(as_location=True).principal == current_principal()
 
 
 def test_broken_domain_packages_do_not_change_whom_the_pipeline_acts_as(

@@ -46,7 +46,7 @@ def domain_definitions(
         dg.Definitions(assets=[*daily, *training]),
         daily_refresh(domain, partitions, [key for a in daily for key in a.keys]),
         weekly_maintenance(domain, sorted(schemas)),
-        *(model_definitions(model) for model in models),
+        *(model_definitions(model, domain.name) for model in models),
         *(model_automation(model, policies.get(model.name), monitors) for model in models),
         monitoring_definitions(domain.name, monitors),
     )

@@ -197,16 +197,17 @@ def predictions_asset(spec: ModelSpec) -> dg.AssetsDefinition:
     return predictions
 
 
-def model_definitions(spec: ModelSpec) -> dg.Definitions:
+def model_definitions(spec: ModelSpec, domain: str) -> dg.Definitions:
     """The model asset, its scores when declared, `<model>_train_validate_deploy` and
-    `<model>_batch_score`."""
+    `<model>_batch_score`, whose runs act as `domain`'s pipeline (their tags)."""
+    tags = {names.MODEL_TAG: spec.name, names.DOMAIN_TAG: domain}
     model = asset_key(f"{spec.schema}.{spec.name}")
     assets = [model_asset(spec)]
     jobs = [dg.define_asset_job(
         names.train_validate_deploy(spec.name),
         selection=dg.AssetSelection.assets(asset_key(spec.training_set.name), model),
         description=f"Training set → train → validation gates → champion/challenger for "
-        f"{spec.name}.", tags={names.MODEL_TAG: spec.name},
+        f"{spec.name}.", tags=tags,
     )]
     if spec.batch_scoring is not None:
         assets.append(predictions_asset(spec))
@@ -216,6 +217,6 @@ def model_definitions(spec: ModelSpec) -> dg.Definitions:
             description=f"Score the eligible keys with the champion of {spec.name} on each "
             "day it has not scored since the last scored day (config max_days, "
             "rescore_from).",
-            tags={names.MODEL_TAG: spec.name},
+            tags=tags,
         ))
     return dg.Definitions(assets=assets, jobs=jobs)
