@@ -146,6 +146,20 @@ def test_every_check_is_declared_with_its_description_and_whether_it_blocks() ->
     }
 
 
+def test_an_aggregate_without_expectations_has_no_expectations_check(
+        settings: Settings) -> None:
+    """A suite of nothing would pass without checking anything: no check is declared, and
+    its run reports none (a stranger saw `expectations: passed` on such an aggregate)."""
+    bare = replace(SENSORS, aggregates=(replace(HOTTEST, expectations=()),))
+    (gold,) = [a for a in medallion_assets(bare) if a.key.path[0] == "gold"]
+    assert list(gold.check_specs) == []
+    land(settings.landing, DAY1, [reading("r1", celsius=10.0)])
+    result = run(settings, DAY1, bare)
+    assert result.success
+    assert [e.check_name for e in result.get_asset_check_evaluations()
+            if e.asset_key == gold.key] == []
+
+
 def test_bronze_silver_and_gold_share_the_partitions_they_are_given() -> None:
     partitions = daily_partitions(SENSORS)
     assets = medallion_assets(SENSORS, partitions)
