@@ -192,6 +192,7 @@ def test_erase_deletes_the_keys_keeps_the_version_and_vacuums_the_file(
                                 path.stat().st_size)
     after = store.snapshot(found.table)
     assert (after.version, after.keys, after.published_at) == (before.version, before.keys, None)
+    assert (after.schema, after.timeseries) == (before.schema, before.timeseries)
     assert before.published_at is not None
     others = encode(PEOPLE.filter(pl.col("customer_id") != 42), ["customer_id"]).to_list()
     assert store.read(found.table, found.keys)[1] == [None]
@@ -352,9 +353,13 @@ def test_a_key_nested_too_deep_for_json_is_decided_at_every_depth() -> None:
     """Python's json refuses (RecursionError) a nesting as deep as the stack allows; near that
     depth `loads` may succeed and `dumps` of the value fail: either way the line's raw key
     (`[[[…42`) decides it, malformed, never an exception."""
+    identified = fl.SourceSubject("customer_id", pl.Int64, "42", frozenset({"u42@x.io"}),
+                                  ("email",))
     for depth in range(1, sys.getrecursionlimit() + 20):
         line = b'{"customer_id": ' + b"[" * depth + b"42" + b"]" * depth + b"}"
         assert fl.holds(LINE_SUBJECT, "jsonl", None, line) is fl.Holds.MALFORMED, depth
+        keyless = b'{"email": ' + b"[" * depth + b'"u42@x.io"' + b"]" * depth + b"}"
+        assert fl.holds(identified, "jsonl", None, keyless) is fl.Holds.MALFORMED, depth
 
 
 @pytest.mark.parametrize(("line", "held"), [
@@ -371,3 +376,35 @@ def test_a_null_or_broken_key_leaves_the_line_to_the_identifiers(line: bytes,
     subject = fl.SourceSubject("customer_id", pl.Int64, "42", frozenset({"u42@x.io"}),
                                ("email",))
     assert fl.holds(subject, "jsonl", None, line) is held
+
+
+@pytest.mark.parametrize(("text", "parsed"), [
+    ("customer_id=42", ("customer_id", "42")), (" email = a=b@x ", ("email", "a=b@x")),
+    ("customer_id=", None), ("=42", None), ("customer_id= ", None), ("customer_id", None)])
+def test_a_key_is_column_equals_value_split_at_the_first_equals_sign(
+        text: str, parsed: tuple[str, str] | None) -> None:
+    if parsed is None:
+        with pytest.raises(ValueError, match="expected COLUMN=VALUE"):
+            Subject.parse(text)
+    else:
+        assert Subject.parse(text) == Subject(*parsed)
+
+
+def test_a_table_vacuumed_but_not_purged_holds_the_subject_in_its_log_statistics(
+        tmp_path: Path) -> None:
+    """After a DELETE and a VACUUM the data files are gone, but the log's `add` actions keep
+    the deleted file's min/max (42 and its email): the table is still a holder, and a table
+    whose older files never held the subject is none."""
+    catalog = _people(tmp_path / "lake")
+    catalog.overwrite("silver.people", PEOPLE.filter(pl.col("customer_id") >= 42))  # min 42
+    catalog.delete("silver.people", '"customer_id" = 42')
+    catalog.vacuum("silver.people", 0, enforce_retention_duration=False)
+    others = pl.DataFrame({"customer_id": [7, 8], "email": ["a@x", "d@x"]})
+    catalog.create_table("silver.others", others.schema, TableInfo(owner="team:data"))
+    catalog.overwrite("silver.others", others)
+    catalog.overwrite("silver.others", others.head(1))  # an older file without the subject
+    found = _holders(catalog)
+    assert (found["dev.silver.people"].rows, found["dev.silver.people"].predicate) == (0, None)
+    assert "dev.silver.others" not in found
+    et.erase(catalog, found["dev.silver.people"])
+    assert "dev.silver.people" not in _holders(catalog)
