@@ -31,6 +31,7 @@ from lakehouse_ml.domains.reserved import ENGINE_SCHEMAS, ENGINE_TABLES
 from lakehouse_ml.governance.audit_chain import TABLE as AUDIT_LOG
 from lakehouse_ml.medallion.progress import TABLE as PROGRESS
 from lakehouse_ml.serving.tokens import TABLE as TOKENS
+from tests.user_domains import PACKAGES, declare_user_domains
 
 FLEET = ("from dataclasses import replace\n"
          "from tests.domain_packages.fleet import DOMAIN as FLEET, MODELS as FLEET_MODELS\n"
@@ -221,3 +222,20 @@ def test_a_package_folder_not_named_in_lowercase_letters_digits_and_underscore_i
 
     assert broken(where) == (f"package folder name {folder!r} must be lowercase letters, "
                              "digits and '_', starting with a letter")
+
+
+def test_a_table_the_engine_writes_for_another_domain_is_a_clash_naming_both_packages(
+        place: Callable[[str, str], str], monkeypatch: pytest.MonkeyPatch) -> None:
+    declare_user_domains(monkeypatch)  # fleet, whose feature table vehicle_heat has a state
+    fleet = str(PACKAGES / "fleet")
+    where = place("twin", f"{FLEET}DOMAIN = replace(FLEET, name='twin', sources=(), "
+                  "aggregates=(), feature_tables=(), training_set=replace(FLEET.training_set, "
+                  "name='gold.vehicle_heat_state'))\n")
+
+    found = discover()
+    assert {str(package) for package in found.broken} == {
+        f"{fleet}: the state of feature table 'vehicle_heat' (gold.vehicle_heat_state) is also "
+        f"declared by domain 'twin' ({where})",
+        f"{where}: training set 'gold.vehicle_heat_state' (gold.vehicle_heat_state) is already "
+        f"declared by domain 'fleet' ({fleet})"}
+    assert list(found.declared) == ["churn", "sensors"]
