@@ -214,6 +214,20 @@ def test_lists_where_tuples_are_declared_are_taken_as_tuples(
     assert isinstance(domain.sources, tuple) and isinstance(domain.aggregates, tuple)
 
 
+@pytest.mark.parametrize(("declaration", "said"), [
+    (source(name='"Readings"'), "source name 'Readings'"),
+    (source(name='"gold.readings"'), "source name 'gold.readings'"),
+    (source(entity='"read ings"'), "source entity name 'read ings'"),
+])
+def test_a_source_name_that_is_not_a_table_name_part_is_refused(
+        place: Callable[[str, str], str], declaration: str, said: str) -> None:
+    where = place("names", f"{SENSORS}DOMAIN = Domain(name='names', description='R.', "
+                  f"start_date=date(2026, 1, 1), sources=({declaration},))\n")
+
+    assert broken(where) == (f"{said} must be lowercase letters, digits and '_', starting "
+                             "with a letter (it names jobs and tables)")
+
+
 @pytest.mark.parametrize("folder", ["with space", "Bikes", "1st"])
 def test_a_package_folder_not_named_in_lowercase_letters_digits_and_underscore_is_refused(
         place: Callable[[str, str], str], folder: str) -> None:

@@ -140,10 +140,14 @@ def _declared(where: str, module: ModuleType) -> Declared | None:
         raise DomainError(f"DOMAIN is a {type(domain).__name__}, not a Domain")
     models = _listed(module, "MODELS", ModelSpec)
     for kind, name in (("domain", domain.name), *(("model", m.name) for m in models),
-                       *(("model schema", m.schema) for m in models)):
+                       *(("model schema", m.schema) for m in models),
+                       *(("source", s.name) for s in domain.sources),
+                       *(("source entity", s.entity) for s in domain.sources if s.entity),
+                       *(("aggregate", a.name) for a in domain.aggregates),
+                       *(("feature table", f.name) for f in domain.feature_tables)):
         if not (isinstance(name, str) and NAME.fullmatch(name)):
             raise DomainError(f"{kind} name {name!r} must be lowercase letters, digits and "
-                              "'_', starting with a letter (it prefixes job names)")
+                              "'_', starting with a letter (it names jobs and tables)")
     names = [model.name for model in models]
     if twice := sorted({name for name in names if names.count(name) > 1}):
         raise DomainError(f"model {twice[0]!r} is declared twice (its Dagster jobs would "
