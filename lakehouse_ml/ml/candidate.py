@@ -77,24 +77,48 @@ def train_if_new(
     run_id: str | None = None, alive: Callable[[str], bool] = lambda run: False,
 ) -> Candidate | AlreadyTrained:
     """A new candidate, unless a validated version (or the champion) was trained from the
-    current data versions, or one that the `alive` run registering it is validating: then that
-    version, saying why nothing was trained. `force` trains anyway. `run_id`: the run
-    training (the new version's `registered_by`)."""
+    current data versions or from a training set with the current one's content (its
+    `training_set_sha256`, hashed before anything is fitted or logged), or one that the `alive`
+    run registering it is validating: then that version, saying why nothing was trained.
+    `force` trains anyway. `run_id`: the run training (the new version's `registered_by`)."""
+    model = spec.registered_name(catalog.env)
+    versions = data_versions(catalog, spec)
     if not force:
-        found = already_trained(client, spec.registered_name(catalog.env),
-                                data_versions(catalog, spec), alive)
+        found = already_trained(client, model, versions, alive)
         if found is not None:
             return found
-    return train_candidate(catalog, client, spec, run_id)
+    frame = _training_frame(catalog, spec, versions)
+    sha256 = TrainingSetDigest.of(frame).sha256
+    if not force:
+        found = already_trained(client, model, versions, alive, training_set_sha256=sha256)
+        if found is not None:
+            return found
+    return _train(catalog, client, spec, versions, frame, sha256, run_id)
+
+
+def _training_frame(catalog: Catalog, spec: ModelSpec, versions: dict[str, int]
+                    ) -> pl.DataFrame:
+    """The training set at its version in `versions` (see `data_versions`)."""
+    table = spec.training_set.name
+    return catalog.read(table, versions[str(catalog.name(table))])
 
 
 def train_candidate(catalog: Catalog, client: MlflowClient, spec: ModelSpec,
                     run_id: str | None = None) -> Candidate:
+    """Train, log and register a candidate from the training set's current version, always."""
+    versions = data_versions(catalog, spec)
+    frame = _training_frame(catalog, spec, versions)
+    return _train(catalog, client, spec, versions, frame, TrainingSetDigest.of(frame).sha256,
+                  run_id)
+
+
+def _train(catalog: Catalog, client: MlflowClient, spec: ModelSpec, versions: dict[str, int],
+           frame: pl.DataFrame, sha256: str, run_id: str | None) -> Candidate:
+    """Fit on `frame` (the training set at `versions`, content hash `sha256`), log and
+    register it."""
     name = spec.registered_name(catalog.env)
     table = spec.training_set.name
-    versions = data_versions(catalog, spec)
     version = versions[str(catalog.name(table))]
-    frame = catalog.read(table, version)
     trained = train(spec, frame, truncated_rows(catalog, spec.training_set, frame,
                                                 versions=versions))
     label = spec.training_set.label
@@ -103,7 +127,7 @@ def train_candidate(catalog: Catalog, client: MlflowClient, spec: ModelSpec,
     # tags of both the run and the registered version: which code, features and data
     provenance = {"git_commit": git_commit(), "feature_set": spec.training_set.name,
                   DATA_VERSIONS: json.dumps(versions, sort_keys=True),
-                  TRAINING_SET_SHA256: TrainingSetDigest.of(frame).sha256}
+                  TRAINING_SET_SHA256: sha256}
     use_experiment(client, f"/{catalog.env}/{spec.schema}/{spec.name}")
     with mlflow.start_run(run_name=f"{spec.name}-train") as run:
         mlflow.log_params({**spec.params, "holdout": str(spec.holdout),
