@@ -52,3 +52,10 @@ def test_run_ends_with_the_governance_audit(small_run: SmallRun) -> None:
     findings = Catalog(settings.root, settings.env).read(TABLE)
     assert findings.filter(pl.col("audit_date") == datetime.now(UTC).date()).height > 0
     assert re.search(r"run \S+ \(governance_audit\) succeeded", result.stdout)  # check passed
+
+
+def test_run_without_dagster_home_says_its_runs_are_not_kept(small_run: SmallRun) -> None:
+    """`small_run` runs without DAGSTER_HOME: its runs go to a temporary instance, which the
+    UI never shows; the command says so (a stranger looked for them in `make ui`)."""
+    assert ("DAGSTER_HOME is not set: these runs use a temporary Dagster instance"
+            in small_run.result.output)

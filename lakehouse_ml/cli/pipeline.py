@@ -104,9 +104,12 @@ def plan(domain: str | None, start: str | None, end: str | None, landing: str, s
 
 def _instance(say: Say) -> dg.DagsterInstance:
     """The persistent instance when DAGSTER_HOME is set (runs then show in the UI), with the
-    project's `dagster.yaml` (its pools) copied there, saying so, when that home has none."""
+    project's `dagster.yaml` (its pools) copied there, saying so, when that home has none;
+    else a temporary one, saying so."""
     home = os.environ.get("DAGSTER_HOME")
     if not home:
+        say("DAGSTER_HOME is not set: these runs use a temporary Dagster instance (not shown "
+            "by `make ui`, pools not applied); `make run` sets it to data/dagster")
         return dg.DagsterInstance.ephemeral()
     settings = Path(home) / "dagster.yaml"
     if not settings.exists() and SHIPPED_SETTINGS.exists():

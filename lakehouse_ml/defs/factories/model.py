@@ -34,9 +34,10 @@ def model_asset(spec: ModelSpec) -> dg.AssetsDefinition:
            out=dg.Out(Candidate, is_required=False), tags={"kind": "sklearn"},
            pool=f"train_{spec.name}",
            description="Fit the pipeline on earlier label times; log run, card and model. "
-           "Nothing (validation and deployment skipped) when the data versions are those of "
-           "the champion, of a validated version or of one a live run is validating, unless "
-           "config `force` is true. In pool `train_<model>`: one run trains it at a time.")
+           "Nothing (validation and deployment skipped) when the data versions or the "
+           "training set's content (its sha256) are those of the champion, of a validated "
+           "version or of one a live run is validating, unless config `force` is true. "
+           "In pool `train_<model>`: one run trains it at a time.")
     def train_model(
         context: dg.OpExecutionContext, config: TrainConfig, lakehouse: LakehouseResource,
         mlflow: MlflowResource,
