@@ -201,6 +201,20 @@ def test_a_domain_field_of_the_wrong_type_is_refused_at_load(
     assert said in reason
 
 
+@pytest.mark.parametrize(("field", "said"), [
+    ("label='broke'", "label 'broke' is not a column of its labels silver.breakdowns"),
+    ("time_column='at'", "time_column 'at' is not a column of its labels silver.breakdowns"),
+])
+def test_a_training_set_label_its_labels_lack_is_refused_at_load(
+        place: Callable[[str, str], str], field: str, said: str) -> None:
+    where = place("labels", f"{FLEET}DOMAIN = replace(FLEET, name='labels', training_set="
+                  f"replace(FLEET.training_set, {field}))\n")
+    reason = broken(where)
+    assert reason.startswith("cannot be imported: ValueError: domain 'labels': training set "
+                             "'fleet.training_set': ")
+    assert said in reason
+
+
 def test_lists_where_tuples_are_declared_are_taken_as_tuples(
         place: Callable[[str, str], str]) -> None:
     where = place("listed", f"{SENSORS}DOMAIN = Domain(name='listed', description='R.', "

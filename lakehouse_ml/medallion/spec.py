@@ -318,8 +318,9 @@ class Domain:
 
     def __post_init__(self) -> None:
         """ValueError naming the domain and the field when a field has the wrong type
-        (`start_date` a `date`, not a string or datetime; lists are taken as tuples) or an
-        aggregate reads a source the domain does not declare."""
+        (`start_date` a `date`, not a string or datetime; lists are taken as tuples), an
+        aggregate reads a source the domain does not declare, or the training set's label or
+        label time is not a column of its labels (when a source of the domain holds them)."""
         where = f"domain {self.name!r}"
         for attribute, kind in (("name", str), ("description", str), ("start_date", date),
                                 ("training_set", (TrainingSetSpec, type(None)))):
@@ -328,6 +329,16 @@ class Domain:
                                 ("feature_tables", FeatureTableSpec)):
             tuple_field(self, attribute, kind, where)
         sources = {source.name for source in self.sources}
+        labels = {source.silver_table: source for source in self.sources}.get(
+            self.training_set.labels if self.training_set else "")
+        if self.training_set and labels:
+            columns = set(labels.contract.to_schema().columns)
+            for attribute in ("label", "time_column"):
+                if getattr(self.training_set, attribute) not in columns:
+                    raise ValueError(
+                        f"{where}: training set {self.training_set.name!r}: {attribute} "
+                        f"{getattr(self.training_set, attribute)!r} is not a column of its "
+                        f"labels {labels.silver_table} ({', '.join(sorted(columns))})")
         for aggregate in self.aggregates:
             if unknown := [name for name in aggregate.inputs if name not in sources]:
                 raise ValueError(f"{where}: aggregate {aggregate.name!r} reads "
