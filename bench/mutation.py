@@ -91,6 +91,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
          "tests/features/test_row_lookup_fast_paths.py",  # KeyBatch.of_values' own encoding
          "tests/features/test_mutants_online.py",
          "tests/features/test_redis_races.py",  # publishes and reads interleaved at the exact point
+         "tests/features/test_publish_changes.py",  # the keys a publish compares
          "tests/features/test_online_property.py::"
          "test_a_future_row_does_not_hide_the_row_valid_now",
          "tests/features/test_online_property.py::"
