@@ -79,20 +79,18 @@ def apply_policies(root: str, env: str, paths: Sequence[str]) -> None:
                 _APPLIED.add(key)
 
 
-def domain_principals() -> tuple[dict[str, str], list[str]]:
-    """(per domain, the service principal its pipeline acts as; the policy files of the
-    domains): each domain package may hold a `policy.yaml` declaring its pipeline's service
-    principal `<domain>-pipeline`; a domain without one acts as the code location's principal.
-    ValueError naming the file if a policy does not declare its domain's pipeline principal. A
-    broken domain package (see `domains.discover`) is left out: it runs nothing, so neither its
-    principal nor its policy counts."""
+def _identities() -> tuple[str, dict[str, str], list[str]]:
+    """(what a run no domain owns acts as, per domain the service principal its pipeline acts
+    as, the policy files of the domains), from one `domains.discover`: see `domain_principals`
+    and `pipeline_identity`."""
     from lakehouse_ml.domains import discover
     from lakehouse_ml.governance.policy import load
 
+    declared = discover().declared.values()
     principals: dict[str, str] = {}
     policies: list[str] = []
-    for declared in discover().declared.values():
-        path, name = Path(declared.where) / POLICY_FILE, declared.domain.name
+    for found in declared:
+        path, name = Path(found.where) / POLICY_FILE, found.domain.name
         if not path.is_file():
             continue
         principal = f"{name}-pipeline"
@@ -101,6 +99,18 @@ def domain_principals() -> tuple[dict[str, str], list[str]]:
                              f"pipeline of domain {name!r} acts as it)")
         principals[name] = principal
         policies.append(str(path))
+    only = len(declared) == 1 and principals
+    return (next(iter(principals.values())) if only else ""), principals, policies
+
+
+def domain_principals() -> tuple[dict[str, str], list[str]]:
+    """(per domain, the service principal its pipeline acts as; the policy files of the
+    domains): each domain package may hold a `policy.yaml` declaring its pipeline's service
+    principal `<domain>-pipeline`; a domain without one acts as the code location's principal.
+    ValueError naming the file if a policy does not declare its domain's pipeline principal. A
+    broken domain package (see `domains.discover`) is left out: it runs nothing, so neither its
+    principal nor its policy counts."""
+    _, principals, policies = _identities()
     return principals, policies
 
 
@@ -109,11 +119,8 @@ def pipeline_identity() -> tuple[str, list[str]]:
     with one domain, its pipeline's principal (see `domain_principals`); with several, the
     current principal (''), while each domain's own runs act as its principal
     (`LakehouseResource.principals`)."""
-    from lakehouse_ml.domains import discover
-
-    principals, policies = domain_principals()
-    only = len(discover().declared) == 1 and principals
-    return (next(iter(principals.values())) if only else ""), policies
+    principal, _, policies = _identities()
+    return principal, policies
 
 
 class MlflowResource(dg.ConfigurableResource):
@@ -133,9 +140,8 @@ class MlflowResource(dg.ConfigurableResource):
 
 @dg.definitions
 def resources() -> dg.Definitions:
-    principal, policies = pipeline_identity()
-    lakehouse = LakehouseResource.from_settings(principal=principal,
-                                                principals=domain_principals()[0],
+    principal, principals, policies = _identities()  # one discovery of the domains
+    lakehouse = LakehouseResource.from_settings(principal=principal, principals=principals,
                                                 policies=policies)
     return dg.Definitions(resources={"lakehouse": lakehouse,
                                      "mlflow": MlflowResource.from_settings()})

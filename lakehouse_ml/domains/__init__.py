@@ -22,7 +22,7 @@ from types import ModuleType
 from typing import TypeVar
 
 from lakehouse_ml.domains.reserved import derived_tables, engine_owned
-from lakehouse_ml.medallion.spec import Domain
+from lakehouse_ml.medallion.spec import Domain, misfit
 from lakehouse_ml.ml.spec import ModelSpec
 from lakehouse_ml.monitoring.spec import Monitor, RetrainingPolicy
 
@@ -115,13 +115,11 @@ def _listed(module: ModuleType, attribute: str, kind: type[T]) -> tuple[T, ...]:
     """The package's `attribute` (a tuple, or a list, of `kind`; () when absent). DomainError
     naming the attribute when it is anything else (None, a single `kind`, a string...)."""
     value = getattr(module, attribute, ())
-    if not isinstance(value, tuple | list):
-        raise DomainError(f"{attribute} is a {type(value).__name__}, not a tuple of "
-                          f"{kind.__name__}")
-    for item in value:
-        if not isinstance(item, kind):
-            raise DomainError(f"{attribute} holds a {type(item).__name__}, not a "
-                              f"{kind.__name__}")
+    if (found := misfit(value, kind)) is not None:
+        wrong, whole = found
+        raise DomainError(f"{attribute} is a {type(wrong).__name__}, not a tuple of "
+                          f"{kind.__name__}" if whole else
+                          f"{attribute} holds a {type(wrong).__name__}, not a {kind.__name__}")
     return tuple(value)
 
 

@@ -20,6 +20,20 @@ from lakehouse_ml.medallion.days import validate_time_zone
 BronzeFormat = Literal["jsonl", "csv"]
 
 
+def kind_names(kind: type | tuple[type, ...]) -> str:
+    """`kind`'s class name, or its classes' names joined by `or` (`NoneType` as `None`)."""
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join("None" if k is type(None) else k.__name__ for k in kinds)
+
+
+def misfit(value: object, kind: type | tuple[type, ...]) -> tuple[object, bool] | None:
+    """None when `value` is a tuple or list of `kind`s; else (`value`, True) when it is neither
+    a tuple nor a list, or (its first item that is not a `kind`, False)."""
+    if not isinstance(value, tuple | list):
+        return value, True
+    return next(((item, False) for item in value if not isinstance(item, kind)), None)
+
+
 def tuple_field(owner: object, attribute: str, kind: type | tuple[type, ...], where: str) -> None:
     """Check `owner.<attribute>` (a frozen dataclass's field) is a tuple of `kind`s: a list is
     taken as the tuple it lists (stored so), anything else (a string, a single item, None)
@@ -29,14 +43,14 @@ def tuple_field(owner: object, attribute: str, kind: type | tuple[type, ...], wh
     if isinstance(value, list):
         value = tuple(value)
         object.__setattr__(owner, attribute, value)
-    names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-    if not isinstance(value, tuple):
-        raise ValueError(f"{where}: {attribute} must be a tuple of {names}, got "
-                         f"{type(value).__name__} {value!r:.80}")
-    for item in value:
-        if not isinstance(item, kind):
-            raise ValueError(f"{where}: {attribute} holds a {type(item).__name__} "
-                             f"({item!r:.80}), not a {names}")
+    if (found := misfit(value, kind)) is None:
+        return
+    wrong, whole = found
+    if whole:
+        raise ValueError(f"{where}: {attribute} must be a tuple of {kind_names(kind)}, got "
+                         f"{type(wrong).__name__} {wrong!r:.80}")
+    raise ValueError(f"{where}: {attribute} holds a {type(wrong).__name__} ({wrong!r:.80}), "
+                     f"not a {kind_names(kind)}")
 
 
 def typed_field(owner: object, attribute: str, kind: type | tuple[type, ...], where: str
@@ -44,10 +58,15 @@ def typed_field(owner: object, attribute: str, kind: type | tuple[type, ...], wh
     """ValueError naming `where` and the attribute unless `owner.<attribute>` is a `kind`."""
     value = getattr(owner, attribute)
     if not isinstance(value, kind) or (kind is date and isinstance(value, datetime)):
-        names = kind.__name__ if isinstance(kind, type) else " or ".join(
-            "None" if k is type(None) else k.__name__ for k in kind)
-        raise ValueError(f"{where}: {attribute} must be a {names}, got "
+        raise ValueError(f"{where}: {attribute} must be a {kind_names(kind)}, got "
                          f"{type(value).__name__} {value!r:.80}")
+
+
+def callable_field(owner: object, attribute: str, where: str) -> None:
+    """ValueError naming `where` and the attribute unless `owner.<attribute>` is callable."""
+    value = getattr(owner, attribute)
+    if not callable(value):
+        raise ValueError(f"{where}: {attribute} must be a function, got {value!r:.80}")
 
 
 @dataclass(frozen=True)
@@ -196,8 +215,7 @@ class Aggregate:
             tuple_field(self, attribute, str, where)
         tuple_field(self, "expectations", Expectation, where)
         typed_field(self, "day_column", str, where)
-        if not callable(self.build):
-            raise ValueError(f"{where}: build must be a function, got {self.build!r:.80}")
+        callable_field(self, "build", where)
         validate_time_zone(self.time_zone, where)
 
     @property
@@ -250,8 +268,7 @@ class FeatureTableSpec:
             tuple_field(self, attribute, str, where)
         tuple_field(self, "features", Feature, where)
         typed_field(self, "timestamp_key", str, where)
-        if not callable(self.build):
-            raise ValueError(f"{where}: build must be a function, got {self.build!r:.80}")
+        callable_field(self, "build", where)
 
     @property
     def table(self) -> str:
