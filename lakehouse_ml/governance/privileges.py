@@ -173,12 +173,7 @@ def visible(ns: Namespace, principal: str, securable: Securable) -> bool:
 
 def may_manage(ns: Namespace, principal: str, securable: Securable) -> bool:
     """Whether `principal` may grant, revoke, change the owner of `securable`: its owner, the
-    owner of a container, a MANAGE holder (inherited too), a metastore admin."""
-    who = identities(ns.state, principal)
-    if is_admin(ns.state, who) or holds(ns, principal, MANAGE, securable):
-        return True
-    for kind, name in parents(securable.type, securable.name):
-        owned = ns.find(kind, name)
-        if owned is not None and owned.owner in who:
-            return True
-    return False
+    owner of a container, a MANAGE holder (inherited too), a metastore admin. One question,
+    since `effective_privileges` gives a metastore admin and the owner of the securable or of
+    any container every applicable privilege, and MANAGE applies to every securable type."""
+    return holds(ns, principal, MANAGE, securable)
