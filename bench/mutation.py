@@ -143,6 +143,14 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
          # 11 s (forget run three times): the same paths as the file's faster tests
          "--deselect=tests/governance/test_erasure_attack.py::"
          "test_forget_twice_and_another_subject_after_it_end_well"]),
+    "domains": (  # issue 11: a domain package and its declarations are checked when loaded
+        ["lakehouse_ml/domains/__init__.py", "lakehouse_ml/domains/reserved.py",
+         "lakehouse_ml/medallion/spec.py", "lakehouse_ml/ml/spec.py"],
+        ["tests/test_domain_validation.py", "tests/test_broken_domain.py",
+         "tests/test_domain_jobs.py",
+         # 21 s (a whole `run` beside broken packages): its loading paths are the file's others
+         "--deselect=tests/test_broken_domain.py::"
+         "test_run_runs_a_healthy_domain_beside_broken_packages_and_says_what_it_left_out"]),
 }
 """Group → (modules mutated together, the fast tests that exercise them: files, glob patterns,
 pytest node ids, or `--deselect=<node id>` for a slow test of a listed file). Tests that build a
