@@ -1,12 +1,20 @@
 """Great Expectations suites over polars frames (GX validates pandas, so we hand it one).
 
-GX is imported here and only when a suite runs: importing it costs seconds.
+GX is imported here and only when a suite runs: importing it costs seconds. Two of the
+modules it imports at start-up serve only expectations and metrics no suite of ours declares
+(KL divergence and Kolmogorov-Smirnov tests, and their charts): `scipy.stats` and `altair`
+are then loaded on their first use instead (`_DEFERRED`), about a third of the import's CPU
+time (3.4 -> 2.2 CPU-s measured) and 75 MiB.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib.machinery import ModuleSpec, PathFinder
+from types import ModuleType
 from typing import Any
 
 import polars as pl
@@ -24,6 +32,38 @@ class SuiteResult:
         return [r for r in self.results if not r["success"]]
 
 
+_DEFERRED = frozenset({"scipy.stats", "altair"})
+"""Modules GX imports when it starts only for expectations we do not use: while GX is being
+imported they are created without running their code, which runs on their first attribute
+access (`importlib.util.LazyLoader`), so a suite that needs them still gets them whole."""
+
+
+class _DeferredFinder:
+    """A `sys.meta_path` finder that hands out `_DEFERRED` modules lazily (others: None)."""
+
+    def find_spec(self, name: str, path: Sequence[str] | None, target: ModuleType | None = None
+                  ) -> ModuleSpec | None:
+        if name not in _DEFERRED:
+            return None
+        spec = PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return None  # not installed, or not lazily loadable: the import goes on as usual
+        spec.loader = importlib.util.LazyLoader(spec.loader)
+        return spec
+
+
+def _gx() -> ModuleType:
+    """`great_expectations`, imported with `_DEFERRED` loaded lazily the first time."""
+    if "great_expectations" in sys.modules:
+        return sys.modules["great_expectations"]
+    finder = _DeferredFinder()
+    sys.meta_path.insert(0, finder)
+    try:
+        return importlib.import_module("great_expectations")
+    finally:
+        sys.meta_path.remove(finder)
+
+
 def _class_name(kind: str) -> str:
     return "".join(part.capitalize() for part in kind.split("_"))
 
@@ -39,7 +79,7 @@ def _pandas(df: pl.DataFrame) -> Any:
 
 
 def run_suite(name: str, df: pl.DataFrame, expectations: Sequence[Expectation]) -> SuiteResult:
-    import great_expectations as gx
+    gx = _gx()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
