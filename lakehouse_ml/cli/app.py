@@ -102,6 +102,9 @@ def run(
     ctx: typer.Context,
     domain: Annotated[str | None, typer.Option(
         help="Only this domain (default: every domain with landed files).")] = None,
+    model: Annotated[str | None, typer.Option(
+        help="Only this model's jobs, after its domain's daily refresh (default: every model "
+        "of each domain run).")] = None,
     start: Annotated[str | None, typer.Option(help="First partition (default: first landed day).")]
     = None,
     end: Annotated[str | None, typer.Option(help="Last partition (default: last landed day).")]
@@ -111,18 +114,19 @@ def run(
         "validated version): by default such a model is not trained again.")] = False,
 ) -> None:
     """Per domain: its landed days in one <domain>_daily_refresh run, then each model's
-    <model>_train_validate_deploy and <model>_batch_score. A broken domain package is left out,
-    said on stderr first (exit 1 at the end unless --domain chose another domain)."""
+    <model>_train_validate_deploy and <model>_batch_score (--model: only that model's, in its
+    domain). A broken domain package is left out, said on stderr first (exit 1 at the end
+    unless --domain or --model chose another domain)."""
     from lakehouse_ml.cli.pipeline import failed_steps, materialize_range, summary
 
     broken = _say_broken(ctx)
-    results = materialize_range(start, end, domain, say=typer.echo,
+    results = materialize_range(start, end, domain, say=typer.echo, model=model,
                                 verbose=bool(ctx.find_root().params.get("debug")), force=force)
     summary(console, results)
     failed = [line for r in results if not r.success for line in failed_steps(r)]
     for line in failed:
         typer.echo(line, err=True)
-    if failed or (broken and domain is None):
+    if failed or (broken and domain is None and model is None):
         raise typer.Exit(1)
 
 
@@ -155,8 +159,11 @@ def domains(ctx: typer.Context) -> None:
 @app.command()
 def rollback(
     reason: Annotated[str, typer.Option(help="Why; recorded with the alias change.")],
+    domain: Annotated[str | None, typer.Option(
+        help="Choose the model among this domain's (default: among every declared model).")]
+    = None,
     model: Annotated[str | None, typer.Option(
-        help="Model name (default: the only model declared).")] = None,
+        help="Model name (default: the only model declared, in --domain when given).")] = None,
     to_version: Annotated[int | None, typer.Option(
         help="Version to make champion (default: the champion before the current one, from "
         "<schema>.alias_changes, skipping versions already rolled back).", min=1)] = None,
@@ -169,7 +176,7 @@ def rollback(
     from lakehouse_ml.ml.deploy import rollback as roll_back
     from lakehouse_ml.ml.registry import use_tracking
 
-    spec = resolve_model(model)
+    spec = resolve_model(model, domain)
     settings = Settings.from_env()
     catalog = Catalog.from_settings(settings)
     name = spec.registered_name(settings.env)

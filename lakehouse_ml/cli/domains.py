@@ -29,7 +29,8 @@ def _choose(kind: str, option: str, name: str | None, declared: Sequence[T], whe
     for item in declared:
         if item.name == name:
             return item
-    raise ValueError(f"unknown {kind} {name!r}{where}; declared: {', '.join(names)}{broken}")
+    raise ValueError(f"unknown {kind} {name!r}{where}; declared: {', '.join(names) or 'none'}"
+                     f"{broken}")
 
 
 def left_out() -> str:
@@ -58,15 +59,16 @@ def resolve_model(name: str | None, domain: str | None = None) -> ModelSpec:
     """The declared model called `name` (among `domain`'s models when a domain is given), or
     the only one when `name` is None.
 
-    ValueError naming the choices when `name` is unknown, or None while several are declared
-    (or `domain` is unknown); LookupError when there is no model to choose from."""
+    ValueError naming the choices when `name` is unknown (also in a domain that declares no
+    model), or None while several are declared (or `domain` is unknown); LookupError when
+    `name` is None and there is no model to choose from."""
     from lakehouse_ml.domains import declared_models
 
     if domain is not None:
         domain = resolve_domain(domain).name
     models = declared_models(domain)
     where = "" if domain is None else f" in domain {domain!r}"
-    if not models:
+    if not models and name is None:
         raise LookupError(f"no model is declared{where} (a domain package declares its "
                           f"models in MODELS){left_out()}")
     return _choose("model", "--model", name, models, where, left_out())

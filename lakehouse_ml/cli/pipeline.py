@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lakehouse_ml.catalog import Catalog
-from lakehouse_ml.cli.domains import resolve_domain
+from lakehouse_ml.cli.domains import resolve_domain, resolve_model
 from lakehouse_ml.cli.errors import one_line
 from lakehouse_ml.config import Settings
 from lakehouse_ml.defs.factories import names
@@ -30,7 +30,7 @@ from lakehouse_ml.defs.factories.medallion import landed_days
 from lakehouse_ml.defs.factories.model import train_run_config
 from lakehouse_ml.defs.governance_audit import JOB as GOVERNANCE_JOB
 from lakehouse_ml.defs.lineage_events import emit_ended_run
-from lakehouse_ml.domains import discover
+from lakehouse_ml.domains import Declared, discover
 from lakehouse_ml.medallion.spec import Domain
 from lakehouse_ml.ml.spec import ModelSpec
 
@@ -78,27 +78,44 @@ def _domain_range(domain: Domain, models: tuple[ModelSpec, ...], landing: str,
     return DomainRange(domain, models, max(low, first), min(high, last))
 
 
-def plan(domain: str | None, start: str | None, end: str | None, landing: str, say: Say
-         ) -> list[DomainRange]:
-    """What `run` runs: the named domain, or every declared domain with landed files, each
-    over its landed days inside [start, end]. ValueError (usage) for a malformed day, a
-    reversed range or an unknown domain; LookupError when nothing landed in the range. A
-    broken domain package is left out (see `lakehouse_ml.domains.discover`)."""
+def _chosen(declared: dict[str, Declared], domain: str | None, model: str | None
+            ) -> dict[str, tuple[ModelSpec, ...]]:
+    """Domain name → the models `run` runs the jobs of: with `model`, only that model in the
+    domain declaring it (which must be `domain` when given); else every model of `domain`, or
+    of every healthy declared domain. ValueError (usage) naming the choices for an unknown
+    domain or model, or a model `domain` does not declare (`cli.domains`)."""
+    if model is not None:
+        spec = resolve_model(model, domain)
+        (owner,) = [name for name, d in declared.items()
+                    if any(m.name == spec.name for m in d.models)]
+        return {owner: (spec,)}
+    names = [resolve_domain(domain).name] if domain is not None else list(declared)
+    return {name: declared[name].models for name in names}
+
+
+def plan(domain: str | None, start: str | None, end: str | None, landing: str, say: Say,
+         model: str | None = None) -> list[DomainRange]:
+    """What `run` runs: the named domain (or the domain declaring `model`, with only that
+    model), or every declared domain with landed files, each over its landed days inside
+    [start, end]. ValueError (usage) for a malformed day, a reversed range, an unknown domain
+    or model; LookupError when nothing landed in the range. A broken domain package is left
+    out (see `lakehouse_ml.domains.discover`)."""
     start, end = day_option("--start", start), day_option("--end", end)
     if start and end and start > end:
         raise ValueError(f"--start {start} is after --end {end}")
-    declared = {name: (d.domain, d.models) for name, d in discover().declared.items()}
-    chosen = [resolve_domain(domain).name] if domain is not None else list(declared)
-    ranges = [r for name in chosen if (r := _domain_range(
-        *declared[name], landing, start, end, say)) is not None]
+    declared = discover().declared
+    chosen = _chosen(declared, domain, model)
+    ranges = [r for name, models in chosen.items() if (r := _domain_range(
+        declared[name].domain, models, landing, start, end, say)) is not None]
     if not ranges:
-        sources = "; ".join(f"{name}: {', '.join(s.name for s in declared[name][0].sources)}"
+        sources = "; ".join(f"{name}: {', '.join(s.name for s in declared[name].domain.sources)}"
                             for name in chosen)
         span = f" {_span(start, end)}" if start or end else ""
-        raise LookupError(f"no landed files{span} under {landing} for "
-                          f"{'domain ' + domain if domain else 'any declared domain'} "
-                          f"({sources}): drop files under <landing>/<source>/<YYYY-MM-DD>/ or "
-                          "run `lakehouse-ml generate`")
+        which = ("any declared domain" if domain is None and model is None
+                 else f"domain {', '.join(chosen)}")
+        raise LookupError(f"no landed files{span} under {landing} for {which} ({sources}): "
+                          "drop files under <landing>/<source>/<YYYY-MM-DD>/ or run "
+                          "`lakehouse-ml generate`")
     return ranges
 
 
@@ -189,11 +206,12 @@ def failed_steps(result: dg.ExecuteInProcessResult) -> list[str]:
 
 def materialize_range(
     start: str | None, end: str | None, domain: str | None = None, *, say: Say = print,
-    verbose: bool = False, force: bool = False,
+    verbose: bool = False, force: bool = False, model: str | None = None,
 ) -> list[dg.ExecuteInProcessResult]:
     """Per domain of `plan`: `<domain>_daily_refresh` over its days as one run, then each of
-    its models' `<model>_train_validate_deploy` (training only when the data versions changed,
-    unless `force`) and `<model>_batch_score` (when declared), then
+    its models' (only `model`'s, when given) `<model>_train_validate_deploy` (training only
+    when the data versions changed, unless `force`) and `<model>_batch_score` (when declared),
+    then
     `<domain>_monitoring_refresh` (when it declares monitors); last, `governance_audit` (the
     governance report of the whole lakehouse). Each run's OpenLineage events are emitted once
     it has ended (`defs.lineage_events.emit_ended_run`).
@@ -204,7 +222,7 @@ def materialize_range(
     domains always run. ValueError (a usage error) or LookupError before anything runs, see
     `plan`."""
     settings = Settings.from_env()
-    ranges = plan(domain, start, end, settings.landing, say)
+    ranges = plan(domain, start, end, settings.landing, say, model)
     monitored = {name for name, declared in discover().declared.items() if declared.monitors}
     from lakehouse_ml.definitions import defs
 
