@@ -169,8 +169,9 @@ def _text_rows(frame: pl.LazyFrame, texts: list[str], needles_: m.Needles,
 def _older_hold(catalog: Catalog, location: str, keys: Mapping[str, tuple[pl.DataType, Any]],
                 needles_: m.Needles) -> bool:
     """Whether data files the latest version does not reference, or the statistics of the
-    Delta log, still hold the subject (local tables: an object store's are not listed)."""
-    folder = Path(location)
+    Delta log, still hold the subject (local tables, at a path or a `file://` URI: an object
+    store's are not listed)."""
+    folder = Path(location.removeprefix("file://"))
     if not folder.is_dir():
         return False
     current = {Path(u.removeprefix("file://")).name

@@ -8,20 +8,26 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 import pytest
 
 from lakehouse_ml.catalog import Catalog, TableInfo
+from lakehouse_ml.features import FeatureEngineeringClient
+from lakehouse_ml.features.online import RedisStore
 from lakehouse_ml.features.online.codec import encode
 from lakehouse_ml.features.online.publish import publish
 from lakehouse_ml.features.online.sqlite_store import SQLiteStore
+from lakehouse_ml.features.timestamps import STORED
 from lakehouse_ml.governance import erasure_files_lines as fl
 from lakehouse_ml.governance import erasure_match as m
 from lakehouse_ml.governance import erasure_online
 from lakehouse_ml.governance import erasure_tables as et
 from lakehouse_ml.governance.erasure_places import ErasedPlace, Subject
+from lakehouse_ml.ingest.landing import parse
+from tests.features.conftest import redis_url  # noqa: F401  (a real redis-server, a fixture)
 
 SUBJECT = Subject("customer_id", "42")
 NEEDLES = m.Needles(SUBJECT, {"email": frozenset({"user42@example.com", "x@y"})})
@@ -408,3 +414,140 @@ def test_a_table_vacuumed_but_not_purged_holds_the_subject_in_its_log_statistics
     assert "dev.silver.others" not in found
     et.erase(catalog, found["dev.silver.people"])
     assert "dev.silver.people" not in _holders(catalog)
+
+
+def test_a_lakehouse_at_a_file_uri_finds_the_subject_in_older_files(tmp_path: Path) -> None:
+    """A root given as a `file://` URI is local: its tables' older files and log are searched
+    (they were not: the URI was taken for an object store's, and the subject's rows in an
+    unvacuumed older file were kept)."""
+    catalog = Catalog(f"file://{tmp_path}/lake", "dev")
+    catalog.create_table("silver.people", PEOPLE.schema, TableInfo(
+        owner="team:data", column_tags={"email": ["pii"]}))
+    catalog.overwrite("silver.people", PEOPLE)
+    catalog.overwrite("silver.people", PEOPLE.filter(pl.col("customer_id") != 42))
+    (holder,) = _holders(catalog).values()
+    assert (holder.name, holder.rows, holder.predicate) == ("dev.silver.people", 0, None)
+    et.erase(catalog, holder)
+    folder = tmp_path / "lake" / "dev" / "silver" / "people"
+    assert all(b"b@x" not in p.read_bytes() for p in folder.rglob("*") if p.is_file())
+    assert _holders(catalog) == {}
+
+
+def test_statistics_kept_only_in_a_checkpoint_hold_the_subject(tmp_path: Path) -> None:
+    """The log purged once (a checkpoint, no earlier commit), then the subject's rows deleted
+    and vacuumed: only the checkpoint's `add` action of the deleted file keeps 42 as a min."""
+    catalog = _people(tmp_path / "lake")
+    location = catalog.location("silver.people")
+    catalog.overwrite("silver.people", PEOPLE.filter(pl.col("customer_id") >= 42))  # min 42
+    catalog.lake.purge_log(location)
+    catalog.delete("silver.people", '"customer_id" = 42')
+    catalog.vacuum("silver.people", 0, enforce_retention_duration=False)
+    log = Path(location) / "_delta_log"
+    assert not any(b"b@x" in p.read_bytes() for p in log.glob("*.json"))
+    assert any(p.name.endswith(".checkpoint.parquet") for p in log.iterdir())
+    found = _holders(catalog)
+    assert (found["dev.silver.people"].rows, found["dev.silver.people"].predicate) == (0, None)
+    et.erase(catalog, found["dev.silver.people"])
+    assert "dev.silver.people" not in _holders(catalog)
+
+
+def test_a_timeseries_table_published_to_redis_loses_only_the_subject_s_keys(
+        redis_url: str, tmp_path: Path) -> None:  # noqa: F811
+    """Redis: the place is named `redis:<table>` and writes no file (0 bytes); the snapshot
+    keeps its version, keys, schema and timeseries column, only its publication time goes
+    (readers refuse it until the next publish rewrites the store whole)."""
+    catalog = Catalog(str(tmp_path / "lake"), "dev")
+    store = RedisStore(redis_url)
+    day = datetime(2026, 3, 1, tzinfo=UTC)
+    spend = pl.DataFrame({"customer_id": [42, 7], "ts": [day, day], "spend": [1.0, 2.0]}
+                         ).with_columns(pl.col("ts").cast(STORED))
+    fe = FeatureEngineeringClient(catalog, online_store=store)
+    try:
+        fe.create_table("gold.erased_spend", "customer_id", df=spend, timeseries_column="ts")
+        fe.publish_table("gold.erased_spend")
+        (found,) = erasure_online.plan(catalog, store,
+                                       {"gold.erased_spend": {"customer_id": (pl.Int64, 42)}})
+        before = store.snapshot(found.table)
+        assert before.timeseries == "ts" and before.published_at is not None
+        assert erasure_online.erase(store, found) == ErasedPlace(
+            "online_store", "redis:dev.gold.erased_spend", len(found.keys), 0)
+        after = store.snapshot(found.table)
+        assert (after.version, after.keys, after.schema, after.timeseries, after.published_at
+                ) == (before.version, before.keys, before.schema, "ts", None)
+        assert set(store.read(found.table, found.keys)[1]) == {None}
+        others = encode(spend.filter(pl.col("customer_id") != 42).select(before.keys),
+                        before.keys).to_list()
+        assert None not in store.read(found.table, others)[1]
+    finally:
+        fe.close()
+
+
+RECORD, MALFORMED, NOTHING = fl.Holds.RECORD, fl.Holds.MALFORMED, fl.Holds.NOTHING
+IDENTIFIED = fl.SourceSubject("customer_id", pl.Int64, "42", frozenset({"u42@x.io"}), ("email",))
+
+
+@pytest.mark.parametrize(("header", "line"), [
+    (b"customer_id,email", b'42,"u42@x.io"x'),  # a broken quote: csv's strict reader refuses
+    (b"customer_id,,email", b"42,,u42@x.io"),  # a header with an empty name: every line refused
+])
+def test_a_csv_line_bronze_rejects_is_malformed_never_a_record(header: bytes,
+                                                                line: bytes) -> None:
+    columns = ["customer_id", "email"]
+    bronze = parse(header + b"\n" + line + b"\n", "csv", columns)
+    assert bronze.records.height == 0 and bronze.rejects["raw"].to_list()[-1] == line.decode()
+    assert fl.holds(IDENTIFIED, "csv", fl.CsvHeader.of(header, columns), line) is MALFORMED
+
+
+def test_a_text_key_in_a_csv_line_that_is_not_utf8_is_found_quoted_or_not() -> None:
+    """A line that is not UTF-8 is split at commas, each field's spaces and quotes stripped:
+    the text key `X42` is found in `"X42"` (malformed), and `X4` is not it."""
+    subject = fl.SourceSubject("account", pl.String, "X42")
+    header = fl.CsvHeader.of(b"account,note", ["account", "note"])
+    for line in (b'"X42",\xff', b' X42 ,\xff', b'X42,"\xff'):
+        assert fl.holds(subject, "csv", header, line) is MALFORMED, line
+    assert fl.holds(subject, "csv", header, b'"X4","X42\xff"') is NOTHING
+
+
+def test_without_a_key_column_in_the_header_only_a_field_equal_to_the_key_counts() -> None:
+    header = fl.CsvHeader.of(b"id,note", ["customer_id"])  # the key column missing: refused
+    assert not header.accepted
+    assert fl.holds(LINE_SUBJECT, "csv", header, b"7,note 42") is NOTHING
+    assert fl.holds(LINE_SUBJECT, "csv", header, b"7,42") is MALFORMED
+
+
+@pytest.mark.parametrize(("fmt", "line", "held"), [
+    ("jsonl", b'{"email": "u42@x.io", "n": 1}', RECORD),
+    ("jsonl", b'{"email": "u42@x.io", "n": 1', MALFORMED),  # cut short
+    ("csv", b",u42@x.io,", RECORD),  # the key empty: the email is the subject's
+    ("csv", b',,"by u42@x.io"', MALFORMED),  # named in a text only
+    ("csv", b",u42@x.io", MALFORMED),  # a field short
+])
+def test_a_source_without_the_key_column_reads_lines_by_their_identifiers(
+        fmt: str, line: bytes, held: fl.Holds) -> None:
+    """A source whose declared schema has no `customer_id` (its files may still carry one):
+    a line bronze reads is the subject's record by a pii field equal to an identifier, a line
+    it rejects malformed, and a line naming the identifier in another field malformed."""
+    subject = fl.SourceSubject("customer_id", None, "42", frozenset({"u42@x.io"}), ("email",))
+    header = fl.CsvHeader.of(b"customer_id,email,note", ["email", "note"])
+    assert fl.holds(subject, fmt, header if fmt == "csv" else None, line) is held
+
+
+def test_a_record_whose_pii_value_cannot_be_written_back_is_malformed() -> None:
+    """Near the stack limit `json.loads` reads a line whose pii value `json.dumps` cannot
+    write back (RecursionError): the line is malformed for a subject whose pii that is (its
+    key is read from the raw line), while a subject without pii columns reads it whole."""
+    plain = fl.SourceSubject("customer_id", pl.Int64, "42")
+    said = set()
+    for depth in range(1, sys.getrecursionlimit() + 20):
+        line = b'{"customer_id": 42, "email": ' + b"[" * depth + b'"u"' + b"]" * depth + b"}"
+        said.add((fl.holds(plain, "jsonl", None, line), fl.holds(LINE_SUBJECT, "jsonl", None,
+                                                                   line)))
+    assert said == {(RECORD, RECORD), (RECORD, MALFORMED), (MALFORMED, MALFORMED)}
+
+
+def test_pii_values_of_a_line_that_is_no_record_are_those_it_names() -> None:
+    header = fl.CsvHeader.of(b"customer_id,email", ["customer_id", "email"])
+    assert fl.pii_values(LINE_SUBJECT, "csv", header, b"42,u@x.io,extra") == ["u@x.io"]
+    assert fl.pii_values(LINE_SUBJECT, "csv", header, b'42,"u@x') == []
+    assert fl.pii_values(LINE_SUBJECT, "jsonl", None, b'["u@x.io"]') == []
+    assert fl.pii_values(LINE_SUBJECT, "jsonl", None, b'{"email": "u@x.io"}') == ["u@x.io"]
