@@ -1,6 +1,6 @@
 """`lakehouse-ml generate`: options that cannot work are refused up front in one line naming
 the option, and `--next-day` continues the landed demo with the day after its last landed day,
-whatever today is (issue 11 item 6)."""
+up to today, never a day that has not started (issue 11 item 6; stranger finding 7)."""
 
 from __future__ import annotations
 
@@ -130,14 +130,27 @@ def test_next_day_writes_the_day_after_the_last_landed_one_for_a_past_window(
     assert json.loads((landing / PARAMS_FILE).read_text())["days"] == 7
 
 
-def test_next_day_after_the_default_window_is_today_then_tomorrow(settings: Settings) -> None:
-    """The default window ends yesterday: the next days are today and tomorrow, not clamped."""
+def test_next_day_after_the_default_window_is_today_then_not_before_tomorrow(
+    settings: Settings,
+) -> None:
+    """The default window ends yesterday: the next day is today; called again the same day,
+    tomorrow is refused in one line saying when it can be generated (landed now, its rows
+    would be in the future and partly quarantined), and nothing is written."""
     landing = Path(settings.landing)
     today = datetime.now(UTC).date()
     generate(landing, customers=20, days=3, progress=False)
-    for day in (today, today + timedelta(days=1)):
-        assert invoke("--next-day").exit_code == 0
-        assert max(day_folders(landing)) == day.isoformat()
+    assert invoke("--next-day").exit_code == 0
+    assert max(day_folders(landing)) == today.isoformat()
+    before = {p: p.read_bytes() for p in landing.rglob("*") if p.is_file()}
+
+    line = one_line_error(invoke("--next-day"), 1)
+
+    tomorrow = today + timedelta(days=1)
+    assert line == (f"lakehouse-ml generate: the next demo day {tomorrow} has not started yet "
+                    f"(today is {today}, UTC): it can be generated from {tomorrow} 00:00 UTC on "
+                    "(landed now, its rows would be in the future, and silver quarantines "
+                    "event times more than a day after their ingestion)")
+    assert {p: p.read_bytes() for p in landing.rglob("*") if p.is_file()} == before
 
 
 def test_next_day_never_overwrites_a_landed_day(settings: Settings) -> None:

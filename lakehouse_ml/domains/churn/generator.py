@@ -53,6 +53,7 @@ from lakehouse_ml.ingest.layout import landed_batches
 __all__ = [
     "COLUMNS",
     "DIRTY_KINDS",
+    "DayNotStarted",
     "FILE_KINDS",
     "FORMATS",
     "GenerationReport",
@@ -284,6 +285,12 @@ class OptionError(ValueError):
         self.option, self.reason = option, reason
 
 
+class DayNotStarted(RuntimeError):
+    """`generate_next_day` was asked for a day that starts after today (UTC): landed now, its
+    rows would be in the future, and silver quarantines event times more than a day after
+    their ingestion. The message names the day and when it can be generated."""
+
+
 def require_trainable(days: int) -> None:
     """Raise OptionError for `days` unless a window that long can train the churn model."""
     if days < MIN_TRAINABLE_DAYS:
@@ -439,16 +446,18 @@ def generate(
 
 def generate_next_day(landing_dir: Path, progress: bool = True) -> GenerationReport:
     """Append the day after the last generated one, as ``generate(days + 1)`` would write it,
-    for every source of the demo: the day after the last landed demo day, whatever today is.
+    for every source of the demo: the day after the last landed demo day, any day up to
+    today (UTC), never a day that has not started yet.
 
     Lets a scheduled job simulate a live feed one day at a time. The few preceding days whose
     updates, late and duplicated rows spill into the new day are recomputed in memory (not
     rewritten); then ``_generator.json`` is updated to the new day count.
 
     Raises FileNotFoundError when ``landing_dir`` holds no demo data yet (no
-    ``_generator.json`` or no ``<source>/<YYYY-MM-DD>/`` folder of a demo source), and
+    ``_generator.json`` or no ``<source>/<YYYY-MM-DD>/`` folder of a demo source),
     FileExistsError when demo files are already landed on or after the new day (written by
-    another ``generate`` call): a landed day is never overwritten.
+    another ``generate`` call): a landed day is never overwritten, and DayNotStarted when the
+    new day is after today (UTC); nothing is written then.
     """
     landing_dir = Path(landing_dir)
     params_path = landing_dir / PARAMS_FILE
@@ -469,6 +478,12 @@ def generate_next_day(landing_dir: Path, progress: bool = True) -> GenerationRep
             f"the next day {day} of its {PARAMS_FILE} (another generate call wrote them): "
             "regenerate the landing zone"
         )
+    today = datetime.now(UTC).date()
+    if day > today:
+        raise DayNotStarted(
+            f"the next demo day {day} has not started yet (today is {today}, UTC): it can be "
+            f"generated from {day} 00:00 UTC on (landed now, its rows would be in the future, "
+            "and silver quarantines event times more than a day after their ingestion)")
     world = _World(params, landing_dir)
     replay = range(max(0, new_day - LOOKBACK_DAYS), new_day + 1)
     with _progress(progress, len(replay), "generating next churn day") as advance:
