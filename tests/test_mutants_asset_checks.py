@@ -160,6 +160,24 @@ def test_an_aggregate_without_expectations_has_no_expectations_check(
             if e.asset_key == gold.key] == []
 
 
+def test_expectations_with_no_day_recomputed_fail_as_a_warning_saying_why(
+        settings: Settings) -> None:
+    """A re-run that recomputes no day has nothing to validate: its `expectations` check
+    fails as a WARN (no pass without a check) saying why, the run goes on, and the day stays
+    processed (a third run recomputes nothing either)."""
+    land(settings.landing, DAY1, [reading("r1", celsius=10.0)])
+    first = evaluation(run(settings, DAY1), "expectations")
+    assert (first.passed, values(first)["days_validated"]) == (True, 1)
+    for _ in range(2):
+        again = run(settings, DAY1)
+        assert again.success
+        found = evaluation(again, "expectations")
+        assert (found.passed, found.severity, found.description, values(found)) == (
+            False, dg.AssetCheckSeverity.WARN, "no day recomputed: nothing validated (each "
+            "day's last evaluation stands)", {"days_validated": 0})
+        assert metadata(again, "gold__hottest")["days_recomputed"] == 0
+
+
 def test_bronze_silver_and_gold_share_the_partitions_they_are_given() -> None:
     partitions = daily_partitions(SENSORS)
     assets = medallion_assets(SENSORS, partitions)

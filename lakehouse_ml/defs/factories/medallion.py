@@ -218,15 +218,20 @@ def gold_asset(
                        context.partition_keys)
         report = build_aggregate(catalog, domain, aggregate, todo.batches)
         checks = []
-        if aggregate.expectations:
+        if aggregate.expectations and report.days:
             suite = run_suite(aggregate.name, report.frame, aggregate.expectations)
             checks.append(dg.AssetCheckResult(
-                check_name="expectations", passed=suite.success or not report.days,
+                check_name="expectations", passed=suite.success,
                 metadata={"evaluated": len(suite.results), "failed": len(suite.failed),
-                          "results": suite.results,
-                          # nothing new: what the last validation of those days found stands
-                          "days_validated": len(report.days)},
+                          "results": suite.results, "days_validated": len(report.days)},
             ))
+        elif aggregate.expectations:
+            # nothing to validate is no pass; WARN: the day stays processed, and its last
+            # evaluation (a passed one: a failed one leaves the day to be recomputed) stood
+            checks.append(dg.AssetCheckResult(
+                check_name="expectations", passed=False, severity=dg.AssetCheckSeverity.WARN,
+                description="no day recomputed: nothing validated (each day's last "
+                            "evaluation stands)", metadata={"days_validated": 0}))
         result = dg.MaterializeResult(
             metadata=table_metadata(
                 catalog, aggregate.table, column_lineage=column_lineage,
