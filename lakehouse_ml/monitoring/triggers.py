@@ -189,7 +189,9 @@ def _drift_timeline(catalog: Catalog, policy: RetrainingPolicy, model: ModelSpec
 
 def _quality_timeline(catalog: Catalog, monitor: Monitor) -> dict[datetime, Quality] | None:
     """Window start → ROC AUC (realized, else estimated) of the windows that have one; None
-    when the monitor has no profile table yet."""
+    when the monitor has no profile table yet. A window's value is its row without a model id
+    when it has one, else its lowest model's; of equal values a realized one (`roc_auc`)
+    before an estimated one."""
     if not catalog.exists(monitor.profile_metrics_table):
         return None
     rows = catalog.scan(monitor.profile_metrics_table).filter(
@@ -202,7 +204,8 @@ def _quality_timeline(catalog: Catalog, monitor: Monitor) -> dict[datetime, Qual
     ).filter(pl.col("auc").is_not_null()).collect()
     overall = rows.filter(pl.col("model_id").is_null())
     worst = rows.join(overall.select("start"), on="start", how="anti")
-    rows = pl.concat([overall, worst]).sort("auc").unique("start", keep="first")
+    rows = (pl.concat([overall, worst]).sort("auc", "source", descending=[False, True])
+            .group_by("start").first())  # each group keeps the frame's order: its lowest
     return {row["start"]: Quality(row["auc"], row["source"], _window(row))
             for row in rows.iter_rows(named=True)}
 

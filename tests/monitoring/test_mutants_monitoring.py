@@ -30,7 +30,14 @@ from lakehouse_ml.monitoring.spec import (
     Monitor,
     RetrainingPolicy,
 )
-from lakehouse_ml.monitoring.triggers import MAX_EVIDENCE, MAX_NAME, Decision, decide
+from lakehouse_ml.monitoring.triggers import (
+    MAX_EVIDENCE,
+    MAX_NAME,
+    Decision,
+    Quality,
+    decide,
+    states,
+)
 from lakehouse_ml.monitoring.windows import missing_columns, window_of, window_start
 
 from .drift_frames import DAY, drift_frame, drift_row, window
@@ -122,6 +129,24 @@ def test_without_an_overall_row_the_worst_models_roc_auc_counts(catalog: Catalog
     assert decision(catalog, policy).reason == f"window {_stamp(0)}: roc_auc 0.600 (bound 0.65)"
     scores(catalog, 1, {"model_id": "1", "roc_auc": 0.5}, {"roc_auc": 0.7})  # overall: 0.7
     assert decision(catalog, policy).outcome == "no_breach"
+
+
+def test_of_a_windows_models_the_lowest_roc_auc_counts_and_of_equal_ones_the_realized(
+        catalog: Catalog) -> None:
+    """Whatever order the rows were written in: each window's value is its lowest model's,
+    and of two equal values the realized one (not the estimate) is reported."""
+    scores(catalog, 0, {"model_id": "1", "roc_auc": 0.9},
+           {"model_id": "2", "estimated_roc_auc": 0.6}, {"model_id": "3", "roc_auc": 0.6},
+           {"model_id": "4", "roc_auc": 0.7})
+    scores(catalog, 1, {"model_id": "1", "roc_auc": 0.6},
+           {"model_id": "2", "estimated_roc_auc": 0.6}, {"model_id": "3", "roc_auc": 0.9})
+    scores(catalog, 2, {"model_id": "1", "estimated_roc_auc": 0.8},
+           {"model_id": "2", "estimated_roc_auc": 0.5})
+    policy = RetrainingPolicy(MODEL.name, on_drift_level=None, min_roc_auc=0.65)
+    found = states(catalog, policy, MODEL, [MONITOR])
+    assert [s.quality for s in found] == [
+        Quality(0.6, "roc_auc", (_day(d), _day(d + 1))) for d in (0, 1)] + [
+        Quality(0.5, "estimated_roc_auc", (_day(2), _day(3)))]
 
 
 def test_the_cooldown_holds_until_exactly_its_end(catalog: Catalog) -> None:
