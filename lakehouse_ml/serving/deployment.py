@@ -63,6 +63,7 @@ class Deployment:
             "challenger": self.challenger.version if self.challenger else None,
             "challenger_share": self.challenger_share,
             "fast_path": {m.version: m.fast for m in self.models},
+            "fast_path_reason": {m.version: m.slow_reason for m in self.models},
         }
 
 

@@ -38,9 +38,9 @@ class ServedModel:
     version: int
     packaged: PackagedModel
     predict: Predict
-    fast: bool
-    """Whether the fast paths serve it: `predict` compiled, features looked up row by row
-    (else the pipeline and frames, as batch scoring computes them)."""
+    slow_reason: str | None
+    """Why the fast paths do not serve it (one line: the predictor's reason, the lookup's, or
+    both joined by "; "), None when they do (`fast`)."""
     lookup: Lookup
     keys: pl.Schema
     """Request columns the feature lookups match on, typed like the feature tables' keys."""
@@ -48,6 +48,12 @@ class ServedModel:
     """The model's inputs, typed as its MLflow signature declares them."""
     non_finite: frozenset[str] = frozenset()
     """Inputs a full row may give as NaN or ±Infinity (see `non_finite_inputs`)."""
+
+    @property
+    def fast(self) -> bool:
+        """Whether the fast paths serve it: `predict` compiled, features looked up row by row
+        (else the pipeline and frames, as batch scoring computes them)."""
+        return self.slow_reason is None
 
     @property
     def training_set(self) -> TrainingSetSpec:
@@ -106,24 +112,37 @@ def _frame_lookup(client: FeatureEngineeringClient, spec: TrainingSetSpec, keys:
     return lookup
 
 
+def lookup_path(client: FeatureEngineeringClient, spec: TrainingSetSpec, keys: pl.Schema,
+                needed: list[str]) -> tuple[Lookup, str | None]:
+    """Row by row where the needed columns allow it, else on frames; and why not by row (the
+    column, its type and its table), None when by row."""
+    try:
+        return client.row_lookup(list(spec.feature_lookups), keys, needed).with_unmatched, None
+    except RowLookupUnsupported as reason:
+        return (_frame_lookup(client, spec, keys, needed),
+                f"its features are looked up on frames: a row cannot carry {reason}")
+
+
 def serving_lookup(client: FeatureEngineeringClient, spec: TrainingSetSpec, keys: pl.Schema,
                    needed: list[str]) -> tuple[Lookup, bool]:
     """Row by row where the needed columns allow it, else on frames; and whether by row."""
-    try:
-        return client.row_lookup(list(spec.feature_lookups), keys, needed).with_unmatched, True
-    except RowLookupUnsupported as reason:
-        log.info("%s: features looked up on frames: %s", spec.name, reason)
-        return _frame_lookup(client, spec, keys, needed), False
+    lookup, reason = lookup_path(client, spec, keys, needed)
+    return lookup, reason is None
 
 
 def load_model(client: FeatureEngineeringClient, name: str, version: int) -> ServedModel:
-    """Load a registered version for serving. Raises ModelArtifactError when its files differ
-    from those registered or hold untrusted types (see `ml.artifacts`)."""
+    """Load a registered version for serving; a version the fast paths cannot serve is logged
+    as a warning naming it and why (also on /health). Raises ModelArtifactError when its files
+    differ from those registered or hold untrusted types (see `ml.artifacts`)."""
     packaged = load_packaged(model_uri(name, version))
     keys = _key_schema(client, packaged.training_set)
     features = _feature_schema(packaged.logged, packaged.features)
-    predict, fast = compile_predictor(packaged.pipeline, features, packaged.input_example)
-    lookup, by_row = serving_lookup(client, packaged.training_set, keys, list(features))
+    predict, slow_predict = compile_predictor(packaged.pipeline, features,
+                                              packaged.input_example)
+    lookup, slow_lookup = lookup_path(client, packaged.training_set, keys, list(features))
+    slow = "; ".join(reason for reason in (slow_predict, slow_lookup) if reason) or None
+    if slow is not None:
+        log.warning("%s version %s is served without the fast path: %s", name, version, slow)
     return ServedModel(name=name, version=version, packaged=packaged, predict=predict,
-                       fast=fast and by_row, lookup=lookup, keys=keys, features=features,
+                       slow_reason=slow, lookup=lookup, keys=keys, features=features,
                        non_finite=non_finite_inputs(client, packaged.training_set, features))

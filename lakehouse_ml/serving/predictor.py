@@ -8,7 +8,8 @@ yields anyway), one-hot encoding is a dict lookup, any other fitted transformer 
 own columns (as pandas, the type it was fitted on), and a gradient-boosted classifier is walked
 by `trees`. It is used only if it reproduces the pipeline's own output bit for bit on the
 model's logged input example plus an all-null row; otherwise the pipeline is called on the
-frame batch scoring would build.
+frame batch scoring would build, and `compile_predictor` says why (the pipeline's shape, no
+input example, a difference: never a value of the example, which may hold pii).
 """
 
 from __future__ import annotations
@@ -97,28 +98,49 @@ def _block(transformer: object, names: list[str], features: pl.Schema) -> Block:
         pl.DataFrame({n: columns[n] for n in names}, schema=schema).to_pandas())
 
 
-def _blocks(encode: ColumnTransformer, features: pl.Schema) -> list[Block] | None:
-    """The transformer's parts by column name, or None if it is not a shape handled here."""
+class NoFastPath(ValueError):
+    """A pipeline of a shape the fast path does not handle; the message says which part."""
+
+
+def _names(encode: ColumnTransformer, part: str, columns: object) -> list[str]:
+    """The input columns a part of the transformer selects, by name: names as they are, and
+    positions (scikit-learn gives the remainder's as positions when no other part selects a
+    column) through the names the transformer was fitted on. NoFastPath for another
+    selector (a mask, a slice, a callable)."""
+    fitted = list(getattr(encode, "feature_names_in_", []))
+    if isinstance(columns, list) and all(isinstance(c, str) for c in columns):
+        return columns
+    if isinstance(columns, list) and all(
+            isinstance(c, int) and not isinstance(c, bool) and 0 <= c < len(fitted)
+            for c in columns):
+        return [fitted[c] for c in columns]
+    raise NoFastPath(f"its ColumnTransformer's part {part!r} selects columns by "
+                     f"{type(columns).__name__}, not by name")
+
+
+def _blocks(encode: ColumnTransformer, features: pl.Schema) -> list[Block]:
+    """The transformer's parts by column name (a part that selects no column adds none);
+    NoFastPath if it is not a shape handled here."""
     if getattr(encode, "sparse_output_", True):
-        return None
-    blocks: list[Block] = []
-    for _, transformer, columns in encode.transformers_:
-        if transformer == "drop":
-            continue
-        names = [c for c in columns if isinstance(c, str)]
-        if len(names) != len(columns) or not names:
-            return None
-        blocks.append(_block(transformer, names, features))
-    return blocks
+        raise NoFastPath("its ColumnTransformer's output is sparse")
+    return [_block(transformer, names, features)
+            for part, transformer, columns in encode.transformers_ if transformer != "drop"
+            if (names := _names(encode, part, columns))]
 
 
-def fast_predictor(pipeline: Pipeline, features: pl.Schema) -> Predict | None:
-    if len(pipeline.steps) != 2 or not isinstance(pipeline.steps[0][1], ColumnTransformer):
-        return None
+def fast_predictor(pipeline: Pipeline, features: pl.Schema) -> Predict:
+    """The fast path of a ColumnTransformer then a classifier; NoFastPath (saying why) for a
+    pipeline of another shape."""
+    steps = [type(step).__name__ for _, step in pipeline.steps]
+    if len(steps) != 2 or not isinstance(pipeline.steps[0][1], ColumnTransformer):
+        raise NoFastPath(f"the pipeline is not a ColumnTransformer then a classifier (its "
+                         f"steps: {', '.join(steps)})")
     encode, classifier = pipeline.steps[0][1], pipeline.steps[1][1]
     blocks = _blocks(encode, features)
-    if blocks is None or not hasattr(classifier, "predict_proba"):
-        return None
+    if not blocks:
+        raise NoFastPath("its ColumnTransformer selects no column")
+    if not hasattr(classifier, "predict_proba"):
+        raise NoFastPath(f"its classifier {steps[1]} has no predict_proba")
     probabilities = tree_probabilities(classifier) or (
         lambda encoded: classifier.predict_proba(encoded)[:, 1])
     return lambda columns: probabilities(np.hstack([b(columns) for b in blocks]))
@@ -126,17 +148,24 @@ def fast_predictor(pipeline: Pipeline, features: pl.Schema) -> Predict | None:
 
 def compile_predictor(
     pipeline: Pipeline, features: pl.Schema, example: pd.DataFrame | None
-) -> tuple[Predict, bool]:
+) -> tuple[Predict, str | None]:
     """The fastest predictor that equals the pipeline on `example` (plus an all-null row);
-    returns it and whether it is the fast path."""
+    returns it and why it is not the fast path (one line naming the pipeline's shape, the
+    missing example, or a difference on it; never a value of the example), None when it is."""
     reference = pipeline_predictor(pipeline, features)
-    fast = fast_predictor(pipeline, features)
-    if fast is None or example is None or example.empty:
-        return reference, False
+    try:
+        fast = fast_predictor(pipeline, features)
+    except NoFastPath as reason:
+        return reference, str(reason)
+    if example is None or example.empty:
+        return reference, ("no input example was logged with the model (the fast path must "
+                           "reproduce the pipeline on it)")
     rows = pl.from_pandas(example[list(features)]).cast(dict(features))
     columns = pl.concat([rows, rows.clear(1)]).to_dict(as_series=False)
     try:
         same = np.array_equal(fast(columns), reference(columns))
-    except (ValueError, TypeError, pl.exceptions.PolarsError):
-        same = False
-    return (fast, True) if same else (reference, False)
+    except (ValueError, TypeError, pl.exceptions.PolarsError) as error:
+        return reference, (f"the fast path failed on the logged input example "
+                           f"({type(error).__name__})")  # its message may quote a value
+    return (fast, None) if same else (reference, "the fast path's probabilities differ from "
+                                      "the pipeline's on the logged input example")

@@ -54,8 +54,8 @@ def test_trees_walked_by_treelite_sum_as_scikit_learn_does() -> None:
 def test_fast_path_equals_the_pipeline_on_columns_with_nulls_and_unknown_values() -> None:
     pipeline = _fit()
     example = inputs(_rows(5, 3), list(FEATURES))
-    predict, fast = compile_predictor(pipeline, FEATURES, example)
-    assert fast
+    predict, slow_reason = compile_predictor(pipeline, FEATURES, example)
+    assert slow_reason is None
     rows = _rows(2000, 4).with_columns(
         pl.when(pl.int_range(2000) % 50 == 0).then(pl.lit("new tier")).otherwise("plan")
         .alias("plan"))
@@ -82,8 +82,10 @@ class Drifting(HistGradientBoostingClassifier):
 def test_a_model_the_fast_path_cannot_reproduce_is_served_by_the_pipeline() -> None:
     assert tree_probabilities(GradientBoostingClassifier()) is None  # not a histogram model
     pipeline = _fit(Drifting(max_iter=30))
-    predict, fast = compile_predictor(pipeline, FEATURES, inputs(_rows(5, 3), list(FEATURES)))
-    assert not fast
+    predict, slow_reason = compile_predictor(pipeline, FEATURES,
+                                             inputs(_rows(5, 3), list(FEATURES)))
+    assert slow_reason == ("the fast path's probabilities differ from the pipeline's on the "
+                           "logged input example")
     rows = _rows(50, 5)
     assert np.array_equal(predict(rows.to_dict(as_series=False)),
                           pipeline.predict_proba(inputs(rows, list(FEATURES)))[:, 1])
