@@ -195,8 +195,9 @@ class FeatureEngineeringClient:
         table = self.get_table(name)
         keys, ts = table.entity_keys, table.timeseries_column
 
-        def rows_at(version: int, at: datetime) -> pl.DataFrame:
-            return rows_to_publish(self.catalog.scan(table.name, version), keys, ts, at)
+        def rows_at(version: int, at: datetime, only: pl.DataFrame | None = None
+                    ) -> pl.DataFrame:
+            return rows_to_publish(self.catalog.scan(table.name, version), keys, ts, at, only)
 
         def changed_keys(since: int) -> pl.DataFrame | None:
             try:
@@ -206,7 +207,7 @@ class FeatureEngineeringClient:
             return pl.concat([added, removed])
 
         return publish(self.online_store, table.name, keys, ts, table.version, rows_at,
-                       changed_keys, max_future_rows=max_future_rows)
+                       changed_keys, max_future_rows=max_future_rows, rows_of=rows_at)
 
     def get_online_features(self, name: str, keys: Any) -> pl.DataFrame:
         """Published rows for `keys` (frame, list of values/tuples/dicts), in order: each key's

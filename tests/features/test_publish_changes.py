@@ -11,7 +11,7 @@ import polars as pl
 from polars.testing import assert_frame_equal
 
 from lakehouse_ml.features import FeatureEngineeringClient
-from lakehouse_ml.features.online import SQLiteStore, publish
+from lakehouse_ml.features.online import SQLiteStore, publish, rows_to_publish
 
 SCHEMA = {"cid": pl.Int64, "ts": pl.Datetime("us", "UTC"), "score": pl.Float64}
 
@@ -81,3 +81,47 @@ def test_a_publication_that_replaced_the_held_one_meanwhile_makes_this_one_rewri
     assert (report.written, report.replaced) == (1, True)
     assert store.read("gold.f", ['{"cid":1}', '{"cid":2}'])[1][1] is None  # key 2 left
     store.close()
+
+
+def test_the_rows_of_some_keys_are_the_whole_publication_s_rows_of_those_keys() -> None:
+    """Key 1 has a row at the newest time, key 2 only an older one (looked for in the rest of
+    the table), key 3 only a row ahead of the publication, key 4 rows before and after it,
+    key 5 none; keys asked as Int32 are matched with the table's Int64 keys."""
+    day, now = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 10, tzinfo=UTC)
+    table = pl.concat([
+        rows([1, 2, 4], day, 1.0), rows([1, 4, 6], day + timedelta(days=2), 2.0),
+        rows([3, 4, 6], now + timedelta(days=1), 3.0), rows([4], now + timedelta(days=2), 4.0),
+    ]).lazy()
+    whole = rows_to_publish(table, ["cid"], "ts", now)
+    asked = pl.DataFrame({"cid": [1, 2, 3, 4, 5, 1]}, schema={"cid": pl.Int32})
+    some = rows_to_publish(table, ["cid"], "ts", now, only=asked)
+    expected = whole.filter(pl.col("cid").is_in([1, 2, 3, 4, 5]))
+    assert_frame_equal(some.sort("cid", "ts"), expected.sort("cid", "ts"))
+    assert some.height == 6  # 1 and 2 their latest, 3 its row ahead, 4 its latest and 2 ahead
+    nothing_past = table.filter(pl.col("ts") > now)
+    assert_frame_equal(rows_to_publish(nothing_past, ["cid"], "ts", now, only=asked)
+                       .sort("cid", "ts"),
+                       nothing_past.filter(pl.col("cid") != 6).collect().sort("cid", "ts"))
+    assert_frame_equal(rows_to_publish(table, ["cid"], None, now, only=asked).sort("cid", "ts"),
+                       table.filter(pl.col("cid") < 6).collect().sort("cid", "ts"))
+
+
+def test_a_day_s_snapshots_replaced_publish_the_touched_keys_latest_rows_key_by_key(
+        fe: FeatureEngineeringClient) -> None:
+    """A snapshot table partitioned by day: redoing the newest day drops key 2's row there
+    (its latest is now the day before's) and key 3's rows everywhere. The update reads the
+    touched keys' rows, writes keys 1, 2 and 4 and deletes key 3: online equals offline."""
+    day = datetime(2026, 1, 1, tzinfo=UTC)
+    fe.create_table("gold.f", "cid", timeseries_column="ts", schema=SCHEMA,
+                    partition_columns=["ts"])
+    for i in range(3):
+        fe.write_table("gold.f", rows([1, 2, 4], day + timedelta(days=i), float(i)))
+    fe.write_table("gold.f", rows([3], day + timedelta(days=2), 9.0))
+    assert fe.publish_table("gold.f").written == 4
+    newest = day + timedelta(days=2)
+    fe.replace_time_range("gold.f", rows([1, 4], newest, 5.0), newest, newest + timedelta(1))
+    fe.catalog.delete("gold.f", "cid = 3")
+    report = fe.publish_table("gold.f")
+    assert (report.written, report.deleted, report.replaced) == (3, 1, False)
+    online_equals_offline(fe, [1, 2, 3, 4])
+    assert fe.get_online_features("gold.f", [2])["score"].to_list() == [1.0]

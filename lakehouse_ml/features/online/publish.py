@@ -48,14 +48,43 @@ class PublishReport:
     snapshot's publication time if nothing was written)."""
 
 
-def rows_to_publish(scan: pl.LazyFrame, keys: list[str], ts: str | None, at: datetime
-                    ) -> pl.DataFrame:
+def rows_to_publish(scan: pl.LazyFrame, keys: list[str], ts: str | None, at: datetime,
+                    only: pl.DataFrame | None = None) -> pl.DataFrame:
     """The rows a publication at `at` keeps: per key the latest row stamped at or before `at`
-    and every row stamped after it (all rows of a table without a timeseries column)."""
+    and every row stamped after it (all rows of a table without a timeseries column).
+
+    `only` (a frame with the `keys` columns): the rows of those keys alone. Their latest rows
+    are first looked for among the rows stamped at the table's newest time at or before `at`
+    (a daily snapshot table: its newest partition), and only the keys without a row there are
+    looked for in the rest of the table, so a publication of a few changed days does not read
+    the key and time columns of the whole history."""
+    if only is not None:
+        return _rows_of(scan, keys, ts, at, only)
     if ts is None:
         return scan.collect()
     past = latest_of_table(scan.filter(pl.col(ts) <= at), keys, ts)
     return pl.concat([past, scan.filter(pl.col(ts) > at).collect()])
+
+
+def _rows_of(scan: pl.LazyFrame, keys: list[str], ts: str | None, at: datetime,
+             only: pl.DataFrame) -> pl.DataFrame:
+    schema = scan.collect_schema()
+    wanted = only.select(pl.col(k).cast(schema[k]) for k in keys).unique().lazy()
+    if ts is None:
+        return scan.join(wanted, on=keys, how="semi").collect()
+    past = scan.filter(pl.col(ts) <= at)
+    newest = past.select(pl.col(ts).max()).collect().item()
+    if newest is None:  # nothing stamped at or before `at`
+        found = scan.head(0).collect()
+    else:
+        found = latest_of_table(
+            past.filter(pl.col(ts) >= newest).join(wanted, on=keys, how="semi"), keys, ts)
+        missing = wanted.join(found.lazy().select(keys), on=keys, how="anti").collect()
+        if missing.height:  # e.g. a key whose newest rows were removed
+            older = past.filter(pl.col(ts) < newest).join(missing.lazy(), on=keys, how="semi")
+            found = pl.concat([found, latest_of_table(older, keys, ts)])
+    return pl.concat([found, scan.filter(pl.col(ts) > at).join(wanted, on=keys, how="semi")
+                      .collect()])
 
 
 def _check_future(rows: pl.DataFrame, table: str, keys: list[str], ts: str, at: datetime,
@@ -93,34 +122,55 @@ def publish(
     rows_at: Callable[[int, datetime], pl.DataFrame],
     changed_keys: Callable[[int], pl.DataFrame | None] = lambda since: None, *,
     max_future_rows: int = MAX_FUTURE_ROWS,
+    rows_of: Callable[[int, datetime, pl.DataFrame], pl.DataFrame] | None = None,
 ) -> PublishReport:
     """`rows_at(v, t)` is `rows_to_publish` of the table at Delta version `v` for time `t`;
     `changed_keys(v)` the `keys` columns of the rows the commits after version `v` added or
     removed (every row of a rewritten file), or None when the table's history no longer tells
     (the default: then the store is rewritten whole). Only the new version is read: the rows of the
-    touched keys are compared with what the store holds for them.
+    touched keys are compared with what the store holds for them. `rows_of(v, t, k)`, if
+    given, is `rows_at(v, t)` for the keys of the frame `k` alone: an update key by key then
+    reads only the touched keys' rows (and checks only their rows stamped after now; the other
+    keys' were checked when they were written, and fewer lie ahead as time passes).
 
     Raises `FeatureStoreError`, before writing anything, if a key has more than
     `max_future_rows` rows stamped after now.
     """
     now = datetime.now(UTC)
     held = store.snapshot(table)
-    current = rows_at(version, now)
-    if ts is not None:
-        _check_future(current, table, keys, ts, now, max_future_rows)
+    comparable = (held is not None and held.published_at is not None
+                  and held.version <= version and held.keys == keys and held.timeseries == ts)
+    touched = None
+    if comparable and held.version < version:
+        touched = changed_keys(held.version)
+    elif comparable and rows_of is not None:  # the held version again: no key changed
+        touched = pl.DataFrame(schema=held.key_schema)
+    partial = touched is not None and rows_of is not None
+    current = _checked(rows_of(version, now, touched) if partial else rows_at(version, now),
+                       table, keys, ts, now, max_future_rows)
     snapshot = Snapshot(version, keys, current.schema, ts, now)
-    incremental = (
-        held is not None and held.published_at is not None and held.version <= version
-        and held.keys == keys and held.schema == snapshot.schema and held.timeseries == ts
-    )
+    incremental = comparable and held.schema == snapshot.schema
     if incremental and held.version == version:  # its rows hold for every time after `now`
         return PublishReport(table, version, 0, 0, False, held.published_at)
     rows = encode_grouped(current, keys, ts)
-    touched = changed_keys(held.version) if incremental else None
-    found = None if touched is None else _changes_since(store, table, held, rows, touched, keys)
+    found = None
+    if incremental and touched is not None:
+        found = _changes_since(store, table, held, rows, touched, keys)
     if found is None:  # nothing held, the history does not tell, or another publication
         incremental = False  # replaced the held one meanwhile: rewrite the store whole
+        if partial:
+            current = _checked(rows_at(version, now), table, keys, ts, now, max_future_rows)
+            snapshot = Snapshot(version, keys, current.schema, ts, now)
+            rows = encode_grouped(current, keys, ts)
     changed, deleted = found or (rows, pl.Series(dtype=pl.String))
     store.write(table, snapshot, changed["key"].to_list(), changed["value"].to_list(),
                 deleted.to_list(), replace=not incremental)
     return PublishReport(table, version, changed.height, deleted.len(), not incremental, now)
+
+
+def _checked(rows: pl.DataFrame, table: str, keys: list[str], ts: str | None, at: datetime,
+             limit: int) -> pl.DataFrame:
+    """`rows`, once no key has more than `limit` rows stamped after `at` (`_check_future`)."""
+    if ts is not None:
+        _check_future(rows, table, keys, ts, at, limit)
+    return rows
