@@ -16,8 +16,8 @@ A line is the subject's when:
   quarantines the line; it still holds the subject's data, so it is removed too and
   reported). A CSV's first line is the header only when bronze accepts it as one;
 - its key is missing, null or broken and it holds one of the subject's `identifiers` (values
-  of `pii` columns taken from the subject's records, e.g. the email) as a whole token:
-  *malformed*.
+  of `pii` columns taken from the subject's records, e.g. the email) as a whole token, as it
+  is or as a quoted CSV field spells it (`"` doubled): *malformed*.
 A line whose key is another subject's valid key is never the subject's, whatever else it holds.
 """
 
@@ -90,16 +90,22 @@ class SourceSubject:
         return Holds.MALFORMED if field.strip() == self.value.strip() else Holds.NOTHING
 
     @cached_property
+    def _spellings(self) -> tuple[bytes, ...]:
+        """The identifiers as a line may spell them: as they are, and as a quoted CSV field
+        spells a `"` in them (doubled: `a"b` is `"a""b"`). A JSON escape is found by `\\`."""
+        return tuple(sorted({s.encode("utf-8") for i in self.identifiers
+                             for s in (i, i.replace('"', '""'))}))
+
+    @cached_property
     def _needles(self) -> tuple[bytes, re.Pattern[bytes] | None, tuple[bytes, ...]]:
         """(bytes every form of the value holds, the pattern that tells the value from a longer
-        number, the identifiers and a backslash: other bytes that may mark the subject's line,
-        a JSON escape spelling anything)."""
+        number, the identifiers' spellings and a backslash: other bytes that may mark the
+        subject's line, a JSON escape spelling anything)."""
         if self.dtype is not None and self.dtype.is_integer() and _INTEGER.fullmatch(self.value):
             digits = str(abs(int(self.value))).encode()
             whole = re.compile(rb"(?<![0-9])0*" + digits + rb"(?![0-9])")
-            return digits, whole, (b"\\", *(i.encode("utf-8") for i in self.identifiers))
-        return (self.value.strip().encode("utf-8"), None,
-                (b"\\", *(i.encode("utf-8") for i in self.identifiers)))
+            return digits, whole, (b"\\", *self._spellings)
+        return self.value.strip().encode("utf-8"), None, (b"\\", *self._spellings)
 
     def may_hold(self, data: bytes, line: bool = False) -> bool:
         """False when `data` (a file, or one `line`) cannot hold a line of the subject: none of
@@ -125,15 +131,16 @@ class SourceSubject:
         return hit.to_list()
 
     def mentioned(self, line: bytes) -> bool:
-        """One of the identifiers occurs in the raw line as a whole token."""
-        return any(_token(i).search(line) for i in self.identifiers)
+        """One of the identifiers occurs in the raw line as a whole token (as it is, or with
+        its `"` doubled as in a quoted CSV field)."""
+        return any(_token(i).search(line) for i in self._spellings)
 
     def pii_match(self, fields: dict[str, str | None]) -> bool:
         return any(fields.get(c) in self.identifiers for c in self.pii)
 
 
-def _token(identifier: str) -> re.Pattern[bytes]:
-    escaped = re.escape(identifier.encode("utf-8"))
+def _token(identifier: bytes) -> re.Pattern[bytes]:
+    escaped = re.escape(identifier)
     return re.compile(rb"(?<!" + _TOKEN_EDGE + rb")" + escaped + rb"(?!" + _TOKEN_EDGE + rb")")
 
 

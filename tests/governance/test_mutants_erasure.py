@@ -551,3 +551,18 @@ def test_pii_values_of_a_line_that_is_no_record_are_those_it_names() -> None:
     assert fl.pii_values(LINE_SUBJECT, "csv", header, b'42,"u@x') == []
     assert fl.pii_values(LINE_SUBJECT, "jsonl", None, b'["u@x.io"]') == []
     assert fl.pii_values(LINE_SUBJECT, "jsonl", None, b'{"email": "u@x.io"}') == ["u@x.io"]
+
+
+def test_an_identifier_with_a_quote_is_found_as_a_csv_field_spells_it() -> None:
+    """A pii value holding `"` is written `"Robert ""Bob"" Smith"` in a CSV file: a line whose
+    key is missing is the subject's by it, parsed or not (such lines were not even looked at:
+    no byte of the line was the identifier as it is, and the line was kept)."""
+    bob = 'Robert "Bob" Smith'
+    subject = fl.SourceSubject("customer_id", pl.Int64, "42", frozenset({bob}), ("name",))
+    header = fl.CsvHeader.of(b"customer_id,name", ["customer_id", "name"])
+    lines = [b',"Robert ""Bob"" Smith"', b',"Robert ""Bob"" Smith",extra',
+             b'\xff,"Robert ""Bob"" Smith"', b'7,"Robert ""Bob"" Smith"']
+    assert subject.candidates(lines) == [True] * 4
+    assert [fl.holds(subject, "csv", header, line) for line in lines] == [
+        MALFORMED, MALFORMED, MALFORMED, NOTHING]  # the last: another subject's valid key
+    assert fl.pii_values(subject, "csv", header, b'42,"Robert ""Bob"" Smith"') == [bob]
