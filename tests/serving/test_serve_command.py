@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-from pathlib import Path
 
 import httpx
 import polars as pl
@@ -17,7 +16,6 @@ from lakehouse_ml.serving.tokens import TokenStore
 from tests.serving.conftest import (
     INVOCATIONS,
     SERVE,
-    STARTUP_SECONDS,
     auth,
     free_port,
     serve_env,
@@ -70,21 +68,28 @@ def test_n_requests_then_shutdown_leave_n_log_rows(
         "takes integer values").all()
 
 
-def _empty(tmp_path: Path) -> Settings:
-    return Settings(str(tmp_path / "lakehouse"), str(tmp_path / "landing"), "dev",
-                    f"sqlite:///{tmp_path / 'mlflow.db'}")
-
-
-def test_serve_without_a_champion_exits_with_the_reason(tmp_path: Path) -> None:
-    empty = _empty(tmp_path)
-    done = subprocess.run(_command(free_port()), env=serve_env(empty), capture_output=True,
-                          text=True, timeout=STARTUP_SECONDS)
-    assert done.returncode == 1
-    assert "dev.churn.churn_clf has no champion alias" in done.stderr
-
-
-def test_a_server_that_exits_at_startup_fails_the_test_with_its_error(tmp_path: Path) -> None:
-    """The shared `serve_process` (stderr to a file) reports why the server exited."""
-    with pytest.raises(AssertionError, match="(?s)exited 1: .*has no champion alias"), \
-            serve_process(_empty(tmp_path)):
+@pytest.fixture(scope="module")
+def refused(tmp_path_factory: pytest.TempPathFactory) -> pytest.ExceptionInfo[Exception]:
+    """`lakehouse-ml serve` on an empty lakehouse (no model, so no champion) through the shared
+    `serve_process`, once for the two tests below (a start costs ~9 CPU-s: imports and a new
+    MLflow store): what it raised, which holds the exit status and the server's stderr."""
+    empty = tmp_path_factory.mktemp("no-champion")
+    settings = Settings(str(empty / "lakehouse"), str(empty / "landing"), "dev",
+                        f"sqlite:///{empty / 'mlflow.db'}")
+    with pytest.raises(Exception) as raised, serve_process(settings):
         pass
+    return raised
+
+
+def test_serve_without_a_champion_exits_with_the_reason(
+        refused: pytest.ExceptionInfo[Exception]) -> None:
+    status, _, stderr = str(refused.value).partition(": ")
+    assert status == "lakehouse-ml serve exited 1", refused.value
+    assert "dev.churn.churn_clf has no champion alias" in stderr
+
+
+def test_a_server_that_exits_at_startup_fails_the_test_with_its_error(
+        refused: pytest.ExceptionInfo[Exception]) -> None:
+    """The shared `serve_process` (stderr to a file) reports why the server exited."""
+    refused.match("(?s)exited 1: .*has no champion alias")
+    assert refused.type is AssertionError
