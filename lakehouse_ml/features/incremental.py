@@ -63,7 +63,15 @@ def _running(daily: pl.LazyFrame, key: str, columns: Sequence[str]) -> pl.LazyFr
 def _as_of(stamps: pl.LazyFrame, running: pl.LazyFrame, key: str, back: int,
            columns: Sequence[str], suffix: str) -> pl.LazyFrame:
     """`stamps` with each running total as of `back` days before the stamp's day (0 if none)."""
-    shifted = stamps.select(key, "day", (pl.col("day") - back * DAY).alias("_at")).sort("_at")
+    return _totals(stamps.select(key, "day").sort("day"), running, key, back, columns, suffix)
+
+
+def _totals(ordered: pl.LazyFrame, running: pl.LazyFrame, key: str, back: int,
+            columns: Sequence[str], suffix: str) -> pl.LazyFrame:
+    """`ordered` (`key`, `day`, sorted by day) with each running total as of `back` days
+    before its day (0 if none), in `ordered`'s row order: an asof join keeps the left frame's
+    rows in their order, and `day - back` is sorted like `day`."""
+    shifted = ordered.with_columns((pl.col("day") - back * DAY).alias("_at"))
     found = shifted.join_asof(
         running.rename({"day": "_at"}), on="_at", by=key, strategy="backward",
         check_sortedness=False, suffix="_",
@@ -110,10 +118,11 @@ def window_sums(
     if days:
         daily = _bucketed(daily, key, columns, [d - b * DAY for d in days for b in backs])
     running = _running(daily, key, columns)
-    out = stamps.select(key, "day")
-    for back in backs:
-        out = out.join(_as_of(stamps, running, key, back, columns, f"@{back}"),
-                       on=[key, "day"], how="left")
+    # one row per key and day, in an order every branch computes alike (a total order), so
+    # the totals at every distance line up with it row by row: side by side, not joined
+    ordered = stamps.select(key, "day").sort("day", key)
+    out = pl.concat([ordered, *(_totals(ordered, running, key, back, columns, f"@{back}")
+                                .drop(key, "day") for back in backs)], how="horizontal")
     return out.select(key, "day", *(
         (pl.col(f"{w.column}@{w.offset}") - pl.col(f"{w.column}@{w.offset + w.days}"))
         .alias(name) for name, w in windows.items()))
