@@ -17,7 +17,7 @@ A line is the subject's when:
   reported). A CSV's first line is the header only when bronze accepts it as one;
 - its key is missing, null or broken and it holds one of the subject's `identifiers` (values
   of `pii` columns taken from the subject's records, e.g. the email) as a whole token, as it
-  is or as a quoted CSV field spells it (`"` doubled): *malformed*.
+  is or as a quoted CSV field or a JSON string spells it (`"` doubled, escapes): *malformed*.
 A line whose key is another subject's valid key is never the subject's, whatever else it holds.
 """
 
@@ -91,10 +91,12 @@ class SourceSubject:
 
     @cached_property
     def _spellings(self) -> tuple[bytes, ...]:
-        """The identifiers as a line may spell them: as they are, and as a quoted CSV field
-        spells a `"` in them (doubled: `a"b` is `"a""b"`). A JSON escape is found by `\\`."""
+        """The identifiers as a line may spell them: as they are, as a quoted CSV field spells
+        a `"` in them (doubled: `a"b` is `"a""b"`), and as a JSON string does (`a\\"b`, `é` as
+        itself or `\\u00e9`)."""
         return tuple(sorted({s.encode("utf-8") for i in self.identifiers
-                             for s in (i, i.replace('"', '""'))}))
+                             for s in (i, i.replace('"', '""'), json.dumps(i)[1:-1],
+                                       json.dumps(i, ensure_ascii=False)[1:-1])}))
 
     @cached_property
     def _needles(self) -> tuple[bytes, re.Pattern[bytes] | None, tuple[bytes, ...]]:

@@ -566,3 +566,15 @@ def test_an_identifier_with_a_quote_is_found_as_a_csv_field_spells_it() -> None:
     assert [fl.holds(subject, "csv", header, line) for line in lines] == [
         MALFORMED, MALFORMED, MALFORMED, NOTHING]  # the last: another subject's valid key
     assert fl.pii_values(subject, "csv", header, b'42,"Robert ""Bob"" Smith"') == [bob]
+
+
+@pytest.mark.parametrize("line", [
+    b'{"customer_id": null, "name": "Robert \\"Bob\\" Sm\xc3\xa9"',  # cut short
+    b'{"customer_id": null, "name": "Robert \\"Bob\\" Sm\\u00e9"',
+    b'{"name": "Robert \\"Bob\\" Sm\\u00e9", "x": "\xff"}'])  # not UTF-8
+def test_an_identifier_escaped_in_a_broken_json_line_is_found(line: bytes) -> None:
+    """A JSON line that cannot be parsed and has no usable key is the subject's when it spells
+    an identifier as JSON does (`\\"` for `"`, `\\u00e9` or `é`)."""
+    subject = fl.SourceSubject("customer_id", pl.Int64, "42", frozenset({'Robert "Bob" Smé'}),
+                               ("name",))
+    assert fl.holds(subject, "jsonl", None, line) is MALFORMED
