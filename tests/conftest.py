@@ -39,6 +39,7 @@ from lakehouse_ml.governance.audit import close_audit_logs
 from lakehouse_ml.governance.lineage import close_lineage_logs
 from lakehouse_ml.medallion.spec import Domain
 from tests.durations import RECORDED, slowest_files_first
+from tests.redis_server import redis_server
 from tests.stray_files import PROJECT, StrayWatch
 
 os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
@@ -64,6 +65,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 PROJECT_WATCH = StrayWatch(PROJECT)
 sys.addaudithook(PROJECT_WATCH.hook)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real redis-server on loopback for the session (`tests.redis_server`); its absence is
+    a failure."""
+    with redis_server() as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,5 @@
 """The suite's redis-server does not outlive the test process that started it, even one killed
-with SIGKILL (whose fixtures never tear down): the kernel stops it (tests/features/conftest.py)."""
+with SIGKILL (whose fixtures never tear down): the kernel stops it (tests/redis_server.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 STARTER = """
 import subprocess, sys, time
-from tests.features.conftest import _dies_with_parent, _free_port
+from tests.redis_server import _dies_with_parent, _free_port
 server = subprocess.Popen([sys.argv[1], "--port", str(_free_port()), "--bind", "127.0.0.1",
                            "--save", "", "--appendonly", "no"],
                           stdout=subprocess.DEVNULL, preexec_fn=_dies_with_parent)

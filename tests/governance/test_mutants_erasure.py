@@ -27,7 +27,6 @@ from lakehouse_ml.governance import erasure_online
 from lakehouse_ml.governance import erasure_tables as et
 from lakehouse_ml.governance.erasure_places import ErasedPlace, Subject
 from lakehouse_ml.ingest.landing import parse
-from tests.features.conftest import redis_url  # noqa: F401  (a real redis-server, a fixture)
 
 SUBJECT = Subject("customer_id", "42")
 NEEDLES = m.Needles(SUBJECT, {"email": frozenset({"user42@example.com", "x@y"})})
@@ -452,7 +451,7 @@ def test_statistics_kept_only_in_a_checkpoint_hold_the_subject(tmp_path: Path) -
 
 
 def test_a_timeseries_table_published_to_redis_loses_only_the_subject_s_keys(
-        redis_url: str, tmp_path: Path) -> None:  # noqa: F811
+        redis_url: str, tmp_path: Path) -> None:
     """Redis: the place is named `redis:<table>` and writes no file (0 bytes); the snapshot
     keeps its version, keys, schema and timeseries column, only its publication time goes
     (readers refuse it until the next publish rewrites the store whole)."""
