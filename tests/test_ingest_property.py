@@ -123,24 +123,26 @@ def test_every_landed_line_is_in_exactly_one_place(
     events: list[dict], customers: list[dict], hostile: set[str]
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        landing = Path(tmp) / "landing"
-        catalog = Catalog(str(Path(tmp) / "lakehouse"), "dev")
-        for source, specs, kinds in ((DOMAIN.source("events"), events, EVENT_LINES),
-                                     (DOMAIN.source("customers"), customers, CUSTOMER_LINES)):
-            folder = landing / source.name / DAY
-            folder.mkdir(parents=True)
-            files = []
-            for number, spec in enumerate(specs):
-                data, lines = render(spec, kinds)
-                name = f"part-{number}.{'csv' if source.format == 'csv' else 'json'}"
-                (folder / name).write_bytes(data)
-                files.append((name, lines, spec["header"] == "valid"))
-            if "link" in hostile:
-                (folder / "link.json").symlink_to(Path(tmp) / "outside")
-            if "tmp" in hostile:
-                (folder / "part-9.json.tmp").write_bytes(b"half a li")
-            if "subfolder" in hostile:
-                (folder / "retry").mkdir()
-                (folder / "retry" / "again.json").write_bytes(b"{}\n")
-            check(catalog, source, landing, files)
-        close_writers()  # audit and lineage written before the folder goes
+        try:
+            landing = Path(tmp) / "landing"
+            catalog = Catalog(str(Path(tmp) / "lakehouse"), "dev")
+            for source, specs, kinds in ((DOMAIN.source("events"), events, EVENT_LINES),
+                                         (DOMAIN.source("customers"), customers, CUSTOMER_LINES)):
+                folder = landing / source.name / DAY
+                folder.mkdir(parents=True)
+                files = []
+                for number, spec in enumerate(specs):
+                    data, lines = render(spec, kinds)
+                    name = f"part-{number}.{'csv' if source.format == 'csv' else 'json'}"
+                    (folder / name).write_bytes(data)
+                    files.append((name, lines, spec["header"] == "valid"))
+                if "link" in hostile:
+                    (folder / "link.json").symlink_to(Path(tmp) / "outside")
+                if "tmp" in hostile:
+                    (folder / "part-9.json.tmp").write_bytes(b"half a li")
+                if "subfolder" in hostile:
+                    (folder / "retry").mkdir()
+                    (folder / "retry" / "again.json").write_bytes(b"{}\n")
+                check(catalog, source, landing, files)
+        finally:  # audit and lineage on disk before the folder goes, also when the property
+            close_writers()  # fails (else its removal raced the lineage writer: OSError)
