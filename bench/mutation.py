@@ -29,6 +29,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench import mutation_timeouts
+
 REPO = Path(__file__).resolve().parent.parent
 REPORT = REPO / "bench" / "MUTATION.md"
 RESULTS = Path("mutants") / "report"
@@ -356,6 +358,7 @@ def _mutate(group: str, tests: list[str]) -> None:
     _fastest_tests_first()
     _require_reached(group)
     _MutantCpu.install()
+    mutation_timeouts.install()
     temporary = Path(tempfile.mkdtemp(prefix="mutation-", dir=temp_root()))
     _warm_fork_server(temporary)
     _own_basetemp(temporary)
