@@ -149,7 +149,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
         ["lakehouse_ml/domains/__init__.py", "lakehouse_ml/domains/reserved.py",
          "lakehouse_ml/medallion/spec.py", "lakehouse_ml/ml/spec.py"],
         ["tests/test_domain_validation.py", "tests/test_broken_domain.py",
-         "tests/test_domain_jobs.py",
+         "tests/test_domain_jobs.py", "tests/test_mutants_domains.py",
          # 21 s (a whole `run` beside broken packages): its loading paths are the file's others
          "--deselect=tests/test_broken_domain.py::"
          "test_run_runs_a_healthy_domain_beside_broken_packages_and_says_what_it_left_out"]),
