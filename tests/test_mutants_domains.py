@@ -145,7 +145,8 @@ def test_monitors_clash_only_when_they_write_the_same_metric_tables() -> None:
 
 def test_a_package_failing_its_checks_unforeseen_is_left_out_in_one_line(
         place: Callable[[str, str], str]) -> None:  # noqa: F811 (the imported fixture)
-    where = place("odd", f"{FLEET}DOMAIN = replace(FLEET, name='odd')\n"
+    """...and the packages after it (churn) are still checked (`broken` asserts churn loads)."""
+    where = place("a_odd", f"{FLEET}DOMAIN = replace(FLEET, name='odd')\n"  # before churn
                          "def __getattr__(name):\n"
                          "    raise RuntimeError('no  MODELS\\n here')\n")
     assert broken(where) == "cannot be checked: RuntimeError: no MODELS here"
