@@ -74,7 +74,7 @@ def test_a_name_not_in_lowercase_is_refused_naming_what_it_names(
         domain: Domain, models: tuple, kind: str) -> None:
     with pytest.raises(DomainError) as refused:
         _declared("/x/pkg", package(domain, models))
-    assert str(refused.value).startswith(f"{kind} must be lowercase letters, digits and '_'")
+    assert str(refused.value).startswith(f"{kind} must be lowercase letters")
 
 
 def test_a_model_name_declared_twice_is_refused() -> None:
