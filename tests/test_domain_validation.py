@@ -128,6 +128,29 @@ def test_a_models_engine_tables_are_refused_as_domain_tables(
     assert said in broken(where)
 
 
+@pytest.mark.parametrize(("model", "said"), [
+    # a model's asset key is `<schema>/<name>`: as its own predictions table's it depended on
+    # itself, and Dagster refused the whole code location
+    ("replace(MODEL, name='predictions', batch_scoring=None)",
+     "model 'predictions' (fleet.predictions) is the table the engine writes model "
+     "'predictions''s batch scores to"),
+    ("replace(MODEL, name='training_set')", "model 'training_set' (fleet.training_set) has "
+     "the name of training set 'fleet.training_set', a table of its schema"),
+])
+def test_a_model_named_as_a_table_of_its_schema_is_refused(
+        place: Callable[[str, str], str], model: str, said: str) -> None:
+    where = place("twin", f"{FLEET}DOMAIN = replace(FLEET, name='twin')\nMODELS = ({model},)\n")
+    assert broken(where) == said
+
+
+def test_a_package_that_calls_sys_exit_is_left_out_and_the_others_load(
+        place: Callable[[str, str], str]) -> None:
+    """SystemExit is no Exception: `sys.exit(0)` in a package ended every command, exit 0,
+    having run nothing."""
+    where = place("quits", "import sys\nsys.exit(0)\n")
+    assert broken(where).startswith("cannot be imported: SystemExit: 0 (__init__.py, line 2)")
+
+
 def test_the_reserved_names_are_the_engines_own_constants() -> None:
     assert {PROGRESS, AUDIT_LOG, TOKENS} <= set(ENGINE_TABLES)
     assert {"pipeline", "governance", "monitoring", "serving"} == ENGINE_SCHEMAS
@@ -232,24 +255,27 @@ def test_lists_where_tuples_are_declared_are_taken_as_tuples(
     (source(name='"Readings"'), "source name 'Readings'"),
     (source(name='"gold.readings"'), "source name 'gold.readings'"),
     (source(entity='"read ings"'), "source entity name 'read ings'"),
+    # Dagster op names join a layer and a name with `__`: `x_train_model` + model `bronze__x`
+    (source(name='"bronze__x"'), "source name 'bronze__x'"),
+    (source(name='"readings_"'), "source name 'readings_'"),
 ])
 def test_a_source_name_that_is_not_a_table_name_part_is_refused(
         place: Callable[[str, str], str], declaration: str, said: str) -> None:
     where = place("names", f"{SENSORS}DOMAIN = Domain(name='names', description='R.', "
                   f"start_date=date(2026, 1, 1), sources=({declaration},))\n")
 
-    assert broken(where) == (f"{said} must be lowercase letters, digits and '_', starting "
-                             "with a letter (it names jobs and tables)")
+    assert broken(where) == (f"{said} must be lowercase letters and digits joined by single "
+                             "'_', starting with a letter (it names jobs, ops and tables)")
 
 
-@pytest.mark.parametrize("folder", ["with space", "Bikes", "1st"])
+@pytest.mark.parametrize("folder", ["with space", "Bikes", "1st", "two__parts"])
 def test_a_package_folder_not_named_in_lowercase_letters_digits_and_underscore_is_refused(
         place: Callable[[str, str], str], folder: str) -> None:
     where = place(folder, f"{SENSORS}DOMAIN = Domain(name='okname', description='R.', "
                   f"start_date=date(2026, 1, 1), sources=({source()},))\n")
 
-    assert broken(where) == (f"package folder name {folder!r} must be lowercase letters, "
-                             "digits and '_', starting with a letter")
+    assert broken(where) == (f"package folder name {folder!r} must be lowercase letters "
+                             "and digits joined by single '_', starting with a letter")
 
 
 def test_a_table_the_engine_writes_for_another_domain_is_a_clash_naming_both_packages(

@@ -26,8 +26,11 @@ from lakehouse_ml.medallion.spec import Domain, misfit
 from lakehouse_ml.ml.spec import ModelSpec
 from lakehouse_ml.monitoring.spec import Monitor, RetrainingPolicy
 
-NAME = re.compile(r"[a-z][a-z0-9_]*")
-"""Domain and model names prefix Dagster job, schedule and op names: lowercase, digits, `_`."""
+NAME = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
+"""A declared name: lowercase letters and digits in words joined by single `_`. No `__` and no
+trailing `_`: Dagster op names join a layer and a name with `__` (`bronze__events`) and a model
+and its step with `_` (`churn_clf_train_model`), so a source `x_train_model` and a model
+`bronze__x` (or `bronze_`) would make one op name twice and break the whole code location."""
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -96,7 +99,7 @@ def _packages() -> Iterator[tuple[str, ModuleType | BrokenPackage]]:
         where = str(Path(getattr(package.module_finder, "path", "")) / package.name)
         try:
             yield where, importlib.import_module(f"{__name__}.{package.name}")
-        except Exception as error:
+        except (Exception, SystemExit) as error:  # sys.exit() in a package ended the CLI: 0
             yield where, BrokenPackage(where, _import_error(where, error))
 
 
@@ -130,7 +133,7 @@ def _declared(where: str, module: ModuleType) -> Declared | None:
     the wrong type, a table the engine owns (`reserved`), a name declared twice."""
     if not NAME.fullmatch(Path(where).name):
         raise DomainError(f"package folder name {Path(where).name!r} must be lowercase "
-                          "letters, digits and '_', starting with a letter")
+                          "letters and digits joined by single '_', starting with a letter")
     if not hasattr(module, "DOMAIN"):
         return None
     domain = module.DOMAIN
@@ -144,8 +147,9 @@ def _declared(where: str, module: ModuleType) -> Declared | None:
                        *(("aggregate", a.name) for a in domain.aggregates),
                        *(("feature table", f.name) for f in domain.feature_tables)):
         if not (isinstance(name, str) and NAME.fullmatch(name)):
-            raise DomainError(f"{kind} name {name!r} must be lowercase letters, digits and "
-                              "'_', starting with a letter (it names jobs and tables)")
+            raise DomainError(f"{kind} name {name!r} must be lowercase letters and digits "
+                              "joined by single '_', starting with a letter (it names jobs, "
+                              "ops and tables)")
     names = [model.name for model in models]
     if twice := sorted({name for name in names if names.count(name) > 1}):
         raise DomainError(f"model {twice[0]!r} is declared twice (its Dagster jobs would "
@@ -178,9 +182,15 @@ def _claims(domain: Domain, models: tuple[ModelSpec, ...]) -> dict[str, str]:
             raise DomainError(f"{what} ({table}) is declared twice: also as {claims[table]}")
         claims[table] = what
     declared = set(claims)
+    for model in models:  # its asset key is `<schema>/<name>`, a table's would be the same
+        named = f"{model.schema}.{model.name}"
+        if named in claims:
+            raise DomainError(f"model {model.name!r} ({named}) has the name of "
+                              f"{claims[named]}, a table of its schema")
+        claims[named] = f"model {model.name!r}"
+    declared |= {f"{m.schema}.{m.name}" for m in models}
     for model in models:  # its schema also holds its domain's predictions and inference log
         what = f"model {model.name!r}"
-        claims.setdefault(f"{model.schema}.{model.name}", what)
         if model.predictions_table in declared:
             raise DomainError(f"{claims[model.predictions_table]} "
                               f"({model.predictions_table}) is the table the engine writes "
