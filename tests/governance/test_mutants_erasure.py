@@ -577,3 +577,50 @@ def test_an_identifier_escaped_in_a_broken_json_line_is_found(line: bytes) -> No
     subject = fl.SourceSubject("customer_id", pl.Int64, "42", frozenset({'Robert "Bob" Smé'}),
                                ("name",))
     assert fl.holds(subject, "jsonl", None, line) is MALFORMED
+
+
+def test_the_prefilter_reads_names_and_values_as_text_not_patterns() -> None:
+    # A key column, a key value and an email holding regex metacharacters ('(', '+', '.'):
+    # as patterns, none of them would match its own text and the row would be kept.
+    needles = m.Needles(Subject("id(x)", "a+b"), {"email": frozenset({"c+d@e.io"})})
+    frame = pl.DataFrame({"a": ['{"id(x)": "a+b"}', '{"idx": "a+b"}', '{"id(x)": "ab"}',
+                                "mail c+d@e.io", "mail cd@e.io", "mail ccd@eXio"]})
+    keep = m.text_prefilter(["a"], needles)
+    assert frame.with_row_index().filter(keep)["index"].to_list() == [0, 3]
+
+
+@pytest.mark.parametrize(("document", "said"), [
+    # 64 dicts deep is searched, 65 is not (the bound counts dict levels as list levels)
+    (lambda: "".join('{"a": ' for _ in range(64)) + '{"customer_id": 42}' + "}" * 64, True),
+    (lambda: "".join('{"a": ' for _ in range(65)) + '{"customer_id": 42}' + "}" * 65, False),
+    # a text holding JSON counts one level as it is parsed: 63 lists + the text, then not 64
+    (lambda: "[" * 63 + json.dumps('{"customer_id": 42}') + "]" * 63, True),
+    (lambda: "[" * 64 + json.dumps('{"customer_id": 42}') + "]" * 64, False),
+])
+def test_dicts_and_texts_holding_json_count_toward_the_64_levels(document: object,
+                                                                 said: bool) -> None:
+    assert m.mentions(document(), NEEDLES) is said  # type: ignore[operator]
+
+
+def test_a_row_with_a_null_key_and_null_pii_is_not_counted_as_the_subject_s(
+        tmp_path: Path) -> None:
+    catalog = Catalog(str(tmp_path / "lake"), "dev")
+    people = pl.DataFrame({"customer_id": [42, None, 7], "email": ["b@x", None, None]})
+    catalog.create_table("silver.people", people.schema,
+                         TableInfo(owner="team:data", column_tags={"email": ["pii"]}))
+    catalog.overwrite("silver.people", people)
+    (holder,) = _holders(catalog).values()
+    assert (holder.rows, holder.predicate) == (
+        1, "(\"customer_id\" = 42) OR (\"email\" IN ('b@x'))")
+
+
+def test_erase_reports_the_bytes_of_the_files_the_delete_wrote(tmp_path: Path) -> None:
+    catalog = _people(tmp_path / "lake")
+    holder = _holders(catalog)["dev.silver.people"]
+    assert et.place(holder).bytes_rewritten == 0  # a dry run writes nothing
+    location = catalog.location("silver.people")
+    before = et._file_sizes(catalog, location)
+    place = et.erase(catalog, holder)
+    after = et._file_sizes(catalog, location)
+    assert set(after).isdisjoint(before)  # the one file was rewritten, none kept
+    assert place.bytes_rewritten == sum(after.values()) > 0
