@@ -624,3 +624,50 @@ def test_erase_reports_the_bytes_of_the_files_the_delete_wrote(tmp_path: Path) -
     after = et._file_sizes(catalog, location)
     assert set(after).isdisjoint(before)  # the one file was rewritten, none kept
     assert place.bytes_rewritten == sum(after.values()) > 0
+
+
+def _table(root: Path, name: str, frame: pl.DataFrame, pii: tuple[str, ...] = ()) -> Catalog:
+    catalog = Catalog(str(root), "dev")
+    catalog.create_table(name, frame.schema, TableInfo(
+        owner="team:data", column_tags={c: ["pii"] for c in pii}))
+    catalog.overwrite(name, frame)
+    return catalog
+
+
+def test_rows_found_by_key_and_inside_a_text_add_up_each_counted_once(tmp_path: Path) -> None:
+    catalog = _table(tmp_path / "lake", "ops.requests", pl.DataFrame({
+        "request_id": ["r1", "r2", "r3", "r4"], "customer_id": [42, 7, 42, 7],
+        "body": ["x", '{"customer_id": 42}', '{"customer_id": 42}', "y"]}))
+    (holder,) = _holders(catalog).values()
+    assert (holder.rows, holder.predicate, holder.problem) == (
+        3, "(\"customer_id\" = 42) OR (\"request_id\" IN ('r2', 'r3'))", None)
+
+
+def test_key_rows_beside_texts_that_cannot_be_deleted_keep_the_problem(tmp_path: Path) -> None:
+    catalog = _table(tmp_path / "lake", "ops.notes", pl.DataFrame({
+        "customer_id": [42, 7], "note": ["x", '{"customer_id": 42}']}))
+    (holder,) = _holders(catalog).values()
+    assert (holder.rows, holder.predicate) == (1, "(\"customer_id\" = 42)")
+    assert holder.problem == ("1 row(s) name the subject inside a text, and the table has no "
+                              "row id column (_record_id, request_id) to delete them by")
+
+
+def test_text_keys_found_by_a_pii_value_alone_are_not_the_subject_s(tmp_path: Path) -> None:
+    # customer 7 shares the subject's email in one row: that row goes, 7's other rows stay
+    catalog = _table(tmp_path / "lake", "bronze.people", pl.DataFrame({
+        "customer_id": [" 42", "7", "7", None], "email": ["b@x", "b@x", "z@x", "b@x"]}),
+        pii=("email",))
+    (holder,) = _holders(catalog).values()
+    assert (holder.rows, holder.predicate) == (
+        3, "(\"customer_id\" IN (' 42')) OR (\"email\" IN ('b@x'))")
+    catalog.delete("bronze.people", holder.predicate)
+    assert catalog.read("bronze.people")["email"].to_list() == ["z@x"]
+
+
+def test_a_key_neither_integer_nor_text_is_compared_quoted(tmp_path: Path) -> None:
+    catalog = _table(tmp_path / "lake", "silver.scores", pl.DataFrame({
+        "score": [1.5, 2.5], "n": [1, 2]}))
+    (holder,) = _holders(catalog, Subject("score", "1.5")).values()
+    assert (holder.rows, holder.predicate) == (1, "(\"score\" = '1.5')")
+    catalog.delete("silver.scores", holder.predicate)
+    assert catalog.read("silver.scores")["n"].to_list() == [2]
