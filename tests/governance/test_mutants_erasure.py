@@ -671,3 +671,31 @@ def test_a_key_neither_integer_nor_text_is_compared_quoted(tmp_path: Path) -> No
     assert (holder.rows, holder.predicate) == (1, "(\"score\" = '1.5')")
     catalog.delete("silver.scores", holder.predicate)
     assert catalog.read("silver.scores")["n"].to_list() == [2]
+
+
+def test_pii_values_come_from_key_rows_of_tagged_tables_and_an_empty_one_is_none(
+        tmp_path: Path) -> None:
+    # 42 has an empty email in one row (as customer 7 does): '' names nobody, and a table
+    # with a pii column but no key column gives no values (it is searched by them)
+    catalog = _table(tmp_path / "lake", "silver.people", pl.DataFrame({
+        "customer_id": [42, 42, 7], "email": ["b@x", "", ""]}), pii=("email",))
+    contacts = pl.DataFrame({"email": ["b@x", "q@x"]})
+    catalog.create_table("ops.contacts", contacts.schema, TableInfo(
+        owner="team:data", column_tags={"email": ["pii"]}))
+    catalog.overwrite("ops.contacts", contacts)
+    keys = et.keys_of(catalog, SUBJECT, {})
+    assert et.needles(catalog, SUBJECT, keys).pii == {"email": frozenset({"b@x"})}
+    with pytest.raises(ValueError, match=r"^--key customer_id='x': dev\.silver\.people\."
+                       r"customer_id is Int64, and 'x' is not one$"):
+        et.keys_of(catalog, Subject("customer_id", "x"), {})
+
+
+@pytest.mark.parametrize("line", [b'{"customer_id": null, "email": "u7@x.io"',
+                                  b'{"customer_id":null}x'])
+def test_a_raw_json_null_key_is_no_key_not_the_text_null(line: bytes) -> None:
+    # a text key whose value is 'null': a line cut short with the key null is not its
+    subject = fl.SourceSubject("customer_id", pl.String, "null", frozenset({"u42@x.io"}),
+                               ("email",))
+    assert fl.holds(subject, "jsonl", None, line) is fl.Holds.NOTHING
+    assert fl.holds(subject, "jsonl", None, line.replace(b"null", b'"null"')) is not (
+        fl.Holds.NOTHING)
