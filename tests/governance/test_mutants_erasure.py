@@ -699,3 +699,43 @@ def test_a_raw_json_null_key_is_no_key_not_the_text_null(line: bytes) -> None:
     assert fl.holds(subject, "jsonl", None, line) is fl.Holds.NOTHING
     assert fl.holds(subject, "jsonl", None, line.replace(b"null", b'"null"')) is not (
         fl.Holds.NOTHING)
+
+
+def test_the_plan_matches_a_text_key_as_erasure_does_and_keeps_a_narrow_key_type(
+        tmp_path: Path) -> None:
+    # a text key stored ' 42' in a two-key table is the subject's (as offline); an Int32 key
+    # meets the subject's value (Int64 as written) without a type error
+    catalog = Catalog(str(tmp_path / "lake"), "dev")
+    store = SQLiteStore(tmp_path / "online")
+    frames = {"gold.visits": (pl.DataFrame({"customer_id": [" 42", "7"], "day": ["d1", "d1"],
+                                            "n": [1, 2]}), ["customer_id", "day"]),
+              "gold.small": (pl.DataFrame({"customer_id": [42, 7], "n": [1, 2]},
+                                          schema_overrides={"customer_id": pl.Int32}),
+                             ["customer_id"])}
+    for name, (frame, keys) in frames.items():
+        catalog.create_table(name, frame.schema, TableInfo(owner="team:data"))
+        catalog.overwrite(name, frame)
+        publish(store, f"dev.{name}", keys, None, catalog.version(name),
+                lambda v, t, f=frame: f)
+    found = erasure_online.plan(catalog, store, {
+        "gold.visits": {"customer_id": (pl.String, "42")},
+        "gold.small": {"customer_id": (pl.Int32, 42)}})
+    assert {o.table: o.keys for o in found} == {
+        "dev.gold.visits": encode(frames["gold.visits"][0].head(1), ["customer_id", "day"]
+                                  ).to_list(),
+        "dev.gold.small": encode(frames["gold.small"][0].head(1), ["customer_id"]).to_list()}
+
+
+def test_key_columns_end_on_declarations_that_derive_in_a_cycle() -> None:
+    import threading
+    schemas = {"silver.people": pl.Schema({"customer_id": pl.Int64}),
+               "gold.scores": pl.Schema({"cid": pl.Int64})}
+    derived = {"gold.scores": {"cid": [("silver.people", "customer_id")]},
+               "silver.people": {"customer_id": [("gold.scores", "cid")]}}
+    result: list[dict] = []
+    worker = threading.Thread(target=lambda: result.append(
+        m.key_columns(SUBJECT, schemas, derived)), daemon=True)
+    worker.start()
+    worker.join(10)
+    assert result == [{"gold.scores": {"cid": pl.Int64},
+                       "silver.people": {"customer_id": pl.Int64}}]
