@@ -739,3 +739,15 @@ def test_key_columns_end_on_declarations_that_derive_in_a_cycle() -> None:
     worker.join(10)
     assert result == [{"gold.scores": {"cid": pl.Int64},
                        "silver.people": {"customer_id": pl.Int64}}]
+
+
+def test_the_plan_lists_tables_the_principal_may_not_see(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from lakehouse_ml.governance import Metastore
+    catalog = _people(tmp_path / "lake")  # created by the metastore admin (the local user)
+    Metastore(catalog.root, "dev").add_principal("ann")
+    for variable in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.setenv(variable, "ann")  # ann runs it, and holds no grant
+    ann = Catalog(catalog.root, "dev", principal="ann")
+    assert sorted(t.short for t in et.tables(ann)) == [
+        "ops.notes", "ops.requests", "silver.people"]
