@@ -123,13 +123,6 @@ def lookup_path(client: FeatureEngineeringClient, spec: TrainingSetSpec, keys: p
                 f"its features are looked up on frames: a row cannot carry {reason}")
 
 
-def serving_lookup(client: FeatureEngineeringClient, spec: TrainingSetSpec, keys: pl.Schema,
-                   needed: list[str]) -> tuple[Lookup, bool]:
-    """Row by row where the needed columns allow it, else on frames; and whether by row."""
-    lookup, reason = lookup_path(client, spec, keys, needed)
-    return lookup, reason is None
-
-
 def load_model(client: FeatureEngineeringClient, name: str, version: int) -> ServedModel:
     """Load a registered version for serving; a version the fast paths cannot serve is logged
     as a warning naming it and why (also on /health). Raises ModelArtifactError when its files

@@ -12,7 +12,7 @@ import pytest
 from lakehouse_ml.features import FeatureEngineeringClient, FeatureFunction, FeatureLookup
 from lakehouse_ml.features.row_lookup import RowLookupUnsupported
 from lakehouse_ml.features.timestamps import STORED
-from lakehouse_ml.serving.model import serving_lookup
+from lakehouse_ml.serving.model import lookup_path
 
 from .timeline import at
 
@@ -109,9 +109,9 @@ def test_a_needed_column_rows_cannot_carry_is_refused(published: FeatureEngineer
 def test_serving_falls_back_to_frames_with_the_same_values(published: FeatureEngineeringClient
                                                            ) -> None:
     spec = SimpleNamespace(name="test.training_set", feature_lookups=STEPS)
-    by_row, row_wise = serving_lookup(published, spec, KEY_TYPES, NEEDED)
-    on_frames, frame_wise = serving_lookup(published, spec, KEY_TYPES, [*NEEDED, "born"])
-    assert row_wise and not frame_wise  # a date column needs frames
+    by_row, row_why = lookup_path(published, spec, KEY_TYPES, NEEDED)
+    on_frames, frame_why = lookup_path(published, spec, KEY_TYPES, [*NEEDED, "born"])
+    assert row_why is None and frame_why is not None  # a date column needs frames
     keys = {"customer": [1, 3, 7, KEYS + 1], "shop": ["a", "b", "a", "a"]}
     for served_at in (at(days=6), at(days=15)):
         (framed, framed_missing), (rows, rows_missing) = (on_frames(keys, served_at),
@@ -137,9 +137,9 @@ def test_unmatched_lookups_are_the_same_row_by_row_and_on_frames(
                            lookback_window=timedelta(days=4), default_values={"n": 0}),
              FeatureLookup("gold.plan", ["customer", "shop"], feature_names=["fee"])]
     spec = SimpleNamespace(name="test.training_set", feature_lookups=steps)
-    by_row, row_wise = serving_lookup(fe, spec, KEY_TYPES, ["n", "fee"])
-    on_frames, frame_wise = serving_lookup(fe, spec, KEY_TYPES, ["n", "fee", "born"])
-    assert row_wise and not frame_wise
+    by_row, row_why = lookup_path(fe, spec, KEY_TYPES, ["n", "fee"])
+    on_frames, frame_why = lookup_path(fe, spec, KEY_TYPES, ["n", "fee", "born"])
+    assert row_why is None and frame_why is not None
     keys = {"customer": [1, 2, 3, 99], "shop": ["a"] * 4}
     values, unmatched = by_row(keys, at(days=11))
     assert values == {"n": [5, 0, 0, 0], "fee": [10, None, None, None]}
