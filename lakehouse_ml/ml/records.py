@@ -21,6 +21,15 @@ ALIAS_CHANGES = pl.Schema({
     "model": pl.String, "alias": pl.String, "from_version": pl.Int64, "to_version": pl.Int64,
     "actor": pl.String, "reason": pl.String, "changed_at": _UTC,
 })
+RECORD_TABLES = ("validation_results", "alias_changes")
+"""The tables (in a model's schema) this module writes: `record_tables(schema)`."""
+
+
+def record_tables(schema: str) -> tuple[str, str]:
+    """`(<schema>.validation_results, <schema>.alias_changes)`: where the lifecycle of the
+    models of `schema` is recorded (their pipeline writes both)."""
+    validation, aliases = (f"{schema}.{name}" for name in RECORD_TABLES)
+    return validation, aliases
 
 
 def _append(catalog: Catalog, table: str, schema: pl.Schema, comment: str, rows: list) -> None:
@@ -34,7 +43,7 @@ def record_validation(
     gates: Sequence[tuple[str, bool, str]],
 ) -> None:
     now = datetime.now(UTC)
-    _append(catalog, f"{schema}.validation_results", VALIDATION,
+    _append(catalog, record_tables(schema)[0], VALIDATION,
             "Every validation gate of every candidate model version.",
             [(model, version, run_id, g, p, d, now) for g, p, d in gates])
 
@@ -43,6 +52,6 @@ def record_alias_change(
     catalog: Catalog, schema: str, model: str, alias: str, from_version: int | None,
     to_version: int | None, actor: str, reason: str,
 ) -> None:
-    _append(catalog, f"{schema}.alias_changes", ALIAS_CHANGES,
+    _append(catalog, record_tables(schema)[1], ALIAS_CHANGES,
             "Every move of a model alias (champion, challenger, previous_champion).",
             [(model, alias, from_version, to_version, actor, reason, datetime.now(UTC))])
