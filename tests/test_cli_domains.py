@@ -83,13 +83,16 @@ def test_domains_lists_every_domain_its_landed_days_models_and_jobs(
     declare_user_domains(monkeypatch)
     _sensor_day(settings, "2026-02-01")
     _sensor_day(settings, "2026-02-03")
+    land(settings.landing, "2026-02-03", [reading("r")], source="reading")  # a typo
 
     listed = runner.invoke(app, ["domains"])
 
     assert listed.exit_code == 0, listed.output
     blocks = {block.split(":")[0]: block for block in
               listed.output.replace("\n  ", " | ").splitlines()}
-    assert blocks.keys() == {"churn", "fleet", "sensors"}
+    assert blocks.keys() == {"churn", "fleet", "sensors", "landing"}
+    assert blocks["landing"] == (
+        "landing: reading/: no domain declares it: its 1 file(s) are not ingested")
     assert "landed:  2026-02-01 .. 2026-02-03 (2 days)" in blocks["sensors"]
     assert "landed:  none" in blocks["churn"] and "churn_clf_batch_score" in blocks["churn"]
     assert "models:  breakdown_clf" in blocks["fleet"]
@@ -247,10 +250,14 @@ def test_run_with_nothing_landed_names_every_domain_and_its_sources(
 ) -> None:
     declare_user_domains(monkeypatch)
     _sensor_day(settings, "2026-02-01")
+    land(settings.landing, "2026-02-01", [reading("r")], source="pingz")  # fleet's, misspelt
 
     nothing = runner.invoke(app, ["run", "--domain", "fleet"])
     outside = runner.invoke(app, ["run", "--start", "2026-03-01"])
 
+    # said by `run` of any domain, before anything runs
+    typo = "landing: pingz/: no domain declares it: its 1 file(s) are not ingested\n"
+    assert nothing.stdout == outside.stdout.split("sensors:")[0] == typo
     assert nothing.exit_code == 1
     (line,) = nothing.stderr.strip().splitlines()
     assert f"no landed files under {settings.landing} for domain fleet (fleet: pings, " in line

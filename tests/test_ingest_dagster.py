@@ -39,27 +39,37 @@ def materialize_bronze(
 
 
 def test_every_path_outside_the_layout_is_reported_by_a_warning(settings: Settings) -> None:
-    """The events asset lists the strays of events/ (and Events/); the domain's first source
-    also lists what lies beside the source folders."""
+    """The events asset lists the strays of events/ (and Events/); what lies beside the
+    source folders belongs to no domain: every source's check lists it apart, under
+    `undeclared_folders`, and says so, without deciding the check (customers, the domain's
+    first source, passes: it used to answer for those paths)."""
     land(settings, f"events/{DAY}/ok.json", jl(ev(1)))
-    strays = {"events": ["events/2026-3-1/a.json", "events/latest/b.json",
-                         "events/2020-01-01/f.json", f"Events/{DAY}/c.json",
-                         f"events/{DAY}/retry/d.json"],
-              DOMAIN.sources[0].name: ["exports/e.json", "notes.txt"]}
-    for path in [p for paths in strays.values() for p in paths]:
+    strays = ["events/2026-3-1/a.json", "events/latest/b.json", "events/2020-01-01/f.json",
+              f"Events/{DAY}/c.json", f"events/{DAY}/retry/d.json"]
+    for path in [*strays, "exports/e.json", "exports/2026-03-01/g.json", "notes.txt"]:
         land(settings, path, jl(ev(2)))
     land(settings, "_generator.json", b"{}")  # markers beside the data are not strays
-    result = materialize_bronze(settings, sources=tuple(strays))
+    result = materialize_bronze(settings, sources=("customers", "events"))
     checks = {e.asset_key.path[-1]: e for e in result.get_asset_check_evaluations()
               if e.check_name == "landing_layout"}
-    for source, paths in strays.items():
-        check = checks[source]
-        assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
-        assert check.metadata["not_ingested"].value == len(paths)
-        assert all(path in check.metadata["paths"].value for path in paths)
-    listed = checks["events"].metadata["paths"].value
+    events, customers = checks["events"], checks["customers"]
+    assert not events.passed and events.severity == dg.AssetCheckSeverity.WARN
+    assert events.metadata["not_ingested"].value == len(strays)
+    assert all(path in events.metadata["paths"].value for path in strays)
+    listed = events.metadata["paths"].value
     assert all(reason in listed for reason in ("case-sensitive", "sub-folder", "YYYY-MM-DD",
                                                "before the first partition"))
+    assert "exports" not in listed and "notes.txt" not in listed
+    assert customers.passed and customers.metadata["not_ingested"].value == 0
+    for check in (events, customers):
+        assert check.description == (
+            "3 path(s) at the landing root belong to no domain and are not ingested: Events/, "
+            "exports/, notes.txt (listed under undeclared_folders; they do not decide this "
+            "check)")
+        assert check.metadata["undeclared_folders"].value.splitlines()[2:] == [
+            "| Events/ | no domain declares it: its 1 file(s) are not ingested (event… |",
+            "| exports/ | no domain declares it: its 2 file(s) are not ingested |",
+            "| notes.txt | at the landing root, in no source folder: not ingested |"]
 
 
 def test_runs_date_range_ignores_folders_that_are_not_days(settings: Settings) -> None:

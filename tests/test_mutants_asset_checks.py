@@ -130,8 +130,10 @@ def test_every_check_is_declared_with_its_description_and_whether_it_blocks() ->
             "Lines that could not be parsed are kept in bronze.readings_rejects with the "
             "reason.", False),
         ("bronze/readings", "landing_layout"): (
-            "Every path under the landing root is ingested or listed here with the reason "
-            "(outside the layout, a link, unreadable).", False),
+            "Every path under landing/readings/ is ingested or listed here with the reason "
+            "(outside the layout, a link, unreadable); paths at the landing root that no "
+            "domain declares are listed under undeclared_folders, without deciding the "
+            "check.", False),
         ("silver/readings", "contract"): (
             "Share of rows refused by the contract stays under 25% (blocks from 4 rows read).",
             True),

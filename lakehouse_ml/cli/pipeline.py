@@ -31,6 +31,7 @@ from lakehouse_ml.defs.factories.model import train_run_config
 from lakehouse_ml.defs.governance_audit import JOB as GOVERNANCE_JOB
 from lakehouse_ml.defs.lineage_events import emit_ended_run
 from lakehouse_ml.domains import Declared, discover
+from lakehouse_ml.ingest.layout import undeclared_folders
 from lakehouse_ml.medallion.spec import Domain
 from lakehouse_ml.ml.spec import ModelSpec
 
@@ -105,6 +106,8 @@ def plan(domain: str | None, start: str | None, end: str | None, landing: str, s
         raise ValueError(f"--start {start} is after --end {end}")
     declared = discover().declared
     chosen = _chosen(declared, domain, model)
+    for line in undeclared_lines(landing, declared):
+        say(line)
     ranges = [r for name, models in chosen.items() if (r := _domain_range(
         declared[name].domain, models, landing, start, end, say)) is not None]
     if not ranges:
@@ -289,11 +292,23 @@ def _model_jobs(model: ModelSpec, config: dict, force: bool) -> list[tuple[str, 
             *([(names.batch_score(model.name), config)] if model.batch_scoring else [])]
 
 
+def undeclared_lines(landing: str, declared: dict[str, Declared]) -> list[str]:
+    """One line per path at the root of `landing` that is no source folder of the `declared`
+    domains (`ingest.layout.undeclared_folders`), e.g. `landing: reading/: no domain declares
+    it: its 1 file(s) are not ingested`. A broken package's folders are among them (its
+    sources are unknown)."""
+    folders = [s.name for d in declared.values() for s in d.domain.sources]
+    return [f"landing: {stray.relative}: {stray.reason}"
+            for stray in undeclared_folders(landing, folders)]
+
+
 def describe_domains(landing: str) -> list[str]:
     """Per healthy declared domain, lines: its description, sources, landed days, models and
-    jobs (the broken packages: `lakehouse_ml.domains.discover().broken`)."""
+    jobs (the broken packages: `lakehouse_ml.domains.discover().broken`); then one line per
+    path at the landing root that no domain declares (`undeclared_lines`)."""
     lines = []
-    for name, declared in discover().declared.items():
+    discovered = discover().declared
+    for name, declared in discovered.items():
         domain, models = declared.domain, declared.models
         days = landed_days(landing, domain)
         jobs = [names.daily_refresh(name), names.weekly_maintenance(name),
@@ -306,7 +321,7 @@ def describe_domains(landing: str) -> list[str]:
                   f"  landed:  {f'{days[0]} .. {days[-1]} ({len(days)} days)' if days else 'none'}",
                   f"  models:  {', '.join(m.name for m in models) or 'none'}",
                   f"  jobs:    {', '.join(jobs)}"]
-    return lines
+    return lines + undeclared_lines(landing, discovered)
 
 
 def summary(console: Console, results: list[dg.ExecuteInProcessResult]) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from fnmatch import fnmatch
@@ -144,9 +144,9 @@ def outside_layout(
 ) -> list[Stray]:
     """Paths no day folder that is run holds, that `source` answers for: those under
     `<source>/` that are not day folders or are days before `first_day` (the first partition),
-    and those at the landing root beside the domain's source folders whose name is the source's
-    in another case (`Events/`); the first of `domain_sources` also answers for every other
-    unknown path at the root."""
+    and those at the landing root, beside the declared source folders `domain_sources`, whose
+    name is the source's in another case (`Events/`). Other paths at the root belong to no
+    source: see `undeclared_folders`."""
     root = Path(landing).resolve()
     if not root.is_dir():
         return []
@@ -163,17 +163,36 @@ def outside_layout(
     elif folder.exists() or folder.is_symlink():
         strays.extend(_walk(folder, root, "the source's folder is not a real folder", ignore))
     for child in sorted(root.iterdir()):
-        if child.name in domain_sources:
-            continue
-        if child.name.lower() == source.lower():
+        if child.name not in domain_sources and child.name.lower() == source.lower():
             strays.extend(_walk(child, root, f"not the source folder {source}/ (names are "
                                 "case-sensitive)", ignore))
-        elif source == domain_sources[0] and child.name.lower() not in (
-            s.lower() for s in domain_sources
-        ):
-            strays.extend(_walk(child, root, "not under a source folder of the domain "
-                                f"({', '.join(domain_sources)})", ()))
     return strays
+
+
+def undeclared_folders(landing: str, folders: Collection[str]) -> list[Stray]:
+    """The entries at the landing root that are no declared source's folder (`folders`: the
+    names of every declared domain's sources), one `Stray` each: a folder (`reading/`) with
+    how many files below it are therefore never ingested, or a file. Ignored names (`_*`,
+    `.*`, `*.tmp`) are left out; a folder named as a source in another case is included, and
+    also reported by that source's `outside_layout`."""
+    root = Path(landing).resolve()
+    if not root.is_dir():
+        return []
+    lowered = {name.lower(): name for name in folders}
+    found = []
+    for child in sorted(root.iterdir()):
+        if child.name in folders or ignored(child.name):
+            continue
+        if child.is_symlink() or not child.is_dir():
+            found.append(Stray(child.name, "at the landing root, in no source folder: not "
+                                           "ingested"))
+            continue
+        files = sum(1 for _ in _walk(child, root, "", ()))
+        near = lowered.get(child.name.lower())
+        found.append(Stray(f"{child.name}/", f"no domain declares it: its {files} file(s) are "
+                           "not ingested" + (f" ({near}/ is declared: names are case-sensitive)"
+                                             if near else "")))
+    return found
 
 
 def read_landed(file: LandedFile) -> bytes | Stray:

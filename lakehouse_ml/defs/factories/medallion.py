@@ -15,7 +15,7 @@ from lakehouse_ml.defs.factories.metadata import asset_key, lineage, markdown, t
 from lakehouse_ml.defs.resources import LakehouseResource
 from lakehouse_ml.governance.lineage_columns import aggregate_columns, silver_columns
 from lakehouse_ml.ingest.bronze import ingest
-from lakehouse_ml.ingest.layout import Stray, landed_batches, outside_layout
+from lakehouse_ml.ingest.layout import Stray, landed_batches, outside_layout, undeclared_folders
 from lakehouse_ml.medallion.gold import build_aggregate
 from lakehouse_ml.medallion.moves import day_zones
 from lakehouse_ml.medallion.progress import mark_processed, pending, pending_refinement
@@ -59,12 +59,21 @@ def _nothing_blocks(result: dg.MaterializeResult) -> bool:
                for c in result.check_results or ())
 
 
-def _strays(strays: Sequence[Stray]) -> dg.AssetCheckResult:
-    table = pl.DataFrame([(s.relative, s.reason) for s in strays], schema=["path", "reason"],
-                         orient="row")
+def _strays(strays: Sequence[Stray], undeclared: Sequence[Stray] = ()) -> dg.AssetCheckResult:
+    """The `landing_layout` result of one source: its own `strays` decide it (a warning);
+    `undeclared` (paths at the landing root that belong to no domain) are only listed, under
+    `undeclared_folders`, and said in the description."""
+    def table(paths: Sequence[Stray]) -> str:
+        return markdown(pl.DataFrame([(s.relative, s.reason) for s in paths],
+                                     schema=["path", "reason"], orient="row"), rows=50)
+
+    listed = {"undeclared_folders": table(undeclared)} if undeclared else {}
     return dg.AssetCheckResult(
         check_name="landing_layout", passed=not strays, severity=dg.AssetCheckSeverity.WARN,
-        metadata={"not_ingested": len(strays), "paths": markdown(table, rows=50)},
+        metadata={"not_ingested": len(strays), "paths": table(strays), **listed},
+        description=f"{len(undeclared)} path(s) at the landing root belong to no domain and "
+        f"are not ingested: {', '.join(s.relative for s in undeclared[:10])} (listed under "
+        "undeclared_folders; they do not decide this check)" if undeclared else None,
     )
 
 
@@ -81,9 +90,10 @@ def bronze_asset(
         check_specs=[
             _check("parse_rejects", key, "Lines that could not be parsed are kept in "
                    f"{source.rejects_table} with the reason.", blocking=False),
-            _check("landing_layout", key, "Every path under the landing root is ingested or "
-                   "listed here with the reason (outside the layout, a link, unreadable).",
-                   blocking=False),
+            _check("landing_layout", key, f"Every path under landing/{source.name}/ is "
+                   "ingested or listed here with the reason (outside the layout, a link, "
+                   "unreadable); paths at the landing root that no domain declares are listed "
+                   "under undeclared_folders, without deciding the check.", blocking=False),
         ],
     )
     def _bronze(
@@ -95,6 +105,7 @@ def bronze_asset(
         first_day = partitions.get_first_partition_key() or ""
         strays = [*report.refused, *outside_layout(
             lakehouse.landing, source.name, domain_sources, source.ignore, first_day)]
+        undeclared = undeclared_folders(lakehouse.landing, domain_sources)
         yield dg.MaterializeResult(
             metadata=table_metadata(
                 catalog, source.bronze_table, files_ingested=report.files,
@@ -107,7 +118,7 @@ def bronze_asset(
                 severity=dg.AssetCheckSeverity.WARN,
                 metadata={"rejected": report.rejected, "table": source.rejects_table,
                           "sample": markdown(report.rejects_sample.select("_record_id", "reason"))},
-            ), _strays(strays)],
+            ), _strays(strays, undeclared)],
         )
 
     return _bronze
@@ -253,9 +264,9 @@ def medallion_assets(
 ) -> list[dg.AssetsDefinition]:
     """Bronze and silver assets per source, gold per aggregate, all on `partitions` (default
     `daily_partitions(domain)`). `landing_folders`: the source folders of every domain of the
-    code location, in one order all domains share (the `landing_layout` check reports none of
-    them as strays, and only the first source answers for unknown paths at the landing root);
-    default: this domain's sources."""
+    code location (the `landing_layout` check reports none of them as strays, and lists the
+    other paths at the landing root as belonging to no domain); default: this domain's
+    sources."""
     partitions = partitions or daily_partitions(domain)
     folders = list(landing_folders) or [s.name for s in domain.sources]
     return [
