@@ -54,6 +54,8 @@ from lakehouse_ml.ml.registry import (
 )
 from lakehouse_ml.ml.retraining import VALIDATION_STATUS
 from lakehouse_ml.ml.train import (
+    MIN_LABELLED,
+    TrainingDataError,
     build_pipeline,
     inputs,
     labelled_split,
@@ -295,28 +297,79 @@ def test_a_holdout_start_on_a_column_of_days_is_refused_naming_its_type() -> Non
                                   f"{TIME} (Date) is not a time-zone aware datetime")
 
 
-def test_training_on_no_rows_is_the_split_s_error() -> None:
-    """No rows and no truncation given: the split's own ValueError, not a polars error about
-    the (then untyped) truncation flags."""
-    with pytest.raises(ValueError) as refused:
+HEAD = "model 'churn_clf': training set churn.training_set has"
+BOTH = (f"needs both label values (at least {MIN_LABELLED} labelled rows over 2 label times, "
+        "each side of the split holding both)")
+
+
+def test_training_on_no_rows_names_the_model_and_the_split_s_error() -> None:
+    """No rows and no truncation given: the split's own reason, not a polars error about the
+    (then untyped) truncation flags."""
+    with pytest.raises(TrainingDataError) as refused:
         train(LEAVE, frame_of(8).head(0))
-    assert str(refused.value) == (f"time split needs at least two distinct {TIME} values, "
-                                  "got 0")
+    assert str(refused.value) == (f"{HEAD} 0 labelled row(s) over 0 label time(s) ({TIME}); "
+                                  f"time split needs at least two distinct {TIME} values, got 0")
 
 
 def test_a_split_emptied_by_truncation_says_how_many_labelled_rows_were_left_out() -> None:
     frame, _ = truncated_frame()
     truncated = frame[TIME] < DAY0 + timedelta(days=7)  # one label time left
-    with pytest.raises(ValueError) as refused:
+    with pytest.raises(TrainingDataError) as refused:
         train(LEAVE, frame, truncated)
     assert str(refused.value) == (
-        f"model 'churn_clf': time split needs at least two distinct {TIME} values, got 1, "
-        "after leaving out 130 labelled rows whose feature windows start before their "
-        "tables' history (keep_truncated_windows keeps them)")
-    with pytest.raises(ValueError) as refused:  # nothing left out: the split's own error
+        f"{HEAD} 20 labelled row(s) over 1 label time(s) ({TIME}), after leaving out 130 "
+        "labelled rows whose feature windows start before their tables' history "
+        "(keep_truncated_windows keeps them); time split needs at least two distinct "
+        f"{TIME} values, got 1")
+    with pytest.raises(TrainingDataError) as refused:  # nothing left out: not said
         train(LEAVE, frame.filter(pl.col(TIME) == DAY0 + timedelta(days=7)))
-    assert str(refused.value) == (f"time split needs at least two distinct {TIME} values, "
-                                  "got 1")
+    assert str(refused.value) == (f"{HEAD} 20 labelled row(s) over 1 label time(s) ({TIME}); "
+                                  f"time split needs at least two distinct {TIME} values, got 1")
+
+
+def two_sides(train_labels: list[bool], holdout_labels: list[bool]) -> pl.DataFrame:
+    """Rows on day 0 (trained on) and day 1 (held out, by the spec's 0.25 of 2 label times)."""
+    rows = len(train_labels) + len(holdout_labels)
+    return labelled(rows=rows, days=1).with_columns(
+        pl.Series(TIME, [DAY0] * len(train_labels) + [DAY0 + timedelta(days=1)] * len(
+            holdout_labels)).dt.cast_time_unit("us"),
+        pl.Series(LABEL, train_labels + holdout_labels))
+
+
+@pytest.mark.parametrize(("train_labels", "holdout_labels", "why"), [
+    ([True], [False], f"the 1 training row(s) hold only {LABEL}=True: fitting {BOTH}"),
+    ([False, False], [True], f"the 2 training row(s) hold only {LABEL}=False: fitting {BOTH}"),
+    ([True, False], [True], f"the 1 holdout row(s) hold only {LABEL}=True: the holdout's ROC "
+                            f"AUC and calibration {BOTH}"),
+])
+def test_too_few_labels_are_one_line_naming_the_model_and_the_counts(
+    train_labels: list[bool], holdout_labels: list[bool], why: str,
+) -> None:
+    """Two labels (the smallest set a time split takes) used to fail in numpy ("window shape
+    cannot be larger than input array shape") or fit a model predicting one class."""
+    frame = two_sides(train_labels, holdout_labels)
+    with pytest.raises(TrainingDataError) as refused:
+        train(LEAVE, frame)
+    rows = len(train_labels) + len(holdout_labels)
+    assert str(refused.value) == (
+        f"{HEAD} {rows} labelled row(s) over 2 label time(s) ({TIME}); {why}")
+
+
+def test_a_feature_without_a_value_in_the_training_rows_is_named_not_a_numpy_error() -> None:
+    frame = two_sides([True, False], [True, False]).with_columns(
+        pl.lit(None, pl.Float64).alias("tenure_days"))
+    with pytest.raises(TrainingDataError) as refused:
+        train(LEAVE, frame)
+    assert str(refused.value) == (
+        f"{HEAD} 4 labelled row(s) over 2 label time(s) ({TIME}); feature column(s) "
+        "tenure_days hold no value in the 2 training row(s): list them in not_features, or "
+        "land the data they are computed from")
+    nan = frame.with_columns(pl.lit(float("nan")).alias("tenure_days"))
+    with pytest.raises(TrainingDataError, match="tenure_days hold no value"):
+        train(LEAVE, nan)
+    one = frame.with_columns(pl.Series("tenure_days", [None, 3.0, None, None]))
+    trained = train(LEAVE, one)  # one value is enough to fit on
+    assert trained.train.height == trained.holdout.height == 2
 
 
 # ml/gates.py

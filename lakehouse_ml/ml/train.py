@@ -16,6 +16,19 @@ from sklearn.preprocessing import OneHotEncoder
 from lakehouse_ml.ml.spec import ModelSpec
 
 
+class TrainingDataError(ValueError):
+    """The labelled rows cannot train and evaluate a model, said in one line naming the model,
+    its training set, how many labelled rows and label times it has and what is missing:
+    raised before anything is fitted (scikit-learn and numpy would fail on such input with a
+    message about array shapes, or fit a model that predicts one class)."""
+
+
+MIN_LABELLED = 4
+"""Labelled rows a model needs at least: over at least 2 label times, each side of the time
+split holding both label values (fitting needs both; the holdout's ROC AUC and the
+calibration of monitoring too)."""
+
+
 @dataclass(frozen=True)
 class TrainedModel:
     pipeline: Pipeline
@@ -97,26 +110,68 @@ def labelled_split(spec: ModelSpec, frame: pl.DataFrame,
                       spec.holdout if holdout is None else holdout)
 
 
+def _label_sides(spec: ModelSpec, train_rows: pl.DataFrame, holdout: pl.DataFrame
+                 ) -> str | None:
+    """Why a side of the split cannot serve (a single label value), or None."""
+    label = spec.training_set.label
+    for side, rows, need in (("training", train_rows, "fitting"),
+                             ("holdout", holdout, "the holdout's ROC AUC and calibration")):
+        values = rows[label].unique().drop_nulls().sort().to_list()
+        if len(values) < 2:
+            return (f"the {rows.height} {side} row(s) hold only {label}={values[0]!r}: "
+                    f"{need} needs both label values (at least {MIN_LABELLED} labelled rows "
+                    "over 2 label times, each side of the split holding both)")
+    return None
+
+
+def _without_values(rows: pl.DataFrame, features: list[str], categorical: tuple[str, ...]
+                    ) -> list[str]:
+    """The numeric feature columns of `rows` that hold no value (only nulls or NaN)."""
+    empty = []
+    for column in (c for c in features if c not in categorical):
+        values = rows[column].drop_nulls()
+        if values.dtype.is_float():
+            values = values.filter(~values.is_nan())
+        if values.is_empty():
+            empty.append(column)
+    return empty
+
+
 def train(spec: ModelSpec, frame: pl.DataFrame, truncated: pl.Series | None = None
           ) -> TrainedModel:
     """Fit `spec`'s pipeline on `frame`'s labelled rows before the holdout cutoff.
     `truncated`: Boolean per row of `frame` (`ml.windows.truncated_rows`; None: none is),
-    rows left out before the split unless `spec.keep_truncated_windows`. ValueError when
-    either side of the split is empty, saying how many rows were left out."""
+    rows left out before the split unless `spec.keep_truncated_windows`.
+
+    TrainingDataError (a ValueError), before anything is fitted, naming the model, the
+    training set, its labelled rows and label times: when either side of the split is empty,
+    holds a single label value, or a numeric feature column has no value in the training rows
+    (and how many truncated rows were left out, when that is why)."""
     truncated = (pl.Series([False] * frame.height, dtype=pl.Boolean) if truncated is None
                  else truncated)
-    labelled = truncated.filter(frame[spec.training_set.label].is_not_null())
+    label, time = spec.training_set.label, spec.training_set.time_column
+    labelled = truncated.filter(frame[label].is_not_null())
     count = int(labelled.sum())
     kept = frame if spec.keep_truncated_windows else frame.filter(~truncated)
+    rows = kept.filter(pl.col(label).is_not_null())
+    times = rows[time].n_unique()
+    head = (f"model {spec.name!r}: training set {spec.training_set.name} has {rows.height} "
+            f"labelled row(s) over {times} label time(s) ({time})")
+    if kept.height != frame.height:
+        head += (f", after leaving out {count} labelled rows whose feature windows start "
+                 "before their tables' history (keep_truncated_windows keeps them)")
     try:
         train_rows, holdout = labelled_split(spec, kept)
     except ValueError as error:
-        if kept.height == frame.height:
-            raise
-        raise ValueError(f"model {spec.name!r}: {error}, after leaving out {count} labelled "
-                         "rows whose feature windows start before their tables' history "
-                         "(keep_truncated_windows keeps them)") from error
+        raise TrainingDataError(f"{head}; {error}") from error
     features = model_inputs(spec, frame.schema)
+    if (why := _label_sides(spec, train_rows, holdout)) is not None:
+        raise TrainingDataError(f"{head}; {why}")
+    if empty := _without_values(train_rows, features, spec.categorical):
+        raise TrainingDataError(
+            f"{head}; feature column(s) {', '.join(empty)} hold no value in the "
+            f"{train_rows.height} training row(s): list them in not_features, or land the "
+            "data they are computed from")
     model = build_pipeline(spec, features)
-    model.fit(inputs(train_rows, features), train_rows[spec.training_set.label].to_numpy())
+    model.fit(inputs(train_rows, features), train_rows[label].to_numpy())
     return TrainedModel(model, features, train_rows, holdout, count)
