@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 
 import polars as pl
 
 from lakehouse_ml.features import state
 from lakehouse_ml.features.client import FeatureEngineeringClient
+from lakehouse_ml.features.errors import FeatureStoreError
 from lakehouse_ml.features.incremental import day_chunks
 from lakehouse_ml.features.online import PublishReport
 from lakehouse_ml.features.statistics import FeatureStatistics
+from lakehouse_ml.features.timestamps import require_aware, snapshot_time
 from lakehouse_ml.medallion.spec import FeatureTableSpec
 
 AS_OF = "snapshot_at"
@@ -44,7 +46,9 @@ class SnapshotReport:
 def snapshot_days(
     spec: FeatureTableSpec, partition_days: Sequence[str], earliest_touched: date | None
 ) -> list[date]:
-    """Landing day P completes the data of P, so it yields the snapshot stamped P + 1 00:00;
+    """Landing day P completes the data of P, so it yields the snapshot of P + 1 (stamped
+    P + 1 00:00 in the table's zone; a zone west of UTC completes local day P only with
+    landing day P + 1, whose first hours redo it as late data do);
     late records for an earlier day X also change the snapshots after X, which are redone
     (as far back as the table's `max_lateness_days`). No partition days (an empty range):
     no snapshot days."""
@@ -72,6 +76,36 @@ def _build(client: FeatureEngineeringClient, spec: FeatureTableSpec, days: list[
     return frame.collect(engine="streaming"), kept
 
 
+def check_stamps(spec: FeatureTableSpec, days: Sequence[date], frame: pl.DataFrame) -> None:
+    """FeatureStoreError naming the table, a wrong value, how many rows have it and the stamp
+    expected, unless every row of `frame` (a build's output for `days`) is stamped at the
+    snapshot time of one of `days` in the table's zone (`snapshot_time`): a stamp before
+    the end of the days a snapshot sums would let a label see data later than itself (a
+    snapshot of New York days stamped at UTC midnight), and no stamp is moved silently."""
+    where = f"feature table {spec.table}"
+    column = spec.timestamp_key
+    require_aware(frame.schema, column, f"{where}: snapshots built")
+    expected = {snapshot_time(day, spec.zone): day for day in days}
+    stamps = frame.get_column(column).dt.convert_time_zone("UTC")
+    allowed = pl.Series(list(expected), dtype=pl.Datetime(stamps.dtype.time_unit, "UTC"))
+    wrong = stamps.filter(~stamps.is_in(allowed).fill_null(False))
+    if wrong.is_empty():
+        return
+    value = wrong[0]
+    count = int((stamps == value).sum()) if value is not None else wrong.null_count()
+    shown = "null" if value is None else value.isoformat()
+    if not expected:
+        raise FeatureStoreError(f"{where}: {wrong.len()} snapshot row(s) built for no day "
+                                f"(e.g. stamped {shown}); a build of no days returns no rows")
+    near = min(expected, key=lambda t: abs(t - value)) if value is not None else min(expected)
+    raise FeatureStoreError(
+        f"{where}: {count} snapshot row(s) stamped {shown}, which is not the stamp of a day "
+        f"built ({min(expected.values())} to {max(expected.values())}) in its time zone "
+        f"{spec.zone}: the snapshot of {expected[near]} is stamped {near.isoformat()} "
+        f"({expected[near]} 00:00 {spec.zone}, the end of the local day before); "
+        f"snapshot_stamps(day, days, {spec.zone!r}) gives it. Nothing was written")
+
+
 def _write(client: FeatureEngineeringClient, spec: FeatureTableSpec, days: list[date],
            frame: pl.DataFrame) -> int:
     """Replace the snapshots stamped on `days` (contiguous) by `frame`: a row of those days
@@ -80,7 +114,7 @@ def _write(client: FeatureEngineeringClient, spec: FeatureTableSpec, days: list[
     No days: nothing to write (the table's version)."""
     if not days:
         return client.write_table(spec.table, frame)
-    start, end = (datetime.combine(d, time(), UTC) for d in (min(days), max(days) + DAY))
+    start, end = (snapshot_time(d, spec.zone) for d in (min(days), max(days) + DAY))
     return client.replace_time_range(spec.table, frame, start, end)
 
 
@@ -117,6 +151,7 @@ def refresh_feature_table(
         carried, kept_as_of = state.start(client.catalog, spec.table, days, earliest_touched)
     for chunk in day_chunks(days, chunk_days) or [[]]:
         frame, kept = _build(client, spec, chunk, carried)
+        check_stamps(spec, chunk, frame)
         if not client.catalog.exists(spec.table):
             _create(client, spec, frame.schema)
         version = _write(client, spec, chunk, frame)

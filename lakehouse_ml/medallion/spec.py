@@ -8,7 +8,7 @@ An `Aggregate` is one gold table computed from silver entities.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, get_args
 
@@ -243,8 +243,10 @@ SnapshotBuilder = Callable[[Mapping[str, pl.LazyFrame], Sequence[date]], pl.Lazy
 class FeatureTableSpec:
     """A time-series feature table: one snapshot per entity and day.
 
-    The snapshot stamped `D 00:00 UTC` is computed only from data of days before D, so a label
-    observed at time t may use every snapshot stamped <= t.
+    The snapshot of day D is stamped `D 00:00` in `time_zone` (the end of local day D - 1, as
+    a UTC instant: `lakehouse_ml.features.snapshot_time`) and computed only from data of days
+    before D, so a label observed at time t may use every snapshot stamped <= t. The engine
+    refuses to write a snapshot stamped otherwise.
     """
 
     name: str
@@ -261,6 +263,11 @@ class FeatureTableSpec:
     max_lateness_days: int = 7
     """Records landing up to this many days late still correct the snapshots they affect
     (older snapshots are recomputed); beyond it, an increment may differ from a backfill."""
+    time_zone: str | None = None
+    """IANA time zone of its days: the snapshot of day D is stamped D 00:00 local time. None:
+    the zone of the aggregates of its domain it reads (`Domain` sets it; UTC when it reads
+    none). A zone other than an input aggregate's is refused when the domain is declared: the
+    days it sums would end after the stamp (New York's day D - 1 ends at D 05:00 UTC)."""
 
     def __post_init__(self) -> None:
         where = f"feature table {self.name!r}"
@@ -268,11 +275,38 @@ class FeatureTableSpec:
             tuple_field(self, attribute, str, where)
         tuple_field(self, "features", Feature, where)
         typed_field(self, "timestamp_key", str, where)
+        typed_field(self, "time_zone", (str, type(None)), where)
         callable_field(self, "build", where)
+        if self.time_zone is not None:
+            validate_time_zone(self.time_zone, where)
 
     @property
     def table(self) -> str:
         return f"gold.{self.name}"
+
+    @property
+    def zone(self) -> str:
+        """The zone its snapshots are stamped in: `time_zone`, UTC when undeclared."""
+        return self.time_zone or "UTC"
+
+    def in_zone_of(self, aggregates: Sequence[Aggregate], where: str) -> FeatureTableSpec:
+        """This table with `time_zone` set: the declared one, else the zone of the
+        `aggregates` it reads (UTC when none). ValueError naming `where`, this table and the
+        aggregate when it reads one of another zone (than the declared, or another input's)."""
+        zone, by = self.time_zone, "declares"
+        for aggregate in aggregates:
+            if aggregate.table not in self.inputs:
+                continue
+            if zone is None:
+                zone, by = aggregate.time_zone, f"reads {aggregate.table} of"
+            elif aggregate.time_zone != zone:
+                raise ValueError(
+                    f"{where}: feature table {self.name!r} {by} time_zone {zone!r} but reads "
+                    f"aggregate {aggregate.name!r} ({aggregate.table}) of time_zone "
+                    f"{aggregate.time_zone!r}: a snapshot stamped D 00:00 in one zone would "
+                    "sum days of the other, which may end after the stamp; give both one zone")
+        zone = zone or "UTC"
+        return self if zone == self.time_zone else replace(self, time_zone=zone)
 
 
 @dataclass(frozen=True)
@@ -336,8 +370,10 @@ class Domain:
     def __post_init__(self) -> None:
         """ValueError naming the domain and the field when a field has the wrong type
         (`start_date` a `date`, not a string or datetime; lists are taken as tuples), an
-        aggregate reads a source the domain does not declare, or the training set's label or
-        label time is not a column of its labels (when a source of the domain holds them)."""
+        aggregate reads a source the domain does not declare, the training set's label or
+        label time is not a column of its labels (when a source of the domain holds them), or
+        a feature table reads aggregates of another time zone than its own. Its feature tables
+        are kept with their `time_zone` set (`FeatureTableSpec.in_zone_of`)."""
         where = f"domain {self.name!r}"
         for attribute, kind in (("name", str), ("description", str), ("start_date", date),
                                 ("training_set", (TrainingSetSpec, type(None)))):
@@ -361,6 +397,8 @@ class Domain:
                 raise ValueError(f"{where}: aggregate {aggregate.name!r} reads "
                                  f"{', '.join(map(repr, unknown))}, not a source of the domain "
                                  f"({', '.join(sorted(sources)) or 'none'})")
+        object.__setattr__(self, "feature_tables", tuple(
+            table.in_zone_of(self.aggregates, where) for table in self.feature_tables))
 
     def source(self, name: str) -> Source:
         for source in self.sources:

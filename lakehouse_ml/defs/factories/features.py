@@ -22,7 +22,8 @@ def feature_asset(
         key=asset_key(spec.table), deps=[asset_key(t) for t in spec.inputs],
         group_name="features", kinds={"delta", "polars"}, owners=[spec.owner],
         description=f"{spec.description} Feature table keyed by {', '.join(spec.entity_keys)} "
-        f"and {spec.timestamp_key}; the snapshot at D 00:00 UTC sees only days before D. "
+        f"and {spec.timestamp_key}; the snapshot at D 00:00 {spec.zone} sees only days "
+        "before D. "
         "Published to the online store after each write.",
         partitions_def=partitions, backfill_policy=SINGLE_RUN, tags=dict(spec.tags),
     )
