@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # MLflow is imported by the steps that use it, not when defin
 POLICY_FILE = "policy.yaml"
 """A domain package's governance policy (see `lakehouse_ml.governance.policy`)."""
 _APPLIED: set[tuple[str, str, str, int]] = set()
+_GRANTED: set[tuple[str, str, str, str]] = set()
 _APPLYING = threading.Lock()
 
 
@@ -31,7 +32,8 @@ class LakehouseResource(dg.ConfigurableResource):
     other run acts as (empty: the current principal, `$LAKEHOUSE_PRINCIPAL` or the OS user);
     `policies`: policy files applied, idempotently and once per process and file version,
     before the first asset runs (by the current principal: the local user is the metastore
-    admin)."""
+    admin); then, for the domains of `principals`, the grants their pipelines need, derived
+    from their declarations (`governance.domain_grants`), once per process and derivation."""
 
     root: str
     env: str
@@ -52,6 +54,7 @@ class LakehouseResource(dg.ConfigurableResource):
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         apply_policies(self.root, self.env, self.policies)
+        apply_domain_grants(self.root, self.env, list(self.principals))
         run = context.dagster_run
         domain = run.tags.get(DOMAIN_TAG) if run is not None else None
         self._acting_as = self.principals.get(domain or "", self.principal)
@@ -79,11 +82,29 @@ def apply_policies(root: str, env: str, paths: Sequence[str]) -> None:
                 _APPLIED.add(key)
 
 
+def apply_domain_grants(root: str, env: str, names: Sequence[str]) -> None:
+    """Grant each declared domain of `names` the privileges its pipeline needs
+    (`governance.domain_grants.apply_domain_grants`, by the current principal) unless this
+    process already applied that derivation. A name no healthy package declares is skipped."""
+    if not names:
+        return
+    from lakehouse_ml.domains import discover
+    from lakehouse_ml.governance import Metastore, domain_grants
+
+    declared = [d for name, d in discover().declared.items() if name in names]
+    with _APPLYING:
+        key = (root, env, domain_grants.ENGINE, domain_grants.digest(declared, env))
+        if key not in _GRANTED:
+            domain_grants.apply_domain_grants(Metastore(root, env), declared)
+            _GRANTED.add(key)
+
+
 def _identities() -> tuple[str, dict[str, str], list[str]]:
     """(what a run no domain owns acts as, per domain the service principal its pipeline acts
     as, the policy files of the domains), from one `domains.discover`: see `domain_principals`
     and `pipeline_identity`."""
     from lakehouse_ml.domains import discover
+    from lakehouse_ml.governance.domain_grants import pipeline_principal
     from lakehouse_ml.governance.policy import load
 
     declared = discover().declared.values()
@@ -91,13 +112,12 @@ def _identities() -> tuple[str, dict[str, str], list[str]]:
     policies: list[str] = []
     for found in declared:
         path, name = Path(found.where) / POLICY_FILE, found.domain.name
+        principals[name] = principal = pipeline_principal(name)
         if not path.is_file():
             continue
-        principal = f"{name}-pipeline"
         if principal not in (load(path).get("service_principals") or []):
             raise ValueError(f"{path}: declares no service principal {principal!r} (the "
                              f"pipeline of domain {name!r} acts as it)")
-        principals[name] = principal
         policies.append(str(path))
     only = len(declared) == 1 and principals
     return (next(iter(principals.values())) if only else ""), principals, policies
@@ -105,8 +125,10 @@ def _identities() -> tuple[str, dict[str, str], list[str]]:
 
 def domain_principals() -> tuple[dict[str, str], list[str]]:
     """(per domain, the service principal its pipeline acts as; the policy files of the
-    domains): each domain package may hold a `policy.yaml` declaring its pipeline's service
-    principal `<domain>-pipeline`; a domain without one acts as the code location's principal.
+    domains): every domain's pipeline acts as `<domain>-pipeline`, with the grants derived from
+    its declarations (`governance.domain_grants`); a domain package may hold a `policy.yaml`,
+    which must declare that service principal and may grant it more. A domain without one gets
+    the principal created with its derived grants (never the launching user, the admin).
     ValueError naming the file if a policy does not declare its domain's pipeline principal. A
     broken domain package (see `domains.discover`) is left out: it runs nothing, so neither its
     principal nor its policy counts."""

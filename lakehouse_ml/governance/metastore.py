@@ -351,7 +351,10 @@ class Metastore:
             if owner is not None:
                 p.principal_type(state, owner)
             entry = s.stored(state, kind, full)
-            entry.update(owner=owner or who, comment=comment, **extra)
+            # no empty comment stored: it would hide the comment of the table's document
+            # once the table declared ahead of its creation (a grant on it) is created
+            entry.update(owner=owner or who, **({"comment": comment} if comment else {}),
+                         **extra)
             if table_kind:
                 entry["kind"] = table_kind
             return ns.get(kind, full)  # ns reads this same state

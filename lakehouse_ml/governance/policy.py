@@ -17,18 +17,20 @@
 `ON (...)` and `USING COLUMNS (...)` take them.)
 
 `securable` is `TYPE [name]` (a bare `CATALOG` is the environment's catalog; names may leave the
-catalog out). Applying is idempotent and additive: what the file declares is made true,
-nothing else is removed; a second apply changes nothing. The whole file is checked before
-anything is applied; errors name the file and the entry.
+catalog out). Applying is idempotent: what the file declares is made true; of what it no
+longer declares only the grants it applied itself are taken back (nothing else is removed); a
+second apply changes nothing. The whole file is checked before anything is applied; errors
+name the file and the entry.
 
 A grant a policy applied is remembered in the governance state (`APPLIED`: securable,
 principal, privilege, the policy file and its sha256 when applied). Applying the policy again
 (each pipeline process does) never re-grants one revoked since (`REVOKE` by an admin): the
 revocation stands, and the drift between the policy and the grants is a `revoked_policy_grant`
 finding of the governance audit (`revoked_since_applied`). A grant the policy declares anew is
-applied, so is one removed from the file, applied without it, and declared again; `GRANT`
-gives a revoked one back. (Terraform's plan shows such drift before an apply; here the
-pipeline applies unattended, so it keeps the admin's revocation and reports it.)
+applied, so is one removed from the file (revoked then, if this policy had applied it and it
+is still held), applied without it, and declared again; `GRANT` gives a revoked one back.
+(Terraform's plan shows such drift before an apply; here the pipeline applies unattended, so
+it keeps the admin's revocation and reports it.)
 
 A function is `CREATE OR REPLACE FUNCTION name(parameters) RETURNS returns RETURN body` in
 Databricks SQL (checked by polars' SQL, see row_column.py); a row filter or column mask of a
@@ -165,7 +167,7 @@ def apply_policy(path: str | Path, as_principal: str | None = None, *,
             raise  # names principal, privilege and securable already
         except (LookupError, ValueError) as error:
             raise type(error)(f"{where}: {error}") from error
-    _forget_undeclared(metastore, source, declared)
+    _forget_undeclared(metastore, source, declared, as_principal)
     return metastore
 
 
@@ -197,9 +199,20 @@ def _grant(m: Metastore, privileges: list[str], kind: str, name: str, principal:
     m.store.update(remember)
 
 
-def _forget_undeclared(m: Metastore, source: Source, declared: set[GrantKey]) -> None:
-    """Drop what `source` applied and no longer declares: declared again later, it is a new
-    grant (applied even if it was revoked)."""
+def _forget_undeclared(m: Metastore, source: Source, declared: set[GrantKey],
+                       as_principal: str | None = None) -> None:
+    """Revoke what `source` applied and no longer declares (still held: a grant taken out of
+    the policy is taken back, as Terraform's apply does), then forget it: declared again
+    later, it is a new grant (applied even if an admin had revoked it)."""
+    gone = [e for e in m.store.read().get(APPLIED, [])
+            if e["policy"] == source.policy and _key_of(e) not in declared]
+    held = {_key_of(g) for g in m.store.read()["grants"]}
+    for entry in gone:
+        if _key_of(entry) in held:
+            kind, _, name = entry["securable"].partition(" ")
+            m.revoke([entry["privilege"]], kind, name, entry["principal"],
+                     as_principal=as_principal)
+
     def forget(state: dict[str, Any]) -> None:
         if APPLIED in state:
             state[APPLIED] = [e for e in state[APPLIED]

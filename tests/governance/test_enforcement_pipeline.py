@@ -1,7 +1,8 @@
-"""The pipeline acts as its domain's service principal with exactly the grants its policy
-declares: the policy is applied before the first asset, every asset's catalog acts as
-`churn-pipeline`, the daily refresh succeeds, every declared grant it reaches is used, and
-the previews Dagster shows are masked."""
+"""The pipeline acts as its domain's service principal with the grants the engine derives from
+its declarations: the policy and those grants are applied before the first asset, every
+asset's catalog acts as `churn-pipeline`, the daily refresh succeeds using only derived
+table-level grants (nothing schema-wide on the shared layers), and the previews Dagster shows
+are masked."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 import pytest
-import yaml
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -36,6 +36,7 @@ from lakehouse_ml.domains.churn.generator import GenerationReport
 from lakehouse_ml.governance import Metastore
 from lakehouse_ml.governance.audit import audit_log
 from lakehouse_ml.governance.audit_chain import TABLE as AUDIT
+from lakehouse_ml.governance.domain_grants import plan
 from lakehouse_ml.governance.principals import current_principal
 from lakehouse_ml.governance.privileges import CREATE_TABLE, MODIFY, SELECT
 from tests.conftest import day_keys
@@ -64,14 +65,16 @@ def used_privileges(root: str) -> set[tuple[str, str, str]]:
     return needed
 
 
-def test_churn_pipeline_runs_as_its_service_principal_with_its_declared_grants(
+def test_churn_pipeline_runs_as_its_service_principal_with_its_derived_grants(
         settings: Settings, landing: GenerationReport) -> None:
     assert pipeline_identity() == (PRINCIPAL, [str(POLICY)])
     resource = LakehouseResource.from_settings(settings, principal=PRINCIPAL,
+                                               principals={"churn": PRINCIPAL},
                                                policies=[str(POLICY)])
     assert resource.catalog().principal == PRINCIPAL
     days = day_keys(days=2)
-    result = dg.materialize(  # resource setup applies the policy, then the assets run
+    result = dg.materialize(  # resource setup applies the policy and the derived grants,
+        # then the assets run
         [*medallion_assets(DOMAIN), *feature_assets(DOMAIN, daily_partitions(DOMAIN))],
         resources={"lakehouse": resource},
         tags={ASSET_PARTITION_RANGE_START_TAG: days[0], ASSET_PARTITION_RANGE_END_TAG: days[-1]})
@@ -84,14 +87,14 @@ def test_churn_pipeline_runs_as_its_service_principal_with_its_declared_grants(
     sources = {(source.securable, source.privilege) for privilege, kind, name in used
                for source in metastore.effective_privileges(PRINCIPAL, kind, name)
                if source.privilege == privilege}
-    # no more: each privilege the policy declares on the daily schemas is what some call used
-    declared = yaml.safe_load(POLICY.read_text())["grants"]
-    for grant in declared:
-        kind, _, schema = grant["securable"].partition(" ")
-        if grant["to"] != PRINCIPAL or kind != "SCHEMA" or schema not in DAILY_SCHEMAS:
-            continue
-        for privilege in set(grant["privileges"]) - {"USE SCHEMA"}:  # needed by every call
-            assert (f"SCHEMA dev.{schema}", privilege) in sources, (schema, privilege)
+    # no more: every privilege used comes from a grant the engine derived for churn (SELECT
+    # and MODIFY on a table of churn's, CREATE TABLE on a schema), nothing schema-wide
+    derived = {(securable, privilege) for securable, _, privilege in
+               plan(discover().declared["churn"], settings.env).grants}
+    assert sources <= derived, sorted(sources - derived)
+    assert {(kind, privilege) for privilege, kind, _ in used} == {
+        ("TABLE", SELECT), ("TABLE", MODIFY), ("SCHEMA", CREATE_TABLE)}
+    assert not [x for x in sources if x[0].startswith("SCHEMA") and x[1] != CREATE_TABLE]
     # and the privileges came from those grants only (not ownership, not admin)
     assert {s.via for p, k, n in used for s in metastore.effective_privileges(
         PRINCIPAL, k, n)} == {"grant"}
@@ -113,12 +116,13 @@ def test_with_several_domains_each_domain_s_runs_act_as_its_service_principal(
     launching user instead read churn's emails masked: every new customer quarantined and
     the profile snapshots of the redone days deleted); any other run acts as `principal`."""
     declare_user_domains(monkeypatch)
-    assert domain_principals() == ({"churn": PRINCIPAL}, [str(POLICY)])
+    every = {"churn": PRINCIPAL, "fleet": "fleet-pipeline", "sensors": "sensors-pipeline"}
+    assert domain_principals() == (every, [str(POLICY)])
     from lakehouse_ml.definitions import defs
 
     location = defs()
     resource = location.resources["lakehouse"]
-    assert (resource.principal, resource.principals) == ("", {"churn": PRINCIPAL})
+    assert (resource.principal, resource.principals) == ("", every)
     for job in (names.daily_refresh("churn"), names.train_validate_deploy("churn_clf"),
                 names.batch_score("churn_clf")):
         assert location.resolve_job_def(job).tags[names.DOMAIN_TAG] == "churn", job

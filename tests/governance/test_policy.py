@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from lakehouse_ml.domains import discover
 from lakehouse_ml.governance import Metastore, PermissionDenied
+from lakehouse_ml.governance.domain_grants import apply_domain_grants
 from lakehouse_ml.governance.policy import PolicyError, apply_policy
 
 CHURN = Path(__file__).parents[2] / "lakehouse_ml" / "domains" / "churn" / "policy.yaml"
@@ -23,16 +25,23 @@ def test_applying_twice_gives_the_same_state(root: str) -> None:
 
 
 def test_churn_policy_gives_the_pipeline_what_it_needs_and_no_more(root: str) -> None:
+    """The policy itself grants churn's pipeline no data: the engine's derived grants do, on
+    churn's own tables only (tests/governance/test_domain_grants.py)."""
     m = apply_policy(CHURN, metastore=Metastore(root, "dev"))
     assert {g.name for g in m.children("dev")} >= {f"dev.{s}" for s in LAYERS}
+    with pytest.raises(PermissionDenied, match="'churn-pipeline' does not have USE CATALOG"):
+        m.check("churn-pipeline", "SELECT", "TABLE", "silver.customers")
+    apply_domain_grants(m, [discover().declared["churn"]])
     for schema in LAYERS:
         for privilege in ("CREATE TABLE",):
             m.check("churn-pipeline", privilege, "SCHEMA", schema)
     for privilege in ("SELECT", "MODIFY"):
         m.check("churn-pipeline", privilege, "TABLE", "silver.customers")
+        with pytest.raises(PermissionDenied, match=f"{privilege} on SCHEMA dev.silver"):
+            m.check("churn-pipeline", privilege, "SCHEMA", "silver")  # nothing schema-wide
     with pytest.raises(PermissionDenied, match="CREATE MODEL"):  # the policy declares the model
         m.check("churn-pipeline", "CREATE MODEL", "SCHEMA", "churn")
-    m.check("churn-pipeline", "EXECUTE", "SCHEMA", "churn")
+    m.check("churn-pipeline", "EXECUTE", "MODEL", "churn.churn_clf")
     with pytest.raises(PermissionDenied, match="'churn-pipeline' does not have CREATE SCHEMA"):
         m.check("churn-pipeline", "CREATE SCHEMA", "CATALOG", "dev")
     with pytest.raises(PermissionDenied, match="MANAGE"):

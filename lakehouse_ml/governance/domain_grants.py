@@ -1,0 +1,254 @@
+"""What a domain's pipeline may do, derived from its declarations: least privilege per domain.
+
+Every domain's runs act as its own service principal `<domain>-pipeline` (`pipeline_principal`),
+whether or not its package holds a `policy.yaml`. The engine derives the grants that principal
+needs from what the domain declares (`needs`, `plan`) and applies them where the policy files
+are applied (before a run's first asset, after the policies: `defs.resources`), in one
+transaction (`apply_domain_grants`; a change is audited as the metastore's own calls are). They
+are remembered as applied by `engine:<domain>` beside the policies' grants, so an admin's
+REVOKE of one stands (a `revoked_policy_grant` finding) and one no longer derived is revoked:
+
+- USE CATALOG on the environment's catalog; USE SCHEMA on each schema it reads or writes, and
+  CREATE TABLE on each schema it writes (bronze, silver, gold, its model schemas, monitoring,
+  pipeline: the schemas are created, owned by the admin applying, where missing);
+- SELECT and MODIFY on each of its own tables: its sources' bronze, manifest, rejects, silver,
+  quarantine and moves tables, its aggregates, feature tables and their state, its training
+  set, its models' predictions, inference log, validation results and alias changes, its
+  monitors' metric tables;
+- SELECT on each table of another domain it declares as an input (a feature table's input, a
+  `FeatureLookup`, a training set's labels, batch scoring's keys and reads, a monitor's table,
+  baseline or labels);
+- EXECUTE (load it) and MANAGE (register versions, move aliases) on each of its registered
+  models;
+- one exception: SELECT and MODIFY on `pipeline.progress`, the engine's bookkeeping table that
+  every domain's pipeline keeps its rows in (which table processed which day).
+
+Nothing schema-wide: the layers are shared by every domain, so a grant on a schema would reach
+the other domains' tables. Ownership: this catalog records as a table's owner the `owner` its
+declaration gives (a table document's `TableInfo.owner`, e.g. `team:ml`), or what governance
+set, never its creator; so a table first created by an admin run or by another principal gives
+its creator nothing, and its domain's pipeline reaches it by the grants above. A table or model
+granted on before it exists is declared at once, owned by its schema's owner (as a policy's
+grant declares it), so no other principal can create it first; a table of the domain recorded
+as owned by another domain's pipeline (an owner any declaration may name), and a shared table
+owned by any pipeline, is given to its schema's owner.
+Whatever else a domain's pipeline needs is granted in its `policy.yaml`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from lakehouse_ml.domains import Declared, _claims
+from lakehouse_ml.features.lookup import FeatureLookup
+from lakehouse_ml.governance import principals as p
+from lakehouse_ml.governance import privileges as pv
+from lakehouse_ml.governance import securables as s
+from lakehouse_ml.governance.metastore import CREATE_ACTION, UPDATE_ACTION, Metastore, audit
+from lakehouse_ml.governance.policy import APPLIED, GrantKey
+from lakehouse_ml.governance.store import State
+from lakehouse_ml.medallion.progress import TABLE as PROGRESS
+from lakehouse_ml.ml.records import record_tables
+from lakehouse_ml.monitoring.spec import BaselineTable, Monitor
+
+SUFFIX = "-pipeline"
+SHARED_TABLES = (PROGRESS,)
+"""Tables every domain's pipeline reads and writes: the engine's bookkeeping (one row per
+table and day processed, whatever the domain)."""
+ENGINE = "engine:"
+"""How the derived policy of domain `d` is named where grants are remembered: `engine:d`."""
+
+
+def pipeline_principal(domain: str) -> str:
+    """The service principal the runs of domain `domain` act as: `<domain>-pipeline`."""
+    return f"{domain}{SUFFIX}"
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a domain's pipeline touches (names `schema.table`, models `schema.model`)."""
+
+    writes: frozenset[str]
+    reads: frozenset[str]
+    """Tables of other declarations it only reads (never one of `writes`)."""
+    models: frozenset[str]
+
+
+def _monitor_reads(monitor: Monitor) -> Iterator[str]:
+    yield monitor.table
+    if isinstance(monitor.baseline, BaselineTable):
+        yield monitor.baseline.table
+    log = monitor.inference_log
+    if log is not None and log.labels is not None:
+        yield log.labels.table
+
+
+def needs(declared: Declared) -> Needs:
+    """The tables the domain's pipeline writes and reads and the models it registers, from
+    its declarations (see the module's docstring)."""
+    domain, models = declared.domain, declared.models
+    named = {f"{m.schema}.{m.name}" for m in models}
+    writes = {t for t in _claims(domain, models) if not t.startswith("schema ")} - named
+    writes |= {t for m in models for t in record_tables(m.schema)}
+    writes |= {t for m in declared.monitors
+               for t in (m.profile_metrics_table, m.drift_metrics_table)}
+    writes |= set(SHARED_TABLES)
+    reads = {t for f in domain.feature_tables for t in f.inputs}
+    for training_set in (domain.training_set, *(m.training_set for m in models)):
+        if training_set is None:
+            continue
+        reads.add(training_set.labels)
+        reads |= {x.table_name for x in training_set.feature_lookups
+                  if isinstance(x, FeatureLookup)}
+    for model in models:
+        if model.batch_scoring is not None:
+            reads |= {model.batch_scoring.keys_table, *model.batch_scoring.reads}
+    reads |= {t for m in declared.monitors for t in _monitor_reads(m)}
+    return Needs(frozenset(writes), frozenset(reads - writes), frozenset(named))
+
+
+def _schema(name: str) -> str:
+    return name.rsplit(".", 1)[0]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What is made true for one domain's pipeline (full names, `catalog.schema[.name]`)."""
+
+    principal: str
+    schemas: tuple[str, ...]
+    """Schemas it reads or writes, created (owned by the admin applying) where missing."""
+    declared: tuple[tuple[str, str], ...]
+    """(TABLE or MODEL, name) granted on: declared where missing, owned by its schema's owner;
+    a table of the domain owned by another domain's pipeline is given to that owner too."""
+    grants: tuple[GrantKey, ...]
+    shared: frozenset[str]
+    """Its tables every domain's pipeline writes (`SHARED_TABLES`)."""
+
+
+def plan(declared: Declared, env: str) -> Plan:
+    """The principal, schemas, securables and grants `needs` asks for (see the module)."""
+    principal = pipeline_principal(declared.domain.name)
+    need = needs(declared)
+
+    def full(kind: str, name: str) -> str:
+        return s.parse_name(kind, name, env)
+
+    writes = {full(s.TABLE, t) for t in need.writes}
+    reads = {full(s.TABLE, t) for t in need.reads}
+    models = {full(s.MODEL, m) for m in need.models}
+    written = {_schema(x) for x in writes | models}
+    schemas = sorted(written | {_schema(x) for x in reads})
+    grants: list[GrantKey] = [(s.key(s.CATALOG, env), principal, pv.USE_CATALOG)]
+    for schema in schemas:
+        grants.append((s.key(s.SCHEMA, schema), principal, pv.USE_SCHEMA))
+        if schema in written:
+            grants.append((s.key(s.SCHEMA, schema), principal, pv.CREATE_TABLE))
+    grants += [(s.key(s.TABLE, t), principal, privilege) for t in sorted(writes)
+               for privilege in (pv.SELECT, pv.MODIFY)]
+    grants += [(s.key(s.TABLE, t), principal, pv.SELECT) for t in sorted(reads)]
+    grants += [(s.key(s.MODEL, m), principal, privilege) for m in sorted(models)
+               for privilege in (pv.EXECUTE, pv.MANAGE)]
+    securables = [(s.TABLE, t) for t in sorted(writes | reads)] + [
+        (s.MODEL, m) for m in sorted(models)]
+    return Plan(principal, tuple(schemas), tuple(securables), tuple(grants),
+                frozenset(full(s.TABLE, t) for t in SHARED_TABLES))
+
+
+Record = tuple[str, dict[str, str]]
+"""An audit record of a change: (action, request params)."""
+
+
+def _securables(state: State, ns: s.Namespace, one: Plan, pipelines: set[str], who: str
+                ) -> Iterator[Record]:
+    """Create its principal and missing schemas; declare its missing tables and models; give
+    a table of its own owned by another domain's pipeline (a shared one: by any) to its
+    schema's owner."""
+    if one.principal not in state["principals"]:
+        p.add_principal(state, one.principal, p.SERVICE_PRINCIPAL)
+        yield "createPrincipal", {"principal": one.principal, "type": p.SERVICE_PRINCIPAL}
+    for schema in one.schemas:
+        if ns.find(s.SCHEMA, schema) is None:
+            s.stored(state, s.SCHEMA, schema)["owner"] = who
+            yield CREATE_ACTION[s.SCHEMA], {"securable": s.key(s.SCHEMA, schema)}
+    own = {k.split(" ", 1)[1] for k, _, privilege in one.grants if privilege == pv.MODIFY}
+    for kind, name in one.declared:
+        found = ns.find(kind, name)
+        owner = ns.get(s.SCHEMA, _schema(name)).owner
+        if found is None:
+            s.stored(state, kind, name)["owner"] = owner
+            yield CREATE_ACTION[kind], {"securable": s.key(kind, name)}
+        elif name in own and found.owner in pipelines - (
+                set() if name in one.shared else {one.principal}):
+            s.assign(state, found, owner=owner)
+            yield UPDATE_ACTION[kind], {"securable": s.key(kind, name), "owner": owner}
+
+
+def _grants(state: State, one: Plan, source: str) -> Iterator[Record]:
+    """Grant what the plan asks for unless held or revoked since a policy or the engine
+    applied it; remember what is held as applied by `source`; revoke (and forget) what
+    `source` applied and no longer asks for."""
+    held = {(g["securable"], g["principal"], g["privilege"]) for g in state["grants"]}
+    applied = state.setdefault(APPLIED, [])
+    known = {(e["securable"], e["principal"], e["privilege"]) for e in applied}
+    wanted = set(one.grants)
+    new = [k for k in one.grants if k not in held and k not in known]
+    state["grants"] += [{"securable": k[0], "principal": k[1], "privilege": k[2]} for k in new]
+    gone = {(e["securable"], e["principal"], e["privilege"]) for e in applied
+            if e["policy"] == source and (e["securable"], e["principal"], e["privilege"])
+            not in wanted}
+    state["grants"][:] = [g for g in state["grants"]
+                          if (g["securable"], g["principal"], g["privilege"]) not in gone]
+    state[APPLIED] = [e for e in applied if (e["securable"], e["principal"], e["privilege"])
+                      not in gone] + [
+        {"securable": k[0], "principal": k[1], "privilege": k[2], "policy": source,
+         "sha256": ""} for k in one.grants if k not in known and (k in held or k in new)]
+    state["grants"].sort(key=lambda g: (g["securable"], g["principal"], g["privilege"]))
+    state[APPLIED].sort(key=lambda e: (e["securable"], e["principal"], e["privilege"]))
+    for changed, key in ((new, "add"), (sorted(gone & held), "remove")):
+        by: dict[str, list[str]] = {}
+        for securable, _, privilege in changed:
+            by.setdefault(securable, []).append(privilege)
+        for securable, privileges in sorted(by.items()):
+            yield "updatePermissions", {"securable": securable, "principal": one.principal,
+                                        key: ",".join(sorted(privileges))}
+
+
+def apply_domain_grants(metastore: Metastore, domains: Iterable[Declared],
+                        as_principal: str | None = None) -> None:
+    """Make each domain's `plan` true in one transaction, by `as_principal` (default the
+    current principal), who must be a metastore admin (PermissionDenied, audited, otherwise);
+    one audit record per change, as the metastore's own calls write them. Idempotent: a
+    second apply commits no version and writes no record. A grant an admin revoked since the
+    engine (or a policy) applied it is not given back (a `revoked_policy_grant` finding); one
+    no longer derived (a declaration removed) is revoked."""
+    who = p.current_principal(as_principal)
+    plans = [plan(d, metastore.env) for d in domains]
+    pipelines = {one.principal for one in plans}
+    records: list[Record] = []
+
+    def change(state: State) -> None:
+        records.clear()  # a retried transaction starts again
+        if not p.is_admin(state, p.identities(state, who)):
+            raise pv.PermissionDenied(who, "metastore admin", "METASTORE metastore")
+        ns = metastore.namespace(state)
+        for one in plans:
+            records.extend(_securables(state, ns, one, pipelines, who))
+            records.extend(_grants(state, one, f"{ENGINE}{one.principal.removesuffix(SUFFIX)}"))
+
+    try:
+        _, changed = metastore.store.commit(change)
+    except pv.PermissionDenied as denied:
+        audit(metastore.root, metastore.env, who, "updatePermissions",
+              {"securable": "METASTORE metastore"}, denied)
+        raise
+    if changed:
+        for action, params in records:
+            audit(metastore.root, metastore.env, who, action, params)
+
+
+def digest(domains: Iterable[Declared], env: str) -> str:
+    """The sha256 of the plans of `domains` (what `apply_domain_grants` makes true)."""
+    return hashlib.sha256(repr([plan(d, env) for d in domains]).encode()).hexdigest()

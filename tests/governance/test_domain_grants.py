@@ -1,0 +1,198 @@
+"""Least privilege per domain (issue 13, stranger11b finding 5): every domain's pipeline acts
+as its own service principal `<domain>-pipeline`, a domain without a `policy.yaml` (`fleet`)
+included, with the grants the engine derives from its declarations; neither domain's pipeline
+can read or write the other's tables in the layers they share (the denial names principal,
+privilege and securable and is audited), each can write its own, whoever created them first.
+Real Delta tables and the real metastore; no pipeline run (tests/test_second_domain.py runs
+both domains' jobs as their principals)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from lakehouse_ml.catalog import Catalog, TableInfo
+from lakehouse_ml.config import Settings
+from lakehouse_ml.defs.factories.names import DOMAIN_TAG
+from lakehouse_ml.defs.resources import (
+    LakehouseResource,
+    apply_domain_grants,
+    apply_policies,
+    domain_principals,
+)
+from lakehouse_ml.domains import discover
+from lakehouse_ml.governance import Metastore, PermissionDenied
+from lakehouse_ml.governance import domain_grants as grants
+from lakehouse_ml.governance.audit import audit_log
+from lakehouse_ml.governance.audit_chain import TABLE as AUDIT
+from lakehouse_ml.governance.policy import apply_policy
+from lakehouse_ml.governance.principals import local_user
+from tests.user_domains import declare_user_domains
+
+POLICY = Path(__file__).parents[2] / "lakehouse_ml" / "domains" / "churn" / "policy.yaml"
+CHURN, FLEET = "churn-pipeline", "fleet-pipeline"
+ROWS = pl.DataFrame({"k": ["a"], "v": [1.0]})
+CHURN_TABLES = ("silver.events", "gold.daily_activity", "churn.training_set")
+FLEET_TABLES = ("silver.pings", "gold.vehicle_days", "fleet.training_set")
+
+
+@pytest.fixture
+def lakehouse(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """churn beside `fleet` and `sensors` (no policy.yaml), churn's policy and every domain's
+    derived grants applied as a pipeline process applies them."""
+    declare_user_domains(monkeypatch)
+    principals, policies = domain_principals()
+    apply_policies(settings.root, settings.env, policies)
+    apply_domain_grants(settings.root, settings.env, list(principals))
+    yield settings
+
+
+def _write(settings: Settings, principal: str, table: str) -> None:
+    catalog = Catalog(settings.root, settings.env, principal=principal)
+    catalog.create_table(table, ROWS.schema, TableInfo(owner="team:data-eng", comment=table))
+    catalog.append(table, ROWS)
+
+
+def _denied(settings: Settings, principal: str, action: str, table: str) -> PermissionDenied:
+    catalog = Catalog(settings.root, settings.env, principal=principal)
+    with pytest.raises(PermissionDenied) as denied:
+        catalog.read(table) if action == "read" else catalog.append(table, ROWS)
+    return denied.value
+
+
+def _audited_denials(settings: Settings, principal: str) -> list[str]:
+    audit_log(settings.root, settings.env).flush()
+    log = Catalog(settings.root, settings.env, governed=False).read(AUDIT)
+    return log.filter(pl.col("user_identity").struct.field("email") == principal,
+                      pl.col("response").struct.field("status_code") == 403
+                      )["response"].struct.field("error_message").to_list()
+
+
+def test_every_domain_acts_as_its_own_pipeline_principal(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    declare_user_domains(monkeypatch)
+    assert domain_principals() == ({"churn": CHURN, "fleet": FLEET,
+                                    "sensors": "sensors-pipeline"}, [str(POLICY)])
+
+
+def test_neither_domain_reaches_the_other_s_tables(lakehouse: Settings) -> None:
+    for principal, tables in ((CHURN, CHURN_TABLES), (FLEET, FLEET_TABLES)):
+        for table in tables:  # each creates and writes its own, in the layers both use
+            _write(lakehouse, principal, table)
+            assert Catalog(lakehouse.root, "dev", principal=principal).read(table).equals(
+                ROWS)
+    for principal, others in ((CHURN, FLEET_TABLES), (FLEET, CHURN_TABLES)):
+        for table in others:
+            shared = table.split(".")[0] in ("silver", "gold")
+            for action, privilege in (("read", "SELECT"), ("append", "MODIFY")):
+                denied = _denied(lakehouse, principal, action, table)
+                # in a shared layer: the table's privilege; the other's model schema: its USE
+                assert (denied.principal, denied.privilege, denied.securable) == (
+                    (principal, privilege, f"TABLE dev.{table}") if shared else
+                    (principal, "USE SCHEMA", f"SCHEMA dev.{table.split('.')[0]}")), denied
+        logged = _audited_denials(lakehouse, principal)
+        for table in others[:2]:  # the shared layers: denied on the table itself
+            for privilege in ("SELECT", "MODIFY"):
+                assert any(f"'{principal}' does not have {privilege} on TABLE dev.{table}" in e
+                           for e in logged), (principal, table, privilege, logged)
+    # the other's model schema is not even usable, and nothing schema-wide on shared layers
+    m = Metastore(lakehouse.root, "dev")
+    for principal in (CHURN, FLEET):
+        for schema in ("bronze", "silver", "gold", "monitoring", "pipeline"):
+            held = {x.privilege for x in m.effective_privileges(principal, "SCHEMA", schema)}
+            assert held <= {"USE SCHEMA", "CREATE TABLE"}, (principal, schema, held)
+
+
+def test_a_domain_without_a_policy_runs_as_its_principal_not_as_the_admin(
+        lakehouse: Settings) -> None:
+    principals, policies = domain_principals()
+    resource = LakehouseResource.from_settings(lakehouse, principals=principals,
+                                               policies=policies)
+    seen: list[str] = []
+
+    @dg.op
+    def writes(lakehouse: LakehouseResource) -> None:
+        catalog = lakehouse.catalog()
+        seen.append(catalog.principal)
+        catalog.create_table("gold.vehicle_days", ROWS.schema, TableInfo(owner="team:x"))
+        catalog.append("gold.vehicle_days", ROWS)
+        catalog.read("silver.customers")
+
+    job = dg.GraphDefinition(name="fleet_job", node_defs=[writes]).to_job(
+        resource_defs={"lakehouse": resource}, tags={DOMAIN_TAG: "fleet"})
+    _write(lakehouse, CHURN, "silver.customers")
+    result = job.execute_in_process(raise_on_error=False)
+    assert seen == [FLEET] and local_user() != FLEET
+    assert not result.success  # its own table written, churn's customers denied
+    assert Catalog(lakehouse.root, "dev", governed=False).read("gold.vehicle_days").height == 1
+    assert any("'fleet-pipeline' does not have SELECT on TABLE dev.silver.customers" in e
+               for e in _audited_denials(lakehouse, FLEET))
+
+
+def test_a_table_first_created_by_the_admin_or_another_pipeline_is_its_domain_s(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Created by an admin run (owned as declared, `team:...`) or recorded as owned by churn's
+    pipeline (created under an earlier version's schema-wide grants): after the grants are
+    applied, fleet's pipeline writes both, churn's neither (the second is given to its
+    schema's owner)."""
+    declare_user_domains(monkeypatch)
+    admin = Catalog(settings.root, "dev")
+    admin.create_table("gold.vehicle_days", ROWS.schema, TableInfo(owner="team:data-eng"))
+    admin.create_table("silver.pings", ROWS.schema, TableInfo(owner=CHURN))
+    principals, policies = domain_principals()
+    apply_policies(settings.root, settings.env, policies)
+    apply_domain_grants(settings.root, settings.env, list(principals))
+    m = Metastore(settings.root, "dev")
+    assert m.securable("TABLE", "silver.pings").owner == m.securable("SCHEMA", "silver").owner
+    for table in ("gold.vehicle_days", "silver.pings"):
+        _write(settings, FLEET, table)
+        assert _denied(settings, CHURN, "append", table).privilege == "MODIFY"
+
+
+def test_the_grants_are_idempotent_and_an_admin_s_revocation_stands(lakehouse: Settings
+                                                                       ) -> None:
+    m = Metastore(lakehouse.root, "dev")
+    fleet = discover().declared["fleet"]
+    version = m.store.version()
+    grants.apply_domain_grants(m, [fleet])  # in a new process: no change, no record
+    assert m.store.version() == version
+    m.revoke(["MODIFY"], "TABLE", "gold.vehicle_days", FLEET, as_principal=local_user())
+    grants.apply_domain_grants(m, [fleet])
+    with pytest.raises(PermissionDenied, match="MODIFY on TABLE dev.gold.vehicle_days"):
+        m.check(FLEET, "MODIFY", "TABLE", "gold.vehicle_days")
+
+
+def test_what_fleet_needs_is_derived_from_its_declarations(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    declare_user_domains(monkeypatch)
+    need = grants.needs(discover().declared["fleet"])
+    assert {"bronze.pings", "bronze.pings_manifest", "bronze.pings_rejects", "silver.pings",
+            "silver.pings_quarantine", "silver.pings_moves", "gold.vehicle_days",
+            "gold.vehicle_heat", "gold.vehicle_heat_state", "fleet.training_set",
+            "fleet.predictions", "fleet.inference_log", "fleet.validation_results",
+            "fleet.alias_changes", "pipeline.progress"} <= need.writes
+    assert need.reads == frozenset()  # every input it declares is its own
+    assert need.models == {"fleet.breakdown_clf"}
+    assert not any(t.startswith(("silver.customers", "gold.customer")) for t in need.writes)
+
+
+def test_a_grant_taken_out_of_a_policy_it_applied_is_revoked(settings: Settings,
+                                                             tmp_path: Path) -> None:
+    """An existing lakehouse keeps no schema-wide grant of the churn policy of before."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("service_principals: [churn-pipeline]\ngrants:\n"
+                      "  - {securable: CATALOG, to: churn-pipeline, privileges: [USE CATALOG]}\n"
+                      "  - {securable: SCHEMA silver, to: churn-pipeline, privileges: "
+                      "[USE SCHEMA, SELECT, MODIFY]}\n")
+    m = Metastore(settings.root, "dev")
+    m.create("SCHEMA", "silver")
+    apply_policy(policy, metastore=m)
+    m.check(CHURN, "MODIFY", "SCHEMA", "silver")
+    policy.write_text("service_principals: [churn-pipeline]\ngrants:\n"
+                      "  - {securable: CATALOG, to: churn-pipeline, privileges: [USE CATALOG]}\n")
+    apply_policy(policy, metastore=m)
+    assert {x.privilege for x in m.effective_privileges(CHURN, "SCHEMA", "silver")} == set()
