@@ -21,6 +21,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TypeVar
 
+from lakehouse_ml.domains.references import across_domains, check_declarations
 from lakehouse_ml.domains.reserved import derived_tables, engine_owned
 from lakehouse_ml.medallion.spec import Domain, misfit
 from lakehouse_ml.ml.spec import ModelSpec
@@ -159,6 +160,10 @@ def _declared(where: str, module: ModuleType) -> Declared | None:
         if why := engine_owned(table):
             raise DomainError(f"{what} ({table.removeprefix('schema ')}) may not be declared: "
                               f"{why}")
+    try:  # what the declarations name: columns, parameters, tables (`references`)
+        check_declarations(domain, models)
+    except ValueError as error:
+        raise DomainError(str(error)) from error
     return Declared(where, domain, models, *_monitoring(module, domain, models))
 
 
@@ -268,6 +273,13 @@ def discover() -> Discovery:
             found.append(declared)
     for where, clash in _clashes(found).items():
         broken[where] = BrokenPackage(where, clash)
+    loaded = [d for d in found if d.where not in broken]
+    features = {f.table for d in loaded for f in d.domain.feature_tables}
+    owners = {t: d.domain.name for d in loaded for t in _claims(d.domain, d.models)}
+    zones = {a.table: a.time_zone for d in loaded for a in d.domain.aggregates}
+    for d in loaded:  # a table of no loaded domain (a typo, a package left out), another's
+        if why := across_domains(d.domain, d.models, features, owners, zones):
+            broken[d.where] = BrokenPackage(d.where, why)
     discovery = Discovery(
         {d.domain.name: d for d in found if d.where not in broken},
         tuple(sorted(broken.values(), key=lambda b: order.index(b.where))))
