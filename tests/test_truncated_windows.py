@@ -20,7 +20,7 @@ from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.config import Settings
 from lakehouse_ml.defs.factories.training import training_set_asset
 from lakehouse_ml.defs.resources import LakehouseResource
-from lakehouse_ml.features import FeatureEngineeringClient, FeatureLookup
+from lakehouse_ml.features import FeatureEngineeringClient, FeatureLookup, snapshot_time
 from lakehouse_ml.features.snapshots import AS_OF
 from lakehouse_ml.medallion.spec import Domain, Feature, FeatureTableSpec, TrainingSetSpec
 from lakehouse_ml.ml import windows
@@ -158,3 +158,22 @@ def test_a_set_of_only_truncated_rows_is_a_clear_error(
     with pytest.raises(ValueError, match=f"after leaving out {2 * PER_TIME} labelled rows whose "
                        "feature windows start before .*keep_truncated_windows"):
         train(SPEC, frame, truncated_rows(catalog, SET, frame, [TABLE]))
+
+
+def test_a_window_is_counted_in_the_days_of_its_tables_time_zone(catalog: Catalog) -> None:
+    """New York: the history starts on local 03-02 (first snapshot 03-03 00:00 EST); the
+    snapshot of 03-09 (00:00 EDT, 04:00 UTC: clocks went forward on 03-08) sees 7 whole local
+    days from 03-02, though 7 x 24 hours before its stamp is 03-02 04:00 UTC, an hour before
+    the history starts."""
+    zone = "America/New_York"
+    first = snapshot_time(date(2026, 3, 3), zone)
+    FeatureEngineeringClient(catalog).create_table(
+        "gold.activity", "cid", timeseries_column="ts",
+        df=pl.DataFrame({"cid": [1], "ts": [first], "events_7d": [2]},
+                        schema_overrides={"ts": UTC_US}))
+    stamps = [snapshot_time(date(2026, 3, d), zone) for d in (8, 9)]
+    frame = pl.DataFrame({f"activity_{AS_OF}": stamps, "events_7d": [1, 2]},
+                         schema_overrides={f"activity_{AS_OF}": UTC_US})
+    assert stamps[1] - timedelta(days=7) < first - timedelta(days=1)  # by the hour
+    in_zone = replace(TABLE, time_zone=zone)
+    assert truncated_rows(catalog, SET, frame, [in_zone]).to_list() == [True, False]

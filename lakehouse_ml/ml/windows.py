@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -38,7 +39,9 @@ def window_checks(
     """Feature column of `training_set` (among `columns`) -> a Boolean expression over its
     rows: its window is complete, i.e. the row's matched snapshot (the lookup's `snapshot_at`
     column) minus the feature's `Feature.lookback` is at or after its table's history start
-    (the table's first snapshot minus `SNAPSHOT_EVERY`); null where no snapshot matched.
+    (the table's first snapshot minus `SNAPSHOT_EVERY`), both read as wall-clock times of the
+    table's `time_zone` (whose days are 23 or 25 hours on a clock change); null where no
+    snapshot matched.
     Only features with a look-back, of lookups whose table `feature_tables` (default: the
     declared ones) holds and that exists and holds a snapshot (read at `versions`, by full
     table name, else the latest version), and whose snapshot column is in `columns`."""
@@ -59,9 +62,11 @@ def window_checks(
             pl.col(table.timestamp_key).min()).collect().item()
         if first is None:
             continue
-        start = first - SNAPSHOT_EVERY
-        checks.update({column: pl.col(snapshot) - lookback >= start
-                       for column, lookback in windows})
+        # on the clock of the table's days: in New York, 7 days before 03-09 00:00 (04:00 UTC,
+        # summer time) is 03-02 00:00 (05:00 UTC), not 168 hours before
+        start = first.astimezone(ZoneInfo(table.zone)).replace(tzinfo=None) - SNAPSHOT_EVERY
+        local = pl.col(snapshot).dt.convert_time_zone(table.zone).dt.replace_time_zone(None)
+        checks.update({column: local - lookback >= start for column, lookback in windows})
     return checks
 
 
