@@ -50,6 +50,7 @@ Exact Delta versions read:
 - Trained on the label times above; behaviour shifts (seasonality, pricing, a new market) make
   it stale: watch the drift monitors and retrain.
 - Slices smaller than {spec.min_slice_rows} holdout rows are not evaluated separately.
-- Features are snapshots taken daily at 00:00 UTC; activity of the scoring day is not seen.
+- Features are daily snapshots stamped 00:00 in their feature table's time zone (UTC unless
+  it declares another): activity of the scoring day is not seen.
 - The score is not calibrated beyond what gradient boosting gives (see calibration_error).
 """
