@@ -137,8 +137,9 @@ def test_landed_is_counted_from_the_bytes_so_a_parser_fault_cannot_balance(
     """A parser that drops a line (a fault injected here) shows as unbalanced."""
     parse = bronze.parse
 
-    def dropping_last_record(data: bytes, fmt: str, columns: list[str]) -> ParsedFile:
-        parsed = parse(data, fmt, columns)
+    def dropping_last_record(data: bytes, fmt: str, columns: list[str],
+                             types: pl.Schema) -> ParsedFile:
+        parsed = parse(data, fmt, columns, types)
         return ParsedFile(parsed.records.head(-1), parsed.rejects, parsed.header_lines)
 
     monkeypatch.setattr(bronze, "parse", dropping_last_record)

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import polars as pl
 import pytest
 
-from lakehouse_ml.ingest.landing import RESCUED, ParsedFile, landed_records, parse
+from lakehouse_ml.ingest.landing import (
+    NESTED,
+    RESCUED,
+    ParsedFile,
+    _read_exactly,
+    landed_records,
+    parse,
+)
 
 EVENT_COLUMNS = ["event_id", "customer_id", "event_ts", "event_type", "session_id",
                  "product_id", "revenue"]
@@ -139,3 +147,55 @@ def test_landed_records_are_counted_from_the_bytes() -> None:
     assert landed_records(b"\xef\xbb\xbf") == 0
     assert landed_records(b"a\nb") == 2
     assert landed_records(b"a\r\nb\rc\n\n") == 4
+
+
+# JSON value types and duplicate keys (stranger 11b #8)
+
+TYPES = pl.Schema({"vessel": pl.String, "n": pl.Int64, "delayed": pl.Boolean})
+
+
+def typed(data: bytes) -> ParsedFile:
+    return parse(data, "jsonl", list(TYPES), TYPES)
+
+
+@pytest.mark.parametrize("other", [b"", b'{"vessel": "x", "n": [1]}\n'],
+                         ids=["read whole by polars", "read line by line"])
+def test_a_key_given_twice_rejects_its_line_naming_the_key(other: bytes) -> None:
+    parsed = typed(b'{"vessel":"a","delayed":true,"delayed":false}\n'
+                   b'{"vessel":"b","n":1,"n":null}\n{"vessel":"c","x":1,"x":1}\n'
+                   b'{"vessel":"d","n":2}\n' + other)
+    assert parsed.rejects.select("_line", "reason").rows() == [
+        (1, "duplicate key 'delayed'"), (2, "duplicate key 'n'"), (3, "duplicate key 'x'")]
+    assert parsed.records.select("vessel", "n", "_line").rows()[0] == ("d", "2", 4)
+
+
+@pytest.mark.parametrize("other", [b"", b'{"vessel": "x", "n": [1]}\n'],
+                         ids=["read whole by polars", "read line by line"])
+def test_a_number_or_boolean_in_a_string_column_is_named_for_the_contract(other: bytes) -> None:
+    parsed = typed(b'{"vessel":"a","n":1}\n{"vessel":123,"n":2}\n{"vessel":true}\n'
+                   b'{"v\\u0065ssel":7}\n' + other)
+    assert parsed.records.select("vessel", NESTED).rows()[:4] == [
+        ("a", None), ("123", '["vessel"]'), ("true", '["vessel"]'), ("7", '["vessel"]')]
+
+
+def test_an_integer_column_with_a_fraction_elsewhere_keeps_its_integers_as_landed() -> None:
+    """polars reads `1` and `1.5` of one column as floats: `1` would land as "1.0" and be
+    refused as an integer."""
+    parsed = typed(b'{"vessel":"a","n":1}\n{"vessel":"b","n":1.5}\n')
+    assert parsed.records["n"].to_list() == ["1", "1.5"]
+
+
+@pytest.mark.parametrize("separators", [(",", ":"), (", ", ": ")])
+def test_files_polars_or_json_dumps_write_are_read_whole_and_proven_exact(
+    separators: tuple[str, str],
+) -> None:
+    """The fast path's proof (`_read_exactly`) holds for the usual writers, so their files are
+    not read twice; keys in another order or missing are checked line by line by `json`."""
+    rows = [{"vessel": f"v{i}", "n": i, "delayed": i % 2 == 0, "note": None} for i in range(50)]
+    body = "".join(json.dumps(r, separators=separators) + "\n" for r in rows).encode()
+    frame = pl.read_ndjson(io.BytesIO(body))
+    assert _read_exactly(body, frame, list(TYPES), dict(TYPES))
+    shuffled = body + b'{"n": 3, "vessel": "z"}\n'
+    assert _read_exactly(shuffled, pl.read_ndjson(io.BytesIO(shuffled)), list(TYPES), dict(TYPES))
+    twice = body + b'{"n": 3, "vessel": "z", "n": 4}\n'
+    assert not _read_exactly(twice, pl.read_ndjson(io.BytesIO(twice)), list(TYPES), dict(TYPES))

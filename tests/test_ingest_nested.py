@@ -64,3 +64,26 @@ def test_bronze_and_quarantine_tables_made_before_nested_columns_are_recorded_st
     assert catalog.read("silver.events")["event_id"].to_list() == ["e-2"]
     assert catalog.read("silver.events_quarantine")["event_id"].to_list() == ["e-1"]
     assert balance(catalog)["balanced"]
+
+
+def test_a_number_or_boolean_in_a_string_column_is_quarantined_not_read_as_text(
+    settings: Settings, catalog: Catalog
+) -> None:
+    """Stranger 11b #8: `{"session_id": 123}` became silver "123". The same reason whether
+    polars reads the file whole (a.json) or `json` line by line (b.json holds a nested value);
+    a string where a number is declared is read as its text (as CSV is: JSON has no NaN), and a
+    fraction in an integer column is refused by the cast."""
+    land(settings, f"events/{DAY}/a.json", jl(
+        ev(1, session_id=123), ev(2, session_id=True), ev(3, session_id=-1.5e3), ev(4),
+        ev(5, customer_id="7"), ev(6, customer_id=1.5)))
+    land(settings, f"events/{DAY}/b.json", jl(ev(7, session_id=False), ev(8, tags=[1])))
+    refresh(catalog, settings)
+    quarantine = catalog.read("silver.events_quarantine").sort("event_id")
+    assert quarantine.select("event_id", "_reasons").rows() == [
+        ("e-1", ["session_id: expected a string, got number 123"]),
+        ("e-2", ["session_id: expected a string, got boolean true"]),
+        ("e-3", ["session_id: expected a string, got number -1500.0"]),
+        ("e-6", ["customer_id: cannot read 1.5 as Int64"]),
+        ("e-7", ["session_id: expected a string, got boolean false"])]
+    silver = catalog.read("silver.events").sort("event_id")
+    assert silver.select("event_id", "customer_id").rows() == [("e-4", 1), ("e-5", 7), ("e-8", 1)]

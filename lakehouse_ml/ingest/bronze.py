@@ -205,7 +205,7 @@ def _ingest_chunk(
         if isinstance(data, Stray):
             unreadable.append(data)
             continue
-        parsed = parse(data, source.format, columns)
+        parsed = parse(data, source.format, columns, source.schema)
         records.append(_with_lineage(parsed.records, file, now))
         rejects.append(_with_lineage(parsed.rejects, file, now))
         manifest.append({

@@ -7,6 +7,11 @@ refuse it while a string that merely looks like JSON is kept; fields a source di
 are kept as a JSON object in `_rescued_data`, on the lines that have them. A UTF-8 byte-order
 mark is dropped and `\\r\\n` or a lone `\\r` ends a line like `\\n`.
 
+A JSON value is never coerced silently: a number or boolean where the contract declares a
+string is kept as its JSON text and named in `_nested_columns` too (the contract refuses it:
+`vessel: expected a string, got number 123`), and a line giving one key twice is a reject
+(`duplicate key 'delayed'`), never read as its first or its last value.
+
 Whatever the bytes hold, parsing never raises: a line that is not valid UTF-8, not a JSON
 object, nested too deeply, longer than `MAX_LINE_BYTES`, or (CSV) of the wrong field count is a
 reject with its reason; a CSV whose header is unreadable, repeats a name or lacks a declared
@@ -20,7 +25,7 @@ import io
 import json
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,8 +35,9 @@ from lakehouse_ml.medallion.spec import BronzeFormat
 
 RESCUED = "_rescued_data"
 NESTED = "_nested_columns"
-"""Per line, the declared columns whose value was an array or object, as a JSON list of names
-(null when none)."""
+"""Per line, the declared columns whose JSON value the contract refuses for its JSON type, as
+a JSON list of names (null when none): an array or object (any column), or a number or boolean
+where the contract declares a string (`strings` of `parse`). Named for its first use."""
 BOM = b"\xef\xbb\xbf"
 MAX_LINE_BYTES = 1024 * 1024
 """Longer lines are rejected; their `raw` keeps the first `_RAW_PREVIEW` characters."""
@@ -155,10 +161,55 @@ def _longest_line(body: bytes) -> int:
     return int(np.diff(ends, prepend=-1, append=len(body)).max()) - 1
 
 
-def _clean_jsonl(body: bytes, columns: Sequence[str]) -> pl.DataFrame | None:
+def _compact(text: pl.Expr) -> pl.Expr:
+    """JSON lines without the spaces `json.dumps` puts after its separators."""
+    return text.str.replace_all('": ', '":', literal=True).str.replace_all(', "', ',"',
+                                                                             literal=True)
+
+
+def _read_exactly(body: bytes, frame: pl.DataFrame, columns: Sequence[str],
+                  types: dict[str, pl.DataType]) -> bool:
+    """Whether polars' reading `frame` of the flat JSON lines `body` is exact: no line gives a
+    key twice (polars keeps the first value, `json` the last), no `str` column of `types`
+    holds a number or boolean, and no integer column was read as floats (`1` would become
+    `1.0`).
+
+    A line equal to polars' own encoding of the row it read (`{"a":1,"b":null}`, keys in the
+    frame's order, after `_compact`) proves it: it gives every key once and each value with
+    the JSON type read. The other lines are read again by `json`, one by one, and must hold
+    no duplicate key and no number or boolean in a `str` column. Cost: polars-written files
+    (the demo's) match whole, at a few tenths of polars' read; other files pay `json` on the
+    lines that differ (keys in another order, missing keys, escaped non-ASCII text)."""
+    for column, dtype in frame.schema.items():
+        declared = types.get(column)
+        if declared == pl.String and dtype not in (pl.String, pl.Null):
+            return False
+        if declared is not None and declared.is_integer() and dtype.is_float():
+            return False
+    if not frame.width:
+        return True  # `{}` on every line: no key to give twice
+    written = io.BytesIO()
+    frame.write_ndjson(written)  # the encoding below, each line ended, as bytes
+    if written.getvalue() in (body, body + b"\n"):
+        return True
+    encoded = frame.select(pl.struct(pl.all()).struct.json_encode().alias("_e"))
+    text = body.decode("utf-8").removesuffix("\n")  # polars read it: valid UTF-8
+    lines = pl.Series("_l", [text]).str.split("\n").explode()
+    differ = encoded.with_columns(lines).with_row_index("_n").filter(
+        _compact(pl.col("_l")) != pl.col("_e"))
+    strings = {c for c, dtype in types.items() if dtype == pl.String}
+    try:
+        return all(_jsonl_record(line.encode(), columns, strings)[NESTED] is None
+                   for line in differ["_l"])
+    except _Rejected:
+        return False
+
+
+def _clean_jsonl(body: bytes, columns: Sequence[str], types: dict[str, pl.DataType]
+                 ) -> pl.DataFrame | None:
     """The whole file in one polars read when every line is a flat JSON object (one `{`, no
-    `[`) of valid UTF-8 under the size limit; None otherwise (then each line is read on its
-    own)."""
+    `[`) of valid UTF-8 under the size limit that polars reads exactly (`_read_exactly`);
+    None otherwise (then each line is read on its own)."""
     lines = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
     if body.count(b"{") != lines or b"[" in body:  # nested values (polars takes minutes on
         return None  # deep ones) or objects in strings: read line by line
@@ -171,7 +222,7 @@ def _clean_jsonl(body: bytes, columns: Sequence[str]) -> pl.DataFrame | None:
     except Exception:  # noqa: BLE001 - any failure means: find the bad lines one by one
         return None
     nested = any(isinstance(d, pl.List | pl.Struct | pl.Array | pl.Object) for d in frame.dtypes)
-    if frame.height != lines or nested:
+    if frame.height != lines or nested or not _read_exactly(body, frame, columns, types):
         return None
     return _shape(frame, columns, pl.int_range(1, lines + 1, eager=True, dtype=pl.Int64))
 
@@ -184,9 +235,22 @@ def _json_text(value: object) -> str | None:
     return _checked(json.dumps(value, ensure_ascii=False))
 
 
-def _jsonl_record(line: bytes, columns: Sequence[str]) -> dict[str, str | None]:
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """An object's members (`json`'s `object_pairs_hook`); a key given twice rejects the line."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _Rejected(f"duplicate key {_checked(key)!r}")
+            seen.add(key)
+    return found
+
+
+def _jsonl_record(line: bytes, columns: Sequence[str], strings: Collection[str] = ()
+                  ) -> dict[str, str | None]:
     try:
-        value = json.loads(_decoded(line))
+        value = json.loads(_decoded(line), object_pairs_hook=_unique_keys)
     except RecursionError:
         raise _Rejected("JSON nested too deeply to read") from None
     except ValueError as error:
@@ -199,20 +263,23 @@ def _jsonl_record(line: bytes, columns: Sequence[str]) -> dict[str, str | None]:
         row[RESCUED] = _json_text(extra) if extra else None
     except RecursionError:
         raise _Rejected("JSON nested too deeply to read") from None
-    nested = [c for c in columns if isinstance(value.get(c), list | dict)]
-    row[NESTED] = json.dumps(nested, ensure_ascii=False) if nested else None
+    refused = [c for c in columns if isinstance(value.get(c), list | dict) or (
+        c in strings and isinstance(value.get(c), bool | int | float))]
+    row[NESTED] = json.dumps(refused, ensure_ascii=False) if refused else None
     return row
 
 
-def _parse_jsonl(data: bytes, columns: Sequence[str]) -> ParsedFile:
+def _parse_jsonl(data: bytes, columns: Sequence[str], types: dict[str, pl.DataType]
+                 ) -> ParsedFile:
     body = _normalised(data)
-    clean = _clean_jsonl(body, columns) if body else None
+    clean = _clean_jsonl(body, columns, types) if body else None
     if clean is not None:
         return ParsedFile(clean, _rejects([]), 0)
+    strings = {c for c, dtype in types.items() if dtype == pl.String}
     good, numbers, bad = [], [], []
     for number, line in enumerate(_split(body), start=1):
         try:
-            good.append(_jsonl_record(line, columns))
+            good.append(_jsonl_record(line, columns, strings))
             numbers.append(number)
         except _Rejected as reason:
             bad.append((number, _raw(line), str(reason)))
@@ -246,7 +313,8 @@ def _header_problem(header: list[str] | _Rejected, columns: Sequence[str]) -> st
     return None
 
 
-def _parse_csv(data: bytes, columns: Sequence[str]) -> ParsedFile:
+def _parse_csv(data: bytes, columns: Sequence[str], types: dict[str, pl.DataType]
+               ) -> ParsedFile:
     lines = _split(_normalised(data))
     rows: list[list[str] | _Rejected] = []
     for line in lines:
@@ -276,10 +344,14 @@ def _parse_csv(data: bytes, columns: Sequence[str]) -> ParsedFile:
                       _rejects(bad), 1)
 
 
-def parse(data: bytes, fmt: BronzeFormat, columns: Sequence[str]) -> ParsedFile:
+def parse(data: bytes, fmt: BronzeFormat, columns: Sequence[str],
+          types: Mapping[str, pl.DataType] | None = None) -> ParsedFile:
     """Read one landed file's bytes; never raises on their content (only on an unknown
-    format, a declaration error)."""
+    format, a declaration error). `types`: the contract's type of each declared column
+    (`Source.schema`); JSON lines use them to name a number or boolean landed where a string
+    is declared (in `_nested_columns`) and to tell whether polars read them exactly. CSV has
+    no types."""
     parsers = {"jsonl": _parse_jsonl, "csv": _parse_csv}
     if fmt not in parsers:
         raise ValueError(f"unknown landing format {fmt!r} (expected 'jsonl' or 'csv')")
-    return parsers[fmt](data, columns)
+    return parsers[fmt](data, columns, dict(types or {}))

@@ -130,19 +130,25 @@ def _cast_reasons(raw: pl.DataFrame, schema: pl.Schema, typed: pl.DataFrame) -> 
 
 
 def _nested_reasons(raw: pl.DataFrame, schema: pl.Schema, nested: str) -> pl.DataFrame:
-    """A reason for every (row, column) whose value was an array or object when landed:
-    `nested` holds each row's JSON list of such column names (null when none)."""
+    """A reason for every (row, column) whose landed JSON value the contract refuses for its
+    type: `nested` holds each row's JSON list of such column names (null when none), whose
+    text is an array or object (any column: `a nested value`) or, in a `str` column, a number
+    or boolean (`expected a string, got number 123`)."""
     rows = raw.filter(pl.col(nested).is_not_null())
     names = pl.col(nested).str.json_decode(pl.List(pl.String))
-    frames = [
-        rows.filter(names.list.contains(column)).select(
-            pl.col(_ROW),
-            pl.lit(column).alias("column"),
-            pl.concat_str(pl.lit(f"{column}: a nested value (array or object), got "),
-                          pl.col(column).str.slice(0, NESTED_PREVIEW)).alias("reason"),
-        )
-        for column in schema
-    ]
+    frames = []
+    for column, dtype in schema.items():
+        text = pl.col(column)
+        preview = text.str.slice(0, NESTED_PREVIEW)
+        reason = pl.concat_str(pl.lit(f"{column}: a nested value (array or object), got "),
+                               preview)
+        if dtype == pl.String:
+            kind = pl.when(text.is_in(["true", "false"])).then(pl.lit("boolean ")).otherwise(
+                pl.lit("number "))
+            scalar = pl.concat_str(pl.lit(f"{column}: expected a string, got "), kind, preview)
+            reason = pl.when(text.str.contains(r"^[\[{]")).then(reason).otherwise(scalar)
+        frames.append(rows.filter(names.list.contains(column)).select(
+            pl.col(_ROW), pl.lit(column).alias("column"), reason.alias("reason")))
     return pl.concat([_no_reasons(), *frames])
 
 
@@ -169,10 +175,12 @@ def apply_contract(
 
     A row is valid when its text reads as `schema`, it passes `contract`, its floats are
     finite (see `ALLOW_NON_FINITE`), it keeps every one of `rules` and, if `nested` names a
-    column of `raw` (a JSON list of the columns whose landed value was an array or object,
-    null when none), none of its values was nested: such a value is refused with the reason
-    `<column>: a nested value (array or object), got <its JSON text, first 64 characters>`
-    (and no other reason for that column). `nested` is not among the valid rows' columns.
+    column of `raw` (a JSON list of the columns whose landed JSON value is of a type the
+    contract refuses, null when none), none of its values is listed there: such a value is
+    refused with the reason `<column>: a nested value (array or object), got <its JSON text,
+    first 64 characters>`, or, for a number or boolean in a `str` column, `<column>: expected
+    a string, got number 123` (and no other reason for that column). `nested` is not among
+    the valid rows' columns.
     """
     raw = raw.with_row_index(_ROW)
     typed = raw.with_columns(typed_column(c, d).alias(c) for c, d in schema.items())
