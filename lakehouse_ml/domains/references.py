@@ -1,6 +1,7 @@
 """What a domain package's declarations name, checked when it loads rather than mid-run: the
 columns its aggregates return, the hyper-parameters its models pass, the tables its batch
-scoring and its training sets' lookups read. Each error is one line naming the declaration
+scoring and its training sets' lookups read, the time zones of the aggregates its feature
+tables read. Each error is one line naming the declaration
 and the field (`lakehouse_ml.domains` adds the package's folder)."""
 
 from __future__ import annotations
