@@ -167,8 +167,7 @@ def _compact(text: pl.Expr) -> pl.Expr:
                                                                              literal=True)
 
 
-def _read_exactly(body: bytes, frame: pl.DataFrame, columns: Sequence[str],
-                  types: dict[str, pl.DataType]) -> bool:
+def _read_exactly(body: bytes, frame: pl.DataFrame, types: dict[str, pl.DataType]) -> bool:
     """Whether polars' reading `frame` of the flat JSON lines `body` is exact: no line gives a
     key twice (polars keeps the first value, `json` the last), no `str` column of `types`
     holds a number or boolean, and no integer column was read as floats (`1` would become
@@ -177,17 +176,18 @@ def _read_exactly(body: bytes, frame: pl.DataFrame, columns: Sequence[str],
     A line equal to polars' own encoding of the row it read (`{"a":1,"b":null}`, keys in the
     frame's order, after `_compact`) proves it: it gives every key once and each value with
     the JSON type read. The other lines are read again by `json`, one by one, and must hold
-    no duplicate key and no number or boolean in a `str` column. Cost: polars-written files
-    (the demo's) match whole, for about an eighth of polars' read (one `write_ndjson`); other
-    files pay `json` on the lines that differ (keys in another order, missing keys, escaped
-    non-ASCII text). Equal after `_compact` means equal as JSON: removing spaces inside a
-    string would change the value polars encodes, and no removal drops a key."""
-    for column, dtype in frame.schema.items():
-        declared = types.get(column)
-        if declared == pl.String and dtype not in (pl.String, pl.Null):
-            return False
-        if declared is not None and declared.is_integer() and dtype.is_float():
-            return False
+    no duplicate key, nothing but strings in a column polars read as strings and no integer
+    in one it read as floats (declared or not: `_rescued_data` keeps JSON types too). A `str`
+    column of `types` that polars read as numbers or booleans is not exact either.
+
+    Cost: polars-written files (the demo's) match whole, for about an eighth of polars' read
+    (one `write_ndjson`); other files pay `json` on the lines that differ (keys in another
+    order, missing keys, escaped non-ASCII text). Equal after `_compact` means equal as
+    JSON: removing spaces inside a string would change the value polars encodes, and no
+    removal drops a key."""
+    if any(types.get(c) == pl.String and d not in (pl.String, pl.Null)
+           for c, d in frame.schema.items()):
+        return False
     if not frame.width:
         return True  # `{}` on every line: no key to give twice
     written = io.BytesIO()
@@ -197,14 +197,18 @@ def _read_exactly(body: bytes, frame: pl.DataFrame, columns: Sequence[str],
     encoded = frame.select(pl.struct(pl.all()).struct.json_encode().alias("_e"))
     text = body.decode("utf-8").removesuffix("\n")  # polars read it: valid UTF-8
     lines = pl.Series("_l", [text]).str.split("\n").explode()
-    differ = encoded.with_columns(lines).filter(
-        _compact(pl.col("_l")) != pl.col("_e"))
-    strings = {c for c, dtype in types.items() if dtype == pl.String}
+    differ = encoded.with_columns(lines).filter(_compact(pl.col("_l")) != pl.col("_e"))
+    texts = [c for c, dtype in frame.schema.items() if dtype == pl.String]
+    floats = [c for c, dtype in frame.schema.items() if dtype.is_float()]
     try:
-        return all(_jsonl_record(line.encode(), columns, strings)[NESTED] is None
-                   for line in differ["_l"])
+        for line in differ["_l"]:
+            value = json.loads(line, object_pairs_hook=_unique_keys)
+            if any(not isinstance(value.get(c), str | None) for c in texts) or any(
+                    isinstance(value.get(c), int) for c in floats):
+                return False  # polars made it a string, or `1` a `1.0`
     except _Rejected:
         return False
+    return True
 
 
 def _clean_jsonl(body: bytes, columns: Sequence[str], types: dict[str, pl.DataType]
@@ -224,7 +228,7 @@ def _clean_jsonl(body: bytes, columns: Sequence[str], types: dict[str, pl.DataTy
     except Exception:  # noqa: BLE001 - any failure means: find the bad lines one by one
         return None
     nested = any(isinstance(d, pl.List | pl.Struct | pl.Array | pl.Object) for d in frame.dtypes)
-    if frame.height != lines or nested or not _read_exactly(body, frame, columns, types):
+    if frame.height != lines or nested or not _read_exactly(body, frame, types):
         return None
     return _shape(frame, columns, pl.int_range(1, lines + 1, eager=True, dtype=pl.Int64))
 
