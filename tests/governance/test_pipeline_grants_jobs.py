@@ -1,14 +1,17 @@
 """The model and monitoring jobs run as the domain's service principal with exactly the grants
-its policy declares (issue 13): `churn_clf_train_validate_deploy`, `churn_clf_batch_score` and
-`churn_monitoring_refresh`, the code location's own jobs (`lakehouse_ml.definitions`, acting as
-`churn-pipeline` with the churn policy applied before the first asset), one after the other on
+the engine derives from churn's declarations (issue 13; `governance.domain_grants`): table by
+table, nothing schema-wide but USE SCHEMA and CREATE TABLE. `churn_clf_train_validate_deploy`,
+`churn_clf_batch_score` and `churn_monitoring_refresh`, the code location's own jobs
+(`lakehouse_ml.definitions`, acting as `churn-pipeline` with the churn policy and the derived
+grants applied before the first asset), one after the other on
 a copy of the churn history (what the daily refresh leaves; that job is
 tests/governance/test_enforcement_pipeline.py's).
 
 For each job: it succeeds; every privilege its allowed audit records needed comes from a
-declared grant (not ownership, not admin), and those are exactly the grants the job needs
+derived grant (not ownership, not admin), and those are exactly the grants the job needs
 (`NEEDS`, so a job that starts writing what it only read fails here); together the three use
-every grant the policy gives the pipeline on `churn` and `monitoring`; and without one of the
+every derived grant on churn's model and monitoring tables but those named in `UNUSED`; and
+without one of the
 grants it used, it fails with a denial naming principal, privilege and securable (`REVOKED`),
 in the audit log as a 403. Each revocation runs on a copy of the lakehouse as it was before
 the job, so that the job has everything still to do (a second run skips what is done: no
@@ -33,13 +36,15 @@ from lakehouse_ml.catalog.catalog import VERSION_ACTION
 from lakehouse_ml.config import Settings
 from lakehouse_ml.definitions import defs
 from lakehouse_ml.defs.factories import names
-from lakehouse_ml.defs.resources import apply_policies
+from lakehouse_ml.defs.resources import apply_domain_grants, apply_policies
+from lakehouse_ml.domains import discover
 from lakehouse_ml.domains.churn.model import MODEL
 from lakehouse_ml.governance import Metastore
 from lakehouse_ml.governance import privileges as pv
 from lakehouse_ml.governance import securables as s
 from lakehouse_ml.governance.audit import audit_log
 from lakehouse_ml.governance.audit_chain import TABLE as AUDIT
+from lakehouse_ml.governance.domain_grants import plan
 from lakehouse_ml.governance.principals import local_user
 from lakehouse_ml.ml.deploy import ALIAS_ACTION
 from tests.conftest import close_writers, history_copy, history_settings
@@ -58,30 +63,53 @@ MODEL_MANAGE: Grant = ("MANAGE", "MODEL dev.churn.churn_clf")
 """Registering a version of the model and moving its aliases (it is owned by `ml`)."""
 
 
-def _reads(*schemas: str) -> set[Grant]:
-    return {(p, f"SCHEMA dev.{schema}") for schema in schemas for p in ("USE SCHEMA", "SELECT")}
+FEATURES = tuple(f"gold.{name}" for name in ("customer_engagement", "customer_profile",
+                                              "customer_recency", "customer_support"))
+LABELS, KEYS = "silver.churn_labels", "silver.customers"
+TRAINING_SET, PREDICTIONS = "churn.training_set", "churn.predictions"
+METRICS = tuple(f"monitoring.{table.replace('.', '_')}_{kind}_metrics"
+                for table in (*FEATURES, PREDICTIONS) for kind in ("profile", "drift"))
 
 
-def _writes(schema: str) -> set[Grant]:
-    return {(p, f"SCHEMA dev.{schema}") for p in ("USE SCHEMA", "SELECT", "MODIFY",
-                                                    "CREATE TABLE")}
+def _tables(privilege: str, *tables: str) -> set[Grant]:
+    return {(privilege, f"TABLE dev.{table}") for table in tables}
+
+
+def _schemas(privilege: str, *schemas: str) -> set[Grant]:
+    return {(privilege, f"SCHEMA dev.{schema}") for schema in schemas}
 
 
 NEEDS: dict[str, set[Grant]] = {
     # features (gold) and labels (silver) -> churn.training_set; gates and alias moves
     # recorded in churn.validation_results and churn.alias_changes
-    TRAIN: CATALOG | _reads("gold", "silver") | _writes("churn") | {MODEL_MANAGE},
+    TRAIN: CATALOG | _schemas("USE SCHEMA", "gold", "silver", "churn")
+    | _schemas("CREATE TABLE", "churn") | _tables("SELECT", *FEATURES, LABELS, TRAINING_SET)
+    | _tables("MODIFY", TRAINING_SET, "churn.validation_results", "churn.alias_changes")
+    | {MODEL_MANAGE},
     # the champion (EXECUTE) scores the eligible customers (silver, gold) -> churn.predictions
-    SCORE: CATALOG | _reads("gold", "silver") | _writes("churn")
-    | {("EXECUTE", "SCHEMA dev.churn")},
+    SCORE: CATALOG | _schemas("USE SCHEMA", "gold", "silver", "churn")
+    | _schemas("CREATE TABLE", "churn")
+    | _tables("SELECT", *FEATURES, LABELS, KEYS, PREDICTIONS) | _tables("MODIFY", PREDICTIONS)
+    | {("EXECUTE", "MODEL dev.churn.churn_clf")},
     # the monitored tables (gold, churn), the baseline (churn) and the labels the scores'
     # quality is measured with (silver) -> monitoring.*
-    MONITOR: CATALOG | _reads("gold", "churn", "silver") | _writes("monitoring"),
+    MONITOR: CATALOG | _schemas("USE SCHEMA", "gold", "churn", "silver", "monitoring")
+    | _schemas("CREATE TABLE", "monitoring")
+    | _tables("SELECT", *FEATURES, PREDICTIONS, TRAINING_SET, LABELS, *METRICS)
+    | _tables("MODIFY", *METRICS),
 }
 """What each job needs: the grants its audited calls use."""
-REVOKED = {TRAIN: [("MODIFY", "SCHEMA dev.churn"), MODEL_MANAGE],
-           SCORE: [("EXECUTE", "SCHEMA dev.churn"), ("MODIFY", "SCHEMA dev.churn")],
-           MONITOR: [("MODIFY", "SCHEMA dev.monitoring")]}
+UNUSED: set[Grant] = _tables("SELECT", "churn.validation_results", "churn.alias_changes") | {
+    (privilege, f"TABLE dev.{table}") for privilege in ("SELECT", "MODIFY") for table in (
+        "churn.inference_log", "monitoring.churn_inference_log_profile_metrics",
+        "monitoring.churn_inference_log_drift_metrics")}
+"""Derived grants these jobs do not use: the lifecycle records are read by a rollback and the
+governance audit; serving writes the inference log, and its monitor has nothing to read until
+it does."""
+REVOKED = {TRAIN: [("MODIFY", f"TABLE dev.{TRAINING_SET}"), MODEL_MANAGE],
+           SCORE: [("EXECUTE", "MODEL dev.churn.churn_clf"),
+                   ("MODIFY", f"TABLE dev.{PREDICTIONS}")],
+           MONITOR: [("MODIFY", f"TABLE dev.{METRICS[2]}")]}
 """The grants taken away one at a time (each a run of minutes on a loaded machine): the one
 each job writes its tables with, and the one batch scoring alone uses (loading the model)."""
 DENIAL = re.compile(rf"permission denied: '{PRINCIPAL}' does not have (?P<privilege>[A-Z ]+?) "
@@ -202,8 +230,10 @@ def _failures(result: dg.ExecuteInProcessResult) -> list[str]:
 
 
 def _declared() -> set[Grant]:
-    """The grants the policy gives the pipeline, as (privilege, `TYPE dev.name`)."""
-    declared = set()
+    """The grants the pipeline holds as churn's: those the engine derives from churn's
+    declarations, and any its policy gives it, as (privilege, `TYPE dev.name`)."""
+    declared = {(privilege, securable) for securable, _, privilege in
+                plan(discover().declared["churn"], "dev").grants}
     for grant in yaml.safe_load(POLICY.read_text())["grants"]:
         if grant["to"] == PRINCIPAL:
             kind, _, name = grant["securable"].partition(" ")
@@ -223,11 +253,12 @@ def test_the_job_uses_only_declared_grants_and_each_one_it_needs(
     assert used == NEEDS[job], (sorted(used - NEEDS[job]), sorted(NEEDS[job] - used))
 
 
-def test_the_jobs_use_every_grant_the_policy_gives_on_the_model_and_monitoring_schemas(
+def test_the_jobs_use_every_derived_grant_on_the_model_and_monitoring_tables(
         pipeline: Pipeline) -> None:
     used = {(s.privilege, s.securable) for job in JOBS for s in pipeline.used[job]}
-    theirs = {g for g in _declared() if g[1] in ("SCHEMA dev.churn", "SCHEMA dev.monitoring")}
-    assert theirs - used == set()
+    theirs = {g for g in _declared()
+              if g[1].startswith(("TABLE dev.churn.", "TABLE dev.monitoring.", "MODEL "))}
+    assert theirs - used == UNUSED
     # the model the pipeline registers versions of is the policy's, not the pipeline's own
     model = Metastore(pipeline.settings.root, "dev").securable(s.MODEL, "churn.churn_clf")
     assert model.owner == "ml"
@@ -245,6 +276,7 @@ def test_without_a_grant_it_used_the_job_fails_naming_it(
     # the policy as the job's process applies it before its first asset (once per process and
     # file version: a grant revoked afterwards stays revoked), then one grant taken away
     apply_policies(settings.root, settings.env, [str(POLICY)])
+    apply_domain_grants(settings.root, settings.env, ["churn"])
     metastore = Metastore(settings.root, settings.env)
     metastore.revoke([privilege], kind, name, PRINCIPAL, as_principal=local_user())
     start = _last(settings)
