@@ -186,7 +186,7 @@ def _securables(state: State, ns: s.Namespace, one: Plan, pipelines: set[str], w
             yield UPDATE_ACTION[kind], {"securable": s.key(kind, name), "owner": owner}
 
 
-def _grants(state: State, one: Plan, source: str) -> Iterator[Record]:
+def _grants(state: State, one: Plan, source: str, sha256: str) -> Iterator[Record]:
     """Grant what the plan asks for unless held or revoked since a policy or the engine
     applied it; remember what is held as applied by `source`; revoke (and forget) what
     `source` applied and no longer asks for."""
@@ -204,7 +204,7 @@ def _grants(state: State, one: Plan, source: str) -> Iterator[Record]:
     state[APPLIED] = [e for e in applied if (e["securable"], e["principal"], e["privilege"])
                       not in gone] + [
         {"securable": k[0], "principal": k[1], "privilege": k[2], "policy": source,
-         "sha256": ""} for k in one.grants if k not in known and (k in held or k in new)]
+         "sha256": sha256} for k in one.grants if k not in known and (k in held or k in new)]
     state["grants"].sort(key=lambda g: (g["securable"], g["principal"], g["privilege"]))
     state[APPLIED].sort(key=lambda e: (e["securable"], e["principal"], e["privilege"]))
     for changed, key in ((new, "add"), (sorted(gone & held), "remove")):
@@ -236,7 +236,8 @@ def apply_domain_grants(metastore: Metastore, domains: Iterable[Declared],
         ns = metastore.namespace(state)
         for one in plans:
             records.extend(_securables(state, ns, one, pipelines, who))
-            records.extend(_grants(state, one, f"{ENGINE}{one.principal.removesuffix(SUFFIX)}"))
+            source = f"{ENGINE}{one.principal.removesuffix(SUFFIX)}"
+            records.extend(_grants(state, one, source, _digest([one])))
 
     try:
         _, changed = metastore.store.commit(change)
@@ -249,6 +250,11 @@ def apply_domain_grants(metastore: Metastore, domains: Iterable[Declared],
             audit(metastore.root, metastore.env, who, action, params)
 
 
+def _digest(plans: list[Plan]) -> str:
+    return hashlib.sha256(repr(plans).encode()).hexdigest()
+
+
 def digest(domains: Iterable[Declared], env: str) -> str:
-    """The sha256 of the plans of `domains` (what `apply_domain_grants` makes true)."""
-    return hashlib.sha256(repr([plan(d, env) for d in domains]).encode()).hexdigest()
+    """The sha256 of the plans of `domains` (what `apply_domain_grants` makes true; a grant
+    the engine applied is remembered with the sha256 of its domain's plan)."""
+    return _digest([plan(d, env) for d in domains])

@@ -29,7 +29,7 @@ from lakehouse_ml.governance import Metastore, PermissionDenied
 from lakehouse_ml.governance import domain_grants as grants
 from lakehouse_ml.governance.audit import audit_log
 from lakehouse_ml.governance.audit_chain import TABLE as AUDIT
-from lakehouse_ml.governance.policy import apply_policy
+from lakehouse_ml.governance.policy import apply_policy, revoked_since_applied
 from lakehouse_ml.governance.principals import local_user
 from tests.user_domains import declare_user_domains
 
@@ -164,6 +164,10 @@ def test_the_grants_are_idempotent_and_an_admin_s_revocation_stands(lakehouse: S
     grants.apply_domain_grants(m, [fleet])
     with pytest.raises(PermissionDenied, match="MODIFY on TABLE dev.gold.vehicle_days"):
         m.check(FLEET, "MODIFY", "TABLE", "gold.vehicle_days")
+    drift = revoked_since_applied(m.store.read())  # the governance audit's finding
+    assert [(e["securable"], e["principal"], e["privilege"], e["policy"]) for e in drift] == [
+        ("TABLE dev.gold.vehicle_days", FLEET, "MODIFY", "engine:fleet")]
+    assert len(drift[0]["sha256"]) == 64
 
 
 def test_what_fleet_needs_is_derived_from_its_declarations(
