@@ -156,7 +156,7 @@ def _declared(where: str, module: ModuleType) -> Declared | None:
         raise DomainError(f"model {twice[0]!r} is declared twice (its Dagster jobs would "
                           "clash)")
     check_models(domain, models)
-    for table, what in _claims(domain, models).items():
+    for table, what in table_claims(domain, models).items():
         if why := engine_owned(table):
             raise DomainError(f"{what} ({table.removeprefix('schema ')}) may not be declared: "
                               f"{why}")
@@ -167,9 +167,13 @@ def _declared(where: str, module: ModuleType) -> Declared | None:
     return Declared(where, domain, models, *_monitoring(module, domain, models))
 
 
-def _claims(domain: Domain, models: tuple[ModelSpec, ...]) -> dict[str, str]:
+def table_claims(domain: Domain, models: tuple[ModelSpec, ...]) -> dict[str, str]:
     """Every table (asset) and model schema the domain's assets write, and the tables the
-    engine writes for them (`reserved.derived_tables`) → what declares it. DomainError when
+    engine writes for them (`reserved.derived_tables`) → what declares it: keys `schema.table`,
+    `schema.model` (a model: its asset key) and `schema <name>` (a model's schema), values
+    one phrase (`source 'events'`, `model 'churn_clf'`...). Public: discovery checks clashes
+    with it and `governance.domain_grants` derives the tables a domain's pipeline writes from
+    it. DomainError when
     two of its sources, aggregates, feature tables or its training set write one table
     (Dagster would refuse the duplicate asset key), or one of them is a table the engine
     writes for another (a training set `gold.<feature table>_state`, `<schema>.predictions`
@@ -223,7 +227,7 @@ def _clashes(declared: list[Declared]) -> dict[str, str]:
             if (first := names.setdefault(key, this)) is not this:
                 said.append((first, f"{key} is also declared in {this.where}",
                              f"{key} is already declared in {first.where}"))
-        for table, what in _claims(this.domain, this.models).items():
+        for table, what in table_claims(this.domain, this.models).items():
             first, first_what = tables.setdefault(table, (this, what))
             if first is not this:
                 said.append((first, f"{first_what} ({table}) is also declared by domain "
@@ -275,7 +279,7 @@ def discover() -> Discovery:
         broken[where] = BrokenPackage(where, clash)
     loaded = [d for d in found if d.where not in broken]
     features = {f.table for d in loaded for f in d.domain.feature_tables}
-    owners = {t: d.domain.name for d in loaded for t in _claims(d.domain, d.models)}
+    owners = {t: d.domain.name for d in loaded for t in table_claims(d.domain, d.models)}
     zones = {a.table: a.time_zone for d in loaded for a in d.domain.aggregates}
     for d in loaded:  # a table of no loaded domain (a typo, a package left out), another's
         if why := across_domains(d.domain, d.models, features, owners, zones):
@@ -319,7 +323,7 @@ def _monitoring(module: ModuleType, domain: Domain, models: tuple[ModelSpec, ...
     (`_clashes` checks them across packages). DomainError (without the folder) otherwise."""
     monitors = _listed(module, "MONITORS", Monitor)
     policies = _listed(module, "RETRAINING", RetrainingPolicy)
-    tables = set(_claims(domain, models))
+    tables = set(table_claims(domain, models))
     schemas = {model.schema for model in models}
     writers: dict[str, str] = {}
     for monitor in monitors:

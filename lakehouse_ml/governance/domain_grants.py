@@ -41,7 +41,7 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from lakehouse_ml.domains import Declared, _claims
+from lakehouse_ml.domains import Declared, table_claims
 from lakehouse_ml.features.lookup import FeatureLookup
 from lakehouse_ml.governance import principals as p
 from lakehouse_ml.governance import privileges as pv
@@ -90,7 +90,7 @@ def needs(declared: Declared) -> Needs:
     its declarations (see the module's docstring)."""
     domain, models = declared.domain, declared.models
     named = {f"{m.schema}.{m.name}" for m in models}
-    writes = {t for t in _claims(domain, models) if not t.startswith("schema ")} - named
+    writes = {t for t in table_claims(domain, models) if not t.startswith("schema ")} - named
     writes |= {t for m in models for t in record_tables(m.schema)}
     writes |= {t for m in declared.monitors
                for t in (m.profile_metrics_table, m.drift_metrics_table)}
