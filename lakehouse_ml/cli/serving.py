@@ -41,7 +41,8 @@ class CannotListen(RuntimeError):
 
 def serve(
     domain: Annotated[str | None, typer.Option(
-        help="Serve this domain's models (default: every declared model).")] = None,
+        help="Serve this domain's models (default: every declared model), acting as its "
+        "serving principal <domain>-serving.")] = None,
     model: Annotated[str | None, typer.Option(help="Serve only this model.")] = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8080,
@@ -75,13 +76,20 @@ def serve(
 ) -> None:
     """Serve the champion (and challenger) models over HTTP: POST
     /serving-endpoints/<name>/invocations with a bearer token; GET /health."""
+    from lakehouse_ml.cli.domains import resolve_domain
     from lakehouse_ml.config import Settings
     from lakehouse_ml.serving.config import ServingConfig
+    from lakehouse_ml.serving.identity import serving_identity
     from lakehouse_ml.serving.server import listening_socket, uvicorn_server
 
+    settings, served = Settings.from_env(), endpoints(domain, model)
+    # --domain: act as its serving principal, with the grants derived for it (an admin
+    # launching applies them); else as the current principal
+    principal = serving_identity(settings, resolve_domain(domain).name) if (
+        domain is not None) else None
     try:  # a bad setting is a usage error naming its flags
         config = ServingConfig(
-            Settings.from_env(), endpoints(domain, model), challenger_share=challenger_share,
+            settings, served, principal=principal, challenger_share=challenger_share,
             poll_seconds=poll_seconds, log_flush_rows=log_flush_rows,
             log_flush_seconds=log_flush_seconds, log_body_bytes=log_body_bytes,
             log_buffer_bytes=log_buffer_bytes, unknown_keys=unknown_keys,

@@ -85,17 +85,22 @@ def apply_policies(root: str, env: str, paths: Sequence[str]) -> None:
 def apply_domain_grants(root: str, env: str, names: Sequence[str]) -> None:
     """Grant each declared domain of `names` the privileges its pipeline needs
     (`governance.domain_grants.apply_domain_grants`, by the current principal) unless this
-    process already applied that derivation. A name no healthy package declares is skipped."""
+    process already applied that derivation. A name no healthy package declares is skipped.
+    When `names` are every declared domain and no package failed to load, the grants the
+    engine applied for a domain no package declares any more are revoked (`retire`); while a
+    package is broken they stay (it may be that domain's, and loads again once fixed)."""
     if not names:
         return
     from lakehouse_ml.domains import discover
     from lakehouse_ml.governance import Metastore, domain_grants
 
-    declared = [d for name, d in discover().declared.items() if name in names]
+    discovery = discover()
+    declared = [d for name, d in discovery.declared.items() if name in names]
+    retire = not discovery.broken and len(declared) == len(discovery.declared)
     with _APPLYING:
-        key = (root, env, domain_grants.ENGINE, domain_grants.digest(declared, env))
+        key = (root, env, str(retire), domain_grants.digest(declared, env))
         if key not in _GRANTED:
-            domain_grants.apply_domain_grants(Metastore(root, env), declared)
+            domain_grants.apply_domain_grants(Metastore(root, env), declared, retire=retire)
             _GRANTED.add(key)
 
 

@@ -47,23 +47,30 @@ from lakehouse_ml.governance import principals as p
 from lakehouse_ml.governance import privileges as pv
 from lakehouse_ml.governance import securables as s
 from lakehouse_ml.governance.metastore import CREATE_ACTION, UPDATE_ACTION, Metastore, audit
-from lakehouse_ml.governance.policy import APPLIED, GrantKey
+from lakehouse_ml.governance.policy import APPLIED, ENGINE, GrantKey
 from lakehouse_ml.governance.store import State
 from lakehouse_ml.medallion.progress import TABLE as PROGRESS
 from lakehouse_ml.ml.records import record_tables
 from lakehouse_ml.monitoring.spec import BaselineTable, Monitor
+from lakehouse_ml.serving.inference_log import table_name as inference_log
+from lakehouse_ml.serving.tokens import TABLE as TOKENS
 
 SUFFIX = "-pipeline"
+SERVING_SUFFIX = "-serving"
 SHARED_TABLES = (PROGRESS,)
 """Tables every domain's pipeline reads and writes: the engine's bookkeeping (one row per
 table and day processed, whatever the domain)."""
-ENGINE = "engine:"
-"""How the derived policy of domain `d` is named where grants are remembered: `engine:d`."""
 
 
 def pipeline_principal(domain: str) -> str:
     """The service principal the runs of domain `domain` act as: `<domain>-pipeline`."""
     return f"{domain}{SUFFIX}"
+
+
+def serving_principal(domain: str) -> str:
+    """The service principal `lakehouse-ml serve --domain <domain>` acts as:
+    `<domain>-serving`."""
+    return f"{domain}{SERVING_SUFFIX}"
 
 
 @dataclass(frozen=True)
@@ -117,6 +124,9 @@ def _schema(name: str) -> str:
 class Plan:
     """What is made true for one domain's pipeline (full names, `catalog.schema[.name]`)."""
 
+    domain: str
+    """Whose declarations it derives from: its grants are remembered as applied by
+    `engine:<domain>`."""
     principal: str
     schemas: tuple[str, ...]
     """Schemas it reads or writes, created (owned by the admin applying) where missing."""
@@ -128,10 +138,49 @@ class Plan:
     """Its tables every domain's pipeline writes (`SHARED_TABLES`)."""
 
 
+def serving_needs(declared: Declared) -> Needs:
+    """What `lakehouse-ml serve --domain <domain>` touches (names `schema.table`, models
+    `schema.model`): it writes its models' inference logs (`<schema>.inference_log`), reads
+    their training sets' `FeatureLookup` tables and the token table (`serving.tokens`), and
+    loads its models."""
+    models = declared.models
+    writes = {inference_log(m.schema) for m in models}
+    reads = {x.table_name for m in models for x in m.training_set.feature_lookups
+             if isinstance(x, FeatureLookup)} | {TOKENS}
+    return Needs(frozenset(writes), frozenset(reads - writes),
+                 frozenset(f"{m.schema}.{m.name}" for m in models))
+
+
 def plan(declared: Declared, env: str) -> Plan:
     """The principal, schemas, securables and grants `needs` asks for (see the module)."""
-    principal = pipeline_principal(declared.domain.name)
     need = needs(declared)
+    return _plan(declared.domain.name, pipeline_principal(declared.domain.name), need, env,
+                 (pv.SELECT, pv.MODIFY), (pv.EXECUTE, pv.MANAGE), SHARED_TABLES)
+
+
+def serving_plan(declared: Declared, env: str) -> Plan:
+    """What `serving_needs` asks for `<domain>-serving`: USE CATALOG and BROWSE on the catalog
+    (it hashes every table's `pii` columns in the bodies it logs, and lists only the tables
+    its principal may see), USE SCHEMA on each schema it reads or writes, CREATE TABLE on its
+    models' schemas (it creates their inference log) and on `serving` (it declares the token
+    table at startup, CREATE TABLE IF NOT EXISTS, which Unity Catalog checks on the schema
+    even when the table exists), MODIFY on each inference log, SELECT on the tables it reads,
+    EXECUTE on its models."""
+    name = declared.domain.name
+    need = serving_needs(declared)
+    one = _plan(name, serving_principal(name), need, env, (pv.MODIFY,), (pv.EXECUTE,), (),
+                creates={_schema(s.parse_name(s.TABLE, TOKENS, env))})
+    browse = (s.key(s.CATALOG, env), one.principal, pv.BROWSE)
+    return Plan(name, one.principal, one.schemas, one.declared, (browse, *one.grants),
+                one.shared)
+
+
+def _plan(domain: str, principal: str, need: Needs, env: str, on_writes: tuple[str, ...],
+          on_models: tuple[str, ...], shared: tuple[str, ...], creates: set[str] | None = None
+          ) -> Plan:
+    """`need` as grants to `principal`: `on_writes` on each table it writes, SELECT on each
+    it reads, `on_models` on each model, USE on the catalog and its schemas, CREATE TABLE on
+    the schemas it writes and on `creates` (full schema names)."""
 
     def full(kind: str, name: str) -> str:
         return s.parse_name(kind, name, env)
@@ -139,7 +188,7 @@ def plan(declared: Declared, env: str) -> Plan:
     writes = {full(s.TABLE, t) for t in need.writes}
     reads = {full(s.TABLE, t) for t in need.reads}
     models = {full(s.MODEL, m) for m in need.models}
-    written = {_schema(x) for x in writes | models}
+    written = {_schema(x) for x in writes | models} | (creates or set())
     schemas = sorted(written | {_schema(x) for x in reads})
     grants: list[GrantKey] = [(s.key(s.CATALOG, env), principal, pv.USE_CATALOG)]
     for schema in schemas:
@@ -147,14 +196,14 @@ def plan(declared: Declared, env: str) -> Plan:
         if schema in written:
             grants.append((s.key(s.SCHEMA, schema), principal, pv.CREATE_TABLE))
     grants += [(s.key(s.TABLE, t), principal, privilege) for t in sorted(writes)
-               for privilege in (pv.SELECT, pv.MODIFY)]
+               for privilege in on_writes]
     grants += [(s.key(s.TABLE, t), principal, pv.SELECT) for t in sorted(reads)]
     grants += [(s.key(s.MODEL, m), principal, privilege) for m in sorted(models)
-               for privilege in (pv.EXECUTE, pv.MANAGE)]
+               for privilege in on_models]
     securables = [(s.TABLE, t) for t in sorted(writes | reads)] + [
         (s.MODEL, m) for m in sorted(models)]
-    return Plan(principal, tuple(schemas), tuple(securables), tuple(grants),
-                frozenset(full(s.TABLE, t) for t in SHARED_TABLES))
+    return Plan(domain, principal, tuple(schemas), tuple(securables), tuple(grants),
+                frozenset(full(s.TABLE, t) for t in shared))
 
 
 Record = tuple[str, dict[str, str]]
@@ -186,46 +235,84 @@ def _securables(state: State, ns: s.Namespace, one: Plan, pipelines: set[str], w
             yield UPDATE_ACTION[kind], {"securable": s.key(kind, name), "owner": owner}
 
 
-def _grants(state: State, one: Plan, source: str, sha256: str) -> Iterator[Record]:
+def _key(entry: dict[str, str]) -> GrantKey:
+    return entry["securable"], entry["principal"], entry["privilege"]
+
+
+def _revoked(state: State, gone: set[GrantKey], add: list[GrantKey] | None = None
+             ) -> Iterator[Record]:
+    """Take `gone` out of the grants and of what was applied, put `add` in (both sorted, as
+    the metastore keeps them); one record per securable and principal changed."""
+    held = {_key(g) for g in state["grants"]}
+    state["grants"][:] = [g for g in state["grants"] if _key(g) not in gone] + [
+        {"securable": k[0], "principal": k[1], "privilege": k[2]} for k in add or []]
+    state[APPLIED] = [e for e in state.get(APPLIED, []) if _key(e) not in gone]
+    state["grants"].sort(key=_key)
+    for changed, verb in ((add or [], "add"), (sorted(gone & held), "remove")):
+        by: dict[tuple[str, str], list[str]] = {}
+        for securable, principal, privilege in changed:
+            by.setdefault((securable, principal), []).append(privilege)
+        for (securable, principal), privileges in sorted(by.items()):
+            yield "updatePermissions", {"securable": securable, "principal": principal,
+                                        verb: ",".join(sorted(privileges))}
+
+
+def _grants(state: State, one: Plan, sha256: str) -> Iterator[Record]:
     """Grant what the plan asks for unless held or revoked since a policy or the engine
-    applied it; remember what is held as applied by `source`; revoke (and forget) what
-    `source` applied and no longer asks for."""
-    held = {(g["securable"], g["principal"], g["privilege"]) for g in state["grants"]}
+    applied it; remember what is held as applied by `engine:<domain>`; revoke (and forget)
+    what `engine:<domain>` applied to the plan's principal and no longer asks for."""
+    source = f"{ENGINE}{one.domain}"
+    held = {_key(g) for g in state["grants"]}
     applied = state.setdefault(APPLIED, [])
-    known = {(e["securable"], e["principal"], e["privilege"]) for e in applied}
+    known = {_key(e) for e in applied}
     wanted = set(one.grants)
     new = [k for k in one.grants if k not in held and k not in known]
-    state["grants"] += [{"securable": k[0], "principal": k[1], "privilege": k[2]} for k in new]
-    gone = {(e["securable"], e["principal"], e["privilege"]) for e in applied
-            if e["policy"] == source and (e["securable"], e["principal"], e["privilege"])
-            not in wanted}
-    state["grants"][:] = [g for g in state["grants"]
-                          if (g["securable"], g["principal"], g["privilege"]) not in gone]
-    state[APPLIED] = [e for e in applied if (e["securable"], e["principal"], e["privilege"])
-                      not in gone] + [
-        {"securable": k[0], "principal": k[1], "privilege": k[2], "policy": source,
-         "sha256": sha256} for k in one.grants if k not in known and (k in held or k in new)]
-    state["grants"].sort(key=lambda g: (g["securable"], g["principal"], g["privilege"]))
-    state[APPLIED].sort(key=lambda e: (e["securable"], e["principal"], e["privilege"]))
-    for changed, key in ((new, "add"), (sorted(gone & held), "remove")):
-        by: dict[str, list[str]] = {}
-        for securable, _, privilege in changed:
-            by.setdefault(securable, []).append(privilege)
-        for securable, privileges in sorted(by.items()):
-            yield "updatePermissions", {"securable": securable, "principal": one.principal,
-                                        key: ",".join(sorted(privileges))}
+    gone = {_key(e) for e in applied if e["policy"] == source
+            and e["principal"] == one.principal and _key(e) not in wanted}
+    applied += [{"securable": k[0], "principal": k[1], "privilege": k[2], "policy": source,
+                 "sha256": sha256} for k in one.grants
+                if k not in known and (k in held or k in new)]
+    yield from _revoked(state, gone, new)
+    state[APPLIED].sort(key=_key)
+
+
+def _retired(state: State, domains: set[str]) -> Iterator[Record]:
+    """Revoke and forget every grant an `engine:<d>` applied for a domain `d` not in
+    `domains` (its package removed)."""
+    gone = {_key(e) for e in state.get(APPLIED, []) if e["policy"].startswith(ENGINE)
+            and e["policy"].removeprefix(ENGINE) not in domains}
+    if gone:
+        yield from _revoked(state, gone)
 
 
 def apply_domain_grants(metastore: Metastore, domains: Iterable[Declared],
-                        as_principal: str | None = None) -> None:
-    """Make each domain's `plan` true in one transaction, by `as_principal` (default the
-    current principal), who must be a metastore admin (PermissionDenied, audited, otherwise);
-    one audit record per change, as the metastore's own calls write them. Idempotent: a
-    second apply commits no version and writes no record. A grant an admin revoked since the
-    engine (or a policy) applied it is not given back (a `revoked_policy_grant` finding); one
-    no longer derived (a declaration removed) is revoked."""
+                        as_principal: str | None = None, *, retire: bool = False) -> None:
+    """Make each domain's pipeline `plan` true in one transaction, by `as_principal` (default
+    the current principal), who must be a metastore admin (PermissionDenied, audited,
+    otherwise); one audit record per change, as the metastore's own calls write them.
+    Idempotent: a second apply commits no version and writes no record. A grant an admin
+    revoked since the engine (or a policy) applied it is not given back (a
+    `revoked_policy_grant` finding); one no longer derived (a declaration removed) is revoked.
+    `retire`: `domains` are every domain there is (no package failed to load), so the grants
+    `engine:<d>` applied for a domain `d` not among them (its package removed) are revoked
+    too, its serving's included."""
+    declared = list(domains)
+    _apply(metastore, [plan(d, metastore.env) for d in declared], as_principal,
+           {d.domain.name for d in declared} if retire else None)
+
+
+def apply_serving_grants(metastore: Metastore, declared: Declared,
+                         as_principal: str | None = None) -> str:
+    """Make the domain's `serving_plan` true, as `apply_domain_grants` does (remembered as
+    applied by `engine:<domain>` too); the principal serving acts as (`<domain>-serving`)."""
+    one = serving_plan(declared, metastore.env)
+    _apply(metastore, [one], as_principal, None)
+    return one.principal
+
+
+def _apply(metastore: Metastore, plans: list[Plan], as_principal: str | None,
+           retire_all_but: set[str] | None) -> None:
     who = p.current_principal(as_principal)
-    plans = [plan(d, metastore.env) for d in domains]
     pipelines = {one.principal for one in plans}
     records: list[Record] = []
 
@@ -236,8 +323,9 @@ def apply_domain_grants(metastore: Metastore, domains: Iterable[Declared],
         ns = metastore.namespace(state)
         for one in plans:
             records.extend(_securables(state, ns, one, pipelines, who))
-            source = f"{ENGINE}{one.principal.removesuffix(SUFFIX)}"
-            records.extend(_grants(state, one, source, _digest([one])))
+            records.extend(_grants(state, one, _digest([one])))
+        if retire_all_but is not None:
+            records.extend(_retired(state, retire_all_but))
 
     try:
         _, changed = metastore.store.commit(change)

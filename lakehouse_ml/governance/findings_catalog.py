@@ -4,7 +4,10 @@ masks, and grants.
 Rules (severity: kind):
 - a table or registered model without owner — high: `missing_owner`; whose owner is no
   declared principal — low: `unknown_owner` (nobody can act as it); without description —
-  low: `missing_description`; a model MLflow registered but the metastore does not declare —
+  low: `missing_description`, for a table once it exists (a table declared ahead of its
+  creation, e.g. by a grant on it, is listed but gets its description when created, as in
+  Unity Catalog, where a table exists from its CREATE TABLE ... COMMENT on); a model MLflow
+  registered but the metastore does not declare —
   medium: `undeclared_model` (only its schema's grants govern it);
 - a `pii`-tagged column without a column mask — critical: `unmasked_pii` when someone other
   than the table's owner and the metastore admins holds SELECT on it (on the table, its schema
@@ -15,7 +18,9 @@ Rules (severity: kind):
   not exist (any more) — high: `orphaned_grant`;
 - a grant a policy file declares and applied, revoked since (the policy does not give it
   back, see policy.py) — medium: `revoked_policy_grant`, naming principal, privilege,
-  securable and the policy: the file and the grants disagree until one is changed.
+  securable and the policy: the file and the grants disagree until one is changed; the same
+  for a grant the engine derived from a domain's declarations (`engine:<domain>`,
+  `domain_grants`), saying how to keep it revoked or restore it.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from dataclasses import dataclass, field
 from lakehouse_ml.governance import privileges as pv
 from lakehouse_ml.governance import securables as s
 from lakehouse_ml.governance.findings import CRITICAL, HIGH, LOW, MEDIUM, Finding
-from lakehouse_ml.governance.policy import revoked_since_applied
+from lakehouse_ml.governance.policy import ENGINE, revoked_since_applied
 from lakehouse_ml.governance.store import State
 
 PII = "pii"
@@ -66,7 +71,8 @@ def inventory(ns: s.Namespace, models: Sequence[ModelEntry]
     """Every table (registered or declared) and every registered model (declared in the
     metastore or registered in MLflow), with the findings about their metadata."""
     rows: list[InventoryRow] = []
-    names = {t.name for t in ns.registered()} | {
+    created = {t.name for t in ns.registered()}
+    names = created | {
         k.split(" ", 1)[1] for k in ns.state["securables"] if k.startswith(f"{s.TABLE} ")}
     for name in sorted(names):
         table = ns.get(s.TABLE, name)
@@ -95,7 +101,8 @@ def inventory(ns: s.Namespace, models: Sequence[ModelEntry]
             findings.append(Finding(LOW, "unknown_owner", row.name, f"{what} is owned by "
                                     f"{row.owner!r}, which is no declared user, group or "
                                     "service principal"))
-        if not row.description.strip():
+        ahead = row.type != s.MODEL and row.name not in created  # declared, not created
+        if not row.description.strip() and not ahead:
             findings.append(Finding(LOW, "missing_description", row.name,
                                     f"{what} has no description (comment)"))
     return rows, findings
@@ -191,11 +198,26 @@ def grants(state: State, broad_members: int = BROAD_MEMBERS
     return rows, findings
 
 
+def _drift(entry: dict[str, str]) -> str:
+    """Why a grant applied and revoked since is missing, and how to settle it: a policy
+    file's (remove it from the file) or the engine's (`engine:<domain>`, derived from the
+    domain's declarations: stop declaring what needs it)."""
+    what = f"{entry['privilege']} on {entry['securable']} to {entry['principal']!r}"
+    at = f"applied at sha256 {entry['sha256'][:12]}"
+    if not entry["policy"].startswith(ENGINE):
+        return (f"{what} is declared by policy {entry['policy']} ({at}) but was revoked "
+                "since: applying the policy does not grant it again; remove it from the "
+                "policy, or GRANT it back")
+    domain = entry["policy"].removeprefix(ENGINE)
+    return (f"{what} is derived by the engine from domain {domain!r}'s declarations "
+            f"({entry['policy']}, {at}) but was revoked since: the engine does not grant it "
+            f"again, so the runs that need it are denied; to keep it revoked, remove from "
+            f"domain {domain!r} the declaration that needs it; to restore it, GRANT it back "
+            f"(a grant beyond the derived ones goes in the domain's policy.yaml)")
+
+
 def policy_drift(state: State) -> list[Finding]:
-    """A `revoked_policy_grant` finding per grant a policy declares but an admin revoked."""
+    """A `revoked_policy_grant` finding per grant a policy declares, or the engine derives
+    from a domain's declarations, but an admin revoked."""
     return [Finding(MEDIUM, "revoked_policy_grant", e["securable"].split(" ", 1)[1],
-                    f"{e['privilege']} on {e['securable']} to {e['principal']!r} is declared "
-                    f"by policy {e['policy']} (applied at sha256 {e['sha256'][:12]}) but was "
-                    "revoked since: applying the policy does not grant it again; remove it "
-                    "from the policy, or GRANT it back")
-            for e in revoked_since_applied(state)]
+                    _drift(e)) for e in revoked_since_applied(state)]

@@ -62,6 +62,9 @@ MAX_POLICY_BYTES = 1024 * 1024
 APPLIED = "policy_grants"
 """The governance state's list of grants policies applied: `{securable, principal,
 privilege, policy, sha256}`, one per grant (kept while its policy declares it)."""
+ENGINE = "engine:"
+"""The `policy` of a grant the engine derived from domain `d`'s declarations and applied
+(`governance.domain_grants`): `engine:d`."""
 SECTIONS = ("users", "service_principals", "groups", "schemas", "owners", "grants", "tags",
             "functions", "row_filters", "column_masks")
 

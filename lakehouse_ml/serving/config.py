@@ -33,6 +33,9 @@ class ServingConfig:
     """Most rows scored in one dynamic batch."""
     unknown_keys: UnknownKeys = UnknownKeys.SCORE
     limits: Limits = Limits()
+    principal: str | None = None
+    """Whom the server acts as (None: the current principal, `$LAKEHOUSE_PRINCIPAL` else the
+    OS user); `serve --domain` sets its domain's serving principal (`serving.identity`)."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.challenger_share <= 1.0:

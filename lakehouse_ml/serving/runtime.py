@@ -2,8 +2,9 @@
 the scoring thread.
 
 Built at startup (models loaded, tables created) and closed at shutdown, when the inference
-logs write what they still buffer. The server acts as the current principal (`--as`,
-`$LAKEHOUSE_PRINCIPAL`, else the OS user): loading a model version needs `EXECUTE` on it.
+logs write what they still buffer. The server acts as `config.principal` (`serve --domain`:
+the domain's serving principal, `serving.identity`), else the current principal
+(`$LAKEHOUSE_PRINCIPAL`, else the OS user): loading a model version needs `EXECUTE` on it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from threadpoolctl import threadpool_limits
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.features import FeatureEngineeringClient
-from lakehouse_ml.governance import current_principal
 from lakehouse_ml.ml.registry import use_tracking
 from lakehouse_ml.serving.authorization import ModelAccess
 from lakehouse_ml.serving.batcher import Batcher
@@ -40,9 +40,9 @@ def _one_math_thread() -> None:
 class Runtime:
     def __init__(self, config: ServingConfig) -> None:
         settings = config.settings
-        catalog = Catalog(settings.root, settings.env)
+        catalog = Catalog(settings.root, settings.env, principal=config.principal)
         self.features = FeatureEngineeringClient(catalog)
-        self.principal = current_principal()
+        self.principal = catalog.principal
         self.access = ModelAccess(settings.root, settings.env)
         self.deployments = Deployments(
             self.features, use_tracking(settings.mlflow_tracking_uri), config.endpoints,

@@ -8,6 +8,7 @@ both domains' jobs as their principals)."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
+import lakehouse_ml.domains
 from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.config import Settings
 from lakehouse_ml.defs.factories.names import DOMAIN_TAG
@@ -29,8 +31,10 @@ from lakehouse_ml.governance import Metastore, PermissionDenied
 from lakehouse_ml.governance import domain_grants as grants
 from lakehouse_ml.governance.audit import audit_log
 from lakehouse_ml.governance.audit_chain import TABLE as AUDIT
-from lakehouse_ml.governance.policy import apply_policy, revoked_since_applied
-from lakehouse_ml.governance.principals import local_user
+from lakehouse_ml.governance.findings_catalog import inventory, policy_drift
+from lakehouse_ml.governance.policy import APPLIED, apply_policy, revoked_since_applied
+from lakehouse_ml.governance.principals import ENV_VAR, local_user
+from lakehouse_ml.serving.identity import serving_identity
 from tests.user_domains import declare_user_domains
 
 POLICY = Path(__file__).parents[2] / "lakehouse_ml" / "domains" / "churn" / "policy.yaml"
@@ -200,3 +204,78 @@ def test_a_grant_taken_out_of_a_policy_it_applied_is_revoked(settings: Settings,
                       "  - {securable: CATALOG, to: churn-pipeline, privileges: [USE CATALOG]}\n")
     apply_policy(policy, metastore=m)
     assert {x.privilege for x in m.effective_privileges(CHURN, "SCHEMA", "silver")} == set()
+
+
+def test_serving_a_domain_without_a_policy_acts_as_its_serving_principal(
+        lakehouse: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`serve --domain fleet`, launched by the admin, applies the grants derived for
+    `fleet-serving` and acts as it; launched as that principal, it applies nothing."""
+    assert serving_identity(lakehouse, "fleet") == "fleet-serving" != local_user()
+    m = Metastore(lakehouse.root, "dev")
+    held = {(g["securable"], g["privilege"]) for g in m.store.read()["grants"]
+            if g["principal"] == "fleet-serving"}
+    assert held == {
+        ("CATALOG dev", "USE CATALOG"), ("CATALOG dev", "BROWSE"),
+        *((f"SCHEMA dev.{x}", "USE SCHEMA") for x in ("fleet", "gold", "serving")),
+        *((f"SCHEMA dev.{x}", "CREATE TABLE") for x in ("fleet", "serving")),
+        ("TABLE dev.fleet.inference_log", "MODIFY"), ("TABLE dev.gold.vehicle_heat", "SELECT"),
+        ("TABLE dev.serving.tokens", "SELECT"), ("MODEL dev.fleet.breakdown_clf", "EXECUTE")
+    }, held
+    # churn's serving grants are derived the same way: exactly what its policy gave before
+    churn = grants.serving_plan(discover().declared["churn"], "dev")
+    assert {(k, p) for k, _, p in churn.grants} == {
+        ("CATALOG dev", "USE CATALOG"), ("CATALOG dev", "BROWSE"),
+        ("SCHEMA dev.gold", "USE SCHEMA"), ("SCHEMA dev.serving", "USE SCHEMA"),
+        ("SCHEMA dev.serving", "CREATE TABLE"), ("SCHEMA dev.churn", "USE SCHEMA"),
+        ("SCHEMA dev.churn", "CREATE TABLE"), ("TABLE dev.churn.inference_log", "MODIFY"),
+        ("TABLE dev.serving.tokens", "SELECT"), ("MODEL dev.churn.churn_clf", "EXECUTE"),
+        *((f"TABLE dev.gold.customer_{x}", "SELECT")
+          for x in ("engagement", "recency", "support", "profile"))}
+    version = m.store.version()
+    monkeypatch.setenv(ENV_VAR, "sensors-pipeline")  # not an admin: acts as itself
+    assert serving_identity(lakehouse, "fleet") == "sensors-pipeline"
+    assert m.store.version() == version
+
+
+def test_a_removed_domain_s_grants_are_revoked_but_not_a_broken_one_s(
+        lakehouse: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    serving_identity(lakehouse, "fleet")
+    m = Metastore(lakehouse.root, "dev")
+    m.check(FLEET, "MODIFY", "TABLE", "gold.vehicle_days")
+    wreck = tmp_path / "wreck"  # a package that fails to load: any domain's, maybe fleet's
+    wreck.mkdir()
+    (wreck / "__init__.py").write_text("raise RuntimeError('half-written')\n")
+    monkeypatch.delitem(sys.modules, "lakehouse_ml.domains.wreck", raising=False)
+    monkeypatch.setattr(lakehouse_ml.domains, "__path__", [str(POLICY.parents[1]),
+                                                           str(tmp_path)])
+    apply_domain_grants(lakehouse.root, lakehouse.env, ["churn"])
+    m.check(FLEET, "MODIFY", "TABLE", "gold.vehicle_days")  # kept while a package is broken
+    monkeypatch.setattr(lakehouse_ml.domains, "__path__", [str(POLICY.parents[1])])
+    apply_domain_grants(lakehouse.root, lakehouse.env, ["churn"])
+    state = m.store.read()
+    for gone in ("fleet-pipeline", "fleet-serving", "sensors-pipeline"):
+        assert not [g for g in state["grants"] if g["principal"] == gone], gone
+    assert {e["policy"] for e in state[APPLIED] if e["policy"].startswith("engine:")} == {
+        "engine:churn"}
+    m.check(CHURN, "MODIFY", "TABLE", "gold.daily_activity")  # churn's own stay
+
+
+def test_a_revoked_engine_grant_says_what_derived_it_and_a_table_declared_ahead_has_no_finding(
+        lakehouse: Settings) -> None:
+    m = Metastore(lakehouse.root, "dev")
+    m.revoke(["SELECT"], "TABLE", "gold.vehicle_heat", FLEET, as_principal=local_user())
+    [finding] = policy_drift(m.store.read())
+    assert finding.message.startswith(
+        "SELECT on TABLE dev.gold.vehicle_heat to 'fleet-pipeline' is derived by the engine "
+        "from domain 'fleet''s declarations (engine:fleet, applied at sha256 "), finding
+    assert ("to keep it revoked, remove from domain 'fleet' the declaration that needs it; "
+            "to restore it, GRANT it back") in finding.message
+    assert "remove it from the policy" not in finding.message
+    # fleet.inference_log is declared (granted on) before serving creates it: listed, and
+    # no missing_description until it exists; a table created without a comment has one
+    Catalog(lakehouse.root, "dev", principal=FLEET).create_table(
+        "fleet.predictions", ROWS.schema, TableInfo(owner="team:ml"))
+    rows, findings = inventory(m.namespace(m.store.read()), [])
+    assert "dev.fleet.inference_log" in {r.name for r in rows}
+    missing = {f.securable for f in findings if f.kind == "missing_description"}
+    assert "dev.fleet.predictions" in missing and "dev.fleet.inference_log" not in missing

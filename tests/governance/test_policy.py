@@ -39,20 +39,22 @@ def test_churn_policy_gives_the_pipeline_what_it_needs_and_no_more(root: str) ->
         m.check("churn-pipeline", privilege, "TABLE", "silver.customers")
         with pytest.raises(PermissionDenied, match=f"{privilege} on SCHEMA dev.silver"):
             m.check("churn-pipeline", privilege, "SCHEMA", "silver")  # nothing schema-wide
-    with pytest.raises(PermissionDenied, match="CREATE MODEL"):  # the policy declares the model
+    with pytest.raises(PermissionDenied, match="CREATE MODEL"):  # the engine declares the model
         m.check("churn-pipeline", "CREATE MODEL", "SCHEMA", "churn")
+    assert m.resolve("dev.churn.churn_clf").owner == "ml"  # its schema's owner
     m.check("churn-pipeline", "EXECUTE", "MODEL", "churn.churn_clf")
     with pytest.raises(PermissionDenied, match="'churn-pipeline' does not have CREATE SCHEMA"):
         m.check("churn-pipeline", "CREATE SCHEMA", "CATALOG", "dev")
     with pytest.raises(PermissionDenied, match="MANAGE"):
         m.check("churn-pipeline", "MANAGE", "TABLE", "silver.customers")
-    with pytest.raises(PermissionDenied, match="'churn-serving' does not have USE SCHEMA on "
-                                               "SCHEMA dev.silver"):
+    # serving's grants are derived too (domain_grants.serving_plan): the policy gives none
+    assert not [g for g in m.store.read()["grants"] if g["principal"] == "churn-serving"]
+    with pytest.raises(PermissionDenied, match="'churn-serving' does not have USE CATALOG"):
         m.check("churn-serving", "SELECT", "TABLE", "silver.customers")
     with pytest.raises(PermissionDenied, match="'analysts' does not have USE SCHEMA"):
         m.check("analysts", "SELECT", "TABLE", "silver.customers")
     assert {r["principal"] for r in m.show_grants("SCHEMA", "churn")} == {
-        "churn-pipeline", "churn-serving", "analysts", "data-eng", "ml"}
+        "churn-pipeline", "analysts", "data-eng", "ml"}
     assert m.resolve("dev.silver").owner == "data-eng"
 
 

@@ -1,8 +1,10 @@
-"""`lakehouse-ml serve` runs as its own service principal, `churn-serving`, with exactly the
-grants the churn policy gives it: on a lakehouse with the policy applied it serves a prediction
-end to end over real HTTP on 127.0.0.1 and writes its inference log; without any one of the
-grants it needs at startup it refuses to start, in one line naming principal, privilege and
-securable."""
+"""`lakehouse-ml serve --domain churn`, launched by the metastore admin, runs as its own
+service principal, `churn-serving`, with exactly the grants the engine derives for it from
+churn's declarations (`domain_grants.serving_plan`; churn's policy gives it none): it serves a
+prediction end to end over real HTTP on 127.0.0.1 and writes its inference log, every record
+its principal's, never the admin's; without any one of the grants it needs at startup (revoked
+by an admin: the engine does not give it back) it refuses to start, in one line naming
+principal, privilege and securable."""
 
 from __future__ import annotations
 
@@ -13,14 +15,15 @@ from pathlib import Path
 import httpx
 import polars as pl
 import pytest
-import yaml
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.config import Settings
+from lakehouse_ml.domains import discover
 from lakehouse_ml.governance import SERVICE_PRINCIPAL, Metastore
 from lakehouse_ml.governance.audit import audit_log
-from lakehouse_ml.governance.policy import apply_policy
+from lakehouse_ml.governance.domain_grants import serving_plan
 from lakehouse_ml.governance.principals import ENV_VAR, local_user
+from lakehouse_ml.serving.identity import serving_identity
 from lakehouse_ml.serving.tokens import TokenStore
 from tests.serving.conftest import (
     INVOCATIONS,
@@ -33,7 +36,6 @@ from tests.serving.conftest import (
     serve_process,
 )
 
-POLICY = Path(__file__).parents[2] / "lakehouse_ml" / "domains" / "churn" / "policy.yaml"
 SERVING = "churn-serving"
 CALLER = "churn-app"
 MODEL = "dev.churn.churn_clf"
@@ -42,7 +44,7 @@ USES = {"SELECT": ("generateTemporaryTableCredential", "TABLE"),
         "CREATE TABLE": ("createTable", "SCHEMA"), "EXECUTE": ("loadServedModel", "MODEL")}
 """The audited action that uses a privilege, and the kind of securable it names itself (a
 privilege on a schema is used by an action on a table inside it)."""
-UNRECORDED = {("CREATE TABLE", "SCHEMA serving"), ("BROWSE", "CATALOG")}
+UNRECORDED = {("CREATE TABLE", "SCHEMA dev.serving"), ("BROWSE", "CATALOG dev")}
 """Grants used by an allowed call that leaves no record: serving declares serving.tokens at
 startup (CREATE TABLE IF NOT EXISTS, checked on the schema whether or not the table exists),
 which exists, so the creation is a no-op; the refusal test below shows it is needed. BROWSE:
@@ -53,12 +55,14 @@ the first test shows its catalog lists them only with it."""
 @pytest.fixture
 def governed(lakehouse_copy: Settings, monkeypatch: pytest.MonkeyPatch
              ) -> tuple[Settings, Metastore, str]:
-    """A private copy of the lakehouse with the churn policy applied by the metastore admin, a
-    caller allowed to query the model and its token; every process started from here on acts
-    as `churn-serving` (`$LAKEHOUSE_PRINCIPAL`)."""
+    """A private copy of the lakehouse with churn's policy and its serving grants applied by
+    the metastore admin (as `serve --domain churn` applies them: `serving_identity`), a caller
+    allowed to query the model and its token; the processes started from here on are
+    launched by the admin (no `$LAKEHOUSE_PRINCIPAL`)."""
     admin = local_user()
-    metastore = apply_policy(POLICY, admin, metastore=Metastore(lakehouse_copy.root,
-                                                                lakehouse_copy.env))
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    assert serving_identity(lakehouse_copy, "churn") == SERVING
+    metastore = Metastore(lakehouse_copy.root, lakehouse_copy.env)
     metastore.add_principal(CALLER, SERVICE_PRINCIPAL, as_principal=admin)
     metastore.grant(["USE CATALOG"], "CATALOG", "dev", CALLER, as_principal=admin)
     metastore.grant(["USE SCHEMA"], "SCHEMA", "churn", CALLER, as_principal=admin)
@@ -67,7 +71,6 @@ def governed(lakehouse_copy: Settings, monkeypatch: pytest.MonkeyPatch
     token = TokenStore(catalog).create("app", principal=CALLER)
     shutil.rmtree(Path(lakehouse_copy.root) / "dev" / "churn" / "inference_log",
                   ignore_errors=True)  # so that serving creates it (another test may have)
-    monkeypatch.setenv(ENV_VAR, SERVING)
     return lakehouse_copy, metastore, token
 
 
@@ -89,16 +92,17 @@ def test_serve_as_churn_serving_predicts_over_http_and_writes_its_inference_log(
     settings, metastore, token = governed
     # the redactor of its inference log is built from every table's pii columns, as its
     # catalog lists them: all of them with BROWSE, not silver.customers' email without
-    listed = {c for t in Catalog(settings.root, settings.env).tables() for c in
-              t.info.pii_columns()}
-    assert "email" in listed
+    def listed() -> set[str]:
+        return {c for t in Catalog(settings.root, settings.env, principal=SERVING).tables()
+                for c in t.info.pii_columns()}
+
+    assert "email" in listed()
     metastore.revoke(["BROWSE"], "CATALOG", settings.env, SERVING, as_principal=local_user())
-    assert "email" not in {c for t in Catalog(settings.root, settings.env).tables() for c in
-                           t.info.pii_columns()}
+    assert "email" not in listed()
     metastore.grant(["BROWSE"], "CATALOG", settings.env, SERVING, as_principal=local_user())
     # the inference log is written at shutdown only, and so is the audit record of that write
-    with serve_process(settings, "--log-flush-rows", "100000", "--log-flush-seconds", "3600"
-                       ) as (url, _):
+    with serve_process(settings, "--domain", "churn", "--log-flush-rows", "100000",
+                       "--log-flush-seconds", "3600") as (url, _):
         answer = httpx.post(f"{url}{INVOCATIONS}", headers=auth(token), timeout=30,
                             json={"dataframe_records": [{"customer_id": 1}]})
         assert answer.status_code == 200, answer.text
@@ -108,20 +112,20 @@ def test_serve_as_churn_serving_predicts_over_http_and_writes_its_inference_log(
     assert logged(admin, [request_id], timeout=1)["status_code"].to_list() == [200]
     records = _serving_records(settings)
     assert records.filter(pl.col("status") != 200).is_empty(), records
+    assert records.filter(pl.col("action_name") == "loadServedModel").height >= 1  # as it
     used = set(records.select("action_name", "on").iter_rows())
-    # no more: every grant the policy gives churn-serving is used by some allowed call
-    # (USE CATALOG and USE SCHEMA by every call below them)
-    for grant in yaml.safe_load(POLICY.read_text())["grants"]:
-        if grant["to"] != SERVING:
+    # no more: every grant derived for churn-serving is used by some allowed call (USE
+    # CATALOG and USE SCHEMA by every call below them)
+    derived = serving_plan(discover().declared["churn"], settings.env).grants
+    assert {g["privilege"] for g in metastore.store.read()["grants"]
+            if g["principal"] == SERVING} == {privilege for _, _, privilege in derived}
+    for securable, _, privilege in derived:
+        kind, _, full = securable.partition(" ")
+        if privilege in ("USE CATALOG", "USE SCHEMA") or (privilege, securable) in UNRECORDED:
             continue
-        kind, _, name = grant["securable"].partition(" ")
-        for privilege in set(grant["privileges"]) - {"USE CATALOG", "USE SCHEMA"}:
-            if (privilege, grant["securable"]) in UNRECORDED:
-                continue
-            action, on = USES[privilege]
-            full = f"dev.{name}"
-            assert any(a == action and (o == full or o.startswith(f"{full}.") and on == kind)
-                       for a, o in used), (privilege, grant["securable"], sorted(used))
+        action, on = USES[privilege]
+        assert any(a == action and (o == full or o.startswith(f"{full}.") and on == kind)
+                   for a, o in used), (privilege, securable, sorted(used))
 
 
 # the privilege revoked, its securable, and the privilege the refusal names (serving sees
@@ -136,7 +140,8 @@ def test_serve_without_one_of_its_grants_refuses_to_start_naming_it(
         securable: str, named: str) -> None:
     settings, metastore, _ = governed
     metastore.revoke([privilege], kind, name, SERVING, as_principal=local_user())
-    done = subprocess.run([SERVE, "serve", "--port", str(free_port())], env=serve_env(settings),
+    done = subprocess.run([SERVE, "serve", "--domain", "churn", "--port", str(free_port())],
+                          env=serve_env(settings),
                           capture_output=True, text=True, timeout=STARTUP_SECONDS)
     assert done.returncode == 1, done.stderr
     message = done.stderr.strip()
