@@ -154,12 +154,13 @@ def refresh_feature_table(
         check_stamps(spec, chunk, frame)
         if not client.catalog.exists(spec.table):
             _create(client, spec, frame.schema)
+        rows += frame.height
+        statistics.add(frame)
         version = _write(client, spec, chunk, frame)
+        del frame  # not held under the state's write and the publication
         if kept is not None and (kept_as_of is None or kept.as_of > kept_as_of):
             # never an older state than the one kept
             carried = state.write(client.catalog, spec.table, kept, spec.build.description,
                                   spec.owner)
             kept_as_of = kept.as_of
-        rows += frame.height
-        statistics.add(frame)
     return SnapshotReport(days, rows, version, client.publish_table(spec.table), statistics)

@@ -423,3 +423,39 @@ def test_usable_state_ends_before_the_first_snapshot_and_was_not_touched() -> No
     assert state.usable(None, days, None) is None
     assert state.usable(carried, [], None) is None
     assert state.keep_as_of(days, 7) == date(2026, 2, 23)
+
+
+# ---- engagement built in ranges of customers ---------------------------------------------
+@pytest.mark.parametrize("case", sorted(SNAPSHOT_DAYS))
+def test_engagement_in_customer_ranges_equals_one_build(
+    lakehouse: Catalog, case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Built 37 customers at a time (14 ranges, the last one short), with the kept state of an
+    earlier build or without one, the snapshots and the state to keep equal one build of the
+    whole population bit for bit, and the rows come out in (customer, time) order."""
+    days = SNAPSHOT_DAYS[case]
+    inputs = {name: lakehouse.scan(name) for name in ENGAGEMENT.inputs}
+    build = ENGAGEMENT.build
+    assert isinstance(build, state.StatefulBuild)
+    earlier = [min(days) - timedelta(days=20 - i) for i in range(10)]
+    keep = state.keep_as_of(days, ENGAGEMENT.max_lateness_days)
+    _, kept = build.build(inputs, earlier, None,
+                          state.keep_as_of(earlier, ENGAGEMENT.max_lateness_days))
+    assert kept is not None
+    carried = state.Carried(kept.rows.collect().lazy(), kept.as_of)
+    for start in (None, carried if min(days) > START + timedelta(days=30) else None):
+        out: dict[int, tuple[pl.DataFrame, pl.DataFrame | None]] = {}
+        for part in (37, 10**9):
+            monkeypatch.setattr(churn, "PART_CUSTOMERS", part)
+            lazy, to_keep = build.build(inputs, days, start, keep)
+            out[part] = (lazy.collect(), None if to_keep is None else
+                         to_keep.rows.collect().sort(KEY, "product_id"))
+        ranges, whole = out[37], out[10**9]
+        assert_frame_equal(ranges[0], ranges[0].sort(KEY, TS), check_exact=True)
+        assert_frame_equal(ranges[0], whole[0].sort(KEY, TS), check_exact=True)
+        assert ranges[0].get_column(KEY).n_unique() > 37 * 10
+        assert (ranges[1] is None) == (whole[1] is None)
+        if ranges[1] is not None:
+            assert_frame_equal(ranges[1], whole[1], check_exact=True)
+    assert_frame_equal(out[37][0], grid_engagement(inputs, days).collect().sort(KEY, TS),
+                       check_exact=True)

@@ -37,6 +37,8 @@ KEY, TS = "customer_id", "feature_ts"
 ACTIVITY, CUSTOMERS, EVENTS, TICKETS = (
     "gold.daily_activity", "silver.customers", "silver.events", "silver.tickets")
 CUSTOMER_VERSIONS = "bronze.customers"
+PART_CUSTOMERS = 20_000
+"""Customers whose engagement snapshots are built together (`_engagement`)."""
 
 
 def _span(days: Sequence[date]) -> tuple[date, date]:
@@ -97,54 +99,88 @@ def _sightings(inputs: Mapping[str, pl.LazyFrame], first: date, last: date) -> p
     ).select(KEY, "product_id", pl.col("event_ts").dt.date().alias("day"))
 
 
+def _start(inputs: Mapping[str, pl.LazyFrame], days: Sequence[date], state: Carried | None,
+           keep: date) -> Carried:
+    """The last sightings the counts start from: `state` (up to a day before the first
+    snapshot's eve), or without one the 90-day look-back's (as of `keep` if it is in the
+    look-back, else the first snapshot's eve's eve), reduced first."""
+    if state is not None:
+        return state
+    first = min(days) - DAY
+    before = keep if first - HORIZON * DAY <= keep < first else first - DAY
+    return Carried(last_sightings(_sightings(inputs, before - (HORIZON - 1) * DAY, before),
+                                  KEY, "product_id"), before)
+
+
 def _distinct_products(inputs: Mapping[str, pl.LazyFrame], days: Sequence[date],
-                       customers: pl.LazyFrame, stamps: pl.LazyFrame, state: Carried | None,
-                       keep: date) -> tuple[pl.LazyFrame, Carried | None]:
-    """Distinct products in 7/30/90 days at each snapshot, and the last sighting per customer
-    and product to keep as of `keep` (None if `keep` is not after the state's day).
-
-    From `state` (last sightings up to a day before the first snapshot's eve) it reads only
-    the sightings after that day; without one, the 90-day look-back (from `keep`'s, if
-    earlier), reduced first."""
+                       customers: pl.LazyFrame, stamps: pl.LazyFrame, start: Carried
+                       ) -> pl.LazyFrame:
+    """Distinct products in 7/30/90 days at each snapshot, from the last sightings `start`
+    and the sightings after its day (`_start`)."""
     first, last = min(days) - DAY, max(days) - DAY
-    kept_before = None if state is None else state.as_of
-    if state is None:  # last sightings as of `keep` if it is in the look-back, else first's eve
-        before = keep if first - HORIZON * DAY <= keep < first else first - DAY
-        state = Carried(last_sightings(_sightings(inputs, before - (HORIZON - 1) * DAY, before),
-                                       KEY, "product_id"), before)
-    recent = _sightings(inputs, state.as_of + DAY, last)
-    distinct = distinct_in_windows(
-        _known(state.rows, customers), _known(recent, customers), stamps, KEY, "product_id",
+    recent = _sightings(inputs, start.as_of + DAY, last)
+    return distinct_in_windows(
+        _known(start.rows, customers), _known(recent, customers), stamps, KEY, "product_id",
         {f"distinct_products_{w}d": w for w in WINDOWS}, first, last)
-    if keep < state.as_of or keep == kept_before:  # nothing newer to keep
-        return distinct, None
-    kept = advance_last_seen(state.rows, recent, KEY, "product_id", keep, HORIZON)
-    return distinct, Carried(kept, keep)
 
 
-def _engagement(inputs: Mapping[str, pl.LazyFrame], days: Sequence[date],
-                state: Carried | None, keep: date) -> tuple[pl.LazyFrame, Carried | None]:
+def _kept(inputs: Mapping[str, pl.LazyFrame], days: Sequence[date], start: Carried,
+          state: Carried | None, keep: date) -> Carried | None:
+    """The last sighting per customer and product to keep as of `keep`, of every customer
+    (None if `keep` is not after the day of `state`, the state given)."""
+    if keep < start.as_of or (state is not None and keep == state.as_of):
+        return None  # nothing newer to keep
+    recent = _sightings(inputs, start.as_of + DAY, max(days) - DAY)
+    return Carried(advance_last_seen(start.rows, recent, KEY, "product_id", keep, HORIZON), keep)
+
+
+def _engagement_of(inputs: Mapping[str, pl.LazyFrame], days: Sequence[date],
+                   start: Carried | None) -> pl.DataFrame:
+    """The snapshots of `days` of the customers in `inputs` (collected), distinct products
+    counted from `start` (none: no days)."""
     customers, stamps, first, last = _inputs(inputs, days)
     activity = _counted(_activity(inputs, METRICS), customers, first, last)
     sums = window_sums(activity, stamps, KEY, {
         **{f"{m}_{w}d": Window(m, w) for m in METRICS for w in WINDOWS},
         "_events_before_30d": Window("events", 30, offset=30),
     }, [d - DAY for d in days])
-    if not days:
-        empty = stamps.select(KEY, "day", *(pl.lit(None, pl.Int64).alias(f"distinct_products_{w}d")
-                                            for w in WINDOWS))
-        distinct, kept = empty, None
+    if start is None:
+        distinct = stamps.select(KEY, "day", *(
+            pl.lit(None, pl.Int64).alias(f"distinct_products_{w}d") for w in WINDOWS))
     else:
-        distinct, kept = _distinct_products(inputs, days, customers, stamps, state, keep)
         # computed before the sums rather than in one plan with them: the two at once held
         # both's joins in memory (a refresh at 50k customers: ~100 MiB more at its peak)
-        distinct = distinct.collect(engine="streaming").lazy()
+        distinct = _distinct_products(inputs, days, customers, stamps, start).collect(
+            engine="streaming").lazy()
     before = pl.col("_events_before_30d")
     features = sums.join(distinct, on=[KEY, "day"], how="left").with_columns(
         pl.col("revenue_7d", "revenue_30d", "revenue_90d").round(2),
         ((pl.col("events_30d") - before) / (before + 1)).round(6).alias("activity_trend_mom"),
     )
-    return _stamped(features, [f.name for f in ENGAGEMENT_FEATURES]), kept
+    return _stamped(features, [f.name for f in ENGAGEMENT_FEATURES]).collect(engine="streaming")
+
+
+def _parts(customers: pl.LazyFrame) -> list[pl.Expr]:
+    """Filters on `KEY` splitting the known customers into ranges of at most
+    `PART_CUSTOMERS` (other keys, which no snapshot has, in none)."""
+    keys = customers.select(pl.col(KEY).drop_nulls().unique().sort()).collect().to_series()
+    return [pl.col(KEY).is_between(keys[i], keys[min(i + PART_CUSTOMERS, keys.len()) - 1])
+            for i in range(0, keys.len(), PART_CUSTOMERS)] or [pl.lit(False)]
+
+
+def _engagement(inputs: Mapping[str, pl.LazyFrame], days: Sequence[date],
+                state: Carried | None, keep: date) -> tuple[pl.LazyFrame, Carried | None]:
+    """Built for a range of at most `PART_CUSTOMERS` customers at a time (every feature is
+    one customer's), each sorted by customer and time: the memory of the counts and sums
+    follows the part, not the population, and the parts laid end to end are in the order a
+    feature table is written in (`prepare_rows` then need not sort them again)."""
+    if not days:
+        return _engagement_of(inputs, days, None).lazy(), None
+    start = _start(inputs, days, state, keep)
+    built = [_engagement_of({name: frame.filter(part) for name, frame in inputs.items()},
+                            days, Carried(start.rows.filter(part), start.as_of)).sort(KEY, TS)
+             for part in _parts(inputs[CUSTOMERS])]
+    return pl.concat(built).lazy(), _kept(inputs, days, start, state, keep)
 
 
 engagement = StatefulBuild(
