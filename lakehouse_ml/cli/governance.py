@@ -23,8 +23,18 @@ catalog = typer.Typer(cls=OneLineErrors, no_args_is_help=True,
                       help="Securables: catalogs, schemas, tables, models, functions.")
 policy = typer.Typer(cls=OneLineErrors, no_args_is_help=True,
                      help="Governance policy files (groups, grants, owners, tags).")
+
+
+def _given(name: str | None) -> str | None:
+    """`--as` given empty or blank is refused, not taken for the default (the OS user)."""
+    if name is not None and not name.strip():
+        raise typer.BadParameter("an empty principal name: name one, or leave --as out")
+    return name
+
+
 AsPrincipal = Annotated[str | None, typer.Option(
-    "--as", envvar=ENV_VAR, help="Act as this principal (default: the local OS user).")]
+    "--as", envvar=ENV_VAR, callback=_given,
+    help="Act as this principal (default: the local OS user).")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 

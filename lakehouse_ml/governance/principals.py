@@ -32,9 +32,14 @@ def local_user() -> str:
 
 
 def current_principal(as_principal: str | None = None) -> str:
-    """The caller: `as_principal` (`--as`), else `$LAKEHOUSE_PRINCIPAL`, else the OS user."""
-    name = as_principal or os.environ.get(ENV_VAR) or local_user()
-    return validate_name(name)
+    """The caller: `as_principal` (`--as`), else `$LAKEHOUSE_PRINCIPAL`, else the OS user.
+    ValueError for an invalid name, also for `$LAKEHOUSE_PRINCIPAL` set but blank: an identity
+    given empty is refused, never taken for the OS user (a metastore admin by default)."""
+    if as_principal:
+        return validate_name(as_principal)
+    if ENV_VAR in os.environ:
+        return validate_name(os.environ[ENV_VAR])
+    return validate_name(local_user())
 
 
 def validate_name(name: str) -> str:

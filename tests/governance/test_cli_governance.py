@@ -44,6 +44,10 @@ def test_ls_and_describe(cli: Metastore) -> None:
      "principal 'carol' does not exist", 1),
     (["sql", "--as", "bob", "GRANT SELECT ON TABLE silver.customers TO ann"],
      "permission denied: 'bob' does not have MANAGE on TABLE dev.silver.customers", 1),
+    # an empty identity is refused, not taken for the OS user (a metastore admin)
+    (["sql", "--as", "", "GRANT SELECT ON TABLE silver.customers TO ann"],
+     "an empty principal name", 2),
+    (["catalog", "ls", "--as", " "], "an empty principal name", 2),
 ])
 def test_errors_are_one_line(cli: Metastore, args: list[str], message: str, code: int) -> None:
     result = runner.invoke(app, args)

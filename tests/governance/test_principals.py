@@ -58,6 +58,15 @@ def test_caller_identity(monkeypatch: pytest.MonkeyPatch) -> None:
         current_principal("a`b")
 
 
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_an_identity_set_blank_is_refused_not_taken_for_the_os_user(
+        blank: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`LAKEHOUSE_PRINCIPAL=""` used to act as the OS user, the metastore admin by default."""
+    monkeypatch.setenv("LAKEHOUSE_PRINCIPAL", blank)
+    with pytest.raises(ValueError, match="invalid principal name"):
+        current_principal()
+
+
 def test_acting_as_from_the_environment(metastore: Metastore, monkeypatch: pytest.MonkeyPatch
                                         ) -> None:
     monkeypatch.setenv("LAKEHOUSE_PRINCIPAL", "bob")
