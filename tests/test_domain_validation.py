@@ -3,8 +3,9 @@ naming the package and what is wrong in one line, and the other domains still lo
 a stranger's report, findings 2-4):
 
 - a table the engine writes itself (`pipeline.progress`, `governance.*`, `serving.tokens`,
-  `monitoring.*`, a feature table's `_state`, a source's `_moves`, a model's predictions or
-  inference log) declared as a domain's table: the engine's table would be overwritten;
+  `monitoring.*`, a feature table's `_state`, a source's `_moves`, a model's predictions,
+  inference log or lifecycle records) declared as a domain's table: the engine's table would
+  be overwritten;
 - a module attribute discovery reads (DOMAIN, MODELS, MONITORS, RETRAINING) of the wrong
   type: it took every command down;
 - a declaration that can only fail mid-run (an unknown landing format, a key or event time
@@ -136,6 +137,12 @@ def test_a_models_engine_tables_are_refused_as_domain_tables(
      "'predictions''s batch scores to"),
     ("replace(MODEL, name='training_set')", "model 'training_set' (fleet.training_set) has "
      "the name of training set 'fleet.training_set', a table of its schema"),
+    # the lifecycle records (`ml.records.record_tables`) were accepted: a stranger's finding 7
+    ("replace(MODEL, name='validation_results')", "model 'validation_results' "
+     "(fleet.validation_results) is the table the engine writes the validation results of "
+     "model 'validation_results' to"),
+    ("replace(MODEL, name='alias_changes')", "model 'alias_changes' (fleet.alias_changes) is "
+     "the table the engine writes the alias changes of model 'alias_changes' to"),
 ])
 def test_a_model_named_as_a_table_of_its_schema_is_refused(
         place: Callable[[str, str], str], model: str, said: str) -> None:

@@ -16,6 +16,7 @@ from lakehouse_ml.governance.lineage import LINEAGE_TABLES
 from lakehouse_ml.medallion.moves import moves_table
 from lakehouse_ml.medallion.progress import TABLE as PROGRESS
 from lakehouse_ml.medallion.spec import Domain
+from lakehouse_ml.ml.records import RECORD_TABLES, record_tables
 from lakehouse_ml.ml.spec import ModelSpec
 from lakehouse_ml.monitoring.failed_runs import TABLE as FAILED_RUNS
 from lakehouse_ml.monitoring.spec import OUTPUT_SCHEMA as MONITORING
@@ -34,13 +35,16 @@ metric tables, named by the engine from the monitored table), `serving`."""
 def derived_tables(domain: Domain, models: Iterable[ModelSpec]) -> Iterator[tuple[str, str]]:
     """(table, what) for each table the engine writes for the domain's declarations beside
     the declared ones: a source's silver moves table, a feature table's state table, a model
-    schema's inference log."""
+    schema's inference log and lifecycle records (`ml.records.record_tables`: every table
+    that module writes, so a new one is reserved with it)."""
     for source in domain.sources:
         yield moves_table(source), f"the moves of source {source.name!r}"
     for table in domain.feature_tables:
         yield state_table(table.table), f"the state of feature table {table.name!r}"
     for model in models:
         yield inference_log(model.schema), f"the inference log of model {model.name!r}"
+        for table, name in zip(record_tables(model.schema), RECORD_TABLES, strict=True):
+            yield table, f"the {name.replace('_', ' ')} of model {model.name!r}"
 
 
 def engine_owned(table: str) -> str | None:
