@@ -142,6 +142,23 @@ def test_an_unclosed_quote_rejects_its_line_only() -> None:
     assert "malformed CSV" in reasons(parsed)[2]
 
 
+def test_a_quoted_field_split_over_two_lines_rejects_both_halves() -> None:
+    """The second half (`x",...`) was read as a record whose customer_id is `x"` (a stranger's
+    report 11c, finding 6): a quote in a field not quoted whole is malformed (RFC 4180)."""
+    data = (f'{CUSTOMER_HEADER}\n"1\nx",u1@x.com,US,basic,t-01,2025-01-01,x\n'
+            f'3,"a ""b"", c",US,basic,t-01,2025-01-01,x\n4,u4@x.com,U"S,basic,t-01,2025-01-01,x\n'
+            f"{customer(5)}\n").encode()
+    parsed = csv(data)
+    assert parsed.records["customer_id"].to_list() == ["3", "5"]
+    assert parsed.records["email"].to_list()[0] == 'a "b", c'
+    said = reasons(parsed)
+    assert sorted(said) == [2, 3, 5]
+    assert said[2].startswith("malformed CSV: unexpected end of data")
+    assert said[3].startswith("malformed CSV: field 1 (customer_id) holds a quote but is not "
+                              "quoted whole")
+    assert said[5].startswith("malformed CSV: field 3 (country) holds a quote")
+
+
 def test_landed_records_are_counted_from_the_bytes() -> None:
     assert landed_records(b"") == 0
     assert landed_records(b"\xef\xbb\xbf") == 0

@@ -13,9 +13,10 @@ string is kept as its JSON text and named in `_nested_columns` too (the contract
 (`duplicate key 'delayed'`), never read as its first or its last value.
 
 Whatever the bytes hold, parsing never raises: a line that is not valid UTF-8, not a JSON
-object, nested too deeply, longer than `MAX_LINE_BYTES`, or (CSV) of the wrong field count is a
-reject with its reason; a CSV whose header is unreadable, repeats a name or lacks a declared
-column has every line rejected (the header says what the values mean, so none can be trusted).
+object, nested too deeply, longer than `MAX_LINE_BYTES`, or (CSV) of the wrong field count or
+with a quote in a field not quoted whole is a reject with its reason; a CSV whose header is
+unreadable, repeats a name or lacks a declared column has every line rejected (the header says
+what the values mean, so none can be trusted).
 """
 
 from __future__ import annotations
@@ -293,15 +294,40 @@ def _parse_jsonl(data: bytes, columns: Sequence[str], types: dict[str, pl.DataTy
 
 
 # -------------------------------------------------------------------------------------------- CSV
-def _csv_row(text: str) -> list[str] | _Rejected:
+_CSV_FIELD = re.compile(r'"(?:[^"]|"")*"(?=,|\Z)|[^,"]*(?=,|\Z)')
+"""One RFC 4180 field followed by a comma or the line's end: quoted whole (a quote inside
+doubled) or holding no quote."""
+
+
+def _bare_quote(text: str) -> int | None:
+    """The 0-based index of the first field of `text` (a line `csv` read without error) that
+    holds a quote without being quoted whole (`x",2`: Python's `csv` takes it as text), or
+    None."""
+    position, field = 0, 0
+    while (match := _CSV_FIELD.match(text, position)) is not None:
+        if match.end() == len(text):
+            return None
+        position, field = match.end() + 1, field + 1
+    return field
+
+
+def _csv_row(text: str, header: Sequence[str] = ()) -> list[str] | _Rejected:
     """One line's fields; a line is never continued by the next (an unclosed quote is an
-    error), so one bad line cannot swallow the lines after it."""
+    error, and so is a quote inside an unquoted field, which may be the second half of a
+    line-split quoted one), so one bad line cannot swallow, or become, the lines after it.
+    `header`: the column names, to name a field in the reason (the header line: none)."""
     if '"' not in text:
         return text.split(",") if text else []
     try:
-        return next(csv.reader((text,), strict=True), [])
+        row = next(csv.reader((text,), strict=True), [])
     except csv.Error as error:
         return _Rejected(f"malformed CSV: {error}")
+    if (field := _bare_quote(text)) is not None:
+        name = f" ({header[field]})" if field < len(header) else ""
+        return _Rejected(f"malformed CSV: field {field + 1}{name} holds a quote but is not "
+                         "quoted whole (RFC 4180: a quoted field starts and ends with a quote, "
+                         "one inside it doubled)")
+    return row
 
 
 def _header_problem(header: list[str] | _Rejected, columns: Sequence[str]) -> str | None:
@@ -324,8 +350,9 @@ def _parse_csv(data: bytes, columns: Sequence[str], types: dict[str, pl.DataType
     lines = _split(_normalised(data))
     rows: list[list[str] | _Rejected] = []
     for line in lines:
+        header = rows[0] if rows and isinstance(rows[0], list) else ()
         try:
-            rows.append(_csv_row(_decoded(line)))
+            rows.append(_csv_row(_decoded(line), header))
         except _Rejected as reason:
             rows.append(reason)
     problem = _header_problem(rows[0], columns) if rows else None
