@@ -9,7 +9,7 @@ so a one-day refresh replaces only the files of the days it redoes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import polars as pl
@@ -41,6 +41,10 @@ class SnapshotReport:
     published: PublishReport
     statistics: FeatureStatistics
     """Per-feature statistics of the snapshot rows written."""
+    stale_days: list[date] = field(default_factory=list)
+    """Snapshot days (contiguous, ascending) the late data of this refresh change but which it
+    did not redo, being older than `max_lateness_days` (`stale_snapshot_days`): they keep
+    their old values until rebuilt. Empty when every changed snapshot was redone."""
 
 
 def snapshot_days(
@@ -60,6 +64,22 @@ def snapshot_days(
         first = min(first, max(earliest_touched + timedelta(days=1),
                                first - timedelta(days=spec.max_lateness_days)))
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def stale_snapshot_days(
+    spec: FeatureTableSpec, partition_days: Sequence[str], earliest_touched: date | None
+) -> list[date]:
+    """The snapshot days that records of `earliest_touched` (the earliest data day the
+    refreshed batches changed) alter but that `snapshot_days` does not redo, because they lie
+    more than `spec.max_lateness_days` before the first partition's snapshot: from
+    `earliest_touched` + 1 day to the day before the first day redone, ascending. Such a
+    snapshot is a candidate (a window shorter than the gap may leave it unchanged); a
+    backfill would recompute it. No partition days or no touched day: none."""
+    redone = snapshot_days(spec, partition_days, earliest_touched)
+    if not redone or earliest_touched is None:
+        return []
+    first = earliest_touched + DAY
+    return [first + timedelta(days=i) for i in range((redone[0] - first).days)]
 
 
 def _build(client: FeatureEngineeringClient, spec: FeatureTableSpec, days: list[date],
@@ -163,4 +183,5 @@ def refresh_feature_table(
             carried = state.write(client.catalog, spec.table, kept, spec.build.description,
                                   spec.owner)
             kept_as_of = kept.as_of
-    return SnapshotReport(days, rows, version, client.publish_table(spec.table), statistics)
+    return SnapshotReport(days, rows, version, client.publish_table(spec.table), statistics,
+                          stale_snapshot_days(spec, partition_days, earliest_touched))
