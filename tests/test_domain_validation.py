@@ -360,6 +360,17 @@ LOOKUP = ("from lakehouse_ml.features import FeatureLookup\n"
      "MODEL.batch_scoring, key='vehicle')),)\n",
      "model 'breakdown_clf': batch_scoring key 'vehicle' is not a column of silver.pings "
      "(engine_temp, ping_id, pinged_at, vehicle_id)"),
+    # a stranger's report 11c, finding 7: accepted at load, these failed (or were ignored) later
+    ("DOMAIN = replace(FLEET, name='named')\nMODELS = (replace(MODEL, slices=('nope',)),)\n",
+     "model 'breakdown_clf': slices names 'nope', not a column of its training set ("),
+    ("DOMAIN = replace(FLEET, name='named')\n"
+     "MODELS = (replace(MODEL, categorical=('nope2',)),)\n",
+     "model 'breakdown_clf': categorical names 'nope2', not a column of its training set ("),
+    ("import polars as pl\nTS = replace(FLEET.training_set, population=pl.col('nope') > 1)\n"
+     "DOMAIN = replace(FLEET, name='named', training_set=TS)\n"
+     "MODELS = (replace(MODEL, training_set=TS),)\n",
+     "training set 'fleet.training_set': population reads 'nope', not a column of its "
+     "training set ("),
 ])
 def test_a_table_parameter_or_key_a_declaration_names_wrongly_is_refused_at_load(
         place: Callable[[str, str], str], code: str, said: str) -> None:

@@ -10,8 +10,10 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 
 import polars as pl
 
+from lakehouse_ml.features.functions import FeatureFunction
 from lakehouse_ml.features.lookup import FeatureLookup
-from lakehouse_ml.medallion.spec import Aggregate, Domain
+from lakehouse_ml.features.snapshots import AS_OF
+from lakehouse_ml.medallion.spec import Aggregate, Domain, TrainingSetSpec
 from lakehouse_ml.ml.estimator import ESTIMATOR, estimator_params
 from lakehouse_ml.ml.spec import ModelSpec
 
@@ -80,15 +82,67 @@ def _key_column(domain: Domain, model: ModelSpec, columns: Mapping[str, pl.Schem
                          f"column of {table} ({', '.join(sorted(known[table]))})")
 
 
+def training_columns(domain: Domain, training_set: TrainingSetSpec) -> set[str] | None:
+    """The columns of `training_set` as built, from declarations alone: its labels' contract
+    columns, each lookup's features (as renamed) and `snapshot_at`, each feature function's
+    output, less `exclude_columns`. None when they are not known at load: labels that are not
+    a source's silver table of `domain`, or a lookup of a feature table another domain
+    declares."""
+    labels = {s.silver_table: s for s in domain.sources}.get(training_set.labels)
+    if labels is None:
+        return None
+    tables = {f.table: f for f in domain.feature_tables}
+    columns = set(labels.contract.to_schema().columns)
+    for step in training_set.feature_lookups:
+        if isinstance(step, FeatureFunction):
+            columns.add(step.output)
+            continue
+        if not isinstance(step, FeatureLookup) or _short(step.table_name) not in tables:
+            return None
+        names = step.feature_names or [f.name for f in tables[_short(step.table_name)].features]
+        columns |= {step.output_name(name) for name in (*names, AS_OF)}
+    return columns - set(training_set.exclude_columns)
+
+
+def _unknown(named: Sequence[str], columns: set[str]) -> str | None:
+    """The first of `named` not in `columns`, quoted, with the columns there are."""
+    if unknown := [name for name in named if name not in columns]:
+        return f"{unknown[0]!r}, not a column of its training set ({', '.join(sorted(columns))})"
+    return None
+
+
+def _columns_named(domain: Domain, models: Sequence[ModelSpec]) -> None:
+    """ValueError naming the declaration, the field and the column when the training set's
+    `population` reads, or a model's `slices` or `categorical` names, a column the training
+    set will not have (when its columns are known at load: `training_columns`)."""
+    training_set = domain.training_set
+    columns = training_columns(domain, training_set) if training_set else None
+    if training_set is None or columns is None:
+        return
+    if training_set.population is not None:
+        try:
+            read = training_set.population.meta.root_names()
+        except pl.exceptions.PolarsError:  # an expression polars cannot list: checked when run
+            read = []
+        if said := _unknown(read, columns):
+            raise ValueError(f"training set {training_set.name!r}: population reads {said}")
+    for model in models:
+        for attribute in ("slices", "categorical"):
+            if said := _unknown(getattr(model, attribute), columns):
+                raise ValueError(f"model {model.name!r}: {attribute} names {said}")
+
+
 def check_declarations(domain: Domain, models: Sequence[ModelSpec]) -> None:
     """ValueError (one line) for the first of: an aggregate whose build fails on empty inputs
     or does not return its `day_column` and `primary_key` (`aggregate_columns`); a model
     `params` name the estimator does not take; a batch scoring `keys_table` of the domain that
-    lacks its `key`."""
+    lacks its `key`; a population, `slices` or `categorical` column the training set will not
+    have (`training_columns`, when known at load)."""
     columns = {a.table: aggregate_columns(domain, a) for a in domain.aggregates}
     for model in models:
         _params(model)
         _key_column(domain, model, columns)
+    _columns_named(domain, models)
 
 
 def _lookups(domain: Domain, models: Sequence[ModelSpec]) -> Iterator[tuple[str, FeatureLookup]]:
