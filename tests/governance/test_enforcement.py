@@ -6,7 +6,6 @@ row filters apply on every read path before the caller's own predicates."""
 from __future__ import annotations
 
 import json
-import time
 
 import polars as pl
 import pytest
@@ -295,20 +294,23 @@ def test_dagster_previews_are_rendered_with_masks(filled: str, metastore: Metast
         table_metadata(Catalog(filled, "dev", principal="bob"), "silver.customers")
 
 
-def test_a_governed_read_costs_little_more(filled: str) -> None:
-    """The check of an allowed read is remembered: a stat and a lookup, not a state read.
-    Reads alternate between the two catalogs and the fastest of each counts (load spikes
-    on a shared machine only ever add time)."""
+def test_an_allowed_read_is_remembered_until_the_governance_state_moves(
+        filled: str, metastore: Metastore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check of an allowed read is remembered: a stat and a lookup, not a read of the
+    governance state, until a grant, revoke or policy moves the state on. (What a governed
+    read costs is measured by bench/governance, bench/RESULTS.md section 5, not timed here.)"""
     governed = Catalog(filled, "dev")
-    plain = Catalog(filled, "dev", governed=False)
-    best = {governed: float("inf"), plain: float("inf")}
-    for _ in range(40):
-        for catalog in best:
-            start = time.perf_counter()
-            catalog.read("silver.customers")
-            best[catalog] = min(best[catalog], time.perf_counter() - start)
-    overhead = best[governed] - best[plain]
-    assert overhead < 0.002, f"{overhead * 1e3:.2f} ms per read"
+    governed.read("silver.customers")
+    reads: list[int] = []
+    store = type(metastore.store)
+    original = store.read
+    monkeypatch.setattr(store, "read", lambda self: reads.append(1) or original(self))
+    for _ in range(3):
+        governed.read("silver.customers")
+    assert reads == []
+    metastore.add_principal("carol", "user")  # the state moves on: decided again
+    governed.read("silver.customers")
+    assert reads
 
 
 def test_online_features_need_select_and_are_masked(root: str, metastore: Metastore) -> None:
