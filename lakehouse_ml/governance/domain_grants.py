@@ -50,7 +50,6 @@ from lakehouse_ml.governance.metastore import CREATE_ACTION, UPDATE_ACTION, Meta
 from lakehouse_ml.governance.policy import APPLIED, ENGINE, GrantKey
 from lakehouse_ml.governance.store import State
 from lakehouse_ml.medallion.progress import TABLE as PROGRESS
-from lakehouse_ml.ml.records import record_tables
 from lakehouse_ml.monitoring.spec import BaselineTable, Monitor
 from lakehouse_ml.serving.inference_log import table_name as inference_log
 from lakehouse_ml.serving.tokens import TABLE as TOKENS
@@ -98,7 +97,6 @@ def needs(declared: Declared) -> Needs:
     domain, models = declared.domain, declared.models
     named = {f"{m.schema}.{m.name}" for m in models}
     writes = {t for t in table_claims(domain, models) if not t.startswith("schema ")} - named
-    writes |= {t for m in models for t in record_tables(m.schema)}
     writes |= {t for m in declared.monitors
                for t in (m.profile_metrics_table, m.drift_metrics_table)}
     writes |= set(SHARED_TABLES)
