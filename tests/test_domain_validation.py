@@ -158,6 +158,17 @@ def test_a_package_that_calls_sys_exit_is_left_out_and_the_others_load(
     assert broken(where).startswith("cannot be imported: SystemExit: 0 (__init__.py, line 2)")
 
 
+@pytest.mark.parametrize("call", ["import os\nos._exit(0)\n", "import posix\nposix._exit(0)\n",
+                                  "from os import _exit\n_exit(0)\n"])
+def test_a_package_that_calls_os_exit_is_left_out_and_the_others_load(
+        place: Callable[[str, str], str], call: str) -> None:
+    """`os._exit(0)` skips every handler: `domains` and `run` printed nothing, exit 0, having
+    run nothing (a stranger's finding 4)."""
+    where = place("halts", call)
+    assert broken(where) == ("cannot be imported: ProcessExit: os._exit(0) while being "
+                             "imported (__init__.py, line 2)")
+
+
 def test_the_reserved_names_are_the_engines_own_constants() -> None:
     assert {PROGRESS, AUDIT_LOG, TOKENS} <= set(ENGINE_TABLES)
     assert {"pipeline", "governance", "monitoring", "serving"} == ENGINE_SCHEMAS

@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import pkgutil
+import posix
 import re
 import traceback
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from lakehouse_ml.domains.references import across_domains, check_declarations
 from lakehouse_ml.domains.reserved import derived_tables, engine_owned
@@ -92,6 +95,28 @@ def _import_error(where: str, error: BaseException) -> str:
     return f"{message} ({Path(inside[-1].filename).relative_to(where)}, line {inside[-1].lineno})"
 
 
+class ProcessExit(SystemExit):
+    """A package called `os._exit` while imported (which ends the process at once, skipping
+    every handler: a command that printed nothing and exited 0, having run nothing)."""
+
+
+def _refuse_exit(status: int) -> NoReturn:
+    raise ProcessExit(f"os._exit({status}) while being imported")
+
+
+@contextmanager
+def _exit_refused() -> Iterator[None]:
+    """`os._exit` (and `posix._exit`) raises `ProcessExit` instead, while a package is imported.
+    Domain packages are code the pipeline runs with its powers and must be trusted; this only
+    keeps a mistaken exit from passing for success."""
+    real = os._exit
+    os._exit = posix._exit = _refuse_exit
+    try:
+        yield
+    finally:
+        os._exit = posix._exit = real
+
+
 def _packages() -> Iterator[tuple[str, ModuleType | BrokenPackage]]:
     """Each package's folder and its module, or why it cannot be imported."""
     for package in sorted(pkgutil.iter_modules(__path__), key=lambda p: p.name):
@@ -99,9 +124,12 @@ def _packages() -> Iterator[tuple[str, ModuleType | BrokenPackage]]:
             continue
         where = str(Path(getattr(package.module_finder, "path", "")) / package.name)
         try:
-            yield where, importlib.import_module(f"{__name__}.{package.name}")
+            with _exit_refused():
+                module = importlib.import_module(f"{__name__}.{package.name}")
         except (Exception, SystemExit) as error:  # sys.exit() in a package ended the CLI: 0
             yield where, BrokenPackage(where, _import_error(where, error))
+        else:
+            yield where, module
 
 
 def check_models(domain: Domain, models: Sequence[ModelSpec]) -> None:
