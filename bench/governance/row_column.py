@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             catalog.create_table(table, data.schema, TableInfo(owner="data-eng"))
         uri = catalog.location(TABLE)
         catalog.lake.append(uri, data, label=TABLE)
-        m = apply_policy(POLICY, metastore=Metastore(catalog.root, "dev"))
+        apply_policy(POLICY.parents[1] / "policy.yaml", metastore=Metastore(catalog.root, "dev"))
+        m = apply_policy(POLICY, metastore=Metastore(catalog.root, "dev"))  # after the project's
         for user in ("ivy", "tara", "tom", "pat"):
             m.add_principal(user, USER)
         m.add_member("ml", "ivy")

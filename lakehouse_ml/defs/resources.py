@@ -108,35 +108,31 @@ def _identities() -> tuple[str, dict[str, str], list[str]]:
     """(what a run no domain owns acts as, per domain the service principal its pipeline acts
     as, the policy files of the domains), from one `domains.discover`: see `domain_principals`
     and `pipeline_identity`."""
-    from lakehouse_ml.domains import discover
+    from lakehouse_ml.domains import PROJECT_POLICY, discover
     from lakehouse_ml.governance.domain_grants import pipeline_principal
-    from lakehouse_ml.governance.policy import load
 
     declared = discover().declared.values()
     principals: dict[str, str] = {}
-    policies: list[str] = []
-    for found in declared:
+    policies = [str(PROJECT_POLICY)] if PROJECT_POLICY.is_file() else []
+    for found in declared:  # a healthy package's policy keeps to its scope (policy_scope)
         path, name = Path(found.where) / POLICY_FILE, found.domain.name
-        principals[name] = principal = pipeline_principal(name)
-        if not path.is_file():
-            continue
-        if principal not in (load(path).get("service_principals") or []):
-            raise ValueError(f"{path}: declares no service principal {principal!r} (the "
-                             f"pipeline of domain {name!r} acts as it)")
-        policies.append(str(path))
+        principals[name] = pipeline_principal(name)
+        if path.is_file():
+            policies.append(str(path))
     only = len(declared) == 1 and principals
     return (next(iter(principals.values())) if only else ""), principals, policies
 
 
 def domain_principals() -> tuple[dict[str, str], list[str]]:
-    """(per domain, the service principal its pipeline acts as; the policy files of the
-    domains): every domain's pipeline acts as `<domain>-pipeline`, with the grants derived from
-    its declarations (`governance.domain_grants`); a domain package may hold a `policy.yaml`,
-    which must declare that service principal and may grant it more. A domain without one gets
-    the principal created with its derived grants (never the launching user, the admin).
-    ValueError naming the file if a policy does not declare its domain's pipeline principal. A
-    broken domain package (see `domains.discover`) is left out: it runs nothing, so neither its
-    principal nor its policy counts."""
+    """(per domain, the service principal its pipeline acts as; the policy files: the project
+    policy first, `domains.PROJECT_POLICY`, then the domains'): every domain's pipeline acts
+    as `<domain>-pipeline`, with the grants derived from its declarations
+    (`governance.domain_grants`); a domain package may hold a `policy.yaml`, which must declare
+    that service principal and may declare only its domain's scope
+    (`governance.policy_scope`, checked by `domains.discover`). A domain without one gets the
+    principal created with its derived grants (never the launching user, the admin). A broken
+    domain package (see `domains.discover`; an overstepping policy makes its package broken)
+    is left out: it runs nothing, so neither its principal nor its policy counts."""
     _, principals, policies = _identities()
     return principals, policies
 

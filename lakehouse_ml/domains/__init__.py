@@ -37,6 +37,10 @@ and its step with `_` (`churn_clf_train_model`), so a source `x_train_model` and
 `bronze__x` (or `bronze_`) would make one op name twice and break the whole code location."""
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+PROJECT_POLICY = Path(__file__).resolve().parent / "policy.yaml"
+"""The project policy (the metastore admin's: shared schemas, people and privileged groups),
+applied before every domain package's own `policy.yaml`, which may declare only its domain's
+scope (`governance.policy_scope`)."""
 
 
 class DomainError(RuntimeError):
@@ -71,7 +75,9 @@ class Discovery:
     """Every package under this folder: the healthy ones by domain name (package-name order)
     and the broken ones, each with its reason. A package is broken when it cannot be imported,
     declares something malformed, or declares a name, table, model schema or metric table that
-    another package declares too (then both are: neither may write the other's tables)."""
+    another package declares too (then both are: neither may write the other's tables), a
+    table in another domain's schema, or when its `policy.yaml` oversteps its domain's scope
+    (`governance.policy_scope`: then it is never applied)."""
 
     declared: dict[str, Declared]
     broken: tuple[BrokenPackage, ...]
@@ -276,6 +282,15 @@ def _clashes(declared: list[Declared]) -> dict[str, str]:
     return clashes
 
 
+def _overstepping(loaded: list[Declared], owners: dict[str, str]) -> list[tuple[str, str]]:
+    """(folder, why) of each package declaring a table in another domain's schema or whose
+    `policy.yaml` oversteps its domain's scope (`governance.policy_scope.overstepping`)."""
+    from lakehouse_ml.config import Settings
+    from lakehouse_ml.governance.policy_scope import overstepping
+
+    return list(overstepping(loaded, owners, PROJECT_POLICY, Settings.from_env().env).items())
+
+
 _reported: set[str] = set()
 """Broken packages already logged by this process (each is logged once)."""
 
@@ -312,6 +327,8 @@ def discover() -> Discovery:
     for d in loaded:  # a table of no loaded domain (a typo, a package left out), another's
         if why := across_domains(d.domain, d.models, features, owners, zones):
             broken[d.where] = BrokenPackage(d.where, why)
+    for where, why in _overstepping([d for d in loaded if d.where not in broken], owners):
+        broken[where] = BrokenPackage(where, why)
     discovery = Discovery(
         {d.domain.name: d for d in found if d.where not in broken},
         tuple(sorted(broken.values(), key=lambda b: order.index(b.where))))

@@ -79,15 +79,15 @@ class Target:
     name: str
 
 
-def _target(metastore: Metastore, text: object, where: str) -> Target:
+def _target(env: str, text: object, where: str) -> Target:
     parts = str(text).split() if isinstance(text, str) else []
     if not parts or parts[0].upper() not in s.SECURABLE_TYPES or len(parts) > 2:
         raise PolicyError(f"{where}: 'securable' must be 'TYPE [name]' with TYPE one of "
                           f"{', '.join(s.SECURABLE_TYPES)}, got {text!r}")
     kind = parts[0].upper()
-    name = parts[1] if len(parts) == 2 else metastore.env if kind == s.CATALOG else ""
+    name = parts[1] if len(parts) == 2 else env if kind == s.CATALOG else ""
     try:
-        return Target(kind, s.parse_name(kind, name, metastore.env))
+        return Target(kind, s.parse_name(kind, name, env))
     except ValueError as error:
         raise PolicyError(f"{where}: {error}") from error
 
@@ -190,9 +190,9 @@ def _grant(m: Metastore, privileges: list[str], kind: str, name: str, principal:
     if wanted:
         m.grant([k[2] for k in wanted], kind, name, principal, as_principal=as_principal)
 
-    def remember(state: dict[str, Any]) -> None:
+    def remember(state: dict[str, Any]) -> None:  # one entry per grant and policy
         entries = state.setdefault(APPLIED, [])
-        known = {_key_of(e) for e in entries}
+        known = {_key_of(e) for e in entries if e["policy"] == source.policy}
         grants = {_key_of(g) for g in state["grants"]}
         entries += [{"securable": k[0], "principal": k[1], "privilege": k[2],
                      "policy": source.policy, "sha256": source.sha256}
@@ -205,13 +205,15 @@ def _grant(m: Metastore, privileges: list[str], kind: str, name: str, principal:
 def _forget_undeclared(m: Metastore, source: Source, declared: set[GrantKey],
                        as_principal: str | None = None) -> None:
     """Revoke what `source` applied and no longer declares (still held: a grant taken out of
-    the policy is taken back, as Terraform's apply does), then forget it: declared again
-    later, it is a new grant (applied even if an admin had revoked it)."""
-    gone = [e for e in m.store.read().get(APPLIED, [])
-            if e["policy"] == source.policy and _key_of(e) not in declared]
+    the policy is taken back, as Terraform's apply does, unless another policy applied it
+    too), then forget it: declared again later, it is a new grant (applied even if an admin
+    had revoked it)."""
+    applied = m.store.read().get(APPLIED, [])
+    gone = [e for e in applied if e["policy"] == source.policy and _key_of(e) not in declared]
+    others = {_key_of(e) for e in applied if e["policy"] != source.policy}
     held = {_key_of(g) for g in m.store.read()["grants"]}
-    for entry in gone:
-        if _key_of(entry) in held:
+    for entry in gone:  # one another policy applied too stays (a grant moved between files)
+        if _key_of(entry) in held and _key_of(entry) not in others:
             kind, _, name = entry["securable"].partition(" ")
             m.revoke([entry["privilege"]], kind, name, entry["principal"],
                      as_principal=as_principal)
@@ -256,7 +258,7 @@ def _plan(m: Metastore, doc: dict[str, Any], file: str, source: Source
     for i, entry in enumerate(_entries(doc, "schemas", list, file)):
         where = f"{file}: schemas[{i}]"
         e = _fields(entry, ("name",), ("owner", "comment"), where)
-        name = _target(m, f"SCHEMA {e['name']}", where).name
+        name = _target(m.env, f"SCHEMA {e['name']}", where).name
         steps.append((where, partial(m.create, s.SCHEMA, name, owner=e.get("owner"),
                                      comment=str(e.get("comment", "")))))
         if e.get("owner"):  # also when the schema existed already
@@ -264,12 +266,12 @@ def _plan(m: Metastore, doc: dict[str, Any], file: str, source: Source
     for i, entry in enumerate(_entries(doc, "owners", list, file)):
         where = f"{file}: owners[{i}]"
         e = _fields(entry, ("securable", "owner"), (), where)
-        t = _target(m, e["securable"], where)
+        t = _target(m.env, e["securable"], where)
         steps.append((where, partial(m.set_owner, t.type, t.name, str(e["owner"]))))
     for i, entry in enumerate(_entries(doc, "grants", list, file)):
         where = f"{file}: grants[{i}]"
         e = _fields(entry, ("securable", "to", "privileges"), (), where)
-        t = _target(m, e["securable"], where)
+        t = _target(m.env, e["securable"], where)
         if not isinstance(e["privileges"], list) or not e["privileges"]:
             raise PolicyError(f"{where}: privileges are a non-empty list")
         if t.type in (s.TABLE, s.MODEL):
@@ -284,7 +286,7 @@ def _plan(m: Metastore, doc: dict[str, Any], file: str, source: Source
     for i, entry in enumerate(_entries(doc, "tags", list, file)):
         where = f"{file}: tags[{i}]"
         e = _fields(entry, ("securable", "tags"), ("column",), where)
-        t = _target(m, e["securable"], where)
+        t = _target(m.env, e["securable"], where)
         if not isinstance(e["tags"], dict):
             raise PolicyError(f"{where}: tags are a mapping of key to value")
         tags = {str(k): "" if v is None else str(v) for k, v in e["tags"].items()}
@@ -326,7 +328,7 @@ def _row_column_steps(m: Metastore, doc: dict[str, Any], file: str
         try:
             f = parse_function(f"CREATE OR REPLACE FUNCTION {e['name']}({e['parameters']})"
                                f"{returns} RETURN {e['body']}")
-            name = _target(m, f"FUNCTION {f.name}", where).name
+            name = _target(m.env, f"FUNCTION {f.name}", where).name
         except SqlError as error:
             raise PolicyError(f"{where}: {error}") from error
         arity[name] = len(f.definition["parameters"])
@@ -343,8 +345,8 @@ def _row_column_steps(m: Metastore, doc: dict[str, Any], file: str
         else:
             e = _fields(entry, ("table", "column", "function"), ("using",), where)
             args = [str(e["column"]), *_arguments(e.get("using") or [], "using", where)]
-        table = _target(m, f"TABLE {e['table']}", where).name
-        function = _target(m, f"FUNCTION {e['function']}", where).name
+        table = _target(m.env, f"TABLE {e['table']}", where).name
+        function = _target(m.env, f"FUNCTION {e['function']}", where).name
         if function in arity and arity[function] != len(args):
             raise PolicyError(f"{where}: function {function} takes {arity[function]} "
                               f"argument(s), called with {len(args)}")

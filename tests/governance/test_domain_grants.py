@@ -38,6 +38,8 @@ from lakehouse_ml.serving.identity import serving_identity
 from tests.user_domains import declare_user_domains
 
 POLICY = Path(__file__).parents[2] / "lakehouse_ml" / "domains" / "churn" / "policy.yaml"
+POLICIES = [str(POLICY.parents[1] / "policy.yaml"), str(POLICY)]
+"""The policy files a pipeline process applies: the project's first, then churn's."""
 CHURN, FLEET = "churn-pipeline", "fleet-pipeline"
 ROWS = pl.DataFrame({"k": ["a"], "v": [1.0]})
 CHURN_TABLES = ("silver.events", "gold.daily_activity", "churn.training_set")
@@ -80,7 +82,7 @@ def test_every_domain_acts_as_its_own_pipeline_principal(
         settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     declare_user_domains(monkeypatch)
     assert domain_principals() == ({"churn": CHURN, "fleet": FLEET,
-                                    "sensors": "sensors-pipeline"}, [str(POLICY)])
+                                    "sensors": "sensors-pipeline"}, POLICIES)
 
 
 def test_neither_domain_reaches_the_other_s_tables(lakehouse: Settings) -> None:

@@ -43,6 +43,8 @@ from tests.conftest import day_keys
 from tests.user_domains import declare_user_domains
 
 POLICY = Path(__file__).parents[2] / "lakehouse_ml" / "domains" / "churn" / "policy.yaml"
+POLICIES = [str(POLICY.parents[1] / "policy.yaml"), str(POLICY)]
+"""The policy files a pipeline process applies: the project's first, then churn's."""
 PRINCIPAL = "churn-pipeline"
 BROKEN = Path(__file__).parents[1] / "domain_packages" / "broken"
 DAILY_SCHEMAS = {"bronze", "silver", "gold", "pipeline"}
@@ -67,10 +69,10 @@ def used_privileges(root: str) -> set[tuple[str, str, str]]:
 
 def test_churn_pipeline_runs_as_its_service_principal_with_its_derived_grants(
         settings: Settings, landing: GenerationReport) -> None:
-    assert pipeline_identity() == (PRINCIPAL, [str(POLICY)])
+    assert pipeline_identity() == (PRINCIPAL, POLICIES)
     resource = LakehouseResource.from_settings(settings, principal=PRINCIPAL,
                                                principals={"churn": PRINCIPAL},
-                                               policies=[str(POLICY)])
+                                               policies=POLICIES)
     assert resource.catalog().principal == PRINCIPAL
     days = day_keys(days=2)
     result = dg.materialize(  # resource setup applies the policy and the derived grants,
@@ -104,7 +106,7 @@ def test_a_code_location_with_several_domains_acts_as_the_launching_user(
         settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     declare_user_domains(monkeypatch)  # fleet and sensors, which declare no policy
     principal, policies = pipeline_identity()
-    assert (principal, policies) == ("", [str(POLICY)])
+    assert (principal, policies) == ("", POLICIES)
     resource = LakehouseResource.from_settings(settings, principal=principal)
     assert resource.catalog().principal == current_principal()
 
@@ -117,7 +119,7 @@ def test_with_several_domains_each_domain_s_runs_act_as_its_service_principal(
     the profile snapshots of the redone days deleted); any other run acts as `principal`."""
     declare_user_domains(monkeypatch)
     every = {"churn": PRINCIPAL, "fleet": "fleet-pipeline", "sensors": "sensors-pipeline"}
-    assert domain_principals() == (every, [str(POLICY)])
+    assert domain_principals() == (every, POLICIES)
     from lakehouse_ml.definitions import defs
 
     location = defs()
@@ -134,7 +136,7 @@ def test_with_several_domains_each_domain_s_runs_act_as_its_service_principal(
         seen[str(len(seen))] = lakehouse.catalog().principal
 
     lakehouse = LakehouseResource.from_settings(settings, principals={"churn": PRINCIPAL},
-                                                policies=[str(POLICY)])
+                                                policies=POLICIES)
     for tags in ({names.DOMAIN_TAG: "churn"}, {names.DOMAIN_TAG: "fleet"}, {}):
         job = dg.GraphDefinition(name="g", node_defs=[acting]).to_job(
             resource_defs={"lakehouse": lakehouse}, tags=tags)
@@ -151,7 +153,7 @@ def test_broken_domain_packages_do_not_change_whom_the_pipeline_acts_as(
                         [*lakehouse_ml.domains.__path__, str(BROKEN)])
     assert {"orphan", "twice"} <= {Path(b.where).name.split("_")[0]
                                    for b in discover().broken}
-    assert pipeline_identity() == (PRINCIPAL, [str(POLICY)])
+    assert pipeline_identity() == (PRINCIPAL, POLICIES)
 
 
 def test_the_policy_is_applied_once_per_process_and_file_version(

@@ -15,11 +15,10 @@ from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.config import Settings
 from lakehouse_ml.defs.governance_audit import CHECK, KEY, governance_findings
 from lakehouse_ml.defs.resources import LakehouseResource, MlflowResource
-from lakehouse_ml.domains import churn
 from lakehouse_ml.governance import Metastore
 from lakehouse_ml.governance.findings import CRITICAL, TABLE
-from lakehouse_ml.governance.policy import apply_policy
 from lakehouse_ml.ml.registry import CHAMPION, use_tracking
+from tests.governance.test_policy import apply_churn
 from tests.serving.conftest import serving_copy
 
 MODEL = "dev.churn.churn_clf"
@@ -31,8 +30,7 @@ def lakehouse(tmp_path_factory: pytest.TempPathFactory, churn_history: Settings)
     """A private copy of the serving lakehouse (tables and MLflow database) with the churn
     policy applied."""
     settings = serving_copy(tmp_path_factory, churn_history, "governance-asset")
-    apply_policy(Path(churn.__file__).parent / "policy.yaml",
-                 metastore=Metastore(settings.root, settings.env))
+    apply_churn(Metastore(settings.root, settings.env))
     return settings
 
 

@@ -8,10 +8,9 @@ from collections.abc import Callable
 import pytest
 
 from lakehouse_ml.governance import GROUP, Metastore, PermissionDenied
-from lakehouse_ml.governance.policy import apply_policy
 from lakehouse_ml.governance.principals import local_user
 from tests.governance.audit_support import params, records
-from tests.governance.test_policy import CHURN
+from tests.governance.test_policy import apply_churn
 
 FUNCTION = {"parameters": [{"name": "e", "type": "STRING"}], "returns": "STRING",
             "body": "'***'"}
@@ -74,12 +73,12 @@ def test_a_repeated_request_changes_and_records_nothing(metastore: Metastore, na
 
 
 def test_reapplying_the_policy_records_nothing(root: str) -> None:
-    apply_policy(CHURN, metastore=Metastore(root, "dev"))
+    apply_churn(Metastore(root, "dev"))
     first = records(Metastore(root, "dev"))
     assert {"createPrincipal", "createSchema", "updatePermissions", "updateGroupMembers",
             "createFunction", "updateTables"} <= set(first["action"])
     for _ in range(2):  # as each process that opens the lakehouse does
-        apply_policy(CHURN, metastore=Metastore(root, "dev"))
+        apply_churn(Metastore(root, "dev"))
         assert records(Metastore(root, "dev")).height == first.height
 
 

@@ -275,7 +275,8 @@ def test_without_a_grant_it_used_the_job_fails_naming_it(
     kind, _, name = on.partition(" ")
     # the policy as the job's process applies it before its first asset (once per process and
     # file version: a grant revoked afterwards stays revoked), then one grant taken away
-    apply_policies(settings.root, settings.env, [str(POLICY)])
+    apply_policies(settings.root, settings.env, [str(POLICY.parents[1] / "policy.yaml"),
+                                                 str(POLICY)])  # the project's first
     apply_domain_grants(settings.root, settings.env, ["churn"])
     metastore = Metastore(settings.root, settings.env)
     metastore.revoke([privilege], kind, name, PRINCIPAL, as_principal=local_user())

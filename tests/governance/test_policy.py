@@ -13,21 +13,31 @@ from lakehouse_ml.governance.domain_grants import apply_domain_grants
 from lakehouse_ml.governance.policy import PolicyError, apply_policy
 
 CHURN = Path(__file__).parents[2] / "lakehouse_ml" / "domains" / "churn" / "policy.yaml"
+PROJECT = CHURN.parents[1] / "policy.yaml"
+"""The project policy: shared schemas, people and privileged groups (applied first)."""
+
+
+def apply_churn(m: Metastore) -> Metastore:
+    """The project policy, then churn's, as each pipeline process applies them."""
+    apply_policy(PROJECT, metastore=m)
+    return apply_policy(CHURN, metastore=m)
+
+
 LAYERS = ("bronze", "silver", "gold", "churn", "monitoring")
 
 
 def test_applying_twice_gives_the_same_state(root: str) -> None:
     m = Metastore(root, "dev")
-    apply_policy(CHURN, metastore=m)
+    apply_churn(m)
     state, version = m.store.read(), m.store.version()
-    apply_policy(CHURN, metastore=m)
+    apply_churn(m)
     assert (m.store.read(), m.store.version()) == (state, version)
 
 
 def test_churn_policy_gives_the_pipeline_what_it_needs_and_no_more(root: str) -> None:
     """The policy itself grants churn's pipeline no data: the engine's derived grants do, on
     churn's own tables only (tests/governance/test_domain_grants.py)."""
-    m = apply_policy(CHURN, metastore=Metastore(root, "dev"))
+    m = apply_churn(Metastore(root, "dev"))
     assert {g.name for g in m.children("dev")} >= {f"dev.{s}" for s in LAYERS}
     with pytest.raises(PermissionDenied, match="'churn-pipeline' does not have USE CATALOG"):
         m.check("churn-pipeline", "SELECT", "TABLE", "silver.customers")

@@ -15,8 +15,8 @@ from lakehouse_ml.governance.policy import PolicyError, apply_policy
 from lakehouse_ml.governance.principals import local_user
 from lakehouse_ml.governance.row_column import secure
 from lakehouse_ml.governance.sql import parse_function
+from tests.governance.test_policy import apply_churn
 
-CHURN = Path(__file__).parents[2] / "lakehouse_ml" / "domains" / "churn" / "policy.yaml"
 CUSTOMERS = pl.LazyFrame({
     "customer_id": [1, 2, 3, 4], "email": ["ann@a.com", "bo@b.org", None, "cy@c.net"],
     "tenant_id": ["t-00", "t-03", "t-03", None]})
@@ -26,7 +26,7 @@ EMAIL_TABLES = ("bronze.customers", "silver.customers", "silver.customers_quaran
 @pytest.fixture
 def churn(root: str) -> Metastore:
     """The churn policy applied; tara reads tenant t-03, ivy is an ml member."""
-    m = apply_policy(CHURN, metastore=Metastore(root, "dev"))
+    m = apply_churn(Metastore(root, "dev"))
     for user, group in (("tara", "tenant-t-03"), ("ivy", "ml")):
         m.add_principal(user, USER)
         m.add_member(group, user)
@@ -68,7 +68,7 @@ def test_tables_filtered_before_they_exist_are_declared_under_their_schemas_owne
 
 def test_applying_the_churn_policy_again_changes_nothing(churn: Metastore) -> None:
     state, version = churn.store.read(), churn.store.version()
-    apply_policy(CHURN, metastore=churn)
+    apply_churn(churn)
     assert (churn.store.read(), churn.store.version()) == (state, version)
 
 
