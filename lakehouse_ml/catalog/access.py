@@ -11,7 +11,7 @@ Tables registered by this process (`forget`) are looked up again too (their owne
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
@@ -154,6 +154,52 @@ class Access:
         audit(self.metastore.root, self.metastore.env, principal, "checkPermission",
               {"securable": denied.securable}, denied)
         raise denied
+
+    def is_admin(self, principal: str) -> bool:
+        """Whether `principal` is a metastore admin (directly or through a group)."""
+        from lakehouse_ml.governance import principals as p
+
+        state = self.metastore.latest()
+        return p.is_admin(state, p.identities(state, principal))
+
+    def holds(self, principal: str, privilege: str, kind: str, name: str) -> bool:
+        """Whether `principal` holds `privilege` on `kind name` (and USE on its containers),
+        decided as `check_named` decides it (one not declared as its stand-in), but with no
+        audit record: the caller audits the denial it makes of it. False for an undeclared
+        principal or a name that is not a valid `kind` name. A True answer is remembered as
+        an allowed `check` is."""
+        from lakehouse_ml.governance import principals as p
+
+        self._current()
+        key = (principal, f"{privilege} (held)", kind, name)
+        if key in self._allowed:
+            return True
+        ns = self.metastore.namespace()
+        try:
+            full = s.parse_name(kind, name, self.metastore.env)
+            p.principal_type(ns.state, principal)
+            pv.check(ns, principal, pv.canonical(privilege, kind), ns.named(kind, full))
+        except (ValueError, p.UnknownPrincipal, pv.PermissionDenied):
+            return False
+        self._allowed.add(key)
+        return True
+
+    def visible(self, principal: str, kind: str, names: Collection[str]) -> set[str]:
+        """Those of `names` (full names) the principal may see (`Metastore.visible`, no
+        record); one that is not a valid full `kind` name is seen by no one."""
+        valid = set()
+        for name in names:
+            with suppress(ValueError):
+                if s.parse_name(kind, name, self.metastore.env) == name:
+                    valid.add(name)
+        return self.metastore.visible(kind, sorted(valid), as_principal=principal)
+
+    def deny(self, denied: pv.PermissionDenied, params: Mapping[str, str]) -> None:
+        """The audit record (403 `checkPermission`) of a denial decided by the caller."""
+        from lakehouse_ml.governance.metastore import audit  # it imports the catalog
+
+        audit(self.metastore.root, self.metastore.env, denied.principal, "checkPermission",
+              params, denied)
 
     def forget(self, table: str) -> None:
         """`table`'s document was (re)written: look its owner and policy up again."""

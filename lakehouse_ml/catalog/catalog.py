@@ -12,6 +12,9 @@ A table's metadata (`describe`, `schema`, `version`, `history`, `masked_columns`
 it exists (`exists`) are shown only to a principal who may see the table (the metastore's
 rule, `Metastore.describe`: a metastore admin, BROWSE on its catalog, or USE CATALOG + USE
 SCHEMA and a privilege on it), and `tables` lists only the tables it may see.
+`pipeline.progress`, whose rows belong to the tables they name, is governed row by row too: a
+principal writes only rows of tables it may MODIFY and reads only rows of tables it may see
+(metastore admins: all), see `owned_rows`.
 
 Every governed call on a table name decides the privilege before it looks at the table, as
 Unity Catalog does: a principal without it (e.g. without USE CATALOG or USE SCHEMA) gets the
@@ -28,6 +31,7 @@ import polars as pl
 
 from lakehouse_ml.catalog.access import READ, READ_WRITE, access
 from lakehouse_ml.catalog.names import TableName, validate_environment
+from lakehouse_ml.catalog.owned_rows import RowWrite, check_write, only, owner_column, visible_rows
 from lakehouse_ml.catalog.registry import RegisteredTable, Registry, TableInfo
 from lakehouse_ml.config import Settings
 from lakehouse_ml.governance import securables as s
@@ -153,9 +157,12 @@ class Catalog:
         self._lineage(Node(MODEL, s.parse_name(s.MODEL, model, self.env), None, version))
 
     def _secured(self, name: TableName, frame: pl.LazyFrame) -> pl.LazyFrame:
-        """`frame` (all of the table's columns) through its row filter and column masks."""
+        """`frame` (all of the table's columns) through its row filter and column masks;
+        of a table whose rows belong to other tables, only the rows of tables the principal
+        may see (`owned_rows.visible_rows`)."""
         if self._access is None:
             return frame
+        frame = visible_rows(self._access, self.principal, name, frame)
         return self._access.secure(frame, str(name), self.principal)
 
     def _governed(self, text: str | TableName, privilege: str, method: str, **params: Any
@@ -163,11 +170,15 @@ class Catalog:
         """The table's name and location for a read (SELECT) or write (MODIFY) of its rows:
         the privilege first (`_may`), then whether it is on storage (TableNotFound), then
         the access's audit record."""
-        name = self.name(text)
-        self._may(name, privilege)
-        name, uri = self._existing(name)
+        name, uri = self._allowed(text, privilege)
         self._record(name, privilege, method, **params)
         return name, uri
+
+    def _allowed(self, text: str | TableName, privilege: str) -> tuple[TableName, str]:
+        """The privilege on the table (`_may`), then its name and location (TableNotFound)."""
+        name = self.name(text)
+        self._may(name, privilege)
+        return self._existing(name)
 
     def _readable(self, text: str | TableName, method: str, **params: Any
                   ) -> tuple[TableName, str]:
@@ -175,6 +186,26 @@ class Catalog:
 
     def _writable(self, text: str | TableName, method: str) -> tuple[TableName, str]:
         return self._governed(text, MODIFY, method)
+
+    def _rows_writable(self, text: str | TableName, method: str, write: RowWrite
+                       ) -> tuple[TableName, str, list[str] | None]:
+        """`_writable` for a write of rows (`write`): of a table whose rows belong to other
+        tables (`pipeline.progress`), each row it touches must be of a table the principal
+        may MODIFY (`owned_rows.check_write`), decided before the access's record; returns
+        the tables to narrow the write to (None: not narrowed)."""
+        name, uri = self._allowed(text, MODIFY)
+        owners = None if self._access is None else check_write(
+            self._access, self.lake, self.principal, name, uri, write)
+        self._record(name, MODIFY, method)
+        return name, uri, owners
+
+    def _narrowed(self, name: TableName, owners: list[str] | None, predicate: str | None,
+                  alias: str | None = None) -> str | None:
+        """`predicate` limited to the rows of `owners` (unchanged when None)."""
+        column = owner_column(name)
+        if owners is None or column is None:
+            return predicate
+        return only(column, owners, predicate, alias)
 
     def _visible(self, text: str | TableName) -> tuple[TableName, str]:
         """The table's name and location for its metadata: governed, only if the principal
@@ -422,8 +453,8 @@ class Catalog:
         schema = self.lake.schema(uri)
         empty = pl.DataFrame(schema={c: schema[c] for c in columns})
         # a filter or mask may need other columns than those asked for
-        needed = list(schema) if self._access is not None and self._access.has_policy(
-            str(name)) else list(columns)
+        needed = list(schema) if self._access is not None and (self._access.has_policy(
+            str(name)) or owner_column(name) is not None) else list(columns)
 
         def rows(files: list[str]) -> pl.DataFrame:
             if not files:
@@ -438,7 +469,7 @@ class Catalog:
 
     # writes
     def append(self, text: str | TableName, df: pl.DataFrame, *, evolve: bool = False) -> int:
-        name, uri = self._writable(text, "append")
+        name, uri, _ = self._rows_writable(text, "append", RowWrite(df))
         return self._table_written(
             name, uri, self.lake.append(uri, df, label=str(name), evolve=evolve), df.columns)
 
@@ -446,31 +477,40 @@ class Catalog:
         """`append` for a frequent writer (see `Lake.appender`)."""
         name, uri = self._writable(text, "appender")
         append = self.lake.appender(uri, label=str(name))
-        return lambda df: self._table_written(name, uri, append(df), df.columns)
+
+        def written(df: pl.DataFrame) -> int:
+            if self._access is not None:
+                check_write(self._access, self.lake, self.principal, name, uri, RowWrite(df))
+            return self._table_written(name, uri, append(df), df.columns)
+
+        return written
 
     def overwrite(
         self, text: str | TableName, df: pl.DataFrame, *, predicate: str | None = None,
         evolve: bool = False,
     ) -> int:
-        name, uri = self._writable(text, "overwrite")
+        name, uri, owners = self._rows_writable(
+            text, "overwrite", RowWrite(df, replaces=True, where=predicate))
         return self._table_written(name, uri, self.lake.overwrite(
-            uri, df, label=str(name), predicate=predicate, evolve=evolve), df.columns)
+            uri, df, label=str(name), predicate=self._narrowed(name, owners, predicate),
+            evolve=evolve), df.columns)
 
     def merge(
         self, text: str | TableName, df: pl.DataFrame, *, keys: Sequence[str],
         update_when: str | None = None, evolve: bool = False, target_filter: str | None = None,
     ) -> dict[str, Any]:
-        name, uri = self._writable(text, "merge")
+        name, uri, owners = self._rows_writable(text, "merge", RowWrite(df, keys=keys))
         metrics = self.lake.merge(
             uri, df, label=str(name), keys=keys, update_when=update_when, evolve=evolve,
-            target_filter=target_filter,
+            target_filter=self._narrowed(name, owners, target_filter, "t"),
         )
         self._table_written(name, uri, self.lake.version(uri), df.columns)
         return metrics
 
     def delete(self, text: str | TableName, predicate: str) -> dict[str, Any]:
-        name, uri = self._writable(text, "delete")
-        metrics = self.lake.delete(uri, predicate)
+        name, uri, owners = self._rows_writable(
+            text, "delete", RowWrite(pl.DataFrame(), replaces=True, where=predicate))
+        metrics = self.lake.delete(uri, self._narrowed(name, owners, predicate) or predicate)
         self._table_written(name, uri, self.lake.version(uri))
         return metrics
 

@@ -14,12 +14,12 @@ from urllib.parse import unquote
 
 import polars as pl
 import pyarrow as pa
-from deltalake import DeltaTable, write_deltalake
+from deltalake import DeltaTable, QueryBuilder, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 from deltalake.fs import DeltaStorageHandler
 from pyarrow import fs as pafs
 
-from lakehouse_ml.lake.predicates import same_keys
+from lakehouse_ml.lake.predicates import identifier, same_keys
 from lakehouse_ml.lake.schema import conform, storable
 
 Version = int | datetime | None
@@ -210,6 +210,16 @@ class Lake:
         )
         metrics = merger.when_matched_update_all(predicate=update_when)
         return metrics.when_not_matched_insert_all().execute()
+
+    def values_where(self, uri: str, column: str, predicate: str | None) -> list[Any]:
+        """The distinct values of `column` in the rows `predicate` matches (every row when
+        None): the rows a `delete` or an `overwrite` with that predicate would remove, decided
+        by the same SQL engine (DataFusion). Raises whatever DataFusion raises for a predicate
+        it cannot evaluate."""
+        where = f" WHERE ({predicate})" if predicate is not None else ""
+        reader = QueryBuilder().register("t", self.table(uri)).execute(
+            f"SELECT DISTINCT {identifier(column)} AS v FROM t{where}")
+        return reader.read_all().column("v").to_pylist()
 
     def delete(self, uri: str, predicate: str) -> dict[str, Any]:
         return self.table(uri).delete(predicate)

@@ -9,21 +9,36 @@ processed the batch. Bronze inputs take their marks from the manifest; silver, g
 tables from their own rows in `pipeline.progress`. An input the domain does not declare cannot
 be tracked, so a table reading one processes every batch it is asked to (it fails closed), and
 so does a table that does not exist (e.g. dropped by hand), whatever it recorded.
+
+A recorded mark is trusted only where the data can have produced it, so that no row (forged,
+or written by a clock gone wrong) leaves a day stale for good: a mark later than now (plus
+`CLOCK_SKEW`) is ignored wherever it is read, and a table's mark later than the mark its inputs
+hold now for the same batch (it records its inputs' marks, which only grow) is ignored when
+deciding what the table has to do, so the batch is processed again. Each ignored row is logged
+as a warning naming the table, source, batch and mark (delete it from `pipeline.progress` to
+stop the warning). The Catalog lets a pipeline write only the rows of tables it may MODIFY
+(`catalog.owned_rows`), so such a row comes from the table's own domain or an admin.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
 from lakehouse_ml.catalog import Catalog, TableInfo
+from lakehouse_ml.catalog.owned_rows import PROGRESS
 from lakehouse_ml.ingest.bronze import create_once
 from lakehouse_ml.medallion.spec import Domain, Source
 
-TABLE = "pipeline.progress"
+TABLE = PROGRESS
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far in the future a recorded mark may be (clocks of the hosts that ingest and refresh
+differ) and still be trusted."""
+log = logging.getLogger(__name__)
 _UTC = pl.Datetime("us", "UTC")
 MARKS = pl.Schema({"source": pl.String, "batch_id": pl.String, "ingested_at": _UTC})
 PROGRESS = pl.Schema({"table": pl.String, **MARKS, "processed_at": _UTC})
@@ -73,12 +88,51 @@ def _landed(catalog: Catalog, domain: Domain, table: str, batches: Sequence[str]
     return None
 
 
-def _processed(catalog: Catalog, table: str, batches: Sequence[str]) -> pl.LazyFrame:
-    """Marks `table` recorded: per source and batch, the latest it caught up to."""
+def _ignored(table: str, rows: pl.DataFrame, why: str) -> None:
+    """Log a warning for each of `table`'s recorded marks `rows` (MARKS) not trusted."""
+    for source, batch, mark in rows.select(MARKS.names()).iter_rows():
+        log.warning("%s: ignored its mark in %s for source %s, batch %s: ingested_at %s is %s "
+                    "(the batch is processed as if it were not recorded; delete the row to "
+                    "stop this warning)", table, TABLE, source, batch, mark.isoformat(), why)
+
+
+def _recorded(catalog: Catalog, table: str, batches: Sequence[str]) -> pl.DataFrame:
+    """Every mark `table` recorded for `batches` (MARKS), less those later than now plus
+    `CLOCK_SKEW` (logged as ignored)."""
     if not catalog.exists(TABLE):
-        return pl.LazyFrame(schema=MARKS)
-    return (catalog.scan(TABLE)
+        return pl.DataFrame(schema=MARKS)
+    rows = (catalog.scan(TABLE)
             .filter(pl.col("table") == table, pl.col("batch_id").is_in(batches))
+            .select(MARKS.names()).collect())
+    future = pl.col("ingested_at") > datetime.now(UTC) + CLOCK_SKEW
+    _ignored(table, rows.filter(future), f"later than now (+{CLOCK_SKEW})")
+    return rows.filter(~future)
+
+
+def skipped_note(catalog: Catalog, table: str, batches: Sequence[str]) -> str | None:
+    """For `batches` a check of `table` found wrong though this run skipped them as already
+    processed: one sentence naming the `pipeline.progress` rows that said so (the latest
+    trusted mark of each), as the likely cause when the table never took that content; None
+    when there is none."""
+    if not batches:
+        return None
+    table = str(catalog.name(table))
+    rows = _recorded(catalog, table, batches)
+    if rows.is_empty():
+        return None
+    latest = rows.group_by("source", "batch_id").agg(pl.col("ingested_at").max()).sort(
+        "source", "batch_id")
+    named = "; ".join(f"source {s}, batch {b}, ingested_at {m.isoformat()}"
+                      for s, b, m in latest.iter_rows())
+    return (f"skipped as already processed: {TABLE} records {table} caught up with {named}. "
+            f"If {table} never took that content, the row is wrong: delete it from {TABLE} "
+            "and the next run processes the batch again.")
+
+
+def _processed(catalog: Catalog, table: str, batches: Sequence[str]) -> pl.LazyFrame:
+    """Marks `table` recorded: per source and batch, the latest it caught up to (marks from
+    the future ignored)."""
+    return (_recorded(catalog, table, batches).lazy()
             .group_by("source", "batch_id").agg(pl.col("ingested_at").max()))
 
 
@@ -115,7 +169,13 @@ def _pending(catalog: Catalog, table: str, upstream: pl.DataFrame | None,
     if upstream is None or not catalog.exists(name):  # untracked input, or a table to rebuild
         marks = pl.DataFrame(schema=MARKS) if upstream is None else upstream
         return Pending(name, sorted(set(batches)), marks)
-    done = _processed(catalog, name, batches).collect().rename({"ingested_at": "done"})
+    recorded = (_recorded(catalog, name, batches).rename({"ingested_at": "done"})
+                .join(upstream, on=["source", "batch_id"]))
+    beyond = pl.col("done") > pl.col("ingested_at")
+    _ignored(name, recorded.filter(beyond).select("source", "batch_id", ingested_at="done"),
+             "later than its inputs' mark of the batch")
+    done = (recorded.filter(~beyond).group_by("source", "batch_id")
+            .agg(pl.col("done").max()))
     todo = (upstream.join(done, on=["source", "batch_id"], how="left")
             .filter(pl.col("done").is_null() | (pl.col("done") < pl.col("ingested_at"))))
     todo_batches = sorted(set(todo["batch_id"]))

@@ -18,7 +18,12 @@ from lakehouse_ml.ingest.bronze import ingest
 from lakehouse_ml.ingest.layout import Stray, landed_batches, outside_layout, undeclared_folders
 from lakehouse_ml.medallion.gold import build_aggregate
 from lakehouse_ml.medallion.moves import day_zones
-from lakehouse_ml.medallion.progress import mark_processed, pending, pending_refinement
+from lakehouse_ml.medallion.progress import (
+    mark_processed,
+    pending,
+    pending_refinement,
+    skipped_note,
+)
 from lakehouse_ml.medallion.reconcile import reconcile
 from lakehouse_ml.medallion.silver import duplicate_keys, refine
 from lakehouse_ml.medallion.spec import Aggregate, Domain, Source
@@ -189,6 +194,8 @@ def silver_asset(
                 ),
                 dg.AssetCheckResult(
                     check_name="conservation", passed=unbalanced.is_empty(),
+                    description=skipped_note(catalog, source.silver_table, sorted(
+                        set(unbalanced["batch_id"]) - set(todo.batches))),
                     metadata={"batches": balance.height,
                               "unbalanced_batches": unbalanced.height,
                               **{k: int(balance[k].sum()) for k in balance.columns[1:-1]},
