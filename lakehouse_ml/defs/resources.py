@@ -57,6 +57,8 @@ class LakehouseResource(dg.ConfigurableResource):
         apply_domain_grants(self.root, self.env, list(self.principals))
         run = context.dagster_run
         domain = run.tags.get(DOMAIN_TAG) if run is not None else None
+        if domain in self.principals:
+            check_reads(self.root, self.env, domain)
         self._acting_as = self.principals.get(domain or "", self.principal)
 
     def catalog(self, *, as_location: bool = False) -> Catalog:
@@ -102,6 +104,27 @@ def apply_domain_grants(root: str, env: str, names: Sequence[str]) -> None:
         if key not in _GRANTED:
             domain_grants.apply_domain_grants(Metastore(root, env), declared, retire=retire)
             _GRANTED.add(key)
+
+
+def check_reads(root: str, env: str, domain: str) -> None:
+    """Fail closed before a run of `domain` touches anything when its pipeline lacks SELECT on
+    a table of another declaration it reads (`domain_grants.denied_reads`): PermissionDenied
+    naming the first such table, the pipeline and where to grant it; each denial is audited
+    (action `checkPermission`, status 403). A domain no healthy package declares: nothing."""
+    from lakehouse_ml.domains import discover
+    from lakehouse_ml.governance import Metastore, domain_grants
+    from lakehouse_ml.governance.metastore import audit
+
+    discovery = discover()
+    if (declared := discovery.declared.get(domain)) is None:
+        return
+    denied = domain_grants.denied_reads(Metastore(root, env), declared,
+                                        discovery.declared.values())
+    for denial in denied:
+        audit(root, env, denial.principal, "checkPermission",
+              {"securable": denial.securable}, denial)
+    if denied:
+        raise denied[0]
 
 
 def _identities() -> tuple[str, dict[str, str], list[str]]:

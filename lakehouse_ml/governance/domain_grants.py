@@ -15,9 +15,13 @@ REVOKE of one stands (a `revoked_policy_grant` finding) and one no longer derive
   quarantine and moves tables, its aggregates, feature tables and their state, its training
   set, its models' predictions, inference log, validation results and alias changes, its
   monitors' metric tables;
-- SELECT on each table of another domain it declares as an input (a feature table's input, a
+- no SELECT on a table of another domain it declares as an input (a feature table's input, a
   `FeatureLookup`, a training set's labels, batch scoring's keys and reads, a monitor's table,
-  baseline or labels);
+  baseline or labels): declaring a table is not enough to be granted it. The owner grants it:
+  the owning domain's `policy.yaml` (it may grant on its own tables) or the project policy.
+  A read not granted is denied before the run's first asset (`denied_reads`, naming the
+  table, the reading pipeline and where to grant it). USE SCHEMA on a shared layer it reads
+  from (`policy_scope.SHARED_SCHEMAS`) is derived: that layer's owner is the admin;
 - EXECUTE (load it) and MANAGE (register versions, move aliases) on each of its registered
   models;
 - one exception: SELECT and MODIFY on `pipeline.progress`, the engine's bookkeeping table that
@@ -32,7 +36,8 @@ granted on before it exists is declared at once, owned by its schema's owner (as
 grant declares it), so no other principal can create it first; a table of the domain recorded
 as owned by another domain's pipeline (an owner any declaration may name), and a shared table
 owned by any pipeline, is given to its schema's owner.
-Whatever else a domain's pipeline needs is granted in its `policy.yaml`.
+Whatever else a domain's pipeline needs on its own securables is granted in its `policy.yaml`;
+on anything else, by the securable's owner (another domain's policy, the project policy).
 """
 
 from __future__ import annotations
@@ -40,14 +45,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
-from lakehouse_ml.domains import Declared, table_claims
+from lakehouse_ml.domains import PROJECT_POLICY, Declared, table_claims
 from lakehouse_ml.features.lookup import FeatureLookup
 from lakehouse_ml.governance import principals as p
 from lakehouse_ml.governance import privileges as pv
 from lakehouse_ml.governance import securables as s
 from lakehouse_ml.governance.metastore import CREATE_ACTION, UPDATE_ACTION, Metastore, audit
 from lakehouse_ml.governance.policy import APPLIED, ENGINE, GrantKey
+from lakehouse_ml.governance.policy_scope import POLICY_FILE, SHARED_SCHEMAS
 from lakehouse_ml.governance.store import State
 from lakehouse_ml.medallion.progress import TABLE as PROGRESS
 from lakehouse_ml.monitoring.spec import BaselineTable, Monitor
@@ -80,6 +87,8 @@ class Needs:
     reads: frozenset[str]
     """Tables of other declarations it only reads (never one of `writes`)."""
     models: frozenset[str]
+    selects: frozenset[str] = frozenset()
+    """Of `reads`, those it is granted SELECT on (its own domain's, the token table)."""
 
 
 def _monitor_reads(monitor: Monitor) -> Iterator[str]:
@@ -118,6 +127,37 @@ def _schema(name: str) -> str:
     return name.rsplit(".", 1)[0]
 
 
+def denied_reads(metastore: Metastore, declared: Declared, domains: Iterable[Declared]
+                 ) -> list[pv.PermissionDenied]:
+    """One denial per table of another declaration the domain's pipeline reads (`needs`'
+    reads) without holding SELECT on it (with USE on its containers), sorted by table: each
+    names the table, the reading pipeline and where to grant it (the owning domain's
+    `policy.yaml`, found among `domains`, else the project policy). Nothing is audited here."""
+    name = declared.domain.name
+    principal = pipeline_principal(name)
+    owners = {table: d for d in domains if d.domain.name != name
+              for table in table_claims(d.domain, d.models)}
+    ns = metastore.namespace()
+    denied = []
+    for table in sorted(needs(declared).reads):
+        full = s.parse_name(s.TABLE, table, metastore.env)
+        target = ns.find(s.TABLE, full) or ns.named(s.TABLE, full)
+        try:
+            pv.check(ns, principal, pv.SELECT, target)
+        except pv.PermissionDenied:
+            owner = owners.get(_short(table))
+            where = (f"domain {owner.domain.name!r}'s {Path(owner.where) / POLICY_FILE}"
+                     if owner is not None else f"the project policy {PROJECT_POLICY}")
+            use = ("" if _schema(_short(table)) in SHARED_SCHEMAS else
+                   f", with USE SCHEMA on SCHEMA {_schema(_short(table))}")
+            denied.append(pv.PermissionDenied(principal, pv.SELECT, target.key, (
+                f"domain {name!r} declares it as an input, but a read of a table it does "
+                "not own is granted by the table's owner, never derived from a declaration: "
+                f"grant it in {where}: {{securable: TABLE {_short(table)}, to: {principal}, "
+                f"privileges: [SELECT]}}{use}")))
+    return denied
+
+
 @dataclass(frozen=True)
 class Plan:
     """What is made true for one domain's pipeline (full names, `catalog.schema[.name]`)."""
@@ -145,8 +185,15 @@ def serving_needs(declared: Declared) -> Needs:
     writes = {inference_log(m.schema) for m in models}
     reads = {x.table_name for m in models for x in m.training_set.feature_lookups
              if isinstance(x, FeatureLookup)} | {TOKENS}
+    own = set(table_claims(declared.domain, models)) | {TOKENS}
     return Needs(frozenset(writes), frozenset(reads - writes),
-                 frozenset(f"{m.schema}.{m.name}" for m in models))
+                 frozenset(f"{m.schema}.{m.name}" for m in models),
+                 frozenset({_short(t) for t in reads} & own))
+
+
+def _short(table: str) -> str:
+    """`schema.table` of a `schema.table` or `catalog.schema.table` name."""
+    return ".".join(table.split(".")[-2:])
 
 
 def plan(declared: Declared, env: str) -> Plan:
@@ -163,7 +210,7 @@ def serving_plan(declared: Declared, env: str) -> Plan:
     models' schemas (it creates their inference log) and on `serving` (it declares the token
     table at startup, CREATE TABLE IF NOT EXISTS, which Unity Catalog checks on the schema
     even when the table exists), MODIFY on each inference log, SELECT on the tables it reads,
-    EXECUTE on its models."""
+    EXECUTE on its models; no SELECT on another domain's lookup table (its owner grants it)."""
     name = declared.domain.name
     need = serving_needs(declared)
     one = _plan(name, serving_principal(name), need, env, (pv.MODIFY,), (pv.EXECUTE,), (),
@@ -177,17 +224,20 @@ def _plan(domain: str, principal: str, need: Needs, env: str, on_writes: tuple[s
           on_models: tuple[str, ...], shared: tuple[str, ...], creates: set[str] | None = None
           ) -> Plan:
     """`need` as grants to `principal`: `on_writes` on each table it writes, SELECT on each
-    it reads, `on_models` on each model, USE on the catalog and its schemas, CREATE TABLE on
-    the schemas it writes and on `creates` (full schema names)."""
+    of `need.selects`, `on_models` on each model, USE on the catalog, on the schemas it writes
+    or selects from and on the shared layers it reads from, CREATE TABLE on the schemas it
+    writes and on `creates` (full schema names)."""
 
     def full(kind: str, name: str) -> str:
         return s.parse_name(kind, name, env)
 
     writes = {full(s.TABLE, t) for t in need.writes}
-    reads = {full(s.TABLE, t) for t in need.reads}
+    reads = {full(s.TABLE, t) for t in need.selects}
+    layers = {_schema(full(s.TABLE, t)) for t in need.reads} & {
+        full(s.SCHEMA, x) for x in SHARED_SCHEMAS}
     models = {full(s.MODEL, m) for m in need.models}
     written = {_schema(x) for x in writes | models} | (creates or set())
-    schemas = sorted(written | {_schema(x) for x in reads})
+    schemas = sorted(written | {_schema(x) for x in reads} | layers)
     grants: list[GrantKey] = [(s.key(s.CATALOG, env), principal, pv.USE_CATALOG)]
     for schema in schemas:
         grants.append((s.key(s.SCHEMA, schema), principal, pv.USE_SCHEMA))

@@ -80,7 +80,7 @@ def run_audit(catalog: Catalog, client: MlflowClient | None, inputs: AuditInputs
     inventory, found = fc.inventory(namespace, [entry for entry, _ in models])
     pii, pii_found = fc.pii_columns(namespace, inventory)
     grants, grant_found = fc.grants(namespace.state)
-    grant_found += fc.policy_drift(namespace.state)
+    grant_found += fc.policy_drift(namespace.state) + fc.shared_schema_owners(namespace.state)
     champions = []
     for entry, version in models:
         if version is None or client is None:

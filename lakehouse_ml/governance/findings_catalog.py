@@ -15,7 +15,12 @@ Rules (severity: kind):
 - `ALL PRIVILEGES` granted to a broad group — critical, `MODIFY` or `MANAGE` — high:
   `broad_grant`; a broad group is `account users`/`users` or one with at least
   `broad_members` members (nested groups counted through); a grant to a principal that does
-  not exist (any more) — high: `orphaned_grant`;
+  not exist (any more) — high: `orphaned_grant`; a privilege on a CATALOG beyond `USE
+  CATALOG` and `BROWSE` held by anyone but the metastore admins — high: `catalog_grant` (it
+  reaches every schema and table of every domain: stranger11c #1);
+- a shared layer's schema (`policy_scope.SHARED_SCHEMAS`) owned by a service principal (a
+  domain's pipeline or serving) — high: `shared_schema_owner` (its owner may grant on, and
+  take over, every domain's tables in it; the project policy gives the layers to people);
 - a grant a policy file declares and applied, revoked since (the policy does not give it
   back, see policy.py) — medium: `revoked_policy_grant`, naming principal, privilege,
   securable and the policy: the file and the grants disagree until one is changed; the same
@@ -32,6 +37,8 @@ from lakehouse_ml.governance import privileges as pv
 from lakehouse_ml.governance import securables as s
 from lakehouse_ml.governance.findings import CRITICAL, HIGH, LOW, MEDIUM, Finding
 from lakehouse_ml.governance.policy import ENGINE, revoked_since_applied
+from lakehouse_ml.governance.policy_scope import ON_CATALOG, SHARED_SCHEMAS
+from lakehouse_ml.governance.principals import SERVICE_PRINCIPAL
 from lakehouse_ml.governance.store import State
 
 PII = "pii"
@@ -186,6 +193,12 @@ def grants(state: State, broad_members: int = BROAD_MEMBERS
         if not _declared(state, who):
             risk, severity, kind = (f"{what} on {on} is held by {who!r}, a principal that "
                                     "does not exist (any more)", HIGH, "orphaned_grant")
+        elif (on.startswith(f"{s.CATALOG} ") and what not in ON_CATALOG
+              and who not in state["admins"]):
+            risk, severity, kind = (f"{what} on {on} is held by {who!r}: a catalog-wide "
+                                    "privilege beyond USE CATALOG and BROWSE reaches every "
+                                    "schema and table of every domain; only the metastore "
+                                    "admins hold one", HIGH, "catalog_grant")
         elif what in RISKY and state["principals"][who]["type"] == "group":
             size = len(_members(state, who))
             if who in BROAD_GROUPS or size >= broad_members:
@@ -221,3 +234,22 @@ def policy_drift(state: State) -> list[Finding]:
     from a domain's declarations, but an admin revoked."""
     return [Finding(MEDIUM, "revoked_policy_grant", e["securable"].split(" ", 1)[1],
                     _drift(e)) for e in revoked_since_applied(state)]
+
+
+def shared_schema_owners(state: State) -> list[Finding]:
+    """A `shared_schema_owner` finding (high) per shared layer's schema (`SHARED_SCHEMAS`, in
+    any catalog) owned by a service principal: a domain's pipeline (or serving) owning a
+    layer every domain shares may grant on, or take, the other domains' tables in it."""
+    findings = []
+    for key, entry in sorted(state["securables"].items()):
+        kind, _, name = key.partition(" ")
+        owner = entry.get("owner", "")
+        if (kind == s.SCHEMA and name.rsplit(".", 1)[-1] in SHARED_SCHEMAS
+                and state["principals"].get(owner, {}).get("type") == SERVICE_PRINCIPAL):
+            findings.append(Finding(
+                HIGH, "shared_schema_owner", name,
+                f"schema {name}, a layer every domain shares, is owned by the service "
+                f"principal {owner!r}: it may grant on and take over every domain's tables "
+                "in it; give it back to its owner in the project policy "
+                "(lakehouse_ml/domains/policy.yaml)"))
+    return findings

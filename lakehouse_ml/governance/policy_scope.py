@@ -110,6 +110,8 @@ def scope(domain: str, env: str, owners: Mapping[str, str], models: frozenset[st
     for claim, owner in owners.items():
         if claim.startswith("schema "):
             full = s.parse_name(s.SCHEMA, claim.removeprefix("schema "), env)
+            if claim.removeprefix("schema ") in SHARED_SCHEMAS:
+                continue  # a model in a shared layer: the layer stays the project's
             if owner == domain:
                 schemas.add(full)
             else:
@@ -185,6 +187,8 @@ def _project(others: list[Declares]) -> str:
 def _not_own_schema(name: str, own: Scope, others: list[Declares]) -> str | None:
     """Why the schema a domain policy declares is not the domain's own, or None."""
     catalog, short = name.split(".")
+    if name in own.model_schemas:  # its models' schema: its own, whoever else declares it
+        return None
     if catalog != own.env:
         return f"is not in catalog {own.env}"
     if short in SHARED_SCHEMAS:
@@ -275,12 +279,14 @@ def overstepping(loaded: Sequence[Declared], owners: Mapping[str, str], project:
         first = []
     declared = {d.where: declares(str(Path(d.where) / POLICY_FILE), docs[d.where], env)
                 for d in loaded if d.where in docs}
+    scopes = {d.where: scope(d.domain.name, env, owners,
+                             frozenset(f"{m.schema}.{m.name}" for m in d.models))
+              for d in loaded}
+    held = _held_schemas(loaded, declared, scopes, first)
     for d in loaded:
-        name = d.domain.name
-        own = scope(name, env, owners, frozenset(f"{m.schema}.{m.name}" for m in d.models))
+        own = scopes[d.where]
         theirs = {**own.foreign_schemas, **{
-            schema: other.domain.name for other in loaded if other is not d
-            for schema in (declared[other.where].schemas if other.where in declared else ())}}
+            schema: domain for schema, domain in held.items() if domain != own.domain}}
         for key in sorted(own.tables):
             schema = key.split(" ", 1)[1].rsplit(".", 1)[0]
             if schema in theirs and d.where not in why:
@@ -294,3 +300,18 @@ def overstepping(loaded: Sequence[Declared], owners: Mapping[str, str], project:
             except PolicyError as error:
                 why[d.where] = str(error)
     return why
+
+
+def _held_schemas(loaded: Sequence[Declared], declared: Mapping[str, Declares],
+                  scopes: Mapping[str, Scope], project: list[Declares]) -> dict[str, str]:
+    """Schema → the domain whose policy alone declares it as its own (not a shared layer,
+    not the project's, not another's model schema): a table another domain declares in it
+    is refused. A schema two policies declare is no one's (both are refused)."""
+    count: dict[str, list[str]] = {}
+    for d in loaded:
+        if d.where in declared:
+            for schema in declared[d.where].schemas:
+                count.setdefault(schema, []).append(d.domain.name)
+    where = {d.domain.name: d.where for d in loaded}
+    return {schema: names[0] for schema, names in count.items() if len(names) == 1
+            and _not_own_schema(schema, scopes[where[names[0]]], project) is None}

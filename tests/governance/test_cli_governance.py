@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from lakehouse_ml.cli import app
 from lakehouse_ml.governance import Metastore
-from tests.governance.test_policy import CHURN
+from tests.governance.test_policy import CHURN, PROJECT
 
 runner = CliRunner()
 
@@ -78,6 +78,8 @@ def test_sql_grant_show_revoke_and_privileges(cli: Metastore,
 
 
 def test_policy_apply(cli: Metastore) -> None:
+    project = runner.invoke(app, ["policy", "apply", str(PROJECT)])  # the project's first
+    assert project.exit_code == 0, project.output
     first = runner.invoke(app, ["policy", "apply", str(CHURN)])
     assert first.exit_code == 0, first.output
     again = runner.invoke(app, ["policy", "apply", str(CHURN)])
