@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -33,6 +34,7 @@ from lakehouse_ml.defs.lineage_events import emit_ended_run
 from lakehouse_ml.domains import Declared, discover
 from lakehouse_ml.ingest.layout import undeclared_folders
 from lakehouse_ml.medallion.spec import Domain
+from lakehouse_ml.ml.run_process import kill_dead_runs, process_alive
 from lakehouse_ml.ml.spec import ModelSpec
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -140,37 +142,71 @@ def _instance(say: Say) -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+HOST_TAG = "lakehouse_ml/host"
+"""Tag of the runs `lakehouse-ml run` executes: this host's name (`release_dead_runs` leaves
+another host's runs alone)."""
+
+
+def _dead_run_worker(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str | None:
+    """Why `run`'s worker is gone, in the words of Dagster's run monitoring (`Detected run
+    worker status ...`), when every process its events name (the run's, its steps') is gone
+    from this host; None when one is alive, none is named, or it ran on another host."""
+    if run.tags.get(HOST_TAG, socket.gethostname()) != socket.gethostname():
+        return None
+    pids = sorted({e.dagster_event.pid for e in instance.all_logs(run.run_id)
+                   if e.dagster_event and e.dagster_event.pid})
+    if not pids or any(process_alive(pid) for pid in pids):
+        return None
+    named = ", ".join(map(str, pids))
+    return (f"Detected run worker status NOT_FOUND: 'process {named} on "
+            f"{socket.gethostname()} is gone (killed), seen by lakehouse-ml run'. Marking run "
+            f"{run.run_id} as failed.")
 
 
 def release_dead_runs(instance: dg.DagsterInstance) -> list[str]:
-    """Runs of a local (SQLite) instance that a killed process left STARTED hold their pool
-    slots (e.g. `ingest_<source>`) for ever, so every later run would wait: mark each failed
-    and free its slots. Returns their run ids. Runs whose process is alive are left alone."""
-    storage = instance.event_log_storage
-    if not storage.supports_global_concurrency_limits or not isinstance(
-        instance.run_storage, SqliteRunStorage
-    ):
+    """Runs of a local (SQLite) instance that a killed process (SIGKILL, the OOM killer) left
+    STARTED: no daemon's run monitoring watches a run executed in process, so they would show
+    STARTED for ever and hold their pool slots (e.g. `ingest_<source>`), making every later
+    run wait. Each is marked failed as Dagster's run monitoring does (`report_run_failed`, its
+    message naming the gone process) and its slots are freed. Returns their run ids. A run
+    whose process (or a step's) is alive, that names no process, or ran on another host
+    (`HOST_TAG`) is left alone."""
+    if not isinstance(instance.run_storage, SqliteRunStorage):
         return []
+    storage = instance.event_log_storage
     released = []
-    for run_id in sorted(storage.get_concurrency_run_ids()):
-        run = instance.get_run_by_id(run_id)
-        if run is None or run.status != dg.DagsterRunStatus.STARTED:
+    for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
+        why = _dead_run_worker(instance, run)
+        if why is None:
             continue
-        pids = {e.dagster_event.pid for e in instance.all_logs(run_id)
-                if e.dagster_event and e.dagster_event.pid}
-        if pids and not any(_alive(pid) for pid in pids):
-            instance.report_run_failed(run, "its process was killed; its pool slots are freed")
-            storage.free_concurrency_slots_for_run(run_id)
-            released.append(run_id)
-    return released
+        instance.report_run_failed(run, why)
+        if storage.supports_global_concurrency_limits:
+            storage.free_concurrency_slots_for_run(run.run_id)
+        released.append(run.run_id)
+    return sorted(released)
+
+
+def end_dead_runs(instance: dg.DagsterInstance, tracking_uri: str, say: Say) -> None:
+    """At the start of `lakehouse-ml run`: the Dagster runs (`release_dead_runs`) and the
+    MLflow runs (`ml.run_process.kill_dead_runs`, ended KILLED) a killed process left
+    running, one line each. An MLflow store that cannot be reached is said in one line."""
+    for run_id in release_dead_runs(instance):
+        run = instance.get_run_by_id(run_id)
+        say(f"dagster run {run_id} ({run.job_name if run else '?'}) was left STARTED by a "
+            "process that is gone (killed): marked failed")
+    if tracking_uri.startswith("sqlite:///") and not Path(
+            tracking_uri.removeprefix("sqlite:///")).exists():
+        return  # no store yet: no run in it
+    try:
+        from lakehouse_ml.ml.registry import use_tracking
+
+        killed = kill_dead_runs(use_tracking(tracking_uri))
+    except Exception as error:  # the store's trouble is the model steps' to report
+        say(f"mlflow: runs left RUNNING by killed processes not looked for: {one_line(error)}")
+        return
+    for run in killed:
+        say(f"mlflow run {run.run_id} ({run.name}) was left RUNNING by process {run.pid}, "
+            "which is gone (killed): ended KILLED")
 
 
 def day_option(option: str, value: str | None) -> str | None:
@@ -230,7 +266,7 @@ def materialize_range(
     from lakehouse_ml.definitions import defs
 
     definitions, instance = defs(), _instance(say)
-    release_dead_runs(instance)
+    end_dead_runs(instance, settings.mlflow_tracking_uri, say)
     config = VERBOSE if verbose else QUIET
     catalog = Catalog(settings.root, settings.env)
     results = []
@@ -238,7 +274,8 @@ def materialize_range(
     def execute(job: str, run_config: dict, tags: dict[str, str] | None = None
                 ) -> dg.ExecuteInProcessResult:
         result = definitions.resolve_job_def(job).execute_in_process(
-            instance=instance, run_config=run_config, raise_on_error=False, tags=tags)
+            instance=instance, run_config=run_config, raise_on_error=False,
+            tags={HOST_TAG: socket.gethostname(), **(tags or {})})
         _openlineage(catalog, instance, result.run_id, say)
         return result
 

@@ -35,6 +35,7 @@ from lakehouse_ml.ml.retraining import (
     AlreadyTrained,
     already_trained,
 )
+from lakehouse_ml.ml.run_process import process_tags
 from lakehouse_ml.ml.spec import ModelSpec
 from lakehouse_ml.ml.train import inputs, train
 from lakehouse_ml.ml.windows import truncated_rows
@@ -129,7 +130,7 @@ def _train(catalog: Catalog, client: MlflowClient, spec: ModelSpec, versions: di
                   DATA_VERSIONS: json.dumps(versions, sort_keys=True),
                   TRAINING_SET_SHA256: sha256}
     use_experiment(client, f"/{catalog.env}/{spec.schema}/{spec.name}")
-    with mlflow.start_run(run_name=f"{spec.name}-train") as run:
+    with mlflow.start_run(run_name=f"{spec.name}-train", tags=process_tags()) as run:
         mlflow.log_params({**spec.params, "holdout": str(spec.holdout),
                            "features": len(trained.features), "train_rows": trained.train.height,
                            "holdout_rows": trained.holdout.height,

@@ -27,6 +27,7 @@ from mlflow.exceptions import MlflowException
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.ml.registry import TrackingUnavailable, use_experiment, use_tracking
+from lakehouse_ml.ml.run_process import process_tags
 from lakehouse_ml.monitoring.baseline import baseline_frame
 from lakehouse_ml.monitoring.levels import ERROR, WindowDrift, categorical
 from lakehouse_ml.monitoring.pii import HIDDEN as HIDDEN
@@ -213,7 +214,8 @@ def log_report(tracking_uri: str, report: Report, monitor: Monitor, env: str,
     run id."""
     client = use_tracking(tracking_uri)
     use_experiment(client, f"/{env}/{EXPERIMENT}")
-    with mlflow.start_run(run_name=f"{monitor.table} {window[0].date().isoformat()}") as run:
+    with mlflow.start_run(run_name=f"{monitor.table} {window[0].date().isoformat()}",
+                          tags=process_tags()) as run:
         mlflow.set_tags({"monitored_table": monitor.table, "window_start": window[0].isoformat(),
                          "window_end": window[1].isoformat()})
         mlflow.log_metrics({
