@@ -146,13 +146,21 @@ def _say_broken(ctx: typer.Context) -> int:
 @app.command()
 def domains(ctx: typer.Context) -> None:
     """The declared domains: sources, landed days, models and their jobs; a broken domain
-    package is one line on stderr (its folder and why), and the exit code 1."""
+    package is one line on stderr (its folder and why), and the exit code 1. So is a model
+    whose params values the estimator refuses (checked here and when it trains, not at load:
+    `ml.estimator`)."""
     from lakehouse_ml.cli.pipeline import describe_domains
+    from lakehouse_ml.domains import discover
+    from lakehouse_ml.ml.estimator import params_refused
 
     broken = _say_broken(ctx)
     for line in describe_domains(Settings.from_env().landing):
         typer.echo(line)
-    if broken:
+    refused = [why for declared in discover().declared.values() for model in declared.models
+               if (why := params_refused(model.name, model.params)) is not None]
+    for why in refused:
+        typer.echo(f"{ctx.command_path}: {why}", err=True)
+    if broken or refused:
         raise typer.Exit(1)
 
 

@@ -58,7 +58,9 @@ def aggregate_columns(domain: Domain, aggregate: Aggregate) -> pl.Schema:
 
 
 def _params(model: ModelSpec) -> None:
-    """ValueError naming the model when `params` holds a name the estimator does not take."""
+    """ValueError naming the model when `params` holds a name the estimator does not take.
+    Its values are checked by `lakehouse-ml domains` and when it trains, not here: that needs
+    scikit-learn imported (`ml.estimator.params_refused`)."""
     if not isinstance(model.params, Mapping):
         raise ValueError(f"model {model.name!r}: params must be a mapping of {ESTIMATOR} "
                          f"parameters, got {type(model.params).__name__}")

@@ -24,6 +24,7 @@ from lakehouse_ml.features.training_table import pinned_versions
 from lakehouse_ml.governance.reproduce_hash import TAG as TRAINING_SET_SHA256
 from lakehouse_ml.governance.reproduce_hash import TrainingSetDigest
 from lakehouse_ml.ml.candidate_record import Candidate
+from lakehouse_ml.ml.estimator import check_params
 from lakehouse_ml.ml.evaluate import evaluate, plots
 from lakehouse_ml.ml.holdout import log_holdout_predictions
 from lakehouse_ml.ml.model_card import model_card
@@ -81,7 +82,10 @@ def train_if_new(
     current data versions or from a training set with the current one's content (its
     `training_set_sha256`, hashed before anything is fitted or logged), or one that the `alive`
     run registering it is validating: then that version, saying why nothing was trained.
-    `force` trains anyway. `run_id`: the run training (the new version's `registered_by`)."""
+    `force` trains anyway. `run_id`: the run training (the new version's `registered_by`).
+    ValueError naming the model and each refused parameter, before anything is read, when
+    the estimator would refuse `spec.params` (`estimator.check_params`)."""
+    check_params(spec.name, spec.params)
     model = spec.registered_name(catalog.env)
     versions = data_versions(catalog, spec)
     if not force:
@@ -106,7 +110,9 @@ def _training_frame(catalog: Catalog, spec: ModelSpec, versions: dict[str, int]
 
 def train_candidate(catalog: Catalog, client: MlflowClient, spec: ModelSpec,
                     run_id: str | None = None) -> Candidate:
-    """Train, log and register a candidate from the training set's current version, always."""
+    """Train, log and register a candidate from the training set's current version, always.
+    ValueError first when the estimator would refuse `spec.params` (see `train_if_new`)."""
+    check_params(spec.name, spec.params)
     versions = data_versions(catalog, spec)
     frame = _training_frame(catalog, spec, versions)
     return _train(catalog, client, spec, versions, frame, TrainingSetDigest.of(frame).sha256,

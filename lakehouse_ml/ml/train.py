@@ -99,6 +99,26 @@ def model_inputs(spec: ModelSpec, schema: pl.Schema) -> list[str]:
     return features
 
 
+def check_named_columns(spec: ModelSpec, schema: pl.Schema) -> None:
+    """ValueError naming the model, the field and the column when `spec.slices` or
+    `spec.categorical` names a column the training set (`schema`) lacks, or `categorical` one
+    that is not a model input (`not_features`, the label or an engine column): it would be
+    left out silently. Load refuses these already when the training set's columns are known
+    from declarations (`domains.references.training_columns`); this is for the others."""
+    inputs = set(spec.feature_columns(list(schema)))
+    where = f"model {spec.name!r}"
+    for attribute, named in (("categorical", spec.categorical), ("slices", spec.slices)):
+        for column in named:
+            if column not in schema:
+                raise ValueError(f"{where}: {attribute} names {column!r}, not a column of "
+                                 f"its training set {spec.training_set.name} "
+                                 f"({', '.join(sorted(schema))})")
+            if attribute == "categorical" and column not in inputs:
+                raise ValueError(f"{where}: categorical names {column!r}, which is not a "
+                                 "model input (not_features, the label or a time column): it "
+                                 "would not be encoded")
+
+
 def labelled_split(spec: ModelSpec, frame: pl.DataFrame,
                    holdout: float | datetime | None = None
                    ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -143,10 +163,13 @@ def train(spec: ModelSpec, frame: pl.DataFrame, truncated: pl.Series | None = No
     `truncated`: Boolean per row of `frame` (`ml.windows.truncated_rows`; None: none is),
     rows left out before the split unless `spec.keep_truncated_windows`.
 
-    TrainingDataError (a ValueError), before anything is fitted, naming the model, the
-    training set, its labelled rows and label times: when either side of the split is empty,
-    holds a single label value, or a numeric feature column has no value in the training rows
-    (and how many truncated rows were left out, when that is why)."""
+    ValueError first when a `slices` or `categorical` column is not one of `frame`'s
+    (`check_named_columns`). TrainingDataError (a ValueError), before anything is fitted,
+    naming the model, the training set, its labelled rows and label times: when either side
+    of the split is empty, holds a single label value, or a numeric feature column has no
+    value in the training rows (and how many truncated rows were left out, when that is
+    why)."""
+    check_named_columns(spec, frame.schema)
     truncated = (pl.Series([False] * frame.height, dtype=pl.Boolean) if truncated is None
                  else truncated)
     label, time = spec.training_set.label, spec.training_set.time_column
