@@ -9,7 +9,7 @@ so a one-day refresh replaces only the files of the days it redoes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import polars as pl
@@ -41,45 +41,29 @@ class SnapshotReport:
     published: PublishReport
     statistics: FeatureStatistics
     """Per-feature statistics of the snapshot rows written."""
-    stale_days: list[date] = field(default_factory=list)
-    """Snapshot days (contiguous, ascending) the late data of this refresh change but which it
-    did not redo, being older than `max_lateness_days` (`stale_snapshot_days`): they keep
-    their old values until rebuilt. Empty when every changed snapshot was redone."""
 
 
-def snapshot_days(
-    spec: FeatureTableSpec, partition_days: Sequence[str], earliest_touched: date | None
-) -> list[date]:
-    """Landing day P completes the data of P, so it yields the snapshot of P + 1 (stamped
+def snapshot_days(partition_days: Sequence[str], earliest_touched: date | None,
+                  first_day: date | None = None) -> list[date]:
+    """The snapshot days a refresh of `partition_days` redoes, ascending and contiguous.
+
+    Landing day P completes the data of P, so it yields the snapshot of P + 1 (stamped
     P + 1 00:00 in the table's zone; a zone west of UTC completes local day P only with
-    landing day P + 1, whose first hours redo it as late data do);
-    late records for an earlier day X also change the snapshots after X, which are redone
-    (as far back as the table's `max_lateness_days`). No partition days (an empty range):
-    no snapshot days."""
+    landing day P + 1, whose first hours redo it as late data do). Records for an earlier day
+    X (`earliest_touched`: the earliest data day the refreshed batches changed, a day a key
+    moved out of included) change every snapshot after X, however old X is, so the days
+    start at X + 1: the snapshots a backfill computes from the same data. `first_day`, the
+    snapshot of the first partition (the earliest a backfill computes), bounds that start:
+    no snapshot before it is redone or created by late data (None: no bound). No partition
+    days (an empty range): none."""
     if not partition_days:
         return []
-    first, last = (date.fromisoformat(p) + timedelta(days=1) for p in
+    first, last = (date.fromisoformat(p) + DAY for p in
                    (min(partition_days), max(partition_days)))
     if earliest_touched is not None:
-        first = min(first, max(earliest_touched + timedelta(days=1),
-                               first - timedelta(days=spec.max_lateness_days)))
+        late = earliest_touched + DAY
+        first = min(first, late if first_day is None else max(late, first_day))
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
-
-
-def stale_snapshot_days(
-    spec: FeatureTableSpec, partition_days: Sequence[str], earliest_touched: date | None
-) -> list[date]:
-    """The snapshot days that records of `earliest_touched` (the earliest data day the
-    refreshed batches changed) alter but that `snapshot_days` does not redo, because they lie
-    more than `spec.max_lateness_days` before the first partition's snapshot: from
-    `earliest_touched` + 1 day to the day before the first day redone, ascending. Such a
-    snapshot is a candidate (a window shorter than the gap may leave it unchanged); a
-    backfill would recompute it. No partition days or no touched day: none."""
-    redone = snapshot_days(spec, partition_days, earliest_touched)
-    if not redone or earliest_touched is None:
-        return []
-    first = earliest_touched + DAY
-    return [first + timedelta(days=i) for i in range((redone[0] - first).days)]
 
 
 def _build(client: FeatureEngineeringClient, spec: FeatureTableSpec, days: list[date],
@@ -153,17 +137,20 @@ def _create(client: FeatureEngineeringClient, spec: FeatureTableSpec, schema: pl
 def refresh_feature_table(
     client: FeatureEngineeringClient, spec: FeatureTableSpec, partition_days: Sequence[str],
     earliest_touched: date | None = None, chunk_days: int = CHUNK_DAYS,
+    first_day: date | None = None,
 ) -> SnapshotReport:
-    """Compute the snapshots of `partition_days` (and those late data changed), write them
-    `chunk_days` days at a time (each chunk replaces its days' rows), then republish the
-    online store.
+    """Compute the snapshots of `partition_days` and every later one the data of
+    `earliest_touched` changed, however old (`snapshot_days`: those a backfill computes, from
+    `first_day` on), write them `chunk_days` days at a time (each chunk replaces its days'
+    rows, so the memory follows the chunk, not the range), then republish the online store.
 
     `spec.build` is called with each chunk's snapshot days, or once with none (an empty
     partition range): it must then return its columns without rows, which creates the table if
     it is missing and writes nothing. A `state.StatefulBuild` also gets the state kept by the
     previous chunk or refresh when it is usable (`state.usable`: no record of a day it holds
-    was touched since), and its new state is written after each chunk's snapshots."""
-    days = snapshot_days(spec, partition_days, earliest_touched)
+    was touched since; `state.start` deletes one that was, and the build reads its inputs),
+    and its new state is written after each chunk's snapshots."""
+    days = snapshot_days(partition_days, earliest_touched, first_day)
     statistics = FeatureStatistics([f.name for f in spec.features])
     rows, version = 0, -1
     carried, kept_as_of = None, None
@@ -183,5 +170,4 @@ def refresh_feature_table(
             carried = state.write(client.catalog, spec.table, kept, spec.build.description,
                                   spec.owner)
             kept_as_of = kept.as_of
-    return SnapshotReport(days, rows, version, client.publish_table(spec.table), statistics,
-                          stale_snapshot_days(spec, partition_days, earliest_touched))
+    return SnapshotReport(days, rows, version, client.publish_table(spec.table), statistics)

@@ -5,8 +5,9 @@ that can also start from a `Carried` state and hand back the state to keep. `ref
 keeps it in the table `<feature table>_state` (one overwrite per chunk), with the last day of
 data it holds in the column `STATE_AS_OF`, and passes it to the next build only when it is
 usable: held up to a day before the first snapshot's eve, and no data of a day it holds changed
-since (`earliest_touched`). Otherwise the builder reads the look-back as without a state, so a
-missing, stale or unusable state changes the cost, never the snapshots.
+since (`earliest_touched`); a state holding a day late data touched is deleted. Otherwise the
+builder reads the look-back as without a state, so a missing, stale or unusable state changes
+the cost, never the snapshots.
 """
 
 from __future__ import annotations
@@ -61,9 +62,12 @@ def state_table(feature_table: str) -> str:
 
 def keep_as_of(days: Sequence[date], max_lateness_days: int) -> date:
     """The day a state should hold data up to after building `days`: the day before the eve of
-    the earliest snapshot a later refresh may redo. Landing day P yields the snapshot P + 1
-    (eve P) and redoes at most `max_lateness_days` earlier ones (eves from P - lateness), so a
-    state up to P - lateness - 1 = max(days) - lateness - 2 serves every later refresh."""
+    the earliest snapshot a later refresh redoes for records up to `max_lateness_days` late.
+    Landing day P yields the snapshot P + 1 (eve P), and its records of day X redo the
+    snapshots from X + 1 (eve X): with X >= P - lateness, a state up to P - lateness - 1 =
+    max(days) - lateness - 2 serves that refresh. Older records touch a day the state holds:
+    that refresh deletes it and builds from its inputs (`start`), so a larger lateness keeps
+    an older state (a longer read after it on every refresh) and rebuilds less often."""
     return max(days) - timedelta(days=max_lateness_days + 2)
 
 

@@ -261,8 +261,13 @@ class FeatureTableSpec:
     owner: str = "team:ml"
     tags: Mapping[str, str] = field(default_factory=dict)
     max_lateness_days: int = 7
-    """Records landing up to this many days late still correct the snapshots they affect
-    (older snapshots are recomputed); beyond it, an increment may differ from a backfill."""
+    """Where a stateful builder (`features.state.StatefulBuild`) keeps its state: as of this
+    many days (plus two) before its last snapshot. It never limits which snapshots are redone:
+    late records of day X, however old, redo every snapshot from X + 1, so day-by-day
+    refreshes equal a backfill. Records up to this many days late reuse the kept state; older
+    ones touch a day it holds, so that refresh deletes it and builds from its inputs (the
+    look-back). Larger: fewer such rebuilds, but every refresh reads more days after the
+    state. No effect on a plain builder."""
     time_zone: str | None = None
     """IANA time zone of its days: the snapshot of day D is stamped D 00:00 local time. None:
     the zone of the aggregates of its domain it reads (`Domain` sets it; UTC when it reads

@@ -1,5 +1,7 @@
-"""Feature-table assets (group `features`): daily snapshots upserted and published online,
-with a warning check naming the snapshots late data left stale."""
+"""Feature-table assets (group `features`): daily snapshots upserted and published online;
+late data redo every snapshot they change, as a backfill computes it."""
+
+from datetime import date
 
 import dagster as dg
 
@@ -7,48 +9,19 @@ from lakehouse_ml.defs.factories.medallion import SINGLE_RUN
 from lakehouse_ml.defs.factories.metadata import asset_key, lineage, markdown, table_metadata
 from lakehouse_ml.defs.resources import LakehouseResource
 from lakehouse_ml.features import FeatureEngineeringClient
-from lakehouse_ml.features.snapshots import DAY, SnapshotReport, refresh_feature_table
+from lakehouse_ml.features.snapshots import DAY, refresh_feature_table
 from lakehouse_ml.governance.lineage_columns import feature_columns
 from lakehouse_ml.medallion.changes import earliest_touched_day
 from lakehouse_ml.medallion.progress import mark_processed, pending
 from lakehouse_ml.medallion.spec import Domain, FeatureTableSpec
 
-STALE_CHECK = "late_data_redone"
 
-
-def stale_snapshots_check(spec: FeatureTableSpec, report: SnapshotReport) -> dg.AssetCheckResult:
-    """The `late_data_redone` result (WARN) of one refresh: fails naming the table, the
-    snapshot days its late data changed but it did not redo (`report.stale_days`, older than
-    `spec.max_lateness_days`) and how to realign them. No snapshot day recomputed passes,
-    saying so: no batch was refreshed, so no late data arrived to leave a snapshot stale (a
-    re-run with nothing new must add nothing, not a warning and its governance finding)."""
-    stale = report.stale_days
-    if not report.days:
-        return dg.AssetCheckResult(
-            check_name=STALE_CHECK, passed=True, severity=dg.AssetCheckSeverity.WARN,
-            description="no snapshot day recomputed: no batch refreshed, so no late data "
-                        "arrived to leave one stale", metadata={"stale_snapshot_days": 0})
-    if not stale:
-        return dg.AssetCheckResult(
-            check_name=STALE_CHECK, passed=True, severity=dg.AssetCheckSeverity.WARN,
-            description=f"no snapshot left stale: every one the refreshed batches change was "
-                        f"redone ({report.days[0]} "
-                        f"to {report.days[-1]}, {len(report.days)} day(s))",
-            metadata={"stale_snapshot_days": 0, "days_redone": len(report.days)})
-    span = f"{stale[0]} to {stale[-1]}"
-    return dg.AssetCheckResult(
-        check_name=STALE_CHECK, passed=False, severity=dg.AssetCheckSeverity.WARN,
-        description=(
-            f"feature table {spec.table}: late data changed the snapshots of {span} "
-            f"({len(stale)} day(s)), older than max_lateness_days={spec.max_lateness_days} "
-            f"before the first day redone ({report.days[0]}): they were left stale, so the "
-            "table differs from a backfill. Realign by rebuilding those days (materialize "
-            f"the partitions {stale[0] - DAY} to {stale[-1] - DAY}, whose snapshots they are), "
-            "or raise max_lateness_days in the table's FeatureTableSpec"),
-        metadata={"stale_snapshot_days": len(stale), "stale_from": str(stale[0]),
-                  "stale_to": str(stale[-1]), "max_lateness_days": spec.max_lateness_days,
-                  "days_redone": len(report.days)},
-    )
+def first_snapshot_day(partitions: dg.PartitionsDefinition) -> date | None:
+    """The snapshot of the first partition day (that day + 1): the earliest a backfill of
+    `partitions` computes, so late data never make a refresh redo or create one before it
+    (`snapshot_days`). None when there is no partition."""
+    first = partitions.get_first_partition_key()
+    return None if first is None else date.fromisoformat(first) + DAY
 
 
 def feature_asset(
@@ -64,11 +37,6 @@ def feature_asset(
         "before D. "
         "Published to the online store after each write.",
         partitions_def=partitions, backfill_policy=SINGLE_RUN, tags=dict(spec.tags),
-        check_specs=[dg.AssetCheckSpec(
-            STALE_CHECK, asset=asset_key(spec.table), description=(
-                "Late data redo every snapshot they change: fails (warning) naming the "
-                "snapshot days left stale, being older than max_lateness_days="
-                f"{spec.max_lateness_days}; fails when no snapshot day was recomputed."))],
     )
     def _features(
         context: dg.AssetExecutionContext, lakehouse: LakehouseResource
@@ -76,7 +44,8 @@ def feature_asset(
         client = FeatureEngineeringClient(lakehouse.catalog())
         todo = pending(client.catalog, domain, spec.table, spec.inputs, context.partition_keys)
         touched = earliest_touched_day(client.catalog, domain, todo.batches)
-        report = refresh_feature_table(client, spec, todo.batches, touched)
+        report = refresh_feature_table(client, spec, todo.batches, touched,
+                                       first_day=first_snapshot_day(partitions))
         mark_processed(client.catalog, todo)
         return dg.MaterializeResult(metadata=table_metadata(
             client.catalog, spec.table, column_lineage=column_lineage,
@@ -84,8 +53,7 @@ def feature_asset(
             batches_unchanged=len(set(context.partition_keys)) - len(todo.batches),
             online_keys_written=report.published.written,
             feature_statistics=markdown(report.statistics.table(), rows=len(spec.features)),
-            stale_snapshot_days=[str(d) for d in report.stale_days],
-        ), check_results=[stale_snapshots_check(spec, report)])
+        ))
 
     return _features
 
