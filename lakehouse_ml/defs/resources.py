@@ -53,7 +53,7 @@ class LakehouseResource(dg.ConfigurableResource):
                    policies=list(policies))
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        apply_policies(self.root, self.env, self.policies)
+        apply_policies(self.root, self.env, self.policies, list(self.principals.values()))
         apply_domain_grants(self.root, self.env, list(self.principals))
         run = context.dagster_run
         domain = run.tags.get(DOMAIN_TAG) if run is not None else None
@@ -70,13 +70,19 @@ class LakehouseResource(dg.ConfigurableResource):
                        principal=None if as_location else acting or None)
 
 
-def apply_policies(root: str, env: str, paths: Sequence[str]) -> None:
+def apply_policies(root: str, env: str, paths: Sequence[str], principals: Sequence[str] = ()
+                   ) -> None:
     """Apply each policy file to the lakehouse unless this process already applied that
-    version of it (a changed file is applied again). PolicyError naming the file and entry."""
+    version of it (a changed file is applied again). PolicyError naming the file and entry.
+    `principals`: service principals created first where missing (the domains' pipelines: a
+    domain's policy may grant on its own tables to another domain's pipeline, which no policy
+    it may write declares)."""
     from lakehouse_ml.governance import Metastore
+    from lakehouse_ml.governance.domain_grants import create_principals
     from lakehouse_ml.governance.policy import apply_policy
 
     with _APPLYING:
+        create_principals(Metastore(root, env), principals)
         for path in paths:
             key = (root, env, str(path), Path(path).stat().st_mtime_ns)
             if key not in _APPLIED:

@@ -73,6 +73,17 @@ def pipeline_principal(domain: str) -> str:
     return f"{domain}{SUFFIX}"
 
 
+def create_principals(metastore: Metastore, names: Iterable[str],
+                      as_principal: str | None = None) -> None:
+    """Declare each of `names` missing from the metastore as a service principal (the
+    domains' pipelines, before the policies are applied: a domain's policy may grant on its
+    own tables to another domain's pipeline, which no policy it may write declares). Nothing
+    changes, nothing is audited, when all exist."""
+    missing = set(names) - set(metastore.store.read()["principals"])
+    for name in sorted(missing):
+        metastore.add_principal(name, p.SERVICE_PRINCIPAL, as_principal=as_principal)
+
+
 def serving_principal(domain: str) -> str:
     """The service principal `lakehouse-ml serve --domain <domain>` acts as:
     `<domain>-serving`."""

@@ -16,9 +16,10 @@ pipeline process applies it), so what it may declare is limited to the domain `d
   own schemas (declared here, and its models' schemas), the tables its declarations produce
   (`domains.table_claims`) and the tables and models in its own schemas, the functions it
   declares; on the CATALOG only grants of `USE CATALOG` or `BROWSE` (no owner, no tag);
-- `functions` in its own schemas or a shared layer, that neither the project policy nor
-  another domain's policy declares; a row filter or column mask calls a function this policy
-  or the project policy declares.
+- `functions` in its own schemas only (a shared layer's are the project policy's: `CREATE OR
+  REPLACE` would change the masks and filters of every domain calling them), that no other
+  policy declares; a row filter or column mask calls a function this policy or the project
+  policy declares.
 
 An overstepping policy makes its package broken (one line: file, entry, reason): that domain
 runs nothing and its policy is never applied, not even in part; the other domains carry on.
@@ -50,8 +51,6 @@ POLICY_FILE = "policy.yaml"
 SHARED_SCHEMAS = ("bronze", "silver", "gold", "monitoring", "pipeline", "serving")
 """The layers every domain shares and the engine's schemas the project policy declares: no
 domain policy may declare, own, tag or grant on them."""
-FUNCTION_SCHEMAS = ("bronze", "silver", "gold")
-"""Shared layers a domain policy may create its own functions in (beside its own schemas)."""
 ON_CATALOG = (pv.USE_CATALOG, pv.BROWSE)
 """The only privileges a domain policy may grant on the catalog."""
 
@@ -163,10 +162,10 @@ def check(path: str | Path, doc: Mapping[str, Any], own: Scope, others: list[Dec
             raise PolicyError(f"{where}: a function is a mapping with a name")
         name = _target(own.env, f"FUNCTION {entry['name']}", where).name
         schema = name.rsplit(".", 1)[0]
-        if schema not in schemas and (schema.split(".")[0] != own.env
-                                      or schema.split(".")[1] not in FUNCTION_SCHEMAS):
+        if schema not in schemas:
             raise PolicyError(f"{where}: function {name} is in schema {schema}, not one of "
-                              f"domain {d!r}'s own (or {', '.join(FUNCTION_SCHEMAS)})")
+                              f"domain {d!r}'s own (a shared layer's functions are the "
+                              "project policy's)")
         if by := next((o.file for o in others if name in o.functions), ""):
             raise PolicyError(f"{where}: function {name} is also declared by {by}")
     for where, target, privileges in _securables(doc, file, own.env):

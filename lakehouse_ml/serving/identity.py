@@ -29,12 +29,15 @@ def serving_identity(settings: Settings, domain: str) -> str:
     from lakehouse_ml.governance import principals as p
     from lakehouse_ml.governance.policy import apply_policy
 
-    declared = discover().declared[domain]
+    domains = discover().declared
+    declared = domains[domain]
     metastore = Metastore(settings.root, settings.env)
     launcher = p.current_principal()
     state = metastore.store.read()
     if not p.is_admin(state, p.identities(state, launcher)):
         return launcher
+    domain_grants.create_principals(  # a policy may grant to another domain's pipeline
+        metastore, [domain_grants.pipeline_principal(d) for d in domains])
     for policy in (PROJECT_POLICY, Path(declared.where) / POLICY_FILE):
         if policy.is_file():  # the project's first: the domain's may use its groups
             apply_policy(policy, metastore=metastore)
