@@ -121,17 +121,18 @@ def scope(domain: str, env: str, owners: Mapping[str, str], models: frozenset[st
     return Scope(domain, env, frozenset(tables), frozenset(schemas), foreign)
 
 
-def check(path: str | Path, doc: Mapping[str, Any], own: Scope, others: list[Declares]
-          ) -> None:
+def check(path: str | Path, doc: Mapping[str, Any], own: Scope, project: Declares | None,
+          domains: Sequence[Declares] = ()) -> None:
     """PolicyError (`<file>: <entry>: <reason>`, one line) for the first entry of the domain
-    policy `doc` outside the domain's scope `own`, given what the project policy and the other
-    domains' policies declare (`others`, the project's first). See the module."""
+    policy `doc` outside the domain's scope `own`, given what the project policy (None: there
+    is none) and the other domains' policies (`domains`) declare. See the module."""
     file, d = str(path), own.domain
     mine = declares(file, doc, own.env)
+    others = [*([project] if project is not None else []), *domains]
     principals = _entries(doc, "service_principals", list, file)
     if _entries(doc, "users", list, file):
         raise PolicyError(f"{file}: users: a domain policy declares no user (people are the "
-                          f"project policy's, {_project(others)})")
+                          f"project policy's)")
     for i, name in enumerate(principals):
         if not str(name).startswith(f"{d}-"):
             raise PolicyError(f"{file}: service_principals[{i}]: {name!r} is not domain "
@@ -148,8 +149,10 @@ def check(path: str | Path, doc: Mapping[str, Any], own: Scope, others: list[Dec
                 f"'{d}-...', and adds members to them only"
                 + (f" ({group} is declared by {by})" if by else ""))
     schemas = set(own.model_schemas)
-    for i, (name, owner) in enumerate(mine.schemas.items()):
+    for i, entry in enumerate(_entries(doc, "schemas", list, file)):
         where = f"{file}: schemas[{i}]"
+        e = _fields(entry, ("name",), ("owner", "comment"), where)
+        name, owner = _target(own.env, f"SCHEMA {e['name']}", where).name, e.get("owner")
         if (why := _not_own_schema(name, own, others)) is not None:
             other = next((o for o in others if name in o.schemas), None)
             owners = (f" (owner {owner or 'unset'} here, {other.schemas[name] or 'unset'} "
@@ -172,15 +175,10 @@ def check(path: str | Path, doc: Mapping[str, Any], own: Scope, others: list[Dec
         why = _outside(target, privileges, own, schemas, mine.functions)
         if why:
             raise PolicyError(f"{where}: {why}")
-    project = others[0].functions if others else set()
     for where, function in _called(doc, file, own.env):
-        if function not in mine.functions | project:
+        if function not in mine.functions | (project.functions if project else set()):
             raise PolicyError(f"{where}: function {function} is declared by neither this "
                               "policy nor the project policy")
-
-
-def _project(others: list[Declares]) -> str:
-    return others[0].file if others else "lakehouse_ml/domains/policy.yaml"
 
 
 def _not_own_schema(name: str, own: Scope, others: list[Declares]) -> str | None:
@@ -273,15 +271,15 @@ def overstepping(loaded: Sequence[Declared], owners: Mapping[str, str], project:
             except PolicyError as error:
                 why[d.where] = str(error)
     try:
-        first = [declares(str(project), load(project), env)] if project.is_file() else []
+        admin = declares(str(project), load(project), env) if project.is_file() else None
     except PolicyError:
-        first = []
+        admin = None
     declared = {d.where: declares(str(Path(d.where) / POLICY_FILE), docs[d.where], env)
                 for d in loaded if d.where in docs}
     scopes = {d.where: scope(d.domain.name, env, owners,
                              frozenset(f"{m.schema}.{m.name}" for m in d.models))
               for d in loaded}
-    held = _held_schemas(loaded, declared, scopes, first)
+    held = _held_schemas(loaded, declared, scopes, [admin] if admin else [])
     for d in loaded:
         own = scopes[d.where]
         theirs = {**own.foreign_schemas, **{
@@ -293,9 +291,9 @@ def overstepping(loaded: Sequence[Declared], owners: Mapping[str, str], project:
                                 f"schema {schema}, domain {theirs[schema]!r}'s: a domain "
                                 "declares tables only in its own schemas and the shared layers")
         if d.where in docs and d.where not in why:
-            others = first + [x for where, x in declared.items() if where != d.where]
+            others = [x for where, x in declared.items() if where != d.where]
             try:
-                check(declared[d.where].file, docs[d.where], own, others)
+                check(declared[d.where].file, docs[d.where], own, admin, others)
             except PolicyError as error:
                 why[d.where] = str(error)
     return why
