@@ -40,6 +40,7 @@ from lakehouse_ml.defs.resources import (
 from lakehouse_ml.domains import discover
 from lakehouse_ml.governance import Metastore, PermissionDenied
 from lakehouse_ml.governance import domain_grants as grants
+from lakehouse_ml.governance.findings_audit import run_audit
 from lakehouse_ml.governance.findings_catalog import grants as grant_findings
 from lakehouse_ml.governance.findings_catalog import shared_schema_owners
 from lakehouse_ml.governance.principals import local_user
@@ -299,6 +300,9 @@ def test_the_audit_flags_catalog_wide_privileges_and_a_shared_layer_owned_by_a_p
     assert (owned.severity, owned.kind, owned.securable) == (
         "high", "shared_schema_owner", "dev.silver")
     assert "'churn-pipeline'" in owned.message
+    audit = run_audit(Catalog(settings.root, settings.env), None)  # the daily audit's
+    assert {(f.kind, f.securable) for f in audit.findings if f.severity == "high"} >= {
+        ("catalog_grant", "dev"), ("shared_schema_owner", "dev.silver")}
 
 
 def test_the_owning_domain_s_policy_grants_a_read_of_its_table(
