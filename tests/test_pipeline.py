@@ -11,6 +11,7 @@ import pytest
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.config import Settings
+from lakehouse_ml.defs.factories.metadata import TABLE_WIDE
 from lakehouse_ml.domains.churn import DOMAIN
 from lakehouse_ml.domains.churn.generator import GenerationReport
 from lakehouse_ml.ingest.layout import survey
@@ -62,11 +63,29 @@ def test_whole_graph_materializes_with_checks_passing(
     gold = catalog.read("gold.daily_activity")
     assert gold.height > 0
     assert gold["events"].sum() == silver_events.height
-    materialization = backfill.materializations("silver__customers")[0]
+    materialization = backfill.materializations("silver__customers")[-1]
     schema = materialization.metadata["dagster/column_schema"].value
     assert {c.name: c.tags for c in schema.columns}["email"] == {"pii": ""}
     assert materialization.metadata["dagster/row_count"].value == catalog.read(
         "silver.customers").height
+
+
+def test_a_ranged_run_puts_table_wide_metadata_on_its_last_partition_only(
+    backfill: Backfill,
+) -> None:
+    """One materialization per partition of the range, each with the table's name, row count
+    and version; its schema, column lineage, preview and feature statistics (the same for
+    every partition of the run) only on the last, which the UI shows as the latest."""
+    for node in ("bronze__customers", "silver__customers", "gold__daily_activity",
+                 f"{DOMAIN.feature_tables[0].table.replace('.', '__')}"):
+        *earlier, last = backfill.materializations(node)
+        assert [m.partition for m in [*earlier, last]] == day_keys(), node
+        assert set(TABLE_WIDE) & set(last.metadata) >= {"dagster/column_schema", "preview"}
+        for materialization in earlier:
+            assert not set(TABLE_WIDE) & set(materialization.metadata), node
+            assert materialization.metadata["dagster/row_count"] == last.metadata[
+                "dagster/row_count"]
+            assert materialization.metadata["delta_version"] == last.metadata["delta_version"]
 
 
 def test_rerun_ingests_each_file_once_and_changes_nothing(

@@ -69,15 +69,16 @@ def run_datasets(instance: dg.DagsterInstance, run_id: str, catalog: Catalog
             name = metadata.get("dagster/table_name")
             if name is None:
                 continue
-            table = str(catalog.name(name.value))
-            version = metadata.get("delta_version")
-            lineage = metadata.get("dagster/column_lineage")
-            written[table] = {
-                "version": None if version is None else int(version.value),
-                "lineage": {} if lineage is None else {
+            # a ranged run's partitions share the step's version; the column lineage is on
+            # its last partition only (`factories.metadata.per_partition`)
+            entry = written.setdefault(str(catalog.name(name.value)),
+                                       {"version": None, "lineage": {}})
+            if (version := metadata.get("delta_version")) is not None:
+                entry["version"] = int(version.value)
+            if (lineage := metadata.get("dagster/column_lineage")) is not None:
+                entry["lineage"] = {
                     column: [(_table(catalog, d.asset_key), d.column_name) for d in deps]
-                    for column, deps in lineage.value.deps_by_column.items()},
-            }
+                    for column, deps in lineage.value.deps_by_column.items()}
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
             checks[_table(catalog, evaluation.asset_key)].append(Check(

@@ -6,7 +6,13 @@ from datetime import date
 import dagster as dg
 
 from lakehouse_ml.defs.factories.medallion import SINGLE_RUN
-from lakehouse_ml.defs.factories.metadata import asset_key, lineage, markdown, table_metadata
+from lakehouse_ml.defs.factories.metadata import (
+    asset_key,
+    lineage,
+    markdown,
+    per_partition,
+    table_metadata,
+)
 from lakehouse_ml.defs.resources import LakehouseResource
 from lakehouse_ml.features import FeatureEngineeringClient
 from lakehouse_ml.features.snapshots import DAY, refresh_feature_table
@@ -47,13 +53,13 @@ def feature_asset(
         report = refresh_feature_table(client, spec, todo.batches, touched,
                                        first_day=first_snapshot_day(partitions))
         mark_processed(client.catalog, todo)
-        return dg.MaterializeResult(metadata=table_metadata(
+        return dg.MaterializeResult(metadata=per_partition(context, table_metadata(
             client.catalog, spec.table, column_lineage=column_lineage,
             snapshots_written=report.rows_written, snapshot_days=len(report.days),
             batches_unchanged=len(set(context.partition_keys)) - len(todo.batches),
             online_keys_written=report.published.written,
             feature_statistics=markdown(report.statistics.table(), rows=len(spec.features)),
-        ))
+        )))
 
     return _features
 

@@ -11,7 +11,13 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 import polars as pl
 
-from lakehouse_ml.defs.factories.metadata import asset_key, lineage, markdown, table_metadata
+from lakehouse_ml.defs.factories.metadata import (
+    asset_key,
+    lineage,
+    markdown,
+    per_partition,
+    table_metadata,
+)
 from lakehouse_ml.defs.resources import LakehouseResource
 from lakehouse_ml.governance.lineage_columns import aggregate_columns, silver_columns
 from lakehouse_ml.ingest.bronze import ingest
@@ -112,12 +118,12 @@ def bronze_asset(
             lakehouse.landing, source.name, domain_sources, source.ignore, first_day)]
         undeclared = undeclared_folders(lakehouse.landing, domain_sources)
         yield dg.MaterializeResult(
-            metadata=table_metadata(
+            metadata=per_partition(context, table_metadata(
                 catalog, source.bronze_table, files_ingested=report.files,
                 files_relanded=report.relanded, files_already_ingested=report.skipped_files,
                 files_ignored=report.ignored_files, lines=report.lines,
                 records=report.records, parse_rejected=report.rejected,
-            ),
+            )),
             check_results=[dg.AssetCheckResult(
                 check_name="parse_rejects", passed=report.rejected == 0,
                 severity=dg.AssetCheckSeverity.WARN,
@@ -175,13 +181,13 @@ def silver_asset(
         fraction = report.quarantined / report.read if report.read else 0.0
         unbalanced = balance.filter(~pl.col("balanced"))
         result = dg.MaterializeResult(
-            metadata=table_metadata(
+            metadata=per_partition(context, table_metadata(
                 catalog, source.silver_table, column_lineage=column_lineage,
                 rows_read=report.read, quarantined=report.quarantined,
                 duplicates_collapsed=report.collapsed_in_run, inserted=report.inserted,
                 updated=report.updated,
                 batches_unchanged=len(set(context.partition_keys)) - len(todo.batches),
-            ),
+            )),
             check_results=[
                 dg.AssetCheckResult(
                     check_name="contract", passed=fraction <= source.max_reject_fraction,
@@ -251,11 +257,11 @@ def gold_asset(
                 description="no day recomputed: nothing validated (each day's last "
                             "evaluation stands)", metadata={"days_validated": 0}))
         result = dg.MaterializeResult(
-            metadata=table_metadata(
+            metadata=per_partition(context, table_metadata(
                 catalog, aggregate.table, column_lineage=column_lineage,
                 days_recomputed=len(report.days), rows_written=report.rows_written,
                 batches_unchanged=len(set(context.partition_keys)) - len(todo.batches),
-            ),
+            )),
             check_results=checks,
         )
         if _nothing_blocks(result):

@@ -56,11 +56,36 @@ def preview(catalog: Catalog, table: str, frame: pl.LazyFrame) -> dg.MetadataVal
                                       if c in exposed))
 
 
+TABLE_WIDE = ("dagster/column_schema", "dagster/column_lineage", "preview",
+              "feature_statistics")
+"""Metadata of a whole table (its schema, column lineage, first rows, feature statistics),
+the larger part of a materialization's metadata (~8 KB of ~9 for a churn table)."""
+
+
+def per_partition(context: dg.AssetExecutionContext, metadata: dict[str, Any]
+                  ) -> dict[str, Any]:
+    """`metadata` without its `TABLE_WIDE` entries when the run materializes several
+    partitions (a backfill range as one run): those go on the range's last partition only
+    (`context.add_asset_metadata(..., partition_key=last)`), where Dagster's UI shows a table's
+    latest materialization. Dagster reports one materialization per partition of a ranged run,
+    each with the step's metadata: copying the table-wide entries to every one wrote ~8 KB per
+    partition event (13 MB for a 59-day churn run, ~8% of its CPU) that said nothing new. The
+    other entries (table name, row count, version, counts) stay on every partition. One
+    partition, or none: `metadata` unchanged."""
+    keys = context.partition_keys if context.has_partition_key_range else []
+    if len(keys) < 2:
+        return metadata
+    context.add_asset_metadata({k: metadata[k] for k in TABLE_WIDE if k in metadata},
+                               partition_key=keys[-1])
+    return {k: v for k, v in metadata.items() if k not in TABLE_WIDE}
+
+
 def table_metadata(
     catalog: Catalog, table: str, *, column_lineage: dg.TableColumnLineage | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """What Dagster shows of `table`, read as `catalog`'s principal (see `preview`)."""
+    """What Dagster shows of `table`, read as `catalog`'s principal (see `preview`); a
+    partitioned asset passes it through `per_partition`."""
     frame = catalog.scan(table)
     metadata: dict[str, Any] = {
         "dagster/table_name": str(catalog.name(table)),
