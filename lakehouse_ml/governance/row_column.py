@@ -218,14 +218,31 @@ def compile_mask(fn: Function, args: tuple[Arg, ...], principal: str, groups: fr
 
 def check_function(fn: Function) -> None:
     """Check at CREATE FUNCTION time that polars' SQL can evaluate `fn` (called with its
-    parameters' types, by a principal in no group); PolicyFunctionError naming the construct
-    otherwise."""
+    parameters' types) for every reader its body tells apart (`_readers`); PolicyFunctionError
+    naming the construct otherwise. The body is compiled per reader with its identity folded
+    in (`_compile`), so a branch only a group's members or one user reach is checked for them,
+    not left to fail their reads later."""
     for _, kind in fn.parameters:
         sql_dtype(kind, fn)
     schema = tuple((f"_arg{i}", sql_dtype(kind, fn)) for i, (_, kind) in
                    enumerate(fn.parameters))
-    _result_dtype(fn, _compile(fn, tuple(n for n, _ in schema), "", frozenset(), schema)[1],
-                  schema)
+    for principal, groups in _readers(fn):
+        _result_dtype(fn, _compile(fn, tuple(n for n, _ in schema), principal, groups,
+                                   schema)[1], schema)
+
+
+def _readers(fn: Function) -> list[tuple[str, frozenset[str]]]:
+    """(principal, groups) of readers that reach each branch keyed by one name: the reader
+    named nothing and in no group; for each string constant of the body, a reader of that
+    name in that one group; a reader in every such group. A body that cannot be parsed: the
+    first (`_compile` names the error)."""
+    try:
+        tree = sqlglot.parse_one(fn.body, read="databricks")
+    except SqlglotError:
+        return [("", frozenset())]
+    names = sorted({node.name for node in tree.find_all(exp.Literal) if node.is_string})
+    return [("", frozenset()), *((name, frozenset({name})) for name in names),
+            ("", frozenset(names))]
 
 
 @lru_cache(maxsize=256)

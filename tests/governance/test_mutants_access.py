@@ -291,6 +291,19 @@ def test_errors_name_the_function() -> None:
         check_function(Function("dev.silver.f", (("t", "STRING"),), "", "t - 1"))
 
 
+@pytest.mark.parametrize("body", [
+    "CASE WHEN is_account_group_member('pii-readers') THEN no_such_fn(t) ELSE '***' END",
+    "CASE WHEN current_user() = 'ann' THEN t - 1 ELSE '***' END",
+    "CASE WHEN is_member('a') THEN 'x' WHEN is_member('b') THEN t - 1 ELSE '***' END",
+])
+def test_a_branch_only_some_readers_reach_is_checked_at_create_time(body: str) -> None:
+    """Checked for a reader in no group only, these passed CREATE FUNCTION and then failed
+    every read of the group's members (or of the named user)."""
+    with pytest.raises(PolicyFunctionError, match="^function dev.silver.f: polars' SQL "
+                       "cannot evaluate"):
+        check_function(Function("dev.silver.f", (("t", "STRING"),), "STRING", body))
+
+
 def test_masks_skip_a_column_not_read_and_see_the_reader(metastore: Metastore,
                                                          root: str) -> None:
     """Masks apply in column order: email is not read, tenant_id still is masked; the mask
