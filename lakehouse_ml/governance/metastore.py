@@ -445,7 +445,8 @@ class Metastore:
         """Store (or with `function` None, drop) a table's row filter: the function is called
         with `columns` (evaluated at every read: row_column.py). Needs to manage the table and
         EXECUTE on the function; ValueError if the function takes another number of arguments
-        or is declared to return another type than BOOLEAN (a mask: 1 + len(using))."""
+        or is declared to return another type than BOOLEAN (a mask: 1 + len(using)), or an
+        argument is neither a column name nor `{"literal": sql}` of one constant."""
         self._policy_function(table, function, None, columns, as_principal)
 
     def set_column_mask(self, table: str, column: str, function: str | None,
@@ -458,6 +459,14 @@ class Metastore:
                          columns: Sequence[Argument], actor: str | None) -> None:
         full = s.parse_name(s.TABLE, table, self.env)
         fn = None if function is None else s.parse_name(s.FUNCTION, function, self.env)
+        if fn is not None:
+            # imported here: row_column imports this module
+            from lakehouse_ml.governance.row_column import PolicyFunctionError, check_arguments
+
+            try:
+                check_arguments(fn, columns)
+            except PolicyFunctionError as error:
+                raise ValueError(str(error)) from None
 
         def change(state: State, ns: s.Namespace, who: str) -> None:
             if fn is not None:

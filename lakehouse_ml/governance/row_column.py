@@ -151,13 +151,24 @@ def _arguments(stored: Sequence[Any], fn: Function) -> tuple[Arg, ...]:
     """The stored arguments (column names, `{"literal": sql}`) as compile_* take them."""
     args: list[Arg] = []
     for arg in stored:
-        if isinstance(arg, Mapping) and isinstance(arg.get("literal"), str):
+        if isinstance(arg, Mapping) and set(arg) == {"literal"} and isinstance(
+                arg["literal"], str):
             args.append(Constant(arg["literal"]))
         elif isinstance(arg, str):
             args.append(arg)
         else:
             raise PolicyFunctionError(f"function {fn.name}: malformed argument {arg!r}")
     return tuple(args)
+
+
+def check_arguments(function: str, stored: Sequence[Any]) -> None:
+    """PolicyFunctionError naming `function` and the argument unless each of `stored` (as
+    `Metastore.set_row_filter`/`set_column_mask` store them) is a column name or
+    `{"literal": sql}` whose Databricks SQL is one constant: what every read will evaluate."""
+    fn = Function(function, (), "", "")
+    for arg in _arguments(stored, fn):
+        if isinstance(arg, Constant):
+            _constant(fn, arg)
 
 
 def _shown(args: Sequence[Arg]) -> str:

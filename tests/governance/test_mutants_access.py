@@ -4,6 +4,7 @@ by a behaviour the other tests did not pin down."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import polars as pl
@@ -329,15 +330,31 @@ def test_masks_skip_a_column_not_read_and_see_the_reader(metastore: Metastore,
 
 
 @pytest.mark.parametrize("mask", [False, True])
-def test_a_malformed_stored_argument_denies_the_read_naming_the_function(
-        metastore: Metastore, root: str, mask: bool) -> None:
-    """`set_row_filter`/`set_column_mask` store a mapping without `literal` as given."""
-    run_sql(metastore, "CREATE FUNCTION silver.two(a STRING, b STRING) RETURNS "
-            f"{'STRING' if mask else 'BOOLEAN'} RETURN {'a' if mask else 'TRUE'}")
-    if mask:
-        metastore.set_column_mask(CUSTOMERS, "email", "silver.two", [{"value": "x"}])
-    else:
-        metastore.set_row_filter(CUSTOMERS, "silver.two", ["email", {"value": "x"}])
-    with pytest.raises(PolicyFunctionError, match="function dev.silver.two: malformed "
-                       "argument {'value': 'x'}"):
-        secure(delta(root), CUSTOMERS, "bob", metastore)
+@pytest.mark.parametrize(("argument", "said"), [
+    ({"value": "x"}, "malformed argument {'value': 'x'}"),
+    ({"literal": "'x'", "also": 1}, "malformed argument {'literal': \"'x'\", 'also': 1}"),
+    ({"literal": 4}, "malformed argument {'literal': 4}"),
+    ({"literal": "email || 'x'"}, "argument \"email || 'x'\" is neither a column nor a "
+                                  "constant"),
+])
+def test_a_malformed_argument_is_refused_when_set_naming_the_function(
+        metastore: Metastore, root: str, mask: bool, argument: dict, said: str) -> None:
+    """`set_row_filter`/`set_column_mask` stored a mapping without `literal`, or a literal
+    that is no constant, as given: every later read was denied. Refused when set now,
+    nothing stored; a constant is accepted."""
+    body = "STRING RETURN b" if mask else "BOOLEAN RETURN b = 'x'"  # the constant decides
+    run_sql(metastore, f"CREATE FUNCTION silver.two(a STRING, b STRING) RETURNS {body}")
+
+    def put(arg: dict) -> None:
+        if mask:
+            metastore.set_column_mask(CUSTOMERS, "email", "silver.two", [arg])
+        else:
+            metastore.set_row_filter(CUSTOMERS, "silver.two", ["email", arg])
+
+    frame = delta(root)
+    with pytest.raises(ValueError, match=f"^function dev.silver.two: {re.escape(said)}"):
+        put(argument)
+    assert secure(frame, CUSTOMERS, "bob", metastore).collect().height == len(ROWS)
+    put({"literal": "'x'"})
+    rows = secure(frame, CUSTOMERS, "bob", metastore).collect()
+    assert rows["email"].to_list() == (["x"] * len(ROWS) if mask else ROWS["email"].to_list())
