@@ -174,6 +174,25 @@ def apply_policy(path: str | Path, as_principal: str | None = None, *,
     return metastore
 
 
+class _Checking:
+    """The metastore a plan is made against when a policy is only checked (`check_entries`):
+    its catalog, and a no-op for every call the plan's steps bind (none is run)."""
+
+    def __init__(self, env: str) -> None:
+        self.env = env
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        return lambda *args, **kwargs: None
+
+
+def check_entries(path: str | Path, doc: dict[str, Any], env: str) -> None:
+    """PolicyError naming the file and entry for the first malformed entry of `doc` (the
+    policy at `path`, loaded) in catalog `env`, as `apply_policy` checks them before anything
+    is applied: fields, securables, privilege names, functions and their calls. What only the
+    metastore knows (an unknown principal or securable) is checked when applied."""
+    _plan(_Checking(env), doc, str(path), Source(str(path), ""))  # type: ignore[arg-type]
+
+
 def _keys(privileges: list[str], kind: str, name: str, principal: str) -> list[GrantKey]:
     return [(s.key(kind, name), principal, pv.canonical(p, kind)) for p in privileges]
 

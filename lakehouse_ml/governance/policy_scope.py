@@ -23,6 +23,8 @@ pipeline process applies it), so what it may declare is limited to the domain `d
 
 An overstepping policy makes its package broken (one line: file, entry, reason): that domain
 runs nothing and its policy is never applied, not even in part; the other domains carry on.
+So does a malformed one (`policy.check_entries`: a field, a privilege name, a function), which
+would otherwise fail every pipeline process when applied.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from lakehouse_ml.governance.policy import (
     _entries,
     _fields,
     _target,
+    check_entries,
     load,
 )
 
@@ -127,6 +130,7 @@ def check(path: str | Path, doc: Mapping[str, Any], own: Scope, project: Declare
     policy `doc` outside the domain's scope `own`, given what the project policy (None: there
     is none) and the other domains' policies (`domains`) declare. See the module."""
     file, d = str(path), own.domain
+    check_entries(file, dict(doc), own.env)  # malformed: refused at load, not mid-apply
     mine = declares(file, doc, own.env)
     others = [*([project] if project is not None else []), *domains]
     principals = _entries(doc, "service_principals", list, file)

@@ -152,6 +152,8 @@ def broken(where: Path) -> str:
      "schema dev.churn is domain 'churn''s model schema (owner hok-pipeline here, ml "
      "there)"),
     ("users: [eve]", "users", "a domain policy declares no user"),
+    ("grants: [{securable: TABLE silver.pings, to: churn-pipeline, privileges: [READ]}]",
+     "grants[0]", "READ"),  # malformed: refused at load, not when every run applies it
     ("service_principals: [churn-pipeline]", "service_principals[1]",
      "'churn-pipeline' is not domain 'hok''s"),
 ])
