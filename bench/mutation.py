@@ -153,6 +153,12 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
          # 21 s (a whole `run` beside broken packages): its loading paths are the file's others
          "--deselect=tests/test_broken_domain.py::"
          "test_run_runs_a_healthy_domain_beside_broken_packages_and_says_what_it_left_out"]),
+    "policy": (  # issues 11 and 13: what a domain's policy may declare, what the engine grants
+        # a domain's pipeline, and whose rows of pipeline.progress a principal may write
+        ["lakehouse_ml/governance/policy_scope.py", "lakehouse_ml/governance/domain_grants.py",
+         "lakehouse_ml/catalog/owned_rows.py"],
+        ["tests/governance/test_domain_scope.py", "tests/governance/test_domain_grants.py",
+         "tests/governance/test_progress_rows.py"]),
 }
 """Group → (modules mutated together, the fast tests that exercise them: files, glob patterns,
 pytest node ids, or `--deselect=<node id>` for a slow test of a listed file). Tests that build a
