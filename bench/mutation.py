@@ -198,12 +198,16 @@ def _line(module: str, function: str, removed: str) -> int | None:
     return None
 
 
-def _survivors(module: str, codes: dict[str, int | None]) -> list[dict[str, object]]:
+def _survivors(module: str, codes: dict[str, int | None], status: str = "survived"
+               ) -> list[dict[str, object]]:
+    """The mutants of `module` whose outcome is `status` (survivors; or timeouts, a mutant that
+    made a test hang: detected, but by the time limit, not by an assertion): name, function,
+    line, the line removed and what replaced it."""
     from mutmut.mutation.diff_apply import get_diff_for_mutant
 
     found = []
     for name, code in sorted(codes.items()):
-        if STATUS.get(code) != "survived":
+        if STATUS.get(code) != status:
             continue
         diff = get_diff_for_mutant(name, path=Path(module)).splitlines()
         removed = next((d[1:] for d in diff if d.startswith("-") and not d.startswith("---")), "")
@@ -401,8 +405,9 @@ def store(group: str, tests: list[str], seconds: int, mutant_cpu: float | None =
         counts = dict.fromkeys(COUNTED, 0)
         for code in data.exit_code_by_key.values():
             counts[STATUS.get(code, "other")] += 1
-        result["modules"][module] = {"counts": counts,
-                                     "survivors": _survivors(module, data.exit_code_by_key)}
+        result["modules"][module] = {
+            "counts": counts, "survivors": _survivors(module, data.exit_code_by_key),
+            "timeouts": _survivors(module, data.exit_code_by_key, "timeout")}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{group}.json").write_text(json.dumps(result, indent=1))
 
@@ -565,20 +570,27 @@ def report(command: str) -> None:
              "finished |", "|---|---|" + "---|" * len(COUNTED) + "---|---|---|"]
     survivors = ["", "Survivors (each is killed by a named test, or explained, below):", "",
                  "| module | line | function | original | mutant |", "|---|---|---|---|---|"]
+    timeouts = ["", "Timeouts (a test hung on the mutant until the time limit; named since "
+                "the reports record them, earlier runs' are not):", "",
+                "| module | line | function | original | mutant |", "|---|---|---|---|---|"]
     for r in results:
         for module, m in r["modules"].items():
             lines.append(f"| {r['group']} | {module} | "
                          + " | ".join(str(m["counts"][c]) for c in COUNTED)
                          + f" | {r['seconds']} | {_per_mutant(r)} | {r['finished']} |")
             total = {c: total[c] + m["counts"][c] for c in COUNTED}
-            survivors += [f"| {module} | {s['line'] or '?'} | {s['function']} | "
-                          f"{_cell(s['removed'])} | {_cell(s['added'])} |"
-                          for s in m["survivors"]]
+            survivors += [_mutant_row(module, s) for s in m["survivors"]]
+            timeouts += [_mutant_row(module, s) for s in m.get("timeouts", [])]
     lines.append("| **total** | | " + " | ".join(str(total[c]) for c in COUNTED)
                  + f" | {sum(r['seconds'] for r in results)} | | |")
-    lines += [*survivors, "", "Tests per group:", ""]
+    lines += [*survivors, *timeouts, "", "Tests per group:", ""]
     lines += [f"- {r['group']}: " + ", ".join(f"`{t}`" for t in r["tests"]) for r in results]
     REPORT.write_text(f"{head}{BEGIN}\n" + "\n".join(lines) + f"\n{END}{tail}")
+
+
+def _mutant_row(module: str, mutant: dict[str, object]) -> str:
+    return (f"| {module} | {mutant['line'] or '?'} | {mutant['function']} | "
+            f"{_cell(str(mutant['removed']))} | {_cell(str(mutant['added']))} |")
 
 
 def child_arguments(group: str, tests: list[str]) -> list[str]:
