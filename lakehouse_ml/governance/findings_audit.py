@@ -71,13 +71,14 @@ def run_audit(catalog: Catalog, client: MlflowClient | None, inputs: AuditInputs
     audit_log(catalog.root, catalog.env).flush()  # records still buffered count too
     namespace = Metastore(catalog.root, catalog.env).namespace()
     findings: list[Finding] = []
+    registry_read = True
     try:
         models = [] if client is None else fm.registered_models(client)
     except (MlflowException, TrackingUnavailable) as error:
-        models = []
+        models, registry_read = [], False
         findings.append(Finding(HIGH, "model_registry_unreadable", client.tracking_uri,
                                 f"the MLflow registry cannot be read: {error}"))
-    inventory, found = fc.inventory(namespace, [entry for entry, _ in models])
+    inventory, found = fc.inventory(namespace, [entry for entry, _ in models], registry_read)
     pii, pii_found = fc.pii_columns(namespace, inventory)
     grants, grant_found = fc.grants(namespace.state)
     grant_found += fc.policy_drift(namespace.state) + fc.shared_schema_owners(namespace.state)

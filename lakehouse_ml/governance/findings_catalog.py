@@ -4,9 +4,11 @@ masks, and grants.
 Rules (severity: kind):
 - a table or registered model without owner — high: `missing_owner`; whose owner is no
   declared principal — low: `unknown_owner` (nobody can act as it); without description —
-  low: `missing_description`, for a table once it exists (a table declared ahead of its
-  creation, e.g. by a grant on it, is listed but gets its description when created, as in
-  Unity Catalog, where a table exists from its CREATE TABLE ... COMMENT on); a model MLflow
+  low: `missing_description`, for a table or model once it exists (one declared ahead of
+  its creation, e.g. by a grant or policy naming it, is listed but gets its description when
+  created, as in Unity Catalog, where a table exists from its CREATE TABLE ... COMMENT on and
+  a model from its registration: a model exists once MLflow registers it, and while the
+  registry cannot be read every declared model counts as existing); a model MLflow
   registered but the metastore does not declare —
   medium: `undeclared_model` (only its schema's grants govern it);
 - a `pii`-tagged column without a column mask — critical: `unmasked_pii` when someone other
@@ -73,10 +75,12 @@ def _declared(state: State, name: str) -> bool:
     return name in state["principals"] or name in state["admins"]
 
 
-def inventory(ns: s.Namespace, models: Sequence[ModelEntry]
+def inventory(ns: s.Namespace, models: Sequence[ModelEntry], registry_read: bool = True
               ) -> tuple[list[InventoryRow], list[Finding]]:
     """Every table (registered or declared) and every registered model (declared in the
-    metastore or registered in MLflow), with the findings about their metadata."""
+    metastore or registered in MLflow: `models`), with the findings about their metadata.
+    `registry_read` False: `models` is not what the registry holds (it could not be read), so
+    no declared model is taken for one declared ahead of its registration."""
     rows: list[InventoryRow] = []
     created = {t.name for t in ns.registered()}
     names = created | {
@@ -108,7 +112,8 @@ def inventory(ns: s.Namespace, models: Sequence[ModelEntry]
             findings.append(Finding(LOW, "unknown_owner", row.name, f"{what} is owned by "
                                     f"{row.owner!r}, which is no declared user, group or "
                                     "service principal"))
-        ahead = row.type != s.MODEL and row.name not in created  # declared, not created
+        ahead = (registry_read and row.name not in registered if row.type == s.MODEL
+                 else row.name not in created)  # declared, not registered or created yet
         if not row.description.strip() and not ahead:
             findings.append(Finding(LOW, "missing_description", row.name,
                                     f"{what} has no description (comment)"))

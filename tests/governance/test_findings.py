@@ -25,7 +25,7 @@ from lakehouse_ml.governance.findings import (
     write_findings,
 )
 from lakehouse_ml.governance.findings_audit import Audit, run_audit
-from lakehouse_ml.governance.findings_catalog import grants
+from lakehouse_ml.governance.findings_catalog import grants, inventory
 from lakehouse_ml.governance.findings_ops import AssetFreshness, failed_runs, stale
 from lakehouse_ml.governance.report import html_page, markdown
 from lakehouse_ml.governance.sql import run_sql
@@ -112,6 +112,31 @@ def test_clean_catalog_has_no_critical_finding(root: str, metastore: Metastore,
     assert after.chain.startswith("intact")
     check = check_result(after)
     assert check.passed, check.description
+
+
+def test_a_model_declared_ahead_has_no_missing_description_until_registered(
+        root: str, metastore: Metastore, tmp_path: Path) -> None:
+    """A grant names a model before MLflow registers it (as a policy or serving's derived
+    grants do): listed, but no missing_description, as a table declared ahead; once
+    registered without a description it has one; a registered model with one has none; while
+    the registry cannot be read, every declared model counts as existing (fail closed)."""
+    client = use_tracking(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    ahead, bare, told = (f"dev.silver.{name}_clf" for name in ("ahead", "bare", "told"))
+    for name in (ahead, bare):  # declared, as a policy declares the models it grants on
+        metastore.create("MODEL", name, owner="data-eng")
+        metastore.grant(["EXECUTE"], "MODEL", name, "analysts")
+    client.create_registered_model(bare)
+    client.create_registered_model(told, description="scores churn")
+
+    before = run_audit(Catalog(root, "dev"), client)
+    assert {ahead, bare, told} <= {r.name for r in before.inventory if r.type == "MODEL"}
+    assert [found(before, "missing_description", name) for name in (ahead, bare, told)] == [
+        [], [LOW], []]
+    client.create_registered_model(ahead)
+    after = run_audit(Catalog(root, "dev"), client)
+    assert found(after, "missing_description", ahead) == [LOW]
+    _, unread = inventory(metastore.namespace(metastore.store.read()), [], registry_read=False)
+    assert {f.securable for f in unread if f.kind == "missing_description"} >= {ahead, bare}
 
 
 def test_nothing_to_audit_fails_the_check(tmp_path: Path, registry: str) -> None:
