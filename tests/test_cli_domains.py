@@ -281,3 +281,23 @@ def test_serve_endpoints_are_every_declared_model_or_the_chosen_ones(
     assert list(endpoints("fleet")) == ["breakdown_clf"]
     assert list(endpoints(None, "churn_clf")) == ["churn_clf"]
     assert endpoints("fleet", "breakdown_clf")["breakdown_clf"].schema == "fleet"
+
+
+def test_serve_acts_for_one_domain_the_only_one_or_the_chosen_models(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`serve` acts as one domain's serving principal: `--domain`, else `--model`'s domain,
+    else the only declared one; with several and neither, a usage error listing them, before
+    any server or grant (it served every model as the launching user)."""
+    from lakehouse_ml.cli.serving import serving_domain
+
+    assert serving_domain() == "churn"
+    declare_user_domains(monkeypatch)
+
+    assert serving_domain("fleet") == "fleet"
+    assert serving_domain(None, "breakdown_clf") == "fleet"
+    assert serving_domain(None, "churn_clf") == "churn"
+    several = runner.invoke(app, ["serve"], prog_name="lakehouse-ml")
+    assert several.exit_code == 2, several.output
+    assert several.stderr.strip() == ("lakehouse-ml serve: 3 domains are declared (churn, "
+                                      "fleet, sensors): choose one with --domain")

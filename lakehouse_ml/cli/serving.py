@@ -35,14 +35,30 @@ def endpoints(domain: str | None = None, model: str | None = None) -> dict[str, 
     return {spec.name: spec for spec in models}
 
 
+def serving_domain(domain: str | None = None, model: str | None = None) -> str:
+    """The declared domain whose serving principal `serve` acts as: `domain`; else the domain
+    declaring `model`; else the only declared domain. ValueError (a usage error) naming the
+    choices for an unknown name, or for no name while several domains are declared, as every
+    command's `--domain` and `--model` (`cli.domains`); LookupError when no domain is."""
+    from lakehouse_ml.cli.domains import resolve_domain, resolve_model
+    from lakehouse_ml.domains import discover
+
+    if domain is not None or model is None:
+        return resolve_domain(domain).name
+    name = resolve_model(model).name
+    (owner,) = [d.domain.name for d in discover().declared.values()
+                if any(m.name == name for m in d.models)]
+    return owner
+
+
 class CannotListen(RuntimeError):
     """The serving port cannot be bound (in use, an address not on this machine)."""
 
 
 def serve(
     domain: Annotated[str | None, typer.Option(
-        help="Serve this domain's models (default: every declared model), acting as its "
-        "serving principal <domain>-serving.")] = None,
+        help="Serve this domain's models, acting as its serving principal <domain>-serving "
+        "(default: the domain declaring --model, else the only declared domain).")] = None,
     model: Annotated[str | None, typer.Option(help="Serve only this model.")] = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8080,
@@ -76,20 +92,20 @@ def serve(
 ) -> None:
     """Serve the champion (and challenger) models over HTTP: POST
     /serving-endpoints/<name>/invocations with a bearer token; GET /health."""
-    from lakehouse_ml.cli.domains import resolve_domain
+    import dataclasses
+
     from lakehouse_ml.config import Settings
     from lakehouse_ml.serving.config import ServingConfig
     from lakehouse_ml.serving.identity import serving_identity
     from lakehouse_ml.serving.server import listening_socket, uvicorn_server
 
-    settings, served = Settings.from_env(), endpoints(domain, model)
-    # --domain: act as its serving principal, with the grants derived for it (an admin
-    # launching applies them); else as the current principal
-    principal = serving_identity(settings, resolve_domain(domain).name) if (
-        domain is not None) else None
+    # always as a domain's serving principal (least privilege, as a Databricks endpoint runs
+    # as its own service principal): --domain, else --model's domain, else the only one
+    chosen = serving_domain(domain, model)
+    settings, served = Settings.from_env(), endpoints(chosen, model)
     try:  # a bad setting is a usage error naming its flags
         config = ServingConfig(
-            settings, served, principal=principal, challenger_share=challenger_share,
+            settings, served, challenger_share=challenger_share,
             poll_seconds=poll_seconds, log_flush_rows=log_flush_rows,
             log_flush_seconds=log_flush_seconds, log_body_bytes=log_body_bytes,
             log_buffer_bytes=log_buffer_bytes, unknown_keys=unknown_keys,
@@ -105,9 +121,12 @@ def serve(
     except OSError as error:
         raise CannotListen(f"cannot listen on {host}:{port}: {error.strerror or error}"
                            ) from error
-    with listener:
+    with listener:  # the port first: a port in use changes no grant
+        # an admin launching applies the grants derived for it; another acts as itself
+        config = dataclasses.replace(config, principal=serving_identity(settings, chosen))
         server = uvicorn_server(config, host, port)  # NoChampion, TrackingUnavailable: exit 1
-        typer.echo(f"serving {sorted(config.endpoints)} on http://{host}:{port}", err=True)
+        typer.echo(f"serving {sorted(config.endpoints)} on http://{host}:{port} as "
+                   f"{config.principal}", err=True)
         server.run(sockets=[listener])
 
 

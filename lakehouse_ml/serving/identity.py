@@ -1,4 +1,6 @@
-"""As whom `lakehouse-ml serve --domain <domain>` acts: the domain's serving principal.
+"""As whom `lakehouse-ml serve --domain <domain>` acts: the domain's serving principal
+(`serve` without `--domain` acts for the only declared domain, or `--model`'s domain:
+`cli.serving.serving_domain`; a server never acts as the admin who launched it).
 
 Launched by a metastore admin (the local OS user is one by default), the server applies the
 project policy (`domains.PROJECT_POLICY`) and the domain's `policy.yaml` if it has one (a

@@ -126,13 +126,21 @@ def registry_copy(lakehouse: Settings, tmp_path: Path) -> Settings:
     return dataclasses.replace(lakehouse, mlflow_tracking_uri=f"sqlite:///{copy}")
 
 
+def tables_copy(lakehouse: Settings, folder: Path) -> Settings:
+    """`lakehouse` with a copy of its tables, metastore and online store under `folder` (same
+    registry)."""
+    root = folder / "lakehouse"
+    shutil.copytree(lakehouse.root, root)
+    return dataclasses.replace(lakehouse, root=str(root))
+
+
 @pytest.fixture
 def lakehouse_copy(lakehouse: Settings, tmp_path: Path) -> Settings:
     """The lakehouse with a private copy of its tables and online store (same registry), for
-    tests that break a table."""
-    root = tmp_path / "lakehouse"
-    shutil.copytree(lakehouse.root, root)
-    return dataclasses.replace(lakehouse, root=str(root))
+    tests that break a table or start `lakehouse-ml serve`: launched by the metastore admin,
+    it applies the policies and its serving grants (`serving.identity`), which must not change
+    the shared lakehouse under other tests."""
+    return tables_copy(lakehouse, tmp_path)
 
 
 def free_port() -> int:
@@ -166,7 +174,9 @@ def wait_healthy(url: str, process: subprocess.Popen, log_file: Path | None = No
 @contextmanager
 def serve_process(settings: Settings, *flags: str) -> Iterator[tuple[str, subprocess.Popen]]:
     """`lakehouse-ml serve <flags>` on a free port: its URL and process, SIGTERM at the end
-    (its stderr goes to a file, so a chatty server never blocks on a full pipe)."""
+    (its stderr goes to a file, so a chatty server never blocks on a full pipe). Launched by
+    the metastore admin, it applies policies and grants to `settings`: a private copy
+    (`lakehouse_copy`, `tables_copy`), not the shared `lakehouse`."""
     port = free_port()
     log_file = Path(settings.root).parent / f"serve-{port}.log"
     with open(log_file, "w+b") as stderr:

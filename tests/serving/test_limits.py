@@ -17,7 +17,7 @@ import pytest
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.config import Settings
 from lakehouse_ml.serving.tokens import TokenStore
-from tests.serving.conftest import INVOCATIONS, auth, serve_process
+from tests.serving.conftest import INVOCATIONS, auth, serve_process, tables_copy
 
 MAX_BODY = 1024 * 1024
 MAX_ROWS = 20_000
@@ -43,9 +43,11 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served(lakehouse: Settings, lakehouse_catalog: Catalog) -> Iterator[Served]:
-    token = TokenStore(lakehouse_catalog).create("limits-test")
-    with serve_process(lakehouse, *FLAGS) as (url, process):
+def served(lakehouse: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """`lakehouse-ml serve` (as churn-serving) on a private copy: it applies its grants."""
+    own = tables_copy(lakehouse, tmp_path_factory.mktemp("limits"))
+    token = TokenStore(Catalog(own.root, own.env)).create("limits-test")
+    with serve_process(own, *FLAGS) as (url, process):
         yield Served(url, process.pid, token)
 
 

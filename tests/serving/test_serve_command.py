@@ -33,12 +33,14 @@ def _command(port: int) -> list[str]:
 
 
 def test_n_requests_then_shutdown_leave_n_log_rows(
-    lakehouse: Settings, lakehouse_catalog: Catalog, customers: list[int]
+    lakehouse_copy: Settings, customers: list[int]
 ) -> None:
+    # a private copy: the server, launched by the admin, applies churn-serving's grants
+    lakehouse_catalog = Catalog(lakehouse_copy.root, lakehouse_copy.env)
     token = TokenStore(lakehouse_catalog).create("log-test")
     port = free_port()
-    process = subprocess.Popen(_command(port), env=serve_env(lakehouse), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
+    process = subprocess.Popen(_command(port), env=serve_env(lakehouse_copy),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url, process)

@@ -1,5 +1,6 @@
 """`lakehouse-ml serve --domain churn`, launched by the metastore admin, runs as its own
-service principal, `churn-serving`, with exactly the grants the engine derives for it from
+service principal, `churn-serving` (so does `serve` without `--domain`: churn is the only
+declared domain), with exactly the grants the engine derives for it from
 churn's declarations (`domain_grants.serving_plan`; churn's policy gives it none): it serves a
 prediction end to end over real HTTP on 127.0.0.1 and writes its inference log, every record
 its principal's, never the admin's; without any one of the grants it needs at startup (revoked
@@ -87,8 +88,10 @@ def _serving_records(settings: Settings) -> pl.DataFrame:
         pl.col("response").struct.field("status_code").alias("status"))
 
 
+# without --domain, the only declared domain's (churn's) serving principal, exactly as with it
+@pytest.mark.parametrize("domain", [["--domain", "churn"], []], ids=["domain", "no-domain"])
 def test_serve_as_churn_serving_predicts_over_http_and_writes_its_inference_log(
-        governed: tuple[Settings, Metastore, str]) -> None:
+        governed: tuple[Settings, Metastore, str], domain: list[str]) -> None:
     settings, metastore, token = governed
     # the redactor of its inference log is built from every table's pii columns, as its
     # catalog lists them: all of them with BROWSE, not silver.customers' email without
@@ -101,7 +104,7 @@ def test_serve_as_churn_serving_predicts_over_http_and_writes_its_inference_log(
     assert "email" not in listed()
     metastore.grant(["BROWSE"], "CATALOG", settings.env, SERVING, as_principal=local_user())
     # the inference log is written at shutdown only, and so is the audit record of that write
-    with serve_process(settings, "--domain", "churn", "--log-flush-rows", "100000",
+    with serve_process(settings, *domain, "--log-flush-rows", "100000",
                        "--log-flush-seconds", "3600") as (url, _):
         answer = httpx.post(f"{url}{INVOCATIONS}", headers=auth(token), timeout=30,
                             json={"dataframe_records": [{"customer_id": 1}]})
