@@ -38,11 +38,19 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        root = _absolute(os.environ.get("LAKEHOUSE_ROOT", DEFAULT_ROOT))
+        """The settings the environment gives; a variable set to an empty value counts as
+        unset (the shell's `${VAR:-default}`): an empty MLFLOW_TRACKING_URI was MLflow's own
+        default, a `mlflow.db` in whatever directory the process ran in, and an empty
+        LAKEHOUSE_ROOT the current directory itself."""
+        root = _absolute(_variable("LAKEHOUSE_ROOT", DEFAULT_ROOT))
         default_mlflow = f"sqlite:///{Path(root).parent / 'mlflow' / 'mlflow.db'}"
         return cls(
             root=root,
-            landing=_absolute(os.environ.get("LAKEHOUSE_LANDING", DEFAULT_LANDING)),
-            env=os.environ.get("LAKEHOUSE_ENV", DEFAULT_ENV),
-            mlflow_tracking_uri=os.environ.get("MLFLOW_TRACKING_URI", default_mlflow),
+            landing=_absolute(_variable("LAKEHOUSE_LANDING", DEFAULT_LANDING)),
+            env=_variable("LAKEHOUSE_ENV", DEFAULT_ENV),
+            mlflow_tracking_uri=_variable("MLFLOW_TRACKING_URI", default_mlflow),
         )
+
+
+def _variable(name: str, default: str) -> str:
+    return os.environ.get(name) or default

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = """
 from lakehouse_ml.ml.registry import tracking_client
 client = tracking_client()
@@ -17,9 +19,12 @@ print(client.tracking_uri)
 """
 
 
+@pytest.mark.parametrize("unset", [{}, {"MLFLOW_TRACKING_URI": ""}], ids=["unset", "empty"])
 def test_with_no_tracking_uri_set_the_lakehouse_store_is_used_not_the_cwd(
-        tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+        tmp_path: Path, unset: dict[str, str]) -> None:
+    """An empty MLFLOW_TRACKING_URI (`export MLFLOW_TRACKING_URI=`, which the Makefile's `?=`
+    passes on as set) is no URI either."""
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"} | unset
     env |= {"LAKEHOUSE_ROOT": str(tmp_path / "lake" / "lakehouse"),
             "PYTHONPATH": str(Path(__file__).parents[1])}
     work = tmp_path / "cwd"
