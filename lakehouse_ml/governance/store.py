@@ -43,13 +43,24 @@ class Store:
         self.dir = Path(local) / "_metastore"
         self.default_admin = default_admin
         self._cached: tuple[int, State] | None = None
+        self._known = 0
 
     def version(self) -> int:
-        """The latest committed version (0: nothing committed yet)."""
-        if not self.dir.is_dir():
-            return 0
-        versions = [int(p.stem) for p in self.dir.glob("*.json") if p.stem.isdigit()]
-        return max(versions, default=0)
+        """The latest committed version (0: nothing committed yet). From the version this
+        store last saw while its file is there, the next ones are probed one `stat` each
+        (versions are committed one after another); else the folder is listed. Listing every
+        time cost each read a pass over the whole history (a version per change: ~55 a
+        daily refresh), growing with the lakehouse's age."""
+        known = self._known
+        if known and self.path(known).exists():
+            while self.moved_past(known):
+                known += 1
+        else:  # first call, or the history was removed (a wiped lakehouse): start afresh
+            self._cached = None
+            known = max((int(p.stem) for p in self.dir.glob("*.json") if p.stem.isdigit()),
+                        default=0) if self.dir.is_dir() else 0
+        self._known = known
+        return known
 
     def path(self, version: int) -> Path:
         """The file holding `version` (it may not exist)."""
@@ -100,6 +111,7 @@ class Store:
                 continue
             finally:
                 staging.unlink()
+            self._known = max(self._known, version + 1)
             return result, True
         raise ConcurrentUpdate(f"governance state under {self.dir} kept changing; "
                                f"gave up after {RETRIES} attempts")

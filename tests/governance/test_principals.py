@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -90,3 +92,30 @@ def test_concurrent_writers_lose_no_update(tmp_path) -> None:
         thread.join()
     assert len(store.read()["principals"]) == writers * 5
     assert store.version() == writers * 5
+
+
+def test_the_latest_version_is_probed_forward_not_listed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store lists its folder once; then it finds later versions (another process's
+    commits) one `stat` each, so a read costs the same however long the history. A removed
+    history (a wiped lakehouse) is listed again, and its old state never served."""
+    writer, reader = Store(str(tmp_path), "admin"), Store(str(tmp_path), "admin")
+
+    def add(store: Store, name: str) -> None:
+        store.update(lambda state: state["principals"].update({name: {"type": "user"}}))
+
+    add(writer, "a")
+    assert reader.version() == 1
+    listed: list[Path] = []
+    glob = Path.glob
+    monkeypatch.setattr(Path, "glob", lambda self, pattern: listed.append(self) or glob(
+        self, pattern))
+    for name in ("b", "c", "d"):
+        add(writer, name)
+    assert reader.version() == 4 and set(reader.read()["principals"]) == set("abcd")
+    assert listed == []
+    shutil.rmtree(tmp_path / "_metastore")
+    add(Store(str(tmp_path), "admin"), "e")
+    assert reader.version() == 1 and set(reader.read()["principals"]) == {"e"}
+    assert listed == [tmp_path / "_metastore"]  # by the reader: its last version is gone
+
