@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lakehouse_ml.domains.reserved import ENGINE_SCHEMAS
 from lakehouse_ml.governance import privileges as pv
 from lakehouse_ml.governance import securables as s
 from lakehouse_ml.governance.policy import (
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
 
 POLICY_FILE = "policy.yaml"
 """A domain package's policy file, in its folder."""
-SHARED_SCHEMAS = ("bronze", "silver", "gold", "monitoring", "pipeline", "serving")
+SHARED_SCHEMAS = ("bronze", "silver", "gold", *sorted(ENGINE_SCHEMAS))
 """The layers every domain shares and the engine's schemas the project policy declares: no
 domain policy may declare, own, tag or grant on them."""
 ON_CATALOG = (pv.USE_CATALOG, pv.BROWSE)

@@ -117,6 +117,12 @@ def broken(where: Path) -> str:
 @pytest.mark.parametrize(("policy", "entry", "why"), [
     ("schemas: [{name: silver, owner: hok-pipeline}]", "schemas[0]",
      "schema dev.silver is a layer every domain shares"),
+    # the engine's schemas too: the audit log, lineage and findings (a stranger's finding)
+    ("schemas: [{name: governance, owner: hok-pipeline}]\ngrants: [{securable: TABLE "
+     "governance.audit_log, to: hok-pipeline, privileges: [SELECT, MODIFY]}]", "schemas[0]",
+     "schema dev.governance is a layer every domain shares"),
+    ("grants: [{securable: TABLE governance.audit_log, to: hok-pipeline, privileges: "
+     "[MODIFY]}]", "grants[0]", "TABLE dev.governance.audit_log is not domain 'hok''s"),
     ("grants: [{securable: CATALOG, to: hok-pipeline, privileges: [ALL PRIVILEGES]}]",
      "grants[0]", "CATALOG dev: a domain policy may only grant USE CATALOG or BROWSE"),
     ("grants: [{securable: CATALOG, to: hok-pipeline, privileges: [USE CATALOG, "
