@@ -8,10 +8,11 @@ left out as broken, with why (the name may be one of theirs).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
+    from lakehouse_ml.domains import Declared
     from lakehouse_ml.medallion.spec import Domain
     from lakehouse_ml.ml.spec import ModelSpec
 
@@ -72,3 +73,15 @@ def resolve_model(name: str | None, domain: str | None = None) -> ModelSpec:
         raise LookupError(f"no model is declared{where} (a domain package declares its "
                           f"models in MODELS){left_out()}")
     return _choose("model", "--model", name, models, where, left_out())
+
+
+def model_domain(model: str, declared: Mapping[str, Declared] | None = None) -> str:
+    """The name of the domain of `declared` (default: `domains.discover()`'s healthy ones)
+    declaring model `model`, one `resolve_model` returned (model names are unique across
+    domains)."""
+    if declared is None:
+        from lakehouse_ml.domains import discover
+
+        declared = discover().declared
+    (owner,) = [name for name, d in declared.items() if any(m.name == model for m in d.models)]
+    return owner

@@ -40,15 +40,11 @@ def serving_domain(domain: str | None = None, model: str | None = None) -> str:
     declaring `model`; else the only declared domain. ValueError (a usage error) naming the
     choices for an unknown name, or for no name while several domains are declared, as every
     command's `--domain` and `--model` (`cli.domains`); LookupError when no domain is."""
-    from lakehouse_ml.cli.domains import resolve_domain, resolve_model
-    from lakehouse_ml.domains import discover
+    from lakehouse_ml.cli.domains import model_domain, resolve_domain, resolve_model
 
     if domain is not None or model is None:
         return resolve_domain(domain).name
-    name = resolve_model(model).name
-    (owner,) = [d.domain.name for d in discover().declared.values()
-                if any(m.name == name for m in d.models)]
-    return owner
+    return model_domain(resolve_model(model).name)
 
 
 class CannotListen(RuntimeError):
