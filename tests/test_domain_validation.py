@@ -17,6 +17,7 @@ for one test, as `tests/test_broken_domain.py` does with its syntax error."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -166,7 +167,43 @@ def test_a_package_that_calls_os_exit_is_left_out_and_the_others_load(
     run nothing (a stranger's finding 4)."""
     where = place("halts", call)
     assert broken(where) == ("cannot be imported: ProcessExit: os._exit(0) while being "
-                             "imported (__init__.py, line 2)")
+                             "loaded (__init__.py, line 2)")
+
+
+@pytest.mark.parametrize(("code", "said"), [
+    # the checks at load call an aggregate's build: it ended `domains` and `run` with exit 0
+    ("def build(silver):\n    import sys\n    sys.exit(0)\n", "cannot be checked: SystemExit: 0"),
+    ("def build(silver):\n    import os\n    os._exit(0)\n",
+     "cannot be checked: ProcessExit: os._exit(0) while being loaded"),
+])
+def test_a_build_that_exits_when_checked_leaves_its_package_out(
+        place: Callable[[str, str], str], code: str, said: str) -> None:
+    where = place("quitsbuild", f"{code}{FLEET}DOMAIN = replace(FLEET, name='quitsbuild', "
+                  "aggregates=tuple(replace(a, build=build) for a in FLEET.aggregates))\n")
+    assert broken(where) == said
+
+
+@pytest.mark.parametrize("code", [
+    "import atexit, os\natexit.register(lambda: os._exit(0))\nraise RuntimeError('broken')\n",
+    "import atexit, os\natexit.register(os._exit, 0)\n"])
+def test_an_exit_handler_a_package_registers_is_removed_and_the_package_left_out(
+        place: Callable[[str, str], str], code: str) -> None:
+    """Run after the command had said the package was left out, such a handler made its exit
+    status 0: a process that discovers the package then exits 3 must exit 3."""
+    where = place("exiter", code)
+    assert "exiter" not in discover().declared
+    probe = ("import sys, lakehouse_ml.domains as d\n"
+             f"d.__path__.append({str(Path(where).parent)!r})\n"
+             "found = d.discover()\n"
+             "print([p.error for p in found.broken])\n"
+             "sys.exit(3)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120, cwd=Path(where).parent)
+    assert done.returncode == 3, done.stderr
+    said = ("cannot be imported: RuntimeError: broken" if "raise" in code else
+            "cannot be imported: ProcessExit: registers an exit handler (atexit.register) "
+            "while being loaded")
+    assert said in done.stdout, done.stdout
 
 
 def test_the_reserved_names_are_the_engines_own_constants() -> None:

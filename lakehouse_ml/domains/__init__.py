@@ -10,14 +10,16 @@ and reported (`discover`): the other domains still load, in Dagster and in the C
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import logging
 import os
 import pkgutil
 import posix
 import re
+import sys
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,25 +104,45 @@ def _import_error(where: str, error: BaseException) -> str:
 
 
 class ProcessExit(SystemExit):
-    """A package called `os._exit` while imported (which ends the process at once, skipping
-    every handler: a command that printed nothing and exited 0, having run nothing)."""
+    """A package called `os._exit`, or registered an exit handler (`atexit.register`), while
+    imported or checked: `os._exit` ends the process at once, skipping every handler, and a
+    handler runs after the command has said what it did, so either could turn a failing
+    command into one that printed nothing and exited 0, having run nothing."""
 
 
 def _refuse_exit(status: int) -> NoReturn:
-    raise ProcessExit(f"os._exit({status}) while being imported")
+    raise ProcessExit(f"os._exit({status}) while being loaded")
 
 
 @contextmanager
-def _exit_refused() -> Iterator[None]:
-    """`os._exit` (and `posix._exit`) raises `ProcessExit` instead, while a package is imported.
-    Domain packages are code the pipeline runs with its powers and must be trusted; this only
-    keeps a mistaken exit from passing for success."""
-    real = os._exit
+def _exit_refused(where: str) -> Iterator[None]:
+    """While package `where` is imported or its declarations checked (which may call its
+    builders): `os._exit` (and `posix._exit`) raises `ProcessExit` instead, and an exit handler
+    the package's own code registers is unregistered, then `ProcessExit` raised. Domain
+    packages are code the pipeline runs with its powers and must be trusted; this only keeps
+    a mistaken exit from passing for success. Handlers a library registers (first imported
+    by the package) are kept."""
+    real_exit, real_register = os._exit, atexit.register
+    registered: list[Callable[..., object]] = []
+
+    def register(function: Callable[..., object], *args: object, **kwargs: object
+                 ) -> Callable[..., object]:
+        real_register(function, *args, **kwargs)
+        if Path(sys._getframe(1).f_code.co_filename).is_relative_to(where):
+            registered.append(function)
+        return function
+
     os._exit = posix._exit = _refuse_exit
+    atexit.register = register
     try:
         yield
     finally:
-        os._exit = posix._exit = real
+        os._exit = posix._exit = real_exit
+        atexit.register = real_register
+        for function in registered:
+            atexit.unregister(function)
+    if registered:
+        raise ProcessExit("registers an exit handler (atexit.register) while being loaded")
 
 
 def _packages() -> Iterator[tuple[str, ModuleType | BrokenPackage]]:
@@ -130,7 +152,7 @@ def _packages() -> Iterator[tuple[str, ModuleType | BrokenPackage]]:
             continue
         where = str(Path(getattr(package.module_finder, "path", "")) / package.name)
         try:
-            with _exit_refused():
+            with _exit_refused(where):
                 module = importlib.import_module(f"{__name__}.{package.name}")
         except (Exception, SystemExit) as error:  # sys.exit() in a package ended the CLI: 0
             yield where, BrokenPackage(where, _import_error(where, error))
@@ -308,11 +330,12 @@ def discover() -> Discovery:
             broken[where] = module
             continue
         try:
-            declared = _declared(where, module)
+            with _exit_refused(where):  # the checks call its builders
+                declared = _declared(where, module)
         except DomainError as error:
             broken[where] = BrokenPackage(where, str(error))
             continue
-        except Exception as error:  # a malformed declaration no check foresaw: fail closed
+        except (Exception, SystemExit) as error:  # a declaration no check foresaw: fail closed
             broken[where] = BrokenPackage(where, f"cannot be checked: {type(error).__name__}: "
                                           f"{' '.join(str(error).split())}")
             continue
