@@ -118,6 +118,29 @@ def test_run_with_only_a_user_domains_files_runs_that_domain(
     assert not catalog.exists("bronze.events")
 
 
+def test_run_leaves_out_a_day_folder_after_tomorrow_and_names_it(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mistyped day (2099) would stretch the range and the daily partitions up to it."""
+    declare_user_domains(monkeypatch)
+    for day in ("2026-02-01", "2026-02-02", "2099-01-01"):
+        _sensor_day(settings, day)
+    tomorrow = (TODAY + timedelta(days=1)).isoformat()
+
+    result = runner.invoke(app, ["run", "--domain", "sensors"])
+
+    assert result.exit_code == 0, result.output + result.stderr
+    assert (f"sensors: left out, dated after {tomorrow} (tomorrow, UTC; a mistyped day?): "
+            "readings/2099-01-01/: not ingested") in result.output.splitlines()
+    assert "sensors: sensors_daily_refresh over 2026-02-01 .. 2026-02-02" in result.output
+    manifest = Catalog(settings.root, settings.env).read("bronze.readings_manifest")
+    assert sorted(manifest["path"]) == [f"readings/{d}/part-0.jsonl"
+                                        for d in ("2026-02-01", "2026-02-02")]
+    listed = runner.invoke(app, ["domains"]).output
+    assert "landed:  2026-02-01 .. 2026-02-02 (2 days)" in listed
+    assert "readings/2099-01-01/: not ingested" in listed
+
+
 def test_daily_cycle_run_ingests_a_day_landed_today(
     settings: Settings, monkeypatch: pytest.MonkeyPatch, home: Path
 ) -> None:

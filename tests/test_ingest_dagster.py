@@ -45,7 +45,8 @@ def test_every_path_outside_the_layout_is_reported_by_a_warning(settings: Settin
     first source, passes: it used to answer for those paths)."""
     land(settings, f"events/{DAY}/ok.json", jl(ev(1)))
     strays = ["events/2026-3-1/a.json", "events/latest/b.json", "events/2020-01-01/f.json",
-              f"Events/{DAY}/c.json", f"events/{DAY}/retry/d.json"]
+              f"Events/{DAY}/c.json", f"events/{DAY}/retry/d.json",
+              "events/2099-01-01/h.json"]  # a mistyped day: after tomorrow, never run
     for path in [*strays, "exports/e.json", "exports/2026-03-01/g.json", "notes.txt"]:
         land(settings, path, jl(ev(2)))
     land(settings, "_generator.json", b"{}")  # markers beside the data are not strays
@@ -58,7 +59,8 @@ def test_every_path_outside_the_layout_is_reported_by_a_warning(settings: Settin
     assert all(path in events.metadata["paths"].value for path in strays)
     listed = events.metadata["paths"].value
     assert all(reason in listed for reason in ("case-sensitive", "sub-folder", "YYYY-MM-DD",
-                                               "before the first partition"))
+                                               "before the first partition",
+                                               "(tomorrow, UTC): not run"))
     assert "exports" not in listed and "notes.txt" not in listed
     assert customers.passed and customers.metadata["not_ingested"].value == 0
     for check in (events, customers):
@@ -73,7 +75,8 @@ def test_every_path_outside_the_layout_is_reported_by_a_warning(settings: Settin
 
 
 def test_runs_date_range_ignores_folders_that_are_not_days(settings: Settings) -> None:
-    for folder in ("0-old", "zz-old", "2026-3-1", "2026-02-30", "2026-03-02", "2026-03-05"):
+    for folder in ("0-old", "zz-old", "2026-3-1", "2026-02-30", "2026-03-02", "2026-03-05",
+                   "2099-01-01"):  # after tomorrow: left out (a mistyped day)
         land(settings, f"events/{folder}/a.json", jl(ev(1)))
     assert landed_days(settings.landing, DOMAIN) == ["2026-03-02", "2026-03-05"]
 

@@ -23,16 +23,16 @@ from rich.console import Console
 from rich.table import Table
 
 from lakehouse_ml.catalog import Catalog
-from lakehouse_ml.cli.domains import resolve_domain, resolve_model
+from lakehouse_ml.cli.domains import model_domain, resolve_domain, resolve_model
 from lakehouse_ml.cli.errors import one_line
 from lakehouse_ml.config import Settings
 from lakehouse_ml.defs.factories import names
-from lakehouse_ml.defs.factories.medallion import landed_days
+from lakehouse_ml.defs.factories.medallion import future_folders, landed_days
 from lakehouse_ml.defs.factories.model import train_run_config
 from lakehouse_ml.defs.governance_audit import JOB as GOVERNANCE_JOB
 from lakehouse_ml.defs.lineage_events import emit_ended_run
 from lakehouse_ml.domains import Declared, discover
-from lakehouse_ml.ingest.layout import undeclared_folders
+from lakehouse_ml.ingest.layout import last_day, undeclared_folders
 from lakehouse_ml.medallion.spec import Domain
 from lakehouse_ml.ml.run_process import kill_dead_runs, process_alive
 from lakehouse_ml.ml.spec import ModelSpec
@@ -65,6 +65,8 @@ def _domain_range(domain: Domain, models: tuple[ModelSpec, ...], landing: str,
                   start: str | None, end: str | None, say: Say) -> DomainRange | None:
     """The landed days of `domain` inside [start, end] (None: all of them), saying so when a
     bound moves to the first or last landed day; None when none of its days is inside."""
+    for line in future_lines(landing, domain):
+        say(line)
     days = landed_days(landing, domain)
     if not days:
         return None
@@ -89,9 +91,7 @@ def _chosen(declared: dict[str, Declared], domain: str | None, model: str | None
     domain or model, or a model `domain` does not declare (`cli.domains`)."""
     if model is not None:
         spec = resolve_model(model, domain)
-        (owner,) = [name for name, d in declared.items()
-                    if any(m.name == spec.name for m in d.models)]
-        return {owner: (spec,)}
+        return {model_domain(spec.name, declared): (spec,)}
     names = [resolve_domain(domain).name] if domain is not None else list(declared)
     return {name: declared[name].models for name in names}
 
@@ -228,9 +228,25 @@ def _error_message(error: SerializableErrorInfo) -> str:
     return one_line(error.message)
 
 
+def _run_error(result: dg.ExecuteInProcessResult) -> SerializableErrorInfo | None:
+    """The innermost cause of a failure outside any step (a resource that failed to
+    initialise, e.g. a read the domain's pipeline is not granted; the run's own failure), or
+    None."""
+    for event in result.all_events:
+        error = (event.engine_event_data.error if event.is_resource_init_failure
+                 else event.job_failure_data.error if event.is_run_failure else None)
+        if error is not None:
+            while error.cause is not None:
+                error = error.cause
+            return error
+    return None
+
+
 def failed_steps(result: dg.ExecuteInProcessResult) -> list[str]:
     """One line per failed step of a run: job, step key and the error's message (the
-    innermost cause, without its traceback); the run's own failure when no step failed."""
+    innermost cause, without its traceback); when no step failed, the run's own failure with
+    the innermost cause of what failed outside any step (`_run_error`), e.g. `<job>: run <id>
+    failed: permission denied: ...`."""
     lines = []
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data is not None:
@@ -240,7 +256,11 @@ def failed_steps(result: dg.ExecuteInProcessResult) -> list[str]:
                 error = error.cause
             message = _error_message(error) if error is not None else "failed"
             lines.append(f"{result.job_def.name}: step {event.step_key} failed: {message}")
-    return lines or [f"{result.job_def.name}: run {result.run_id} failed"]
+    if lines:
+        return lines
+    error = _run_error(result)
+    return [f"{result.job_def.name}: run {result.run_id} failed"
+            + (f": {_error_message(error)}" if error is not None else "")]
 
 
 def materialize_range(
@@ -329,6 +349,14 @@ def _model_jobs(model: ModelSpec, config: dict, force: bool) -> list[tuple[str, 
             *([(names.batch_score(model.name), config)] if model.batch_scoring else [])]
 
 
+def future_lines(landing: str, domain: Domain) -> list[str]:
+    """One line naming `domain`'s day folders dated after tomorrow (UTC), which are left out
+    of its range and not ingested (`future_folders`); none when there are none."""
+    future = future_folders(landing, domain)
+    return [f"{domain.name}: left out, dated after {last_day()} (tomorrow, UTC; a mistyped "
+            f"day?): {', '.join(future)}: not ingested"] if future else []
+
+
 def undeclared_lines(landing: str, declared: dict[str, Declared]) -> list[str]:
     """One line per path at the root of `landing` that is no source folder of the `declared`
     domains (`ingest.layout.undeclared_folders`), e.g. `landing: reading/: no domain declares
@@ -358,6 +386,7 @@ def describe_domains(landing: str) -> list[str]:
                   f"  landed:  {f'{days[0]} .. {days[-1]} ({len(days)} days)' if days else 'none'}",
                   f"  models:  {', '.join(m.name for m in models) or 'none'}",
                   f"  jobs:    {', '.join(jobs)}"]
+        lines += future_lines(landing, domain)
     return lines + undeclared_lines(landing, discovered)
 
 

@@ -14,7 +14,7 @@ import re
 import stat
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from fnmatch import fnmatch
 from pathlib import Path
 
@@ -59,6 +59,14 @@ def is_day(name: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def last_day(now: datetime | None = None) -> str:
+    """The last day folder that is run: tomorrow (UTC) of `now` (default: the clock), a day
+    that has begun somewhere east of UTC. A later folder (a typo such as `2062-12-01`) is
+    never planned nor ingested: it would stretch the daily partitions up to it; it is
+    reported instead (`outside_layout`)."""
+    return ((now or datetime.now(UTC)).astimezone(UTC).date() + timedelta(days=1)).isoformat()
 
 
 def ignored(name: str, patterns: Sequence[str] = ()) -> bool:
@@ -140,13 +148,13 @@ def survey(
 
 def outside_layout(
     landing: str, source: str, domain_sources: Sequence[str], ignore: Sequence[str] = (),
-    first_day: str = "0000-00-00",
+    first_day: str = "0000-00-00", through: str = "9999-12-31",
 ) -> list[Stray]:
     """Paths no day folder that is run holds, that `source` answers for: those under
-    `<source>/` that are not day folders or are days before `first_day` (the first partition),
-    and those at the landing root, beside the declared source folders `domain_sources`, whose
-    name is the source's in another case (`Events/`). Other paths at the root belong to no
-    source: see `undeclared_folders`."""
+    `<source>/` that are not day folders or are days before `first_day` (the first partition)
+    or after `through` (`last_day`), and those at the landing root, beside the declared
+    source folders `domain_sources`, whose name is the source's in another case (`Events/`).
+    Other paths at the root belong to no source: see `undeclared_folders`."""
     root = Path(landing).resolve()
     if not root.is_dir():
         return []
@@ -160,6 +168,9 @@ def outside_layout(
             elif child.name < first_day:
                 strays.extend(_walk(child, root, f"a day before the first partition "
                                     f"{first_day}: never run", ignore))
+            elif child.name > through:
+                strays.extend(_walk(child, root, f"a day after {through} (tomorrow, UTC): "
+                                    "not run", ignore))
     elif folder.exists() or folder.is_symlink():
         strays.extend(_walk(folder, root, "the source's folder is not a real folder", ignore))
     for child in sorted(root.iterdir()):

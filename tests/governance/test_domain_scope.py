@@ -16,8 +16,10 @@ on the real metastore.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -348,3 +350,26 @@ def test_the_owning_domain_s_policy_grants_a_read_of_its_table(
     Catalog(settings.root, settings.env).create_table(  # sensors' table, as its run makes it
         "gold.hottest", pl.Schema({"day": pl.Date}), TableInfo(owner="team:x", comment="x"))
     assert job.execute_in_process().success and read == [0]
+
+
+def test_run_says_why_a_domain_s_run_is_denied_before_its_first_step(
+        folder: Path, settings: Settings) -> None:
+    """Denied in the resource's setup (no step failed): `run` still says why, without
+    --debug, in one line: the innermost cause, naming the table, pipeline and policy file."""
+    from tests.domain_packages.fleet import land_day
+
+    package(folder, "hreads", "model = dc.replace(model, batch_scoring=dc.replace("
+            "model.batch_scoring, reads=(base.LABELS, 'gold.hottest')))")
+    owner = sensors(folder, "service_principals: [sensors-pipeline]\n")
+    land_day(settings.landing, date(2026, 2, 1))
+
+    result = CliRunner().invoke(app, ["run", "--domain", "hreads"])
+
+    assert result.exit_code == 1, result.output + result.stderr
+    (line,) = [x for x in result.stderr.splitlines() if "hreads_daily_refresh: run" in x]
+    assert re.fullmatch(
+        r"hreads_daily_refresh: run \S+ failed: PermissionDenied: permission denied: "
+        r"'hreads-pipeline' does not have SELECT on TABLE dev\.gold\.hottest .*"
+        + re.escape(f"grant it in domain 'sensors''s {owner / 'policy.yaml'}: {{securable: "
+                    "TABLE gold.hottest, to: hreads-pipeline, privileges: [SELECT]}") + ".*",
+        line), line

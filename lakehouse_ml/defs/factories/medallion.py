@@ -21,7 +21,13 @@ from lakehouse_ml.defs.factories.metadata import (
 from lakehouse_ml.defs.resources import LakehouseResource
 from lakehouse_ml.governance.lineage_columns import aggregate_columns, silver_columns
 from lakehouse_ml.ingest.bronze import ingest
-from lakehouse_ml.ingest.layout import Stray, landed_batches, outside_layout, undeclared_folders
+from lakehouse_ml.ingest.layout import (
+    Stray,
+    landed_batches,
+    last_day,
+    outside_layout,
+    undeclared_folders,
+)
 from lakehouse_ml.medallion.gold import build_aggregate
 from lakehouse_ml.medallion.moves import day_zones
 from lakehouse_ml.medallion.progress import (
@@ -43,8 +49,19 @@ GOLD_FRESHNESS = dg.FreshnessPolicy.time_window(
 
 
 def landed_days(landing: str, domain: Domain) -> list[str]:
-    """The day folders (`YYYY-MM-DD`) landed for any source of `domain`, sorted."""
-    return sorted({day for s in domain.sources for day in landed_batches(landing, s.name)})
+    """The day folders (`YYYY-MM-DD`) landed for any source of `domain` up to `last_day`
+    (tomorrow, UTC), sorted; later ones are `future_folders`."""
+    through = last_day()
+    return sorted({day for s in domain.sources for day in landed_batches(landing, s.name)
+                   if day <= through})
+
+
+def future_folders(landing: str, domain: Domain) -> list[str]:
+    """The day folders of `domain`'s sources dated after `last_day` (`<source>/<day>/`,
+    sorted): never planned nor ingested, reported by bronze's `landing_layout` check."""
+    through = last_day()
+    return sorted(f"{s.name}/{day}/" for s in domain.sources
+                  for day in landed_batches(landing, s.name) if day > through)
 
 
 def daily_partitions(domain: Domain, landing: str | None = None) -> dg.DailyPartitionsDefinition:
@@ -115,7 +132,8 @@ def bronze_asset(
         # asked at run time: a time window's first partition may have begun since loading
         first_day = partitions.get_first_partition_key() or ""
         strays = [*report.refused, *outside_layout(
-            lakehouse.landing, source.name, domain_sources, source.ignore, first_day)]
+            lakehouse.landing, source.name, domain_sources, source.ignore, first_day,
+            last_day())]
         undeclared = undeclared_folders(lakehouse.landing, domain_sources)
         yield dg.MaterializeResult(
             metadata=per_partition(context, table_metadata(
