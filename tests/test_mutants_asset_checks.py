@@ -26,6 +26,7 @@ from lakehouse_ml.defs.factories.medallion import (
     _strays,
     _unique_keys,
     daily_partitions,
+    future_folders,
     landed_days,
     medallion_assets,
 )
@@ -74,12 +75,14 @@ def test_without_landing_the_window_runs_from_the_start_date_through_today_utc(
 def test_the_window_runs_from_the_first_landed_day_through_the_last_when_it_is_later(
     settings: Settings,
 ) -> None:
+    """Up to tomorrow (UTC): a later day folder (today + 3, a mistyped day) is left out."""
     days = [today() - timedelta(days=40), today() + timedelta(days=1), today() + timedelta(days=3)]
     land_days(settings.landing, [days[2], days[0], days[1]])
     (Path(settings.landing) / "readings" / "not-a-day").mkdir()
-    assert landed_days(settings.landing, SENSORS) == [d.isoformat() for d in days]
+    assert landed_days(settings.landing, SENSORS) == [d.isoformat() for d in days[:2]]
+    assert future_folders(settings.landing, SENSORS) == [f"readings/{days[2].isoformat()}/"]
     assert window(daily_partitions(SENSORS, settings.landing)) == (
-        days[0].isoformat(), days[2].isoformat(), "UTC")
+        days[0].isoformat(), days[1].isoformat(), "UTC")
 
 
 @pytest.mark.parametrize("ahead", [-3, 0, 1])
@@ -112,9 +115,10 @@ def local_zone_off_utc() -> Iterator[str]:
 def test_days_ahead_are_counted_from_today_in_utc_not_in_the_local_zone(
     settings: Settings, local_zone_off_utc: str
 ) -> None:
+    """Tomorrow (UTC) is the last day folder run, today + 2 is left out, in any local zone."""
     assert datetime.now().date() != today(), local_zone_off_utc
-    last = today() + timedelta(days=2)
-    land_days(settings.landing, [date(2026, 1, 5), last])
+    last = today() + timedelta(days=1)
+    land_days(settings.landing, [date(2026, 1, 5), last, last + timedelta(days=1)])
     assert window(daily_partitions(SENSORS, settings.landing)) == (
         "2026-01-05", last.isoformat(), "UTC")
 
