@@ -33,8 +33,11 @@ def test_partitions_start_at_the_first_landed_day_and_reach_today_or_a_later_lan
     keys = partitions.get_partition_keys()
     assert keys[0] == "2026-05-03" and keys[-1] == TODAY.isoformat()
 
-    later = (TODAY + timedelta(days=2)).isoformat()
+    later = (TODAY + timedelta(days=1)).isoformat()
     land(settings.landing, later, [reading("b")])
+    assert daily_partitions(SENSORS, settings.landing).get_partition_keys()[-1] == later
+    # after tomorrow (UTC): left out (a mistyped day), the partitions end tomorrow
+    land(settings.landing, (TODAY + timedelta(days=2)).isoformat(), [reading("c")])
     assert daily_partitions(SENSORS, settings.landing).get_partition_keys()[-1] == later
 
 
