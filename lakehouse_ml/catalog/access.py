@@ -177,7 +177,7 @@ class Access:
         ns = self.metastore.namespace()
         try:
             full = s.parse_name(kind, name, self.metastore.env)
-            p.principal_type(ns.state, principal)
+            p.acting_type(ns.state, principal)
             pv.check(ns, principal, pv.canonical(privilege, kind), ns.named(kind, full))
         except (ValueError, p.UnknownPrincipal, pv.PermissionDenied):
             return False

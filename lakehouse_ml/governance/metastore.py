@@ -235,7 +235,7 @@ class Metastore:
                ) -> None:
         privilege = pv.canonical(privilege, target.type)
         try:
-            p.principal_type(ns.state, principal)
+            p.acting_type(ns.state, principal)
             pv.check(ns, principal, privilege, target)
         except p.UnknownPrincipal as error:
             denied = pv.PermissionDenied(principal, privilege, target.key, str(error))
@@ -276,6 +276,8 @@ class Metastore:
 
         def apply(state: State) -> T:
             ns = self.namespace(state)
+            if state["principals"].get(who, {}).get("type") == p.GROUP:
+                p.acting_type(state, who)  # a group does not act
             if manage and target is not None:
                 securable = ns.get(*target)
                 if not pv.may_manage(ns, who, securable):

@@ -42,6 +42,18 @@ def current_principal(as_principal: str | None = None) -> str:
     return validate_name(local_user())
 
 
+def acting_type(state: State, name: str) -> str:
+    """`principal_type` of a principal acting (the caller of a read, a write, a grant): a
+    user or a service principal. UnknownPrincipal naming it if undeclared, or if it is a group:
+    as in Unity Catalog, a group is granted privileges and holds members, but nobody acts as
+    one (`--as data-eng` read and granted with the group's privileges)."""
+    kind = principal_type(state, name)
+    if kind == GROUP:
+        raise UnknownPrincipal(f"principal {name!r} is a group: a group does not act (act as "
+                               "a user or a service principal that is a member of it)")
+    return kind
+
+
 def validate_name(name: str) -> str:
     if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME:
         raise ValueError(f"invalid principal name {name!r}: 1 to {MAX_NAME} characters, "

@@ -25,7 +25,7 @@ from lakehouse_ml.governance import Metastore, PermissionDenied, UnknownPrincipa
 from lakehouse_ml.governance import privileges as pv
 from lakehouse_ml.governance import securables as s
 from lakehouse_ml.governance.audit import audit_log
-from lakehouse_ml.governance.principals import principal_type
+from lakehouse_ml.governance.principals import acting_type
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class ModelAccess:
         target = namespace.find(s.MODEL, name) or s.Securable(
             s.MODEL, name, owner=namespace.state["admins"][0])
         try:
-            principal_type(namespace.state, principal)
+            acting_type(namespace.state, principal)
             pv.check(namespace, principal, pv.EXECUTE, target)
         except PermissionDenied as denied:
             if denied.privilege == pv.EXECUTE and denied.securable == target.key:

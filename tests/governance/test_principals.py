@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse_ml.governance import GROUP, MembershipCycle, Metastore, current_principal
+from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.governance import (
+    GROUP,
+    MembershipCycle,
+    Metastore,
+    PermissionDenied,
+    UnknownPrincipal,
+    current_principal,
+)
 from lakehouse_ml.governance.principals import groups_of, local_user
 from lakehouse_ml.governance.store import Store
 
@@ -118,4 +126,19 @@ def test_the_latest_version_is_probed_forward_not_listed(
     add(Store(str(tmp_path), "admin"), "e")
     assert reader.version() == 1 and set(reader.read()["principals"]) == {"e"}
     assert listed == [tmp_path / "_metastore"]  # by the reader: its last version is gone
+
+
+def test_a_group_does_not_act(metastore: Metastore, root: str) -> None:
+    """`--as data-eng` (a group, owner of the tables) read and granted with the group's
+    privileges; a member acting as itself still gets them (a stranger's finding)."""
+    metastore.grant(["USE CATALOG"], "CATALOG", "dev", "readers")
+    metastore.grant(["USE SCHEMA", "SELECT"], "SCHEMA", "silver", "readers")
+    catalog = Catalog(root, "dev", principal="readers")
+    with pytest.raises(PermissionDenied, match="'readers' is a group: a group does not act"):
+        catalog.check_read("silver.customers", "read")
+    with pytest.raises(UnknownPrincipal, match="'data-eng' is a group"):
+        metastore.grant(["SELECT"], "TABLE", "silver.customers", "bob",
+                        as_principal="data-eng")
+    assert not [g for g in metastore.store.read()["grants"] if g["principal"] == "bob"]
+    Catalog(root, "dev", principal="ann").check_read("silver.customers", "read")  # a member
 
