@@ -414,6 +414,10 @@ LOOKUP = ("from lakehouse_ml.features import FeatureLookup\n"
     ("DOMAIN = replace(FLEET, name='named')\n"
      "MODELS = (replace(MODEL, categorical=('nope2',)),)\n",
      "model 'breakdown_clf': categorical names 'nope2', not a column of its training set ("),
+    # report 11d, finding 5: a misspelt not_features column left the real one a model input
+    ("DOMAIN = replace(FLEET, name='named')\n"
+     "MODELS = (replace(MODEL, not_features=('nope',)),)\n",
+     "model 'breakdown_clf': not_features names 'nope', not a column of its training set ("),
     ("import polars as pl\nTS = replace(FLEET.training_set, population=pl.col('nope') > 1)\n"
      "DOMAIN = replace(FLEET, name='named', training_set=TS)\n"
      "MODELS = (replace(MODEL, training_set=TS),)\n",

@@ -115,8 +115,9 @@ def _unknown(named: Sequence[str], columns: set[str]) -> str | None:
 
 def _columns_named(domain: Domain, models: Sequence[ModelSpec]) -> None:
     """ValueError naming the declaration, the field and the column when the training set's
-    `population` reads, or a model's `slices` or `categorical` names, a column the training
-    set will not have (when its columns are known at load: `training_columns`)."""
+    `population` reads, or a model's `slices`, `categorical` or `not_features` names, a column
+    the training set will not have (when its columns are known at load: `training_columns`):
+    a misspelt `not_features` column would leave the real one a model input."""
     training_set = domain.training_set
     columns = training_columns(domain, training_set) if training_set else None
     if training_set is None or columns is None:
@@ -129,7 +130,7 @@ def _columns_named(domain: Domain, models: Sequence[ModelSpec]) -> None:
         if said := _unknown(read, columns):
             raise ValueError(f"training set {training_set.name!r}: population reads {said}")
     for model in models:
-        for attribute in ("slices", "categorical"):
+        for attribute in ("slices", "categorical", "not_features"):
             if said := _unknown(getattr(model, attribute), columns):
                 raise ValueError(f"model {model.name!r}: {attribute} names {said}")
 
