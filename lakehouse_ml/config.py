@@ -38,16 +38,17 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        """The settings the environment gives; a variable set to an empty value counts as
+        """The settings the environment gives. A location set to an empty value counts as
         unset (the shell's `${VAR:-default}`): an empty MLFLOW_TRACKING_URI was MLflow's own
         default, a `mlflow.db` in whatever directory the process ran in, and an empty
-        LAKEHOUSE_ROOT the current directory itself."""
+        LAKEHOUSE_ROOT the current directory itself. An empty LAKEHOUSE_ENV, a catalog's
+        name, is refused (`InvalidTableName`), never taken for the default catalog."""
         root = _absolute(_variable("LAKEHOUSE_ROOT", DEFAULT_ROOT))
         default_mlflow = f"sqlite:///{Path(root).parent / 'mlflow' / 'mlflow.db'}"
         return cls(
             root=root,
             landing=_absolute(_variable("LAKEHOUSE_LANDING", DEFAULT_LANDING)),
-            env=_variable("LAKEHOUSE_ENV", DEFAULT_ENV),
+            env=os.environ.get("LAKEHOUSE_ENV", DEFAULT_ENV),  # empty: refused (a name)
             mlflow_tracking_uri=_variable("MLFLOW_TRACKING_URI", default_mlflow),
         )
 
