@@ -117,11 +117,9 @@ def skipped_note(catalog: Catalog, table: str, batches: Sequence[str]) -> str | 
     if not batches:
         return None
     table = str(catalog.name(table))
-    rows = _recorded(catalog, table, batches)
-    if rows.is_empty():
+    latest = _processed(catalog, table, batches).sort("source", "batch_id").collect()
+    if latest.is_empty():
         return None
-    latest = rows.group_by("source", "batch_id").agg(pl.col("ingested_at").max()).sort(
-        "source", "batch_id")
     named = "; ".join(f"source {s}, batch {b}, ingested_at {m.isoformat()}"
                       for s, b, m in latest.iter_rows())
     return (f"skipped as already processed: {TABLE} records {table} caught up with {named}. "
