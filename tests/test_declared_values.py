@@ -19,6 +19,7 @@ from lakehouse_ml.cli import app
 from lakehouse_ml.config import Settings
 from lakehouse_ml.domains import discover
 from lakehouse_ml.ml.candidate import train_candidate, train_if_new
+from lakehouse_ml.ml.estimator import params_refused
 from lakehouse_ml.ml.registry import use_tracking
 from lakehouse_ml.ml.train import train
 from tests.test_boundaries_ml import SPEC, labelled
@@ -73,3 +74,23 @@ def test_a_categorical_or_slice_column_the_training_set_lacks_is_refused_at_trai
     column was dropped silently (categorical) or failed after fitting (slices)."""
     with pytest.raises(ValueError, match=re.escape(f"model 'churn_clf': {said}")):
         train(replace(SPEC, **declared), labelled())
+
+
+@pytest.mark.parametrize(("params", "said"), [
+    ({"max_iter": True}, "The 'max_iter' parameter of HistGradientBoostingClassifier must not "
+     "be a boolean. Got True instead."),
+    ({"min_samples_leaf": True}, "The 'min_samples_leaf' parameter of "
+     "HistGradientBoostingClassifier must not be a boolean. Got True instead."),
+    ({"max_iter": 10**9}, "The 'max_iter' parameter of HistGradientBoostingClassifier must be at "
+     "most 10,000 in this project. Got 1000000000 instead."),
+])
+def test_a_boolean_for_a_number_and_an_unbounded_iteration_count_are_refused(
+        params: dict, said: str) -> None:
+    """scikit-learn lets both through: `True` is the int 1, and `max_iter` has no upper bound
+    (10**9 iterations would train for days on a set too small for early stopping)."""
+    assert params_refused("m", params) == f"model 'm': params refused: {said}"
+
+
+def test_booleans_and_counts_within_the_limit_are_taken() -> None:
+    assert params_refused("m", {"early_stopping": True, "warm_start": False, "verbose": True,
+                                "max_iter": 10_000, "learning_rate": 0.1}) is None

@@ -23,6 +23,10 @@ from typing import Any
 ESTIMATOR = "HistGradientBoostingClassifier"
 SOURCE = Path("ensemble", "_hist_gradient_boosting", "gradient_boosting.py")
 """Where scikit-learn defines `ESTIMATOR`, relative to its package folder."""
+LIMITS = {"max_iter": 10_000}
+"""This project's upper bounds on parameters the estimator takes unbounded: boosting
+iterations are its training time (the default is 100), and `early_stopping` is off on
+training sets under 10,000 rows, so `max_iter=10**9` would train for days."""
 
 
 def _from_source() -> frozenset[str] | None:
@@ -61,8 +65,10 @@ def params_refused(model: str, params: Mapping[str, Any]) -> str | None:
     """Why `ESTIMATOR` would refuse `params` of the model `model`, in one line naming the model
     and each refused parameter with what it must be (scikit-learn's words, e.g. `model 'm':
     params refused: The 'max_iter' parameter of HistGradientBoostingClassifier must be an int
-    in the range [1, inf). Got 'fifty' instead.`), or None. A name the estimator does not take
-    is refused too. Imports scikit-learn (see the module's docstring)."""
+    in the range [1, inf). Got 'fifty' instead.`), or None. Refused too: a name the estimator
+    does not take; a boolean where the estimator takes a number (Python's `True` is the int 1,
+    which scikit-learn's checks let through); a value above `LIMITS`. Imports scikit-learn
+    (see the module's docstring)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.utils._param_validation import InvalidParameterError
 
@@ -75,6 +81,14 @@ def params_refused(model: str, params: Mapping[str, Any]) -> str | None:
             HistGradientBoostingClassifier(**{name: value})._validate_params()
         except InvalidParameterError as error:
             refused.append(" ".join(str(error).split()))
+            continue
+        takes = HistGradientBoostingClassifier._parameter_constraints[name]
+        if isinstance(value, bool) and not {"boolean", "verbose"} & set(map(str, takes)):
+            refused.append(f"The {name!r} parameter of {ESTIMATOR} must not be a boolean. "
+                           f"Got {value!r} instead.")
+        elif name in LIMITS and isinstance(value, int | float) and value > LIMITS[name]:
+            refused.append(f"The {name!r} parameter of {ESTIMATOR} must be at most "
+                           f"{LIMITS[name]:,} in this project. Got {value!r} instead.")
     return f"model {model!r}: params refused: {' '.join(refused)}" if refused else None
 
 
