@@ -5,7 +5,9 @@ and a failed step reported in one line."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -22,6 +24,7 @@ from lakehouse_ml.cli.domains import resolve_domain, resolve_model
 from lakehouse_ml.config import Settings
 from lakehouse_ml.defs.domains import domains
 from lakehouse_ml.domains import DomainError, declarations, discover
+from lakehouse_ml.ml.run_process import HOST, PID
 from tests.boundary_domain import land, reading
 from tests.user_domains import PACKAGES, declare_user_domains
 
@@ -174,6 +177,10 @@ def test_daily_cycle_run_ingests_a_day_landed_today(
     event = instance.get_latest_materialization_event(bronze)
     assert event is not None and event.run_id == run.run_id
     assert event.asset_materialization.metadata["files_ingested"].value == 1
+    # each run names the process that executed it: what tells a run its killed process left
+    # NOT_STARTED from a live one's (tests/test_dead_runs.py)
+    assert {(r.tags[HOST], r.tags[PID]) for r in instance.get_runs()} == {
+        (socket.gethostname(), str(os.getpid()))}
 
 
 def test_a_failed_step_is_one_line_and_exit_1(

@@ -67,6 +67,8 @@ class DagsterRun(NamedTuple):
 class Ended(NamedTuple):
     """Statuses after `end_dead_runs`, by child ('killed', 'live'), and what it said."""
     dagster: dict[str, DagsterRun]
+    not_started: dict[str, DagsterRun]
+    """Runs created and never started: by the child whose pid their tags name, or `untagged`."""
     mlflow: dict[str, mlflow.entities.Run]
     elsewhere: mlflow.entities.Run
     said: list[str]
@@ -88,14 +90,28 @@ def _wait_ready(child: Child) -> None:
         time.sleep(0.2)
 
 
+def _run_of(instance: dg.DagsterInstance, run_id: str) -> DagsterRun:
+    events = [e.dagster_event for e in instance.all_logs(run_id) if e.dagster_event]
+    return DagsterRun(run_id, instance.get_run_by_id(run_id).status, [
+        e.message or "" for e in events if e.event_type_value == "PIPELINE_FAILURE"])
+
+
 def _dagster_run(instance: dg.DagsterInstance, pid: int) -> DagsterRun:
     """The run of `waits` that process `pid` executed."""
     for run in instance.get_runs():
-        events = [e.dagster_event for e in instance.all_logs(run.run_id) if e.dagster_event]
-        if any(event.pid == pid for event in events):
-            return DagsterRun(run.run_id, run.status, [
-                e.message or "" for e in events if e.event_type_value == "PIPELINE_FAILURE"])
+        if any(e.dagster_event.pid == pid for e in instance.all_logs(run.run_id)
+               if e.dagster_event):
+            return _run_of(instance, run.run_id)
     raise AssertionError(f"no run of process {pid}")
+
+
+def _not_started_tags(pids: dict[str, int]) -> dict[str, dict[str, str]]:
+    """Tags of runs a process created and never started (`lakehouse-ml run` tags its runs with
+    `process_tags`): the killed child's, the live child's, another host's, and none."""
+    return {"killed": {HOST: socket.gethostname(), PID: str(pids["killed"])},
+            "live": {HOST: socket.gethostname(), PID: str(pids["live"])},
+            "elsewhere": {HOST: f"not-{socket.gethostname()}", PID: str(pids["killed"])},
+            "untagged": {}}
 
 
 @pytest.fixture(scope="module")
@@ -125,11 +141,16 @@ def ended(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ended]:
                 experiment = client.get_experiment_by_name(EXPERIMENT).experiment_id
                 elsewhere = client.create_run(experiment, tags={
                     HOST: f"not-{socket.gethostname()}", PID: str(pids["killed"])})
+                created = {name: instance.create_run_for_job(waits, tags=tags).run_id
+                           for name, tags in _not_started_tags(pids).items()}
                 said: list[str] = []
                 end_dead_runs(instance, uri, said.append)
                 dagster = {name: _dagster_run(instance, pid) for name, pid in pids.items()}
+                not_started = {name: _run_of(instance, run_id)
+                               for name, run_id in created.items()}
                 found = {r.data.tags[PID]: r for r in client.search_runs([experiment])}
-                yield Ended(dagster, {name: found[str(pids[name])] for name in children},
+                yield Ended(dagster, not_started,
+                            {name: found[str(pids[name])] for name in children},
                             client.get_run(elsewhere.info.run_id), said, pids)
         finally:
             for child in children.values():
@@ -164,7 +185,29 @@ def test_a_live_processs_runs_and_another_hosts_are_untouched(ended: Ended) -> N
     assert ended.mlflow["live"].info.status == "RUNNING"
     assert ended.elsewhere.info.status == "RUNNING"
     assert ENDED_WHY not in ended.elsewhere.data.tags
-    assert len(ended.said) == 2
+    assert len(ended.said) == 3
+
+
+def test_a_run_its_killed_process_never_started_is_marked_failed_saying_why(
+        ended: Ended) -> None:
+    """A process killed between creating a run and starting it left it NOT_STARTED for ever
+    (a stranger's report 11d, finding 3): no event names a process, its tags do."""
+    run = ended.not_started["killed"]
+    assert run.status == dg.DagsterRunStatus.FAILURE
+    assert run.failure == [
+        f"Detected run worker status NOT_FOUND: 'process {ended.pids['killed']} on "
+        f"{socket.gethostname()} is gone (killed) before the run started, seen by lakehouse-ml "
+        f"run'. Marking run {run.run_id} as failed."]
+    assert (f"dagster run {run.run_id} (waits) was left NOT_STARTED by a process that is gone "
+            "(killed): marked failed") in ended.said
+
+
+@pytest.mark.parametrize("whose", ["live", "elsewhere", "untagged"])
+def test_a_run_not_started_by_a_live_process_another_host_or_no_one_known_is_untouched(
+        ended: Ended, whose: str) -> None:
+    assert ended.not_started[whose].status == dg.DagsterRunStatus.NOT_STARTED
+    assert ended.not_started[whose].failure == []
+
 
 
 def test_the_engines_training_and_drift_report_runs_name_their_process(tmp_path: Path) -> None:

@@ -130,7 +130,7 @@ def contention(tmp_path_factory: pytest.TempPathFactory) -> Contention:
             killed.send_signal(signal.SIGKILL)
             killed.wait()
             stuck = sorted(instance.event_log_storage.get_concurrency_run_ids())
-            released = release_dead_runs(instance)
+            released = [dead.run_id for dead in release_dead_runs(instance)]
             stuck_status = [instance.get_run_by_id(run).status for run in stuck]
         runs = [subprocess.Popen([sys.executable, "-c", child], cwd=ROOT, env=env)
                 for _ in range(2)]

@@ -34,7 +34,13 @@ from lakehouse_ml.defs.lineage_events import emit_ended_run
 from lakehouse_ml.domains import Declared, discover
 from lakehouse_ml.ingest.layout import last_day, undeclared_folders
 from lakehouse_ml.medallion.spec import Domain
-from lakehouse_ml.ml.run_process import kill_dead_runs, process_alive
+from lakehouse_ml.ml.run_process import (
+    HOST,
+    gone_pid,
+    kill_dead_runs,
+    process_alive,
+    process_tags,
+)
 from lakehouse_ml.ml.spec import ModelSpec
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -142,58 +148,72 @@ def _instance(say: Say) -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
-HOST_TAG = "lakehouse_ml/host"
-"""Tag of the runs `lakehouse-ml run` executes: this host's name (`release_dead_runs` leaves
-another host's runs alone)."""
-
-
 def _dead_run_worker(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str | None:
     """Why `run`'s worker is gone, in the words of Dagster's run monitoring (`Detected run
-    worker status ...`), when every process its events name (the run's, its steps') is gone
-    from this host; None when one is alive, none is named, or it ran on another host."""
-    if run.tags.get(HOST_TAG, socket.gethostname()) != socket.gethostname():
+    worker status ...`), or None when it may be alive or ran on another host:
+    - a STARTED run: every process its events name (the run's, its steps') is gone from this
+      host;
+    - a NOT_STARTED run (its process was killed between creating and starting it, so no event
+      names a process): the process its `process_tags` name is gone (`gone_pid`); a run
+      without them (created by someone else) is left alone."""
+    host = socket.gethostname()
+    if run.tags.get(HOST, host) != host:
         return None
-    pids = sorted({e.dagster_event.pid for e in instance.all_logs(run.run_id)
-                   if e.dagster_event and e.dagster_event.pid})
-    if not pids or any(process_alive(pid) for pid in pids):
+    if run.status == dg.DagsterRunStatus.NOT_STARTED:
+        pid = gone_pid(run.tags)
+        pids, when = ([] if pid is None else [pid]), " before the run started"
+    else:
+        pids = sorted({e.dagster_event.pid for e in instance.all_logs(run.run_id)
+                       if e.dagster_event and e.dagster_event.pid})
+        when = ""
+        if any(process_alive(pid) for pid in pids):
+            return None
+    if not pids:
         return None
     named = ", ".join(map(str, pids))
-    return (f"Detected run worker status NOT_FOUND: 'process {named} on "
-            f"{socket.gethostname()} is gone (killed), seen by lakehouse-ml run'. Marking run "
-            f"{run.run_id} as failed.")
+    return (f"Detected run worker status NOT_FOUND: 'process {named} on {host} is gone "
+            f"(killed){when}, seen by lakehouse-ml run'. Marking run {run.run_id} as failed.")
 
 
-def release_dead_runs(instance: dg.DagsterInstance) -> list[str]:
+@dataclass(frozen=True)
+class DeadRun:
+    run_id: str
+    job_name: str
+    left: str
+    """The status it was left in: STARTED or NOT_STARTED."""
+
+
+def release_dead_runs(instance: dg.DagsterInstance) -> list[DeadRun]:
     """Runs of a local (SQLite) instance that a killed process (SIGKILL, the OOM killer) left
-    STARTED: no daemon's run monitoring watches a run executed in process, so they would show
-    STARTED for ever and hold their pool slots (e.g. `ingest_<source>`), making every later
-    run wait. Each is marked failed as Dagster's run monitoring does (`report_run_failed`, its
-    message naming the gone process) and its slots are freed. Returns their run ids. A run
-    whose process (or a step's) is alive, that names no process, or ran on another host
-    (`HOST_TAG`) is left alone."""
+    STARTED or NOT_STARTED: no daemon's run monitoring watches a run executed in process, so
+    they would show so for ever, and a STARTED one holds its pool slots (e.g.
+    `ingest_<source>`), making every later run wait. Each is marked failed as Dagster's run
+    monitoring does (`report_run_failed`, its message naming the gone process) and its slots
+    are freed. Returns them by run id. A run whose process (or a step's) is alive, that names
+    no process, or ran on another host is left alone (`_dead_run_worker`)."""
     if not isinstance(instance.run_storage, SqliteRunStorage):
         return []
     storage = instance.event_log_storage
     released = []
-    for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
+    for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED,
+                                                         dg.DagsterRunStatus.NOT_STARTED])):
         why = _dead_run_worker(instance, run)
         if why is None:
             continue
         instance.report_run_failed(run, why)
         if storage.supports_global_concurrency_limits:
             storage.free_concurrency_slots_for_run(run.run_id)
-        released.append(run.run_id)
-    return sorted(released)
+        released.append(DeadRun(run.run_id, run.job_name, run.status.value))
+    return sorted(released, key=lambda dead: dead.run_id)
 
 
 def end_dead_runs(instance: dg.DagsterInstance, tracking_uri: str, say: Say) -> None:
     """At the start of `lakehouse-ml run`: the Dagster runs (`release_dead_runs`) and the
     MLflow runs (`ml.run_process.kill_dead_runs`, ended KILLED) a killed process left
     running, one line each. An MLflow store that cannot be reached is said in one line."""
-    for run_id in release_dead_runs(instance):
-        run = instance.get_run_by_id(run_id)
-        say(f"dagster run {run_id} ({run.job_name if run else '?'}) was left STARTED by a "
-            "process that is gone (killed): marked failed")
+    for dead in release_dead_runs(instance):
+        say(f"dagster run {dead.run_id} ({dead.job_name}) was left {dead.left} by a process "
+            "that is gone (killed): marked failed")
     if tracking_uri.startswith("sqlite:///") and not Path(
             tracking_uri.removeprefix("sqlite:///")).exists():
         return  # no store yet: no run in it
@@ -295,7 +315,7 @@ def materialize_range(
                 ) -> dg.ExecuteInProcessResult:
         result = definitions.resolve_job_def(job).execute_in_process(
             instance=instance, run_config=run_config, raise_on_error=False,
-            tags={HOST_TAG: socket.gethostname(), **(tags or {})})
+            tags={**process_tags(), **(tags or {})})
         _openlineage(catalog, instance, result.run_id, say)
         return result
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -67,9 +68,10 @@ class KilledRun:
     pid: int
 
 
-def _gone(tags: dict[str, str]) -> int | None:
-    """The pid of the process of a run with these tags when it is this host's and gone (a pid
-    now held by a process started later counts as gone), else None."""
+def gone_pid(tags: Mapping[str, str]) -> int | None:
+    """The pid of the process of a run with these tags (`process_tags`, on an MLflow or a
+    Dagster run) when it is this host's and gone (a pid now held by a process started later
+    counts as gone), else None."""
     if tags.get(HOST) != socket.gethostname() or not tags.get(PID, "").isdigit():
         return None
     pid = int(tags[PID])
@@ -97,7 +99,7 @@ def kill_dead_runs(client: MlflowClient) -> list[KilledRun]:
             break
     killed = []
     for run in found:
-        pid = _gone(run.data.tags)
+        pid = gone_pid(run.data.tags)
         if pid is None:
             continue
         client.set_tag(run.info.run_id, ENDED_WHY,
