@@ -32,8 +32,8 @@ _CATEGORICAL_TYPES = ("str", "bool", "cat", "enum", "utf8")
 def categorical(monitor: Monitor, column: str, data_type: str | None) -> bool:
     """True when `column` is treated as categories: declared so, or of a string, boolean,
     categorical or enum `data_type` (a polars dtype name, any case)."""
-    kind = (data_type or "").lower()
-    return column in monitor.categorical or kind.startswith(_CATEGORICAL_TYPES)
+    return column in monitor.categorical or (
+        data_type is not None and data_type.lower().startswith(_CATEGORICAL_TYPES))
 
 
 def metric_value(metric: str) -> pl.Expr:
@@ -87,8 +87,7 @@ def drift_levels(drift: pl.DataFrame, monitor: Monitor, *,
     flagged = [_flag(rows.filter(pl.col("_kind").is_in(kinds)), threshold)
                for threshold, kinds in by_threshold.items()]
     return pl.concat([LEVELS.to_frame(), *flagged], how="vertical_relaxed").sort(
-        pl.col("window").struct.field("start"), "slice_key", "slice_value", "column_name",
-        nulls_last=False)
+        pl.col("window").struct.field("start"), "slice_key", "slice_value", "column_name")
 
 
 @dataclass(frozen=True)
@@ -107,23 +106,24 @@ class WindowDrift:
     `:table` rows), else None."""
 
 
+def _no_window(drift_type: str, why: str) -> WindowDrift:
+    return WindowDrift(drift_type, None, DRIFT_METRICS.to_frame(), LEVELS.to_frame(), why)
+
+
 def latest_drift(catalog: Catalog, monitor: Monitor) -> WindowDrift:
     """The latest window (by start) of the monitor's drift-metrics table that has rows of its
     drift type, with their levels; `nothing_to_compare` says why when there is none."""
     drift_type = BASELINE if monitor.baseline is not None else CONSECUTIVE
-    empty = DRIFT_METRICS.to_frame()
     table = monitor.drift_metrics_table
     if not catalog.exists(table):
-        return WindowDrift(drift_type, None, empty, drift_levels(empty, monitor),
-                           f"{table} does not exist yet: the monitor of {monitor.table} has "
-                           "not been refreshed")
+        return _no_window(drift_type, f"{table} does not exist yet: the monitor of "
+                                      f"{monitor.table} has not been refreshed")
     rows = catalog.scan(table).filter(pl.col("drift_type") == drift_type)
     start = rows.select(pl.col("window").struct.field("start").max()).collect().item()
     if start is None:
         why = ("the baseline could not be read or no window was compared with it"
                if drift_type == BASELINE else "no window has a previous window to compare")
-        return WindowDrift(drift_type, None, empty, drift_levels(empty, monitor),
-                           f"{table} has no {drift_type} drift rows: {why}")
+        return _no_window(drift_type, f"{table} has no {drift_type} drift rows: {why}")
     drift = rows.filter(pl.col("window").struct.field("start") == start).collect()
     window = (start, drift["window"].struct.field("end").max())
     compared = drift.filter(pl.col("column_name") != TABLE_LEVEL).height

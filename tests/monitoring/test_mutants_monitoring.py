@@ -15,7 +15,13 @@ import pytest
 from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.domains.churn.model import MODEL
 from lakehouse_ml.monitoring.drift import drift_rows
-from lakehouse_ml.monitoring.levels import drift_levels, latest_drift
+from lakehouse_ml.monitoring.levels import (
+    LEVELS,
+    WindowDrift,
+    categorical,
+    drift_levels,
+    latest_drift,
+)
 from lakehouse_ml.monitoring.quality import fairness_columns, with_labels
 from lakehouse_ml.monitoring.schema import (
     CONSECUTIVE,
@@ -318,19 +324,44 @@ def test_levels_are_sorted_by_window_start_slice_key_slice_value_and_column() ->
         (_day(0), "k1", "v9", "a"), (_day(0), "k2", "v1", "a"), (_day(1), None, None, "a")]
 
 
+def test_a_column_is_categorical_when_declared_or_of_a_text_boolean_or_category_dtype(
+) -> None:
+    monitor = Monitor("gold.t", "snapshot", categorical=("zip",))
+    assert [categorical(monitor, column, data_type) for column, data_type in (
+        ("zip", "Int64"), ("zip", None), ("a", "String"), ("a", "BOOLEAN"), ("a", "Enum([])"),
+        ("a", "Categorical"), ("a", "Utf8"), ("a", "Int64"), ("a", None), ("a", ""))] == [
+        True, True, True, True, True, True, True, False, False, False]
+
+
+def test_windows_of_another_time_unit_are_flagged_in_microseconds() -> None:
+    """A drift frame written with nanosecond windows (another writer's) is read, not refused."""
+    frame = drift_frame(drift_row("a", js_distance=0.5))
+    nanoseconds = pl.Datetime("ns", "UTC")
+    found = drift_levels(frame.with_columns(pl.col("window").cast(
+        pl.Struct({"start": nanoseconds, "end": nanoseconds}))), Monitor("gold.t", "snapshot"))
+    assert found.schema == LEVELS
+    assert found.select("window", "column_name", "level").rows() == [(window(), "a", "ERROR")]
+
+
 # levels: the latest window the checks and the report show
+
+def _nothing(found: WindowDrift) -> tuple:
+    return (found.drift_type, found.window, found.drift.schema, found.drift.height,
+            found.levels.schema, found.levels.height)
+
 
 def test_latest_drift_takes_the_latest_window_of_the_monitors_drift_type(
         catalog: Catalog) -> None:
     monitor = Monitor("gold.features", "snapshot")  # no baseline: CONSECUTIVE
     table = monitor.drift_metrics_table
     absent = latest_drift(catalog, monitor)
-    assert (absent.drift_type, absent.window, absent.drift.height, absent.levels.height) == (
-        CONSECUTIVE, None, 0, 0)
+    assert _nothing(absent) == (CONSECUTIVE, None, DRIFT_METRICS, 0, LEVELS, 0)
     assert absent.nothing_to_compare == (f"{table} does not exist yet: the monitor of "
                                          "gold.features has not been refreshed")
     _append(catalog, table, DRIFT_METRICS, drift_frame(drift_row("a", js_distance=0.9)))
-    assert latest_drift(catalog, monitor).nothing_to_compare == (
+    no_rows = latest_drift(catalog, monitor)
+    assert _nothing(no_rows) == (CONSECUTIVE, None, DRIFT_METRICS, 0, LEVELS, 0)
+    assert no_rows.nothing_to_compare == (
         f"{table} has no CONSECUTIVE drift rows: no window has a previous window to compare")
     _append(catalog, table, DRIFT_METRICS, drift_frame(
         drift_row("a", js_distance=0.3, drift_type=CONSECUTIVE, start=_day(1)),
@@ -338,6 +369,7 @@ def test_latest_drift_takes_the_latest_window_of_the_monitors_drift_type(
         drift_row("a", js_distance=0.9, drift_type=CONSECUTIVE)))
     found = latest_drift(catalog, monitor)
     assert found.nothing_to_compare is None and found.window == (_day(1), _day(2))
+    assert found.drift_type == CONSECUTIVE
     assert sorted(found.drift["column_name"]) == [TABLE_LEVEL, "a", "b"]
     assert list(zip(found.levels["column_name"], found.levels["level"], strict=True)) == [
         ("a", "ERROR"), ("b", "WARN")]
