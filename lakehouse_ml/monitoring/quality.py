@@ -17,7 +17,7 @@ mix. A domain's monitor declaration states its choice and why.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -26,7 +26,7 @@ from sklearn import metrics
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.ml.evaluate import calibration_error
 from lakehouse_ml.monitoring.cbpe import CBPE
-from lakehouse_ml.monitoring.schema import QUALITY, UTC_TIME
+from lakehouse_ml.monitoring.schema import QUALITY
 from lakehouse_ml.monitoring.spec import InferenceLog, LabelJoin
 from lakehouse_ml.monitoring.windows import utc_time
 
@@ -49,12 +49,12 @@ def _as_label(column: pl.Expr, dtype: pl.DataType, where: str) -> pl.Expr:
                      "number")
 
 
-def _labels(catalog: Catalog, join: LabelJoin, frame: pl.DataFrame, start: object,
-            end: object, notes: list[str]) -> pl.DataFrame:
+def _labels(catalog: Catalog, join: LabelJoin, frame: pl.DataFrame, start: datetime,
+            end: datetime, notes: list[str]) -> pl.DataFrame:
     """The label table's rows (keys, `time`, `label`) with a label, whose time may match a
-    scored row in [start, end]; one row per keys and time (NULL label where they disagree).
-    Appends to `notes` how many of those rows hold a value that is no label and how many
-    (keys, time) pairs disagree."""
+    scored row in [start, end] (aware UTC); one row per keys and time (NULL label where they
+    disagree). Appends to `notes` how many of those rows hold a value that is no label and how
+    many (keys, time) pairs disagree."""
     schema = catalog.schema(join.table)
     missing = [c for c in (*join.keys, join.time_column, join.label) if c not in schema]
     if missing:
@@ -71,8 +71,8 @@ def _labels(catalog: Catalog, join: LabelJoin, frame: pl.DataFrame, start: objec
     rows = (catalog.scan(join.table)
             .select(*keys, time.alias("time"), label.alias(LABEL),
                     (pl.col(join.label).is_not_null() & label.is_null()).alias("_invalid"))
-            .filter(pl.col("time").is_between(pl.lit(start, UTC_TIME) - join.tolerance,
-                                               pl.lit(end, UTC_TIME) + join.tolerance))
+            .filter(pl.col("time").is_between(pl.lit(start) - join.tolerance,
+                                               pl.lit(end) + join.tolerance))
             .collect())
     invalid = int(rows["_invalid"].sum())
     labels = (rows.drop("_invalid").drop_nulls().group_by(*join.keys, "time")
@@ -97,7 +97,7 @@ def _nearest(scored: pl.DataFrame, labels: pl.DataFrame, keys: list[str],
     for strategy in ("backward", "forward"):
         found.append(scored.join_asof(
             labels.with_columns(pl.col("time").alias("label_time")), on="time", by=keys,
-            strategy=strategy, tolerance=tolerance, check_sortedness=False,
+            strategy=strategy, tolerance=tolerance,  # both sorted by time: nothing to check
         ).select(_ROW, (pl.col("label_time") - pl.col("time")).abs().alias("gap"), LABEL))
     before, after = found
     both = before.join(after, on=_ROW, suffix="_after")
