@@ -124,7 +124,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
          for t in ("drift", "drift_equivalence", "drift_prepared", "profile",
                    "profile_equivalence", "cbpe", "quality", "levels", "windows", "baseline",
                    "baseline_windows", "triggers_pii", "hostile_labels",
-                   "mutants_monitoring")]),
+                   "mutants_monitoring", "mutants_triggers")]),
     "access": (  # issue 13: who may do what, and what a read returns
         ["lakehouse_ml/catalog/access.py", "lakehouse_ml/governance/privileges.py",
          "lakehouse_ml/governance/principals.py", "lakehouse_ml/governance/row_column.py"],

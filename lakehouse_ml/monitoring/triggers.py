@@ -30,6 +30,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import takewhile
 from typing import Any, Literal
 
 import polars as pl
@@ -167,7 +168,7 @@ def _drift_timeline(catalog: Catalog, policy: RetrainingPolicy, model: ModelSpec
         start: [] for start in drift["window"].struct.field("start").unique().to_list()}
     if policy.on_drift_level is None:
         return timeline
-    levels = drift_levels(drift, monitor, drift_type=BASELINE)
+    levels = drift_levels(drift, monitor)  # BASELINE rows
     if policy.on_drift_level == ERROR:
         levels = levels.filter(pl.col("level") == ERROR)
     sliced = levels.filter(pl.col("slice_key").is_not_null())
@@ -222,19 +223,16 @@ def states(catalog: Catalog, policy: RetrainingPolicy, model: ModelSpec,
     """The model's state as of each window of its monitors' metric tables, oldest first;
     None when none of them has a metric table yet (or no monitor watches the model)."""
     watching = quality_monitors(model, monitors)
-    drift = [t for m in watching
+    drift = [(t, sorted(t)) for m in watching
              if (t := _drift_timeline(catalog, policy, model, m)) is not None]
-    quality = [t for m in watching if (t := _quality_timeline(catalog, m)) is not None]
+    quality = [(t, sorted(t)) for m in watching
+               if (t := _quality_timeline(catalog, m)) is not None]
     if not drift and not quality:
         return None
-    drift_starts = [sorted(t) for t in drift]
-    quality_starts = [sorted(t) for t in quality]
     result = []
-    for start in sorted({s for t in (*drift, *quality) for s in t}):
-        drifting = tuple(d for t, starts in zip(drift, drift_starts, strict=True)
-                         for d in _as_of(t, starts, start) or ())
-        measured = [q for t, starts in zip(quality, quality_starts, strict=True)
-                    if (q := _as_of(t, starts, start)) is not None]
+    for start in sorted({s for t, _ in (*drift, *quality) for s in t}):
+        drifting = tuple(d for t, starts in drift for d in _as_of(t, starts, start) or ())
+        measured = [q for t, starts in quality if (q := _as_of(t, starts, start)) is not None]
         worst = min(measured, key=lambda q: q.value) if measured else None
         result.append(State(
             start, drifting, worst,
@@ -313,11 +311,7 @@ def decide(catalog: Catalog, policy: RetrainingPolicy, model: ModelSpec,
     summary = _summary(policy, latest)
     if not latest.breach:
         return Decision("no_breach", _cut(f"no breach, {summary}", MAX_REASON))
-    first = latest.start
-    for state in reversed(timeline):
-        if not state.breach:
-            break
-        first = state.start
+    first = list(takewhile(lambda state: state.breach, reversed(timeline)))[-1].start
     episode = f"{model.name}@{_stamp(first)}"
     evidence = _evidence(policy, latest, first)
     if launched(episode):
