@@ -113,6 +113,34 @@ def test_a_write_of_more_keys_than_rows_is_refused_and_changes_nothing(store: On
     assert store.read("t", [a, b]) == (snapshot(3), ["[1]", "[3]"])
 
 
+def test_an_update_writes_and_counts_only_the_keys_whose_rows_differ(store: OnlineStore
+                                                                     ) -> None:
+    """Key a keeps its row (not counted), b's row changes, d is new; c is dropped, e (gone but
+    never held) is not counted; the new snapshot replaces the held one. A publication of a
+    daily snapshot table then needs no read of the stored rows back (issue 15)."""
+    a, b, c, d, e = (f'{{"k":"{k}"}}' for k in "abcde")
+    store.write("t", snapshot(1), [a, b, c], ["[1]", "[2]", "[3]"], [], replace=True)
+    assert store.update("t", snapshot(1), snapshot(2), [d, b, a], ["[4]", "[20]", "[1]"],
+                        [e, c]) == (2, 1)
+    assert store.read("t", [a, b, c, d, e]) == (snapshot(2), ["[1]", "[20]", None, "[4]", None])
+    assert store.update("t", snapshot(2), snapshot(3), [a], ["[1]"], []) == (0, 0)
+    assert store.snapshot("t") == snapshot(3)
+
+
+def test_an_update_over_another_publication_than_the_held_one_writes_nothing(
+    store: OnlineStore,
+) -> None:
+    """The store holds publication 2 where the publisher read 1 (another publisher replaced
+    it meanwhile): comparing with its rows would mix two publications, so nothing is written
+    and the publisher is told (None). A write of more keys than rows is refused likewise."""
+    a, b = '{"k":"a"}', '{"k":"b"}'
+    store.write("t", snapshot(2), [a, b], ["[1]", "[2]"], [], replace=True)
+    assert store.update("t", snapshot(1), snapshot(3), [a], ["[9]"], [b]) is None
+    with pytest.raises(ValueError, match="zip"):
+        store.update("t", snapshot(2), snapshot(3), [a, b], ["[9]"], [])
+    assert store.read("t", [a, b]) == (snapshot(2), ["[1]", "[2]"])
+
+
 def test_sqlite_reads_more_keys_than_one_statement_binds(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "online")
     keys = [f'{{"k":"{n}"}}' for n in range(1201)]

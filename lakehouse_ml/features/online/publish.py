@@ -98,23 +98,19 @@ def _check_future(rows: pl.DataFrame, table: str, keys: list[str], ts: str, at: 
         )
 
 
-def _changes_since(store: OnlineStore, table: str, held: Snapshot, rows: pl.DataFrame,
-                   touched: pl.DataFrame, keys: list[str]
-                   ) -> tuple[pl.DataFrame, pl.Series] | None:
-    """(encoded rows of the `touched` keys that differ from what the store holds, encoded
-    touched keys the store holds without a row now), or None if the store no longer holds
-    the `held` publication (another one replaced it meanwhile)."""
+def _update(store: OnlineStore, table: str, held: Snapshot, snapshot: Snapshot,
+            rows: pl.DataFrame, touched: pl.DataFrame, keys: list[str]
+            ) -> tuple[int, int] | None:
+    """`store.update` with the encoded rows of the `touched` keys (those the commits since
+    `held` added or removed rows of): the store writes the ones whose rows differ from what it
+    holds and drops the touched keys without a row now. (keys written, keys dropped), or None
+    if the store no longer holds the `held` publication (another one replaced it meanwhile)."""
     touched = touched.select(pl.col(k).cast(held.schema[k]) for k in keys).unique()
-    encoded = encode(touched, keys).rename("key")
-    stored, values = store.read(table, encoded.to_list())
-    if stored != held:
-        return None
-    before = pl.DataFrame({"key": encoded, "value": pl.Series(values, dtype=pl.String)}
-                          ).drop_nulls("value")
-    changed = rows.join(before, on=["key", "value"], how="anti").join(
-        encoded.to_frame(), on="key", how="semi")
-    deleted = before.join(rows, on="key", how="anti")["key"]
-    return changed, deleted
+    encoded = encode(touched, keys).rename("key").to_frame()
+    mine = rows.join(encoded, on="key", how="semi")
+    gone = encoded.join(rows, on="key", how="anti")["key"]
+    return store.update(table, held, snapshot, mine["key"].to_list(), mine["value"].to_list(),
+                        gone.to_list())
 
 
 def publish(
@@ -153,19 +149,19 @@ def publish(
     if incremental and held.version == version:  # its rows hold for every time after `now`
         return PublishReport(table, version, 0, 0, False, held.published_at)
     rows = encode_grouped(current, keys, ts)
-    found = None
     if incremental and touched is not None:
-        found = _changes_since(store, table, held, rows, touched, keys)
-    if found is None:  # nothing held, the history does not tell, or another publication
-        incremental = False  # replaced the held one meanwhile: rewrite the store whole
-        if partial:
-            current = _checked(rows_at(version, now), table, keys, ts, now, max_future_rows)
-            snapshot = Snapshot(version, keys, current.schema, ts, now)
-            rows = encode_grouped(current, keys, ts)
-    changed, deleted = found or (rows, pl.Series(dtype=pl.String))
-    store.write(table, snapshot, changed["key"].to_list(), changed["value"].to_list(),
-                deleted.to_list(), replace=not incremental)
-    return PublishReport(table, version, changed.height, deleted.len(), not incremental, now)
+        counts = _update(store, table, held, snapshot, rows, touched, keys)
+        if counts is not None:
+            return PublishReport(table, version, *counts, False, now)
+    # nothing held, the history does not tell, or another publication replaced the held one
+    # meanwhile: rewrite the store whole
+    if partial:
+        current = _checked(rows_at(version, now), table, keys, ts, now, max_future_rows)
+        snapshot = Snapshot(version, keys, current.schema, ts, now)
+        rows = encode_grouped(current, keys, ts)
+    store.write(table, snapshot, rows["key"].to_list(), rows["value"].to_list(), [],
+                replace=True)
+    return PublishReport(table, version, rows.height, 0, True, now)
 
 
 def _checked(rows: pl.DataFrame, table: str, keys: list[str], ts: str | None, at: datetime,

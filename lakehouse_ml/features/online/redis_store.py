@@ -137,6 +137,23 @@ class RedisStore:
         self._switch(table, current, token)
         self._delete_unused(table)
 
+    def update(
+        self, table: str, held: Snapshot, snapshot: Snapshot, keys: Sequence[str],
+        rows: Sequence[str], gone: Sequence[str],
+    ) -> tuple[int, int] | None:
+        """`OnlineStore.update`: the stored rows of `keys` and `gone` are read (one
+        namespace) and compared here, then only the differing ones are written (`write`)."""
+        pairs = list(zip(keys, rows, strict=True))
+        stored, values = self.read(table, [*keys, *gone])
+        if stored != held:
+            return None
+        changed = [(k, r) for (k, r), v in zip(pairs, values[:len(pairs)], strict=True)
+                   if r != v]
+        dropped = [k for k, v in zip(gone, values[len(pairs):], strict=True) if v is not None]
+        self.write(table, snapshot, [k for k, _ in changed], [r for _, r in changed], dropped,
+                   replace=False)
+        return len(changed), len(dropped)
+
     def _switch(self, table: str, expected: str | None, token: str) -> None:
         """Point the table at namespace `token` if it still points at `expected` and no other
         publish's cleanup deleted `token` meanwhile; otherwise delete `token`'s namespace and

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from operator import itemgetter
 from pathlib import Path
 
@@ -19,6 +20,10 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS rows (key TEXT PRIMARY KEY, row TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (id INTEGER PRIMARY KEY CHECK (id = 0), snapshot TEXT NOT NULL);
 """
+_UPSERT_DIFFERING = ("INSERT INTO rows VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+                     "SET row = excluded.row WHERE row IS NOT excluded.row")
+"""Inserts a new key, replaces a stored key's row only if its text differs: the statement's
+change count is then the number of keys written."""
 _BATCH = 500
 """Keys per `IN (...)` query, below SQLite's limit on bound parameters."""
 
@@ -61,27 +66,51 @@ class SQLiteStore:
         with self._lock:
             return self._snapshot(self._connection(table))
 
-    def write(
-        self, table: str, snapshot: Snapshot, keys: Sequence[str], rows: Sequence[str],
-        deleted: Sequence[str], *, replace: bool,
-    ) -> None:
+    @contextmanager
+    def _publishing(self, table: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction on the table's file (rolled back if the body raises)."""
         with self._lock:
             connection = self._connection(table)
             connection.execute("BEGIN IMMEDIATE")
             try:
-                if replace:
-                    connection.execute("DELETE FROM rows")
-                connection.executemany("DELETE FROM rows WHERE key = ?",
-                                       ((k,) for k in sorted(deleted)))
-                connection.executemany("INSERT OR REPLACE INTO rows VALUES (?, ?)",
-                                       sorted(zip(keys, rows, strict=True), key=itemgetter(0)))
-                connection.execute(
-                    "INSERT OR REPLACE INTO meta VALUES (0, ?)", (snapshot.to_text(),)
-                )
+                yield connection
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
             connection.execute("COMMIT")
+
+    def write(
+        self, table: str, snapshot: Snapshot, keys: Sequence[str], rows: Sequence[str],
+        deleted: Sequence[str], *, replace: bool,
+    ) -> None:
+        with self._publishing(table) as connection:
+            if replace:
+                connection.execute("DELETE FROM rows")
+            connection.executemany("DELETE FROM rows WHERE key = ?",
+                                   ((k,) for k in sorted(deleted)))
+            connection.executemany("INSERT OR REPLACE INTO rows VALUES (?, ?)",
+                                   sorted(zip(keys, rows, strict=True), key=itemgetter(0)))
+            connection.execute("INSERT OR REPLACE INTO meta VALUES (0, ?)", (snapshot.to_text(),))
+
+    def update(
+        self, table: str, held: Snapshot, snapshot: Snapshot, keys: Sequence[str],
+        rows: Sequence[str], gone: Sequence[str],
+    ) -> tuple[int, int] | None:
+        """`OnlineStore.update` in one transaction: the upsert replaces a key's row only where
+        its text differs, and SQLite counts the rows each statement changed, so nothing is
+        read back into Python."""
+        pairs = sorted(zip(keys, rows, strict=True), key=itemgetter(0))
+        with self._publishing(table) as connection:
+            if self._snapshot(connection) != held:
+                return None  # another publication replaced it: nothing written
+            start = connection.total_changes
+            connection.executemany("DELETE FROM rows WHERE key = ?",
+                                   ((k,) for k in sorted(gone)))
+            deleted = connection.total_changes - start
+            connection.executemany(_UPSERT_DIFFERING, pairs)
+            written = connection.total_changes - start - deleted
+            connection.execute("INSERT OR REPLACE INTO meta VALUES (0, ?)", (snapshot.to_text(),))
+        return written, deleted
 
     def read(self, table: str, keys: Sequence[str]) -> tuple[Snapshot | None, list[str | None]]:
         if len(keys) <= _BATCH:  # one statement is one read transaction: 1 call, not 4

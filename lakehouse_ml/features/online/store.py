@@ -24,6 +24,16 @@ class OnlineStore(Protocol):
         """Upsert `rows` under `keys`, drop `deleted` (or everything else if `replace`), as
         one publication: readers see all of it or none."""
 
+    def update(
+        self, table: str, held: Snapshot, snapshot: Snapshot, keys: Sequence[str],
+        rows: Sequence[str], gone: Sequence[str],
+    ) -> tuple[int, int] | None:
+        """If the store still holds the publication `held`, publish `snapshot` over it as
+        one publication: each of `keys` whose stored rows differ from its entry in `rows` (or
+        that has none) gets them, each of `gone` the store holds is dropped, every other key
+        keeps its rows. Returns (keys written, keys dropped). None, writing nothing, when
+        another publication replaced `held` meanwhile."""
+
     def read(
         self, table: str, keys: Sequence[str]
     ) -> tuple[Snapshot | None, list[str | None]]: ...
