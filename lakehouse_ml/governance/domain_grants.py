@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lakehouse_ml.domains import PROJECT_POLICY, Declared, table_claims
@@ -152,7 +152,7 @@ def denied_reads(metastore: Metastore, declared: Declared, domains: Iterable[Dec
     denied = []
     for table in sorted(needs(declared).reads):
         full = s.parse_name(s.TABLE, table, metastore.env)
-        target = ns.find(s.TABLE, full) or ns.named(s.TABLE, full)
+        target = ns.named(s.TABLE, full)
         try:
             pv.check(ns, principal, pv.SELECT, target)
         except pv.PermissionDenied:
@@ -226,9 +226,8 @@ def serving_plan(declared: Declared, env: str) -> Plan:
     need = serving_needs(declared)
     one = _plan(name, serving_principal(name), need, env, (pv.MODIFY,), (pv.EXECUTE,), (),
                 creates={_schema(s.parse_name(s.TABLE, TOKENS, env))})
-    browse = (s.key(s.CATALOG, env), one.principal, pv.BROWSE)
-    return Plan(name, one.principal, one.schemas, one.declared, (browse, *one.grants),
-                one.shared)
+    return replace(one, grants=((s.key(s.CATALOG, env), one.principal, pv.BROWSE),
+                                *one.grants))
 
 
 def _plan(domain: str, principal: str, need: Needs, env: str, on_writes: tuple[str, ...],
@@ -273,7 +272,8 @@ def _securables(state: State, ns: s.Namespace, one: Plan, pipelines: set[str], w
                 ) -> Iterator[Record]:
     """Create its principal and missing schemas; declare its missing tables and models; give
     a table of its own owned by another domain's pipeline (a shared one: by any) to its
-    schema's owner."""
+    schema's owner. Every table a pipeline's plan declares is one it writes; a serving plan
+    is applied alone, so no other pipeline's table is taken back for it."""
     if one.principal not in state["principals"]:
         p.add_principal(state, one.principal, p.SERVICE_PRINCIPAL)
         yield "createPrincipal", {"principal": one.principal, "type": p.SERVICE_PRINCIPAL}
@@ -281,14 +281,13 @@ def _securables(state: State, ns: s.Namespace, one: Plan, pipelines: set[str], w
         if ns.find(s.SCHEMA, schema) is None:
             s.stored(state, s.SCHEMA, schema)["owner"] = who
             yield CREATE_ACTION[s.SCHEMA], {"securable": s.key(s.SCHEMA, schema)}
-    own = {k.split(" ", 1)[1] for k, _, privilege in one.grants if privilege == pv.MODIFY}
     for kind, name in one.declared:
         found = ns.find(kind, name)
         owner = ns.get(s.SCHEMA, _schema(name)).owner
         if found is None:
             s.stored(state, kind, name)["owner"] = owner
             yield CREATE_ACTION[kind], {"securable": s.key(kind, name)}
-        elif name in own and found.owner in pipelines - (
+        elif kind == s.TABLE and found.owner in pipelines - (
                 set() if name in one.shared else {one.principal}):
             s.assign(state, found, owner=owner)
             yield UPDATE_ACTION[kind], {"securable": s.key(kind, name), "owner": owner}
@@ -305,7 +304,7 @@ def _revoked(state: State, gone: set[GrantKey], add: list[GrantKey] | None = Non
     held = {_key(g) for g in state["grants"]}
     state["grants"][:] = [g for g in state["grants"] if _key(g) not in gone] + [
         {"securable": k[0], "principal": k[1], "privilege": k[2]} for k in add or []]
-    state[APPLIED] = [e for e in state.get(APPLIED, []) if _key(e) not in gone]
+    state[APPLIED] = [e for e in state[APPLIED] if _key(e) not in gone]
     state["grants"].sort(key=_key)
     for changed, verb in ((add or [], "add"), (sorted(gone & held), "remove")):
         by: dict[tuple[str, str], list[str]] = {}

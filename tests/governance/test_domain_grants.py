@@ -12,14 +12,12 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import dagster as dg
 import polars as pl
 import pytest
 
 import lakehouse_ml.domains
 from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.config import Settings
-from lakehouse_ml.defs.factories.names import DOMAIN_TAG
 from lakehouse_ml.defs.resources import (
     LakehouseResource,
     apply_domain_grants,
@@ -29,12 +27,11 @@ from lakehouse_ml.defs.resources import (
 from lakehouse_ml.domains import discover
 from lakehouse_ml.governance import Metastore, PermissionDenied
 from lakehouse_ml.governance import domain_grants as grants
-from lakehouse_ml.governance.audit import audit_log
-from lakehouse_ml.governance.audit_chain import TABLE as AUDIT
 from lakehouse_ml.governance.findings_catalog import inventory, policy_drift
 from lakehouse_ml.governance.policy import APPLIED, apply_policy, revoked_since_applied
 from lakehouse_ml.governance.principals import ENV_VAR, local_user
 from lakehouse_ml.serving.identity import serving_identity
+from tests.governance.domain_support import audited_denials, domain_job
 from tests.user_domains import declare_user_domains
 
 POLICY = Path(__file__).parents[2] / "lakehouse_ml" / "domains" / "churn" / "policy.yaml"
@@ -70,14 +67,6 @@ def _denied(settings: Settings, principal: str, action: str, table: str) -> Perm
     return denied.value
 
 
-def _audited_denials(settings: Settings, principal: str) -> list[str]:
-    audit_log(settings.root, settings.env).flush()
-    log = Catalog(settings.root, settings.env, governed=False).read(AUDIT)
-    return log.filter(pl.col("user_identity").struct.field("email") == principal,
-                      pl.col("response").struct.field("status_code") == 403
-                      )["response"].struct.field("error_message").to_list()
-
-
 def test_every_domain_acts_as_its_own_pipeline_principal(
         settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     declare_user_domains(monkeypatch)
@@ -100,7 +89,7 @@ def test_neither_domain_reaches_the_other_s_tables(lakehouse: Settings) -> None:
                 assert (denied.principal, denied.privilege, denied.securable) == (
                     (principal, privilege, f"TABLE dev.{table}") if shared else
                     (principal, "USE SCHEMA", f"SCHEMA dev.{table.split('.')[0]}")), denied
-        logged = _audited_denials(lakehouse, principal)
+        logged = audited_denials(lakehouse, principal)
         for table in others[:2]:  # the shared layers: denied on the table itself
             for privilege in ("SELECT", "MODIFY"):
                 assert any(f"'{principal}' does not have {privilege} on TABLE dev.{table}" in e
@@ -115,28 +104,23 @@ def test_neither_domain_reaches_the_other_s_tables(lakehouse: Settings) -> None:
 
 def test_a_domain_without_a_policy_runs_as_its_principal_not_as_the_admin(
         lakehouse: Settings) -> None:
-    principals, policies = domain_principals()
-    resource = LakehouseResource.from_settings(lakehouse, principals=principals,
-                                               policies=policies)
     seen: list[str] = []
 
-    @dg.op
-    def writes(lakehouse: LakehouseResource) -> None:
-        catalog = lakehouse.catalog()
+    def writes(resource: LakehouseResource) -> None:
+        catalog = resource.catalog()
         seen.append(catalog.principal)
         catalog.create_table("gold.vehicle_days", ROWS.schema, TableInfo(owner="team:x"))
         catalog.append("gold.vehicle_days", ROWS)
         catalog.read("silver.customers")
 
-    job = dg.GraphDefinition(name="fleet_job", node_defs=[writes]).to_job(
-        resource_defs={"lakehouse": resource}, tags={DOMAIN_TAG: "fleet"})
+    job = domain_job(lakehouse, "fleet", writes)
     _write(lakehouse, CHURN, "silver.customers")
     result = job.execute_in_process(raise_on_error=False)
     assert seen == [FLEET] and local_user() != FLEET
     assert not result.success  # its own table written, churn's customers denied
     assert Catalog(lakehouse.root, "dev", governed=False).read("gold.vehicle_days").height == 1
     assert any("'fleet-pipeline' does not have SELECT on TABLE dev.silver.customers" in e
-               for e in _audited_denials(lakehouse, FLEET))
+               for e in audited_denials(lakehouse, FLEET))
 
 
 def test_a_table_first_created_by_the_admin_or_another_pipeline_is_its_domain_s(

@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
-import dagster as dg
 import polars as pl
 import pytest
 from typer.testing import CliRunner
@@ -31,9 +30,7 @@ import lakehouse_ml.domains
 from lakehouse_ml.catalog import Catalog, TableInfo
 from lakehouse_ml.cli import app
 from lakehouse_ml.config import Settings
-from lakehouse_ml.defs.factories.names import DOMAIN_TAG
 from lakehouse_ml.defs.resources import (
-    LakehouseResource,
     apply_domain_grants,
     apply_policies,
     check_reads,
@@ -46,6 +43,7 @@ from lakehouse_ml.governance.findings_audit import run_audit
 from lakehouse_ml.governance.findings_catalog import grants as grant_findings
 from lakehouse_ml.governance.findings_catalog import shared_schema_owners
 from lakehouse_ml.governance.principals import local_user
+from tests.governance.domain_support import domain_job
 
 DOMAINS = Path(lakehouse_ml.domains.__file__).parent
 CHURN_POLICY = DOMAINS / "churn" / "policy.yaml"
@@ -271,15 +269,7 @@ def test_declaring_another_domain_s_table_grants_nothing_and_its_run_is_denied(
         f"'churn''s {CHURN_POLICY}: {{securable: TABLE {table}, to: {principal}, "
         "privileges: [SELECT]}"), denied.value
     seen: list[str] = []  # a run of the domain: denied before its first step runs
-
-    @dg.op
-    def step(lakehouse: LakehouseResource) -> None:
-        seen.append(lakehouse.catalog().principal)
-
-    resource = LakehouseResource.from_settings(settings, principals=principals,
-                                               policies=policies)
-    job = dg.GraphDefinition(name="j", node_defs=[step]).to_job(
-        resource_defs={"lakehouse": resource}, tags={DOMAIN_TAG: name})
+    job = domain_job(settings, name, lambda resource: seen.append(resource.catalog().principal))
     result = job.execute_in_process(raise_on_error=False)
     assert not result.success and seen == []
     # the owner grants it (an admin here: churn's policy.yaml or the project's would): allowed
@@ -325,18 +315,9 @@ def test_the_owning_domain_s_policy_grants_a_read_of_its_table(
     owner = sensors(folder, "service_principals: [sensors-pipeline]\n")
     declared = discover().declared["hreads"]
     assert not [k for k in grants.plan(declared, "dev").grants if "gold.hottest" in k[0]]
-    principals, policies = domain_principals()
-    resource = LakehouseResource.from_settings(settings, principals=principals,
-                                               policies=policies)
     read: list[int] = []
-
-    @dg.op
-    def step(lakehouse: LakehouseResource) -> None:
-        catalog = lakehouse.catalog()
-        read.append(catalog.read("gold.hottest").height)
-
-    job = dg.GraphDefinition(name="j", node_defs=[step]).to_job(
-        resource_defs={"lakehouse": resource}, tags={DOMAIN_TAG: "hreads"})
+    job = domain_job(settings, "hreads",
+                     lambda resource: read.append(resource.catalog().read("gold.hottest").height))
     result = job.execute_in_process(raise_on_error=False)
     assert not result.success and read == []
     with pytest.raises(PermissionDenied, match=(

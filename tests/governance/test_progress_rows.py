@@ -17,11 +17,10 @@ from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.config import Settings
 from lakehouse_ml.defs.resources import apply_domain_grants, domain_principals
 from lakehouse_ml.governance import PermissionDenied
-from lakehouse_ml.governance.audit import audit_log
-from lakehouse_ml.governance.audit_chain import TABLE as AUDIT
 from lakehouse_ml.governance.principals import local_user
 from lakehouse_ml.medallion.progress import MARKS, Pending, mark_processed
 from lakehouse_ml.medallion.progress import TABLE as PROGRESS
+from tests.governance.domain_support import audited_denials
 from tests.user_domains import declare_user_domains
 
 CHURN, FLEET = "churn-pipeline", "fleet-pipeline"
@@ -64,14 +63,6 @@ def stored(settings: Settings) -> pl.DataFrame:
         "table", "batch_id")
 
 
-def denied_records(settings: Settings, principal: str) -> list[str]:
-    audit_log(settings.root, settings.env).flush()
-    log = Catalog(settings.root, settings.env, governed=False).read(AUDIT)
-    return log.filter(pl.col("user_identity").struct.field("email") == principal,
-                      pl.col("response").struct.field("status_code") == 403
-                      )["response"].struct.field("error_message").to_list()
-
-
 def test_the_strangers_forgery_is_denied_whole_named_and_audited_the_owners_is_not(
         lakehouse: Settings) -> None:
     churn, before = as_(lakehouse, CHURN), stored(lakehouse)
@@ -85,7 +76,7 @@ def test_the_strangers_forgery_is_denied_whole_named_and_audited_the_owners_is_n
     assert f"dev.{PROGRESS}" in str(denied.value)
     assert churn.version(PROGRESS) == version and stored(lakehouse).equals(before)
     assert any(f"'{CHURN}' does not have MODIFY on TABLE {FOREIGN}" in e
-               for e in denied_records(lakehouse, CHURN))
+               for e in audited_denials(lakehouse, CHURN))
     with pytest.raises(PermissionDenied, match=FOREIGN):
         churn.appender(PROGRESS)(rows(FOREIGN))
     with pytest.raises(PermissionDenied, match="a row naming no table"):
