@@ -48,7 +48,9 @@ def client(root: str, kind: str, request: pytest.FixtureRequest) -> FeatureEngin
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "redis"])
-@settings(max_examples=25, deadline=None, database=None,
+# 15 examples a store (each a new lakehouse, two publications, up to five lookup times: ~0.4-0.8
+# s): the join's cases are met by examples too (below; tests/features/test_online.py)
+@settings(max_examples=15, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(
     first=feature_rows, second=feature_rows,
