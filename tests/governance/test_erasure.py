@@ -286,6 +286,14 @@ def test_a_principal_without_modify_is_denied_and_audited(built: Settings,
     assert counts(settings)["dev.silver.customers"][1] == 1, "nothing was erased"
 
 
+@pytest.fixture(scope="module")
+def built_files(built: Settings) -> dict[str, str]:
+    """`built`'s files under its root and landing and their hashes (`tree`), taken once before
+    the commands that must change none of them (each test compares its own command's outcome
+    with it: a change by any of them fails that test)."""
+    return tree(built.root, built.landing)
+
+
 @pytest.mark.parametrize(("key", "said"), [
     ("customer_id", "expected COLUMN=VALUE"),
     ("=1", "expected COLUMN=VALUE"),
@@ -294,14 +302,13 @@ def test_a_principal_without_modify_is_denied_and_audited(built: Settings,
     ("customer_id=abc", ".customer_id is Int64, and 'abc' is not one"),
     ("customer_id=" + "9" * 300, "the value has 300 characters, at most 256"),
 ])
-def test_a_bad_key_is_one_line_usage_error(built: Settings, key: str, said: str) -> None:
-    before = tree(built.root, built.landing)
-
+def test_a_bad_key_is_one_line_usage_error(built: Settings, built_files: dict[str, str],
+                                           key: str, said: str) -> None:
     code, out = cli(built, "forget", "--key", key)
 
     assert code == 2 and out.count("\n") == 1 and said in out, out
     assert "9" * 300 not in out
-    assert tree(built.root, built.landing) == before
+    assert tree(built.root, built.landing) == built_files
 
 
 def test_a_subject_held_nowhere_is_said_and_audited(built: Settings, tmp_path: Path) -> None:
