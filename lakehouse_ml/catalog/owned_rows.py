@@ -11,7 +11,10 @@ and the stored rows the write would change or remove (those a delete's or overwr
 predicate matches, all of them for a whole overwrite, those a merge's keys match). One other
 row denies the whole write before anything is written: PermissionDenied naming the principal,
 MODIFY and the table of the offending row (a row naming no table is no one's), audited as a
-403 `checkPermission` like every denial. The write is then narrowed to the tables checked
+403 `checkPermission` like every denial. The offending row's table is named only to a principal
+that may see it (the catalog's rule, as for reads below); to any other the denial is on
+`pipeline.progress`, "a row of a table it may not see", whether that table exists or not (the
+audit record, read by admins, names it). The write is then narrowed to the tables checked
 (`only`), so a row another pipeline appends between the check and the commit is not touched.
 Compacting and vacuuming change no row: MODIFY on the table is enough.
 
@@ -78,15 +81,19 @@ def _touched(lake: Lake, uri: str, column: str, write: RowWrite) -> set[str | No
 
 def _denied(principal: str, table: TableName, owner: str | None, why: str = ""
             ) -> pv.PermissionDenied:
-    """The denial of a write touching `owner`'s row in `table` (None: a row naming no table,
-    or rows not decided, `why`)."""
+    """The denial of a write touching `owner`'s row in `table` (None: on `table` itself, for
+    `why`: a row naming no table, one of a table `principal` may not see, rows not
+    decided)."""
     if owner is None:
-        return pv.PermissionDenied(principal, pv.MODIFY, s.key(s.TABLE, str(table)),
-                                   why or "a row naming no table: only a metastore admin "
-                                   "writes one")
+        return pv.PermissionDenied(principal, pv.MODIFY, s.key(s.TABLE, str(table)), why)
     return pv.PermissionDenied(principal, pv.MODIFY, s.key(s.TABLE, owner),
                                f"needed to write its rows in {table}: a principal writes only "
                                "the rows of tables it may MODIFY")
+
+
+NO_TABLE = "a row naming no table: only a metastore admin writes one"
+UNSEEN = ("a row of a table it may not see: a principal writes only the rows of tables it may "
+          "MODIFY")
 
 
 def check_write(access: Access, lake: Lake, principal: str, name: TableName, uri: str,
@@ -110,10 +117,16 @@ def check_write(access: Access, lake: Lake, principal: str, name: TableName, uri
         raise denied from error
     named = sorted(o for o in owners if o is not None)
     for owner in ([None] if None in owners else []) + named:
-        if owner is None or not access.holds(principal, pv.MODIFY, s.TABLE, owner):
+        if owner is None:
+            denied = _denied(principal, name, None, NO_TABLE)
+        elif access.holds(principal, pv.MODIFY, s.TABLE, owner):
+            continue
+        elif access.visible(principal, s.TABLE, [owner]):
             denied = _denied(principal, name, owner)
-            access.deny(denied, {**params, "row_table": str(owner)})
-            raise denied
+        else:
+            denied = _denied(principal, name, None, UNSEEN)
+        access.deny(denied, {**params, "row_table": str(owner)})
+        raise denied
     return named
 
 

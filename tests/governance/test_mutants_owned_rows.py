@@ -24,7 +24,7 @@ from lakehouse_ml.catalog.access import Access
 from lakehouse_ml.catalog.names import TableName
 from lakehouse_ml.catalog.owned_rows import RowWrite, check_write, only, visible_rows
 from lakehouse_ml.config import Settings
-from lakehouse_ml.governance import PermissionDenied
+from lakehouse_ml.governance import Metastore, PermissionDenied
 from lakehouse_ml.governance.audit import audit_log
 from lakehouse_ml.governance.audit_chain import TABLE as AUDIT
 from lakehouse_ml.governance.principals import local_user
@@ -50,6 +50,15 @@ def checked(lakehouse: Settings) -> Iterator[tuple[Access, Catalog, TableName, s
            admin.location(PROGRESS))
 
 
+@pytest.fixture
+def seen(lakehouse: Settings, checked: tuple[Access, Catalog, TableName, str]  # noqa: F811
+         ) -> tuple[Access, Catalog, TableName, str]:
+    """`checked`, churn's pipeline granted SELECT on fleet's table: it may see it, so a
+    denial names it (`owned_rows.check_write`)."""
+    Metastore(lakehouse.root, lakehouse.env).grant(["SELECT"], "TABLE", FOREIGN, CHURN)
+    return checked
+
+
 def check(checked: tuple[Access, Catalog, TableName, str], write: RowWrite,
           principal: str = CHURN) -> list[str] | None:
     access, admin, name, uri = checked
@@ -68,13 +77,28 @@ def denials(settings: Settings) -> list[tuple[str, list[tuple[str, str]]]]:
 
 
 def test_a_foreign_rows_denial_names_modify_and_its_audit_record_names_the_row_table(
-        lakehouse: Settings, checked: tuple[Access, Catalog, TableName, str]) -> None:  # noqa: F811
+        lakehouse: Settings, seen: tuple[Access, Catalog, TableName, str]) -> None:  # noqa: F811
     with pytest.raises(PermissionDenied) as denied:
-        check(checked, RowWrite(rows(OWN, FOREIGN)))
+        check(seen, RowWrite(rows(OWN, FOREIGN)))
 
     assert str(denied.value) == foreign_message(FOREIGN)
     assert (denied.value.privilege, denied.value.securable) == ("MODIFY", f"TABLE {FOREIGN}")
     assert denials(lakehouse)[-1] == (foreign_message(FOREIGN), [
+        ("securable", f"TABLE {FULL}"), ("row_table", FOREIGN)])
+
+
+def test_a_row_of_a_table_it_may_not_see_is_denied_on_the_table_written_unnamed(
+        lakehouse: Settings, checked: tuple[Access, Catalog, TableName, str]) -> None:  # noqa: F811
+    """Only the audit record (read by admins) names the row's table."""
+    expected = (f"permission denied: '{CHURN}' does not have MODIFY on TABLE {FULL} (a row of a "
+                "table it may not see: a principal writes only the rows of tables it may "
+                "MODIFY)")
+    with pytest.raises(PermissionDenied) as denied:
+        check(checked, RowWrite(rows(OWN, FOREIGN)))
+
+    assert str(denied.value) == expected
+    assert (denied.value.privilege, denied.value.securable) == ("MODIFY", f"TABLE {FULL}")
+    assert denials(lakehouse)[-1] == (expected, [
         ("securable", f"TABLE {FULL}"), ("row_table", FOREIGN)])
 
 
@@ -107,7 +131,8 @@ def test_a_write_whose_reach_cannot_be_decided_is_denied_naming_the_error_type(
 
 
 def test_the_owners_are_those_of_the_added_rows_and_of_the_stored_rows_reached(
-        lakehouse: Settings, checked: tuple[Access, Catalog, TableName, str]) -> None:  # noqa: F811
+        lakehouse: Settings, seen: tuple[Access, Catalog, TableName, str]) -> None:  # noqa: F811
+    checked = seen
     own_stored = f"\"table\" = '{OWN}'"
     attempts = {  # added foreign rows, stored own rows reached; and the other way round
         "replace adding a foreign row": RowWrite(rows(FOREIGN), replaces=True, where=own_stored),

@@ -16,7 +16,7 @@ import pytest
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.config import Settings
 from lakehouse_ml.defs.resources import apply_domain_grants, domain_principals
-from lakehouse_ml.governance import PermissionDenied
+from lakehouse_ml.governance import Metastore, PermissionDenied
 from lakehouse_ml.governance.principals import local_user
 from lakehouse_ml.medallion.progress import MARKS, Pending, mark_processed
 from lakehouse_ml.medallion.progress import TABLE as PROGRESS
@@ -72,13 +72,22 @@ def test_the_strangers_forgery_is_denied_whole_named_and_audited_the_owners_is_n
     with pytest.raises(PermissionDenied) as denied:
         churn.append(PROGRESS, forged)
 
-    assert (denied.value.principal, denied.value.securable) == (CHURN, f"TABLE {FOREIGN}")
-    assert f"dev.{PROGRESS}" in str(denied.value)
+    # churn's pipeline may not see fleet's table: the denial does not name it
+    assert (denied.value.principal, denied.value.securable) == (CHURN, f"TABLE dev.{PROGRESS}")
+    assert "(a row of a table it may not see: " in str(denied.value)
+    assert FOREIGN not in str(denied.value)
     assert churn.version(PROGRESS) == version and stored(lakehouse).equals(before)
-    assert any(f"'{CHURN}' does not have MODIFY on TABLE {FOREIGN}" in e
-               for e in audited_denials(lakehouse, CHURN))
-    with pytest.raises(PermissionDenied, match=FOREIGN):
+    assert any(f"'{CHURN}' does not have MODIFY on TABLE dev.{PROGRESS} (a row of a table it "
+               "may not see" in e for e in audited_denials(lakehouse, CHURN))
+    with pytest.raises(PermissionDenied, match="a row of a table it may not see"):
         churn.appender(PROGRESS)(rows(FOREIGN))
+    with pytest.raises(PermissionDenied, match="a row of a table it may not see"):
+        churn.append(PROGRESS, rows("dev.gold.no_such_table"))  # the same: no existence told
+    Metastore(lakehouse.root, lakehouse.env).grant(["SELECT"], "TABLE", FOREIGN, CHURN)
+    with pytest.raises(PermissionDenied) as seen:  # a table it may see is named
+        churn.append(PROGRESS, forged)
+    assert seen.value.securable == f"TABLE {FOREIGN}"
+    assert f"needed to write its rows in dev.{PROGRESS}" in str(seen.value)
     with pytest.raises(PermissionDenied, match="a row naming no table"):
         churn.append(PROGRESS, rows(OWN).with_columns(table=pl.lit(None, pl.String)))
     assert stored(lakehouse).equals(before)
@@ -106,7 +115,8 @@ def test_deletes_overwrites_and_merges_reaching_another_domains_rows_are_denied(
         with pytest.raises(PermissionDenied) as denied:
             attempt()
         assert denied.value.principal == CHURN, what
-        assert denied.value.securable in (f"TABLE {FOREIGN}", f"TABLE dev.{PROGRESS}"), what
+        assert denied.value.securable == f"TABLE dev.{PROGRESS}", what
+        assert FOREIGN not in str(denied.value), what  # stored rows of a table it may not see
         assert stored(lakehouse).equals(before), what
 
     churn.delete(PROGRESS, f"\"table\" = '{OWN}'")  # its own rows only: allowed
