@@ -445,7 +445,9 @@ def test_engagement_in_customer_ranges_equals_one_build(
                           state.keep_as_of(earlier, ENGAGEMENT.max_lateness_days))
     assert kept is not None
     carried = state.Carried(kept.rows.collect().lazy(), kept.as_of)
-    for start in (None, carried if min(days) > START + timedelta(days=30) else None):
+    # from no state, then from the earlier build's state unless the snapshot days start within
+    # 30 days of the data (the full backfill: a second pass from no state would repeat the first)
+    for start in [None, *([carried] if min(days) > START + timedelta(days=30) else [])]:
         out: dict[int, tuple[pl.DataFrame, pl.DataFrame | None]] = {}
         for part in (37, 10**9):
             monkeypatch.setattr(churn, "PART_CUSTOMERS", part)
