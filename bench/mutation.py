@@ -452,7 +452,9 @@ def _drop_stale(modules: list[str]) -> None:
     test none of its mutants. A group module's verdicts are kept: mutmut keeps those of
     functions whose code is unchanged and tests only the rest, so a run stopped for time
     resumes where it stopped. Its *survived* and *no tests* verdicts are cleared, so they are
-    tested again against the tests added since."""
+    tested again against the tests added since. A copied data file (a domain's `policy.yaml`)
+    that differs from its source, or whose source went, is removed too: mutmut copies a file
+    only where none is, and tests would load the old one."""
     mutants = Path("mutants")
     (mutants / "mutmut-stats.json").unlink(missing_ok=True)
     for copy in (mutants / "lakehouse_ml").rglob("*.py"):
@@ -460,6 +462,11 @@ def _drop_stale(modules: list[str]) -> None:
         plain = (str(source) in modules and source.exists()
                  and copy.read_bytes() == source.read_bytes())
         if plain or not source.exists() or source.stat().st_mtime >= copy.stat().st_mtime:
+            copy.unlink()
+    for copy in (mutants / "lakehouse_ml").rglob("*"):  # package data (policy files, ...)
+        source = copy.relative_to(mutants)
+        if (copy.is_file() and copy.suffix not in (".py", ".pyc", ".meta", ".spans")
+                and (not source.is_file() or copy.read_bytes() != source.read_bytes())):
             copy.unlink()
     for module in modules:
         meta = mutants / (module + ".meta")

@@ -127,3 +127,22 @@ def test_a_group_s_cpu_per_mutant_is_reported_where_it_was_measured() -> None:
     assert mutation._per_mutant({"mutant_cpu_seconds": 10.0, "mutants_tested": 4}) == "2.50"
     assert mutation._per_mutant({"mutant_cpu_seconds": 10.0, "mutants_tested": 0}) == ""
     assert mutation._per_mutant({"seconds": 391}) == ""
+
+
+def test_a_stale_copied_data_file_is_removed_so_that_mutmut_copies_the_source_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A domain's policy.yaml copied by an earlier run was kept when its source changed: the
+    monitoring group's tests then loaded the old policy, every domain broken (stats failed)."""
+    monkeypatch.chdir(tmp_path)
+    package = Path("lakehouse_ml", "domains", "d")
+    (Path("mutants") / package).mkdir(parents=True)
+    package.mkdir(parents=True)
+    for name, source, copy in (("changed.yaml", "new", "old"), ("same.yaml", "x", "x"),
+                               ("gone.yaml", None, "old")):
+        if source is not None:
+            (package / name).write_text(source)
+        (Path("mutants") / package / name).write_text(copy)
+
+    mutation._drop_stale([])
+
+    assert sorted(p.name for p in (Path("mutants") / package).iterdir()) == ["same.yaml"]
