@@ -83,14 +83,27 @@ def test_an_error_policy_counts_error_columns_only_and_ignores_warn_slices(
 
 
 def test_the_reason_names_three_columns_and_counts_the_others(catalog: Catalog) -> None:
-    drifts(catalog, 0, a=0.9, b=0.25, c=0.2, d=0.5, e=0.3)
-    assert decision(catalog, RetrainingPolicy(MODEL.name, min_columns=5)).reason == (
-        f"window {_stamp(0)}: 5 input column(s) at ERROR drift (needs 5): a js_distance=0.9, "
-        "b js_distance=0.25, c js_distance=0.2 +2")
+    drifts(catalog, 0, a=0.9, b=0.25, c=0.2, d=0.5)
+    assert decision(catalog, RetrainingPolicy(MODEL.name, min_columns=4)).reason == (
+        f"window {_stamp(0)}: 4 input column(s) at ERROR drift (needs 4): a js_distance=0.9, "
+        "b js_distance=0.25, c js_distance=0.2 +1")
     drifts(catalog, 1, a=0.9, b=0.25, c=0.2)
-    assert decision(catalog, RetrainingPolicy(MODEL.name, min_columns=5)).reason == (
-        f"no breach, window {_stamp(1)}: 3 input column(s) at ERROR drift (needs 5): "
+    assert decision(catalog, RetrainingPolicy(MODEL.name, min_columns=4)).reason == (
+        f"no breach, window {_stamp(1)}: 3 input column(s) at ERROR drift (needs 4): "
         "a js_distance=0.9, b js_distance=0.25, c js_distance=0.2")
+
+
+def test_exactly_max_slices_flagged_slices_are_shown_and_none_counted(
+        catalog: Catalog) -> None:
+    catalog.create_table(MONITOR.table, pl.Schema({"plan_tier": pl.String}),
+                         TableInfo(owner="team:ml"))
+    _append(catalog, MONITOR.drift_metrics_table, DRIFT_METRICS, drift_frame(
+        drift_row("sessions_30d", js_distance=0.9),
+        *(drift_row("sessions_30d", js_distance=0.9, slice_key="plan_tier", slice_value=value)
+          for value in ("a", "b", "c"))))
+    (column,) = decision(catalog, RetrainingPolicy(MODEL.name)).evidence["drifting"]
+    assert column["slices"] == ["plan_tier=a", "plan_tier=b", "plan_tier=c"]
+    assert "more_slices" not in column
 
 
 def test_a_policy_with_a_bound_and_no_roc_auc_says_so(catalog: Catalog) -> None:
