@@ -109,14 +109,17 @@ class Decision:
         return self.outcome == "launch"
 
     def evidence_json(self) -> str:
-        """`evidence` as compact JSON of at most MAX_EVIDENCE characters: the drifting
-        columns in order while they fit (how many were left out: `more_columns`)."""
+        """`evidence` as compact JSON of at most MAX_EVIDENCE characters: every drifting
+        column when they all fit, else the first ones while they fit and how many were left
+        out (`more_columns`)."""
         columns = list(self.evidence.get("drifting", ()))
-        text = _json({**self.evidence, "drifting": []})
-        for count in range(len(columns) + 1):
-            left = len(columns) - count
+        text = _json({**self.evidence, "drifting": columns})
+        if len(text) <= MAX_EVIDENCE:
+            return text
+        text = _json({**self.evidence, "drifting": [], "more_columns": len(columns)})
+        for count in range(1, len(columns)):
             trial = _json({**self.evidence, "drifting": columns[:count],
-                           **({"more_columns": left} if left else {})})
+                           "more_columns": len(columns) - count})
             if len(trial) > MAX_EVIDENCE:
                 break
             text = trial

@@ -172,9 +172,19 @@ def test_evidence_json_keeps_every_column_when_all_fit_to_exactly_max_evidence()
         **over, "drifting": over["drifting"][:2], "more_columns": 1}
 
 
-def test_evidence_json_without_room_for_any_column_drops_them_uncounted() -> None:
+def test_evidence_json_without_room_for_any_column_drops_them_and_counts_them() -> None:
     huge = _evidence(MAX_EVIDENCE, 2)
     assert Decision("launch", "r", "e", huge).evidence_json() == json.dumps(
-        {"model": "m" * MAX_EVIDENCE, "drifting": []}, separators=(",", ":"))
+        {"model": "m" * MAX_EVIDENCE, "drifting": [], "more_columns": 2}, separators=(",", ":"))
+
+
+def test_evidence_json_keeps_short_columns_whole_when_they_fit_whole() -> None:
+    """Columns shorter than a `more_columns` count: every one fits, though the list cut
+    before the last one and counted would not (it was cut to none and said nothing)."""
+    short = {"model": "", "drifting": [{}, {}]}
+    whole = len(json.dumps(short, separators=(",", ":")))
+    fits = {**short, "model": "m" * (MAX_EVIDENCE - whole)}
+    text = Decision("launch", "r", "e", fits).evidence_json()
+    assert len(text) == MAX_EVIDENCE and json.loads(text) == fits
     assert Decision("launch", "r", "e", {"model": "m"}).evidence_json() == (
         '{"model":"m","drifting":[]}')
