@@ -159,15 +159,22 @@ def ended(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ended]:
                     child.process.wait(timeout=60)
 
 
-def test_a_killed_processs_dagster_run_is_marked_failed_saying_why(ended: Ended) -> None:
-    run = ended.dagster["killed"]
+@pytest.mark.parametrize(("runs", "left", "when"), [
+    ("dagster", "STARTED", ""),
+    # killed between creating the run and starting it (a stranger's report 11d, finding 3):
+    # no event names a process, the run's tags do
+    ("not_started", "NOT_STARTED", " before the run started"),
+])
+def test_a_run_its_killed_process_left_is_marked_failed_saying_why(
+        ended: Ended, runs: str, left: str, when: str) -> None:
+    run = getattr(ended, runs)["killed"]
     assert run.status == dg.DagsterRunStatus.FAILURE
     assert run.failure == [
         f"Detected run worker status NOT_FOUND: 'process {ended.pids['killed']} on "
-        f"{socket.gethostname()} is gone (killed), seen by lakehouse-ml run'. Marking run "
+        f"{socket.gethostname()} is gone (killed){when}, seen by lakehouse-ml run'. Marking run "
         f"{run.run_id} as failed."]
-    assert any(f"dagster run {run.run_id} (waits) was left STARTED" in line
-               for line in ended.said)
+    assert (f"dagster run {run.run_id} (waits) was left {left} by a process that is gone "
+            "(killed): marked failed") in ended.said
 
 
 def test_a_killed_processs_mlflow_run_is_ended_killed_saying_why(ended: Ended) -> None:
@@ -186,20 +193,6 @@ def test_a_live_processs_runs_and_another_hosts_are_untouched(ended: Ended) -> N
     assert ended.elsewhere.info.status == "RUNNING"
     assert ENDED_WHY not in ended.elsewhere.data.tags
     assert len(ended.said) == 3
-
-
-def test_a_run_its_killed_process_never_started_is_marked_failed_saying_why(
-        ended: Ended) -> None:
-    """A process killed between creating a run and starting it left it NOT_STARTED for ever
-    (a stranger's report 11d, finding 3): no event names a process, its tags do."""
-    run = ended.not_started["killed"]
-    assert run.status == dg.DagsterRunStatus.FAILURE
-    assert run.failure == [
-        f"Detected run worker status NOT_FOUND: 'process {ended.pids['killed']} on "
-        f"{socket.gethostname()} is gone (killed) before the run started, seen by lakehouse-ml "
-        f"run'. Marking run {run.run_id} as failed."]
-    assert (f"dagster run {run.run_id} (waits) was left NOT_STARTED by a process that is gone "
-            "(killed): marked failed") in ended.said
 
 
 @pytest.mark.parametrize("whose", ["live", "elsewhere", "untagged"])
