@@ -159,9 +159,10 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
          "lakehouse_ml/catalog/owned_rows.py"],
         ["tests/governance/test_domain_scope.py", "tests/governance/test_domain_grants.py",
          "tests/governance/test_progress_rows.py",
-         # domain_grants' and owned_rows' functions called directly (issue 13's surviving
-         # mutants)
-         "tests/governance/test_mutants_policy.py", "tests/governance/test_mutants_owned_rows.py"]),
+         # domain_grants', owned_rows' and policy_scope's functions called directly (issue 13's
+         # surviving mutants)
+         "tests/governance/test_mutants_policy.py", "tests/governance/test_mutants_owned_rows.py",
+         "tests/governance/test_mutants_policy_scope.py"]),
 }
 """Group → (modules mutated together, the fast tests that exercise them: files, glob patterns,
 pytest node ids, or `--deselect=<node id>` for a slow test of a listed file). Tests that build a

@@ -99,8 +99,8 @@ class Scope:
 
     domain: str
     env: str
-    tables: frozenset[str]
-    """`TYPE catalog.schema.name` keys of its tables (TABLE) and models (MODEL)."""
+    tables: frozenset[tuple[str, str]]
+    """(TABLE or MODEL, `catalog.schema.name`) of its tables and models."""
     model_schemas: frozenset[str]
     foreign_schemas: Mapping[str, str]
     """Another domain's model schema (full name) → that domain's name."""
@@ -121,7 +121,7 @@ def scope(domain: str, env: str, owners: Mapping[str, str], models: frozenset[st
                 foreign[full] = owner
         elif owner == domain:
             kind = s.MODEL if claim in models else s.TABLE
-            tables.add(s.key(kind, s.parse_name(kind, claim, env)))
+            tables.add((kind, s.parse_name(kind, claim, env)))
     return Scope(domain, env, frozenset(tables), frozenset(schemas), foreign)
 
 
@@ -134,8 +134,8 @@ def check(path: str | Path, doc: Mapping[str, Any], own: Scope, project: Declare
     check_entries(file, dict(doc), own.env)  # malformed: refused at load, not mid-apply
     mine = declares(file, doc, own.env)
     others = [*([project] if project is not None else []), *domains]
-    principals = _entries(doc, "service_principals", list, file)
-    if _entries(doc, "users", list, file):
+    principals = doc.get("service_principals") or []  # well-formed: check_entries said so
+    if doc.get("users"):
         raise PolicyError(f"{file}: users: a domain policy declares no user (people are the "
                           f"project policy's)")
     for i, name in enumerate(principals):
@@ -146,36 +146,34 @@ def check(path: str | Path, doc: Mapping[str, Any], own: Scope, project: Declare
     if f"{d}-pipeline" not in principals:
         raise PolicyError(f"{file}: service_principals: declares no {d}-pipeline (the "
                           f"pipeline of domain {d!r} acts as it)")
-    for group in _entries(doc, "groups", dict, file):
-        by = next((o.file for o in others if str(group) in o.groups), "")
+    for group in doc.get("groups") or {}:
+        by = [o.file for o in others if str(group) in o.groups]
         if by or not str(group).startswith(f"{d}-"):
             raise PolicyError(
                 f"{file}: groups.{group}: a domain policy declares only its own groups, named "
                 f"'{d}-...', and adds members to them only"
-                + (f" ({group} is declared by {by})" if by else ""))
+                + (f" ({group} is declared by {by[0]})" if by else ""))
     schemas = set(own.model_schemas)
-    for i, entry in enumerate(_entries(doc, "schemas", list, file)):
+    for i, entry in enumerate(doc.get("schemas") or []):
         where = f"{file}: schemas[{i}]"
-        e = _fields(entry, ("name",), ("owner", "comment"), where)
-        name, owner = _target(own.env, f"SCHEMA {e['name']}", where).name, e.get("owner")
+        name = _target(own.env, f"SCHEMA {entry['name']}", where).name
+        owner = entry.get("owner")
         if (why := _not_own_schema(name, own, others)) is not None:
             other = next((o for o in others if name in o.schemas), None)
             owners = (f" (owner {owner or 'unset'} here, {other.schemas[name] or 'unset'} "
                       f"there)" if other is not None else "")
             raise PolicyError(f"{where}: schema {name} {why}{owners}")
         schemas.add(name)
-    for i, entry in enumerate(_entries(doc, "functions", list, file)):
+    for i, entry in enumerate(doc.get("functions") or []):
         where = f"{file}: functions[{i}]"
-        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-            raise PolicyError(f"{where}: a function is a mapping with a name")
         name = _target(own.env, f"FUNCTION {entry['name']}", where).name
         schema = name.rsplit(".", 1)[0]
         if schema not in schemas:
             raise PolicyError(f"{where}: function {name} is in schema {schema}, not one of "
                               f"domain {d!r}'s own (a shared layer's functions are the "
                               "project policy's)")
-        if by := next((o.file for o in others if name in o.functions), ""):
-            raise PolicyError(f"{where}: function {name} is also declared by {by}")
+        if by := [o.file for o in others if name in o.functions]:
+            raise PolicyError(f"{where}: function {name} is also declared by {by[0]}")
     for where, target, privileges in _securables(doc, file, own.env):
         why = _outside(target, privileges, own, schemas, mine.functions)
         if why:
@@ -198,8 +196,8 @@ def _not_own_schema(name: str, own: Scope, others: list[Declares]) -> str | None
                 "policy declares it")
     if name in own.foreign_schemas:
         return f"is domain {own.foreign_schemas[name]!r}'s model schema"
-    if by := next((o.file for o in others if name in o.schemas), ""):
-        return f"is also declared by {by}"
+    if by := [o.file for o in others if name in o.schemas]:
+        return f"is also declared by {by[0]}"
     return None
 
 
@@ -251,7 +249,8 @@ def _outside(target: Target, privileges: list[str] | None, own: Scope, schemas: 
     if target.type == s.SCHEMA and target.name in schemas:
         return None
     if target.type in (s.TABLE, s.MODEL) and (
-            key in own.tables or target.name.rsplit(".", 1)[0] in schemas):
+            (target.type, target.name) in own.tables
+            or target.name.rsplit(".", 1)[0] in schemas):
         return None
     if target.type == s.FUNCTION and target.name in functions:
         return None
@@ -276,8 +275,8 @@ def overstepping(loaded: Sequence[Declared], owners: Mapping[str, str], project:
             except PolicyError as error:
                 why[d.where] = str(error)
     try:
-        admin = declares(str(project), load(project), env) if project.is_file() else None
-    except PolicyError:
+        admin: Declares | None = declares(str(project), load(project), env)
+    except PolicyError:  # none, or unreadable
         admin = None
     declared = {d.where: declares(str(Path(d.where) / POLICY_FILE), docs[d.where], env)
                 for d in loaded if d.where in docs}
@@ -289,10 +288,10 @@ def overstepping(loaded: Sequence[Declared], owners: Mapping[str, str], project:
         own = scopes[d.where]
         theirs = {**own.foreign_schemas, **{
             schema: domain for schema, domain in held.items() if domain != own.domain}}
-        for key in sorted(own.tables):
-            schema = key.split(" ", 1)[1].rsplit(".", 1)[0]
+        for kind, name in sorted(own.tables):
+            schema = name.rsplit(".", 1)[0]
             if schema in theirs and d.where not in why:
-                why[d.where] = (f"{key.lower().split(' ')[0]} {key.split(' ', 1)[1]} is in "
+                why[d.where] = (f"{kind.lower()} {name} is in "
                                 f"schema {schema}, domain {theirs[schema]!r}'s: a domain "
                                 "declares tables only in its own schemas and the shared layers")
         if d.where in docs and d.where not in why:
