@@ -79,21 +79,12 @@ def _touched(lake: Lake, uri: str, column: str, write: RowWrite) -> set[str | No
     return owners
 
 
-def _denied(principal: str, table: TableName, owner: str | None, why: str = ""
-            ) -> pv.PermissionDenied:
-    """The denial of a write touching `owner`'s row in `table` (None: on `table` itself, for
-    `why`: a row naming no table, one of a table `principal` may not see, rows not
-    decided)."""
-    if owner is None:
-        return pv.PermissionDenied(principal, pv.MODIFY, s.key(s.TABLE, str(table)), why)
-    return pv.PermissionDenied(principal, pv.MODIFY, s.key(s.TABLE, owner),
-                               f"needed to write its rows in {table}: a principal writes only "
-                               "the rows of tables it may MODIFY")
-
-
 NO_TABLE = "a row naming no table: only a metastore admin writes one"
+"""Why a write of a row whose table column is empty (or missing) is denied, on the table."""
 UNSEEN = ("a row of a table it may not see: a principal writes only the rows of tables it may "
           "MODIFY")
+"""Why a write of a row of a table the principal may not see is denied, on the table written
+(naming that table would tell it exists)."""
 
 
 def check_write(access: Access, lake: Lake, principal: str, name: TableName, uri: str,
@@ -111,20 +102,23 @@ def check_write(access: Access, lake: Lake, principal: str, name: TableName, uri
     try:
         owners = _touched(lake, uri, column, write)
     except Exception as error:  # noqa: BLE001 - rows not decided deny the write
-        denied = _denied(principal, name, None, "cannot tell which tables' rows the write "
-                         f"touches: {type(error).__name__}: {error}")
+        denied = pv.PermissionDenied(
+            principal, pv.MODIFY, params["securable"], "cannot tell which tables' rows the "
+            f"write touches: {type(error).__name__}: {error}")
         access.deny(denied, params)
         raise denied from error
     named = sorted(o for o in owners if o is not None)
     for owner in ([None] if None in owners else []) + named:
         if owner is None:
-            denied = _denied(principal, name, None, NO_TABLE)
+            denied = pv.PermissionDenied(principal, pv.MODIFY, params["securable"], NO_TABLE)
         elif access.holds(principal, pv.MODIFY, s.TABLE, owner):
             continue
         elif access.visible(principal, s.TABLE, [owner]):
-            denied = _denied(principal, name, owner)
+            denied = pv.PermissionDenied(
+                principal, pv.MODIFY, s.key(s.TABLE, owner), f"needed to write its rows in "
+                f"{name}: a principal writes only the rows of tables it may MODIFY")
         else:
-            denied = _denied(principal, name, None, UNSEEN)
+            denied = pv.PermissionDenied(principal, pv.MODIFY, params["securable"], UNSEEN)
         access.deny(denied, {**params, "row_table": str(owner)})
         raise denied
     return named

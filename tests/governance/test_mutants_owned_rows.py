@@ -87,6 +87,16 @@ def test_a_foreign_rows_denial_names_modify_and_its_audit_record_names_the_row_t
         ("securable", f"TABLE {FULL}"), ("row_table", FOREIGN)])
 
 
+def test_every_rows_table_is_checked_after_one_it_may_modify(
+        seen: tuple[Access, Catalog, TableName, str]) -> None:
+    """Its own table's row sorts first here (OWN sorts after FOREIGN): the check goes on."""
+    first = "dev.gold.customer_engagement"
+    assert first < FOREIGN and check(seen, RowWrite(rows(first))) == [first]
+    with pytest.raises(PermissionDenied) as denied:
+        check(seen, RowWrite(rows(first, FOREIGN)))
+    assert str(denied.value) == foreign_message(FOREIGN)
+
+
 def test_a_row_of_a_table_it_may_not_see_is_denied_on_the_table_written_unnamed(
         lakehouse: Settings, checked: tuple[Access, Catalog, TableName, str]) -> None:  # noqa: F811
     """Only the audit record (read by admins) names the row's table."""
