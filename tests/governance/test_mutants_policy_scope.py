@@ -3,7 +3,14 @@ the `policy` mutation group): what `declares` and `scope` collect, the exact mes
 gives, the helpers' own refusals of malformed entries, and what `overstepping` makes of an
 unreadable policy, a schema the project policy or two domains declare.
 
-The domain is `hok` in catalog `dev`; its own schema `hok_lab` (declared by its policy)."""
+The domain is `hok` in catalog `dev`; its own schema `hok_lab` (declared by its policy).
+
+Equivalent mutants (no test can kill them; the run at 53a20d2 lists them as its 2 survivors):
+- x_check__mutmut_11 (`declares(None, ...)` for the domain's own policy): `check` reads only
+  the `.functions` of that result, never its `.file`.
+- x_check__mutmut_56 (`_target(..., None)` for a declared schema's name): `check_entries`, run
+  first, has already called `_target` on the same text and raised for a malformed one.
+"""
 
 from __future__ import annotations
 
