@@ -5,11 +5,12 @@ categories."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
@@ -323,13 +324,17 @@ def test_constant_columns():
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), n_cur=st.integers(1, 25_000), n_ref=st.integers(1, 25_000),
        decimals=st.integers(0, 3), shift=st.floats(-2, 2))
+# equal sizes with ties: scipy's exact p-value fails and warns (an error here) on its side
+@example(seed=1, n_cur=4287, n_ref=4287, decimals=0, shift=0.0)
 def test_numeric_metrics_agree_with_scipy_and_are_symmetric(seed, n_cur, n_ref, decimals, shift):
     rng = np.random.default_rng(seed)
     a = rng.normal(shift, 1, n_cur).round(decimals)  # few decimals: many ties
     b = rng.normal(0, 1, n_ref).round(decimals)
     found = row({"x": a}, {"x": b})
     swapped = row({"x": b}, {"x": a})
-    ks = stats.ks_2samp(a, b)
+    with warnings.catch_warnings():  # scipy's own p-value trouble; the statistic is exact
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ks = stats.ks_2samp(a, b)
     assert found["ks_test"]["statistic"] == pytest.approx(ks.statistic, rel=1e-12, abs=1e-15)
     assert 0.0 <= found["ks_test"]["pvalue"] <= 1.0
     assert found["wasserstein_distance"] == pytest.approx(stats.wasserstein_distance(a, b),
