@@ -202,3 +202,23 @@ def test_a_value_the_environment_sets_still_wins(tmp_path: Path) -> None:
     assert [step["writes"] for step in got["steps"].values()] == [[], []]
     assert got["values"] == HTTP_DEFAULTS | QUIET | {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": 5,
                                                      "MLFLOW_DISABLE_TELEMETRY": False}
+
+
+def test_a_new_store_does_not_keep_the_old_stores_active_experiment(tmp_path: Path) -> None:
+    """An experiment id names an experiment of one store: after `use_tracking` points at
+    another store, `mlflow.start_run` logs into that store's default experiment, not into
+    (or failing on) the old store's id. A Dagster step, a test or a server that reached two
+    stores in one process failed with "No Experiment with id=2 exists"."""
+    import mlflow
+
+    from lakehouse_ml.ml.registry import use_experiment, use_tracking
+
+    first = use_tracking(f"sqlite:///{tmp_path / 'a' / 'mlflow.db'}")
+    use_experiment(first, "one")
+    assert use_experiment(first, "two") == "2"
+    second = use_tracking(f"sqlite:///{tmp_path / 'b' / 'mlflow.db'}")
+    with mlflow.start_run() as run:
+        pass
+    assert run.info.experiment_id == second.get_experiment_by_name("Default").experiment_id
+    assert second.get_run(run.info.run_id).info.run_id == run.info.run_id
+    assert first.search_runs(["1", "2"]) == []

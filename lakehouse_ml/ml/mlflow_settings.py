@@ -56,10 +56,14 @@ def point_at(uri: str) -> None:
     `mlflow.start_run`, `MlflowClient()` and `models:/` sources use), as
     `mlflow.set_tracking_uri(uri)` and `mlflow.set_registry_uri(uri)` do, with no environment
     write (safe with other threads running; any URI, at any time). Idempotent; on a change
-    the tracer provider is reset, as `set_tracking_uri` does. RuntimeError if MLflow does not
-    then answer `uri` for both."""
+    the tracer provider is reset, as `set_tracking_uri` does, and the active experiment is
+    dropped (unlike `set_tracking_uri`): an experiment id names an experiment of one store,
+    and kept it would send the next `mlflow.start_run` to an experiment of the old store, or
+    to none ("No Experiment with id=2 exists"). RuntimeError if MLflow does not then answer
+    `uri` for both."""
     if tracking_state._tracking_uri != uri:
         tracking_state._tracking_uri = uri
+        fluent._active_experiment_id = None
         reset_tracer_provider()
     if mlflow.get_registry_uri() != uri:
         registry_state._registry_uri = uri

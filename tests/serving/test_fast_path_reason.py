@@ -19,7 +19,7 @@ from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.config import Settings
 from lakehouse_ml.domains.churn.model import MODEL
 from lakehouse_ml.ml.packaging import load_packaged, log_packaged
-from lakehouse_ml.ml.registry import CHAMPION, model_uri, use_tracking
+from lakehouse_ml.ml.registry import CHAMPION, model_uri, use_experiment, use_tracking
 from lakehouse_ml.ml.train import build_pipeline, inputs
 from lakehouse_ml.serving.predictor import compile_predictor
 from tests.serving.conftest import config, running
@@ -73,6 +73,7 @@ def test_health_and_the_log_say_why_a_version_is_not_on_the_fast_path(
     packaged = load_packaged(model_uri(name, 1))
     frame = Catalog(registry_copy.root, registry_copy.env).read(MODEL.training_set.name)
     example = inputs(frame.head(100), packaged.features)
+    use_experiment(client, "/dev/churn/fast_path")
     with mlflow.start_run():
         version = log_packaged(client, _with_a_middle_step(packaged.pipeline, example), name,
                                MODEL.training_set, packaged.features, example, [])
