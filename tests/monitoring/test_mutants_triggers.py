@@ -172,6 +172,18 @@ def test_evidence_json_keeps_every_column_when_all_fit_to_exactly_max_evidence()
         **over, "drifting": over["drifting"][:2], "more_columns": 1}
 
 
+def test_evidence_json_keeps_one_column_that_fits_to_exactly_max_evidence() -> None:
+    """The first column alone fits, to the last character; a second would not: the text
+    keeps that one column and counts the other two (not none, and not cut at MAX - 1)."""
+    def cut(evidence: dict, count: int) -> dict:
+        return {**evidence, "drifting": evidence["drifting"][:count], "more_columns": 3 - count}
+
+    base = len(json.dumps(cut(_evidence(0, 3), 1), separators=(",", ":")))
+    evidence = _evidence(MAX_EVIDENCE - base, 3)
+    text = Decision("launch", "r", "e", evidence).evidence_json()
+    assert len(text) == MAX_EVIDENCE and json.loads(text) == cut(evidence, 1)
+
+
 def test_evidence_json_without_room_for_any_column_drops_them_and_counts_them() -> None:
     huge = _evidence(MAX_EVIDENCE, 2)
     assert Decision("launch", "r", "e", huge).evidence_json() == json.dumps(
