@@ -101,6 +101,17 @@ def test_a_baseline_table_at_a_version_or_its_latest(catalog: Catalog) -> None:
     latest = baseline_frame(catalog, BaselineTable("churn.training_set"))
     assert pinned is not None and latest is not None
     assert (pinned.frame.height, latest.frame.height, latest.version) == (4, 10, 2)
+    assert pinned.table == latest.table == f"{catalog.env}.churn.training_set"
+
+
+def test_the_client_given_is_the_registry_asked_not_the_process_tracking_store(
+        catalog: Catalog, client: MlflowClient, tmp_path: Path) -> None:
+    """The champion is looked up in the store of the `client` passed, whatever store the
+    process's tracking URI names (`tracking_client()` is only the default)."""
+    crown(client, catalog, register(client, catalog, {f"{catalog.env}.churn.training_set": 2}))
+    use_tracking(f"sqlite:///{tmp_path / 'elsewhere' / 'mlflow.db'}")  # no such model there
+    found = baseline_frame(catalog, ChampionTrainingSet("churn_clf"), client=client)
+    assert found is not None and (found.version, found.frame.height) == (2, 10)
 
 
 def test_before_a_champion_a_monitor_writes_consecutive_drift_only(
