@@ -28,7 +28,7 @@ from lakehouse_ml.governance.lineage_query import (
     lineage,
 )
 from lakehouse_ml.governance.lineage_render import lineage_html, lineage_markdown
-from tests.conftest import day_keys, materialize
+from tests.conftest import day_keys, materialize, project_instance
 
 DAYS = day_keys()[:2]
 
@@ -42,12 +42,13 @@ class Built:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory, landed) -> Built:
-    """Day 1 in one run, day 2 in a second; `versions`: each table's version after the
-    first run."""
+    """Day 1 in one run, day 2 in a second, on one Dagster instance with the project's storage
+    (`project_instance`; Dagster's default SQLite storage costs ~2.5 CPU-s more a run);
+    `versions`: each table's version after the first run."""
     folder = tmp_path_factory.mktemp("lineage")
     shutil.copytree(landed[0], folder / "landing")
     settings = Settings(str(folder / "lakehouse"), str(folder / "landing"), "dev", "")
-    with dg.instance_for_test() as instance:
+    with project_instance() as instance:
         first = materialize(settings, DAYS[:1], instance=instance)
         catalog = Catalog(settings.root, settings.env)
         versions = {t.name: catalog.version(t.name) for t in catalog.tables()}
