@@ -69,7 +69,7 @@ def _flag(rows: pl.DataFrame, threshold: DriftThreshold) -> pl.DataFrame:
 def drift_levels(drift: pl.DataFrame, monitor: Monitor, *,
                  drift_type: str = BASELINE) -> pl.DataFrame:
     """Rows of `drift` (DRIFT_METRICS columns) of `drift_type` flagged WARN or ERROR by the
-    monitor's thresholds (`Monitor.threshold`; per column, categorical as `categorical` says):
+    monitor's thresholds (`Monitor.threshold`: per column, else the default):
     LEVELS columns, sorted by window start, slice and column. A p-value is flagged at or below
     its threshold, a distance at or above, and with the threshold's `max_pvalue` only when the
     column's KS or chi-squared p-value is at or below it too (or NULL); a NULL metric (does
@@ -77,15 +77,11 @@ def drift_levels(drift: pl.DataFrame, monitor: Monitor, *,
     ValueError naming a threshold whose metric is not a drift-metrics column."""
     rows = drift.filter((pl.col("drift_type") == drift_type)
                         & (pl.col("column_name") != TABLE_LEVEL))
-    key = pl.concat_str("column_name", pl.col("data_type").fill_null(""), separator="\0")
-    rows = rows.with_columns(key.alias("_kind"))
     by_threshold: dict[DriftThreshold, list[str]] = {}
-    for kind, column, data_type in rows.select("_kind", "column_name", "data_type").unique(
-            maintain_order=True).iter_rows():
-        threshold = monitor.threshold(column, categorical(monitor, column, data_type))
-        by_threshold.setdefault(threshold, []).append(kind)
-    flagged = [_flag(rows.filter(pl.col("_kind").is_in(kinds)), threshold)
-               for threshold, kinds in by_threshold.items()]
+    for column in rows["column_name"].unique():
+        by_threshold.setdefault(monitor.threshold(column), []).append(column)
+    flagged = [_flag(rows.filter(pl.col("column_name").is_in(columns)), threshold)
+               for threshold, columns in by_threshold.items()]
     return pl.concat([LEVELS.to_frame(), *flagged], how="vertical_relaxed").sort(
         pl.col("window").struct.field("start"), "slice_key", "slice_value", "column_name")
 

@@ -84,13 +84,13 @@ class DriftThreshold:
         return self.metric.endswith("pvalue")
 
 
-NUMERIC_THRESHOLD = DriftThreshold("js_distance", warn=0.1, error=0.2)
-"""Default for numeric columns: Jensen-Shannon distance (base 2, in [0, 1]) of the binned
-distributions. Stricter than Evidently's default, 0.1 on the base-e distance: a base-2
-distance is the base-e one divided by √ln 2, so Evidently's 0.1 is `js_distance` ≈ 0.120 here
-and this 0.1 is ≈ 0.083 in Evidently's terms."""
-CATEGORICAL_THRESHOLD = DriftThreshold("js_distance", warn=0.1, error=0.2)
-"""Default for categorical and boolean columns: JS distance of the category frequencies."""
+DEFAULT_THRESHOLD = DriftThreshold("js_distance", warn=0.1, error=0.2)
+"""Default for every column a monitor declares no threshold for: Jensen-Shannon distance
+(base 2, in [0, 1]) of the binned distributions (numeric: over the reference's deciles or
+distinct values; categorical and boolean: of the category frequencies; `drift.py`). Stricter
+than Evidently's default, 0.1 on the base-e distance: a base-2 distance is the base-e one
+divided by √ln 2, so Evidently's 0.1 is `js_distance` ≈ 0.120 here and this 0.1 is ≈ 0.083
+in Evidently's terms."""
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ class Monitor:
     """None: only CONSECUTIVE drift (each window against the one before)."""
     inference_log: InferenceLog | None = None
     thresholds: Mapping[str, DriftThreshold] = field(default_factory=dict)
-    """Column name → threshold; columns not named get the defaults above."""
+    """Column name → threshold; columns not named get `DEFAULT_THRESHOLD`."""
     freshness: timedelta | None = None
     """The monitored table must have a row (by `timestamp_col`) or a commit this recent."""
 
@@ -217,9 +217,9 @@ class Monitor:
     def drift_metrics_table(self) -> str:
         return f"{self.metric_table_prefix}_drift_metrics"
 
-    def threshold(self, column: str, categorical: bool) -> DriftThreshold:
-        default = CATEGORICAL_THRESHOLD if categorical else NUMERIC_THRESHOLD
-        return self.thresholds.get(column, default)
+    def threshold(self, column: str) -> DriftThreshold:
+        """The threshold declared for `column`, else `DEFAULT_THRESHOLD`."""
+        return self.thresholds.get(column, DEFAULT_THRESHOLD)
 
 
 @dataclass(frozen=True)
