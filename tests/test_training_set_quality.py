@@ -4,21 +4,19 @@ churn domain's first label cohort has features."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
-import pytest
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.config import Settings
 from lakehouse_ml.defs.factories.training import training_set_asset
 from lakehouse_ml.defs.resources import LakehouseResource
-from lakehouse_ml.domains.churn.generator import generate
 from lakehouse_ml.domains.churn.training import TRAINING_SET
 from lakehouse_ml.features import FeatureEngineeringClient, FeatureLookup
-from tests.conftest import day_keys, materialize
+from tests.conftest import history_copy
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -45,19 +43,11 @@ def test_missing_features_counts_rows_per_lookup_and_in_every_lookup(catalog: Ca
     assert training_set.load_df()["a"].to_list() == [1.0, 0.0, 0.0, 0.0]
 
 
-START, DAYS = date(2026, 2, 1), 45  # labels land 30 days after they are observed
-
-
-@pytest.fixture
-def churn(tmp_path: Path) -> Settings:
-    settings = Settings(str(tmp_path / "lakehouse"), str(tmp_path / "landing"), "dev", "")
-    generate(Path(settings.landing), customers=60, days=DAYS, start=START, seed=5,
-             progress=False)
-    materialize(settings, day_keys(START, DAYS))
-    return settings
-
-
-def test_every_churn_label_finds_a_feature_row(churn: Settings) -> None:
+def test_every_churn_label_finds_a_feature_row(churn_history: Settings, tmp_path: Path) -> None:
+    """Every label of the churn demo, its first cohort included (labels are known 30 days
+    after they are observed), on a copy of the session's `churn_history`: the demo data
+    materialized in one run, as `make run` leaves it before training."""
+    churn = history_copy(churn_history, tmp_path)
     result = dg.materialize([training_set_asset(TRAINING_SET)],
                             resources={"lakehouse": LakehouseResource.from_settings(churn)})
     (materialization,) = result.asset_materializations_for_node("churn__training_set")
