@@ -15,7 +15,6 @@ from typing import NamedTuple
 import dagster as dg
 import pytest
 
-from lakehouse_ml.cli.pipeline import release_dead_runs
 from lakehouse_ml.config import Settings
 from lakehouse_ml.defs.factories.medallion import landed_days, medallion_assets
 from lakehouse_ml.defs.resources import LakehouseResource
@@ -106,6 +105,9 @@ def contention(tmp_path_factory: pytest.TempPathFactory) -> Contention:
     SIGKILLed inside its bronze step (it keeps its `ingest_events` slot), the slots of runs
     whose process is gone are released as `lakehouse-ml run` does, then two runs start at once.
     One set of child processes (each imports Dagster) serves this module's tests."""
+    # here, not at the top: each child imports this module, and the CLI costs it ~1.5 CPU-s
+    from lakehouse_ml.cli.pipeline import release_dead_runs
+
     base = tmp_path_factory.mktemp("contention")
     settings = Settings(str(base / "lakehouse"), str(base / "landing"), "dev",
                         f"sqlite:///{base / 'mlflow.db'}")
