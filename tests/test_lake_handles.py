@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
-from deltalake import write_deltalake
+from deltalake import DeltaTable, write_deltalake
 
 from lakehouse_ml.lake import Lake
 from tests.test_mutants_lake import s3  # noqa: F401  (fixture: a minimal S3 on 127.0.0.1)
@@ -88,3 +88,24 @@ def test_a_write_follows_every_commit_made_since_the_lake_last_wrote(tmp_path: P
         lake.append(uri, pl.DataFrame({"a": [10 + value]}), label="t")
     assert lake.append(uri, pl.DataFrame({"a": [20]}), label="t") == 7
     assert _rows(lake, uri) == [10, 11, 12, 13, 14, 15, 20]
+
+
+def test_exists_answers_as_delta_rs(tmp_path: Path) -> None:
+    """A local log with a commit file is a table without asking delta-rs; anything else is
+    left to delta-rs (a log with a checkpoint only, stray files, no log, no folder)."""
+    lake = Lake()
+    table, checkpointed = str(tmp_path / "t"), str(tmp_path / "c")
+    for uri in (table, checkpointed):
+        lake.create(uri, SCHEMA, name="t")
+        lake.append(uri, pl.DataFrame({"a": [1]}), label="t")
+    DeltaTable(checkpointed).create_checkpoint()
+    for commit in Path(checkpointed, "_delta_log").glob("*.json"):
+        commit.unlink()
+    strays = tmp_path / "strays" / "_delta_log"
+    strays.mkdir(parents=True)
+    (strays / f"{1:020d}.json.tmp").write_text("{}")
+    (tmp_path / "empty" / "_delta_log").mkdir(parents=True)
+    cases = {table: True, checkpointed: True, str(strays.parent): False,
+             str(tmp_path / "empty"): False, str(tmp_path / "missing"): False}
+    for uri, expected in cases.items():
+        assert lake.exists(uri) is DeltaTable.is_deltatable(uri) is expected, uri

@@ -58,10 +58,19 @@ os.register_at_fork(after_in_child=_forget_opened)  # a handle belongs to its pr
 
 
 def _local_path(uri: str) -> str | None:
-    """The filesystem path of a local table location; None for an object-store URI."""
-    if uri.startswith("file://"):
-        return uri.removeprefix("file://")
+    """The filesystem path of a local table location given as a path; None for a URI (an
+    object store's, or a `file://` one, which may be percent-encoded)."""
     return None if "://" in uri else uri
+
+
+def _has_commit(path: str) -> bool:
+    """Whether the `_delta_log` of the local table at `path` holds a commit file (delta-rs'
+    `is_deltatable` then says True as well: it looks for a commit or checkpoint file)."""
+    try:
+        with os.scandir(os.path.join(path, "_delta_log")) as entries:
+            return any(_COMMIT.fullmatch(e.name) for e in entries)
+    except OSError:
+        return False
 
 
 def _latest_commit(path: str) -> tuple[object, ...] | None:
@@ -92,6 +101,13 @@ class Lake:
     storage_options: dict[str, str] | None = field(default=None)
 
     def exists(self, uri: str) -> bool:
+        """Whether a Delta table is at `uri` (delta-rs' `is_deltatable`). A local table
+        with a commit file in its log is one without asking delta-rs, which costs 0.1-0.5 ms
+        a call (it sets up an object store; ~3,000 calls in a 6-run test backfill: every
+        governed read and write asks first)."""
+        path = _local_path(uri)
+        if path is not None and not self.storage_options and _has_commit(path):
+            return True
         return DeltaTable.is_deltatable(uri, storage_options=self.storage_options)
 
     def table(self, uri: str, version: Version = None) -> DeltaTable:
