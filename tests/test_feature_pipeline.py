@@ -9,11 +9,17 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 import pytest
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.config import Settings
+from lakehouse_ml.defs.factories.features import feature_assets
+from lakehouse_ml.defs.factories.medallion import daily_partitions, medallion_assets
 from lakehouse_ml.defs.factories.training import training_set_asset
 from lakehouse_ml.defs.resources import LakehouseResource
 from lakehouse_ml.domains.churn import DOMAIN
@@ -22,7 +28,7 @@ from lakehouse_ml.domains.churn.training import AS_OF_COLUMNS, TRAINING_SET
 from lakehouse_ml.features import FeatureEngineeringClient
 from lakehouse_ml.features.training_table import build_training_set as build_frame
 from lakehouse_ml.features.training_table import pinned_versions, rebuild_training_set
-from tests.conftest import Backfill, day_keys, materialize
+from tests.conftest import Backfill, day_keys
 
 EVENT_DAY = {
     "gold.daily_activity": pl.col("activity_date"),
@@ -68,13 +74,25 @@ def test_online_store_holds_the_latest_snapshot_per_customer(backfill: Backfill)
 
 
 HISTORY_START, HISTORY_DAYS = date(2026, 2, 1), 110
+ASSETS = [*medallion_assets(DOMAIN), *feature_assets(DOMAIN, daily_partitions(DOMAIN))]
+READ = dg.AssetSelection.assets(*(dg.AssetKey(table.split(".")) for table in (
+    TRAINING_SET.labels, *(spec.table for spec in DOMAIN.feature_tables)))).upstream()
+"""The training set's inputs (the labels and the feature tables) and what they are built from:
+every asset but orders' and gold.daily_revenue, which none of them reads."""
+
+
+def materialize(settings: Settings, days: list[str]) -> dg.ExecuteInProcessResult:
+    """`tests.conftest.materialize` of the assets `READ` selects."""
+    tags = {ASSET_PARTITION_RANGE_START_TAG: days[0], ASSET_PARTITION_RANGE_END_TAG: days[-1]}
+    return dg.materialize(ASSETS, selection=READ, tags=tags,
+                          resources={"lakehouse": LakehouseResource.from_settings(settings)})
 
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """110 days of 500 customers, materialized but for the last two days, plus the training
-    set: enough labels (they are known 30 days late) for a model. Tests here read it; the last
-    one adds the two remaining days."""
+    """110 days of 500 customers, the training set's inputs (`READ`) materialized but for the
+    last two days, plus the training set: enough labels (they are known 30 days late) for a
+    model. Tests here read it; the last one adds the two remaining days."""
     base = tmp_path_factory.mktemp("history")
     settings = Settings(str(base / "lakehouse"), str(base / "landing"), "dev", "")
     generate(Path(settings.landing), customers=500, days=HISTORY_DAYS, start=HISTORY_START,
