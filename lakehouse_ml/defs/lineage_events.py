@@ -59,7 +59,11 @@ def run_datasets(instance: dg.DagsterInstance, run_id: str, catalog: Catalog
     """(inputs, outputs) of run `run_id` from its event log (see the module docstring)."""
     written: dict[str, dict] = {}
     checks: dict[str, list[Check]] = defaultdict(list)
-    for record in instance.all_logs(run_id):
+    # only the two kinds read below: a run's log is mostly other events (step starts and
+    # outputs, logs, handled outputs), each deserialized when fetched
+    for record in instance.all_logs(run_id, of_type={
+            dg.DagsterEventType.ASSET_MATERIALIZATION,
+            dg.DagsterEventType.ASSET_CHECK_EVALUATION}):
         event = record.dagster_event
         if event is None:
             continue
