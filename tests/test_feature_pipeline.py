@@ -167,3 +167,10 @@ def test_training_set_rebuilds_bit_for_bit_after_new_data(history: Settings) -> 
 
     assert catalog.version("gold.customer_engagement") > pinned["dev.gold.customer_engagement"]
     assert rebuild_training_set(client, TRAINING_SET).equals(stored)
+    # new days change no row the training set matched (its labels are older), so a correction
+    # of the rows it matched shows the rebuild reads the pinned versions, not the latest
+    corrected = catalog.read("gold.customer_engagement").with_columns(
+        pl.col("events_7d") + 1)
+    catalog.overwrite("gold.customer_engagement", corrected)
+    assert not build_frame(client, TRAINING_SET)[2].equals(stored)
+    assert rebuild_training_set(client, TRAINING_SET).equals(stored)
