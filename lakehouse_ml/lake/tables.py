@@ -57,20 +57,11 @@ def _keep(handles: OrderedDict[str, tuple[tuple[object, ...], DeltaTable]], uri:
 os.register_at_fork(after_in_child=_forget_opened)  # a handle belongs to its process
 
 
-def _local_path(uri: str) -> str | None:
-    """The filesystem path of a local table location given as a path; None for a URI (an
-    object store's, or a `file://` one, which may be percent-encoded)."""
-    return None if "://" in uri else uri
-
-
-def _has_commit(path: str) -> bool:
-    """Whether the `_delta_log` of the local table at `path` holds a commit file (delta-rs'
-    `is_deltatable` then says True as well: it looks for a commit or checkpoint file)."""
-    try:
-        with os.scandir(os.path.join(path, "_delta_log")) as entries:
-            return any(_COMMIT.fullmatch(e.name) for e in entries)
-    except OSError:
-        return False
+def _commits(path: str) -> list[tuple[int, str]]:
+    """(version, file path) of each commit file in the `_delta_log` of the local table at
+    `path`; OSError when there is no log."""
+    with os.scandir(os.path.join(path, "_delta_log")) as entries:
+        return [(int(m.group(1)), e.path) for e in entries if (m := _COMMIT.fullmatch(e.name))]
 
 
 def _latest_commit(path: str) -> tuple[object, ...] | None:
@@ -80,9 +71,7 @@ def _latest_commit(path: str) -> tuple[object, ...] | None:
     table id or new data file names, and a commit time). None when there is no commit file
     (or no log)."""
     try:
-        with os.scandir(os.path.join(path, "_delta_log")) as entries:
-            found = [(int(m.group(1)), e.path) for e in entries
-                     if (m := _COMMIT.fullmatch(e.name))]
+        found = _commits(path)
         if not found:
             return None
         version, commit = max(found)
@@ -105,9 +94,12 @@ class Lake:
         with a commit file in its log is one without asking delta-rs, which costs 0.1-0.5 ms
         a call (it sets up an object store; ~3,000 calls in a 6-run test backfill: every
         governed read and write asks first)."""
-        path = _local_path(uri)
-        if path is not None and not self.storage_options and _has_commit(path):
-            return True
+        path = self._local(uri)
+        try:
+            if path is not None and _commits(path):  # delta-rs would say True as well
+                return True
+        except OSError:  # no log: delta-rs' answer
+            pass
         return DeltaTable.is_deltatable(uri, storage_options=self.storage_options)
 
     def table(self, uri: str, version: Version = None) -> DeltaTable:
@@ -139,8 +131,7 @@ class Lake:
         reads the same tables several times between writes, and a write adds a commit file,
         so no handle outlives the version it holds. Object-store tables are opened each time
         (their listings give no inode and may give only seconds)."""
-        path = _local_path(uri)
-        stamp = None if path is None or self.storage_options else _latest_commit(path)
+        stamp = self._stamp(uri)
         if stamp is None:
             return self._open(uri)
         with _opened_lock:
@@ -154,10 +145,15 @@ class Lake:
             _keep(_opened, uri, stamp, dt)
         return dt
 
+    def _local(self, uri: str) -> str | None:
+        """`uri` when it is a local path and the lake has no storage options; else None (an
+        object store's URI, or a `file://` one, which may be percent-encoded)."""
+        return None if self.storage_options or "://" in uri else uri
+
     def _stamp(self, uri: str) -> tuple[object, ...] | None:
-        """`_latest_commit` of a local table opened without storage options; else None."""
-        path = _local_path(uri)
-        return None if path is None or self.storage_options else _latest_commit(path)
+        """`_latest_commit` of a `_local` table; else None."""
+        path = self._local(uri)
+        return None if path is None else _latest_commit(path)
 
     def _for_write(self, uri: str) -> DeltaTable:
         """A handle to write the table through: the one the lake's last write of it left
