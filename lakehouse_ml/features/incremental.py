@@ -166,40 +166,45 @@ def advance_last_seen(last_seen: pl.LazyFrame, newer: pl.LazyFrame, key: str, it
 def _carried_marks(last_seen: pl.LazyFrame, recent: pl.LazyFrame, key: str, item: str,
                    widths: Sequence[int], first: date, last: date) -> pl.LazyFrame:
     """+1/-1 marks of the pairs `last_seen` before `first`: each counts in a window of `w` days
-    until its next sighting in `recent` or `w` days after it. All of them are marked +1 on the
-    eve of `first` and -1 at their end, clipped to [first, last + 1]: a window before `first`
-    is never read, so the marks are a few per key rather than one per pair."""
+    until its end, its next sighting in `recent` or `w` days after it. A window before `first`
+    or after `last` is never read, so the marks are a few per key rather than one per pair:
+    on the eve of `first`, +1 for each pair still counted on `first` (ending after it), and -1
+    on the day it ends for each ending in [first + 1, last]."""
     nexts = recent.group_by(key, item).agg(pl.col("day").min().alias("_next"))
     ends = last_seen.join(nexts, on=[key, item], how="left").select(key, *(
-        pl.min_horizontal(pl.col("_next"), pl.col("day") + w * DAY)
-        .clip(first, last + DAY).alias(f"_end{w}") for w in widths))
-    seen = ends.group_by(key).agg(pl.len().cast(pl.Int32).alias(f"_dp{w}") for w in widths)
+        pl.min_horizontal(pl.col("_next"), pl.col("day") + w * DAY).alias(f"_end{w}")
+        for w in widths))
+    counted = ends.group_by(key).agg(
+        (pl.col(f"_end{w}") > first).sum().cast(pl.Int32).alias(f"_dp{w}") for w in widths)
     return pl.concat([
-        seen.with_columns(pl.lit(first - DAY).alias("day")),
-        *(ends.group_by(key, pl.col(f"_end{w}").alias("day"))
+        counted.with_columns(pl.lit(first - DAY).alias("day")),
+        *(ends.filter(pl.col(f"_end{w}").is_between(first + DAY, last))
+          .group_by(key, pl.col(f"_end{w}").alias("day"))
           .agg((-pl.len().cast(pl.Int32)).alias(f"_dp{w}")) for w in widths),
     ], how="diagonal")
 
 
-def _sighting_marks(recent: pl.LazyFrame, key: str, item: str, widths: Sequence[int]
-                    ) -> pl.LazyFrame:
+def _sighting_marks(recent: pl.LazyFrame, key: str, item: str, widths: Sequence[int],
+                    last: date) -> pl.LazyFrame:
     """+1/-1 marks of every sighting in `recent`: it counts from its day until the item's next
-    sighting or `w` days later, whichever is first."""
+    sighting or `w` days later, whichever is first (a -1 after `last`, never read, is left
+    out)."""
     same_item_next = (pl.col(key) == pl.col(key).shift(-1)) & (
         pl.col(item) == pl.col(item).shift(-1))
-    return (
+    gone = (
         recent.select(key, item, "day").unique()
         .sort(key, item, "day")  # a sort and a shift: cheaper than shift().over(key, item)
         .with_columns(pl.when(same_item_next).then(pl.col("day").shift(-1)).alias("_next"))
-        .select(key, pl.col("day").alias("_seen"), *(
+        .select(key, "day", *(
             pl.min_horizontal(pl.col("_next"), pl.col("day") + w * DAY).alias(f"_gone{w}")
             for w in widths))
-        .unpivot(index=key, variable_name="_mark", value_name="day")
-        .group_by(key, "day")
-        .agg(((pl.col("_mark") == "_seen").cast(pl.Int32).sum()
-              - (pl.col("_mark") == f"_gone{w}").cast(pl.Int32).sum()).alias(f"_dp{w}")
-             for w in widths)
     )
+    return pl.concat([
+        gone.group_by(key, "day").agg(pl.len().cast(pl.Int32).alias(f"_dp{w}") for w in widths),
+        *(gone.filter(pl.col(f"_gone{w}") <= last)
+          .group_by(key, pl.col(f"_gone{w}").alias("day"))
+          .agg((-pl.len().cast(pl.Int32)).alias(f"_dp{w}")) for w in widths),
+    ], how="diagonal")
 
 
 def distinct_in_windows(
@@ -218,7 +223,7 @@ def distinct_in_windows(
     widths = sorted(set(windows.values()))
     totals = [f"_dp{w}" for w in widths]
     marks = (pl.concat([_carried_marks(last_seen, recent, key, item, widths, first, last),
-                        _sighting_marks(recent, key, item, widths)], how="diagonal")
+                        _sighting_marks(recent, key, item, widths, last)], how="diagonal")
              .group_by(key, "day").agg(pl.col(totals).sum()))
     counts = _as_of(stamps, _running(marks, key, totals), key, 0, totals, "")
     return counts.select(key, "day", *(pl.col(f"_dp{w}").cast(pl.Int64).alias(name)
