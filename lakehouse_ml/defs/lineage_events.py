@@ -23,21 +23,33 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import polars as pl
-from openlineage.client.event_v2 import RunEvent, RunState
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.defs.resources import LakehouseResource
-from lakehouse_ml.governance.openlineage import Check, LineageDataset, lineage_client, run_event
-from lakehouse_ml.governance.openlineage_delivery import EventsKept, deliver, pending
+
+if TYPE_CHECKING:  # openlineage-python (with its HTTP clients, ~1 s) loads when an event is made
+    from openlineage.client.event_v2 import RunEvent, RunState
+
+    from lakehouse_ml.governance.openlineage import Check, LineageDataset
 
 JOB_NAMESPACE = "lakehouse_ml"
 RESEND_SENSOR = "openlineage_kept_events"
-STATES = {dg.DagsterRunStatus.STARTED: RunState.START,
-          dg.DagsterRunStatus.SUCCESS: RunState.COMPLETE,
-          dg.DagsterRunStatus.FAILURE: RunState.FAIL}
+STATES = {dg.DagsterRunStatus.STARTED: "START",
+          dg.DagsterRunStatus.SUCCESS: "COMPLETE",
+          dg.DagsterRunStatus.FAILURE: "FAIL"}
+"""Run status → the RunState (its value) of the event its sensor emits. The code location
+(every Dagster run and `lakehouse-ml` command loads it) imports no openlineage module: only
+making or sending an event does."""
+
+
+def _run_state() -> type[RunState]:
+    from openlineage.client.event_v2 import RunState
+
+    return RunState
 
 
 def _table(catalog: Catalog, key: dg.AssetKey) -> str:
@@ -47,6 +59,8 @@ def _table(catalog: Catalog, key: dg.AssetKey) -> str:
 def _dataset(catalog: Catalog, table: str, version: int | None = None,
              schema: pl.Schema | None = None, lineage: dict | None = None,
              checks: list[Check] | None = None) -> LineageDataset:
+    from lakehouse_ml.governance.openlineage import LineageDataset
+
     found = catalog.exists(table)
     return LineageDataset(
         table, version if version is not None or not found else catalog.version(table),
@@ -57,6 +71,8 @@ def _dataset(catalog: Catalog, table: str, version: int | None = None,
 def run_datasets(instance: dg.DagsterInstance, run_id: str, catalog: Catalog
                  ) -> tuple[list[LineageDataset], list[LineageDataset]]:
     """(inputs, outputs) of run `run_id` from its event log (see the module docstring)."""
+    from lakehouse_ml.governance.openlineage import Check
+
     written: dict[str, dict] = {}
     checks: dict[str, list[Check]] = defaultdict(list)
     # only the two kinds read below: a run's log is mostly other events (step starts and
@@ -100,13 +116,18 @@ def run_datasets(instance: dg.DagsterInstance, run_id: str, catalog: Catalog
 def _event(catalog: Catalog, instance: dg.DagsterInstance, run: dg.DagsterRun,
            state: RunState, *, error: str | None = None, at: datetime | None = None
            ) -> RunEvent:
-    inputs, outputs = ((), ()) if state == RunState.START else run_datasets(
+    from lakehouse_ml.governance.openlineage import run_event
+
+    inputs, outputs = ((), ()) if state == _run_state().START else run_datasets(
         instance, run.run_id, catalog)
     return run_event(catalog.root, state, run.run_id, JOB_NAMESPACE, run.job_name, inputs,
                      outputs, error=error, at=at)
 
 
 def _deliver(catalog: Catalog, events: list[RunEvent]) -> int:
+    from lakehouse_ml.governance.openlineage import lineage_client
+    from lakehouse_ml.governance.openlineage_delivery import deliver
+
     return deliver(lineage_client(catalog.root, catalog.env), catalog.root, catalog.env, events)
 
 
@@ -131,14 +152,14 @@ def emit_ended_run(catalog: Catalog, instance: dg.DagsterInstance, run_id: str) 
     record = instance.get_run_record_by_id(run_id)
     if record is None:
         raise LookupError(f"openlineage: no run {run_id} on this Dagster instance")
-    run = record.dagster_run
-    start = _event(catalog, instance, run, RunState.START, at=_time(record.start_time))
+    run, states = record.dagster_run, _run_state()
+    start = _event(catalog, instance, run, states.START, at=_time(record.start_time))
     if run.status == dg.DagsterRunStatus.SUCCESS:
-        end = _event(catalog, instance, run, RunState.COMPLETE, at=_time(record.end_time))
+        end = _event(catalog, instance, run, states.COMPLETE, at=_time(record.end_time))
     else:
         failures = [e.dagster_event.message for e in instance.all_logs(
             run_id, of_type=dg.DagsterEventType.RUN_FAILURE) if e.dagster_event]
-        end = _event(catalog, instance, run, RunState.FAIL, at=_time(record.end_time),
+        end = _event(catalog, instance, run, states.FAIL, at=_time(record.end_time),
                      error=(failures or [None])[-1] or f"run ended {run.status.value}")
     _deliver(catalog, [start, end])
 
@@ -147,16 +168,16 @@ def _sensor(status: dg.DagsterRunStatus) -> dg.SensorDefinition:
     state = STATES[status]
 
     @dg.run_status_sensor(
-        run_status=status, name=f"openlineage_{state.value.lower()}",
+        run_status=status, name=f"openlineage_{state.lower()}",
         default_status=dg.DefaultSensorStatus.RUNNING, monitor_all_code_locations=False,
-        description=f"Emits an OpenLineage {state.value} RunEvent for every run that enters "
+        description=f"Emits an OpenLineage {state} RunEvent for every run that enters "
         f"{status.value} (file under the lakehouse root, or openlineage-python's "
         "configuration); an event that cannot be sent is logged and kept for a later tick.")
     def _emit(context: dg.RunStatusSensorContext, lakehouse: LakehouseResource) -> None:
-        error = None if state != RunState.FAIL else (context.dagster_event.message or "failed")
+        error = None if state != "FAIL" else (context.dagster_event.message or "failed")
         try:
-            emit_run_event(lakehouse.catalog(), context.instance, context.dagster_run, state,
-                           error=error)
+            emit_run_event(lakehouse.catalog(), context.instance, context.dagster_run,
+                           _run_state()(state), error=error)
         except Exception as problem:  # lineage never fails a tick: logged, event kept
             context.log.warning(_said(problem, context.dagster_run.run_id))
 
@@ -164,6 +185,8 @@ def _sensor(status: dg.DagsterRunStatus) -> dg.SensorDefinition:
 
 
 def _said(problem: Exception, run_id: str) -> str:
+    from lakehouse_ml.governance.openlineage_delivery import EventsKept
+
     if isinstance(problem, EventsKept):
         return str(problem)
     return (f"openlineage: no event for run {run_id}: {type(problem).__name__}: "
@@ -176,6 +199,8 @@ def _said(problem: Exception, run_id: str) -> str:
            "reached, oldest first (each once).")
 def resend_kept_events(context: dg.SensorEvaluationContext, lakehouse: LakehouseResource
                        ) -> dg.SkipReason:
+    from lakehouse_ml.governance.openlineage_delivery import pending
+
     catalog = lakehouse.catalog()
     if not pending(catalog.root, catalog.env):
         return dg.SkipReason("no kept OpenLineage event")
