@@ -66,6 +66,24 @@ def snapshot_days(partition_days: Sequence[str], earliest_touched: date | None,
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
+def unbuilt(client: FeatureEngineeringClient, spec: FeatureTableSpec,
+            partition_days: Sequence[str]) -> list[str]:
+    """The partition days among `partition_days` whose snapshot (the next day's, stamped
+    `snapshot_time`) the feature table does not hold; all of them when the table does not
+    exist. A run builds these even when no input has new data for them: a day none of the
+    table's sources landed anything on (another source of its domain did: the day is in)
+    still gets its snapshot, from the data before it, as a backfill gives it. Reads the
+    timestamp column of those days' partitions only."""
+    if not client.catalog.exists(spec.table):
+        return sorted(set(partition_days))
+    stamps = {snapshot_time(date.fromisoformat(p) + DAY, spec.zone): p for p in partition_days}
+    column = pl.col(spec.timestamp_key)
+    held = (client.catalog.scan(spec.table)
+            .filter(column.is_in(pl.Series(list(stamps), dtype=pl.Datetime("us", "UTC"))))
+            .select(column.unique()).collect().to_series())
+    return sorted({p for stamp, p in stamps.items() if stamp not in set(held)})
+
+
 def _build(client: FeatureEngineeringClient, spec: FeatureTableSpec, days: list[date],
            carried: state.Carried | None) -> tuple[pl.DataFrame, state.Carried | None]:
     """The snapshots of `days`, and the state to keep after them (stateful builders only)."""

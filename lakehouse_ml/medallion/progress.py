@@ -54,8 +54,10 @@ class Pending:
     """source, batch_id, ingested_at: the inputs' marks of `batches` (empty if untracked)."""
 
 
-def _sources(domain: Domain, table: str) -> set[str] | None:
-    """The sources whose batches flow into `table`; None when the domain does not declare it."""
+def feeding_sources(domain: Domain, table: str) -> set[str] | None:
+    """The names of the sources whose batches flow into `table` (`schema.table`): its own
+    source for a bronze or silver table, an aggregate's inputs, and for a feature table those
+    of every table it reads. None when the domain does not declare `table` or one it reads."""
     for source in domain.sources:
         if table in (source.bronze_table, source.silver_table):
             return {source.name}
@@ -64,7 +66,7 @@ def _sources(domain: Domain, table: str) -> set[str] | None:
             return set(aggregate.inputs)
     for spec in domain.feature_tables:
         if table == spec.table:
-            covered = [_sources(domain, name) for name in spec.inputs]
+            covered = [feeding_sources(domain, name) for name in spec.inputs]
             return None if None in covered else set().union(*covered)
     return None
 
@@ -140,7 +142,7 @@ def _upstream(catalog: Catalog, domain: Domain, inputs: Sequence[str], batches: 
     where each of them has one; None if an input is untracked."""
     parts, covering = [], {}
     for name in (catalog.name(i).short for i in inputs):
-        sources = _sources(domain, name)
+        sources = feeding_sources(domain, name)
         if sources is None:
             return None
         for source in sources:

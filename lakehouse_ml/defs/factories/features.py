@@ -5,7 +5,7 @@ from datetime import date
 
 import dagster as dg
 
-from lakehouse_ml.defs.factories.medallion import SINGLE_RUN
+from lakehouse_ml.defs.factories.medallion import SINGLE_RUN, landed_days
 from lakehouse_ml.defs.factories.metadata import (
     asset_key,
     lineage,
@@ -15,10 +15,10 @@ from lakehouse_ml.defs.factories.metadata import (
 )
 from lakehouse_ml.defs.resources import LakehouseResource
 from lakehouse_ml.features import FeatureEngineeringClient
-from lakehouse_ml.features.snapshots import DAY, refresh_feature_table
+from lakehouse_ml.features.snapshots import DAY, refresh_feature_table, unbuilt
 from lakehouse_ml.governance.lineage_columns import feature_columns
 from lakehouse_ml.medallion.changes import earliest_touched_day
-from lakehouse_ml.medallion.progress import mark_processed, pending
+from lakehouse_ml.medallion.progress import feeding_sources, mark_processed, pending
 from lakehouse_ml.medallion.spec import Domain, FeatureTableSpec
 
 
@@ -49,8 +49,12 @@ def feature_asset(
     ) -> dg.MaterializeResult:
         client = FeatureEngineeringClient(lakehouse.catalog())
         todo = pending(client.catalog, domain, spec.table, spec.inputs, context.partition_keys)
-        touched = earliest_touched_day(client.catalog, domain, todo.batches)
-        report = refresh_feature_table(client, spec, todo.batches, touched,
+        touched = earliest_touched_day(client.catalog, domain, todo.batches,
+                                       feeding_sources(domain, spec.table))
+        landed = set(landed_days(lakehouse.landing, domain))  # a day nothing landed: none
+        due = sorted({*todo.batches, *unbuilt(
+            client, spec, [day for day in context.partition_keys if day in landed])})
+        report = refresh_feature_table(client, spec, due, touched,
                                        first_day=first_snapshot_day(partitions))
         mark_processed(client.catalog, todo)
         return dg.MaterializeResult(metadata=per_partition(context, table_metadata(
