@@ -112,45 +112,50 @@ def _start(inputs: Mapping[str, pl.LazyFrame], days: Sequence[date], state: Carr
                                   KEY, "product_id"), before)
 
 
-def _distinct_products(inputs: Mapping[str, pl.LazyFrame], days: Sequence[date],
-                       customers: pl.LazyFrame, stamps: pl.LazyFrame, start: Carried
-                       ) -> pl.LazyFrame:
+def _recent(inputs: Mapping[str, pl.LazyFrame], days: Sequence[date], start: Carried
+            ) -> pl.DataFrame:
+    """The sightings after the day of `start` up to the last snapshot's eve, of every customer:
+    read once (collected), not once per range of customers, and by `_kept` too."""
+    return _sightings(inputs, start.as_of + DAY, max(days) - DAY).collect()
+
+
+def _distinct_products(days: Sequence[date], customers: pl.LazyFrame, stamps: pl.LazyFrame,
+                       start: Carried, recent: pl.LazyFrame) -> pl.LazyFrame:
     """Distinct products in 7/30/90 days at each snapshot, from the last sightings `start`
-    and the sightings after its day (`_start`)."""
+    and the sightings after its day (`_start`, `_recent`)."""
     first, last = min(days) - DAY, max(days) - DAY
-    recent = _sightings(inputs, start.as_of + DAY, last)
     return distinct_in_windows(
         _known(start.rows, customers), _known(recent, customers), stamps, KEY, "product_id",
         {f"distinct_products_{w}d": w for w in WINDOWS}, first, last)
 
 
-def _kept(inputs: Mapping[str, pl.LazyFrame], days: Sequence[date], start: Carried,
-          state: Carried | None, keep: date) -> Carried | None:
-    """The last sighting per customer and product to keep as of `keep`, of every customer
-    (None if `keep` is not after the day of `state`, the state given)."""
+def _kept(start: Carried, recent: pl.LazyFrame, state: Carried | None, keep: date
+          ) -> Carried | None:
+    """The last sighting per customer and product to keep as of `keep`, of every customer,
+    from `start` and the sightings after it, `recent` (None if `keep` is not after the day of
+    `state`, the state given)."""
     if keep < start.as_of or (state is not None and keep == state.as_of):
         return None  # nothing newer to keep
-    recent = _sightings(inputs, start.as_of + DAY, max(days) - DAY)
     return Carried(advance_last_seen(start.rows, recent, KEY, "product_id", keep, HORIZON), keep)
 
 
 def _engagement_of(inputs: Mapping[str, pl.LazyFrame], days: Sequence[date],
-                   start: Carried | None) -> pl.DataFrame:
+                   start: Carried | None, recent: pl.LazyFrame | None) -> pl.DataFrame:
     """The snapshots of `days` of the customers in `inputs` (collected), distinct products
-    counted from `start` (none: no days)."""
+    counted from `start` and the sightings after it, `recent` (none: no days)."""
     customers, stamps, first, last = _inputs(inputs, days)
     activity = _counted(_activity(inputs, METRICS), customers, first, last)
     sums = window_sums(activity, stamps, KEY, {
         **{f"{m}_{w}d": Window(m, w) for m in METRICS for w in WINDOWS},
         "_events_before_30d": Window("events", 30, offset=30),
     }, [d - DAY for d in days])
-    if start is None:
+    if start is None or recent is None:
         distinct = stamps.select(KEY, "day", *(
             pl.lit(None, pl.Int64).alias(f"distinct_products_{w}d") for w in WINDOWS))
     else:
         # computed before the sums rather than in one plan with them: the two at once held
         # both's joins in memory (a refresh at 50k customers: ~100 MiB more at its peak)
-        distinct = _distinct_products(inputs, days, customers, stamps, start).collect(
+        distinct = _distinct_products(days, customers, stamps, start, recent).collect(
             engine="streaming").lazy()
     before = pl.col("_events_before_30d")
     features = sums.join(distinct, on=[KEY, "day"], how="left").with_columns(
@@ -172,15 +177,18 @@ def _engagement(inputs: Mapping[str, pl.LazyFrame], days: Sequence[date],
                 state: Carried | None, keep: date) -> tuple[pl.LazyFrame, Carried | None]:
     """Built for a range of at most `PART_CUSTOMERS` customers at a time (every feature is
     one customer's), each sorted by customer and time: the memory of the counts and sums
-    follows the part, not the population, and the parts laid end to end are in the order a
+    follows the part, not the population (but for the sightings after the start's day, read
+    once for every part: `_recent`), and the parts laid end to end are in the order a
     feature table is written in (`prepare_rows` then need not sort them again)."""
     if not days:
-        return _engagement_of(inputs, days, None).lazy(), None
+        return _engagement_of(inputs, days, None, None).lazy(), None
     start = _start(inputs, days, state, keep)
+    recent = _recent(inputs, days, start).lazy()
     built = [_engagement_of({name: frame.filter(part) for name, frame in inputs.items()},
-                            days, Carried(start.rows.filter(part), start.as_of)).sort(KEY, TS)
+                            days, Carried(start.rows.filter(part), start.as_of),
+                            recent.filter(part)).sort(KEY, TS)
              for part in _parts(inputs[CUSTOMERS])]
-    return pl.concat(built).lazy(), _kept(inputs, days, start, state, keep)
+    return pl.concat(built).lazy(), _kept(start, recent, state, keep)
 
 
 engagement = StatefulBuild(
