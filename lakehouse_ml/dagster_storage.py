@@ -64,6 +64,10 @@ from sqlalchemy.pool import QueuePool
 from watchdog.events import FileSystemEvent
 from watchdog.observers import Observer
 
+from lakehouse_ml import dagster_pool_wait
+
+dagster_pool_wait.apply()  # a run waiting for a pool slot sleeps (Dagster 1.13.27 spins)
+
 F = TypeVar("F", bound=Callable[..., Any])
 POOLS_LOCK = "pools.lock"
 """Held by every pool operation, in the event log's folder (`<base_dir>/history/runs/`)."""
