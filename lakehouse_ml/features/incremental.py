@@ -54,8 +54,7 @@ def _running(daily: pl.LazyFrame, key: str, columns: Sequence[str]) -> pl.LazyFr
     return (
         daily.select(key, "day", *columns)
         .with_columns(pl.col(columns).fill_null(0))
-        .sort(key, "day")
-        .with_columns(pl.col(c).cum_sum().over(key).alias(c) for c in columns)
+        .with_columns(pl.col(c).cum_sum().over(key, order_by="day").alias(c) for c in columns)
         .sort("day")
     )
 
