@@ -27,7 +27,7 @@ from lakehouse_ml.features import (
     snapshot_stamps,
     snapshot_time,
 )
-from lakehouse_ml.features.snapshots import refresh_feature_table
+from lakehouse_ml.features.snapshots import refresh_feature_table, unbuilt
 from lakehouse_ml.medallion.spec import (
     Aggregate,
     Domain,
@@ -136,6 +136,9 @@ def test_a_label_after_local_midnight_sees_no_later_crossing(tmp_path, settings:
                                             "delayed": True}])
     assert materialize(settings, list(CROSSINGS), domain=FERRY).success
     client = FeatureEngineeringClient(Catalog(settings.root, settings.env))
+    # the days whose snapshot a run must still build: found by their New York stamps
+    beyond = (date.fromisoformat(max(CROSSINGS)) + timedelta(days=1)).isoformat()
+    assert unbuilt(client, FERRY.feature_tables[0], [*CROSSINGS, beyond]) == [beyond]
 
     # the old stamping of the same sums is refused, naming the table and the stamp expected
     old = replace(FERRY.feature_tables[0], build=stamped_at_utc_midnight)

@@ -77,10 +77,9 @@ def unbuilt(client: FeatureEngineeringClient, spec: FeatureTableSpec,
     if not client.catalog.exists(spec.table):
         return sorted(set(partition_days))
     stamps = {snapshot_time(date.fromisoformat(p) + DAY, spec.zone): p for p in partition_days}
-    column = pl.col(spec.timestamp_key)
-    held = (client.catalog.scan(spec.table)
-            .filter(column.is_in(pl.Series(list(stamps), dtype=pl.Datetime("us", "UTC"))))
-            .select(column.unique()).collect().to_series())
+    table, column = client.catalog.scan(spec.table), pl.col(spec.timestamp_key)
+    wanted = pl.Series(list(stamps)).cast(table.collect_schema()[spec.timestamp_key])
+    held = table.filter(column.is_in(wanted)).select(column.unique()).collect().to_series()
     return sorted({p for stamp, p in stamps.items() if stamp not in set(held)})
 
 
