@@ -18,6 +18,7 @@ from lakehouse_ml.defs.factories.metadata import lineage, table_metadata
 from lakehouse_ml.defs.lineage_events import lineage_events
 from lakehouse_ml.defs.resources import LakehouseResource
 from lakehouse_ml.governance.openlineage import events_file
+from tests.conftest import project_instance
 from tests.governance.test_openlineage import rebuilt
 
 SCHEMA = pl.Schema({"customer_id": pl.Int64, "revenue": pl.Float64})
@@ -54,7 +55,7 @@ def pipeline(fail: bool) -> list:
 def emitted(settings: Settings, fail: bool) -> tuple[str, list[dict]]:
     resource = LakehouseResource.from_settings(settings)
     sensors = {s.name: s for s in lineage_events().sensors}
-    with dg.instance_for_test() as instance:
+    with project_instance() as instance:
         result = dg.materialize(pipeline(fail), resources={"lakehouse": resource},
                                 instance=instance, raise_on_error=False)
         run = instance.get_run_by_id(result.run_id)

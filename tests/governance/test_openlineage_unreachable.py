@@ -24,6 +24,7 @@ from lakehouse_ml.defs.lineage_events import emit_ended_run, lineage_events
 from lakehouse_ml.defs.resources import LakehouseResource
 from lakehouse_ml.governance.openlineage import events_file
 from lakehouse_ml.governance.openlineage_delivery import EventsKept, pending, pending_dir
+from tests.conftest import project_instance
 from tests.governance.test_openlineage import rebuilt
 from tests.governance.test_openlineage_dagster import lake, pipeline  # noqa: F401
 
@@ -132,7 +133,7 @@ def test_an_unreachable_endpoint_fails_no_tick_and_its_events_arrive_once_it_is_
         endpoints: list[Endpoint]) -> None:
     url, bad = bad_endpoint(kind, endpoints)
     configure(tmp_path, monkeypatch, url)
-    with dg.instance_for_test() as instance:
+    with project_instance() as instance:
         began = time.monotonic()
         capfd.readouterr()
         run_id = run_and_tick(lake, instance)
@@ -172,7 +173,7 @@ def test_a_run_executed_in_process_keeps_both_events_and_says_so_in_one_line(
     url = closed_port()
     configure(tmp_path, monkeypatch, url)
     resource = LakehouseResource.from_settings(lake)
-    with dg.instance_for_test() as instance:
+    with project_instance() as instance:
         result = dg.materialize(pipeline(False), resources={"lakehouse": resource},
                                 instance=instance)
         with pytest.raises(EventsKept) as kept:
@@ -194,7 +195,7 @@ def test_while_the_endpoint_answers_nothing_is_written_under_the_root(
     up = Endpoint(201)
     endpoints.append(up)
     configure(tmp_path, monkeypatch, up.url)
-    with dg.instance_for_test() as instance:
+    with project_instance() as instance:
         run_id = run_and_tick(lake, instance)
     assert [(e["run"]["runId"], e["eventType"]) for e in up.received] == [
         (run_id, "START"), (run_id, "COMPLETE")]
