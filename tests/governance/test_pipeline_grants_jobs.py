@@ -47,7 +47,7 @@ from lakehouse_ml.governance.audit_chain import TABLE as AUDIT
 from lakehouse_ml.governance.domain_grants import plan
 from lakehouse_ml.governance.principals import local_user
 from lakehouse_ml.ml.deploy import ALIAS_ACTION
-from tests.conftest import close_writers, history_copy, history_settings
+from tests.conftest import close_writers, history_copy, history_settings, project_instance
 
 pytestmark = pytest.mark.timeout(1800)  # the module's lakehouse trains the model: minutes
 POLICY = Path(__file__).parents[2] / "lakehouse_ml" / "domains" / "churn" / "policy.yaml"
@@ -141,7 +141,7 @@ def _jobs(settings: Settings) -> dict[str, dg.JobDefinition]:
 
 
 def _run(settings: Settings, job: str) -> dg.ExecuteInProcessResult:
-    with dg.instance_for_test() as instance:
+    with project_instance() as instance:
         return _jobs(settings)[job].execute_in_process(instance=instance, raise_on_error=False)
 
 
