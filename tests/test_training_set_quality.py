@@ -14,6 +14,7 @@ from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.config import Settings
 from lakehouse_ml.defs.factories.training import training_set_asset
 from lakehouse_ml.defs.resources import LakehouseResource
+from lakehouse_ml.domains.churn.features import FEATURE_TABLES
 from lakehouse_ml.domains.churn.training import TRAINING_SET
 from lakehouse_ml.features import FeatureEngineeringClient, FeatureLookup
 from tests.conftest import history_copy
@@ -56,3 +57,20 @@ def test_every_churn_label_finds_a_feature_row(churn_history: Settings, tmp_path
     assert metadata["rows_without_features"] == 0
     assert set(metadata["rows_without_features_by_lookup"].values()) == {0}
     assert len(metadata["rows_without_features_by_lookup"]) == 4
+
+
+def test_no_label_is_older_than_the_first_snapshot(churn_history: Settings, tmp_path: Path
+                                                   ) -> None:
+    """The generator observes labels from the first day a snapshot can serve on
+    (`FIRST_LABEL_DAY`): the first snapshot is stamped the day after the first landed day. A
+    label observed on that first day would find no feature row, and the population rule
+    (`ACTIVE`, no events before it) would drop it without a word, so the test above cannot see
+    it: the label times are compared with the first snapshot's stamp."""
+    churn = history_copy(churn_history, tmp_path)
+    catalog = Catalog(churn.root, churn.env)
+    first_label = catalog.scan(TRAINING_SET.labels).select(
+        pl.col(TRAINING_SET.time_column).min()).collect().item()
+    first_snapshot = max(  # every table's first: a label needs a row in each
+        catalog.scan(spec.table).select(pl.col(spec.timestamp_key).min()).collect().item()
+        for spec in FEATURE_TABLES)
+    assert first_label is not None and first_label >= first_snapshot
