@@ -82,6 +82,9 @@ def test_feature_snapshots_redo_from_the_day_a_key_left(
         _refresh(catalog, settings, day)
     # e-1 left 2026-03-01: the snapshots after that day no longer see it
     assert earliest_touched_day(catalog, DOMAIN, DAYS[1:]) == date(2026, 3, 1)
+    # of the sources a feature table reads: the move counts for one reading events only
+    assert earliest_touched_day(catalog, DOMAIN, DAYS[1:], {"events"}) == date(2026, 3, 1)
+    assert earliest_touched_day(catalog, DOMAIN, DAYS[1:], {"customers", "tickets"}) is None
 
 
 def test_an_older_version_with_another_time_does_not_add_a_row(
