@@ -79,8 +79,9 @@ def unbuilt(client: FeatureEngineeringClient, spec: FeatureTableSpec,
     stamps = {snapshot_time(date.fromisoformat(p) + DAY, spec.zone): p for p in partition_days}
     table, column = client.catalog.scan(spec.table), pl.col(spec.timestamp_key)
     wanted = pl.Series(list(stamps)).cast(table.collect_schema()[spec.timestamp_key])
-    held = table.filter(column.is_in(wanted)).select(column.unique()).collect().to_series()
-    return sorted({p for stamp, p in stamps.items() if stamp not in set(held)})
+    held = set(table.filter(column.is_in(wanted)).select(column.unique()).collect()
+               .to_series().to_list())
+    return sorted({p for stamp, p in stamps.items() if stamp not in held})
 
 
 def _build(client: FeatureEngineeringClient, spec: FeatureTableSpec, days: list[date],
