@@ -1,6 +1,7 @@
 """Feature-table assets (group `features`): daily snapshots upserted and published online;
 late data redo every snapshot they change, as a backfill computes it."""
 
+from collections.abc import Sequence
 from datetime import date
 
 import dagster as dg
@@ -30,6 +31,22 @@ def first_snapshot_day(partitions: dg.PartitionsDefinition) -> date | None:
     return None if first is None else date.fromisoformat(first) + DAY
 
 
+def _due(lakehouse: LakehouseResource, client: FeatureEngineeringClient, domain: Domain,
+         spec: FeatureTableSpec, partition_keys: Sequence[str], pending_batches: Sequence[str]
+         ) -> list[str]:
+    """The partition days whose snapshots a run of `partition_keys` builds: the batches with
+    new data for the table, and the other days that landed (for any source of the domain) but
+    whose snapshot the table lacks (`unbuilt`; a day nothing landed on gets none). The landing
+    is listed and the table read only when some day has no new data (not in a daily refresh
+    of the day that landed)."""
+    due = set(pending_batches)
+    idle = [day for day in partition_keys if day not in due]
+    if idle:
+        landed = set(landed_days(lakehouse.landing, domain))
+        due.update(unbuilt(client, spec, [day for day in idle if day in landed]))
+    return sorted(due)
+
+
 def feature_asset(
     domain: Domain, spec: FeatureTableSpec, partitions: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
@@ -51,10 +68,9 @@ def feature_asset(
         todo = pending(client.catalog, domain, spec.table, spec.inputs, context.partition_keys)
         touched = earliest_touched_day(client.catalog, domain, todo.batches,
                                        feeding_sources(domain, spec.table))
-        landed = set(landed_days(lakehouse.landing, domain))  # a day nothing landed: none
-        due = sorted({*todo.batches, *unbuilt(
-            client, spec, [day for day in context.partition_keys if day in landed])})
-        report = refresh_feature_table(client, spec, due, touched,
+        report = refresh_feature_table(client, spec, _due(lakehouse, client, domain, spec,
+                                                          context.partition_keys, todo.batches),
+                                       touched,
                                        first_day=first_snapshot_day(partitions))
         mark_processed(client.catalog, todo)
         return dg.MaterializeResult(metadata=per_partition(context, table_metadata(
