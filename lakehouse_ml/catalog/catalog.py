@@ -24,7 +24,7 @@ path; `TableNotFound` is said only to a principal who would hold the privilege o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -319,35 +319,42 @@ class Catalog:
 
     def create_table(
         self, text: str | TableName, schema: pl.Schema, info: TableInfo,
-        partition_by: Sequence[str] = (),
+        partition_by: Sequence[str] = (), properties: Mapping[str, str] | None = None,
     ) -> RegisteredTable:
         """Create the table if it is missing and (re)record its metadata; idempotent.
-        `partition_by` applies only when the table is created.
+        `partition_by` applies only when the table is created. `properties` (Delta table
+        properties) are set at creation; an existing table lacking some of them (created
+        before they were declared) gets those in one commit, and one holding them all gets
+        no commit.
 
         Governed, CREATE TABLE on its schema (USE CATALOG + USE SCHEMA; where the schema is
         new, CREATE SCHEMA on the catalog) is checked first, whether or not the table
         exists, as Unity Catalog checks `CREATE TABLE IF NOT EXISTS`: a principal without it
         gets the same PermissionDenied (audited once) for an existing and a missing table.
         Then a creation (or a table on storage not registered) is one `createTable` record,
-        metadata other than the recorded one needs MODIFY too (recorded), and an existing
-        table declared as it is a no-op (no record)."""
+        metadata other than the recorded one, or properties it lacks, need MODIFY too
+        (recorded), and an existing table declared as it is a no-op (no record)."""
         name = self.name(text)
         uri = self.location(name)
         if self._access is not None:
             self._access.check_create(self.principal, str(name))
         exists = self.lake.exists(uri)
+        missing = self.lake.missing_properties(uri, properties) if exists and properties else {}
         if self._access is not None:
             previous = self.registry.get(name)
             if not exists or previous is None:
                 self._access.record(self.principal, str(name), READ_WRITE, "create_table",
                                     action="createTable", run_id=current_entity().run_id)
-            elif previous.info != info:  # re-declared with other metadata
+            elif previous.info != info or missing:  # re-declared with other metadata
                 self._check(name, MODIFY, "create_table")
         if not exists:
             self.lake.create(
                 uri, schema, name=str(name), description=info.comment,
                 column_comments=info.column_comments, partition_by=partition_by,
+                properties=properties,
             )
+        elif missing:
+            self.lake.set_properties(uri, missing)
         entry = self.registry.put(name, info)
         if self._access is not None:
             self._access.forget(str(name))

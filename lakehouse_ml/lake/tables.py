@@ -11,7 +11,7 @@ import os
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -196,9 +196,11 @@ class Lake:
     def create(
         self, uri: str, schema: pl.Schema, *, name: str, description: str | None = None,
         column_comments: dict[str, str] | None = None, partition_by: Sequence[str] = (),
+        properties: Mapping[str, str] | None = None,
     ) -> int:
         """Create an empty table whose schema is the contract for every later write; each
-        write splits its rows into one folder per value of the `partition_by` columns."""
+        write splits its rows into one folder per value of the `partition_by` columns.
+        `properties`: Delta table properties of its metadata (e.g. `delta.targetFileSize`)."""
         comments = column_comments or {}
         arrow = pl.DataFrame(schema=storable(name, schema)).to_arrow()
         fields = [
@@ -209,8 +211,22 @@ class Lake:
             uri, arrow.cast(pa.schema(fields)), mode="error", name=name,
             description=description, storage_options=self.storage_options,
             partition_by=list(partition_by) or None,
+            configuration=dict(properties) if properties else None,
         )
         return 0
+
+    def missing_properties(self, uri: str, properties: Mapping[str, str]) -> dict[str, str]:
+        """Those of `properties` the table's metadata lacks or holds with another value
+        (reads the log of the latest version, writes nothing)."""
+        held = self.table(uri).metadata().configuration
+        return {k: v for k, v in properties.items() if held.get(k) != v}
+
+    def set_properties(self, uri: str, properties: Mapping[str, str]) -> int:
+        """Set Delta table properties (one metadata commit; no data file is rewritten: the
+        writes after it follow them). Returns the new version."""
+        dt = self._for_write(uri)
+        dt.alter.set_table_properties(dict(properties))
+        return self._wrote(uri, dt)
 
     def schema(self, uri: str) -> pl.Schema:
         return pl.scan_delta(self.table(uri)).collect_schema()

@@ -1,4 +1,5 @@
-"""Table upkeep: compact small files, z-order by key, vacuum unreferenced files."""
+"""Table upkeep: compact small files, z-order (by key, or by event time), vacuum unreferenced
+files."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.medallion.moves import moves_table
-from lakehouse_ml.medallion.spec import Domain
+from lakehouse_ml.medallion.spec import Domain, Source
 
 MIN_RETENTION_HOURS = 168
 """Delta's default `delta.deletedFileRetentionDuration` (7 days): a reader or writer that
@@ -27,15 +28,25 @@ class MaintenanceReport:
     vacuumed: int
 
 
+def silver_clustering(source: Source) -> tuple[str, ...]:
+    """What `source`'s silver table is Z-ordered by. Its event time alone when the source is
+    `event_time_immutable`: the refine's MERGE then reads (and rewrites) only files of the
+    batch's time range, and a Z-order by key would spread each day over every file unless keys
+    follow time (a one-column Z-order is a sort, so each file holds a span of time; the
+    compacted files keep the table's `delta.targetFileSize`, see `silver.silver_properties`).
+    Its primary key otherwise: that MERGE matches on keys only."""
+    return (source.event_time,) if source.event_time_immutable else source.primary_key
+
+
 def zorder_columns(domain: Domain) -> dict[str, tuple[str, ...]]:
-    """Silver, gold and feature tables are clustered by their key; bronze, quarantine and
-    moves tables are only compacted."""
+    """Silver tables are clustered as `silver_clustering` says, gold and feature tables by
+    their key; bronze, quarantine and moves tables are only compacted."""
     plan: dict[str, tuple[str, ...]] = {}
     for source in domain.sources:
         for table in (source.bronze_table, source.rejects_table, source.manifest_table,
                       source.quarantine_table, moves_table(source)):
             plan[table] = ()
-        plan[source.silver_table] = source.primary_key
+        plan[source.silver_table] = silver_clustering(source)
     for aggregate in domain.aggregates:
         plan[aggregate.table] = aggregate.primary_key
     for features in domain.feature_tables:

@@ -35,6 +35,20 @@ from lakehouse_ml.quality.contracts import (
 ROWS_PER_STEP = 2_000_000
 """Bronze rows refined per MERGE, to bound memory on long backfills."""
 
+TARGET_FILE_SIZE = 4 << 20
+"""`delta.targetFileSize` (bytes) of the silver tables whose rows are updated in place
+(`silver_properties`). A MERGE rewrites every data file holding a row it updates, in full: a
+backfill's refine writes such a table as one file, so each one-day refresh that updates a few
+recent rows copied the whole history (churn `orders`, 50,000 customers x 180 days: 647,315
+rows copied, ~0.6-1 s, and growing by a day of orders each day). delta-rs writes files of at
+most about this size in MERGE, append and OPTIMIZE when the property is set, and the MERGE's
+event-time filter then leaves all but the few recent files untouched. Measured on that
+orders table sorted by time (3,000 updates of its last 3 days): one file 0.99 s and 647,255
+rows copied; 8 MiB 4 files 0.074 s / 44,119; 4 MiB 11 files 0.057 s / 22,615; 2 MiB 31 files
+0.073 s / 23,639; 1 MiB 64 files 0.041 s / 12,375. 4 MiB: a fraction of the copying, and a
+few files per table to list and scan."""
+_TARGET_FILE_SIZE_PROPERTY = "delta.targetFileSize"
+
 
 def silver_schema(source: Source) -> pl.Schema:
     return pl.Schema({**source.schema, RESCUED: pl.String, **LINEAGE})
@@ -44,12 +58,26 @@ def quarantine_schema(source: Source) -> pl.Schema:
     return pl.Schema({**bronze_schema(source), REASONS: pl.List(pl.String)})
 
 
+def silver_properties(source: Source) -> dict[str, str]:
+    """Delta properties of `source`'s silver table: files bounded to TARGET_FILE_SIZE when its
+    rows are updated in place, i.e. when the source declares `sequence_by` (later versions of
+    a key replace its row, so the refine's MERGE rewrites the files holding them). A source
+    without one holds one record per key (events, labels): its MERGE inserts new rows into new
+    files and rewrites none (a re-delivered record is the rare exception), so its tables keep
+    delta-rs' default layout (fewer, larger files)."""
+    return {_TARGET_FILE_SIZE_PROPERTY: str(TARGET_FILE_SIZE)} if source.sequence_by else {}
+
+
 def ensure_silver_tables(catalog: Catalog, source: Source) -> None:
+    """Create the silver and quarantine tables of `source` if missing. A silver table created
+    before `silver_properties` were declared gets them here, once (one metadata commit; none
+    when already set): its next MERGE writes bounded files."""
     comments, tags = source.column_docs()
     catalog.create_table(
         source.silver_table, silver_schema(source),
         TableInfo(owner=source.owner, comment=source.description, tags={"layer": "silver"},
                   column_tags=tags, column_comments=comments),
+        properties=silver_properties(source),
     )
     catalog.create_table(
         source.quarantine_table, quarantine_schema(source),
