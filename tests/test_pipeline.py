@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -14,6 +14,7 @@ from lakehouse_ml.config import Settings
 from lakehouse_ml.defs.factories.metadata import TABLE_WIDE
 from lakehouse_ml.domains.churn import DOMAIN
 from lakehouse_ml.domains.churn.generator import GenerationReport
+from lakehouse_ml.features import state
 from lakehouse_ml.ingest.layout import survey
 from lakehouse_ml.medallion.changes import earliest_touched_day
 from lakehouse_ml.medallion.progress import feeding_sources
@@ -21,13 +22,20 @@ from lakehouse_ml.medallion.reconcile import reconcile
 from tests.conftest import Backfill, day_keys, materialize
 
 VOLATILE = ["_ingested_at"]
+KEPT_STATES = {state.state_table(f"dev.{spec.table}") for spec in DOMAIN.feature_tables
+               if isinstance(spec.build, state.StatefulBuild)}
+"""Builders' kept states: written every `keep_every` days, so their day depends on the runs
+that wrote them (`kept_states_agree` compares them)."""
 
 
 def snapshot(catalog: Catalog) -> dict[str, pl.DataFrame]:
-    """Every silver and gold table's contents, in a canonical order, minus ingest times."""
+    """Every silver and gold table's contents, in a canonical order, minus ingest times (and
+    kept states)."""
     tables = {}
     for entry in catalog.tables():
         if ".bronze." in entry.name or ".pipeline." in entry.name:  # raw data, bookkeeping
+            continue
+        if entry.name in KEPT_STATES:
             continue
         frame = catalog.read(entry.name)
         frame = frame.drop([c for c in VOLATILE if c in frame.columns])
@@ -39,6 +47,18 @@ def assert_same_tables(left: dict[str, pl.DataFrame], right: dict[str, pl.DataFr
     assert left.keys() == right.keys()
     for name in left:
         assert left[name].equals(right[name]), f"{name} differs"
+
+
+def kept_states_agree(backfilled: Catalog, daily: Catalog) -> None:
+    """Each kept state of the daily runs is at most `keep_every` - 1 days older than the
+    backfill's (the snapshots built from it are compared by `assert_same_tables`)."""
+    assert KEPT_STATES
+    for spec in DOMAIN.feature_tables:
+        if not isinstance(spec.build, state.StatefulBuild):
+            continue
+        one, each = (state.read(c, spec.table) for c in (backfilled, daily))
+        assert one is not None and each is not None, spec.table
+        assert one.as_of - timedelta(days=spec.build.keep_every) < each.as_of <= one.as_of
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +156,7 @@ def test_day_by_day_equals_one_backfill(
 
     catalog = Catalog(daily.root, "dev")
     assert_same_tables(backfilled, snapshot(catalog))
+    kept_states_agree(backfill.catalog, catalog)
     # the last run redid, per feature table, only the snapshots that late records of the
     # sources it reads reach (a late ticket redoes support's, not the profile's); the catch-up
     # run's last day landed no customer, and its profile snapshot is there all the same

@@ -167,7 +167,8 @@ def refresh_feature_table(
     it is missing and writes nothing. A `state.StatefulBuild` also gets the state kept by the
     previous chunk or refresh when it is usable (`state.usable`: no record of a day it holds
     was touched since; `state.start` deletes one that was, and the build reads its inputs),
-    and its new state is written after each chunk's snapshots."""
+    and its new state is written after a chunk's snapshots when it is `keep_every` days
+    newer than the state kept (`state.due`; a later refresh starts from the older one)."""
     days = snapshot_days(partition_days, earliest_touched, first_day)
     statistics = FeatureStatistics([f.name for f in spec.features])
     rows, version = 0, -1
@@ -183,8 +184,7 @@ def refresh_feature_table(
         statistics.add(frame)
         version = _write(client, spec, chunk, frame)
         del frame  # not held under the state's write and the publication
-        if kept is not None and (kept_as_of is None or kept.as_of > kept_as_of):
-            # never an older state than the one kept
+        if kept is not None and state.due(kept_as_of, kept.as_of, spec.build.keep_every):
             carried = state.write(client.catalog, spec.table, kept, spec.build.description,
                                   spec.owner)
             kept_as_of = kept.as_of

@@ -2,8 +2,9 @@
 
 A `StatefulBuild` is a snapshot builder (`FeatureTableSpec.build`: inputs, days -> snapshots)
 that can also start from a `Carried` state and hand back the state to keep. `refresh_feature_table`
-keeps it in the table `<feature table>_state` (one overwrite per chunk), with the last day of
-data it holds in the column `STATE_AS_OF`, and passes it to the next build only when it is
+keeps it in the table `<feature table>_state` (an overwrite after a chunk, when it is
+`keep_every` days newer than the state kept: `due`), with the last day of data it holds in the
+column `STATE_AS_OF`, and passes it to the next build only when it is
 usable: held up to a day before the first snapshot's eve, and no data of a day it holds changed
 since (`earliest_touched`); a state holding a day late data touched is deleted. Otherwise the
 builder reads the look-back as without a state, so a missing, stale or unusable state changes
@@ -23,6 +24,14 @@ from lakehouse_ml.catalog.registry import TableInfo
 
 STATE_AS_OF = "state_as_of"
 """Column of the state table: the last day of data its rows hold (the same in every row)."""
+
+
+KEEP_EVERY = 7
+"""Default days between two writes of a kept state. A refresh writes the state (an overwrite of
+every row: 3.65M at 50,000 customers, about 0.6 CPU-s) only when it holds at least this many
+days more than the state kept, and otherwise starts the next refresh from the older state, which
+then reads up to this many days more of its inputs after it (about 0.05 s per 7 days of
+sightings at 50,000 customers): a daily refresh pays the write one day in `KEEP_EVERY`."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,8 @@ class StatefulBuild:
     build: StateBuilder
     description: str
     """What the state rows are (the state table's comment)."""
+    keep_every: int = KEEP_EVERY
+    """Days between two writes of the state (`due`)."""
 
     def __call__(self, inputs: Mapping[str, pl.LazyFrame], days: Sequence[date]
                  ) -> pl.LazyFrame:
@@ -69,6 +80,13 @@ def keep_as_of(days: Sequence[date], max_lateness_days: int) -> date:
     that refresh deletes it and builds from its inputs (`start`), so a larger lateness keeps
     an older state (a longer read after it on every refresh) and rebuilds less often."""
     return max(days) - timedelta(days=max_lateness_days + 2)
+
+
+def due(kept: date | None, as_of: date, every: int) -> bool:
+    """Whether a state as of `as_of` replaces the one kept as of `kept` (None: none is kept):
+    it is at least `every` days newer. Never an older state than the one kept (`every` >= 1);
+    `every` = 1 writes every newer state."""
+    return kept is None or as_of >= kept + timedelta(days=max(every, 1))
 
 
 def usable(state: Carried | None, days: Sequence[date], earliest_touched: date | None

@@ -313,7 +313,8 @@ def _spying(spec: FeatureTableSpec, given: list[date | None]) -> FeatureTableSpe
               ) -> tuple[pl.LazyFrame, state.Carried | None]:
         given.append(None if carried is None else carried.as_of)
         return builder.build(inputs, days, carried, keep)
-    return replace(spec, build=state.StatefulBuild(build, builder.description))
+    return replace(spec, build=state.StatefulBuild(build, builder.description,
+                                                   builder.keep_every))
 
 
 def _stored_equals_the_reference(client: FeatureEngineeringClient, days: list[date]) -> None:
@@ -328,9 +329,10 @@ def test_day_by_day_refresh_from_the_kept_state_equals_the_backfill(
 ) -> None:
     """A backfill of 80 days, then each of the 8 next landing days (with their late records)
     through bronze → gold and a refresh, the last one run twice: each refresh starts from the
-    state the previous one kept unless a record landed for a day it holds, and the table equals,
-    bit for bit, the same refreshes of a builder that keeps no state (a twin table in the same
-    lakehouse), whose last day equals the former grid builder's."""
+    state kept before unless a record landed for a day it holds, writes a newer one only when it
+    is `keep_every` days newer (so some start from a state several days old), and the table
+    equals, bit for bit, the same refreshes of a builder that keeps no state (a twin table in
+    the same lakehouse), whose last day equals the former grid builder's."""
     landing = Path(lakehouse.root).parent / "landing"
     shutil.copytree(_head(lakehouse), tmp_path / "lake")  # the first 80 days through gold
     catalog = Catalog(str(tmp_path / "lake"), "dev")
@@ -347,7 +349,8 @@ def test_day_by_day_refresh_from_the_kept_state_equals_the_backfill(
                      backfill.days[59] - timedelta(days=9)]  # chunks 2 and 3 start from one
     kept = state.read(catalog, ENGAGEMENT.table)
     assert kept is not None and kept.as_of == backfill.days[-1] - timedelta(days=9)
-    used = []
+    used, older = [], []
+    every = timedelta(days=ENGAGEMENT.build.keep_every)
     for i, batch in enumerate([*tail, tail[-1]]):  # the last day twice: a rerun of the day
         if i < len(tail):
             _medallion(catalog, landing, [batch])
@@ -362,8 +365,18 @@ def test_day_by_day_refresh_from_the_kept_state_equals_the_backfill(
         fresh = before is not None and (touched is None or touched > before.as_of)
         assert given[builds] == (before.as_of if fresh else None), (batch, touched)
         used.append(fresh)
-        assert state.read(catalog, ENGAGEMENT.table).as_of == report.days[-1] - timedelta(days=9)
+        newest = report.days[-1] - timedelta(days=9)
+        deleted = before is not None and touched is not None and touched <= before.as_of
+        written = before is None or deleted or newest >= before.as_of + every
+        after = state.read(catalog, ENGAGEMENT.table)
+        assert after is not None
+        if written:  # a redo of several chunks keeps the state of a chunk less than 7 days old
+            assert newest - every < after.as_of <= newest, (batch, touched)
+        else:
+            assert after.as_of == before.as_of, (batch, touched)
+        older.append(fresh and before.as_of < newest - timedelta(days=1))
     assert sum(used) >= len(used) // 2 and not all(used)  # the dirty data has very late records
+    assert any(older)  # some refresh started from a state older than one a day before it
     stored = client.read_table(ENGAGEMENT.table).drop(AS_OF).sort(KEY, TS)
     assert_frame_equal(stored, client.read_table(plain.table).drop(AS_OF).sort(KEY, TS),
                        check_exact=True)
@@ -425,6 +438,16 @@ def test_usable_state_ends_before_the_first_snapshot_and_was_not_touched() -> No
     assert state.usable(None, days, None) is None
     assert state.usable(carried, [], None) is None
     assert state.keep_as_of(days, 7) == date(2026, 2, 23)
+
+
+def test_a_state_is_written_when_it_is_keep_every_days_newer() -> None:
+    kept = date(2026, 3, 1)
+    assert state.due(None, kept, 7)  # none kept
+    assert not state.due(kept, date(2026, 3, 7), 7)
+    assert state.due(kept, date(2026, 3, 8), 7)
+    assert state.due(kept, date(2026, 3, 2), 1) and not state.due(kept, kept, 1)
+    assert not state.due(kept, date(2026, 2, 20), 1)  # never an older one
+    assert not state.due(kept, kept, 0) and state.due(kept, date(2026, 3, 2), 0)
 
 
 # ---- engagement built in ranges of customers ---------------------------------------------
