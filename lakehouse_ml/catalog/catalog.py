@@ -345,7 +345,7 @@ class Catalog:
             if not exists or previous is None:
                 self._access.record(self.principal, str(name), READ_WRITE, "create_table",
                                     action="createTable", run_id=current_entity().run_id)
-            elif previous.info != info or missing:  # re-declared with other metadata
+            elif previous.info != info or missing:  # other metadata, or properties to set
                 self._check(name, MODIFY, "create_table")
         if not exists:
             self.lake.create(
