@@ -4,6 +4,7 @@ table version when no file arrived."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -128,7 +129,12 @@ def test_a_version_whose_validation_never_finished_is_trained_again(tmp_path: Pa
 
 
 def train_in_this_process(base: str) -> None:
-    """Child process body: the train job's model asset on the instance at $DAGSTER_HOME."""
+    """Child process body: the train job's model asset on the instance at $DAGSTER_HOME, once
+    its imports are done (it says `ready` on stdout first, so that the test's process starts
+    its own run at the same moment; what it prints after that goes to stderr: nobody reads
+    the pipe)."""
+    print("ready", flush=True)
+    os.dup2(2, 1)
     assert train_through_dagster(Path(base), dg.DagsterInstance.get()).success
 
 
@@ -137,7 +143,9 @@ def test_two_train_runs_at_once_register_one_version(
 ) -> None:
     """Two processes train the same model from the same data at once, on an instance with the
     shipped dagster.yaml: the train steps take turns in pool `train_churn_clf`, and the second
-    sees the first's version (validated, or being validated by a live run): one version."""
+    sees the first's version (validated, or being validated by a live run): one version. The
+    processes: a child and this one, which starts its run when the child has imported
+    everything and starts its own (a second child would pay those imports again)."""
     client = model_store(tmp_path)[1]
     home = tmp_path / "dagster"
     home.mkdir()
@@ -148,9 +156,17 @@ def test_two_train_runs_at_once_register_one_version(
         instance.event_log_storage.initialize_concurrency_limit_to_default("train_churn_clf")
     child = ("from tests.test_idempotent_reruns import train_in_this_process as run; "
              f"run({str(tmp_path)!r})")
-    runs = [subprocess.Popen([sys.executable, "-c", child], cwd=ROOT) for _ in range(2)]
+    run = subprocess.Popen([sys.executable, "-c", child], cwd=ROOT, stdout=subprocess.PIPE,
+                           text=True)
+    try:
+        assert run.stdout.readline() == "ready\n"
+        with dg.DagsterInstance.get() as instance:
+            assert train_through_dagster(tmp_path, instance).success
+        assert run.wait(timeout=600) == 0
+    finally:
+        run.kill()  # no-op once it exited
+        run.wait()
 
-    assert [run.wait(timeout=600) for run in runs] == [0, 0]
     assert versions(client) == [1]
     with dg.DagsterInstance.get() as instance:
         trains = sorted(
