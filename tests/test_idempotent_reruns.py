@@ -10,6 +10,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import dagster as dg
 import polars as pl
@@ -78,10 +79,13 @@ def train_through_dagster(base: Path, instance: dg.DagsterInstance, *, force: bo
 
 
 def test_training_on_the_champions_data_versions_registers_nothing_unless_forced(
-    tmp_path: Path, instance: dg.DagsterInstance,
+    trained_at_once: AtOnce, tmp_path: Path, instance: dg.DagsterInstance,
 ) -> None:
-    client = model_store(tmp_path)[1]
-    assert train_through_dagster(tmp_path, instance).success
+    """On a copy of the store the train job's asset left (`trained_at_once`: version 1 trained
+    through Dagster, champion)."""
+    for part in ("lakehouse", "mlflow"):
+        shutil.copytree(trained_at_once.base / part, tmp_path / part)
+    client = use_tracking(store_settings(tmp_path).mlflow_tracking_uri)
     assert versions(client) == [1] and alias_version(client, NAME, CHAMPION) == 1
 
     again = train_through_dagster(tmp_path, instance)
@@ -138,43 +142,60 @@ def train_in_this_process(base: str) -> None:
     assert train_through_dagster(Path(base), dg.DagsterInstance.get()).success
 
 
-def test_two_train_runs_at_once_register_one_version(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-) -> None:
+class AtOnce(NamedTuple):
+    base: Path
+    """The training set and MLflow store (`store_settings(base)`) the two runs trained from."""
+    trains: list[list[float]]
+    """Each run's train step: [start, end] timestamps, in order of start."""
+
+
+@pytest.fixture(scope="module")
+def trained_at_once(tmp_path_factory: pytest.TempPathFactory) -> AtOnce:
     """Two processes train the same model from the same data at once, on an instance with the
-    shipped dagster.yaml: the train steps take turns in pool `train_churn_clf`, and the second
-    sees the first's version (validated, or being validated by a live run): one version. The
-    processes: a child and this one, which starts its run when the child has imported
-    everything and starts its own (a second child would pay those imports again)."""
-    client = model_store(tmp_path)[1]
-    home = tmp_path / "dagster"
+    shipped dagster.yaml: a child and this one, which starts its run when the child has
+    imported everything and starts its own (a second child would pay those imports again).
+    Both runs succeed. Shared by the module's tests: copy `base` before writing."""
+    base = tmp_path_factory.mktemp("at-once")
+    model_store(base)
+    home = base / "dagster"
     home.mkdir()
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    with dg.DagsterInstance.get() as instance:  # storage and the pool's slot created once:
-        # two processes creating a pool at once can each allocate a slot (an open fault)
-        instance.event_log_storage.initialize_concurrency_limit_to_default("train_churn_clf")
-    child = ("from tests.test_idempotent_reruns import train_in_this_process as run; "
-             f"run({str(tmp_path)!r})")
-    run = subprocess.Popen([sys.executable, "-c", child], cwd=ROOT, stdout=subprocess.PIPE,
-                           text=True)
-    try:
-        assert run.stdout.readline() == "ready\n"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("DAGSTER_HOME", str(home))
+        with dg.DagsterInstance.get() as instance:  # storage and the pool's slot created once:
+            # two processes creating a pool at once can each allocate a slot (an open fault)
+            instance.event_log_storage.initialize_concurrency_limit_to_default(
+                "train_churn_clf")
+        child = ("from tests.test_idempotent_reruns import train_in_this_process as run; "
+                 f"run({str(base)!r})")
+        run = subprocess.Popen([sys.executable, "-c", child], cwd=ROOT, stdout=subprocess.PIPE,
+                               text=True)
+        try:
+            assert run.stdout.readline() == "ready\n"
+            with dg.DagsterInstance.get() as instance:
+                assert train_through_dagster(base, instance).success
+            assert run.wait(timeout=600) == 0
+        finally:
+            run.kill()  # no-op once it exited
+            run.wait()
         with dg.DagsterInstance.get() as instance:
-            assert train_through_dagster(tmp_path, instance).success
-        assert run.wait(timeout=600) == 0
-    finally:
-        run.kill()  # no-op once it exited
-        run.wait()
+            trains = sorted(
+                [e.timestamp for e in instance.all_logs(record.dagster_run.run_id)
+                 if e.dagster_event and e.step_key
+                 and e.step_key.endswith("churn_clf_train_model")
+                 and e.dagster_event.event_type_value in ("STEP_START", "STEP_SUCCESS")]
+                for record in instance.get_run_records())
+    return AtOnce(base, trains)
 
+
+def test_two_train_runs_at_once_register_one_version(trained_at_once: AtOnce) -> None:
+    """The two runs of `trained_at_once`: the train steps take turns in pool
+    `train_churn_clf`, and the second sees the first's version (validated, or being validated
+    by a live run): one version."""
+    uri = store_settings(trained_at_once.base).mlflow_tracking_uri
+    client = MlflowClient(uri, uri)
     assert versions(client) == [1]
-    with dg.DagsterInstance.get() as instance:
-        trains = sorted(
-            [e.timestamp for e in instance.all_logs(record.dagster_run.run_id)
-             if e.dagster_event and e.step_key and e.step_key.endswith("churn_clf_train_model")
-             and e.dagster_event.event_type_value in ("STEP_START", "STEP_SUCCESS")]
-            for record in instance.get_run_records())
-    (_, first_end), (second_start, _) = trains
+    (_, first_end), (second_start, _) = trained_at_once.trains
     assert first_end <= second_start
 
 
