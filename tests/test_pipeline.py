@@ -22,8 +22,8 @@ from lakehouse_ml.medallion.reconcile import reconcile
 from tests.conftest import Backfill, day_keys, materialize
 
 VOLATILE = ["_ingested_at"]
-KEPT_STATES = {state.state_table(f"dev.{spec.table}") for spec in DOMAIN.feature_tables
-               if isinstance(spec.build, state.StatefulBuild)}
+STATEFUL = [spec for spec in DOMAIN.feature_tables if isinstance(spec.build, state.StatefulBuild)]
+KEPT_STATES = {state.state_table(f"dev.{spec.table}") for spec in STATEFUL}
 """Builders' kept states: written every `keep_every` days, so their day depends on the runs
 that wrote them (`kept_states_agree` compares them)."""
 
@@ -52,10 +52,8 @@ def assert_same_tables(left: dict[str, pl.DataFrame], right: dict[str, pl.DataFr
 def kept_states_agree(backfilled: Catalog, daily: Catalog) -> None:
     """Each kept state of the daily runs is at most `keep_every` - 1 days older than the
     backfill's (the snapshots built from it are compared by `assert_same_tables`)."""
-    assert KEPT_STATES
-    for spec in DOMAIN.feature_tables:
-        if not isinstance(spec.build, state.StatefulBuild):
-            continue
+    assert STATEFUL
+    for spec in STATEFUL:
         one, each = (state.read(c, spec.table) for c in (backfilled, daily))
         assert one is not None and each is not None, spec.table
         assert one.as_of - timedelta(days=spec.build.keep_every) < each.as_of <= one.as_of

@@ -370,7 +370,7 @@ def test_day_by_day_refresh_from_the_kept_state_equals_the_backfill(
         written = before is None or deleted or newest >= before.as_of + every
         after = state.read(catalog, ENGAGEMENT.table)
         assert after is not None
-        if written:  # a redo of several chunks keeps the state of a chunk less than 7 days old
+        if written:  # a redo of several chunks keeps a chunk's state, < keep_every days old
             assert newest - every < after.as_of <= newest, (batch, touched)
         else:
             assert after.as_of == before.as_of, (batch, touched)
