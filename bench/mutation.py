@@ -163,6 +163,14 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
          # surviving mutants)
          "tests/governance/test_mutants_policy.py", "tests/governance/test_mutants_owned_rows.py",
          "tests/governance/test_mutants_policy_scope.py"]),
+    "feature-state": (  # a feature builder's kept state, and the batches each table processed
+        ["lakehouse_ml/features/state.py", "lakehouse_ml/medallion/progress.py"],
+        # the modules' functions called directly, and progress marks through the sensors
+        # domain's Dagster runs (7 s); left out: test_stale_snapshots.py (38 s) and
+        # test_incremental_snapshots.py (2 minutes), which reach state.py only through
+        # refresh_feature_table, test_idempotent_reruns.py and test_pipeline.py (whole pipelines)
+        ["tests/features/test_mutants_state.py", "tests/test_mutants_progress.py",
+         "tests/test_progress_marks.py", "tests/governance/test_progress_rows.py"]),
 }
 """Group → (modules mutated together, the fast tests that exercise them: files, glob patterns,
 pytest node ids, or `--deselect=<node id>` for a slow test of a listed file). Tests that build a
