@@ -23,9 +23,14 @@ from lakehouse_ml.features.incremental import (
     last_sightings,
     window_sums,
 )
-from lakehouse_ml.features.snapshots import check_stamps, snapshot_days
+from lakehouse_ml.features.snapshots import (
+    AS_OF,
+    check_stamps,
+    refresh_feature_table,
+    snapshot_days,
+)
 from lakehouse_ml.features.timestamps import snapshot_time
-from lakehouse_ml.medallion.spec import FeatureTableSpec
+from lakehouse_ml.medallion.spec import Feature, FeatureTableSpec
 
 DAY = timedelta(days=1)
 BASE = date(2026, 3, 1)
@@ -370,3 +375,61 @@ def test_check_stamps_refuses_a_wrong_stamp(zone):
 def test_check_stamps_refuses_a_naive_column():
     with pytest.raises(TimestampError, match="gold.stamped.*time-zone aware"):
         check_stamps(spec(None), DAYS, stamped([snapshot_time(DAYS[0])], pl.Datetime("us")))
+
+
+# --- refresh_feature_table (a real Delta table and online store) -------------------------------
+
+def recording(calls: list, dropped: set, zone: str | None, shift: int = 0):
+    """A builder of keys 1 and 2 (not those in `dropped`), v = day of month * 10 + key, stamped
+    in `zone`, `shift` days off; records the days of each call."""
+    def build(inputs, days):
+        calls.append(list(days))
+        rows = [(k, snapshot_time(d + shift * DAY, zone or "UTC"), d.day * 10 + k)
+                for d in days for k in (1, 2) if k not in dropped]
+        return pl.LazyFrame(rows, schema={"k": pl.Int64, "ts": pl.Datetime("us", "UTC"),
+                                          "v": pl.Int64}, orient="row")
+    return build
+
+
+def refreshed_spec(build, zone: str | None) -> FeatureTableSpec:
+    return FeatureTableSpec(
+        name="refreshed", description="Refreshed in chunks.", entity_keys=("k",),
+        timestamp_key="ts", inputs=(), build=build, time_zone=zone,
+        features=(Feature("v", "day and key", ()),))
+
+
+def test_refresh_builds_chunks_and_replaces_the_days_redone(fe):
+    zone = "America/New_York"
+    parts = [day(i).isoformat() for i in range(5)]  # snapshots of days 1..5
+    calls: list = []
+    report = refresh_feature_table(fe, refreshed_spec(recording(calls, set(), zone), zone),
+                                   parts, chunk_days=2)
+    assert calls == [[day(1), day(2)], [day(3), day(4)], [day(5)]]
+    assert report.days == [day(i) for i in range(1, 6)] and report.rows_written == 10
+    table = fe.read_table("gold.refreshed")
+    assert table.get_column("ts").equals(table.get_column(AS_OF))
+    stamps = {snapshot_time(day(i), zone): day(i) for i in range(1, 6)}
+    assert sorted((stamps[t.astimezone(UTC)], k, v) for k, t, v in
+                  table.select("k", "ts", "v").rows()) == [
+        (day(i), k, day(i).day * 10 + k) for i in range(1, 6) for k in (1, 2)]
+    # late data of day 2: the snapshots of days 3..6 are redone (key 2 gone), 1..2 kept
+    calls.clear()
+    report = refresh_feature_table(fe, refreshed_spec(recording(calls, {2}, zone), zone),
+                                   [day(5).isoformat()], earliest_touched=day(2), chunk_days=30)
+    assert calls == [[day(i) for i in range(3, 7)]] and report.rows_written == 4
+    table = fe.read_table("gold.refreshed")
+    stamps[snapshot_time(day(6), zone)] = day(6)
+    assert sorted((stamps[t.astimezone(UTC)], k) for k, t in table.select("k", "ts").rows()) == [
+        (day(1), 1), (day(1), 2), (day(2), 1), (day(2), 2), *((day(i), 1) for i in range(3, 7))]
+    assert report.version > 0
+
+
+def test_refresh_writes_nothing_stamped_wrong_and_creates_an_empty_table(fe):
+    calls: list = []
+    with pytest.raises(FeatureStoreError, match="gold.refreshed"):
+        refresh_feature_table(fe, refreshed_spec(recording(calls, set(), None, shift=1), None),
+                              [day(0).isoformat()])
+    assert not fe.catalog.exists("gold.refreshed")
+    report = refresh_feature_table(fe, refreshed_spec(recording(calls, set(), None), None), [])
+    assert calls[-1] == [] and report.days == [] and report.rows_written == 0
+    assert fe.catalog.exists("gold.refreshed") and fe.read_table("gold.refreshed").is_empty()
