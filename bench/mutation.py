@@ -5,8 +5,10 @@
 
 Each group of modules is mutated against its own fast tests (GROUPS), and mutmut further runs,
 per mutated function, only the tests that reached it in its stats run. Results are kept in
-mutants/report/ (one JSON per group, so groups can be run separately) and summarised between the
-markers of bench/MUTATION.md; the explanations of the survivors are kept by hand below them.
+bench/mutation_results/ (one JSON per group, tracked by git, so groups can be run separately, on
+any machine) and summarised between the markers of bench/MUTATION.md, which `--report` rewrites
+from them alone (a group without a stored result is listed as not run); the explanations of the
+survivors are kept by hand below them.
 Settings shared by every group are in pyproject.toml's [tool.mutmut]. Needs `fork` (POSIX).
 """
 
@@ -33,7 +35,12 @@ from bench import mutation_timeouts
 
 REPO = Path(__file__).resolve().parent.parent
 REPORT = REPO / "bench" / "MUTATION.md"
-RESULTS = Path("mutants") / "report"
+RESULTS = REPO / "bench" / "mutation_results"
+"""One JSON per group (`store`), tracked: `report` renders bench/MUTATION.md's generated block
+from these alone. Optional keys beside what `store` writes, for results converted from the
+block when the run's JSON was not kept: `cpu_s_per_mutant` (as printed, when the CPU seconds
+and mutants tested are not known), and a module's `run` ({seconds, finished[,
+cpu_s_per_mutant]}) when its verdicts come from another run of the group than the others'."""
 BEGIN, END = "<!-- mutation:begin -->", "<!-- mutation:end -->"
 CHILDREN = 2
 """Mutants tested at once (the machine this was sized for has 2 cores)."""
@@ -403,7 +410,8 @@ def _mutate(group: str, tests: list[str]) -> None:
 
 def store(group: str, tests: list[str], seconds: int, mutant_cpu: float | None = None,
           tested: int = 0) -> None:
-    """Write the verdicts mutmut left in mutants/ for the group's modules to its report JSON;
+    """Write the verdicts mutmut left in mutants/ for the group's modules to its report JSON
+    (RESULTS/<group>.json, tracked: commit it with bench/MUTATION.md);
     `mutant_cpu`: the CPU seconds of testing the `tested` mutants (`_MutantCpu`), if measured."""
     from mutmut.mutation.data import SourceFileMutationData
 
@@ -570,14 +578,26 @@ def _cell(text: str) -> str:
 
 
 def _per_mutant(result: Mapping[str, object]) -> str:
-    """A group report's CPU-s per mutant tested, to 2 places; "" when not measured."""
+    """A group report's CPU-s per mutant tested, to 2 places; "" when not measured. Without the
+    CPU seconds and mutants tested, the `cpu_s_per_mutant` printed before (converted results)."""
     seconds, tested = result.get("mutant_cpu_seconds"), result.get("mutants_tested")
-    return f"{seconds / tested:.2f}" if isinstance(seconds, int | float) and tested else ""
+    if isinstance(seconds, int | float) and tested:
+        return f"{seconds / tested:.2f}"
+    printed = result.get("cpu_s_per_mutant")
+    return f"{printed:.2f}" if isinstance(printed, int | float) else ""
+
+
+def stored_results() -> dict[str, dict]:
+    """Every group's stored result in RESULTS, by group name."""
+    return {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
 
 
 def report(command: str) -> None:
-    """Rewrite the generated part of bench/MUTATION.md from mutants/report/."""
-    results = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
+    """Rewrite the generated part of bench/MUTATION.md from the results in RESULTS, every group
+    of GROUPS (and any other stored) by name; a group of GROUPS without a stored result gets a
+    row per module saying so, rather than vanishing from the report."""
+    stored = stored_results()
+    names = sorted(set(GROUPS) | set(stored))
     text = REPORT.read_text() if REPORT.exists() else f"# Mutation testing\n\n{BEGIN}\n{END}\n"
     head, _, rest = text.partition(BEGIN)
     _, _, tail = rest.partition(END)
@@ -592,18 +612,29 @@ def report(command: str) -> None:
     timeouts = ["", "Timeouts (a test hung on the mutant until the time limit; named since "
                 "the reports record them, earlier runs' are not):", "",
                 "| module | line | function | original | mutant |", "|---|---|---|---|---|"]
-    for r in results:
+    runs: set[tuple[str, int, str]] = set()  # (group, seconds, finished): summed once each
+    tested = []
+    for name in names:
+        if name not in stored:
+            note = "not run: no stored result"
+            lines += ["| " + " | ".join([name, module, *[""] * (len(COUNTED) + 2), note]) + " |"
+                      for module in GROUPS[name][0]]
+            tested.append(f"- {name}: not run")
+            continue
+        r = stored[name]
         for module, m in r["modules"].items():
+            run = m.get("run", r)  # a module's verdicts from another run of the group
+            runs.add((name, run["seconds"], run["finished"]))
             lines.append(f"| {r['group']} | {module} | "
                          + " | ".join(str(m["counts"][c]) for c in COUNTED)
-                         + f" | {r['seconds']} | {_per_mutant(r)} | {r['finished']} |")
+                         + f" | {run['seconds']} | {_per_mutant(run)} | {run['finished']} |")
             total = {c: total[c] + m["counts"][c] for c in COUNTED}
             survivors += [_mutant_row(module, s) for s in m["survivors"]]
             timeouts += [_mutant_row(module, s) for s in m.get("timeouts", [])]
+        tested.append(f"- {r['group']}: " + ", ".join(f"`{t}`" for t in r["tests"]))
     lines.append("| **total** | | " + " | ".join(str(total[c]) for c in COUNTED)
-                 + f" | {sum(r['seconds'] for r in results)} | | |")
-    lines += [*survivors, *timeouts, "", "Tests per group:", ""]
-    lines += [f"- {r['group']}: " + ", ".join(f"`{t}`" for t in r["tests"]) for r in results]
+                 + f" | {sum(seconds for _, seconds, _ in runs)} | | |")
+    lines += [*survivors, *timeouts, "", "Tests per group:", "", *tested]
     REPORT.write_text(f"{head}{BEGIN}\n" + "\n".join(lines) + f"\n{END}{tail}")
 
 

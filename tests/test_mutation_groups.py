@@ -5,6 +5,9 @@ the stats run reached none of the mutated functions."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -127,6 +130,10 @@ def test_a_group_s_cpu_per_mutant_is_reported_where_it_was_measured() -> None:
     assert mutation._per_mutant({"mutant_cpu_seconds": 10.0, "mutants_tested": 4}) == "2.50"
     assert mutation._per_mutant({"mutant_cpu_seconds": 10.0, "mutants_tested": 0}) == ""
     assert mutation._per_mutant({"seconds": 391}) == ""
+    # converted from MUTATION.md's table: the figure it printed, when nothing else is known
+    assert mutation._per_mutant({"seconds": 391, "cpu_s_per_mutant": 2.0}) == "2.00"
+    assert mutation._per_mutant({"mutant_cpu_seconds": 9.0, "mutants_tested": 4,
+                                 "cpu_s_per_mutant": 2.0}) == "2.25"
 
 
 def test_a_stale_copied_data_file_is_removed_so_that_mutmut_copies_the_source_again(
@@ -146,3 +153,69 @@ def test_a_stale_copied_data_file_is_removed_so_that_mutmut_copies_the_source_ag
     mutation._drop_stale([])
 
     assert sorted(p.name for p in (Path("mutants") / package).iterdir()) == ["same.yaml"]
+
+
+def _block(report: Path) -> list[str]:
+    """The generated lines of a MUTATION.md, between its markers."""
+    text = report.read_text()
+    return text.partition(mutation.BEGIN)[2].partition(mutation.END)[0].strip("\n").splitlines()
+
+
+def test_results_are_kept_in_a_tracked_folder_holding_every_group() -> None:
+    """They were kept in mutants/report/, git-ignored: on another machine (or after a clean) the
+    next `--report` dropped every group run elsewhere from bench/MUTATION.md."""
+    assert mutation.RESULTS == REPO / "bench" / "mutation_results"
+    for group in GROUPS:
+        stored = mutation.RESULTS / f"{group}.json"
+        assert json.loads(stored.read_text())["group"] == group
+        ignored = subprocess.run(["git", "check-ignore", "-q", str(stored)], cwd=REPO)
+        assert ignored.returncode == 1, f"{stored} is git-ignored"
+
+
+def test_the_report_is_rendered_from_the_tracked_results_alone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """bench/MUTATION.md's generated block is what `--report` renders from
+    bench/mutation_results/ (but for its "Last run" line): no row lives only in the block."""
+    copy = tmp_path / "MUTATION.md"
+    shutil.copy(mutation.REPORT, copy)
+    monkeypatch.setattr(mutation, "REPORT", copy)
+    mutation.report("python -m bench.mutation")
+    committed = (REPO / "bench" / "MUTATION.md").read_text()
+    assert _block(copy)[0].startswith("Last run: `python -m bench.mutation`")
+    assert _block(copy)[1:] == _block(REPO / "bench" / "MUTATION.md")[1:]
+    text = copy.read_text()  # the hand-written text before and after the markers is kept
+    assert text.partition(mutation.BEGIN)[0] == committed.partition(mutation.BEGIN)[0]
+    assert text.partition(mutation.END)[2] == committed.partition(mutation.END)[2]
+
+
+def test_a_group_without_a_stored_result_is_listed_as_not_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`report` listed only the groups whose JSON it found: a missing one vanished silently
+    (rows, survivors, tests) from bench/MUTATION.md."""
+    results = tmp_path / "results"
+    shutil.copytree(mutation.RESULTS, results)
+    (results / "tokens.json").unlink()
+    report = tmp_path / "MUTATION.md"
+    report.write_text(f"head\n{mutation.BEGIN}\nold\n{mutation.END}\ntail, kept\n")
+    monkeypatch.setattr(mutation, "RESULTS", results)
+    monkeypatch.setattr(mutation, "REPORT", report)
+
+    mutation.report("python -m bench.mutation --report")
+
+    text = report.read_text()
+    assert text.startswith(f"head\n{mutation.BEGIN}\nLast run: `python -m bench.mutation "
+                           "--report`") and text.endswith(f"{mutation.END}\ntail, kept\n")
+    block = _block(report)
+    assert "old" not in block
+    assert "| tokens | lakehouse_ml/serving/tokens.py |  |  |  |  |  |  |  |  | not run: no " \
+           "stored result |" in block
+    assert "- tokens: not run" in block
+    assert not any(line.startswith("| lakehouse_ml/serving/tokens.py |") for line in block)
+    rows = {tuple(c.strip() for c in line.split("|")[1:3]) for line in block
+            if line.startswith("| ") and "lakehouse_ml/" in line.split("|")[2]}
+    assert rows == {(g, m) for g in GROUPS for m in GROUPS[g][0]}  # every group, tokens too
+    payload = json.loads((results / "payload.json").read_text())
+    assert "- payload: " + ", ".join(f"`{t}`" for t in payload["tests"]) in block
+    survived = payload["modules"]["lakehouse_ml/serving/payload.py"]["counts"]["survived"]
+    assert survived and sum(line.startswith("| lakehouse_ml/serving/payload.py |")
+                            for line in block) == survived
