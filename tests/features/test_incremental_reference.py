@@ -28,6 +28,7 @@ from lakehouse_ml.features.snapshots import (
     check_stamps,
     refresh_feature_table,
     snapshot_days,
+    unbuilt,
 )
 from lakehouse_ml.features.timestamps import snapshot_time
 from lakehouse_ml.medallion.spec import Feature, FeatureTableSpec
@@ -433,3 +434,17 @@ def test_refresh_writes_nothing_stamped_wrong_and_creates_an_empty_table(fe):
     report = refresh_feature_table(fe, refreshed_spec(recording(calls, set(), None), None), [])
     assert calls[-1] == [] and report.days == [] and report.rows_written == 0
     assert fe.catalog.exists("gold.refreshed") and fe.read_table("gold.refreshed").is_empty()
+
+
+def test_unbuilt_names_the_partition_days_whose_snapshot_the_table_lacks(fe):
+    zone = "America/New_York"
+    parts = [day(i).isoformat() for i in range(6)]
+    spec = refreshed_spec(recording([], set(), zone), zone)
+    assert unbuilt(fe, spec, list(reversed(parts))) == parts  # no table yet: every day, sorted
+    refresh_feature_table(fe, spec, [parts[1], parts[2], parts[4]], chunk_days=1)
+    # the snapshots built are contiguous (days 2..5): partitions 1..4 have theirs, 0 and 5 not;
+    # a table stamping in another zone (UTC midnights) holds none of them
+    held = [day(i).isoformat() for i in range(1, 5)]
+    assert unbuilt(fe, spec, parts) == [parts[0], parts[5]]
+    assert unbuilt(fe, spec, held) == []
+    assert unbuilt(fe, refreshed_spec(recording([], set(), None), None), held) == held
