@@ -178,6 +178,23 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
         # refresh_feature_table, test_idempotent_reruns.py and test_pipeline.py (whole pipelines)
         ["tests/features/test_mutants_state.py", "tests/test_mutants_progress.py",
          "tests/test_progress_marks.py", "tests/governance/test_progress_rows.py"]),
+    "feature-windows": (  # issue 15: window features from sparse per-day aggregates
+        ["lakehouse_ml/features/incremental.py"],
+        # its functions against a day-by-day reference (hypothesis: a few seconds per mutant);
+        # left out: test_incremental_snapshots.py (2 minutes) and test_stale_snapshots.py
+        # (38 s), which compare whole builders with a stateless twin
+        ["tests/features/test_incremental_reference.py"]),
+    "feature-snapshots": (  # issue 15: which snapshot days a refresh builds, and its writes
+        ["lakehouse_ml/features/snapshots.py"],
+        # its functions called directly on real Delta tables (the same two slow files left out)
+        ["tests/features/test_mutants_snapshots.py",
+         *(f"tests/features/test_incremental_reference.py::test_{t}" for t in (
+             "snapshot_days_equal_a_set_of_wanted_days", "snapshot_days_examples",
+             "check_stamps_passes_the_stamps_of_the_days", "check_stamps_refuses_a_wrong_stamp",
+             "check_stamps_refuses_a_naive_column",
+             "refresh_builds_chunks_and_replaces_the_days_redone",
+             "refresh_writes_nothing_stamped_wrong_and_creates_an_empty_table",
+             "unbuilt_names_the_partition_days_whose_snapshot_the_table_lacks"))]),
 }
 """Group → (modules mutated together, the fast tests that exercise them: files, glob patterns,
 pytest node ids, or `--deselect=<node id>` for a slow test of a listed file). Tests that build a

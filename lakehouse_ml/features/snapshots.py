@@ -171,7 +171,7 @@ def refresh_feature_table(
     newer than the state kept (`state.due`; a later refresh starts from the older one)."""
     days = snapshot_days(partition_days, earliest_touched, first_day)
     statistics = FeatureStatistics([f.name for f in spec.features])
-    rows, version = 0, -1
+    rows = 0
     carried, kept_as_of = None, None
     if isinstance(spec.build, state.StatefulBuild) and days:  # kept by an earlier refresh
         carried, kept_as_of = state.start(client.catalog, spec.table, days, earliest_touched)
