@@ -14,6 +14,7 @@ from lakehouse_ml.defs.factories.metadata import (
     per_partition,
     table_metadata,
 )
+from lakehouse_ml.defs.factories.names import write_pool
 from lakehouse_ml.defs.resources import LakehouseResource
 from lakehouse_ml.features import FeatureEngineeringClient
 from lakehouse_ml.features.snapshots import DAY, refresh_feature_table, unbuilt
@@ -60,6 +61,7 @@ def feature_asset(
         "before D. "
         "Published to the online store after each write.",
         partitions_def=partitions, backfill_policy=SINGLE_RUN, tags=dict(spec.tags),
+        pool=write_pool(spec.table),
     )
     def _features(
         context: dg.AssetExecutionContext, lakehouse: LakehouseResource

@@ -45,3 +45,10 @@ def schedule(job: str) -> str:
 
 def drift_sensor(model: str) -> str:
     return f"{model}_drift_sensor"
+
+
+def write_pool(table: str) -> str:
+    """Dagster pool of the step that writes `table` (`schema.name`): the shipped `dagster.yaml`
+    gives every pool one slot, so two runs (of different days, say) never write one Delta table
+    at once, where the second commit would fail on the first's."""
+    return f"write_{table}"
