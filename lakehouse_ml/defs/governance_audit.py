@@ -123,6 +123,7 @@ def check_result(audit: "Audit") -> dg.AssetCheckResult:
 
 @dg.asset(
     key=KEY, group_name=GROUP, kinds={"delta", "polars"}, owners=["team:data-eng"],
+    pool=names.write_pool(TABLE),
     check_specs=[dg.AssetCheckSpec(CHECK, asset=KEY, blocking=True, description=(
         "Fails on any critical finding (naming each), and when there is nothing to audit."))],
     description="The daily governance audit of the whole lakehouse (every domain): inventory "

@@ -18,6 +18,7 @@ from lakehouse_ml.defs.factories.metadata import (
     per_partition,
     table_metadata,
 )
+from lakehouse_ml.defs.factories.names import write_pool
 from lakehouse_ml.defs.resources import LakehouseResource
 from lakehouse_ml.governance.lineage_columns import aggregate_columns, silver_columns
 from lakehouse_ml.ingest.bronze import ingest
@@ -114,6 +115,8 @@ def bronze_asset(
         key=key, group_name="bronze", kinds={"delta", "polars"}, owners=[source.owner],
         description=f"Raw `{source.name}` records from `landing/{source.name}/<day>/`, each "
         "file ingested once per content (manifest: path, size, checksums, batch).",
+        # pool `ingest_<source>` (not write_<table>): the op writes bronze.<source> and its
+        # _rejects and _manifest tables, which no other op writes; the one pool covers all three
         partitions_def=partitions, backfill_policy=SINGLE_RUN, pool=f"ingest_{source.name}",
         check_specs=[
             _check("parse_rejects", key, "Lines that could not be parsed are kept in "
@@ -177,7 +180,9 @@ def silver_asset(
         key=key, deps=[bronze], group_name="silver", kinds={"delta", "polars", "pandera"},
         owners=[source.owner], description=f"{source.description} Typed by the pandera "
         f"contract `{source.contract.__name__}`; refused rows in {source.quarantine_table}.",
-        partitions_def=partitions, backfill_policy=SINGLE_RUN,
+        # also writes its _quarantine table (no other op does) and appends to pipeline.progress
+        # (appends do not conflict): the silver table's pool covers them
+        partitions_def=partitions, backfill_policy=SINGLE_RUN, pool=write_pool(source.silver_table),
         check_specs=[
             _check("contract", key, "Share of rows refused by the contract stays under "
                    f"{source.max_reject_fraction:.0%} (blocks from {source.min_rows_to_block} "
@@ -246,6 +251,7 @@ def gold_asset(
         group_name="gold", kinds={"delta", "polars", "great_expectations"},
         owners=[aggregate.owner], description=aggregate.description,
         partitions_def=partitions, backfill_policy=SINGLE_RUN, freshness_policy=GOLD_FRESHNESS,
+        pool=write_pool(aggregate.table),
         # no expectations declared: no check (one would pass without checking anything)
         check_specs=[_check("expectations", key, "Great Expectations suite on the days "
                             "written: " + ", ".join(e.kind for e in aggregate.expectations),

@@ -32,6 +32,8 @@ def train_run_config(spec: ModelSpec, *, force: bool) -> dict:
 def model_asset(spec: ModelSpec) -> dg.AssetsDefinition:
     @dg.op(name=f"{spec.name}_train_model", ins={"training_set": dg.In(dg.Nothing)},
            out=dg.Out(Candidate, is_required=False), tags={"kind": "sklearn"},
+           # pool `train_<model>`, no table's: the model asset is no Delta table, and its ops
+           # only append to the model schema's record tables (appends do not conflict)
            pool=f"train_{spec.name}",
            description="Fit the pipeline on earlier label times; log run, card and model. "
            "Nothing (validation and deployment skipped) when the data versions or the "
@@ -141,6 +143,7 @@ def predictions_asset(spec: ModelSpec) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=asset_key(table), group_name="ml", kinds={"delta", "mlflow"}, owners=[spec.owner],
+        pool=names.write_pool(table),
         deps=[asset_key(f"{spec.schema}.{spec.name}"),
               *(asset_key(t) for t in dict.fromkeys((scoring.keys_table, *scoring.reads)))],
         description=f"Every eligible `{scoring.key}` (from {keys}) scored by the champion of "

@@ -45,6 +45,9 @@ def monitor_asset(monitor: Monitor) -> dg.AssetsDefinition:
 
     @dg.multi_asset(
         name=_op_name(monitor), group_name="monitoring", can_subset=False,
+        # one op, two tables, one pool: its first table's (the drift metrics table has no other
+        # writer, so this pool keeps two runs from writing it at once as well)
+        pool=names.write_pool(monitor.profile_metrics_table),
         specs=[dg.AssetSpec(profile, deps=[monitored], kinds={"delta", "polars"},
                             description=f"Profile metrics per window, slice and column of the "
                             f"{kind} (Databricks Lakehouse Monitoring's columns)."),

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from lakehouse_ml.defs.factories.metadata import asset_key, lineage, markdown, table_metadata
+from lakehouse_ml.defs.factories.names import write_pool
 from lakehouse_ml.defs.resources import LakehouseResource
 from lakehouse_ml.features import FeatureEngineeringClient, FeatureLookup
 from lakehouse_ml.features.training_table import leakage, leakage_verdict, write_training_set
@@ -24,6 +25,7 @@ def training_set_asset(spec: TrainingSetSpec, domain: Domain | None = None
         key=key, deps=[asset_key(spec.labels), *(asset_key(t) for t in tables)],
         group_name="features", kinds={"delta", "polars"}, owners=[spec.owner],
         description=spec.description + " Pins the Delta version of every table it reads.",
+        pool=write_pool(spec.name),
         check_specs=[dg.AssetCheckSpec(
             "no_label_leakage", asset=key, blocking=True,
             description="No matched feature row (nor returned snapshot) is later than its "
