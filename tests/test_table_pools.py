@@ -131,9 +131,10 @@ def test_two_days_refreshed_at_once_write_a_gold_table_one_after_the_other(
 
     def held(*args: object, **kwargs: object) -> object:
         with lock:
-            writes.append([time.monotonic(), 0.0])
-            call = writes[-1]
-        if len(writes) == 1:  # the first run's: hold it inside its step
+            call = [time.monotonic(), 0.0]
+            writes.append(call)
+            first = len(writes) == 1
+        if first:  # the first run's: hold it inside its step
             inside.set()
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline and len(writes) == 1:
