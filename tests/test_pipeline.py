@@ -17,7 +17,7 @@ from lakehouse_ml.domains.churn.generator import GenerationReport
 from lakehouse_ml.features import state
 from lakehouse_ml.ingest.layout import survey
 from lakehouse_ml.medallion.changes import earliest_touched_day
-from lakehouse_ml.medallion.progress import feeding_sources
+from lakehouse_ml.medallion.progress import current_sources, feeding_sources
 from lakehouse_ml.medallion.reconcile import reconcile
 from tests.conftest import Backfill, day_keys, materialize
 
@@ -164,7 +164,8 @@ def test_day_by_day_equals_one_backfill(
     for spec in DOMAIN.feature_tables:
         [materialization] = result.asset_materializations_for_node(spec.table.replace(".", "__"))
         redone[spec.table] = materialization.metadata["snapshot_days"].value
-        touched = earliest_touched_day(catalog, DOMAIN, [last], feeding_sources(DOMAIN, spec.table))
+        touched = earliest_touched_day(catalog, DOMAIN, [last], feeding_sources(DOMAIN, spec.table),
+                                       current_sources(DOMAIN, spec.table))
         reached[spec.table] = 1 + max(0, (date.fromisoformat(last) - touched).days)
     assert redone == reached
     assert len(set(redone.values())) > 1, redone

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -44,7 +45,7 @@ class SnapshotReport:
 
 
 def snapshot_days(partition_days: Sequence[str], earliest_touched: date | None,
-                  first_day: date | None = None) -> list[date]:
+                  first_day: date | None = None, held: date | None = None) -> list[date]:
     """The snapshot days a refresh of `partition_days` redoes, ascending and contiguous.
 
     Landing day P completes the data of P, so it yields the snapshot of P + 1 (stamped
@@ -52,18 +53,43 @@ def snapshot_days(partition_days: Sequence[str], earliest_touched: date | None,
     landing day P + 1, whose first hours redo it as late data do). Records for an earlier day
     X (`earliest_touched`: the earliest data day the refreshed batches changed, a day a key
     moved out of included) change every snapshot after X, however old X is, so the days
-    start at X + 1: the snapshots a backfill computes from the same data. `first_day`, the
-    snapshot of the first partition (the earliest a backfill computes), bounds that start:
-    no snapshot before it is redone or created by late data (None: no bound). No partition
-    days (an empty range): none."""
+    start at X + 1 and run to the latest snapshot the table holds (`held`), however late
+    (a day landed out of order, a file landed late in an old day's folder): the snapshots a
+    backfill computes from the same data. `first_day`, the snapshot of the first partition
+    (the earliest a backfill computes), bounds that start: no snapshot before it is redone or
+    created by late data (None: no bound). The days between `held` and the first of
+    `partition_days` (days nothing landed on, whose partitions built nothing) are built too,
+    as a backfill over them builds them. No partition days (an empty range): none."""
     if not partition_days:
         return []
     first, last = (date.fromisoformat(p) + DAY for p in
                    (min(partition_days), max(partition_days)))
     if earliest_touched is not None:
         late = earliest_touched + DAY
-        first = min(first, late if first_day is None else max(late, first_day))
+        late = late if first_day is None else max(late, first_day)
+        first = min(first, late)
+        if held is not None and late <= held:
+            last = max(last, held)
+    if held is not None and first > held + DAY:
+        first = min(first, held + DAY if first_day is None else max(held + DAY, first_day))
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def latest_snapshot(client: FeatureEngineeringClient, spec: FeatureTableSpec, after: date
+                    ) -> date | None:
+    """The day of the latest snapshot the feature table holds (its stamp's date in the table's
+    zone), None when the table is missing or has no rows. Reads the timestamp column of the
+    snapshots from `after` on first (a daily refresh: the partitions of the last days only),
+    and of every snapshot only when none is that recent."""
+    if not client.catalog.exists(spec.table):
+        return None
+    column = pl.col(spec.timestamp_key)
+    table = client.catalog.scan(spec.table)
+    found = table.filter(column >= snapshot_time(after, spec.zone)).select(column.max()).collect()
+    if found.item() is None:
+        found = table.select(column.max()).collect()
+    stamp = found.item()
+    return None if stamp is None else stamp.astimezone(ZoneInfo(spec.zone)).date()
 
 
 def unbuilt(client: FeatureEngineeringClient, spec: FeatureTableSpec,
@@ -169,7 +195,9 @@ def refresh_feature_table(
     was touched since; `state.start` deletes one that was, and the build reads its inputs),
     and its new state is written after a chunk's snapshots when it is `keep_every` days
     newer than the state kept (`state.due`; a later refresh starts from the older one)."""
-    days = snapshot_days(partition_days, earliest_touched, first_day)
+    held = None if not partition_days else latest_snapshot(
+        client, spec, date.fromisoformat(min(partition_days)))
+    days = snapshot_days(partition_days, earliest_touched, first_day, held)
     statistics = FeatureStatistics([f.name for f in spec.features])
     rows = 0
     carried, kept_as_of = None, None

@@ -10,18 +10,22 @@ import polars as pl
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.medallion.days import day_of
 from lakehouse_ml.medallion.moves import vacated_days
-from lakehouse_ml.medallion.spec import Domain
+from lakehouse_ml.medallion.spec import Domain, Source
 from lakehouse_ml.quality.contracts import typed_column
 
 
 def earliest_touched_day(catalog: Catalog, domain: Domain, batches: Sequence[str],
-                         sources: Collection[str] | None = None) -> date | None:
+                         sources: Collection[str] | None = None,
+                         current: Collection[str] | None = None) -> date | None:
     """The earliest event day among everything landed in `batches` (late records included),
     in UTC or in the time zone of any of the domain's aggregates: a snapshot reading a gold
     table of New York days must redo from the local day, which may be the UTC day before.
     `sources`: only the records of the sources so named count (a feature table's
     `progress.feeding_sources`: late records of a source it does not read change none of its
-    snapshots); None: every source of the domain.
+    snapshots); None: every source of the domain. `current`: the sources whose effective dates
+    count (`redated_days`; a feature table's `progress.current_sources`: a table reading a
+    source's versions as of each snapshot sees a new version from its event time only);
+    None: every source's.
 
     Read from bronze, so versions that silver superseded still count: a snapshot built from
     record histories (e.g. a profile as of a day) changes when an old version arrives late.
@@ -48,4 +52,44 @@ def earliest_touched_day(catalog: Catalog, domain: Domain, batches: Sequence[str
             days.append(found)
         for zone in zones:
             days.extend(vacated_days(catalog, source, batches, zone))
+        if current is None or source.name in current:
+            days.extend(redated_days(catalog, source, batches, zones))
     return min(days) if days else None
+
+
+def redated_days(catalog: Catalog, source: Source, batches: Sequence[str],
+                 zones: Collection[str]) -> list[date]:
+    """The earliest day (in any of `zones`) of the `source.effective_dates` values of each key
+    whose valid versions in `batches` date it anew: its first valid version, or a value none of
+    its valid versions outside `batches` had (a customer re-sent with another signup_date, or
+    first known, after quarantined records, with a signup_date long before its updated_at). Old
+    and new values count, so the snapshots a key leaves are redone as well as those it enters.
+    Empty when the source declares no effective dates or no key of `batches` is redated.
+
+    Valid: not in the source's quarantine. Reads the key, batch and effective-date columns of
+    bronze, only for the keys of `batches`."""
+    if not source.effective_dates or not catalog.exists(source.bronze_table):
+        return []
+    keys, lineage = list(source.primary_key), ["_batch_id", "_record_id"]
+    dated = list(source.effective_dates)
+    bronze = catalog.scan(source.bronze_table).select(
+        *lineage, *(typed_column(c, source.schema[c]) for c in dict.fromkeys([*keys, *dated])))
+    if catalog.exists(source.quarantine_table):
+        bronze = bronze.join(catalog.scan(source.quarantine_table).select(lineage),
+                             on=lineage, how="anti")
+    fresh = pl.col("_batch_id").is_in(batches)
+    touched = bronze.filter(fresh).select(keys).drop_nulls().unique().collect()
+    if touched.is_empty():
+        return []
+    days = {f"{c} {zone}": day_of(c, source.schema[c], zone) for c in dated for zone in zones}
+    values = (
+        bronze.join(touched.lazy(), on=keys, how="semi")
+        .select(*keys, fresh.alias("_new"), **days)
+        .unpivot(list(days), index=[*keys, "_new"])
+        .filter(pl.col("value").is_not_null())
+    )
+    by = [*keys, "variable", "value"]
+    old = values.filter(~pl.col("_new")).select(by).unique()
+    redated = values.filter(pl.col("_new")).join(old, on=by, how="anti").select(keys).unique()
+    found = values.join(redated, on=keys, how="semi").select(pl.col("value").min()).collect()
+    return [d for d in found.to_series().to_list() if d is not None]

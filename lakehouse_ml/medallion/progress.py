@@ -71,6 +71,23 @@ def feeding_sources(domain: Domain, table: str) -> set[str] | None:
     return None
 
 
+def current_sources(domain: Domain, table: str) -> set[str]:
+    """The names of the sources whose silver table (each key's current version) `table`
+    (`schema.table`) reads, directly or through the aggregates it reads: those whose
+    `Source.effective_dates` can move its rows to other days. A table reading a source's
+    versions (its bronze table, as of each snapshot) is not one of them."""
+    found: set[str] = set()
+    for spec in domain.feature_tables:
+        if table == spec.table:
+            for name in spec.inputs:
+                found |= current_sources(domain, name)
+    for aggregate in domain.aggregates:
+        if table == aggregate.table:
+            found |= set(aggregate.inputs)
+    found |= {source.name for source in domain.sources if table == source.silver_table}
+    return found
+
+
 def _landed_marks(catalog: Catalog, source: Source, batches: Sequence[str]) -> pl.LazyFrame:
     """Marks of `source`'s bronze table: per batch, when its latest content was ingested (a
     re-landed file's new content is ingested later than anything before it)."""

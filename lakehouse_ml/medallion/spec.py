@@ -98,6 +98,12 @@ class Source:
     """Above this share of quarantined rows in a run, the blocking contract check fails..."""
     min_rows_to_block: int = 100
     """...if the run read at least this many rows; on fewer, a share is noise: it only warns."""
+    effective_dates: tuple[str, ...] = ()
+    """Date or datetime columns that place a key's effect on feature snapshots besides its
+    event time (a customer's `signup_date`: snapshots hold the customer from that day on). A
+    key's first valid version, or one whose value none of the key's earlier valid versions had,
+    changes every snapshot from the key's earliest such value on (old or new), whatever its
+    event time: `medallion.changes.earliest_touched_day` redoes them."""
     ignore: tuple[str, ...] = ()
     """Glob patterns (on the file name) of landed files that are not data, e.g. `("*.crc",)`;
     names starting with `_` or `.` and ending in `.tmp` are always ignored (in-progress files)."""
@@ -113,7 +119,7 @@ class Source:
         if not (isinstance(self.contract, type) and issubclass(self.contract, pa.DataFrameModel)):
             raise ValueError(f"{where}: contract must be a pandera DataFrameModel class, got "
                              f"{self.contract!r:.80}")
-        for attribute in ("primary_key", "ignore"):
+        for attribute in ("primary_key", "ignore", "effective_dates"):
             tuple_field(self, attribute, str, where)
         for attribute, kind in (("description", str), ("event_time", str), ("owner", str),
                                 ("sequence_by", (str, type(None))),
@@ -126,11 +132,16 @@ class Source:
         columns = set(self.contract.to_schema().columns)
         for attribute, named in (("primary_key", self.primary_key),
                                  ("event_time", (self.event_time,)),
-                                 ("sequence_by", (self.sequence_by or self.event_time,))):
+                                 ("sequence_by", (self.sequence_by or self.event_time,)),
+                                 ("effective_dates", self.effective_dates)):
             if missing := [column for column in named if column not in columns]:
                 raise ValueError(f"{where}: {attribute} names {', '.join(map(repr, missing))}, "
                                  f"not a column of its contract {self.contract.__name__} "
                                  f"({', '.join(sorted(columns))})")
+        if undated := [c for c in self.effective_dates
+                       if self.schema[c] not in (pl.Date, pl.Datetime)]:
+            raise ValueError(f"{where}: effective_dates names {', '.join(map(repr, undated))}, "
+                             "not a date or datetime column of its contract")
 
     @property
     def silver_name(self) -> str:

@@ -20,7 +20,12 @@ from lakehouse_ml.features import FeatureEngineeringClient
 from lakehouse_ml.features.snapshots import DAY, refresh_feature_table, unbuilt
 from lakehouse_ml.governance.lineage_columns import feature_columns
 from lakehouse_ml.medallion.changes import earliest_touched_day
-from lakehouse_ml.medallion.progress import feeding_sources, mark_processed, pending
+from lakehouse_ml.medallion.progress import (
+    current_sources,
+    feeding_sources,
+    mark_processed,
+    pending,
+)
 from lakehouse_ml.medallion.spec import Domain, FeatureTableSpec
 
 
@@ -36,15 +41,17 @@ def _due(lakehouse: LakehouseResource, client: FeatureEngineeringClient, domain:
          spec: FeatureTableSpec, partition_keys: Sequence[str], pending_batches: Sequence[str]
          ) -> list[str]:
     """The partition days whose snapshots a run of `partition_keys` builds: the batches with
-    new data for the table, and the other days that landed (for any source of the domain) but
-    whose snapshot the table lacks (`unbuilt`; a day nothing landed on gets none). The landing
-    is listed and the table read only when some day has no new data (not in a daily refresh
-    of the day that landed)."""
+    new data for the table, and the other days from the first to the last that landed (for any
+    source of the domain) whose snapshot the table lacks (`unbuilt`): a day nothing landed on
+    between two that did gets its snapshot, from the data before it, as in a backfill; days
+    outside the landing get none. The landing is listed and the table read only when some day has
+    no new data (not in a daily refresh of the day that landed)."""
     due = set(pending_batches)
     idle = [day for day in partition_keys if day not in due]
     if idle:
-        landed = set(landed_days(lakehouse.landing, domain))
-        due.update(unbuilt(client, spec, [day for day in idle if day in landed]))
+        landed = landed_days(lakehouse.landing, domain)
+        due.update(unbuilt(client, spec, [day for day in idle if landed
+                                          and landed[0] <= day <= landed[-1]]))
     return sorted(due)
 
 
@@ -69,7 +76,8 @@ def feature_asset(
         client = FeatureEngineeringClient(lakehouse.catalog())
         todo = pending(client.catalog, domain, spec.table, spec.inputs, context.partition_keys)
         touched = earliest_touched_day(client.catalog, domain, todo.batches,
-                                       feeding_sources(domain, spec.table))
+                                       feeding_sources(domain, spec.table),
+                                       current_sources(domain, spec.table))
         report = refresh_feature_table(client, spec, _due(lakehouse, client, domain, spec,
                                                           context.partition_keys, todo.batches),
                                        touched,

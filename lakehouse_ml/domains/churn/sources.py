@@ -14,7 +14,7 @@ from lakehouse_ml.medallion.spec import Source
 SOURCES = (
     Source(
         name="customers", format="csv", contract=CustomerContract, primary_key=("customer_id",),
-        sequence_by="updated_at", event_time="updated_at",
+        sequence_by="updated_at", event_time="updated_at", effective_dates=("signup_date",),
         description="Customers, latest profile per customer (plan changes update it).",
     ),
     Source(

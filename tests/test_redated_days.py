@@ -1,0 +1,85 @@
+"""Customer records that move a key's snapshots by their effective date (`signup_date`), not by
+their event time (`updated_at`): `medallion.changes.redated_days`, and which feature tables
+count them (`progress.current_sources`)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from lakehouse_ml.catalog import Catalog
+from lakehouse_ml.config import Settings
+from lakehouse_ml.domains.churn import DOMAIN
+from lakehouse_ml.ingest.bronze import ingest
+from lakehouse_ml.medallion.changes import earliest_touched_day, redated_days
+from lakehouse_ml.medallion.progress import current_sources
+from lakehouse_ml.medallion.silver import refine
+
+CUSTOMERS = DOMAIN.source("customers")
+HEADER = "customer_id,email,country,plan_tier,tenant_id,signup_date,updated_at\n"
+DAYS = ["2026-03-01", "2026-03-02", "2026-03-03"]
+
+
+def _land(settings: Settings, day: str, *lines: str) -> None:
+    path = Path(settings.landing) / "customers" / day / "a.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(HEADER + "".join(line + "\n" for line in lines))
+
+
+def _line(key: int | str, signup: str, updated: str, country: str = "US") -> str:
+    return f"{key},u{key}@example.com,{country},basic,t-01,{signup},{updated}T05:00:00Z"
+
+
+def _refresh(catalog: Catalog, settings: Settings, day: str) -> None:
+    ingest(catalog, CUSTOMERS, str(settings.landing), [day])
+    refine(catalog, CUSTOMERS, [day])
+
+
+def test_a_key_first_valid_or_given_another_signup_redoes_from_its_earliest_signup(
+    settings: Settings, catalog: Catalog
+) -> None:
+    _land(settings, DAYS[0],
+          _line(1, "2025-06-01", DAYS[0]),  # re-sent on day 2 with the same signup
+          _line(2, "2025-07-01", DAYS[0]),  # re-sent on day 2 with a later signup
+          _line(3, "2025-08-01", DAYS[0], country="not-a-country"),  # quarantined
+          _line(4, "2025-09-01", DAYS[0]))
+    _land(settings, DAYS[1],
+          _line(1, "2025-06-01", DAYS[1]),
+          _line(2, "2026-02-20", DAYS[1]),
+          _line(3, "2025-08-01", DAYS[1]),  # first valid: known from its signup on
+          _line(5, "2025-05-01", DAYS[1], country="not-a-country"))  # invalid: no change
+    _land(settings, DAYS[2], _line(1, "2025-06-01", DAYS[2]), _line(6, DAYS[2], DAYS[2]))
+    for day in DAYS:
+        _refresh(catalog, settings, day)
+    assert catalog.read(CUSTOMERS.quarantine_table).height == 2
+
+    # key 2 left its old signup (the earlier of its two), key 3 arrived at its own
+    assert redated_days(catalog, CUSTOMERS, DAYS[1:2], ["UTC"]) == [date(2025, 7, 1)]
+    # a plan change re-sends the same signup: nothing moves; a new signup: its own day
+    assert redated_days(catalog, CUSTOMERS, DAYS[2:], ["UTC"]) == [date(2026, 3, 3)]
+    # the first batch, once the later ones are in: key 1 is dated the same elsewhere, key 2 is
+    # not (its earlier signup counts), key 4 is there only
+    assert redated_days(catalog, CUSTOMERS, DAYS[:1], ["UTC"]) == [date(2025, 7, 1)]
+    assert earliest_touched_day(catalog, DOMAIN, DAYS[1:2], {"customers"}) == date(2025, 7, 1)
+    # a table reading the customers' versions as of each snapshot (the profile) counts the
+    # records from their event time only
+    assert earliest_touched_day(catalog, DOMAIN, DAYS[1:2], {"customers"}, set()) == date(
+        2026, 3, 2)
+
+
+def test_a_source_without_effective_dates_has_none(settings: Settings, catalog: Catalog
+                                                   ) -> None:
+    _land(settings, DAYS[0], _line(1, "2025-06-01", DAYS[0]))
+    _refresh(catalog, settings, DAYS[0])
+    events = DOMAIN.source("events")
+    assert events.effective_dates == ()
+    assert redated_days(catalog, events, DAYS[:1], ["UTC"]) == []
+    assert redated_days(catalog, CUSTOMERS, ["2026-04-01"], ["UTC"]) == []
+
+
+def test_current_sources_are_those_read_as_current_versions() -> None:
+    tables = {spec.table.split(".")[1]: spec.table for spec in DOMAIN.feature_tables}
+    assert current_sources(DOMAIN, tables["customer_profile"]) == set()  # bronze versions
+    assert "customers" in current_sources(DOMAIN, tables["customer_engagement"])
+    assert current_sources(DOMAIN, tables["customer_support"]) == {"customers", "tickets"}
+    assert current_sources(DOMAIN, "silver.customers") == {"customers"}
