@@ -494,13 +494,14 @@ class Catalog:
 
     def overwrite(
         self, text: str | TableName, df: pl.DataFrame, *, predicate: str | None = None,
-        evolve: bool = False,
+        evolve: bool = False, commit_metadata: Mapping[str, Any] | None = None,
     ) -> int:
+        """`commit_metadata`: entries of the commit's `commitInfo` (`Lake.written_by`)."""
         name, uri, owners = self._rows_writable(
             text, "overwrite", RowWrite(df, replaces=True, where=predicate))
         return self._table_written(name, uri, self.lake.overwrite(
             uri, df, label=str(name), predicate=self._narrowed(name, owners, predicate),
-            evolve=evolve), df.columns)
+            evolve=evolve, commit_metadata=commit_metadata), df.columns)
 
     def merge(
         self, text: str | TableName, df: pl.DataFrame, *, keys: Sequence[str],
@@ -517,9 +518,17 @@ class Catalog:
     def delete(self, text: str | TableName, predicate: str) -> dict[str, Any]:
         name, uri, owners = self._rows_writable(
             text, "delete", RowWrite(pl.DataFrame(), replaces=True, where=predicate))
-        metrics = self.lake.delete(uri, self._narrowed(name, owners, predicate) or predicate)
+        metrics = self.lake.delete(uri, self._narrowed(name, owners, predicate) or predicate,
+                                   label=str(name))
         self._table_written(name, uri, self.lake.version(uri))
         return metrics
+
+    def discard(self, text: str | TableName) -> None:
+        """Delete the table's files, its log included (`Lake.drop`), and keep its
+        registration: for a table kept only as a cache (a feature builder's kept state) that
+        cannot be read or written anymore, e.g. a corrupt log; the next `create_table` of it
+        creates it anew. Governed: MODIFY (audited as a write)."""
+        self.lake.drop(self._writable(text, "discard")[1])
 
     def optimize(self, text: str | TableName, zorder_by: Sequence[str] = ()) -> dict[str, Any]:
         return self.lake.optimize(self._writable(text, "optimize")[1], zorder_by)

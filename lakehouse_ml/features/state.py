@@ -9,21 +9,37 @@ usable: held up to a day before the first snapshot's eve, and no data of a day i
 since (`earliest_touched`); a state holding a day late data touched is deleted. Otherwise the
 builder reads the look-back as without a state, so a missing, stale or unusable state changes
 the cost, never the snapshots.
+
+A state is trusted only when it provably is what `write` wrote (`read`): the commit of its write
+records its day and row count (`WRITTEN_BY`), no later commit changed its data, and its files
+are those that commit wrote (sizes, Parquet footers, row counts: from the log and the footers,
+not the rows). A state rewritten by anything else, or whose files or log cannot be read, is not
+used: a warning names the state table and why, the table is emptied (its log unreadable: its
+files are deleted), and the refresh builds from its inputs and keeps a new state.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 import polars as pl
+from deltalake.exceptions import DeltaError
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.catalog.registry import TableInfo
+from lakehouse_ml.governance.privileges import PermissionDenied
+
+log = logging.getLogger(__name__)
 
 STATE_AS_OF = "state_as_of"
 """Column of the state table: the last day of data its rows hold (the same in every row)."""
+
+WRITTEN_BY = "lakehouse_ml.state"
+"""Entry of the `commitInfo` of a state's write (`write`): {"as_of": its day (ISO), "rows": its
+row count}. A state table whose data changed after the latest such commit is not trusted."""
 
 
 KEEP_EVERY = 7
@@ -100,16 +116,99 @@ def usable(state: Carried | None, days: Sequence[date], earliest_touched: date |
     return state
 
 
+class _Untrusted(Exception):
+    """The state table is readable but not provably what `write` wrote (the reason)."""
+
+
+def _unreadable(error: BaseException) -> bool:
+    """Whether `error`, raised reading a state table, says its log or files cannot be read:
+    Delta's errors, I/O errors, JSON, Arrow or Polars errors, or a panic in Rust (pyo3's
+    PanicException, a BaseException). A denial by the catalog is not one."""
+    if isinstance(error, PermissionDenied):
+        return False
+    return (isinstance(error, DeltaError | OSError | ValueError | pl.exceptions.PolarsError)
+            or type(error).__name__ == "PanicException")
+
+
+def _load(catalog: Catalog, name: str) -> Carried | None:
+    """The state in the table `name` (which exists), or None when it has no rows; _Untrusted
+    when it is not provably what `write` wrote (see the module's docstring). Reads the log
+    and the data files' footers, not the rows."""
+    lake, uri = catalog.lake, catalog.location(name)
+    table = lake.table(uri)
+    version = table.version()
+    files = pl.DataFrame(table.get_add_actions(flatten=True))
+    if files.is_empty():
+        return None  # emptied: a stale state (`start`) or an untrusted one (`read`)
+    found = lake.written_by(uri, WRITTEN_BY)
+    if found is None:
+        raise _Untrusted("its data was not written by the state's own write (rewritten by "
+                         "another write, or written before writes recorded their state)")
+    written, record = found
+    try:
+        as_of, rows = date.fromisoformat(record["as_of"]), int(record["rows"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise _Untrusted(f"the record of its write (version {written}) is not one: "
+                         f"{record!r}") from error
+    held = files["num_records"].sum() if "num_records" in files.columns else None
+    if held != rows:
+        raise _Untrusted(f"it holds {held} rows, its write (version {written}) {rows}")
+    for bound in (f"min.{STATE_AS_OF}", f"max.{STATE_AS_OF}"):
+        if bound in files.columns and not (files[bound] == as_of).all():
+            raise _Untrusted(f"its {STATE_AS_OF} values are not {as_of}, the day its write "
+                             f"(version {written}) recorded")
+    damaged = lake.damaged_files(uri, version, footers=True)
+    if damaged:
+        path, why = next(iter(damaged.items()))
+        raise _Untrusted(f"{len(damaged)} of its data files damaged ({path}: {why})")
+    kept = catalog.scan(name, version).filter(pl.col(STATE_AS_OF) == as_of)
+    return Carried(kept.drop(STATE_AS_OF), as_of)
+
+
+def _said(error: BaseException) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"
+
+
 def read(catalog: Catalog, table: str) -> Carried | None:
-    """The kept state of `table`'s builder, or None if there is none (or it has no rows)."""
+    """The kept state of `table`'s builder, or None if there is none (or it has no rows).
+
+    A state not provably written by `write` (its commit's `WRITTEN_BY` record, no data
+    changed since, its files as committed) or that cannot be read is None too: a warning
+    names the state table and why, and the table is emptied (an overwrite with no rows; its
+    log unreadable: its files are deleted, `Catalog.discard`), so that the refresh builds
+    from its inputs and the next `write` keeps a new state."""
     name = state_table(table)
     if not catalog.exists(name):
         return None
-    found = catalog.scan(name).select(pl.col(STATE_AS_OF).max()).collect().item()
-    if found is None:
-        return None
-    rows = catalog.scan(name).filter(pl.col(STATE_AS_OF) == found).drop(STATE_AS_OF)
-    return Carried(rows, found)
+    try:
+        return _load(catalog, name)
+    except BaseException as error:
+        if not isinstance(error, _Untrusted) and not _unreadable(error):
+            raise
+        readable = isinstance(error, _Untrusted)
+        why = str(error) if readable else f"unreadable ({_said(error)})"
+    done = ""
+    if readable:  # its log is sound: an overwrite with no rows (no data file is read)
+        try:
+            catalog.overwrite(name, pl.DataFrame(schema=catalog.schema(name)))
+            done = "emptied it"
+        except BaseException as error:
+            if not _unreadable(error):
+                raise
+            why += f"; emptying it failed ({_said(error)})"
+    if not done:
+        try:
+            catalog.discard(name)
+        except PermissionDenied:
+            raise
+        except OSError as error:
+            raise OSError(f"{name}: kept state not used, {why}; deleting its files failed "
+                          f"({_said(error)}): delete {catalog.location(name)}") from error
+        done = "deleted its files"
+    log.warning("%s: kept state not used, %s; %s: the refresh builds from its inputs instead "
+                "(the same snapshots, a longer build) and keeps a new state", name, why, done)
+    return None
 
 
 def start(catalog: Catalog, table: str, days: Sequence[date], earliest_touched: date | None
@@ -135,5 +234,6 @@ def write(catalog: Catalog, table: str, state: Carried, description: str, owner:
         catalog.create_table(name, rows.schema, TableInfo(
             owner=owner, comment=f"Kept state of {table}'s builder: {description}",
             column_comments={STATE_AS_OF: "last day of data the rows hold"}))
-    catalog.overwrite(name, rows)
+    catalog.overwrite(name, rows, commit_metadata={
+        WRITTEN_BY: {"as_of": state.as_of.isoformat(), "rows": rows.height}})
     return Carried(catalog.scan(name).drop(STATE_AS_OF), state.as_of)

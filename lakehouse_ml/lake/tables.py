@@ -9,9 +9,11 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -19,8 +21,9 @@ from urllib.parse import unquote
 
 import polars as pl
 import pyarrow as pa
-from deltalake import DeltaTable, QueryBuilder, write_deltalake
-from deltalake.exceptions import DeltaError, TableNotFoundError
+import pyarrow.parquet as pq
+from deltalake import CommitProperties, DeltaTable, QueryBuilder, write_deltalake
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 from deltalake.fs import DeltaStorageHandler
 from pyarrow import fs as pafs
 
@@ -55,6 +58,28 @@ def _keep(handles: OrderedDict[str, tuple[tuple[object, ...], DeltaTable]], uri:
 
 
 os.register_at_fork(after_in_child=_forget_opened)  # a handle belongs to its process
+
+
+class WriteConflict(CommitFailedError):
+    """A write that another writer's commit to the same table beat (Delta's
+    `CommitFailedError`, which it is, chained as its cause): the message names the table, and
+    nothing of the write was committed, so rerunning the step writes it on the new version."""
+
+
+@contextmanager
+def _conflicts(label: str) -> Iterator[None]:
+    """Re-raise Delta's CommitFailedError of a write to the table `label` as a WriteConflict
+    naming it."""
+    try:
+        yield
+    except WriteConflict:
+        raise
+    except CommitFailedError as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise WriteConflict(
+            f"table {label}: another writer committed to it first, so this write was not "
+            f"committed ({first}); rerun the step (two runs writing {label} at once "
+            f"conflict)") from error
 
 
 def _commits(path: str) -> list[tuple[int, str]]:
@@ -278,24 +303,87 @@ class Lake:
                         files.add(f"{uri.rstrip('/')}/{unquote(action[kind]['path'])}")
         return sorted(added - removed), sorted(removed - added), latest
 
-    def damaged_files(self, uri: str, version: int) -> dict[str, str]:
-        """The data files of version `version` of the table that cannot be read as committed,
-        each with why: `deleted` (VACUUM removed it) or `<n> bytes, the log records <m>`
-        (rewritten after its commit). Empty when time travel can read that version in full.
-        Compares sizes only (reads no data). FileNotFoundError when there is no table at
-        `uri`; deltalake's DeltaError when its log no longer reaches `version` (expired log
+    def damaged_files(self, uri: str, version: int | None, *, footers: bool = False
+                      ) -> dict[str, str]:
+        """The data files of version `version` (None: the latest) of the table that cannot be
+        read as committed, each with why: `deleted` (VACUUM removed it) or `<n> bytes, the
+        log records <m>` (rewritten after its commit). Empty when time travel can read that
+        version in full. Compares sizes only (reads no data); with `footers`, also reads the
+        Parquet footer of each file of the right size (a few KiB, not its rows): `not a
+        Parquet file: ...` when it cannot be read, `<n> rows, the log records <m>` when its
+        row count is not the commit's. FileNotFoundError when there is no table at `uri`;
+        deltalake's DeltaError when its log no longer reaches `version` (expired log
         entries, or a version never written)."""
         actions = pl.DataFrame(self.table(uri, version).get_add_actions(flatten=True))
+        if actions.is_empty():
+            return {}
         paths = [unquote(path) for path in actions["path"]]
-        found = self._storage(uri).get_file_info(paths)
+        storage = self._storage(uri)
+        found = storage.get_file_info(paths)
+        records = (actions["num_records"] if "num_records" in actions.columns
+                   else pl.Series([None] * actions.height))
         damaged = {}
-        for path, info, size in zip(paths, found, actions["size_bytes"], strict=True):
+        for path, info, size, rows in zip(paths, found, actions["size_bytes"], records,
+                                          strict=True):
             file = f"{uri.rstrip('/')}/{path}"
             if info.type == pafs.FileType.NotFound:
                 damaged[file] = "deleted"
             elif info.size != size:
                 damaged[file] = f"{info.size} bytes, the log records {size}"
+            elif footers:
+                try:
+                    with storage.open_input_file(path) as handle:
+                        held = pq.read_metadata(handle).num_rows
+                except (OSError, pa.ArrowException) as error:
+                    damaged[file] = f"not a Parquet file: {error}"
+                    continue
+                if rows is not None and held != rows:
+                    damaged[file] = f"{held} rows, the log records {rows}"
         return damaged
+
+    def written_by(self, uri: str, key: str) -> tuple[int, Any] | None:
+        """The version of the latest commit whose `commitInfo` holds the entry `key` (given by
+        a write's `commit_metadata`), with its value, provided every later commit changed no
+        data: they may hold only add and remove actions whose `dataChange` is false (an
+        OPTIMIZE's) or none at all (a VACUUM's). None when a later commit changed data, the
+        metadata or the protocol, or when no commit holds `key` (back to the first version,
+        or to one whose commit file the log cleanup removed). Reads the commit files from the
+        latest back to that one, not the data; ValueError when one is not JSON."""
+        storage = self._storage(uri)
+        for version in range(self.version(uri), -1, -1):
+            try:
+                with storage.open_input_stream(f"_delta_log/{version:020d}.json") as stream:
+                    lines = stream.read().decode().splitlines()
+            except FileNotFoundError:  # before the log's cleanup: not found
+                return None
+            actions = [json.loads(line) for line in lines if line.strip()]
+            info = next((a["commitInfo"] for a in actions if "commitInfo" in a), {})
+            if key in info:
+                return version, info[key]
+            for action in actions:
+                (kind, body), *more = action.items()
+                if more or (kind != "commitInfo" and not (
+                        kind in ("add", "remove") and body.get("dataChange") is False)):
+                    return None
+        return None
+
+    def drop(self, uri: str) -> None:
+        """Delete the table at `uri` and every file under it: its log first (a crash then
+        leaves data files no log names, which a table created there again ignores). For a
+        table that cannot be read or written anymore (a corrupt log): what `create` then
+        makes there again is a new table."""
+        with _opened_lock:
+            _opened.pop(uri, None)
+            _writing.pop(uri, None)
+        path = self._local(uri)
+        if path is not None:
+            for folder in (os.path.join(path, "_delta_log"), path):
+                if os.path.isdir(folder):
+                    shutil.rmtree(folder)
+            return
+        storage = self._storage(uri)
+        storage.delete_dir_contents("_delta_log", missing_dir_ok=True)
+        storage.delete_dir_contents("", accept_root_dir=True, missing_dir_ok=True)
 
     def _storage(self, uri: str) -> pafs.FileSystem:
         """The files of the table at `uri` (paths relative to its root, as its log records
@@ -314,12 +402,18 @@ class Lake:
         return conform(label, df, pl.scan_delta(dt).collect_schema(), evolve=evolve).to_arrow()
 
     def _write(self, uri: str, df: pl.DataFrame, *, label: str, evolve: bool,
-               **options: Any) -> int:
+               commit_metadata: Mapping[str, Any] | None = None, **options: Any) -> int:
         """One write on one opened table: opening reads the log, which costs more than a
-        small write (the table handle follows the commit, so its version is the new one)."""
+        small write (the table handle follows the commit, so its version is the new one).
+        `commit_metadata`: entries added to the commit's `commitInfo` (`written_by` finds
+        them). A commit another writer beat raises WriteConflict naming `label`."""
         dt = self._for_write(uri)
-        write_deltalake(dt, self._conformed(dt, label, df, evolve),
-                        schema_mode="merge" if evolve else None, **options)
+        properties = (CommitProperties(custom_metadata=dict(commit_metadata))
+                      if commit_metadata else None)
+        with _conflicts(label):
+            write_deltalake(dt, self._conformed(dt, label, df, evolve),
+                            schema_mode="merge" if evolve else None,
+                            commit_properties=properties, **options)
         return self._wrote(uri, dt)
 
     def append(self, uri: str, df: pl.DataFrame, *, label: str, evolve: bool = False) -> int:
@@ -334,18 +428,20 @@ class Lake:
 
         def append(df: pl.DataFrame) -> int:
             dt.update_incremental()
-            write_deltalake(dt, self._conformed(dt, label, df, False), mode="append")
+            with _conflicts(label):
+                write_deltalake(dt, self._conformed(dt, label, df, False), mode="append")
             return dt.version()
 
         return append
 
     def overwrite(
         self, uri: str, df: pl.DataFrame, *, label: str, predicate: str | None = None,
-        evolve: bool = False,
+        evolve: bool = False, commit_metadata: Mapping[str, Any] | None = None,
     ) -> int:
-        """Replace the whole table, or only the rows matching `predicate` (replaceWhere)."""
+        """Replace the whole table, or only the rows matching `predicate` (replaceWhere).
+        `commit_metadata`: entries of the commit's `commitInfo` (see `written_by`)."""
         return self._write(uri, df, label=label, evolve=evolve, mode="overwrite",
-                           predicate=predicate)
+                           predicate=predicate, commit_metadata=commit_metadata)
 
     def merge(
         self, uri: str, df: pl.DataFrame, *, label: str, keys: Sequence[str],
@@ -369,7 +465,8 @@ class Lake:
             target_alias="t", merge_schema=evolve, streamed_exec=False,
         )
         metrics = merger.when_matched_update_all(predicate=update_when)
-        result = metrics.when_not_matched_insert_all().execute()
+        with _conflicts(label):
+            result = metrics.when_not_matched_insert_all().execute()
         self._wrote(uri, dt)
         return result
 
@@ -383,9 +480,12 @@ class Lake:
             f"SELECT DISTINCT {identifier(column)} AS v FROM t{where}")
         return reader.read_all().column("v").to_pylist()
 
-    def delete(self, uri: str, predicate: str) -> dict[str, Any]:
+    def delete(self, uri: str, predicate: str, *, label: str | None = None) -> dict[str, Any]:
+        """DELETE the rows matching `predicate`; a commit another writer beat raises
+        WriteConflict naming `label` (default: `uri`)."""
         dt = self._for_write(uri)
-        metrics = dt.delete(predicate)
+        with _conflicts(label or uri):
+            metrics = dt.delete(predicate)
         self._wrote(uri, dt)
         return metrics
 
