@@ -76,20 +76,20 @@ def test_day_by_day_equals_a_backfill_when_data_arrive_out_of_order(tmp_path: Pa
     materialize(daily, DAYS[:4])
     land(master, landing, DAYS[5])  # after a day nothing landed on: the gap's snapshot too
     materialize(daily, DAYS[5:6])
+    # events of a customer not known yet, landed with day 7
+    write(master, "events", DAYS[7], "part-00001.json",
+          events(NEW_CUSTOMER, DAYS[2], 3, "early") + events(NEW_CUSTOMER, DAYS[7], 2, "early"))
     for day in (DAYS[7], DAYS[6]):  # out of order: day 6 lands after day 7 was refreshed
         land(master, landing, day)
         materialize(daily, [day])
-    # day 8: a customer re-sent with a later signup (its earlier snapshots go), and events of
-    # a customer not known yet; day 9: that customer's record, signed up on day 1
+    # day 8: a customer re-sent with a later signup (its earlier snapshots go); day 9: the
+    # record of the customer known by its events only, signed up on day 1
     for day, text in ((DAYS[8], customer_line(old, DAYS[3], at(DAYS[8], 5))),
                       (DAYS[9], customer_line({**old, "customer_id": NEW_CUSTOMER},
                                               DAYS[1], at(DAYS[9], 5)))):
         write(master, "customers", day, "part-00001.csv", HEADER + text)
-    write(master, "events", DAYS[8], "part-00001.json",
-          events(NEW_CUSTOMER, DAYS[2], 3, "early") + events(NEW_CUSTOMER, DAYS[7], 2, "early"))
-    for day in DAYS[8:]:
         land(master, landing, day)
-        materialize(daily, [day])
+    materialize(daily, DAYS[8:])
     # a file landed late in an old day's folder, picked up by refreshing that day
     late = write(master, "events", DAYS[2], "part-00001.json",
                  events(int(old["customer_id"]), DAYS[2], 4, "late")
