@@ -77,6 +77,11 @@ def test_a_source_without_effective_dates_has_none(settings: Settings, catalog: 
     assert redated_days(catalog, CUSTOMERS, ["2026-04-01"], ["UTC"]) == []
 
 
+def test_no_bronze_table_yet_has_none(catalog: Catalog) -> None:
+    assert not catalog.exists(CUSTOMERS.bronze_table)
+    assert redated_days(catalog, CUSTOMERS, DAYS[:1], ["UTC"]) == []
+
+
 def test_current_sources_are_those_read_as_current_versions() -> None:
     tables = {spec.table.split(".")[1]: spec.table for spec in DOMAIN.feature_tables}
     assert current_sources(DOMAIN, tables["customer_profile"]) == set()  # bronze versions
