@@ -381,9 +381,13 @@ class Lake:
                 if os.path.isdir(folder):
                     shutil.rmtree(folder)
             return
+        # file by file: deltalake's handler does not take pyarrow's delete_dir_contents call
         storage = self._storage(uri)
-        storage.delete_dir_contents("_delta_log", missing_dir_ok=True)
-        storage.delete_dir_contents("", accept_root_dir=True, missing_dir_ok=True)
+        found = storage.get_file_info(pafs.FileSelector("", allow_not_found=True,
+                                                        recursive=True))
+        files = [f.path for f in found if f.type == pafs.FileType.File]
+        for path in sorted(files, key=lambda p: not p.startswith("_delta_log/")):
+            storage.delete_file(path)
 
     def _storage(self, uri: str) -> pafs.FileSystem:
         """The files of the table at `uri` (paths relative to its root, as its log records

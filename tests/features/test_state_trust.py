@@ -106,14 +106,23 @@ def _garble_files(catalog: Catalog) -> None:
         file.write_bytes(b"garbage" if i == 0 else b"\x17" * size)
 
 
+def _garble_same_size(catalog: Catalog) -> None:
+    """F4: every data file of the state overwritten with garbage of its own size: only the
+    Parquet footer tells it."""
+    files = sorted(Path(catalog.location(STATE)).rglob("*.parquet"))
+    assert files
+    for file in files:
+        file.write_bytes(b"\x17" * file.stat().st_size)
+
+
 def _garble_log(catalog: Catalog) -> None:
     """F4: the state's last `_delta_log/*.json` replaced by `{not json`."""
     last = max((Path(catalog.location(STATE)) / "_delta_log").glob("*.json"))
     last.write_text("{not json")
 
 
-@pytest.mark.parametrize("spoil", [_tamper, _garble_files, _garble_log],
-                         ids=["tampered", "garbled-files", "garbled-log"])
+@pytest.mark.parametrize("spoil", [_tamper, _garble_files, _garble_same_size, _garble_log],
+                         ids=["tampered", "garbled-files", "garbled-same-size", "garbled-log"])
 def test_an_untrusted_or_corrupt_state_is_not_used_reported_and_replaced(
     head: tuple[Path, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture,
     spoil: Callable[[Catalog], None],
@@ -209,3 +218,22 @@ def test_a_state_whose_rows_are_not_those_its_record_says_is_not_used(
         assert state.read(catalog, table) is None
         assert _warnings(caplog)[-1].startswith(
             f"{name}: kept state not used, its {STATE_AS_OF} values are not {later}")
+
+
+@pytest.mark.parametrize("local", [True, False], ids=["path", "file-uri"])
+def test_drop_deletes_a_table_whose_log_is_corrupt_so_one_can_be_created_there(
+        tmp_path: Path, local: bool) -> None:
+    """`Lake.drop`: a local path (its folder) or a URI (through delta-rs' object store, file by
+    file, the log first): no table is there afterwards, and a new one is created there."""
+    lake, path = Lake(), tmp_path / "t"
+    uri = str(path) if local else path.as_uri()
+    schema = pl.Schema({"p": pl.String, "a": pl.Int64})
+    lake.create(uri, schema, name="t", partition_by=["p"])
+    lake.append(uri, pl.DataFrame({"p": ["x", "y"], "a": [1, 2]}), label="t")
+    max((path / "_delta_log").glob("*.json")).write_text("{not json")
+    lake.drop(uri)
+    assert not lake.exists(uri)
+    assert not [f for f in path.rglob("*") if f.is_file()]  # no file is left
+    lake.create(uri, schema, name="t")
+    lake.append(uri, pl.DataFrame({"p": ["z"], "a": [3]}), label="t")
+    assert lake.read(uri).to_dicts() == [{"p": "z", "a": 3}]
