@@ -88,3 +88,17 @@ def test_current_sources_are_those_read_as_current_versions() -> None:
     assert "customers" in current_sources(DOMAIN, tables["customer_engagement"])
     assert current_sources(DOMAIN, tables["customer_support"]) == {"customers", "tickets"}
     assert current_sources(DOMAIN, "silver.customers") == {"customers"}
+
+
+def test_a_relanded_file_counts_the_dates_its_earlier_content_left(
+    settings: Settings, catalog: Catalog
+) -> None:
+    # key 8 keeps its signup in the new content; key 7 moves from before it to after it: the
+    # snapshots of key 7 from its old signup on go
+    _land(settings, DAYS[0], _line(7, "2025-01-01", DAYS[0]), _line(8, "2025-06-01", DAYS[0]))
+    _refresh(catalog, settings, DAYS[0])
+    _land(settings, DAYS[0], _line(7, "2026-02-25", DAYS[0]), _line(8, "2025-06-01", DAYS[0]))
+    _refresh(catalog, settings, DAYS[0])
+    assert sorted(catalog.read(CUSTOMERS.silver_table)["signup_date"].to_list()) == [
+        date(2025, 6, 1), date(2026, 2, 25)]
+    assert redated_days(catalog, CUSTOMERS, DAYS[:1], ["UTC"]) == [date(2025, 1, 1)]

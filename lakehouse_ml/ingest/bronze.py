@@ -185,8 +185,10 @@ class _Chunk:
 
 def _withdraw(catalog: Catalog, source: Source, paths: Sequence[str]) -> None:
     """Delete the silver rows of re-landed files' earlier content (refining their day puts the
-    new content in place), recording the days they were on as vacated so gold redoes them."""
-    columns = list(dict.fromkeys([*source.primary_key, source.event_time]))
+    new content in place), recording the days and effective dates they were on as vacated so
+    gold and the feature tables redo them."""
+    columns = list(dict.fromkeys([*source.primary_key, source.event_time,
+                                  *source.effective_dates]))
     old = (catalog.scan(source.silver_table).filter(pl.col("_source_file").is_in(paths))
            .select(*columns, "_batch_id").collect())
     record_moves(catalog, source, old, old.select(columns))

@@ -9,7 +9,7 @@ import polars as pl
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.medallion.days import day_of
-from lakehouse_ml.medallion.moves import vacated_days
+from lakehouse_ml.medallion.moves import moves_table, vacated_days
 from lakehouse_ml.medallion.spec import Domain, Source
 from lakehouse_ml.quality.contracts import typed_column
 
@@ -66,8 +66,10 @@ def redated_days(catalog: Catalog, source: Source, batches: Sequence[str],
     and new values count, so the snapshots a key leaves are redone as well as those it enters.
     Empty when the source declares no effective dates or no key of `batches` is redated.
 
-    Valid: not in the source's quarantine. Reads the key, batch and effective-date columns of
-    bronze, only for the keys of `batches`."""
+    Valid: not in the source's quarantine. A re-landed file's earlier content counts as
+    versions outside `batches`: its effective dates are in the source's moves table
+    (`medallion.moves`), the only place they are kept once the file's new content replaced
+    them. Reads the key, batch and effective-date columns of bronze and the moves table."""
     if not source.effective_dates or not catalog.exists(source.bronze_table):
         return []
     keys, lineage = list(source.primary_key), ["_batch_id", "_record_id"]
@@ -82,12 +84,15 @@ def redated_days(catalog: Catalog, source: Source, batches: Sequence[str],
     if touched.is_empty():
         return []
     days = {f"{c} {zone}": day_of(c, source.schema[c], zone) for c in dated for zone in zones}
-    values = (
-        bronze.join(touched.lazy(), on=keys, how="semi")
-        .select(*keys, fresh.alias("_new"), **days)
-        .unpivot(list(days), index=[*keys, "_new"])
-        .filter(pl.col("value").is_not_null())
-    )
+    versions = bronze.join(touched.lazy(), on=keys, how="semi").select(
+        *keys, fresh.alias("_new"), **days)
+    moves = moves_table(source)
+    if catalog.exists(moves) and set(dated) <= set(catalog.schema(moves)):
+        left = catalog.scan(moves).filter(fresh).select(*keys, pl.lit(False).alias("_new"),
+                                                         **days)
+        versions = pl.concat([versions, left])
+    values = (versions.unpivot(list(days), index=[*keys, "_new"])
+              .filter(pl.col("value").is_not_null()))
     by = [*keys, "variable", "value"]
     old = values.filter(~pl.col("_new")).select(by).unique()
     redated = values.filter(pl.col("_new")).join(old, on=by, how="anti").select(keys).unique()

@@ -35,9 +35,13 @@ def moves_table(source: Source) -> str:
 
 
 def moves_schema(source: Source) -> pl.Schema:
+    """Keys, the event time each left, the batch that moved it, and the effective dates it
+    left (`Source.effective_dates`; known when a re-landed file's earlier content is withdrawn,
+    null otherwise)."""
     schema = source.schema
     return pl.Schema({**{k: schema[k] for k in source.primary_key},
-                      MOVED_FROM: schema[source.event_time], "_batch_id": pl.String})
+                      MOVED_FROM: schema[source.event_time], "_batch_id": pl.String,
+                      **{c: schema[c] for c in source.effective_dates}})
 
 
 def day_zones(domain: Domain, source: Source) -> set[str]:
@@ -107,8 +111,10 @@ def merge_range(source: Source, rows: pl.DataFrame, elsewhere: pl.DataFrame) -> 
 def record_moves(
     catalog: Catalog, source: Source, rows: pl.DataFrame, elsewhere: pl.DataFrame
 ) -> None:
-    """Append (key, time it leaves, batch of the new version) for each key in `elsewhere`.
-    Append only: a re-run finds nothing left to move, and must not erase what gold needs."""
+    """Append (key, time it leaves, batch of the new version, effective dates it leaves if
+    `elsewhere` has them) for each key in `elsewhere`. Append only: a re-run finds nothing left
+    to move, and must not erase what gold needs. A table made before effective dates were
+    recorded gains their columns."""
     if elsewhere.is_empty():
         return
     keys = list(source.primary_key)
@@ -118,9 +124,13 @@ def record_moves(
         column_tags={k: tags[k] for k in keys if k in tags},
         comment=f"{source.silver_name} keys whose event time a later version changed: the "
         "time each left and the batch that moved it."))
-    moves = elsewhere.with_columns(pl.col(source.event_time).alias(MOVED_FROM)).join(
-        rows.select([*keys, "_batch_id"]), on=keys, how="inner")
-    catalog.append(moves_table(source), moves.select(moves_schema(source).names()))
+    schema = moves_schema(source)
+    moves = elsewhere.with_columns(
+        pl.col(source.event_time).alias(MOVED_FROM),
+        *(pl.lit(None, schema[c]).alias(c) for c in source.effective_dates
+          if c not in elsewhere.columns),
+    ).join(rows.select([*keys, "_batch_id"]), on=keys, how="inner")
+    catalog.append(moves_table(source), moves.select(schema.names()), evolve=True)
 
 
 def vacated_days(
