@@ -195,6 +195,11 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
              "refresh_builds_chunks_and_replaces_the_days_redone",
              "refresh_writes_nothing_stamped_wrong_and_creates_an_empty_table",
              "unbuilt_names_the_partition_days_whose_snapshot_the_table_lacks"))]),
+    "feature-changes": (  # issue 15: the earliest day a refresh's records touched
+        ["lakehouse_ml/medallion/changes.py"],
+        # its functions on real bronze/silver tables (ingest and refine called directly);
+        # left out: tests/test_day_by_day_edges.py and test_pipeline.py (whole pipelines)
+        ["tests/test_redated_days.py", "tests/test_silver_keys.py"]),
 }
 """Group → (modules mutated together, the fast tests that exercise them: files, glob patterns,
 pytest node ids, or `--deselect=<node id>` for a slow test of a listed file). Tests that build a

@@ -70,7 +70,7 @@ def snapshot_days(partition_days: Sequence[str], earliest_touched: date | None,
         first = min(first, late)
         if held is not None and late <= held:
             last = max(last, held)
-    if held is not None and first > held + DAY:
+    if held is not None:  # a start after the day following the latest held moves back to it
         first = min(first, held + DAY if first_day is None else max(held + DAY, first_day))
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 

@@ -17,7 +17,12 @@ from deltalake import DeltaTable
 from lakehouse_ml.catalog import TableInfo
 from lakehouse_ml.features import FeatureEngineeringClient, state
 from lakehouse_ml.features.errors import FeatureStoreError
-from lakehouse_ml.features.snapshots import AS_OF, check_stamps, refresh_feature_table
+from lakehouse_ml.features.snapshots import (
+    AS_OF,
+    check_stamps,
+    latest_snapshot,
+    refresh_feature_table,
+)
 from lakehouse_ml.features.state import STATE_AS_OF, Carried, StatefulBuild
 from lakehouse_ml.features.timestamps import snapshot_time
 from lakehouse_ml.medallion.spec import Feature, FeatureTableSpec
@@ -142,6 +147,27 @@ def test_a_redo_east_of_utc_replaces_exactly_its_days(seen):
     stamps = seen.read_table(TABLE).group_by("ts").len().sort("ts")
     assert stamps["ts"].to_list() == [snapshot_time(day(i), zone) for i in range(1, 5)]
     assert stamps["len"].to_list() == [2, 2, 2, 2]
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Tokyo"])  # Tokyo: stamps the UTC day before
+def test_latest_snapshot_is_the_last_day_held_in_the_tables_zone(seen, zone):
+    spec = table_spec(lambda inputs, days: snapshots(days, zone, inputs), zone=zone)
+    assert latest_snapshot(seen, spec, day(0)) is None  # no table yet
+    refresh_feature_table(seen, spec, parts(0, 1, 2, 3))  # snapshots of days 1..4
+    for after in (day(0), day(4), day(9)):  # one older, the latest itself, none that recent
+        assert latest_snapshot(seen, spec, after) == day(4), after
+
+
+def test_a_refresh_of_an_older_day_redoes_up_to_the_latest_held_and_fills_gaps(seen):
+    spec = table_spec(lambda inputs, days: snapshots(days, "UTC", inputs))
+    refresh_feature_table(seen, spec, parts(0, 1, 2, 3, 4, 5))  # snapshots of days 1..6
+    # late data of day 2 with a refresh of day 2 (landed again): every later snapshot held
+    assert refresh_feature_table(seen, spec, parts(2), earliest_touched=day(2)).days == [
+        day(i) for i in range(3, 7)]
+    # no data changed: its own snapshot only
+    assert refresh_feature_table(seen, spec, parts(2)).days == [day(3)]
+    # days 6..8 built nothing (nothing landed): a refresh of day 9 builds their snapshots too
+    assert refresh_feature_table(seen, spec, parts(9)).days == [day(i) for i in range(7, 11)]
 
 
 def test_check_stamps_names_the_count_the_wrong_stamp_and_the_nearest_right_one():
