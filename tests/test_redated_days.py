@@ -102,3 +102,14 @@ def test_a_relanded_file_counts_the_dates_its_earlier_content_left(
     assert sorted(catalog.read(CUSTOMERS.silver_table)["signup_date"].to_list()) == [
         date(2025, 6, 1), date(2026, 2, 25)]
     assert redated_days(catalog, CUSTOMERS, DAYS[:1], ["UTC"]) == [date(2025, 1, 1)]
+
+
+def test_a_relanded_file_redates_only_the_keys_whose_dates_changed(
+    settings: Settings, catalog: Catalog
+) -> None:
+    # key 9, the earliest, keeps its signup: only key 7's old and new dates count
+    _land(settings, DAYS[0], _line(7, "2025-01-01", DAYS[0]), _line(9, "2024-12-01", DAYS[0]))
+    _refresh(catalog, settings, DAYS[0])
+    _land(settings, DAYS[0], _line(7, "2026-02-25", DAYS[0]), _line(9, "2024-12-01", DAYS[0]))
+    _refresh(catalog, settings, DAYS[0])
+    assert redated_days(catalog, CUSTOMERS, DAYS[:1], ["UTC"]) == [date(2025, 1, 1)]
