@@ -90,9 +90,11 @@ WRITES: dict[str, tuple[str, Callable[[Catalog], Callable[[], object]]]] = {
     "overwrite": ("append", lambda c: lambda: c.overwrite(TABLE, ROWS, predicate="k >= 0")),
     "merge": ("append", lambda c: lambda: c.merge(TABLE, ROWS.head(1000), keys=["k"])),
     "delete": ("append", lambda c: lambda: c.delete(TABLE, "k = 5")),
-    # an appender's append read the rows the other process deletes
-    "appender": ("delete", lambda c: (lambda append: lambda: append(ROWS.head(10)))(
-        c.appender(TABLE))),
+    # the other process deletes rows of its own while an appender's append (of many rows: a
+    # window long enough; none it deletes, so that its deletes commit) is written: "a
+    # concurrent transaction deleted data this operation read"
+    "appender": ("delete", lambda c: (lambda append: lambda: append(
+        ROWS.with_columns(pl.col("k") + 1000)))(c.appender(TABLE))),
 }
 
 
