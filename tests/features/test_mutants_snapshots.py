@@ -153,6 +153,8 @@ def test_a_redo_east_of_utc_replaces_exactly_its_days(seen):
 def test_latest_snapshot_is_the_last_day_held_in_the_tables_zone(seen, zone):
     spec = table_spec(lambda inputs, days: snapshots(days, zone, inputs), zone=zone)
     assert latest_snapshot(seen, spec, day(0)) is None  # no table yet
+    refresh_feature_table(seen, spec, [])  # an empty range: the table, no rows
+    assert seen.catalog.exists(TABLE) and latest_snapshot(seen, spec, day(0)) is None
     refresh_feature_table(seen, spec, parts(0, 1, 2, 3))  # snapshots of days 1..4
     for after in (day(0), day(4), day(9)):  # one older, the latest itself, none that recent
         assert latest_snapshot(seen, spec, after) == day(4), after

@@ -90,11 +90,13 @@ def test_read_gives_none_without_a_table_or_rows_and_else_the_latest_days_rows(
     assert state.read(catalog, TABLE) is None  # a table without rows keeps no state
 
     name = state.state_table(TABLE)
-    catalog.append(name, rows([1, 2, 3], [1.0, 2.0, 3.0]).with_columns(pl.Series(
-        STATE_AS_OF, [D, D + timedelta(days=3), D + timedelta(days=3)])))
+    carried(catalog, D + timedelta(days=3), [2, 3], [2.0, 3.0])
     found = state.read(catalog, TABLE)
     assert found is not None and found.as_of == D + timedelta(days=3)
     assert_frame_equal(found.rows.collect().sort("cid"), rows([2, 3], [2.0, 3.0]))
+    # rows of another day appended by another write: not what `write` wrote, not used
+    catalog.append(name, rows([1], [1.0]).with_columns(pl.lit(D).alias(STATE_AS_OF)))
+    assert state.read(catalog, TABLE) is None
 
 
 def test_write_registers_the_table_replaces_its_rows_and_returns_them_as_stored(
