@@ -177,7 +177,13 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
         # test_incremental_snapshots.py (2 minutes), which reach state.py only through
         # refresh_feature_table, test_idempotent_reruns.py and test_pipeline.py (whole pipelines)
         ["tests/features/test_mutants_state.py", "tests/test_mutants_progress.py",
-         "tests/test_progress_marks.py", "tests/governance/test_progress_rows.py"]),
+         "tests/test_progress_marks.py", "tests/governance/test_progress_rows.py",
+         # a kept state's trust on real Delta tables (the whole-lakehouse cases left out)
+         *(f"tests/features/test_state_trust.py::test_{t}" for t in (
+             "a_state_stays_trusted_after_a_vacuum_and_not_after_an_append",
+             "a_state_whose_rows_are_not_those_its_record_says_is_not_used",
+             "written_by_passes_commits_that_change_no_data_and_stops_at_one_that_does")),
+         "tests/test_redated_days.py::test_current_sources_are_those_read_as_current_versions"]),
     "feature-windows": (  # issue 15: window features from sparse per-day aggregates
         ["lakehouse_ml/features/incremental.py"],
         # its functions against a day-by-day reference (hypothesis: a few seconds per mutant);
