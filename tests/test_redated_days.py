@@ -90,6 +90,8 @@ def test_current_sources_are_those_read_as_current_versions() -> None:
     assert "customers" in current_sources(DOMAIN, tables["customer_engagement"])
     assert current_sources(DOMAIN, tables["customer_support"]) == {"customers", "tickets"}
     assert current_sources(DOMAIN, "silver.customers") == {"customers"}
+    for aggregate in DOMAIN.aggregates:  # an aggregate reads its inputs' silver tables
+        assert current_sources(DOMAIN, aggregate.table) == set(aggregate.inputs) != set()
 
 
 @pytest.mark.parametrize("kept", ["2025-06-01", "2024-12-01"])

@@ -8,8 +8,10 @@ and test_incremental_snapshots.py: minutes)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -145,3 +147,56 @@ def test_start_deletes_a_state_holding_a_day_late_data_touched(
     assert state.start(catalog, TABLE, [D + timedelta(days=4)], touched) == (None, None)
     assert catalog.read(state.state_table(TABLE)).is_empty()
     assert state.read(catalog, TABLE) is None
+
+
+def _state_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.name == "lakehouse_ml.features.state" and r.levelno == logging.WARNING]
+
+
+def _garble(catalog: Catalog, same_size: bool) -> None:
+    files = sorted(Path(catalog.location(state.state_table(TABLE))).rglob("*.parquet"))
+    assert files
+    for file in files:
+        file.write_bytes(b"\x17" * file.stat().st_size if same_size else b"garbage")
+
+
+@pytest.mark.parametrize("same_size", [True, False])
+def test_damaged_state_files_are_reported_and_the_table_emptied_then_written_anew(
+        catalog: Catalog, caplog: pytest.LogCaptureFixture, same_size: bool) -> None:
+    carried(catalog, D, [1, 2], [1.0, 2.0])
+    _garble(catalog, same_size)
+    with caplog.at_level(logging.WARNING):
+        assert state.read(catalog, TABLE) is None
+    name = state.state_table(TABLE)
+    [warning] = _state_warnings(caplog)
+    assert warning.startswith(f"{name}: kept state not used, ")
+    assert "data files damaged" in warning
+    assert "; emptied it: the refresh builds from its inputs instead" in warning
+    assert catalog.read(name).height == 0  # emptied, not dropped: the log is sound
+    assert state.read(catalog, TABLE) is None  # no rows: no state, nothing to report
+    assert len(_state_warnings(caplog)) == 1
+    carried(catalog, D + timedelta(days=1), [3], [3.0])
+    found = state.read(catalog, TABLE)
+    assert found is not None and found.as_of == D + timedelta(days=1)
+    assert_frame_equal(found.rows.collect(), rows([3], [3.0]))
+
+
+def test_a_state_whose_log_cannot_be_read_loses_its_files_and_is_written_anew(
+        catalog: Catalog, caplog: pytest.LogCaptureFixture) -> None:
+    carried(catalog, D, [1, 2], [1.0, 2.0])
+    name = state.state_table(TABLE)
+    location = Path(catalog.location(name))
+    last = sorted((location / "_delta_log").glob("*.json"))[-1]
+    last.write_text("{not json")
+    with caplog.at_level(logging.WARNING):
+        assert state.read(catalog, TABLE) is None
+    [warning] = _state_warnings(caplog)
+    assert warning.startswith(f"{name}: kept state not used, unreadable (")
+    assert "; deleted its files: the refresh builds from its inputs instead" in warning
+    assert not (location / "_delta_log").exists()
+    assert not list(location.rglob("*.parquet"))
+    carried(catalog, D, [4], [4.0])
+    found = state.read(catalog, TABLE)
+    assert found is not None and found.as_of == D
+    assert_frame_equal(found.rows.collect(), rows([4], [4.0]))
