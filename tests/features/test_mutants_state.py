@@ -15,6 +15,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from deltalake import DeltaTable
+from deltalake.exceptions import DeltaError
 from polars.testing import assert_frame_equal
 
 from lakehouse_ml.catalog import Catalog
@@ -189,10 +191,14 @@ def test_a_state_whose_log_cannot_be_read_loses_its_files_and_is_written_anew(
     location = Path(catalog.location(name))
     last = sorted((location / "_delta_log").glob("*.json"))[-1]
     last.write_text("{not json")
+    with pytest.raises(DeltaError) as raised:  # what reading it raises: named in the warning
+        DeltaTable(str(location))
+    said = str(raised.value).strip().splitlines()[0]
     with caplog.at_level(logging.WARNING):
         assert state.read(catalog, TABLE) is None
     [warning] = _state_warnings(caplog)
-    assert warning.startswith(f"{name}: kept state not used, unreadable (")
+    assert warning.startswith(
+        f"{name}: kept state not used, unreadable ({type(raised.value).__name__}: {said});")
     assert "; deleted its files: the refresh builds from its inputs instead" in warning
     assert not (location / "_delta_log").exists()
     assert not list(location.rglob("*.parquet"))
