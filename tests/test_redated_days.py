@@ -59,14 +59,28 @@ def test_a_key_first_valid_or_given_another_signup_redoes_from_its_earliest_sign
     assert redated_days(catalog, CUSTOMERS, DAYS[1:2], ["UTC"]) == [date(2025, 7, 1)]
     # a plan change re-sends the same signup: nothing moves; a new signup: its own day
     assert redated_days(catalog, CUSTOMERS, DAYS[2:], ["UTC"]) == [date(2026, 3, 3)]
-    # the first batch, once the later ones are in: key 1 is dated the same elsewhere, key 2 is
-    # not (its earlier signup counts), key 4 is there only
-    assert redated_days(catalog, CUSTOMERS, DAYS[:1], ["UTC"]) == [date(2025, 7, 1)]
+    # the first batch, as if it landed after the later ones: it holds no key's latest version
+    # but key 4's, which is first known there (keys 1 and 2: current versions unchanged)
+    assert redated_days(catalog, CUSTOMERS, DAYS[:1], ["UTC"]) == [date(2025, 9, 1)]
     assert earliest_touched_day(catalog, DOMAIN, DAYS[1:2], {"customers"}) == date(2025, 7, 1)
     # a table reading the customers' versions as of each snapshot (the profile) counts the
     # records from their event time only
     assert earliest_touched_day(catalog, DOMAIN, DAYS[1:2], {"customers"}, set()) == date(
         2026, 3, 2)
+
+
+def test_a_signup_moved_back_to_an_earlier_one_redoes_from_it(
+    settings: Settings, catalog: Catalog
+) -> None:
+    # first known, moved later, moved back to the first: each redoes from 2025-06-01
+    for day, signup in zip(DAYS, ("2025-06-01", "2026-02-01", "2025-06-01"), strict=True):
+        _land(settings, day, _line(1, signup, day))
+        _refresh(catalog, settings, day)
+        assert redated_days(catalog, CUSTOMERS, [day], ["UTC"]) == [date(2025, 6, 1)], day
+    # an older version landing late changes no current version
+    _land(settings, "2026-03-04", _line(1, "2024-01-01", "2026-02-27"))
+    _refresh(catalog, settings, "2026-03-04")
+    assert redated_days(catalog, CUSTOMERS, ["2026-03-04"], ["UTC"]) == []
 
 
 def test_a_source_without_effective_dates_has_none(settings: Settings, catalog: Catalog

@@ -59,23 +59,27 @@ def earliest_touched_day(catalog: Catalog, domain: Domain, batches: Sequence[str
 
 def redated_days(catalog: Catalog, source: Source, batches: Sequence[str],
                  zones: Collection[str]) -> list[date]:
-    """The earliest day (in any of `zones`) of the `source.effective_dates` values of each key
-    whose valid versions in `batches` date it anew: its first valid version, or a value none of
-    its valid versions outside `batches` had (a customer re-sent with another signup_date, or
-    first known, after quarantined records, with a signup_date long before its updated_at). Old
-    and new values count, so the snapshots a key leaves are redone as well as those it enters.
-    Empty when the source declares no effective dates or no key of `batches` is redated.
+    """The earliest day (in any of `zones`) of the `source.effective_dates` values, before and
+    after, of each key whose current version `batches` re-dated: the key's latest valid
+    version (by `sequence_by`, else event time) outside `batches` against its latest valid
+    version overall, i.e. what silver held before and holds now. A key first known (its earlier
+    records quarantined, say, with a signup_date long before its updated_at), one re-sent with
+    another signup_date, or moved back to an earlier one, counts; a plan change re-sending the
+    same signup_date, or an older version arriving late, does not. Old and new values count,
+    so the snapshots a key leaves are redone as well as those it enters. Versions tied at the
+    latest with different values count as changed. Empty when the source declares no effective
+    dates or no key of `batches` is re-dated.
 
-    Valid: not in the source's quarantine. A re-landed file's earlier content counts as
-    versions outside `batches`: its effective dates are in the source's moves table
-    (`medallion.moves`), the only place they are kept once the file's new content replaced
-    them. Reads the key, batch and effective-date columns of bronze and the moves table."""
+    Valid: not in the source's quarantine. A re-landed file's earlier content counts as held
+    before: its effective dates are in the source's moves table (`medallion.moves`), the only
+    place they are kept once the file's new content replaced them. Reads the key, batch,
+    sequence and effective-date columns of bronze and the moves table."""
     if not source.effective_dates or not catalog.exists(source.bronze_table):
         return []
     keys, lineage = list(source.primary_key), ["_batch_id", "_record_id"]
-    dated = list(source.effective_dates)
-    bronze = catalog.scan(source.bronze_table).select(
-        *lineage, *(typed_column(c, source.schema[c]) for c in dict.fromkeys([*keys, *dated])))
+    dated, order = list(source.effective_dates), source.sequence_by or source.event_time
+    bronze = catalog.scan(source.bronze_table).select(*lineage, *(
+        typed_column(c, source.schema[c]) for c in dict.fromkeys([*keys, order, *dated])))
     if catalog.exists(source.quarantine_table):
         bronze = bronze.join(catalog.scan(source.quarantine_table).select(lineage),
                              on=lineage, how="anti")
@@ -85,16 +89,27 @@ def redated_days(catalog: Catalog, source: Source, batches: Sequence[str],
         return []
     days = {f"{c} {zone}": day_of(c, source.schema[c], zone) for c in dated for zone in zones}
     versions = bronze.join(touched.lazy(), on=keys, how="semi").select(
-        *keys, fresh.alias("_new"), **days)
+        *keys, order, fresh.alias("_new"), **days)
+    latest = pl.col(order) == pl.col(order).max().over(keys)
+    before = versions.filter(~pl.col("_new")).filter(latest).select(*keys, *days)
     moves = moves_table(source)
     if catalog.exists(moves) and set(dated) <= set(catalog.schema(moves)):
-        left = catalog.scan(moves).filter(fresh).select(*keys, pl.lit(False).alias("_new"),
-                                                         **days)
-        versions = pl.concat([versions, left])
-    values = (versions.unpivot(list(days), index=[*keys, "_new"])
-              .filter(pl.col("value").is_not_null()))
+        before = pl.concat([before, catalog.scan(moves).filter(fresh).select(*keys, **days)])
+    was, now = (_values(frame, keys, list(days)) for frame in (
+        before, versions.filter(latest).select(*keys, *days)))
     by = [*keys, "variable", "value"]
-    old = values.filter(~pl.col("_new")).select(by).unique()
-    redated = values.filter(pl.col("_new")).join(old, on=by, how="anti").select(keys).unique()
-    found = values.join(redated, on=keys, how="semi").select(pl.col("value").min()).collect()
+    redated = pl.concat([
+        now.join(was, on=by, how="anti").select(keys),
+        was.join(now, on=by, how="anti").select(keys),
+        *(frame.group_by(*keys, "variable").len().filter(pl.col("len") > 1).select(keys)
+          for frame in (was, now)),
+    ]).unique()
+    found = (pl.concat([was, now]).join(redated, on=keys, how="semi")
+             .select(pl.col("value").min()).collect())
     return [d for d in found.to_series().to_list() if d is not None]
+
+
+def _values(frame: pl.LazyFrame, keys: list[str], columns: list[str]) -> pl.LazyFrame:
+    """(keys, variable: the column, value) of `frame`'s non-null `columns`, each once."""
+    return (frame.unpivot(columns, index=keys).filter(pl.col("value").is_not_null())
+            .unique())
