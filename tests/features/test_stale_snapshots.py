@@ -53,22 +53,34 @@ def _week(settings: Settings) -> pl.DataFrame:
     return Catalog(settings.root, settings.env).read("gold.vessel_week").sort("feature_ts")
 
 
+@pytest.fixture(scope="module")
+def first_days(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One crossing a day (15:00 UTC, New York's same day) from 11-01 to 11-20 landed in
+    `landing` and refreshed in one run into `daily`: the same for every move (only `LATE`
+    differs), so run once for the module; each test copies both."""
+    folder = tmp_path_factory.mktemp("ferry")
+    for i, day in enumerate(DAYS[:-1]):
+        land(folder / "landing", "crossings", day, [_crossing(i, f"{day}T15:00:00Z")])
+    assert materialize(lakehouse(folder, "daily", folder / "landing"), DAYS[:-1],
+                       domain=DOMAIN).success
+    return folder
+
+
 @pytest.mark.parametrize("move", sorted(MOVES))
 def test_a_key_moved_by_old_late_data_redoes_every_snapshot_it_changes(
-    tmp_path: Path, move: str
+    first_days: Path, tmp_path: Path, move: str
 ) -> None:
     """One crossing a day (15:00 UTC, New York's same day) from 11-01 to 11-20; 11-21 lands a
     crossing of its own and one moved (`MOVES`). Refreshed day by day (11-01 .. 11-20 in one
-    run, then 11-21) the feature table equals one backfill of the 21 days, and the snapshots
-    around the old day count the crossing where it now is."""
+    run, `first_days`, then 11-21) the feature table equals one backfill of the 21 days, and
+    the snapshots around the old day count the crossing where it now is."""
     landing = tmp_path / "landing"
-    for i, day in enumerate(DAYS[:-1]):
-        land(landing, "crossings", day, [_crossing(i, f"{day}T15:00:00Z")])
+    shutil.copytree(first_days / "landing", landing)
+    shutil.copytree(first_days / "daily", tmp_path / "daily")
     [(key, departed_at)] = MOVES[move].items()
     land(landing, "crossings", LATE, [_crossing(20, f"{LATE}T15:00:00Z"),
                                       _crossing(int(key[1:]), departed_at)])
     daily, backfill = (lakehouse(tmp_path, name, landing) for name in ("daily", "backfill"))
-    assert materialize(daily, DAYS[:-1], domain=DOMAIN).success
     assert materialize(daily, [LATE], domain=DOMAIN).success
     assert materialize(backfill, DAYS, domain=DOMAIN).success
 
@@ -102,6 +114,23 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return landing
 
 
+@pytest.fixture(scope="module")
+def first_batches(generated: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first 39 landing days at once: bronze → gold by the engine, then engagement
+    (stateful: a state kept) and recency refreshed over them, in a lakehouse `lake`. The same
+    for every move (the moves land with `OLD` and `RECENT` only), so built once for the
+    module; each test copies it."""
+    lake = tmp_path_factory.mktemp("first-batches") / "lake"
+    catalog = Catalog(str(lake), "dev")
+    client = FeatureEngineeringClient(catalog)
+    _medallion(catalog, generated, BATCHES[:-2])
+    touched = earliest_touched_day(catalog, CHURN, BATCHES[:-2])
+    for spec in (ENGAGEMENT, RECENCY):
+        refresh_feature_table(client, spec, BATCHES[:-2], touched)
+    client.close()
+    return lake
+
+
 def _events(landing: Path, batch: str) -> list[dict]:
     [part] = (landing / "events" / batch).glob("part-*.json")
     return [json.loads(line) for line in part.read_text().splitlines()]
@@ -129,14 +158,15 @@ def _table(client: FeatureEngineeringClient, spec: FeatureTableSpec) -> pl.DataF
 
 @pytest.mark.parametrize("move", ["out of an old day", "into an old day"])
 def test_stateful_and_plain_tables_refreshed_day_by_day_equal_one_backfill(
-    generated: Path, tmp_path: Path, move: str
+    generated: Path, first_batches: Path, tmp_path: Path, move: str
 ) -> None:
     """40 customers x 41 days. Day by day: the first 39 landing days at once (a state kept),
     then `OLD` lands a purchase moved 30 days (out of 01-10 to `OLD`'s day, or from the day
     before into 01-10), then `RECENT` one moved 3 days. The old move touches a day the kept
     state holds: the refresh deletes it, builds from the inputs and keeps a new one (in 30-day
     chunks); the recent move starts from that one. Engagement (stateful) and recency (plain)
-    then equal, bit for bit, twin tables refreshed once over the 41 days."""
+    then equal, bit for bit, twin tables refreshed once over the 41 days. The first 39 days
+    are `first_batches`' (copied)."""
     landing = tmp_path / "landing"
     shutil.copytree(generated, landing)
     old_day = CHURN_START + timedelta(days=9)  # 01-10, 30 days before OLD
@@ -147,15 +177,12 @@ def test_stateful_and_plain_tables_refreshed_day_by_day_equal_one_backfill(
     recent_day = date.fromisoformat(RECENT) - timedelta(days=3)
     _relanded(landing, RECENT, _purchase(landing, recent_day.isoformat()),
               date.fromisoformat(RECENT))
+    shutil.copytree(first_batches, tmp_path / "lake")
     catalog = Catalog(str(tmp_path / "lake"), "dev")
     client = FeatureEngineeringClient(catalog)
     given: list[date | None] = []
     stateful = _spying(ENGAGEMENT, given)
 
-    _medallion(catalog, landing, BATCHES[:-2])
-    touched = earliest_touched_day(catalog, CHURN, BATCHES[:-2])
-    for spec in (stateful, RECENCY):
-        refresh_feature_table(client, spec, BATCHES[:-2], touched)
     kept = state.read(catalog, ENGAGEMENT.table)
     assert kept is not None and kept.as_of > old_day
 
