@@ -106,6 +106,10 @@ def test_day_by_day_equals_a_backfill_when_data_arrive_out_of_order(tmp_path: Pa
     # the re-sent customer's none before its new signup
     stamps = backfilled["dev.gold.customer_profile"]["feature_ts"].dt.date().to_list()
     assert date.fromisoformat(gap) + timedelta(days=1) in stamps
+    # none before the first day's (customers signed up long before it create none)
+    for table in ("profile", "engagement", "recency", "support"):
+        first = backfilled[f"dev.gold.customer_{table}"]["feature_ts"].min()
+        assert first.date() == START + timedelta(days=1), table
     engagement = backfilled["dev.gold.customer_engagement"]
     first = engagement.filter(pl.col("customer_id") == NEW_CUSTOMER)["feature_ts"].min()
     assert first.date() == date.fromisoformat(DAYS[1]) + timedelta(days=1)

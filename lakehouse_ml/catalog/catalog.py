@@ -447,6 +447,16 @@ class Catalog:
     def history(self, text: str | TableName, limit: int | None = None) -> list[dict[str, Any]]:
         return self.lake.history(self._visible(text)[1], limit)
 
+    def partition_range(self, text: str | TableName, column: str) -> tuple[Any, Any] | None:
+        """(least, greatest) value of the table's partition column `column` (`Lake.
+        partition_range`: from its log), or None without rows; needs SELECT, as a read."""
+        name, uri = self._readable(text, "partition_range", column=column)
+        return self.lake.partition_range(uri, column)
+
+    def partitioned_by(self, text: str | TableName) -> list[str]:
+        """The table's partition columns (its metadata)."""
+        return self.lake.partition_columns(self._visible(text)[1])
+
     def changes(
         self, text: str | TableName, since: int, columns: Sequence[str]
     ) -> tuple[pl.DataFrame, pl.DataFrame, int]:

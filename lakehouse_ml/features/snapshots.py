@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -44,52 +45,65 @@ class SnapshotReport:
     """Per-feature statistics of the snapshot rows written."""
 
 
+class Held(NamedTuple):
+    """The first and the last snapshot day a feature table holds."""
+
+    first: date
+    last: date
+
+
 def snapshot_days(partition_days: Sequence[str], earliest_touched: date | None,
-                  first_day: date | None = None, held: date | None = None) -> list[date]:
+                  first_day: date | None = None, held: Held | None = None) -> list[date]:
     """The snapshot days a refresh of `partition_days` redoes, ascending and contiguous.
 
     Landing day P completes the data of P, so it yields the snapshot of P + 1 (stamped
     P + 1 00:00 in the table's zone; a zone west of UTC completes local day P only with
     landing day P + 1, whose first hours redo it as late data do). Records for an earlier day
     X (`earliest_touched`: the earliest data day the refreshed batches changed, a day a key
-    moved out of included) change every snapshot after X, however old X is, so the days
-    start at X + 1 and run to the latest snapshot the table holds (`held`), however late
-    (a day landed out of order, a file landed late in an old day's folder): the snapshots a
-    backfill computes from the same data. `first_day`, the snapshot of the first partition
-    (the earliest a backfill computes), bounds that start: no snapshot before it is redone or
-    created by late data (None: no bound). The days between `held` and the first of
-    `partition_days` (days nothing landed on, whose partitions built nothing) are built too,
-    as a backfill over them builds them. No partition days (an empty range): none."""
+    moved out of included) change every snapshot after X, however old X is: the days redone
+    start at X + 1 and run to the last snapshot the table holds (`held`), however late (a day
+    landed out of order, a file landed late in an old day's folder), the snapshots a backfill
+    computes from the same data. Late data redo snapshots, they create none before those the
+    table holds (none before this run's first when it holds none: a backfill on an empty
+    lakehouse builds its own range, whatever the signup dates of the customers it meets), nor
+    before `first_day`, the snapshot of the first partition (None: no bound). The days
+    between the last held and the first of `partition_days` (days nothing landed on, whose
+    partitions built nothing) are built too, as a backfill over them builds them. No partition
+    days (an empty range): none."""
     if not partition_days:
         return []
     first, last = (date.fromisoformat(p) + DAY for p in
                    (min(partition_days), max(partition_days)))
+    if held is not None:  # a start after the day following the last held moves back to it
+        first = min(first, held.last + DAY if first_day is None else
+                    max(held.last + DAY, first_day))
     if earliest_touched is not None:
-        late = earliest_touched + DAY
-        late = late if first_day is None else max(late, first_day)
+        bounds = [earliest_touched + DAY, first if held is None else held.first]
+        late = max(*bounds, *([] if first_day is None else [first_day]))
         first = min(first, late)
-        if held is not None and late <= held:
-            last = max(last, held)
-    if held is not None:  # a start after the day following the latest held moves back to it
-        first = min(first, held + DAY if first_day is None else max(held + DAY, first_day))
+        if held is not None and late <= held.last:
+            last = max(last, held.last)
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-def latest_snapshot(client: FeatureEngineeringClient, spec: FeatureTableSpec, after: date
-                    ) -> date | None:
-    """The day of the latest snapshot the feature table holds (its stamp's date in the table's
-    zone), None when the table is missing or has no rows. Reads the timestamp column of the
-    snapshots from `after` on first (a daily refresh: the partitions of the last days only),
-    and of every snapshot only when none is that recent."""
-    if not client.catalog.exists(spec.table):
+def held_snapshots(client: FeatureEngineeringClient, spec: FeatureTableSpec) -> Held | None:
+    """The first and last snapshot days the feature table holds (its stamps' dates in the
+    table's zone), None when the table is missing or has no rows. From the Delta log when the
+    table is partitioned by its timestamp (as `refresh_feature_table` creates it: no data file
+    read), else from the timestamp column."""
+    catalog, column = client.catalog, spec.timestamp_key
+    if not catalog.exists(spec.table):
         return None
-    column = pl.col(spec.timestamp_key)
-    table = client.catalog.scan(spec.table)
-    found = table.filter(column >= snapshot_time(after, spec.zone)).select(column.max()).collect()
-    if found.item() is None:
-        found = table.select(column.max()).collect()
-    stamp = found.item()
-    return None if stamp is None else stamp.astimezone(ZoneInfo(spec.zone)).date()
+    if column in catalog.partitioned_by(spec.table):
+        found = catalog.partition_range(spec.table, column)
+    else:
+        stamps = pl.col(column)
+        found = catalog.scan(spec.table).select(
+            stamps.min().alias("first"), stamps.max().alias("last")).collect().row(0)
+    if found is None or found[0] is None:
+        return None
+    zone = ZoneInfo(spec.zone)
+    return Held(*(stamp.astimezone(zone).date() for stamp in found))
 
 
 def unbuilt(client: FeatureEngineeringClient, spec: FeatureTableSpec,
@@ -195,8 +209,7 @@ def refresh_feature_table(
     was touched since; `state.start` deletes one that was, and the build reads its inputs),
     and its new state is written after a chunk's snapshots when it is `keep_every` days
     newer than the state kept (`state.due`; a later refresh starts from the older one)."""
-    held = None if not partition_days else latest_snapshot(
-        client, spec, date.fromisoformat(min(partition_days)))
+    held = held_snapshots(client, spec) if partition_days else None
     days = snapshot_days(partition_days, earliest_touched, first_day, held)
     statistics = FeatureStatistics([f.name for f in spec.features])
     rows = 0

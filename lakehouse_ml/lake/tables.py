@@ -284,6 +284,21 @@ class Lake:
     def history(self, uri: str, limit: int | None = None) -> list[dict[str, Any]]:
         return self.table(uri).history(limit)
 
+    def partition_columns(self, uri: str) -> list[str]:
+        return list(self.table(uri).metadata().partition_columns)
+
+    def partition_range(self, uri: str, column: str) -> tuple[Any, Any] | None:
+        """The least and greatest value of the partition column `column` over the table's live
+        files, from its log (no data file is read); None when it has no file or no value.
+        ValueError when the table is not partitioned by `column`."""
+        if column not in self.partition_columns(uri):
+            raise ValueError(f"{uri} is not partitioned by {column!r}")
+        files = pl.DataFrame(self.table(uri).get_add_actions(flatten=True))
+        if files.is_empty():
+            return None
+        values = files.get_column(f"partition.{column}")
+        return None if values.null_count() == values.len() else (values.min(), values.max())
+
     def changed_files(self, uri: str, since: int) -> tuple[list[str], list[str], int]:
         """(data files the commits after version `since` added, data files they removed, the
         latest version), from the commits' add and remove actions whose `dataChange` is true:

@@ -25,6 +25,7 @@ from lakehouse_ml.features.incremental import (
 )
 from lakehouse_ml.features.snapshots import (
     AS_OF,
+    Held,
     check_stamps,
     refresh_feature_table,
     snapshot_days,
@@ -297,54 +298,65 @@ def test_day_chunks_refuses_a_size_below_one(size):
 
 # --- snapshot_days ----------------------------------------------------------------------------
 
-@settings(max_examples=200, deadline=None, database=None)
+@settings(max_examples=300, deadline=None, database=None)
 @given(parts=st.lists(st.integers(0, 30), max_size=6),
        touched=st.one_of(st.none(), st.integers(-10, 40)),
        first_day=st.one_of(st.none(), st.integers(-10, 40)),
-       held=st.one_of(st.none(), st.integers(-10, 45)))
+       held=st.one_of(st.none(), st.tuples(st.integers(-10, 45), st.integers(0, 20))))
 def test_snapshot_days_equal_a_set_of_wanted_days(parts, touched, first_day, held):
-    """The days after each partition day; those after the earliest touched day up to the
-    last built or held (`held`: the table's latest snapshot); those between the latest held
-    and the first built (days whose partitions built nothing); none of the last two before
+    """The days after each partition day; those between the last held (`held`: the table's
+    first and last snapshots) and the first built (days whose partitions built nothing); those
+    after the earliest touched day up to the last built or held, but none before the first
+    held (none before the first built when none is held); none of the last two before
     `first_day`; filled into one contiguous range."""
+    kept = None if held is None else Held(day(held[0]), day(held[0] + held[1]))
     got = snapshot_days([day(p).isoformat() for p in parts],
                         None if touched is None else day(touched),
-                        None if first_day is None else day(first_day),
-                        None if held is None else day(held))
+                        None if first_day is None else day(first_day), kept)
     if not parts:
         assert got == []
         return
     wanted = {p + 1 for p in parts}
     bounded = lambda days: {i for i in days if first_day is None or i >= first_day}  # noqa: E731
-    if touched is not None:
-        wanted |= bounded(range(touched + 1, max(max(parts) + 1, -99 if held is None else held)
-                                + 1))
     if held is not None:
-        wanted |= bounded(range(held + 1, min(wanted)))
+        wanted |= bounded(range(held[0] + held[1] + 1, min(wanted)))
+    if touched is not None:
+        lowest = min(wanted) if held is None else held[0]
+        last = max(max(parts) + 1, -99 if held is None else held[0] + held[1])
+        wanted |= bounded(range(max(touched + 1, lowest), last + 1))
     assert got == [day(i) for i in range(min(wanted), max(wanted) + 1)]
 
 
 def test_snapshot_days_examples():
-    parts = ["2026-03-10", "2026-03-12"]
+    parts, held = ["2026-03-10", "2026-03-12"], Held(date(2026, 3, 1), date(2026, 3, 10))
     assert snapshot_days(parts, None) == [date(2026, 3, d) for d in (11, 12, 13)]
-    assert snapshot_days(parts, date(2026, 3, 5)) == [date(2026, 3, d) for d in range(6, 14)]
-    assert snapshot_days(parts, date(2026, 3, 5), date(2026, 3, 8)) == [
+    assert snapshot_days(parts, date(2026, 3, 5), None, held) == [
+        date(2026, 3, d) for d in range(6, 14)]
+    assert snapshot_days(parts, date(2026, 3, 5), date(2026, 3, 8), held) == [
         date(2026, 3, d) for d in range(8, 14)]
     # late data bounded after the partitions' first snapshot: no change
-    assert snapshot_days(parts, date(2026, 3, 5), date(2026, 3, 12)) == [
+    assert snapshot_days(parts, date(2026, 3, 5), date(2026, 3, 12), held) == [
         date(2026, 3, d) for d in (11, 12, 13)]
-    assert snapshot_days(parts, date(2026, 3, 11)) == [date(2026, 3, d) for d in (11, 12, 13)]
+    assert snapshot_days(parts, date(2026, 3, 11), None, held) == [
+        date(2026, 3, d) for d in (11, 12, 13)]
     assert snapshot_days([], date(2026, 3, 5)) == []
     # late data under snapshots the table holds redo them all (a day landed out of order)
-    assert snapshot_days(["2026-03-10"], date(2026, 3, 10), None, date(2026, 3, 14)) == [
+    held = Held(date(2026, 3, 2), date(2026, 3, 14))
+    assert snapshot_days(["2026-03-10"], date(2026, 3, 10), None, held) == [
         date(2026, 3, d) for d in range(11, 15)]
-    assert snapshot_days(["2026-03-10"], None, None, date(2026, 3, 14)) == [date(2026, 3, 11)]
+    assert snapshot_days(["2026-03-10"], None, None, held) == [date(2026, 3, 11)]
+    # late data older than the first snapshot held redo from it, create none before it
+    assert snapshot_days(["2026-03-13"], date(2026, 2, 1), None, held) == [
+        date(2026, 3, d) for d in range(2, 15)]
+    # none held: a backfill builds its own range, whatever the late data
+    assert snapshot_days(parts, date(2026, 2, 1)) == [date(2026, 3, d) for d in (11, 12, 13)]
     # after days whose partitions built nothing: their snapshots too
-    assert snapshot_days(["2026-03-10"], None, None, date(2026, 3, 8)) == [
+    held = Held(date(2026, 3, 2), date(2026, 3, 8))
+    assert snapshot_days(["2026-03-10"], None, None, held) == [
         date(2026, 3, d) for d in (9, 10, 11)]
-    assert snapshot_days(["2026-03-10"], None, date(2026, 3, 10), date(2026, 3, 8)) == [
+    assert snapshot_days(["2026-03-10"], None, date(2026, 3, 10), held) == [
         date(2026, 3, d) for d in (10, 11)]
-    assert snapshot_days([], date(2026, 3, 5), None, date(2026, 3, 1)) == []
+    assert snapshot_days([], date(2026, 3, 5), None, held) == []
 
 
 # --- check_stamps -----------------------------------------------------------------------------

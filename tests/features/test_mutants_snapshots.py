@@ -19,8 +19,9 @@ from lakehouse_ml.features import FeatureEngineeringClient, state
 from lakehouse_ml.features.errors import FeatureStoreError
 from lakehouse_ml.features.snapshots import (
     AS_OF,
+    Held,
     check_stamps,
-    latest_snapshot,
+    held_snapshots,
     refresh_feature_table,
 )
 from lakehouse_ml.features.state import STATE_AS_OF, Carried, StatefulBuild
@@ -114,7 +115,9 @@ def test_a_stateful_builder_is_given_its_inputs_days_state_and_keep_day(seen):
 def test_a_plain_builder_reads_its_inputs_and_leaves_a_state_table_alone(seen):
     state.write(seen.catalog, TABLE, Carried(pl.LazyFrame({"k": [1]}), day(3)), "old", "team:x")
     spec = table_spec(lambda inputs, days: snapshots(days, "UTC", inputs))
-    refresh_feature_table(seen, spec, parts(5), earliest_touched=day(1))
+    refresh_feature_table(seen, spec, parts(1))  # snapshot of day 2 held
+    assert refresh_feature_table(seen, spec, parts(5), earliest_touched=day(1)).days == [
+        day(i) for i in range(2, 7)]
     assert stored_state(seen) == (day(3), 1)  # not the plain builder's: not started nor deleted
     assert seen.read_table(TABLE).sort("ts", "k")["v"].to_list() == [
         day(i).day * 10 + 3 + k for i in range(2, 7) for k in (1, 2)]
@@ -122,6 +125,7 @@ def test_a_plain_builder_reads_its_inputs_and_leaves_a_state_table_alone(seen):
 
 def test_late_data_redo_no_snapshot_before_the_first_day(seen):
     spec = table_spec(lambda inputs, days: snapshots(days, "UTC", inputs))
+    refresh_feature_table(seen, spec, parts(0, 1, 2, 3))  # snapshots of days 1..4 held
     report = refresh_feature_table(seen, spec, parts(4), earliest_touched=day(0),
                                    first_day=day(3))
     assert report.days == [day(3), day(4), day(5)]
@@ -150,22 +154,33 @@ def test_a_redo_east_of_utc_replaces_exactly_its_days(seen):
 
 
 @pytest.mark.parametrize("zone", ["UTC", "Asia/Tokyo"])  # Tokyo: stamps the UTC day before
-def test_latest_snapshot_is_the_last_day_held_in_the_tables_zone(seen, zone):
+@pytest.mark.parametrize("partitioned", [True, False])
+def test_held_snapshots_are_the_first_and_last_days_in_the_tables_zone(seen, zone, partitioned):
     spec = table_spec(lambda inputs, days: snapshots(days, zone, inputs), zone=zone)
-    assert latest_snapshot(seen, spec, day(0)) is None  # no table yet
+    assert held_snapshots(seen, spec) is None  # no table yet
+    if not partitioned:  # a table made elsewhere, not partitioned by its timestamp
+        seen.create_table(TABLE, ["k"], schema=snapshots([], zone, {INPUT: pl.LazyFrame()})
+                          .with_columns(pl.col("ts").alias(AS_OF)).collect_schema(),
+                          timeseries_column="ts")
     refresh_feature_table(seen, spec, [])  # an empty range: the table, no rows
-    assert seen.catalog.exists(TABLE) and latest_snapshot(seen, spec, day(0)) is None
-    refresh_feature_table(seen, spec, parts(0, 1, 2, 3))  # snapshots of days 1..4
-    for after in (day(0), day(4), day(9)):  # one older, the latest itself, none that recent
-        assert latest_snapshot(seen, spec, after) == day(4), after
+    assert seen.catalog.exists(TABLE) and held_snapshots(seen, spec) is None
+    assert ("ts" in seen.catalog.partitioned_by(TABLE)) is partitioned
+    refresh_feature_table(seen, spec, parts(2, 3, 4))  # snapshots of days 3..5
+    assert held_snapshots(seen, spec) == Held(day(3), day(5))
 
 
 def test_a_refresh_of_an_older_day_redoes_up_to_the_latest_held_and_fills_gaps(seen):
     spec = table_spec(lambda inputs, days: snapshots(days, "UTC", inputs))
-    refresh_feature_table(seen, spec, parts(0, 1, 2, 3, 4, 5))  # snapshots of days 1..6
+    # none held: late data create no snapshot before the run's first
+    assert refresh_feature_table(seen, spec, parts(2, 3, 4, 5), earliest_touched=day(-30)
+                                 ).days == [day(i) for i in range(3, 7)]
+    refresh_feature_table(seen, spec, parts(0, 1))  # snapshots of days 1..6 held
     # late data of day 2 with a refresh of day 2 (landed again): every later snapshot held
     assert refresh_feature_table(seen, spec, parts(2), earliest_touched=day(2)).days == [
         day(i) for i in range(3, 7)]
+    # older than the first held: from it
+    assert refresh_feature_table(seen, spec, parts(4), earliest_touched=day(-9)).days == [
+        day(i) for i in range(1, 7)]
     # no data changed: its own snapshot only
     assert refresh_feature_table(seen, spec, parts(2)).days == [day(3)]
     # days 6..8 built nothing (nothing landed): a refresh of day 9 builds their snapshots too
