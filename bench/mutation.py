@@ -52,6 +52,8 @@ _LAKE = ["tests/test_lake_evolution.py", "tests/test_delta_semantics.py",
          "tests/test_mutants_lake.py",
          "tests/governance/test_reproduce_hash.py::"
          "test_damaged_files_names_what_vacuum_deleted_or_a_rewrite_changed",
+         # the handles kept per table (each open replays the log)
+         "tests/test_lake_handles.py",
          # written_by, drop, damaged_files' footers, a commit conflict named (real writers)
          "tests/test_lake_commit_conflict.py", "tests/features/test_mutants_state.py",
          *(f"tests/features/test_state_trust.py::test_{t}" for t in (
