@@ -122,3 +122,16 @@ def test_a_relanded_file_counts_the_dates_its_earlier_content_left(
     assert sorted(catalog.read(CUSTOMERS.silver_table)["signup_date"].to_list()) == sorted(
         [date.fromisoformat(kept), date(2026, 2, 25)])
     assert redated_days(catalog, CUSTOMERS, DAYS[:1], ["UTC"]) == [date(2025, 1, 1)]
+
+
+def test_versions_tied_at_the_latest_with_other_dates_count_as_changed(
+    settings: Settings, catalog: Catalog
+) -> None:
+    # two versions at one updated_at: which one silver holds is decided by landing order
+    _land(settings, DAYS[0], _line(1, "2025-06-01", DAYS[0]), _line(1, "2025-08-01", DAYS[0]))
+    _refresh(catalog, settings, DAYS[0])
+    # a third at the same updated_at, with one of the two dates: the same dates before and
+    # after, but the one held may change: re-dated from the earliest of them
+    _land(settings, DAYS[1], _line(1, "2025-06-01", DAYS[0]))
+    _refresh(catalog, settings, DAYS[1])
+    assert redated_days(catalog, CUSTOMERS, DAYS[1:2], ["UTC"]) == [date(2025, 6, 1)]

@@ -78,8 +78,9 @@ def redated_days(catalog: Catalog, source: Source, batches: Sequence[str],
         return []
     keys, lineage = list(source.primary_key), ["_batch_id", "_record_id"]
     dated, order = list(source.effective_dates), source.sequence_by or source.event_time
-    bronze = catalog.scan(source.bronze_table).select(*lineage, *(
-        typed_column(c, source.schema[c]) for c in dict.fromkeys([*keys, order, *dated])))
+    texts = [c for c in dict.fromkeys([order, *dated]) if c not in keys]  # typed once filtered
+    bronze = catalog.scan(source.bronze_table).select(
+        *lineage, *(typed_column(k, source.schema[k]) for k in keys), *texts)
     if catalog.exists(source.quarantine_table):
         bronze = bronze.join(catalog.scan(source.quarantine_table).select(lineage),
                              on=lineage, how="anti")
@@ -88,7 +89,8 @@ def redated_days(catalog: Catalog, source: Source, batches: Sequence[str],
     if touched.is_empty():
         return []
     days = {f"{c} {zone}": day_of(c, source.schema[c], zone) for c in dated for zone in zones}
-    versions = bronze.join(touched.lazy(), on=keys, how="semi").select(
+    versions = bronze.join(touched.lazy(), on=keys, how="semi").with_columns(
+        typed_column(c, source.schema[c]) for c in texts).select(
         *keys, order, fresh.alias("_new"), **days)
     latest = pl.col(order) == pl.col(order).max().over(keys)
     before = versions.filter(~pl.col("_new")).filter(latest).select(*keys, *days)
