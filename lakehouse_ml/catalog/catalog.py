@@ -450,8 +450,8 @@ class Catalog:
     def partition_range(self, text: str | TableName, column: str) -> tuple[Any, Any] | None:
         """(least, greatest) value of the table's partition column `column` (`Lake.
         partition_range`: from its log), or None without rows; needs SELECT, as a read."""
-        name, uri = self._readable(text, "partition_range", column=column)
-        return self.lake.partition_range(uri, column)
+        return self.lake.partition_range(
+            self._readable(text, "partition_range", column=column)[1], column)
 
     def partitioned_by(self, text: str | TableName) -> list[str]:
         """The table's partition columns (its metadata)."""

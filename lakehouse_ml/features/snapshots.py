@@ -74,12 +74,11 @@ def snapshot_days(partition_days: Sequence[str], earliest_touched: date | None,
         return []
     first, last = (date.fromisoformat(p) + DAY for p in
                    (min(partition_days), max(partition_days)))
+    lowest = first_day or date.min
     if held is not None:  # a start after the day following the last held moves back to it
-        first = min(first, held.last + DAY if first_day is None else
-                    max(held.last + DAY, first_day))
+        first = min(first, max(held.last + DAY, lowest))
     if earliest_touched is not None:
-        bounds = [earliest_touched + DAY, first if held is None else held.first]
-        late = max(*bounds, *([] if first_day is None else [first_day]))
+        late = max(earliest_touched + DAY, first if held is None else held.first, lowest)
         first = min(first, late)
         if held is not None and late <= held.last:
             last = max(last, held.last)

@@ -122,8 +122,9 @@ def record_moves(
     catalog.create_table(moves_table(source), moves_schema(source), TableInfo(
         owner=source.owner, tags={"layer": "silver"},
         column_tags={k: tags[k] for k in keys if k in tags},
-        comment=f"{source.silver_name} keys whose event time a later version changed: the "
-        "time each left and the batch that moved it."))
+        comment=f"{source.silver_name} keys whose event time a later version changed, or "
+        "whose re-landed file's earlier content was withdrawn: the time (and effective dates) "
+        "each left and the batch that moved it."))
     schema = moves_schema(source)
     moves = elsewhere.with_columns(
         pl.col(source.event_time).alias(MOVED_FROM),

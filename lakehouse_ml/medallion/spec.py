@@ -101,9 +101,9 @@ class Source:
     effective_dates: tuple[str, ...] = ()
     """Date or datetime columns that place a key's effect on feature snapshots besides its
     event time (a customer's `signup_date`: snapshots hold the customer from that day on). A
-    key's first valid version, or one whose value none of the key's earlier valid versions had,
-    changes every snapshot from the key's earliest such value on (old or new), whatever its
-    event time: `medallion.changes.earliest_touched_day` redoes them."""
+    batch that makes a key known, or changes the value of its current version (the latest
+    valid one), changes every snapshot from the earlier of the old and new values on,
+    whatever its event time: `medallion.changes.redated_days` finds them."""
     ignore: tuple[str, ...] = ()
     """Glob patterns (on the file name) of landed files that are not data, e.g. `("*.crc",)`;
     names starting with `_` or `.` and ending in `.tmp` are always ignored (in-progress files)."""
