@@ -226,6 +226,6 @@ def refresh_feature_table(
         del frame  # not held under the state's write and the publication
         if kept is not None and state.due(kept_as_of, kept.as_of, spec.build.keep_every):
             carried = state.write(client.catalog, spec.table, kept, spec.build.description,
-                                  spec.owner)
+                                  spec.owner, spec.entity_keys)
             kept_as_of = kept.as_of
     return SnapshotReport(days, rows, version, client.publish_table(spec.table), statistics)

@@ -224,12 +224,17 @@ def start(catalog: Catalog, table: str, days: Sequence[date], earliest_touched: 
     return usable(stored, days, None), None if stored is None else stored.as_of
 
 
-def write(catalog: Catalog, table: str, state: Carried, description: str, owner: str
-          ) -> Carried:
-    """Replace the kept state of `table`'s builder with `state`; returns it as now stored."""
+def write(catalog: Catalog, table: str, state: Carried, description: str, owner: str,
+          sort_by: Sequence[str] = ()) -> Carried:
+    """Replace the kept state of `table`'s builder with `state`, its rows sorted by the columns
+    `sort_by` (the feature table's entity keys: a build reading the state one range of keys at
+    a time then decodes only that range's row groups, `lake.tables.ROW_GROUP_ROWS`); returns
+    it as now stored."""
     name = state_table(table)
-    rows = state.rows.with_columns(pl.lit(state.as_of).alias(STATE_AS_OF)).collect(
-        engine="streaming")
+    rows = (state.rows.sort(sort_by) if sort_by else state.rows).with_columns(
+        pl.lit(state.as_of).alias(STATE_AS_OF)).collect(engine="streaming")
+    if sort_by:  # delta-rs writes the chunks of a frame in parallel, interleaving them
+        rows = rows.rechunk()
     if not catalog.exists(name):
         catalog.create_table(name, rows.schema, TableInfo(
             owner=owner, comment=f"Kept state of {table}'s builder: {description}",

@@ -22,7 +22,13 @@ from urllib.parse import unquote
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
-from deltalake import CommitProperties, DeltaTable, QueryBuilder, write_deltalake
+from deltalake import (
+    CommitProperties,
+    DeltaTable,
+    QueryBuilder,
+    WriterProperties,
+    write_deltalake,
+)
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 from deltalake.fs import DeltaStorageHandler
 from pyarrow import fs as pafs
@@ -58,6 +64,18 @@ def _keep(handles: OrderedDict[str, tuple[tuple[object, ...], DeltaTable]], uri:
 
 
 os.register_at_fork(after_in_child=_forget_opened)  # a handle belongs to its process
+
+
+ROW_GROUP_ROWS = 131_072
+"""Most rows in one Parquet row group of a data file, in every write (append, overwrite, MERGE,
+DELETE, OPTIMIZE). A reader filtering a range of a column the file is sorted by (the feature
+builders read their inputs one range of customers at a time) decodes only the row groups whose
+statistics overlap the range, so the smaller the groups the less it decodes beside its range.
+delta-rs' default, 1,048,576 rows, made each 20,000-customer range of the engagement build at
+50,000 customers decode about a million rows of its neighbours' (bench/RESULTS.md, issue 15).
+Smaller groups than this cost footer metadata and compression for little gain."""
+
+_WRITER = WriterProperties(max_row_group_size=ROW_GROUP_ROWS)
 
 
 class WriteConflict(CommitFailedError):
@@ -236,7 +254,7 @@ class Lake:
             uri, arrow.cast(pa.schema(fields)), mode="error", name=name,
             description=description, storage_options=self.storage_options,
             partition_by=list(partition_by) or None,
-            configuration=dict(properties) if properties else None,
+            configuration=dict(properties) if properties else None, writer_properties=_WRITER,
         )
         return 0
 
@@ -432,7 +450,8 @@ class Lake:
         with _conflicts(label):
             write_deltalake(dt, self._conformed(dt, label, df, evolve),
                             schema_mode="merge" if evolve else None,
-                            commit_properties=properties, **options)
+                            commit_properties=properties, writer_properties=_WRITER,
+                            **options)
         return self._wrote(uri, dt)
 
     def append(self, uri: str, df: pl.DataFrame, *, label: str, evolve: bool = False) -> int:
@@ -448,7 +467,8 @@ class Lake:
         def append(df: pl.DataFrame) -> int:
             dt.update_incremental()
             with _conflicts(label):
-                write_deltalake(dt, self._conformed(dt, label, df, False), mode="append")
+                write_deltalake(dt, self._conformed(dt, label, df, False), mode="append",
+                                writer_properties=_WRITER)
             return dt.version()
 
         return append
@@ -482,6 +502,7 @@ class Lake:
         merger = dt.merge(
             self._conformed(dt, label, df, evolve), predicate=on, source_alias="s",
             target_alias="t", merge_schema=evolve, streamed_exec=False,
+            writer_properties=_WRITER,
         )
         metrics = merger.when_matched_update_all(predicate=update_when)
         with _conflicts(label):
@@ -504,7 +525,7 @@ class Lake:
         WriteConflict naming `label` (default: `uri`)."""
         dt = self._for_write(uri)
         with _conflicts(label or uri):
-            metrics = dt.delete(predicate)
+            metrics = dt.delete(predicate, writer_properties=_WRITER)
         self._wrote(uri, dt)
         return metrics
 
@@ -515,7 +536,9 @@ class Lake:
         dt = self._open(uri)
         partitions = set(dt.metadata().partition_columns)
         columns = [c for c in zorder_by if c not in partitions]
-        return dt.optimize.z_order(columns) if columns else dt.optimize.compact()
+        if columns:
+            return dt.optimize.z_order(columns, writer_properties=_WRITER)
+        return dt.optimize.compact(writer_properties=_WRITER)
 
     def purge_log(self, uri: str) -> int:
         """Checkpoint the table's latest version and delete every log entry before it, so
