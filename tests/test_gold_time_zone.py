@@ -12,12 +12,15 @@ from pathlib import Path
 
 import pandera.polars as pa
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
+from deltalake import DeltaTable
 from pandera.engines import polars_engine as pe
 
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.config import Settings
 from lakehouse_ml.ingest.bronze import ingest
+from lakehouse_ml.medallion import gold as gold_module
 from lakehouse_ml.medallion.changes import earliest_touched_day
 from lakehouse_ml.medallion.days import day_of, span
 from lakehouse_ml.medallion.gold import build_aggregate
@@ -104,6 +107,21 @@ def test_local_days_are_equal_day_by_day_and_in_one_backfill(tmp_path: Path) -> 
     assert gold(daily).equals(gold(backfill))
     # 2026-03-10T03:30Z is 23:30 on 03-09 in New York: it counts on local day 2026-03-09
     assert gold(daily).select("origin", "day", "trips").rows() == LOCAL_DAYS
+
+
+def test_gold_is_written_in_row_groups_of_at_most_row_group_rows(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Feature builders read a gold table one range of keys at a time: its files' row groups
+    are capped (`lake.ROW_GROUP_ROWS`, two here) so such a read decodes only its range's."""
+    monkeypatch.setattr(gold_module, "ROW_GROUP_ROWS", 2)
+    landing = tmp_path / "landing"
+    day, trips = next(iter(LANDED.items()))
+    land(landing, "trips", day, [{"trip_id": t, "origin": o, "departed_at": at}
+                                 for t, o, at in trips])
+    settings = lakehouse(tmp_path, "lake", landing)
+    assert materialize(settings, [day], domain=TRIPS).success
+    files = DeltaTable(Catalog(settings.root, settings.env).location("gold.trips_per_day"))
+    assert [pq.read_metadata(f).num_row_groups for f in files.file_uris()] == [2]  # 3 rows
 
 
 def test_an_unknown_time_zone_is_refused_at_declaration() -> None:

@@ -1,21 +1,20 @@
-"""Every write of the lake caps a data file's Parquet row groups at `ROW_GROUP_ROWS` rows
-(issue 15: with delta-rs' default of 1,048,576, each 20,000-customer range of the engagement
-build decoded its neighbours' rows too): create with rows, overwrite, append, the appender,
-MERGE and DELETE (which rewrite the files they touch) and OPTIMIZE (compaction and Z-order).
-Real Delta tables; the row groups read from the files' footers."""
+"""Parquet row groups of the lake's writes (issue 15). An overwrite given `row_group_rows` (the
+gold aggregates and the kept states, read one range of customers at a time) and OPTIMIZE ZORDER
+BY cap a file's row groups at that many rows (`ROW_GROUP_ROWS`), with delta-rs' default codec
+for that operation restated (writer properties without one write uncompressed files); every
+other write keeps delta-rs' defaults (1,048,576 rows, snappy), and a cap that is not a positive
+number fails before writing. Real Delta tables; row groups and codecs read from the footers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
-from deltalake import DeltaTable
+from deltalake import DeltaTable, write_deltalake
 
-from lakehouse_ml.lake import Lake
-from lakehouse_ml.lake.tables import ROW_GROUP_ROWS
+from lakehouse_ml.lake import ROW_GROUP_ROWS, Lake
 
 SCHEMA = pl.Schema({"k": pl.Int64, "v": pl.Int64})
 ROWS = 2 * ROW_GROUP_ROWS + 7
@@ -26,58 +25,68 @@ def _rows(start: int = 0, count: int = ROWS) -> pl.DataFrame:
     return pl.DataFrame({"k": keys, "v": keys * 3})
 
 
+def _footers(uri: str) -> list[pq.FileMetaData]:
+    return [pq.read_metadata(file) for file in DeltaTable(uri).file_uris()]
+
+
 def _groups(uri: str) -> list[int]:
-    """Rows per row group of each live data file, over the table's files."""
-    table = DeltaTable(uri)
-    sizes = []
-    for file in table.file_uris():
-        meta = pq.read_metadata(file)
-        sizes.extend(meta.row_group(i).num_rows for i in range(meta.num_row_groups))
-    return sizes
+    """Rows per row group, over the table's live data files."""
+    return [meta.row_group(i).num_rows for meta in _footers(uri)
+            for i in range(meta.num_row_groups)]
 
 
-def _overwrite(lake: Lake, uri: str) -> None:
-    lake.overwrite(uri, _rows(), label="t")
+def _codecs(uri: str) -> set[str]:
+    """The compression codecs of every column chunk of the table's live data files."""
+    return {meta.row_group(i).column(j).compression for meta in _footers(uri)
+            for i in range(meta.num_row_groups) for j in range(meta.num_columns)}
 
 
-def _append(lake: Lake, uri: str) -> None:
-    lake.append(uri, _rows(), label="t")
-
-
-def _appender(lake: Lake, uri: str) -> None:
-    lake.appender(uri, label="t")(_rows())
-
-
-def _merge(lake: Lake, uri: str) -> None:  # one key updated: the file holding it is rewritten
-    lake.append(uri, _rows(), label="t")
-    lake.merge(uri, pl.DataFrame({"k": [5], "v": [-1]}), label="t", keys=["k"])
-
-
-def _delete(lake: Lake, uri: str) -> None:  # one row deleted: its file is rewritten
-    lake.append(uri, _rows(), label="t")
-    lake.delete(uri, '"k" = 5')
-
-
-def _compact(lake: Lake, uri: str) -> None:  # small files compacted into one of ROWS rows
-    for start in range(0, ROWS, ROWS // 4 + 1):
-        lake.append(uri, _rows(start, min(ROWS // 4 + 1, ROWS - start)), label="t")
-    lake.optimize(uri)
-
-
-def _zorder(lake: Lake, uri: str) -> None:
-    lake.append(uri, _rows(), label="t")
-    lake.append(uri, _rows(ROWS), label="t")
-    lake.optimize(uri, ["k"])
-
-
-@pytest.mark.parametrize("write", [_overwrite, _append, _appender, _merge, _delete, _compact,
-                                   _zorder])
-def test_every_write_caps_row_groups(tmp_path: Path, write: Callable[[Lake, str], None]
-                                     ) -> None:
+def _table(tmp_path: Path) -> tuple[Lake, str]:
     lake, uri = Lake(), str(tmp_path / "t")
     lake.create(uri, SCHEMA, name="t")
-    write(lake, uri)
+    return lake, uri
+
+
+def test_an_overwrite_given_a_cap_writes_small_snappy_row_groups(tmp_path: Path) -> None:
+    lake, uri = _table(tmp_path)
+    lake.overwrite(uri, _rows(), label="t", row_group_rows=ROW_GROUP_ROWS)
     groups = _groups(uri)
-    assert sum(groups) >= ROWS - 1  # the rows are there (a DELETE took one)
-    assert max(groups) <= ROW_GROUP_ROWS
-    assert len(groups) >= 3  # ROWS need three groups at least
+    assert sum(groups) == ROWS and max(groups) <= ROW_GROUP_ROWS and len(groups) >= 3
+    assert _codecs(uri) == {"SNAPPY"}
+    lake.overwrite(uri, _rows(0, 10), label="t", predicate='"k" < 10', row_group_rows=1000)
+    groups = _groups(uri)  # replaceWhere rewrites the touched file's other rows with the cap
+    assert sum(groups) == ROWS and max(groups) == 1000
+
+
+def test_zorder_writes_small_zstd_row_groups_and_compaction_keeps_defaults(tmp_path: Path) -> None:
+    lake, uri = _table(tmp_path)
+    for start in (0, ROWS):
+        write_deltalake(uri, _rows(start).to_arrow(), mode="append")
+    lake.optimize(uri, ["k"])
+    groups = _groups(uri)
+    assert sum(groups) == 2 * ROWS and max(groups) <= ROW_GROUP_ROWS
+    assert _codecs(uri) == {"ZSTD"}  # delta-rs' OPTIMIZE codec, restated
+    other, compacted = Lake(), str(tmp_path / "c")
+    other.create(compacted, SCHEMA, name="c")
+    for start in range(0, ROWS, ROWS // 4 + 1):
+        write_deltalake(compacted, _rows(start, min(ROWS // 4 + 1, ROWS - start)).to_arrow(),
+                        mode="append")
+    other.optimize(compacted)
+    assert _groups(compacted) == [ROWS] and _codecs(compacted) == {"ZSTD"}
+
+
+def test_other_writes_keep_delta_rs_defaults(tmp_path: Path) -> None:
+    lake, uri = _table(tmp_path)
+    lake.overwrite(uri, _rows(), label="t")
+    assert _groups(uri) == [ROWS] and _codecs(uri) == {"SNAPPY"}
+    lake.append(uri, _rows(ROWS), label="t")
+    lake.merge(uri, pl.DataFrame({"k": [5], "v": [-1]}), label="t", keys=["k"])
+    assert sorted(_groups(uri)) == [ROWS, ROWS] and _codecs(uri) == {"SNAPPY"}
+
+
+@pytest.mark.parametrize("cap", [0, -5])
+def test_a_cap_that_is_not_a_positive_number_fails_before_writing(tmp_path: Path, cap: int) -> None:
+    lake, uri = _table(tmp_path)
+    with pytest.raises(ValueError, match=rf"row_group_rows must be a positive .* not {cap}"):
+        lake.overwrite(uri, _rows(0, 3), label="t", row_group_rows=cap)
+    assert DeltaTable(uri).version() == 0

@@ -505,13 +505,16 @@ class Catalog:
     def overwrite(
         self, text: str | TableName, df: pl.DataFrame, *, predicate: str | None = None,
         evolve: bool = False, commit_metadata: Mapping[str, Any] | None = None,
+        row_group_rows: int | None = None,
     ) -> int:
-        """`commit_metadata`: entries of the commit's `commitInfo` (`Lake.written_by`)."""
+        """`commit_metadata`: entries of the commit's `commitInfo` (`Lake.written_by`);
+        `row_group_rows`: see `Lake.overwrite`."""
         name, uri, owners = self._rows_writable(
             text, "overwrite", RowWrite(df, replaces=True, where=predicate))
         return self._table_written(name, uri, self.lake.overwrite(
             uri, df, label=str(name), predicate=self._narrowed(name, owners, predicate),
-            evolve=evolve, commit_metadata=commit_metadata), df.columns)
+            evolve=evolve, commit_metadata=commit_metadata, row_group_rows=row_group_rows),
+            df.columns)
 
     def merge(
         self, text: str | TableName, df: pl.DataFrame, *, keys: Sequence[str],

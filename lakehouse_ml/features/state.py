@@ -31,6 +31,7 @@ from deltalake.exceptions import DeltaError
 from lakehouse_ml.catalog import Catalog
 from lakehouse_ml.catalog.registry import TableInfo
 from lakehouse_ml.governance.privileges import PermissionDenied
+from lakehouse_ml.lake import ROW_GROUP_ROWS
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +229,7 @@ def write(catalog: Catalog, table: str, state: Carried, description: str, owner:
           sort_by: Sequence[str] = ()) -> Carried:
     """Replace the kept state of `table`'s builder with `state`, its rows sorted by the columns
     `sort_by` (the feature table's entity keys: a build reading the state one range of keys at
-    a time then decodes only that range's row groups, `lake.tables.ROW_GROUP_ROWS`); returns
+    a time then decodes only that range's row groups, of `lake.ROW_GROUP_ROWS`); returns
     it as now stored."""
     name = state_table(table)
     rows = (state.rows.sort(sort_by) if sort_by else state.rows).with_columns(
@@ -239,6 +240,6 @@ def write(catalog: Catalog, table: str, state: Carried, description: str, owner:
         catalog.create_table(name, rows.schema, TableInfo(
             owner=owner, comment=f"Kept state of {table}'s builder: {description}",
             column_comments={STATE_AS_OF: "last day of data the rows hold"}))
-    catalog.overwrite(name, rows, commit_metadata={
+    catalog.overwrite(name, rows, row_group_rows=ROW_GROUP_ROWS, commit_metadata={
         WRITTEN_BY: {"as_of": state.as_of.isoformat(), "rows": rows.height}})
     return Carried(catalog.scan(name).drop(STATE_AS_OF), state.as_of)

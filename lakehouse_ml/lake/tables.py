@@ -67,15 +67,27 @@ os.register_at_fork(after_in_child=_forget_opened)  # a handle belongs to its pr
 
 
 ROW_GROUP_ROWS = 131_072
-"""Most rows in one Parquet row group of a data file, in every write (append, overwrite, MERGE,
-DELETE, OPTIMIZE). A reader filtering a range of a column the file is sorted by (the feature
-builders read their inputs one range of customers at a time) decodes only the row groups whose
-statistics overlap the range, so the smaller the groups the less it decodes beside its range.
-delta-rs' default, 1,048,576 rows, made each 20,000-customer range of the engagement build at
-50,000 customers decode about a million rows of its neighbours' (bench/RESULTS.md, issue 15).
-Smaller groups than this cost footer metadata and compression for little gain."""
+"""Most rows in one Parquet row group of the files a write makes when asked for small groups:
+an overwrite given `row_group_rows` (the gold aggregates and the kept states, which the feature
+builders read one range of customers at a time) and OPTIMIZE ZORDER BY (whose point is range
+pruning). A reader filtering a range of a column the files are sorted by decodes only the row
+groups whose statistics overlap it; with delta-rs' default of 1,048,576 rows, each
+20,000-customer range of the engagement build at 50,000 customers decoded about a million rows
+of its neighbours' (bench/RESULTS.md, issue 15). Not for every write: bronze's text columns
+compress worse in small groups (events: 26 MiB against 22 MiB a million rows) and nothing reads
+them by ranges."""
 
-_WRITER = WriterProperties(max_row_group_size=ROW_GROUP_ROWS)
+
+def _small_groups(rows: int | None, compression: str) -> WriterProperties | None:
+    """Writer properties capping row groups at `rows` (None: delta-rs' defaults). Given
+    properties replace all of delta-rs' own, so its default `compression` for that operation
+    is restated: without it the files are written uncompressed (2.8 times the bytes).
+    Raises ValueError for a cap that is not a positive number of rows."""
+    if rows is None:
+        return None
+    if rows <= 0:
+        raise ValueError(f"row_group_rows must be a positive number of rows, not {rows!r}")
+    return WriterProperties(max_row_group_size=rows, compression=compression)
 
 
 class WriteConflict(CommitFailedError):
@@ -254,7 +266,7 @@ class Lake:
             uri, arrow.cast(pa.schema(fields)), mode="error", name=name,
             description=description, storage_options=self.storage_options,
             partition_by=list(partition_by) or None,
-            configuration=dict(properties) if properties else None, writer_properties=_WRITER,
+            configuration=dict(properties) if properties else None,
         )
         return 0
 
@@ -450,8 +462,7 @@ class Lake:
         with _conflicts(label):
             write_deltalake(dt, self._conformed(dt, label, df, evolve),
                             schema_mode="merge" if evolve else None,
-                            commit_properties=properties, writer_properties=_WRITER,
-                            **options)
+                            commit_properties=properties, **options)
         return self._wrote(uri, dt)
 
     def append(self, uri: str, df: pl.DataFrame, *, label: str, evolve: bool = False) -> int:
@@ -467,8 +478,7 @@ class Lake:
         def append(df: pl.DataFrame) -> int:
             dt.update_incremental()
             with _conflicts(label):
-                write_deltalake(dt, self._conformed(dt, label, df, False), mode="append",
-                                writer_properties=_WRITER)
+                write_deltalake(dt, self._conformed(dt, label, df, False), mode="append")
             return dt.version()
 
         return append
@@ -476,11 +486,16 @@ class Lake:
     def overwrite(
         self, uri: str, df: pl.DataFrame, *, label: str, predicate: str | None = None,
         evolve: bool = False, commit_metadata: Mapping[str, Any] | None = None,
+        row_group_rows: int | None = None,
     ) -> int:
         """Replace the whole table, or only the rows matching `predicate` (replaceWhere).
-        `commit_metadata`: entries of the commit's `commitInfo` (see `written_by`)."""
+        `commit_metadata`: entries of the commit's `commitInfo` (see `written_by`).
+        `row_group_rows`: most rows in a Parquet row group of the new files (`ROW_GROUP_ROWS`
+        for a table read by ranges of a key; default delta-rs' 1,048,576); not positive:
+        ValueError."""
         return self._write(uri, df, label=label, evolve=evolve, mode="overwrite",
-                           predicate=predicate, commit_metadata=commit_metadata)
+                           predicate=predicate, commit_metadata=commit_metadata,
+                           writer_properties=_small_groups(row_group_rows, "SNAPPY"))
 
     def merge(
         self, uri: str, df: pl.DataFrame, *, label: str, keys: Sequence[str],
@@ -502,7 +517,6 @@ class Lake:
         merger = dt.merge(
             self._conformed(dt, label, df, evolve), predicate=on, source_alias="s",
             target_alias="t", merge_schema=evolve, streamed_exec=False,
-            writer_properties=_WRITER,
         )
         metrics = merger.when_matched_update_all(predicate=update_when)
         with _conflicts(label):
@@ -525,20 +539,22 @@ class Lake:
         WriteConflict naming `label` (default: `uri`)."""
         dt = self._for_write(uri)
         with _conflicts(label or uri):
-            metrics = dt.delete(predicate, writer_properties=_WRITER)
+            metrics = dt.delete(predicate)
         self._wrote(uri, dt)
         return metrics
 
     def optimize(self, uri: str, zorder_by: Sequence[str] = ()) -> dict[str, Any]:
         """OPTIMIZE: Z-order each partition by `zorder_by` less the table's partition columns
         (Delta refuses to Z-order by a partition column: each partition holds one value of
-        it), or compaction only when no column is left. Returns delta-rs' metrics."""
+        it), in row groups of at most `ROW_GROUP_ROWS`, or compaction only when no column is
+        left. Returns delta-rs' metrics."""
         dt = self._open(uri)
         partitions = set(dt.metadata().partition_columns)
         columns = [c for c in zorder_by if c not in partitions]
-        if columns:
-            return dt.optimize.z_order(columns, writer_properties=_WRITER)
-        return dt.optimize.compact(writer_properties=_WRITER)
+        if columns:  # delta-rs' OPTIMIZE compresses with zstd by default
+            return dt.optimize.z_order(columns,
+                                       writer_properties=_small_groups(ROW_GROUP_ROWS, "ZSTD"))
+        return dt.optimize.compact()
 
     def purge_log(self, uri: str) -> int:
         """Checkpoint the table's latest version and delete every log entry before it, so

@@ -16,6 +16,7 @@ from datetime import date
 import polars as pl
 
 from lakehouse_ml.catalog import Catalog, TableInfo
+from lakehouse_ml.lake import ROW_GROUP_ROWS
 from lakehouse_ml.lake.predicates import in_list
 from lakehouse_ml.medallion.days import day_of, on_days
 from lakehouse_ml.medallion.moves import vacated_days
@@ -85,5 +86,6 @@ def build_aggregate(
     version = catalog.version(aggregate.table)
     if days:
         predicate = in_list(aggregate.day_column, [d.isoformat() for d in days])
-        version = catalog.overwrite(aggregate.table, frame, predicate=predicate)
+        version = catalog.overwrite(aggregate.table, frame, predicate=predicate,
+                                    row_group_rows=ROW_GROUP_ROWS)  # read by customer ranges
     return GoldReport(days, frame.height, version, frame)

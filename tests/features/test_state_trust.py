@@ -17,7 +17,9 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
+from deltalake import DeltaTable
 from polars.testing import assert_frame_equal
 
 from lakehouse_ml.catalog import Catalog
@@ -240,10 +242,13 @@ def test_drop_deletes_a_table_whose_log_is_corrupt_so_one_can_be_created_there(
 
 
 def test_the_kept_state_is_stored_in_entity_key_order(head: tuple[Path, Path],
-                                                      tmp_path: Path) -> None:
-    """The engagement state is written sorted by the feature table's entity keys, so a build
-    reading it one range of customers at a time decodes only those row groups; `state.write`
-    sorts rows given in any order by `sort_by`."""
+                                                      tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engagement state is written sorted by the feature table's entity keys, in row groups
+    of at most `ROW_GROUP_ROWS` (two here), so a build reading it one range of customers at a
+    time decodes only those row groups; `state.write` sorts rows given in any order by
+    `sort_by`."""
+    monkeypatch.setattr(state, "ROW_GROUP_ROWS", 2)
     _, lake = head
     stored = Catalog(str(lake), "dev").read(STATE)
     assert stored.height > 1 and stored[churn.KEY].is_sorted()
@@ -252,3 +257,5 @@ def test_the_kept_state_is_stored_in_entity_key_order(head: tuple[Path, Path],
     state.write(catalog, "gold.sorted", state.Carried(rows, date(2026, 1, 1)), "t", "team:ml",
                 ["k"])
     assert catalog.read(state.state_table("gold.sorted"))["k"].to_list() == [0, 1, 1, 2, 3]
+    files = DeltaTable(catalog.location(state.state_table("gold.sorted"))).file_uris()
+    assert [pq.read_metadata(f).num_row_groups for f in files] == [3]
