@@ -56,6 +56,7 @@ _LAKE = ["tests/test_lake_evolution.py", "tests/test_delta_semantics.py",
          "tests/test_lake_handles.py",
          # written_by, drop, damaged_files' footers, a commit conflict named (real writers)
          "tests/test_lake_commit_conflict.py", "tests/features/test_mutants_state.py",
+         "tests/test_lake_row_groups.py",  # row groups capped where ranges are read
          *(f"tests/features/test_state_trust.py::test_{t}" for t in (
              "written_by_passes_commits_that_change_no_data_and_stops_at_one_that_does",
              "a_state_stays_trusted_after_a_vacuum_and_not_after_an_append",
@@ -191,7 +192,8 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
          *(f"tests/features/test_state_trust.py::test_{t}" for t in (
              "a_state_stays_trusted_after_a_vacuum_and_not_after_an_append",
              "a_state_whose_rows_are_not_those_its_record_says_is_not_used",
-             "written_by_passes_commits_that_change_no_data_and_stops_at_one_that_does")),
+             "written_by_passes_commits_that_change_no_data_and_stops_at_one_that_does",
+             "state_write_sorts_rows_by_the_keys_in_capped_row_groups")),
          "tests/test_redated_days.py::test_current_sources_are_those_read_as_current_versions"]),
     "feature-windows": (  # issue 15: window features from sparse per-day aggregates
         ["lakehouse_ml/features/incremental.py"],

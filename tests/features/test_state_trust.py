@@ -241,17 +241,19 @@ def test_drop_deletes_a_table_whose_log_is_corrupt_so_one_can_be_created_there(
     assert lake.read(uri).to_dicts() == [{"p": "z", "a": 3}]
 
 
-def test_the_kept_state_is_stored_in_entity_key_order(head: tuple[Path, Path],
-                                                      tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    """The engagement state is written sorted by the feature table's entity keys, in row groups
-    of at most `ROW_GROUP_ROWS` (two here), so a build reading it one range of customers at a
-    time decodes only those row groups; `state.write` sorts rows given in any order by
-    `sort_by`."""
-    monkeypatch.setattr(state, "ROW_GROUP_ROWS", 2)
+def test_the_kept_state_is_stored_in_entity_key_order(head: tuple[Path, Path]) -> None:
+    """The engagement state is written sorted by the feature table's entity keys, so a build
+    reading it one range of customers at a time decodes only those row groups."""
     _, lake = head
     stored = Catalog(str(lake), "dev").read(STATE)
     assert stored.height > 1 and stored[churn.KEY].is_sorted()
+
+
+def test_state_write_sorts_rows_by_the_keys_in_capped_row_groups(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`state.write` sorts rows given in any order by `sort_by`, in row groups of at most
+    `ROW_GROUP_ROWS` rows (two here)."""
+    monkeypatch.setattr(state, "ROW_GROUP_ROWS", 2)
     catalog = Catalog(str(tmp_path / "lake"), "dev")
     rows = pl.LazyFrame({"k": [3, 1, 2, 1, 0], "p": [0, 9, 0, 1, 4]})
     state.write(catalog, "gold.sorted", state.Carried(rows, date(2026, 1, 1)), "t", "team:ml",
