@@ -90,3 +90,9 @@ def test_a_cap_that_is_not_a_positive_number_fails_before_writing(tmp_path: Path
     with pytest.raises(ValueError, match=rf"row_group_rows must be a positive .* not {cap}"):
         lake.overwrite(uri, _rows(0, 3), label="t", row_group_rows=cap)
     assert DeltaTable(uri).version() == 0
+
+
+def test_the_smallest_cap_is_one_row_a_group(tmp_path: Path) -> None:
+    lake, uri = _table(tmp_path)
+    lake.overwrite(uri, _rows(0, 3), label="t", row_group_rows=1)
+    assert _groups(uri) == [1, 1, 1]
