@@ -1,7 +1,8 @@
 """Exact results of `lakehouse_ml.lake` (tables and schema) on real Delta tables, written for
 the survivors and *no tests* mutants of the `lake` mutation group (bench/MUTATION.md, issue 8):
 which data files a range of commits added and removed, reading those files, VACUUM, purging the
-log, and the schema checks' edges."""
+log, and the schema checks' edges; a partition column's range and the values a predicate
+matches, from the log and DataFusion; table properties set and compared."""
 
 from __future__ import annotations
 
@@ -324,3 +325,45 @@ def test_a_table_on_an_object_store_is_read_and_written_with_the_storage_options
         first.removeprefix(f"{uri}/")]
     assert lake.damaged_files(uri, 1) == {first: "deleted"}
     assert lake.read(uri).rows() == [("a b", 1)]
+
+
+def test_partition_range_reads_the_least_and_greatest_partition_value_from_the_log(
+        tmp_path: Path) -> None:
+    lake, uri = _partitioned(tmp_path)
+    assert lake.partition_columns(uri) == ["p"]
+    assert lake.partition_range(uri, "p") is None  # no file yet
+    with pytest.raises(ValueError, match=r"TAX is not partitioned by 'a'"):
+        lake.partition_range(uri, "a")
+    lake.append(uri, pl.DataFrame({"p": ["m", "c", "x"], "a": [1, 2, 3]}), label="t")
+    assert lake.partition_range(uri, "p") == ("c", "x")
+    lake.delete(uri, "p = 'x'")
+    assert lake.partition_range(uri, "p") == ("c", "m")  # live files only
+    nulls, other = Lake(), str(tmp_path / "n")
+    nulls.create(other, SCHEMA, name="n", partition_by=["p"])
+    nulls.append(other, pl.DataFrame({"p": [None], "a": [1]}, schema=SCHEMA), label="n")
+    assert nulls.partition_range(other, "p") is None  # files, but no value
+
+
+def test_values_where_returns_the_distinct_values_of_the_rows_a_predicate_matches(
+        tmp_path: Path) -> None:
+    lake, uri = _partitioned(tmp_path)
+    lake.append(uri, pl.DataFrame({"p": ["a b", "c", "c"], "a": [1, 2, 2]}), label="t")
+    assert sorted(lake.values_where(uri, "p", None)) == ["a b", "c"]
+    assert lake.values_where(uri, "a", "p = 'c'") == [2]
+    assert lake.values_where(uri, "p", "a > 5") == []
+
+
+def test_set_properties_commits_them_and_the_next_write_follows_the_table(
+        tmp_path: Path) -> None:
+    lake, uri = Lake(), str(tmp_path / "t")
+    lake.create(uri, SCHEMA, name="t")
+    assert lake.set_properties(uri, {"delta.appendOnly": "true"}) == 1
+    assert lake.table(uri).metadata().configuration["delta.appendOnly"] == "true"
+    wanted = {"delta.appendOnly": "true", "delta.logRetentionDuration": "interval 2 days"}
+    assert lake.missing_properties(uri, wanted) == {
+        "delta.logRetentionDuration": "interval 2 days"}
+    assert lake.missing_properties(uri, {"delta.appendOnly": "false"}) == {
+        "delta.appendOnly": "false"}
+    assert lake.append(uri, pl.DataFrame({"p": ["x"], "a": [1]}), label="t") == 2
+    with pytest.raises(DeltaError):  # an append-only table refuses a delete
+        lake.delete(uri, "a = 1")
