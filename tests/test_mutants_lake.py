@@ -367,3 +367,30 @@ def test_set_properties_commits_them_and_the_next_write_follows_the_table(
     assert lake.append(uri, pl.DataFrame({"p": ["x"], "a": [1]}), label="t") == 2
     with pytest.raises(DeltaError):  # an append-only table refuses a delete
         lake.delete(uri, "a = 1")
+
+
+def test_footers_name_an_unreadable_file_and_a_row_count_the_log_does_not_record(
+        tmp_path: Path) -> None:
+    """With `footers`, a file of the committed size that is not Parquet, and one whose rows
+    are not the commit's `numRecords` (the commit edited in place: same inode, size and
+    modification time, so only its content tells the cached handle of the latest version
+    apart)."""
+    lake, uri = Lake(), str(tmp_path / "t")
+    lake.create(uri, SCHEMA, name="t")
+    lake.append(uri, pl.DataFrame({"p": ["x", "y", "z"], "a": [1, 2, 3]}), label="t")
+    (file,) = lake.table(uri).file_uris()
+    assert lake.damaged_files(uri, None, footers=True) == {}
+    commit = tmp_path / "t" / "_delta_log" / f"{1:020d}.json"
+    held = os.stat(commit)
+    text = commit.read_bytes()
+    assert text.count(b'\\"numRecords\\":3') == 1
+    with open(commit, "r+b") as handle:
+        handle.write(text.replace(b'\\"numRecords\\":3', b'\\"numRecords\\":4'))
+    os.utime(commit, ns=(held.st_atime_ns, held.st_mtime_ns))
+    assert lake.damaged_files(uri, None) == {}  # sizes only
+    assert lake.damaged_files(uri, None, footers=True) == {file: "3 rows, the log records 4"}
+    size = os.path.getsize(file)
+    with open(file, "r+b") as handle:
+        handle.write(b"\0" * size)
+    (reason,) = lake.damaged_files(uri, 1, footers=True).values()
+    assert reason.startswith("not a Parquet file: ")
