@@ -367,6 +367,9 @@ def test_set_properties_commits_them_and_the_next_write_follows_the_table(
     assert lake.append(uri, pl.DataFrame({"p": ["x"], "a": [1]}), label="t") == 2
     with pytest.raises(DeltaError):  # an append-only table refuses a delete
         lake.delete(uri, "a = 1")
+    created = str(tmp_path / "c")  # properties given at creation are its metadata's
+    lake.create(created, SCHEMA, name="c", properties={"delta.appendOnly": "true"})
+    assert lake.missing_properties(created, {"delta.appendOnly": "true"}) == {}
 
 
 def test_footers_name_an_unreadable_file_and_a_row_count_the_log_does_not_record(
