@@ -67,27 +67,27 @@ os.register_at_fork(after_in_child=_forget_opened)  # a handle belongs to its pr
 
 
 ROW_GROUP_ROWS = 131_072
-"""Most rows in one Parquet row group of the files a write makes when asked for small groups:
-an overwrite given `row_group_rows` (the gold aggregates and the kept states, which the feature
-builders read one range of customers at a time) and OPTIMIZE ZORDER BY (whose point is range
-pruning). A reader filtering a range of a column the files are sorted by decodes only the row
-groups whose statistics overlap it; with delta-rs' default of 1,048,576 rows, each
+"""Most rows in one Parquet row group of the files an overwrite given `row_group_rows` makes
+(the gold aggregates and the kept states, which the feature builders read one range of
+customers at a time). A reader filtering a range of a column the files are sorted by decodes
+only the row groups whose statistics overlap it; with delta-rs' default of 1,048,576 rows, each
 20,000-customer range of the engagement build at 50,000 customers decoded about a million rows
-of its neighbours' (bench/RESULTS.md, issue 15). Not for every write: bronze's text columns
-compress worse in small groups (events: 26 MiB against 22 MiB a million rows) and nothing reads
-them by ranges."""
+of its neighbours' (bench/RESULTS.md, issue 15). Not for every write: text columns compress
+worse in small groups (bronze events 26 against 22 MiB a million rows with snappy; silver
+events Z-ordered with zstd 31.5 against 22.7 MiB per 2 million), and nothing reads those
+tables by ranges; gold grows 5-6%."""
 
 
-def _small_groups(rows: int | None, compression: str) -> WriterProperties | None:
+def _small_groups(rows: int | None) -> WriterProperties | None:
     """Writer properties capping row groups at `rows` (None: delta-rs' defaults). Given
-    properties replace all of delta-rs' own, so its default `compression` for that operation
-    is restated: without it the files are written uncompressed (2.8 times the bytes).
+    properties replace all of delta-rs' own, so its default `compression` is restated:
+    without it the files are written uncompressed (2.8 times the bytes).
     Raises ValueError for a cap that is not a positive number of rows."""
     if rows is None:
         return None
     if rows <= 0:
         raise ValueError(f"row_group_rows must be a positive number of rows, not {rows!r}")
-    return WriterProperties(max_row_group_size=rows, compression=compression)
+    return WriterProperties(max_row_group_size=rows, compression="SNAPPY")
 
 
 class WriteConflict(CommitFailedError):
@@ -495,7 +495,7 @@ class Lake:
         ValueError."""
         return self._write(uri, df, label=label, evolve=evolve, mode="overwrite",
                            predicate=predicate, commit_metadata=commit_metadata,
-                           writer_properties=_small_groups(row_group_rows, "SNAPPY"))
+                           writer_properties=_small_groups(row_group_rows))
 
     def merge(
         self, uri: str, df: pl.DataFrame, *, label: str, keys: Sequence[str],
@@ -546,15 +546,12 @@ class Lake:
     def optimize(self, uri: str, zorder_by: Sequence[str] = ()) -> dict[str, Any]:
         """OPTIMIZE: Z-order each partition by `zorder_by` less the table's partition columns
         (Delta refuses to Z-order by a partition column: each partition holds one value of
-        it), in row groups of at most `ROW_GROUP_ROWS`, or compaction only when no column is
-        left. Returns delta-rs' metrics."""
+        it), or compaction only when no column is left; either writes delta-rs' default row
+        groups (zstd). Returns delta-rs' metrics."""
         dt = self._open(uri)
         partitions = set(dt.metadata().partition_columns)
         columns = [c for c in zorder_by if c not in partitions]
-        if columns:  # delta-rs' OPTIMIZE compresses with zstd by default
-            return dt.optimize.z_order(columns,
-                                       writer_properties=_small_groups(ROW_GROUP_ROWS, "ZSTD"))
-        return dt.optimize.compact()
+        return dt.optimize.z_order(columns) if columns else dt.optimize.compact()
 
     def purge_log(self, uri: str) -> int:
         """Checkpoint the table's latest version and delete every log entry before it, so
