@@ -397,3 +397,18 @@ def test_footers_name_an_unreadable_file_and_a_row_count_the_log_does_not_record
         handle.write(b"\0" * size)
     (reason,) = lake.damaged_files(uri, 1, footers=True).values()
     assert reason.startswith("not a Parquet file: ")
+
+
+def test_footers_name_every_unreadable_file(tmp_path: Path) -> None:
+    lake, uri = Lake(), str(tmp_path / "t")
+    lake.create(uri, SCHEMA, name="t")
+    for value in (1, 2):
+        lake.append(uri, pl.DataFrame({"p": ["x"], "a": [value]}), label="t")
+    files = lake.table(uri).file_uris()
+    for file in files:
+        size = os.path.getsize(file)
+        with open(file, "r+b") as handle:
+            handle.write(b"\0" * size)
+    damaged = lake.damaged_files(uri, None, footers=True)
+    assert sorted(damaged) == sorted(files)
+    assert all(reason.startswith("not a Parquet file: ") for reason in damaged.values())
