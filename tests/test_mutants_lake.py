@@ -372,6 +372,13 @@ def test_set_properties_commits_them_and_the_next_write_follows_the_table(
     assert lake.missing_properties(created, {"delta.appendOnly": "true"}) == {}
 
 
+def _zero(file: str) -> None:
+    """Overwrite the file in place with as many zero bytes: its size stays as committed."""
+    size = os.path.getsize(file)
+    with open(file, "r+b") as handle:
+        handle.write(b"\0" * size)
+
+
 def test_footers_name_an_unreadable_file_and_a_row_count_the_log_does_not_record(
         tmp_path: Path) -> None:
     """With `footers`, a file of the committed size that is not Parquet, and one whose rows
@@ -392,9 +399,7 @@ def test_footers_name_an_unreadable_file_and_a_row_count_the_log_does_not_record
     os.utime(commit, ns=(held.st_atime_ns, held.st_mtime_ns))
     assert lake.damaged_files(uri, None) == {}  # sizes only
     assert lake.damaged_files(uri, None, footers=True) == {file: "3 rows, the log records 4"}
-    size = os.path.getsize(file)
-    with open(file, "r+b") as handle:
-        handle.write(b"\0" * size)
+    _zero(file)
     (reason,) = lake.damaged_files(uri, 1, footers=True).values()
     assert reason.startswith("not a Parquet file: ")
 
@@ -406,9 +411,7 @@ def test_footers_name_every_unreadable_file(tmp_path: Path) -> None:
         lake.append(uri, pl.DataFrame({"p": ["x"], "a": [value]}), label="t")
     files = lake.table(uri).file_uris()
     for file in files:
-        size = os.path.getsize(file)
-        with open(file, "r+b") as handle:
-            handle.write(b"\0" * size)
+        _zero(file)
     damaged = lake.damaged_files(uri, None, footers=True)
     assert sorted(damaged) == sorted(files)
     assert all(reason.startswith("not a Parquet file: ") for reason in damaged.values())

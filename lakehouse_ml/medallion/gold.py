@@ -87,5 +87,5 @@ def build_aggregate(
     if days:
         predicate = in_list(aggregate.day_column, [d.isoformat() for d in days])
         version = catalog.overwrite(aggregate.table, frame, predicate=predicate,
-                                    row_group_rows=ROW_GROUP_ROWS)  # read by customer ranges
+                                    row_group_rows=ROW_GROUP_ROWS)  # read by ranges of its keys
     return GoldReport(days, frame.height, version, frame)
